@@ -1,0 +1,230 @@
+"""Command line: `bkdoctor scan | rules | history | diff`.
+
+Exit codes: 0 no finding at or above --fail-on; 1 there are; 2 bad usage or bad input (one line, no
+traceback); 3 an internal error (one line; BKDOCTOR_DEBUG=1 shows the traceback).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+from .model import BadInput, STATUS_RANK
+
+
+def default_lang() -> str:
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        v = os.environ.get(var)
+        if v:
+            return "zh" if v.lower().startswith("zh") else "en"
+    return "en"
+
+
+def _console(stderr: bool):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+LANG_OPT = click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+                        help="Report language (default from LANG: zh_CN -> zh).")
+DB_OPT = click.option("--db", type=click.Path(dir_okay=False), default=None,
+                      help="History database (default $XDG_DATA_HOME/bkdoctor/history.db).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bkdoctor")
+def cli() -> None:
+    """bkdoctor: find (and fix) what breaks a BlueKing 7.1 deployment on Kubernetes."""
+
+
+@cli.command()
+@click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None,
+              help="Inventory/config YAML. Without it: this host, role control.")
+@click.option("--rule", "rules", multiple=True, metavar="SEL", help="Rule id, group or tag to run (repeatable).")
+@click.option("--skip", "skips", multiple=True, metavar="SEL", help="Rule id, group or tag to leave out (repeatable).")
+@click.option("--json", "json_path", metavar="PATH", default=None, help="Write the JSON report ('-' = stdout).")
+@click.option("--html", "html_path", metavar="PATH", default=None, help="Write the self-contained HTML report.")
+@click.option("--junit", "junit_path", metavar="PATH", default=None, help="Write JUnit XML (one testcase per rule x target).")
+@LANG_OPT
+@click.option("--fail-on", type=click.Choice(["warn", "fail"]), default="fail", show_default=True,
+              help="Exit 1 when a finding is at or above this level (error counts as fail).")
+@click.option("--no-history", is_flag=True, help="Do not record this scan in the history database.")
+@DB_OPT
+@click.option("--domain", default=None, help="BK_DOMAIN (overrides the inventory and custom.yaml).")
+@click.option("--install-dir", default=None, help="BlueKing install dir (default ~/bkce7.1-install/blueking).")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=32, show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="List passing findings too.")
+def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
+         html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
+         db: str | None, domain: str | None, install_dir: str | None, concurrency: int, verbose: bool) -> None:
+    """Check every host of the inventory (or this host) and report."""
+    from . import engine, registry
+    from .inventory import load_inventory, local_inventory
+    from .report.jsonreport import build_report, dumps, write_atomic
+    from .report.terminal import print_report
+
+    lang = lang or default_lang()
+    selected = registry.select(list(rules), list(skips))
+    if inventory:
+        inv = load_inventory(inventory)
+        if install_dir:
+            inv.install_dir = install_dir
+    else:
+        inv = local_inventory(domain, install_dir)
+    if domain:
+        inv.domain, inv.domain_source = domain, "--domain"
+    history = None
+    if not no_history:
+        from .store import History
+
+        history = History(db)  # open before scanning: a bad --db is bad input, found before the work
+    # Check the output paths before the scan: a typo must not cost a whole fleet scan.
+    for p in (json_path, html_path, junit_path):
+        if p and p != "-":
+            parent = os.path.dirname(os.path.abspath(p))
+            if not os.path.isdir(parent):
+                raise BadInput(f"cannot write {p}: directory {parent} does not exist")
+    console = _console(stderr=(json_path == "-"))
+    result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console))
+    report = build_report(result, lang)
+    if json_path == "-":
+        sys.stdout.write(dumps(report))
+        sys.stdout.flush()
+    elif json_path:
+        write_atomic(json_path, dumps(report))
+    if html_path:
+        from .report.html import render_html
+
+        write_atomic(html_path, render_html(report))
+    if junit_path:
+        from .report.junit import render_junit
+
+        write_atomic(junit_path, render_junit(report))
+    if history is not None:
+        history.save(report)
+    print_report(report, console, verbose=verbose)
+    threshold = STATUS_RANK[fail_on]
+    worst = max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
+    sys.exit(1 if worst >= threshold else 0)
+
+
+async def _scan_with_progress(inv: Any, selected: list, concurrency: int, console: Any) -> Any:
+    from . import engine
+
+    if not console.is_terminal:
+        return await engine.scan(inv, selected, concurrency=concurrency)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("gathering facts", total=len(inv.hosts))
+
+        def on_progress(host: str, state: str) -> None:
+            if state in ("done", "unreachable"):
+                progress.advance(task)
+            progress.update(task, description=f"{state}: {host}")
+
+        return await engine.scan(inv, selected, concurrency=concurrency, on_progress=on_progress)
+
+
+@cli.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+@LANG_OPT
+def rules_cmd(as_json: bool, lang: str | None) -> None:
+    """List every rule: id, title, scope, severity, tags, remediation, guide section."""
+    from .registry import all_rules
+
+    lang = lang or default_lang()
+    rules = all_rules()
+    if as_json:
+        sys.stdout.write(json.dumps([r.meta() for r in rules], ensure_ascii=False, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("id", "scope", "severity", "tags", "remediation", "guide", "title"):
+        table.add_column(col)
+    for r in rules:
+        table.add_row(r.id, r.scope, r.severity, ",".join(r.tags), r.remediation or "-",
+                      f"§{r.guide.section}", r.title.get(lang))
+    _console(stderr=False).print(table)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(1, 100000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@DB_OPT
+def history(limit: int, as_json: bool, db: str | None) -> None:
+    """List past scans, newest first."""
+    from .store import History
+
+    rows = History(db).scans(limit)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("scan", "started", "duration", "inventory", "pass", "warn", "fail", "error"):
+        table.add_column(col)
+    for r in rows:
+        s = r["summary"]
+        table.add_row(r["id"], r["started_at"], f"{r['duration_s']:.2f}s", r["inventory"] or "(this host)",
+                      *(str(s.get(k, 0)) for k in ("pass", "warn", "fail", "error")))
+    _console(stderr=False).print(table)
+
+
+@cli.command()
+@click.argument("scan_a", required=False)
+@click.argument("scan_b", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@LANG_OPT
+@DB_OPT
+def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None, db: str | None) -> None:
+    """Compare two scans (default: the last two): new problems, resolved, still failing."""
+    from .report.terminal import print_diff
+    from .store import History
+
+    d = History(db).diff(scan_a, scan_b)
+    if as_json:
+        sys.stdout.write(json.dumps(d, ensure_ascii=False, indent=2) + "\n")
+        return
+    print_diff(d, _console(stderr=False), lang or default_lang())
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="bkdoctor", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:  # usage errors: click prints them, exit 2
+        e.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.stderr.write("bkdoctor: aborted\n")
+        sys.exit(130)
+    except BadInput as e:
+        sys.stderr.write(f"bkdoctor: error: {e}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("bkdoctor: interrupted\n")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as e:
+        if os.environ.get("BKDOCTOR_DEBUG"):
+            raise
+        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {e} (BKDOCTOR_DEBUG=1 shows the traceback)\n")
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The scan loop: gather facts once per target (one batched probe), run the pure rules, apply suppressions."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import fnmatch
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .facts.host import API_FACTS, HostFacts, sections_for
+from .facts.probe import build_script, parse_output
+from .inventory import HostSpec, Inventory
+from .model import STATUS_RANK, FactUnavailable, Finding, Result, Rule, T
+from .transport import LocalTransport, Transport, TransportError
+
+log = logging.getLogger("bkdoctor")
+
+PROBE_TIMEOUT = 60.0
+DOCKER_TIMEOUT = 10.0
+
+
+@dataclass
+class Context:
+    """What a rule may know besides facts: the target, the thresholds, the BlueKing domain."""
+
+    target: str
+    roles: tuple[str, ...]
+    address: str | None
+    thresholds: dict[str, Any]
+    domain: str | None
+    ingress_ip: str | None = None
+
+
+@dataclass
+class TargetState:
+    name: str
+    kind: str
+    address: str | None
+    roles: tuple[str, ...]
+    reachable: bool = False
+    error: str | None = None
+    gather_s: float | None = None
+    facts: HostFacts | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "address": self.address, "roles": list(self.roles),
+                "reachable": self.reachable, "error": self.error,
+                "gather_s": round(self.gather_s, 3) if self.gather_s is not None else None}
+
+
+@dataclass
+class ScanResult:
+    id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    targets: list[TargetState]
+    findings: list[Finding]
+    rules: list[Rule]
+    inventory: Inventory
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+TransportFactory = Callable[[HostSpec, Inventory], Transport]
+
+
+def default_transport(host: HostSpec, inv: Inventory) -> Transport:
+    if host.local or host.address in ("localhost", "127.0.0.1", "::1"):
+        return LocalTransport(address=host.address)
+    raise TransportError("SSH transport is not available in this version: mark the host `local: true` "
+                         "or scan it from itself")
+
+
+def new_scan_id(now: dt.datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_docker: bool,
+                      factory: TransportFactory) -> TargetState:
+    st = TargetState(name=host.name, kind="host", address=host.address, roles=host.roles)
+    t0 = time.monotonic()
+    transport = None
+    try:
+        transport = factory(host, inv)
+        script, nonce = build_script(sections)
+        res = await transport.run_script(script, PROBE_TIMEOUT)
+        parsed = parse_output(res.stdout, nonce)
+        if not parsed and sections:
+            err = (res.stderr or res.stdout).decode("utf-8", "replace").strip()[-300:]
+            raise TransportError(f"probe produced no output (exit {res.rc}): {err}")
+        facts = HostFacts(parsed)
+        if want_docker:
+            sock = host.docker_socket or inv.docker_socket or inv.thresholds["docker_socket"]
+            try:
+                api = await transport.docker_api(sock, ["/version", "/info"], DOCKER_TIMEOUT)
+                facts.docker_api = {"version": api["/version"], "info": api["/info"]}
+            except TransportError as e:
+                facts.docker_api_error = str(e)
+        st.facts = facts
+        st.reachable = True
+    except TransportError as e:
+        st.error = str(e)
+    except OSError as e:
+        st.error = f"{type(e).__name__}: {e}"
+    finally:
+        st.gather_s = time.monotonic() - t0
+        if transport is not None:
+            try:
+                await transport.close()
+            except Exception:  # closing must never fail the scan
+                log.debug("closing transport of %s failed", host.name, exc_info=True)
+    return st
+
+
+def evaluate(rule: Rule, facts: HostFacts, ctx: Context) -> Result:
+    """Run one pure rule. Missing facts -> error/skip with the reason; a crash in a rule -> error."""
+    if rule.needs_domain and not ctx.domain:
+        return Result("skip", T("未知 BK_DOMAIN：请在清单中设置 domain，或提供 environments/default/custom.yaml",
+                                "BK_DOMAIN unknown: set `domain:` in the inventory or provide "
+                                "environments/default/custom.yaml"))
+    try:
+        assert rule.check is not None
+        res = rule.check(facts, ctx)
+    except FactUnavailable as e:
+        return Result(e.status, e.reason)
+    except Exception as e:  # a bug in a rule must not hide the other findings
+        log.debug("rule %s crashed on %s", rule.id, ctx.target, exc_info=True)
+        return Result("error", T(f"规则内部错误：{type(e).__name__}: {e}", f"rule crashed: {type(e).__name__}: {e}"))
+    if not isinstance(res, Result):
+        return Result("error", T("规则没有返回结果", "rule returned no result"))
+    return res
+
+
+def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) -> None:
+    for f in findings:
+        if f.result.status not in ("warn", "fail", "error"):
+            continue
+        for s in inv.suppress:
+            if s.rule not in (f.rule.id, "*") or not fnmatch.fnmatchcase(f.target, s.target):
+                continue
+            if not s.active(today):
+                continue  # expired: the finding shows again
+            f.suppression = {"reason": s.reason, "until": s.until.isoformat() if s.until else None,
+                             "original_status": f.result.status}
+            break
+
+
+async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory = default_transport,
+               concurrency: int = 32, on_progress: Callable[[str, str], None] | None = None,
+               today: dt.date | None = None) -> ScanResult:
+    started = dt.datetime.now(dt.timezone.utc)
+    host_rules = [r for r in rules if r.scope == "host"]
+    needed = {f for r in host_rules for f in r.facts}
+    sections = sections_for(needed)
+    want_docker = bool(needed & API_FACTS)
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(h: HostSpec) -> TargetState:
+        async with sem:
+            if on_progress:
+                on_progress(h.name, "gathering")
+            st = await gather_host(h, inv, sections, want_docker, factory)
+            if on_progress:
+                on_progress(h.name, "done" if st.reachable else "unreachable")
+            return st
+
+    targets = list(await asyncio.gather(*(one(h) for h in inv.hosts)))
+    findings: list[Finding] = []
+    for st in targets:
+        ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
+                      domain=inv.domain, ingress_ip=inv.ingress_ip)
+        for r in host_rules:
+            if not r.applies_to(st.roles):
+                continue
+            if not st.reachable or st.facts is None:
+                res = Result("error", T(f"主机不可达：{st.error}", f"host unreachable: {st.error}"))
+            else:
+                res = evaluate(r, st.facts, ctx)
+            findings.append(Finding(rule=r, target=st.name, result=res))
+    apply_suppressions(findings, inv, today or dt.date.today())
+    finished = dt.datetime.now(dt.timezone.utc)
+    return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,
+                      findings=findings, rules=rules, inventory=inv)
+
+
+def worst_rank(findings: list[Finding]) -> int:
+    return max((STATUS_RANK[f.status] for f in findings), default=0)

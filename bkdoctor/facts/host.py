@@ -1,0 +1,525 @@
+"""Host facts: raw probe sections in, parsed facts out.
+
+A rule asks for facts by name (`RULE.facts`); `FACTS` maps each name to the probe sections it needs, so the
+engine can build one probe with the union for the whole scan. Parsing is lazy and cached. A fact that
+cannot be read raises `FactUnavailable` with the reason; rules let it propagate and the engine turns it
+into an `error` or `skip` finding, never a `pass`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..model import FactUnavailable, T
+from .probe import Section
+
+# fact name -> probe sections it needs
+FACTS: dict[str, tuple[str, ...]] = {
+    "os": ("os_release", "centos_release", "redhat_release"),
+    "kernel": ("uname_r",),
+    "hostname": ("hostname",),
+    "swaps": ("proc_swaps",),
+    "fstab": ("fstab",),
+    "selinux": ("selinux_enforce", "selinux_config"),
+    "firewalld": ("systemd_running", "firewalld_active", "firewalld_enabled", "firewalld_wants", "processes"),
+    "iptables": ("iptables", "id"),
+    "timezone": ("localtime_link", "localtime_sum", "timezone_file", "date_z"),
+    "time_sync": ("systemd_running", "processes", "chronyc_tracking", "ntpstat", "timedatectl"),
+    "resources": ("cpuinfo", "nproc", "meminfo", "df"),
+    "data_disk": ("df_data",),
+    "mounts": ("mountinfo",),
+    "daemon_json": ("daemon_json",),
+    "docker": ("docker_cli_version", "docker_cli_info", "docker_client", "dockerd_bin"),
+    "kubelet": ("kubelet_version",),
+    "sysctl": ("sysctl_runtime", "sysctl_files"),
+    "modules": ("modules", "module_dirs", "modules_load"),
+    "hosts": ("etc_hosts",),
+    "localpv": ("localpv_dirs",),
+    "clock": ("clock",),
+}
+
+# facts that also need the Docker Engine API of the host (through the transport)
+API_FACTS = {"docker"}
+
+
+def sections_for(facts: list[str] | set[str] | tuple[str, ...]) -> set[str]:
+    out: set[str] = set()
+    for f in facts:
+        if f not in FACTS:
+            raise KeyError(f"unknown fact {f!r}")
+        out.update(FACTS[f])
+    return out
+
+
+def _missing(name: str) -> FactUnavailable:
+    return FactUnavailable(T(f"探测结果中缺少 {name}（探测被中断？）", f"probe output lacks section {name} (probe cut off?)"))
+
+
+def version_tuple(v: str) -> tuple[int, ...]:
+    """'3.10.0-1160.el7.x86_64' -> (3, 10, 0); '19.03.9' -> (19, 3, 9); 'v1.20.11' -> (1, 20, 11)."""
+    m = re.match(r"v?(\d+(?:\.\d+)*)", v.strip())
+    if not m:
+        raise ValueError(f"not a version: {v!r}")
+    return tuple(int(x) for x in m.group(1).split("."))
+
+
+@dataclass
+class HostFacts:
+    """Facts of one host. `sections` come from the probe; `docker_api` from the Engine API (or None)."""
+
+    sections: dict[str, Section]
+    docker_api: dict[str, Any] | None = None
+    docker_api_error: str | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    # -- raw access ---------------------------------------------------------------------------------
+    def sec(self, name: str) -> Section:
+        s = self.sections.get(name)
+        if s is None:
+            raise _missing(name)
+        return s
+
+    def text(self, name: str, *, missing_ok: bool = False) -> str | None:
+        """Content of a file-reading section; None when the file does not exist (if `missing_ok`)."""
+        s = self.sec(name)
+        if s.ok:
+            return s.text()
+        msg = s.text().strip()
+        if missing_ok and (s.rc in (3, 127) or "No such file" in msg):
+            return None
+        if "Permission denied" in msg:
+            raise FactUnavailable(T(f"读取 {name} 权限不足：{msg}", f"permission denied reading {name}: {msg}"))
+        if missing_ok is False and ("No such file" in msg or s.rc == 3):
+            raise FactUnavailable(T(f"{name} 不存在：{msg}", f"{name} does not exist: {msg}"))
+        raise FactUnavailable(T(f"无法读取 {name}（退出码 {s.rc}）：{msg}", f"cannot read {name} (exit {s.rc}): {msg}"))
+
+    def get(self, fact: str) -> Any:
+        if fact not in self._cache:
+            parser: Callable[[HostFacts], Any] = PARSERS[fact]
+            try:
+                self._cache[fact] = parser(self)
+            except FactUnavailable as e:
+                self._cache[fact] = e
+        v = self._cache[fact]
+        if isinstance(v, FactUnavailable):
+            raise v
+        return v
+
+    def __getattr__(self, name: str) -> Any:  # facts.swaps, facts.selinux, ...
+        if name.startswith("_") or name not in PARSERS:
+            raise AttributeError(name)
+        return self.get(name)
+
+    def raw(self, fact: str, limit: int = 4000) -> dict[str, str]:
+        """Raw section text for the evidence of a finding (bounded)."""
+        out = {}
+        for s in FACTS.get(fact, ()):
+            sec = self.sections.get(s)
+            if sec is not None:
+                t = sec.text()
+                out[s] = t if len(t) <= limit else t[:limit] + "\n…(truncated)"
+        return out
+
+
+# -- parsers -----------------------------------------------------------------------------------------
+def _kv_file(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        k, v = line.split("=", 1)
+        out[k.strip()] = v.strip().strip('"').strip("'")
+    return out
+
+
+def p_os(f: HostFacts) -> dict[str, Any]:
+    osr = f.text("os_release", missing_ok=True)
+    centos = f.text("centos_release", missing_ok=True)
+    redhat = f.text("redhat_release", missing_ok=True)
+    if osr is None and centos is None and redhat is None:
+        raise FactUnavailable(T("没有 /etc/os-release 和 /etc/centos-release", "neither /etc/os-release nor /etc/centos-release exists"))
+    kv = _kv_file(osr or "")
+    release = (centos or redhat or "").strip()
+    version = kv.get("VERSION_ID", "")
+    m = re.search(r"release\s+(\d+(?:\.\d+)*)", release)
+    if m:
+        version = m.group(1)  # '7.9.2009' is more precise than VERSION_ID '7'
+    return {
+        "id": kv.get("ID", "centos" if centos else ""),
+        "name": kv.get("PRETTY_NAME") or release or kv.get("NAME", ""),
+        "version": version,
+        "release": release,
+        "id_like": kv.get("ID_LIKE", ""),
+    }
+
+
+def p_kernel(f: HostFacts) -> str:
+    return f.text("uname_r").strip()
+
+
+def p_hostname(f: HostFacts) -> str:
+    return f.text("hostname").strip()
+
+
+def p_swaps(f: HostFacts) -> list[dict[str, str]]:
+    text = f.text("proc_swaps")
+    out = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 3:
+            out.append({"device": parts[0], "type": parts[1], "size_kb": parts[2]})
+    return out
+
+
+def parse_fstab(text: str) -> list[dict[str, Any]]:
+    entries = []
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        parts = s.split()
+        if len(parts) < 3:
+            continue
+        entries.append({"line": n, "text": line, "source": parts[0], "target": parts[1], "fstype": parts[2],
+                        "options": parts[3] if len(parts) > 3 else "defaults"})
+    return entries
+
+
+def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
+    text = f.text("fstab", missing_ok=True)
+    return parse_fstab(text or "")
+
+
+def p_selinux(f: HostFacts) -> dict[str, Any]:
+    enforce = f.text("selinux_enforce", missing_ok=True)
+    runtime: str
+    if enforce is None:
+        runtime = "disabled"  # no selinuxfs: SELinux is disabled (or not built in)
+    else:
+        v = enforce.strip()
+        if v not in ("0", "1"):
+            raise FactUnavailable(T(f"/sys/fs/selinux/enforce 内容无法识别：{v[:40]!r}",
+                                    f"unrecognised /sys/fs/selinux/enforce content: {v[:40]!r}"))
+        runtime = "enforcing" if v == "1" else "permissive"
+    cfg = f.text("selinux_config", missing_ok=True)
+    config = None
+    if cfg is not None:
+        config = _kv_file(cfg).get("SELINUX", "").lower() or None
+    return {"runtime": runtime, "config": config, "config_exists": cfg is not None}
+
+
+def p_firewalld(f: HostFacts) -> dict[str, Any]:
+    systemd = f.text("systemd_running").strip() == "yes"
+    procs = set(f.text("processes").split())
+    running = "firewalld" in procs
+    active = None
+    enabled = None
+    if systemd:
+        a = f.sec("firewalld_active").text().strip().splitlines()
+        active = bool(a) and a[-1].strip() == "active"
+        e = f.sec("firewalld_enabled").text().strip().splitlines()
+        enabled = bool(e) and e[-1].strip() in ("enabled", "enabled-runtime", "static")
+    wants = f.sec("firewalld_wants").text()
+    if "firewalld.service" in wants.split():
+        enabled = True
+    elif enabled is None:
+        enabled = False
+    return {"systemd": systemd, "active": bool(active) or running, "enabled": bool(enabled), "process": running}
+
+
+# Chains that Kubernetes, the CNI plugins and Docker own: their rules are expected once K8s runs.
+K8S_CHAIN_PREFIXES = ("KUBE-", "FLANNEL", "CNI-", "DOCKER", "cali-", "felix-", "WEAVE", "ISTIO", "BCS-")
+
+
+def p_iptables(f: HostFacts) -> dict[str, Any]:
+    s = f.sec("iptables")
+    text = s.text()
+    if s.rc == 127 or ("not found" in text and s.rc != 0):
+        raise FactUnavailable(T("未安装 iptables 命令", "the iptables command is not installed"), status="skip")
+    if s.rc != 0:
+        hint = ""
+        uid = f.sections.get("id")
+        if uid is not None and uid.text().strip() != "0":
+            hint = " (not root)"
+        raise FactUnavailable(T(f"iptables -S 失败（退出码 {s.rc}）{hint}：{text.strip()[:200]}",
+                                f"iptables -S failed (exit {s.rc}){hint}: {text.strip()[:200]}"))
+    return parse_iptables(text)
+
+
+def parse_iptables(text: str) -> dict[str, Any]:
+    policies: dict[str, str] = {}
+    own_rules: list[str] = []
+    ignored = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "-P" and len(parts) >= 3:
+            policies[parts[1]] = parts[2]
+        elif parts[0] == "-A" and len(parts) >= 2:
+            chain = parts[1]
+            jump = parts[parts.index("-j") + 1] if "-j" in parts[:-1] else ""
+            if chain.startswith(K8S_CHAIN_PREFIXES) or jump.startswith(K8S_CHAIN_PREFIXES):
+                ignored += 1
+                continue
+            own_rules.append(line.strip())
+    filtering = [r for r in own_rules if re.search(r"-j (DROP|REJECT)\b", r)]
+    drop_policies = {c: p for c, p in policies.items() if c in ("INPUT", "FORWARD") and p in ("DROP", "REJECT")}
+    return {"policies": policies, "own_rules": own_rules, "filtering_rules": filtering,
+            "drop_policies": drop_policies, "ignored_k8s_rules": ignored}
+
+
+def p_timezone(f: HostFacts) -> dict[str, Any]:
+    link = f.sec("localtime_link")
+    target = link.text().strip() if link.ok else None
+    zone = None
+    if target:
+        m = re.search(r"zoneinfo/(?:posix/|right/)?(.+)$", target)
+        zone = m.group(1) if m else target
+    same_as_shanghai = None
+    sums = f.sec("localtime_sum").text().splitlines()
+    if len(sums) >= 2:
+        a, b = sums[0].split()[:2], sums[1].split()[:2]
+        if "/etc/localtime" in sums[0] and "Asia/Shanghai" in sums[1]:
+            same_as_shanghai = a == b
+    tzfile = f.text("timezone_file", missing_ok=True)
+    if zone is None and tzfile:
+        zone = tzfile.strip() or None
+    offset = f.sec("date_z").text().strip() if f.sec("date_z").ok else None
+    if zone is None and same_as_shanghai is None and offset is None:
+        raise FactUnavailable(T("无法确定时区：/etc/localtime 缺失", "cannot tell the time zone: /etc/localtime is missing"))
+    return {"zone": zone, "localtime_target": target, "same_as_shanghai": same_as_shanghai, "utc_offset": offset}
+
+
+def p_time_sync(f: HostFacts) -> dict[str, Any]:
+    procs = set(f.text("processes").split())
+    daemons = sorted(d for d in ("chronyd", "ntpd", "systemd-timesyn", "openntpd") if d in procs)
+    synced: bool | None = None
+    offset_s: float | None = None
+    source = None
+    tr = f.sec("chronyc_tracking")
+    if tr.ok:
+        text = tr.text()
+        m = re.search(r"Leap status\s*:\s*(.+)", text)
+        if m:
+            synced = m.group(1).strip() == "Normal"
+            source = "chronyc tracking"
+        m = re.search(r"System time\s*:\s*([\d.]+) seconds (fast|slow)", text)
+        if m:
+            offset_s = float(m.group(1)) * (1 if m.group(2) == "fast" else -1)
+    if synced is None:
+        ns = f.sec("ntpstat")
+        if ns.rc in (0, 1) and ns.text().strip():
+            synced = ns.rc == 0
+            source = "ntpstat"
+    if synced is None:
+        td = f.sec("timedatectl")
+        if td.ok:
+            m = re.search(r"(?:NTP synchronized|System clock synchronized):\s*(yes|no)", td.text())
+            if m:
+                synced = m.group(1) == "yes"
+                source = "timedatectl"
+    return {"daemons": daemons, "synced": synced, "offset_s": offset_s, "source": source}
+
+
+def p_resources(f: HostFacts) -> dict[str, Any]:
+    cpus = None
+    for name in ("nproc", "cpuinfo"):
+        s = f.sections.get(name)
+        if s is not None and s.ok and s.text().strip().isdigit():
+            cpus = int(s.text().strip())
+            break
+    mem_kb = None
+    mi = f.text("meminfo")
+    m = re.search(r"^MemTotal:\s+(\d+)\s*kB", mi, re.M)
+    if m:
+        mem_kb = int(m.group(1))
+    disks = parse_df(f.sec("df").text())
+    if cpus is None or mem_kb is None:
+        raise FactUnavailable(T("无法读取 CPU 或内存信息", "cannot read the CPU count or the memory size"))
+    # the disk that counts is the filesystems holding / and /data, each counted once
+    seen, total_kb = set(), 0
+    for d in disks:
+        if d["device"] in seen:
+            continue
+        seen.add(d["device"])
+        total_kb += d["size_kb"]
+    return {"cpus": cpus, "mem_kb": mem_kb, "disks": disks, "disk_kb": total_kb or None}
+
+
+def parse_df(text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 6 and parts[1].isdigit():
+            out.append({"device": parts[0], "size_kb": int(parts[1]), "used_kb": int(parts[2]),
+                        "avail_kb": int(parts[3]), "mount": " ".join(parts[5:])})
+    return out
+
+
+def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
+    s = f.sec("df_data")
+    if s.rc == 3:
+        return None  # /data does not exist
+    if not s.ok:
+        raise FactUnavailable(T(f"df /data 失败：{s.text().strip()[:200]}", f"df /data failed: {s.text().strip()[:200]}"))
+    d = parse_df(s.text())
+    if not d:
+        raise FactUnavailable(T("无法解析 df /data 的输出", "cannot parse the output of df /data"))
+    return d[0]
+
+
+def p_mounts(f: HostFacts) -> list[dict[str, str]]:
+    out = []
+    for line in f.text("mountinfo").splitlines():
+        parts = line.split()
+        if len(parts) < 10 or "-" not in parts:
+            continue
+        sep = parts.index("-")
+        out.append({"root": _unoct(parts[3]), "mount_point": _unoct(parts[4]), "fstype": parts[sep + 1],
+                    "source": _unoct(parts[sep + 2])})
+    return out
+
+
+def _unoct(s: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def p_daemon_json(f: HostFacts) -> dict[str, Any]:
+    """{'exists': bool, 'config': dict|None, 'error': str|None, 'text': str|None}."""
+    s = f.sec("daemon_json")
+    if s.rc == 3:
+        return {"exists": False, "config": None, "error": None, "text": None}
+    text = f.text("daemon_json")
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as e:
+        return {"exists": True, "config": None, "text": text,
+                "error": f"line {e.lineno} column {e.colno}: {e.msg}"}
+    if not isinstance(cfg, dict):
+        return {"exists": True, "config": None, "text": text, "error": "top level is not a JSON object"}
+    return {"exists": True, "config": cfg, "error": None, "text": text}
+
+
+def p_docker(f: HostFacts) -> dict[str, Any]:
+    """Docker facts: the Engine API first (version + info), then the CLI, then the client binary."""
+    installed = f.sec("dockerd_bin").ok or f.sec("docker_client").ok or f.docker_api is not None
+    if f.docker_api is not None:
+        v, i = f.docker_api.get("version") or {}, f.docker_api.get("info") or {}
+        return {"installed": True, "source": "engine-api", "server_version": v.get("Version"),
+                "api_version": v.get("ApiVersion"), "info": i, "daemon_error": None}
+    cli_v = f.sec("docker_cli_version")
+    server_version, info, source = None, None, None
+    if cli_v.ok:
+        try:
+            server_version = (json.loads(cli_v.text()).get("Server") or {}).get("Version")
+            source = "docker-cli"
+        except (json.JSONDecodeError, AttributeError):
+            pass
+    cli_i = f.sec("docker_cli_info")
+    if cli_i.ok:
+        try:
+            info = json.loads(cli_i.text())
+        except json.JSONDecodeError:
+            info = None
+    client_version = None
+    c = f.sec("docker_client")
+    if c.ok:
+        m = re.search(r"version\s+([\w.+~-]+)", c.text())
+        client_version = m.group(1).rstrip(",") if m else None
+    err = f.docker_api_error or (cli_v.text().strip()[:300] if not cli_v.ok else None)
+    return {"installed": installed, "source": source, "server_version": server_version, "api_version": None,
+            "info": info, "client_version": client_version, "daemon_error": err}
+
+
+def p_kubelet(f: HostFacts) -> dict[str, Any]:
+    s = f.sec("kubelet_version")
+    if s.rc == 127:
+        return {"installed": False, "version": None}
+    m = re.search(r"v?(\d+\.\d+\.\d+[\w.+-]*)", s.text())
+    if not s.ok or not m:
+        raise FactUnavailable(T(f"kubelet --version 失败：{s.text().strip()[:200]}",
+                                f"kubelet --version failed: {s.text().strip()[:200]}"))
+    return {"installed": True, "version": m.group(1)}
+
+
+SYSCTL_KEYS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+
+
+def p_sysctl(f: HostFacts) -> dict[str, Any]:
+    runtime: dict[str, str | None] = {}
+    for line in f.text("sysctl_runtime").splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            runtime[k.replace("/", ".")] = None if v == "<absent>" else v.strip()
+    persisted: dict[str, dict[str, str]] = {}
+    current = None
+    for line in f.text("sysctl_files").splitlines():
+        if line.startswith("### "):
+            current = line[4:].strip()
+            continue
+        s = line.strip()
+        if not s or s.startswith(("#", ";")) or "=" not in s:
+            continue
+        k, v = s.split("=", 1)
+        k = k.strip().lstrip("-").replace("/", ".")
+        persisted[k] = {"value": v.strip(), "file": current or "?"}  # later files win, as sysctl --system does
+    return {"runtime": runtime, "persisted": persisted}
+
+
+def p_modules(f: HostFacts) -> dict[str, Any]:
+    loaded = {line.split()[0] for line in f.text("modules").splitlines() if line.split()}
+    for d in f.sec("module_dirs").text().split():
+        loaded.add(d.rsplit("/", 1)[-1])  # built-in modules appear only under /sys/module
+    persisted: dict[str, str] = {}
+    current = None
+    for line in f.text("modules_load").splitlines():
+        if line.startswith("### "):
+            current = line[4:].strip()
+            continue
+        s = line.split("#", 1)[0].strip()
+        if s:
+            persisted[s.split()[0]] = current or "?"
+    return {"loaded": sorted(loaded), "persisted": persisted}
+
+
+def parse_hosts(text: str) -> dict[str, list[str]]:
+    """name -> list of IPs (in file order; more than one means conflicting lines)."""
+    names: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        s = line.split("#", 1)[0].strip()
+        parts = s.split()
+        if len(parts) < 2:
+            continue
+        ip = parts[0]
+        for n in parts[1:]:
+            names.setdefault(n.lower(), [])
+            if ip not in names[n.lower()]:
+                names[n.lower()].append(ip)
+    return names
+
+
+def p_hosts(f: HostFacts) -> dict[str, list[str]]:
+    text = f.text("etc_hosts", missing_ok=True)
+    return parse_hosts(text or "")
+
+
+def p_localpv(f: HostFacts) -> set[str]:
+    return set(f.text("localpv_dirs").split())
+
+
+def p_clock(f: HostFacts) -> int:
+    return int(f.text("clock").strip())
+
+
+PARSERS: dict[str, Callable[[HostFacts], Any]] = {
+    "os": p_os, "kernel": p_kernel, "hostname": p_hostname, "swaps": p_swaps, "fstab": p_fstab,
+    "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
+    "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
+    "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
+    "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "clock": p_clock,
+}
+assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

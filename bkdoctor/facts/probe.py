@@ -1,0 +1,154 @@
+"""The batched, read-only host probe.
+
+One POSIX `sh` script gathers every section the selected rules need in a single round trip. It runs on
+CentOS 7 with nothing but its base packages (coreutils, util-linux, procps), and on anything with a
+POSIX shell. It only reads: files, /proc, /sys, and `--version`/status commands. All parsing happens on
+the bkdoctor side (see `facts/host.py`), so the script stays dumb and auditable.
+
+Output framing: every section is written as
+
+    \\n@@BKD-<nonce>:B:<name>\\n<raw output>\\n@@BKD-<nonce>:E:<name>:<exit code>\\n
+
+The nonce is random per run, so no file content can forge a boundary. Raw output is kept as bytes: a
+binary or non-UTF-8 file cannot break the framing.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+# Each section: a shell snippet whose stdout+stderr and exit code are captured. Keep them read-only.
+# `t` wraps commands that may hang (a stuck daemon, an NFS mount) in `timeout` when it exists.
+SECTIONS: dict[str, str] = {
+    "id": "id -u",
+    "hostname": "uname -n",
+    "uname_r": "uname -r",
+    "uname_m": "uname -m",
+    "os_release": "cat /etc/os-release",
+    "centos_release": "cat /etc/centos-release",
+    "redhat_release": "cat /etc/redhat-release",
+    "proc_swaps": "cat /proc/swaps",
+    "fstab": "cat /etc/fstab",
+    "selinux_enforce": "cat /sys/fs/selinux/enforce",
+    "selinux_config": "cat /etc/selinux/config",
+    "systemd_running": "test -d /run/systemd/system && echo yes || echo no",
+    "firewalld_active": "t systemctl is-active firewalld",
+    "firewalld_enabled": "t systemctl is-enabled firewalld",
+    "firewalld_wants": "ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/",
+    "iptables": "t iptables -w -S",
+    "processes": "cat /proc/[0-9]*/comm 2>/dev/null | sort -u",
+    "localtime_link": "readlink /etc/localtime",
+    "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
+    "timezone_file": "cat /etc/timezone",
+    "date_z": "date +%z",
+    "timedatectl": "t timedatectl status",
+    "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || exit 127; t chronyc -n tracking",
+    "ntpstat": "command -v ntpstat >/dev/null 2>&1 || exit 127; t ntpstat",
+    "cpuinfo": "grep -c '^processor' /proc/cpuinfo",
+    "nproc": "getconf _NPROCESSORS_ONLN",
+    "meminfo": "cat /proc/meminfo",
+    "df": "t df -P -k / /data",
+    "df_data": "test -d /data || exit 3; t df -P -k /data",
+    "mountinfo": "cat /proc/self/mountinfo",
+    "daemon_json": "test -e /etc/docker/daemon.json || exit 3; cat /etc/docker/daemon.json",
+    "docker_cli_version": "command -v docker >/dev/null 2>&1 || exit 127; t docker version --format '{{json .}}'",
+    "docker_cli_info": "command -v docker >/dev/null 2>&1 || exit 127; t docker info --format '{{json .}}'",
+    "docker_client": "command -v docker >/dev/null 2>&1 || exit 127; docker --version",
+    "dockerd_bin": "command -v dockerd || exit 127",
+    "kubelet_version": "command -v kubelet >/dev/null 2>&1 || exit 127; t kubelet --version",
+    "sysctl_runtime": (
+        "for k in net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables; do "
+        "if [ -r /proc/sys/$k ]; then printf '%s=%s\\n' \"$k\" \"$(cat /proc/sys/$k)\"; "
+        "else printf '%s=<absent>\\n' \"$k\"; fi; done"
+    ),
+    "sysctl_files": (
+        "for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do "
+        "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
+    ),
+    "modules": "cat /proc/modules",
+    "module_dirs": "ls -d /sys/module/br_netfilter /sys/module/bridge 2>/dev/null; true",
+    "modules_load": (
+        "for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do "
+        "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
+    ),
+    "etc_hosts": "cat /etc/hosts",
+    "localpv_dirs": (
+        "for d in /mnt/blueking/vol* /data/bcs/localpv/vol*; do [ -d \"$d\" ] && echo \"$d\"; done; true"
+    ),
+    "clock": "date -u +%s",
+}
+
+_PRELUDE = r"""LC_ALL=C; export LC_ALL
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
+if command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
+"""
+
+_MARK = "@@BKD-{nonce}"
+
+
+@dataclass
+class Section:
+    name: str
+    rc: int
+    out: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def text(self) -> str:
+        return self.out.decode("utf-8", errors="replace")
+
+
+def build_script(names: list[str] | set[str], nonce: str | None = None) -> tuple[str, str]:
+    """Return (script, nonce) gathering the given sections, in a stable order."""
+    nonce = nonce or secrets.token_hex(8)
+    mark = _MARK.format(nonce=nonce)
+    unknown = set(names) - set(SECTIONS)
+    if unknown:
+        raise KeyError(f"unknown probe sections: {sorted(unknown)}")
+    lines = ["# bkdoctor host probe: read-only", _PRELUDE]
+    for name in sorted(set(names)):
+        lines.append(f"printf '\\n{mark}:B:{name}\\n'")
+        # A subshell keeps a section's `exit` or `cd` from leaking into the next one; stdin is closed so
+        # nothing can read the rest of the script.
+        lines.append(f"( {SECTIONS[name]} ) </dev/null 2>&1")
+        lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
+    return "\n".join(lines) + "\n", nonce
+
+
+_END_RE = re.compile(rb"\n@@BKD-([0-9a-f]+):E:([a-z0-9_]+):(\d+)\n")
+
+
+def parse_output(data: bytes, nonce: str) -> dict[str, Section]:
+    """Split probe output into sections. Sections whose end marker is missing (the probe was cut off)
+    are absent from the result, so their facts become `error`, never a silent `pass`."""
+    mark = f"@@BKD-{nonce}".encode()
+    out: dict[str, Section] = {}
+    pos = 0
+    begin_prefix = b"\n" + mark + b":B:"
+    while True:
+        b = data.find(begin_prefix, pos)
+        if b < 0:
+            break
+        name_start = b + len(begin_prefix)
+        nl = data.find(b"\n", name_start)
+        if nl < 0:
+            break
+        name = data[name_start:nl].decode("ascii", errors="replace")
+        end_prefix = b"\n" + mark + b":E:" + name.encode() + b":"
+        e = data.find(end_prefix, nl + 1)
+        if e < 0:
+            break
+        rc_start = e + len(end_prefix)
+        rc_end = data.find(b"\n", rc_start)
+        if rc_end < 0:
+            break
+        try:
+            rc = int(data[rc_start:rc_end])
+        except ValueError:
+            rc = -1
+        out[name] = Section(name, rc, data[nl + 1 : e])
+        pos = rc_end
+    return out

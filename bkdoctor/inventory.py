@@ -1,0 +1,176 @@
+"""Inventory and configuration file (YAML), validated with a JSON Schema.
+
+Errors name the key and the line: `hosts.1.roles.0: 'worker' is not one of [...] (hosts.yaml line 12)`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import thresholds as th
+from .model import BadInput
+
+DEFAULT_INSTALL_DIR = "~/bkce7.1-install/blueking"
+SCHEMA_PATH = Path(__file__).with_name("inventory.schema.json")
+
+
+@dataclass
+class HostSpec:
+    name: str
+    address: str
+    roles: tuple[str, ...]
+    ssh: dict[str, Any] = field(default_factory=dict)
+    docker_socket: str | None = None
+    local: bool = False
+
+
+@dataclass
+class Suppression:
+    rule: str
+    target: str
+    reason: str
+    until: dt.date | None
+
+    def active(self, today: dt.date) -> bool:
+        return self.until is None or today <= self.until
+
+
+@dataclass
+class Inventory:
+    path: str | None
+    hosts: list[HostSpec]
+    domain: str | None
+    domain_source: str | None
+    install_dir: str
+    ssh: dict[str, Any]
+    thresholds: dict[str, Any]
+    suppress: list[Suppression]
+    ingress_ip: str | None = None
+    docker_socket: str | None = None
+
+
+def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
+    """1-based line of the YAML node at `path` (dict keys / list indexes), nearest existing ancestor."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    nxt = v
+                    best = k.start_mark.line + 1
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            best = node.start_mark.line + 1
+        else:
+            break
+        if node is None:
+            break
+    return best
+
+
+def _schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def load_domain_from_custom(install_dir: str) -> tuple[str | None, str | None]:
+    """`domain.bkDomain` from `<install_dir>/environments/default/custom.yaml`; (None, None) if absent."""
+    p = Path(os.path.expanduser(install_dir)) / "environments" / "default" / "custom.yaml"
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read BK_DOMAIN from {p}: {str(e).splitlines()[0]}") from e
+    if isinstance(data, dict) and isinstance(data.get("domain"), dict):
+        d = data["domain"].get("bkDomain")
+        if isinstance(d, str) and d.strip():
+            return d.strip(), str(p)
+    return None, None
+
+
+def local_inventory(domain: str | None = None, install_dir: str | None = None) -> Inventory:
+    """No inventory file: this host through the local transport, role `control`."""
+    install_dir = install_dir or DEFAULT_INSTALL_DIR
+    src = "--domain" if domain else None
+    if not domain:
+        domain, src = load_domain_from_custom(install_dir)
+    name = os.uname().nodename or "localhost"
+    return Inventory(path=None, hosts=[HostSpec(name=name, address="localhost", roles=("control",), local=True)],
+                     domain=domain, domain_source=src, install_dir=install_dir, ssh={},
+                     thresholds=th.merge(None), suppress=[])
+
+
+def load_inventory(path: str) -> Inventory:
+    import jsonschema
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"inventory {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"inventory {path}: cannot read: {e}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise BadInput(f"inventory {path}:{where}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadInput(f"inventory {path}: line 1: top level must be a mapping, not {type(data).__name__}")
+
+    validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        e = errors[0]
+        keypath = list(e.absolute_path)
+        if e.validator == "additionalProperties":
+            # name the offending key itself, not its parent
+            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+            if extra:
+                keypath = keypath + [extra[0]]
+        key = ".".join(str(k) for k in keypath) or "(top level)"
+        line = _line_of(node, keypath)
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise BadInput(f"inventory {path}: line {line}: {key}: {e.message}{more}")
+
+    hosts: list[HostSpec] = []
+    seen: set[str] = set()
+    for i, h in enumerate(data.get("hosts") or []):
+        if h["name"] in seen:
+            raise BadInput(f"inventory {path}: line {_line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}")
+        seen.add(h["name"])
+        hosts.append(HostSpec(name=h["name"], address=h["address"], roles=tuple(h["roles"]), ssh=h.get("ssh") or {},
+                              docker_socket=h.get("docker_socket"), local=bool(h.get("local", False))))
+    try:
+        thresholds = th.merge(data.get("thresholds"))
+    except th.ThresholdError as e:
+        raise BadInput(f"inventory {path}: line {_line_of(node, e.path)}: {e}") from None
+
+    sup = []
+    for s in data.get("suppress") or []:
+        until = dt.date.fromisoformat(s["until"]) if s.get("until") else None
+        sup.append(Suppression(rule=s["rule"], target=s.get("target", "*"), reason=s["reason"], until=until))
+
+    install_dir = data.get("install_dir") or DEFAULT_INSTALL_DIR
+    domain, src = data.get("domain"), ("inventory" if data.get("domain") else None)
+    if not domain:
+        domain, src = load_domain_from_custom(install_dir)
+    if not hosts:
+        local = local_inventory(domain, install_dir)
+        hosts = local.hosts
+    return Inventory(path=path, hosts=hosts, domain=domain, domain_source=src, install_dir=install_dir,
+                     ssh=data.get("ssh") or {}, thresholds=thresholds, suppress=sup,
+                     ingress_ip=data.get("ingress_ip"), docker_socket=data.get("docker_socket"))

@@ -1,0 +1,85 @@
+"""The JSON report (schema `bkdoctor/report/v1`, file reports/report-v1.schema.json)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..model import SEVERITY_RANK, STATUS_RANK, STATUSES
+
+SCHEMA_ID = "bkdoctor/report/v1"
+
+_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|auth|credential|private[-_]?key", re.I)
+
+
+def redact(obj: Any) -> Any:
+    """Mask values under secret-looking keys (a daemon.json may hold registry auth): never print a secret."""
+    if isinstance(obj, dict):
+        return {k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "", [], {}) else redact(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+def _sort_key(f: dict[str, Any]) -> tuple:
+    order = {"error": 0, "fail": 1, "warn": 2, "suppressed": 3, "skip": 4, "pass": 5}
+    return (order[f["status"]], -SEVERITY_RANK[f["severity"]], f["rule"], f["target"])
+
+
+def build_report(result: Any, lang: str) -> dict[str, Any]:
+    findings = [redact(f.to_dict(lang)) for f in result.findings]
+    findings.sort(key=_sort_key)
+    summary = {s: 0 for s in STATUSES}
+    for f in findings:
+        summary[f["status"]] += 1
+    summary["total"] = len(findings)
+    inv = result.inventory
+    return {
+        "schema": SCHEMA_ID,
+        "tool": {"name": "bkdoctor", "version": __version__},
+        "lang": lang,
+        "scan": {
+            "id": result.id,
+            "started_at": result.started_at.isoformat(),
+            "finished_at": result.finished_at.isoformat(),
+            "duration_s": round(result.duration_s, 3),
+            "inventory": inv.path,
+            "domain": inv.domain,
+            "rules": [r.id for r in result.rules],
+        },
+        "targets": [t.to_dict() for t in result.targets],
+        "findings": findings,
+        "summary": summary,
+    }
+
+
+def worst(report: dict[str, Any]) -> int:
+    return max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
+
+
+def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Write a file so that readers never see half of it: temp file in the same dir, fsync, rename."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent) if str(p.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def dumps(report: dict[str, Any]) -> str:
+    return json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"

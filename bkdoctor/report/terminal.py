@@ -1,0 +1,74 @@
+"""Terminal output with rich: a summary table of the problems, progress while gathering."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim",
+         "suppressed": "cyan"}
+
+L = {
+    "zh": {"rule": "规则", "target": "目标", "status": "状态", "sev": "级别", "msg": "说明", "fix": "修复",
+           "summary": "汇总", "targets": "目标主机", "unreachable": "不可达", "scan": "扫描", "all_ok": "全部检查通过",
+           "dur": "耗时", "details": "完整报告：--json / --html", "guide": "部署文档",
+           "new": "新增问题", "resolved": "已解决", "still": "仍未解决", "changed": "状态变化"},
+    "en": {"rule": "Rule", "target": "Target", "status": "Status", "sev": "Severity", "msg": "Message", "fix": "Fix",
+           "summary": "Summary", "targets": "targets", "unreachable": "unreachable", "scan": "Scan",
+           "all_ok": "All checks passed", "dur": "took", "details": "full report: --json / --html", "guide": "guide",
+           "new": "New problems", "resolved": "Resolved", "still": "Still failing", "changed": "Status changed"},
+}
+
+
+def print_report(report: dict[str, Any], console: Console, verbose: bool = False) -> None:
+    lang = report["lang"]
+    t = L[lang]
+    s = report["summary"]
+    problems = [f for f in report["findings"] if f["status"] in ("fail", "error", "warn", "suppressed")]
+    if verbose:
+        problems = report["findings"]
+    for tg in report["targets"]:
+        if not tg["reachable"]:
+            console.print(Text(f"✗ {tg['name']} ({tg['address']}): {t['unreachable']}: {tg['error']}", style="magenta"))
+    if problems:
+        table = Table(show_lines=False, header_style="bold", expand=False)
+        table.add_column(t["status"], no_wrap=True)
+        table.add_column(t["sev"], no_wrap=True)
+        table.add_column(t["rule"], no_wrap=True)
+        table.add_column(t["target"], overflow="fold")
+        table.add_column(t["msg"], overflow="fold")
+        for f in problems:
+            msg = Text(f["message"])
+            if f.get("suppression"):
+                msg.append(f"  [{f['suppression']['reason']}]", style="cyan")
+            if f.get("remediation") and f["remediation"].get("id") and f["status"] in ("fail", "warn"):
+                msg.append(f"\n{t['fix']}: bkdoctor fix --rule {f['rule']} --host {f['target']}", style="dim")
+            if f.get("guide") and f["status"] in ("fail", "warn"):
+                msg.append(f"  ({t['guide']} §{f['guide']['section']})", style="dim")
+            table.add_row(Text(f["status"].upper(), style=STYLE[f["status"]]), f["severity"], f["rule"],
+                          Text(f["target"]), msg)
+        console.print(table)
+    else:
+        console.print(Text(f"✓ {t['all_ok']}", style="green"))
+    parts = [Text(f"{k} {s[k]}", style=STYLE[k]) for k in ("pass", "warn", "fail", "error", "skip", "suppressed") if s[k]]
+    line = Text(f"{t['scan']} {report['scan']['id']}: ")
+    for i, p in enumerate(parts):
+        if i:
+            line.append(" · ")
+        line.append(p)
+    line.append(f"  ({len(report['targets'])} {t['targets']}, {t['dur']} {report['scan']['duration_s']:.2f}s)")
+    console.print(line)
+
+
+def print_diff(d: dict[str, Any], console: Console, lang: str) -> None:
+    t = L[lang]
+    console.print(f"{d['from']} → {d['to']}")
+    for key, label, style in (("new", t["new"], "bold red"), ("resolved", t["resolved"], "green"),
+                              ("changed", t["changed"], "yellow"), ("still_failing", t["still"], "red")):
+        items = d[key]
+        console.print(Text(f"{label}: {len(items)}", style=style))
+        for it in items:
+            console.print(Text(f"  {it['rule']:<24} {it['target']:<24} {it['before'] or '-'} → {it['after'] or '-'}  "
+                               f"{it['message'] or ''}"))

@@ -1,0 +1,35 @@
+"""What rule files import: the model, result helpers, guide sections and small pure helpers."""
+from __future__ import annotations
+
+from .facts.host import version_tuple
+from .model import FactUnavailable, Guide, Rule, T, errored, failed, passed, skipped, warned
+
+# Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers.
+G_NETWORK = Guide("一.2", "网络要求", 24)
+G_HARDWARE = Guide("一.3", "硬件要求", 40)
+G_NODE_SPEC = Guide("一.3.2.2", "K8s集群节点资源规格", 62)
+G_OS = Guide("一.4.1", "操作系统", 78)
+G_KERNEL = Guide("一.4.2", "内核与系统配置", 88)
+G_TIME = Guide("一.4.3", "时间同步", 97)
+G_CONTAINER = Guide("一.4.4", "容器与K8s环境", 107)
+G_DOCKERD = Guide("三.4.1", "调整 Dockerd 配置（内网镜像加速）", 381)
+G_LOG_DIR = Guide("四.4.2.2", "日志目录配置", 547)
+G_LOCALPV = Guide("五.2.3", "PV目录制备", 727)
+G_HOSTS = Guide("六.4.1", "配置DNS或Hosts文件", 1077)
+G_NODE_DNS = Guide("七.2", "配置Node DNS解析", 1227)
+G_INSECURE = Guide("七.4.1", "调整dockerd使用HTTP协议访问Registry（推荐）", 1284)
+
+HOST_ROLES = ("control", "master", "node")
+K8S_ROLES = ("master", "node")
+
+
+def version_lt(a: str, b: str) -> bool:
+    return version_tuple(a) < version_tuple(b)
+
+
+def gb(kb: int | None) -> float | None:
+    return None if kb is None else round(kb / 1024 / 1024, 1)
+
+
+__all__ = ["FactUnavailable", "Guide", "Rule", "T", "errored", "failed", "passed", "skipped", "warned",
+           "version_tuple", "version_lt", "gb", "HOST_ROLES", "K8S_ROLES"] + [n for n in dir() if n.startswith("G_")]

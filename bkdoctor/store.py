@@ -1,0 +1,125 @@
+"""Scan history in SQLite (sqlite-utils): `$XDG_DATA_HOME/bkdoctor/history.db`, mode 0600.
+
+Stored per scan: its report summary, targets and findings (rule, target, status, severity, message,
+observed, expected). Evidence is not stored (it can hold file contents); values under secret-looking keys
+are masked by the report builder before anything reaches the database.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .model import BadInput
+
+PROBLEM = ("warn", "fail", "error")
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "bkdoctor" / "history.db"
+
+
+class History:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        import sqlite_utils
+
+        self.path = Path(path) if path else default_db_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():
+                # create it 0600 before SQLite does, so there is no moment with a wider mode
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            os.chmod(self.path, 0o600)
+            self.db = sqlite_utils.Database(str(self.path))
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self._ensure()
+        except (OSError, sqlite_utils.db.NotFoundError) as e:  # type: ignore[attr-defined]
+            raise BadInput(f"history database {self.path}: {e}") from None
+        except Exception as e:  # sqlite3.DatabaseError: file is not a database, ...
+            raise BadInput(f"history database {self.path}: {type(e).__name__}: {e}") from None
+
+    def _ensure(self) -> None:
+        if "scans" not in self.db.table_names():
+            self.db["scans"].create({"id": str, "started_at": str, "finished_at": str, "duration_s": float,
+                                     "inventory": str, "domain": str, "lang": str, "tool_version": str,
+                                     "summary": str, "targets": str, "rules": str}, pk="id")
+        if "findings" not in self.db.table_names():
+            self.db["findings"].create({"scan_id": str, "rule": str, "target": str, "status": str, "severity": str,
+                                        "message": str, "observed": str, "expected": str},
+                                       foreign_keys=[("scan_id", "scans", "id")])
+            self.db["findings"].create_index(["scan_id"])
+
+    def save(self, report: dict[str, Any]) -> None:
+        s = report["scan"]
+        with self.db.conn:
+            self.db["scans"].insert({
+                "id": s["id"], "started_at": s["started_at"], "finished_at": s["finished_at"],
+                "duration_s": s["duration_s"], "inventory": s.get("inventory"), "domain": s.get("domain"),
+                "lang": report["lang"], "tool_version": report["tool"]["version"],
+                "summary": json.dumps(report["summary"]), "targets": json.dumps(report["targets"], ensure_ascii=False),
+                "rules": json.dumps(s.get("rules", [])),
+            })
+            self.db["findings"].insert_all(({
+                "scan_id": s["id"], "rule": f["rule"], "target": f["target"], "status": f["status"],
+                "severity": f["severity"], "message": f["message"],
+                "observed": json.dumps(f["observed"], ensure_ascii=False, default=str),
+                "expected": json.dumps(f["expected"], ensure_ascii=False, default=str),
+            } for f in report["findings"]), batch_size=500)
+        os.chmod(self.path, 0o600)
+
+    def scans(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = list(self.db.query("select * from scans order by started_at desc, rowid desc limit ?", [limit]))
+        for r in rows:
+            r["summary"] = json.loads(r["summary"] or "{}")
+        return rows
+
+    def resolve(self, ref: str) -> str:
+        """A scan id, a unique prefix of one, or -N (N-th latest, -1 = latest)."""
+        if ref.startswith("-") and ref[1:].isdigit():
+            n = int(ref[1:])
+            rows = self.scans(limit=n)
+            if len(rows) < n or n == 0:
+                raise BadInput(f"no scan {ref}: history has {len(rows)} scan(s)")
+            return rows[n - 1]["id"]
+        rows = list(self.db.query("select id from scans where id = ? or id like ?", [ref, ref + "%"]))
+        if not rows:
+            raise BadInput(f"no scan {ref!r} in {self.path}")
+        exact = [r for r in rows if r["id"] == ref]
+        if exact:
+            return ref
+        if len(rows) > 1:
+            raise BadInput(f"scan prefix {ref!r} is ambiguous ({len(rows)} scans)")
+        return rows[0]["id"]
+
+    def findings(self, scan_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(r["rule"], r["target"]): r
+                for r in self.db.query("select * from findings where scan_id = ?", [scan_id])}
+
+    def diff(self, a: str | None = None, b: str | None = None) -> dict[str, Any]:
+        """Compare two scans (default: the last two): new problems, resolved, still failing, by rule and target."""
+        if a is None and b is None:
+            rows = self.scans(limit=2)
+            if len(rows) < 2:
+                raise BadInput(f"diff needs two scans; history has {len(rows)}")
+            b, a = rows[0]["id"], rows[1]["id"]
+        elif a is None or b is None:
+            raise BadInput("diff takes two scan ids, or none for the last two")
+        a, b = self.resolve(a), self.resolve(b)
+        fa, fb = self.findings(a), self.findings(b)
+        new, resolved, still, changed = [], [], [], []
+        for key in sorted(set(fa) | set(fb)):
+            sa = fa.get(key, {}).get("status")
+            sb = fb.get(key, {}).get("status")
+            item = {"rule": key[0], "target": key[1], "before": sa, "after": sb,
+                    "message": (fb.get(key) or fa.get(key) or {}).get("message")}
+            pa, pb = sa in PROBLEM, sb in PROBLEM
+            if pb and not pa:
+                new.append(item)
+            elif pa and not pb:
+                resolved.append(item)
+            elif pa and pb:
+                (still if sa == sb else changed).append(item)
+        return {"from": a, "to": b, "new": new, "resolved": resolved, "still_failing": still, "changed": changed}

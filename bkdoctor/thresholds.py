@@ -1,0 +1,87 @@
+"""Default thresholds, from the guide (§一) and domain.md. An inventory's `thresholds:` overrides any key."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .model import BadInput
+
+DEFAULTS: dict[str, Any] = {
+    # §一.4.1 / §一.3.1: CentOS 7.x, 7.9 recommended
+    "os_id": "centos",
+    "os_major": "7",
+    "os_recommended": "7.9",
+    # §一.4.2
+    "kernel_min": "3.10.0",
+    # §一.4.4
+    "docker_min": "19.03",
+    "kubelet_min": "1.20",
+    "kubelet_max_tested": "1.23",
+    # §一.4.3
+    "timezone": "Asia/Shanghai",
+    # §一.3: per role, minimum (fail below) and recommended (warn below). GB as the guide writes them.
+    "resources": {
+        "control": {"min": {"cpu": 2, "mem_gb": 2, "disk_gb": 100}, "rec": {"cpu": 4, "mem_gb": 8, "disk_gb": 200}},
+        "master": {"min": {"cpu": 4, "mem_gb": 8, "disk_gb": 100}, "rec": {"cpu": 8, "mem_gb": 16, "disk_gb": 200}},
+        "node": {"min": {"cpu": 8, "mem_gb": 32, "disk_gb": 100}, "rec": {"cpu": 16, "mem_gb": 64, "disk_gb": 500}},
+        "registry-proxy": {"min": {"cpu": 2, "mem_gb": 2, "disk_gb": 100}, "rec": {"cpu": 4, "mem_gb": 8, "disk_gb": 200}},
+    },
+    # A machine sold as "8 GB" shows ~7.6 GiB in MemTotal (the kernel keeps some), and a "100 GB" disk shows
+    # ~98 GiB in df: compare against the nominal size times this factor, so that honest machines pass.
+    "size_tolerance": 0.9,
+    # §一.3.2: /data for local storage
+    "data_disk_gb": {"master": 100, "node": 90},
+    # bcs.sh's daemon.json
+    "docker_data_root": "/data/bcs/lib/docker",
+    "docker_cgroup_driver": "systemd",
+    "docker_socket": "/var/run/docker.sock",
+    # §五.2.3: LocalPV
+    "localpv_count": 20,
+    "localpv_mount_dir": "/mnt/blueking",
+    "localpv_source_dir": "/data/bcs/localpv",
+    # domain.md: names every node needs in /etc/hosts (prefixes of BK_DOMAIN; "" is the domain itself)
+    "hosts_names": ["", "bkrepo", "docker", "bknodeman", "apps"],
+    "hosts_extra_names": ["k8s-api.bcs.local"],
+    # time sync: offset reported by chronyc above this is a warning
+    "time_offset_warn_s": 1.0,
+}
+
+
+class ThresholdError(BadInput):
+    def __init__(self, path: list[str], msg: str) -> None:
+        super().__init__(msg)
+        self.path = path
+
+
+def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Deep-merge overrides into the defaults; an unknown key is bad input (a typo must not be ignored)."""
+    out = copy.deepcopy(DEFAULTS)
+    if not overrides:
+        return out
+
+    def walk(dst: dict[str, Any], src: dict[str, Any], path: str) -> None:
+        for k, v in src.items():
+            where = f"{path}.{k}" if path else k
+            keys = ["thresholds", *where.split(".")]
+
+            def bad(msg: str) -> ThresholdError:
+                return ThresholdError(keys, msg)
+
+            if k not in dst:
+                raise bad(f"thresholds: unknown key {where!r}")
+            if isinstance(dst[k], dict):
+                if not isinstance(v, dict):
+                    raise bad(f"thresholds: {where!r} must be a mapping")
+                walk(dst[k], v, where)
+            else:
+                if isinstance(dst[k], (int, float)) and not isinstance(dst[k], bool):
+                    if not isinstance(v, (int, float)) or isinstance(v, bool):
+                        raise bad(f"thresholds: {where!r} must be a number")
+                elif isinstance(dst[k], list) and not isinstance(v, list):
+                    raise bad(f"thresholds: {where!r} must be a list")
+                elif isinstance(dst[k], str) and not isinstance(v, (str, int, float)):
+                    raise bad(f"thresholds: {where!r} must be a string")
+                dst[k] = str(v) if isinstance(dst[k], str) else v
+
+    walk(out, overrides, "")
+    return out

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from .base import CommandResult, Transport, TransportError
+
+
+def engine_get(sock_path: str, paths: list[str], timeout: float) -> dict[str, Any]:
+    """GET Engine API paths through the `docker` SDK's low-level client on a unix socket. Read-only."""
+    if not os.path.exists(sock_path):
+        raise TransportError(f"docker socket {sock_path} does not exist")
+    import docker  # lazy: only scans that need Docker facts pay for the import
+    from docker.errors import DockerException
+
+    out: dict[str, Any] = {}
+    try:
+        client = docker.APIClient(base_url=f"unix://{sock_path}", timeout=timeout, version="auto")
+    except (DockerException, OSError) as e:
+        raise TransportError(f"docker API on {sock_path}: {e}") from e
+    try:
+        for p in paths:
+            try:
+                resp = client.get(client.base_url + p)  # unversioned path: works on any daemon version
+                resp.raise_for_status()
+                out[p] = resp.json()
+            except Exception as e:  # DockerException, OSError, requests' HTTPError/ConnectionError, bad JSON
+                raise TransportError(f"docker API {sock_path} GET {p}: {e}") from e
+    finally:
+        client.close()
+    return out
+
+
+class LocalTransport(Transport):
+    """This machine. `prefix` (e.g. nsenter argv) runs the probe elsewhere; `root` prefixes socket paths."""
+
+    def __init__(self, prefix: list[str] | None = None, root: str = "", address: str | None = "localhost") -> None:
+        self.prefix = list(prefix or [])
+        self.root = root.rstrip("/")
+        self.address = address
+
+    async def run_script(self, script: str, timeout: float) -> CommandResult:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.prefix, "/bin/sh", "-s",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise TransportError(f"cannot start /bin/sh: {e}") from e
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(script.encode()), timeout)
+        except asyncio.TimeoutError:
+            try:
+                os.killpg(proc.pid, 9)
+            except ProcessLookupError:
+                pass
+            await proc.wait()
+            raise TransportError(f"probe timed out after {timeout:.0f}s")
+        return CommandResult(proc.returncode or 0, out, err)
+
+    async def docker_api(self, socket_path: str, paths: list[str], timeout: float) -> dict[str, Any]:
+        return await asyncio.to_thread(engine_get, self.root + socket_path, paths, timeout)

@@ -1,0 +1,47 @@
+from bkdoctor.facts.host import SYSCTL_KEYS
+from bkdoctor.rulekit import G_KERNEL, K8S_ROLES, Rule, T, failed, passed, warned
+
+RULE = Rule(
+    id="kernel-params",
+    title=T("内核参数：ip_forward、bridge-nf-call、br_netfilter", "Kernel settings: ip_forward, bridge-nf-call, br_netfilter"),
+    scope="host", severity="high", roles=K8S_ROLES, tags=("preflight", "os", "network", "k8s"), group="host",
+    facts=("sysctl", "modules"),
+    guide=G_KERNEL,
+    doc=T("K8s 网络需要 net.ipv4.ip_forward=1、net.bridge.bridge-nf-call-iptables/ip6tables=1，并加载 br_netfilter。"
+          "bcs.sh 只做了 modprobe 没有持久化：重启后丢失，需写入 /etc/sysctl.d 与 /etc/modules-load.d。",
+          "K8s networking needs net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables/ip6tables=1 and br_netfilter "
+          "loaded. bcs.sh runs modprobe without persisting it: after a reboot it is gone unless it is in "
+          "/etc/sysctl.d and /etc/modules-load.d."),
+    remediation="kernel-params",
+    fix=("modprobe br_netfilter", "echo br_netfilter > /etc/modules-load.d/bkdoctor.conf",
+         "printf 'net.ipv4.ip_forward = 1\\nnet.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n' "
+         "> /etc/sysctl.d/90-bkdoctor.conf", "sysctl --system"),
+)
+
+
+def check(facts, ctx):
+    s = facts.sysctl
+    m = facts.modules
+    br_loaded = "br_netfilter" in m["loaded"]
+    br_persisted = "br_netfilter" in m["persisted"]
+    observed = {"runtime": {k: s["runtime"].get(k) for k in SYSCTL_KEYS}, "br_netfilter_loaded": br_loaded,
+                "persisted": {k: (s["persisted"].get(k) or {}).get("value") for k in SYSCTL_KEYS},
+                "br_netfilter_persisted": br_persisted}
+    expected = {k: "1" for k in SYSCTL_KEYS} | {"br_netfilter": "loaded and in modules-load.d"}
+    wrong = [f"{k}={s['runtime'].get(k) or 'absent'}" for k in SYSCTL_KEYS if s["runtime"].get(k) != "1"]
+    if not br_loaded:
+        wrong.append("br_netfilter not loaded")
+    if wrong:
+        txt = ", ".join(wrong)
+        return failed(T(f"运行时内核参数不正确：{txt}", f"runtime kernel settings are wrong: {txt}"),
+                      observed=observed, expected=expected, evidence={"sysctl": facts.raw("sysctl").get("sysctl_runtime", "")})
+    unpersisted = [k for k in SYSCTL_KEYS if (s["persisted"].get(k) or {}).get("value") != "1"]
+    if not br_persisted:
+        unpersisted.append("br_netfilter (modules-load.d)")
+    if unpersisted:
+        txt = ", ".join(unpersisted)
+        return warned(T(f"当前生效，但未持久化，重启后会丢失：{txt}", f"correct now but not persisted, lost at reboot: {txt}"),
+                      observed=observed, expected=expected)
+    return passed(T("ip_forward、bridge-nf-call-iptables/ip6tables 为 1，br_netfilter 已加载并持久化",
+                    "ip_forward and bridge-nf-call-iptables/ip6tables are 1, br_netfilter is loaded and persisted"),
+                  observed=observed, expected=expected)

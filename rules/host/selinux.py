@@ -1,0 +1,40 @@
+from bkdoctor.rulekit import G_KERNEL, HOST_ROLES, Rule, T, failed, passed, warned
+
+RULE = Rule(
+    id="selinux",
+    title=T("已禁用 SELinux", "SELinux is disabled"),
+    scope="host", severity="high", roles=HOST_ROLES, tags=("preflight", "os"), group="host",
+    facts=("selinux",),
+    guide=G_KERNEL,
+    doc=T("SELinux 处于 enforcing 时，容器挂载 hostPath 与写日志会被拒绝；/etc/selinux/config 决定重启后的状态。",
+          "With SELinux enforcing, containers are denied hostPath mounts and log writes; /etc/selinux/config decides "
+          "the state after a reboot."),
+    remediation="selinux",
+    fix=("setenforce 0", "sed -ri.bak 's/^SELINUX=.*/SELINUX=disabled/' /etc/selinux/config"),
+)
+
+
+def check(facts, ctx):
+    s = facts.selinux
+    observed = {"runtime": s["runtime"], "config": s["config"]}
+    expected = {"runtime": "disabled or permissive", "config": "disabled"}
+    if s["runtime"] == "enforcing":
+        return failed(T("SELinux 当前为 enforcing（getenforce 应输出 Disabled）",
+                        "SELinux is enforcing at runtime (getenforce should say Disabled)"),
+                      observed=observed, expected=expected)
+    if s["config"] == "enforcing":
+        return failed(T("SELinux 当前未强制，但 /etc/selinux/config 为 SELINUX=enforcing，重启后会重新启用",
+                        "SELinux is not enforcing now, but /etc/selinux/config says SELINUX=enforcing: it comes back at reboot"),
+                      observed=observed, expected=expected)
+    if s["config"] == "permissive":
+        return warned(T("/etc/selinux/config 为 SELINUX=permissive，文档要求 disabled",
+                        "/etc/selinux/config says SELINUX=permissive; the guide asks for disabled"),
+                      observed=observed, expected=expected)
+    if s["config_exists"] and s["config"] not in ("disabled", None):
+        return failed(T(f"/etc/selinux/config 中 SELINUX={s['config']} 无法识别",
+                        f"unrecognised SELINUX={s['config']} in /etc/selinux/config"), observed=observed, expected=expected)
+    if s["runtime"] == "permissive":
+        return passed(T("SELinux 运行时为 permissive，配置为 disabled：重启后完全禁用",
+                        "SELinux is permissive now and disabled in its config: a reboot completes the disable"),
+                      observed=observed, expected=expected)
+    return passed(T("SELinux 已禁用", "SELinux is disabled"), observed=observed, expected=expected)
