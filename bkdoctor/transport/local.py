@@ -61,4 +61,8 @@ class LocalTransport(Transport):
         return CommandResult(proc.returncode or 0, out, err)
 
     async def docker_api(self, socket_path: str, paths: list[str], timeout: float) -> dict[str, Any]:
-        return await asyncio.to_thread(engine_get, self.root + socket_path, paths, timeout)
+        try:
+            return await asyncio.to_thread(engine_get, self.root + socket_path, paths, timeout)
+        except TransportError as e:
+            # name the socket as the host sees it, not through our /proc/<pid>/root view
+            raise TransportError(str(e).replace(self.root + socket_path, socket_path)) from None

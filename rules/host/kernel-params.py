@@ -22,7 +22,9 @@ RULE = Rule(
 def check(facts, ctx):
     s = facts.sysctl
     m = facts.modules
-    br_loaded = "br_netfilter" in m["loaded"]
+    # the bridge-nf-call sysctls exist only while br_netfilter is active: that also covers a built-in
+    # br_netfilter, which /proc/modules does not list
+    br_loaded = "br_netfilter" in m["loaded"] or s["runtime"].get("net.bridge.bridge-nf-call-iptables") is not None
     br_persisted = "br_netfilter" in m["persisted"]
     observed = {"runtime": {k: s["runtime"].get(k) for k in SYSCTL_KEYS}, "br_netfilter_loaded": br_loaded,
                 "persisted": {k: (s["persisted"].get(k) or {}).get("value") for k in SYSCTL_KEYS},

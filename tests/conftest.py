@@ -1,0 +1,27 @@
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from testbed.fixtures import nshost_factory  # noqa: E402,F401
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import jsonschema  # noqa: E402
+import pytest  # noqa: E402
+
+_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "reports" / "report-v1.schema.json").read_text())
+
+
+@pytest.fixture
+def report_validator():
+    """Validate a report against reports/report-v1.schema.json (every test that makes a report uses it)."""
+    v = jsonschema.Draft202012Validator(_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+    def check(report):
+        errors = sorted(v.iter_errors(report), key=lambda e: list(e.absolute_path))
+        assert not errors, "; ".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+        return report
+
+    return check

@@ -1,0 +1,51 @@
+"""Every rule against real host states: each fixture case becomes a namespaced host, the real probe runs in
+it through the real engine, and the finding must have the status in the case's file name and match its
+golden file (BKDOCTOR_UPDATE_GOLDEN=1 rewrites the golden files; review the diff before committing)."""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from hostcases import UPDATE_GOLDEN, golden_view, load_cases, make_host, scan_host
+from bkdoctor.registry import all_rules
+
+CASES = load_cases("host")
+
+
+def _marks(case):
+    return [pytest.mark.docker] if case.spec.get("docker") else []
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=_marks(c)) for c in CASES])
+def test_rule_case(case, nshost_factory, report_validator):
+    host = make_host(nshost_factory, case)
+    report, _ = scan_host(host, case)
+    report_validator(report)
+    mine = [f for f in report["findings"] if f["rule"] == case.rule]
+    assert len(mine) == 1, f"expected one {case.rule} finding, got {mine}"
+    f = mine[0]
+    assert f["status"] == case.status, f"{case.id}: {f['status']}: {f['message']}\nobserved={f['observed']}"
+    for needle in case.spec.get("message_contains") or []:
+        assert needle in f["message"], (needle, f["message"])
+    got = golden_view(f, case.spec.get("golden_ignore") or [])
+    if UPDATE_GOLDEN or not case.golden_path.exists():
+        if not UPDATE_GOLDEN:
+            pytest.fail(f"no golden file {case.golden_path.name}: run with BKDOCTOR_UPDATE_GOLDEN=1 and review it")
+        case.golden_path.write_text(json.dumps(got, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    assert got == json.loads(case.golden_path.read_text())
+
+
+def test_every_host_rule_has_pass_and_fail_cases():
+    have: dict[str, set[str]] = {}
+    for c in CASES:
+        have.setdefault(c.rule, set()).add(c.status)
+    missing = {r.id: sorted({"pass", "fail"} - have.get(r.id, set()))
+               for r in all_rules() if r.scope == "host" and not {"pass", "fail"} <= have.get(r.id, set())}
+    assert not missing, f"rules without a pass and a fail fixture: {missing}"
+
+
+def test_fixture_dirs_name_real_rules():
+    ids = {r.id for r in all_rules()}
+    assert {c.rule for c in CASES} <= ids
