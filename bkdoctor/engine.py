@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .facts.host import API_FACTS, HostFacts, sections_for
+from .facts.host import API_FACTS, DOCKER_FALLBACK_SECTIONS, HostFacts, sections_for
 from .facts.probe import build_script, parse_output
 from .inventory import HostSpec, Inventory
 from .model import STATUS_RANK, FactUnavailable, Finding, Result, Rule, T
@@ -89,19 +89,30 @@ async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_d
     try:
         transport = factory(host, inv)
         script, nonce = build_script(sections)
-        res = await transport.run_script(script, PROBE_TIMEOUT)
+        sock = host.docker_socket or inv.docker_socket or inv.thresholds["docker_socket"]
+
+        async def docker() -> tuple[dict[str, Any] | None, str | None]:
+            try:
+                api = await transport.docker_api(sock, ["/version", "/info"], DOCKER_TIMEOUT)
+                return {"version": api["/version"], "info": api["/info"]}, None
+            except TransportError as e:
+                return None, str(e)
+
+        # the probe and the Engine API calls go out together: one round trip of latency per host
+        if want_docker:
+            res, (api, api_err) = await asyncio.gather(transport.run_script(script, PROBE_TIMEOUT), docker())
+        else:
+            res, api, api_err = await transport.run_script(script, PROBE_TIMEOUT), None, None
         parsed = parse_output(res.stdout, nonce)
         if not parsed and sections:
             err = (res.stderr or res.stdout).decode("utf-8", "replace").strip()[-300:]
             raise TransportError(f"probe produced no output (exit {res.rc}): {err}")
-        facts = HostFacts(parsed)
-        if want_docker:
-            sock = host.docker_socket or inv.docker_socket or inv.thresholds["docker_socket"]
-            try:
-                api = await transport.docker_api(sock, ["/version", "/info"], DOCKER_TIMEOUT)
-                facts.docker_api = {"version": api["/version"], "info": api["/info"]}
-            except TransportError as e:
-                facts.docker_api_error = str(e)
+        facts = HostFacts(parsed, docker_api=api, docker_api_error=api_err)
+        if want_docker and api is None and "docker_bins" in parsed and parsed["docker_bins"].text().split():
+            # Docker is installed but its API did not answer: ask the CLI (a second, small probe)
+            fb_script, fb_nonce = build_script(set(DOCKER_FALLBACK_SECTIONS))
+            fb = await transport.run_script(fb_script, PROBE_TIMEOUT)
+            facts.sections.update(parse_output(fb.stdout, fb_nonce))
         st.facts = facts
         st.reachable = True
     except TransportError as e:

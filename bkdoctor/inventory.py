@@ -125,6 +125,9 @@ def load_inventory(path: str) -> Inventory:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if ctx and cmark:
+            problem += f" ({ctx} at line {cmark.line + 1})"
         raise BadInput(f"inventory {path}:{where}: invalid YAML: {problem}") from None
     if data is None:
         data = {}

@@ -7,7 +7,7 @@ from .model import FactUnavailable, Guide, Rule, T, errored, failed, passed, ski
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers.
 G_NETWORK = Guide("一.2", "网络要求", 24)
 G_HARDWARE = Guide("一.3", "硬件要求", 40)
-G_NODE_SPEC = Guide("一.3.2.2", "K8s集群节点资源规格", 62)
+G_NODE_SPEC = Guide("一.3.2.2", "资源规格", 62)
 G_OS = Guide("一.4.1", "操作系统", 78)
 G_KERNEL = Guide("一.4.2", "内核与系统配置", 88)
 G_TIME = Guide("一.4.3", "时间同步", 97)

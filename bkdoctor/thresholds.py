@@ -68,19 +68,19 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
                 return ThresholdError(keys, msg)
 
             if k not in dst:
-                raise bad(f"thresholds: unknown key {where!r}")
+                raise bad(f"thresholds.{where}: unknown key")
             if isinstance(dst[k], dict):
                 if not isinstance(v, dict):
-                    raise bad(f"thresholds: {where!r} must be a mapping")
+                    raise bad(f"thresholds.{where}: must be a mapping")
                 walk(dst[k], v, where)
             else:
                 if isinstance(dst[k], (int, float)) and not isinstance(dst[k], bool):
                     if not isinstance(v, (int, float)) or isinstance(v, bool):
-                        raise bad(f"thresholds: {where!r} must be a number")
+                        raise bad(f"thresholds.{where}: must be a number, not {v!r}")
                 elif isinstance(dst[k], list) and not isinstance(v, list):
-                    raise bad(f"thresholds: {where!r} must be a list")
+                    raise bad(f"thresholds.{where}: must be a list")
                 elif isinstance(dst[k], str) and not isinstance(v, (str, int, float)):
-                    raise bad(f"thresholds: {where!r} must be a string")
+                    raise bad(f"thresholds.{where}: must be a string")
                 dst[k] = str(v) if isinstance(dst[k], str) else v
 
     walk(out, overrides, "")

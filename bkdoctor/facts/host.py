@@ -31,7 +31,7 @@ FACTS: dict[str, tuple[str, ...]] = {
     "data_disk": ("df_data",),
     "mounts": ("mountinfo",),
     "daemon_json": ("daemon_json",),
-    "docker": ("docker_cli_version", "docker_cli_info", "docker_client", "dockerd_bin"),
+    "docker": ("docker_bins",),
     "kubelet": ("kubelet_version",),
     "sysctl": ("sysctl_runtime", "sysctl_files"),
     "modules": ("modules", "module_dirs", "modules_load"),
@@ -42,6 +42,8 @@ FACTS: dict[str, tuple[str, ...]] = {
 
 # facts that also need the Docker Engine API of the host (through the transport)
 API_FACTS = {"docker"}
+# gathered by a second probe only when the Engine API could not be reached but Docker is installed
+DOCKER_FALLBACK_SECTIONS = ("docker_cli_info", "docker_client")
 
 
 def sections_for(facts: list[str] | set[str] | tuple[str, ...]) -> set[str]:
@@ -407,34 +409,33 @@ def p_daemon_json(f: HostFacts) -> dict[str, Any]:
 
 
 def p_docker(f: HostFacts) -> dict[str, Any]:
-    """Docker facts: the Engine API first (version + info), then the CLI, then the client binary."""
-    installed = f.sec("dockerd_bin").ok or f.sec("docker_client").ok or f.docker_api is not None
+    """Docker facts: the Engine API first (/version + /info), then the docker CLI (fallback probe)."""
+    bins = f.sec("docker_bins").text().split()
+    installed = bool(bins) or f.docker_api is not None
     if f.docker_api is not None:
         v, i = f.docker_api.get("version") or {}, f.docker_api.get("info") or {}
         return {"installed": True, "source": "engine-api", "server_version": v.get("Version"),
-                "api_version": v.get("ApiVersion"), "info": i, "daemon_error": None}
-    cli_v = f.sec("docker_cli_version")
-    server_version, info, source = None, None, None
-    if cli_v.ok:
-        try:
-            server_version = (json.loads(cli_v.text()).get("Server") or {}).get("Version")
-            source = "docker-cli"
-        except (json.JSONDecodeError, AttributeError):
-            pass
-    cli_i = f.sec("docker_cli_info")
-    if cli_i.ok:
+                "api_version": v.get("ApiVersion"), "info": i, "client_version": None, "daemon_error": None}
+    info, server_version, source, cli_error = None, None, None, None
+    cli_i = f.sections.get("docker_cli_info")
+    if cli_i is not None and cli_i.ok:
         try:
             info = json.loads(cli_i.text())
-        except json.JSONDecodeError:
+            server_version = info.get("ServerVersion") or None
+            source = "docker-cli" if server_version else None
+            if not server_version:
+                info = None
+        except (json.JSONDecodeError, AttributeError):
             info = None
+    elif cli_i is not None:
+        cli_error = cli_i.text().strip()[-300:]
     client_version = None
-    c = f.sec("docker_client")
-    if c.ok:
+    c = f.sections.get("docker_client")
+    if c is not None and c.ok:
         m = re.search(r"version\s+([\w.+~-]+)", c.text())
         client_version = m.group(1).rstrip(",") if m else None
-    err = f.docker_api_error or (cli_v.text().strip()[:300] if not cli_v.ok else None)
     return {"installed": installed, "source": source, "server_version": server_version, "api_version": None,
-            "info": info, "client_version": client_version, "daemon_error": err}
+            "info": info, "client_version": client_version, "daemon_error": f.docker_api_error or cli_error}
 
 
 def p_kubelet(f: HostFacts) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian bookworm machine for bkdoctor's tests and run them all. Idempotent; run as root.
+#   ./test.sh            everything (what CI runs)
+#   ./test.sh -k swap    extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Real components the tests run: dockerd, chronyd, iptables, sshd, fio, a registry, headless Chromium.
+APT_PACKAGES=(docker.io containerd iptables chrony openssh-server openssh-client sudo fio chromium
+              iproute2 util-linux procps kmod curl dash)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # keep the packages' own services from starting on this machine: the tests start their own, by pid
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+python3 -m pip install -q --disable-pip-version-check ".[test]"
+
+# The tests import the package from this tree; the installed one must work too.
+( cd /tmp && bkdoctor --version && bkdoctor rules --json >/dev/null )
+
+exec python3 -m pytest -q "$@"
