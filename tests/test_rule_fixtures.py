@@ -49,3 +49,42 @@ def test_every_host_rule_has_pass_and_fail_cases():
 def test_fixture_dirs_name_real_rules():
     ids = {r.id for r in all_rules()}
     assert {c.rule for c in CASES} <= ids
+
+
+def _whole_case(spec):
+    from hostcases import Case, FIXTURES
+
+    return Case(rule="swap", name="whole-host", status="pass", path=FIXTURES / "hosts" / "centos79.yaml", spec=spec)
+
+
+@pytest.mark.docker
+def test_healthy_centos_node_passes_every_rule(nshost_factory, report_validator):
+    """The whole default scan of a CentOS 7.9 node as bcs.sh leaves it: every applicable rule passes."""
+    case = _whole_case({"docker": True, "chronyd": "synced", "roles": ["node"],
+                        "files": {"/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n",
+                                                             "mode": 0o755}}})
+    host = make_host(nshost_factory, case)
+    report, _ = scan_host(host, case, rules=["host"])
+    report_validator(report)
+    bad = {f["rule"]: f["message"] for f in report["findings"] if f["status"] != "pass"}
+    assert not bad
+    assert len(report["findings"]) == 16
+
+
+@pytest.mark.docker
+def test_broken_node_reports_exactly_its_problems(nshost_factory, report_validator):
+    """Four things broken on one node at once: the scan finds exactly those four, and nothing else moves."""
+    case = _whole_case({
+        "docker": True, "chronyd": "synced", "roles": ["node"], "selinux_enforce": "1",
+        "files": {"/etc/selinux/config": "SELINUX=enforcing\n",
+                  "/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition\t4194300\t0\t-2\n",
+                  "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", '
+                                             '"exec-opts": ["native.cgroupdriver=systemd"]}\n',
+                  "/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n", "mode": 0o755}},
+        "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/UTC"},
+    })
+    host = make_host(nshost_factory, case)
+    report, _ = scan_host(host, case, rules=["host"])
+    report_validator(report)
+    problems = sorted((f["rule"], f["status"]) for f in report["findings"] if f["status"] != "pass")
+    assert problems == [("insecure-registries", "fail"), ("selinux", "fail"), ("swap", "fail"), ("timezone", "fail")]
