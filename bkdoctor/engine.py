@@ -35,6 +35,16 @@ class Context:
 
 
 @dataclass
+class FleetContext:
+    """What a fleet rule knows: every member's roles, the thresholds, the domain, the control machine."""
+
+    roles: dict[str, tuple[str, ...]]
+    thresholds: dict[str, Any]
+    domain: str | None
+    control: str | None  # name of the control host in the inventory, if any
+
+
+@dataclass
 class TargetState:
     name: str
     kind: str
@@ -81,14 +91,35 @@ def new_scan_id(now: dt.datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
+CLOCK_SCRIPT = "date -u +%s.%N\n"
+
+
+def probe_params(inv: Inventory) -> dict[str, str]:
+    """Shell variables the probe's sections may read (single-quoted into the script)."""
+    return {"BKD_DOMAIN": inv.domain or ""}
+
+
+async def sample_clock(transport: Transport) -> dict[str, float]:
+    """Read the host's clock in a tiny round trip; offset is corrected for the round-trip time (midpoint)."""
+    t0 = time.time()
+    res = await transport.run_script(CLOCK_SCRIPT, 15)
+    t1 = time.time()
+    text = res.stdout.decode("ascii", "replace").strip()
+    try:
+        remote = float(text.splitlines()[-1])
+    except (ValueError, IndexError):
+        raise FactUnavailable(T(f"无法读取主机时钟：{text[:80]!r}", f"cannot read the host clock: {text[:80]!r}"))
+    return {"offset_s": remote - (t0 + t1) / 2, "rtt_s": t1 - t0}
+
+
 async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_docker: bool,
-                      factory: TransportFactory) -> TargetState:
+                      factory: TransportFactory, want_clock: bool = False) -> TargetState:
     st = TargetState(name=host.name, kind="host", address=host.address, roles=host.roles)
     t0 = time.monotonic()
     transport = None
     try:
         transport = factory(host, inv)
-        script, nonce = build_script(sections)
+        script, nonce = build_script(sections, params=probe_params(inv))
         sock = host.docker_socket or inv.docker_socket or inv.thresholds["docker_socket"]
 
         async def docker() -> tuple[dict[str, Any] | None, str | None]:
@@ -113,6 +144,12 @@ async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_d
             fb_script, fb_nonce = build_script(set(DOCKER_FALLBACK_SECTIONS))
             fb = await transport.run_script(fb_script, PROBE_TIMEOUT)
             facts.sections.update(parse_output(fb.stdout, fb_nonce))
+        if want_clock:
+            try:
+                facts.extra["clock_offset"] = await sample_clock(transport)
+            except (FactUnavailable, TransportError) as e:
+                facts.extra["clock_offset"] = e if isinstance(e, FactUnavailable) else FactUnavailable(
+                    T(f"时钟采样失败：{e}", f"clock sample failed: {e}"))
         st.facts = facts
         st.reachable = True
     except TransportError as e:
@@ -148,6 +185,41 @@ def evaluate(rule: Rule, facts: HostFacts, ctx: Context) -> Result:
     return res
 
 
+def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory) -> list[Finding]:
+    """Fleet rules see the facts of every member host at once (one Result per member)."""
+    out: list[Finding] = []
+    control = next((t.name for t in targets if "control" in t.roles), None)
+    for r in rules:
+        members = [t for t in targets if r.applies_to(t.roles)]
+        if not members:
+            continue
+        ctx = FleetContext(roles={t.name: t.roles for t in members}, thresholds=inv.thresholds, domain=inv.domain,
+                           control=control)
+        reachable = {t.name: t.facts for t in members if t.reachable and t.facts is not None}
+        results: dict[str, Result] = {}
+        try:
+            assert r.check is not None
+            got = r.check(reachable, ctx) if reachable else {}
+            if not isinstance(got, dict):
+                raise TypeError("a fleet rule returns {target: Result}")
+            results = {k: v for k, v in got.items() if isinstance(v, Result)}
+        except FactUnavailable as e:
+            results = {name: Result(e.status, e.reason) for name in reachable}
+        except Exception as e:
+            log.debug("fleet rule %s crashed", r.id, exc_info=True)
+            results = {name: Result("error", T(f"规则内部错误：{type(e).__name__}: {e}",
+                                                f"rule crashed: {type(e).__name__}: {e}")) for name in reachable}
+        for t in members:
+            if t.name in results:
+                res = results[t.name]
+            elif not t.reachable or t.facts is None:
+                res = Result("error", T(f"主机不可达：{t.error}", f"host unreachable: {t.error}"))
+            else:
+                res = Result("error", T("规则没有给出该主机的结果", "the rule gave no result for this host"))
+            out.append(Finding(rule=r, target=t.name, result=res))
+    return out
+
+
 def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) -> None:
     for f in findings:
         if f.result.status not in ("warn", "fail", "error"):
@@ -167,16 +239,18 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
                today: dt.date | None = None) -> ScanResult:
     started = dt.datetime.now(dt.timezone.utc)
     host_rules = [r for r in rules if r.scope == "host"]
-    needed = {f for r in host_rules for f in r.facts}
+    fleet_rules = [r for r in rules if r.scope == "fleet"]
+    needed = {f for r in host_rules + fleet_rules for f in r.facts}
     sections = sections_for(needed)
     want_docker = bool(needed & API_FACTS)
+    want_clock = "clock_offset" in needed
     sem = asyncio.Semaphore(max(1, concurrency))
 
     async def one(h: HostSpec) -> TargetState:
         async with sem:
             if on_progress:
                 on_progress(h.name, "gathering")
-            st = await gather_host(h, inv, sections, want_docker, factory)
+            st = await gather_host(h, inv, sections, want_docker, factory, want_clock)
             if on_progress:
                 on_progress(h.name, "done" if st.reachable else "unreachable")
             return st
@@ -194,6 +268,7 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
             else:
                 res = evaluate(r, st.facts, ctx)
             findings.append(Finding(rule=r, target=st.name, result=res))
+    findings.extend(evaluate_fleet(fleet_rules, targets, inv))
     apply_suppressions(findings, inv, today or dt.date.today())
     finished = dt.datetime.now(dt.timezone.utc)
     return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,

@@ -31,5 +31,28 @@ def gb(kb: int | None) -> float | None:
     return None if kb is None else round(kb / 1024 / 1024, 1)
 
 
-__all__ = ["FactUnavailable", "Guide", "Rule", "T", "errored", "failed", "passed", "skipped", "warned",
-           "version_tuple", "version_lt", "gb", "HOST_ROLES", "K8S_ROLES"] + [n for n in dir() if n.startswith("G_")]
+
+
+def collect(fleet, fact):
+    """For fleet rules: ({host: value}, {host: FactUnavailable}) of one fact over every member host."""
+    values, errors = {}, {}
+    for name, facts in fleet.items():
+        try:
+            values[name] = facts.get(fact)
+        except FactUnavailable as e:
+            errors[name] = e
+    return values, errors
+
+
+def majority(values):
+    """The most common value (ties: the smallest, for a stable answer) and its count."""
+    counts = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        return None, 0
+    best = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+    return best
+
+
+ALL_ROLES = ("control", "master", "node", "registry-proxy")

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "hosts_extra_names": ["k8s-api.bcs.local"],
     # time sync: offset reported by chronyc above this is a warning
     "time_offset_warn_s": 1.0,
+    # fleet clock skew against the control machine (bk-repo tokens expire at ~60 s)
+    "clock_skew_warn_s": 1.0,
+    "clock_skew_fail_s": 60.0,
 }
 
 

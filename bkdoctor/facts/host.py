@@ -38,6 +38,8 @@ FACTS: dict[str, tuple[str, ...]] = {
     "hosts": ("etc_hosts",),
     "localpv": ("localpv_dirs",),
     "clock": ("clock",),
+    # gathered by the engine, not by the probe: a timed round trip that reads the host's clock
+    "clock_offset": (),
 }
 
 # facts that also need the Docker Engine API of the host (through the transport)
@@ -74,6 +76,7 @@ class HostFacts:
     sections: dict[str, Section]
     docker_api: dict[str, Any] | None = None
     docker_api_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- raw access ---------------------------------------------------------------------------------
@@ -520,11 +523,22 @@ def p_clock(f: HostFacts) -> int:
     return int(f.text("clock").strip())
 
 
+def p_clock_offset(f: HostFacts) -> dict[str, float]:
+    """{'offset_s': host clock minus bkdoctor's clock at the round trip's midpoint, 'rtt_s': round trip}."""
+    v = f.extra.get("clock_offset")
+    if isinstance(v, FactUnavailable):
+        raise v
+    if v is None:
+        raise FactUnavailable(T("未采集时钟样本", "no clock sample was taken"))
+    return v
+
+
 PARSERS: dict[str, Callable[[HostFacts], Any]] = {
     "os": p_os, "kernel": p_kernel, "hostname": p_hostname, "swaps": p_swaps, "fstab": p_fstab,
     "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
     "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
     "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
     "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "clock": p_clock,
+    "clock_offset": p_clock_offset,
 }
 assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shlex
 from dataclasses import dataclass
 
 # Each section: a shell snippet whose stdout+stderr and exit code are captured. Keep them read-only.
@@ -102,14 +103,25 @@ class Section:
         return self.out.decode("utf-8", errors="replace")
 
 
-def build_script(names: list[str] | set[str], nonce: str | None = None) -> tuple[str, str]:
-    """Return (script, nonce) gathering the given sections, in a stable order."""
+_PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+$")
+
+
+def build_script(names: list[str] | set[str], nonce: str | None = None,
+                 params: dict[str, str] | None = None) -> tuple[str, str]:
+    """Return (script, nonce) gathering the given sections, in a stable order.
+
+    `params` become shell variables (`BKD_DOMAIN=...`) that sections may read; values are single-quoted,
+    so a value can never become code."""
     nonce = nonce or secrets.token_hex(8)
     mark = _MARK.format(nonce=nonce)
     unknown = set(names) - set(SECTIONS)
     if unknown:
         raise KeyError(f"unknown probe sections: {sorted(unknown)}")
     lines = ["# bkdoctor host probe: read-only", _PRELUDE]
+    for k, v in sorted((params or {}).items()):
+        if not _PARAM_RE.match(k):
+            raise KeyError(f"bad probe parameter name {k!r}")
+        lines.append(f"{k}={shlex.quote(str(v))}")
     for name in sorted(set(names)):
         lines.append(f"printf '\\n{mark}:B:{name}\\n'")
         # A subshell keeps a section's `exit` or `cd` from leaking into the next one; stdin is closed so

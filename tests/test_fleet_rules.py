@@ -1,0 +1,76 @@
+"""Fleet rules on recorded facts of several hosts (fixtures/fleet/<rule>/<case>.<status>.yaml).
+
+The testbed's hosts share this machine's kernel clock, so clock skew cannot be made real there: the
+fleet-clock-skew cases are the offsets the engine's timed round trip records on a real fleet. The other fleet
+rules also run on the real multi-host testbed in the SSH tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bkdoctor.engine import TargetState, evaluate_fleet
+from bkdoctor.facts.host import HostFacts
+from bkdoctor.facts.probe import Section
+from bkdoctor.inventory import local_inventory
+from bkdoctor.registry import all_rules
+from bkdoctor import thresholds as th
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "fleet"
+CASES = sorted(FIX.glob("*/*.yaml"))
+
+
+def _facts(spec):
+    secs = {}
+    for name, v in (spec.get("sections") or {}).items():
+        if isinstance(v, dict):
+            secs[name] = Section(name, v["rc"], v["out"].encode())
+        else:
+            secs[name] = Section(name, 0, v.encode())
+    # sections a case does not give are absent from the host, as on a host where the file does not exist
+    for name in ("daemon_json",):
+        secs.setdefault(name, Section(name, 3, b""))
+    for name in ("docker_bins", "kubelet_version"):
+        secs.setdefault(name, Section(name, 127 if name == "kubelet_version" else 0, b""))
+    api = None
+    if "docker_info" in spec or "docker_version" in spec:
+        api = {"info": spec.get("docker_info") or {}, "version": spec.get("docker_version") or {}}
+    return HostFacts(secs, docker_api=api, extra=dict(spec.get("extra") or {}))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
+def test_fleet_case(path, report_validator):
+    spec = yaml.safe_load(path.read_text())
+    rule = next(r for r in all_rules() if r.id == path.parent.name)
+    targets = [TargetState(name=n, kind="host", address=None, roles=tuple(h["roles"]), reachable=True, facts=_facts(h))
+               for n, h in spec["hosts"].items()]
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    inv.thresholds = th.merge(spec.get("thresholds"))
+    findings = evaluate_fleet([rule], targets, inv)
+    got = {f.target: f.status for f in findings}
+    assert got == spec["expect"], {f.target: f.result.message.en for f in findings}
+    for f in findings:
+        d = f.to_dict("zh")
+        assert d["message"] and d["i18n"]["en"]["message"]
+    status = path.stem.rsplit(".", 1)[1]
+    worst = {"error": 3, "fail": 2, "warn": 1}
+    assert max((worst.get(s, 0) for s in got.values()), default=0) == worst.get(status, 0)
+
+
+def test_every_fleet_rule_has_pass_and_fail_cases():
+    have = {}
+    for p in CASES:
+        have.setdefault(p.parent.name, set()).add(p.stem.rsplit(".", 1)[1])
+    for r in all_rules():
+        if r.scope == "fleet":
+            assert "pass" in have.get(r.id, set()) and have[r.id] & {"fail", "error"}, r.id
+
+
+def test_unreachable_member_is_an_error_for_that_host_only():
+    rule = next(r for r in all_rules() if r.id == "fleet-hostname")
+    ok = TargetState(name="a", kind="host", address=None, roles=("node",), reachable=True,
+                     facts=HostFacts({"hostname": Section("hostname", 0, b"a\n")}))
+    down = TargetState(name="b", kind="host", address=None, roles=("node",), reachable=False, error="connection refused")
+    got = {f.target: (f.status, f.result.message.en) for f in evaluate_fleet([rule], [ok, down], local_inventory())}
+    assert got["a"][0] == "pass" and got["b"] == ("error", "host unreachable: connection refused")
