@@ -55,8 +55,10 @@ class Inventory:
     docker_socket: str | None = None
 
 
-def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
+def _line_of(node: yaml.Node | None, path: list[Any]) -> int | str | None:
     """1-based line of the YAML node at `path` (dict keys / list indexes), nearest existing ancestor."""
+    if node is None:
+        return "?"
     best = node.start_mark.line + 1 if node is not None else None
     for key in path:
         if isinstance(node, yaml.MappingNode):
@@ -118,9 +120,14 @@ def load_inventory(path: str) -> Inventory:
         raise BadInput(f"inventory {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"inventory {path}: cannot read: {e}") from None
+    from .ansible_inventory import looks_like_ansible, to_inventory_dict
+
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        if looks_like_ansible(path, text):
+            node, data = None, to_inventory_dict(text, path)
+        else:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -1,0 +1,194 @@
+"""Read an Ansible inventory (INI or YAML) as bkdoctor hosts.
+
+Groups map to roles: master/masters/kube_control_plane/kube-master -> master; node/nodes/kube_node/kube-node/
+worker(s) -> node; control/controller/deploy -> control; registry-proxy/registry_proxy -> registry-proxy;
+child groups inherit. Host variables: ansible_host -> address, ansible_port -> ssh.port, ansible_user ->
+ssh.user, ansible_ssh_private_key_file -> ssh.identity_file, ansible_become -> ssh.become,
+ansible_ssh_common_args with -J/ProxyJump -> ssh.proxy_jump. Passwords in an inventory are not read (they would
+be secrets in a file); use `ssh.password_env` or `--ask-pass`.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+import yaml
+
+from .model import BadInput
+
+ROLE_OF_GROUP = {
+    "master": "master", "masters": "master", "kube_control_plane": "master", "kube-master": "master",
+    "kube_master": "master", "control_plane": "master", "control-plane": "master",
+    "node": "node", "nodes": "node", "kube_node": "node", "kube-node": "node", "worker": "node", "workers": "node",
+    "control": "control", "controller": "control", "deploy": "control",
+    "registry-proxy": "registry-proxy", "registry_proxy": "registry-proxy",
+}
+
+_TRUE = {"true", "yes", "1", "on"}
+
+
+def looks_like_ansible(path: str, text: str) -> bool:
+    if path.endswith((".ini", ".cfg")) or re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
+        return True
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and "all" in data and isinstance(data["all"], (dict, type(None))) and "hosts" not in data
+
+
+def _expand(pattern: str) -> list[str]:
+    """node[01:03] -> node01 node02 node03 (Ansible's numeric and alphabetic ranges)."""
+    m = re.search(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern)
+    if not m:
+        return [pattern]
+    a, b, step = m.group(1), m.group(2), int(m.group(3) or 1)
+    if a.isdigit() and b.isdigit():
+        width = len(a) if a.startswith("0") else 0
+        items = [str(i).zfill(width) for i in range(int(a), int(b) + 1, step)]
+    elif len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha() and a <= b:
+        items = [chr(c) for c in range(ord(a), ord(b) + 1, step)]
+    else:
+        raise BadInput(f"bad host range {pattern!r}")
+    out = []
+    for it in items:
+        out.extend(_expand(pattern[: m.start()] + it + pattern[m.end():]))
+    return out
+
+
+def _parse_kv(s: str) -> dict[str, str]:
+    out = {}
+    for tok in shlex.split(s, comments=True):
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    """-> (hosts {name: vars}, groups {name: {hosts: set, children: set, vars: {}}})."""
+    hosts: dict[str, dict] = {}
+    groups: dict[str, dict] = {}
+    section, kind = "ungrouped", "hosts"
+
+    def group(name: str) -> dict:
+        return groups.setdefault(name, {"hosts": set(), "children": set(), "vars": {}})
+
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        m = re.match(r"^\[([^\]:]+)(?::(vars|children))?\]$", line)
+        if m:
+            section, kind = m.group(1), m.group(2) or "hosts"
+            group(section)
+            continue
+        if line.startswith("["):
+            raise BadInput(f"inventory {path}: line {n}: bad section header {line!r}")
+        try:
+            if kind == "vars":
+                if "=" not in line:
+                    raise ValueError("expected key=value")
+                k, v = line.split("=", 1)
+                group(section)["vars"][k.strip()] = v.strip().strip("'\"")
+            elif kind == "children":
+                group(section)["children"].add(line.split()[0])
+            else:
+                first, _, rest = line.partition(" ")
+                hv = _parse_kv(rest)
+                for h in _expand(first):
+                    hosts.setdefault(h, {}).update(hv)
+                    group(section)["hosts"].add(h)
+        except ValueError as e:
+            raise BadInput(f"inventory {path}: line {n}: {e}: {line!r}") from None
+    return hosts, groups
+
+
+def parse_yaml(data: Any, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    hosts: dict[str, dict] = {}
+    groups: dict[str, dict] = {}
+
+    def walk(name: str, node: Any) -> None:
+        g = groups.setdefault(name, {"hosts": set(), "children": set(), "vars": {}})
+        if node is None:
+            return
+        if not isinstance(node, dict):
+            raise BadInput(f"inventory {path}: group {name!r} must be a mapping")
+        for hname, hv in (node.get("hosts") or {}).items():
+            for h in _expand(str(hname)):
+                hosts.setdefault(h, {}).update({k: str(v) for k, v in (hv or {}).items()})
+                g["hosts"].add(h)
+        g["vars"].update({k: str(v) for k, v in (node.get("vars") or {}).items()})
+        for cname, cnode in (node.get("children") or {}).items():
+            g["children"].add(cname)
+            walk(cname, cnode)
+
+    walk("all", data.get("all"))
+    return hosts, groups
+
+
+def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
+    """Ansible inventory text -> a bkdoctor inventory mapping (validated afterwards like any other)."""
+    if path.endswith((".yaml", ".yml")) or not re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise BadInput(f"inventory {path}: invalid YAML: {str(e).splitlines()[0]}") from None
+        hosts, groups = parse_yaml(data, path)
+    else:
+        hosts, groups = parse_ini(text, path)
+
+    # roles and group vars flow down through children
+    roles: dict[str, set[str]] = {h: set() for h in hosts}
+    hvars: dict[str, dict[str, str]] = {h: {} for h in hosts}
+
+    def members(gname: str, seen: frozenset = frozenset()) -> set[str]:
+        if gname in seen:
+            raise BadInput(f"inventory {path}: group {gname!r} is its own child")
+        g = groups.get(gname) or {"hosts": set(), "children": set()}
+        out = set(g["hosts"])
+        for c in g["children"]:
+            out |= members(c, seen | {gname})
+        return out
+
+    # apply group vars from the most general group to the most specific (all first)
+    order = ["all"] + sorted(g for g in groups if g != "all")
+    for gname in order:
+        mem = set(hosts) if gname == "all" else members(gname)
+        role = ROLE_OF_GROUP.get(gname)
+        for h in mem:
+            if role:
+                roles[h].add(role)
+            for k, v in (groups.get(gname) or {}).get("vars", {}).items():
+                hvars[h].setdefault(k, v) if gname == "all" else hvars[h].update({k: v})
+    out_hosts = []
+    for h in sorted(hosts):
+        v = {**hvars[h], **hosts[h]}
+        if not roles[h]:
+            continue  # a host in none of the mapped groups is not part of the BlueKing deployment
+        ssh: dict[str, Any] = {}
+        if "ansible_port" in v:
+            try:
+                ssh["port"] = int(v["ansible_port"])
+            except ValueError:
+                raise BadInput(f"inventory {path}: host {h}: ansible_port {v['ansible_port']!r} is not a number") from None
+        if "ansible_user" in v:
+            ssh["user"] = v["ansible_user"]
+        if "ansible_ssh_private_key_file" in v:
+            ssh["identity_file"] = v["ansible_ssh_private_key_file"]
+        if v.get("ansible_become", "").lower() in _TRUE:
+            ssh["become"] = True
+        m = re.search(r"(?:-J\s*|ProxyJump=)(\S+)", v.get("ansible_ssh_common_args", ""))
+        if m:
+            ssh["proxy_jump"] = m.group(1).strip("'\"")
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", h)
+        entry: dict[str, Any] = {"name": name, "address": v.get("ansible_host", h),
+                                 "roles": sorted(roles[h], key=["control", "master", "node", "registry-proxy"].index)}
+        if ssh:
+            entry["ssh"] = ssh
+        out_hosts.append(entry)
+    if not out_hosts:
+        raise BadInput(f"inventory {path}: no host in a group named master/node/control/registry-proxy "
+                       f"(found groups: {', '.join(sorted(groups)) or 'none'})")
+    return {"hosts": out_hosts}
