@@ -59,10 +59,12 @@ def cli() -> None:
 @click.option("--domain", default=None, help="BK_DOMAIN (overrides the inventory and custom.yaml).")
 @click.option("--install-dir", default=None, help="BlueKing install dir (default ~/bkce7.1-install/blueking).")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=32, show_default=True)
+@click.option("--measure", is_flag=True, help="Also run the measurements (fio IOPS, bandwidth, endpoint access).")
 @click.option("-v", "--verbose", is_flag=True, help="List passing findings too.")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
-         db: str | None, domain: str | None, install_dir: str | None, concurrency: int, verbose: bool) -> None:
+         db: str | None, domain: str | None, install_dir: str | None, concurrency: int, measure: bool,
+         verbose: bool) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -70,7 +72,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     from .report.terminal import print_report
 
     lang = lang or default_lang()
-    selected = registry.select(list(rules), list(skips))
+    selected = registry.select(list(rules), list(skips), measure=measure)
     if inventory:
         inv = load_inventory(inventory)
         if install_dir:

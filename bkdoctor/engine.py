@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .facts.host import API_FACTS, DOCKER_FALLBACK_SECTIONS, HostFacts, sections_for
+from .facts.host import API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BUDGET, HostFacts, sections_for
 from .facts.probe import build_script, parse_output
 from .inventory import HostSpec, Inventory
 from .model import STATUS_RANK, FactUnavailable, Finding, Result, Rule, T
@@ -94,9 +94,25 @@ def new_scan_id(now: dt.datetime) -> str:
 CLOCK_SCRIPT = "date -u +%s.%N\n"
 
 
-def probe_params(inv: Inventory) -> dict[str, str]:
+def probe_params(inv: Inventory, host: HostSpec | None = None) -> dict[str, str]:
     """Shell variables the probe's sections may read (single-quoted into the script)."""
-    return {"BKD_DOMAIN": inv.domain or ""}
+    th = inv.thresholds
+    endpoints: list[str] = []
+    for role in (host.roles if host else ()):
+        for u in th["endpoints"].get(role, []):
+            if u not in endpoints:
+                endpoints.append(u)
+    return {"BKD_DOMAIN": inv.domain or "", "BKD_FIO_DIR": th["iops_dir"], "BKD_FIO_RUNTIME": str(int(th["fio_runtime_s"])),
+            "BKD_FIO_SIZE": th["fio_size"], "BKD_BW_URL": th["bandwidth_url"],
+            "BKD_BW_SECONDS": str(int(th["bandwidth_seconds"])), "BKD_ENDPOINTS": " ".join(endpoints)}
+
+
+def probe_timeout(inv: Inventory, sections: set[str]) -> float:
+    """The probe's time limit: a base, plus the bounded time of each measurement it runs."""
+    extra = sum(float(inv.thresholds[k]) + 30 for s, k in MEASURE_BUDGET.items() if s in sections)
+    if "endpoints" in sections:
+        extra += 10 * max(1, sum(len(v) for v in inv.thresholds["endpoints"].values()))
+    return PROBE_TIMEOUT + extra
 
 
 async def sample_clock(transport: Transport) -> dict[str, float]:
@@ -119,7 +135,8 @@ async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_d
     transport = None
     try:
         transport = factory(host, inv)
-        script, nonce = build_script(sections, params=probe_params(inv))
+        script, nonce = build_script(sections, params=probe_params(inv, host))
+        limit = probe_timeout(inv, sections)
         sock = host.docker_socket or inv.docker_socket or inv.thresholds["docker_socket"]
 
         async def docker() -> tuple[dict[str, Any] | None, str | None]:
@@ -131,9 +148,9 @@ async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_d
 
         # the probe and the Engine API calls go out together: one round trip of latency per host
         if want_docker:
-            res, (api, api_err) = await asyncio.gather(transport.run_script(script, PROBE_TIMEOUT), docker())
+            res, (api, api_err) = await asyncio.gather(transport.run_script(script, limit), docker())
         else:
-            res, api, api_err = await transport.run_script(script, PROBE_TIMEOUT), None, None
+            res, api, api_err = await transport.run_script(script, limit), None, None
         parsed = parse_output(res.stdout, nonce)
         if not parsed and sections:
             err = (res.stderr or res.stdout).decode("utf-8", "replace").strip()[-300:]

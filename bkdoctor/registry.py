@@ -67,11 +67,11 @@ def all_rules() -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def select(include: list[str] | None, exclude: list[str] | None) -> list[Rule]:
+def select(include: list[str] | None, exclude: list[str] | None, measure: bool = False) -> list[Rule]:
     """Rules matching any include selector (id, group or tag), minus the excluded ones.
 
-    With no include selector: every rule not tagged `slow` (measurements are opt-in). An unknown selector
-    is bad input, so a typo never silently scans nothing.
+    Rules tagged `slow` (measurements: fio, downloads) run only with `measure` or when selected by id.
+    An unknown selector is bad input, so a typo never silently scans nothing.
     """
     rules = all_rules()
     known = {r.id for r in rules} | {r.group for r in rules} | {t for r in rules for t in r.tags} | {r.scope for r in rules}
@@ -83,9 +83,10 @@ def select(include: list[str] | None, exclude: list[str] | None) -> list[Rule]:
         if sel not in known:
             raise BadInput(f"unknown rule selector {sel!r} (see `bkdoctor rules`)")
     if include:
-        chosen = [r for r in rules if any(matches(r, s) for s in include)]
+        chosen = [r for r in rules if any(matches(r, s) for s in include)
+                  and (measure or "slow" not in r.tags or r.id in include or "slow" in include)]
     else:
-        chosen = [r for r in rules if "slow" not in r.tags]
+        chosen = [r for r in rules if measure or "slow" not in r.tags]
     if exclude:
         chosen = [r for r in chosen if not any(matches(r, s) for s in exclude)]
     return chosen

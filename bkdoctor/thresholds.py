@@ -47,6 +47,23 @@ DEFAULTS: dict[str, Any] = {
     # fleet clock skew against the control machine (bk-repo tokens expire at ~60 s)
     "clock_skew_warn_s": 1.0,
     "clock_skew_fail_s": 60.0,
+    # measurements (opt-in: --measure or --rule NAME)
+    "iops_dir": "/data",
+    "iops_min_local": 100,          # §一.3.2.2: local disks >= 100 op/s
+    "iops_min_nfs": 300,            # dynamic storage (NFS) >= 300 op/s
+    "fio_runtime_s": 5,
+    "fio_size": "64M",
+    "bandwidth_url": "https://bkopen-1252002024.file.myqcloud.com/saas-paas3/bk_sops/bk_sops-V3.28.13.tar.gz",
+    "bandwidth_seconds": 10,
+    "bandwidth_min_mbps": 50,       # §一.2.1: >= 50 Mbps, 100+ recommended
+    "bandwidth_rec_mbps": 100,
+    # §一.2.2: what each role must reach (sites with internal mirrors override this)
+    "endpoints": {
+        "control": ["https://bkopen-1252002024.file.myqcloud.com/", "https://hub.bktencent.com/"],
+        "master": ["https://hub.bktencent.com/", "https://registry-1.docker.io/v2/"],
+        "node": ["https://hub.bktencent.com/", "https://registry-1.docker.io/v2/"],
+        "registry-proxy": ["https://hub.bktencent.com/v2/"],
+    },
 }
 
 

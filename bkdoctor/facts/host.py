@@ -40,7 +40,14 @@ FACTS: dict[str, tuple[str, ...]] = {
     "clock": ("clock",),
     # gathered by the engine, not by the probe: a timed round trip that reads the host's clock
     "clock_offset": (),
+    # measurements (opt-in)
+    "disk_iops": ("fio", "fio_fstype"),
+    "bandwidth": ("bandwidth",),
+    "endpoints": ("endpoints",),
 }
+
+# seconds a measurement section may take, added to the probe's time limit
+MEASURE_BUDGET = {"fio": "fio_runtime_s", "bandwidth": "bandwidth_seconds"}
 
 # facts that also need the Docker Engine API of the host (through the transport)
 API_FACTS = {"docker"}
@@ -533,12 +540,68 @@ def p_clock_offset(f: HostFacts) -> dict[str, float]:
     return v
 
 
+def p_disk_iops(f: HostFacts) -> dict[str, Any]:
+    s = f.sec("fio")
+    if s.rc == 127:
+        raise FactUnavailable(T("未安装 fio（yum install -y fio）", "fio is not installed (yum install -y fio)"), status="skip")
+    if s.rc == 3:
+        raise FactUnavailable(T("测试目录不存在", "the directory to measure does not exist"), status="error")
+    text = s.text()
+    buffered = "#buffered" in text
+    if buffered:
+        text = text.split("#buffered", 1)[1]
+    start = text.find("{")
+    if s.rc != 0 or start < 0:
+        raise FactUnavailable(T(f"fio 失败（退出码 {s.rc}）：{text.strip()[-300:]}", f"fio failed (exit {s.rc}): {text.strip()[-300:]}"))
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text[start:])
+        job = data["jobs"][0]
+        read_iops, write_iops = float(job["read"]["iops"]), float(job["write"]["iops"])
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise FactUnavailable(T(f"无法解析 fio 的 JSON 输出：{e}", f"cannot parse fio's JSON output: {e}"))
+    fstype = f.sec("fio_fstype").text().strip() if f.sec("fio_fstype").ok else None
+    return {"iops": read_iops + write_iops, "read_iops": read_iops, "write_iops": write_iops, "buffered": buffered,
+            "fstype": fstype, "nfs": bool(fstype and fstype.startswith("nfs")), "fio_version": data.get("fio version")}
+
+
+def p_bandwidth(f: HostFacts) -> dict[str, Any]:
+    s = f.sec("bandwidth")
+    if s.rc == 127:
+        raise FactUnavailable(T("未安装 curl", "curl is not installed"), status="skip")
+    text = s.text().strip()
+    last = text.splitlines()[-1] if text else ""
+    parts = last.split()
+    if s.rc != 0 or len(parts) < 4 or not parts[0].isdigit():
+        raise FactUnavailable(T(f"下载失败（curl 退出码 {s.rc}）：{text[-200:]}", f"download failed (curl exit {s.rc}): {text[-200:]}"))
+    code, size, secs, speed = int(parts[0]), float(parts[1]), float(parts[2]), float(parts[3])
+    if code >= 400 or code == 0:
+        raise FactUnavailable(T(f"下载地址返回 HTTP {code}", f"the download URL answered HTTP {code}"))
+    return {"http_code": code, "bytes": size, "seconds": secs, "mbps": speed * 8 / 1e6}
+
+
+def p_endpoints(f: HostFacts) -> list[dict[str, Any]]:
+    s = f.sec("endpoints")
+    if s.rc == 127:
+        raise FactUnavailable(T("未安装 curl", "curl is not installed"), status="skip")
+    out = []
+    for line in s.text().splitlines():
+        parts = line.split(None, 3)
+        if len(parts) < 2:
+            continue
+        url, rc = parts[0], int(parts[1]) if parts[1].isdigit() else -1
+        rest = parts[2:] if len(parts) > 2 else []
+        code = int(rest[0]) if rest and rest[0].isdigit() else 0
+        detail = " ".join(rest[1:]) if len(rest) > 1 else ""
+        out.append({"url": url, "curl_exit": rc, "http_code": code, "ok": rc == 0 and code > 0, "detail": detail.strip()})
+    return out
+
+
 PARSERS: dict[str, Callable[[HostFacts], Any]] = {
     "os": p_os, "kernel": p_kernel, "hostname": p_hostname, "swaps": p_swaps, "fstab": p_fstab,
     "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
     "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
     "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
     "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "clock": p_clock,
-    "clock_offset": p_clock_offset,
+    "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
 }
 assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

@@ -79,6 +79,29 @@ SECTIONS: dict[str, str] = {
         "for d in /mnt/blueking/vol* /data/bcs/localpv/vol*; do [ -d \"$d\" ] && echo \"$d\"; done; true"
     ),
     "clock": "date -u +%s",
+    # --- measurements (rules tagged `slow`, opt-in). These are the only sections that write anything: fio's
+    # temp file under the data dir, removed by the section itself even when fio fails.
+    "fio_fstype": "stat -f -c %T \"$BKD_FIO_DIR\"",
+    "fio": (
+        "command -v fio >/dev/null 2>&1 || exit 127; test -d \"$BKD_FIO_DIR\" || exit 3; "
+        "f=\"$BKD_FIO_DIR/.bkdoctor-fio.$$\"; trap 'rm -f \"$f\"' EXIT INT TERM; "
+        "run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename=\"$f\" --size=\"$BKD_FIO_SIZE\" "
+        "--rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime=\"$BKD_FIO_RUNTIME\" "
+        "--time_based --output-format=json \"$@\"; }; "
+        # O_DIRECT measures the disk, not the page cache; filesystems without it (tmpfs) get a buffered run
+        "run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; }"
+    ),
+    "bandwidth": (
+        "command -v curl >/dev/null 2>&1 || exit 127; "
+        "curl -sS -L -o /dev/null --connect-timeout 5 --max-time \"$BKD_BW_SECONDS\" "
+        "-w '%{http_code} %{size_download} %{time_total} %{speed_download}\\n' \"$BKD_BW_URL\"; "
+        "rc=$?; [ $rc -eq 28 ] && exit 0; exit $rc"  # 28: the time limit cut the download: that is the plan
+    ),
+    "endpoints": (
+        "command -v curl >/dev/null 2>&1 || exit 127; for u in $BKD_ENDPOINTS; do "
+        "r=$(curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' \"$u\" 2>&1); "
+        "printf '%s %s %s\\n' \"$u\" \"$?\" \"$(echo $r | tr '\\n' ' ')\"; done"
+    ),
 }
 
 _PRELUDE = r"""LC_ALL=C; export LC_ALL

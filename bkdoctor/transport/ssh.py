@@ -30,6 +30,11 @@ from typing import Any
 from .base import CommandResult, Transport, TransportError
 
 MAX_API_RESPONSE = 64 * 1024 * 1024  # bytes: a Docker /info of a big host is well below 1 MiB
+# First line of every remote script: the shell's process group on stderr, so that a timed-out command
+# can be killed. /proc/$$/stat field 5 is the pgrp (field 2 is "(sh)" or "(bash)": no spaces).
+_PGID_PREAMBLE = ('__bkd_pg=$$; [ -r /proc/$$/stat ] && read -r _ _ _ _ __bkd_pg _ </proc/$$/stat; '
+                  'echo "@@BKD-PGID:$__bkd_pg" >&2; unset __bkd_pg\n')
+_PGID_LINE = re.compile(rb"@@BKD-PGID:(\d+)\n")
 _CLOSE_TIMEOUT = 2.0
 
 
@@ -199,9 +204,12 @@ class _HostKeyPolicy:
         self.port = port
         self.kh = kh
         self.verdict: str | None = None  # "changed" | "unknown" | "tofu-error: ..."
+        self.known_types: list[str] = []  # key types known_hosts has for the host
+        self.offered_type: str | None = None
 
     def validate(self, host: str, addr: str, port: int, key) -> bool:
         # only called by asyncssh for a key that is NOT among the trusted keys for this host
+        self.offered_type = key.algorithm.decode()
         if _has_entries(self.kh, host, addr, port):
             self.verdict = "changed"
             return False
@@ -237,6 +245,9 @@ def _explain_connect_error(e: BaseException, s: SSHSettings, host: str, policy: 
         return f"timed out after {s.connect_timeout:g}s connecting"
     if isinstance(e, asyncssh.HostKeyNotVerifiable):
         if policy.verdict == "changed":
+            if policy.known_types and policy.offered_type not in policy.known_types:
+                return (f"host key for {host} CHANGED (the server offers none of the key types known_hosts has "
+                        f"for it: {', '.join(policy.known_types)}; possible man-in-the-middle); fix known_hosts")
             return f"host key for {host} CHANGED (possible man-in-the-middle); fix known_hosts"
         if policy.verdict == "unknown":
             return (f"host key for {host} not in known_hosts (use --accept-new-host-keys to trust on "
@@ -254,7 +265,7 @@ def _explain_connect_error(e: BaseException, s: SSHSettings, host: str, policy: 
     if isinstance(e, asyncssh.KeyExchangeFailed):
         if known_before and "server host key" in str(e.reason):
             return (f"host key for {host} CHANGED (the server offers none of the key types known_hosts has "
-                    "for it; possible man-in-the-middle); fix known_hosts")
+                    f"for it: {', '.join(policy.known_types)}; possible man-in-the-middle); fix known_hosts")
         return f"SSH key exchange failed: {e.reason}"
     if isinstance(e, asyncssh.ConnectionLost):
         return f"connection closed during the SSH handshake: {e.reason}"
@@ -294,6 +305,19 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None)
         "config": [],  # ignore ~/.ssh/config: the inventory decides
         "x509_trusted_certs": None,
     }
+    # Host key algorithms: the types known_hosts has for this host first, then every other default type.
+    # The client's order decides, so a server that has a known type is verified with it; one that has
+    # none is still negotiated with (instead of a bare "connection reset") and then refused as CHANGED.
+    m = kh.match(host, host, None if port == 22 else port)
+    policy.known_types = sorted({k.algorithm.decode() for k in m[0]})
+    if m[0] and not m[1]:  # plain keys, no @cert-authority: asyncssh's defaults are right for CAs
+        from asyncssh.public_key import get_default_public_key_algs
+
+        first: list[bytes] = []
+        for k in m[0]:
+            first += [a for a in k.sig_algorithms if a not in first]
+        opts["server_host_key_algs"] = [a.decode() for a in first + [
+            a for a in get_default_public_key_algs() if a not in first]]
     if s.identity_file:
         if not os.path.exists(s.identity_file):
             raise TransportError(f"identity file {s.identity_file} not found")
@@ -310,6 +334,8 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None)
         raise
     except (OSError, asyncio.TimeoutError, asyncssh.Error, ValueError) as e:
         raise TransportError(_explain_connect_error(e, s, host, policy, known_before)) from None
+    except Exception as e:  # anything else asyncssh may raise: still one host down, not a crashed scan
+        raise TransportError(f"cannot connect: {type(e).__name__}: {e}") from None
 
 
 # ------------------------------------------------------------------ HTTP over a channel
@@ -412,19 +438,42 @@ class SSHTransport(Transport):
 
     async def run_script(self, script: str, timeout: float) -> CommandResult:
         """Run `script` on stdin of a remote POSIX sh. The timeout is the smaller of `timeout` and the
-        host's `command_timeout`. A timed-out command's channel is closed (the remote sh gets a KILL signal
-        where sshd supports it)."""
+        host's `command_timeout`.
+
+        On timeout the remote command is killed, best effort: a one-line preamble reports the shell's
+        process group on stderr (stripped from the result), and a second exec channel on the same
+        connection runs `kill -9 -<pgid>` (through `sudo -n` with `become`). sshd made the session a
+        process group of its own, so only the probe's own processes are hit."""
         import asyncssh
 
         conn = await self._connection()
         limit = min(t for t in (timeout, self.settings.command_timeout) if t)
         proc = None
-        try:
-            async def go():
-                nonlocal proc
-                proc = await conn.create_process(self._command(), encoding=None)
-                return await proc.communicate(script.encode())
+        pgid: int | None = None
+        data = (_PGID_PREAMBLE + script).encode()
 
+        async def go():
+            nonlocal proc, pgid
+            proc = await conn.create_process(self._command(), encoding=None)
+            proc.stdin.write(data)
+            proc.stdin.write_eof()
+            # stderr up to the preamble's line (sudo may warn before the shell starts): nothing reaches
+            # stdout before it, so not draining stdout meanwhile cannot stall the channel
+            before = b""
+            while True:
+                line = await proc.stderr.readline()
+                m = _PGID_LINE.fullmatch(line)
+                if m:
+                    pgid = int(m.group(1))
+                    break
+                before += line
+                if not line:
+                    break
+            out, err = await asyncio.gather(proc.stdout.read(), proc.stderr.read())
+            await proc.wait()
+            return out, before + err
+
+        try:
             out, err = await asyncio.wait_for(go(), limit)
         except asyncio.TimeoutError:
             if proc is not None:
@@ -433,6 +482,8 @@ class SSHTransport(Transport):
                 except (OSError, asyncssh.Error):
                     pass
                 proc.close()
+            if pgid is not None:
+                await self._kill_group(conn, pgid)
             raise TransportError(f"command timed out after {limit:g}s") from None
         except asyncssh.ChannelOpenError as e:
             raise TransportError(f"cannot open an SSH session channel: {e.reason}") from None
@@ -449,6 +500,17 @@ class SSHTransport(Transport):
         if self._command().startswith("sudo") and rc != 0 and not out.strip():
             self._raise_sudo_error(rc, err)
         return CommandResult(rc, out, err)
+
+    async def _kill_group(self, conn, pgid: int) -> None:
+        if pgid <= 1:
+            return
+        kill = f"kill -9 -{pgid} 2>/dev/null || kill -9 {pgid} 2>/dev/null; true"  # dash: no "--"
+        if self._command().startswith("sudo"):
+            kill = f"sudo -n /bin/sh -c '{kill}'"
+        try:
+            await asyncio.wait_for(conn.run(kill, check=False, encoding=None), _CLOSE_TIMEOUT)
+        except (asyncio.TimeoutError, OSError, Exception):  # best effort only
+            pass
 
     def _raise_sudo_error(self, rc: int, err: bytes) -> None:
         text = err.decode("utf-8", "replace")
