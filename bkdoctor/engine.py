@@ -32,6 +32,7 @@ class Context:
     thresholds: dict[str, Any]
     domain: str | None
     ingress_ip: str | None = None
+    registry_proxies: tuple[str, ...] = ()  # http://<address>:<port> of every registry-proxy host
 
 
 @dataclass
@@ -102,7 +103,11 @@ def probe_params(inv: Inventory, host: HostSpec | None = None) -> dict[str, str]
         for u in th["endpoints"].get(role, []):
             if u not in endpoints:
                 endpoints.append(u)
-    return {"BKD_DOMAIN": inv.domain or "", "BKD_FIO_DIR": th["iops_dir"], "BKD_FIO_RUNTIME": str(int(th["fio_runtime_s"])),
+    repo, _, tag = th["registry_probe_image"].rpartition(":") if ":" in th["registry_probe_image"] else (th["registry_probe_image"], "", "latest")
+    return {"BKD_REGISTRY_PORT": str(int(th["registry_port"])), "BKD_REGISTRY_CONFIG": th["registry_config"],
+            "BKD_REGISTRY_DATA": th["registry_data"], "BKD_REGISTRY_UPSTREAM": th["registry_upstream"].rstrip("/"),
+            "BKD_REGISTRY_REPO": repo, "BKD_REGISTRY_TAG": tag or "latest",
+            "BKD_DOMAIN": inv.domain or "", "BKD_FIO_DIR": th["iops_dir"], "BKD_FIO_RUNTIME": str(int(th["fio_runtime_s"])),
             "BKD_FIO_SIZE": th["fio_size"], "BKD_BW_URL": th["bandwidth_url"],
             "BKD_BW_SECONDS": str(int(th["bandwidth_seconds"])), "BKD_ENDPOINTS": " ".join(endpoints)}
 
@@ -273,10 +278,12 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
             return st
 
     targets = list(await asyncio.gather(*(one(h) for h in inv.hosts)))
+    port = int(inv.thresholds["registry_port"])
+    proxies = tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles)
     findings: list[Finding] = []
     for st in targets:
         ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
-                      domain=inv.domain, ingress_ip=inv.ingress_ip)
+                      domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies)
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue

@@ -17,6 +17,8 @@ G_LOG_DIR = Guide("四.4.2.2", "日志目录配置", 547)
 G_LOCALPV = Guide("五.2.3", "PV目录制备", 727)
 G_HOSTS = Guide("六.4.1", "配置DNS或Hosts文件", 1077)
 G_NODE_DNS = Guide("七.2", "配置Node DNS解析", 1227)
+G_REGISTRY_PROXY = Guide("二", "Docker Registry V2 缓存代理部署方案", 132)
+G_REGISTRY_MIRRORS = Guide("二.4.2", "多Node节点配置", 242)
 G_INSECURE = Guide("七.4.1", "调整dockerd使用HTTP协议访问Registry（推荐）", 1284)
 
 HOST_ROLES = ("control", "master", "node")

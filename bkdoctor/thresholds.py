@@ -47,6 +47,14 @@ DEFAULTS: dict[str, Any] = {
     # fleet clock skew against the control machine (bk-repo tokens expire at ~60 s)
     "clock_skew_warn_s": 1.0,
     "clock_skew_fail_s": 60.0,
+    # §二: the registry proxy (proxy-bkhub)
+    "registry_port": 5500,
+    "registry_config": "/etc/docker/registry/bkhub.yaml",
+    "registry_data": "/var/lib/registry-bkhub",
+    "registry_upstream": "https://hub.bktencent.com",
+    "registry_storage_min_gb": 100,
+    # a manifest fetched twice through the proxy (the guide's own example); "" skips that part
+    "registry_probe_image": "blueking/slug-app:v1.1.0-beta.27",
     # measurements (opt-in: --measure or --rule NAME)
     "iops_dir": "/data",
     "iops_min_local": 100,          # §一.3.2.2: local disks >= 100 op/s

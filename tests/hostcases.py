@@ -71,7 +71,14 @@ def host_state(case: Case) -> dict[str, Any]:
 
 def make_host(factory, case: Case):
     st = host_state(case)
-    files = dict(st["files"])
+    files = {}
+    for path, v in st["files"].items():
+        if isinstance(v, dict) and "from" in v:  # {from: registry/upstream.yml}: a file under fixtures/
+            v = {**{k: x for k, x in v.items() if k != "from"}, "content": (FIXTURES / v["from"]).read_text()}
+        files[path] = v
+    # helper scripts the cases' setup may run inside the host
+    for script in sorted((FIXTURES / "registry").glob("*.sh")):
+        files[f"/run/fixtures/registry/{script.name}"] = script.read_text()
     overlays = list(st.get("overlays") or ["/etc"])
     if any(p.startswith("/usr/local/bin/") for p in files) and "/usr/local/bin" not in overlays:
         overlays.append("/usr/local/bin")
@@ -82,14 +89,14 @@ def make_host(factory, case: Case):
     for d, size in (st.get("tmpfs_sizes") or {}).items():
         host.run(f"mount -o remount,size={size} {d}")
     if st["setup"].strip():
-        host.run(st["setup"])
+        host.run("set -e\n" + st["setup"])
     chrony = st.get("chronyd", "none")
     if chrony in ("synced", "unsynced"):
         host.start_chronyd(synced=(chrony == "synced"))
     if st.get("docker"):
         host.start_dockerd()
     if case.spec.get("after_docker"):
-        host.run(case.spec["after_docker"])
+        host.run("set -e\n" + case.spec["after_docker"])
     return host
 
 
@@ -104,6 +111,9 @@ def scan_host(host, case: Case, rules: list[str] | None = None):
     inv = local_inventory(domain=case.spec.get("domain", "bkce7.bktencent.com"), install_dir="/nonexistent")
     inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=tuple(case.spec.get("roles", ["node"])),
                           docker_socket="/run/docker.sock", local=True)]
+    for extra in case.spec.get("extra_hosts") or []:  # e.g. a registry-proxy host the rule must know about
+        inv.hosts.append(HostSpec(name=extra["name"], address=extra["address"], roles=tuple(extra["roles"]),
+                                  docker_socket="/run/docker.sock", local=True))
     inv.thresholds = th.merge(case.spec.get("thresholds"))
     for k, v in (case.spec.get("inventory") or {}).items():
         setattr(inv, k, v)

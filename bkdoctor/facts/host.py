@@ -40,6 +40,8 @@ FACTS: dict[str, tuple[str, ...]] = {
     "clock": ("clock",),
     # gathered by the engine, not by the probe: a timed round trip that reads the host's clock
     "clock_offset": (),
+    # the registry proxy
+    "registry": ("registry_config", "registry_storage", "registry_http"),
     # measurements (opt-in)
     "disk_iops": ("fio", "fio_fstype"),
     "bandwidth": ("bandwidth",),
@@ -596,12 +598,50 @@ def p_endpoints(f: HostFacts) -> list[dict[str, Any]]:
     return out
 
 
+def p_registry(f: HostFacts) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {"config_exists": False, "config_error": None, "remoteurl": None, "storage": None,
+                           "v2": None, "upstream": None, "manifest": [], "cached": None}
+    cfg = f.sec("registry_config")
+    if cfg.rc != 3:
+        text = f.text("registry_config")
+        out["config_exists"] = True
+        try:
+            data = yaml.safe_load(text)
+            if not isinstance(data, dict):
+                raise ValueError("top level is not a mapping")
+            out["remoteurl"] = ((data.get("proxy") or {}).get("remoteurl") or None)
+        except (yaml.YAMLError, ValueError, AttributeError) as e:
+            out["config_error"] = str(e).splitlines()[0]
+    st = f.sec("registry_storage")
+    if st.ok:
+        d = parse_df(st.text())
+        out["storage"] = d[0] if d else None
+    http = f.sec("registry_http")
+    if http.rc == 127:
+        raise FactUnavailable(T("未安装 curl", "curl is not installed"), status="skip")
+    for line in http.text().splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        code = int(parts[1]) if parts[1].isdigit() else 0
+        secs = float(parts[2]) if len(parts) > 2 else None
+        if parts[0] in ("v2", "upstream"):
+            out[parts[0]] = {"code": code, "seconds": secs}
+        elif parts[0].startswith("manifest"):
+            out["manifest"].append({"code": code, "seconds": secs})
+        elif parts[0] == "cached":
+            out["cached"] = parts[1] == "yes"
+    return out
+
+
 PARSERS: dict[str, Callable[[HostFacts], Any]] = {
     "os": p_os, "kernel": p_kernel, "hostname": p_hostname, "swaps": p_swaps, "fstab": p_fstab,
     "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
     "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
     "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
     "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "clock": p_clock,
-    "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
+    "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "registry": p_registry, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
 }
 assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

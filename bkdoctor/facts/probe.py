@@ -79,6 +79,22 @@ SECTIONS: dict[str, str] = {
         "for d in /mnt/blueking/vol* /data/bcs/localpv/vol*; do [ -d \"$d\" ] && echo \"$d\"; done; true"
     ),
     "clock": "date -u +%s",
+    # --- the registry proxy (guide §二): its config, its storage, and HTTP GETs to it and to its upstream
+    "registry_config": "test -e \"$BKD_REGISTRY_CONFIG\" || exit 3; cat \"$BKD_REGISTRY_CONFIG\"",
+    "registry_storage": "test -d \"$BKD_REGISTRY_DATA\" || exit 3; t df -P -k \"$BKD_REGISTRY_DATA\"",
+    "registry_http": (
+        "command -v curl >/dev/null 2>&1 || exit 127; b=\"http://127.0.0.1:$BKD_REGISTRY_PORT\"; "
+        "printf 'v2 %s\\n' \"$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' \"$b/v2/\")\"; "
+        "printf 'upstream %s\\n' \"$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' \"$BKD_REGISTRY_UPSTREAM/v2/\")\"; "
+        "[ -n \"$BKD_REGISTRY_REPO\" ] || exit 0; "
+        "for i in 1 2; do printf 'manifest%s %s\\n' \"$i\" \"$(curl -s -o /dev/null --max-time 60 "
+        "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+        "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' "
+        "-H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "
+        "\"$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG\")\"; done; "
+        "if [ -d \"$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests\" ]; "
+        "then echo 'cached yes'; else echo 'cached no'; fi"
+    ),
     # --- measurements (rules tagged `slow`, opt-in). These are the only sections that write anything: fio's
     # temp file under the data dir, removed by the section itself even when fio fails.
     "fio_fstype": "stat -f -c %T \"$BKD_FIO_DIR\"",
