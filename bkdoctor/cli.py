@@ -117,20 +117,52 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
 
 
 async def _scan_with_progress(inv: Any, selected: list, concurrency: int, console: Any) -> Any:
+    """Live progress on a terminal (one line per host for small fleets, a bar with counts for big ones);
+    nothing when the output is not a terminal (CI logs stay clean)."""
     from . import engine
 
     if not console.is_terminal:
         return await engine.scan(inv, selected, concurrency=concurrency)
+    import time
+
+    from rich.live import Live
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+    from rich.text import Text
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("gathering facts", total=len(inv.hosts))
+    hosts = [h.name for h in inv.hosts]
+    state = {h: ("queued", None) for h in hosts}
+    started: dict[str, float] = {}
+    style = {"queued": "dim", "gathering": "cyan", "done": "green", "unreachable": "magenta"}
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    task = progress.add_task("gathering facts", total=len(hosts))
 
-        def on_progress(host: str, state: str) -> None:
-            if state in ("done", "unreachable"):
+    def render() -> Any:
+        if len(hosts) > 30:
+            return progress
+        t = Table.grid(padding=(0, 2))
+        for h in hosts:
+            st, secs = state[h]
+            dur = f"{secs:.1f}s" if secs is not None else (f"{time.monotonic() - started[h]:.1f}s" if h in started else "")
+            t.add_row(Text(h), Text(st, style=style[st]), Text(dur, style="dim"))
+        g = Table.grid()
+        g.add_row(progress)
+        g.add_row(t)
+        return g
+
+    with Live(render(), console=console, transient=True, refresh_per_second=8) as live:
+        def on_progress(host: str, st: str) -> None:
+            if st == "gathering":
+                started[host] = time.monotonic()
+                state[host] = (st, None)
+            else:
+                state[host] = (st, time.monotonic() - started.get(host, time.monotonic()))
                 progress.advance(task)
-            progress.update(task, description=f"{state}: {host}")
+            counts = {k: sum(1 for v in state.values() if v[0] == k) for k in style}
+            progress.update(task, description=f"gathering facts · {counts['done']} done · "
+                                              f"{counts['unreachable']} unreachable")
+            live.update(render())
 
         return await engine.scan(inv, selected, concurrency=concurrency, on_progress=on_progress)
 
