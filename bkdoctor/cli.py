@@ -59,12 +59,17 @@ def cli() -> None:
 @click.option("--domain", default=None, help="BK_DOMAIN (overrides the inventory and custom.yaml).")
 @click.option("--install-dir", default=None, help="BlueKing install dir (default ~/bkce7.1-install/blueking).")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=32, show_default=True)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+              help="Cluster to check (default $KUBECONFIG, in-cluster, ~/.kube/config).")
+@click.option("--context", "kube_context", default=None, help="kubeconfig context.")
+@click.option("--no-cluster", is_flag=True, help="Do not check the cluster even if a kubeconfig is found.")
+@click.option("--from-cluster", is_flag=True, help="Take the hosts from the cluster's Nodes (InternalIP; role from labels).")
 @click.option("--measure", is_flag=True, help="Also run the measurements (fio IOPS, bandwidth, endpoint access).")
 @click.option("-v", "--verbose", is_flag=True, help="List passing findings too.")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
-         db: str | None, domain: str | None, install_dir: str | None, concurrency: int, measure: bool,
-         verbose: bool) -> None:
+         db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
+         kube_context: str | None, no_cluster: bool, from_cluster: bool, measure: bool, verbose: bool) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -81,6 +86,17 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         inv = local_inventory(domain, install_dir)
     if domain:
         inv.domain, inv.domain_source = domain, "--domain"
+    cluster = None
+    if not no_cluster and (any(r.scope == "cluster" for r in selected) or from_cluster):
+        from .facts.cluster import configure
+
+        cluster = configure(kubeconfig, kube_context)
+        if from_cluster:
+            from .facts.cluster import hosts_from_cluster
+
+            if cluster is None:
+                raise BadInput("--from-cluster needs a cluster (--kubeconfig or ~/.kube/config)")
+            inv.hosts = hosts_from_cluster(cluster, inv)
     history = None
     if not no_history:
         from .store import History
@@ -93,7 +109,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
             if not os.path.isdir(parent):
                 raise BadInput(f"cannot write {p}: directory {parent} does not exist")
     console = _console(stderr=(json_path == "-"))
-    result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console))
+    result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
     if json_path == "-":
         sys.stdout.write(dumps(report))
@@ -116,13 +132,13 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     sys.exit(1 if worst >= threshold else 0)
 
 
-async def _scan_with_progress(inv: Any, selected: list, concurrency: int, console: Any) -> Any:
+async def _scan_with_progress(inv: Any, selected: list, concurrency: int, console: Any, cluster: Any = None) -> Any:
     """Live progress on a terminal (one line per host for small fleets, a bar with counts for big ones);
     nothing when the output is not a terminal (CI logs stay clean)."""
     from . import engine
 
     if not console.is_terminal:
-        return await engine.scan(inv, selected, concurrency=concurrency)
+        return await engine.scan(inv, selected, concurrency=concurrency, cluster=cluster)
     import time
 
     from rich.live import Live
@@ -130,7 +146,7 @@ async def _scan_with_progress(inv: Any, selected: list, concurrency: int, consol
     from rich.table import Table
     from rich.text import Text
 
-    hosts = [h.name for h in inv.hosts]
+    hosts = [h.name for h in inv.hosts] + (["cluster"] if cluster is not None else [])
     state = {h: ("queued", None) for h in hosts}
     started: dict[str, float] = {}
     style = {"queued": "dim", "gathering": "cyan", "done": "green", "unreachable": "magenta"}
@@ -164,7 +180,7 @@ async def _scan_with_progress(inv: Any, selected: list, concurrency: int, consol
                                               f"{counts['unreachable']} unreachable")
             live.update(render())
 
-        return await engine.scan(inv, selected, concurrency=concurrency, on_progress=on_progress)
+        return await engine.scan(inv, selected, concurrency=concurrency, on_progress=on_progress, cluster=cluster)
 
 
 @cli.command("rules")

@@ -46,6 +46,16 @@ class FleetContext:
 
 
 @dataclass
+class ClusterContext:
+    """What a cluster rule knows besides the cluster facts."""
+
+    target: str
+    thresholds: dict[str, Any]
+    domain: str | None
+    hosts: dict[str, Any] = field(default_factory=dict)  # host name -> TargetState (for cross-layer links)
+
+
+@dataclass
 class TargetState:
     name: str
     kind: str
@@ -256,12 +266,67 @@ def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) 
             break
 
 
+def cluster_kinds(rules: list[Rule]) -> set[str]:
+    return {f for r in rules if r.scope == "cluster" for f in r.facts}
+
+
+def gather_cluster(cluster: Any, kinds: set[str], facts: Any = None) -> tuple[TargetState, Any]:
+    """Read every kind the cluster rules need, each once (several kinds in parallel). Runs in a thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .facts.cluster import ClusterFacts
+
+    t0 = time.monotonic()
+    if facts is None:
+        facts = ClusterFacts(cluster)
+    name = cluster.name if cluster is not None else (facts.preloaded or {}).get("__name__", "cluster")
+    server = cluster.server if cluster is not None else (facts.preloaded or {}).get("__server__")
+    st = TargetState(name=name, kind="cluster", address=server, roles=())
+    try:
+        facts.get("version")
+        st.reachable = True
+    except FactUnavailable as e:
+        st.error = e.reason.en
+        st.gather_s = time.monotonic() - t0
+        return st, facts
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda k: _try(facts, k), sorted(kinds)))
+    st.gather_s = time.monotonic() - t0
+    return st, facts
+
+
+def _try(facts: Any, kind: str) -> None:
+    try:
+        facts.get(kind)
+    except FactUnavailable:
+        pass
+
+
+def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Inventory,
+                     hosts: list[TargetState]) -> list[Finding]:
+    out = []
+    ctx = ClusterContext(target=st.name, thresholds=inv.thresholds, domain=inv.domain,
+                         hosts={h.name: h for h in hosts})
+    for r in rules:
+        if not st.reachable:
+            if st.error and st.error.startswith("no cluster configured"):
+                res = Result("skip", T("未配置集群（--kubeconfig 或 ~/.kube/config）",
+                                       "no cluster configured (--kubeconfig or ~/.kube/config)"))
+            else:
+                res = Result("error", T(f"集群不可达：{st.error}", f"cluster unreachable: {st.error}"))
+        else:
+            res = evaluate(r, facts, ctx)  # type: ignore[arg-type]
+        out.append(Finding(rule=r, target=st.name, result=res))
+    return out
+
+
 async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory = default_transport,
                concurrency: int = 32, on_progress: Callable[[str, str], None] | None = None,
-               today: dt.date | None = None) -> ScanResult:
+               today: dt.date | None = None, cluster: Any = None, cluster_facts: Any = None) -> ScanResult:
     started = dt.datetime.now(dt.timezone.utc)
     host_rules = [r for r in rules if r.scope == "host"]
     fleet_rules = [r for r in rules if r.scope == "fleet"]
+    cluster_rules = [r for r in rules if r.scope == "cluster"]
     needed = {f for r in host_rules + fleet_rules for f in r.facts}
     sections = sections_for(needed)
     want_docker = bool(needed & API_FACTS)
@@ -277,7 +342,22 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
                 on_progress(h.name, "done" if st.reachable else "unreachable")
             return st
 
-    targets = list(await asyncio.gather(*(one(h) for h in inv.hosts)))
+    async def cluster_side() -> tuple[TargetState, Any] | None:
+        if not cluster_rules:
+            return None
+        if cluster is None and cluster_facts is None:
+            return TargetState(name="cluster", kind="cluster", address=None, roles=(),
+                               error="no cluster configured (--kubeconfig or ~/.kube/config)"), None
+        if on_progress:
+            on_progress("cluster", "gathering")
+        res = await asyncio.to_thread(gather_cluster, cluster, cluster_kinds(cluster_rules), cluster_facts)
+        if on_progress:
+            on_progress("cluster", "done" if res[0].reachable else "unreachable")
+        return res
+
+    # hosts (SSH/local) and the cluster (API) are gathered at the same time
+    host_states, cluster_res = await asyncio.gather(asyncio.gather(*(one(h) for h in inv.hosts)), cluster_side())
+    targets = list(host_states)
     port = int(inv.thresholds["registry_port"])
     proxies = tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles)
     findings: list[Finding] = []
@@ -293,6 +373,10 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
                 res = evaluate(r, st.facts, ctx)
             findings.append(Finding(rule=r, target=st.name, result=res))
     findings.extend(evaluate_fleet(fleet_rules, targets, inv))
+    if cluster_res is not None:
+        cst, cfacts = cluster_res
+        findings.extend(evaluate_cluster(cluster_rules, cst, cfacts, inv, targets))
+        targets.append(cst)
     apply_suppressions(findings, inv, today or dt.date.today())
     finished = dt.datetime.now(dt.timezone.utc)
     return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,

@@ -47,6 +47,12 @@ DEFAULTS: dict[str, Any] = {
     # fleet clock skew against the control machine (bk-repo tokens expire at ~60 s)
     "clock_skew_warn_s": 1.0,
     "clock_skew_fail_s": 60.0,
+    # §四.6.3 / domain.md: the BlueKing names CoreDNS must resolve in-cluster (prefixes of BK_DOMAIN)
+    "coredns_names": ["", "bkrepo", "docker", "bkapi", "bkpaas", "bkiam-api", "bkiam", "apps", "bknodeman", "job",
+                      "jobapi"],
+    "coredns_extra_names": [],  # with container management add bcs, bcs-api, helm; with CI devops, codecc
+    # §十二.2.1: version gates before monitor/log
+    "version_gates": {"bk-gse": "2.1.2-beta.20", "bk-apigateway": "1.11.3"},
     # §二: the registry proxy (proxy-bkhub)
     "registry_port": 5500,
     "registry_config": "/etc/docker/registry/bkhub.yaml",

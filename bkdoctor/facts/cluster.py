@@ -1,0 +1,282 @@
+"""Cluster facts through the Kubernetes API (the official `kubernetes` client).
+
+Each resource kind is listed once per scan, paginated (`limit`/`continue`), as plain dicts (no model
+deserialisation: it is the slow part of the client and the rules need a handful of fields). A kind that cannot
+be read (unreachable, 401, 403) raises `FactUnavailable` for the rules that need it, with the reason. Pod logs
+are read only for pods that are failing, with a bounded tail. Helm releases are read from their
+`helm.sh/release.v1` Secrets without the helm binary; each payload is decoded one at a time and reduced at once
+to chart name, version and status, so memory stays proportional to the number of releases, not their size.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from ..model import BadInput, FactUnavailable, T
+
+# kind -> API path of the cluster-wide list
+KINDS: dict[str, str] = {
+    "nodes": "/api/v1/nodes",
+    "pods": "/api/v1/pods",
+    "services": "/api/v1/services",
+    "events": "/api/v1/events",
+    "pvs": "/api/v1/persistentvolumes",
+    "pvcs": "/api/v1/persistentvolumeclaims",
+    "storageclasses": "/apis/storage.k8s.io/v1/storageclasses",
+    "jobs": "/apis/batch/v1/jobs",
+    "helm_secrets": "/api/v1/secrets",  # with labelSelector owner=helm
+    "configmaps_named": "/api/v1/configmaps",  # with a fieldSelector on the names the rules need
+}
+
+# ConfigMaps the rules read, by name (in any namespace): CoreDNS, the ingress-nginx controller's, PaaS's env
+CONFIGMAP_NAMES = ("coredns", "ingress-nginx-controller", "bkpaas3-apiserver-general-env", "bk-user-api-general-envs")
+
+PAGE = 500
+LOG_TAIL = 200
+REQUEST_TIMEOUT = (5, 60)  # connect, read
+
+
+@dataclass
+class ClusterAccess:
+    """A configured cluster: the API client and a display name (the kubeconfig context)."""
+
+    name: str
+    server: str
+    api_client: Any
+    source: str
+
+    def close(self) -> None:
+        try:
+            self.api_client.close()
+        except Exception:
+            pass
+
+
+def configure(kubeconfig: str | None = None, context: str | None = None, in_cluster: bool | None = None) -> ClusterAccess | None:
+    """The cluster to scan, or None when none is configured (then every cluster rule is `skip`).
+
+    Order: --kubeconfig, $KUBECONFIG, in-cluster service account, ~/.kube/config. A kubeconfig that exists
+    but is broken is bad input (exit 2), not a silent skip.
+    """
+    path = kubeconfig or os.environ.get("KUBECONFIG") or None
+    if path is None and not (in_cluster is not False and os.environ.get("KUBERNETES_SERVICE_HOST")) and \
+            not os.path.exists(os.path.expanduser("~/.kube/config")):
+        return None  # nothing configured: do not even import the client
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    if path is None and in_cluster is not False and os.environ.get("KUBERNETES_SERVICE_HOST") and \
+            os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"):
+        cfg = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+        except ConfigException as e:
+            raise BadInput(f"in-cluster config: {e}") from None
+        return ClusterAccess(name="in-cluster", server=cfg.host, api_client=client.ApiClient(cfg), source="in-cluster")
+    if path is None:
+        default = os.path.expanduser("~/.kube/config")
+        if not os.path.exists(default):
+            return None
+        path = default
+    path = path.split(os.pathsep)[0]
+    if not os.path.exists(path):
+        raise BadInput(f"kubeconfig {path}: no such file")
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)
+        _, active = config.list_kube_config_contexts(config_file=path)
+        name = context or (active or {}).get("name") or "cluster"
+    except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise BadInput(f"kubeconfig {path}: {msg}") from None
+    except Exception as e:  # yaml errors and the like
+        raise BadInput(f"kubeconfig {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    cfg.retries = 1
+    return ClusterAccess(name=name, server=cfg.host, api_client=client.ApiClient(cfg), source=path)
+
+
+def _reason(e: Exception) -> T:
+    """A short operator-facing reason for an API failure."""
+    status = getattr(e, "status", None)
+    if status in (401, 403):
+        body = getattr(e, "body", "") or ""
+        try:
+            msg = json.loads(body).get("message", "")
+        except (ValueError, AttributeError):
+            msg = ""
+        what = "未授权" if status == 401 else "无权限"
+        return T(f"Kubernetes API {what}（HTTP {status}）：{msg}", f"Kubernetes API {'unauthorized' if status == 401 else 'forbidden'} "
+                 f"(HTTP {status}): {msg}")
+    if status:
+        return T(f"Kubernetes API 返回 HTTP {status}：{getattr(e, 'reason', '')}", f"Kubernetes API answered HTTP {status}: {getattr(e, 'reason', '')}")
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "Max retries" in text or "Connection refused" in text or "timed out" in text.lower() or "NewConnectionError" in text:
+        short = "connection refused" if "refused" in text else ("timed out" if "timed out" in text.lower() else text[-200:])
+        return T(f"无法连接 Kubernetes API：{short}", f"cannot reach the Kubernetes API: {short}")
+    return T(f"Kubernetes API 错误：{text[:200]}", f"Kubernetes API error: {text[:200]}")
+
+
+@dataclass
+class ClusterFacts:
+    """Lazily listed, cached cluster objects (dicts as the API returns them, managedFields dropped)."""
+
+    access: ClusterAccess | None
+    log_tail: int = LOG_TAIL
+    page: int = PAGE
+    _cache: dict[str, Any] = field(default_factory=dict)
+    calls: int = 0  # API requests made (tests check that each kind is read once)
+    # a bundle (offline analysis) fills this instead of the API
+    preloaded: dict[str, Any] | None = None
+
+    # -- raw API --------------------------------------------------------------------------------------
+    def _get(self, path: str, query: dict[str, Any] | None = None, *, raw: bool = False) -> Any:
+        assert self.access is not None
+        self.calls += 1
+        url = path + ("?" + urlencode(query) if query else "")
+        resp = self.access.api_client.call_api(
+            url, "GET", auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+            _request_timeout=REQUEST_TIMEOUT, header_params={"Accept": "application/json" if not raw else "*/*"})
+        data = resp.data
+        return data if raw else json.loads(data)
+
+    def _list(self, path: str, query: dict[str, Any] | None = None,
+              reduce: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
+        out: list[Any] = []
+        cont = None
+        while True:
+            q = dict(query or {})
+            q["limit"] = self.page
+            if cont:
+                q["continue"] = cont
+            data = self._get(path, q)
+            for item in data.get("items") or []:
+                (item.get("metadata") or {}).pop("managedFields", None)
+                out.append(reduce(item) if reduce else item)
+            cont = (data.get("metadata") or {}).get("continue")
+            if not cont:
+                return out
+
+    # -- facts ----------------------------------------------------------------------------------------
+    def get(self, kind: str) -> Any:
+        if kind not in self._cache:
+            try:
+                self._cache[kind] = self._load(kind)
+            except FactUnavailable as e:
+                self._cache[kind] = e
+            except Exception as e:  # ApiException, urllib3 errors, JSON errors
+                self._cache[kind] = FactUnavailable(_reason(e))
+        v = self._cache[kind]
+        if isinstance(v, FactUnavailable):
+            raise v
+        return v
+
+    def _load(self, kind: str) -> Any:
+        if self.preloaded is not None:
+            if kind not in self.preloaded:
+                raise FactUnavailable(T(f"支持包中没有 {kind}", f"the bundle holds no {kind}"))
+            v = self.preloaded[kind]
+            if isinstance(v, dict) and "__error__" in v:
+                raise FactUnavailable(T(v["__error__"]["zh"], v["__error__"]["en"]))
+            return v
+        if self.access is None:
+            raise FactUnavailable(T("未配置集群（--kubeconfig 或 ~/.kube/config）",
+                                    "no cluster configured (--kubeconfig or ~/.kube/config)"), status="skip")
+        if kind == "version":
+            return self._get("/version")
+        if kind == "helm_releases":
+            return self._helm_releases()
+        if kind == "configmaps":
+            out = {}
+            for name in CONFIGMAP_NAMES:
+                for cm in self._list(KINDS["configmaps_named"], {"fieldSelector": f"metadata.name={name}"}):
+                    md = cm["metadata"]
+                    out[f"{md['namespace']}/{md['name']}"] = cm
+            return out
+        if kind not in KINDS:
+            raise KeyError(kind)
+        return self._list(KINDS[kind])
+
+    def _helm_releases(self) -> list[dict[str, Any]]:
+        """Every helm release revision, reduced: the payload of the newest revision per release is decoded."""
+        def meta_only(item: dict[str, Any]) -> dict[str, Any]:
+            md = item.get("metadata") or {}
+            labels = md.get("labels") or {}
+            return {"namespace": md.get("namespace"), "secret": md.get("name"), "name": labels.get("name"),
+                    "status": labels.get("status"), "revision": int(labels.get("version") or 0),
+                    "type": item.get("type"), "data": (item.get("data") or {}).get("release")}
+
+        revs = [r for r in self._list(KINDS["helm_secrets"], {"labelSelector": "owner=helm"}, reduce=meta_only)
+                if r["type"] == "helm.sh/release.v1"]
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in revs:
+            key = (r["namespace"], r["name"])
+            if key not in latest or r["revision"] > latest[key]["revision"]:
+                latest[key] = r
+        out = []
+        for key, r in sorted(latest.items()):
+            chart, version, app_version, err = None, None, None, None
+            try:
+                payload = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(r["data"] or ""))))
+                md = ((payload.get("chart") or {}).get("metadata") or {})
+                chart, version, app_version = md.get("name"), md.get("version"), md.get("appVersion")
+                del payload
+            except (ValueError, OSError, TypeError, EOFError) as e:
+                err = f"cannot decode the release payload: {type(e).__name__}"
+            out.append({"namespace": r["namespace"], "name": r["name"], "status": r["status"], "revision": r["revision"],
+                        "chart": chart, "chart_version": version, "app_version": app_version, "error": err,
+                        "revisions": sum(1 for x in revs if (x["namespace"], x["name"]) == key)})
+        for r in revs:
+            r["data"] = None
+        return out
+
+    def pod_log(self, namespace: str, pod: str, container: str, previous: bool = False) -> str | None:
+        """The last `log_tail` lines of a container, or None when they cannot be read (never raises)."""
+        key = f"log:{namespace}/{pod}/{container}/{int(previous)}"
+        if key in self._cache:
+            return self._cache[key]
+        text = None
+        if self.preloaded is not None:
+            text = (self.preloaded.get("logs") or {}).get(key)
+        elif self.access is not None:
+            try:
+                q = {"container": container, "tailLines": self.log_tail}
+                if previous:
+                    q["previous"] = "true"
+                data = self._get(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", q, raw=True)
+                text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+            except Exception:
+                text = None
+        self._cache[key] = text
+        return text
+
+    def logs_read(self) -> dict[str, str]:
+        return {k: v for k, v in self._cache.items() if k.startswith("log:") and isinstance(v, str)}
+
+
+def hosts_from_cluster(access: ClusterAccess, inv: Any) -> list[Any]:
+    """Inventory hosts from the Node objects: InternalIP, role master when labelled master/control-plane."""
+    from ..inventory import HostSpec
+
+    try:
+        nodes = ClusterFacts(access).get("nodes")
+    except FactUnavailable as e:
+        raise BadInput(f"--from-cluster: {e.reason.en}") from None
+    out = []
+    for n in nodes:
+        md, st = n.get("metadata") or {}, n.get("status") or {}
+        labels = md.get("labels") or {}
+        ip = next((a.get("address") for a in st.get("addresses") or [] if a.get("type") == "InternalIP"), None)
+        if not ip:
+            continue
+        master = "node-role.kubernetes.io/master" in labels or "node-role.kubernetes.io/control-plane" in labels
+        out.append(HostSpec(name=md.get("name") or ip, address=ip, roles=("master",) if master else ("node",)))
+    if not out:
+        raise BadInput("--from-cluster: the cluster has no Node with an InternalIP")
+    # keep a control host from the inventory file (where bkdoctor runs), if any
+    controls = [h for h in inv.hosts if "control" in h.roles and h.name not in {o.name for o in out}]
+    return controls + out
