@@ -64,12 +64,16 @@ def cli() -> None:
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("--no-cluster", is_flag=True, help="Do not check the cluster even if a kubeconfig is found.")
 @click.option("--from-cluster", is_flag=True, help="Take the hosts from the cluster's Nodes (InternalIP; role from labels).")
+@click.option("--accept-new-host-keys", is_flag=True,
+              help="Trust unknown SSH host keys on first use and record them (a changed key is still refused).")
+@click.option("--ask-pass", is_flag=True, help="Prompt once for the SSH password (or set ssh.password_env).")
 @click.option("--measure", is_flag=True, help="Also run the measurements (fio IOPS, bandwidth, endpoint access).")
 @click.option("-v", "--verbose", is_flag=True, help="List passing findings too.")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
-         kube_context: str | None, no_cluster: bool, from_cluster: bool, measure: bool, verbose: bool) -> None:
+         kube_context: str | None, no_cluster: bool, from_cluster: bool, accept_new_host_keys: bool, ask_pass: bool,
+         measure: bool, verbose: bool) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -86,6 +90,14 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         inv = local_inventory(domain, install_dir)
     if domain:
         inv.domain, inv.domain_source = domain, "--domain"
+    inv.accept_new_host_keys = accept_new_host_keys
+    if ask_pass:
+        import getpass
+
+        try:
+            inv.ssh_password = getpass.getpass("SSH password: ")  # never echoed, never stored
+        except (EOFError, OSError):
+            raise BadInput("--ask-pass needs a terminal (or set ssh.password_env)") from None
     cluster = None
     if not no_cluster and (any(r.scope == "cluster" for r in selected) or from_cluster):
         from .facts.cluster import configure

@@ -92,10 +92,24 @@ TransportFactory = Callable[[HostSpec, Inventory], Transport]
 
 
 def default_transport(host: HostSpec, inv: Inventory) -> Transport:
+    """Local for this machine, SSH (one connection per host) for every other host."""
     if host.local or host.address in ("localhost", "127.0.0.1", "::1"):
         return LocalTransport(address=host.address)
-    raise TransportError("SSH transport is not available in this version: mark the host `local: true` "
-                         "or scan it from itself")
+    import os
+
+    from .transport.ssh import SSHSettings, SSHTransport
+
+    env = SSHSettings.password_env_name(inv.ssh, host.ssh)
+    password = (os.environ.get(env) if env else None) or inv.ssh_password
+    explicit_timeout = "command_timeout" in (host.ssh or {}) or "command_timeout" in (inv.ssh or {})
+    try:
+        settings = SSHSettings.merged(inv.ssh, host.ssh, password=password,
+                                      accept_new_host_keys=inv.accept_new_host_keys or None,
+                                      # without an explicit limit the probe's own (measurements included) applies
+                                      command_timeout=None if explicit_timeout else 0)
+    except (ValueError, TypeError) as e:
+        raise TransportError(f"ssh settings: {e}") from None
+    return SSHTransport(host.address, settings)
 
 
 def new_scan_id(now: dt.datetime) -> str:

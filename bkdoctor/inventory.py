@@ -53,6 +53,9 @@ class Inventory:
     suppress: list[Suppression]
     ingress_ip: str | None = None
     docker_socket: str | None = None
+    # run-time options from the CLI (never from the file): trust on first use, a prompted password
+    accept_new_host_keys: bool = False
+    ssh_password: str | None = field(default=None, repr=False)
 
 
 def _line_of(node: yaml.Node | None, path: list[Any]) -> int | str | None:

@@ -3,7 +3,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from testbed.fixtures import nshost_factory  # noqa: E402,F401
+from testbed.fixtures import nshost_factory, ssh_fleet  # noqa: E402,F401
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -143,3 +143,27 @@ def golden_view(finding: dict[str, Any], ignore: list[str]) -> dict[str, Any]:
         if isinstance(cur, dict):
             cur.pop(parts[-1], None)
     return json.loads(json.dumps(g, default=str))
+
+
+def make_ssh_host(ssh_fleet, spec: dict[str, Any]):
+    """A fleet host (real sshd on the test bridge) in the state `spec` describes (same keys as a fixture case)."""
+    case = Case(rule="fleet", name=spec.get("hostname", "h"), status="pass", path=FIXTURES / "hosts" / "centos79.yaml",
+                spec=spec)
+    st = host_state(case)
+    files = dict(st["files"])
+    overlays = list(st.get("overlays") or ["/etc"])
+    if any(p.startswith("/usr/local/bin/") for p in files) and "/usr/local/bin" not in overlays:
+        overlays.append("/usr/local/bin")
+    fleet = ssh_fleet(1, files=files, symlinks=st.get("symlinks") or {}, remove=st["remove"], overlays=overlays,
+                      selinux_enforce=st.get("selinux_enforce"), hostname=spec.get("hostname"),
+                      tmpfs=st.get("tmpfs") or ())
+    host = fleet.hosts[-1]
+    for d, size in (st.get("tmpfs_sizes") or {}).items():
+        host.run(f"mount -o remount,size={size} {d}")
+    if st["setup"].strip():
+        host.run("set -e\n" + st["setup"])
+    if st.get("chronyd", "none") in ("synced", "unsynced"):
+        host.start_chronyd(synced=st["chronyd"] == "synced")
+    if st.get("docker"):
+        host.start_dockerd()
+    return fleet, host

@@ -13,7 +13,9 @@ import time
 import pytest
 
 from testbed.fixtures import NsHostFactory, nshost_factory, nshost_unavailable  # noqa: F401
+from testbed.fixtures import SSHFleetFactory, keygen, ssh_fleet, ssh_unavailable  # noqa: F401
 from testbed.hostns import NsHost, NsHostError, NsRunError, pid_alive
+from testbed.network import RULE_PREF, TestNet
 
 pytestmark = pytest.mark.skipif(nshost_unavailable() is not None,
                                 reason=str(nshost_unavailable()))
@@ -393,3 +395,158 @@ def test_chronyd(nshost_factory, synced, expect):
     leap = [ln for ln in s.splitlines() if ln.startswith("Leap status")]
     assert leap and leap[0].split(":", 1)[1].strip() == expect
     assert "chronyd" in out(h.run("cat /proc/[0-9]*/comm")).split()
+
+
+# ---------------------------------------------------------------- network + sshd
+
+
+def links_of(net: TestNet) -> set[str]:
+    """The bridge and veths of one TestNet (other test processes may have their own)."""
+    return {n for n in os.listdir("/sys/class/net")
+            if n == net.bridge or (n.startswith(f"bkd{net.k}v") and n[len(f"bkd{net.k}v"):].isdigit())}
+
+
+def rules_for(bridge: str) -> list[str]:
+    r = subprocess.run(["ip", "-4", "rule", "show"], capture_output=True, text=True, check=True)
+    return [ln for ln in r.stdout.splitlines() if f"iif {bridge} " in ln + " "]
+
+
+def test_testnet_hosts_talk_over_the_bridge(nshost_factory):
+    with TestNet() as net:
+        assert net.bridge.startswith("bkdbr") and str(net.subnet).startswith("198.1")
+        assert net.subnet.subnet_of(__import__("ipaddress").ip_network("198.18.0.0/15"))
+        assert f"inet {net.gateway}/24" in subprocess.run(["ip", "-4", "addr", "show", net.bridge],
+                                                         capture_output=True, text=True).stdout
+        assert rules_for(net.bridge) and "prohibit" in rules_for(net.bridge)[0]
+        with open(f"/proc/sys/net/ipv4/conf/{net.bridge}/forwarding") as f:
+            assert f.read().strip() == "0"
+        a = nshost_factory("neta", net=net)
+        b = nshost_factory("netb", net=net)
+        assert a.address != b.address and a.address.startswith(str(net.subnet.network_address)[:-1])
+        r = out(a.run("ip -4 -o addr show eth0; ip route"))
+        assert f"inet {a.address}/24" in r and f"default via {net.gateway} dev eth0" in r
+        # host -> host (switched) and machine -> host
+        b.start_silent_listener(5000)
+        a.run(f"python3 -c \"import socket; socket.create_connection(('{b.address}', 5000), timeout=3)\"")
+        socket.create_connection((b.address, 5000), timeout=3).close()
+        # nothing leaves the test net: an outside address is not routed
+        r = a.run("python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                  "s.settimeout(0.5); s.connect(('192.0.2.77', 9)); s.send(b'x'); s.recv(1)\"", check=False)
+        assert r.returncode != 0
+        assert links_of(net) == {net.bridge, f"bkd{net.k}v2", f"bkd{net.k}v3"}
+        a.stop()
+        assert links_of(net) == {net.bridge, f"bkd{net.k}v3"}
+    assert not rules_for(net.bridge)
+    assert links_of(net) == set()  # b's veth went with the bridge
+    b.stop()
+    assert links_of(net) == set()
+
+
+def test_testnet_torn_down_when_the_test_fails():
+    factory = SSHFleetFactory()
+    with pytest.raises(ZeroDivisionError):
+        try:
+            fleet = factory(2)
+            assert len(links_of(fleet.net)) == 3
+            1 / 0
+        finally:
+            factory.close()
+    assert links_of(fleet.net) == set()
+    assert not rules_for(fleet.net.bridge)
+    assert not os.path.exists(fleet.workdir)
+    assert not any(pid_alive(p) for h in fleet.hosts for p in [h.pid])
+
+
+def test_failed_start_releases_the_address():
+    with TestNet() as net:
+        h = NsHost("netfail", net=net, files={"/proc/no-such-file-here": "x"})
+        with pytest.raises(NsHostError):
+            h.start()
+        assert net._used == set() and links_of(net) == {net.bridge}
+        ok = NsHost("netok", net=net).start()
+        try:
+            assert ok.address == str(net.subnet.network_address + 2)
+        finally:
+            ok.stop()
+
+
+def test_stale_bridge_of_a_dead_process_is_reaped():
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(p.stdout)
+    name = "bkdbr509"
+    if os.path.exists(f"/sys/class/net/{name}"):
+        pytest.skip(f"{name} in use")
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "link", "set", "dev", name, "alias", f"bkdoctor-testnet pid={dead} start=1"],
+                       check=True)
+        subprocess.run(["ip", "-4", "rule", "add", "iif", "bkdbr508", "pref", str(RULE_PREF + 508), "prohibit"],
+                       check=True)  # a rule left behind by a bridge that is gone
+        with TestNet() as net:
+            assert net.bridge != name
+            assert not os.path.exists(f"/sys/class/net/{name}")
+            assert not rules_for("bkdbr508")
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+        subprocess.run(["ip", "-4", "rule", "del", "iif", "bkdbr508", "pref", str(RULE_PREF + 508)],
+                       capture_output=True)
+
+
+needs_ssh = pytest.mark.skipif(ssh_unavailable() is not None, reason=str(ssh_unavailable()))
+
+
+@needs_ssh
+def test_sshd_host_with_openssh_client(ssh_fleet, tmp_path):
+    with open("/etc/shadow", "rb") as f:
+        shadow = f.read()
+    with open("/etc/passwd", "rb") as f:
+        passwd = f.read()
+    t0 = time.monotonic()
+    fleet = ssh_fleet(1, sshd={"password_auth": True})
+    took = time.monotonic() - t0
+    h = fleet[0]
+    print(f"\n[timing] one host + sshd: {took:.3f}s {h.timings}")
+    assert took < 5
+    assert h.host_key_pub.startswith("ssh-ed25519 ") and len(h.host_key_pub.split()) == 2
+    assert h.known_hosts_line() == f"{h.address} {h.host_key_pub}"
+    with open(fleet.known_hosts) as f:
+        assert f.read() == h.known_hosts_line() + "\n"
+    # the real OpenSSH client, strict host key checking against the fleet's known_hosts
+    r = subprocess.run(["ssh", "-F", "/dev/null", "-i", fleet.client_key, "-o", "BatchMode=yes",
+                        "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={fleet.known_hosts}",
+                        "-o", "ConnectTimeout=5", f"root@{h.address}", "uname -n; id -u"],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "node1\n0\n"
+    # root's password only in the host's overlay /etc/shadow; login records hidden
+    assert h.root_password and b"root:$" in h.read("/etc/shadow")
+    with open("/etc/shadow", "rb") as f:
+        assert f.read() == shadow
+    with open("/etc/passwd", "rb") as f:
+        assert f.read() == passwd
+    assert f"PasswordAuthentication yes" in open(os.path.join(h.tmpdir, "sshd_config_22")).read()
+    assert os.stat(h.root + "/run/sshd").st_mode & 0o777 == 0o755
+    h.add_user("bkuser", sudo="nopasswd", authorized_key=fleet.client_pub)
+    assert b"bkuser:x:" in h.read("/etc/passwd") and b"bkuser:*:" in h.read("/etc/shadow")
+    assert h.read("/etc/sudoers.d/nshost-bkuser") == b"bkuser ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    with open("/etc/passwd", "rb") as f:
+        assert f.read() == passwd
+    assert not os.path.exists("/etc/sudoers.d/nshost-bkuser")
+    # stop_sshd: the port refuses
+    h.stop_sshd()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((h.address, 22), timeout=3)
+
+
+@needs_ssh
+def test_ssh_fleet_inventory(ssh_fleet, tmp_path):
+    from bkdoctor.inventory import load_inventory
+
+    fleet = ssh_fleet(2, shared_host_key=True)
+    assert fleet[0].host_key_pub == fleet[1].host_key_pub
+    path = fleet.inventory_yaml(tmp_path / "hosts.yaml", roles={"node1": ["master", "control"]})
+    inv = load_inventory(path)
+    assert [(h.name, h.address, h.roles) for h in inv.hosts] == [
+        ("node1", fleet[0].address, ("master", "control")), ("node2", fleet[1].address, ("node",))]
+    assert inv.ssh == {"user": "root", "identity_file": fleet.client_key, "known_hosts": fleet.known_hosts,
+                       "connect_timeout": 5}

@@ -50,7 +50,7 @@ class SSHSettings:
     command_timeout: float = 60
     # never from argv: the caller reads it from `password_env` (see `password_env_name`) or a prompt
     password: str | None = field(default=None, repr=False)
-    proxy_jump: str | None = None  # "user@host:port" of a jump host
+    proxy_jump: str | None = None  # "user@host:port" of a jump host ("a,b": through a, then b)
     become: bool = False  # run the probe through `sudo -n /bin/sh -s` when user is not root
     accept_new_host_keys: bool = False  # trust on first use; a CHANGED key is always an error
 
@@ -405,7 +405,7 @@ class SSHTransport(Transport):
         self.address = address
         self.settings = settings or SSHSettings()
         self._conn = None
-        self._jump = None
+        self._jumps: list[Any] = []
         self._lock = asyncio.Lock()
         self._closed = False
 
@@ -418,16 +418,20 @@ class SSHTransport(Transport):
         async with self._lock:
             if self._conn is None:
                 s = self.settings
-                tunnel = None
-                if s.proxy_jump:
-                    ju, jh, jp = _parse_jump(s.proxy_jump, s.user)
-                    if self._jump is None:
-                        try:
-                            self._jump = await _connect(jh, jp, ju, s)
-                        except TransportError as e:
-                            raise TransportError(f"jump host {jh}: {e}") from None
-                    tunnel = self._jump
-                self._conn = await _connect(self.address, s.port, s.user, s, tunnel=tunnel)
+                hops = [h.strip() for h in (s.proxy_jump or "").split(",") if h.strip()]
+                # every hop is checked against the same known_hosts with the same policy, and uses the
+                # same credentials (identity file, password) as the target
+                for i, spec in enumerate(hops):
+                    if i < len(self._jumps):
+                        continue  # connected by an earlier attempt
+                    ju, jh, jp = _parse_jump(spec, s.user)
+                    try:
+                        self._jumps.append(await _connect(jh, jp, ju, s,
+                                                          tunnel=self._jumps[-1] if self._jumps else None))
+                    except TransportError as e:
+                        raise TransportError(f"jump host {jh}: {e}") from None
+                self._conn = await _connect(self.address, s.port, s.user, s,
+                                            tunnel=self._jumps[-1] if self._jumps else None)
             return self._conn
 
     def _command(self) -> str:
@@ -567,7 +571,7 @@ class SSHTransport(Transport):
 
     async def close(self) -> None:
         self._closed = True
-        for conn in (self._conn, self._jump):
+        for conn in [self._conn, *reversed(self._jumps)]:
             if conn is None:
                 continue
             conn.close()
@@ -575,4 +579,5 @@ class SSHTransport(Transport):
                 await asyncio.wait_for(conn.wait_closed(), _CLOSE_TIMEOUT)
             except (asyncio.TimeoutError, Exception):  # closing must never fail a scan
                 pass
-        self._conn = self._jump = None
+        self._conn = None
+        self._jumps = []

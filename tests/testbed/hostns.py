@@ -18,6 +18,16 @@ down again:
   (the kernel here has no SELinux), the real ``/sys/fs`` entries bound back;
 * hostname in the UTS namespace; ``lo`` up in the network namespace.
 
+With ``net=TestNet()`` (tests/testbed/network.py) the host also gets an
+``eth0`` on a private bridge in 198.18.0.0/15 (``host.address``), a default
+route via the bridge, and empty files bound over the machine's login records
+(/var/log/btmp...). ``start_sshd()`` then runs Debian's real sshd on that
+address with its own ed25519 host key (``host_key_pub``,
+``known_hosts_line()``), keys in /etc/ssh/authorized_keys/<user> (overlay),
+optional password auth (chpasswd into the overlay /etc/shadow); ``add_user()``
+creates login users and sudoers drop-ins in the overlay;
+``start_silent_listener()`` is a TCP port that never speaks SSH.
+
 Pid 1 of the namespace is a tiny reaper; killing it (SIGKILL, from outside)
 makes the kernel kill everything else in the PID namespace, dockerd and
 containerd included. Nothing is mounted in the machine's own mount namespace
@@ -46,7 +56,10 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .network import TestNet
 
 __all__ = ["NsHost", "NsHostError", "NsRunError", "live_hosts"]
 
@@ -272,8 +285,10 @@ class NsHost:
         fresh_sysfs: bool = True,
         private_shm: bool = True,
         env: dict[str, str] | None = None,
+        net: "TestNet | None" = None,
     ):
         self.name = name
+        self.net = net
         self.hostname = hostname if hostname is not None else name
         if selinux_enforce is not None:
             selinux_enforce = str(selinux_enforce)
@@ -328,6 +343,11 @@ class NsHost:
         self._daemons: dict[str, tuple[subprocess.Popen, str]] = {}
         self._stopped = False
         self.timings: dict[str, float] = {}
+        self.address: str | None = None  # eth0's IPv4 address when net= is given
+        self._veth: str | None = None
+        self.host_key_pub: str | None = None  # "ssh-ed25519 AAAA..." once start_sshd() ran
+        self.sshd_port: int | None = None
+        self.root_password: str | None = None
 
     # ---------------------------------------------------------------- paths
     def _writable_area(self, p: str) -> bool:
@@ -382,6 +402,10 @@ class NsHost:
         _live.add(self)
         try:
             self._start()
+            if self.net is not None:
+                t1 = time.monotonic()
+                self.address, self._veth = self.net.attach(self.pid)
+                self.timings["net"] = time.monotonic() - t1
         except BaseException:
             self.stop()
             raise
@@ -564,6 +588,16 @@ class NsHost:
                          f": > {_q(tgt)}")
             L.append(f"mount --bind {_q(src)} {_q(tgt)}")
 
+        # ---- networked hosts may run sshd, which appends failed password
+        # logins to /var/log/btmp: bind empty files over the machine's login
+        # records (inside the host only)
+        if self.net is not None:
+            for p in self._HIDE_LOGS:
+                if os.path.isfile(p) and not self._writable_area(p):
+                    fake = os.path.join(tmp, "varlog-" + os.path.basename(p))
+                    open(fake, "wb").close()
+                    L.append(f"mount --bind {_q(fake)} {_q(p)}")
+
         L.append("echo ready")
         L.append(f"exec {_q(sys.executable)} -c {_q(_INIT)} </dev/null >/dev/null 2>&1")
         return "\n".join(L) + "\n"
@@ -610,8 +644,15 @@ class NsHost:
             if p.stdout and not p.stdout.closed:
                 p.stdout.close()
         # 3. make sure no member of the namespace survived
-        deadline = time.monotonic() + 10
-        left = [p for p in ns_pids if pid_alive(p)]
+        # (re-scan the namespace on every round: a member forked after the first snapshot, or one still
+        # tearing down its mounts in uninterruptible exit on a loaded machine, must be waited for too)
+        deadline = time.monotonic() + 20
+
+        def members() -> list[int]:
+            found = set(ns_pids) | (set(pids_in_pidns(self._pidns)) if self._pidns else set())
+            return sorted(p for p in found if pid_alive(p))
+
+        left = members()
         while left and time.monotonic() < deadline:
             for p in left:
                 try:
@@ -619,9 +660,7 @@ class NsHost:
                 except ProcessLookupError:
                     pass
             time.sleep(0.05)
-            left = [p for p in ns_pids if pid_alive(p)]
-        if self._pidns:
-            left += [p for p in pids_in_pidns(self._pidns) if pid_alive(p) and p not in left]
+            left = members()
         if left:
             errors.append(f"processes still alive in the namespace: {left}")
         for f in self._logs:
@@ -629,6 +668,12 @@ class NsHost:
                 f.close()
             except Exception:
                 pass
+        # 3b. the veth pair normally dies with the network namespace; make sure
+        if self.net is not None and self.address is not None:
+            try:
+                self.net.detach(self.address)
+            except Exception as e:
+                errors.append(f"detach from {self.net!r}: {e}")
         # 4. temp dir (mounts died with the mount namespace)
         if self._tmp and self._own_tmp and not os.environ.get("NSHOST_KEEP_TMP"):
             for _ in range(20):
@@ -861,3 +906,276 @@ class NsHost:
                                   f"{r.stderr!r}; log:\n{self.daemon_log('chronyd')}")
             time.sleep(0.2)
         self.timings["chronyd"] = time.monotonic() - t0
+
+    # ----------------------------------------------------------------- files
+    def write(self, path: str, data: str | bytes, mode: int | None = None, append: bool = False) -> None:
+        """Write (or append to) a file as the host sees it, from outside via
+        /proc/<pid>/root (atomic rename). Only under an overlaid or tmpfs dir,
+        so the machine's own files are never touched. An existing file keeps
+        its owner, group and (unless ``mode``) mode; a new one is 0644."""
+        self._need_started()
+        p = _canon(path)
+        if not self._writable_area(p) or p in self.overlays or p in self.tmpfs_dirs:
+            raise ValueError(f"write: {path!r} is not under {self.overlays + self.tmpfs_dirs}")
+        full = self.root + p
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        try:
+            st = os.stat(full)
+            owner: tuple[int, int] | None = (st.st_uid, st.st_gid)
+            if mode is None:
+                mode = st.st_mode & 0o7777
+        except FileNotFoundError:
+            owner = None
+        if mode is None:
+            mode = 0o644
+        if append and os.path.exists(full):
+            with open(full, "rb") as f:
+                old = f.read()
+            if old and not old.endswith(b"\n"):
+                old += b"\n"
+            data = old + data
+        tmp = f"{full}.nshost-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if owner is not None:
+            os.chown(tmp, *owner)
+        os.chmod(tmp, mode)
+        os.replace(tmp, full)
+
+    # ------------------------------------------------------------------ sshd
+    SSHD = "/usr/sbin/sshd"
+    AUTHORIZED_KEYS_DIR = "/etc/ssh/authorized_keys"  # AuthorizedKeysFile <dir>/%u, in the /etc overlay
+    _HIDE_LOGS = ("/var/log/btmp", "/var/log/wtmp", "/var/log/lastlog", "/var/log/faillog")
+
+    def _ssh_prep(self) -> None:
+        """sshd's privilege separation dir /run/sshd (root, 0755) and the
+        authorized keys dir. (The machine's login records are hidden by the
+        setup script of every networked host.)"""
+        for d in ("/run/sshd", self.AUTHORIZED_KEYS_DIR):
+            full = self.root + d
+            if not os.path.isdir(full):
+                os.makedirs(full, exist_ok=True)
+                os.chmod(full, 0o755)
+
+    def _ensure_host_key(self, host_key: str | None) -> str:
+        if host_key is not None:
+            src = os.path.abspath(host_key)
+            dst = os.path.join(self.tmpdir, "ssh_host_key")
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)
+            pub_src = src + ".pub"
+            if os.path.exists(pub_src):
+                with open(pub_src) as f:
+                    pub = f.read()
+            else:
+                pub = subprocess.run(["ssh-keygen", "-y", "-f", dst], check=True, capture_output=True,
+                                     text=True, timeout=30).stdout
+        else:
+            dst = os.path.join(self.tmpdir, "ssh_host_ed25519_key")
+            if not os.path.exists(dst):  # generated once per host
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nshost-{self.name}",
+                                "-f", dst], check=True, capture_output=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            with open(dst + ".pub") as f:
+                pub = f.read()
+        self.host_key_pub = " ".join(pub.split()[:2])
+        return dst
+
+    def authorize_key(self, pubkey: str, user: str = "root") -> None:
+        """Append a public key line to the user's authorized keys (in the /etc overlay)."""
+        self._ssh_prep()
+        self.write(f"{self.AUTHORIZED_KEYS_DIR}/{user}", pubkey.strip() + "\n", mode=0o644, append=True)
+
+    def set_login_shell(self, user: str, shell: str) -> None:
+        """Change a user's shell in the host's /etc/passwd (overlay)."""
+        with open(self.root + "/etc/passwd") as f:
+            lines = f.read().splitlines(keepends=True)
+        out, changed = [], False
+        for line in lines:
+            f_ = line.rstrip("\n").split(":")
+            if len(f_) >= 7 and f_[0] == user and f_[6] != shell:
+                f_[6] = shell
+                line = ":".join(f_) + "\n"
+                changed = True
+            out.append(line)
+        if changed:
+            self.write("/etc/passwd", "".join(out))
+
+    def set_password(self, user: str, password: str) -> None:
+        """chpasswd inside the host: only the host's /etc/shadow (overlay) changes."""
+        self.run("chpasswd", input=f"{user}:{password}\n".encode())
+
+    def add_user(self, name: str, *, sudo: str | None = None, password: str | None = None,
+                 authorized_key: str | None = None, shell: str = "/bin/sh") -> int:
+        """Create a login user in the host's /etc overlay (passwd/shadow/group,
+        written directly: no useradd, so nothing outside /etc is touched), home
+        /run/home/<name>. sudo: None, "nopasswd" or "password" (a sudoers.d
+        drop-in). The account is unlocked ("*", not "!") so that public key
+        logins work with UsePAM no. Returns the uid."""
+        self._need_started()
+        if sudo not in (None, "nopasswd", "password"):
+            raise ValueError(f"sudo must be None, 'nopasswd' or 'password', not {sudo!r}")
+        with open(self.root + "/etc/passwd") as f:
+            passwd = [line.split(":") for line in f if line.strip()]
+        if any(p[0] == name for p in passwd):
+            raise NsHostError(f"user {name!r} exists in {self.name}")
+        uids = {int(p[2]) for p in passwd if len(p) > 2 and p[2].isdigit()}
+        uid = 2000
+        while uid in uids:
+            uid += 1
+        home = f"/run/home/{name}"
+        self.write("/etc/passwd", f"{name}:x:{uid}:{uid}::{home}:{shell}\n", append=True)
+        self.write("/etc/group", f"{name}:x:{uid}:\n", append=True)
+        self.write("/etc/shadow", f"{name}:*:19000:0:99999:7:::\n", append=True)
+        os.makedirs(self.root + home, mode=0o700, exist_ok=True)
+        os.chown(self.root + home, uid, uid)
+        if sudo:
+            rule = "NOPASSWD: ALL" if sudo == "nopasswd" else "ALL"
+            self.write(f"/etc/sudoers.d/nshost-{name}", f"{name} ALL=(ALL:ALL) {rule}\n", mode=0o440)
+        if password is not None:
+            self.set_password(name, password)
+        if authorized_key:
+            self.authorize_key(authorized_key, user=name)
+        return uid
+
+    def known_hosts_line(self) -> str:
+        """``<address> <host key>`` (``[address]:port`` off port 22) for a known_hosts file."""
+        if not self.host_key_pub or not self.address:
+            raise NsHostError(f"{self.name}: start_sshd() first")
+        where = self.address if self.sshd_port in (None, 22) else f"[{self.address}]:{self.sshd_port}"
+        return f"{where} {self.host_key_pub}"
+
+    def sshd_config(self, port: int, host_key_path: str, password_auth: bool,
+                    extra: Iterable[str] = ()) -> str:
+        return "\n".join([
+            f"Port {port}",
+            f"ListenAddress {self.address}",
+            "AddressFamily inet",
+            f"HostKey {host_key_path}",
+            f"PidFile /run/sshd-{port}.pid",
+            f"AuthorizedKeysFile {self.AUTHORIZED_KEYS_DIR}/%u",
+            f"PermitRootLogin {'yes' if password_auth else 'prohibit-password'}",
+            "PubkeyAuthentication yes",
+            f"PasswordAuthentication {'yes' if password_auth else 'no'}",
+            "KbdInteractiveAuthentication no",
+            "PermitEmptyPasswords no",
+            "UsePAM no",
+            "StrictModes yes",
+            "UseDNS no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "X11Forwarding no",
+            "AllowTcpForwarding yes",
+            "AllowStreamLocalForwarding yes",
+            "MaxStartups 200:30:400",
+            "MaxSessions 64",
+            "LoginGraceTime 30",
+            "LogLevel VERBOSE",
+            "Subsystem sftp internal-sftp",
+            *extra,
+        ]) + "\n"
+
+    def start_sshd(self, port: int = 22, host_key: str | None = None, *, password_auth: bool = False,
+                   password: str | None = None, authorized_keys: Iterable[str] = (),
+                   extra_config: Iterable[str] = (), login_shell: str | None = "/bin/sh",
+                   timeout: float = 10) -> None:
+        """Run Debian's /usr/sbin/sshd (-D -e) inside the host, listening on
+        its eth0 address (needs ``net=``); return once the port accepts.
+
+        Host key: ed25519, generated once per host in its tmp dir, or a copy
+        of ``host_key`` (a private key path; shared keys make 100 hosts cheap).
+        ``host_key_pub``/``known_hosts_line()`` give the public side.
+        Root may log in with a key (prohibit-password); ``password_auth=True``
+        also allows passwords and sets root's password (``password`` or a
+        random one, in ``root_password``) with chpasswd in the host's overlay
+        /etc/shadow. Keys: ``authorized_keys`` or ``authorize_key()``, in
+        /etc/ssh/authorized_keys/<user> (overlay). UsePAM no; PidFile under /run.
+
+        ``login_shell``: root's shell in the host's /etc/passwd (overlay).
+        sshd runs every command through it, and bash started by sshd sources
+        ~/.bashrc: root's home is the machine's /root, whose .bashrc may be
+        slow (pyenv init: +0.3 s per command). None keeps the machine's.
+        """
+        self._need_started()
+        if self.address is None:
+            raise NsHostError(f"{self.name}: start_sshd() needs a network: NsHost(..., net=TestNet())")
+        if not os.path.exists(self.SSHD):
+            raise NsHostError(f"{self.SSHD} not installed (apt-get install openssh-server)")
+        t0 = time.monotonic()
+        key_path = self._ensure_host_key(host_key)
+        self._ssh_prep()
+        if login_shell:
+            self.set_login_shell("root", login_shell)
+        for k in authorized_keys:
+            self.authorize_key(k)
+        if password_auth:
+            self.root_password = password if password is not None else os.urandom(9).hex()
+            self.set_password("root", self.root_password)
+        cfg = os.path.join(self.tmpdir, f"sshd_config_{port}")
+        with open(cfg, "w") as f:
+            f.write(self.sshd_config(port, key_path, password_auth, extra_config))
+        name = "sshd"
+        self.spawn([self.SSHD, "-D", "-e", "-f", cfg], name=name)
+        self.sshd_port = port
+        self._wait_port(port, name, timeout)
+        self.timings["sshd"] = time.monotonic() - t0
+
+    def _wait_port(self, port: int, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while True:
+            p = self._daemons[name][0]
+            if p.poll() is not None:
+                raise NsHostError(f"{name} exited (rc={p.returncode}) in {self.name}; log:\n"
+                                  f"{self.daemon_log(name)[-4000:]}")
+            try:
+                with socket.create_connection((self.address, port), timeout=0.5):
+                    return
+            except OSError as e:
+                last = e
+            if time.monotonic() > deadline:
+                raise NsHostError(f"{name} in {self.name}: {self.address}:{port} not accepting after "
+                                  f"{timeout}s ({last!r}); log:\n{self.daemon_log(name)[-4000:]}")
+            time.sleep(0.003)
+
+    def stop_daemon(self, name: str, sig: int = signal.SIGTERM, timeout: float = 5) -> None:
+        """Signal a daemon started by spawn() and wait for it (SIGKILL if it lingers)."""
+        p, _ = self._daemons[name]
+        if p.poll() is None:
+            try:
+                os.kill(self.daemon_pid(name, timeout=1), sig)
+            except (ProcessLookupError, NsHostError):
+                pass
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for pid in proc_children(p.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                p.wait(timeout=timeout)
+
+    def stop_sshd(self) -> None:
+        """Stop the listening sshd (open sessions live on, as with a real sshd)."""
+        self.stop_daemon("sshd")
+
+    def start_silent_listener(self, port: int, timeout: float = 10) -> None:
+        """A TCP listener on eth0 that accepts connections and never sends a
+        byte: an SSH client must time out in its handshake."""
+        self._need_started()
+        if self.address is None:
+            raise NsHostError(f"{self.name}: start_silent_listener() needs net=")
+        code = ("import socket\n"
+                "s = socket.socket()\n"
+                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                f"s.bind(({self.address!r}, {int(port)}))\n"
+                "s.listen(128)\n"
+                "held = []\n"
+                "while True:\n"
+                "    held.append(s.accept()[0])\n")
+        name = f"silent-{port}"
+        self.spawn([sys.executable, "-c", code], name=name)
+        self._wait_port(port, name, timeout)
