@@ -266,6 +266,50 @@ def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory
     return out
 
 
+def link_causes(cluster_findings: list[Finding], host_findings: list[Finding], targets: list[TargetState],
+                cfacts: Any) -> None:
+    """Cross-layer root cause: a cluster symptom on node X (a pod that cannot pull from docker.<domain>) and a
+    failing host rule on X (insecure-registries) become one story: each names the other, with the fix."""
+    from .k8s import md, node_internal_ip
+
+    by_name = {t.name: t.name for t in targets if t.kind == "host"}
+    by_addr = {t.address: t.name for t in targets if t.kind == "host" and t.address}
+    node_ip: dict[str, str | None] = {}
+    try:
+        node_ip = {md(n)["name"]: node_internal_ip(n) for n in cfacts.get("nodes")}
+    except Exception:  # nodes unreadable: match by name only
+        pass
+    index = {(f.rule.id, f.target): f for f in host_findings}
+    for cf in cluster_findings:
+        if not cf.rule.host_rules or cf.result.status not in ("fail", "warn"):
+            continue
+        matches = (cf.result.observed or {}).get("matches") if isinstance(cf.result.observed, dict) else None
+        nodes = sorted({m["node"] for m in matches or [] if m.get("node")})
+        links = []
+        for node in nodes:
+            host = by_name.get(node) or by_addr.get(node_ip.get(node) or "")
+            if not host:
+                continue
+            for hr in cf.rule.host_rules:
+                hf = index.get((hr, host))
+                if hf is None or hf.result.status not in ("fail", "warn", "error"):
+                    continue
+                fix = f"bkdoctor fix --rule {hr} --host {host}"
+                links.append((node, host, hr, hf, fix))
+                hf.related.append({"rule": cf.rule.id, "target": cf.target, "status": cf.result.status,
+                                   "relation": "causes", "node": node, "message": cf.result.message.en[:300],
+                                   "fix": None})
+        if not links:
+            continue
+        cf.related = [{"rule": hr, "target": host, "status": hf.result.status, "relation": "caused-by", "node": node,
+                       "message": hf.result.message.en[:300], "fix": fix} for node, host, hr, hf, fix in links]
+        zh = "；".join(f"根因：节点 {node} 的 {hr} 为 {hf.result.status}（{hf.result.message.zh[:120]}）→ {fix}"
+                      for node, host, hr, hf, fix in links)
+        en = "; ".join(f"root cause: {hr} is {hf.result.status} on node {node} ({hf.result.message.en[:120]}) -> {fix}"
+                      for node, host, hr, hf, fix in links)
+        cf.result.message = T(f"{zh}。{cf.result.message.zh}", f"{en}. {cf.result.message.en}")
+
+
 def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) -> None:
     for f in findings:
         if f.result.status not in ("warn", "fail", "error"):
@@ -389,7 +433,9 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     findings.extend(evaluate_fleet(fleet_rules, targets, inv))
     if cluster_res is not None:
         cst, cfacts = cluster_res
-        findings.extend(evaluate_cluster(cluster_rules, cst, cfacts, inv, targets))
+        cfindings = evaluate_cluster(cluster_rules, cst, cfacts, inv, targets)
+        link_causes(cfindings, findings, targets, cfacts)
+        findings.extend(cfindings)
         targets.append(cst)
     apply_suppressions(findings, inv, today or dt.date.today())
     finished = dt.datetime.now(dt.timezone.utc)

@@ -64,6 +64,7 @@ class Rule:
     fix: tuple[str, ...] = ()  # manual commands shown in reports
     disruptive: bool = False
     needs_domain: bool = False
+    host_rules: tuple[str, ...] = ()  # cluster rules: host rules whose failures on the matched nodes are the cause
     check: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def applies_to(self, roles: tuple[str, ...] | list[str]) -> bool:
@@ -126,6 +127,7 @@ class Finding:
     target: str
     result: Result
     suppression: dict[str, Any] | None = None
+    related: list[dict[str, Any]] = field(default_factory=list)  # cross-layer links (cause <-> symptom)
 
     @property
     def status(self) -> str:
@@ -153,6 +155,7 @@ class Finding:
             "remediation": remediation,
             "guide": r.guide.as_dict(),
             "suppression": self.suppression,
+            **({"related": self.related} if self.related else {}),
         }
 
 

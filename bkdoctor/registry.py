@@ -55,11 +55,19 @@ def _load_file(path: Path) -> Rule:
 
 @lru_cache(maxsize=1)
 def all_rules() -> tuple[Rule, ...]:
+    from .faq import SignatureError, load_signature
+
     rules = []
     for path in sorted(rules_dir().rglob("*.py")):
         if path.name.startswith("_"):
             continue
         rules.append(_load_file(path))
+    # FAQ failure signatures are data: rules/faq/<id>.yaml
+    for path in sorted(rules_dir().glob("faq/*.yaml")):
+        try:
+            rules.append(load_signature(path))
+        except SignatureError as e:
+            raise ImportError(str(e)) from None
     ids = [r.id for r in rules]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:

@@ -190,6 +190,8 @@ class ClusterFacts:
             return self._get("/version")
         if kind == "helm_releases":
             return self._helm_releases()
+        if kind == "logs":
+            return self._failing_pod_logs()
         if kind == "configmaps":
             out = {}
             for name in CONFIGMAP_NAMES:
@@ -232,6 +234,24 @@ class ClusterFacts:
                         "revisions": sum(1 for x in revs if (x["namespace"], x["name"]) == key)})
         for r in revs:
             r["data"] = None
+        return out
+
+    MAX_LOG_PODS = 100
+
+    def _failing_pod_logs(self) -> dict[str, str]:
+        """Tails of the containers of failing pods only ({ns/pod/container/previous: text}); bounded."""
+        from ..k8s import container_statuses, md, pod_failing
+
+        out: dict[str, str] = {}
+        failing = [p for p in self.get("pods") if pod_failing(p)][: self.MAX_LOG_PODS]
+        for p in failing:
+            ns, name = md(p).get("namespace", ""), md(p)["name"]
+            restarted = {cs.get("name") for cs in container_statuses(p) if cs.get("restartCount", 0) > 0}
+            for c in (p.get("spec") or {}).get("containers") or []:
+                for prev in ((False, True) if c["name"] in restarted else (False,)):
+                    text = self.pod_log(ns, name, c["name"], prev)
+                    if text:
+                        out[f"{ns}/{name}/{c['name']}/{int(prev)}"] = text
         return out
 
     def pod_log(self, namespace: str, pod: str, container: str, previous: bool = False) -> str | None:
