@@ -64,6 +64,8 @@ def cli() -> None:
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("--no-cluster", is_flag=True, help="Do not check the cluster even if a kubeconfig is found.")
 @click.option("--from-cluster", is_flag=True, help="Take the hosts from the cluster's Nodes (InternalIP; role from labels).")
+@click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False), default=None,
+              help="Analyse a support bundle (from `bkdoctor collect`) instead of live hosts and cluster.")
 @click.option("--accept-new-host-keys", is_flag=True,
               help="Trust unknown SSH host keys on first use and record them (a changed key is still refused).")
 @click.option("--ask-pass", is_flag=True, help="Prompt once for the SSH password (or set ssh.password_env).")
@@ -72,8 +74,8 @@ def cli() -> None:
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
-         kube_context: str | None, no_cluster: bool, from_cluster: bool, accept_new_host_keys: bool, ask_pass: bool,
-         measure: bool, verbose: bool) -> None:
+         kube_context: str | None, no_cluster: bool, from_cluster: bool, bundle_path: str | None,
+         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -82,7 +84,21 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
 
     lang = lang or default_lang()
     selected = registry.select(list(rules), list(skips), measure=measure)
-    if inventory:
+    preloaded = None
+    if bundle_path:
+        from .bundle import read_bundle
+        from . import thresholds as th
+
+        manifest, preloaded_hosts, bundle_cluster = read_bundle(bundle_path)
+        inv = local_inventory(manifest.get("domain"), manifest.get("install_dir"))
+        inv.path, inv.hosts = f"bundle:{bundle_path}", []
+        inv.thresholds = {**th.merge(None), **(manifest.get("thresholds") or {})}
+        inv.ingress_ip = manifest.get("ingress_ip")
+        preloaded = (preloaded_hosts, bundle_cluster)
+        inventory, no_cluster = None, True
+    if bundle_path:
+        pass
+    elif inventory:
         inv = load_inventory(inventory)
         if install_dir:
             inv.install_dir = install_dir
@@ -121,7 +137,12 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
             if not os.path.isdir(parent):
                 raise BadInput(f"cannot write {p}: directory {parent} does not exist")
     console = _console(stderr=(json_path == "-"))
-    result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
+    if preloaded is not None:
+        from . import engine
+
+        result = asyncio.run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1]))
+    else:
+        result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
     if json_path == "-":
         sys.stdout.write(dumps(report))
@@ -193,6 +214,46 @@ async def _scan_with_progress(inv: Any, selected: list, concurrency: int, consol
             live.update(render())
 
         return await engine.scan(inv, selected, concurrency=concurrency, on_progress=on_progress, cluster=cluster)
+
+
+@cli.command()
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="bundle.tar.gz to write.")
+@click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None)
+@click.option("--rule", "rules", multiple=True, metavar="SEL")
+@click.option("--skip", "skips", multiple=True, metavar="SEL")
+@click.option("--domain", default=None)
+@click.option("--install-dir", default=None)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
+@click.option("--context", "kube_context", default=None)
+@click.option("--no-cluster", is_flag=True)
+@click.option("--accept-new-host-keys", is_flag=True)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=32)
+def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], domain: str | None,
+            install_dir: str | None, kubeconfig: str | None, kube_context: str | None, no_cluster: bool,
+            accept_new_host_keys: bool, concurrency: int) -> None:
+    """Save the host facts and cluster objects the rules use (secrets removed) for offline analysis."""
+    from . import registry
+    from .bundle import write_bundle
+    from .inventory import load_inventory, local_inventory
+
+    selected = registry.select(list(rules), list(skips))
+    inv = load_inventory(inventory) if inventory else local_inventory(domain, install_dir)
+    if domain:
+        inv.domain = domain
+    inv.accept_new_host_keys = accept_new_host_keys
+    cluster = None
+    if not no_cluster:
+        from .facts.cluster import configure
+
+        cluster = configure(kubeconfig, kube_context)
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise BadInput(f"cannot write {out}: directory {parent} does not exist")
+    console = _console(stderr=True)
+    result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
+    manifest = write_bundle(result, out)
+    console.print(f"bundle {out}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
+                  f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
 
 
 @cli.command("rules")

@@ -380,7 +380,10 @@ def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Invent
 
 async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory = default_transport,
                concurrency: int = 32, on_progress: Callable[[str, str], None] | None = None,
-               today: dt.date | None = None, cluster: Any = None, cluster_facts: Any = None) -> ScanResult:
+               today: dt.date | None = None, cluster: Any = None, cluster_facts: Any = None,
+               preloaded_hosts: list[TargetState] | None = None) -> ScanResult:
+    """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
+    rules then run on the facts collected elsewhere, with no transport and no API call."""
     started = dt.datetime.now(dt.timezone.utc)
     host_rules = [r for r in rules if r.scope == "host"]
     fleet_rules = [r for r in rules if r.scope == "fleet"]
@@ -414,7 +417,12 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
         return res
 
     # hosts (SSH/local) and the cluster (API) are gathered at the same time
-    host_states, cluster_res = await asyncio.gather(asyncio.gather(*(one(h) for h in inv.hosts)), cluster_side())
+    async def hosts_side() -> list[TargetState]:
+        if preloaded_hosts is not None:
+            return list(preloaded_hosts)
+        return list(await asyncio.gather(*(one(h) for h in inv.hosts)))
+
+    host_states, cluster_res = await asyncio.gather(hosts_side(), cluster_side())
     targets = list(host_states)
     port = int(inv.thresholds["registry_port"])
     proxies = tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles)
@@ -437,10 +445,13 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
         link_causes(cfindings, findings, targets, cfacts)
         findings.extend(cfindings)
         targets.append(cst)
+        extra_cluster = cfacts
+    else:
+        extra_cluster = None
     apply_suppressions(findings, inv, today or dt.date.today())
     finished = dt.datetime.now(dt.timezone.utc)
     return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,
-                      findings=findings, rules=rules, inventory=inv)
+                      findings=findings, rules=rules, inventory=inv, extra={"cluster_facts": extra_cluster})
 
 
 def worst_rank(findings: list[Finding]) -> int:

@@ -256,3 +256,15 @@ def test_secrets_are_masked_in_reports():
     out = redact({"auths": {"x": {"password": "hunter2"}}, "token": "abc", "insecure-registries": ["a"],
                   "list": [{"secret": "s"}]})
     assert "hunter2" not in json.dumps(out) and "abc" not in json.dumps(out) and out["insecure-registries"] == ["a"]
+
+
+def test_collect_then_scan_bundle_via_cli(tmp_path, home, report_validator):
+    b = tmp_path / "bundle.tar.gz"
+    r = run("collect", "-o", str(b), "--domain", "bkce7.bktencent.com", "--no-cluster", env=home)
+    assert r.returncode == 0, r.stderr
+    live = json.loads(run("scan", "--json", "-", "--no-history", "--no-cluster", "--domain", "bkce7.bktencent.com",
+                          env=home).stdout)
+    offline = report_validator(json.loads(run("scan", "--bundle", str(b), "--json", "-", "--no-history", env=home).stdout))
+    view = lambda rep: sorted((f["rule"], f["target"], f["status"]) for f in rep["findings"] if f["rule"] != "fleet-clock-skew")
+    assert view(offline) == view(live)
+    assert run("scan", "--bundle", str(tmp_path / "nope.tgz"), env=home).returncode == 2

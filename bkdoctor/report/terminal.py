@@ -30,7 +30,7 @@ def print_report(report: dict[str, Any], console: Console, verbose: bool = False
     if verbose:
         problems = report["findings"]
     for tg in report["targets"]:
-        if not tg["reachable"]:
+        if not tg["reachable"] and not (tg["error"] or "").startswith("no cluster configured"):
             console.print(Text(f"✗ {tg['name']} ({tg['address']}): {t['unreachable']}: {tg['error']}", style="magenta"))
     if problems:
         table = Table(show_lines=False, header_style="bold", expand=False)
