@@ -53,7 +53,18 @@ ensure_pkgs() {
     if [ "${#missing[@]}" -gt 0 ]; then
         apt_update
         log "apt-get install ${missing[*]}"
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+        # keep package services (etcd-server's etcd) from starting: the tests start their own, by pid
+        local guard=0
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+            guard=1
+        fi
+        local rc=0
+        apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || rc=$?
+        if [ "$guard" = 1 ]; then
+            rm -f /usr/sbin/policy-rc.d
+        fi
+        return "$rc"
     fi
 }
 
