@@ -23,7 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 python3 -m pip install -q --disable-pip-version-check ".[test]"
