@@ -256,6 +256,138 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
 
 
+def _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster, accept_new_host_keys,
+                         need_cluster):
+    from .inventory import load_inventory, local_inventory
+
+    inv = load_inventory(inventory) if inventory else local_inventory(domain, install_dir)
+    if domain:
+        inv.domain, inv.domain_source = domain, "--domain"
+    inv.accept_new_host_keys = accept_new_host_keys
+    cluster = None
+    if need_cluster and not no_cluster:
+        from .facts.cluster import configure
+
+        cluster = configure(kubeconfig, kube_context)
+    return inv, cluster
+
+
+@cli.command()
+@click.option("--rule", "rules", multiple=True, metavar="SEL", required=True, help="Rule id, group or tag to fix.")
+@click.option("--host", "hosts", multiple=True, metavar="NAME", help="Only these targets (repeatable).")
+@click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
+@click.option("--context", "kube_context", default=None)
+@click.option("--no-cluster", is_flag=True)
+@click.option("--domain", default=None)
+@click.option("--install-dir", default=None)
+@click.option("--dry-run", is_flag=True, help="Show the plan and the diffs; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@click.option("--allow-disruptive", is_flag=True, help="Also apply fixes that restart a daemon or delete a pod.")
+@click.option("--accept-new-host-keys", is_flag=True)
+@click.option("--json", "json_path", metavar="PATH", default=None, help="Write the outcome as JSON ('-' = stdout).")
+@LANG_OPT
+@DB_OPT
+def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, kubeconfig: str | None,
+        kube_context: str | None, no_cluster: bool, domain: str | None, install_dir: str | None, dry_run: bool, yes: bool,
+        allow_disruptive: bool, accept_new_host_keys: bool, json_path: str | None, lang: str | None, db: str | None) -> None:
+    """Plan, show the diff, apply with backups, re-check, and journal the fix of the selected rules."""
+    from . import registry
+    from .fixmode import run_fix
+    from .report.jsonreport import write_atomic
+    from .store import History
+
+    lang = lang or default_lang()
+    selected = registry.select(list(rules), None)
+    inv, cluster = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster,
+                                        accept_new_host_keys, any(r.scope == "cluster" for r in selected))
+    unknown = set(hosts) - {h.name for h in inv.hosts} - ({cluster.name} if cluster else set())
+    if unknown:
+        raise BadInput(f"--host {sorted(unknown)[0]!r} is not in the inventory")
+    history = History(db)
+    out_console = _console(stderr=(json_path == "-"))
+
+    def say(text: str) -> None:
+        out_console.print(text, markup=False, highlight=False)
+
+    def confirm(plans: list) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise BadInput("fix needs confirmation: run it on a terminal or add --yes (see the plan above)")
+        return click.confirm(f"apply {len(plans)} fix(es)?", default=False)
+
+    outcomes = asyncio.run(run_fix(inv, selected, hosts=set(hosts) or None, cluster=cluster, dry_run=dry_run,
+                                   allow_disruptive=allow_disruptive, confirm=confirm, say=say, history=history, lang=lang))
+    style = {"fixed": "green", "unchanged": "dim", "failed": "bold red", "manual": "yellow", "skipped": "cyan",
+             "planned": "cyan"}
+    from rich.text import Text
+
+    for o in outcomes:
+        line = Text(f"{o.status.upper():<9} ", style=style[o.status])
+        line.append(f"{o.rule} @ {o.target}: {o.message.get(lang)}")
+        if o.fix_id:
+            line.append(f"  [{o.fix_id}]", style="dim")
+        out_console.print(line)
+    if json_path:
+        doc = {"schema": "bkdoctor/fix/v1", "outcomes": [o.to_dict(lang) for o in outcomes]}
+        text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
+        if json_path == "-":
+            sys.stdout.write(text)
+        else:
+            write_atomic(json_path, text)
+    sys.exit(1 if any(o.status == "failed" for o in outcomes) else 0)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(1, 100000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@DB_OPT
+def journal(limit: int, as_json: bool, db: str | None) -> None:
+    """Past fixes, newest first (ids for `bkdoctor rollback`)."""
+    from .store import History
+
+    rows = History(db).fixes(limit)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("fix", "when", "target", "rule", "status", "rolled back"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"], r["created_at"], r["target"], r["rule"], r["status"], r["rolled_back_at"] or "")
+    _console(stderr=False).print(table)
+
+
+@cli.command()
+@click.argument("fix_id")
+@click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
+@click.option("--context", "kube_context", default=None)
+@click.option("--accept-new-host-keys", is_flag=True)
+@DB_OPT
+def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_context: str | None,
+             accept_new_host_keys: bool, db: str | None) -> None:
+    """Restore what a fix changed (only what nobody changed since)."""
+    from .fixmode import rollback as do_rollback
+    from .store import History
+
+    h = History(db)
+    rec = h.fix(fix_id)
+    if rec.get("rolled_back_at"):
+        raise BadInput(f"{rec['id']} was already rolled back at {rec['rolled_back_at']}")
+    inv, cluster = _targets_and_cluster(inventory, None, None, kubeconfig, kube_context, False, accept_new_host_keys,
+                                        bool(rec["applied"].get("k8s")))
+    ok, lines = asyncio.run(do_rollback(rec, inv, cluster))
+    for line in lines:
+        _console(stderr=False).print(line, markup=False)
+    if ok:
+        h.mark_rolled_back(rec["id"])
+    sys.exit(0 if ok else 1)
+
+
 @cli.command("rules")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
 @LANG_OPT

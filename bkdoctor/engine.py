@@ -33,6 +33,7 @@ class Context:
     domain: str | None
     ingress_ip: str | None = None
     registry_proxies: tuple[str, ...] = ()  # http://<address>:<port> of every registry-proxy host
+    first_master: str | None = None  # address of the first master (k8s-api.bcs.local points at it)
 
 
 @dataclass
@@ -324,6 +325,10 @@ def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) 
             break
 
 
+def first_master(inv: Inventory) -> str | None:
+    return next((h.address for h in inv.hosts if "master" in h.roles), None)
+
+
 def cluster_kinds(rules: list[Rule]) -> set[str]:
     return {f for r in rules if r.scope == "cluster" for f in r.facts}
 
@@ -381,7 +386,7 @@ def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Invent
 async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory = default_transport,
                concurrency: int = 32, on_progress: Callable[[str, str], None] | None = None,
                today: dt.date | None = None, cluster: Any = None, cluster_facts: Any = None,
-               preloaded_hosts: list[TargetState] | None = None) -> ScanResult:
+               preloaded_hosts: list[TargetState] | None = None, only_hosts: set[str] | None = None) -> ScanResult:
     """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
     rules then run on the facts collected elsewhere, with no transport and no API call."""
     started = dt.datetime.now(dt.timezone.utc)
@@ -420,7 +425,7 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     async def hosts_side() -> list[TargetState]:
         if preloaded_hosts is not None:
             return list(preloaded_hosts)
-        return list(await asyncio.gather(*(one(h) for h in inv.hosts)))
+        return list(await asyncio.gather(*(one(h) for h in inv.hosts if only_hosts is None or h.name in only_hosts)))
 
     host_states, cluster_res = await asyncio.gather(hosts_side(), cluster_side())
     targets = list(host_states)
@@ -429,7 +434,8 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     findings: list[Finding] = []
     for st in targets:
         ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
-                      domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies)
+                      domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies,
+                      first_master=first_master(inv))
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue

@@ -51,6 +51,12 @@ class History:
                                         "message": str, "observed": str, "expected": str},
                                        foreign_keys=[("scan_id", "scans", "id")])
             self.db["findings"].create_index(["scan_id"])
+        if "fixes" not in self.db.table_names():
+            # the journal: what each fix changed (file paths, backups, content hashes; K8s keys before/after),
+            # enough to roll it back. File contents are not stored: the backups on the host are.
+            self.db["fixes"].create({"id": str, "created_at": str, "target": str, "rule": str, "remediation": str,
+                                     "status": str, "message": str, "changes": str, "applied": str,
+                                     "rolled_back_at": str}, pk="id")
 
     def save(self, report: dict[str, Any]) -> None:
         s = report["scan"]
@@ -69,6 +75,44 @@ class History:
                 "expected": json.dumps(f["expected"], ensure_ascii=False, default=str),
             } for f in report["findings"]), batch_size=500)
         os.chmod(self.path, 0o600)
+
+    def save_fix(self, fix_id: str, outcome: Any) -> None:
+        import datetime as dt
+
+        from .fixer import plan_to_dict
+
+        plan = outcome.plan
+        applied = dict(outcome.applied or {})
+        applied.pop("log", None)
+        with self.db.conn:
+            self.db["fixes"].insert({
+                "id": fix_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "target": outcome.target,
+                "rule": outcome.rule, "remediation": plan.remediation if plan else None, "status": outcome.status,
+                "message": outcome.message.en, "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [],
+                                                                     ensure_ascii=False),
+                "applied": json.dumps(applied, ensure_ascii=False, default=str), "rolled_back_at": None})
+        os.chmod(self.path, 0o600)
+
+    def fixes(self, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self.db.query("select id, created_at, target, rule, remediation, status, message, rolled_back_at "
+                                  "from fixes order by created_at desc, rowid desc limit ?", [limit]))
+
+    def fix(self, fix_id: str) -> dict[str, Any]:
+        rows = list(self.db.query("select * from fixes where id = ? or id like ?", [fix_id, fix_id + "%"]))
+        if not rows:
+            raise BadInput(f"no fix {fix_id!r} in the journal ({self.path})")
+        if len(rows) > 1:
+            raise BadInput(f"fix id prefix {fix_id!r} is ambiguous")
+        r = rows[0]
+        r["changes"] = json.loads(r["changes"] or "[]")
+        r["applied"] = json.loads(r["applied"] or "{}")
+        return r
+
+    def mark_rolled_back(self, fix_id: str) -> None:
+        import datetime as dt
+
+        with self.db.conn:
+            self.db["fixes"].update(fix_id, {"rolled_back_at": dt.datetime.now(dt.timezone.utc).isoformat()})
 
     def scans(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = list(self.db.query("select * from scans order by started_at desc, rowid desc limit ?", [limit]))

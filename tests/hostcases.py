@@ -61,7 +61,9 @@ def host_state(case: Case) -> dict[str, Any]:
     for path in case.spec.get("remove") or []:
         st["files"].pop(path, None)
         st["symlinks"].pop(path, None)
-    st["remove"] = list(base.get("remove") or []) + list(case.spec.get("remove") or [])
+    # removing a /proc or /sys file of the base means: show the real one (no bind mount), not a whiteout
+    st["remove"] = [p for p in list(base.get("remove") or []) + list(case.spec.get("remove") or [])
+                    if not p.startswith(("/proc/", "/sys/"))]
     st["setup"] = (st.get("setup") or "") + "\n" + (case.spec.get("setup") or "")
     for key in ("selinux_enforce", "chronyd", "docker", "overlays", "tmpfs"):
         if key in case.spec:
@@ -88,6 +90,8 @@ def make_host(factory, case: Case):
                    hostname=case.spec.get("hostname", "node-10-0-0-5"), tmpfs=st.get("tmpfs") or ())
     for d, size in (st.get("tmpfs_sizes") or {}).items():
         host.run(f"mount -o remount,size={size} {d}")
+    if case.spec.get("real_swap"):
+        _real_swap(host)
     if st["setup"].strip():
         host.run("set -e\n" + st["setup"])
     chrony = st.get("chronyd", "none")
@@ -98,6 +102,39 @@ def make_host(factory, case: Case):
     if case.spec.get("after_docker"):
         host.run("set -e\n" + case.spec["after_docker"])
     return host
+
+
+def _real_swap(host) -> None:
+    """Swap on a real 16 MiB file (swap is global: refuse when the machine has swap of its own, and always swap
+    it off and remove it when the host stops)."""
+    import pytest
+    import subprocess
+
+    with open("/proc/swaps") as f:
+        if len(f.read().splitlines()) > 1:
+            pytest.skip("the machine has swap of its own: a swap test would turn it off")
+    path = "/var/tmp/bkdoctor-test-swap"  # fixed, so golden diffs are stable; a leftover is cleared first
+    subprocess.run(["swapoff", path], capture_output=True)
+    if os.path.exists(path):
+        os.unlink(path)
+    subprocess.run(["fallocate", "-l", "16M", path], check=True)
+    os.chmod(path, 0o600)
+    subprocess.run(["mkswap", path], check=True, capture_output=True)
+    orig_stop = host.stop
+
+    def stop():
+        try:
+            orig_stop()
+        finally:
+            subprocess.run(["swapoff", path], capture_output=True)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    host.stop = stop
+    subprocess.run(["swapon", path], check=True)
+    host.run(f"echo '{path} swap swap defaults 0 0' >> /etc/fstab")
 
 
 def scan_host(host, case: Case, rules: list[str] | None = None):
