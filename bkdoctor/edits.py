@@ -231,6 +231,20 @@ def _entry_indent(lines: list[str], hosts: corefile.Plugin, indent: str) -> str:
     return indent + " " * 4
 
 
+def corefile_add_reload(text: str) -> str:
+    """Add the `reload` plugin to every server block that lacks it (so later edits apply by themselves)."""
+    try:
+        blocks = corefile.parse(text)
+    except corefile.CorefileError as e:
+        raise EditError(f"Corefile does not parse ({e}); not touching it") from None
+    lines = text.splitlines()
+    for b in reversed(blocks):
+        if b.plugin("reload") is None:
+            lines[b.end:b.end] = [f"{_plugin_indent(lines, b)}reload"]
+    out = "\n".join(lines)
+    return out + "\n" if text.endswith("\n") or not text else out
+
+
 def corefile_has_reload(text: str) -> bool:
     try:
         return all(b.plugin("reload") is not None for b in corefile.parse(text))

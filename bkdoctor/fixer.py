@@ -69,6 +69,7 @@ class K8sChange:
     before: dict[str, str]  # the data keys this change edits, as they were
     after: dict[str, str]
     resource_version: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # what the remediation needs to re-plan on a conflict
 
     def diff(self) -> str:
         out = []

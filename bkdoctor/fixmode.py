@@ -104,7 +104,8 @@ async def restore_host(plan: Plan, applied: dict[str, Any], transport: Any) -> l
     return restored
 
 
-def apply_k8s_change(cluster: Any, ch: K8sChange, replan: Callable[[dict[str, str]], dict[str, str] | None]) -> dict[str, Any]:
+def apply_k8s_change(cluster: Any, ch: K8sChange, replan: Callable[[dict[str, str]], dict[str, str] | None],
+                     before_write: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Update the ConfigMap keys with its resourceVersion, after a server-side dry run; on a conflict (someone
     changed it since the plan), re-read and re-plan from the new content, so their change is kept."""
     from kubernetes import client
@@ -126,6 +127,8 @@ def apply_k8s_change(cluster: Any, ch: K8sChange, replan: Callable[[dict[str, st
         cm.data = data
         try:
             core.replace_namespaced_config_map(ch.name, ch.namespace, cm, dry_run="All")
+            if before_write is not None:
+                before_write(attempt)  # tests: another writer acts between our read and our write
             core.replace_namespaced_config_map(ch.name, ch.namespace, cm)
             return {"ok": True, "resource_version": cm.metadata.resource_version, "attempts": attempts + ["ok"],
                     "before": current, "after": after}

@@ -1,0 +1,128 @@
+"""The coredns remediation against a real kube-apiserver: fail -> fix -> pass -> fix again changes nothing;
+foreign entries kept; a Corefile without reload gets CoreDNS restarted (disruptive); a concurrent update between
+read and write (a real 409) is retried on the new content, not overwritten."""
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pytest
+import yaml
+
+from clusterstate import FIXTURES, ClusterState, merged_state
+from kube.fixtures import kube_apiserver  # noqa: F401
+
+from bkdoctor import corefile, engine, registry
+from bkdoctor import thresholds as th
+from bkdoctor.facts.cluster import configure
+from bkdoctor.fixer import K8sChange
+from bkdoctor.fixmode import apply_k8s_change, run_fix
+from bkdoctor.inventory import local_inventory
+
+pytestmark = pytest.mark.kube
+CASES = ["no-hosts-block.fail", "two-server-blocks.fail", "wrong-ip.fail", "missing-names.fail", "no-fallthrough.fail",
+         "no-reload.fail"]
+
+
+def _inv():
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    inv.hosts = []
+    inv.thresholds = th.merge(None)
+    return inv
+
+
+def _fix(kubeconfig, allow_disruptive=True):
+    said = []
+    out = asyncio.run(run_fix(_inv(), registry.select(["coredns"], None), hosts=None, cluster=configure(kubeconfig),
+                              dry_run=False, allow_disruptive=allow_disruptive, confirm=lambda p: True, say=said.append))
+    return out, "\n".join(said)
+
+
+def _corefile(api):
+    from kubernetes import client
+
+    return client.CoreV1Api(api).read_namespaced_config_map("coredns", "kube-system").data["Corefile"]
+
+
+@pytest.fixture
+def state(kube_apiserver):
+    st = ClusterState(kube_apiserver.api_client())
+    yield st
+    st.cleanup()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_coredns_fail_fix_pass(case, kube_apiserver, state):
+    _, objs = merged_state(FIXTURES / "coredns" / f"{case}.yaml")
+    if case == "no-reload.fail":
+        objs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "coredns-74ff55c5b-7qx9d", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-dns"}}, "spec": {"nodeName": "master-10-0-0-2",
+                     "containers": [{"name": "coredns", "image": "k8s.gcr.io/coredns:1.7.0"}]}})
+    state.apply(objs)
+    api = kube_apiserver.api_client()
+    foreign_before = [l for l in _corefile(api).splitlines() if "intra.example.com" in l or "10.0.0.53" in l]
+    out, diff = _fix(kube_apiserver.kubeconfig)
+    assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
+    assert "+" in diff and "Corefile" in diff
+    text = _corefile(api)
+    for line in foreign_before:
+        assert line in text.splitlines()  # other people's lines are kept
+    corefile.parse(text)
+    again, _ = _fix(kube_apiserver.kubeconfig)
+    assert again == []  # the rule passes: nothing to fix
+    if case == "no-reload.fail":
+        from kubernetes import client
+
+        pods = client.CoreV1Api(api).list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+        # restarted: deleted (the kubelet, absent here, would stop it; its Deployment would recreate it)
+        assert pods and all(p.metadata.deletion_timestamp for p in pods)
+
+
+def test_no_reload_fix_is_disruptive_and_needs_the_flag(kube_apiserver, state):
+    _, objs = merged_state(FIXTURES / "coredns" / "no-reload.fail.yaml")
+    state.apply(objs)
+    before = _corefile(kube_apiserver.api_client())
+    out, _ = _fix(kube_apiserver.kubeconfig, allow_disruptive=False)
+    assert [o.status for o in out] == ["skipped"] and "disruptive" in out[0].message.en
+    assert _corefile(kube_apiserver.api_client()) == before
+
+
+def test_foreign_entries_kept_when_fixing_wrong_ips(kube_apiserver, state):
+    _, objs = merged_state(FIXTURES / "coredns" / "foreign-entries.pass.yaml")
+    cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "coredns")
+    cm["data"]["Corefile"] = cm["data"]["Corefile"].replace("10.96.45.12 docker.", "10.96.45.99 docker.")
+    state.apply(objs)
+    out, _ = _fix(kube_apiserver.kubeconfig)
+    assert [o.status for o in out] == ["fixed"]
+    text = _corefile(kube_apiserver.api_client())
+    assert "10.0.0.99 gitlab.intra.example.com" in text and "10.96.45.99" not in text
+
+
+def test_concurrent_update_is_retried_not_overwritten(kube_apiserver, state):
+    from kubernetes import client
+
+    _, objs = merged_state(FIXTURES / "coredns" / "no-hosts-block.fail.yaml")
+    state.apply(objs)
+    api = kube_apiserver.api_client()
+    core = client.CoreV1Api(api)
+    text = _corefile(api)
+    from bkdoctor.edits import corefile_set_hosts
+
+    names = ["bkce7.bktencent.com", "docker.bkce7.bktencent.com"]
+    ch = K8sChange("ConfigMap", "kube-system", "coredns", {"Corefile": text},
+                   {"Corefile": corefile_set_hosts(text, "10.96.45.12", names)}, meta={"ip": "10.96.45.12"})
+
+    def other_writer(attempt):
+        if attempt == 0:  # between our read and our write: somebody adds a zone of their own
+            cm = core.read_namespaced_config_map("coredns", "kube-system")
+            cm.data["Corefile"] = cm.data["Corefile"] + "intra.example.com:53 {\n    forward . 10.0.0.53\n    reload\n}\n"
+            core.replace_namespaced_config_map("coredns", "kube-system", cm)
+
+    replan = lambda cur: (lambda new: None if new == cur["Corefile"] else {"Corefile": new})(
+        corefile_set_hosts(cur["Corefile"], "10.96.45.12", names))
+    res = apply_k8s_change(type("C", (), {"api_client": api})(), ch, replan, before_write=other_writer)
+    assert res["ok"] and res["attempts"] == ["conflict", "ok"], res
+    final = _corefile(api)
+    assert "intra.example.com:53" in final  # their change survived
+    blocks = corefile.parse(final)
+    assert len(blocks) == 2 and all(b.plugin("hosts") for b in blocks)  # and ours reached both server blocks
