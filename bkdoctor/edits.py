@@ -54,7 +54,9 @@ def set_selinux_disabled(text: str) -> str:
         if re.match(r"^\s*SELINUX\s*=", line):
             nl = "\n" if line.endswith("\n") else ""
             if not found:
-                lines[i] = "SELINUX=disabled" + nl
+                value = line.split("=", 1)[1].split("#", 1)[0].strip().strip('"').strip("'").lower()
+                if value != "disabled":
+                    lines[i] = "SELINUX=disabled" + nl
                 found = True
             else:
                 lines[i] = "#" + line  # a second SELINUX= line would win: neutralise it

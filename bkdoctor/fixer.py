@@ -178,6 +178,8 @@ def _file_step(ch: FileChange, ts: str) -> str:
         lines.append('cp -p "$f" "$b" || fail "cannot back up $f"')
     lines += [
         'changed="$changed $f|$b"',
+        # temp files of an earlier run that was killed (SIGKILL cannot be trapped): ours by name, under the lock
+        'rm -f "$f".bkdoctor.??????',
         't=$(mktemp "$f.bkdoctor.XXXXXX") || fail "cannot create a temp file next to $f"',
         f'printf "%s" {shlex.quote(data)} | base64 -d > "$t" || {{ rm -f "$t"; fail "cannot write $t"; }}',
     ]

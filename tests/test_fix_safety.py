@@ -1,0 +1,148 @@
+"""Fix safety on real hosts: a write killed half-way leaves the old or the new file, never a torn one; rollback
+restores exactly, and refuses after a manual edit; the CLI fixes a fleet host over SSH and the real daemon
+then reports the registry; a daemon.json that does not parse is never touched."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hostcases import Case, FIXTURES, make_host, make_ssh_host
+
+from bkdoctor.fixer import FileChange, Plan, host_apply_script
+from bkdoctor.fixmode import rollback
+from bkdoctor.inventory import HostSpec, local_inventory
+from bkdoctor.store import History
+from bkdoctor.transport import LocalTransport
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_killed_write_leaves_old_or_new_never_torn(nshost_factory):
+    host = make_host(nshost_factory, Case(rule="x", name="x", status="pass", path=FIXTURES, spec={}))
+    old = host.read("/etc/fstab")
+    new = old + b"# " + b"x" * (8 << 20) + b"\n"  # 8 MiB: the write takes long enough to be interrupted
+    plan = Plan("swap", "h", "swap", [FileChange("/etc/fstab", old, new)])
+    script = host_apply_script(plan, "20260101000000").encode()
+    seen = set()
+    rng = random.Random(4711)
+    for i in range(12):
+        cur = host.read("/etc/fstab")
+        plan = Plan("swap", "h", "swap", [FileChange("/etc/fstab", cur, new if cur == old else old)])
+        script = host_apply_script(plan, f"2026010100{i:04d}").encode()
+        p = subprocess.Popen(host.nsenter_argv() + ["/bin/sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        p.stdin.write(script)
+        p.stdin.close()
+        time.sleep(rng.uniform(0.0, 0.25))
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        after = host.read("/etc/fstab")
+        assert after in (old, new), f"torn file after kill #{i}: {len(after)} bytes"
+        seen.add(after == new)
+    # a killed run can leave its temp file (SIGKILL cannot be trapped): the next run clears it
+    cur = host.read("/etc/fstab")
+    plan = Plan("swap", "h", "swap", [FileChange("/etc/fstab", cur, old)])
+    host.run("/bin/sh -s", input=host_apply_script(plan, "20260102000000").encode())
+    assert host.read("/etc/fstab") == old
+    assert host.run("ls /etc/ | grep -c 'fstab.bkdoctor' || true").stdout.strip() == b"0"
+
+
+def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_path):
+    case = Case(rule="hosts-file", name="x", status="fail", path=FIXTURES, spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}})
+    host = make_host(nshost_factory, case)
+    original = host.read("/etc/hosts")
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
+                 HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",))]
+    inv.ingress_ip = "10.96.45.12"
+    from bkdoctor import registry
+    from bkdoctor.fixmode import run_fix
+
+    factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
+    hist = History(tmp_path / "h.db")
+
+    def do_fix():
+        return asyncio.run(run_fix(inv, registry.select(["hosts-file"], None), hosts={"node-10-0-0-5"}, cluster=None,
+                                   dry_run=False, allow_disruptive=False, confirm=lambda p: True, say=lambda s: None,
+                                   history=hist, factory=factory))
+
+    out = do_fix()
+    assert [o.status for o in out] == ["fixed"]
+    fixed = host.read("/etc/hosts")
+    rec = hist.fix(out[0].fix_id)
+    ok, lines = asyncio.run(rollback(rec, inv, None, factory))
+    assert ok, lines
+    assert host.read("/etc/hosts") == original
+    # fix again, then someone edits the file by hand: the rollback must not clobber their edit
+    out = do_fix()
+    host.run("echo '10.1.2.3 added-by-hand' >> /etc/hosts")
+    edited = host.read("/etc/hosts")
+    ok, lines = asyncio.run(rollback(hist.fix(out[0].fix_id), inv, None, factory))
+    assert not ok and "changed since the fix" in " ".join(lines)
+    assert host.read("/etc/hosts") == edited and edited != fixed
+
+
+def test_unparsable_daemon_json_is_never_touched(nshost_factory, tmp_path):
+    bad = '{\n    // ops comment\n    "data-root": "/data/bcs/lib/docker",\n}\n'
+    host = make_host(nshost_factory, Case(rule="x", name="x", status="fail", path=FIXTURES,
+                                          spec={"files": {"/etc/docker/daemon.json": bad}}))
+    from bkdoctor import registry
+    from bkdoctor.fixmode import run_fix
+
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock")]
+    out = asyncio.run(run_fix(inv, registry.select(["insecure-registries"], None), hosts=None, cluster=None, dry_run=False,
+                              allow_disruptive=True, confirm=lambda p: True, say=lambda s: None,
+                              factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+    assert host.read("/etc/docker/daemon.json") == bad.encode()
+    # the rule says `error` (cannot read insecure-registries from a file that does not parse): nothing is planned
+    assert not any(o.status == "fixed" for o in out)
+    left = [f for f in host.run("ls /etc/docker").stdout.decode().split() if f.startswith("daemon.json")]
+    assert left == ["daemon.json"]  # no backup, no temp file
+
+
+@pytest.mark.ssh
+@pytest.mark.docker
+def test_cli_fix_over_ssh_then_journal_and_rollback(ssh_fleet, tmp_path):
+    fleet, host = make_ssh_host(ssh_fleet, {"hostname": "node-7", "docker": True, "files": {
+        "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'}})
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(yaml.safe_dump({"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(),
+                                   "hosts": [{"name": "node-7", "address": host.address, "roles": ["node"],
+                                              "docker_socket": "/run/docker.sock"}]}))
+    env = {**os.environ, "LANG": "C.UTF-8", "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "bkdoctor.cli", *a], cwd=ROOT, env=env, capture_output=True,
+                                    text=True, timeout=120)
+    dry = run("fix", "--rule", "insecure-registries", "-i", str(inv), "--dry-run")
+    assert dry.returncode == 0 and '+{"data-root"' in dry.stdout and "docker.bkce7.bktencent.com" in dry.stdout
+    assert "docker.bkce7" not in host.docker("info", "--format", "{{json .RegistryConfig}}").stdout.decode()
+    no_tty = run("fix", "--rule", "insecure-registries", "-i", str(inv))
+    assert no_tty.returncode == 2 and "--yes" in no_tty.stderr
+    r = run("fix", "--rule", "insecure-registries", "-i", str(inv), "--yes", "--json", str(tmp_path / "fix.json"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads((tmp_path / "fix.json").read_text())
+    assert [o["status"] for o in doc["outcomes"]] == ["fixed"]
+    # the real daemon, asked over its own API, now treats docker.<domain> as insecure
+    info = json.loads(host.docker("info", "--format", "{{json .RegistryConfig}}").stdout)
+    assert info["IndexConfigs"]["docker.bkce7.bktencent.com"]["Secure"] is False
+    backups = host.run("ls /etc/docker").stdout.decode().split()
+    assert any(b.startswith("daemon.json.bak-") for b in backups)
+    j = json.loads(run("journal", "--json").stdout)
+    assert j[0]["rule"] == "insecure-registries" and j[0]["status"] == "fixed"
+    rb = run("rollback", j[0]["id"], "-i", str(inv))
+    assert rb.returncode == 0, rb.stdout + rb.stderr
+    assert json.loads(host.read("/etc/docker/daemon.json")) == {"data-root": "/data/bcs/lib/docker",
+                                                                 "exec-opts": ["native.cgroupdriver=systemd"]}
+    assert run("rollback", j[0]["id"], "-i", str(inv)).returncode == 2  # already rolled back
+    again = run("fix", "--rule", "insecure-registries", "-i", str(inv), "--yes")
+    assert again.returncode == 0 and "FIXED" in again.stdout
