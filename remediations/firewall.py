@@ -11,7 +11,8 @@ def plan(facts, ctx):
     if fw["active"] or fw["enabled"]:
         changes.append(CommandChange(
             f"if {SYSTEMD}; then systemctl stop firewalld; systemctl disable firewalld; "
-            "else p=$(cat /var/run/firewalld.pid 2>/dev/null); [ -n \"$p\" ] && kill \"$p\"; "
+            "else p=$(cat /var/run/firewalld.pid 2>/dev/null); [ -n \"$p\" ] && kill \"$p\" && "
+            "for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 \"$p\" 2>/dev/null || break; sleep 0.2; done; "
             "rm -f /etc/systemd/system/multi-user.target.wants/firewalld.service "
             "/etc/systemd/system/basic.target.wants/firewalld.service; true; fi",
             T("停止并禁用 firewalld", "stop and disable firewalld"), undo="systemctl enable --now firewalld"))

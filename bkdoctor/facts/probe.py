@@ -38,7 +38,9 @@ SECTIONS: dict[str, str] = {
     "firewalld_enabled": "t systemctl is-enabled firewalld",
     "firewalld_wants": "ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/",
     "iptables": "t iptables -w -S",
-    "processes": "cat /proc/[0-9]*/comm 2>/dev/null | sort -u",
+    # running processes by name; zombies (a daemon that just exited, not yet reaped) do not count
+    "processes": ("if command -v ps >/dev/null 2>&1; then ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
+                  "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"),
     "localtime_link": "readlink /etc/localtime",
     "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
     "timezone_file": "cat /etc/timezone",
