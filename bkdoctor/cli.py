@@ -285,12 +285,15 @@ def _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_contex
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @click.option("--allow-disruptive", is_flag=True, help="Also apply fixes that restart a daemon or delete a pod.")
 @click.option("--accept-new-host-keys", is_flag=True)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="A value a remediation needs, e.g. --set image=registry.local/blueking/slug-app:v1 (repeatable).")
 @click.option("--json", "json_path", metavar="PATH", default=None, help="Write the outcome as JSON ('-' = stdout).")
 @LANG_OPT
 @DB_OPT
 def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, kubeconfig: str | None,
         kube_context: str | None, no_cluster: bool, domain: str | None, install_dir: str | None, dry_run: bool, yes: bool,
-        allow_disruptive: bool, accept_new_host_keys: bool, json_path: str | None, lang: str | None, db: str | None) -> None:
+        allow_disruptive: bool, accept_new_host_keys: bool, sets: tuple[str, ...], json_path: str | None,
+        lang: str | None, db: str | None) -> None:
     """Plan, show the diff, apply with backups, re-check, and journal the fix of the selected rules."""
     from . import registry
     from .fixmode import run_fix
@@ -298,6 +301,12 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
     from .store import History
 
     lang = lang or default_lang()
+    params = {}
+    for kv in sets:
+        if "=" not in kv or not kv.split("=", 1)[0]:
+            raise BadInput(f"--set {kv!r}: expected KEY=VALUE")
+        k, v = kv.split("=", 1)
+        params[k] = v
     selected = registry.select(list(rules), None)
     inv, cluster = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster,
                                         accept_new_host_keys, any(r.scope == "cluster" for r in selected))
@@ -318,7 +327,8 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
         return click.confirm(f"apply {len(plans)} fix(es)?", default=False)
 
     outcomes = asyncio.run(run_fix(inv, selected, hosts=set(hosts) or None, cluster=cluster, dry_run=dry_run,
-                                   allow_disruptive=allow_disruptive, confirm=confirm, say=say, history=history, lang=lang))
+                                   allow_disruptive=allow_disruptive, confirm=confirm, say=say, history=history, lang=lang,
+                                   params=params))
     style = {"fixed": "green", "unchanged": "dim", "failed": "bold red", "manual": "yellow", "skipped": "cyan",
              "planned": "cyan"}
     from rich.text import Text

@@ -54,6 +54,7 @@ class ClusterContext:
     thresholds: dict[str, Any]
     domain: str | None
     hosts: dict[str, Any] = field(default_factory=dict)  # host name -> TargetState (for cross-layer links)
+    params: dict[str, str] = field(default_factory=dict)  # fix mode: values the operator gave (--set key=value)
 
 
 @dataclass

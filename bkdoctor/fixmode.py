@@ -38,7 +38,8 @@ def new_fix_id() -> str:
     return "fix-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None) -> list[tuple[Finding, Plan | None, str | None]]:
+def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None,
+               params: dict[str, str] | None = None) -> list[tuple[Finding, Plan | None, str | None]]:
     """A plan for each failing finding that has a remediation (pure: no I/O)."""
     rems = all_remediations()
     by_target = {t.name: t for t in result.targets}
@@ -58,7 +59,8 @@ def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None
         try:
             if mod.REMEDIATION.scope == "cluster":
                 ctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
-                                            hosts={x.name: x for x in result.targets if x.kind == "host"})
+                                            hosts={x.name: x for x in result.targets if x.kind == "host"},
+                                            params=dict(params or {}))
                 plan = mod.plan(cfacts, ctx)
             else:
                 if t is None or t.facts is None:
@@ -150,9 +152,10 @@ async def verify(inv: Inventory, rule: Rule, target: str, factory: Any, cluster:
 
 async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, cluster: Any, dry_run: bool,
                   allow_disruptive: bool, confirm: Callable[[list[Plan]], bool], say: Callable[[str], None],
-                  history: Any = None, factory: Any = engine.default_transport, lang: str = "en") -> list[FixOutcome]:
+                  history: Any = None, factory: Any = engine.default_transport, lang: str = "en",
+                  params: dict[str, str] | None = None) -> list[FixOutcome]:
     result = await engine.scan(inv, rules, factory=factory, cluster=cluster)
-    planned = make_plans(result, inv, hosts)
+    planned = make_plans(result, inv, hosts, params)
     outcomes: list[FixOutcome] = []
     todo: list[tuple[Finding, Plan]] = []
     for f, plan, why in planned:
