@@ -5,13 +5,21 @@ of YAML. Where to look (`where`):
   waiting  a container's waiting state: `reason` (list) and/or `message` (regex)
   terminated  a container's last termination: `reason`, `message`, `exit_codes`
   event    an Event: `reason` (list), `message` (regex), optional `kind` of the involved object
-  log      the tail of a failing pod's container log: `message` (regex); logs are read only for failing pods
+  log      the tail of a failing pod's container log: `message` (regex, required); logs are read only for
+           failing pods (crash-looping, restarted, not ready, failed), current and previous container
   job      a Job that has not completed: `name` (regex); `failed: true` for Jobs with failed pods
   pod      a pod: `phase` (list), `ready: false`
-Every matcher may narrow by `pod` (regex on the pod or object name) and `namespace` (regex).
-Named groups in `message` regexes become details: `image` also yields `registry` (the image's host part).
+  helm     a helm release (its newest revision, from the helm.sh/release.v1 Secrets): `status` (list, e.g.
+           pending-install, pending-upgrade, pending-rollback), `name` (regex on the release name)
+Every matcher may narrow by `pod` (regex on the pod, involved object, Job or release name) and `namespace`
+(regex). Matchers are alternatives: the signature matches when any of them does. Unknown keys are errors.
+Named groups in `message` regexes become details: `image` also yields `registry` (the image's host part);
+`node_ip` re-targets the match to the Node with that InternalIP (an error that names another node, like
+`dial tcp 10.0.0.6:10250: no route to host`), so cross-layer links look at the right host.
+`summary`: detail keys shown in brackets in the message (default: [registry]).
 `host_rules` names host rules whose failures on the matched pods' nodes are the root cause (cross-layer).
-`grace_minutes`: matches on pods younger than that are expected (reported as pass with a note).
+`grace_minutes`: matches on pods younger than that (status.startTime) are expected (reported as pass with a
+note); `on_match` (fail|warn, default fail) is the status once a match is older.
 """
 from __future__ import annotations
 
@@ -25,8 +33,16 @@ import yaml
 from .k8s import container_statuses, md, pod_failing, ref
 from .model import Guide, Result, Rule, T
 
-WHERE_FACTS = {"waiting": ("pods",), "terminated": ("pods",), "event": ("events",), "log": ("pods", "logs"),
-               "job": ("jobs", "pods"), "pod": ("pods",)}
+WHERE_FACTS = {"waiting": ("pods",), "terminated": ("pods",), "event": ("events", "pods"), "log": ("pods", "logs"),
+               "job": ("jobs",), "pod": ("pods",), "helm": ("helm_releases",)}
+COMMON_KEYS = {"where", "pod", "namespace"}
+WHERE_KEYS = {"waiting": {"reason", "message"}, "terminated": {"reason", "message", "exit_codes"},
+              "event": {"reason", "message", "kind"}, "log": {"message"}, "job": {"name", "failed"},
+              "pod": {"phase", "ready"}, "helm": {"status", "name"}}
+LIST_KEYS = ("reason", "exit_codes", "phase", "status")
+TOP_KEYS = {"id", "title", "severity", "tags", "guide", "match", "cause", "fix", "commands", "host_rules",
+            "grace_minutes", "on_match", "summary", "remediation"}
+SEVERITIES = ("critical", "high", "medium", "low", "info")
 MAX_MATCHES = 20
 
 
@@ -41,35 +57,67 @@ def _t(d: Any, what: str, path: Path) -> T:
 
 
 def load_signature(path: Path) -> Rule:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise SignatureError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise SignatureError(f"{path}: not a mapping")
     sid = data.get("id")
     if sid != path.stem:
         raise SignatureError(f"{path}: id {sid!r} does not equal the file name")
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise SignatureError(f"{path}: unknown keys {unknown}")
+    if data.get("severity", "high") not in SEVERITIES:
+        raise SignatureError(f"{path}: severity {data.get('severity')!r} is not one of {list(SEVERITIES)}")
+    if data.get("on_match", "fail") not in ("fail", "warn"):
+        raise SignatureError(f"{path}: on_match must be fail or warn, not {data.get('on_match')!r}")
+    grace = data.get("grace_minutes")
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0):
+        raise SignatureError(f"{path}: grace_minutes must be a number of minutes")
+    for k in ("host_rules", "tags", "commands", "summary"):
+        v = data.get(k)
+        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            raise SignatureError(f"{path}: {k} must be a list of strings")
     matchers = data.get("match") or []
-    if not matchers:
+    if not matchers or not isinstance(matchers, list):
         raise SignatureError(f"{path}: no match entries")
     facts: list[str] = []
-    for m in matchers:
-        if m.get("where") not in WHERE_FACTS:
-            raise SignatureError(f"{path}: unknown where {m.get('where')!r}")
+    for i, m in enumerate(matchers):
+        if not isinstance(m, dict):
+            raise SignatureError(f"{path}: match[{i}] is not a mapping")
+        where = m.get("where")
+        if where not in WHERE_FACTS:
+            raise SignatureError(f"{path}: match[{i}]: unknown where {where!r} (one of {', '.join(WHERE_FACTS)})")
+        extra = sorted(set(m) - COMMON_KEYS - WHERE_KEYS[where])
+        if extra:
+            raise SignatureError(f"{path}: match[{i}] (where: {where}): unknown keys {extra}")
+        if where == "log" and not m.get("message"):
+            raise SignatureError(f"{path}: match[{i}] (where: log) needs a message regex")
+        for k in LIST_KEYS:
+            if k in m and not isinstance(m[k], list):
+                raise SignatureError(f"{path}: match[{i}]: {k} must be a list")
         for k in ("message", "pod", "namespace", "name"):
             if k in m:
                 try:
-                    re.compile(m[k])
-                except re.error as e:
-                    raise SignatureError(f"{path}: bad regex in {k}: {e}") from None
-        for f in WHERE_FACTS[m["where"]]:
+                    rx = re.compile(m[k])
+                except (re.error, TypeError) as e:
+                    raise SignatureError(f"{path}: match[{i}]: bad regex in {k}: {e}") from None
+                if k == "message" and "node_ip" in rx.groupindex and "nodes" not in facts:
+                    facts.append("nodes")
+        for f in WHERE_FACTS[where]:
             if f not in facts:
                 facts.append(f)
-    if data.get("host_rules"):
+    if data.get("host_rules") and "nodes" not in facts:
         facts.append("nodes")
     g = data.get("guide") or {}
+    if not isinstance(g, dict) or (g.get("line") is not None and not isinstance(g.get("line"), int)):
+        raise SignatureError(f"{path}: guide must be {{section, title, line}} with an integer line")
     cause, fix = _t(data.get("cause"), "cause", path), _t(data.get("fix"), "fix", path)
     sig = {"matchers": matchers, "cause": cause, "fix": fix, "on_match": data.get("on_match", "fail"),
            "grace_minutes": data.get("grace_minutes"), "host_rules": list(data.get("host_rules") or []),
-           "summary": data.get("summary")}
+           "summary": list(data.get("summary") or ["registry"])}
 
     def check(facts_: Any, ctx: Any) -> Result:
         return run_signature(sig, facts_, ctx)
@@ -158,7 +206,7 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
                 mm = msg_re.search(text) if msg_re else None
                 if msg_re and not mm:
                     continue
-                node = None
+                node, p = None, None
                 if io.get("kind") == "Pod":
                     p = next((p for p in pods() if md(p)["name"] == io.get("name")
                               and md(p).get("namespace") == io.get("namespace")), None)
@@ -166,7 +214,7 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
                 node = node or (e.get("source") or {}).get("host")
                 out.append({"where": "event", "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
                             "node": node, "reason": e.get("reason"), "text": text[:300],
-                            "details": _details(mm.groupdict() if mm else {}), "count": e.get("count")})
+                            "details": _details(mm.groupdict() if mm else {}), "count": e.get("count"), "_pod": p})
         elif where == "log":
             logs = facts.get("logs")
             for p in pods():
@@ -190,7 +238,7 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
             name_re = _re(m, "name")
             for j in facts.get("jobs"):
                 ns, name = md(j).get("namespace", ""), md(j)["name"]
-                if name_re and not name_re.search(name):
+                if (name_re and not name_re.search(name)) or not scoped(m, ns, name):
                     continue
                 st = j.get("status") or {}
                 done = any(c.get("type") == "Complete" and c.get("status") == "True" for c in st.get("conditions") or [])
@@ -211,6 +259,19 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
                     continue
                 out.append({"where": "pod", "object": ref(p), "node": (p.get("spec") or {}).get("nodeName"),
                             "reason": ph, "text": "", "details": {}, "_pod": p})
+        elif where == "helm":
+            name_re, statuses = _re(m, "name"), set(m.get("status") or [])
+            for r in facts.get("helm_releases"):
+                ns, name = r.get("namespace") or "", r.get("name") or ""
+                if (name_re and not name_re.search(name)) or not scoped(m, ns, name):
+                    continue
+                if statuses and r.get("status") not in statuses:
+                    continue
+                chart = f"{r.get('chart')}-{r.get('chart_version')}" if r.get("chart") else "chart unreadable"
+                out.append({"where": "helm", "object": f"{ns}/{name}", "node": None, "reason": r.get("status"),
+                            "text": f"release {name} revision {r.get('revision')} ({chart}) is {r.get('status')}",
+                            "details": {"release": f"{ns}/{name}", "status": str(r.get("status"))}})
+    _retarget(out, facts)
     # one entry per object and where; keep the order found
     seen, uniq = set(), []
     for x in out:
@@ -219,6 +280,24 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
             seen.add(k)
             uniq.append(x)
     return uniq
+
+
+def _retarget(matches: list[dict[str, Any]], facts: Any) -> None:
+    """A `node_ip` detail names the node the error is about (not the one the reporting pod runs on)."""
+    if not any(x["details"].get("node_ip") for x in matches):
+        return
+    from .k8s import node_internal_ip
+    from .model import FactUnavailable
+
+    try:
+        by_ip = {node_internal_ip(n): md(n)["name"] for n in facts.get("nodes")}
+    except FactUnavailable:
+        return
+    for x in matches:
+        name = by_ip.get(x["details"].get("node_ip"))
+        if name:
+            x["reported_by"] = x.get("node")
+            x["node"] = name
 
 
 def run_signature(sig: dict[str, Any], facts: Any, ctx: Any) -> Result:
@@ -230,15 +309,20 @@ def run_signature(sig: dict[str, Any], facts: Any, ctx: Any) -> Result:
         keep = []
         for x in matches:
             age = _age_minutes(x["_pod"], now) if x.get("_pod") else None
+            if age is not None and age >= grace:
+                x["age_minutes"] = int(age)
             (young if age is not None and age < grace else keep).append(x)
         matches = keep
     public = [{k: v for k, v in x.items() if not k.startswith("_")} for x in matches]
     observed = {"matches": public[:MAX_MATCHES], "count": len(public)}
     if not matches:
         if young:
-            return Result("pass", T(f"{len(young)} 个对象符合特征，但处于启动后 {grace} 分钟内，属正常现象",
-                                    f"{len(young)} object(s) match, within the first {grace} minutes after start: expected"),
-                          observed={"matches": [], "count": 0, "within_grace": len(young)}, expected="no match")
+            objs = sorted({x["object"] for x in young})
+            names = ", ".join(objs[:3]) + (f" (+{len(objs) - 3})" if len(objs) > 3 else "")
+            return Result("pass", T(f"{names} 符合特征，但处于启动后 {grace} 分钟内，属正常现象",
+                                    f"{names} matches, but within the first {grace} minutes after start: expected"),
+                          observed={"matches": [], "count": 0, "within_grace": len(young), "within_grace_objects": objs[:MAX_MATCHES]},
+                          expected="no match")
         return Result("pass", T("没有对象符合此故障特征", "nothing matches this failure signature"), observed=observed,
                       expected="no match")
     details: dict[str, set[str]] = {}
@@ -246,14 +330,19 @@ def run_signature(sig: dict[str, Any], facts: Any, ctx: Any) -> Result:
         for k, v in x["details"].items():
             details.setdefault(k, set()).add(v)
     first = public[0]
-    where_zh = f"{first['object']}" + (f"（节点 {first['node']}）" if first.get("node") else "")
-    where_en = f"{first['object']}" + (f" (node {first['node']})" if first.get("node") else "")
-    extra = ""
-    if details.get("registry"):
-        extra = f" [registry: {', '.join(sorted(details['registry']))}]"
+    if first.get("reported_by"):  # re-targeted by node_ip: the pod reports about another node
+        where_zh = f"{first['object']}（位于 {first['reported_by']}）报告节点 {first['node']}"
+        where_en = f"{first['object']} (on {first['reported_by']}) reports node {first['node']}"
+    else:
+        where_zh = f"{first['object']}" + (f"（节点 {first['node']}）" if first.get("node") else "")
+        where_en = f"{first['object']}" + (f" (node {first['node']})" if first.get("node") else "")
+    if first.get("age_minutes") is not None:
+        where_zh += f"（启动 {first['age_minutes']} 分钟，已超过 {grace} 分钟的正常期）"
+        where_en += f" (started {first['age_minutes']} min ago, past the {grace}-minute settling time)"
+    extra = "".join(f" [{k}: {', '.join(sorted(details[k]))}]" for k in sig["summary"] if details.get(k))
     more_zh = f" 等 {len(public)} 处" if len(public) > 1 else ""
     more_en = f" and {len(public) - 1} more" if len(public) > 1 else ""
-    excerpt = f": {first['text']}" if first.get("text") else ""
+    excerpt = f": {first['text'].rstrip('.。')}" if first.get("text") else ""
     msg = T(f"{where_zh}{more_zh}{extra}{excerpt}。原因：{sig['cause'].zh} 修复：{sig['fix'].zh}",
             f"{where_en}{more_en}{extra}{excerpt}. Cause: {sig['cause'].en} Fix: {sig['fix'].en}")
     observed["details"] = {k: sorted(v) for k, v in details.items()}

@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from hostcases import make_ssh_host
+from kube.fixtures import kube_apiserver  # noqa: F401
 
-pytestmark = [pytest.mark.ssh, pytest.mark.docker]
+pytestmark = [pytest.mark.ssh]
 ROOT = Path(__file__).resolve().parent.parent
 KUBELET = {"/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n", "mode": 0o755}}
 
@@ -36,6 +37,7 @@ def healthy(hostname, **extra):
     return spec
 
 
+@pytest.mark.docker
 def test_five_hosts_known_problems_and_three_unreachable(ssh_fleet, tmp_path, report_validator):
     specs = {
         "master-1": healthy("master-1"),
@@ -108,3 +110,33 @@ def test_five_hosts_known_problems_and_three_unreachable(ssh_fleet, tmp_path, re
     for n in specs:
         assert len(per_host[n]) == len(set(per_host[n])), n
     assert "localpv-dirs" in per_host["node-1"] and "localpv-dirs" in per_host["master-1"]
+
+
+@pytest.mark.kube
+def test_from_cluster_takes_hosts_from_node_internal_ips(ssh_fleet, kube_apiserver, tmp_path, report_validator):
+    """Nodes whose InternalIPs are real test hosts: --from-cluster scans exactly them, roles from the labels."""
+    from clusterstate import ClusterState
+
+    fleet = ssh_fleet(2)
+    m, n = fleet.hosts[-2:]
+    st = ClusterState(kube_apiserver.api_client())
+    try:
+        for host, name, master in ((m, "master-a", True), (n, "node-b", False)):
+            labels = {"kubernetes.io/hostname": name}
+            if master:
+                labels["node-role.kubernetes.io/master"] = ""
+            st.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+                       "status": {"addresses": [{"type": "InternalIP", "address": host.address}],
+                                  "conditions": [{"type": "Ready", "status": "True"}]}})
+        inv = tmp_path / "ssh.yaml"
+        inv.write_text(yaml.safe_dump({"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(), "hosts": []}))
+        r = bkdoctor("scan", "-i", str(inv), "--from-cluster", "--kubeconfig", kube_apiserver.kubeconfig,
+                     "--rule", "kernel-version", "--rule", "node-ready", "--json", "-", "--no-history")
+    finally:
+        st.cleanup()
+    report = report_validator(json.loads(r.stdout))
+    hosts = {t["name"]: t for t in report["targets"] if t["kind"] == "host"}
+    assert {k: (v["address"], v["roles"], v["reachable"]) for k, v in hosts.items() if k != report["targets"][0]["name"]
+            or True} == {"master-a": (m.address, ["master"], True), "node-b": (n.address, ["node"], True)} | (
+        {k: (v["address"], v["roles"], v["reachable"]) for k, v in hosts.items() if "control" in v["roles"]})
+    assert {f["target"] for f in report["findings"] if f["rule"] == "kernel-version"} >= {"master-a", "node-b"}

@@ -165,6 +165,34 @@ def test_html_hostile_report_everywhere_escaped():
     assert "\x00" not in html and "\x1b" not in html
 
 
+def test_html_related_cross_layer_links_render_escaped():
+    r = load_sample()
+    pull = copy.deepcopy(r["findings"][2])
+    pull.pop("i18n", None)
+    pull.update({"rule": "faq-image-pull", "target": "cluster", "status": "fail",
+                 "related": [{"rule": "swap", "target": "node-<script>alert(1)</script>", "status": "fail",
+                              "relation": "caused-by", "node": "node-10-0-0-5", "message": "<b>daemon.json</b> lacks it",
+                              "fix": "bkdoctor fix --rule swap --host 'n<5>'"}]})
+    r["findings"].append(pull)
+    r["findings"][1]["related"] = [{"rule": "faq-image-pull", "target": "cluster", "status": "fail", "relation": "causes",
+                                    "node": "node-10-0-0-5", "message": "pod cannot pull", "fix": None}]
+    schema = json.loads((reports_dir() / "report-v1.schema.json").read_text(encoding="utf-8"))
+    assert not list(Draft202012Validator(schema).iter_errors(r))
+    html = render_html(r)
+    assert html.count('class="full related"') == 2
+    assert "Root cause" in html and "根因" in html and "Causes" in html and "导致" in html
+    # the fix is a copyable <pre>, escaped; the message and target are escaped too
+    m = re.search(r'<pre id="(rel-f-\d+-1)">bkdoctor fix --rule swap --host &#39;n&lt;5&gt;&#39;</pre>'
+                  r'<button type="button" class="btn" data-copy="(rel-f-\d+-1)">', html)
+    assert m and m.group(1) == m.group(2)
+    assert "&lt;b&gt;daemon.json&lt;/b&gt; lacks it" in html and "<b>daemon.json" not in html
+    assert "<script>alert(1)</script>" not in _strip_data_island(html)
+    # each link points at the linked finding
+    for a in re.findall(r'<a class="rel-link mono" href="#(f-\d+)">', html):
+        assert f'id="{a}"' in html
+    assert len(re.findall(r'<a class="rel-link mono" href="#f-\d+">faq-image-pull</a>', html)) == 1
+
+
 def test_html_minimal_report():
     r = {"schema": "bkdoctor/report/v1", "tool": {"name": "bkdoctor", "version": "0"}, "lang": "zh",
          "scan": {"id": "x", "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:00Z",

@@ -101,6 +101,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "verdict_pass": ("全部通过", "All checks passed"),
     "verdict_none": ("无结果", "No results"),
     "no_commands": ("没有可直接执行的命令，请参考部署文档。", "No ready-made commands; see the deployment guide."),
+    "related": ("跨层关联", "Cross-layer links"),
+    "root_cause": ("根因", "Root cause"),
+    "causes": ("导致", "Causes"),
+    "on": ("位于", "on"),
+    "node": ("节点", "node"),
 }
 
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -194,6 +199,20 @@ def _csp_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
+def _related(f: dict, anchor_at: dict[tuple[str, str], str]) -> list[dict]:
+    """Cross-layer links of a finding (`related`), cleaned; each points at the linked finding when it is in the report."""
+    out = []
+    for r in f.get("related") or []:
+        if not isinstance(r, dict):
+            continue
+        rule, target = clean(r.get("rule")), clean(r.get("target"))
+        out.append({"rule": rule, "target": target, "status": clean(r.get("status")),
+                    "relation": "causes" if r.get("relation") == "causes" else "caused-by",
+                    "node": clean(r.get("node")) or None, "message": clean(r.get("message")) or None,
+                    "fix": clean(r.get("fix")) or None, "anchor": anchor_at.get((target, rule))})
+    return out
+
+
 def _view_model(report: dict) -> dict:
     lang = report.get("lang") if report.get("lang") in ("zh", "en") else "en"
     scan = report.get("scan") or {}
@@ -206,6 +225,9 @@ def _view_model(report: dict) -> dict:
                    key=lambda i: _rank(raw_findings[i].get("status"), raw_findings[i].get("severity")))
     findings = []
     anchor_of: dict[int, str] = {}
+    anchor_at: dict[tuple[str, str], str] = {}  # (target, rule) -> first anchor, for cross-layer links
+    for pos, i in enumerate(order):
+        anchor_at.setdefault((clean(raw_findings[i].get("target")), clean(raw_findings[i].get("rule"))), f"f-{pos + 1}")
     for pos, i in enumerate(order):
         f = raw_findings[i]
         anchor = f"f-{pos + 1}"
@@ -248,6 +270,7 @@ def _view_model(report: dict) -> dict:
             "remediation": remediation,
             "guide": guide,
             "suppression": sup,
+            "related": _related(f, anchor_at),
         })
 
     # rules (columns): scan.rules order first, then any others in order of appearance
