@@ -12,6 +12,7 @@ from . import engine
 from .fixer import CommandChange, FileChange, K8sChange, Plan, all_remediations, host_apply_script, \
     parse_apply_output, plan_to_dict, restore_script
 from .inventory import Inventory
+from .facts.cluster import ClusterFacts
 from .model import FactUnavailable, Finding, Rule, T
 from .transport import TransportError
 
@@ -218,7 +219,19 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
                 if not ok:
                     restored = f" (restored: {', '.join(applied['restored'])})" if applied["restored"] else ""
                     msg = T(f"应用失败：{applied['fail']}{restored}", f"apply failed: {applied['fail']}{restored}")
-            if ok:
+            mod = rems[plan.remediation]
+            if ok and getattr(mod, "verify", None) is not None:
+                # the symptom (a log line, an event) outlives the fix until pods restart: check the cause instead
+                fresh = ClusterFacts(cluster)
+                vctx = engine.ClusterContext(target=plan.target, thresholds=inv.thresholds, domain=inv.domain,
+                                             params=dict(params or {}))
+                good = await asyncio.to_thread(mod.verify, fresh, vctx)
+                if good:
+                    status, msg = "fixed", T("配置已修改并复查；相关 Pod 重启后症状消失",
+                                              "configuration changed and re-read; the symptom clears as the pods restart")
+                else:
+                    msg = T("修改后复查未通过", "the change did not hold on re-check")
+            elif ok:
                 after = await verify(inv, f.rule, plan.target, factory, cluster)
                 if after is not None and after.result.status == "pass":
                     status, msg = "fixed", T(f"已修复，复查通过：{after.result.message.zh}", f"fixed and re-checked: {after.result.message.en}")

@@ -51,3 +51,9 @@ def run_cluster_command(cluster, ch):
     except ApiException as e:
         return f"HTTP {e.status}: {e.reason}"
     return None
+
+
+def verify(facts, ctx):
+    image = (ctx.params or {}).get("image")
+    cm = next((v for k, v in sorted(facts.get("configmaps").items()) if k.endswith("/" + CM)), None)
+    return bool(image) and cm is not None and (cm.get("data") or {}).get("PAAS_APP_IMAGE") == image

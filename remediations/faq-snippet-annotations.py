@@ -26,3 +26,9 @@ def plan(facts, ctx):
 
 def replan(current, change, ctx):
     return None if current.get(KEY) == "true" else {KEY: "true"}
+
+
+def verify(facts, ctx):
+    cms = facts.get("configmaps")
+    cm = next((v for k, v in sorted(cms.items()) if k.endswith("/ingress-nginx-controller")), None)
+    return cm is not None and (cm.get("data") or {}).get(KEY) == "true"

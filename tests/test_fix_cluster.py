@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from clusterstate import FIXTURES, ClusterState, merged_state
-from kube.fixtures import kube_apiserver  # noqa: F401
+from kube.fixtures import kube_apiserver, kube_kubelet  # noqa: F401
 
 from bkdoctor import corefile, engine, registry
 from bkdoctor import thresholds as th
@@ -126,3 +126,54 @@ def test_concurrent_update_is_retried_not_overwritten(kube_apiserver, state):
     assert "intra.example.com:53" in final  # their change survived
     blocks = corefile.parse(final)
     assert len(blocks) == 2 and all(b.plugin("hosts") for b in blocks)  # and ours reached both server blocks
+
+
+def _fix_rule(kubeconfig, rule, params=None, allow_disruptive=True):
+    return asyncio.run(run_fix(_inv(), registry.select([rule], None), hosts=None, cluster=configure(kubeconfig),
+                               dry_run=False, allow_disruptive=allow_disruptive, confirm=lambda p: True,
+                               say=lambda s: None, params=params))
+
+
+def test_faq_snippet_annotations_fix(kube_apiserver, kube_kubelet, report_validator):
+    from kubernetes import client
+
+    case, objs = merged_state(FIXTURES / "faq-snippet-annotations" / "admission-denied.fail.yaml")
+    objs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ingress-nginx-controller", "namespace": "blueking"},
+                 "data": {"allow-snippet-annotations": "false", "proxy-body-size": "10240m"}})
+    st = ClusterState(kube_apiserver.api_client(), kubelet=kube_kubelet)
+    try:
+        st.apply(objs, logs=case.get("logs"), previous_logs=case.get("previous_logs"))
+        out = _fix_rule(kube_apiserver.kubeconfig, "faq-snippet-annotations")
+        assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
+        data = client.CoreV1Api(kube_apiserver.api_client()).read_namespaced_config_map(
+            "ingress-nginx-controller", "blueking").data
+        assert data == {"allow-snippet-annotations": "true", "proxy-body-size": "10240m"}
+    finally:
+        st.cleanup()
+
+
+def test_faq_paas_init_data_needs_an_image_then_fixes(kube_apiserver, kube_kubelet):
+    from kubernetes import client
+
+    case, objs = merged_state(FIXTURES / "faq-paas-init-data" / "slug-app-pull.fail.yaml")
+    objs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bkpaas3-apiserver-general-env", "namespace": "blueking"},
+                 "data": {"PAAS_APP_IMAGE": "hub.bktencent.com/blueking/slug-app:v1.1.0-beta.27", "OTHER": "x"}})
+    objs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bkpaas3-apiserver-web-6d8f7c9b5-abcde", "namespace": "blueking"},
+                 "spec": {"nodeName": "node-10-0-0-5", "containers": [{"name": "web", "image": "hub.bktencent.com/blueking/bkpaas3-apiserver:1.1.0"}]}})
+    st = ClusterState(kube_apiserver.api_client(), kubelet=kube_kubelet)
+    try:
+        st.apply(objs, logs=case.get("logs"), previous_logs=case.get("previous_logs"))
+        out = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data")
+        assert [o.status for o in out] == ["manual"] and "--set image=" in out[0].message.en
+        out = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data", {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"},
+                        allow_disruptive=False)
+        assert [o.status for o in out] == ["skipped"]  # it deletes a pod
+        out = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data", {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"})
+        assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
+        core = client.CoreV1Api(kube_apiserver.api_client())
+        data = core.read_namespaced_config_map("bkpaas3-apiserver-general-env", "blueking").data
+        assert data == {"PAAS_APP_IMAGE": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27", "OTHER": "x"}
+        web = core.read_namespaced_pod("bkpaas3-apiserver-web-6d8f7c9b5-abcde", "blueking")
+        assert web.metadata.deletion_timestamp is not None
+    finally:
+        st.cleanup()
