@@ -398,6 +398,79 @@ def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_co
     sys.exit(0 if ok else 1)
 
 
+@cli.command()
+@click.option("--plan", "show_plan", is_flag=True, help="Show the phases in order with their gate status; change nothing.")
+@click.option("--phase", "only", default=None, metavar="ID", help="Run only this phase.")
+@click.option("--from", "start", default=None, metavar="ID", help="Start at this phase.")
+@click.option("--until", default=None, metavar="ID", help="Stop after this phase.")
+@click.option("--with", "with_optional", multiple=True, metavar="ID",
+              help="Also run an optional suite: registry-proxy, bcs, monitor-log (repeatable).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before each phase.")
+@click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
+@click.option("--context", "kube_context", default=None)
+@click.option("--domain", default=None)
+@click.option("--install-dir", default=None)
+@click.option("--accept-new-host-keys", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan or the outcome as JSON.")
+@LANG_OPT
+@DB_OPT
+def install(show_plan: bool, only: str | None, start: str | None, until: str | None, with_optional: tuple[str, ...],
+            yes: bool, inventory: str | None, kubeconfig: str | None, kube_context: str | None, domain: str | None,
+            install_dir: str | None, accept_new_host_keys: bool, as_json: bool, lang: str | None, db: str | None) -> None:
+    """The guided deployment, phase by phase, each gated by checks; resumable."""
+    from .install import Installer, load_phases, select_phases
+    from .store import History
+
+    lang = lang or default_lang()
+    inv, _ = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, True, accept_new_host_keys,
+                                  False)
+    if install_dir:
+        inv.install_dir = install_dir
+    phases = select_phases(load_phases(), only, start, until, set(with_optional))
+    out_console = _console(stderr=as_json)
+
+    def cluster_factory():
+        from .facts.cluster import configure
+
+        return configure(kubeconfig, kube_context)
+
+    def say(text: str) -> None:
+        out_console.print(text, markup=False, highlight=False)
+
+    def confirm(question: str) -> bool:
+        if yes or show_plan:
+            return True
+        if not sys.stdin.isatty():
+            raise BadInput("install asks before each phase: run it on a terminal or add --yes")
+        return click.confirm(question, default=True)
+
+    inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang)
+    if show_plan:
+        rows = asyncio.run(inst.plan(phases))
+        if as_json:
+            sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+            return
+        from rich.table import Table
+
+        t = Table(header_style="bold")
+        for col in ("#", "phase", "guide", "gate", "verify", "state", "steps"):
+            t.add_column(col)
+        for n, r in enumerate(rows, 1):
+            t.add_row(str(n), f"{r['phase']}\n{r['title']}", f"§{r['guide']}",
+                      r["gate"] + ("\n" + ", ".join(r["gate_failing"][:4]) if r["gate_failing"] else ""),
+                      r["verify"], r["state"], "\n".join(r["steps"]))
+        _console(stderr=False).print(t)
+        return
+    reports = asyncio.run(inst.run(phases))
+    if as_json:
+        sys.stdout.write(json.dumps([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str) + "\n")
+    bad = [r for r in reports if r.status in ("failed", "blocked")]
+    for r in reports:
+        say(f"{r.status.upper():<8} {r.phase} {r.message}")
+    sys.exit(1 if bad else 0)
+
+
 @cli.command("rules")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
 @LANG_OPT

@@ -60,9 +60,43 @@ class LocalTransport(Transport):
             raise TransportError(f"probe timed out after {timeout:.0f}s")
         return CommandResult(proc.returncode or 0, out, err)
 
+    async def run_streaming(self, script: str, timeout: float, on_out: Any) -> int:
+        return await run_streaming_local(self.prefix, script, timeout, on_out)
+
     async def docker_api(self, socket_path: str, paths: list[str], timeout: float) -> dict[str, Any]:
         try:
             return await asyncio.to_thread(engine_get, self.root + socket_path, paths, timeout)
         except TransportError as e:
             # name the socket as the host sees it, not through our /proc/<pid>/root view
             raise TransportError(str(e).replace(self.root + socket_path, socket_path)) from None
+
+
+async def _stream(proc: Any, on_out: Any) -> None:
+    assert proc.stdout is not None
+    while True:
+        chunk = await proc.stdout.read(4096)
+        if not chunk:
+            return
+        on_out(chunk)
+
+
+async def run_streaming_local(prefix: list[str], script: str, timeout: float, on_out: Any) -> int:
+    """Run a script with its output (stdout and stderr together) handed over as it comes."""
+    proc = await asyncio.create_subprocess_exec(*prefix, "/bin/sh", "-s", stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                                                start_new_session=True)
+    assert proc.stdin is not None
+    proc.stdin.write(script.encode())
+    await proc.stdin.drain()
+    proc.stdin.close()
+    try:
+        await asyncio.wait_for(asyncio.gather(_stream(proc, on_out), proc.wait()), timeout)
+    except asyncio.TimeoutError:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        await proc.wait()
+        on_out(f"\n[bkdoctor] timed out after {timeout:.0f}s\n".encode())
+        return 124
+    return proc.returncode or 0
