@@ -288,13 +288,20 @@ def _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_contex
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="A value a remediation needs, e.g. --set image=registry.local/blueking/slug-app:v1 (repeatable).")
 @click.option("--json", "json_path", metavar="PATH", default=None, help="Write the outcome as JSON ('-' = stdout).")
+@click.option("--export", nargs=2, metavar="ansible DIR", default=None,
+              help="Apply nothing: write DIR/inventory.ini and DIR/site.yml (Ansible builtin modules) doing the same host fixes.")
 @LANG_OPT
 @DB_OPT
 def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, kubeconfig: str | None,
         kube_context: str | None, no_cluster: bool, domain: str | None, install_dir: str | None, dry_run: bool, yes: bool,
         allow_disruptive: bool, accept_new_host_keys: bool, sets: tuple[str, ...], json_path: str | None,
-        lang: str | None, db: str | None) -> None:
+        export: tuple[str, str] | None, lang: str | None, db: str | None) -> None:
     """Plan, show the diff, apply with backups, re-check, and journal the fix of the selected rules."""
+    if export:
+        from .ansible_export import export_cli
+
+        sys.exit(export_cli(export, rules=rules, hosts=hosts, inventory=inventory, domain=domain,
+                            install_dir=install_dir, accept_new_host_keys=accept_new_host_keys))
     from . import registry
     from .fixmode import run_fix
     from .report.jsonreport import write_atomic
@@ -445,7 +452,8 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
             raise BadInput("install asks before each phase: run it on a terminal or add --yes")
         return click.confirm(question, default=True)
 
-    inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang)
+    inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang,
+                     kubeconfig=kubeconfig)
     if show_plan:
         rows = asyncio.run(inst.plan(phases))
         if as_json:
@@ -469,6 +477,55 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     for r in reports:
         say(f"{r.status.upper():<8} {r.phase} {r.message}")
     sys.exit(1 if bad else 0)
+
+
+@cli.command("cluster-job")
+@click.option("--namespace", "-n", default="bkdoctor", show_default=True, help="Namespace to run bkdoctor in.")
+@click.option("--image", default=None, help="bkdoctor image the nodes can pull (default bkdoctor/bkdoctor:<version>).")
+@click.option("--mode", type=click.Choice(["job", "daemonset"]), default="job", show_default=True,
+              help="job: `scan --rule cluster` in a Job; daemonset: the host probe on every node, read from the pods' logs.")
+@click.option("--helm-secrets", is_flag=True,
+              help="Grant cluster-wide `list` on Secrets so the helm rules run in the Job (the ServiceAccount can then "
+                   "read EVERY Secret: RBAC cannot filter by label). Default: no Secret access, helm rules skipped.")
+@click.option("--domain", default=None, help="BK_DOMAIN passed to the Job's scan.")
+@click.option("--apply", "do_apply", is_flag=True, help="Create the objects through the API (server-side dry run first).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Cluster for --apply.")
+@click.option("--context", "kube_context", default=None, help="kubeconfig context.")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
+              help="Write the YAML here (default: stdout, unless --apply).")
+def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool, domain: str | None, do_apply: bool,
+                kubeconfig: str | None, kube_context: str | None, out: str | None) -> None:
+    """Render (and with --apply create) the manifests that run bkdoctor inside the cluster."""
+    from . import incluster
+    from .report.jsonreport import write_atomic
+
+    objs = incluster.render(namespace, image or incluster.DEFAULT_IMAGE, mode, helm_secrets=helm_secrets,
+                            domain=domain)
+    text = incluster.to_yaml(objs, helm_secrets=helm_secrets)
+    if out:
+        parent = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(parent):
+            raise BadInput(f"cannot write {out}: directory {parent} does not exist")
+        write_atomic(out, text)
+    elif not do_apply:
+        sys.stdout.write(text)
+    if not do_apply:
+        return
+    from .facts.cluster import configure
+
+    access = configure(kubeconfig, kube_context)
+    if access is None:
+        raise BadInput("--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+    err = _console(stderr=True)
+    try:
+        incluster.apply(access, objs, say=lambda s: err.print(s, markup=False, highlight=False))
+    finally:
+        access.close()
+    if mode == "job":
+        err.print(f"report: kubectl -n {namespace} logs job/{incluster.JOB_NAME}", markup=False, highlight=False)
+    else:
+        err.print(f"probe pods: kubectl -n {namespace} get pods -l app.kubernetes.io/component=probe -o wide; "
+                  f"their facts are read by bkdoctor from the pods' logs", markup=False, highlight=False)
 
 
 @cli.command("rules")

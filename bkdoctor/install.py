@@ -139,7 +139,9 @@ class PhaseReport:
 class Installer:
     def __init__(self, inv: Inventory, *, history: Any, say: Callable[[str], None],
                  confirm: Callable[[str], bool], cluster_factory: Callable[[], Any],
-                 factory: Any = engine.default_transport, log_dir: str | None = None, lang: str = "en") -> None:
+                 factory: Any = engine.default_transport, log_dir: str | None = None, lang: str = "en",
+                 kubeconfig: str | None = None) -> None:
+        self.kubeconfig = kubeconfig
         self.inv, self.history, self.say, self.confirm = inv, history, say, confirm
         self.cluster_factory, self.factory, self.lang = cluster_factory, factory, lang
         self.state = InstallState(history)
@@ -205,6 +207,9 @@ class Installer:
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log = self.log_dir / f"{phase.id}-{idx + 1}.log"
         env = ""
+        if self.kubeconfig and host.name == self._host("control").name:
+            # commands on the control machine use the cluster bkdoctor checks (install --kubeconfig)
+            env += f"KUBECONFIG={shlex.quote(os.path.abspath(self.kubeconfig))}; export KUBECONFIG; "
         if getattr(self.inv, "registry", None):
             env = f"export REGISTRY={shlex.quote(self.inv.registry)}; "
         install_dir = self.inv.install_dir
