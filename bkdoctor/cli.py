@@ -256,6 +256,16 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
 
 
+def _inventory_has(path: str, key: str) -> bool:
+    import yaml
+
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8"))
+    except Exception:
+        return False
+    return isinstance(data, dict) and bool(data.get(key))
+
+
 def _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster, accept_new_host_keys,
                          need_cluster):
     from .inventory import load_inventory, local_inventory
@@ -434,6 +444,13 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
                                   False)
     if install_dir:
         inv.install_dir = install_dir
+    inv.install_dir_set = bool(install_dir) or bool(inventory and _inventory_has(inventory, "install_dir"))
+    from . import siteconfig
+
+    def ask(question: str, default: str | None) -> str:
+        return click.prompt(question, default=default or "", show_default=bool(default))
+
+    siteconfig.settle(inv, ask if sys.stdin.isatty() and not show_plan else None, required=not show_plan)
     phases = select_phases(load_phases(), only, start, until, set(with_optional))
     out_console = _console(stderr=as_json)
 
