@@ -500,12 +500,14 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
 @click.option("--namespace", "-n", default="bkdoctor", show_default=True, help="Namespace to run bkdoctor in.")
 @click.option("--image", default=None, help="bkdoctor image the nodes can pull (default bkdoctor/bkdoctor:<version>).")
 @click.option("--mode", type=click.Choice(["job", "daemonset"]), default="job", show_default=True,
-              help="job: `scan --rule cluster` in a Job; daemonset: the host probe on every node, read from the pods' logs.")
+              help="job: `scan --rule cluster` in a Job; daemonset: the host probe on every node, read from the pods' "
+                   "logs.")
 @click.option("--helm-secrets", is_flag=True,
               help="Grant cluster-wide `list` on Secrets so the helm rules run in the Job (the ServiceAccount can then "
                    "read EVERY Secret: RBAC cannot filter by label). Default: no Secret access, helm rules skipped.")
 @click.option("--domain", default=None, help="BK_DOMAIN passed to the Job's scan.")
-@click.option("--apply", "do_apply", is_flag=True, help="Create the objects through the API (server-side dry run first).")
+@click.option("--apply", "do_apply", is_flag=True,
+              help="Create the objects through the API (server-side dry run first).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Cluster for --apply.")
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,

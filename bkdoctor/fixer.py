@@ -53,12 +53,14 @@ class CommandChange:
     describe: T
     disruptive: bool = False
     undo: str | None = None  # shown by rollback: how to undo by hand (commands are not rolled back automatically)
+    where: str = "host"  # host: on the finding's host; control: on the control machine, in install_dir
 
     def diff(self) -> str:
         return "".join(f"$ {line}\n" for line in self.script.strip().splitlines())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "command", "script": self.script, "disruptive": self.disruptive, "undo": self.undo}
+        return {"type": "command", "script": self.script, "disruptive": self.disruptive, "undo": self.undo,
+                "where": self.where}
 
 
 @dataclass

@@ -269,6 +269,11 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, mod: Any, inv: Inventory) -> d
                                "applied_before": r.get("before"), "applied_after": r.get("after")})
             if not r["ok"]:
                 return {**out, "ok": False, "error": r.get("error")}
+        elif isinstance(ch, CommandChange) and ch.where == "control":
+            rc, tail = asyncio.run(run_on_control(inv, ch.script))
+            out.setdefault("commands", []).append({"script": ch.script, "rc": rc, "output": tail})
+            if rc != 0:
+                return {**out, "ok": False, "error": f"`{ch.script}` exited {rc}: {tail[-300:]}"}
         elif isinstance(ch, CommandChange) and getattr(mod, "run_cluster_command", None):
             err = mod.run_cluster_command(cluster, ch)
             if err:
@@ -327,3 +332,25 @@ async def rollback(rec: dict[str, Any], inv: Inventory, cluster: Any, factory: A
         if c.get("type") == "command" and c.get("undo"):
             lines.append(f"not undone automatically: {c['script'].strip().splitlines()[0]} (to undo: {c['undo']})")
     return ok, lines
+
+
+async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) -> tuple[int, str]:
+    """A deployment command (helmfile, helm) on the control machine, in install_dir, through the usual transport."""
+    import os
+    import shlex
+
+    from .inventory import HostSpec
+
+    host = next((h for h in inv.hosts if "control" in h.roles), None) or \
+        HostSpec(name="control", address="localhost", roles=("control",), local=True)
+    d = os.path.expanduser(inv.install_dir) if host.local else inv.install_dir
+    env = ""
+    if os.environ.get("KUBECONFIG") and host.local:
+        env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
+    script = f"cd {shlex.quote(d)} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
+    transport = engine.default_transport(host, inv)
+    try:
+        res = await transport.run_script(script, timeout)
+    finally:
+        await transport.close()
+    return res.rc, (res.stdout + res.stderr).decode("utf-8", "replace")[-2000:]

@@ -231,6 +231,13 @@ class Installer:
             await transport.close()
         return rc == 0, str(log)
 
+    async def _step(self, p: Phase, i: int, step: Step) -> tuple[bool, str, str]:
+        if step.kind == "fix":
+            ok, detail = await self.run_fix_step(step)
+            return ok, "", detail
+        ok, log = await self.run_command(p, i, step)
+        return ok, log, ""
+
     async def run_fix_step(self, step: Step) -> tuple[bool, str]:
         from .fixmode import run_fix
 
@@ -245,12 +252,15 @@ class Installer:
 
     async def diagnose(self, phase: Phase) -> list[Any]:
         """After a failure: the failure signatures and the phase's own rules, failing ones first."""
-        sels = ["faq"] + phase.verify
+        # the host rules behind the signatures too, so that a symptom is linked to its cause on the node
+        host_rules = sorted({h for r in registry.select(["faq"], None) for h in r.host_rules})
+        sels = ["faq"] + phase.verify + host_rules
         try:
             st = await self.statuses(sels)
         except BadInput:
             return []
-        found = [f for _, (s, fs) in st.items() for f in fs if f.status in ("fail", "error", "warn")]
+        found = [f for rid, (s, fs) in st.items() for f in fs if f.status in ("fail", "error", "warn")
+                 and (rid.startswith("faq-") or rid in phase.verify or f.related)]
         found.sort(key=lambda f: (f.status != "fail", f.rule.id))
         for f in found[:10]:
             self.say(f"  ! {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}")
@@ -260,6 +270,29 @@ class Installer:
             if f.rule.remediation:
                 self.say(f"    -> bkdoctor fix --rule {f.rule.id} --host {f.target}")
         return found
+
+    async def offer_fixes(self, found: list[Any]) -> bool:
+        """Offer bkdoctor's own fixes for what the diagnosis found; True when at least one was fixed."""
+        from .fixer import all_remediations
+        from .fixmode import run_fix
+
+        rems = all_remediations()
+        rules = sorted({f.rule.id for f in found if f.rule.remediation in rems and f.status in ("fail", "warn")})
+        rules += sorted({r["rule"] for f in found for r in f.related if r.get("fix") and r["rule"] not in rules})
+        if not rules:
+            return False
+        question = f"apply bkdoctor's fixes for {', '.join(rules)} and retry?"
+        self.say(f"  {question}")
+        if not self.confirm(question):
+            return False
+        sel = registry.select(rules, None)
+        cluster = self.cluster_factory() if any(r.scope == "cluster" for r in sel) else None
+        outcomes = await run_fix(self.inv, sel, hosts=None, cluster=cluster, dry_run=False, allow_disruptive=False,
+                                 confirm=lambda plans: True, say=lambda s: self.say("    " + s), history=self.history,
+                                 factory=self.factory, lang=self.lang)
+        for o in outcomes:
+            self.say(f"    {o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}")
+        return any(o.status == "fixed" for o in outcomes)
 
     async def run(self, phases: list[Phase]) -> list[PhaseReport]:
         reports: list[PhaseReport] = []
@@ -299,16 +332,15 @@ class Installer:
                     continue
                 self.say(f"  [{i + 1}/{len(p.steps)}] {step.describe()}")
                 self.state.set(p.id, i, "running")
-                if step.kind == "fix":
-                    ok, detail = await self.run_fix_step(step)
-                    log = ""
-                else:
-                    ok, log = await self.run_command(p, i, step)
-                    detail = ""
+                ok, log, detail = await self._step(p, i, step)
+                if not ok:
+                    found = await self.diagnose(p)
+                    if await self.offer_fixes(found):
+                        self.say(f"  [{i + 1}/{len(p.steps)}] retrying after the fixes")
+                        ok, log, detail = await self._step(p, i, step)
                 if not ok:
                     self.state.set(p.id, i, "failed", log, detail)
                     self.say(f"  step {i + 1} failed" + (f" (log: {log})" if log else "") + (f"\n{detail}" if detail else ""))
-                    found = await self.diagnose(p)
                     reports.append(PhaseReport(p.id, "failed", f"step {i + 1} failed",
                                                [{"rule": f.rule.id, "target": f.target, "status": f.status,
                                                  "related": f.related} for f in found]))
@@ -321,11 +353,16 @@ class Installer:
                     for f in bad[:10]:
                         self.say(f"  verify: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}")
                     found = await self.diagnose(p)
+                    if await self.offer_fixes(found or bad):
+                        st = await self.statuses(p.verify)
+                        ok, bad = self.verdict(st, p.verify, strict=True)
+                if not ok:
                     reports.append(PhaseReport(p.id, "failed", "verify rules fail",
                                                [{"rule": f.rule.id, "target": f.target, "status": f.status,
                                                  "related": f.related} for f in found or bad]))
                     return reports
             self.state.set(p.id, -1, "done")
+            self.say(f"   {p.id} done")
             reports.append(PhaseReport(p.id, "done"))
         return reports
 

@@ -61,7 +61,7 @@ def site(ssh_fleet, kube_apiserver, tmp_path):
     inst = tmp_path / "blueking"
     shutil.copytree(ROOT / "fixtures" / "install", inst)
     shutil.copy(kube_apiserver.kubeconfig, inst / "kubeconfig")
-    for w in (inst / "bcs.sh", inst / "bin" / "helmfile"):  # the interpreter that has the kubernetes client
+    for w in (inst / "bcs.sh", inst / "bin" / "helmfile", inst / "bin" / "helm"):  # the interpreter that has the kubernetes client
         w.write_text(w.read_text().replace("exec python3 ", f"exec {sys.executable} "))
     cfg = {"kubeconfig": str(inst / "kubeconfig"), "log": str(inst / "standin.log"), "domain": DOMAIN,
            "nodes": f"master-1={master.address}=master node-1={node.address}=node"}
@@ -147,6 +147,26 @@ def test_install_interrupted_resumed_then_idempotent(site, kube_apiserver):
     assert len(calls(site)) == n
     assert r.stdout.count("SKIPPED") >= 10, r.stdout[-3000:]
 
+    # 5. repair phases from findings: the default StorageClass and the ingress Service deleted, bk-cmdb stuck in
+    #    pending-upgrade; `bkdoctor fix` re-runs the deployment steps (through the stand-ins) and re-checks
+    api = kube_apiserver.api_client()
+    rest(api, "DELETE", "/apis/storage.k8s.io/v1/storageclasses/local-storage")
+    rest(api, "DELETE", "/api/v1/namespaces/blueking/services/ingress-nginx-controller")
+    from clusterstate import helm_release_secret
+
+    rest(api, "POST", "/api/v1/namespaces/blueking/secrets", body=helm_release_secret(
+        {"metadata": {"name": "bk-cmdb", "namespace": "blueking"}, "chart": "bk-cmdb", "version": "3.10.24",
+         "status": "pending-upgrade", "revision": 2}))
+    env = {**os.environ, "LANG": "C.UTF-8", "XDG_DATA_HOME": str(site["tmp"] / "xdg")}
+    fix = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "fix", "--rule", "storage-class", "--rule", "ingress-nginx",
+                          "--rule", "helm-releases", "-i", str(site["inv"]), "--kubeconfig", site["kubeconfig"], "--yes",
+                          "--allow-disruptive", "--json", "-"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    outcomes = {o["rule"]: o["status"] for o in json.loads(fix.stdout)["outcomes"]}
+    assert outcomes == {"storage-class": "fixed", "ingress-nginx": "fixed", "helm-releases": "fixed"}, fix.stdout[-3000:]
+    new = calls(site)[n:]
+    assert "helmfile -f 00-localpv.yaml.gotmpl sync" in new and "helm -n blueking rollback bk-cmdb 1" in new
+    assert "helmfile -f base-blueking.yaml.gotmpl -l name=bk-cmdb sync" in new
+
 
 def test_failing_step_names_cause_and_fix_then_resumes(site, kube_apiserver):
     site["cfg"]["plant_pull_failure"] = "base-blueking.yaml.gotmpl:third"
@@ -156,6 +176,10 @@ def test_failing_step_names_cause_and_fix_then_resumes(site, kube_apiserver):
     out = r.stdout
     assert "FAILED   base-third" in out, out[-3000:]
     assert "faq-paas-init-data" in out and "slug-app" in out
+    # the cross-layer cause (node-1 lacks docker.<domain> in insecure-registries) was offered and fixed by bkdoctor
+    assert "apply bkdoctor's fixes for" in out and "fixed insecure-registries@node-1" in out, out[-4000:]
+    info = json.loads(site["node"].docker("info", "--format", "{{json .RegistryConfig}}").stdout)
+    assert info["IndexConfigs"][f"docker.{DOMAIN}"]["Secure"] is False
     # the operator fixes it (the image is mirrored: the pod that could not pull goes away), and re-runs
     rest(kube_apiserver.api_client(), "DELETE", "/api/v1/namespaces/blueking/pods/bkpaas3-apiserver-init-data-x7k2p",
          query=[("gracePeriodSeconds", 0)])
