@@ -269,3 +269,23 @@ def test_collect_then_scan_bundle_via_cli(tmp_path, home, report_validator):
     view = lambda rep: sorted((f["rule"], f["target"], f["status"]) for f in rep["findings"] if f["rule"] != "fleet-clock-skew")
     assert view(offline) == view(live)
     assert run("scan", "--bundle", str(tmp_path / "nope.tgz"), env=home).returncode == 2
+
+
+def test_report_to_a_device_or_fifo_writes_in_place(tmp_path, home):
+    """--json /dev/null must not replace the device with a file (tested on a fifo and a mknod copy, never the real one)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+
+    got = []
+    t = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    t.start()
+    r = run("scan", "--rule", "swap", "--no-history", "--json", str(fifo), env=home)
+    t.join(30)
+    assert r.returncode in (0, 1) and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(got[0])["schema"] == "bkdoctor/report/v1"
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    r = run("scan", "--rule", "swap", "--no-history", "--json", str(null), "--html", str(null), env=home)
+    assert r.returncode in (0, 1) and stat.S_ISCHR(os.stat(null).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left

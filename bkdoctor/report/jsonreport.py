@@ -63,8 +63,21 @@ def worst(report: dict[str, Any]) -> int:
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write a file so that readers never see half of it: temp file in the same dir, fsync, rename."""
+    """Write a file so that readers never see half of it: temp file in the same dir, fsync, rename.
+
+    A target that exists and is not a regular file (/dev/null, a fifo, /dev/stdout) is written in place: renaming
+    over it would replace a device node with a file."""
+    import stat
+
     p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with open(p, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent) if str(p.parent) else ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
