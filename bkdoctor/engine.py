@@ -394,16 +394,18 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     host_rules = [r for r in rules if r.scope == "host"]
     fleet_rules = [r for r in rules if r.scope == "fleet"]
     cluster_rules = [r for r in rules if r.scope == "cluster"]
-    needed = {f for r in host_rules + fleet_rules for f in r.facts}
-    sections = sections_for(needed)
-    want_docker = bool(needed & API_FACTS)
-    want_clock = "clock_offset" in needed
+    def needs(roles: tuple[str, ...]) -> tuple[set[str], bool, bool]:
+        """The probe a host gets: only the facts of the rules that apply to its roles (a node never runs the
+        registry proxy's HTTP checks, a control machine never measures LocalPV mounts)."""
+        facts = {f for r in host_rules + fleet_rules if r.applies_to(roles) for f in r.facts}
+        return sections_for(facts), bool(facts & API_FACTS), "clock_offset" in facts
     sem = asyncio.Semaphore(max(1, concurrency))
 
     async def one(h: HostSpec) -> TargetState:
         async with sem:
             if on_progress:
                 on_progress(h.name, "gathering")
+            sections, want_docker, want_clock = needs(h.roles)
             st = await gather_host(h, inv, sections, want_docker, factory, want_clock)
             if on_progress:
                 on_progress(h.name, "done" if st.reachable else "unreachable")

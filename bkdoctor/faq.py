@@ -132,8 +132,17 @@ def load_signature(path: Path) -> Rule:
     return rule
 
 
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
 def _re(m: dict[str, Any], key: str) -> re.Pattern[str] | None:
-    return re.compile(m[key]) if key in m else None
+    if key not in m:
+        return None
+    pat = m[key]
+    c = _COMPILED.get(pat)
+    if c is None:
+        c = _COMPILED[pat] = re.compile(pat)
+    return c
 
 
 def _age_minutes(pod: dict[str, Any], now: dt.datetime) -> float | None:
@@ -165,6 +174,14 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
         if pods_cache is None:
             pods_cache = facts.get("pods")
         return pods_cache
+
+    index: dict[tuple[Any, Any], dict[str, Any]] | None = None
+
+    def pod_index() -> dict[tuple[Any, Any], dict[str, Any]]:
+        nonlocal index
+        if index is None:
+            index = {(md(p).get("namespace"), md(p)["name"]): p for p in pods()}
+        return index
 
     def scoped(m: dict[str, Any], ns: str, name: str) -> bool:
         pr, nr = _re(m, "pod"), _re(m, "namespace")
@@ -208,8 +225,7 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
                     continue
                 node, p = None, None
                 if io.get("kind") == "Pod":
-                    p = next((p for p in pods() if md(p)["name"] == io.get("name")
-                              and md(p).get("namespace") == io.get("namespace")), None)
+                    p = pod_index().get((io.get("namespace"), io.get("name")))
                     node = ((p or {}).get("spec") or {}).get("nodeName")
                 node = node or (e.get("source") or {}).get("host")
                 out.append({"where": "event", "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),

@@ -121,6 +121,31 @@ def _reason(e: Exception) -> T:
     return T(f"Kubernetes API 错误：{text[:200]}", f"Kubernetes API error: {text[:200]}")
 
 
+def _reduce_node(n: dict[str, Any]) -> dict[str, Any]:
+    st = n.get("status") or {}
+    st.pop("images", None)  # about half of a Node object, and no rule reads it
+    return n
+
+
+def _reduce_pod(p: dict[str, Any]) -> dict[str, Any]:
+    """What the rules read of a pod: metadata, node, containers' names and images, status."""
+    md = p.get("metadata") or {}
+    spec = p.get("spec") or {}
+    return {"metadata": {k: md[k] for k in ("name", "namespace", "labels", "creationTimestamp", "ownerReferences",
+                                            "deletionTimestamp") if k in md},
+            "spec": {"nodeName": spec.get("nodeName"),
+                     "containers": [{"name": c.get("name"), "image": c.get("image")} for c in spec.get("containers") or []]},
+            "status": p.get("status") or {}}
+
+
+def _reduce_event(e: dict[str, Any]) -> dict[str, Any]:
+    return {k: e[k] for k in ("metadata", "involvedObject", "reason", "message", "type", "count", "firstTimestamp",
+                              "lastTimestamp", "eventTime", "source") if k in e}
+
+
+REDUCE = {"nodes": _reduce_node, "pods": _reduce_pod, "events": _reduce_event}
+
+
 @dataclass
 class ClusterFacts:
     """Lazily listed, cached cluster objects (dicts as the API returns them, managedFields dropped)."""
@@ -129,6 +154,7 @@ class ClusterFacts:
     log_tail: int = LOG_TAIL
     page: int = PAGE
     _cache: dict[str, Any] = field(default_factory=dict)
+    _locks: dict[str, Any] = field(default_factory=dict)
     calls: int = 0  # API requests made (tests check that each kind is read once)
     # a bundle (offline analysis) fills this instead of the API
     preloaded: dict[str, Any] | None = None
@@ -142,7 +168,9 @@ class ClusterFacts:
             url, "GET", auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
             _request_timeout=REQUEST_TIMEOUT, header_params={"Accept": "application/json" if not raw else "*/*"})
         data = resp.data
-        return data if raw else json.loads(data)
+        if raw:
+            return data
+        return json.loads(data)
 
     def _list(self, path: str, query: dict[str, Any] | None = None,
               reduce: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
@@ -164,12 +192,17 @@ class ClusterFacts:
     # -- facts ----------------------------------------------------------------------------------------
     def get(self, kind: str) -> Any:
         if kind not in self._cache:
-            try:
-                self._cache[kind] = self._load(kind)
-            except FactUnavailable as e:
-                self._cache[kind] = e
-            except Exception as e:  # ApiException, urllib3 errors, JSON errors
-                self._cache[kind] = FactUnavailable(_reason(e))
+            import threading
+
+            lock = self._locks.setdefault(kind, threading.Lock())  # dict.setdefault is atomic under the GIL
+            with lock:  # several gathering threads may want the same kind (logs need pods): list it once
+                if kind not in self._cache:
+                    try:
+                        self._cache[kind] = self._load(kind)
+                    except FactUnavailable as e:
+                        self._cache[kind] = e
+                    except Exception as e:  # ApiException, urllib3 errors, JSON errors
+                        self._cache[kind] = FactUnavailable(_reason(e))
         v = self._cache[kind]
         if isinstance(v, FactUnavailable):
             raise v
@@ -201,24 +234,36 @@ class ClusterFacts:
             return out
         if kind not in KINDS:
             raise KeyError(kind)
-        return self._list(KINDS[kind])
+        return self._list(KINDS[kind], reduce=REDUCE.get(kind))
 
     def _helm_releases(self) -> list[dict[str, Any]]:
-        """Every helm release revision, reduced: the payload of the newest revision per release is decoded."""
-        def meta_only(item: dict[str, Any]) -> dict[str, Any]:
-            md = item.get("metadata") or {}
-            labels = md.get("labels") or {}
-            return {"namespace": md.get("namespace"), "secret": md.get("name"), "name": labels.get("name"),
-                    "status": labels.get("status"), "revision": int(labels.get("version") or 0),
-                    "type": item.get("type"), "data": (item.get("data") or {}).get("release")}
+        """Every helm release, reduced to chart, version and status. Only the newest revision's payload of each
+        release is kept while listing (older ones are dropped page by page), and each is decoded one at a time."""
+        from collections import Counter
 
-        revs = [r for r in self._list(KINDS["helm_secrets"], {"labelSelector": "owner=helm"}, reduce=meta_only)
-                if r["type"] == "helm.sh/release.v1"]
         latest: dict[tuple[str, str], dict[str, Any]] = {}
-        for r in revs:
-            key = (r["namespace"], r["name"])
-            if key not in latest or r["revision"] > latest[key]["revision"]:
-                latest[key] = r
+        counts: Counter = Counter()
+        cont = None
+        while True:
+            q: dict[str, Any] = {"labelSelector": "owner=helm", "limit": self.page}
+            if cont:
+                q["continue"] = cont
+            data = self._get(KINDS["helm_secrets"], q)
+            for item in data.get("items") or []:
+                if item.get("type") != "helm.sh/release.v1":
+                    continue
+                md = item.get("metadata") or {}
+                labels = md.get("labels") or {}
+                key = (md.get("namespace"), labels.get("name"))
+                rev = int(labels.get("version") or 0)
+                counts[key] += 1
+                if key not in latest or rev > latest[key]["revision"]:
+                    latest[key] = {"namespace": key[0], "name": key[1], "status": labels.get("status"), "revision": rev,
+                                   "data": (item.get("data") or {}).get("release")}
+            cont = (data.get("metadata") or {}).get("continue")
+            del data
+            if not cont:
+                break
         out = []
         for key, r in sorted(latest.items()):
             chart, version, app_version, err = None, None, None, None
@@ -229,11 +274,10 @@ class ClusterFacts:
                 del payload
             except (ValueError, OSError, TypeError, EOFError) as e:
                 err = f"cannot decode the release payload: {type(e).__name__}"
+            r["data"] = None
             out.append({"namespace": r["namespace"], "name": r["name"], "status": r["status"], "revision": r["revision"],
                         "chart": chart, "chart_version": version, "app_version": app_version, "error": err,
-                        "revisions": sum(1 for x in revs if (x["namespace"], x["name"]) == key)})
-        for r in revs:
-            r["data"] = None
+                        "revisions": counts[key]})
         return out
 
     MAX_LOG_PODS = 100
