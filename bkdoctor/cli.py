@@ -64,6 +64,8 @@ def cli() -> None:
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("--no-cluster", is_flag=True, help="Do not check the cluster even if a kubeconfig is found.")
 @click.option("--from-cluster", is_flag=True, help="Take the hosts from the cluster's Nodes (InternalIP; role from labels).")
+@click.option("--from-daemonset", metavar="NAMESPACE", default=None,
+              help="Host facts from the bkdoctor DaemonSet's pods (see `bkdoctor cluster-job --mode daemonset`): no SSH.")
 @click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False), default=None,
               help="Analyse a support bundle (from `bkdoctor collect`) instead of live hosts and cluster.")
 @click.option("--accept-new-host-keys", is_flag=True,
@@ -74,7 +76,8 @@ def cli() -> None:
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
-         kube_context: str | None, no_cluster: bool, from_cluster: bool, bundle_path: str | None,
+         kube_context: str | None, no_cluster: bool, from_cluster: bool, from_daemonset: str | None,
+         bundle_path: str | None,
          accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
@@ -115,7 +118,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         except (EOFError, OSError):
             raise BadInput("--ask-pass needs a terminal (or set ssh.password_env)") from None
     cluster = None
-    if not no_cluster and (any(r.scope == "cluster" for r in selected) or from_cluster):
+    if not no_cluster and (any(r.scope == "cluster" for r in selected) or from_cluster or from_daemonset):
         from .facts.cluster import configure
 
         cluster = configure(kubeconfig, kube_context)
@@ -125,6 +128,13 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
             if cluster is None:
                 raise BadInput("--from-cluster needs a cluster (--kubeconfig or ~/.kube/config)")
             inv.hosts = hosts_from_cluster(cluster, inv)
+        if from_daemonset:
+            from .incluster import daemonset_scan_inputs
+
+            if cluster is None:
+                raise BadInput("--from-daemonset needs a cluster (--kubeconfig or ~/.kube/config)")
+            selected, ds_hosts = daemonset_scan_inputs(cluster, inv, selected, from_daemonset)
+            preloaded = (ds_hosts, None)
     history = None
     if not no_history:
         from .store import History
@@ -140,7 +150,8 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     if preloaded is not None:
         from . import engine
 
-        result = asyncio.run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1]))
+        result = asyncio.run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1],
+                                         cluster=cluster))
     else:
         result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
