@@ -36,4 +36,8 @@ export BKDOCTOR_REQUIRE_KUBE=1   # the cluster tests must run here, never skip
 # The tests import the package from this tree; the installed one must work too.
 ( cd /tmp && bkdoctor --version && bkdoctor rules --json >/dev/null )
 
+# ansible-core for the Ansible export test (its own venv, not the project's environment)
+[ -x /var/cache/bkdoctor/ansible-venv/bin/ansible-playbook ] || { python3 -m venv /var/cache/bkdoctor/ansible-venv && \
+  /var/cache/bkdoctor/ansible-venv/bin/pip install -q --disable-pip-version-check 'ansible-core>=2.15,<2.18'; }
+
 exec python3 -m pytest -q "$@"

@@ -226,7 +226,9 @@ def render_inventory(exp: Export, source: str) -> str:
         "# Written by `bkdoctor fix --export ansible` from " + (source or "this host") + ".",
         "# Connection settings come from the bkdoctor inventory's ssh settings. bkdoctor_fix_<remediation>=True marks",
         "# what bkdoctor's scan found to fix on that host: only those tasks of site.yml run there.",
-        "# 由 bkdoctor fix --export ansible 生成；bkdoctor_fix_*=True 表示该主机需要的修复，site.yml 只在这些主机上执行对应任务。",
+        "# 由 bkdoctor fix --export ansible 生成；bkdoctor_fix_*=True 表示该主机需要的修复，",
+        "# site.yml 只在这些主机上执行对应任务。",
+        "# Strings are quoted Python literals (\"'22'\"): Ansible's INI parser reads them back exactly, as strings.",
         "",
         "[bkdoctor]",
     ]
@@ -824,9 +826,12 @@ def render_site(exp: Export) -> str:
 
 
 # -- README.md ---------------------------------------------------------------------------------------
-def render_readme(exp: Export, source: str) -> str:
+def render_readme(exp: Export, source: str, outdir: str = "<this directory>", rules: tuple[str, ...] = ()) -> str:
     rows = "\n".join(f"| `{h.name}` | {', '.join(h.roles)} | {', '.join(f'`{r}`' for r in h.fixes) or '-'} |"
                      for h in exp.hosts)
+    one = exp.hosts[0].name if exp.hosts else "HOST"
+    recheck = "bkdoctor scan" + (f" -i {shlex.quote(source)}" if source else "") + "".join(
+        f" --rule {shlex.quote(r)}" for r in rules)
     skipped = "\n".join(f"- `{rule}` @ `{target}`: {why}" for rule, target, why in exp.not_exported) or "- (none / 无)"
     return f"""# bkdoctor → Ansible
 
@@ -857,11 +862,12 @@ use ansible-core 2.16 or older there, 2.17 needs Python >= 3.7 on the hosts).
 
 ```sh
 pip install 'ansible-core>=2.15,<2.17'
-cd {'<this directory>'}
+cd {shlex.quote(os.path.abspath(outdir)) if outdir != "<this directory>" else outdir}
+export ANSIBLE_PIPELINING=True                               # faster (needs sudo without requiretty when become)
 ansible-playbook -i inventory.ini site.yml --check --diff   # preview / 预览（只读检查）
 ansible-playbook -i inventory.ini site.yml                  # apply / 执行
-ansible-playbook -i inventory.ini site.yml --limit node-3   # one host / 单台主机
-bkdoctor scan -i <the bkdoctor inventory> --rule <the same rules>   # re-check / 复查
+ansible-playbook -i inventory.ini site.yml --limit {one}   # one host / 单台主机
+{recheck}   # re-check / 复查
 ```
 
 Host keys are checked like bkdoctor does: against the `known_hosts` of the bkdoctor inventory
@@ -883,13 +889,14 @@ Notes / 说明:
 
 
 # -- CLI -----------------------------------------------------------------------------------------------
-def write(exp: Export, outdir: str, source: str) -> list[str]:
+def write(exp: Export, outdir: str, source: str, rules: tuple[str, ...] = ()) -> list[str]:
     d = Path(outdir)
     if d.exists() and not d.is_dir():
         raise BadInput(f"--export ansible {outdir}: not a directory")
     d.mkdir(parents=True, exist_ok=True)
+    source = "".join(c if c.isprintable() else "?" for c in source)  # it lands in a comment line
     files = {"inventory.ini": render_inventory(exp, source), "site.yml": render_site(exp),
-             "README.md": render_readme(exp, source)}
+             "README.md": render_readme(exp, source, outdir, rules)}
     written = []
     for name, text in files.items():
         p = d / name
@@ -926,8 +933,8 @@ def export_cli(export: tuple[str, str], *, rules: tuple[str, ...], hosts: tuple[
     result = asyncio.run(engine.scan(inv, host_rules))
     planned = make_plans(result, inv, set(hosts) or None)
     exp = build(inv, result.findings, planned, selected, set(hosts) or None)
-    source = inv.path or ""
-    written = write(exp, outdir, source)
+    source = os.path.abspath(inv.path) if inv.path else ""
+    written = write(exp, outdir, source, tuple(rules))
     for h in exp.hosts:
         print(f"{h.name}: {', '.join(h.fixes) if h.fixes else 'nothing to fix'}")
     for rule, target, why in exp.not_exported:
