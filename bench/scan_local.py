@@ -40,7 +40,7 @@ def bench_cli(n):
     with tempfile.TemporaryDirectory() as d:
         for _ in range(n):
             t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "scan", "--no-history", "--json",
+            r = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "scan", "--no-history", "--no-cluster", "--json",
                                 os.path.join(d, "r.json")], cwd=ROOT, capture_output=True)
             out.append(time.perf_counter() - t0)
             assert r.returncode in (0, 1), r.stderr
@@ -51,7 +51,7 @@ def bench_engine(n):
     from bkdoctor import engine, registry
     from bkdoctor.inventory import local_inventory
 
-    inv, rules = local_inventory(), registry.select(None, None)
+    inv, rules = local_inventory(), [r for r in registry.select(None, None) if r.scope != "cluster"]
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -66,7 +66,8 @@ def bench_probe(n):
     from bkdoctor import registry
     from bkdoctor.transport import LocalTransport
 
-    facts = {f for r in registry.select(None, None) for f in r.facts}
+    facts = {f for r in registry.select(None, None) if r.scope in ("host", "fleet") and r.applies_to(("control",))
+             for f in r.facts}
     out = []
     for _ in range(n):
         script, nonce = build_script(sections_for(facts))
@@ -94,7 +95,7 @@ def main():
     from bkdoctor import registry
 
     print(f"# bkdoctor scan of this host: {len(registry.select(None, None))} rules, n={a.n}, "
-          f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+          f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
     print(f"{'what':<8} {'median':>9} {'p90':>9} {'min':>9}")
     for name, fn in (("cli", bench_cli), ("engine", bench_engine), ("probe", bench_probe), ("naive", bench_naive)):
         s = stats(fn(a.n))
