@@ -46,6 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from benchutil import run_child  # noqa: E402
 
 GOALS = {"scan_over_floor": 1.5, "peak_rss_mb": 300}
 PAGE = 500
@@ -595,19 +597,7 @@ data:
 
 # ----------------------------------------------------------------------------- loading
 
-KINDS = {  # kind -> (collection path template, namespaced, has status subresource)
-    "Namespace": ("/api/v1/namespaces", False, False),
-    "Node": ("/api/v1/nodes", False, True),
-    "PersistentVolume": ("/api/v1/persistentvolumes", False, True),
-    "StorageClass": ("/apis/storage.k8s.io/v1/storageclasses", False, False),
-    "Pod": ("/api/v1/namespaces/{ns}/pods", True, True),
-    "Service": ("/api/v1/namespaces/{ns}/services", True, False),
-    "ConfigMap": ("/api/v1/namespaces/{ns}/configmaps", True, False),
-    "Secret": ("/api/v1/namespaces/{ns}/secrets", True, False),
-    "Event": ("/api/v1/namespaces/{ns}/events", True, False),
-    "PersistentVolumeClaim": ("/api/v1/namespaces/{ns}/persistentvolumeclaims", True, True),
-    "Job": ("/apis/batch/v1/namespaces/{ns}/jobs", True, True),
-}
+from clusterstate import KINDS  # noqa: E402  (the same loader table the tests use)
 
 
 def load(kube, cluster: Cluster, threads: int = 12) -> float:
@@ -740,36 +730,6 @@ def bench_floor(api, threads: int, logs: list | None = None) -> dict:
 
 
 # ----------------------------------------------------------------------------- bkdoctor
-
-
-def run_child(argv, *, env=None, cwd=None, timeout=1800) -> dict:
-    """Wall s, CPU s and peak RSS MB of one child, all from its own wait4()."""
-    err = tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                p.kill()
-                _, status, ru = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.005)
-    except BaseException:
-        p.kill()
-        os.wait4(p.pid, 0)
-        p.returncode = -9
-        raise
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    err.seek(0)
-    tail = err.read()[-2000:].decode("utf-8", "replace")
-    err.close()
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_mb": ru.ru_maxrss / 1024, "rc": p.returncode,
-            "stderr": tail}
 
 
 def bench_cli(kubeconfig: str, out: Path) -> dict:

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
+from benchutil import run_child  # noqa: E402
 
 from scan_local import NAIVE  # noqa: E402  (the guide's verification commands, one after another)
 
@@ -245,37 +246,6 @@ def write_ini(path: Path, fleet, hosts) -> None:
 
 
 # ----------------------------------------------------------------------------- runners
-
-
-def run_child(argv, *, env=None, cwd=None, stdout=subprocess.DEVNULL, timeout=1800):
-    """Run a command; returns wall s, CPU s (user+sys of it and its reaped descendants) and peak RSS MB,
-    all from wait4() of that one child."""
-    err = tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                p.kill()
-                _, status, ru = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.005)
-    except BaseException:
-        p.kill()
-        os.wait4(p.pid, 0)
-        p.returncode = -9
-        raise
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    err.seek(0)
-    tail = err.read()[-2000:].decode("utf-8", "replace")
-    err.close()
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_mb": ru.ru_maxrss / 1024,
-            "rc": p.returncode, "stderr": tail}
 
 
 def bench_scan(inv: Path, out: Path) -> dict:
