@@ -38,6 +38,8 @@ class _Server(ThreadingHTTPServer):
     def finish_request(self, request, client_address):
         # TLS handshake in the per-connection thread, not in the accept loop.
         request.settimeout(10)
+        # without it every log answer over ~8 KB waits for a delayed ACK (45 ms instead of 2.5 ms)
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as e:
