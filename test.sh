@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Real components the tests run: dockerd, chronyd, iptables, sshd, fio, a registry, headless Chromium.
-APT_PACKAGES=(docker.io containerd docker-registry iptables chrony openssh-server openssh-client sudo fio chromium
+APT_PACKAGES=(docker.io containerd docker-registry debootstrap iptables chrony openssh-server openssh-client sudo fio chromium
               iproute2 util-linux procps kmod curl dash)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
