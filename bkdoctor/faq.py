@@ -165,6 +165,54 @@ def _details(groups: dict[str, str]) -> dict[str, str]:
     return d
 
 
+def _index(facts: Any) -> dict[str, Any]:
+    """Per-scan indexes shared by every signature (15 signatures must not each walk 20,000 events)."""
+    idx = getattr(facts, "_faq_index", None)
+    if idx is None:
+        idx = {}
+        try:
+            facts._faq_index = idx
+        except AttributeError:  # a facts object that takes no attributes: no caching
+            pass
+    return idx
+
+
+def _events_by_reason(facts: Any) -> dict[str, list[dict[str, Any]]]:
+    idx = _index(facts)
+    if "events" not in idx:
+        by: dict[str, list[dict[str, Any]]] = {}
+        for e in facts.get("events"):
+            by.setdefault(e.get("reason") or "", []).append(e)
+        idx["events"] = by
+    return idx["events"]
+
+
+def _pods_with_state(facts: Any, where: str, reasons: set[str]) -> list[dict[str, Any]]:
+    """Pods (in list order) with a container whose `where` state (or last termination) has one of `reasons`."""
+    idx = _index(facts)
+    key = f"state:{where}"
+    if key not in idx:
+        by: dict[str, list[dict[str, Any]]] = {}
+        for p in facts.get("pods"):
+            seen = set()
+            for cs in container_statuses(p):
+                st = (cs.get("state") or {}).get(where) or ((cs.get("lastState") or {}).get("terminated")
+                                                           if where == "terminated" else None)
+                r = (st or {}).get("reason")
+                if st and r not in seen:
+                    seen.add(r)
+                    by.setdefault(r or "", []).append(p)
+        idx[key] = by
+    out, seen_ids = [], set()
+    for r in sorted(reasons):
+        for p in idx[key].get(r, ()):
+            if id(p) not in seen_ids:
+                seen_ids.add(id(p))
+                out.append(p)
+    order = {id(p): i for i, p in enumerate(facts.get("pods"))} if len(reasons) > 1 else None
+    return sorted(out, key=lambda p: order[id(p)]) if order else out
+
+
 def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     pods_cache: list[dict[str, Any]] | None = None
@@ -192,7 +240,8 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
         msg_re = _re(m, "message")
         reasons = set(m.get("reason") or [])
         if where in ("waiting", "terminated"):
-            for p in pods():
+            candidates = pods() if not reasons else _pods_with_state(facts, where, reasons)
+            for p in candidates:
                 if not scoped(m, md(p).get("namespace", ""), md(p)["name"]):
                     continue
                 for cs in container_statuses(p):
@@ -211,7 +260,12 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
                                 "text": text[:300], "details": _details(mm.groupdict() if mm else {}), "_pod": p})
         elif where == "event":
             kind = m.get("kind")
-            for e in facts.get("events"):
+            candidates = facts.get("events") if not reasons else \
+                [e for r in sorted(reasons) for e in _events_by_reason(facts).get(r, ())]
+            if reasons and len(reasons) > 1:  # keep the API's order, as without the index
+                pos = _index(facts).setdefault("event_pos", {id(e): i for i, e in enumerate(facts.get("events"))})
+                candidates.sort(key=lambda e: pos[id(e)])
+            for e in candidates:
                 io = e.get("involvedObject") or {}
                 if kind and io.get("kind") != kind:
                     continue
@@ -233,7 +287,8 @@ def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
                             "details": _details(mm.groupdict() if mm else {}), "count": e.get("count"), "_pod": p})
         elif where == "log":
             logs = facts.get("logs")
-            for p in pods():
+            with_logs = {tuple(k.split("/", 2)[:2]) for k in logs}  # logs exist for failing pods only
+            for p in (x for x in pods() if (md(x).get("namespace", ""), md(x)["name"]) in with_logs):
                 ns, name = md(p).get("namespace", ""), md(p)["name"]
                 if not scoped(m, ns, name):
                     continue

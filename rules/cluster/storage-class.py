@@ -31,11 +31,15 @@ def check(facts, ctx):
         pv_states[ph] = pv_states.get(ph, 0) + 1
     pending = [p for p in pvcs if (p.get("status") or {}).get("phase") == "Pending"]
     reasons = {}
+    by_claim: dict = {}
+    if pending:  # one pass over the events, not one per pending claim
+        for e in events:
+            io = e.get("involvedObject") or {}
+            if io.get("kind") == "PersistentVolumeClaim":
+                by_claim.setdefault((io.get("namespace"), io.get("name")), []).append(e)
     for p in pending:
-        evs = [e for e in events if (e.get("involvedObject") or {}).get("kind") == "PersistentVolumeClaim"
-               and (e.get("involvedObject") or {}).get("name") == md(p)["name"]
-               and (e.get("involvedObject") or {}).get("namespace") == md(p).get("namespace")]
-        evs.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        evs = sorted(by_claim.get((md(p).get("namespace"), md(p)["name"]), []),
+                     key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
         reasons[ref(p)] = evs[-1].get("message", "") if evs else ""
     bad_pvs = {k: v for k, v in pv_states.items() if k not in ("Available", "Bound")}
     observed = {"storageclasses": [md(s)["name"] for s in scs], "default": defaults, "pvs": pv_states,
