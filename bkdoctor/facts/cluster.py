@@ -37,6 +37,9 @@ KINDS: dict[str, str] = {
 CONFIGMAP_NAMES = ("coredns", "ingress-nginx-controller", "bkpaas3-apiserver-general-env", "bk-user-api-general-envs")
 
 PAGE = 500
+# the big kinds in smaller pages: a decoded 500-item page of events or pods is tens of MB while it is reduced, and
+# several kinds are read at once
+SMALL_PAGE = {"pods": 200, "events": 200, "helm_secrets": 50}
 LOG_TAIL = 200
 REQUEST_TIMEOUT = (5, 60)  # connect, read
 
@@ -173,12 +176,12 @@ class ClusterFacts:
         return json.loads(data)
 
     def _list(self, path: str, query: dict[str, Any] | None = None,
-              reduce: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
+              reduce: Callable[[dict[str, Any]], Any] | None = None, page: int | None = None) -> list[Any]:
         out: list[Any] = []
         cont = None
         while True:
             q = dict(query or {})
-            q["limit"] = self.page
+            q["limit"] = min(self.page, page or self.page)
             if cont:
                 q["continue"] = cont
             data = self._get(path, q)
@@ -234,7 +237,7 @@ class ClusterFacts:
             return out
         if kind not in KINDS:
             raise KeyError(kind)
-        return self._list(KINDS[kind], reduce=REDUCE.get(kind))
+        return self._list(KINDS[kind], reduce=REDUCE.get(kind), page=SMALL_PAGE.get(kind))
 
     def _helm_releases(self) -> list[dict[str, Any]]:
         """Every helm release, reduced to chart, version and status. Only the newest revision's payload of each
@@ -245,7 +248,7 @@ class ClusterFacts:
         counts: Counter = Counter()
         cont = None
         while True:
-            q: dict[str, Any] = {"labelSelector": "owner=helm", "limit": self.page}
+            q: dict[str, Any] = {"labelSelector": "owner=helm", "limit": min(self.page, SMALL_PAGE["helm_secrets"])}
             if cont:
                 q["continue"] = cont
             data = self._get(KINDS["helm_secrets"], q)
