@@ -168,6 +168,17 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             else:
                 outcomes.append(FixOutcome(f.rule.id, f.target, "failed", T(f"无法制定修复计划：{why}", f"cannot plan a fix: {why}")))
             continue
+        mod = all_remediations().get(plan.remediation)
+        if plan.empty and getattr(mod, "verify", None) is not None and result.extra.get("cluster_facts") is not None:
+            # a fix verified by its cause (the symptom, a log line or an event, lingers until pods restart):
+            # the cause is already right, so there is nothing to do again
+            vctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
+                                         params=dict(params or {}))
+            if mod.verify(result.extra["cluster_facts"], vctx):
+                outcomes.append(FixOutcome(f.rule.id, f.target, "unchanged", T(
+                    "原因已修复，无需再改；相关 Pod 重启后症状消失",
+                    "the cause is already fixed, nothing to change; the symptom clears as the pods restart"), plan=plan))
+                continue
         if plan.empty:
             # nothing the remediation can change, yet the rule fails: what is left is for a person to do
             cmds = list(f.rule.fix)

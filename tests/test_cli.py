@@ -289,3 +289,13 @@ def test_report_to_a_device_or_fifo_writes_in_place(tmp_path, home):
     r = run("scan", "--rule", "swap", "--no-history", "--json", str(null), "--html", str(null), env=home)
     assert r.returncode in (0, 1) and stat.S_ISCHR(os.stat(null).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
+
+
+@pytest.mark.parametrize("content,needle", [("clusters: [unclosed\n", "kubeconfig"), ("apiVersion: v1\nkind: Config\n", "kubeconfig")])
+def test_malformed_kubeconfig_is_exit_2(tmp_path, home, content, needle):
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(content)
+    before = kc.read_bytes()
+    r = run("scan", "--kubeconfig", str(kc), "--rule", "coredns", "--no-history", env=home)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and kc.read_bytes() == before

@@ -148,6 +148,9 @@ def test_faq_snippet_annotations_fix(kube_apiserver, kube_kubelet, report_valida
         data = client.CoreV1Api(kube_apiserver.api_client()).read_namespaced_config_map(
             "ingress-nginx-controller", "blueking").data
         assert data == {"allow-snippet-annotations": "true", "proxy-body-size": "10240m"}
+        # fix again: the old log line still matches, but the cause is right: nothing changes
+        again = _fix_rule(kube_apiserver.kubeconfig, "faq-snippet-annotations")
+        assert [o.status for o in again] == ["unchanged"], [(o.status, o.message.en) for o in again]
     finally:
         st.cleanup()
 
@@ -175,5 +178,7 @@ def test_faq_paas_init_data_needs_an_image_then_fixes(kube_apiserver, kube_kubel
         assert data == {"PAAS_APP_IMAGE": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27", "OTHER": "x"}
         web = core.read_namespaced_pod("bkpaas3-apiserver-web-6d8f7c9b5-abcde", "blueking")
         assert web.metadata.deletion_timestamp is not None
+        again = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data", {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"})
+        assert [o.status for o in again] == ["unchanged"], [(o.status, o.message.en) for o in again]
     finally:
         st.cleanup()

@@ -166,6 +166,12 @@ def test_install_interrupted_resumed_then_idempotent(site, kube_apiserver):
     new = calls(site)[n:]
     assert "helmfile -f 00-localpv.yaml.gotmpl sync" in new and "helm -n blueking rollback bk-cmdb 1" in new
     assert "helmfile -f base-blueking.yaml.gotmpl -l name=bk-cmdb sync" in new
+    # fix again: every rule passes now, nothing is planned and no deployment step runs
+    n2 = len(calls(site))
+    again = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "fix", "--rule", "storage-class", "--rule", "ingress-nginx",
+                            "--rule", "helm-releases", "-i", str(site["inv"]), "--kubeconfig", site["kubeconfig"], "--yes",
+                            "--allow-disruptive", "--json", "-"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert json.loads(again.stdout)["outcomes"] == [] and len(calls(site)) == n2, again.stdout[-2000:]
 
 
 def test_failing_step_names_cause_and_fix_then_resumes(site, kube_apiserver):
