@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .model import BadInput, STATUS_RANK
+from .termsafe import clean, clean_line
 
 
 def default_lang() -> str:
@@ -26,9 +27,17 @@ def default_lang() -> str:
 
 
 def _console(stderr: bool):
-    from rich.console import Console
+    """Every command's terminal output: text from hosts is cleaned of control characters (termsafe)."""
+    from .termsafe import safe_console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return safe_console(stderr=stderr)
+
+
+def _out_json(obj: Any, **kw: Any) -> None:
+    """JSON on stdout (maybe a terminal): C1/bidi characters as \\u escapes (the same JSON value)."""
+    from .termsafe import dumps_for_terminal
+
+    sys.stdout.write(dumps_for_terminal(obj, **kw) + "\n")
 
 
 LANG_OPT = click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
@@ -156,7 +165,9 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
     if json_path == "-":
-        sys.stdout.write(dumps(report))
+        from .termsafe import json_for_terminal
+
+        sys.stdout.write(json_for_terminal(dumps(report)))
         sys.stdout.flush()
     elif json_path:
         write_atomic(json_path, dumps(report))
@@ -205,7 +216,7 @@ async def _scan_with_progress(inv: Any, selected: list, concurrency: int, consol
         for h in hosts:
             st, secs = state[h]
             dur = f"{secs:.1f}s" if secs is not None else (f"{time.monotonic() - started[h]:.1f}s" if h in started else "")
-            t.add_row(Text(h), Text(st, style=style[st]), Text(dur, style="dim"))
+            t.add_row(Text(clean_line(h)), Text(st, style=style[st]), Text(dur, style="dim"))
         g = Table.grid()
         g.add_row(progress)
         g.add_row(t)
@@ -263,7 +274,7 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
     console = _console(stderr=True)
     result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     manifest = write_bundle(result, out)
-    console.print(f"bundle {out}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
+    console.print(f"bundle {clean_line(out)}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
 
 
@@ -345,7 +356,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
     out_console = _console(stderr=(json_path == "-"))
 
     def say(text: str) -> None:
-        out_console.print(text, markup=False, highlight=False)
+        out_console.print(clean(text), markup=False, highlight=False)
 
     def confirm(plans: list) -> bool:
         if yes:
@@ -363,7 +374,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
 
     for o in outcomes:
         line = Text(f"{o.status.upper():<9} ", style=style[o.status])
-        line.append(f"{o.rule} @ {o.target}: {o.message.get(lang)}")
+        line.append(clean(f"{o.rule} @ {o.target}: {o.message.get(lang)}"))
         if o.fix_id:
             line.append(f"  [{o.fix_id}]", style="dim")
         out_console.print(line)
@@ -371,7 +382,9 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
         doc = {"schema": "bkdoctor/fix/v1", "outcomes": [o.to_dict(lang) for o in outcomes]}
         text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
         if json_path == "-":
-            sys.stdout.write(text)
+            from .termsafe import json_for_terminal
+
+            sys.stdout.write(json_for_terminal(text))
         else:
             write_atomic(json_path, text)
     sys.exit(1 if any(o.status == "failed" for o in outcomes) else 0)
@@ -387,7 +400,7 @@ def journal(limit: int, as_json: bool, db: str | None) -> None:
 
     rows = History(db).fixes(limit)
     if as_json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        _out_json(rows, ensure_ascii=False, indent=2)
         return
     from rich.table import Table
 
@@ -395,7 +408,8 @@ def journal(limit: int, as_json: bool, db: str | None) -> None:
     for col in ("fix", "when", "target", "rule", "status", "rolled back"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["created_at"], r["target"], r["rule"], r["status"], r["rolled_back_at"] or "")
+        table.add_row(*(clean_line(x) for x in (r["id"], r["created_at"], r["target"], r["rule"], r["status"],
+                                                 r["rolled_back_at"] or "")))
     _console(stderr=False).print(table)
 
 
@@ -420,7 +434,7 @@ def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_co
                                         bool(rec["applied"].get("k8s")))
     ok, lines = asyncio.run(do_rollback(rec, inv, cluster))
     for line in lines:
-        _console(stderr=False).print(line, markup=False)
+        _console(stderr=False).print(clean(line), markup=False)
     if ok:
         h.mark_rolled_back(rec["id"])
     sys.exit(0 if ok else 1)
@@ -471,7 +485,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
         return configure(kubeconfig, kube_context)
 
     def say(text: str) -> None:
-        out_console.print(text, markup=False, highlight=False)
+        out_console.print(clean(text), markup=False, highlight=False)
 
     def confirm(question: str) -> bool:
         if yes or show_plan:
@@ -485,7 +499,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     if show_plan:
         rows = asyncio.run(inst.plan(phases))
         if as_json:
-            sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+            _out_json(rows, ensure_ascii=False, indent=2)
             return
         from rich.table import Table
 
@@ -500,7 +514,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
         return
     reports = asyncio.run(inst.run(phases))
     if as_json:
-        sys.stdout.write(json.dumps([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str) + "\n")
+        _out_json([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str)
     bad = [r for r in reports if r.status in ("failed", "blocked")]
     for r in reports:
         say(f"{r.status.upper():<8} {r.phase} {r.message}")
@@ -568,7 +582,7 @@ def rules_cmd(as_json: bool, lang: str | None) -> None:
     lang = lang or default_lang()
     rules = all_rules()
     if as_json:
-        sys.stdout.write(json.dumps([r.meta() for r in rules], ensure_ascii=False, indent=2) + "\n")
+        _out_json([r.meta() for r in rules], ensure_ascii=False, indent=2)
         return
     from rich.table import Table
 
@@ -591,7 +605,7 @@ def history(limit: int, as_json: bool, db: str | None) -> None:
 
     rows = History(db).scans(limit)
     if as_json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        _out_json(rows, ensure_ascii=False, indent=2)
         return
     from rich.table import Table
 
@@ -600,7 +614,7 @@ def history(limit: int, as_json: bool, db: str | None) -> None:
         table.add_column(col)
     for r in rows:
         s = r["summary"]
-        table.add_row(r["id"], r["started_at"], f"{r['duration_s']:.2f}s", r["inventory"] or "(this host)",
+        table.add_row(r["id"], r["started_at"], f"{r['duration_s']:.2f}s", clean_line(r["inventory"] or "(this host)"),
                       *(str(s.get(k, 0)) for k in ("pass", "warn", "fail", "error")))
     _console(stderr=False).print(table)
 
@@ -618,7 +632,7 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
 
     d = History(db).diff(scan_a, scan_b)
     if as_json:
-        sys.stdout.write(json.dumps(d, ensure_ascii=False, indent=2) + "\n")
+        _out_json(d, ensure_ascii=False, indent=2)
         return
     print_diff(d, _console(stderr=False), lang or default_lang())
 
@@ -629,13 +643,21 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:  # usage errors: click prints them, exit 2
-        e.show()
+        import io
+
+        from .termsafe import clean
+
+        buf = io.StringIO()
+        e.show(file=buf)
+        sys.stderr.write(clean(buf.getvalue()))
         sys.exit(2)
     except click.exceptions.Abort:
         sys.stderr.write("bkdoctor: aborted\n")
         sys.exit(130)
     except BadInput as e:
-        sys.stderr.write(f"bkdoctor: error: {e}\n")
+        from .termsafe import clean_line
+
+        sys.stderr.write(f"bkdoctor: error: {clean_line(e)}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("bkdoctor: interrupted\n")
@@ -647,7 +669,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         if os.environ.get("BKDOCTOR_DEBUG"):
             raise
-        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {e} (BKDOCTOR_DEBUG=1 shows the traceback)\n")
+        from .termsafe import clean_line
+
+        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {clean_line(e)} "
+                         f"(BKDOCTOR_DEBUG=1 shows the traceback)\n")
         sys.exit(3)
 
 

@@ -7,6 +7,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..termsafe import clean, clean_line
+
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim",
          "suppressed": "cyan"}
 
@@ -31,7 +33,8 @@ def print_report(report: dict[str, Any], console: Console, verbose: bool = False
         problems = report["findings"]
     for tg in report["targets"]:
         if not tg["reachable"] and not (tg["error"] or "").startswith("no cluster configured"):
-            console.print(Text(f"✗ {tg['name']} ({tg['address']}): {t['unreachable']}: {tg['error']}", style="magenta"))
+            console.print(Text(clean_line(f"✗ {tg['name']} ({tg['address']}): {t['unreachable']}: {tg['error']}"),
+                               style="magenta"))
     if problems:
         table = Table(show_lines=False, header_style="bold", expand=False)
         table.add_column(t["status"], no_wrap=True)
@@ -40,15 +43,15 @@ def print_report(report: dict[str, Any], console: Console, verbose: bool = False
         table.add_column(t["target"], overflow="fold")
         table.add_column(t["msg"], overflow="fold")
         for f in problems:
-            msg = Text(f["message"])
+            msg = Text(clean(f["message"]))
             if f.get("suppression"):
-                msg.append(f"  [{f['suppression']['reason']}]", style="cyan")
+                msg.append(clean(f"  [{f['suppression']['reason']}]"), style="cyan")
             if f.get("remediation") and f["remediation"].get("id") and f["status"] in ("fail", "warn"):
-                msg.append(f"\n{t['fix']}: bkdoctor fix --rule {f['rule']} --host {f['target']}", style="dim")
+                msg.append(clean(f"\n{t['fix']}: bkdoctor fix --rule {f['rule']} --host {f['target']}"), style="dim")
             if f.get("guide") and f["status"] in ("fail", "warn"):
                 msg.append(f"  ({t['guide']} §{f['guide']['section']})", style="dim")
             table.add_row(Text(f["status"].upper(), style=STYLE[f["status"]]), f["severity"], f["rule"],
-                          Text(f["target"]), msg)
+                          Text(clean_line(f["target"])), msg)
         console.print(table)
     else:
         console.print(Text(f"✓ {t['all_ok']}", style="green"))
@@ -64,11 +67,11 @@ def print_report(report: dict[str, Any], console: Console, verbose: bool = False
 
 def print_diff(d: dict[str, Any], console: Console, lang: str) -> None:
     t = L[lang]
-    console.print(f"{d['from']} → {d['to']}")
+    console.print(Text(clean_line(f"{d['from']} → {d['to']}")))
     for key, label, style in (("new", t["new"], "bold red"), ("resolved", t["resolved"], "green"),
                               ("changed", t["changed"], "yellow"), ("still_failing", t["still"], "red")):
         items = d[key]
         console.print(Text(f"{label}: {len(items)}", style=style))
         for it in items:
-            console.print(Text(f"  {it['rule']:<24} {it['target']:<24} {it['before'] or '-'} → {it['after'] or '-'}  "
-                               f"{it['message'] or ''}"))
+            console.print(Text(clean_line(f"  {it['rule']:<24} {it['target']:<24} {it['before'] or '-'} → "
+                                          f"{it['after'] or '-'}  {it['message'] or ''}")))
