@@ -81,13 +81,16 @@ def cli() -> None:
               help="Trust unknown SSH host keys on first use and record them (a changed key is still refused).")
 @click.option("--ask-pass", is_flag=True, help="Prompt once for the SSH password (or set ssh.password_env).")
 @click.option("--measure", is_flag=True, help="Also run the measurements (fio IOPS, bandwidth, endpoint access).")
-@click.option("-v", "--verbose", is_flag=True, help="List passing findings too.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing findings too (and each host's values in a group).")
+@click.option("--group-by", type=click.Choice(["rule", "host", "none"]), default="rule", show_default=True,
+              help="Terminal summary: one line per problem with its hosts (rule), each host with its problems "
+                   "(host: folded host lists expanded), or one row per rule x target (none).")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
          kube_context: str | None, no_cluster: bool, from_cluster: bool, from_daemonset: str | None,
          bundle_path: str | None,
-         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool) -> None:
+         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -181,7 +184,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         write_atomic(junit_path, render_junit(report))
     if history is not None:
         history.save(report)
-    print_report(report, console, verbose=verbose)
+    print_report(report, console, verbose=verbose, group_by=group_by)
     threshold = STATUS_RANK[fail_on]
     worst = max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
     sys.exit(1 if worst >= threshold else 0)
@@ -372,11 +375,14 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
              "planned": "cyan"}
     from rich.text import Text
 
-    for o in outcomes:
+    from .report.plans import fold_outcomes, host_list
+
+    for o, targets, ids in fold_outcomes(outcomes, lang):  # the same outcome on many hosts: one line
         line = Text(f"{o.status.upper():<9} ", style=style[o.status])
-        line.append(clean(f"{o.rule} @ {o.target}: {o.message.get(lang)}"))
-        if o.fix_id:
-            line.append(f"  [{o.fix_id}]", style="dim")
+        where = targets[0] if len(targets) == 1 else f"{len(targets)} hosts ({host_list(targets)})"
+        line.append(clean(f"{o.rule} @ {where}: {o.message.get(lang)}"))
+        if ids:
+            line.append(f"  [{ids[0]}]" if len(ids) == 1 else f"  [{len(ids)} fixes: bkdoctor journal]", style="dim")
         out_console.print(line)
     if json_path:
         doc = {"schema": "bkdoctor/fix/v1", "outcomes": [o.to_dict(lang) for o in outcomes]}

@@ -24,10 +24,26 @@ L = {
 }
 
 
-def print_report(report: dict[str, Any], console: Console, verbose: bool = False) -> None:
+def print_report(report: dict[str, Any], console: Console, verbose: bool = False, group_by: str = "rule") -> None:
+    """The terminal summary. `group_by`: rule (default: one line per problem with the hosts it touches), host
+    (every host with its own problems: the folded host lists expanded), none (one row per rule x target)."""
+    if group_by == "none":
+        _print_flat(report, console, verbose)
+        return
+    from .grouping import print_grouped
+
+    print_grouped(report, console, verbose=verbose, by=group_by)
+    _summary_line(report, console)
+
+
+def _is_down(tg: dict[str, Any]) -> bool:
+    return not tg["reachable"] and not (tg["error"] or "").startswith("no cluster configured")
+
+
+def _print_flat(report: dict[str, Any], console: Console, verbose: bool = False) -> None:
+    """`--group-by none`: one row per rule x target (the table before grouping)."""
     lang = report["lang"]
     t = L[lang]
-    s = report["summary"]
     problems = [f for f in report["findings"] if f["status"] in ("fail", "error", "warn", "suppressed")]
     if verbose:
         problems = report["findings"]
@@ -55,13 +71,21 @@ def print_report(report: dict[str, Any], console: Console, verbose: bool = False
         console.print(table)
     else:
         console.print(Text(f"✓ {t['all_ok']}", style="green"))
+    _summary_line(report, console)
+
+
+def _summary_line(report: dict[str, Any], console: Console) -> None:
+    t = L[report["lang"]]
+    s = report["summary"]
     parts = [Text(f"{k} {s[k]}", style=STYLE[k]) for k in ("pass", "warn", "fail", "error", "skip", "suppressed") if s[k]]
     line = Text(f"{t['scan']} {report['scan']['id']}: ")
     for i, p in enumerate(parts):
         if i:
             line.append(" · ")
         line.append(p)
-    line.append(f"  ({len(report['targets'])} {t['targets']}, {t['dur']} {report['scan']['duration_s']:.2f}s)")
+    down = sum(1 for tg in report["targets"] if _is_down(tg))
+    line.append(f"  ({len(report['targets'])} {t['targets']}" + (f", {down} {t['unreachable']}" if down else "") +
+                f", {t['dur']} {report['scan']['duration_s']:.2f}s)")
     console.print(line)
 
 
