@@ -100,6 +100,9 @@ def hundred(ssh_fleet, tmp_path):
     return {"inv": path, "good": good, "bad": bad, "down": down, "start_s": time.monotonic() - t0}
 
 
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.timeout(900)
 def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_validator):
     inv = str(hundred["inv"])
     out = {k: tmp_path / f"r.{k}" for k in ("json", "html", "xml")}
