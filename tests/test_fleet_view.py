@@ -244,6 +244,17 @@ def check_html_in_browser(page: Path, report, hundred, tmp_path):
         cdp.click("#byrule tr.rrow[data-rule=swap] .hl-fail a")
         opened = cdp.eval("[...document.querySelectorAll('.finding[open]')].map(e => [e.dataset.rule, e.dataset.target])")
         assert len(opened) == 1 and opened[0][0] == "swap" and opened[0][1] in hundred["bad"]
+        # the host filter and the status filter apply to the view too
+        one = hundred["bad"][7]
+        cdp.click("#filter-host")
+        cdp.send("Input.insertText", {"text": one})
+        shown = cdp.eval("[...document.querySelectorAll('#byrule tr.rrow[data-rule=swap] a[data-h]')]"
+                         ".filter(a => a.getClientRects().length).map(a => a.textContent)")
+        assert shown == [one], shown
+        cdp.click("#filter-reset")
+        cdp.click('input[name="status"][value="fail"]')
+        assert cdp.eval("document.querySelector('#byrule tr.rrow[data-rule=swap] .hl-fail').getClientRects().length") == 0
+        cdp.click("#filter-reset")
         # the matrix view still there
         cdp.click("[data-set-view=matrix]")
         assert cdp.eval("getComputedStyle(document.getElementById('matrix')).display") != "none"
