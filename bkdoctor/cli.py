@@ -479,7 +479,9 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     from . import siteconfig
 
     def ask(question: str, default: str | None) -> str:
-        return click.prompt(question, default=default or "", show_default=bool(default))
+        # the default may come from a file (custom.yaml): shown cleaned, like everything else on the terminal
+        return click.prompt(clean_line(question) + (f" [{clean_line(default)}]" if default else ""),
+                            default=default or "", show_default=False)
 
     siteconfig.settle(inv, ask if sys.stdin.isatty() and not show_plan else None, required=not show_plan)
     phases = select_phases(load_phases(), only, start, until, set(with_optional))
@@ -498,7 +500,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
             return True
         if not sys.stdin.isatty():
             raise BadInput("install asks before each phase: run it on a terminal or add --yes")
-        return click.confirm(question, default=True)
+        return click.confirm(clean_line(question), default=True)
 
     inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang,
                      kubeconfig=kubeconfig)
