@@ -93,14 +93,12 @@ def compress_hosts(names: list[str]) -> list[tuple[str, int]]:
             i = j + 1
         # tokens of at most ~TOKEN characters, so a long list wraps between tokens, never inside one
         chunk: list[str] = []
-        count = 0
         for part in parts + [None]:
             if part is None or (chunk and len(prefix) + len(",".join(chunk + [part])) + 2 > TOKEN):
                 n_chunk = sum(int(x.split("-")[1]) - int(x.split("-")[0]) + 1 if "-" in x else 1 for x in chunk)
                 first = chunk[0].split("-")[0]
                 tok = f"{prefix}[{','.join(chunk)}]" if n_chunk > 1 else prefix + chunk[0]
                 out.append((natural_key(prefix + first), tok, n_chunk))
-                count += n_chunk
                 chunk = []
             if part is not None:
                 chunk.append(part)
