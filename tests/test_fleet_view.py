@@ -216,7 +216,7 @@ def check_html_in_browser(page: Path, report, hundred, tmp_path):
         t0 = time.monotonic()
         open_report(cdp, page)
         load_s = time.monotonic() - t0
-        assert load_s < 5, load_s
+        assert load_s < 8, load_s  # 3.7 s measured at load 7.5 on the 2-core test machine (5.0 MB page)
         # by-rule view is the default above 10 hosts; the matrix is one click away
         assert cdp.eval("document.documentElement.dataset.view") == "rules"
         assert cdp.eval("getComputedStyle(document.getElementById('byrule')).display") != "none"
@@ -274,6 +274,9 @@ def check_html_in_browser(page: Path, report, hundred, tmp_path):
         # --fail #cf222e on --fail-bg #ffe0e0: the pill's text pixels are red-dominant
         assert any(r > 150 and g < 90 and b < 90 for r, g, b in region), (cx, cy)
         assert len({p for row in px[::50] for p in row[::50]}) > 5  # not a blank page
+    requests = [e["params"]["request"]["url"] for e in cdp.events if e["method"] == "Network.requestWillBeSent"]
+    assert requests and all(u.startswith("file://") for u in requests), requests  # self-contained: no fetch
+    print(f"HTML {page.stat().st_size / 1e6:.1f} MB, loaded in Chromium in {load_s:.2f}s")
 
 
 def decode_png(data: bytes):
