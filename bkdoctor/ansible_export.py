@@ -935,11 +935,13 @@ def export_cli(export: tuple[str, str], *, rules: tuple[str, ...], hosts: tuple[
     exp = build(inv, result.findings, planned, selected, set(hosts) or None)
     source = os.path.abspath(inv.path) if inv.path else ""
     written = write(exp, outdir, source, tuple(rules))
+    from .termsafe import clean
+
     for h in exp.hosts:
-        print(f"{h.name}: {', '.join(h.fixes) if h.fixes else 'nothing to fix'}")
+        print(clean(f"{h.name}: {', '.join(h.fixes) if h.fixes else 'nothing to fix'}"))
     for rule, target, why in exp.not_exported:
-        print(f"not exported: {rule} @ {target}: {why}")
-    print("wrote " + ", ".join(written))
-    print(f"run: ansible-playbook -i {shlex.quote(os.path.join(outdir, 'inventory.ini'))} "
-          f"{shlex.quote(os.path.join(outdir, 'site.yml'))}")
+        print(clean(f"not exported: {rule} @ {target}: {why}"))
+    print(clean("wrote " + ", ".join(written)))
+    print(clean(f"run: ansible-playbook -i {shlex.quote(os.path.join(outdir, 'inventory.ini'))} "
+          f"{shlex.quote(os.path.join(outdir, 'site.yml'))}"))
     return 1 if any(why.startswith("cannot plan") for _, _, why in exp.not_exported) else 0

@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .model import BadInput, STATUS_RANK
+from .termsafe import clean, clean_line
 
 
 def default_lang() -> str:
@@ -26,9 +27,17 @@ def default_lang() -> str:
 
 
 def _console(stderr: bool):
-    from rich.console import Console
+    """Every command's terminal output: text from hosts is cleaned of control characters (termsafe)."""
+    from .termsafe import safe_console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return safe_console(stderr=stderr)
+
+
+def _out_json(obj: Any, **kw: Any) -> None:
+    """JSON on stdout (maybe a terminal): C1/bidi characters as \\u escapes (the same JSON value)."""
+    from .termsafe import dumps_for_terminal
+
+    sys.stdout.write(dumps_for_terminal(obj, **kw) + "\n")
 
 
 LANG_OPT = click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
@@ -72,13 +81,16 @@ def cli() -> None:
               help="Trust unknown SSH host keys on first use and record them (a changed key is still refused).")
 @click.option("--ask-pass", is_flag=True, help="Prompt once for the SSH password (or set ssh.password_env).")
 @click.option("--measure", is_flag=True, help="Also run the measurements (fio IOPS, bandwidth, endpoint access).")
-@click.option("-v", "--verbose", is_flag=True, help="List passing findings too.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing findings too (and each host's values in a group).")
+@click.option("--group-by", type=click.Choice(["rule", "host", "none"]), default="rule", show_default=True,
+              help="Terminal summary: one line per problem with its hosts (rule), each host with its problems "
+                   "(host: folded host lists expanded), or one row per rule x target (none).")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
          kube_context: str | None, no_cluster: bool, from_cluster: bool, from_daemonset: str | None,
          bundle_path: str | None,
-         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool) -> None:
+         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -156,7 +168,9 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
     if json_path == "-":
-        sys.stdout.write(dumps(report))
+        from .termsafe import json_for_terminal
+
+        sys.stdout.write(json_for_terminal(dumps(report)))
         sys.stdout.flush()
     elif json_path:
         write_atomic(json_path, dumps(report))
@@ -170,7 +184,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         write_atomic(junit_path, render_junit(report))
     if history is not None:
         history.save(report)
-    print_report(report, console, verbose=verbose)
+    print_report(report, console, verbose=verbose, group_by=group_by)
     threshold = STATUS_RANK[fail_on]
     worst = max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
     sys.exit(1 if worst >= threshold else 0)
@@ -205,7 +219,7 @@ async def _scan_with_progress(inv: Any, selected: list, concurrency: int, consol
         for h in hosts:
             st, secs = state[h]
             dur = f"{secs:.1f}s" if secs is not None else (f"{time.monotonic() - started[h]:.1f}s" if h in started else "")
-            t.add_row(Text(h), Text(st, style=style[st]), Text(dur, style="dim"))
+            t.add_row(Text(clean_line(h)), Text(st, style=style[st]), Text(dur, style="dim"))
         g = Table.grid()
         g.add_row(progress)
         g.add_row(t)
@@ -263,7 +277,7 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
     console = _console(stderr=True)
     result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     manifest = write_bundle(result, out)
-    console.print(f"bundle {out}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
+    console.print(f"bundle {clean_line(out)}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
 
 
@@ -345,7 +359,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
     out_console = _console(stderr=(json_path == "-"))
 
     def say(text: str) -> None:
-        out_console.print(text, markup=False, highlight=False)
+        out_console.print(clean(text), markup=False, highlight=False)
 
     def confirm(plans: list) -> bool:
         if yes:
@@ -361,17 +375,22 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
              "planned": "cyan"}
     from rich.text import Text
 
-    for o in outcomes:
+    from .report.plans import fold_outcomes, host_list
+
+    for o, targets, ids in fold_outcomes(outcomes, lang):  # the same outcome on many hosts: one line
         line = Text(f"{o.status.upper():<9} ", style=style[o.status])
-        line.append(f"{o.rule} @ {o.target}: {o.message.get(lang)}")
-        if o.fix_id:
-            line.append(f"  [{o.fix_id}]", style="dim")
+        where = targets[0] if len(targets) == 1 else f"{len(targets)} hosts ({host_list(targets)})"
+        line.append(clean(f"{o.rule} @ {where}: {o.message.get(lang)}"))
+        if ids:
+            line.append(f"  [{ids[0]}]" if len(ids) == 1 else f"  [{len(ids)} fixes: bkdoctor journal]", style="dim")
         out_console.print(line)
     if json_path:
         doc = {"schema": "bkdoctor/fix/v1", "outcomes": [o.to_dict(lang) for o in outcomes]}
         text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
         if json_path == "-":
-            sys.stdout.write(text)
+            from .termsafe import json_for_terminal
+
+            sys.stdout.write(json_for_terminal(text))
         else:
             write_atomic(json_path, text)
     sys.exit(1 if any(o.status == "failed" for o in outcomes) else 0)
@@ -387,7 +406,7 @@ def journal(limit: int, as_json: bool, db: str | None) -> None:
 
     rows = History(db).fixes(limit)
     if as_json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        _out_json(rows, ensure_ascii=False, indent=2)
         return
     from rich.table import Table
 
@@ -395,7 +414,8 @@ def journal(limit: int, as_json: bool, db: str | None) -> None:
     for col in ("fix", "when", "target", "rule", "status", "rolled back"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["created_at"], r["target"], r["rule"], r["status"], r["rolled_back_at"] or "")
+        table.add_row(*(clean_line(x) for x in (r["id"], r["created_at"], r["target"], r["rule"], r["status"],
+                                                 r["rolled_back_at"] or "")))
     _console(stderr=False).print(table)
 
 
@@ -420,7 +440,7 @@ def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_co
                                         bool(rec["applied"].get("k8s")))
     ok, lines = asyncio.run(do_rollback(rec, inv, cluster))
     for line in lines:
-        _console(stderr=False).print(line, markup=False)
+        _console(stderr=False).print(clean(line), markup=False)
     if ok:
         h.mark_rolled_back(rec["id"])
     sys.exit(0 if ok else 1)
@@ -459,7 +479,9 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     from . import siteconfig
 
     def ask(question: str, default: str | None) -> str:
-        return click.prompt(question, default=default or "", show_default=bool(default))
+        # the default may come from a file (custom.yaml): shown cleaned, like everything else on the terminal
+        return click.prompt(clean_line(question) + (f" [{clean_line(default)}]" if default else ""),
+                            default=default or "", show_default=False)
 
     siteconfig.settle(inv, ask if sys.stdin.isatty() and not show_plan else None, required=not show_plan)
     phases = select_phases(load_phases(), only, start, until, set(with_optional))
@@ -471,21 +493,21 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
         return configure(kubeconfig, kube_context)
 
     def say(text: str) -> None:
-        out_console.print(text, markup=False, highlight=False)
+        out_console.print(clean(text), markup=False, highlight=False)
 
     def confirm(question: str) -> bool:
         if yes or show_plan:
             return True
         if not sys.stdin.isatty():
             raise BadInput("install asks before each phase: run it on a terminal or add --yes")
-        return click.confirm(question, default=True)
+        return click.confirm(clean_line(question), default=True)
 
     inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang,
                      kubeconfig=kubeconfig)
     if show_plan:
         rows = asyncio.run(inst.plan(phases))
         if as_json:
-            sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+            _out_json(rows, ensure_ascii=False, indent=2)
             return
         from rich.table import Table
 
@@ -500,7 +522,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
         return
     reports = asyncio.run(inst.run(phases))
     if as_json:
-        sys.stdout.write(json.dumps([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str) + "\n")
+        _out_json([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str)
     bad = [r for r in reports if r.status in ("failed", "blocked")]
     for r in reports:
         say(f"{r.status.upper():<8} {r.phase} {r.message}")
@@ -568,7 +590,7 @@ def rules_cmd(as_json: bool, lang: str | None) -> None:
     lang = lang or default_lang()
     rules = all_rules()
     if as_json:
-        sys.stdout.write(json.dumps([r.meta() for r in rules], ensure_ascii=False, indent=2) + "\n")
+        _out_json([r.meta() for r in rules], ensure_ascii=False, indent=2)
         return
     from rich.table import Table
 
@@ -591,7 +613,7 @@ def history(limit: int, as_json: bool, db: str | None) -> None:
 
     rows = History(db).scans(limit)
     if as_json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        _out_json(rows, ensure_ascii=False, indent=2)
         return
     from rich.table import Table
 
@@ -600,7 +622,7 @@ def history(limit: int, as_json: bool, db: str | None) -> None:
         table.add_column(col)
     for r in rows:
         s = r["summary"]
-        table.add_row(r["id"], r["started_at"], f"{r['duration_s']:.2f}s", r["inventory"] or "(this host)",
+        table.add_row(r["id"], r["started_at"], f"{r['duration_s']:.2f}s", clean_line(r["inventory"] or "(this host)"),
                       *(str(s.get(k, 0)) for k in ("pass", "warn", "fail", "error")))
     _console(stderr=False).print(table)
 
@@ -618,7 +640,7 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
 
     d = History(db).diff(scan_a, scan_b)
     if as_json:
-        sys.stdout.write(json.dumps(d, ensure_ascii=False, indent=2) + "\n")
+        _out_json(d, ensure_ascii=False, indent=2)
         return
     print_diff(d, _console(stderr=False), lang or default_lang())
 
@@ -629,13 +651,21 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:  # usage errors: click prints them, exit 2
-        e.show()
+        import io
+
+        from .termsafe import clean
+
+        buf = io.StringIO()
+        e.show(file=buf)
+        sys.stderr.write(clean(buf.getvalue()))
         sys.exit(2)
     except click.exceptions.Abort:
         sys.stderr.write("bkdoctor: aborted\n")
         sys.exit(130)
     except BadInput as e:
-        sys.stderr.write(f"bkdoctor: error: {e}\n")
+        from .termsafe import clean_line
+
+        sys.stderr.write(f"bkdoctor: error: {clean_line(e)}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("bkdoctor: interrupted\n")
@@ -647,7 +677,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         if os.environ.get("BKDOCTOR_DEBUG"):
             raise
-        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {e} (BKDOCTOR_DEBUG=1 shows the traceback)\n")
+        from .termsafe import clean_line
+
+        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {clean_line(e)} "
+                         f"(BKDOCTOR_DEBUG=1 shows the traceback)\n")
         sys.exit(3)
 
 

@@ -196,11 +196,9 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
                 "this fix is disruptive (restarts a daemon or deletes a pod): add --allow-disruptive"), plan=plan))
             continue
         todo.append((f, plan))
-    for f, plan in todo:
-        say(f"--- {plan.rule} on {plan.target}" + (" [disruptive]" if plan.disruptive else ""))
-        say(plan.diff() or "(no file change)")
-        if plan.note:
-            say(plan.note.get(lang))
+    from .report.plans import show_plans
+
+    show_plans([p for _, p in todo], say, lang)  # identical plans on many hosts are shown once, with the hosts
     if dry_run or not todo:
         outcomes += [FixOutcome(p.rule, p.target, "planned", T("仅预览（--dry-run）", "planned only (--dry-run)"), plan=p)
                      for _, p in todo] if dry_run else []

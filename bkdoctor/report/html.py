@@ -106,6 +106,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "causes": ("导致", "Causes"),
     "on": ("位于", "on"),
     "node": ("节点", "node"),
+    "by_rule": ("按规则", "By rule"),
+    "by_rule_hint": ("每条规则一行：各状态的主机数与主机；点击主机查看详情",
+                     "One row per rule: hosts per status; click a host for its finding"),
+    "view": ("视图", "View"),
+    "hosts_n": ("台主机", "hosts"),
+    "not_run": ("项检查未运行", "checks not run"),
+    "not_run_on": ("未运行（不可达）", "not run (unreachable)"),
+    "skipped_target": ("已跳过", "Skipped"),
+    "checks_skipped": ("项检查已跳过", "checks skipped"),
+    "unreachable_targets": ("不可达的目标", "Unreachable targets"),
+    "show_hosts": ("显示主机", "show hosts"),
 }
 
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -223,15 +234,34 @@ def _view_model(report: dict) -> dict:
     # findings, worst first (stable: keeps report order within equal rank)
     order = sorted(range(len(raw_findings)),
                    key=lambda i: _rank(raw_findings[i].get("status"), raw_findings[i].get("severity")))
+    # an unreachable target's "could not check" errors fold into one entry for the target (its row), not one per
+    # rule; a cluster that is simply not configured is a skip (grey), not an unreachable target
+    down = {clean(t.get("name")): t for t in raw_targets if t.get("reachable") is False and not _no_cluster(t)}
+    folded: dict[str, dict] = {}
+    for i in order:
+        f = raw_findings[i]
+        name = clean(f.get("target"))
+        if name in down and f.get("status") == "error":
+            g = folded.get(name)
+            if g is None:
+                g = folded[name] = {"anchor": f"u-{len(folded) + 1}", "target": name,
+                                    "address": clean(down[name].get("address")) or None,
+                                    "error": clean(down[name].get("error")) or None, "rules": [],
+                                    "severity": clean(f.get("severity"))}
+            g["rules"].append(clean(f.get("rule")))
     findings = []
     anchor_of: dict[int, str] = {}
     anchor_at: dict[tuple[str, str], str] = {}  # (target, rule) -> first anchor, for cross-layer links
     for pos, i in enumerate(order):
-        anchor_at.setdefault((clean(raw_findings[i].get("target")), clean(raw_findings[i].get("rule"))), f"f-{pos + 1}")
+        name = clean(raw_findings[i].get("target"))
+        anchor = folded[name]["anchor"] if name in folded and raw_findings[i].get("status") == "error" else f"f-{pos + 1}"
+        anchor_of[i] = anchor
+        anchor_at.setdefault((name, clean(raw_findings[i].get("rule"))), anchor)
     for pos, i in enumerate(order):
         f = raw_findings[i]
-        anchor = f"f-{pos + 1}"
-        anchor_of[i] = anchor
+        anchor = anchor_of[i]
+        if anchor.startswith("u-"):
+            continue
         target = clean(f.get("target"))
         rule = clean(f.get("rule"))
         rem = f.get("remediation") if isinstance(f.get("remediation"), dict) else None
@@ -293,7 +323,9 @@ def _view_model(report: dict) -> dict:
             "kind": clean(t.get("kind")) or "host",
             "address": clean(t.get("address")) or None,
             "roles": [clean(r) for r in (t.get("roles") or [])],
-            "reachable": t.get("reachable") is not False,
+            "reachable": t.get("reachable") is not False or _no_cluster(t),
+            "skipped": _no_cluster(t),
+            "folded": folded.get(name),
             "error": clean(t.get("error")) or None,
             "gather_s": t.get("gather_s") if isinstance(t.get("gather_s"), (int, float)) else None,
         })
@@ -302,7 +334,7 @@ def _view_model(report: dict) -> dict:
         if name not in seen:
             seen.add(name)
             targets.append({"name": name, "kind": "host", "address": None, "roles": [], "reachable": True,
-                            "error": None, "gather_s": None})
+                            "skipped": False, "folded": None, "error": None, "gather_s": None})
 
     # matrix cells: worst finding per (target, rule), all anchors kept for filtering
     cells: dict[tuple[str, str], dict] = {}
@@ -330,8 +362,11 @@ def _view_model(report: dict) -> dict:
     if not isinstance(total, int):
         total = len(raw_findings)
 
-    present_status = {f["status"] for f in findings}
-    present_sev = {f["severity"] for f in findings}
+    groups = list(folded.values())
+    entries = [(f["status"], f["severity"]) for f in findings] + [("error", g["severity"]) for g in groups]
+    present_status = {st for st, _sv in entries}
+    present_sev = {sv for _st, sv in entries}
+    n_hosts = sum(1 for t in targets if t["kind"] == "host")
 
     counts = dict(summary)
     worst = next((st for st in ("fail", "error", "warn") if counts.get(st)), None)
@@ -353,14 +388,77 @@ def _view_model(report: dict) -> dict:
         "targets": targets,
         "n_unreachable": sum(1 for t in targets if not t["reachable"]),
         "findings": findings,
+        "groups": groups,
+        "down_by_error": _down_by_error(groups),
+        "n_entries": len(entries),
+        "byrule": _by_rule(raw_findings, anchor_of, rules, folded, report_lang=lang),
+        "skipped_targets": [{"name": t["name"], "error": t["error"],
+                             "n": sum(1 for f in raw_findings if clean(f.get("target")) == t["name"])}
+                            for t in targets if t["skipped"]],
+        "view": "rules" if n_hosts > 10 else "matrix",
         "summary": summary,
         "total": total,
         "statuses": [(s, s in present_status) for s in STATUS_ORDER],
         "severities": [(s, s in present_sev) for s in SEVERITY_ORDER],
-        "status_counts": {s: sum(1 for f in findings if f["status"] == s) for s in STATUS_ORDER},
-        "severity_counts": {s: sum(1 for f in findings if f["severity"] == s) for s in SEVERITY_ORDER},
+        "status_counts": {s: sum(1 for st, _sv in entries if st == s) for s in STATUS_ORDER},
+        "severity_counts": {s: sum(1 for _st, sv in entries if sv == s) for s in SEVERITY_ORDER},
         "glyphs": STATUS_GLYPH,
     }
+
+
+def _no_cluster(t: dict) -> bool:
+    """The cluster target of a scan that had no cluster to check (no kubeconfig, --no-cluster): a skip."""
+    return t.get("reachable") is False and str(t.get("error") or "").startswith("no cluster configured")
+
+
+def _by_rule(raw_findings: list[dict], anchor_of: dict[int, str], rules: list[str], folded: dict[str, dict],
+             report_lang: str) -> list[dict]:
+    """One row per rule: status counts and the hosts per status (each a link to its finding), worst first.
+    The not-run errors of unreachable targets are counted apart (they are the targets' rows)."""
+    rows: dict[str, dict] = {}
+    for i, f in enumerate(raw_findings):
+        rule = clean(f.get("rule"))
+        row = rows.get(rule)
+        if row is None:
+            texts = _texts(f, report_lang)
+            row = rows[rule] = {"rule": rule, "severity": clean(f.get("severity")),
+                                "title": {k: v["title"] for k, v in texts.items()},
+                                "by_status": {}, "not_run": 0}
+        if anchor_of.get(i, "").startswith("u-"):
+            row["not_run"] += 1
+            continue
+        st = clean(f.get("status"))
+        row["by_status"].setdefault(st, []).append((clean(f.get("target")), anchor_of.get(i)))
+    out = []
+    for rule in rules:
+        row = rows.get(rule)
+        if row is None:
+            continue
+        present = [st for st in STATUS_ORDER if row["by_status"].get(st)]
+        row["statuses"] = [(st, sorted(row["by_status"][st], key=lambda x: _natural(x[0]))) for st in present]
+        row["worst"] = present[0] if present else ("error" if row["not_run"] else "pass")
+        row["n"] = {st: len(row["by_status"][st]) for st in present}
+        out.append(row)
+    out.sort(key=lambda r: (STATUS_ORDER.index(r["worst"]) if r["worst"] in STATUS_ORDER else 9,
+                            SEVERITY_ORDER.index(r["severity"]) if r["severity"] in SEVERITY_ORDER else 9,
+                            -sum(v for k, v in r["n"].items() if k in ("fail", "error", "warn"))))
+    return out
+
+
+def _down_by_error(groups: list[dict]) -> list[dict]:
+    """Unreachable targets with the same error: one row with the hosts (each a link to its folded entry)."""
+    out: dict[str, dict] = {}
+    for g in groups:
+        row = out.setdefault(g["error"] or "", {"error": g["error"], "hosts": [], "not_run": 0})
+        row["hosts"].append(g)
+        row["not_run"] += len(g["rules"])
+    for row in out.values():
+        row["hosts"].sort(key=lambda g: _natural(g["target"]))
+    return list(out.values())
+
+
+def _natural(name: str) -> list:
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", name)]
 
 
 def _environment() -> jinja2.Environment:

@@ -7,6 +7,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..termsafe import clean, clean_line
+
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim",
          "suppressed": "cyan"}
 
@@ -22,16 +24,33 @@ L = {
 }
 
 
-def print_report(report: dict[str, Any], console: Console, verbose: bool = False) -> None:
+def print_report(report: dict[str, Any], console: Console, verbose: bool = False, group_by: str = "rule") -> None:
+    """The terminal summary. `group_by`: rule (default: one line per problem with the hosts it touches), host
+    (every host with its own problems: the folded host lists expanded), none (one row per rule x target)."""
+    if group_by == "none":
+        _print_flat(report, console, verbose)
+        return
+    from .grouping import print_grouped
+
+    print_grouped(report, console, verbose=verbose, by=group_by)
+    _summary_line(report, console)
+
+
+def _is_down(tg: dict[str, Any]) -> bool:
+    return not tg["reachable"] and not (tg["error"] or "").startswith("no cluster configured")
+
+
+def _print_flat(report: dict[str, Any], console: Console, verbose: bool = False) -> None:
+    """`--group-by none`: one row per rule x target (the table before grouping)."""
     lang = report["lang"]
     t = L[lang]
-    s = report["summary"]
     problems = [f for f in report["findings"] if f["status"] in ("fail", "error", "warn", "suppressed")]
     if verbose:
         problems = report["findings"]
     for tg in report["targets"]:
         if not tg["reachable"] and not (tg["error"] or "").startswith("no cluster configured"):
-            console.print(Text(f"✗ {tg['name']} ({tg['address']}): {t['unreachable']}: {tg['error']}", style="magenta"))
+            console.print(Text(clean_line(f"✗ {tg['name']} ({tg['address']}): {t['unreachable']}: {tg['error']}"),
+                               style="magenta"))
     if problems:
         table = Table(show_lines=False, header_style="bold", expand=False)
         table.add_column(t["status"], no_wrap=True)
@@ -40,35 +59,43 @@ def print_report(report: dict[str, Any], console: Console, verbose: bool = False
         table.add_column(t["target"], overflow="fold")
         table.add_column(t["msg"], overflow="fold")
         for f in problems:
-            msg = Text(f["message"])
+            msg = Text(clean(f["message"]))
             if f.get("suppression"):
-                msg.append(f"  [{f['suppression']['reason']}]", style="cyan")
+                msg.append(clean(f"  [{f['suppression']['reason']}]"), style="cyan")
             if f.get("remediation") and f["remediation"].get("id") and f["status"] in ("fail", "warn"):
-                msg.append(f"\n{t['fix']}: bkdoctor fix --rule {f['rule']} --host {f['target']}", style="dim")
+                msg.append(clean(f"\n{t['fix']}: bkdoctor fix --rule {f['rule']} --host {f['target']}"), style="dim")
             if f.get("guide") and f["status"] in ("fail", "warn"):
                 msg.append(f"  ({t['guide']} §{f['guide']['section']})", style="dim")
             table.add_row(Text(f["status"].upper(), style=STYLE[f["status"]]), f["severity"], f["rule"],
-                          Text(f["target"]), msg)
+                          Text(clean_line(f["target"])), msg)
         console.print(table)
     else:
         console.print(Text(f"✓ {t['all_ok']}", style="green"))
+    _summary_line(report, console)
+
+
+def _summary_line(report: dict[str, Any], console: Console) -> None:
+    t = L[report["lang"]]
+    s = report["summary"]
     parts = [Text(f"{k} {s[k]}", style=STYLE[k]) for k in ("pass", "warn", "fail", "error", "skip", "suppressed") if s[k]]
     line = Text(f"{t['scan']} {report['scan']['id']}: ")
     for i, p in enumerate(parts):
         if i:
             line.append(" · ")
         line.append(p)
-    line.append(f"  ({len(report['targets'])} {t['targets']}, {t['dur']} {report['scan']['duration_s']:.2f}s)")
+    down = sum(1 for tg in report["targets"] if _is_down(tg))
+    line.append(f"  ({len(report['targets'])} {t['targets']}" + (f", {down} {t['unreachable']}" if down else "") +
+                f", {t['dur']} {report['scan']['duration_s']:.2f}s)")
     console.print(line)
 
 
 def print_diff(d: dict[str, Any], console: Console, lang: str) -> None:
     t = L[lang]
-    console.print(f"{d['from']} → {d['to']}")
+    console.print(Text(clean_line(f"{d['from']} → {d['to']}")))
     for key, label, style in (("new", t["new"], "bold red"), ("resolved", t["resolved"], "green"),
                               ("changed", t["changed"], "yellow"), ("still_failing", t["still"], "red")):
         items = d[key]
         console.print(Text(f"{label}: {len(items)}", style=style))
         for it in items:
-            console.print(Text(f"  {it['rule']:<24} {it['target']:<24} {it['before'] or '-'} → {it['after'] or '-'}  "
-                               f"{it['message'] or ''}"))
+            console.print(Text(clean_line(f"  {it['rule']:<24} {it['target']:<24} {it['before'] or '-'} → "
+                                          f"{it['after'] or '-'}  {it['message'] or ''}")))

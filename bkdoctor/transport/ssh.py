@@ -131,6 +131,18 @@ def _read_known_hosts(path: str):
     return kh
 
 
+def _ip_or_empty(host: str) -> str:
+    """known_hosts matching takes an IP address as `addr`; a host name there raised ValueError (a scan of an
+    inventory with a DNS name as address ended in exit 3). '' lets asyncssh match by name."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    return host
+
+
 def _has_entries(kh, host: str, addr: str, port: int) -> bool:
     m = kh.match(host, addr, None if port == 22 else port)
     return bool(m[0] or m[1] or m[3] or m[5])
@@ -312,7 +324,7 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None)
 
     kh = _read_known_hosts(s.known_hosts_path)
     policy = _HostKeyPolicy(s, host, port, kh)
-    known_before = _has_entries(kh, host, host, port)
+    known_before = _has_entries(kh, host, _ip_or_empty(host), port)
     opts: dict[str, Any] = {
         "port": port,
         "username": user,
@@ -325,7 +337,7 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None)
     # Host key algorithms: the types known_hosts has for this host first, then every other default type.
     # The client's order decides, so a server that has a known type is verified with it; one that has
     # none is still negotiated with (instead of a bare "connection reset") and then refused as CHANGED.
-    m = kh.match(host, host, None if port == 22 else port)
+    m = kh.match(host, _ip_or_empty(host), None if port == 22 else port)
     policy.known_types = sorted({k.algorithm.decode() for k in m[0]})
     if m[0] and not m[1]:  # plain keys, no @cert-authority: asyncssh's defaults are right for CAs
         from asyncssh.public_key import get_default_public_key_algs
