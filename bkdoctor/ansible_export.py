@@ -685,9 +685,9 @@ HOSTS_VARS = """\
       {%-   set ns.d = ns.d | combine({n | lower: e.ip}) -%}
       {%- endfor -%}{%- endfor -%}
       {{ ns.d }}
-    # /etc/hosts with every line outside bkdoctor's block that names one of ours at another address commented
-    # out (`# bkdoctor: `), its other names moved to a line of their own; lines naming ours at the right address
-    # dropped (the block has them); every other line byte-identical (edits.hosts_set, in Jinja)
+    # /etc/hosts with every line outside bkdoctor's block that names one of ours commented out (`# bkdoctor: `;
+    # the block has them now), its other names moved to a line of their own; no line dropped; every other line
+    # byte-identical (edits.hosts_set, in Jinja)
     bkdoctor_etc_hosts_cleaned: >-
       {%- set ns = namespace(out=[], inblock=false) -%}
       {%- for line in (bkdoctor_etc_hosts_raw.content | b64decode).split(bkdoctor_nl) -%}
@@ -708,7 +708,7 @@ HOSTS_VARS = """\
       {%-     endfor -%}
       {%-     if lk.ours | length == 0 -%}{%- set ns.out = ns.out + [line] -%}
       {%-     else -%}
-      {%-       if lk.conflict %}{% set ns.out = ns.out + ['# bkdoctor: ' ~ line] %}{% endif -%}
+      {%-       set ns.out = ns.out + ['# bkdoctor: ' ~ line] -%}
       {%-       if lk.rest | length > 0 %}{% set ns.out = ns.out + [body[0] ~ ' ' ~ (lk.rest | join(' '))] %}{% endif -%}
       {%-     endif -%}
       {%-   else -%}{%- set ns.out = ns.out + [line] -%}
