@@ -354,11 +354,14 @@ async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) ->
 
     host = next((h for h in inv.hosts if "control" in h.roles), None) or \
         HostSpec(name="control", address="localhost", roles=("control",), local=True)
-    d = os.path.expanduser(inv.install_dir) if host.local else inv.install_dir
+    from .shellwords import target_path
+
+    # here: expanded here; on another machine: `~` is the home of the SSH user there, expanded by its shell
+    d = shlex.quote(os.path.expanduser(inv.install_dir)) if host.local else target_path(inv.install_dir)
     env = ""
     if os.environ.get("KUBECONFIG") and host.local:
         env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
-    script = f"cd {shlex.quote(d)} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
+    script = f"cd {d} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
     transport = engine.default_transport(host, inv)
     try:
         res = await transport.run_script(script, timeout)
