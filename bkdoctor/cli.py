@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -264,7 +265,7 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
     result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     manifest = write_bundle(result, out)
     console.print(f"bundle {out}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
-                  f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
+                  f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {shlex.quote(out)}")
 
 
 def _inventory_has(path: str, key: str) -> bool:
@@ -552,9 +553,10 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
     finally:
         access.close()
     if mode == "job":
-        err.print(f"report: kubectl -n {namespace} logs job/{incluster.JOB_NAME}", markup=False, highlight=False)
+        err.print(f"report: kubectl -n {shlex.quote(namespace)} logs job/{incluster.JOB_NAME}", markup=False,
+                  highlight=False)
     else:
-        err.print(f"probe pods: kubectl -n {namespace} get pods -l app.kubernetes.io/component=probe -o wide; "
+        err.print(f"probe pods: kubectl -n {shlex.quote(namespace)} get pods -l app.kubernetes.io/component=probe -o wide; "
                   f"their facts are read by bkdoctor from the pods' logs", markup=False, highlight=False)
 
 

@@ -347,24 +347,29 @@ async def rollback(rec: dict[str, Any], inv: Inventory, cluster: Any, factory: A
 
 async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) -> tuple[int, str]:
     """A deployment command (helmfile, helm) on the control machine, in install_dir, through the usual transport."""
-    import os
-    import shlex
-
     from .inventory import HostSpec
 
     host = next((h for h in inv.hosts if "control" in h.roles), None) or \
         HostSpec(name="control", address="localhost", roles=("control",), local=True)
-    from .shellwords import target_path
-
-    # here: expanded here; on another machine: `~` is the home of the SSH user there, expanded by its shell
-    d = shlex.quote(os.path.expanduser(inv.install_dir)) if host.local else target_path(inv.install_dir)
-    env = ""
-    if os.environ.get("KUBECONFIG") and host.local:
-        env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
-    script = f"cd {d} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
+    script = control_script(inv.install_dir, host.local, command)
     transport = engine.default_transport(host, inv)
     try:
         res = await transport.run_script(script, timeout)
     finally:
         await transport.close()
     return res.rc, (res.stdout + res.stderr).decode("utf-8", "replace")[-2000:]
+
+
+def control_script(install_dir: str, local: bool, command: str) -> str:
+    """The script run on the control machine: cd to install_dir (`~` expanded where the script runs: here, or by
+    the target's shell as "$HOME"; every other character quoted), its bin/ first on PATH, then `command`."""
+    import os
+    import shlex
+
+    from .shellwords import target_path
+
+    d = shlex.quote(os.path.expanduser(install_dir)) if local else target_path(install_dir)
+    env = ""
+    if os.environ.get("KUBECONFIG") and local:
+        env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
+    return f"cd {d} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"

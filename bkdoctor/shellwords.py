@@ -14,8 +14,8 @@ _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 
 def target_path(path: str) -> str:
     """A shell word for `path` on the machine the command runs on (`~` expanded there, the rest quoted)."""
-    if "\n" in path or "\0" in path:
-        raise BadInput(f"refusing a path with a newline or NUL: {path!r}")
+    if "\0" in path:
+        raise BadInput(f"refusing a path with a NUL byte: {path!r}")
     if not path.startswith("~"):
         return shlex.quote(path)
     head, sep, rest = path[1:].partition("/")
