@@ -239,6 +239,9 @@ def _host_contexts():
         yield name, engine.Context(target="node-" + HOSTILE, roles=("node", "master"), address=HOSTILE,
                                    thresholds=thr, domain="bkce7.bktencent.com", ingress_ip="10.96.45.12",
                                    registry_proxies=proxies, first_master="10.0.0.2")
+    # what is not known yet (no ingress address, no master, no proxy): the manual branches
+    yield "sparse inventory", engine.Context(target="n", roles=("node",), address=None, thresholds=benign,
+                                             domain="bkce7.bktencent.com")
 
 
 def _commands_of(plan, where: str):
@@ -356,6 +359,14 @@ class HostileCluster:
         return self.kinds[kind]
 
 
+class EmptyCluster(HostileCluster):
+    """A cluster without the objects the remediations look for: their manual branches."""
+
+    def __init__(self, default_sc: bool):
+        super().__init__(default_sc)
+        self.kinds.update(configmaps={}, services=[], helm_releases=[])
+
+
 def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
     from bkdoctor import engine
     from bkdoctor import thresholds as th
@@ -372,14 +383,19 @@ def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
             for rid, mod in sorted(rems.items()):
                 where = f"{rid} (default sc {default_sc}, image {image is not None})"
                 try:
-                    plan = mod.plan(HostileCluster(default_sc), ctx)
+                    plans = [mod.plan(HostileCluster(default_sc), ctx)]
                 except (BadInput, FactUnavailable):
                     continue
-                for what, text in _commands_of(plan, where):
+                try:
+                    plans.append(mod.plan(EmptyCluster(default_sc), ctx))
+                except (BadInput, FactUnavailable):
+                    pass
+                for what, text in (x for p in plans for x in _commands_of(p, where)):
                     if what.endswith("apply script"):
                         continue  # cluster plans are not host scripts
                     check_command(text, what)
                     seen += 1
+                plan = plans[0]
                 for ch in plan.changes:
                     if isinstance(ch, CommandChange) and ch.where == "control":
                         # as it runs on the control machine, in a hostile install_dir, here or over SSH
