@@ -35,6 +35,12 @@ class FixOutcome:
                 "applied": self.applied}
 
 
+def _steps(cmds: list[str]) -> str:
+    """Manual steps, one command per line (joined with `;` a step's trailing `# comment` would swallow the next
+    command when copied)."""
+    return "".join(f"\n    {c}" for c in cmds)
+
+
 def new_fix_id() -> str:
     return "fix-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -164,7 +170,7 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             if why == "no-remediation":
                 cmds = list(f.rule.fix)
                 outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                    "没有安全的自动修复，请手工执行：" + "；".join(cmds), "no safe automatic fix; run: " + "; ".join(cmds))))
+                    "没有安全的自动修复，请手工执行：" + _steps(cmds), "no safe automatic fix; run:" + _steps(cmds))))
             else:
                 outcomes.append(FixOutcome(f.rule.id, f.target, "failed", T(f"无法制定修复计划：{why}", f"cannot plan a fix: {why}")))
             continue
@@ -183,12 +189,12 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             # nothing the remediation can change, yet the rule fails: what is left is for a person to do
             cmds = list(f.rule.fix)
             outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                "没有可自动修改的内容，请手工处理：" + "；".join(cmds),
-                "nothing bkdoctor can change safely; by hand: " + "; ".join(cmds)), plan=plan))
+                "没有可自动修改的内容，请手工处理：" + _steps(cmds),
+                "nothing bkdoctor can change safely; by hand:" + _steps(cmds)), plan=plan))
             continue
         if not plan.changes and plan.manual:
             outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                "需要手工执行：" + "；".join(plan.manual), "run by hand: " + "; ".join(plan.manual)), plan=plan))
+                "需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)), plan=plan))
             continue
         if plan.disruptive and not allow_disruptive:
             outcomes.append(FixOutcome(f.rule.id, f.target, "skipped", T(

@@ -517,3 +517,32 @@ def test_manual_jq_command_for_daemon_json_works(hostile_host):
         assert json.loads(again.stdout) == json.loads(out.stdout)  # idempotent
         out = subprocess.run(["jq", argv[1]], input="{}", capture_output=True, text=True, check=True)
         assert json.loads(out.stdout) == {key: want}
+
+
+def test_manual_outcome_lists_one_command_per_line(hostile_host):
+    """A `manual` outcome shows its steps one per line, each of which copy-pastes (a step's trailing comment
+    never swallows the next command)."""
+    from bkdoctor import registry
+    from bkdoctor import thresholds as th
+    from bkdoctor.fixmode import run_fix
+    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.transport import LocalTransport
+
+    host, _, _ = hostile_host
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True,
+                          docker_socket="/run/docker.sock")]
+    inv.thresholds = th.merge(None)
+    out = asyncio.run(run_fix(inv, registry.select(["time-sync", "insecure-registries"], None), hosts=None,
+                              cluster=None, dry_run=True, allow_disruptive=False, confirm=lambda p: True,
+                              say=lambda s: None,
+                              factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+    manual = [o for o in out if o.status == "manual"]
+    assert {o.rule for o in manual} == {"time-sync", "insecure-registries"}, [(o.rule, o.status) for o in out]
+    for o in manual:
+        for lang in ("en", "zh"):
+            head, *steps = o.message.get(lang).split("\n")
+            assert steps and head.endswith((":", "：")), o.message.get(lang)
+            for step in steps:
+                check_command(step.strip(), f"{o.rule} manual step", hostile=False)
+        assert any("#" in s for s in o.message.en.split("\n")[1:-1]) or o.rule == "time-sync"
