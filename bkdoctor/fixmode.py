@@ -269,7 +269,13 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
         outcome = FixOutcome(plan.rule, plan.target, status, msg, plan=plan, fix_id=fix_id, applied=applied)
         outcomes.append(outcome)
         if history is not None and applied:
-            history.save_fix(fix_id, outcome)
+            try:
+                history.save_fix(fix_id, outcome)
+            except Exception as e:  # a locked or broken journal: the change is made, say how to undo it by hand
+                backups = ", ".join(f"{w['path']} <- {w['backup']}" for w in applied.get("wrote") or [] if w.get("backup"))
+                say(f"warning: {fix_id} is not in the journal ({getattr(history, 'path', '?')}: "
+                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__}); `bkdoctor rollback` cannot undo it"
+                    + (f"; backups: {backups}" if backups else ""))
     return outcomes
 
 

@@ -231,3 +231,41 @@ def test_locked_db_costs_only_the_history_entry(tmp_path, home):
     assert "Scan " in r.stderr  # the summary (on stderr with --json -) came before the warning
     assert sum(1 for l in lines if l.startswith("bkdoctor:")) == 1 and "Traceback" not in r.stderr
     assert History(db).scans() == []  # nothing half-recorded
+
+
+def test_locked_journal_does_not_stop_a_fix(nshost_factory, tmp_path):
+    """A journal that cannot be written after a change was made: the fix still reports `fixed`, a warning says
+    where the backups are, and nothing crashes (the change itself is not undone)."""
+    import asyncio
+
+    from hostcases import FIXTURES, Case, make_host
+
+    from bkdoctor import registry
+    from bkdoctor.fixmode import run_fix
+    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.store import History
+    from bkdoctor.transport import LocalTransport
+
+    host = make_host(nshost_factory, Case(rule="hosts-file", name="x", status="fail", path=FIXTURES,
+                                          spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}}))
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True),
+                 HostSpec(name="m", address="10.0.0.2", roles=("master",))]
+    inv.ingress_ip = "10.96.45.12"
+    hist = History(tmp_path / "h.db")
+    holder = sqlite3.connect(str(tmp_path / "h.db"), timeout=0, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    said = []
+    try:
+        out = asyncio.run(run_fix(inv, registry.select(["hosts-file"], None), hosts={"n"}, cluster=None,
+                                  dry_run=False, allow_disruptive=False, confirm=lambda p: True, say=said.append,
+                                  history=hist, factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(),
+                                                                                     root=host.root)))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [o.status for o in out] == ["fixed"]
+    warn = [s for s in said if s.startswith("warning:")]
+    assert len(warn) == 1 and "locked" in warn[0] and "/etc/hosts <- /etc/hosts.bak-" in warn[0], said
+    assert b"# BEGIN bkdoctor" in host.read("/etc/hosts")
+    assert hist.fixes() == []
