@@ -546,3 +546,31 @@ def test_manual_outcome_lists_one_command_per_line(hostile_host):
             for step in steps:
                 check_command(step.strip(), f"{o.rule} manual step", hostile=False)
         assert any("#" in s for s in o.message.en.split("\n")[1:-1]) or o.rule == "time-sync"
+
+
+def test_half_edited_hosts_file_is_left_alone(nshost_factory):
+    """Item 1 end to end: /etc/hosts with a `# BEGIN bkdoctor` and no end (the operator's lines after it): the fix
+    is `manual`, says why on a line that copy-pastes, and the file is not touched."""
+    from hostcases import FIXTURES, Case, make_host
+
+    from bkdoctor import registry
+    from bkdoctor.edits import BEGIN
+    from bkdoctor.fixmode import run_fix
+    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.transport import LocalTransport
+
+    text = f"127.0.0.1 localhost\n{BEGIN}\n10.96.45.12 bkce7.bktencent.com\n10.1.1.1 db-primary\n10.1.1.2 db-replica\n"
+    host = make_host(nshost_factory, Case(rule="hosts-file", name="x", status="fail", path=FIXTURES,
+                                          spec={"files": {"/etc/hosts": text}}))
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True)]
+    inv.ingress_ip = "10.96.45.12"
+    out = asyncio.run(run_fix(inv, registry.select(["hosts-file"], None), hosts=None, cluster=None, dry_run=False,
+                              allow_disruptive=False, confirm=lambda p: True, say=lambda s: None,
+                              factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+    assert [o.status for o in out] == ["manual"], [(o.status, o.message.en) for o in out]
+    assert "no '# END bkdoctor'" in out[0].message.en
+    for step in out[0].message.en.split("\n")[1:]:
+        check_command(step.strip(), "manual step", hostile=False)
+    assert host.read("/etc/hosts") == text.encode()
+    assert host.run("ls /etc | grep -c 'hosts.bak' || true").stdout.strip() == b"0"
