@@ -685,9 +685,9 @@ HOSTS_VARS = """\
       {%-   set ns.d = ns.d | combine({n | lower: e.ip}) -%}
       {%- endfor -%}{%- endfor -%}
       {{ ns.d }}
-    # /etc/hosts with every line outside bkdoctor's block that names one of ours at another address commented
-    # out (`# bkdoctor: `), its other names moved to a line of their own; lines naming ours at the right address
-    # dropped (the block has them); every other line byte-identical (edits.hosts_set, in Jinja)
+    # /etc/hosts with every line outside bkdoctor's block that names one of ours commented out (`# bkdoctor: `;
+    # the block has them now), its other names moved to a line of their own; no line dropped; every other line
+    # byte-identical (edits.hosts_set, in Jinja)
     bkdoctor_etc_hosts_cleaned: >-
       {%- set ns = namespace(out=[], inblock=false) -%}
       {%- for line in (bkdoctor_etc_hosts_raw.content | b64decode).split(bkdoctor_nl) -%}
@@ -708,7 +708,7 @@ HOSTS_VARS = """\
       {%-     endfor -%}
       {%-     if lk.ours | length == 0 -%}{%- set ns.out = ns.out + [line] -%}
       {%-     else -%}
-      {%-       if lk.conflict %}{% set ns.out = ns.out + ['# bkdoctor: ' ~ line] %}{% endif -%}
+      {%-       set ns.out = ns.out + ['# bkdoctor: ' ~ line] -%}
       {%-       if lk.rest | length > 0 %}{% set ns.out = ns.out + [body[0] ~ ' ' ~ (lk.rest | join(' '))] %}{% endif -%}
       {%-     endif -%}
       {%-   else -%}{%- set ns.out = ns.out + [line] -%}
@@ -897,14 +897,26 @@ def write(exp: Export, outdir: str, source: str, rules: tuple[str, ...] = ()) ->
     source = "".join(c if c.isprintable() else "?" for c in source)  # it lands in a comment line
     files = {"inventory.ini": render_inventory(exp, source), "site.yml": render_site(exp),
              "README.md": render_readme(exp, source, outdir, rules)}
+    from .outfiles import write_atomic
+
     written = []
     for name, text in files.items():
         p = d / name
-        tmp = d / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
+        write_atomic(str(p), text)  # umask for a new file, an existing one keeps its mode
         written.append(str(p))
     return written
+
+
+def _check_outdir(outdir: str) -> None:
+    from .outfiles import check_output_path
+
+    d = Path(outdir)
+    if d.exists() and not d.is_dir():
+        raise BadInput(f"--export ansible {outdir}: not a directory")
+    if d.is_dir():
+        check_output_path(str(d / "site.yml"), "--export ansible")
+    else:
+        check_output_path(str(d), "--export ansible")  # its parent must take a new directory
 
 
 def export_cli(export: tuple[str, str], *, rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None,
@@ -929,6 +941,7 @@ def export_cli(export: tuple[str, str], *, rules: tuple[str, ...], hosts: tuple[
     for h in inv.hosts:  # refuse what cannot be exported before spending a scan on it
         if not hosts or h.name in hosts:
             connection_vars(h, inv)
+    _check_outdir(outdir)  # before the scan: a typo must not cost one
     host_rules = [r for r in selected if r.scope in ("host", "fleet")]
     result = asyncio.run(engine.scan(inv, host_rules))
     planned = make_plans(result, inv, set(hosts) or None)

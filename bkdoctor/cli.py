@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -99,6 +100,18 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
 
     lang = lang or default_lang()
     selected = registry.select(list(rules), list(skips), measure=measure)
+    # Every output path and the history database's path are checked before anything else: a typo must not
+    # cost a whole fleet scan, and a refused run creates nothing.
+    from .outfiles import check_output_path
+
+    for opt, p in (("--json", json_path), ("--html", html_path), ("--junit", junit_path)):
+        if p and not (opt == "--json" and p == "-"):
+            check_output_path(p, opt)
+    db_path = None
+    if not no_history:
+        from .store import check_db_path
+
+        db_path = check_db_path(db)
     preloaded = None
     if bundle_path:
         from .bundle import read_bundle
@@ -147,17 +160,6 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
                 raise BadInput("--from-daemonset needs a cluster (--kubeconfig or ~/.kube/config)")
             selected, ds_hosts = daemonset_scan_inputs(cluster, inv, selected, from_daemonset)
             preloaded = (ds_hosts, None)
-    history = None
-    if not no_history:
-        from .store import History
-
-        history = History(db)  # open before scanning: a bad --db is bad input, found before the work
-    # Check the output paths before the scan: a typo must not cost a whole fleet scan.
-    for p in (json_path, html_path, junit_path):
-        if p and p != "-":
-            parent = os.path.dirname(os.path.abspath(p))
-            if not os.path.isdir(parent):
-                raise BadInput(f"cannot write {p}: directory {parent} does not exist")
     console = _console(stderr=(json_path == "-"))
     if preloaded is not None:
         from . import engine
@@ -182,9 +184,17 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         from .report.junit import render_junit
 
         write_atomic(junit_path, render_junit(report))
-    if history is not None:
-        history.save(report)
     print_report(report, console, verbose=verbose, group_by=group_by)
+    if db_path is not None:
+        # recorded last: a corrupted or locked database costs the history entry, never the report
+        try:
+            from .store import History
+
+            History(db_path).save(report)
+        except Exception as e:  # BadInput, sqlite3 errors (locked, not a database, disk full)
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            sys.stderr.write(f"bkdoctor: warning: scan {report['scan']['id']} not recorded in the history: "
+                             f"{clean_line(msg)}\n")
     threshold = STATUS_RANK[fail_on]
     worst = max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
     sys.exit(1 if worst >= threshold else 0)
@@ -271,14 +281,14 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
         from .facts.cluster import configure
 
         cluster = configure(kubeconfig, kube_context)
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise BadInput(f"cannot write {out}: directory {parent} does not exist")
+    from .outfiles import check_output_path
+
+    check_output_path(out, "-o")
     console = _console(stderr=True)
     result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     manifest = write_bundle(result, out)
     console.print(f"bundle {clean_line(out)}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
-                  f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
+                  f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {clean_line(shlex.quote(out))}")
 
 
 def _inventory_has(path: str, key: str) -> bool:
@@ -350,6 +360,10 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
         k, v = kv.split("=", 1)
         params[k] = v
     selected = registry.select(list(rules), None)
+    if json_path and json_path != "-":
+        from .outfiles import check_output_path
+
+        check_output_path(json_path, "--json")  # before the scan and before any change
     inv, cluster = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster,
                                         accept_new_host_keys, any(r.scope == "cluster" for r in selected))
     unknown = set(hosts) - {h.name for h in inv.hosts} - ({cluster.name} if cluster else set())
@@ -555,9 +569,9 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
                             domain=domain)
     text = incluster.to_yaml(objs, helm_secrets=helm_secrets)
     if out:
-        parent = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(parent):
-            raise BadInput(f"cannot write {out}: directory {parent} does not exist")
+        from .outfiles import check_output_path
+
+        check_output_path(out, "-o")
         write_atomic(out, text)
     elif not do_apply:
         sys.stdout.write(text)
@@ -574,9 +588,10 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
     finally:
         access.close()
     if mode == "job":
-        err.print(f"report: kubectl -n {namespace} logs job/{incluster.JOB_NAME}", markup=False, highlight=False)
+        err.print(f"report: kubectl -n {shlex.quote(namespace)} logs job/{incluster.JOB_NAME}", markup=False,
+                  highlight=False)
     else:
-        err.print(f"probe pods: kubectl -n {namespace} get pods -l app.kubernetes.io/component=probe -o wide; "
+        err.print(f"probe pods: kubectl -n {shlex.quote(namespace)} get pods -l app.kubernetes.io/component=probe -o wide; "
                   f"their facts are read by bkdoctor from the pods' logs", markup=False, highlight=False)
 
 

@@ -107,15 +107,20 @@ END = "# END bkdoctor"
 
 def hosts_set(text: str, entries: list[tuple[str, list[str]]]) -> str:
     """Point each (ip, names) entry's names at its ip. Our lines live in a marked block (rewritten as a whole);
-    other lines that map one of these names to another address are commented out (kept, visibly), with their
-    other names moved to a line of their own; every other line stays byte-identical."""
+    every other line that names one of these names is commented out (kept, visibly: `# bkdoctor: <line>`), with
+    its other names moved to a line of its own; every other line stays byte-identical. No line the operator
+    wrote is ever dropped: a block that starts and never ends (a half-edited file) is refused (EditError)."""
     want = {n.lower(): ip for ip, names in entries for n in names}
     out: list[str] = []
     in_block = False
-    for line in _split_keep(text):
+    begin_at = 0
+    for n, line in enumerate(_split_keep(text), 1):
         s = line.strip()
         if s == BEGIN:
-            in_block = True
+            if in_block:
+                raise EditError(f"line {n}: a second '{BEGIN}' before the '{END}' of the one on line {begin_at}; "
+                                "/etc/hosts was edited by hand: fix the markers, not touching it")
+            in_block, begin_at = True, n
             continue
         if in_block:
             if s == END:
@@ -123,16 +128,19 @@ def hosts_set(text: str, entries: list[tuple[str, list[str]]]) -> str:
             continue
         body = line.split("#", 1)[0].split()
         if len(body) >= 2 and not s.startswith("#"):
-            lip, lnames = body[0], [n.lower() for n in body[1:]]
-            ours = [n for n in lnames if n in want]
-            if ours:
-                rest = [n for n in body[1:] if n.lower() not in want]
-                if any(want[n] != lip for n in ours):
-                    out.append("# bkdoctor: " + (line if line.endswith("\n") else line + "\n"))
+            lip = body[0]
+            rest = [x for x in body[1:] if x.lower() not in want]
+            if len(rest) < len(body) - 1:
+                # our names live in the block from now on: the line stays, commented out
+                out.append("# bkdoctor: " + (line if line.endswith("\n") else line + "\n"))
                 if rest:
                     out.append(f"{lip} {' '.join(rest)}\n")
-                continue  # our names live in the block from now on
+                continue
         out.append(line)
+    if in_block:
+        raise EditError(f"line {begin_at}: '{BEGIN}' has no '{END}' after it (a half-edited /etc/hosts?): "
+                        "the lines after it could be the operator's; add the end marker or remove the begin "
+                        "marker by hand, not touching it")
     if out and not out[-1].endswith("\n"):
         out[-1] += "\n"
     block = [BEGIN + "\n"] + [f"{ip} {' '.join(names)}\n" for ip, names in entries] + [END + "\n"]
@@ -178,7 +186,7 @@ def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
         entries, fall = corefile.hosts_entries(text if False else "\n".join(lines), hosts)
         entry_indent = _entry_indent(lines, hosts, indent)
         have_ok = set()
-        new_body: list[tuple[int, str | None]] = []  # (line index, replacement or None to delete)
+        new_body: list[tuple[int, list[str]]] = []  # (line index, the lines that replace it)
         for e in entries:
             ours = [n for n in e.names if n in want]
             if not ours:
@@ -189,12 +197,11 @@ def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
             keep = [n for n in e.names if n not in want]
             orig = lines[e.line]
             lead = orig[: len(orig) - len(orig.lstrip())]
-            new_body.append((e.line, f"{lead}{e.ip} {' '.join(keep)}" if keep else None))
+            # the operator's line stays, commented out; its other names keep their address on a line of their own
+            new_body.append((e.line, [f"{lead}# bkdoctor: {orig.lstrip()}"] +
+                             ([f"{lead}{e.ip} {' '.join(keep)}"] if keep else [])))
         for idx, repl in sorted(new_body, reverse=True):
-            if repl is None:
-                del lines[idx]
-            else:
-                lines[idx] = repl
+            lines[idx:idx + 1] = repl
         # re-read the hosts block (lines moved)
         b2 = [x for x in corefile.parse("\n".join(lines) + "\n") if x.line == b.line][0]
         hosts = b2.plugin("hosts")

@@ -6,6 +6,7 @@ import datetime as dt
 import fnmatch
 import logging
 import secrets
+import shlex
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -296,7 +297,7 @@ def link_causes(cluster_findings: list[Finding], host_findings: list[Finding], t
                 hf = index.get((hr, host))
                 if hf is None or hf.result.status not in ("fail", "warn", "error"):
                     continue
-                fix = f"bkdoctor fix --rule {hr} --host {host}"
+                fix = f"bkdoctor fix --rule {shlex.quote(hr)} --host {shlex.quote(host)}"
                 links.append((node, host, hr, hf, fix))
                 hf.related.append({"rule": cf.rule.id, "target": cf.target, "status": cf.result.status,
                                    "relation": "causes", "node": node, "message": cf.result.message.en[:300],

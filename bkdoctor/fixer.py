@@ -204,8 +204,9 @@ def host_apply_script(plan: Plan, ts: str) -> str:
         if isinstance(ch, FileChange):
             steps.append(_file_step(ch, ts))
         elif isinstance(ch, CommandChange):
-            steps.append(f"( {ch.script.strip()} ) </dev/null 2>&1 || fail \"step {i + 1} failed: "
-                         f"{ch.describe.en.replace(chr(34), '')}\"")
+            # the description can hold inventory values: one quoted word, never expanded
+            steps.append(f"( {ch.script.strip()} ) </dev/null 2>&1 || fail "
+                         f"{shlex.quote(f'step {i + 1} failed: {ch.describe.en}'.replace(chr(10), ' '))}")
             steps.append(f'echo "@@RAN {i + 1}"')
     steps.append('echo "@@DONE"')
     return "\n".join(steps) + "\n"

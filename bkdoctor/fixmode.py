@@ -35,6 +35,12 @@ class FixOutcome:
                 "applied": self.applied}
 
 
+def _steps(cmds: list[str]) -> str:
+    """Manual steps, one command per line (joined with `;` a step's trailing `# comment` would swallow the next
+    command when copied)."""
+    return "".join(f"\n    {c}" for c in cmds)
+
+
 def new_fix_id() -> str:
     return "fix-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -164,7 +170,7 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             if why == "no-remediation":
                 cmds = list(f.rule.fix)
                 outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                    "没有安全的自动修复，请手工执行：" + "；".join(cmds), "no safe automatic fix; run: " + "; ".join(cmds))))
+                    "没有安全的自动修复，请手工执行：" + _steps(cmds), "no safe automatic fix; run:" + _steps(cmds))))
             else:
                 outcomes.append(FixOutcome(f.rule.id, f.target, "failed", T(f"无法制定修复计划：{why}", f"cannot plan a fix: {why}")))
             continue
@@ -183,12 +189,12 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             # nothing the remediation can change, yet the rule fails: what is left is for a person to do
             cmds = list(f.rule.fix)
             outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                "没有可自动修改的内容，请手工处理：" + "；".join(cmds),
-                "nothing bkdoctor can change safely; by hand: " + "; ".join(cmds)), plan=plan))
+                "没有可自动修改的内容，请手工处理：" + _steps(cmds),
+                "nothing bkdoctor can change safely; by hand:" + _steps(cmds)), plan=plan))
             continue
         if not plan.changes and plan.manual:
             outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                "需要手工执行：" + "；".join(plan.manual), "run by hand: " + "; ".join(plan.manual)), plan=plan))
+                "需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)), plan=plan))
             continue
         if plan.disruptive and not allow_disruptive:
             outcomes.append(FixOutcome(f.rule.id, f.target, "skipped", T(
@@ -261,7 +267,13 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
         outcome = FixOutcome(plan.rule, plan.target, status, msg, plan=plan, fix_id=fix_id, applied=applied)
         outcomes.append(outcome)
         if history is not None and applied:
-            history.save_fix(fix_id, outcome)
+            try:
+                history.save_fix(fix_id, outcome)
+            except Exception as e:  # a locked or broken journal: the change is made, say how to undo it by hand
+                backups = ", ".join(f"{w['path']} <- {w['backup']}" for w in applied.get("wrote") or [] if w.get("backup"))
+                say(f"warning: {fix_id} is not in the journal ({getattr(history, 'path', '?')}: "
+                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__}); `bkdoctor rollback` cannot undo it"
+                    + (f"; backups: {backups}" if backups else ""))
     return outcomes
 
 
@@ -345,21 +357,29 @@ async def rollback(rec: dict[str, Any], inv: Inventory, cluster: Any, factory: A
 
 async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) -> tuple[int, str]:
     """A deployment command (helmfile, helm) on the control machine, in install_dir, through the usual transport."""
-    import os
-    import shlex
-
     from .inventory import HostSpec
 
     host = next((h for h in inv.hosts if "control" in h.roles), None) or \
         HostSpec(name="control", address="localhost", roles=("control",), local=True)
-    d = os.path.expanduser(inv.install_dir) if host.local else inv.install_dir
-    env = ""
-    if os.environ.get("KUBECONFIG") and host.local:
-        env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
-    script = f"cd {shlex.quote(d)} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
+    script = control_script(inv.install_dir, host.local, command)
     transport = engine.default_transport(host, inv)
     try:
         res = await transport.run_script(script, timeout)
     finally:
         await transport.close()
     return res.rc, (res.stdout + res.stderr).decode("utf-8", "replace")[-2000:]
+
+
+def control_script(install_dir: str, local: bool, command: str) -> str:
+    """The script run on the control machine: cd to install_dir (`~` expanded where the script runs: here, or by
+    the target's shell as "$HOME"; every other character quoted), its bin/ first on PATH, then `command`."""
+    import os
+    import shlex
+
+    from .shellwords import target_path
+
+    d = shlex.quote(os.path.expanduser(install_dir)) if local else target_path(install_dir)
+    env = ""
+    if os.environ.get("KUBECONFIG") and local:
+        env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
+    return f"cd {d} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"

@@ -21,25 +21,72 @@ def default_db_path() -> Path:
     return Path(base) / "bkdoctor" / "history.db"
 
 
+def check_db_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The history database's path, refused (BadInput) when it is a symbolic link (dangling or not) or not a
+    regular file, or when one of SQLite's side files is a link. Creates nothing: `scan` calls it before the
+    work and records only after the reports are out."""
+    import stat
+
+    p = Path(path) if path else default_db_path()
+    for q in (p, Path(f"{p}-wal"), Path(f"{p}-shm"), Path(f"{p}-journal")):
+        try:
+            st = os.lstat(q)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise BadInput(f"history database {q}: {e.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise BadInput(f"history database {q} is a symbolic link: not following it (give the real path)")
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"history database {q} is not a regular file")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise BadInput(f"history database {p}: {p.parent} is not a directory")
+    return p
+
+
 class History:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         import sqlite_utils
 
-        self.path = Path(path) if path else default_db_path()
+        self.path = check_db_path(path)
+        self._fd: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not self.path.exists():
-                # create it 0600 before SQLite does, so there is no moment with a wider mode
-                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
-            os.chmod(self.path, 0o600)
+            # created 0600 before SQLite opens it (no moment with a wider mode), never through a symbolic link
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except OSError as e:
+                import errno
+
+                if e.errno == errno.ELOOP:
+                    raise BadInput(f"history database {self.path} is a symbolic link: not following it") from None
+                raise
+            os.fchmod(self._fd, 0o600)
             self.db = sqlite_utils.Database(str(self.path))
+            # what SQLite opened by name is the file opened above (not a link swapped in meanwhile)
+            mine, theirs = os.fstat(self._fd), os.lstat(self.path)
+            if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+                raise BadInput(f"history database {self.path} was replaced while opening it")
             self.db.execute("PRAGMA journal_mode=WAL")
             self._ensure()
+        except BadInput:
+            self._close_fd()
+            raise
         except (OSError, sqlite_utils.db.NotFoundError) as e:  # type: ignore[attr-defined]
+            self._close_fd()
             raise BadInput(f"history database {self.path}: {e}") from None
         except Exception as e:  # sqlite3.DatabaseError: file is not a database, ...
+            self._close_fd()
             raise BadInput(f"history database {self.path}: {type(e).__name__}: {e}") from None
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _private(self) -> None:
+        if self._fd is not None:
+            os.fchmod(self._fd, 0o600)
 
     def _ensure(self) -> None:
         if "scans" not in self.db.table_names():
@@ -74,7 +121,7 @@ class History:
                 "observed": json.dumps(f["observed"], ensure_ascii=False, default=str),
                 "expected": json.dumps(f["expected"], ensure_ascii=False, default=str),
             } for f in report["findings"]), batch_size=500)
-        os.chmod(self.path, 0o600)
+        self._private()
 
     def save_fix(self, fix_id: str, outcome: Any) -> None:
         import datetime as dt
@@ -91,7 +138,7 @@ class History:
                 "message": outcome.message.en, "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [],
                                                                      ensure_ascii=False),
                 "applied": json.dumps(applied, ensure_ascii=False, default=str), "rolled_back_at": None})
-        os.chmod(self.path, 0o600)
+        self._private()
 
     def fixes(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.db.query("select id, created_at, target, rule, remediation, status, message, rolled_back_at "

@@ -1,4 +1,5 @@
 import re
+import shlex
 
 from bkdoctor.fixer import CommandChange, K8sChange, Plan, Remediation
 from bkdoctor.model import T
@@ -27,7 +28,7 @@ def plan(facts, ctx):
         changes.append(K8sChange("ConfigMap", md["namespace"], md["name"],
                                  {"PAAS_APP_IMAGE": (cm.get("data") or {}).get("PAAS_APP_IMAGE")}, {"PAAS_APP_IMAGE": image},
                                  resource_version=md.get("resourceVersion"), meta={"namespace": md["namespace"]}))
-        changes.append(CommandChange(f"kubectl -n {md['namespace']} delete pod -l app.kubernetes.io/name=bkpaas3-apiserver-web",
+        changes.append(CommandChange(f"kubectl -n {shlex.quote(md['namespace'])} delete pod -l app.kubernetes.io/name=bkpaas3-apiserver-web",
                                      T("删除 bkpaas3-apiserver-web Pod 以加载新配置", "delete the bkpaas3-apiserver-web pod so it reads the new value"),
                                      disruptive=True))
     return Plan(REMEDIATION.rule, ctx.target, REMEDIATION.id, changes)
@@ -42,7 +43,8 @@ def run_cluster_command(cluster, ch):
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    ns = ch.script.split(" -n ", 1)[1].split()[0]
+    argv = shlex.split(ch.script)
+    ns = argv[argv.index("-n") + 1]
     core = client.CoreV1Api(cluster.api_client)
     try:
         pods = [p for p in core.list_namespaced_pod(ns).items if p.metadata.name.startswith("bkpaas3-apiserver-web")]

@@ -27,7 +27,7 @@ def plan(facts, ctx):
         ns, name = shlex.quote(r["namespace"]), shlex.quote(r["name"])
         f = _file(r["name"])
         if f is None:
-            manual.append(f"helm -n {ns} history {name}  # which helmfile declares {r['name']}?")
+            manual.append(f"helm -n {ns} history {name}  # which helmfile declares this release?")
             continue
         if r["status"].startswith("pending-"):
             # an interrupted operation: helm refuses every other one until this revision is settled

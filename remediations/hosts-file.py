@@ -1,4 +1,4 @@
-from bkdoctor.edits import hosts_set
+from bkdoctor.edits import EditError, hosts_set
 from bkdoctor.fixer import FileChange, Plan, Remediation, check_domain, file_text
 from bkdoctor.model import T
 
@@ -22,7 +22,11 @@ def plan(facts, ctx):
     if not entries:
         return Plan("hosts-file", ctx.target, "hosts-file", [], manual=manual)
     raw, text = file_text(facts, "etc_hosts", "/etc/hosts")
-    new = hosts_set(text or "", entries)
+    try:
+        new = hosts_set(text or "", entries)
+    except EditError as e:
+        # never guess where a half-edited block ends: the person who edited it decides
+        return Plan("hosts-file", ctx.target, "hosts-file", [], manual=[f"# /etc/hosts: {e}", "vi /etc/hosts"])
     changes = [FileChange("/etc/hosts", raw, new.encode())] if new != (text or "") else []
     # the names not fixable yet (no ingress address known) stay manual
     return Plan("hosts-file", ctx.target, "hosts-file", changes, manual=manual if not changes else [])

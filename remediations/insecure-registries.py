@@ -1,3 +1,6 @@
+import json
+import shlex
+
 from bkdoctor.edits import EditError, daemon_json_add
 from bkdoctor.fixer import DOCKER_RELOAD, CommandChange, FileChange, Plan, Remediation, check_domain, file_text
 from bkdoctor.model import FactUnavailable, T
@@ -15,9 +18,11 @@ def plan(facts, ctx):
 def daemon_json_plan(facts, ctx, key, values, rule):
     if not (facts.docker or {}).get("info"):
         # without a running daemon the change can be neither applied live nor verified
+        # a jq program and every value in it as shell words (values from the inventory: quoted, JSON-encoded)
+        program = f".[{json.dumps(key)}] = ((.[{json.dumps(key)}] // []) as $have | $have + ({json.dumps(list(values))} - $have))"
         return Plan(rule, ctx.target, rule, [], manual=[
-            f"jq '.\"{key}\" += {values!r}' /etc/docker/daemon.json  # review, then write back".replace("'[", "[").replace("]'", "]"),
-            "systemctl start docker", f"docker info | grep -iA3 '{key.replace('-', ' ')}'"])
+            f"jq {shlex.quote(program)} /etc/docker/daemon.json > /tmp/daemon.json.new  # review, then copy back",
+            "systemctl start docker", f"docker info | grep -iA3 {shlex.quote(key.replace('-', ' '))}"])
     raw, text = file_text(facts, "daemon_json", "/etc/docker/daemon.json")
     changes = []
     try:

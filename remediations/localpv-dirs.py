@@ -30,5 +30,5 @@ def plan(facts, ctx):
         changes.append(CommandChange("for d in " + " ".join(shlex.quote(p) for p in unmounted) +
                                      "; do mountpoint -q \"$d\" || mount \"$d\" || exit 1; done",
                                      T(f"挂载 {len(unmounted)} 个目录（按 fstab）", f"mount {len(unmounted)} directories (from fstab)"),
-                                     undo="umount /mnt/blueking/vol*"))
+                                     undo=f"umount {shlex.quote(dst_dir)}/vol*"))
     return Plan("localpv-dirs", ctx.target, "localpv-dirs", changes)

@@ -1,5 +1,8 @@
-"""Property tests for every text transformation a fix makes: applying twice equals applying once, and the
-lines a fix does not own come out byte-identical."""
+"""Property tests for every text transformation a fix makes: applying twice equals applying once, the lines a
+fix does not own come out byte-identical, and no line the operator wrote is ever dropped: each one survives,
+byte-identical or commented out with its text intact (`survives`). Only the lines bkdoctor owns may go: those
+inside its own marked block, and the one setting a fix rewrites (`SELINUX=`). daemon.json is JSON, rewritten
+whole: there every other key and value is kept (test_daemon_json_add)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +14,26 @@ from hypothesis import strategies as st
 from bkdoctor import corefile
 from bkdoctor.edits import (BEGIN, END, EditError, add_fstab_lines, comment_swap_lines, corefile_add_reload,
                             corefile_set_hosts, daemon_json_add, hosts_set, set_selinux_disabled)
+
+def survives(before: str, after: str, owned=lambda i, line: False) -> None:
+    """Every line of `before` that bkdoctor does not own is in `after`, in order: the same bytes, or commented
+    out (`#...`, `# bkdoctor: ...`) with its text intact."""
+    out = after.splitlines()
+    pos = 0
+    for i, line in enumerate(before.splitlines()):
+        if owned(i, line):
+            continue
+
+        def same(a: str) -> bool:
+            if a == line:
+                return True
+            return bool(line.strip()) and a.lstrip().startswith("#") and a.endswith(line.strip())
+
+        while pos < len(out) and not same(out[pos]):
+            pos += 1
+        assert pos < len(out), f"line {i + 1} {line!r} was dropped:\n{before!r}\n->\n{after!r}"
+        pos += 1
+
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./=", min_size=1, max_size=12)
@@ -55,6 +78,7 @@ def test_comment_swap_lines(text):
     for x, y in zip(a, b):
         assert y == ("#" + x if _is_swap(x) else x)
     assert not any(_is_swap(l) for l in b)
+    survives(text, once)
 
 
 @SETTINGS
@@ -64,6 +88,7 @@ def test_add_fstab_lines(text, vols):
     once = add_fstab_lines(text, lines)
     assert add_fstab_lines(once, lines) == once
     assert once.startswith(text if text.endswith("\n") or not text else text)
+    survives(text, once)
 
 
 selinux = st.lists(st.one_of(st.sampled_from(["SELINUX=enforcing", "SELINUX=permissive", "SELINUX = disabled",
@@ -84,6 +109,8 @@ def test_set_selinux_disabled(text):
     for line in text.splitlines():  # every line it does not own is kept
         if not owned.match(line):
             assert line in once.splitlines()
+    first = next((i for i, l in enumerate(text.splitlines()) if owned.match(l)), None)
+    survives(text, once, owned=lambda i, l: i == first)  # the one SELINUX= line it sets is its own
 
 
 json_val = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 5), word),
@@ -113,28 +140,77 @@ def test_daemon_json_that_does_not_parse_is_refused(bad):
 
 hosts_line = st.one_of(
     st.builds(lambda i, ns, s: f"{i}{s}{' '.join(ns)}", ip, st.lists(name, min_size=1, max_size=3), ws),
-    st.sampled_from(["127.0.0.1 localhost", "::1 localhost6", "# comment", ""]))
+    st.builds(lambda i, ns: f"{i} {' '.join(ns)} # note", ip, st.lists(name, min_size=1, max_size=2)),
+    st.sampled_from(["127.0.0.1 localhost", "::1 localhost6", "# comment", "", "   ", "10.1.1.1 db-primary"]))
+marker = st.sampled_from([BEGIN, END, "  " + BEGIN, END + "  "])
+
+
+def _blocks(lines):
+    """(owned line indexes, balanced?) as hosts_set reads the markers."""
+    owned, inside = set(), False
+    for i, l in enumerate(lines):
+        if l.strip() == BEGIN:
+            if inside:
+                return owned, False
+            inside = True
+        if inside:
+            owned.add(i)
+            if l.strip() == END:
+                inside = False
+    return owned, not inside
 
 
 @SETTINGS
-@given(st.lists(hosts_line, max_size=10), ip, st.lists(name, min_size=1, max_size=4, unique=True))
-def test_hosts_set(lines, target, names):
-    text = "".join(l + "\n" for l in lines)
+@given(st.lists(st.one_of(hosts_line, hosts_line, hosts_line, marker), max_size=12), ip,
+       st.lists(name, min_size=1, max_size=4, unique=True), st.booleans())
+def test_hosts_set(lines, target, names, last_nl):
+    text = "\n".join(lines) + ("\n" if lines and last_nl else "")
+    owned, balanced = _blocks(text.splitlines())
+    if not balanced:
+        # a block that starts and never ends: which lines are the operator's cannot be told, so nothing is edited
+        with pytest.raises(EditError, match="line [0-9]+"):
+            hosts_set(text, [(target, names)])
+        return
     once = hosts_set(text, [(target, names)])
     assert hosts_set(once, [(target, names)]) == once
     out = once.splitlines()
-    assert out.count(BEGIN) == 1 and out.count(END) == 1
+    assert out.count(BEGIN) == 1 and out.count(END) >= 1 and out[-1] == END
+    # no line the operator wrote is dropped (only the lines of bkdoctor's own block are replaced)
+    survives(text, once, owned=lambda i, l: i in owned)
     # lines without any of our names are byte-identical and in order
     ours = {n.lower() for n in names}
-    keep = [l for l in text.splitlines() if not (set(x.lower() for x in l.split("#", 1)[0].split()[1:]) & ours)
-            or l.lstrip().startswith("#")]
+    keep = [l for i, l in enumerate(text.splitlines()) if i not in owned and (
+        not (set(x.lower() for x in l.split("#", 1)[0].split()[1:]) & ours) or l.lstrip().startswith("#"))]
     it = iter(out)
     assert all(any(l == o for o in it) for l in keep)
     # every name resolves to the target, exactly once, outside comments
-    active = [l.split() for l in out if l.strip() and not l.lstrip().startswith("#")]
+    active = [l.split("#", 1)[0].split() for l in out if l.strip() and not l.lstrip().startswith("#")]
     for n in names:
         ips = [p[0] for p in active if n.lower() in (x.lower() for x in p[1:])]
         assert ips == [target], (n, ips)
+
+
+def test_hosts_set_refuses_an_unterminated_block():
+    """The example of the issue: a half-edited /etc/hosts whose block never ends keeps every line after it."""
+    text = f"127.0.0.1 localhost\n{BEGIN}\n10.96.45.12 bkce7.bktencent.com\n10.1.1.1 db-primary\n10.1.1.2 db-replica\n"
+    with pytest.raises(EditError) as e:
+        hosts_set(text, [("10.96.45.12", ["bkce7.bktencent.com"])])
+    assert "line 2" in str(e.value) and END in str(e.value)
+    # a stray END (no BEGIN) is the operator's line like any other: kept
+    stray = f"{END}\n10.1.1.1 db-primary\n"
+    assert hosts_set(stray, [("10.96.45.12", ["a.com"])]).startswith(stray)
+
+
+def test_hosts_set_keeps_lines_that_name_ours_at_the_right_address():
+    text = "10.96.45.12 bkce7.bktencent.com\n10.96.45.12 docker.bkce7.bktencent.com mirror.local\n"
+    out = hosts_set(text, [("10.96.45.12", ["bkce7.bktencent.com", "docker.bkce7.bktencent.com"])])
+    assert out.splitlines()[:3] == ["# bkdoctor: 10.96.45.12 bkce7.bktencent.com",
+                                    "# bkdoctor: 10.96.45.12 docker.bkce7.bktencent.com mirror.local",
+                                    "10.96.45.12 mirror.local"]
+
+
+# names shared between the Corefile and the names a fix sets, so entries at another address are common
+cname = st.one_of(name, st.sampled_from(["docker.x.com", "bkrepo.x.com", "k8s-api.bcs.local"]))
 
 
 @st.composite
@@ -145,9 +221,9 @@ def corefiles(draw):
                                                    "forward . /etc/resolv.conf", "prometheus :9153"]),
                                 max_size=6, unique=True))
         if draw(st.booleans()):
-            entries = draw(st.lists(st.tuples(ip, name), max_size=4))
+            entries = draw(st.lists(st.tuples(ip, st.lists(cname, min_size=1, max_size=3)), max_size=4))
             fall = draw(st.booleans())
-            hb = ["    hosts {"] + [f"        {a} {b}" for a, b in entries] + (["        fallthrough"] if fall else []) + ["    }"]
+            hb = ["    hosts {"] + [f"        {a} {' '.join(b)}" for a, b in entries] + (["        fallthrough"] if fall else []) + ["    }"]
             pos = draw(st.integers(0, len(plugins)))
             body = [f"    {p}" for p in plugins[:pos]] + hb + [f"    {p}" for p in plugins[pos:]]
         else:
@@ -157,9 +233,10 @@ def corefiles(draw):
 
 
 @SETTINGS
-@given(corefiles(), ip, st.lists(name, min_size=1, max_size=4, unique=True))
+@given(corefiles(), ip, st.lists(cname, min_size=1, max_size=4, unique=True))
 def test_corefile_set_hosts(text, target, names):
     once = corefile_add_reload(corefile_set_hosts(text, target, names))
+    survives(text, once)
     assert corefile_add_reload(corefile_set_hosts(once, target, names)) == once
     blocks = corefile.parse(once)
     assert len(blocks) == len(corefile.parse(text))

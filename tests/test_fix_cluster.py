@@ -95,7 +95,10 @@ def test_foreign_entries_kept_when_fixing_wrong_ips(kube_apiserver, state):
     out, _ = _fix(kube_apiserver.kubeconfig)
     assert [o.status for o in out] == ["fixed"]
     text = _corefile(kube_apiserver.api_client())
-    assert "10.0.0.99 gitlab.intra.example.com" in text and "10.96.45.99" not in text
+    assert "10.0.0.99 gitlab.intra.example.com" in text
+    # the stale entry no longer resolves, and the line stays visible, commented out (no line is ever dropped)
+    assert not any("10.96.45.99" in l.split("#", 1)[0] for l in text.splitlines())
+    assert any(l.strip() == "# bkdoctor: 10.96.45.99 docker.bkce7.bktencent.com" for l in text.splitlines()), text
 
 
 def test_concurrent_update_is_retried_not_overwritten(kube_apiserver, state):

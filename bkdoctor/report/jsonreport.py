@@ -62,36 +62,11 @@ def worst(report: dict[str, Any]) -> int:
     return max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
 
 
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write a file so that readers never see half of it: temp file in the same dir, fsync, rename.
+def write_atomic(path: str, text: str, mode: int | None = None) -> None:
+    """Atomic write; a new file's mode follows the umask, an existing file keeps its mode (see outfiles.py)."""
+    from ..outfiles import write_atomic as _write
 
-    A target that exists and is not a regular file (/dev/null, a fifo, /dev/stdout) is written in place: renaming
-    over it would replace a device node with a file."""
-    import stat
-
-    p = Path(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        with open(p, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent) if str(p.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    _write(path, text, mode)
 
 
 def dumps(report: dict[str, Any]) -> str:

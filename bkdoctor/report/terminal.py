@@ -1,6 +1,7 @@
 """Terminal output with rich: a summary table of the problems, progress while gathering."""
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from rich.console import Console
@@ -62,10 +63,14 @@ def _print_flat(report: dict[str, Any], console: Console, verbose: bool = False)
             msg = Text(clean(f["message"]))
             if f.get("suppression"):
                 msg.append(clean(f"  [{f['suppression']['reason']}]"), style="cyan")
-            if f.get("remediation") and f["remediation"].get("id") and f["status"] in ("fail", "warn"):
-                msg.append(clean(f"\n{t['fix']}: bkdoctor fix --rule {f['rule']} --host {f['target']}"), style="dim")
+            fix_hint = bool(f.get("remediation") and f["remediation"].get("id") and f["status"] in ("fail", "warn"))
+            if fix_hint:
+                msg.append(clean(f"\n{t['fix']}: bkdoctor fix --rule {shlex.quote(f['rule'])} "
+                                 f"--host {shlex.quote(f['target'])}"), style="dim")
             if f.get("guide") and f["status"] in ("fail", "warn"):
-                msg.append(f"  ({t['guide']} §{f['guide']['section']})", style="dim")
+                # after the Fix: command, a shell comment: the line copy-pastes as it is
+                msg.append(f"  # {t['guide']} §{f['guide']['section']}" if fix_hint else
+                           f"  ({t['guide']} §{f['guide']['section']})", style="dim")
             table.add_row(Text(f["status"].upper(), style=STYLE[f["status"]]), f["severity"], f["rule"],
                           Text(clean_line(f["target"])), msg)
         console.print(table)
