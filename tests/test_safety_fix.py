@@ -461,14 +461,16 @@ def test_terminal_fix_hint_quotes_rule_and_host():
               "findings": [finding], "targets": [{"name": HOSTNAME, "address": "10.0.0.5", "reachable": True,
                                                   "error": None}],
               "scan": {"id": "s1", "duration_s": 0.1}}
-    buf = io.StringIO()
-    print_report(report, Console(file=buf, width=1000, color_system=None), verbose=False)
-    cmds = _fix_commands(buf.getvalue())
-    assert len(cmds) == 1, buf.getvalue()
-    check_command(cmds[0], "terminal Fix:")
     import shlex
 
-    assert shlex.split(cmds[0], comments=True) == ["bkdoctor", "fix", "--rule", "swap", "--host", HOSTNAME]
+    # every view: the flat table and the by-host view name the host, the by-rule view fixes the rule on its hosts
+    for group_by, argv in (("none", ["--host", HOSTNAME]), ("host", ["--host", HOSTNAME]), ("rule", [])):
+        buf = io.StringIO()
+        print_report(report, Console(file=buf, width=1000, color_system=None), verbose=False, group_by=group_by)
+        cmds = _fix_commands(buf.getvalue())
+        assert len(cmds) == 1, buf.getvalue()
+        check_command(cmds[0], f"terminal Fix: (--group-by {group_by})")
+        assert shlex.split(cmds[0], comments=True) == ["bkdoctor", "fix", "--rule", "swap", *argv]
 
 
 def test_cross_layer_fix_text_quotes_the_host():

@@ -238,10 +238,12 @@ def group_body(g: Group, lang: str, budget: int, verbose: bool) -> Any:
         body.append(" (" + w["variants"].format(n=len(msgs)) + ")", style="dim")
     if g.reason:
         body.append(clean(f" [{g.reason}]"), style="cyan")
-    if g.remediation and g.status in ("fail", "warn"):
+    fix_hint = bool(g.remediation and g.status in ("fail", "warn"))
+    if fix_hint:
         body.append(f" — {w['fix']}: bkdoctor fix --rule {shlex.quote(g.rule)}", style="dim")
     if g.guide and g.status in ("fail", "warn"):
-        body.append(clean(f" ({w['guide']} §{g.guide})"), style="dim")
+        # after the Fix: command, a shell comment: the command copy-pastes as it is
+        body.append(clean(f"  # {w['guide']} §{g.guide}" if fix_hint else f" ({w['guide']} §{g.guide})"), style="dim")
     if verbose and len(msgs) > 1:
         for m, ts in g.messages.items():
             body.append("\n  " + clean_line(", ".join(t for t, _n in compress_hosts(sorted(ts, key=natural_key))))
