@@ -354,11 +354,15 @@ async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) ->
 
     host = next((h for h in inv.hosts if "control" in h.roles), None) or \
         HostSpec(name="control", address="localhost", roles=("control",), local=True)
+    from .installsteps import shell_path
+
     d = os.path.expanduser(inv.install_dir) if host.local else inv.install_dir
     env = ""
     if os.environ.get("KUBECONFIG") and host.local:
         env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
-    script = f"cd {shlex.quote(d)} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
+    # `~` expanded on the control machine, still quoted; helm/helmfile in the install root's bin/, beside
+    # blueking/ (§四.2.2)
+    script = f"cd {shell_path(d)} || exit 97\nPATH=\"$PWD/../bin:$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
     transport = engine.default_transport(host, inv)
     try:
         res = await transport.run_script(script, timeout)

@@ -231,8 +231,6 @@ class Installer:
         env = self.env()
         text = script(step, render(command, self.values()), install_dir=self.inv.install_dir, env=env,
                       on_control=on_control)
-        if step.dir != "none" and step.env and "INSTALL_DIR" in step.env:
-            pass
         if "INSTALL_DIR" in step.env:  # a path: expanded on the host, still quoted
             text = text.replace(f"INSTALL_DIR={shlex.quote(env['INSTALL_DIR'])};",
                                 f"INSTALL_DIR={shell_path(env['INSTALL_DIR'])};")
@@ -395,8 +393,6 @@ class Installer:
             else:
                 ok, log = await self.run_command(p, i, step)
                 detail = ""
-                if ok and step.kind == "run" and step.verify_rules:
-                    pass
             if ok and step.kind != "run" and step.verify_run:
                 for host in self.hosts_for(step.on):
                     rc, out = await self.run_on(host, self._script(step, host, step.verify_run), 120, None, False)
@@ -477,8 +473,8 @@ class Installer:
         return await PREDICATES[name](self)
 
     # -- plan -----------------------------------------------------------------------------------------
-    async def existing_dirs(self) -> set[str]:
-        """Which of the install root / blueking/ exist on the control machine now."""
+    async def existing_dirs(self) -> set[str] | None:
+        """Which of the install root / blueking/ exist on the control machine now (None: cannot tell)."""
         root, bk = shell_path(root_of(self.inv.install_dir)), shell_path(self.inv.install_dir)
         text = f"test -d {root} && echo root; test -d {bk} && echo blueking; true\n"
         try:
@@ -488,13 +484,16 @@ class Installer:
             finally:
                 await transport.close()
         except Exception:
-            return set()
+            return None
+        if res.rc != 0:
+            return None
         return set(res.stdout.decode("utf-8", "replace").split())
 
     async def plan_errors(self, phases: list[Phase]) -> list[dict[str, Any]]:
         """Per step: errors that would make it fail for certain (its directory does not exist yet at that point
         of the plan, the hosts it needs are missing, an even number of masters)."""
-        have = await self.existing_dirs()
+        found = await self.existing_dirs()
+        have = found if found is not None else {"root", "blueking"}  # unreachable: the run will say so
         out = []
         all_ids = [p.id for p in load_phases()]
         creators = {}
@@ -520,7 +519,7 @@ class Installer:
                         if not vals.get(name) and name != "registry":
                             err = err or f"needs @{{{name}}}, which the inventory does not give (no such host or setting)"
                 if s.kind == "builtin" and s.value == "join":
-                    n = len(self.hosts_for("k8s-nodes", True)) and len([h for h in self.inv.hosts if "master" in h.roles])
+                    n = len([h for h in self.inv.hosts if "master" in h.roles])
                     if n % 2 == 0:
                         err = err or f"{n} masters in the inventory: §三.3.2 wants an odd number (1/3/5)"
                 if err:
