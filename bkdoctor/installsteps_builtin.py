@@ -160,11 +160,16 @@ def _same_plus(old: Any, new: Any, added: list[list[str]]) -> bool:
             cur = cur[k]
         cur.pop(path[-1])
     # drop the maps that existed only for the added keys
-    def prune(a: Any, b: Any) -> Any:
-        if isinstance(a, dict):
-            return {k: prune(v, b.get(k) if isinstance(b, dict) else None) for k, v in a.items()
-                    if not (isinstance(v, dict) and not v and not (isinstance(b, dict) and k in b))}
-        return a
+    def prune(a: Any, b: Any) -> Any:  # bottom up: a map left empty that the old file did not have goes
+        if not isinstance(a, dict):
+            return a
+        out = {}
+        for k, v in a.items():
+            pv = prune(v, b.get(k) if isinstance(b, dict) else None)
+            if isinstance(pv, dict) and not pv and not (isinstance(b, dict) and k in b):
+                continue
+            out[k] = pv
+        return out
     return prune(probe, old or {}) == (old or {})
 
 

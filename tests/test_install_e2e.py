@@ -132,7 +132,7 @@ def site(ssh_fleet, kube_apiserver, tmp_path):
 
 
 def bkdoctor(site, *args, timeout=900, popen=False, cmd="install"):
-    env = {**os.environ, "LANG": "C.UTF-8", "XDG_DATA_HOME": str(site["tmp"] / "xdg"),
+    env = {**os.environ, "LANG": "C.UTF-8", "COLUMNS": "400", "XDG_DATA_HOME": str(site["tmp"] / "xdg"),
            "XDG_CONFIG_HOME": str(site["tmp"] / "xdgc"), "KUBECONFIG": site["kubeconfig"]}
     argv = [sys.executable, "-m", "bkdoctor.cli", cmd, "-i", str(site["inv"]), "--kubeconfig", site["kubeconfig"],
             "--yes", *args]
