@@ -38,7 +38,8 @@ PASSWORD = "Adm1n-5ecret-7f3a"
 KUBELET = {"/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n", "mode": 0o755}}
 # root's home on every test host: a private, empty directory (a bare control machine: no ~/bkce7.1-install)
 HOME_SETUP = ("mkdir -p /data/home && chmod 700 /data/home && "
-              r"sed -i 's#^\(root:[^:]*:[^:]*:[^:]*:[^:]*:\)/root:#\1/data/home:#' /etc/passwd")
+              r"sed -i 's#^\(root:[^:]*:[^:]*:[^:]*:[^:]*:\)/root:#\1/data/home:#' /etc/passwd && "
+              r"sed -i '/bcs\.local/d' /etc/hosts")  # bcs.sh writes that line
 # the ingress in front of bk-repo, as the nodes see it at the ingress ClusterIP: `curl docker.$BK_DOMAIN/v2/` -> 401
 INGRESS_401 = r"""
 import http.server
