@@ -544,13 +544,38 @@ class Installer:
                     hosts = []
                 d = {"none": "-", "root": root_of(self.inv.install_dir), "blueking": self.inv.install_dir}[s.dir]
                 steps.append({"n": i + 1, "kind": s.kind, "on": s.on, "hosts": hosts, "dir": d, "env": list(s.env),
-                              "guide": s.guide, "quote": s.quote, "command": _clean(s.describe(values)),
+                              "guide": s.guide, "quote": s.quote, "command": _clean(self.describe(s, values)),
                               "unless": s.unless, "error": errors.get((p.id, i + 1))})
             rows.append({"phase": p.id, "title": p.title.get(self.lang), "guide": p.guide, "optional": p.optional,
                          "gate": "pass" if gate_ok else "fail", "gate_failing": sorted({f"{f.rule.id}@{f.target}" for f in gate_bad}),
                          "verify": "pass" if ver_ok else "not yet", "state": "done" if self.state.phase_done(p.id) else "",
                          "steps": steps})
         return rows
+
+    def describe(self, s: Step, values: dict[str, str]) -> str:
+        if s.kind == "builtin" and s.value == "join":
+            masters = [h.name for h in self.hosts_for("other-masters", True)]
+            nodes = [h.name for h in self.hosts_for("nodes", True)]
+            return (render("curl -fsSL @{base}/ce7/bcs.sh | bash -s -- -i k8sctrl", values) + "  (on the first master; "
+                    "output kept from the terminal and the logs: it holds the join tokens)\n"
+                    f"then its control-plane join command on: {', '.join(masters) or '(no other master)'}\n"
+                    f"and its node join command on: {', '.join(nodes) or '(no node)'}  (hosts already Nodes are left alone)")
+        if s.kind == "builtin" and s.value == "yaml-keys":
+            shown = {"@domain": values.get("domain") or "<BK_DOMAIN>",
+                     "@containers_log_path": "<the nodes' Docker Root Dir>/containers",
+                     "@default_storage_class": "<the default StorageClass>"}
+            keys = ", ".join(f"{k.replace('/', '.')}: {shown.get(v, v) if isinstance(v, str) else str(v).lower()}"
+                             for k, v in s.args["set"].items())
+            return f"bkdoctor: in {s.args['file']} add what is missing (every other line kept): {keys}"
+        if s.kind == "builtin" and s.value == "access-info":
+            return ("bkdoctor: show the hosts entries for your computer (the ingress-nginx node's IP) and the admin "
+                    "account of bk-user-api-general-envs, once (never logged or stored)")
+        if s.kind == "manual":
+            return "manual: " + render_text(s.value.get(self.lang) or s.value["en"], self)
+        extra = (s.args.get("thresholds") or {}).get("coredns_extra_names")
+        if s.kind == "fix" and extra:
+            return s.describe(values) + "  (with " + ", ".join(render_value(x, self) for x in extra) + ")"
+        return s.describe(values)
 
     # -- after a failure ------------------------------------------------------------------------------
     async def diagnose(self, phase: Phase) -> list[Any]:
@@ -670,7 +695,7 @@ class Installer:
                         self.say(f"  {n} {step.describe(self.values())}: not needed ({PREDICATE_TEXT[step.unless]})")
                         self.state.set(p.id, i, "not needed")
                         continue
-                self.say(f"  {n} {step.describe(self.values())}")
+                self.say(f"  {n} {self.describe(step, self.values()).splitlines()[0]}")
                 self.state.set(p.id, i, "running")
                 ok, log, detail = await self._step(p, i, step)
                 found: list[Any] = []

@@ -94,7 +94,11 @@ def site(ssh_fleet, kube_apiserver, tmp_path):
     # the stand-in bcs.sh as the download server serves it (piped into `bash -s --`)
     (served / "bcs.sh").write_text(f"#!/bin/bash\nexec {sys.executable} {stand / 'standin.py'} bcs.sh \"$@\"\n")
     bkdl = {"/usr/local/bin/bkdl-7.1-stable.sh": {
-        "content": f"#!/bin/sh\nexec {sys.executable} {stand / 'standin.py'} bkdl \"$@\"\n", "mode": 0o755}}
+        "content": f"#!/bin/sh\nexec {sys.executable} {stand / 'standin.py'} bkdl \"$@\"\n", "mode": 0o755},
+        # `kubectl exec` needs a kubelet: answered by the stand-in; everything else is the real kubectl
+        "/usr/local/bin/kubectl": {"content": f"#!/bin/sh\n[ \"$1\" = exec ] && exec {sys.executable} "
+                                              f"{stand / 'standin.py'} kubectl \"$@\"\nexec /usr/bin/kubectl \"$@\"\n",
+                                   "mode": 0o755}}
     fleet, ctl = make_ssh_host(ssh_fleet, {"hostname": "ctl", "files": dict(bkdl), "setup": HOME_SETUP})
     daemon = {"/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'}
     _, master = make_ssh_host(ssh_fleet, {"hostname": "master-1", "docker": True, "files": {**KUBELET, **daemon},
@@ -270,6 +274,24 @@ def test_install_from_a_bare_control_machine_interrupted_resumed_then_idempotent
     new = calls(site)[n:]
     assert "helmfile -f 00-localpv.yaml.gotmpl sync" in new and "helm -n blueking rollback bk-cmdb 1" in new
     assert "helmfile -f base-blueking.yaml.gotmpl -l name=bk-cmdb sync" in new
+
+    # 7. the optional suites: container management (十一) and monitor/log (十二)
+    n = len(calls(site))
+    r = bkdoctor(site, "--from", "bcs", "--with", "bcs", "--with", "monitor-log")
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
+    new = calls(site)[n:]
+    assert new[0] == "helmfile -f 03-bcs.yaml.gotmpl sync", new
+    assert [c.split(" -- ")[0] for c in new[1:]] == [
+        "helmfile -f monitor-storage.yaml.gotmpl sync", "config_monitor_bcs_token.sh", "helmfile -f 04-bkmonitor.yaml.gotmpl sync",
+        "kubectl exec -n blueking bk-elastic-elasticsearch-master-0", "kubectl exec -n blueking bk-elastic-elasticsearch-master-0",
+        "helmfile -f 04-bklog-collector.yaml.gotmpl sync", "helmfile -f 04-bklog-search.yaml.gotmpl sync"], new
+    assert json.loads((site["stand"] / "es-settings.json").read_text())["persistent"] == {"action": {"auto_create_index": "-write_*,*"}}
+    bk = "/data/home/bkce7.1-install/blueking/environments/default/"
+    assert yaml.safe_load(ctl.read(bk + "bcs-custom-values.yaml.gotmpl")) == {
+        "bcs-storage": {"storage": {"messageQueue": {"enabled": False}}}, "global": {"storage": {"messageQueue": {"enabled": False}}}}
+    assert "bcs:" not in ctl.read(bk + "custom.yaml").decode()  # the class is local-storage (§十一.2.2)
+    corefile = core.read_namespaced_config_map("coredns", "kube-system").data["Corefile"]
+    assert all(f"10.96.45.12 {p}.{DOMAIN}" in corefile for p in ("bcs", "bcs-api", "helm", "docker")), corefile
 
 
 def test_nfs_default_storageclass_skips_localpv(site, kube_apiserver):
