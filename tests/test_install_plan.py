@@ -311,3 +311,34 @@ def test_install_dir_is_validated_everywhere(tmp_path):
     assert r.returncode == 2 and "install_dir" in r.stderr
     inv.write_text(yaml.safe_dump({"download_base": "http://mirror/ce7; id"}))
     assert _plan(tmp_path, "-i", str(inv)).returncode == 2
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_KEY = st.sampled_from(["domain", "bkDomain", "apps", "bcs", "x", "y-z", "storageClass"])
+_LEAF = st.one_of(st.integers(-5, 5), st.booleans(), st.text("abc ", max_size=4))
+_DOC = st.recursive(_LEAF, lambda c: st.dictionaries(_KEY, c, min_size=1, max_size=3), max_leaves=8).filter(
+    lambda d: isinstance(d, dict))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOC, st.lists(_KEY, min_size=1, max_size=3), st.booleans())
+def test_yaml_set_missing_keeps_every_line_and_adds_only_the_key(doc, path, comments):
+    from bkdoctor.installsteps import yaml_get
+
+    text = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
+    if comments:
+        text = "# operator\n" + text.replace(":\n", ":  # mine\n", 1)
+    if yaml_get(doc, path) is not None or any(not isinstance(yaml_get(doc, path[:i]), (dict, type(None)))
+                                              for i in range(1, len(path))):
+        return  # present, or under a scalar: the builtin reports it and never edits
+    out = yaml_set_missing(text, path, '"v"')
+    lines = out.splitlines()
+    it = iter(lines)
+    assert all(any(line == x for x in it) for line in text.splitlines()), (text, out)  # in order, byte for byte
+    want = yaml.safe_load(text)
+    cur = want
+    for k in path[:-1]:
+        cur = cur.setdefault(k, {})
+    cur[path[-1]] = "v"
+    assert yaml.safe_load(out) == want, (text, out)
