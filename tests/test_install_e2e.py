@@ -341,3 +341,74 @@ def test_old_bk_gse_blocks_monitor_log(ssh_fleet, kube_apiserver, tmp_path):
         from kube.fixtures import delete_namespace
 
         delete_namespace(api, "blueking")
+
+
+def _on_tty(argv, answers, env, timeout=180):
+    """Run bkdoctor on a pty and answer each yes/no question in turn."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execvpe(sys.executable, [sys.executable, "-m", "bkdoctor.cli", *argv], env)
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 300, 0, 0))  # wide: no wrapped URLs
+    out, pending, deadline = b"", list(answers), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if out.rstrip().endswith((b"[Y/n]:", b"[y/N]:")) and pending:
+            os.write(fd, (pending.pop(0) + "\n").encode())
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_manual_step_shows_waits_for_the_operator_then_verifies(ssh_fleet, kube_apiserver, tmp_path):
+    """§九.3.1: bkdoctor cannot add the Redis pool: it shows exactly what to do and on which page, waits for the
+    operator's answer on the terminal, and then checks what it can see (bk-redis deployed)."""
+    fleet, ctl = make_ssh_host(ssh_fleet, {"hostname": "ctl", "setup": HOME_SETUP + "\nmkdir -p /data/home/bkce7.1-install/blueking"})
+    api = kube_apiserver.api_client()
+    from clusterstate import helm_release_secret
+
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(yaml.safe_dump({"domain": DOMAIN, "ssh": fleet.ssh_settings(),
+                                   "hosts": [{"name": "ctl", "address": ctl.address, "roles": ["control"]}]}))
+    cfg = tmp_path / "c" / "bkdoctor" / "config.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(yaml.safe_dump({"registry": "", "install_dir": "~/bkce7.1-install/blueking",
+                                   "download_base": "https://bkopen-1252002024.file.myqcloud.com"}))
+    env = {**os.environ, "LANG": "C.UTF-8", "TERM": "xterm", "COLUMNS": "300", "XDG_DATA_HOME": str(tmp_path / "d"),
+           "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    argv = ["install", "-i", str(inv), "--kubeconfig", kube_apiserver.kubeconfig, "--phase", "saas"]
+    rest(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": "blueking"}})
+    try:
+        # not done yet: the operator says no
+        code, out = _on_tty(argv, ["y", "n"], env)
+        assert code == 1 and f"http://bkpaas.{DOMAIN}/backend/admin42/platform/pre-created-instances/manage" in out, out
+        assert "0shared" in out and "not confirmed" in out
+        # says yes, but bk-redis is not there: the check says so
+        code, out = _on_tty(argv, ["y", "y"], env)
+        assert code == 1 and "release bk-redis is not installed" in out, out
+        # bk-redis deployed and confirmed: the step is done, and the next manual step (bk_itsm) is shown
+        rest(api, "POST", "/api/v1/namespaces/blueking/secrets", body=helm_release_secret(
+            {"metadata": {"name": "bk-redis", "namespace": "blueking"}, "chart": "redis", "version": "15.3.3"}))
+        code, out = _on_tty(argv, ["y", "y", "y"], env)
+        assert code == 1 and "bk_itsm-V2.6.6.tar.gz" in out and "no running pod in namespace bkapp-bk0us0itsm-prod" in out, out
+        code, out = _on_tty(argv, ["y", "n"], env)
+        assert "[1/5] §九.3.1" in out and "done before, not repeated" in out, out  # never asked again
+    finally:
+        from kube.fixtures import delete_namespace
+
+        delete_namespace(api, "blueking")
