@@ -307,6 +307,12 @@ def test_nfs_default_storageclass_skips_localpv(site, kube_apiserver):
     assert "not needed (a default StorageClass exists (§五.2.1))" in r.stdout
     names = [sc["metadata"]["name"] for sc in rest(api, "GET", "/apis/storage.k8s.io/v1/storageclasses")["items"]]
     assert names == ["nfs-client"]
+    # §十一.2.2: container management on that site is told the class
+    r = bkdoctor(site, "--phase", "bcs", "--with", "bcs")
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
+    custom = yaml.safe_load(site["ctl"].read("/data/home/bkce7.1-install/blueking/environments/default/custom.yaml"))
+    assert custom["bcs"] == {"storageClass": "nfs-client"} and custom["domain"]["bkDomain"] == DOMAIN
+    assert calls(site)[-1] == "helmfile -f 03-bcs.yaml.gotmpl sync"
 
 
 def test_old_bk_gse_blocks_monitor_log(ssh_fleet, kube_apiserver, tmp_path):
