@@ -418,3 +418,47 @@ def test_manual_step_shows_waits_for_the_operator_then_verifies(ssh_fleet, kube_
         from kube.fixtures import delete_namespace
 
         delete_namespace(api, "blueking")
+
+
+def test_k8s_verify_wants_every_inventory_node_ready(kube_apiserver, tmp_path):
+    """The k8s phase is done only when every inventory master and node is a Ready Node (node-ready alone passed with
+    one master and no worker)."""
+    import asyncio
+
+    from bkdoctor.facts.cluster import configure
+    from bkdoctor.install import Installer
+    from bkdoctor.inventory import load_inventory
+    from bkdoctor.store import History
+
+    inv_path = tmp_path / "hosts.yaml"
+    inv_path.write_text(yaml.safe_dump({"domain": DOMAIN, "hosts": [
+        {"name": "ctl", "address": "localhost", "roles": ["control"], "local": True},
+        {"name": "master-1", "address": "198.18.251.11", "roles": ["master"]},
+        {"name": "node-1", "address": "198.18.251.12", "roles": ["node"]}]}))
+    inst = Installer(load_inventory(str(inv_path)), history=History(str(tmp_path / "h.db")), say=lambda s: None,
+                     confirm=lambda q: True, cluster_factory=lambda: configure(kube_apiserver.kubeconfig))
+    api = kube_apiserver.api_client()
+
+    def node(name, ip, ready):
+        rest(api, "POST", "/api/v1/nodes", body={"metadata": {"name": name}})
+        rest(api, "PATCH", f"/api/v1/nodes/{name}/status", content_type="application/merge-patch+json", body={"status": {
+            "addresses": [{"type": "InternalIP", "address": ip}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}})
+    try:
+        ok, msg = asyncio.run(inst.check("inventory-nodes-ready"))
+        assert not ok and "master-1 is not a Node" in msg and "node-1 is not a Node" in msg
+        node("k8s-m1", "198.18.251.11", True)  # named otherwise, found by its InternalIP
+        ok, msg = asyncio.run(inst.check("inventory-nodes-ready"))
+        assert not ok and "master-1" not in msg and "node-1 is not a Node" in msg
+        node("node-1", "198.18.251.12", False)
+        ok, msg = asyncio.run(inst.check("inventory-nodes-ready"))
+        assert not ok and "node-1 (Node node-1) is not Ready" in msg
+        rest(api, "PATCH", "/api/v1/nodes/node-1/status", content_type="application/merge-patch+json",
+             body={"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+        assert asyncio.run(inst.check("inventory-nodes-ready")) == (True, "")
+    finally:
+        for n in ("k8s-m1", "node-1"):
+            try:
+                rest(api, "DELETE", f"/api/v1/nodes/{n}")
+            except Exception:
+                pass

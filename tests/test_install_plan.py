@@ -342,3 +342,23 @@ def test_yaml_set_missing_keeps_every_line_and_adds_only_the_key(doc, path, comm
         cur = cur.setdefault(k, {})
     cur[path[-1]] = "v"
     assert yaml.safe_load(out) == want, (text, out)
+
+
+def test_control_commands_keep_kubeconfig_and_get_registry(tmp_path):
+    """The env bug: `export KUBECONFIG=…` was built, then replaced by `export REGISTRY=…`."""
+    from bkdoctor.install import Installer
+    from bkdoctor.inventory import load_inventory
+    from bkdoctor.store import History
+
+    inv = load_inventory(str(_inventory(tmp_path)))
+    inv.registry = "10.0.0.9:5000"
+    kc = tmp_path / "kube config"
+    inst = Installer(inv, history=History(str(tmp_path / "h.db")), say=lambda s: None, confirm=lambda q: True,
+                     cluster_factory=lambda: None, kubeconfig=str(kc))
+    step = next(s for p in load_phases() if p.id == "storage" for s in p.steps if "base-storage" in str(s.value))
+    text = inst._script(step, inst.control(), "echo kc=$KUBECONFIG reg=$REGISTRY; pwd")
+    root = tmp_path / "home" / "bkce7.1-install"
+    (root / "blueking").mkdir(parents=True)
+    out = subprocess.run(["sh", "-s"], input=text, text=True, capture_output=True,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}).stdout.splitlines()
+    assert out == [f"kc={kc} reg=10.0.0.9:5000", str(root / "blueking")]
