@@ -1,15 +1,18 @@
-"""`bkdoctor install`: the guided BlueKing 7.1 deployment, phase by phase (bkdoctor/phases.yaml), each gated by
-checks, with its progress in the history database so that an interrupted run resumes where it stopped.
+"""`bkdoctor install`: the guide's deployment driven step for step from a bare control machine, phase by phase
+(bkdoctor/phases.yaml), each gated by checks, with its progress in the history database so that an interrupted run
+resumes where it stopped.
 
-A phase starts only when its `gate` rules pass; its steps are bkdoctor's own remediations (`fix:`), commands on
-the control machine in install_dir (`run:`, through the same transport as every other command; output saved to a
-log file per step and shown live) or checks; then its `verify` rules must pass. A finished phase whose verify
-rules still pass is skipped on a re-run; when they no longer pass, it runs again. When a step fails, the cluster
-is scanned for the known failure signatures and the phase's rules, and the cause and fix are shown.
+Each step says where it runs (a role or the control machine), in which directory (none, the install root, its
+blueking/), with which environment, and which section of the guide it follows (installsteps.Step). A phase starts
+only when its gate passes; its steps are commands (`run`/`check`, through the same transport as every other
+command, output saved per step and host and shown live), bkdoctor's own remediations (`fix`), rule checks
+(`rules`), manual steps the operator does in a web page (`manual`: shown, confirmed, verified) and bkdoctor's own
+builtins (installsteps_builtin). A finished phase whose checks still pass is skipped on a re-run; when they no
+longer pass, it runs again. When a step fails, the cluster is scanned for the known failure signatures and the
+phase's rules, and the cause and fix are shown.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import shlex
@@ -20,13 +23,13 @@ from typing import Any, Callable
 import yaml
 
 from . import engine, registry
+from .installsteps import DIRS, ENV, KINDS, ON, PLACEHOLDER as PLACEHOLDER_RE
+from .installsteps import Step, StepFailed, render, root_of, script, shell_path
+from .installsteps_builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATES
 from .inventory import HostSpec, Inventory
 from .model import BadInput, T
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
-
-
-from .installsteps import DIRS, ENV, KINDS, ON, Step, StepFailed, render, root_of, script, shell_path  # noqa: E402
 
 
 @dataclass
@@ -756,9 +759,6 @@ def render_value(v: Any, inst: Installer) -> Any:
 def render_text(v: str, inst: Installer) -> str:
     return render_value(v, inst)
 
-
-from .installsteps import PLACEHOLDER as PLACEHOLDER_RE  # noqa: E402
-from .installsteps_builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATES  # noqa: E402,F401
 
 
 async def run_streaming(transport: Any, script: str, timeout: float, on_out: Callable[[bytes], None]) -> int:
