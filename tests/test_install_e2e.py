@@ -70,6 +70,10 @@ def _cleanup_cluster(api):
             rest(api, "DELETE", path)
         except Exception:
             pass
+    try:  # frees the ClusterIP at once (a namespace being deleted keeps its Services for a while)
+        rest(api, "DELETE", "/api/v1/namespaces/blueking/services/ingress-nginx-controller")
+    except Exception:
+        pass
     for n in ("blueking", "bkapp-bk0us0itsm-prod", "bkapp-bk0us0sops-prod"):
         try:
             delete_namespace(api, n)
