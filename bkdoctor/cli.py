@@ -487,10 +487,11 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     lang = lang or default_lang()
     inv, _ = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, True, accept_new_host_keys,
                                   False)
-    if install_dir:
-        inv.install_dir = install_dir
-    inv.install_dir_set = bool(install_dir) or bool(inventory and _inventory_has(inventory, "install_dir"))
     from . import siteconfig
+
+    if install_dir:
+        inv.install_dir = siteconfig.check_install_dir(install_dir, "--install-dir")
+    inv.install_dir_set = bool(install_dir) or bool(inventory and _inventory_has(inventory, "install_dir"))
 
     def ask(question: str, default: str | None) -> str:
         # the default may come from a file (custom.yaml): shown cleaned, like everything else on the terminal
@@ -517,23 +518,38 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
         return click.confirm(clean_line(question), default=True)
 
     inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang,
-                     kubeconfig=kubeconfig)
+                     kubeconfig=kubeconfig, interactive=sys.stdin.isatty() and not yes)
     if show_plan:
         rows = asyncio.run(inst.plan(phases))
+        errors = [(r["phase"], s) for r in rows for s in r["steps"] if s["error"]]
         if as_json:
             _out_json(rows, ensure_ascii=False, indent=2)
-            return
-        from rich.table import Table
-
-        t = Table(header_style="bold")
-        for col in ("#", "phase", "guide", "gate", "verify", "state", "steps"):
-            t.add_column(col)
-        for n, r in enumerate(rows, 1):
-            t.add_row(str(n), f"{r['phase']}\n{r['title']}", f"§{r['guide']}",
-                      r["gate"] + ("\n" + ", ".join(r["gate_failing"][:4]) if r["gate_failing"] else ""),
-                      r["verify"], r["state"], "\n".join(r["steps"]))
-        _console(stderr=False).print(t)
+        else:
+            con = _console(stderr=False)
+            for r in rows:
+                gate = r["gate"] + (" (" + ", ".join(r["gate_failing"][:4]) + ")" if r["gate_failing"] else "")
+                con.print(f"== {r['phase']}: {r['title']} (§{r['guide']})  gate: {gate}  verify: {r['verify']}"
+                          + (f"  state: {r['state']}" if r["state"] else "") + ("  [optional]" if r["optional"] else ""),
+                          markup=False, highlight=False, soft_wrap=True)
+                for s in r["steps"]:
+                    where = ", ".join(s["hosts"]) or s["on"]
+                    env = f"  env: {' '.join(s['env'])}" if s["env"] else ""
+                    con.print(f"  {s['n']}. §{s['guide']}  on: {where}  dir: {s['dir']}{env}"
+                              + (f"  unless: {s['unless']}" if s["unless"] else ""), markup=False, highlight=False,
+                              soft_wrap=True)
+                    for line in s["command"].splitlines():
+                        con.print(f"       {line}", markup=False, highlight=False, soft_wrap=True)
+                    if s["error"]:
+                        con.print(f"     ERROR: {s['error']}", markup=False, highlight=False, soft_wrap=True)
+        if errors:
+            p, s = errors[0]
+            raise BadInput(f"plan error: {p} step {s['n']} (§{s['guide']}): {s['error']}"
+                           + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
         return
+    errors = asyncio.run(inst.plan_errors(phases))
+    if errors:
+        e = errors[0]
+        raise BadInput(f"plan error: {e['phase']} step {e['step']}: {e['error']} (see bkdoctor install --plan)")
     reports = asyncio.run(inst.run(phases))
     if as_json:
         _out_json([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str)

@@ -382,4 +382,5 @@ def control_script(install_dir: str, local: bool, command: str) -> str:
     env = ""
     if os.environ.get("KUBECONFIG") and local:
         env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
-    return f"cd {d} || exit 97\nPATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
+    # helm/helmfile live in the install root's bin/, beside blueking/ (§四.2.2)
+    return f"cd {d} || exit 97\nPATH=\"$PWD/../bin:$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"

@@ -1,15 +1,18 @@
-"""`bkdoctor install`: the guided BlueKing 7.1 deployment, phase by phase (bkdoctor/phases.yaml), each gated by
-checks, with its progress in the history database so that an interrupted run resumes where it stopped.
+"""`bkdoctor install`: the guide's deployment driven step for step from a bare control machine, phase by phase
+(bkdoctor/phases.yaml), each gated by checks, with its progress in the history database so that an interrupted run
+resumes where it stopped.
 
-A phase starts only when its `gate` rules pass; its steps are bkdoctor's own remediations (`fix:`), commands on
-the control machine in install_dir (`run:`, through the same transport as every other command; output saved to a
-log file per step and shown live) or checks; then its `verify` rules must pass. A finished phase whose verify
-rules still pass is skipped on a re-run; when they no longer pass, it runs again. When a step fails, the cluster
-is scanned for the known failure signatures and the phase's rules, and the cause and fix are shown.
+Each step says where it runs (a role or the control machine), in which directory (none, the install root, its
+blueking/), with which environment, and which section of the guide it follows (installsteps.Step). A phase starts
+only when its gate passes; its steps are commands (`run`/`check`, through the same transport as every other
+command, output saved per step and host and shown live), bkdoctor's own remediations (`fix`), rule checks
+(`rules`), manual steps the operator does in a web page (`manual`: shown, confirmed, verified) and bkdoctor's own
+builtins (installsteps_builtin). A finished phase whose checks still pass is skipped on a re-run; when they no
+longer pass, it runs again. When a step fails, the cluster is scanned for the known failure signatures and the
+phase's rules, and the cause and fix are shown.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import shlex
@@ -20,23 +23,13 @@ from typing import Any, Callable
 import yaml
 
 from . import engine, registry
+from .installsteps import DIRS, ENV, KINDS, ON, PLACEHOLDER as PLACEHOLDER_RE
+from .installsteps import Step, StepFailed, render, root_of, script, shell_path
+from .installsteps_builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATES
 from .inventory import HostSpec, Inventory
 from .model import BadInput, T
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
-
-
-@dataclass
-class Step:
-    kind: str  # fix | run | check
-    value: Any  # rule ids (fix) or a command (run/check)
-    on: str = "control"  # control | first-master | registry-proxy
-    timeout: float = 600
-
-    def describe(self) -> str:
-        if self.kind == "fix":
-            return "bkdoctor fix --rule " + " --rule ".join(self.value)
-        return self.value
 
 
 @dataclass
@@ -49,6 +42,13 @@ class Phase:
     gate: list[str] = field(default_factory=list)
     verify: list[str] = field(default_factory=list)
     optional: bool = False
+    gate_strict: bool = False  # §十二.2.1: a warning of a gate rule blocks too
+    gate_builtin: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # bkdoctor's own verifies (builtins), with `verify`
+
+
+def _bad(msg: str) -> ValueError:
+    return ValueError("phases: " + msg)
 
 
 def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
@@ -56,22 +56,57 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
     out: list[Phase] = []
     seen: set[str] = set()
     known = {r.id for r in registry.all_rules()} | {r.group for r in registry.all_rules()}
+    created: set[str] = set()
     for p in data["phases"]:
         steps = []
-        for s in p.get("steps") or []:
-            kind = next(k for k in ("fix", "run", "check") if k in s)
-            steps.append(Step(kind, s[kind], s.get("on", "control"), float(s.get("timeout", 600))))
+        for n, s in enumerate(p.get("steps") or [], 1):
+            if True in s or "on" in s:  # YAML 1.1 reads a bare `on:` key as the boolean true
+                raise _bad(f"{p['id']} step {n}: say `where:`, not `on:`")
+            kinds = [k for k in KINDS if k in s]
+            if len(kinds) != 1:
+                raise _bad(f"{p['id']} step {n}: exactly one of {', '.join(KINDS)}")
+            kind = kinds[0]
+            v = s.get("verify") or {}
+            st = Step(kind, s[kind], str(s.get("guide", "")), str(s.get("quote", "")), s.get("where", "control"),
+                      s.get("dir", "none"), tuple(s.get("env") or ()), float(s.get("timeout", 600)),
+                      tuple(s.get("creates") or ()), s.get("unless"), tuple(v.get("rules") or ()), v.get("run"),
+                      tuple(v.get("builtin") or ()), dict(s.get("args") or {}), str(s.get("note", "")))
+            where = f"{p['id']} step {n}"
+            if not st.guide or not st.quote:
+                raise _bad(f"{where}: every step cites its guide section and a quote of it")
+            if st.on not in ON or st.dir not in DIRS or any(e not in ENV for e in st.env):
+                raise _bad(f"{where}: where/dir/env must be one of {ON} / {DIRS} / {ENV}")
+            if st.dir != "none" and st.on != "control":
+                raise _bad(f"{where}: only the control machine has the install dir (dir: {st.dir} on {st.on})")
+            if st.dir != "none" and st.dir not in created:
+                raise _bad(f"{where}: runs in {st.dir}/, which no earlier step creates")
+            if st.unless and st.unless not in PREDICATES:
+                raise _bad(f"{where}: unknown predicate {st.unless}")
+            for b in st.verify_builtin:
+                if b.split(":")[0] not in CHECKS:
+                    raise _bad(f"{where}: unknown check {b}")
+            if kind == "builtin" and st.value not in BUILTINS:
+                raise _bad(f"{where}: unknown builtin {st.value}")
+            for sel in (list(st.value) if kind in ("fix", "rules") else []) + list(st.verify_rules):
+                if sel not in known:
+                    raise _bad(f"{where}: unknown rule {sel}")
+            created |= set(st.creates)
+            steps.append(st)
         ph = Phase(p["id"], T(p["title"]["zh"], p["title"]["en"]), str(p.get("guide", "")), steps,
                    list(p.get("requires") or []), list(p.get("gate") or []), list(p.get("verify") or []),
-                   bool(p.get("optional", False)))
+                   bool(p.get("optional", False)), bool(p.get("gate_strict", False)),
+                   list(p.get("gate_builtin") or []), list(p.get("checks") or []))
         if ph.id in seen:
-            raise ValueError(f"phases: duplicate id {ph.id}")
+            raise _bad(f"duplicate id {ph.id}")
         for r in ph.requires:
             if r not in seen:
-                raise ValueError(f"phases: {ph.id} requires {r}, which is not an earlier phase")
-        for sel in ph.gate + ph.verify + [x for s in ph.steps if s.kind == "fix" for x in s.value]:
+                raise _bad(f"{ph.id} requires {r}, which is not an earlier phase")
+        for sel in ph.gate + ph.verify:
             if sel not in known:
-                raise ValueError(f"phases: {ph.id}: unknown rule {sel}")
+                raise _bad(f"{ph.id}: unknown rule {sel}")
+        for b in ph.gate_builtin + ph.checks:
+            if b.split(":")[0] not in CHECKS:
+                raise _bad(f"{ph.id}: unknown check {b}")
         seen.add(ph.id)
         out.append(ph)
     return out
@@ -136,25 +171,84 @@ class PhaseReport:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 
+# §六.4.1: the names the operator's own machine needs in its hosts file to open the desktop
+ACCESS_NAMES = ("", "bkrepo", "docker", "helm", "bkpaas", "bkuser", "bkapi", "apigw", "bkiam", "cmdb", "job",
+                "bknodeman", "apps", "bcs", "bklog", "bkmonitor", "devops", "codecc", "lesscode", "bk-apicheck")
+
+
 class Installer:
     def __init__(self, inv: Inventory, *, history: Any, say: Callable[[str], None],
                  confirm: Callable[[str], bool], cluster_factory: Callable[[], Any],
                  factory: Any = engine.default_transport, log_dir: str | None = None, lang: str = "en",
-                 kubeconfig: str | None = None) -> None:
+                 kubeconfig: str | None = None, interactive: bool = False) -> None:
         self.kubeconfig = kubeconfig
         self.inv, self.history, self.say, self.confirm = inv, history, say, confirm
         self.cluster_factory, self.factory, self.lang = cluster_factory, factory, lang
+        self.interactive = interactive
         self.state = InstallState(history)
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         self.log_dir = Path(log_dir or os.path.join(base, "bkdoctor", "install-logs"))
 
-    # statuses of a set of rules, by rule id: the worst over its findings
-    async def statuses(self, sels: list[str]) -> dict[str, tuple[str, list[Any]]]:
+    # -- settings and hosts ---------------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        from .siteconfig import DOWNLOAD_BASE_DEFAULT
+
+        return (getattr(self.inv, "download_base", None) or DOWNLOAD_BASE_DEFAULT).rstrip("/")
+
+    def values(self) -> dict[str, str]:
+        th = self.inv.thresholds
+        masters = self.hosts_for("first-master", missing_ok=True)
+        nodes = self.hosts_for("nodes", missing_ok=True) or self.hosts_for("k8s-nodes", missing_ok=True)
+        return {"domain": self.inv.domain or "", "registry": getattr(self.inv, "registry", None) or "",
+                "base": self.base, "master": masters[0].address if masters else "",
+                "node_ip": nodes[0].address if nodes else "",
+                "upstream": th["registry_upstream"], "proxy_port": str(th["registry_port"]),
+                "proxy_config": th["registry_config"], "proxy_data": th["registry_data"]}
+
+    def env(self) -> dict[str, str]:
+        return {"BK_DOMAIN": self.inv.domain or "", "REGISTRY": getattr(self.inv, "registry", None) or "",
+                "INSTALL_DIR": root_of(self.inv.install_dir), "RELEASE_BASEURL": self.base + "/"}
+
+    def control(self) -> HostSpec:
+        pick = [h for h in self.inv.hosts if "control" in h.roles]
+        return pick[0] if pick else HostSpec(name="control", address="localhost", roles=("control",), local=True)
+
+    def hosts_for(self, on: str, missing_ok: bool = False) -> list[HostSpec]:
+        hosts = self.inv.hosts
+        masters = [h for h in hosts if "master" in h.roles]
+        pick = {"control": [self.control()], "first-master": masters[:1], "other-masters": masters[1:],
+                "nodes": [h for h in hosts if "node" in h.roles and "master" not in h.roles],
+                "k8s-nodes": [h for h in hosts if "master" in h.roles or "node" in h.roles],
+                "registry-proxy": [h for h in hosts if "registry-proxy" in h.roles]}[on]
+        if not pick and not missing_ok and on not in ("other-masters", "nodes"):
+            raise BadInput(f"no host with role {on} in the inventory")
+        return pick
+
+    def is_control(self, h: HostSpec) -> bool:
+        c = self.control()
+        return h.name == c.name or (h.address == c.address and h.address not in ("localhost", "127.0.0.1"))
+
+    def _script(self, step: Step, host: HostSpec, command: str) -> str:
+        on_control = self.is_control(host) and step.on == "control"
+        env = self.env()
+        text = script(step, render(command, self.values()), install_dir=self.inv.install_dir, env=env,
+                      on_control=on_control)
+        if "INSTALL_DIR" in step.env:  # a path: expanded on the host, still quoted
+            text = text.replace(f"INSTALL_DIR={shlex.quote(env['INSTALL_DIR'])};",
+                                f"INSTALL_DIR={shell_path(env['INSTALL_DIR'])};")
+        if on_control and host.local and self.kubeconfig:
+            # commands on this machine use the cluster bkdoctor checks (install --kubeconfig)
+            text = f"KUBECONFIG={shlex.quote(os.path.abspath(self.kubeconfig))}; export KUBECONFIG\n" + text
+        return text
+
+    # -- rules ----------------------------------------------------------------------------------------
+    async def statuses(self, sels: list[str], inv: Inventory | None = None) -> dict[str, tuple[str, list[Any]]]:
         if not sels:
             return {}
         rules = registry.select(sorted(set(sels)), None)
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
-        res = await engine.scan(self.inv, rules, factory=self.factory, cluster=cluster)
+        res = await engine.scan(inv or self.inv, rules, factory=self.factory, cluster=cluster)
         out: dict[str, tuple[str, list[Any]]] = {}
         rank = {"pass": 0, "skip": 0, "suppressed": 0, "warn": 1, "fail": 2, "error": 2}
         for f in res.findings:
@@ -165,94 +259,330 @@ class Installer:
         return out
 
     @staticmethod
-    def verdict(statuses: dict[str, tuple[str, list[Any]]], sels: list[str], strict: bool = False) -> tuple[bool, list[Any]]:
-        """(ok, failing findings): warnings do not block; errors and failures do. `strict` (verify rules): a
-        check that was skipped (no cluster yet, Docker not installed) does not prove the phase is done."""
+    def verdict(statuses: dict[str, tuple[str, list[Any]]], sels: list[str], strict: bool = False,
+                warn_blocks: bool = False) -> tuple[bool, list[Any]]:
+        """(ok, failing findings): warnings do not block (unless `warn_blocks`: the version gates of §十二.2.1);
+        errors and failures do. `strict` (verify rules): a check that was skipped (no cluster yet, Docker not
+        installed) does not prove the phase is done."""
         bad = []
         ids = {r.id for r in registry.select(sels, None)} if sels else set()
         for rid in ids:
             st, fs = statuses.get(rid, ("pass", []))
-            if st in ("fail", "error"):
-                bad += [f for f in fs if f.status in ("fail", "error")]
+            if st in ("fail", "error") or (warn_blocks and st == "warn"):
+                bad += [f for f in fs if f.status in ("fail", "error", "warn")]
             elif strict and any(f.status == "skip" for f in fs) and not rid.startswith("faq-"):
                 bad += [f for f in fs if f.status == "skip"]
         return not bad, bad
 
-    async def plan(self, phases: list[Phase]) -> list[dict[str, Any]]:
-        sels = sorted({s for p in phases for s in p.gate + p.verify})
-        st = await self.statuses(sels)
-        rows = []
-        for p in phases:
-            gate_ok, gate_bad = self.verdict(st, p.gate)
-            ver_ok, _ = self.verdict(st, p.verify, strict=True) if p.verify else (False, [])
-            rows.append({"phase": p.id, "title": p.title.get(self.lang), "guide": p.guide, "optional": p.optional,
-                         "gate": "pass" if gate_ok else "fail", "gate_failing": sorted({f"{f.rule.id}@{f.target}" for f in gate_bad}),
-                         "verify": "pass" if ver_ok else "not yet", "state": "done" if self.state.phase_done(p.id) else "",
-                         "steps": [s.describe() for s in p.steps]})
-        return rows
+    # -- the cluster, for bkdoctor's own checks ---------------------------------------------------------
+    def _core(self) -> Any:
+        access = self.cluster_factory()
+        if access is None:
+            raise StepFailed("no cluster configured (--kubeconfig or ~/.kube/config)")
+        from kubernetes import client
 
-    def _host(self, on: str) -> HostSpec:
-        hosts = self.inv.hosts
-        pick = {"control": [h for h in hosts if "control" in h.roles],
-                "first-master": [h for h in hosts if "master" in h.roles],
-                "registry-proxy": [h for h in hosts if "registry-proxy" in h.roles]}.get(on, [])
-        if not pick:
-            if on == "control":
-                return HostSpec(name="control", address="localhost", roles=("control",), local=True)
-            raise BadInput(f"no host with role {on} in the inventory")
-        return pick[0]
+        return client.CoreV1Api(access.api_client), access
 
-    async def run_command(self, phase: Phase, idx: int, step: Step) -> tuple[bool, str]:
-        host = self._host(step.on)
-        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        log = self.log_dir / f"{phase.id}-{idx + 1}.log"
-        env = ""
-        if self.kubeconfig and host.name == self._host("control").name:
-            # commands on the control machine use the cluster bkdoctor checks (install --kubeconfig)
-            env += f"KUBECONFIG={shlex.quote(os.path.abspath(self.kubeconfig))}; export KUBECONFIG; "
-        if getattr(self.inv, "registry", None):
-            env = f"export REGISTRY={shlex.quote(self.inv.registry)}; "
-        install_dir = self.inv.install_dir
-        script = (f"cd {shlex.quote(os.path.expanduser(install_dir)) if host.local else install_dir} || exit 97\n"
-                  f"PATH=\"$PWD/bin:$PATH\"; export PATH; {env}\n{step.value}\n")
+    def _cluster(self, fn: Callable[[Any, Any], Any]) -> Any:
+        core, access = self._core()
+        try:
+            return fn(core, access)
+        except StepFailed:
+            raise
+        except Exception as e:  # ApiException, connection errors
+            raise StepFailed(f"Kubernetes API: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+        finally:
+            access.close()
+
+    def _storage_classes(self) -> list[dict[str, Any]]:
+        def f(core: Any, access: Any) -> list[dict[str, Any]]:
+            from kubernetes import client
+
+            return [access.api_client.sanitize_for_serialization(x)
+                    for x in client.StorageV1Api(access.api_client).list_storage_class().items]
+        return self._cluster(f)
+
+    def default_storage_class(self) -> str | None:
+        for sc in self._storage_classes():
+            ann = (sc.get("metadata") or {}).get("annotations") or {}
+            if ann.get("storageclass.kubernetes.io/is-default-class") == "true" or \
+                    ann.get("storageclass.beta.kubernetes.io/is-default-class") == "true":
+                return sc["metadata"]["name"]
+        return None
+
+    def _releases(self) -> dict[str, dict[str, Any]]:
+        from .facts.cluster import ClusterFacts
+
+        access = self.cluster_factory()
+        if access is None:
+            raise StepFailed("no cluster configured (--kubeconfig or ~/.kube/config)")
+        try:
+            rels = ClusterFacts(access).get("helm_releases")
+        except Exception as e:
+            raise StepFailed(f"helm releases: {getattr(e, 'reason', e)}") from None
+        finally:
+            access.close()
+        return {r["name"]: r for r in rels}
+
+    # -- running on hosts -----------------------------------------------------------------------------
+    async def run_on(self, host: HostSpec, text: str, timeout: float, log: Path | None, show: bool,
+                     header: str = "") -> tuple[int, str]:
+        """Run a script on a host; output to `log` and the terminal (`show`), and returned (last 64 KiB)."""
+        buf = bytearray()
+        fh = None
+        if log is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fh = open(log, "wb")
+            fh.write(f"# {dt.datetime.now().isoformat()} on {host.name}: {header}\n".encode())
+
+        def on_out(chunk: bytes) -> None:
+            buf.extend(chunk)
+            del buf[:-65536]
+            if fh:
+                fh.write(chunk)
+                fh.flush()
+            if show:
+                for line in chunk.decode("utf-8", "replace").splitlines():
+                    self.say(f"    | {_clean(line)}")
+
         transport = self.factory(host, self.inv)
         try:
-            with open(log, "wb") as fh:
-                fh.write(f"# {dt.datetime.now().isoformat()} on {host.name}: {step.value}\n".encode())
-
-                def on_out(chunk: bytes) -> None:
-                    fh.write(chunk)
-                    fh.flush()
-                    for line in chunk.decode("utf-8", "replace").splitlines():
-                        self.say(f"    | {line}")
-
-                rc = await run_streaming(transport, script, step.timeout, on_out)
+            rc = await run_streaming(transport, text, timeout, on_out)
+        except Exception as e:  # TransportError: unreachable, timed out
+            if fh:
+                fh.write(f"\n# bkdoctor: {e}\n".encode())
+            self.say(f"    ! {host.name}: {_clean(str(e))}")
+            rc = 255
         finally:
+            if fh:
+                fh.close()
             await transport.close()
-        return rc == 0, str(log)
+        return rc, buf.decode("utf-8", "replace")
+
+    async def run_command(self, phase: Phase, idx: int, step: Step) -> tuple[bool, str]:
+        logs = []
+        for host in self.hosts_for(step.on):
+            log = self.log_dir / f"{phase.id}-{idx + 1}-{host.name}.log"
+            rc, out = await self.run_on(host, self._script(step, host, step.value), step.timeout, log, True,
+                                        step.describe(self.values()))
+            logs.append(str(log))
+            if rc != 0:
+                if rc == 97:
+                    self.say(f"    ! {host.name}: the step's directory does not exist there")
+                return False, str(log)
+            if step.verify_run:
+                vrc, vout = await self.run_on(host, self._script(step, host, step.verify_run), 120, None, False)
+                if vrc != 0:
+                    self.say(f"    ! {host.name}: verify failed: {render(step.verify_run, self.values())}")
+                    for line in vout.splitlines()[-5:]:
+                        self.say(f"    | {_clean(line)}")
+                    return False, str(log)
+        return True, ", ".join(logs)
 
     async def _step(self, p: Phase, i: int, step: Step) -> tuple[bool, str, str]:
-        if step.kind == "fix":
-            ok, detail = await self.run_fix_step(step)
-            return ok, "", detail
-        ok, log = await self.run_command(p, i, step)
-        return ok, log, ""
+        try:
+            if step.kind == "fix":
+                ok, detail = await self.run_fix_step(step)
+                log = ""
+            elif step.kind == "rules":
+                ok, detail = await self.run_rules_step(step)
+                log = ""
+            elif step.kind == "manual":
+                ok, detail = await self.run_manual_step(step)
+                log = ""
+            elif step.kind == "builtin":
+                ok, detail = await BUILTINS[step.value](self, step)
+                log = ""
+            else:
+                ok, log = await self.run_command(p, i, step)
+                detail = ""
+            if ok and step.kind != "run" and step.verify_run:
+                for host in self.hosts_for(step.on):
+                    rc, out = await self.run_on(host, self._script(step, host, step.verify_run), 120, None, False)
+                    if rc != 0:
+                        return False, log, f"verify failed on {host.name}: {render(step.verify_run, self.values())}"
+            if ok and step.verify_rules:
+                inv = self._inv_for(step)
+                st = await self.statuses(list(step.verify_rules), inv)
+                vok, bad = self.verdict(st, list(step.verify_rules), strict=True)
+                if not vok:
+                    return False, log, "\n".join(f"verify: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}"
+                                                 for f in bad[:10])
+            if ok:
+                for b in step.verify_builtin:
+                    cok, msg = await self.check(b)
+                    if not cok:
+                        return False, log, f"verify: {msg}"
+            return ok, log, detail
+        except StepFailed as e:
+            return False, "", str(e)
+
+    def _inv_for(self, step: Step) -> Inventory:
+        over = step.args.get("thresholds")
+        if not over:
+            return self.inv
+        import copy
+
+        inv = copy.copy(self.inv)
+        th = dict(self.inv.thresholds)
+        for k, v in over.items():
+            th[k] = [render_value(x, self) for x in v] if isinstance(v, list) else v
+        inv.thresholds = th
+        return inv
 
     async def run_fix_step(self, step: Step) -> tuple[bool, str]:
         from .fixmode import run_fix
 
         rules = registry.select(list(step.value), None)
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
-        outcomes = await run_fix(self.inv, rules, hosts=None, cluster=cluster, dry_run=False, allow_disruptive=True,
-                                 confirm=lambda plans: True, say=lambda s: self.say("    " + s), history=self.history,
-                                 factory=self.factory, lang=self.lang)
-        bad = [o for o in outcomes if o.status in ("failed", "skipped")]
+        outcomes = await run_fix(self._inv_for(step), rules, hosts=None, cluster=cluster, dry_run=False,
+                                 allow_disruptive=True, confirm=lambda plans: True,
+                                 say=lambda s: self.say("    " + s), history=self.history, factory=self.factory,
+                                 lang=self.lang)
+        bad = [o for o in outcomes if o.status in ("failed", "skipped", "manual")]
         lines = [f"{o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}" for o in outcomes]
         return not bad, "\n".join(lines)
 
+    async def run_rules_step(self, step: Step) -> tuple[bool, str]:
+        st = await self.statuses(list(step.value), self._inv_for(step))
+        ok, bad = self.verdict(st, list(step.value), strict=True)
+        lines = [f"{f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}" for f in bad[:10]]
+        for f in bad[:10]:
+            if f.rule.remediation:
+                lines.append(f"  -> bkdoctor fix --rule {f.rule.id} --host {shlex.quote(f.target)}")
+        return ok, "\n".join(lines)
+
+    async def run_manual_step(self, step: Step) -> tuple[bool, str]:
+        """Something only the operator can do (a web page): show exactly what, wait for the confirmation, then
+        verify what bkdoctor can see. Without a terminal (--yes) it only verifies: done when the checks pass."""
+        self.say("    " + "=" * 60)
+        for line in render_text(step.value.get(self.lang) or step.value["en"], self).splitlines():
+            self.say(f"    {line}")
+        self.say("    " + "=" * 60)
+        if self.interactive:
+            if not self.confirm("done? / 已完成？"):
+                return False, "not confirmed"
+        return True, ""
+
+    async def check(self, name: str) -> tuple[bool, str]:
+        fn = CHECKS[name.split(":")[0]]
+        arg = name.split(":", 1)[1] if ":" in name else ""
+        try:
+            return await fn(self, arg)
+        except StepFailed as e:
+            return False, f"{name}: {e}"
+
+    async def predicate(self, name: str) -> bool:
+        return await PREDICATES[name](self)
+
+    # -- plan -----------------------------------------------------------------------------------------
+    async def existing_dirs(self) -> set[str] | None:
+        """Which of the install root / blueking/ exist on the control machine now (None: cannot tell)."""
+        root, bk = shell_path(root_of(self.inv.install_dir)), shell_path(self.inv.install_dir)
+        text = f"test -d {root} && echo root; test -d {bk} && echo blueking; true\n"
+        try:
+            transport = self.factory(self.control(), self.inv)
+            try:
+                res = await transport.run_script(text, 30)
+            finally:
+                await transport.close()
+        except Exception:
+            return None
+        if res.rc != 0:
+            return None
+        return set(res.stdout.decode("utf-8", "replace").split())
+
+    async def plan_errors(self, phases: list[Phase]) -> list[dict[str, Any]]:
+        """Per step: errors that would make it fail for certain (its directory does not exist yet at that point
+        of the plan, the hosts it needs are missing, an even number of masters)."""
+        found = await self.existing_dirs()
+        have = found if found is not None else {"root", "blueking"}  # unreachable: the run will say so
+        out = []
+        all_ids = [p.id for p in load_phases()]
+        creators = {}
+        for p in load_phases():
+            for i, s in enumerate(p.steps):
+                for d in s.creates:
+                    creators.setdefault(d, (p.id, i + 1, s.guide))
+        for p in phases:
+            for i, s in enumerate(p.steps):
+                err = None
+                if s.dir != "none" and s.dir not in have:
+                    by = creators.get(s.dir)
+                    path = self.inv.install_dir if s.dir == "blueking" else root_of(self.inv.install_dir)
+                    err = f"directory {path} does not exist yet at this point" + (
+                        f" (created by {by[0]} step {by[1]}, §{by[2]})" if by and all_ids.index(by[0]) <= all_ids.index(p.id) else "")
+                try:
+                    hosts = self.hosts_for(s.on)
+                except BadInput as e:
+                    hosts, err = [], err or str(e)
+                vals = self.values()
+                for cmd in (s.value if s.kind in ("run", "check") else "", s.verify_run or ""):
+                    for name in PLACEHOLDER_RE.findall(cmd):
+                        if not vals.get(name) and name != "registry":
+                            err = err or f"needs @{{{name}}}, which the inventory does not give (no such host or setting)"
+                if s.kind == "builtin" and s.value == "join":
+                    n = len([h for h in self.inv.hosts if "master" in h.roles])
+                    if n % 2 == 0:
+                        err = err or f"{n} masters in the inventory: §三.3.2 wants an odd number (1/3/5)"
+                if err:
+                    out.append({"phase": p.id, "step": i + 1, "error": err, "hosts": [h.name for h in hosts]})
+                have |= set(s.creates)
+        return out
+
+    async def plan(self, phases: list[Phase]) -> list[dict[str, Any]]:
+        sels = sorted({s for p in phases for s in p.gate + p.verify})
+        st = await self.statuses(sels)
+        errors = {(e["phase"], e["step"]): e["error"] for e in await self.plan_errors(phases)}
+        values = self.values()
+        rows = []
+        for p in phases:
+            gate_ok, gate_bad = self.verdict(st, p.gate, warn_blocks=p.gate_strict)
+            ver_ok, _ = self.verdict(st, p.verify, strict=True) if p.verify else (False, [])
+            steps = []
+            for i, s in enumerate(p.steps):
+                try:
+                    hosts = [h.name for h in self.hosts_for(s.on)]
+                except BadInput:
+                    hosts = []
+                d = {"none": "-", "root": root_of(self.inv.install_dir), "blueking": self.inv.install_dir}[s.dir]
+                steps.append({"n": i + 1, "kind": s.kind, "on": s.on, "hosts": hosts, "dir": d, "env": list(s.env),
+                              "guide": s.guide, "quote": s.quote, "command": _clean(self.describe(s, values)),
+                              "unless": s.unless, "error": errors.get((p.id, i + 1))})
+            rows.append({"phase": p.id, "title": p.title.get(self.lang), "guide": p.guide, "optional": p.optional,
+                         "gate": "pass" if gate_ok else "fail", "gate_failing": sorted({f"{f.rule.id}@{f.target}" for f in gate_bad}),
+                         "verify": "pass" if ver_ok else "not yet", "state": "done" if self.state.phase_done(p.id) else "",
+                         "steps": steps})
+        return rows
+
+    def describe(self, s: Step, values: dict[str, str]) -> str:
+        if s.kind == "builtin" and s.value == "join":
+            masters = [h.name for h in self.hosts_for("other-masters", True)]
+            nodes = [h.name for h in self.hosts_for("nodes", True)]
+            return (render("curl -fsSL @{base}/ce7/bcs.sh | bash -s -- -i k8sctrl", values) + "  (on the first master; "
+                    "output kept from the terminal and the logs: it holds the join tokens)\n"
+                    f"then its control-plane join command on: {', '.join(masters) or '(no other master)'}\n"
+                    f"and its node join command on: {', '.join(nodes) or '(no node)'}  (hosts already Nodes are left alone)")
+        if s.kind == "builtin" and s.value == "yaml-keys":
+            shown = {"@domain": values.get("domain") or "<BK_DOMAIN>",
+                     "@containers_log_path": "<the nodes' Docker Root Dir>/containers",
+                     "@default_storage_class": "<the default StorageClass>"}
+            keys = ", ".join(f"{k.replace('/', '.')}: {shown.get(v, v) if isinstance(v, str) else str(v).lower()}"
+                             for k, v in s.args["set"].items())
+            return f"bkdoctor: in {s.args['file']} add what is missing (every other line kept): {keys}"
+        if s.kind == "builtin" and s.value == "access-info":
+            return ("bkdoctor: show the hosts entries for your computer (the ingress-nginx node's IP) and the admin "
+                    "account of bk-user-api-general-envs, once (never logged or stored)")
+        if s.kind == "manual":
+            return "manual: " + render_text(s.value.get(self.lang) or s.value["en"], self)
+        extra = (s.args.get("thresholds") or {}).get("coredns_extra_names")
+        if s.kind == "fix" and extra:
+            return s.describe(values) + "  (with " + ", ".join(render_value(x, self) for x in extra) + ")"
+        return s.describe(values)
+
+    # -- after a failure ------------------------------------------------------------------------------
     async def diagnose(self, phase: Phase) -> list[Any]:
         """After a failure: the failure signatures and the phase's own rules, failing ones first."""
-        # the host rules behind the signatures too, so that a symptom is linked to its cause on the node
         host_rules = sorted({h for r in registry.select(["faq"], None) for h in r.host_rules})
         sels = ["faq"] + phase.verify + host_rules
         try:
@@ -268,7 +598,7 @@ class Installer:
                 if rel.get("fix"):
                     self.say(f"    -> {rel['fix']}")
             if f.rule.remediation:
-                self.say(f"    -> bkdoctor fix --rule {f.rule.id} --host {f.target}")
+                self.say(f"    -> bkdoctor fix --rule {f.rule.id} --host {shlex.quote(f.target)}")
         return found
 
     async def offer_fixes(self, found: list[Any]) -> bool:
@@ -294,6 +624,20 @@ class Installer:
             self.say(f"    {o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}")
         return any(o.status == "fixed" for o in outcomes)
 
+    # -- the run --------------------------------------------------------------------------------------
+    async def phase_verified(self, p: Phase) -> tuple[bool, list[Any], list[str]]:
+        ok, bad = True, []
+        if p.verify:
+            st = await self.statuses(p.verify)
+            ok, bad = self.verdict(st, p.verify, strict=True)
+        msgs = []
+        for c in p.checks:
+            cok, msg = await self.check(c)
+            if not cok:
+                ok = False
+                msgs.append(msg)
+        return ok, bad, msgs
+
     async def run(self, phases: list[Phase]) -> list[PhaseReport]:
         reports: list[PhaseReport] = []
         for p in phases:
@@ -302,69 +646,119 @@ class Installer:
                 if not self.state.phase_done(r) and r in {x.id for x in phases}:
                     reports.append(PhaseReport(p.id, "blocked", f"requires {r}, not finished"))
                     return reports
-            if self.state.phase_done(p.id) and p.verify:
-                st = await self.statuses(p.verify)
-                ok, _ = self.verdict(st, p.verify, strict=True)
+            if self.state.phase_done(p.id) and (p.verify or p.checks):
+                ok, _, _ = await self.phase_verified(p)
                 if ok:
                     self.say("   already done, and its checks still pass: skipped")
                     reports.append(PhaseReport(p.id, "skipped", "already done"))
                     continue
                 self.say("   was done, but its checks fail now: running it again")
                 self.state.reset_phase(p.id)
-            if p.gate:
+            elif self.state.phase_done(p.id):
+                self.say("   already done: skipped")
+                reports.append(PhaseReport(p.id, "skipped", "already done"))
+                continue
+            if p.gate or p.gate_builtin:
                 st = await self.statuses(p.gate)
-                ok, bad = self.verdict(st, p.gate)
+                ok, bad = self.verdict(st, p.gate, warn_blocks=p.gate_strict)
+                msgs = []
+                for g in p.gate_builtin:
+                    gok, msg = await self.check(g)
+                    if not gok:
+                        ok = False
+                        msgs.append(msg)
                 if not ok:
                     for f in bad[:10]:
                         self.say(f"  gate: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}")
                         if f.rule.remediation:
-                            self.say(f"    -> bkdoctor fix --rule {f.rule.id} --host {f.target}")
-                    reports.append(PhaseReport(p.id, "blocked", "gate rules fail",
+                            self.say(f"    -> bkdoctor fix --rule {f.rule.id} --host {shlex.quote(f.target)}")
+                    for m in msgs:
+                        self.say(f"  gate: {m}")
+                    why = "; ".join([f"{f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}" for f in bad[:3]] + msgs)
+                    reports.append(PhaseReport(p.id, "blocked", "gate: " + why,
                                                [{"rule": f.rule.id, "target": f.target} for f in bad]))
                     return reports
             if not self.confirm(f"run phase {p.id} ({len(p.steps)} step(s))?"):
                 reports.append(PhaseReport(p.id, "blocked", "not confirmed"))
                 return reports
             for i, step in enumerate(p.steps):
+                n = f"[{i + 1}/{len(p.steps)}] §{step.guide}"
                 prev = self.state.get(p.id, i)
-                if prev and prev["status"] == "done":
-                    self.say(f"  [{i + 1}/{len(p.steps)}] {step.describe()}: done before, not repeated")
+                if prev and prev["status"] in ("done", "not needed"):
+                    self.say(f"  {n} {step.describe(self.values())}: done before, not repeated")
                     continue
-                self.say(f"  [{i + 1}/{len(p.steps)}] {step.describe()}")
+                if step.unless:
+                    try:
+                        skip = await self.predicate(step.unless)
+                    except StepFailed as e:
+                        self.say(f"  {n} cannot tell whether it is needed ({e})")
+                        reports.append(PhaseReport(p.id, "failed", f"step {i + 1}: {e}"))
+                        return reports
+                    if skip:
+                        self.say(f"  {n} {step.describe(self.values())}: not needed ({PREDICATE_TEXT[step.unless]})")
+                        self.state.set(p.id, i, "not needed")
+                        continue
+                self.say(f"  {n} {self.describe(step, self.values()).splitlines()[0]}")
                 self.state.set(p.id, i, "running")
                 ok, log, detail = await self._step(p, i, step)
-                if not ok:
+                found: list[Any] = []
+                if not ok and step.kind != "manual":
                     found = await self.diagnose(p)
                     if await self.offer_fixes(found):
-                        self.say(f"  [{i + 1}/{len(p.steps)}] retrying after the fixes")
+                        self.say(f"  {n} retrying after the fixes")
                         ok, log, detail = await self._step(p, i, step)
                 if not ok:
                     self.state.set(p.id, i, "failed", log, detail)
+                    if step.kind == "manual":
+                        self.say(f"  step {i + 1} waits for the operator: do the above, then run install again"
+                                 + (f"\n{detail}" if detail else ""))
+                        reports.append(PhaseReport(p.id, "failed", f"step {i + 1} waits for the operator (manual)"))
+                        return reports
                     self.say(f"  step {i + 1} failed" + (f" (log: {log})" if log else "") + (f"\n{detail}" if detail else ""))
-                    reports.append(PhaseReport(p.id, "failed", f"step {i + 1} failed",
+                    reports.append(PhaseReport(p.id, "failed", f"step {i + 1} failed" + (f": {detail.splitlines()[0]}" if detail else ""),
                                                [{"rule": f.rule.id, "target": f.target, "status": f.status,
                                                  "related": f.related} for f in found]))
                     return reports
-                self.state.set(p.id, i, "done", log, detail)
-            if p.verify:
-                st = await self.statuses(p.verify)
-                ok, bad = self.verdict(st, p.verify, strict=True)
+                self.state.set(p.id, i, "done", log, "" if step.args.get("secret") else detail)
+            if p.verify or p.checks:
+                ok, bad, msgs = await self.phase_verified(p)
+                found = []
                 if not ok:
                     for f in bad[:10]:
                         self.say(f"  verify: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}")
+                    for m in msgs:
+                        self.say(f"  verify: {m}")
                     found = await self.diagnose(p)
                     if await self.offer_fixes(found or bad):
-                        st = await self.statuses(p.verify)
-                        ok, bad = self.verdict(st, p.verify, strict=True)
+                        ok, bad, msgs = await self.phase_verified(p)
                 if not ok:
-                    reports.append(PhaseReport(p.id, "failed", "verify rules fail",
-                                               [{"rule": f.rule.id, "target": f.target, "status": f.status,
-                                                 "related": f.related} for f in found or bad]))
+                    reports.append(PhaseReport(p.id, "failed", "verify: " + "; ".join(
+                        [f"{f.rule.id} @ {f.target}" for f in bad[:5]] + msgs),
+                        [{"rule": f.rule.id, "target": f.target, "status": f.status,
+                          "related": f.related} for f in found or bad]))
                     return reports
             self.state.set(p.id, -1, "done")
             self.say(f"   {p.id} done")
             reports.append(PhaseReport(p.id, "done"))
         return reports
+
+
+def _clean(s: str) -> str:
+    """No control characters reach the terminal (a host's output may carry escape sequences)."""
+    return "".join(ch if ch in "\t\n" or (ord(ch) >= 32 and ord(ch) != 127 and not 0x80 <= ord(ch) < 0xa0) else "?" for ch in s)
+
+
+def render_value(v: Any, inst: Installer) -> Any:
+    """`@{name}` inside a value bkdoctor uses itself (not a shell): replaced by the plain value."""
+    if not isinstance(v, str):
+        return v
+    vals = inst.values()
+    return PLACEHOLDER_RE.sub(lambda m: vals[m.group(1)], v)
+
+
+def render_text(v: str, inst: Installer) -> str:
+    return render_value(v, inst)
+
 
 
 async def run_streaming(transport: Any, script: str, timeout: float, on_out: Callable[[bytes], None]) -> int:

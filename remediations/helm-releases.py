@@ -10,12 +10,18 @@ REMEDIATION = Remediation(id="helm-releases", rule="helm-releases", scope="clust
 FILES = {"ingress-nginx": "00-ingress-nginx.yaml.gotmpl", "localpv": "00-localpv.yaml.gotmpl",
          "bk-mysql": "base-storage.yaml.gotmpl", "bk-redis": "base-storage.yaml.gotmpl", "bk-rabbitmq": "base-storage.yaml.gotmpl",
          "bk-mongodb": "base-storage.yaml.gotmpl", "bk-elastic": "base-storage.yaml.gotmpl", "bk-zookeeper": "base-storage.yaml.gotmpl",
-         "bk-etcd": "base-storage.yaml.gotmpl", "bk-itsm": "04-saas.yaml.gotmpl", "bk-sops": "04-saas.yaml.gotmpl",
-         "bk-nodeman": "04-saas.yaml.gotmpl", "bk-monitor": "04-bkmonitor.yaml.gotmpl", "bk-log-search": "04-bklog-search.yaml.gotmpl",
+         "bk-etcd": "base-storage.yaml.gotmpl",
+         # §九.5.3: `helmfile -f base-blueking.yaml.gotmpl -l name=bk-nodeman sync`
+         "bk-nodeman": "base-blueking.yaml.gotmpl",
+         "bk-monitor": "04-bkmonitor.yaml.gotmpl", "bk-log-search": "04-bklog-search.yaml.gotmpl",
          "bk-log-collector": "04-bklog-collector.yaml.gotmpl", "bcs-services-stack": "03-bcs.yaml.gotmpl"}
+# §九.4–九.5: itsm and sops are S-Mart packages deployed through the developer centre, not helmfile releases
+SMART = {"bk-itsm": "bk_itsm", "bk-sops": "bk_sops"}
 
 
 def _file(name):
+    if name in SMART:
+        return None
     return FILES.get(name, "base-blueking.yaml.gotmpl" if name.startswith("bk-") else None)
 
 
@@ -27,7 +33,11 @@ def plan(facts, ctx):
         ns, name = shlex.quote(r["namespace"]), shlex.quote(r["name"])
         f = _file(r["name"])
         if f is None:
-            manual.append(f"helm -n {ns} history {name}  # which helmfile declares this release?")
+            if r["name"] in SMART:
+                manual.append(f"# {SMART[r['name']]} is an S-Mart app (§九.5): deploy it again from the developer centre "
+                              f"(http://bkpaas.<BK_DOMAIN>, deployment -> production)")
+            else:
+                manual.append(f"helm -n {ns} history {name}  # which helmfile declares this release?")
             continue
         if r["status"].startswith("pending-"):
             # an interrupted operation: helm refuses every other one until this revision is settled

@@ -44,11 +44,14 @@ def test_asked_once_validated_stored(tmp_path):
     env.pop("KUBECONFIG", None)
     inst = tmp_path / "blueking"
     # "Not A Domain!" is refused and asked again; the registry keeps its default (Enter)
+    # (no master in the inventory: the phase is a plan error after the questions, nothing runs on this machine)
     code, out = run_on_tty(["install", "--phase", "control-sync", "--yes", "--install-dir", str(inst)],
-                           ["Not A Domain!", "bkce7.bktencent.com", ""], env)
+                           ["Not A Domain!", "bkce7.bktencent.com", "", "ftp://not-a-mirror", ""], env)
     assert "BK_DOMAIN" in out and "not valid" in out, out
+    assert "download base" in out and code == 2 and "plan error: control-sync" in out, out
     cfg = tmp_path / "cfg" / "bkdoctor" / "config.yaml"
-    assert yaml.safe_load(cfg.read_text()) == {"domain": "bkce7.bktencent.com", "registry": ""}
+    assert yaml.safe_load(cfg.read_text()) == {"domain": "bkce7.bktencent.com", "registry": "",
+                                               "download_base": "https://bkopen-1252002024.file.myqcloud.com"}
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
     # never asked again
     code2, out2 = run_on_tty(["install", "--phase", "control-sync", "--yes", "--install-dir", str(inst)], [], env)
