@@ -49,7 +49,17 @@ def test_control_commands_run_in_install_dir_with_tilde_expanded_on_the_target(s
         inv_path.write_text(yaml.safe_dump({
             "domain": "bkce7.bktencent.com", "install_dir": install_dir, "ssh": fleet.ssh_settings(),
             "hosts": [{"name": "ctl", "address": ctl.address, "roles": ["control"]}]}))
-        inv = load_inventory(str(inv_path))
+        if install_dir.endswith(odd):
+            # the inventory schema refuses such a directory; the quoting must hold on its own all the same
+            from bkdoctor.model import BadInput
+
+            with pytest.raises(BadInput, match="install_dir"):
+                load_inventory(str(inv_path))
+            inv_path.write_text(inv_path.read_text().replace(install_dir, "~/bkce7.1-install/blueking"))
+            inv = load_inventory(str(inv_path))
+            inv.install_dir = install_dir
+        else:
+            inv = load_inventory(str(inv_path))
         # the command the storage-class remediation runs there (as planned from the cluster's facts)
         rem = _rems()["storage-class"]
         plan = rem.plan(SimpleNamespace(get=lambda kind: []), SimpleNamespace(target="cluster"))
