@@ -1,11 +1,11 @@
-from bkdoctor.rulekit import G_NODE_SPEC, K8S_ROLES, Rule, T, failed, gb, passed, warned
+from bkdoctor.rulekit import G_NODE_SPEC, cite, K8S_ROLES, Rule, T, failed, gb, passed, warned
 
 RULE = Rule(
     id="data-disk",
     title=T("/data 空间满足本地存储要求", "/data has room for local storage"),
     scope="host", severity="high", roles=K8S_ROLES, tags=("preflight", "resources", "storage"), group="host",
     facts=("data_disk",),
-    guide=G_NODE_SPEC,
+    guide=cite(G_NODE_SPEC, "| Master | 4核/8GB/100GB | 8核/16GB/200GB | /data目录≥100GB（本地存储场景） |"),
     doc=T("本地存储（LocalPV）与 Docker 数据都在 /data 下：Master ≥ 100GB，Node ≥ 90GB。"
           "空间不足时 PVC 无法绑定（didn't find available persistent volumes to bind）。",
           "Local storage (LocalPV) and Docker's data live under /data: master >= 100 GB, node >= 90 GB. Without "

@@ -1,11 +1,11 @@
-from bkdoctor.rulekit import G_HOSTS, HOST_ROLES, Rule, T, failed, passed
+from bkdoctor.rulekit import G_NODE_DNS, HOST_ROLES, Rule, T, failed, passed
 
 RULE = Rule(
     id="hosts-file",
     title=T("/etc/hosts 包含蓝鲸域名与 k8s-api.bcs.local", "/etc/hosts has the BlueKing names and k8s-api.bcs.local"),
     scope="host", severity="high", roles=HOST_ROLES, tags=("dns", "network"), group="host",
     facts=("hosts",), needs_domain=True,
-    guide=G_HOSTS,
+    guide=G_NODE_DNS,
     doc=T("节点拉取 SaaS 镜像时在主机上解析 docker.$BK_DOMAIN；$BK_DOMAIN、bkrepo、docker、bknodeman、apps 应指向同一个"
           "ingress-nginx 地址；bcs.sh 还要求 k8s-api.bcs.local 指向第一台 Master。缺失时报 lookup docker.<域名> no such host。",
           "Nodes resolve docker.$BK_DOMAIN on the host when they pull SaaS images; $BK_DOMAIN, bkrepo, docker, "

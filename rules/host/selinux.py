@@ -1,11 +1,11 @@
-from bkdoctor.rulekit import G_KERNEL, HOST_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.rulekit import G_KERNEL, cite, HOST_ROLES, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="selinux",
     title=T("已禁用 SELinux", "SELinux is disabled"),
     scope="host", severity="high", roles=HOST_ROLES, tags=("preflight", "os"), group="host",
     facts=("selinux",),
-    guide=G_KERNEL,
+    guide=cite(G_KERNEL, "| SELinux | 必须禁用 | `getenforce`（输出Disabled） |"),
     doc=T("SELinux 处于 enforcing 时，容器挂载 hostPath 与写日志会被拒绝；/etc/selinux/config 决定重启后的状态。",
           "With SELinux enforcing, containers are denied hostPath mounts and log writes; /etc/selinux/config decides "
           "the state after a reboot."),

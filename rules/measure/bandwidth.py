@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_NETWORK, HOST_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.rulekit import G_NETWORK, cite, HOST_ROLES, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="bandwidth",
@@ -6,7 +6,7 @@ RULE = Rule(
     scope="host", severity="medium", roles=HOST_ROLES + ("registry-proxy",), tags=("slow", "measure", "network"),
     group="measure",
     facts=("bandwidth",),
-    guide=G_NETWORK,
+    guide=cite(G_NETWORK, "最小公网带宽：50Mbps（建议100Mbps以上以加速镜像下载）", ("二.2.1", "| 最小带宽 | 1Gbps |")),
     doc=T("在限定时间内（默认 10 秒）下载 thresholds.bandwidth_url（默认为文档中的下载站点）并计算速率："
           "≥ 50 Mbps 通过，建议 100 Mbps 以上。带宽低会导致镜像拉取超时。内网镜像站点请改 bandwidth_url。",
           "Downloads thresholds.bandwidth_url (default: the guide's download site) for a bounded time (10 s by "
