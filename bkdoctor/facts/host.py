@@ -17,7 +17,7 @@ from .probe import Section
 
 # fact name -> probe sections it needs
 FACTS: dict[str, tuple[str, ...]] = {
-    "os": ("os_release", "centos_release", "redhat_release"),
+    "os": ("os_release", "centos_release", "redhat_release", "uname_m"),
     "kernel": ("uname_r",),
     "hostname": ("hostname",),
     "swaps": ("proc_swaps",),
@@ -161,7 +161,10 @@ def p_os(f: HostFacts) -> dict[str, Any]:
     m = re.search(r"release\s+(\d+(?:\.\d+)*)", release)
     if m:
         version = m.group(1)  # '7.9.2009' is more precise than VERSION_ID '7'
+    m_arch = f.sections.get("uname_m")
+    arch = m_arch.text().strip() if m_arch is not None and m_arch.ok else None
     return {
+        "arch": arch,
         "id": kv.get("ID", "centos" if centos else ""),
         "name": kv.get("PRETTY_NAME") or release or kv.get("NAME", ""),
         "version": version,
