@@ -56,6 +56,18 @@ def gb(kb: int | None) -> float | None:
     return None if kb is None else round(kb / 1024 / 1024, 1)
 
 
+def gb_si(kb: int | None) -> float | None:
+    """df's 1024-byte blocks in the guide's unit, GB = 10^9 bytes (the guide's "100GB" is a disk's size)."""
+    return None if kb is None else kb * 1024 / 1e9
+
+
+def fmt_gb(v: float | None) -> str:
+    """Shown with one decimal, rounded down, so a value shown as 90.0 is never below 90."""
+    import math
+
+    return "?" if v is None else f"{math.floor(v * 10) / 10:.1f}"
+
+
 
 
 def collect(fleet, fact):
