@@ -34,6 +34,11 @@ class Context:
     ingress_ip: str | None = None
     registry_proxies: tuple[str, ...] = ()  # http://<address>:<port> of every registry-proxy host
     first_master: str | None = None  # address of the first master (k8s-api.bcs.local points at it)
+    site: Any = None  # bkdoctor.site.Site: custom.yaml, VERSION... of the install dir (None: not read)
+    ingress: dict[str, Any] | None = None  # k8s.find_ingress() of the cluster, when the cluster was read
+    registry: str | None = None  # $REGISTRY (§四.5.2), from the inventory / install settings
+    nfs_path: str | None = None  # where the NFS shared storage is mounted (§一.3.2.2), from the inventory
+    hosts: dict[str, Any] = field(default_factory=dict)  # every host of the scan: name -> TargetState
 
 
 @dataclass
@@ -130,7 +135,15 @@ def probe_params(inv: Inventory, host: HostSpec | None = None) -> dict[str, str]
             if u not in endpoints:
                 endpoints.append(u)
     repo, _, tag = th["registry_probe_image"].rpartition(":") if ":" in th["registry_probe_image"] else (th["registry_probe_image"], "", "latest")
-    return {"BKD_REGISTRY_PORT": str(int(th["registry_port"])), "BKD_REGISTRY_CONFIG": th["registry_config"],
+    from . import site as site_mod
+
+    mount_dir, src_dir = site_mod.localpv_dirs(inv)
+    prefixes = list(th["hosts_names"]) + list(th["hosts_guide_names"]) if inv.domain else []
+    names = [f"{p}.{inv.domain}" if p else inv.domain for p in dict.fromkeys(prefixes)] + list(th["hosts_extra_names"])
+    extra = {"BKD_LOCALPV_DIR": mount_dir, "BKD_LOCALPV_SRC": src_dir, "BKD_NFS_PATH": getattr(inv, "nfs_path", None) or "",
+             "BKD_HOSTS_NAMES": " ".join(names), "BKD_REGISTRY_HOST": getattr(inv, "registry", None) or "",
+             "BKD_INSTALL_DIR": inv.install_dir}
+    return {**extra, "BKD_REGISTRY_PORT": str(int(th["registry_port"])), "BKD_REGISTRY_CONFIG": th["registry_config"],
             "BKD_REGISTRY_DATA": th["registry_data"], "BKD_REGISTRY_UPSTREAM": th["registry_upstream"].rstrip("/"),
             "BKD_REGISTRY_REPO": repo, "BKD_REGISTRY_TAG": tag or "latest",
             "BKD_DOMAIN": inv.domain or "", "BKD_FIO_DIR": th["iops_dir"], "BKD_FIO_RUNTIME": str(int(th["fio_runtime_s"])),
@@ -391,6 +404,10 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
     rules then run on the facts collected elsewhere, with no transport and no API call."""
     started = dt.datetime.now(dt.timezone.utc)
+    from . import site as site_mod
+
+    site = site_mod.for_inventory(inv)
+    site_mod.apply(inv)
     host_rules = [r for r in rules if r.scope == "host"]
     fleet_rules = [r for r in rules if r.scope == "fleet"]
     cluster_rules = [r for r in rules if r.scope == "cluster"]
@@ -435,10 +452,16 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     port = int(inv.thresholds["registry_port"])
     proxies = tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles)
     findings: list[Finding] = []
+    ingress = None
+    if cluster_res is not None and cluster_res[0].reachable:
+        from .k8s import find_ingress
+
+        ingress = _ingress_of(cluster_res[1], find_ingress)
     for st in targets:
         ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
                       domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies,
-                      first_master=first_master(inv))
+                      first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
+                      nfs_path=getattr(inv, "nfs_path", None), hosts={t.name: t for t in targets})
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue
@@ -461,6 +484,19 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     finished = dt.datetime.now(dt.timezone.utc)
     return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,
                       findings=findings, rules=rules, inventory=inv, extra={"cluster_facts": extra_cluster})
+
+
+def _ingress_of(cfacts: Any, find: Callable[..., Any]) -> dict[str, Any] | None:
+    """The ingress of the cluster (the guide's one lookup) when its Services were read; None otherwise."""
+    try:
+        services = cfacts.get("services")
+    except FactUnavailable:
+        return None
+    try:
+        pods = cfacts.get("pods")
+    except FactUnavailable:
+        pods = []
+    return find(services, pods)
 
 
 def worst_rank(findings: list[Finding]) -> int:

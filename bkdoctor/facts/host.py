@@ -37,6 +37,8 @@ FACTS: dict[str, tuple[str, ...]] = {
     "modules": ("modules", "module_dirs", "modules_load"),
     "hosts": ("etc_hosts",),
     "localpv": ("localpv_dirs",),
+    "localpv_space": ("localpv_df",),
+    "nfs": ("nfs_df",),
     "clock": ("clock",),
     # gathered by the engine, not by the probe: a timed round trip that reads the host's clock
     "clock_offset": (),
@@ -531,6 +533,36 @@ def p_localpv(f: HostFacts) -> set[str]:
     return set(f.text("localpv_dirs").split())
 
 
+def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
+    """df of the LocalPV source dir; None when the dir does not exist."""
+    s = f.sec("localpv_df")
+    if s.rc == 3:
+        return None
+    if not s.ok:
+        raise FactUnavailable(T(f"df 失败：{s.text().strip()[:200]}", f"df failed: {s.text().strip()[:200]}"))
+    d = parse_df(s.text())
+    if not d:
+        raise FactUnavailable(T("无法解析 df 的输出", "cannot parse the output of df"))
+    return d[0]
+
+
+def p_nfs(f: HostFacts) -> dict[str, Any] | None:
+    """{'fstype', df fields} of the NFS path; None when the inventory names none (rc 4); 'missing' when absent."""
+    s = f.sec("nfs_df")
+    if s.rc == 4:
+        return None
+    if s.rc == 3:
+        return {"missing": True}
+    if not s.ok:
+        raise FactUnavailable(T(f"df 失败：{s.text().strip()[:200]}", f"df failed: {s.text().strip()[:200]}"))
+    text = s.text()
+    m = re.search(r"^fstype (\S*)", text, re.M)
+    d = parse_df("\n".join(line for line in text.splitlines() if not line.startswith("fstype ")))
+    if not d:
+        raise FactUnavailable(T("无法解析 df 的输出", "cannot parse the output of df"))
+    return {"missing": False, "fstype": m.group(1) if m else None, **d[0]}
+
+
 def p_clock(f: HostFacts) -> int:
     return int(f.text("clock").strip())
 
@@ -644,7 +676,7 @@ PARSERS: dict[str, Callable[[HostFacts], Any]] = {
     "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
     "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
     "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
-    "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "clock": p_clock,
+    "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "localpv_space": p_localpv_space, "nfs": p_nfs, "clock": p_clock,
     "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "registry": p_registry, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
 }
 assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

@@ -77,9 +77,15 @@ SECTIONS: dict[str, str] = {
         "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
     ),
     "etc_hosts": "cat /etc/hosts",
+    # LocalPV: the PV dir is custom.yaml's localpv.hostDir (§五.5), the source dir the threshold (§五.2.3)
     "localpv_dirs": (
-        "for d in /mnt/blueking/vol* /data/bcs/localpv/vol*; do [ -d \"$d\" ] && echo \"$d\"; done; true"
+        "for d in \"${BKD_LOCALPV_DIR:-/mnt/blueking}\"/vol* \"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"/vol*; do "
+        "[ -d \"$d\" ] && echo \"$d\"; done; true"
     ),
+    "localpv_df": "s=\"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"; test -d \"$s\" || exit 3; t df -P -k \"$s\"",
+    # NFS shared storage (§一.3.2.2), where the inventory says it is mounted
+    "nfs_df": ("[ -n \"$BKD_NFS_PATH\" ] || exit 4; test -d \"$BKD_NFS_PATH\" || exit 3; "
+               "printf 'fstype %s\\n' \"$(stat -f -c %T \"$BKD_NFS_PATH\")\"; t df -P -k \"$BKD_NFS_PATH\""),
     "clock": "date -u +%s",
     # --- the registry proxy (guide §二): its config, its storage, and HTTP GETs to it and to its upstream
     "registry_config": "test -e \"$BKD_REGISTRY_CONFIG\" || exit 3; cat \"$BKD_REGISTRY_CONFIG\"",
