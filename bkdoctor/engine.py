@@ -138,7 +138,8 @@ def probe_params(inv: Inventory, host: HostSpec | None = None) -> dict[str, str]
     from . import site as site_mod
 
     mount_dir, src_dir = site_mod.localpv_dirs(inv)
-    prefixes = list(th["hosts_names"]) + list(th["hosts_guide_names"]) if inv.domain else []
+    roles = host.roles if host else ()
+    prefixes = list(th["hosts_names"]) + (list(th["hosts_guide_names"]) if "control" in roles else []) if inv.domain else []
     names = [f"{p}.{inv.domain}" if p else inv.domain for p in dict.fromkeys(prefixes)] + list(th["hosts_extra_names"])
     extra = {"BKD_LOCALPV_DIR": mount_dir, "BKD_LOCALPV_SRC": src_dir, "BKD_NFS_PATH": getattr(inv, "nfs_path", None) or "",
              "BKD_HOSTS_NAMES": " ".join(names), "BKD_REGISTRY_HOST": getattr(inv, "registry", None) or "",

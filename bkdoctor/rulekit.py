@@ -93,3 +93,34 @@ def majority(values):
 
 
 ALL_ROLES = ("control", "master", "node", "registry-proxy")
+
+
+def hosts_names(ctx) -> tuple[list[str], list[str]]:
+    """(BlueKing names, other names) a host must resolve, by role: K8s nodes the names dockerd and the node
+    agents use (docker.$BK_DOMAIN and the rest, §七.2), the control machine the 20 names of §六.4.1; every
+    host k8s-api.bcs.local (bcs.sh, §三.4.2)."""
+    th = ctx.thresholds
+    prefixes = list(th["hosts_names"])
+    if "control" in ctx.roles:
+        prefixes += [p for p in th["hosts_guide_names"] if p not in prefixes]
+    return [f"{p}.{ctx.domain}" if p else ctx.domain for p in prefixes], list(th["hosts_extra_names"])
+
+
+def ingress_targets(ctx) -> tuple[list[str] | None, str]:
+    """The addresses the BlueKing names may resolve to on this host, and where that answer came from.
+    With the cluster read (the guide's lookup, k8s.find_ingress): K8s nodes the controller Service's ClusterIP
+    (§七.2); the control machine the controller pods' hostIPs (§六.4.1), the ClusterIP when it is a cluster
+    member too, or the inventory's `ingress_ip` (a LB/public IP). Without the cluster: the inventory's
+    `ingress_ip` if set, else None (the names must then agree with each other)."""
+    ing = getattr(ctx, "ingress", None)
+    member = bool(set(ctx.roles) & {"master", "node"})
+    if ing:
+        if "control" in ctx.roles and not member:
+            ips = list(ing["host_ips"]) + ([ctx.ingress_ip] if ctx.ingress_ip else [])
+            return sorted(set(ips)), f"ingress-nginx pod hostIP ({ing['service']})"
+        ips = [ing["cluster_ip"]] + (list(ing["host_ips"]) + ([ctx.ingress_ip] if ctx.ingress_ip else [])
+                                     if "control" in ctx.roles else [])
+        return sorted(set(ips)), f"ClusterIP of {ing['service']}"
+    if ctx.ingress_ip:
+        return [ctx.ingress_ip], "ingress_ip in the inventory"
+    return None, "not known (no cluster read, no ingress_ip)"

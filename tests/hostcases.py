@@ -81,6 +81,8 @@ def make_host(factory, case: Case):
     # helper scripts the cases' setup may run inside the host
     for script in sorted((FIXTURES / "registry").glob("*.sh")):
         files[f"/run/fixtures/registry/{script.name}"] = script.read_text()
+    for script in sorted((FIXTURES / "dns").glob("*.py")):  # a small DNS server for "DNS instead of /etc/hosts"
+        files[f"/run/fixtures/dns/{script.name}"] = script.read_text()
     overlays = list(st.get("overlays") or ["/etc"])
     if any(p.startswith("/usr/local/bin/") for p in files) and "/usr/local/bin" not in overlays:
         overlays.append("/usr/local/bin")

@@ -36,6 +36,7 @@ FACTS: dict[str, tuple[str, ...]] = {
     "sysctl": ("sysctl_runtime", "sysctl_files"),
     "modules": ("modules", "module_dirs", "modules_load"),
     "hosts": ("etc_hosts",),
+    "resolved": ("getent_hosts",),
     "localpv": ("localpv_dirs",),
     "localpv_space": ("localpv_df",),
     "nfs": ("nfs_df",),
@@ -529,6 +530,19 @@ def p_hosts(f: HostFacts) -> dict[str, list[str]]:
     return parse_hosts(text or "")
 
 
+def p_resolved(f: HostFacts) -> dict[str, str | None]:
+    """name -> the first address `getent hosts` gives (None: it does not resolve)."""
+    s = f.sec("getent_hosts")
+    if s.rc == 127:
+        raise FactUnavailable(T("没有 getent 命令", "no getent command"))
+    out: dict[str, str | None] = {}
+    for line in s.text().splitlines():
+        parts = line.split()
+        if parts:
+            out[parts[0].lower()] = parts[1] if len(parts) > 1 else None
+    return out
+
+
 def p_localpv(f: HostFacts) -> set[str]:
     return set(f.text("localpv_dirs").split())
 
@@ -676,7 +690,7 @@ PARSERS: dict[str, Callable[[HostFacts], Any]] = {
     "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
     "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
     "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
-    "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "localpv_space": p_localpv_space, "nfs": p_nfs, "clock": p_clock,
+    "modules": p_modules, "hosts": p_hosts, "resolved": p_resolved, "localpv": p_localpv, "localpv_space": p_localpv_space, "nfs": p_nfs, "clock": p_clock,
     "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "registry": p_registry, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
 }
 assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

@@ -77,6 +77,10 @@ SECTIONS: dict[str, str] = {
         "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
     ),
     "etc_hosts": "cat /etc/hosts",
+    # what each name resolves to here (/etc/hosts or DNS, through nsswitch), as dockerd and curl see it
+    "getent_hosts": ("command -v getent >/dev/null 2>&1 || exit 127; for n in $BKD_HOSTS_NAMES; do "
+                     "r=$(timeout 3 getent hosts \"$n\" 2>/dev/null | head -n 1); "
+                     "printf '%s %s\\n' \"$n\" \"${r%% *}\"; done"),
     # LocalPV: the PV dir is custom.yaml's localpv.hostDir (§五.5), the source dir the threshold (§五.2.3)
     "localpv_dirs": (
         "for d in \"${BKD_LOCALPV_DIR:-/mnt/blueking}\"/vol* \"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"/vol*; do "
