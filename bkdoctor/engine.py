@@ -60,6 +60,8 @@ class ClusterContext:
     domain: str | None
     hosts: dict[str, Any] = field(default_factory=dict)  # host name -> TargetState (for cross-layer links)
     params: dict[str, str] = field(default_factory=dict)  # fix mode: values the operator gave (--set key=value)
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5): "bcs" adds CoreDNS names (§十一.4)
+    site: Any = None  # bkdoctor.site.Site of the install dir (None: not read)
 
 
 @dataclass
@@ -383,8 +385,11 @@ def _try(facts: Any, kind: str) -> None:
 def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Inventory,
                      hosts: list[TargetState]) -> list[Finding]:
     out = []
+    from . import site as site_mod
+
     ctx = ClusterContext(target=st.name, thresholds=inv.thresholds, domain=inv.domain,
-                         hosts={h.name: h for h in hosts})
+                         hosts={h.name: h for h in hosts}, suites=tuple(getattr(inv, "suites", ()) or ()),
+                         site=site_mod.for_inventory(inv))
     for r in rules:
         if not st.reachable:
             if st.error and st.error.startswith("no cluster configured"):

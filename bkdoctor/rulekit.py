@@ -124,3 +124,26 @@ def ingress_targets(ctx) -> tuple[list[str] | None, str]:
     if ctx.ingress_ip:
         return [ctx.ingress_ip], "ingress_ip in the inventory"
     return None, "not known (no cluster read, no ingress_ip)"
+
+
+def bcs_in_site(ctx, facts=None) -> bool:
+    """Container management (BCS) is part of the site: `suites: [.., bcs]` in the inventory, or a bcs-services-stack
+    release in the cluster (helm releases readable)."""
+    if "bcs" in (getattr(ctx, "suites", ()) or ()):
+        return True
+    if facts is None:
+        return False
+    try:
+        return any(str(r.get("name", "")).startswith("bcs-services-stack") for r in facts.get("helm_releases"))
+    except FactUnavailable:
+        return False
+
+
+def coredns_names(ctx, facts=None) -> list[str]:
+    """The names CoreDNS must resolve to the ingress (§四.6.3), plus bcs., bcs-api., helm. with BCS (§十一.4)."""
+    th = ctx.thresholds
+    prefixes = list(th["coredns_names"])
+    if bcs_in_site(ctx, facts):
+        prefixes += [p for p in th["coredns_bcs_names"] if p not in prefixes]
+    names = [f"{p}.{ctx.domain}" if p else ctx.domain for p in prefixes]
+    return names + [n for n in th["coredns_extra_names"] if n not in names]
