@@ -39,6 +39,7 @@ class Context:
     registry: str | None = None  # $REGISTRY (§四.5.2), from the inventory / install settings
     nfs_path: str | None = None  # where the NFS shared storage is mounted (§一.3.2.2), from the inventory
     hosts: dict[str, Any] = field(default_factory=dict)  # every host of the scan: name -> TargetState
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
 
 
 @dataclass
@@ -49,6 +50,8 @@ class FleetContext:
     thresholds: dict[str, Any]
     domain: str | None
     control: str | None  # name of the control host in the inventory, if any
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
+    container_monitoring: bool = False
 
 
 @dataclass
@@ -258,7 +261,8 @@ def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory
         if not members:
             continue
         ctx = FleetContext(roles={t.name: t.roles for t in members}, thresholds=inv.thresholds, domain=inv.domain,
-                           control=control)
+                           control=control, suites=tuple(getattr(inv, "suites", ()) or ()),
+                           container_monitoring=bool(getattr(inv, "container_monitoring", False)))
         reachable = {t.name: t.facts for t in members if t.reachable and t.facts is not None}
         results: dict[str, Result] = {}
         try:
@@ -467,7 +471,8 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
         ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
                       domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies,
                       first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
-                      nfs_path=getattr(inv, "nfs_path", None), hosts={t.name: t for t in targets})
+                      nfs_path=getattr(inv, "nfs_path", None), hosts={t.name: t for t in targets},
+                      suites=tuple(getattr(inv, "suites", ()) or ()))
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue

@@ -41,6 +41,9 @@ FACTS: dict[str, tuple[str, ...]] = {
     "localpv_space": ("localpv_df",),
     "nfs": ("nfs_df",),
     "clock": ("clock",),
+    "registry_ingress": ("registry_ingress",),
+    "registry_certs": ("registry_certs",),
+    "control_sync": ("control_sync",),
     # gathered by the engine, not by the probe: a timed round trip that reads the host's clock
     "clock_offset": (),
     # the registry proxy
@@ -577,6 +580,45 @@ def p_nfs(f: HostFacts) -> dict[str, Any] | None:
     return {"missing": False, "fstype": m.group(1) if m else None, **d[0]}
 
 
+def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
+    """{'code': HTTP status (0: no answer), 'remote_ip', 'curl_exit'}; None when BK_DOMAIN is unknown."""
+    s = f.sec("registry_ingress")
+    if s.rc == 127:
+        raise FactUnavailable(T("未安装 curl", "curl is not installed"), status="skip")
+    if s.rc == 4:
+        return None
+    parts = s.text().split()
+    code = int(parts[0]) if parts and parts[0].isdigit() else 0
+    remote = parts[1] if len(parts) > 2 else None
+    rc = int(parts[-1]) if parts and parts[-1].isdigit() else -1
+    return {"code": code, "remote_ip": remote or None, "curl_exit": rc}
+
+
+def p_registry_certs(f: HostFacts) -> dict[str, Any] | None:
+    """Files in /etc/docker/certs.d/$REGISTRY/ (None: no REGISTRY given; [] : no such dir)."""
+    s = f.sec("registry_certs")
+    if s.rc == 4:
+        return None
+    if s.rc == 3:
+        return {"files": []}
+    if not s.ok:
+        raise FactUnavailable(T(f"无法读取 certs.d：{s.text().strip()[:200]}", f"cannot list certs.d: {s.text().strip()[:200]}"))
+    return {"files": s.text().split()}
+
+
+def p_control_sync(f: HostFacts) -> dict[str, Any]:
+    out: dict[str, Any] = {"kubectl": None, "kubeconfig": None, "bcs_local": []}
+    for line in f.text("control_sync").splitlines():
+        k, _, v = line.partition(" ")
+        if k == "kubectl" and v.strip() != "-":
+            out["kubectl"] = v.strip()
+        elif k == "kubeconfig" and v.strip() != "-":
+            out["kubeconfig"] = v.strip()
+        elif k == "hosts" and v.split("#", 1)[0].strip():
+            out["bcs_local"].append(v.strip())
+    return out
+
+
 def p_clock(f: HostFacts) -> int:
     return int(f.text("clock").strip())
 
@@ -690,7 +732,8 @@ PARSERS: dict[str, Callable[[HostFacts], Any]] = {
     "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
     "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
     "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
-    "modules": p_modules, "hosts": p_hosts, "resolved": p_resolved, "localpv": p_localpv, "localpv_space": p_localpv_space, "nfs": p_nfs, "clock": p_clock,
+    "modules": p_modules, "hosts": p_hosts, "resolved": p_resolved, "localpv": p_localpv, "localpv_space": p_localpv_space, "nfs": p_nfs,
+    "registry_ingress": p_registry_ingress, "registry_certs": p_registry_certs, "control_sync": p_control_sync, "clock": p_clock,
     "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "registry": p_registry, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
 }
 assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

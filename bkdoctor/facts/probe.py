@@ -91,6 +91,18 @@ SECTIONS: dict[str, str] = {
     "nfs_df": ("[ -n \"$BKD_NFS_PATH\" ] || exit 4; test -d \"$BKD_NFS_PATH\" || exit 3; "
                "printf 'fstype %s\\n' \"$(stat -f -c %T \"$BKD_NFS_PATH\")\"; t df -P -k \"$BKD_NFS_PATH\""),
     "clock": "date -u +%s",
+    # §七.3: from this node, docker.$BK_DOMAIN/v2/ through the ingress (expect 401 Unauthorized)
+    "registry_ingress": ("command -v curl >/dev/null 2>&1 || exit 127; [ -n \"$BKD_DOMAIN\" ] || exit 4; "
+                         "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' \"http://docker.$BKD_DOMAIN/v2/\"; "
+                         "echo \" $?\""),
+    # §三.4.1 / §七.4.2.1: a CA installed for $REGISTRY
+    "registry_certs": ("[ -n \"$BKD_REGISTRY_HOST\" ] || exit 4; d=\"/etc/docker/certs.d/$BKD_REGISTRY_HOST\"; "
+                       "test -d \"$d\" || exit 3; ls -1 \"$d\""),
+    # §三.4.2: the control machine has kubectl, a kubeconfig and the bcs.local hosts line
+    "control_sync": ("printf 'kubectl %s\\n' \"$(command -v kubectl || echo -)\"; "
+                     "k=\"${KUBECONFIG:-$HOME/.kube/config}\"; "
+                     "if [ -s \"$k\" ]; then printf 'kubeconfig %s\\n' \"$k\"; else printf 'kubeconfig -\\n'; fi; "
+                     "grep bcs.local /etc/hosts | sed 's/^/hosts /'; true"),
     # --- the registry proxy (guide §二): its config, its storage, and HTTP GETs to it and to its upstream
     "registry_config": "test -e \"$BKD_REGISTRY_CONFIG\" || exit 3; cat \"$BKD_REGISTRY_CONFIG\"",
     "registry_storage": "test -d \"$BKD_REGISTRY_DATA\" || exit 3; t df -P -k \"$BKD_REGISTRY_DATA\"",
