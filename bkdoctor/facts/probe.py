@@ -78,9 +78,13 @@ SECTIONS: dict[str, str] = {
     ),
     "etc_hosts": "cat /etc/hosts",
     # what each name resolves to here (/etc/hosts or DNS, through nsswitch), as dockerd and curl see it
+    # IPv4 first (ahostsv4): `getent hosts` asks AF_INET6 first, which a name in /etc/hosts with an IPv4 address
+    # does not answer, and then waits on DNS; ahostsv4 answers nothing on a host without a non-loopback IPv4
+    # address (AI_ADDRCONFIG), so `getent hosts` is the fallback. In parallel, each bounded, one line each.
     "getent_hosts": ("command -v getent >/dev/null 2>&1 || exit 127; for n in $BKD_HOSTS_NAMES; do "
-                     "r=$(timeout 3 getent hosts \"$n\" 2>/dev/null | head -n 1); "
-                     "printf '%s %s\\n' \"$n\" \"${r%% *}\"; done"),
+                     "( r=$(timeout 3 getent ahostsv4 \"$n\" 2>/dev/null | head -n 1); "
+                     "[ -n \"$r\" ] || r=$(timeout 3 getent hosts \"$n\" 2>/dev/null | head -n 1); "
+                     "printf '%s %s\\n' \"$n\" \"${r%% *}\" ) & done; wait"),
     # LocalPV: the PV dir is custom.yaml's localpv.hostDir (§五.5), the source dir the threshold (§五.2.3)
     "localpv_dirs": (
         "for d in \"${BKD_LOCALPV_DIR:-/mnt/blueking}\"/vol* \"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"/vol*; do "
