@@ -438,15 +438,20 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
                 on_progress(h.name, "done" if st.reachable else "unreachable")
             return st
 
+    # hosts-file judges names against the cluster's ingress (the guide's lookup): read Services and pods for it
+    # when a cluster is configured, even if no cluster rule is selected
+    need_ingress = any("resolved" in r.facts for r in host_rules)
+
     async def cluster_side() -> tuple[TargetState, Any] | None:
-        if not cluster_rules:
+        if not cluster_rules and not (need_ingress and (cluster is not None or cluster_facts is not None)):
             return None
         if cluster is None and cluster_facts is None:
             return TargetState(name="cluster", kind="cluster", address=None, roles=(),
                                error="no cluster configured (--kubeconfig or ~/.kube/config)"), None
         if on_progress:
             on_progress("cluster", "gathering")
-        res = await asyncio.to_thread(gather_cluster, cluster, cluster_kinds(cluster_rules), cluster_facts)
+        kinds = cluster_kinds(cluster_rules) | ({"services", "pods"} if need_ingress else set())
+        res = await asyncio.to_thread(gather_cluster, cluster, kinds, cluster_facts)
         if on_progress:
             on_progress("cluster", "done" if res[0].reachable else "unreachable")
         return res
@@ -482,7 +487,7 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
                 res = evaluate(r, st.facts, ctx)
             findings.append(Finding(rule=r, target=st.name, result=res))
     findings.extend(evaluate_fleet(fleet_rules, targets, inv))
-    if cluster_res is not None:
+    if cluster_res is not None and cluster_rules:
         cst, cfacts = cluster_res
         cfindings = evaluate_cluster(cluster_rules, cst, cfacts, inv, targets)
         link_causes(cfindings, findings, targets, cfacts)
