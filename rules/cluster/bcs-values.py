@@ -31,17 +31,18 @@ def _get(d, *path):
 
 
 def check(facts, ctx):
-    if not bcs_in_site(ctx, facts):
+    scs = facts.get("storageclasses")
+    releases = facts.get("helm_releases")  # unreadable: error, not a silent "no BCS"
+    if not bcs_in_site(ctx, facts) and not any(str(r["name"]).startswith("bcs-services-stack") for r in releases):
         return skipped(T("未部署容器管理（suites 不含 bcs，集群中没有 bcs-services-stack）",
                          "no container management (bcs not in suites, no bcs-services-stack release)"))
     site = getattr(ctx, "site", None)
     custom = (site.data.get("custom") if site else None) or {}
     bcs_custom = (site.data.get("bcs_custom") if site else None) or {}
-    defaults = [md(s)["name"] for s in facts.get("storageclasses")
-                if any((md(s).get("annotations") or {}).get(a) == "true" for a in DEFAULT)]
-    names = {md(s)["name"] for s in facts.get("storageclasses")}
+    defaults = [md(s)["name"] for s in scs if any((md(s).get("annotations") or {}).get(a) == "true" for a in DEFAULT)]
+    names = {md(s)["name"] for s in scs}
     set_sc = _get(custom, "bcs", "storageClass")
-    stack = next((r for r in facts.get("helm_releases") if str(r["name"]).startswith("bcs-services-stack")), None)
+    stack = next((r for r in releases if str(r["name"]).startswith("bcs-services-stack")), None)
     stack_v = (stack or {}).get("chart_version")
     mq = {"bcs-storage": _get(bcs_custom, "bcs-storage", "storage", "messageQueue", "enabled"),
           "global": _get(bcs_custom, "global", "storage", "messageQueue", "enabled")}
