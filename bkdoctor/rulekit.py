@@ -126,17 +126,25 @@ def ingress_targets(ctx) -> tuple[list[str] | None, str]:
     return None, "not known (no cluster read, no ingress_ip)"
 
 
-def bcs_in_site(ctx, facts=None) -> bool:
-    """Container management (BCS) is part of the site: `suites: [.., bcs]` in the inventory, or a bcs-services-stack
-    release in the cluster (helm releases readable)."""
+def bcs_in_site(ctx, facts=None, use_helm: bool = False) -> bool:
+    """Container management (BCS) is part of the site: `suites: [.., bcs]` in the inventory, a Service in the
+    bcs-system namespace (where 03-bcs deploys, §十一.10), or (when the rule reads helm releases) a
+    bcs-services-stack release. Unreadable objects count as no evidence."""
     if "bcs" in (getattr(ctx, "suites", ()) or ()):
         return True
     if facts is None:
         return False
     try:
-        return any(str(r.get("name", "")).startswith("bcs-services-stack") for r in facts.get("helm_releases"))
-    except FactUnavailable:
-        return False
+        if any((s.get("metadata") or {}).get("namespace") == "bcs-system" for s in facts.get("services")):
+            return True
+    except (FactUnavailable, KeyError):
+        pass
+    if use_helm:
+        try:
+            return any(str(r.get("name", "")).startswith("bcs-services-stack") for r in facts.get("helm_releases"))
+        except FactUnavailable:
+            return False
+    return False
 
 
 def coredns_names(ctx, facts=None) -> list[str]:

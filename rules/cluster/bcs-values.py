@@ -6,7 +6,7 @@ RULE = Rule(
     id="bcs-values",
     title=T("容器管理的 storageClass 与消息队列配置", "Container management values: storageClass and the message queue"),
     scope="cluster", severity="high", roles=(), tags=("bcs", "storage", "helm"), group="cluster",
-    facts=("storageclasses", "helm_releases"),
+    facts=("storageclasses", "helm_releases", "services"),
     guide=Guide("十一.2", "存储配置检查与调整", 2009, "若输出名称非`local-storage`，需创建自定义配置",
                 also=(("十一.3", "为避免`bcs-storage` CPU使用率异常，需禁用消息队列"),)),
     doc=T("部署容器管理（BCS）时：§十一.2 默认 StorageClass 不是 local-storage 时，custom.yaml 须设 bcs.storageClass 为它的名称；"
@@ -33,7 +33,7 @@ def _get(d, *path):
 def check(facts, ctx):
     scs = facts.get("storageclasses")
     releases = facts.get("helm_releases")  # unreadable: error, not a silent "no BCS"
-    if not bcs_in_site(ctx, facts) and not any(str(r["name"]).startswith("bcs-services-stack") for r in releases):
+    if not bcs_in_site(ctx, facts, use_helm=True) and not any(str(r["name"]).startswith("bcs-services-stack") for r in releases):
         return skipped(T("未部署容器管理（suites 不含 bcs，集群中没有 bcs-services-stack）",
                          "no container management (bcs not in suites, no bcs-services-stack release)"))
     site = getattr(ctx, "site", None)

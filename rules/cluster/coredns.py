@@ -8,17 +8,17 @@ RULE = Rule(
     id="coredns",
     title=T("CoreDNS 解析蓝鲸域名到 ingress-nginx", "CoreDNS resolves the BlueKing names to ingress-nginx"),
     scope="cluster", severity="critical", roles=(), tags=("dns", "k8s"), group="cluster",
-    facts=("configmaps", "services", "helm_releases"), needs_domain=True,
+    facts=("configmaps", "services"), needs_domain=True,
     guide=cite(G_COREDNS, G_COREDNS.quote,
                ("十一.4", "./scripts/control_coredns.sh update \"$IP1\" bcs.$BK_DOMAIN bcs-api.$BK_DOMAIN docker.$BK_DOMAIN helm.$BK_DOMAIN")),
     doc=T("kube-system/coredns 的 Corefile 中，每个负责蓝鲸域名的 server block 都要有 hosts 块（含 fallthrough），把蓝鲸域名指向 "
           "ingress-nginx 控制器服务的 ClusterIP（文档的查询：-l app.kubernetes.io/instance=ingress-nginx）；部署容器管理（BCS）时还有 "
-          "bcs.、bcs-api.、helm.（§十一.4）；还要有 reload 插件，修改才能自动生效。与蓝鲸域名无关的 zone 不要求。"
+          "bcs.、bcs-api.、helm.（§十一.4；清单 suites 含 bcs 或 bcs-system 命名空间有服务）；还要有 reload 插件，修改才能自动生效。与蓝鲸域名无关的 zone 不要求。"
           "找不到 ingress 服务时无法检查（error）。否则 Pod 内解析 bkrepo/bkapi 等失败。",
           "The Corefile in kube-system/coredns needs, in every server block that serves the BlueKing names, a hosts "
           "block (with fallthrough) pointing them at the ClusterIP of the ingress-nginx controller Service (the guide's "
-          "lookup: -l app.kubernetes.io/instance=ingress-nginx); with container management (BCS) also bcs., bcs-api. "
-          "and helm. (§十一.4); and the reload plugin so that edits apply. Server blocks of unrelated zones are not "
+          "lookup: -l app.kubernetes.io/instance=ingress-nginx); with container management (BCS: suites has bcs, or a "
+          "Service in bcs-system) also bcs., bcs-api. and helm. (§十一.4); and the reload plugin so that edits apply. Server blocks of unrelated zones are not "
           "judged. Without an ingress Service there is nothing to check against (error). Otherwise pods cannot "
           "resolve bkrepo, bkapi and the rest."),
     remediation="coredns",
