@@ -38,7 +38,6 @@ class Context:
     ingress: dict[str, Any] | None = None  # k8s.find_ingress() of the cluster, when the cluster was read
     registry: str | None = None  # $REGISTRY (§四.5.2), from the inventory / install settings
     nfs_path: str | None = None  # where the NFS shared storage is mounted (§一.3.2.2), from the inventory
-    hosts: dict[str, Any] = field(default_factory=dict)  # every host of the scan: name -> TargetState
     suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
 
 
@@ -476,8 +475,7 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
         ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
                       domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies,
                       first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
-                      nfs_path=getattr(inv, "nfs_path", None), hosts={t.name: t for t in targets},
-                      suites=tuple(getattr(inv, "suites", ()) or ()))
+                      nfs_path=getattr(inv, "nfs_path", None), suites=tuple(getattr(inv, "suites", ()) or ()))
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue
