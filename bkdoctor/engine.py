@@ -35,6 +35,11 @@ class Context:
     ingress_ip: str | None = None
     registry_proxies: tuple[str, ...] = ()  # http://<address>:<port> of every registry-proxy host
     first_master: str | None = None  # address of the first master (k8s-api.bcs.local points at it)
+    site: Any = None  # bkdoctor.site.Site: custom.yaml, VERSION... of the install dir (None: not read)
+    ingress: dict[str, Any] | None = None  # k8s.find_ingress() of the cluster, when the cluster was read
+    registry: str | None = None  # $REGISTRY (§四.5.2), from the inventory / install settings
+    nfs_path: str | None = None  # where the NFS shared storage is mounted (§一.3.2.2), from the inventory
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
 
 
 @dataclass
@@ -45,6 +50,8 @@ class FleetContext:
     thresholds: dict[str, Any]
     domain: str | None
     control: str | None  # name of the control host in the inventory, if any
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
+    container_monitoring: bool = False
 
 
 @dataclass
@@ -56,6 +63,8 @@ class ClusterContext:
     domain: str | None
     hosts: dict[str, Any] = field(default_factory=dict)  # host name -> TargetState (for cross-layer links)
     params: dict[str, str] = field(default_factory=dict)  # fix mode: values the operator gave (--set key=value)
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5): "bcs" adds CoreDNS names (§十一.4)
+    site: Any = None  # bkdoctor.site.Site of the install dir (None: not read)
 
 
 @dataclass
@@ -131,7 +140,16 @@ def probe_params(inv: Inventory, host: HostSpec | None = None) -> dict[str, str]
             if u not in endpoints:
                 endpoints.append(u)
     repo, _, tag = th["registry_probe_image"].rpartition(":") if ":" in th["registry_probe_image"] else (th["registry_probe_image"], "", "latest")
-    return {"BKD_REGISTRY_PORT": str(int(th["registry_port"])), "BKD_REGISTRY_CONFIG": th["registry_config"],
+    from . import site as site_mod
+
+    mount_dir, src_dir = site_mod.localpv_dirs(inv)
+    roles = host.roles if host else ()
+    prefixes = list(th["hosts_names"]) + (list(th["hosts_guide_names"]) if "control" in roles else []) if inv.domain else []
+    names = [f"{p}.{inv.domain}" if p else inv.domain for p in dict.fromkeys(prefixes)] + list(th["hosts_extra_names"])
+    extra = {"BKD_LOCALPV_DIR": mount_dir, "BKD_LOCALPV_SRC": src_dir, "BKD_NFS_PATH": getattr(inv, "nfs_path", None) or "",
+             "BKD_HOSTS_NAMES": " ".join(names), "BKD_REGISTRY_HOST": getattr(inv, "registry", None) or "",
+             "BKD_INSTALL_DIR": inv.install_dir}
+    return {**extra, "BKD_REGISTRY_PORT": str(int(th["registry_port"])), "BKD_REGISTRY_CONFIG": th["registry_config"],
             "BKD_REGISTRY_DATA": th["registry_data"], "BKD_REGISTRY_UPSTREAM": th["registry_upstream"].rstrip("/"),
             "BKD_REGISTRY_REPO": repo, "BKD_REGISTRY_TAG": tag or "latest",
             "BKD_DOMAIN": inv.domain or "", "BKD_FIO_DIR": th["iops_dir"], "BKD_FIO_RUNTIME": str(int(th["fio_runtime_s"])),
@@ -243,7 +261,8 @@ def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory
         if not members:
             continue
         ctx = FleetContext(roles={t.name: t.roles for t in members}, thresholds=inv.thresholds, domain=inv.domain,
-                           control=control)
+                           control=control, suites=tuple(getattr(inv, "suites", ()) or ()),
+                           container_monitoring=bool(getattr(inv, "container_monitoring", False)))
         reachable = {t.name: t.facts for t in members if t.reachable and t.facts is not None}
         results: dict[str, Result] = {}
         try:
@@ -370,8 +389,11 @@ def _try(facts: Any, kind: str) -> None:
 def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Inventory,
                      hosts: list[TargetState]) -> list[Finding]:
     out = []
+    from . import site as site_mod
+
     ctx = ClusterContext(target=st.name, thresholds=inv.thresholds, domain=inv.domain,
-                         hosts={h.name: h for h in hosts})
+                         hosts={h.name: h for h in hosts}, suites=tuple(getattr(inv, "suites", ()) or ()),
+                         site=site_mod.for_inventory(inv))
     for r in rules:
         if not st.reachable:
             if st.error and st.error.startswith("no cluster configured"):
@@ -392,6 +414,10 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
     rules then run on the facts collected elsewhere, with no transport and no API call."""
     started = dt.datetime.now(dt.timezone.utc)
+    from . import site as site_mod
+
+    site = site_mod.for_inventory(inv)
+    site_mod.apply(inv)
     host_rules = [r for r in rules if r.scope == "host"]
     fleet_rules = [r for r in rules if r.scope == "fleet"]
     cluster_rules = [r for r in rules if r.scope == "cluster"]
@@ -412,15 +438,20 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
                 on_progress(h.name, "done" if st.reachable else "unreachable")
             return st
 
+    # hosts-file judges names against the cluster's ingress (the guide's lookup): read Services and pods for it
+    # when a cluster is configured, even if no cluster rule is selected
+    need_ingress = any("resolved" in r.facts for r in host_rules)
+
     async def cluster_side() -> tuple[TargetState, Any] | None:
-        if not cluster_rules:
+        if not cluster_rules and not (need_ingress and (cluster is not None or cluster_facts is not None)):
             return None
         if cluster is None and cluster_facts is None:
             return TargetState(name="cluster", kind="cluster", address=None, roles=(),
                                error="no cluster configured (--kubeconfig or ~/.kube/config)"), None
         if on_progress:
             on_progress("cluster", "gathering")
-        res = await asyncio.to_thread(gather_cluster, cluster, cluster_kinds(cluster_rules), cluster_facts)
+        kinds = cluster_kinds(cluster_rules) | ({"services", "pods"} if need_ingress else set())
+        res = await asyncio.to_thread(gather_cluster, cluster, kinds, cluster_facts)
         if on_progress:
             on_progress("cluster", "done" if res[0].reachable else "unreachable")
         return res
@@ -436,10 +467,16 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     port = int(inv.thresholds["registry_port"])
     proxies = tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles)
     findings: list[Finding] = []
+    ingress = None
+    if cluster_res is not None and cluster_res[0].reachable:
+        from .k8s import find_ingress
+
+        ingress = _ingress_of(cluster_res[1], find_ingress)
     for st in targets:
         ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
                       domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies,
-                      first_master=first_master(inv))
+                      first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
+                      nfs_path=getattr(inv, "nfs_path", None), suites=tuple(getattr(inv, "suites", ()) or ()))
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue
@@ -449,7 +486,7 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
                 res = evaluate(r, st.facts, ctx)
             findings.append(Finding(rule=r, target=st.name, result=res))
     findings.extend(evaluate_fleet(fleet_rules, targets, inv))
-    if cluster_res is not None:
+    if cluster_res is not None and cluster_rules:
         cst, cfacts = cluster_res
         cfindings = evaluate_cluster(cluster_rules, cst, cfacts, inv, targets)
         link_causes(cfindings, findings, targets, cfacts)
@@ -462,6 +499,19 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     finished = dt.datetime.now(dt.timezone.utc)
     return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,
                       findings=findings, rules=rules, inventory=inv, extra={"cluster_facts": extra_cluster})
+
+
+def _ingress_of(cfacts: Any, find: Callable[..., Any]) -> dict[str, Any] | None:
+    """The ingress of the cluster (the guide's one lookup) when its Services were read; None otherwise."""
+    try:
+        services = cfacts.get("services")
+    except FactUnavailable:
+        return None
+    try:
+        pods = cfacts.get("pods")
+    except FactUnavailable:
+        pods = []
+    return find(services, pods)
 
 
 def worst_rank(findings: list[Finding]) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from .guidetext import NOT_IN_GUIDE
 from .k8s import container_statuses, md, pod_failing, ref
 from .model import Guide, Result, Rule, T
 
@@ -113,7 +114,11 @@ def load_signature(path: Path) -> Rule:
         facts.append("nodes")
     g = data.get("guide") or {}
     if not isinstance(g, dict) or (g.get("line") is not None and not isinstance(g.get("line"), int)):
-        raise SignatureError(f"{path}: guide must be {{section, title, line}} with an integer line")
+        raise SignatureError(f"{path}: guide must be {{section, title, line, quote}} with an integer line")
+    if set(g) - {"section", "title", "line", "quote"}:
+        raise SignatureError(f"{path}: guide: unknown keys {sorted(set(g) - {'section', 'title', 'line', 'quote'})}")
+    if g.get("section") != NOT_IN_GUIDE and not g.get("quote"):
+        raise SignatureError(f"{path}: guide needs a quote from its section (or section: {NOT_IN_GUIDE!r})")
     cause, fix = _t(data.get("cause"), "cause", path), _t(data.get("fix"), "fix", path)
     sig = {"matchers": matchers, "cause": cause, "fix": fix, "on_match": data.get("on_match", "fail"),
            "grace_minutes": data.get("grace_minutes"), "host_rules": list(data.get("host_rules") or []),
@@ -124,12 +129,18 @@ def load_signature(path: Path) -> Rule:
 
     rule = Rule(id=sid, title=_t(data.get("title"), "title", path), scope="cluster",
                 severity=data.get("severity", "high"), facts=tuple(facts),
-                guide=Guide(str(g.get("section", "十三")), str(g.get("title", "FAQ")), g.get("line")),
+                guide=_guide(g),
                 doc=T(f"{cause.zh}\n修复：{fix.zh}", f"{cause.en}\nFix: {fix.en}"), roles=(),
                 tags=tuple(["faq"] + list(data.get("tags") or [])), group="faq",
                 remediation=data.get("remediation"), fix=tuple(data.get("commands") or ()),
                 host_rules=tuple(sig["host_rules"]), check=check)
     return rule
+
+
+def _guide(g: dict[str, Any]) -> Guide:
+    if g.get("section") == NOT_IN_GUIDE:
+        return Guide(NOT_IN_GUIDE, "文档未覆盖（现场经验）/ field knowledge, not in the guide", None, None)
+    return Guide(str(g.get("section", "十三")), str(g.get("title", "FAQ")), g.get("line"), str(g["quote"]))
 
 
 _COMPILED: dict[str, re.Pattern[str]] = {}

@@ -158,11 +158,21 @@ def daemonset_sections() -> set[str]:
     return (sections_for(facts) | set(DOCKER_FALLBACK_SECTIONS)) - EXCLUDED_SECTIONS
 
 
-def daemonset_script(nonce: str, sections: set[str] | None = None) -> str:
+def daemonset_params(domain: str | None) -> dict[str, str]:
+    """The probe's parameters for a master/node (BK_DOMAIN, the names to resolve, the LocalPV dirs of the install
+    dir here), as a direct scan gives them."""
+    from .engine import probe_params
+    from .inventory import HostSpec, local_inventory
+
+    inv = local_inventory(domain)
+    return probe_params(inv, HostSpec(name="node", address="", roles=("master", "node")))
+
+
+def daemonset_script(nonce: str, sections: set[str] | None = None, params: dict[str, str] | None = None) -> str:
     """The probe script the DaemonSet runs under `chroot /host`: the ordinary probe, except that the mount table
     is the node's (/proc/1 with hostPID), not the container's."""
     sections = daemonset_sections() if sections is None else sections
-    script, _ = build_script(sections, nonce=nonce)
+    script, _ = build_script(sections, nonce=nonce, params=params)
     old, new = "( cat /proc/self/mountinfo )", "( cat /proc/1/mountinfo )"
     if "mountinfo" in sections:
         if script.count(old) != 1:
@@ -206,7 +216,7 @@ def render(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE, mode:
     if mode == "job":
         objs.append(job_manifest(namespace, image, helm_secrets=helm_secrets, domain=domain))
     else:
-        objs.append(daemonset_manifest(namespace, image, nonce=nonce))
+        objs.append(daemonset_manifest(namespace, image, nonce=nonce, domain=domain))
     return objs
 
 
@@ -243,7 +253,8 @@ def job_manifest(namespace: str, image: str, *, helm_secrets: bool = False,
     }
 
 
-def daemonset_manifest(namespace: str, image: str, *, nonce: str | None = None) -> dict[str, Any]:
+def daemonset_manifest(namespace: str, image: str, *, nonce: str | None = None,
+                       domain: str | None = None) -> dict[str, Any]:
     nonce = nonce or secrets.token_hex(8)
     if not re.fullmatch(r"[0-9a-f]{8,64}", nonce):
         raise BadInput("the probe nonce must be 8-64 lowercase hex digits")
@@ -266,7 +277,7 @@ def daemonset_manifest(namespace: str, image: str, *, nonce: str | None = None) 
                         "command": ["/bin/sh", "-c", PROBE_WRAPPER + KEEPALIVE],
                         "env": [{"name": "BKDOCTOR_NONCE", "value": nonce},
                                 {"name": HOST_ROOT_ENV, "value": HOST_ROOT},
-                                {"name": "BKDOCTOR_PROBE", "value": daemonset_script(nonce)}],
+                                {"name": "BKDOCTOR_PROBE", "value": daemonset_script(nonce, params=daemonset_params(domain))}],
                         "securityContext": {
                             "runAsUser": 0, "privileged": False, "allowPrivilegeEscalation": False,
                             "readOnlyRootFilesystem": True,

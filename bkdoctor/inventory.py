@@ -54,6 +54,10 @@ class Inventory:
     ingress_ip: str | None = None
     docker_socket: str | None = None
     download_base: str | None = None  # §三.2.1/§四.2.1: where bcs.sh and the install files come from (install)
+    registry: str | None = None  # $REGISTRY (§四.5.2): the registry nodes pull from
+    nfs_path: str | None = None  # where the NFS shared storage is mounted on the nodes (§一.3.2.2)
+    suites: tuple[str, ...] = ()  # suites to deploy (§一.5): base, bcs, monitor, ci
+    container_monitoring: bool = False  # monitor suite with container monitoring (§一.5: >= 500 GB)
     # run-time options from the CLI (never from the file): trust on first use, a prompted password
     accept_new_host_keys: bool = False
     ssh_password: str | None = field(default=None, repr=False)
@@ -188,4 +192,6 @@ def load_inventory(path: str) -> Inventory:
     return Inventory(path=path, hosts=hosts, domain=domain, domain_source=src, install_dir=install_dir,
                      ssh=data.get("ssh") or {}, thresholds=thresholds, suppress=sup,
                      ingress_ip=data.get("ingress_ip"), docker_socket=data.get("docker_socket"),
-                     download_base=data.get("download_base"))
+                     download_base=data.get("download_base"),
+                     registry=data.get("registry"), nfs_path=data.get("nfs_path"),
+                     suites=tuple(data.get("suites") or ()), container_monitoring=bool(data.get("container_monitoring")))

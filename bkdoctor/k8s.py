@@ -26,11 +26,41 @@ def is_true(obj: dict[str, Any], ctype: str) -> bool:
     return bool(c) and c.get("status") == "True"
 
 
+INGRESS_SVC_LABEL = ("app.kubernetes.io/instance", "ingress-nginx")  # §四.6.3 / §七.2.2.1 / §十一.4
+INGRESS_POD_LABEL = ("app.kubernetes.io/name", "ingress-nginx")  # §四.6.1 / §六.4.1
+
+
 def ingress_controller_service(services: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The Service named `ingress-nginx-controller` (not items[0] of the label query: the admission and
-    metrics services carry the same labels)."""
-    named = [s for s in services if md(s).get("name") == "ingress-nginx-controller"]
-    return sorted(named, key=lambda s: md(s).get("namespace") != "blueking")[0] if named else None
+    """The guide's lookup (§四.6.3: `kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx`), done so
+    that its answer is the controller: the admission and metrics Services carry the same label, so of the
+    labelled Services the controller is taken (component=controller, or the name ingress-nginx-controller), not
+    whichever comes first. One lookup for every rule, signature and fix."""
+    k, v = INGRESS_SVC_LABEL
+    labelled = [s for s in services if labels(s).get(k) == v and (s.get("spec") or {}).get("clusterIP") not in (None, "", "None")]
+
+    def rank(s: dict[str, Any]) -> tuple[int, int, str]:
+        name, comp = md(s).get("name", ""), labels(s).get("app.kubernetes.io/component")
+        not_controller = 0 if (comp == "controller" or name == "ingress-nginx-controller") else 1
+        aux = 1 if any(x in name for x in ("admission", "metrics", "webhook")) else 0
+        return (aux, not_controller, ref(s))
+
+    if not labelled:
+        return None
+    best = sorted(labelled, key=rank)[0]
+    return None if rank(best)[0] else best
+
+
+def find_ingress(services: list[dict[str, Any]], pods: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """{service, cluster_ip, host_ips}: the controller Service's ClusterIP (what nodes and CoreDNS point at,
+    §七.2 / §四.6.3) and the controller pods' hostIPs (what operators' machines point at, §六.4.1)."""
+    svc = ingress_controller_service(services)
+    if svc is None:
+        return None
+    k, v = INGRESS_POD_LABEL
+    host_ips = sorted({(p.get("status") or {}).get("hostIP") for p in pods or []
+                       if labels(p).get(k) == v and labels(p).get("app.kubernetes.io/component", "controller") == "controller"
+                       and (p.get("status") or {}).get("hostIP")})
+    return {"service": ref(svc), "cluster_ip": (svc.get("spec") or {}).get("clusterIP"), "host_ips": host_ips}
 
 
 def container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:

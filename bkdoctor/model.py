@@ -43,9 +43,18 @@ class Guide:
     section: str
     title: str
     line: int | None = None
+    # a short verbatim quote from that section (a test finds it there); None for "not in the guide"
+    quote: str | None = None
+    # further (section, quote) pairs when a rule's thresholds come from more than one section
+    also: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"section": self.section, "title": self.title, "line": self.line}
+        d: dict[str, Any] = {"section": self.section, "title": self.title, "line": self.line}
+        if self.quote:
+            d["quote"] = self.quote
+        if self.also:
+            d["also"] = [{"section": s, "quote": q} for s, q in self.also]
+        return d
 
 
 @dataclass(frozen=True)

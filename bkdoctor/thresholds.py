@@ -29,8 +29,14 @@ DEFAULTS: dict[str, Any] = {
     # A machine sold as "8 GB" shows ~7.6 GiB in MemTotal (the kernel keeps some), and a "100 GB" disk shows
     # ~98 GiB in df: compare against the nominal size times this factor, so that honest machines pass.
     "size_tolerance": 0.9,
-    # §一.3.2: /data for local storage
+    # §一.3.2.2: /data for local storage, in the guide's unit: GB = 10^9 bytes, compared exactly (no tolerance)
     "data_disk_gb": {"master": 100, "node": 90},
+    # §五.2.2: free space for the LocalPV source dir on every node, GB = 10^9 bytes
+    "localpv_source_min_gb": 100,
+    # §一.3.2.2: dynamic storage (NFS) needs >= 230 GB free
+    "nfs_min_free_gb": 230,
+    # §一.4.1: CentOS 7.9 64位 (`uname -m`)
+    "os_arch": "x86_64",
     # bcs.sh's daemon.json
     "docker_data_root": "/data/bcs/lib/docker",
     "docker_cgroup_driver": "systemd",
@@ -42,6 +48,10 @@ DEFAULTS: dict[str, Any] = {
     # domain.md: names every node needs in /etc/hosts (prefixes of BK_DOMAIN; "" is the domain itself)
     "hosts_names": ["", "bkrepo", "docker", "bknodeman", "apps"],
     "hosts_extra_names": ["k8s-api.bcs.local"],
+    # §六.4.1: the 20 names the control machine (the operator's side) resolves to the ingress
+    "hosts_guide_names": ["", "bkrepo", "docker", "helm", "bkpaas", "bkuser", "bkapi", "apigw", "bkiam", "cmdb", "job",
+                          "bknodeman", "apps", "bcs", "bklog", "bkmonitor", "devops", "codecc", "lesscode",
+                          "bk-apicheck"],
     # time sync: offset reported by chronyc above this is a warning
     "time_offset_warn_s": 1.0,
     # fleet clock skew against the control machine (bk-repo tokens expire at ~60 s)
@@ -50,9 +60,18 @@ DEFAULTS: dict[str, Any] = {
     # §四.6.3 / domain.md: the BlueKing names CoreDNS must resolve in-cluster (prefixes of BK_DOMAIN)
     "coredns_names": ["", "bkrepo", "docker", "bkapi", "bkpaas", "bkiam-api", "bkiam", "apps", "bknodeman", "job",
                       "jobapi"],
-    "coredns_extra_names": [],  # with container management add bcs, bcs-api, helm; with CI devops, codecc
+    "coredns_extra_names": [],  # any further names a site wants checked
+    # §十一.4: with container management (BCS) CoreDNS also resolves these
+    "coredns_bcs_names": ["bcs", "bcs-api", "docker", "helm"],
     # §十二.2.1: version gates before monitor/log
     "version_gates": {"bk-gse": "2.1.2-beta.20", "bk-apigateway": "1.11.3"},
+    # §十二.2.1: `cat VERSION` in the install dir, before monitor/log
+    "bk_version_min": "7.1.3",
+    # §九.5.3: bk-nodeman in environments/default/version.yaml
+    "nodeman_min": "2.4.4",
+    # §一.5: nodes per suite (minimum, recommended), a "node" being §一.3.2.2's Node (8C/32G minimum)
+    "suites_nodes": {"base": [2.5, 3], "bcs": [0.7, 1], "monitor": [1.5, 2], "ci": [2, 5]},
+    "monitor_container_storage_gb": 500,
     # §二: the registry proxy (proxy-bkhub)
     "registry_port": 5500,
     "registry_config": "/etc/docker/registry/bkhub.yaml",
@@ -71,6 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "bandwidth_seconds": 10,
     "bandwidth_min_mbps": 50,       # §一.2.1: >= 50 Mbps, 100+ recommended
     "bandwidth_rec_mbps": 100,
+    "bandwidth_proxy_min_mbps": 1000,  # §二.2.1: the registry proxy host, 1Gbps
     # §一.2.2: what each role must reach (sites with internal mirrors override this)
     "endpoints": {
         "control": ["https://bkopen-1252002024.file.myqcloud.com/", "https://hub.bktencent.com/"],

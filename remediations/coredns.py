@@ -8,16 +8,19 @@ REMEDIATION = Remediation(id="coredns", rule="coredns", scope="cluster",
                                   "put the BlueKing names in a hosts block of every Corefile server block (control_coredns.sh update, done right)"))
 
 
-def _names(ctx):
-    th = ctx.thresholds
-    d = check_domain(ctx.domain)
-    return [f"{p}.{d}" if p else d for p in th["coredns_names"]] + list(th["coredns_extra_names"])
+def _names(ctx, facts=None):
+    from bkdoctor.rulekit import coredns_names
+
+    check_domain(ctx.domain)
+    return coredns_names(ctx, facts)
 
 
 def _ip(facts):
     svc = ingress_controller_service(facts.get("services"))
     if svc is None:
-        raise FactUnavailable(T("没有 ingress-nginx-controller 服务，无处可指", "no ingress-nginx-controller Service to point at"), status="skip")
+        raise FactUnavailable(T("找不到 ingress-nginx 控制器服务（-l app.kubernetes.io/instance=ingress-nginx），无处可指",
+                                "no ingress-nginx controller Service (-l app.kubernetes.io/instance=ingress-nginx) to point at"),
+                              status="skip")
     return svc["spec"]["clusterIP"]
 
 
@@ -28,13 +31,14 @@ def plan(facts, ctx):
     text = cm["data"]["Corefile"]
     ip = _ip(facts)
     try:
-        new = corefile_add_reload(corefile_set_hosts(text, ip, _names(ctx)))
+        names = _names(ctx, facts)
+        new = corefile_add_reload(corefile_set_hosts(text, ip, names))
     except EditError as e:
         return Plan("coredns", ctx.target, "coredns", [], manual=[f"# {e}", "kubectl -n kube-system edit configmap coredns"])
     changes = []
     if new != text:
         changes.append(K8sChange("ConfigMap", "kube-system", "coredns", {"Corefile": text}, {"Corefile": new},
-                                 resource_version=cm["metadata"].get("resourceVersion"), meta={"ip": ip}))
+                                 resource_version=cm["metadata"].get("resourceVersion"), meta={"ip": ip, "names": names}))
         if not corefile_has_reload(text):
             # the running CoreDNS has no reload plugin: it never re-reads its Corefile, so its pods must restart
             changes.append(CommandChange("kubectl -n kube-system delete pod -l k8s-app=kube-dns",
@@ -46,7 +50,7 @@ def plan(facts, ctx):
 def replan(current, change, ctx):
     """Someone changed the Corefile since the plan: apply the same edit to their version (theirs is kept)."""
     text = current.get("Corefile") or ""
-    new = corefile_add_reload(corefile_set_hosts(text, change.meta["ip"], _names(ctx)))
+    new = corefile_add_reload(corefile_set_hosts(text, change.meta["ip"], change.meta.get("names") or _names(ctx)))
     return None if new == text else {"Corefile": new}
 
 

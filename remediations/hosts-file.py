@@ -7,18 +7,22 @@ REMEDIATION = Remediation(id="hosts-file", rule="hosts-file",
 
 
 def plan(facts, ctx):
-    th = ctx.thresholds
-    names = [f"{p}.{check_domain(ctx.domain)}" if p else ctx.domain for p in th["hosts_names"]]
+    from bkdoctor.rulekit import hosts_names, ingress_targets
+
+    check_domain(ctx.domain)
+    names, extra = hosts_names(ctx)
+    want, _source = ingress_targets(ctx)
     manual = []
     entries = []
-    if ctx.ingress_ip:
-        entries.append((ctx.ingress_ip, names))
+    if want:
+        entries.append((want[0], names))
     else:
-        manual.append("IP1=$(kubectl get svc -A --field-selector metadata.name=ingress-nginx-controller "
+        # the guide's one lookup (§四.6.3 / §七.2.2.1); operators' machines use the pod's hostIP instead (§六.4.1)
+        manual.append("IP1=$(kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx "
                       "-o jsonpath='{.items[0].spec.clusterIP}')  # then set ingress_ip: in the inventory and rerun")
     api = ctx.first_master
     if api:
-        entries.append((api, list(th["hosts_extra_names"])))
+        entries.append((api, list(extra)))
     if not entries:
         return Plan("hosts-file", ctx.target, "hosts-file", [], manual=manual)
     raw, text = file_text(facts, "etc_hosts", "/etc/hosts")

@@ -81,6 +81,8 @@ def make_host(factory, case: Case):
     # helper scripts the cases' setup may run inside the host
     for script in sorted((FIXTURES / "registry").glob("*.sh")):
         files[f"/run/fixtures/registry/{script.name}"] = script.read_text()
+    for script in sorted((FIXTURES / "dns").glob("*.py")):  # a small DNS server for "DNS instead of /etc/hosts"
+        files[f"/run/fixtures/dns/{script.name}"] = script.read_text()
     overlays = list(st.get("overlays") or ["/etc"])
     if any(p.startswith("/usr/local/bin/") for p in files) and "/usr/local/bin" not in overlays:
         overlays.append("/usr/local/bin")
@@ -155,13 +157,40 @@ def scan_host(host, case: Case, rules: list[str] | None = None):
     for k, v in (case.spec.get("inventory") or {}).items():
         setattr(inv, k, v)
 
+    # `personality: linux32`: the probe runs under setarch (a 32-bit personality: uname -m says i686)
+    personality = ["setarch", case.spec["personality"]] if case.spec.get("personality") else []
+    site_dir = _site_dir(case)
+    if site_dir:
+        inv.install_dir = site_dir
+
     def factory(h, inv_):
-        return LocalTransport(prefix=host.nsenter_argv(), root=host.root, address=h.address)
+        return LocalTransport(prefix=host.nsenter_argv() + personality, root=host.root, address=h.address)
 
     # measurement rules run only when a case names them (never a download from the real internet here)
     selected = registry.select(rules or [case.rule], None)
-    result = asyncio.run(engine.scan(inv, selected, factory=factory))
+    try:
+        result = asyncio.run(engine.scan(inv, selected, factory=factory))
+    finally:
+        if site_dir:
+            import shutil
+
+            shutil.rmtree(site_dir, ignore_errors=True)
     return build_report(result, "en"), result
+
+
+def _site_dir(case: Case) -> str | None:
+    """`site_files: {relative path: content}`: an install dir on the control machine (custom.yaml, VERSION...)."""
+    files = case.spec.get("site_files")
+    if not files:
+        return None
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="bkd-site-")
+    for rel, content in files.items():
+        p = Path(d) / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+    return d
 
 
 def golden_view(finding: dict[str, Any], ignore: list[str]) -> dict[str, Any]:

@@ -24,12 +24,28 @@ CASES = sorted(p for p in FIXTURES.glob("*/*.yaml"))
 
 
 def scan_cluster(kubeconfig, rules, case=None, inventory_hosts=None):
+    import shutil
+    import tempfile
+
     case = case or {}
     inv = local_inventory(domain=case.get("domain", "bkce7.bktencent.com"), install_dir="/nonexistent")
     inv.hosts = inventory_hosts or []
     inv.thresholds = th.merge(case.get("thresholds"))
+    for k, v in (case.get("inventory") or {}).items():  # e.g. suites
+        setattr(inv, k, v)
+    site_dir = None
+    if case.get("site_files"):  # the install dir's custom.yaml, version.yaml, bcs-custom-values... on the control machine
+        site_dir = tempfile.mkdtemp(prefix="bkd-site-")
+        for rel, content in case["site_files"].items():
+            (Path(site_dir) / rel).parent.mkdir(parents=True, exist_ok=True)
+            (Path(site_dir) / rel).write_text(content)
+        inv.install_dir = site_dir
     access = configure(kubeconfig)
-    result = asyncio.run(engine.scan(inv, registry.select(rules, None), cluster=access))
+    try:
+        result = asyncio.run(engine.scan(inv, registry.select(rules, None), cluster=access))
+    finally:
+        if site_dir:
+            shutil.rmtree(site_dir, ignore_errors=True)
     return build_report(result, "en"), result
 
 

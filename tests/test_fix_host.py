@@ -29,8 +29,13 @@ def _marks(c):
     return [pytest.mark.docker] if c.spec.get("docker") else []
 
 
-def _inventory(case, host):
+def _inventory(case, host, tmp_path=None):
     inv = local_inventory(domain=case.spec.get("domain", "bkce7.bktencent.com"), install_dir="/nonexistent")
+    if case.spec.get("site_files") and tmp_path is not None:  # custom.yaml etc. of the install dir
+        for rel, content in case.spec["site_files"].items():
+            (tmp_path / "site" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "site" / rel).write_text(content)
+        inv.install_dir = str(tmp_path / "site")
     inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=tuple(case.spec.get("roles", ["node"])),
                           docker_socket="/run/docker.sock", local=True)]
     for extra in case.spec.get("extra_hosts") or []:
@@ -45,7 +50,7 @@ def _inventory(case, host):
 
 
 def fix(case, host, tmp_path, dry_run=False):
-    inv = _inventory(case, host)
+    inv = _inventory(case, host, tmp_path)
 
     def factory(h, inv_):
         return LocalTransport(prefix=host.nsenter_argv(), root=host.root, address=h.address)

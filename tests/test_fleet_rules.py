@@ -47,6 +47,8 @@ def test_fleet_case(path, report_validator):
                for n, h in spec["hosts"].items()]
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     inv.thresholds = th.merge(spec.get("thresholds"))
+    for k, v in (spec.get("inventory") or {}).items():  # e.g. suites, container_monitoring
+        setattr(inv, k, v)
     findings = evaluate_fleet([rule], targets, inv)
     got = {f.target: f.status for f in findings}
     assert got == spec["expect"], {f.target: f.result.message.en for f in findings}

@@ -27,8 +27,15 @@ def bkdoctor(*args, timeout=180):
                           text=True, timeout=timeout)
 
 
+# the ingress as nodes reach it (§七.3): a real registry asking for auth at the address docker.<domain> resolves to
+INGRESS = yaml.safe_load((ROOT / "fixtures" / "host" / "registry-ingress" / "answers-401.pass.yaml").read_text())
+# the control machine after §三.4.2 and §六.4.1: a kubeconfig, and the 20 names at the ingress pod's node
+CONTROL = yaml.safe_load((ROOT / "fixtures" / "host" / "hosts-file" / "control-20-names.pass.yaml").read_text())
+
+
 def healthy(hostname, **extra):
-    spec = {"hostname": hostname, "docker": True, "chronyd": "synced", "files": dict(KUBELET)}
+    spec = {"hostname": hostname, "docker": True, "chronyd": "synced", "files": {**KUBELET, **INGRESS["files"]},
+            "setup": INGRESS["setup"]}
     for k, v in extra.items():
         if k == "files":
             spec["files"].update(v)
@@ -40,7 +47,9 @@ def healthy(hostname, **extra):
 @pytest.mark.docker
 def test_five_hosts_known_problems_and_three_unreachable(ssh_fleet, tmp_path, report_validator):
     specs = {
-        "master-1": healthy("master-1"),
+        "master-1": healthy("master-1", overlays=["/etc", "/root"],
+                            files={"/etc/hosts": CONTROL["files"]["/etc/hosts"].replace("203.0.113.7", "10.96.45.12")},
+                            setup=INGRESS["setup"] + "mkdir -p /root/.kube && echo 'kind: Config' > /root/.kube/config\n"),
         "node-1": healthy("node-1"),
         "node-2": healthy("node-2", files={"/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition\t4194300\t0\t-2\n"},
                           symlinks={"/etc/localtime": "../usr/share/zoneinfo/UTC"}),

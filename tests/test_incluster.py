@@ -300,7 +300,7 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(kube_apiserver, kube_
         for name in (master, worker, pending, empty):
             labels = {"node-role.kubernetes.io/master": ""} if name == master else {}
             rest(api, "POST", "/api/v1/nodes", body=kube_kubelet.node_body(name, labels))
-        objs = incluster.render(kube_ns, "registry.local/bkdoctor:test", "daemonset")
+        objs = incluster.render(kube_ns, "registry.local/bkdoctor:test", "daemonset", domain=DOMAIN)
         ds_obj = objs[-1]
         incluster.apply(admin, [ds_obj])
         ds = rest(api, "GET", f"/apis/apps/v1/namespaces/{kube_ns}/daemonsets/{incluster.DAEMONSET_NAME}")
@@ -343,10 +343,12 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(kube_apiserver, kube_
         ds_inv.hosts = [h for h in ds_inv.hosts if h.name in (master, worker, pending, empty)]
         via_ds = asyncio.run(engine.scan(ds_inv, ds_rules, preloaded_hosts=targets))
 
+        # node-capacity sums every node-role member: the DaemonSet also reports the Nodes without probe output
+        # (pending, empty), so its sum is incomplete there (error) while the direct scan knows only these two hosts
         want = {k: v for k, v in statuses(build_report(direct, "en")).items()
-                if k[0] not in incluster.DAEMONSET_UNSUPPORTED}
+                if k[0] not in incluster.DAEMONSET_UNSUPPORTED and k[0] != "node-capacity"}
         got = statuses(build_report(via_ds, "en"))
-        assert {k: v for k, v in got.items() if k[1] in hosts} == want
+        assert {k: v for k, v in got.items() if k[1] in hosts and k[0] != "node-capacity"} == want
         assert not {k[0] for k in got} & set(incluster.DAEMONSET_UNSUPPORTED)
         # not vacuous: the healthy host passes what the broken one fails (LocalPV mounts come from /proc/1/mountinfo)
         for rule in ("selinux", "swap", "localpv-dirs"):

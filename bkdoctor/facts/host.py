@@ -17,7 +17,7 @@ from .probe import Section
 
 # fact name -> probe sections it needs
 FACTS: dict[str, tuple[str, ...]] = {
-    "os": ("os_release", "centos_release", "redhat_release"),
+    "os": ("os_release", "centos_release", "redhat_release", "uname_m"),
     "kernel": ("uname_r",),
     "hostname": ("hostname",),
     "swaps": ("proc_swaps",),
@@ -36,8 +36,14 @@ FACTS: dict[str, tuple[str, ...]] = {
     "sysctl": ("sysctl_runtime", "sysctl_files"),
     "modules": ("modules", "module_dirs", "modules_load"),
     "hosts": ("etc_hosts",),
+    "resolved": ("getent_hosts",),
     "localpv": ("localpv_dirs",),
+    "localpv_space": ("localpv_df",),
+    "nfs": ("nfs_df",),
     "clock": ("clock",),
+    "registry_ingress": ("registry_ingress",),
+    "registry_certs": ("registry_certs",),
+    "control_sync": ("control_sync",),
     # gathered by the engine, not by the probe: a timed round trip that reads the host's clock
     "clock_offset": (),
     # the registry proxy
@@ -161,7 +167,10 @@ def p_os(f: HostFacts) -> dict[str, Any]:
     m = re.search(r"release\s+(\d+(?:\.\d+)*)", release)
     if m:
         version = m.group(1)  # '7.9.2009' is more precise than VERSION_ID '7'
+    m_arch = f.sections.get("uname_m")
+    arch = m_arch.text().strip() if m_arch is not None and m_arch.ok else None
     return {
+        "arch": arch,
         "id": kv.get("ID", "centos" if centos else ""),
         "name": kv.get("PRETTY_NAME") or release or kv.get("NAME", ""),
         "version": version,
@@ -524,8 +533,90 @@ def p_hosts(f: HostFacts) -> dict[str, list[str]]:
     return parse_hosts(text or "")
 
 
+def p_resolved(f: HostFacts) -> dict[str, str | None]:
+    """name -> the first address `getent hosts` gives (None: it does not resolve)."""
+    s = f.sec("getent_hosts")
+    if s.rc == 127:
+        raise FactUnavailable(T("没有 getent 命令", "no getent command"))
+    out: dict[str, str | None] = {}
+    for line in s.text().splitlines():
+        parts = line.split()
+        if parts:
+            out[parts[0].lower()] = parts[1] if len(parts) > 1 else None
+    return out
+
+
 def p_localpv(f: HostFacts) -> set[str]:
     return set(f.text("localpv_dirs").split())
+
+
+def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
+    """df of the LocalPV source dir; None when the dir does not exist."""
+    s = f.sec("localpv_df")
+    if s.rc == 3:
+        return None
+    if not s.ok:
+        raise FactUnavailable(T(f"df 失败：{s.text().strip()[:200]}", f"df failed: {s.text().strip()[:200]}"))
+    d = parse_df(s.text())
+    if not d:
+        raise FactUnavailable(T("无法解析 df 的输出", "cannot parse the output of df"))
+    return d[0]
+
+
+def p_nfs(f: HostFacts) -> dict[str, Any] | None:
+    """{'fstype', df fields} of the NFS path; None when the inventory names none (rc 4); 'missing' when absent."""
+    s = f.sec("nfs_df")
+    if s.rc == 4:
+        return None
+    if s.rc == 3:
+        return {"missing": True}
+    if not s.ok:
+        raise FactUnavailable(T(f"df 失败：{s.text().strip()[:200]}", f"df failed: {s.text().strip()[:200]}"))
+    text = s.text()
+    m = re.search(r"^fstype (\S*)", text, re.M)
+    d = parse_df("\n".join(line for line in text.splitlines() if not line.startswith("fstype ")))
+    if not d:
+        raise FactUnavailable(T("无法解析 df 的输出", "cannot parse the output of df"))
+    return {"missing": False, "fstype": m.group(1) if m else None, **d[0]}
+
+
+def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
+    """{'code': HTTP status (0: no answer), 'remote_ip', 'curl_exit'}; None when BK_DOMAIN is unknown."""
+    s = f.sec("registry_ingress")
+    if s.rc == 127:
+        raise FactUnavailable(T("未安装 curl", "curl is not installed"), status="skip")
+    if s.rc == 4:
+        return None
+    parts = s.text().split()
+    code = int(parts[0]) if parts and parts[0].isdigit() else 0
+    remote = parts[1] if len(parts) > 2 else None
+    rc = int(parts[-1]) if parts and parts[-1].isdigit() else -1
+    return {"code": code, "remote_ip": remote or None, "curl_exit": rc}
+
+
+def p_registry_certs(f: HostFacts) -> dict[str, Any] | None:
+    """Files in /etc/docker/certs.d/$REGISTRY/ (None: no REGISTRY given; [] : no such dir)."""
+    s = f.sec("registry_certs")
+    if s.rc == 4:
+        return None
+    if s.rc == 3:
+        return {"files": []}
+    if not s.ok:
+        raise FactUnavailable(T(f"无法读取 certs.d：{s.text().strip()[:200]}", f"cannot list certs.d: {s.text().strip()[:200]}"))
+    return {"files": s.text().split()}
+
+
+def p_control_sync(f: HostFacts) -> dict[str, Any]:
+    out: dict[str, Any] = {"kubectl": None, "kubeconfig": None, "bcs_local": []}
+    for line in f.text("control_sync").splitlines():
+        k, _, v = line.partition(" ")
+        if k == "kubectl" and v.strip() != "-":
+            out["kubectl"] = v.strip()
+        elif k == "kubeconfig" and v.strip() != "-":
+            out["kubeconfig"] = v.strip()
+        elif k == "hosts" and v.split("#", 1)[0].strip():
+            out["bcs_local"].append(v.strip())
+    return out
 
 
 def p_clock(f: HostFacts) -> int:
@@ -641,7 +732,8 @@ PARSERS: dict[str, Callable[[HostFacts], Any]] = {
     "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
     "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
     "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
-    "modules": p_modules, "hosts": p_hosts, "localpv": p_localpv, "clock": p_clock,
+    "modules": p_modules, "hosts": p_hosts, "resolved": p_resolved, "localpv": p_localpv, "localpv_space": p_localpv_space, "nfs": p_nfs,
+    "registry_ingress": p_registry_ingress, "registry_certs": p_registry_certs, "control_sync": p_control_sync, "clock": p_clock,
     "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "registry": p_registry, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
 }
 assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)

@@ -77,10 +77,36 @@ SECTIONS: dict[str, str] = {
         "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
     ),
     "etc_hosts": "cat /etc/hosts",
+    # what each name resolves to here (/etc/hosts or DNS, through nsswitch), as dockerd and curl see it
+    # IPv4 first (ahostsv4): `getent hosts` asks AF_INET6 first, which a name in /etc/hosts with an IPv4 address
+    # does not answer, and then waits on DNS; ahostsv4 answers nothing on a host without a non-loopback IPv4
+    # address (AI_ADDRCONFIG), so `getent hosts` is the fallback. In parallel, each bounded, one line each.
+    "getent_hosts": ("command -v getent >/dev/null 2>&1 || exit 127; for n in $BKD_HOSTS_NAMES; do "
+                     "( r=$(timeout 3 getent ahostsv4 \"$n\" 2>/dev/null | head -n 1); "
+                     "[ -n \"$r\" ] || r=$(timeout 3 getent hosts \"$n\" 2>/dev/null | head -n 1); "
+                     "printf '%s %s\\n' \"$n\" \"${r%% *}\" ) & done; wait"),
+    # LocalPV: the PV dir is custom.yaml's localpv.hostDir (§五.5), the source dir the threshold (§五.2.3)
     "localpv_dirs": (
-        "for d in /mnt/blueking/vol* /data/bcs/localpv/vol*; do [ -d \"$d\" ] && echo \"$d\"; done; true"
+        "for d in \"${BKD_LOCALPV_DIR:-/mnt/blueking}\"/vol* \"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"/vol*; do "
+        "[ -d \"$d\" ] && echo \"$d\"; done; true"
     ),
+    "localpv_df": "s=\"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"; test -d \"$s\" || exit 3; t df -P -k \"$s\"",
+    # NFS shared storage (§一.3.2.2), where the inventory says it is mounted
+    "nfs_df": ("[ -n \"$BKD_NFS_PATH\" ] || exit 4; test -d \"$BKD_NFS_PATH\" || exit 3; "
+               "printf 'fstype %s\\n' \"$(stat -f -c %T \"$BKD_NFS_PATH\")\"; t df -P -k \"$BKD_NFS_PATH\""),
     "clock": "date -u +%s",
+    # §七.3: from this node, docker.$BK_DOMAIN/v2/ through the ingress (expect 401 Unauthorized)
+    "registry_ingress": ("command -v curl >/dev/null 2>&1 || exit 127; [ -n \"$BKD_DOMAIN\" ] || exit 4; "
+                         "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' \"http://docker.$BKD_DOMAIN/v2/\"; "
+                         "echo \" $?\""),
+    # §三.4.1 / §七.4.2.1: a CA installed for $REGISTRY
+    "registry_certs": ("[ -n \"$BKD_REGISTRY_HOST\" ] || exit 4; d=\"/etc/docker/certs.d/$BKD_REGISTRY_HOST\"; "
+                       "test -d \"$d\" || exit 3; ls -1 \"$d\""),
+    # §三.4.2: the control machine has kubectl, a kubeconfig and the bcs.local hosts line
+    "control_sync": ("printf 'kubectl %s\\n' \"$(command -v kubectl || echo -)\"; "
+                     "k=\"${KUBECONFIG:-$HOME/.kube/config}\"; "
+                     "if [ -s \"$k\" ]; then printf 'kubeconfig %s\\n' \"$k\"; else printf 'kubeconfig -\\n'; fi; "
+                     "grep bcs.local /etc/hosts | sed 's/^/hosts /'; true"),
     # --- the registry proxy (guide §二): its config, its storage, and HTTP GETs to it and to its upstream
     "registry_config": "test -e \"$BKD_REGISTRY_CONFIG\" || exit 3; cat \"$BKD_REGISTRY_CONFIG\"",
     "registry_storage": "test -d \"$BKD_REGISTRY_DATA\" || exit 3; t df -P -k \"$BKD_REGISTRY_DATA\"",

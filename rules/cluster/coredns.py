@@ -1,22 +1,42 @@
+import re
+
 from bkdoctor import corefile
-from bkdoctor.k8s import ingress_controller_service, md
-from bkdoctor.rulekit import G_COREDNS, Rule, T, failed, passed, skipped
+from bkdoctor.k8s import ingress_controller_service, ref
+from bkdoctor.rulekit import G_COREDNS, Rule, T, cite, coredns_names, errored, failed, passed
 
 RULE = Rule(
     id="coredns",
     title=T("CoreDNS 解析蓝鲸域名到 ingress-nginx", "CoreDNS resolves the BlueKing names to ingress-nginx"),
     scope="cluster", severity="critical", roles=(), tags=("dns", "k8s"), group="cluster",
     facts=("configmaps", "services"), needs_domain=True,
-    guide=G_COREDNS,
-    doc=T("kube-system/coredns 的 Corefile 中，每个 server block 都要有 hosts 块（含 fallthrough），把蓝鲸域名指向 "
-          "ingress-nginx-controller 服务的 ClusterIP；还要有 reload 插件，修改才能自动生效。否则 Pod 内解析 bkrepo/bkapi 等失败。",
-          "The Corefile in kube-system/coredns needs, in every server block, a hosts block (with fallthrough) that "
-          "points the BlueKing names at the ClusterIP of the ingress-nginx-controller Service, and the reload "
-          "plugin so that edits apply. Otherwise pods cannot resolve bkrepo, bkapi and the rest."),
+    guide=cite(G_COREDNS, G_COREDNS.quote,
+               ("十一.4", "./scripts/control_coredns.sh update \"$IP1\" bcs.$BK_DOMAIN bcs-api.$BK_DOMAIN docker.$BK_DOMAIN helm.$BK_DOMAIN")),
+    doc=T("kube-system/coredns 的 Corefile 中，每个负责蓝鲸域名的 server block 都要有 hosts 块（含 fallthrough），把蓝鲸域名指向 "
+          "ingress-nginx 控制器服务的 ClusterIP（文档的查询：-l app.kubernetes.io/instance=ingress-nginx）；部署容器管理（BCS）时还有 "
+          "bcs.、bcs-api.、helm.（§十一.4；清单 suites 含 bcs 或 bcs-system 命名空间有服务）；还要有 reload 插件，修改才能自动生效。与蓝鲸域名无关的 zone 不要求。"
+          "找不到 ingress 服务时无法检查（error）。否则 Pod 内解析 bkrepo/bkapi 等失败。",
+          "The Corefile in kube-system/coredns needs, in every server block that serves the BlueKing names, a hosts "
+          "block (with fallthrough) pointing them at the ClusterIP of the ingress-nginx controller Service (the guide's "
+          "lookup: -l app.kubernetes.io/instance=ingress-nginx); with container management (BCS: suites has bcs, or a "
+          "Service in bcs-system) also bcs., bcs-api. and helm. (§十一.4); and the reload plugin so that edits apply. Server blocks of unrelated zones are not "
+          "judged. Without an ingress Service there is nothing to check against (error). Otherwise pods cannot "
+          "resolve bkrepo, bkapi and the rest."),
     remediation="coredns",
     fix=("./scripts/control_coredns.sh update \"$IP1\" $BK_DOMAIN bkrepo.$BK_DOMAIN docker.$BK_DOMAIN ...",
          "./scripts/control_coredns.sh list"),
 )
+
+
+def _zone(key):
+    """'.:53' -> '.', 'dns://bkce7.bktencent.com:53' -> 'bkce7.bktencent.com'."""
+    k = re.sub(r"^[a-z]+://", "", key.strip().lower())
+    k = re.sub(r":\d+$", "", k)
+    return k.rstrip(".") or "."
+
+
+def _serves(keys, names):
+    zones = [_zone(k) for k in keys]
+    return any(z == "." or n.lower() == z or n.lower().endswith("." + z) for z in zones for n in names)
 
 
 def check(facts, ctx):
@@ -24,13 +44,13 @@ def check(facts, ctx):
     cm = cms.get("kube-system/coredns")
     svc = ingress_controller_service(facts.get("services"))
     if svc is None:
-        return skipped(T("还没有 ingress-nginx-controller 服务（§四.6.2 部署后再检查）",
-                         "no ingress-nginx-controller Service yet (deploy it first, §四.6.2)"))
+        return errored(T("找不到 ingress-nginx 控制器服务（kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx 为空）："
+                         "无法确定 CoreDNS 应指向的地址；先部署 ingress-nginx（§四.6.2）",
+                         "no ingress-nginx controller Service (kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx "
+                         "finds none): nothing to check CoreDNS against; deploy ingress-nginx first (§四.6.2)"))
     ip = (svc.get("spec") or {}).get("clusterIP")
-    th = ctx.thresholds
-    names = [f"{p}.{ctx.domain}" if p else ctx.domain for p in th["coredns_names"]] + list(th["coredns_extra_names"])
-    expected = {"ip": ip, "service": f"{md(svc).get('namespace')}/ingress-nginx-controller", "names": names,
-                "fallthrough": True, "reload": True}
+    names = coredns_names(ctx, facts)
+    expected = {"ip": ip, "service": ref(svc), "names": names, "fallthrough": True, "reload": True}
     if cm is None or "Corefile" not in (cm.get("data") or {}):
         return failed(T("没有 kube-system/coredns ConfigMap 或其中没有 Corefile", "no kube-system/coredns ConfigMap with a Corefile"),
                       expected=expected)
@@ -41,8 +61,12 @@ def check(facts, ctx):
         return failed(T(f"Corefile 无法解析：{e}", f"the Corefile does not parse: {e}"), expected=expected,
                       evidence={"Corefile": text[:4000]})
     problems, per_block = [], []
+    serving = [b for b in blocks if _serves(b.keys, names)]
     for b in blocks:
         key = " ".join(b.keys)
+        if b not in serving:  # a server block for another zone (consul, an intranet domain): not ours to judge
+            per_block.append({"server": key, "serves_bk_names": False})
+            continue
         hosts = b.plugin("hosts")
         info = {"server": key, "hosts_block": hosts is not None, "reload": b.plugin("reload") is not None}
         if hosts is None:
@@ -72,6 +96,9 @@ def check(facts, ctx):
     if problems:
         return failed(T("Corefile：" + "；".join(p[0] for p in problems), "Corefile: " + "; ".join(p[1] for p in problems)),
                       observed=observed, expected=expected, evidence={"Corefile": text[:4000]})
-    return passed(T(f"{len(names)} 个蓝鲸域名在 {len(blocks)} 个 server block 中均指向 {ip}",
-                    f"all {len(names)} BlueKing names point at {ip} in {len(blocks)} server block(s)"),
+    if not serving:
+        return failed(T("Corefile 中没有负责蓝鲸域名的 server block", "no Corefile server block serves the BlueKing names"),
+                      observed=observed, expected=expected, evidence={"Corefile": text[:4000]})
+    return passed(T(f"{len(names)} 个蓝鲸域名在 {len(serving)} 个 server block 中均指向 {ip}",
+                    f"all {len(names)} BlueKing names point at {ip} in {len(serving)} server block(s)"),
                   observed=observed, expected=expected)

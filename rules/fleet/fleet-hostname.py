@@ -1,13 +1,13 @@
 import re
 
-from bkdoctor.rulekit import ALL_ROLES, Guide, Rule, T, collect, errored, failed, passed, warned
+from bkdoctor.rulekit import NOT_IN_GUIDE, ALL_ROLES, Rule, T, collect, errored, failed, passed, warned
 
 RULE = Rule(
     id="fleet-hostname",
     title=T("主机名唯一且合法", "Hostnames are unique and valid"),
     scope="fleet", severity="high", roles=ALL_ROLES, tags=("fleet", "k8s"), group="fleet",
     facts=("hostname",),
-    guide=Guide("三.3", "扩容集群节点", 344),
+    guide=NOT_IN_GUIDE,
     doc=T("K8s 以主机名作为 Node 名：重名的主机加入集群时会互相覆盖；Node 名必须是小写 DNS-1123 名称。",
           "Kubernetes names Nodes after hostnames: two hosts with one name overwrite each other's Node, and a Node "
           "name must be a lowercase DNS-1123 name."),

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import (G_CONTAINER, K8S_ROLES, Rule, T, collect, errored, failed, majority, passed, skipped,
+from bkdoctor.rulekit import (NOT_IN_GUIDE, K8S_ROLES, Rule, T, collect, errored, failed, majority, passed, skipped,
                               version_tuple, warned)
 
 RULE = Rule(
@@ -6,7 +6,7 @@ RULE = Rule(
     title=T("各节点 Docker 与 kubelet 版本一致", "Docker and kubelet versions alike on every node"),
     scope="fleet", severity="medium", roles=K8S_ROLES, tags=("docker", "k8s", "fleet"), group="fleet",
     facts=("docker", "kubelet"),
-    guide=G_CONTAINER,
+    guide=NOT_IN_GUIDE,
     doc=T("bcs.sh 在所有节点安装同一版本（Docker 19.03.9、kubelet 1.20.11）；版本不一的节点通常是手工装的，行为与问题难以复现。"
           "kubelet 小版本（1.20 与 1.23）不同为失败，补丁版本或 Docker 版本不同为警告。",
           "bcs.sh installs one version everywhere (Docker 19.03.9, kubelet 1.20.11); a node with other versions was "

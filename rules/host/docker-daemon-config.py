@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_DOCKERD, Rule, T, failed, passed, skipped, warned
+from bkdoctor.rulekit import NOT_IN_GUIDE, Rule, T, failed, passed, skipped, warned
 
 RULE = Rule(
     id="docker-daemon-config",
@@ -6,7 +6,7 @@ RULE = Rule(
             "dockerd is configured right (daemon.json, cgroup driver, data root)"),
     scope="host", severity="high", roles=("master", "node"), tags=("docker", "k8s"), group="docker",
     facts=("daemon_json", "docker"),
-    guide=G_DOCKERD,
+    guide=NOT_IN_GUIDE,
     doc=T("bcs.sh 写入的 /etc/docker/daemon.json 使用 systemd cgroup 驱动、数据目录 /data/bcs/lib/docker。"
           "无法解析的 daemon.json 会让 dockerd 无法启动，任何工具都不应覆盖它；cgroup 驱动与 kubelet 不一致会导致 kubelet 启动失败。",
           "bcs.sh writes /etc/docker/daemon.json with the systemd cgroup driver and data-root /data/bcs/lib/docker. "

@@ -1,11 +1,11 @@
-from bkdoctor.rulekit import G_KERNEL, HOST_ROLES, FactUnavailable, Rule, T, errored, failed, passed, warned
+from bkdoctor.rulekit import G_KERNEL, cite, FactUnavailable, HOST_ROLES, Rule, T, errored, failed, passed, warned
 
 RULE = Rule(
     id="firewall",
     title=T("已关闭防火墙", "The host firewall is off"),
     scope="host", severity="high", roles=HOST_ROLES, tags=("preflight", "os", "network"), group="host",
     facts=("firewalld", "iptables"),
-    guide=G_KERNEL,
+    guide=cite(G_KERNEL, "| 防火墙 | 必须关闭 | `iptables -vnL`（无规则） |"),
     doc=T("防火墙会拦截 kubelet(10250)、overlay 网络与 NodePort 流量（常见报错：dial tcp IP:10250 no route to host）。"
           "K8s 启动后 kube-proxy/CNI 自己的链（KUBE-*、FLANNEL-*、CNI-*）属于正常，不计入。",
           "A firewall blocks kubelet (10250), overlay and NodePort traffic (typical error: dial tcp IP:10250 no route "

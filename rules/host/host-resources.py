@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_HARDWARE, Rule, T, failed, gb, passed, warned
+from bkdoctor.rulekit import G_HARDWARE, Rule, T, failed, fmt_gb, gb, gb_si, passed, warned
 
 RULE = Rule(
     id="host-resources",
@@ -7,10 +7,12 @@ RULE = Rule(
     tags=("preflight", "resources"), group="host",
     facts=("resources",),
     guide=G_HARDWARE,
-    doc=T("资源低于最低要求时，基础套餐的 Pod 会因资源不足无法调度（Pending / OOMKilled）。"
+    doc=T("资源低于最低要求时，基础套餐的 Pod 会因资源不足无法调度（Pending / OOMKilled）。磁盘按文档单位 GB = 10^9 字节精确比较；"
+          "内存按 MemTotal，允许内核保留的约 10%。"
           "中控机 2核/2G/100G，Master 4核/8G/100G，Node 8核/32G/100G；低于推荐值给出警告。",
           "Below the minimum, the base suite's pods cannot be scheduled (Pending / OOMKilled). Minimum: control "
-          "2C/2G/100G, master 4C/8G/100G, node 8C/32G/100G; below the recommended size is a warning."),
+          "2C/2G/100G, master 4C/8G/100G, node 8C/32G/100G; below the recommended size is a warning. Disk in the "
+          "guide's unit (GB = 10^9 bytes), exactly; memory from MemTotal, allowing the ~10% the kernel keeps."),
     fix=("nproc", "free -g", "df -h / /data"),
 )
 
@@ -29,7 +31,10 @@ def _need(ctx, level):
 def check(facts, ctx):
     r = facts.resources
     tol = ctx.thresholds["size_tolerance"]
-    have = {"cpu": r["cpus"], "mem_gb": gb(r["mem_kb"]), "disk_gb": gb(r["disk_kb"])}
+    # disk in the guide's unit, GB = 10^9 bytes, compared exactly; memory from MemTotal (GiB), which the kernel keeps
+    # ~5-10% of on every machine, so it is compared against the nominal size times size_tolerance
+    disk = gb_si(r["disk_kb"])
+    have = {"cpu": r["cpus"], "mem_gb": gb(r["mem_kb"]), "disk_gb": float(fmt_gb(disk)) if disk is not None else None}
     mins, recs = _need(ctx, "min"), _need(ctx, "rec")
     observed = dict(have)
     expected = {"min": mins, "recommended": recs, "roles": list(ctx.roles)}
@@ -40,7 +45,7 @@ def check(facts, ctx):
             out.append(("CPU", f"{have['cpu']}", f"{need['cpu']}"))
         if have["mem_gb"] < need["mem_gb"] * tol:
             out.append(("memory", f"{have['mem_gb']} GB", f"{need['mem_gb']} GB"))
-        if have["disk_gb"] is None or have["disk_gb"] < need["disk_gb"] * tol:
+        if disk is None or disk < need["disk_gb"]:
             out.append(("disk", f"{have['disk_gb']} GB", f"{need['disk_gb']} GB"))
         return out
 

@@ -1,12 +1,12 @@
 from bkdoctor.facts.host import SYSCTL_KEYS
-from bkdoctor.rulekit import G_KERNEL, K8S_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.rulekit import NOT_IN_GUIDE, K8S_ROLES, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="kernel-params",
     title=T("内核参数：ip_forward、bridge-nf-call、br_netfilter", "Kernel settings: ip_forward, bridge-nf-call, br_netfilter"),
     scope="host", severity="high", roles=K8S_ROLES, tags=("preflight", "os", "network", "k8s"), group="host",
     facts=("sysctl", "modules"),
-    guide=G_KERNEL,
+    guide=NOT_IN_GUIDE,
     doc=T("K8s 网络需要 net.ipv4.ip_forward=1、net.bridge.bridge-nf-call-iptables/ip6tables=1，并加载 br_netfilter。"
           "bcs.sh 只做了 modprobe 没有持久化：重启后丢失，需写入 /etc/sysctl.d 与 /etc/modules-load.d。",
           "K8s networking needs net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables/ip6tables=1 and br_netfilter "

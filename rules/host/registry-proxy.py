@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_REGISTRY_PROXY, Rule, T, failed, gb, passed, warned
+from bkdoctor.rulekit import G_REGISTRY_PROXY, Rule, T, failed, fmt_gb, gb_si, passed, warned
 
 RULE = Rule(
     id="registry-proxy",
@@ -22,7 +22,8 @@ def check(facts, ctx):
     port, want_up = th["registry_port"], th["registry_upstream"].rstrip("/")
     storage = r["storage"]
     observed = {"remoteurl": r["remoteurl"], "v2": r["v2"], "upstream": r["upstream"], "manifest": r["manifest"],
-                "cached": r["cached"], "storage_avail_gb": gb(storage["avail_kb"]) if storage else None}
+                "cached": r["cached"],
+                "storage_avail_gb": float(fmt_gb(gb_si(storage["avail_kb"]))) if storage else None}
     expected = {"v2": "HTTP 200 or 401", "remoteurl": want_up, "storage_gb": f">= {th['registry_storage_min_gb']}",
                 "second_fetch": "from the cache"}
     fails, warns = [], []
@@ -42,9 +43,10 @@ def check(facts, ctx):
         warns.append(T(f"本机访问上游 {want_up}/v2/ 失败（HTTP {up or '无'}）", f"this host cannot reach the upstream {want_up}/v2/ (HTTP {up or 'none'})"))
     if storage is None:
         fails.append(T(f"存储目录 {th['registry_data']} 不存在", f"the storage dir {th['registry_data']} does not exist"))
-    elif gb(storage["avail_kb"]) < th["registry_storage_min_gb"] * th["size_tolerance"]:
-        warns.append(T(f"存储目录只剩 {gb(storage['avail_kb'])} GB（建议 ≥ {th['registry_storage_min_gb']} GB）",
-                       f"the storage dir has {gb(storage['avail_kb'])} GB free (>= {th['registry_storage_min_gb']} GB advised)"))
+    elif gb_si(storage["avail_kb"]) < th["registry_storage_min_gb"]:  # §二.2.1 预留≥100GB磁盘, GB = 10^9 bytes
+        free = fmt_gb(gb_si(storage["avail_kb"]))
+        warns.append(T(f"存储目录只剩 {free} GB（文档要求预留 ≥ {th['registry_storage_min_gb']} GB，1 GB = 10^9 字节）",
+                       f"the storage dir has {free} GB free (the guide asks >= {th['registry_storage_min_gb']} GB; 1 GB = 10^9 bytes)"))
     if v2 in (200, 401) and r["manifest"]:
         first = r["manifest"][0]["code"]
         if first != 200:

@@ -1,11 +1,11 @@
-from bkdoctor.rulekit import G_KERNEL, HOST_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.rulekit import G_KERNEL, cite, HOST_ROLES, Rule, T, failed, passed
 
 RULE = Rule(
     id="selinux",
     title=T("已禁用 SELinux", "SELinux is disabled"),
     scope="host", severity="high", roles=HOST_ROLES, tags=("preflight", "os"), group="host",
     facts=("selinux",),
-    guide=G_KERNEL,
+    guide=cite(G_KERNEL, "| SELinux | 必须禁用 | `getenforce`（输出Disabled） |"),
     doc=T("SELinux 处于 enforcing 时，容器挂载 hostPath 与写日志会被拒绝；/etc/selinux/config 决定重启后的状态。",
           "With SELinux enforcing, containers are denied hostPath mounts and log writes; /etc/selinux/config decides "
           "the state after a reboot."),
@@ -27,8 +27,10 @@ def check(facts, ctx):
                         "SELinux is not enforcing now, but /etc/selinux/config says SELINUX=enforcing: it comes back at reboot"),
                       observed=observed, expected=expected)
     if s["config"] == "permissive":
-        return warned(T("/etc/selinux/config 为 SELINUX=permissive，文档要求 disabled",
-                        "/etc/selinux/config says SELINUX=permissive; the guide asks for disabled"),
+        # the guide: 必须禁用, `getenforce` must say Disabled; a permissive config never gets there, even after a reboot
+        return failed(T("/etc/selinux/config 为 SELINUX=permissive：重启后 getenforce 仍为 Permissive，文档要求 Disabled（SELINUX=disabled）",
+                        "/etc/selinux/config says SELINUX=permissive: after a reboot getenforce still says Permissive; "
+                        "the guide requires Disabled (SELINUX=disabled)"),
                       observed=observed, expected=expected)
     if s["config_exists"] and s["config"] not in ("disabled", None):
         return failed(T(f"/etc/selinux/config 中 SELINUX={s['config']} 无法识别",

@@ -1,11 +1,11 @@
-from bkdoctor.rulekit import G_KERNEL, HOST_ROLES, Rule, T, failed, passed
+from bkdoctor.rulekit import G_KERNEL, cite, HOST_ROLES, Rule, T, failed, passed
 
 RULE = Rule(
     id="swap",
     title=T("已关闭 swap", "Swap is off"),
     scope="host", severity="high", roles=HOST_ROLES, tags=("preflight", "os"), group="host",
     facts=("swaps", "fstab"),
-    guide=G_KERNEL,
+    guide=cite(G_KERNEL, "| Swap | 必须关闭 | `free -m`（Swap行值为0） |"),
     doc=T("kubelet 在开启 swap 的主机上拒绝启动；/etc/fstab 中的 swap 行会在重启后重新启用 swap。",
           "kubelet refuses to run with swap on; a swap line in /etc/fstab turns swap back on at the next reboot."),
     remediation="swap",

@@ -1,11 +1,11 @@
-from bkdoctor.rulekit import G_NODE_SPEC, K8S_ROLES, Rule, T, failed, passed
+from bkdoctor.rulekit import G_NODE_SPEC, cite, K8S_ROLES, Rule, T, failed, passed
 
 RULE = Rule(
     id="disk-iops",
     title=T("数据盘 IOPS 达标（fio 实测）", "Data disk IOPS are enough (measured with fio)"),
     scope="host", severity="high", roles=K8S_ROLES, tags=("slow", "measure", "storage"), group="measure",
     facts=("disk_iops",),
-    guide=G_NODE_SPEC,
+    guide=cite(G_NODE_SPEC, "本地存储：磁盘IO≥100op/s", ("一.3.2.2", "动态存储（如NFS）：IOPS≥300op/s")),
     doc=T("用 fio 在数据目录下做约 5 秒的 4k 随机读写（测试文件随后删除）：本地盘 ≥ 100 IOPS，NFS 等动态存储 ≥ 300 IOPS。"
           "IOPS 不足时 etcd、MySQL、ES 会超时。",
           "fio runs ~5 s of 4k random read/write in the data dir (its temp file is removed afterwards): local disks "

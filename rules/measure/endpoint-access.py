@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_NETWORK, Rule, T, failed, passed, skipped
+from bkdoctor.rulekit import G_NETWORK, cite, Rule, T, failed, passed, skipped
 
 RULE = Rule(
     id="endpoint-access",
@@ -6,7 +6,7 @@ RULE = Rule(
     scope="host", severity="high", roles=("control", "master", "node", "registry-proxy"),
     tags=("slow", "measure", "network"), group="measure",
     facts=("endpoints",),
-    guide=G_NETWORK,
+    guide=cite(G_NETWORK, "蓝鲸静态文件分发站点：`https://bkopen-1252002024.file.myqcloud.com`"),
     doc=T("中控机需访问 bkopen-1252002024.file.myqcloud.com 与 hub.bktencent.com，K8s 节点需访问 docker.io 与 hub.bktencent.com。"
           "任何 HTTP 应答都算可达；使用内网镜像的站点请在 thresholds.endpoints 中按角色改为自己的地址。",
           "The control machine needs bkopen-1252002024.file.myqcloud.com and hub.bktencent.com; K8s nodes need "
