@@ -3,9 +3,9 @@
 The bundle holds what the rules read: each host's raw probe sections, its Docker Engine answers and clock
 sample, and the cluster objects and failing-pod log tails. Secrets are removed before anything is written:
 Secret objects are never listed except helm release Secrets, which are reduced to chart, version and status;
-values under secret-looking keys (password, token, secret, ...) in ConfigMaps, Docker answers and
-daemon.json are masked; `key=value` / `key: value` secrets in logs and host files are masked. Replaying the
-bundle runs the same rules on the same facts, so it gives the same findings.
+everything else goes through bkdoctor/secrets.py (masked by key name and by value shape: URL userinfo, auth
+headers, -p/--password flags, password= options, ...): host files, Docker answers, cluster objects, logs and the
+manifest. Replaying the bundle runs the same rules on the same facts, so it gives the same findings.
 """
 from __future__ import annotations
 
@@ -24,58 +24,32 @@ from .facts.cluster import ClusterFacts
 from .facts.host import HostFacts
 from .facts.probe import Section
 from .model import BadInput
-from .report.jsonreport import redact
+from .secrets import MASK, mask_bytes, mask_obj, mask_text
 
 SCHEMA = "bkdoctor/bundle/v1"
-MASK = "***"
-_SECRET_WORD = r"(?:pass(?:word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth)"
-# KEY=value, KEY: value, "key": "value", --password value  (the key contains a secret-looking word)
-_KV = re.compile(r"(?i)(\b[\w.-]*" + _SECRET_WORD + r"[\w.-]*\b\"?\s*[:=]\s*\"?)([^\s\",;]+)")
-_FLAG = re.compile(r"(?i)(--[\w-]*" + _SECRET_WORD + r"[\w-]*[ =])(\S+)")
-_BEARER = re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})")
-
-
-def mask_text(text: str) -> str:
-    text = _BEARER.sub(lambda m: m.group(1) + MASK, text)  # first: "Authorization: Bearer <token>"
-    text = _KV.sub(lambda m: m.group(1) + MASK, text)
-    return _FLAG.sub(lambda m: m.group(1) + MASK, text)
-
-
-def _mask_configmap(cm: dict[str, Any]) -> dict[str, Any]:
-    cm = dict(cm)
-    data = dict(cm.get("data") or {})
-    for k, v in data.items():
-        if re.search(_SECRET_WORD, k, re.I):
-            data[k] = MASK
-        elif isinstance(v, str):
-            data[k] = mask_text(v)
-    cm["data"] = data
-    cm.pop("binaryData", None)
-    return cm
 
 
 def _section_out(name: str, out: bytes) -> bytes:
     if name == "daemon_json":
         try:
-            return (json.dumps(redact(json.loads(out)), indent=2) + "\n").encode()
-        except (ValueError, UnicodeDecodeError):
-            return mask_text(out.decode("utf-8", "replace")).encode()
-    if name in ("etc_hosts", "fstab", "os_release", "proc_swaps"):
-        return out  # no secrets in these, and byte-exact matters to the rules
-    return mask_text(out.decode("utf-8", "replace")).encode("utf-8", "surrogateescape")
+            return (json.dumps(mask_obj(json.loads(out)), indent=2) + "\n").encode()
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            pass
+    return mask_bytes(out)
 
 
 def _host_doc(t: TargetState) -> dict[str, Any]:
     f = t.facts
-    doc: dict[str, Any] = {"name": t.name, "kind": t.kind, "address": t.address, "roles": list(t.roles),
-                           "reachable": t.reachable, "error": t.error, "gather_s": t.gather_s}
+    doc: dict[str, Any] = {"name": t.name, "kind": t.kind, "address": mask_text(t.address or "") or t.address,
+                           "roles": list(t.roles), "reachable": t.reachable,
+                           "error": mask_text(t.error) if t.error else t.error, "gather_s": t.gather_s}
     if f is not None:
         doc["sections"] = {n: {"rc": s.rc, "out": base64.b64encode(_section_out(n, s.out)).decode()}
                            for n, s in f.sections.items()}
-        doc["docker_api"] = redact(f.docker_api) if f.docker_api is not None else None
-        doc["docker_api_error"] = f.docker_api_error
-        doc["extra"] = {k: (v if isinstance(v, dict) else {"__error__": {"zh": v.reason.zh, "en": v.reason.en}})
-                        for k, v in f.extra.items()}
+        doc["docker_api"] = mask_obj(f.docker_api) if f.docker_api is not None else None
+        doc["docker_api_error"] = mask_text(f.docker_api_error) if f.docker_api_error else f.docker_api_error
+        doc["extra"] = mask_obj({k: (v if isinstance(v, dict) else {"__error__": {"zh": v.reason.zh, "en": v.reason.en}})
+                                 for k, v in f.extra.items()})
     return doc
 
 
@@ -89,14 +63,16 @@ def _cluster_doc(st: TargetState | None, cf: ClusterFacts | None) -> dict[str, A
         if hasattr(v, "reason"):
             kinds[k] = {"__error__": {"zh": v.reason.zh, "en": v.reason.en}}
         elif k == "configmaps":
-            kinds[k] = {name: _mask_configmap(cm) for name, cm in v.items()}
+            kinds[k] = {name: {**cm, "data": cm.get("data") or {}} for name, cm in v.items()}
+            for cm in kinds[k].values():
+                cm.pop("binaryData", None)
         elif k == "helm_secrets":
             continue  # never: payloads are reduced into helm_releases
         else:
             kinds[k] = v
-    if "logs" in kinds and isinstance(kinds["logs"], dict):
-        kinds["logs"] = {k: mask_text(v) for k, v in kinds["logs"].items()}
-    return {"name": st.name, "server": st.address, "reachable": st.reachable, "error": st.error, "kinds": kinds}
+    # every kind (ConfigMaps, pod specs and their args, events, logs, ...) by key and by value shape
+    return mask_obj({"name": st.name, "server": st.address, "reachable": st.reachable, "error": st.error,
+                     "kinds": kinds})
 
 
 def write_bundle(result: Any, path: str) -> dict[str, Any]:
@@ -104,11 +80,11 @@ def write_bundle(result: Any, path: str) -> dict[str, Any]:
     inv = result.inventory
     hosts = [t for t in result.targets if t.kind == "host"]
     cst = next((t for t in result.targets if t.kind == "cluster"), None)
-    manifest = {"schema": SCHEMA, "tool": {"name": "bkdoctor", "version": __version__},
+    manifest = mask_obj({"schema": SCHEMA, "tool": {"name": "bkdoctor", "version": __version__},
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "scan_id": result.id,
                 "domain": inv.domain, "install_dir": inv.install_dir, "ingress_ip": inv.ingress_ip,
                 "thresholds": inv.thresholds, "rules": [r.id for r in result.rules],
-                "hosts": [h.name for h in hosts], "cluster": cst.name if cst else None}
+                "hosts": [h.name for h in hosts], "cluster": cst.name if cst else None})
     files = {"manifest.json": manifest, "cluster.json": _cluster_doc(cst, result.extra.get("cluster_facts"))}
     for h in hosts:
         files[f"hosts/{h.name}.json"] = _host_doc(h)

@@ -368,7 +368,9 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
             line.append(f"  [{o.fix_id}]", style="dim")
         out_console.print(line)
     if json_path:
-        doc = {"schema": "bkdoctor/fix/v1", "outcomes": [o.to_dict(lang) for o in outcomes]}
+        from .secrets import mask_obj
+
+        doc = {"schema": "bkdoctor/fix/v1", "outcomes": mask_obj([o.to_dict(lang) for o in outcomes])}
         text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
         if json_path == "-":
             sys.stdout.write(text)
@@ -635,7 +637,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("bkdoctor: aborted\n")
         sys.exit(130)
     except BadInput as e:
-        sys.stderr.write(f"bkdoctor: error: {e}\n")
+        from .secrets import mask_text
+
+        sys.stderr.write(f"bkdoctor: error: {mask_text(str(e))}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("bkdoctor: interrupted\n")
@@ -647,7 +651,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         if os.environ.get("BKDOCTOR_DEBUG"):
             raise
-        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {e} (BKDOCTOR_DEBUG=1 shows the traceback)\n")
+        from .secrets import mask_text
+
+        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {mask_text(str(e))} "
+                         f"(BKDOCTOR_DEBUG=1 shows the traceback)\n")
         sys.exit(3)
 
 

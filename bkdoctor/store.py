@@ -59,6 +59,9 @@ class History:
                                      "rolled_back_at": str}, pk="id")
 
     def save(self, report: dict[str, Any]) -> None:
+        from .secrets import mask_obj
+
+        report = mask_obj(report)  # built masked already; whatever reaches the database goes through it anyway
         s = report["scan"]
         with self.db.conn:
             self.db["scans"].insert({
