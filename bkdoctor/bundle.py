@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tarfile
+import zlib
 from typing import Any
 
 from . import __version__
@@ -105,48 +106,143 @@ def write_bundle(result: Any, path: str) -> dict[str, Any]:
     return manifest
 
 
-def read_bundle(path: str) -> tuple[dict[str, Any], list[TargetState], ClusterFacts | None]:
-    """(manifest, host targets with facts, preloaded cluster facts or None)."""
-    from .facts.host import FactUnavailable
-    from .model import T
+MAX_MEMBER = 256 * 1024 * 1024   # one member (cluster.json of a 5,000-pod cluster is a few tens of MB)
+MAX_TOTAL = 512 * 1024 * 1024    # all members together
+MAX_MEMBERS = 100_000
+
+
+def _bad(path: str, what: str) -> BadInput:
+    return BadInput(f"bundle {path}: {what}")
+
+
+def _read_members(path: str) -> dict[str, Any]:
+    """The bundle's JSON members, read as a stream (never a member larger than MAX_MEMBER, never more than
+    MAX_TOTAL in all: a 500 KB file may hold a 512 MiB member). Only the names a bundle has are read."""
+    from .names import valid_host_name
 
     try:
-        tar = tarfile.open(path, "r:gz")
+        tar = tarfile.open(path, "r|gz")
     except FileNotFoundError:
-        raise BadInput(f"bundle {path}: no such file") from None
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise BadInput(f"bundle {path}: not a bkdoctor bundle ({e})") from None
+        raise _bad(path, "no such file") from None
+    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
+        raise _bad(path, f"not a bkdoctor bundle ({e})") from None
     docs: dict[str, Any] = {}
-    with tar:
-        for m in tar.getmembers():
-            if not m.isfile() or not m.name.startswith("bkdoctor-bundle/") or ".." in m.name:
-                continue
-            fh = tar.extractfile(m)
-            try:
-                docs[m.name[len("bkdoctor-bundle/"):]] = json.loads(fh.read()) if fh else None
-            except ValueError as e:
-                raise BadInput(f"bundle {path}: {m.name}: {e}") from None
-    manifest = docs.get("manifest.json")
+    total = 0
+    try:
+        with tar:
+            for n, m in enumerate(tar):
+                if n >= MAX_MEMBERS:
+                    raise _bad(path, f"more than {MAX_MEMBERS:,} members")
+                if not m.isfile() or not m.name.startswith("bkdoctor-bundle/"):
+                    continue
+                name = m.name[len("bkdoctor-bundle/"):]
+                if name not in ("manifest.json", "cluster.json") and not (
+                        name.startswith("hosts/") and name.endswith(".json") and valid_host_name(name[6:-5])):
+                    continue
+                if m.size > MAX_MEMBER:
+                    raise _bad(path, f"{m.name}: {m.size:,} bytes, more than the {MAX_MEMBER // 2**20} MiB a member may have")
+                total += m.size
+                if total > MAX_TOTAL:
+                    raise _bad(path, f"more than {MAX_TOTAL // 2**20} MiB of members")
+                fh = tar.extractfile(m)
+                data = fh.read(MAX_MEMBER + 1) if fh else b""
+                try:
+                    docs[name] = json.loads(data)
+                except RecursionError:
+                    raise _bad(path, f"{m.name}: nested too deep") from None
+                except (ValueError, UnicodeDecodeError) as e:
+                    raise _bad(path, f"{m.name}: {str(e)[:200]}") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise _bad(path, f"not a readable bundle ({str(e)[:200]})") from None
+    return docs
+
+
+def _typed(path: str, where: str, value: Any, types: Any, what: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise _bad(path, f"{where}: must be {what}")
+    return value
+
+
+def _check_manifest(path: str, manifest: Any) -> dict[str, Any]:
+    from . import thresholds as th
+    from .names import valid_host_name, why_not
+
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
-        raise BadInput(f"bundle {path}: no {SCHEMA} manifest")
-    hosts = []
-    for name in manifest.get("hosts") or []:
-        d = docs.get(f"hosts/{name}.json")
-        if not isinstance(d, dict):
-            raise BadInput(f"bundle {path}: hosts/{name}.json missing")
-        facts = None
-        if d.get("sections") is not None:
-            secs = {n: Section(n, v["rc"], base64.b64decode(v["out"])) for n, v in d["sections"].items()}
-            extra = {k: (FactUnavailable(T(v["__error__"]["zh"], v["__error__"]["en"])) if "__error__" in v else v)
-                     for k, v in (d.get("extra") or {}).items()}
-            facts = HostFacts(secs, docker_api=d.get("docker_api"), docker_api_error=d.get("docker_api_error"), extra=extra)
-        hosts.append(TargetState(name=d["name"], kind="host", address=d.get("address"), roles=tuple(d.get("roles") or ()),
-                                 reachable=bool(d.get("reachable")), error=d.get("error"), gather_s=d.get("gather_s"),
-                                 facts=facts))
+        raise _bad(path, f"no {SCHEMA} manifest")
+    for key in ("domain", "install_dir", "ingress_ip", "cluster"):
+        _typed(path, f"manifest.{key}", manifest.get(key), (str, type(None)), "a string or null")
+    hosts = _typed(path, "manifest.hosts", manifest.get("hosts") or [], list, "a list of host names")
+    for h in hosts:
+        if not valid_host_name(h):
+            raise _bad(path, f"manifest.hosts: {why_not(h)}")
+    if len(set(hosts)) != len(hosts):
+        raise _bad(path, "manifest.hosts: a host is listed twice")
+    try:
+        manifest["thresholds"] = th.merge(manifest.get("thresholds"))  # validated like an inventory's
+    except th.ThresholdError as e:
+        raise _bad(path, f"manifest: {e}") from None
+    return manifest
+
+
+def _host_target(path: str, name: str, d: Any) -> TargetState:
+    from .facts.host import FactUnavailable
+    from .model import ROLES, T
+
+    where = f"hosts/{name}.json"
+    if not isinstance(d, dict):
+        raise _bad(path, f"{where} missing")
+    if d.get("name") != name:
+        raise _bad(path, f"{where}: name must be {name!r}")
+    roles = _typed(path, f"{where}: roles", d.get("roles") or [], list, "a list of roles")
+    if not all(r in ROLES for r in roles):
+        raise _bad(path, f"{where}: roles: each must be one of {', '.join(ROLES)}")
+    for key in ("address", "error", "docker_api_error"):
+        _typed(path, f"{where}: {key}", d.get(key), (str, type(None)), "a string or null")
+    gather_s = _typed(path, f"{where}: gather_s", d.get("gather_s"), (int, float, type(None)), "a number or null")
+    facts = None
+    sections = d.get("sections")
+    if sections is not None:
+        _typed(path, f"{where}: sections", sections, dict, "a mapping")
+        secs = {}
+        for n, v in sections.items():
+            if not isinstance(v, dict) or not isinstance(v.get("out"), str):
+                raise _bad(path, f"{where}: sections.{n}: needs `out` (base64 text)")
+            rc = v.get("rc")
+            if rc is not None and (not isinstance(rc, int) or isinstance(rc, bool)):
+                raise _bad(path, f"{where}: sections.{n}.rc: must be a number or null")
+            try:
+                out = base64.b64decode(v["out"], validate=True)
+            except ValueError:
+                raise _bad(path, f"{where}: sections.{n}.out: not base64") from None
+            secs[n] = Section(n, rc, out)
+        extra = {}
+        for k, v in _typed(path, f"{where}: extra", d.get("extra") or {}, dict, "a mapping").items():
+            _typed(path, f"{where}: extra.{k}", v, dict, "a mapping")
+            if "__error__" in v:
+                err = v["__error__"]
+                if not isinstance(err, dict) or not isinstance(err.get("zh"), str) or not isinstance(err.get("en"), str):
+                    raise _bad(path, f"{where}: extra.{k}.__error__: needs zh and en texts")
+                extra[k] = FactUnavailable(T(err["zh"], err["en"]))
+            else:
+                extra[k] = v
+        docker_api = _typed(path, f"{where}: docker_api", d.get("docker_api"), (dict, type(None)), "a mapping or null")
+        facts = HostFacts(secs, docker_api=docker_api, docker_api_error=d.get("docker_api_error"), extra=extra)
+    return TargetState(name=name, kind="host", address=d.get("address"), roles=tuple(roles),
+                       reachable=bool(d.get("reachable")), error=d.get("error"), gather_s=gather_s, facts=facts)
+
+
+def read_bundle(path: str) -> tuple[dict[str, Any], list[TargetState], ClusterFacts | None]:
+    """(manifest, host targets with facts, preloaded cluster facts or None). Anything malformed is BadInput."""
+    docs = _read_members(path)
+    manifest = _check_manifest(path, docs.get("manifest.json"))
+    hosts = [_host_target(path, name, docs.get(f"hosts/{name}.json")) for name in manifest.get("hosts") or []]
     c = docs.get("cluster.json")
     cf = None
-    if isinstance(c, dict):
-        kinds = dict(c.get("kinds") or {})
+    if c is not None:
+        _typed(path, "cluster.json", c, dict, "a mapping or null")
+        kinds = dict(_typed(path, "cluster.json: kinds", {} if c.get("kinds") is None else c["kinds"], dict, "a mapping"))
+        for key in ("error", "name", "server"):
+            _typed(path, f"cluster.json: {key}", c.get(key), (str, type(None)), "a string or null")
         if not c.get("reachable"):
             kinds["version"] = {"__error__": {"zh": c.get("error") or "不可达", "en": c.get("error") or "unreachable"}}
         cf = ClusterFacts(None, preloaded=kinds)

@@ -90,13 +90,15 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     preloaded = None
     if bundle_path:
         from .bundle import read_bundle
-        from . import thresholds as th
+        from .inventory import DEFAULT_INSTALL_DIR, Inventory
 
         manifest, preloaded_hosts, bundle_cluster = read_bundle(bundle_path)
-        inv = local_inventory(manifest.get("domain"), manifest.get("install_dir"))
-        inv.path, inv.hosts = f"bundle:{bundle_path}", []
-        inv.thresholds = {**th.merge(None), **(manifest.get("thresholds") or {})}
-        inv.ingress_ip = manifest.get("ingress_ip")
+        # everything from the bundle, nothing from this machine (no custom.yaml, no kubeconfig, no inventory):
+        # the manifest's install_dir names a directory on the site's control machine, not here
+        inv = Inventory(path=f"bundle:{bundle_path}", hosts=[], domain=manifest.get("domain"),
+                        domain_source="bundle" if manifest.get("domain") else None,
+                        install_dir=manifest.get("install_dir") or DEFAULT_INSTALL_DIR, ssh={},
+                        thresholds=manifest["thresholds"], suppress=[], ingress_ip=manifest.get("ingress_ip"))
         preloaded = (preloaded_hosts, bundle_cluster)
         inventory, no_cluster = None, True
     if bundle_path:
@@ -267,12 +269,18 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {out}")
 
 
+# the values a remediation reads from `fix --set KEY=VALUE` (a typo must not be ignored; tests/test_limits.py
+# holds this against every `params` key the remediations read)
+SET_KEYS = {"image": "faq-paas-init-data: the PaaS app image (PAAS_APP_IMAGE)"}
+
+
 def _inventory_has(path: str, key: str) -> bool:
-    import yaml
+    from . import safeyaml
 
     try:
-        data = yaml.safe_load(open(path, encoding="utf-8"))
-    except Exception:
+        with open(path, encoding="utf-8") as fh:
+            data = safeyaml.load(fh.read(safeyaml.MAX_BYTES + 1), path)
+    except (OSError, UnicodeDecodeError, BadInput):
         return False
     return isinstance(data, dict) and bool(data.get(key))
 
@@ -334,6 +342,8 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
         if "=" not in kv or not kv.split("=", 1)[0]:
             raise BadInput(f"--set {kv!r}: expected KEY=VALUE")
         k, v = kv.split("=", 1)
+        if k not in SET_KEYS:
+            raise BadInput(f"--set {k}: unknown key (known: {', '.join(sorted(SET_KEYS))})")
         params[k] = v
     selected = registry.select(list(rules), None)
     inv, cluster = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster,
