@@ -91,6 +91,19 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+_VALIDATOR = None
+
+
+def _validator():
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
+
+        _VALIDATOR = jsonschema.Draft202012Validator(_schema(),
+                                                     format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return _VALIDATOR
+
+
 def load_domain_from_custom(install_dir: str) -> tuple[str | None, str | None]:
     """`domain.bkDomain` from `<install_dir>/environments/default/custom.yaml`; (None, None) if absent."""
     from . import safeyaml
@@ -124,7 +137,6 @@ def local_inventory(domain: str | None = None, install_dir: str | None = None) -
 
 
 def load_inventory(path: str) -> Inventory:
-    import jsonschema
 
     from . import safeyaml
 
@@ -146,7 +158,7 @@ def load_inventory(path: str) -> Inventory:
     if not isinstance(data, dict):
         raise BadInput(f"inventory {path}: line 1: top level must be a mapping, not {type(data).__name__}")
 
-    validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    validator = _validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         e = errors[0]
