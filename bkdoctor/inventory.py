@@ -137,7 +137,6 @@ def local_inventory(domain: str | None = None, install_dir: str | None = None) -
 
 
 def load_inventory(path: str) -> Inventory:
-
     from . import safeyaml
 
     try:
