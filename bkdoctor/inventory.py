@@ -130,7 +130,10 @@ def local_inventory(domain: str | None = None, install_dir: str | None = None) -
     src = "--domain" if domain else None
     if not domain:
         domain, src = load_domain_from_custom(install_dir)
-    name = os.uname().nodename or "localhost"
+    from .names import valid_host_name
+
+    name = os.uname().nodename
+    name = name if valid_host_name(name) else "localhost"  # the one host-name rule (bkdoctor/names.py)
     return Inventory(path=None, hosts=[HostSpec(name=name, address="localhost", roles=("control",), local=True)],
                      domain=domain, domain_source=src, install_dir=install_dir, ssh={},
                      thresholds=th.merge(None), suppress=[])

@@ -412,3 +412,13 @@ def test_set_keys_cover_what_the_remediations_read():
     for p in (ROOT / "remediations").rglob("*.py"):
         used |= set(re.findall(r"params or \{\}\)\.get\(\"(\w+)\"", p.read_text()))
     assert used and used <= set(SET_KEYS), used - set(SET_KEYS)
+
+
+def test_kubeconfig_goes_through_the_safe_loader(tmp_path, home):
+    kc = tmp_path / "kubeconfig"
+    kc.write_text("apiVersion: v1\nkind: Config\nclusters: []\nclusters: []\n")
+    rc, _, err = cli("scan", "--kubeconfig", str(kc), "--rule", "cluster", "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "duplicate key 'clusters'")
+    kc.write_text(ALIAS_BOMB.replace("hosts:", "users:"))
+    rc, err, took, _ = bounded("scan", "--kubeconfig", str(kc), "--rule", "cluster", "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "alias")

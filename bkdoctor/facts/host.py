@@ -439,7 +439,7 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
             source = "docker-cli" if server_version else None
             if not server_version:
                 info = None
-        except (json.JSONDecodeError, AttributeError):
+        except (json.JSONDecodeError, AttributeError, RecursionError):
             info = None
     elif cli_i is not None:
         cli_error = cli_i.text().strip()[-300:]
