@@ -355,7 +355,9 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
     out_console = _console(stderr=(json_path == "-"))
 
     def say(text: str) -> None:
-        out_console.print(text, markup=False, highlight=False)
+        from .secrets import mask_text
+
+        out_console.print(mask_text(text), markup=False, highlight=False)  # diffs and step output: masked too
 
     def confirm(plans: list) -> bool:
         if yes:
@@ -373,7 +375,9 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
 
     for o in outcomes:
         line = Text(f"{o.status.upper():<9} ", style=style[o.status])
-        line.append(f"{o.rule} @ {o.target}: {o.message.get(lang)}")
+        from .secrets import mask_text
+
+        line.append(mask_text(f"{o.rule} @ {o.target}: {o.message.get(lang)}"))
         if o.fix_id:
             line.append(f"  [{o.fix_id}]", style="dim")
         out_console.print(line)
@@ -483,7 +487,9 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
         return configure(kubeconfig, kube_context)
 
     def say(text: str) -> None:
-        out_console.print(text, markup=False, highlight=False)
+        from .secrets import mask_text
+
+        out_console.print(mask_text(text), markup=False, highlight=False)  # diffs and step output: masked too
 
     def confirm(question: str) -> bool:
         if yes or show_plan:

@@ -83,6 +83,7 @@ class History:
         import datetime as dt
 
         from .fixer import plan_to_dict
+        from .secrets import mask_text
 
         plan = outcome.plan
         applied = dict(outcome.applied or {})
@@ -91,7 +92,7 @@ class History:
             self.db["fixes"].insert({
                 "id": fix_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "target": outcome.target,
                 "rule": outcome.rule, "remediation": plan.remediation if plan else None, "status": outcome.status,
-                "message": outcome.message.en, "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [],
+                "message": mask_text(outcome.message.en), "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [],
                                                                      ensure_ascii=False),
                 "applied": json.dumps(applied, ensure_ascii=False, default=str), "rolled_back_at": None})
         os.chmod(self.path, 0o600)
