@@ -104,7 +104,7 @@ def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
             continue
-        m = re.match(r"^\[([^\]:]+)(?::(vars|children))?\]$", line)
+        m = re.match(r"^\[([^\]:]+)(?::(vars|children))?\]\Z", line)
         if m:
             section, kind = m.group(1), m.group(2) or "hosts"
             group(section)

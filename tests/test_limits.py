@@ -422,3 +422,24 @@ def test_kubeconfig_goes_through_the_safe_loader(tmp_path, home):
     kc.write_text(ALIAS_BOMB.replace("hosts:", "users:"))
     rc, err, took, _ = bounded("scan", "--kubeconfig", str(kc), "--rule", "cluster", "--no-history", home=home)
     assert_one_line_exit_2(rc, err, "alias")
+
+
+def test_validation_patterns_end_in_backslash_z():
+    """A `$` at the end of a validation pattern accepts a trailing newline; every one uses \\Z. Left: searches that
+    extract (not validate) and multi-line searches; siteconfig.py and rules/fleet/fleet-hostname.py are owned by
+    other work (reported), and rules/ only match parsed facts."""
+    allowed = {("bkdoctor/facts/host.py", 'zoneinfo/(?:posix/|right/)?(.+)$"'),
+               ("bkdoctor/ansible_inventory.py", r'^\s*\[[^\]]+\]\s*$"'),
+               ("bkdoctor/siteconfig.py", "DOMAIN_RE"), ("bkdoctor/siteconfig.py", "REGISTRY_RE")}
+    bad = []
+    for p in sorted(list((ROOT / "bkdoctor").rglob("*.py")) + list((ROOT / "remediations").rglob("*.py"))):
+        rel = str(p.relative_to(ROOT))
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if re.search(r"""r["'][^"']*\$["']""", line) and not any(rel == f and s in line for f, s in allowed):
+                bad.append(f"{rel}:{n}: {line.strip()}")
+    assert bad == []
+
+
+def test_namespace_with_a_trailing_newline_is_refused(home):
+    rc, _, err = cli("cluster-job", "--namespace", "bkdoctor\n", home=home)
+    assert_one_line_exit_2(rc, err)
