@@ -13,6 +13,7 @@ import resource
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from bkdoctor.model import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
 MEM_LIMIT = 1024 * 1024 * 1024  # 1 GiB of address space for the whole bkdoctor process
+MAX_RSS_KIB = 250 * 1024        # and its peak resident set must stay small (bkdoctor alone: ~60-90 MiB)
 
 
 def _env(home: Path | None = None) -> dict[str, str]:
@@ -39,8 +41,16 @@ def bounded(*args: str, home: Path | None = None, timeout: float = 60) -> tuple[
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEM_LIMIT, MEM_LIMIT))
 
+    rss_file = Path(tempfile.gettempdir()) / f"bkdoctor-rss-{os.getpid()}-{time.monotonic_ns()}"
+    env = _env(home)
+    env["BKD_TEST_RSS"] = str(rss_file)
+    code = ("import atexit, os, resource, sys\n"
+            "atexit.register(lambda: open(os.environ['BKD_TEST_RSS'], 'w').write("
+            "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+            "from bkdoctor.cli import main\n"
+            "main(sys.argv[1:])\n")
     t0 = time.monotonic()
-    p = subprocess.Popen([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=_env(home),
+    p = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit)
     try:
         _, err = p.communicate(timeout=timeout)
@@ -48,8 +58,13 @@ def bounded(*args: str, home: Path | None = None, timeout: float = 60) -> tuple[
         p.kill()
         p.communicate()
         raise AssertionError(f"bkdoctor {' '.join(args)} did not finish in {timeout} s")
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return p.returncode, err.decode("utf-8", "replace"), time.monotonic() - t0, ru.ru_maxrss
+    try:
+        rss = int(rss_file.read_text())
+    finally:
+        rss_file.unlink(missing_ok=True)
+    took = time.monotonic() - t0
+    assert rss < MAX_RSS_KIB, f"peak RSS {rss // 1024} MiB"
+    return p.returncode, err.decode("utf-8", "replace"), took, rss
 
 
 def assert_one_line_exit_2(rc: int, err: str, needle: str | None = None) -> None:
@@ -158,9 +173,10 @@ def test_alias_bomb_inventory_is_refused_in_bounded_memory(tmp_path, home):
     inv = tmp_path / "bomb.yaml"
     inv.write_text(ALIAS_BOMB)
     assert len(ALIAS_BOMB) < 600
-    rc, err, took, _ = bounded("scan", "-i", str(inv), "--no-history", home=home)
+    rc, err, took, rss = bounded("scan", "-i", str(inv), "--no-history", home=home)
     assert_one_line_exit_2(rc, err, "alias")
     assert took < 30
+    print(f"alias bomb: {took:.2f} s, peak RSS {rss // 1024} MiB")
 
 
 def test_huge_bundle_member_is_refused_as_a_stream(tmp_path, home):
@@ -169,9 +185,10 @@ def test_huge_bundle_member_is_refused_as_a_stream(tmp_path, home):
     p.write_bytes(_bundle_bytes({"manifest.json": json.dumps(_manifest(hosts=[])).encode()},
                                 big=("cluster.json", 512 * 1024 * 1024)))
     assert p.stat().st_size < 4 * 1024 * 1024
-    rc, err, took, _ = bounded("scan", "--bundle", str(p), "--no-history", home=home)
+    rc, err, took, rss = bounded("scan", "--bundle", str(p), "--no-history", home=home)
     assert_one_line_exit_2(rc, err, "MiB")
     assert took < 30
+    print(f"512 MiB member: {took:.2f} s, peak RSS {rss // 1024} MiB")
 
 
 def test_huge_ansible_range_is_refused(tmp_path, home):
