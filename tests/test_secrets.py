@@ -239,3 +239,47 @@ def test_no_planted_secret_reaches_any_output(ssh_fleet, kube_apiserver, tmp_pat
     cluster_doc = blobs["bkdoctor-bundle/cluster.json"].decode()
     assert f"redis://:{MASK}@redis:6379/0" in cluster_doc and "BK_DOMAIN" in cluster_doc
     assert f"epuser:{MASK}@mirror.intra" in blobs["bkdoctor-bundle/manifest.json"].decode()
+
+
+def test_bundle_masks_docker_answers_pod_specs_and_logs(tmp_path):
+    """The classes the live test cannot plant through real components (dockerd masks its own HttpProxy; failing
+    pods' logs need a failing pod): the bundle writer masks them in the Docker answers, pod specs and log tails."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from bkdoctor.bundle import read_bundle, write_bundle
+    from bkdoctor.engine import TargetState
+    from bkdoctor.facts.cluster import ClusterFacts
+    from bkdoctor.facts.host import HostFacts
+    from bkdoctor.facts.probe import Section
+    from bkdoctor.inventory import local_inventory
+
+    secrets = {"HttpProxy": "DockerProxyPw-1", "log password": "LogQuotedPw-2", "pod -p": "PodPflagPw-3",
+               "pod env url": "PodEnvUrlPw-4", "error url": "ErrUrlPw-5", "log auth": "TG9nQXV0aDpQdzY="}
+    facts = HostFacts({"hostname": Section("hostname", 0, b"n1\n")},
+                      docker_api={"info": {"HttpProxy": f"http://px:{secrets['HttpProxy']}@proxy:3128",
+                                           "DockerRootDir": "/data/bcs/lib/docker"}, "version": {"Version": "20.10.5"}},
+                      docker_api_error=None)
+    host = TargetState(name="n1", kind="host", address="10.0.0.5", roles=("node",), reachable=True, facts=facts,
+                       error=None)
+    cf = ClusterFacts(None)
+    cf._cache.update({
+        "pods": [{"metadata": {"name": "db", "namespace": "blueking"},
+                  "spec": {"containers": [{"name": "c", "args": ["mysql", f"-p{secrets['pod -p']}"],
+                                           "env": [{"name": "DB_URL", "value": f"mysql://u:{secrets['pod env url']}@db/x"}]}]}}],
+        "logs": {"blueking/db/c": f"ERROR 1045: set password '{secrets['log password']}' failed\n"
+                                  f"GET / Authorization: Basic {secrets['log auth']}\n"},
+    })
+    cluster = TargetState(name="c", kind="cluster", address=f"https://k:{secrets['error url']}@10.0.0.2:6443",
+                          roles=(), reachable=True, error=f"cannot reach https://k:{secrets['error url']}@10.0.0.2:6443")
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    result = SimpleNamespace(inventory=inv, targets=[host, cluster], rules=[], id="s1",
+                             extra={"cluster_facts": cf}, started_at=dt.datetime.now(dt.timezone.utc))
+    path = tmp_path / "b.tar.gz"
+    write_bundle(result, str(path))
+    blobs = _blobs_of_bundle(path)
+    found = [f"{cls} in {where}" for where, data in blobs.items() for cls, s in secrets.items() if s.encode() in data]
+    assert found == []
+    assert b"http://px:***@proxy:3128" in blobs["bkdoctor-bundle/hosts/n1.json"]
+    assert b"set password '***' failed" in blobs["bkdoctor-bundle/cluster.json"]
+    read_bundle(str(path))  # and it is still a bundle
