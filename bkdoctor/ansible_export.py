@@ -38,7 +38,7 @@ HOST_REMEDIATIONS = ("swap", "selinux", "firewall", "timezone", "time-sync", "ke
 SYSCTL_PATH = "/etc/sysctl.d/90-bkdoctor.conf"
 MODULES_PATH = "/etc/modules-load.d/bkdoctor.conf"
 SYSCTL_KEYS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 
 

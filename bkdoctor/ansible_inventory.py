@@ -13,9 +13,8 @@ import re
 import shlex
 from typing import Any
 
-import yaml
-
 from .model import BadInput
+from .names import valid_host_name, why_not
 
 ROLE_OF_GROUP = {
     "master": "master", "masters": "master", "kube_control_plane": "master", "kube-master": "master",
@@ -26,20 +25,48 @@ ROLE_OF_GROUP = {
 }
 
 _TRUE = {"true", "yes", "1", "on"}
+MAX_HOSTS = 100_000       # hosts one inventory may expand to (ranges included)
+MAX_GROUP_DEPTH = 50      # child groups nested deeper than this are refused (Ansible inventories use a handful)
 
 
 def looks_like_ansible(path: str, text: str) -> bool:
     if path.endswith((".ini", ".cfg")) or re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
         return True
+    from . import safeyaml
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return False
+        data = safeyaml.load(text, path)
+    except BadInput:
+        return False  # the inventory loader reports it, with its line
     return isinstance(data, dict) and "all" in data and isinstance(data["all"], (dict, type(None))) and "hosts" not in data
 
 
-def _expand(pattern: str) -> list[str]:
-    """node[01:03] -> node01 node02 node03 (Ansible's numeric and alphabetic ranges)."""
+def _range_count(pattern: str) -> int:
+    """How many names a pattern expands to, without expanding it."""
+    n = 1
+    for m in re.finditer(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern):
+        a, b, step = m.group(1), m.group(2), int(m.group(3) or 1) if len(m.group(3) or "1") < 10 else 0
+        if step <= 0:
+            raise BadInput(f"bad host range {pattern!r}: the step must be a positive number")
+        if a.isdigit() and b.isdigit() and len(a) < 20 and len(b) < 20:
+            lo, hi = int(a), int(b)
+        elif len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha():
+            lo, hi = ord(a), ord(b)
+        else:
+            raise BadInput(f"bad host range {pattern!r}")
+        if hi < lo:
+            raise BadInput(f"bad host range {pattern!r}: it ends before it starts")
+        n *= (hi - lo) // step + 1
+        if n > MAX_HOSTS:
+            break
+    return n
+
+
+def _expand(pattern: str, budget: int = MAX_HOSTS) -> list[str]:
+    """node[01:03] -> node01 node02 node03 (Ansible's numeric and alphabetic ranges), at most `budget` names."""
+    count = _range_count(pattern)
+    if count > budget:
+        raise BadInput(f"host range {pattern[:80]!r} expands to more than {budget:,} hosts")
     m = re.search(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern)
     if not m:
         return [pattern]
@@ -47,13 +74,11 @@ def _expand(pattern: str) -> list[str]:
     if a.isdigit() and b.isdigit():
         width = len(a) if a.startswith("0") else 0
         items = [str(i).zfill(width) for i in range(int(a), int(b) + 1, step)]
-    elif len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha() and a <= b:
-        items = [chr(c) for c in range(ord(a), ord(b) + 1, step)]
     else:
-        raise BadInput(f"bad host range {pattern!r}")
+        items = [chr(c) for c in range(ord(a), ord(b) + 1, step)]
     out = []
     for it in items:
-        out.extend(_expand(pattern[: m.start()] + it + pattern[m.end():]))
+        out.extend(_expand(pattern[: m.start()] + it + pattern[m.end():], budget))
     return out
 
 
@@ -79,7 +104,7 @@ def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
             continue
-        m = re.match(r"^\[([^\]:]+)(?::(vars|children))?\]$", line)
+        m = re.match(r"^\[([^\]:]+)(?::(vars|children))?\]\Z", line)
         if m:
             section, kind = m.group(1), m.group(2) or "hosts"
             group(section)
@@ -97,7 +122,7 @@ def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
             else:
                 first, _, rest = line.partition(" ")
                 hv = _parse_kv(rest)
-                for h in _expand(first):
+                for h in _expand(first, MAX_HOSTS - len(hosts)):
                     hosts.setdefault(h, {}).update(hv)
                     group(section)["hosts"].add(h)
         except ValueError as e:
@@ -105,37 +130,44 @@ def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
     return hosts, groups
 
 
+def _mapping(value: Any, path: str, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadInput(f"inventory {path}: {what} must be a mapping, not a {type(value).__name__}")
+    return value
+
+
 def parse_yaml(data: Any, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
     hosts: dict[str, dict] = {}
     groups: dict[str, dict] = {}
-
-    def walk(name: str, node: Any) -> None:
+    if not isinstance(data, dict):
+        raise BadInput(f"inventory {path}: the top level must be a mapping with `all:`")
+    stack: list[tuple[str, Any, int]] = [("all", data.get("all"), 0)]  # iterative: nesting cannot exhaust the stack
+    while stack:
+        name, node, depth = stack.pop()
+        if depth > MAX_GROUP_DEPTH:
+            raise BadInput(f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})")
         g = groups.setdefault(name, {"hosts": set(), "children": set(), "vars": {}})
-        if node is None:
-            return
-        if not isinstance(node, dict):
-            raise BadInput(f"inventory {path}: group {name!r} must be a mapping")
-        for hname, hv in (node.get("hosts") or {}).items():
-            for h in _expand(str(hname)):
-                hosts.setdefault(h, {}).update({k: str(v) for k, v in (hv or {}).items()})
+        node = _mapping(node, path, f"group {name!r}")
+        for hname, hv in _mapping(node.get("hosts"), path, f"group {name!r}: hosts").items():
+            hv = _mapping(hv, path, f"host {hname!r}")
+            for h in _expand(str(hname), MAX_HOSTS - len(hosts)):
+                hosts.setdefault(h, {}).update({str(k): str(v) for k, v in hv.items()})
                 g["hosts"].add(h)
-        g["vars"].update({k: str(v) for k, v in (node.get("vars") or {}).items()})
-        for cname, cnode in (node.get("children") or {}).items():
-            g["children"].add(cname)
-            walk(cname, cnode)
-
-    walk("all", data.get("all"))
+        g["vars"].update({str(k): str(v) for k, v in _mapping(node.get("vars"), path, f"group {name!r}: vars").items()})
+        for cname, cnode in _mapping(node.get("children"), path, f"group {name!r}: children").items():
+            g["children"].add(str(cname))
+            stack.append((str(cname), cnode, depth + 1))
     return hosts, groups
 
 
 def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
     """Ansible inventory text -> a bkdoctor inventory mapping (validated afterwards like any other)."""
     if path.endswith((".yaml", ".yml")) or not re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise BadInput(f"inventory {path}: invalid YAML: {str(e).splitlines()[0]}") from None
-        hosts, groups = parse_yaml(data, path)
+        from . import safeyaml
+
+        hosts, groups = parse_yaml(safeyaml.load(text, f"inventory {path}"), path)
     else:
         hosts, groups = parse_ini(text, path)
 
@@ -143,14 +175,39 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
     roles: dict[str, set[str]] = {h: set() for h in hosts}
     hvars: dict[str, dict[str, str]] = {h: {} for h in hosts}
 
-    def members(gname: str, seen: frozenset = frozenset()) -> set[str]:
-        if gname in seen:
-            raise BadInput(f"inventory {path}: group {gname!r} is its own child")
-        g = groups.get(gname) or {"hosts": set(), "children": set()}
-        out = set(g["hosts"])
-        for c in g["children"]:
-            out |= members(c, seen | {gname})
-        return out
+    memo: dict[str, set[str]] = {}
+
+    def members(gname: str) -> set[str]:
+        """Hosts of a group and of its descendants: iterative (3,000 nested groups cannot exhaust the stack),
+        a cycle or more than MAX_GROUP_DEPTH levels is bad input."""
+        if gname in memo:
+            return memo[gname]
+        on_path: list[str] = []
+        stack: list[tuple[str, bool]] = [(gname, False)]
+        while stack:
+            name, done = stack.pop()
+            g = groups.get(name) or {"hosts": set(), "children": set()}
+            if done:
+                on_path.pop()
+                out = set(g["hosts"])
+                for c in g["children"]:
+                    out |= memo[c]
+                memo[name] = out
+                continue
+            if name in memo:
+                continue
+            if name in on_path:
+                raise BadInput(f"inventory {path}: group {name!r} is its own child")
+            on_path.append(name)
+            if len(on_path) > MAX_GROUP_DEPTH:
+                raise BadInput(f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})")
+            stack.append((name, True))
+            for c in g["children"]:
+                if c in on_path:
+                    raise BadInput(f"inventory {path}: group {c!r} is its own child")
+                if c not in memo:
+                    stack.append((c, False))
+        return memo[gname]
 
     # apply group vars from the most general group to the most specific (all first)
     order = ["all"] + sorted(g for g in groups if g != "all")
@@ -182,7 +239,9 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
         m = re.search(r"(?:-J\s*|ProxyJump=)(\S+)", v.get("ansible_ssh_common_args", ""))
         if m:
             ssh["proxy_jump"] = m.group(1).strip("'\"")
-        name = re.sub(r"[^A-Za-z0-9._-]", "-", h)
+        if not valid_host_name(h):
+            raise BadInput(f"inventory {path}: host {why_not(h)}")
+        name = h
         entry: dict[str, Any] = {"name": name, "address": v.get("ansible_host", h),
                                  "roles": sorted(roles[h], key=["control", "master", "node", "registry-proxy"].index)}
         if ssh:

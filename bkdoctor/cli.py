@@ -115,13 +115,15 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     preloaded = None
     if bundle_path:
         from .bundle import read_bundle
-        from . import thresholds as th
+        from .inventory import DEFAULT_INSTALL_DIR, Inventory
 
         manifest, preloaded_hosts, bundle_cluster = read_bundle(bundle_path)
-        inv = local_inventory(manifest.get("domain"), manifest.get("install_dir"))
-        inv.path, inv.hosts = f"bundle:{bundle_path}", []
-        inv.thresholds = {**th.merge(None), **(manifest.get("thresholds") or {})}
-        inv.ingress_ip = manifest.get("ingress_ip")
+        # everything from the bundle, nothing from this machine (no custom.yaml, no kubeconfig, no inventory):
+        # the manifest's install_dir names a directory on the site's control machine, not here
+        inv = Inventory(path=f"bundle:{bundle_path}", hosts=[], domain=manifest.get("domain"),
+                        domain_source="bundle" if manifest.get("domain") else None,
+                        install_dir=manifest.get("install_dir") or DEFAULT_INSTALL_DIR, ssh={},
+                        thresholds=manifest["thresholds"], suppress=[], ingress_ip=manifest.get("ingress_ip"))
         preloaded = (preloaded_hosts, bundle_cluster)
         inventory, no_cluster = None, True
     if bundle_path:
@@ -291,12 +293,18 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {clean_line(shlex.quote(out))}")
 
 
+# the values a remediation reads from `fix --set KEY=VALUE` (a typo must not be ignored; tests/test_limits.py
+# holds this against every `params` key the remediations read)
+SET_KEYS = {"image": "faq-paas-init-data: the PaaS app image (PAAS_APP_IMAGE)"}
+
+
 def _inventory_has(path: str, key: str) -> bool:
-    import yaml
+    from . import safeyaml
 
     try:
-        data = yaml.safe_load(open(path, encoding="utf-8"))
-    except Exception:
+        with open(path, encoding="utf-8") as fh:
+            data = safeyaml.load(fh.read(safeyaml.MAX_BYTES + 1), path)
+    except (OSError, UnicodeDecodeError, BadInput):
         return False
     return isinstance(data, dict) and bool(data.get(key))
 
@@ -358,6 +366,8 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
         if "=" not in kv or not kv.split("=", 1)[0]:
             raise BadInput(f"--set {kv!r}: expected KEY=VALUE")
         k, v = kv.split("=", 1)
+        if k not in SET_KEYS:
+            raise BadInput(f"--set {k}: unknown key (known: {', '.join(sorted(SET_KEYS))})")
         params[k] = v
     selected = registry.select(list(rules), None)
     if json_path and json_path != "-":
@@ -373,7 +383,9 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
     out_console = _console(stderr=(json_path == "-"))
 
     def say(text: str) -> None:
-        out_console.print(clean(text), markup=False, highlight=False)
+        from .secrets import mask_text
+
+        out_console.print(clean(mask_text(text)), markup=False, highlight=False)  # diffs and step output: masked too
 
     def confirm(plans: list) -> bool:
         if yes:
@@ -394,12 +406,16 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
     for o, targets, ids in fold_outcomes(outcomes, lang):  # the same outcome on many hosts: one line
         line = Text(f"{o.status.upper():<9} ", style=style[o.status])
         where = targets[0] if len(targets) == 1 else f"{len(targets)} hosts ({host_list(targets)})"
-        line.append(clean(f"{o.rule} @ {where}: {o.message.get(lang)}"))
+        from .secrets import mask_text
+
+        line.append(clean(mask_text(f"{o.rule} @ {where}: {o.message.get(lang)}")))
         if ids:
             line.append(f"  [{ids[0]}]" if len(ids) == 1 else f"  [{len(ids)} fixes: bkdoctor journal]", style="dim")
         out_console.print(line)
     if json_path:
-        doc = {"schema": "bkdoctor/fix/v1", "outcomes": [o.to_dict(lang) for o in outcomes]}
+        from .secrets import mask_obj
+
+        doc = {"schema": "bkdoctor/fix/v1", "outcomes": mask_obj([o.to_dict(lang) for o in outcomes])}
         text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
         if json_path == "-":
             from .termsafe import json_for_terminal
@@ -508,7 +524,9 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
         return configure(kubeconfig, kube_context)
 
     def say(text: str) -> None:
-        out_console.print(clean(text), markup=False, highlight=False)
+        from .secrets import mask_text
+
+        out_console.print(clean(mask_text(text)), markup=False, highlight=False)  # diffs and step output: masked too
 
     def confirm(question: str) -> bool:
         if yes or show_plan:
@@ -694,9 +712,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("bkdoctor: aborted\n")
         sys.exit(130)
     except BadInput as e:
+        from .secrets import mask_text
         from .termsafe import clean_line
 
-        sys.stderr.write(f"bkdoctor: error: {clean_line(e)}\n")
+        sys.stderr.write(f"bkdoctor: error: {clean_line(mask_text(str(e)))}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("bkdoctor: interrupted\n")
@@ -708,9 +727,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         if os.environ.get("BKDOCTOR_DEBUG"):
             raise
+        from .secrets import mask_text
         from .termsafe import clean_line
 
-        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {clean_line(e)} "
+        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {clean_line(mask_text(str(e)))} "
                          f"(BKDOCTOR_DEBUG=1 shows the traceback)\n")
         sys.exit(3)
 

@@ -98,7 +98,7 @@ def parse(text: str) -> list[ServerBlock]:
     return blocks
 
 
-_IP = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+:[0-9a-fA-F:.]*$")
+_IP = re.compile(r"^(\d{1,3}\.){3}\d{1,3}\Z|^[0-9a-fA-F:]+:[0-9a-fA-F:.]*\Z")
 
 
 def hosts_entries(text: str, plugin: Plugin) -> tuple[list[HostsEntry], bool]:

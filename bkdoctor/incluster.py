@@ -182,7 +182,7 @@ def daemonset_script(nonce: str, sections: set[str] | None = None, params: dict[
 
 
 # -- manifests ------------------------------------------------------------------------------------------------
-_NS_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NS_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 
 def reader_name(namespace: str) -> str:

@@ -88,18 +88,40 @@ def _line_of(node: yaml.Node | None, path: list[Any]) -> int | str | None:
 
 
 def _schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+    from .names import HOST_NAME_PATTERN
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    # one rule for host names everywhere (bkdoctor/names.py), not a second copy in the schema
+    schema["properties"]["hosts"]["items"]["properties"]["name"]["pattern"] = HOST_NAME_PATTERN
+    return schema
+
+
+_VALIDATOR = None
+
+
+def _validator():
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
+
+        _VALIDATOR = jsonschema.Draft202012Validator(_schema(),
+                                                     format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return _VALIDATOR
 
 
 def load_domain_from_custom(install_dir: str) -> tuple[str | None, str | None]:
     """`domain.bkDomain` from `<install_dir>/environments/default/custom.yaml`; (None, None) if absent."""
+    from . import safeyaml
+
     p = Path(os.path.expanduser(install_dir)) / "environments" / "default" / "custom.yaml"
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        with open(p, encoding="utf-8") as fh:
+            text = fh.read(safeyaml.MAX_BYTES + 1)
+        data = safeyaml.load(text, f"cannot read BK_DOMAIN from {p}")
     except FileNotFoundError:
         return None, None
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
-        raise BadInput(f"cannot read BK_DOMAIN from {p}: {str(e).splitlines()[0]}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read BK_DOMAIN from {p}: {str(e).splitlines()[0]}") from None
     if isinstance(data, dict) and isinstance(data.get("domain"), dict):
         d = data["domain"].get("bkDomain")
         if isinstance(d, str) and d.strip():
@@ -113,43 +135,37 @@ def local_inventory(domain: str | None = None, install_dir: str | None = None) -
     src = "--domain" if domain else None
     if not domain:
         domain, src = load_domain_from_custom(install_dir)
-    name = os.uname().nodename or "localhost"
+    from .names import valid_host_name
+
+    name = os.uname().nodename
+    name = name if valid_host_name(name) else "localhost"  # the one host-name rule (bkdoctor/names.py)
     return Inventory(path=None, hosts=[HostSpec(name=name, address="localhost", roles=("control",), local=True)],
                      domain=domain, domain_source=src, install_dir=install_dir, ssh={},
                      thresholds=th.merge(None), suppress=[])
 
 
 def load_inventory(path: str) -> Inventory:
-    import jsonschema
+    from . import safeyaml
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(safeyaml.MAX_BYTES + 1)  # bounded: a larger file is refused by the loader
     except FileNotFoundError:
         raise BadInput(f"inventory {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"inventory {path}: cannot read: {e}") from None
     from .ansible_inventory import looks_like_ansible, to_inventory_dict
 
-    try:
-        if looks_like_ansible(path, text):
-            node, data = None, to_inventory_dict(text, path)
-        else:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
-        if ctx and cmark:
-            problem += f" ({ctx} at line {cmark.line + 1})"
-        raise BadInput(f"inventory {path}:{where}: invalid YAML: {problem}") from None
+    if looks_like_ansible(path, text):
+        node, data = None, to_inventory_dict(text, path)
+    else:
+        data, node = safeyaml.load_with_node(text, f"inventory {path}")
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise BadInput(f"inventory {path}: line 1: top level must be a mapping, not {type(data).__name__}")
 
-    validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    validator = _validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         e = errors[0]

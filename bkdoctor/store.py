@@ -106,6 +106,9 @@ class History:
                                      "rolled_back_at": str}, pk="id")
 
     def save(self, report: dict[str, Any]) -> None:
+        from .secrets import mask_obj
+
+        report = mask_obj(report)  # built masked already; whatever reaches the database goes through it anyway
         s = report["scan"]
         with self.db.conn:
             self.db["scans"].insert({
@@ -127,6 +130,7 @@ class History:
         import datetime as dt
 
         from .fixer import plan_to_dict
+        from .secrets import mask_text
 
         plan = outcome.plan
         applied = dict(outcome.applied or {})
@@ -135,7 +139,7 @@ class History:
             self.db["fixes"].insert({
                 "id": fix_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "target": outcome.target,
                 "rule": outcome.rule, "remediation": plan.remediation if plan else None, "status": outcome.status,
-                "message": outcome.message.en, "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [],
+                "message": mask_text(outcome.message.en), "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [],
                                                                      ensure_ascii=False),
                 "applied": json.dumps(applied, ensure_ascii=False, default=str), "rolled_back_at": None})
         self._private()

@@ -101,6 +101,41 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Bounds of every numeric threshold: (lowest, highest), by dotted key (fnmatch). A value outside them is bad input:
+# `localpv_count: 100000000` would otherwise make the probe list a hundred million directories.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "localpv_count": (1, 999),            # vol01..vol999 (the guide: 20)
+    "registry_port": (1, 65535),
+    "size_tolerance": (0.01, 1.0),
+    "resources.*.*.cpu": (0, 1_000_000),
+    "resources.*.*.mem_gb": (0, 1_000_000),
+    "resources.*.*.disk_gb": (0, 10_000_000),
+    "data_disk_gb.*": (0, 10_000_000),
+    "registry_storage_min_gb": (0, 10_000_000),
+    "time_offset_warn_s": (0, 86_400),
+    "clock_skew_warn_s": (0, 86_400),
+    "clock_skew_fail_s": (0, 86_400),
+    "iops_min_local": (0, 1e12),
+    "iops_min_nfs": (0, 1e12),
+    "fio_runtime_s": (1, 600),
+    "bandwidth_seconds": (1, 600),
+    "bandwidth_min_mbps": (0, 1_000_000),
+    "bandwidth_rec_mbps": (0, 1_000_000),
+}
+DEFAULT_BOUNDS = (0, 1_000_000_000)
+MAX_LIST = 1000      # items in a list threshold (names, endpoints)
+MAX_STRING = 4096    # characters in a string threshold
+
+
+def _bounds(where: str) -> tuple[float, float]:
+    import fnmatch
+
+    for pat, b in BOUNDS.items():
+        if fnmatch.fnmatchcase(where, pat):
+            return b
+    return DEFAULT_BOUNDS
+
+
 class ThresholdError(BadInput):
     def __init__(self, path: list[str], msg: str) -> None:
         super().__init__(msg)
@@ -112,6 +147,8 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
     out = copy.deepcopy(DEFAULTS)
     if not overrides:
         return out
+    if not isinstance(overrides, dict):
+        raise ThresholdError(["thresholds"], "thresholds: must be a mapping")
 
     def walk(dst: dict[str, Any], src: dict[str, Any], path: str) -> None:
         for k, v in src.items():
@@ -121,7 +158,7 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
             def bad(msg: str) -> ThresholdError:
                 return ThresholdError(keys, msg)
 
-            if k not in dst:
+            if not isinstance(k, str) or k not in dst:
                 raise bad(f"thresholds.{where}: unknown key")
             if isinstance(dst[k], dict):
                 if not isinstance(v, dict):
@@ -130,11 +167,24 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
             else:
                 if isinstance(dst[k], (int, float)) and not isinstance(dst[k], bool):
                     if not isinstance(v, (int, float)) or isinstance(v, bool):
-                        raise bad(f"thresholds.{where}: must be a number, not {v!r}")
-                elif isinstance(dst[k], list) and not isinstance(v, list):
-                    raise bad(f"thresholds.{where}: must be a list")
-                elif isinstance(dst[k], str) and not isinstance(v, (str, int, float)):
-                    raise bad(f"thresholds.{where}: must be a string")
+                        raise bad(f"thresholds.{where}: must be a number, not {str(v)[:40]!r}")
+                    lo, hi = _bounds(where)
+                    if not (lo <= v <= hi):  # NaN fails both comparisons
+                        raise bad(f"thresholds.{where}: {v!r} is out of range ({lo:g}..{hi:g})")
+                    if isinstance(dst[k], int) and isinstance(v, float) and not v.is_integer():
+                        raise bad(f"thresholds.{where}: must be a whole number, not {v!r}")
+                elif isinstance(dst[k], list):
+                    if not isinstance(v, list):
+                        raise bad(f"thresholds.{where}: must be a list")
+                    if len(v) > MAX_LIST:
+                        raise bad(f"thresholds.{where}: more than {MAX_LIST} items")
+                    if not all(isinstance(x, str) and len(x) <= MAX_STRING for x in v):
+                        raise bad(f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)")
+                elif isinstance(dst[k], str):
+                    if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                        raise bad(f"thresholds.{where}: must be a string")
+                    if len(str(v)) > MAX_STRING:
+                        raise bad(f"thresholds.{where}: longer than {MAX_STRING} characters")
                 dst[k] = str(v) if isinstance(dst[k], str) else v
 
     walk(out, overrides, "")

@@ -8,7 +8,7 @@ REMEDIATION = Remediation(id="faq-paas-init-data", rule="faq-paas-init-data", sc
                           title=T("把 PAAS_APP_IMAGE 指向内网仓库中的 slug-app 镜像并重建 bkpaas3-apiserver-web",
                                   "point PAAS_APP_IMAGE at the slug-app image in your registry and recreate bkpaas3-apiserver-web"))
 CM = "bkpaas3-apiserver-general-env"
-IMAGE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+)?$")
+IMAGE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+)?\Z")
 
 
 def plan(facts, ctx):

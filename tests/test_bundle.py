@@ -84,7 +84,7 @@ def test_live_and_bundle_give_the_same_findings_and_no_secret(kube_apiserver, ns
 
 def test_mask_text():
     assert mask_text("BK_PAAS_ADMIN_PASSWORD=abc token: xyz --db-password hunter2 Authorization: Bearer abcdefgh1234") == \
-        "BK_PAAS_ADMIN_PASSWORD=*** token: *** --db-password *** Authorization: *** ***"
+        "BK_PAAS_ADMIN_PASSWORD=*** token: *** --db-password *** Authorization: Bearer ***"
     assert mask_text("lookup docker.bkce7.bktencent.com: no such host") == "lookup docker.bkce7.bktencent.com: no such host"
 
 

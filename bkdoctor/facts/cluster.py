@@ -89,6 +89,13 @@ def configure(kubeconfig: str | None = None, context: str | None = None, in_clus
     path = path.split(os.pathsep)[0]
     if not os.path.exists(path):
         raise BadInput(f"kubeconfig {path}: no such file")
+    from .. import safeyaml
+
+    try:  # the one YAML loader's checks first (duplicate keys, alias bombs, depth, size); then the client reads it
+        with open(path, encoding="utf-8") as fh:
+            safeyaml.load(fh.read(safeyaml.MAX_BYTES + 1), f"kubeconfig {path}")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"kubeconfig {path}: cannot read: {e}") from None
     cfg = client.Configuration()
     try:
         config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)

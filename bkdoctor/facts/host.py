@@ -424,6 +424,8 @@ def p_daemon_json(f: HostFacts) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         return {"exists": True, "config": None, "text": text,
                 "error": f"line {e.lineno} column {e.colno}: {e.msg}"}
+    except RecursionError:
+        return {"exists": True, "config": None, "text": text, "error": "nested too deep"}
     if not isinstance(cfg, dict):
         return {"exists": True, "config": None, "text": text, "error": "top level is not a JSON object"}
     return {"exists": True, "config": cfg, "error": None, "text": text}
@@ -446,7 +448,7 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
             source = "docker-cli" if server_version else None
             if not server_version:
                 info = None
-        except (json.JSONDecodeError, AttributeError):
+        except (json.JSONDecodeError, AttributeError, RecursionError):
             info = None
     elif cli_i is not None:
         cli_error = cli_i.text().strip()[-300:]
@@ -690,21 +692,22 @@ def p_endpoints(f: HostFacts) -> list[dict[str, Any]]:
 
 
 def p_registry(f: HostFacts) -> dict[str, Any]:
-    import yaml
-
     out: dict[str, Any] = {"config_exists": False, "config_error": None, "remoteurl": None, "storage": None,
                            "v2": None, "upstream": None, "manifest": [], "cached": None}
     cfg = f.sec("registry_config")
     if cfg.rc != 3:
         text = f.text("registry_config")
         out["config_exists"] = True
+        from ..model import BadInput
+        from ..safeyaml import load as safe_load
+
         try:
-            data = yaml.safe_load(text)
+            data = safe_load(text or "", "registry config")
             if not isinstance(data, dict):
                 raise ValueError("top level is not a mapping")
             out["remoteurl"] = ((data.get("proxy") or {}).get("remoteurl") or None)
-        except (yaml.YAMLError, ValueError, AttributeError) as e:
-            out["config_error"] = str(e).splitlines()[0]
+        except (BadInput, ValueError, AttributeError) as e:
+            out["config_error"] = (str(e).splitlines() or ["bad YAML"])[0]
     st = f.sec("registry_storage")
     if st.ok:
         d = parse_df(st.text())

@@ -170,7 +170,7 @@ class Section:
         return self.out.decode("utf-8", errors="replace")
 
 
-_PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+$")
+_PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+\Z")
 
 
 def build_script(names: list[str] | set[str], nonce: str | None = None,

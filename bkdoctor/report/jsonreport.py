@@ -3,27 +3,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..model import SEVERITY_RANK, STATUS_RANK, STATUSES
+from ..secrets import mask_obj, mask_text
 
 SCHEMA_ID = "bkdoctor/report/v1"
 
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|auth|credential|private[-_]?key", re.I)
-
 
 def redact(obj: Any) -> Any:
-    """Mask values under secret-looking keys (a daemon.json may hold registry auth): never print a secret."""
-    if isinstance(obj, dict):
-        return {k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "", [], {}) else redact(v))
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
-    return obj
+    """Mask secrets by key name and by value shape (bkdoctor/secrets.py): never print a secret."""
+    return mask_obj(obj)
 
 
 def _sort_key(f: dict[str, Any]) -> tuple:
@@ -32,7 +25,8 @@ def _sort_key(f: dict[str, Any]) -> tuple:
 
 
 def build_report(result: Any, lang: str) -> dict[str, Any]:
-    findings = [redact(f.to_dict(lang)) for f in result.findings]
+    # every output (JSON, HTML, JUnit, terminal, history) is made from this report: mask here, once
+    findings = [mask_obj(f.to_dict(lang)) for f in result.findings]
     findings.sort(key=_sort_key)
     summary = {s: 0 for s in STATUSES}
     for f in findings:
@@ -48,11 +42,11 @@ def build_report(result: Any, lang: str) -> dict[str, Any]:
             "started_at": result.started_at.isoformat(),
             "finished_at": result.finished_at.isoformat(),
             "duration_s": round(result.duration_s, 3),
-            "inventory": inv.path,
-            "domain": inv.domain,
+            "inventory": mask_text(inv.path) if inv.path else inv.path,
+            "domain": mask_text(inv.domain) if inv.domain else inv.domain,
             "rules": [r.id for r in result.rules],
         },
-        "targets": [t.to_dict() for t in result.targets],
+        "targets": [mask_obj(t.to_dict()) for t in result.targets],
         "findings": findings,
         "summary": summary,
     }

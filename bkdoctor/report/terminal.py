@@ -95,6 +95,9 @@ def _summary_line(report: dict[str, Any], console: Console) -> None:
 
 
 def print_diff(d: dict[str, Any], console: Console, lang: str) -> None:
+    from ..secrets import mask_obj
+
+    d = mask_obj(d)  # rows recorded by an older bkdoctor may predate value-shape masking
     t = L[lang]
     console.print(Text(clean_line(f"{d['from']} → {d['to']}")))
     for key, label, style in (("new", t["new"], "bold red"), ("resolved", t["resolved"], "green"),

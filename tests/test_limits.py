@@ -1,0 +1,462 @@
+"""Bad and hostile input: exit 2 with one line, never a traceback (exit 3), within bounded memory and time; a bundle
+is analysed from the bundle alone; one YAML loader, one host-name rule.
+
+The bounded cases run bkdoctor in a subprocess under an address-space limit (resource.setrlimit) and a timeout."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bkdoctor.model import BadInput
+
+ROOT = Path(__file__).resolve().parent.parent
+MEM_LIMIT = 1024 * 1024 * 1024  # 1 GiB of address space for the whole bkdoctor process
+MAX_RSS_KIB = 250 * 1024        # and its peak resident set must stay small (bkdoctor alone: ~60-90 MiB)
+
+
+def _env(home: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
+    env["LANG"] = "C.UTF-8"
+    if home is not None:
+        env["HOME"] = str(home)
+        env["XDG_DATA_HOME"] = str(home / ".local" / "share")
+    return env
+
+
+def bounded(*args: str, home: Path | None = None, timeout: float = 60) -> tuple[int, str, float, int]:
+    """Run bkdoctor under RLIMIT_AS; -> (exit code, stderr, seconds, peak RSS in KiB)."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEM_LIMIT, MEM_LIMIT))
+
+    rss_file = Path(tempfile.gettempdir()) / f"bkdoctor-rss-{os.getpid()}-{time.monotonic_ns()}"
+    env = _env(home)
+    env["BKD_TEST_RSS"] = str(rss_file)
+    code = ("import atexit, os, resource, sys\n"
+            "atexit.register(lambda: open(os.environ['BKD_TEST_RSS'], 'w').write("
+            "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+            "from bkdoctor.cli import main\n"
+            "main(sys.argv[1:])\n")
+    t0 = time.monotonic()
+    p = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise AssertionError(f"bkdoctor {' '.join(args)} did not finish in {timeout} s")
+    try:
+        rss = int(rss_file.read_text())
+    finally:
+        rss_file.unlink(missing_ok=True)
+    took = time.monotonic() - t0
+    assert rss < MAX_RSS_KIB, f"peak RSS {rss // 1024} MiB"
+    return p.returncode, err.decode("utf-8", "replace"), took, rss
+
+
+def assert_one_line_exit_2(rc: int, err: str, needle: str | None = None) -> None:
+    assert rc == 2, (rc, err[-2000:])
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bkdoctor: error: "), err[-2000:]
+    assert "Traceback" not in err
+    if needle:
+        assert needle in err, err
+
+
+def cli(*args: str, home: Path | None = None) -> tuple[int, str, str]:
+    """In-process CLI run (fast): -> (exit code, stdout, stderr)."""
+    import contextlib
+
+    from bkdoctor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = dict(os.environ)
+    os.environ.pop("KUBECONFIG", None)
+    if home is not None:
+        os.environ["HOME"] = str(home)
+        os.environ["XDG_DATA_HOME"] = str(home / ".local" / "share")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def home(tmp_path):
+    h = tmp_path / "home"
+    h.mkdir()
+    return h
+
+
+# -- resource exhaustion (item 10) -----------------------------------------------------------------------------
+
+ALIAS_BOMB = "hosts:\n" + "\n".join(  # 9 ** 9 strings once expanded, under a key the schema walks
+    ['  - &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'] +
+    [f"  - &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]) + "\n"
+
+
+def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(f"bkdoctor-bundle/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if big:
+            class Zeros(io.RawIOBase):
+                def __init__(self, n):
+                    self.left = n
+
+                def readable(self):
+                    return True
+
+                def readinto(self, b):
+                    n = min(len(b), self.left)
+                    b[:n] = bytes(n)
+                    self.left -= n
+                    return n
+
+            info = tarfile.TarInfo(f"bkdoctor-bundle/{big[0]}")
+            info.size = big[1]
+            tar.addfile(info, io.BufferedReader(Zeros(big[1]), 1 << 20))
+    return buf.getvalue()
+
+
+def _manifest(**over) -> dict:
+    m = {"schema": "bkdoctor/bundle/v1", "tool": {"name": "bkdoctor", "version": "0"}, "created_at": "x", "scan_id": "s",
+         "domain": "bkce7.bktencent.com", "install_dir": "/nonexistent", "ingress_ip": None, "thresholds": {},
+         "rules": [], "hosts": ["node-1"], "cluster": None}
+    m.update(over)
+    return m
+
+
+def _host_doc(name="node-1", **over) -> dict:
+    d = {"name": name, "kind": "host", "address": "10.0.0.5", "roles": ["node"], "reachable": True, "error": None,
+         "gather_s": 0.1, "sections": {"hostname": {"rc": 0, "out": base64.b64encode(b"node-1\n").decode()},
+                                       "fstab": {"rc": 0, "out": base64.b64encode(b"/dev/vdb1 /data xfs defaults 0 0\n").decode()}},
+         "docker_api": None, "docker_api_error": "no docker", "extra": {}}
+    d.update(over)
+    return d
+
+
+def _write_bundle(path: Path, manifest: dict, hosts: dict[str, object] | None = None, cluster=None,
+                  raw: dict[str, bytes] | None = None) -> Path:
+    members = {"manifest.json": json.dumps(manifest).encode(), "cluster.json": json.dumps(cluster).encode()}
+    for name, doc in (hosts if hosts is not None else {"node-1": _host_doc()}).items():
+        members[f"hosts/{name}.json"] = json.dumps(doc).encode()
+    members.update(raw or {})
+    path.write_bytes(_bundle_bytes(members))
+    return path
+
+
+def test_alias_bomb_inventory_is_refused_in_bounded_memory(tmp_path, home):
+    inv = tmp_path / "bomb.yaml"
+    inv.write_text(ALIAS_BOMB)
+    assert len(ALIAS_BOMB) < 600
+    rc, err, took, rss = bounded("scan", "-i", str(inv), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "alias")
+    assert took < 30
+    print(f"alias bomb: {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+def test_huge_bundle_member_is_refused_as_a_stream(tmp_path, home):
+    """A small file holding a 512 MiB member: refused from the member's header, never read whole."""
+    p = tmp_path / "big.tar.gz"
+    p.write_bytes(_bundle_bytes({"manifest.json": json.dumps(_manifest(hosts=[])).encode()},
+                                big=("cluster.json", 512 * 1024 * 1024)))
+    assert p.stat().st_size < 4 * 1024 * 1024
+    rc, err, took, rss = bounded("scan", "--bundle", str(p), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "MiB")
+    assert took < 30
+    print(f"512 MiB member: {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+def test_huge_ansible_range_is_refused(tmp_path, home):
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("[node]\nn[0:99999999999]\n")
+    rc, err, took, _ = bounded("scan", "-i", str(inv), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "more than 100,000 hosts")
+    assert took < 30
+
+
+@pytest.mark.parametrize("thresholds,needle", [
+    ({"localpv_count": 100000000}, "thresholds.localpv_count: 100000000 is out of range (1..999)"),
+    ({"registry_port": 70000}, "out of range"),
+    ({"clock_skew_fail_s": float("nan")}, "out of range"),
+    ({"resources": {"node": {"min": {"cpu": -1}}}}, "out of range"),
+    ({"localpv_count": 2.5}, "whole number"),
+    ({"hosts_names": [1, 2]}, "must be a string"),
+    ({"hosts_extra_names": ["x"] * 5000}, "more than 1000 items"),
+])
+def test_every_numeric_threshold_is_bounded(tmp_path, home, thresholds, needle):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(yaml.safe_dump({"thresholds": thresholds}).replace(".nan", ".nan"))
+    rc, _, err = cli("scan", "-i", str(inv), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, needle)
+
+
+def test_localpv_count_huge_is_refused_in_bounded_memory(tmp_path, home):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("thresholds: {localpv_count: 100000000}\n")
+    rc, err, took, _ = bounded("scan", "-i", str(inv), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "localpv_count")
+
+
+def test_bundle_manifest_thresholds_are_validated(tmp_path, home):
+    b = _write_bundle(tmp_path / "b.tar.gz", _manifest(thresholds={"localpv_count": 100000000}))
+    rc, err, took, _ = bounded("scan", "--bundle", str(b), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "localpv_count")
+
+
+# -- exit 2, never 3 (item 11) ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,text,needle", ids=lambda v: v if isinstance(v, str) and len(v) < 20 else "", argvalues=[
+    ("lists.yaml", "all:\n  children:\n    node:\n      hosts: [n1, n2]\n", "must be a mapping, not a list"),
+    ("vars.yaml", "all:\n  children:\n    node:\n      hosts: {n1: [a]}\n", "must be a mapping"),
+    ("children.yaml", "all:\n  children: [node]\n", "must be a mapping"),
+    ("nested.ini", "".join(f"[g{i}:children]\ng{i + 1}\n" for i in range(3000)) + "[g3000]\nh1\n[node:children]\ng0\n",
+     "nested deeper"),
+    ("nested.yaml", "all:\n  children:\n" + "".join("  " * (i + 2) + f"g{i}:\n" + "  " * (i + 3) + "children:\n"
+                                                      for i in range(0, 3000, 2))[:200000] + "\n", "nested deeper"),
+    ("step.yaml", "all:\n  children:\n    node:\n      hosts: {'n[1:3:0]': {}}\n", "step"),
+    ("deep.yaml", "hosts: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper"),
+    ("bigint.yaml", "ssh: {port: " + "9" * 6000 + "}\n", "invalid YAML"),
+])
+def test_bad_ansible_and_yaml_inventories_exit_2(tmp_path, home, name, text, needle):
+    """(ids: the file name)"""
+    inv = tmp_path / name
+    inv.write_text(text)
+    rc, _, err = cli("scan", "-i", str(inv), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, needle)
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("missing out", "needs `out`"),
+    ("rc a string", "rc: must be a number"),
+    ("roles a string", "roles: must be a list"),
+    ("sections a list", "sections: must be a mapping"),
+    ("extra error not texts", "needs zh and en"),
+    ("host doc a list", "hosts/node-1.json missing"),
+    ("hosts not a list", "manifest.hosts: must be a list"),
+    ("domain a number", "manifest.domain: must be a string"),
+    ("deep json", "nested too deep"),
+    ("bad host name", "not a valid host name"),
+    ("thresholds unknown key", "unknown key"),
+    ("cluster kinds a list", "kinds: must be a mapping"),
+    ("not base64", "not base64"),
+])
+def test_malformed_bundles_exit_2(tmp_path, home, case, needle):
+    m, hosts, cluster, raw = _manifest(), {"node-1": _host_doc()}, None, {}
+    h = hosts["node-1"]
+    if case == "missing out":
+        h["sections"]["hostname"] = {"rc": 0}
+    elif case == "rc a string":
+        h["sections"]["hostname"]["rc"] = "0"
+    elif case == "roles a string":
+        h["roles"] = "node"
+    elif case == "sections a list":
+        h["sections"] = ["hostname"]
+    elif case == "extra error not texts":
+        h["extra"] = {"clock": {"__error__": "x"}}
+    elif case == "host doc a list":
+        hosts["node-1"] = [1]
+    elif case == "hosts not a list":
+        m["hosts"] = "node-1"
+    elif case == "domain a number":
+        m["domain"] = 7
+    elif case == "deep json":
+        raw["hosts/node-1.json"] = b"[" * 200_000 + b"]" * 200_000
+    elif case == "bad host name":
+        m["hosts"] = ["bk..node1"]
+        hosts = {"bk..node1": _host_doc(name="bk..node1")}
+    elif case == "thresholds unknown key":
+        m["thresholds"] = {"kernel_minn": "3"}
+    elif case == "cluster kinds a list":
+        cluster = {"name": "c", "server": "https://x", "reachable": True, "error": None, "kinds": []}
+    elif case == "not base64":
+        h["sections"]["hostname"]["out"] = "%%%"
+    b = _write_bundle(tmp_path / "b.tar.gz", m, hosts, cluster, raw)
+    rc, _, err = cli("scan", "--bundle", str(b), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, needle)
+
+
+def test_a_valid_hand_made_bundle_is_read(tmp_path, home):
+    b = _write_bundle(tmp_path / "b.tar.gz", _manifest())
+    rc, out, err = cli("scan", "--bundle", str(b), "--no-history", "--json", "-", home=home)
+    assert rc in (0, 1), err
+    assert {t["name"] for t in json.loads(out)["targets"] if t["kind"] == "host"} == {"node-1"}
+
+
+# -- a bundle is analysed from the bundle alone (item 9) -------------------------------------------------------
+
+def test_bundle_analysis_reads_nothing_from_the_analysts_machine(tmp_path):
+    site, analyst = tmp_path / "site", tmp_path / "analyst"
+    site.mkdir()
+    analyst.mkdir()
+    b = tmp_path / "b.tar.gz"
+    r = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "collect", "-o", str(b), "--no-cluster",
+                        "--install-dir", "~/bkce7.1-install/blueking"], cwd=ROOT, env=_env(site),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # the analyst's machine has its own BlueKing install (a custom.yaml at the bundle's install_dir) and cluster
+    custom = analyst / "bkce7.1-install" / "blueking" / "environments" / "default" / "custom.yaml"
+    custom.parent.mkdir(parents=True)
+    custom.write_text("domain:\n  bkDomain: analyst.example.com\n")
+    (analyst / ".kube").mkdir()
+    (analyst / ".kube" / "config").write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    log = tmp_path / "opened.json"
+    code = ("import sys, json, atexit\n"
+            "opened = []\n"
+            "sys.addaudithook(lambda ev, a: opened.append(str(a[0])) if ev == 'open' and isinstance(a[0], (str, bytes)) "
+            "else None)\n"
+            f"atexit.register(lambda: open({str(log)!r}, 'w').write(json.dumps(opened)))\n"
+            "from bkdoctor.cli import main\n"
+            f"main(['scan', '--bundle', {str(b)!r}, '--no-history', '--json', {str(tmp_path / 'r.json')!r}])\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(analyst), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode in (0, 1), r.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["scan"]["domain"] is None  # not the analyst's analyst.example.com
+    opened = json.loads(log.read_text())
+    assert str(b) in opened
+    from_analyst = [p for p in opened if p.startswith(str(analyst))]
+    assert from_analyst == [], from_analyst
+
+
+# -- schema holes (item 12) ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,needle", [
+    ("hosts:\n  - {name: a, address: 10.0.0.1, roles: [node]}\nhosts:\n  - {name: b, address: 10.0.0.2, roles: [node]}\n",
+     "line 3 column 1: invalid YAML: duplicate key 'hosts' (first at line 1)"),
+    ("ssh: {user: a, user: b}\n", "duplicate key 'user'"),
+    ('hosts:\n  - {name: "node1\\n", address: 10.0.0.1, roles: [node]}\n', "hosts.0.name"),
+    ('domain: "bkce7.bktencent.com\\n"\n', "domain"),
+    ("hosts:\n  - {name: bk..node1, address: 10.0.0.1, roles: [node]}\n", "hosts.0.name"),
+    ("hosts:\n  - {name: node-, address: 10.0.0.1, roles: [node]}\n", "hosts.0.name"),
+])
+def test_schema_holes_are_closed(tmp_path, home, text, needle):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(text)
+    before = inv.read_bytes()
+    rc, _, err = cli("scan", "-i", str(inv), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, needle)
+    assert inv.read_bytes() == before
+
+
+def test_readme_suppression_until_date_is_accepted(tmp_path):
+    from bkdoctor.inventory import load_inventory
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"### Inventory.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    assert "until: 2027-06-30" in block
+    inv_path = tmp_path / "hosts.yaml"
+    inv_path.write_text(block)
+    inv = load_inventory(str(inv_path))
+    import datetime as dt
+
+    assert inv.suppress[0].until == dt.date(2027, 6, 30)
+
+
+def test_ansible_host_names_follow_the_same_rule(tmp_path):
+    from bkdoctor.inventory import load_inventory
+
+    p = tmp_path / "hosts.ini"
+    p.write_text("[node]\nbk..node1 ansible_host=10.0.0.1\n")
+    with pytest.raises(BadInput, match="not a valid host name"):
+        load_inventory(str(p))
+
+
+def test_one_host_name_rule():
+    from bkdoctor.inventory import _schema
+    from bkdoctor.names import HOST_NAME_PATTERN, valid_host_name
+
+    assert _schema()["properties"]["hosts"]["items"]["properties"]["name"]["pattern"] == HOST_NAME_PATTERN
+    for good in ("node1", "master-10-0-0-2", "10.0.0.5", "a", "n_1.example.com"):
+        assert valid_host_name(good), good
+    for bad in ("bk..node1", "node1\n", "-x", "node-", ".a", "a/b", "", "a" * 64, "x y", "a.", None, 5):
+        assert not valid_host_name(bad), bad
+
+
+def test_schema_patterns_do_not_accept_a_trailing_newline():
+    """Every pattern of the inventory schema ends in \\Z, not $ ($ matches before a final newline)."""
+    from bkdoctor.inventory import _schema
+
+    def patterns(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "pattern":
+                    yield v
+                else:
+                    yield from patterns(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from patterns(v)
+
+    ps = list(patterns(_schema()))
+    assert ps and all(not p.endswith("$") for p in ps), ps
+
+
+def test_set_with_an_unknown_key_exits_2(home):
+    rc, _, err = cli("fix", "--rule", "faq-paas-init-data", "--set", "imgae=registry.local/x:v1", "--dry-run",
+                     "--no-cluster", home=home)
+    assert_one_line_exit_2(rc, err, "--set imgae: unknown key (known: image)")
+
+
+def test_set_keys_cover_what_the_remediations_read():
+    from bkdoctor.cli import SET_KEYS
+
+    used = set()
+    for p in (ROOT / "remediations").rglob("*.py"):
+        used |= set(re.findall(r"params or \{\}\)\.get\(\"(\w+)\"", p.read_text()))
+    assert used and used <= set(SET_KEYS), used - set(SET_KEYS)
+
+
+def test_kubeconfig_goes_through_the_safe_loader(tmp_path, home):
+    kc = tmp_path / "kubeconfig"
+    kc.write_text("apiVersion: v1\nkind: Config\nclusters: []\nclusters: []\n")
+    rc, _, err = cli("scan", "--kubeconfig", str(kc), "--rule", "cluster", "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "duplicate key 'clusters'")
+    kc.write_text(ALIAS_BOMB.replace("hosts:", "users:"))
+    rc, err, took, _ = bounded("scan", "--kubeconfig", str(kc), "--rule", "cluster", "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, "alias")
+
+
+def test_validation_patterns_end_in_backslash_z():
+    """A `$` at the end of a validation pattern accepts a trailing newline; every one uses \\Z. Left: searches that
+    extract (not validate) and multi-line searches; siteconfig.py and rules/fleet/fleet-hostname.py are owned by
+    other work (reported), and rules/ only match parsed facts."""
+    allowed = {("bkdoctor/facts/host.py", 'zoneinfo/(?:posix/|right/)?(.+)$"'),
+               ("bkdoctor/ansible_inventory.py", r'^\s*\[[^\]]+\]\s*$"'),
+               ("bkdoctor/siteconfig.py", "DOMAIN_RE"), ("bkdoctor/siteconfig.py", "REGISTRY_RE")}
+    bad = []
+    for p in sorted(list((ROOT / "bkdoctor").rglob("*.py")) + list((ROOT / "remediations").rglob("*.py"))):
+        rel = str(p.relative_to(ROOT))
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if re.search(r"""r["'][^"']*\$["']""", line) and not any(rel == f and s in line for f, s in allowed):
+                bad.append(f"{rel}:{n}: {line.strip()}")
+    assert bad == []
+
+
+def test_namespace_with_a_trailing_newline_is_refused(home):
+    rc, _, err = cli("cluster-job", "--namespace", "bkdoctor\n", home=home)
+    assert_one_line_exit_2(rc, err)

@@ -1,0 +1,285 @@
+"""Secrets never leave the host: one distinct secret per class is planted in real host state (an sshd test host's
+files), in ConfigMaps of the real kube-apiserver, in the kubeconfig and in the inventory; every output bkdoctor
+makes (terminal, JSON, HTML, JUnit, history database, the bundle's every member and every base64 section in it,
+the replayed bundle's reports, an error line) is searched for all of them."""
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kube.fixtures import kube_apiserver  # noqa: F401
+
+from bkdoctor.secrets import MASK, mask_bytes, mask_obj, mask_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# one distinct secret per class (the class is the key of this dict)
+BASIC_TOKEN = base64.b64encode(b"admin:BasicHdrPw-6f").decode()
+SECRETS = {
+    "fstab password= option (CIFS)": "FstabCifsPw-1a",
+    "daemon.json registry mirror userinfo": "MirrorPw-2b",
+    "daemon.json proxy userinfo": "ProxyPw-3c",
+    "-pPASSWORD flag": "PflagPw-4d",
+    "password 'x' in text": "QuotedPw-5e",  # noqa
+    "Authorization: Basic header": BASIC_TOKEN,
+    "--password=x flag": "FlagEqPw-7g",
+    "--password x flag": "FlagSpPw-8h",
+    "mysql:// URL userinfo": "MysqlPw-9i",
+    "redis:// URL userinfo (no user)": "RedisPw-10j",
+    "YAML key with the value on the next line": "YamlNextPw-11k",
+    "secret-looking key name": "KeyNamePw-12l",
+    "kubeconfig server URL userinfo": "KubeUrlPw-13m",
+    "inventory endpoint URL userinfo": "EndpointPw-14n",
+    "Authorization: Bearer header": "BearerTok15oXYZ",
+    "YAML block scalar under a secret key": "BlockPw-16p",
+    "IDENTIFIED BY 'x'": "IdentPw-17q",
+}
+
+
+@pytest.mark.parametrize("text,secret,kept", [
+    ("//10.0.0.9/share /mnt/cifs cifs username=bob,password=S1,vers=3.0 0 0", "S1", "username=bob,password=***,vers=3.0"),
+    ("mysql://root:S2@db:3306/bk", "S2", "mysql://root:***@db:3306/bk"),
+    ("redis://:S3@redis:6379/0", "S3", "redis://:***@redis:6379/0"),
+    ('{"registry-mirrors": ["https://u:S4@mirror.intra"]}', "S4", "https://u:***@mirror.intra"),
+    ('"HttpProxy": "http://proxyuser:S5@proxy:3128"', "S5", "http://proxyuser:***@proxy:3128"),
+    ("curl -H 'Authorization: Basic dXNlcjpTNg==' x", "dXNlcjpTNg==", "Authorization: Basic ***"),
+    ("Proxy-Authorization: Bearer S7S7S7S7S7", "S7S7", "Proxy-Authorization: Bearer ***"),
+    ("mysql -uroot -pS8 -h db", "S8", "-uroot -p*** -h db"),
+    ("app --password=S9 --db-password S10", "S9", "--password=*** --db-password ***"),
+    ("app --password=S9 --db-password S10", "S10", "--password=***"),
+    ("ALTER USER root SET password 'S11'", "S11", "password '***'"),
+    ("CREATE USER x IDENTIFIED BY 'S12';", "S12", "IDENTIFIED BY '***'"),
+    ("db:\n  password:\n    S13\n  host: db\n", "S13", "  host: db"),
+    ("secret: |\n  S14\n  S14b\nnext: 1\n", "S14", "next: 1"),
+    ("BK_PAAS_ADMIN_PASSWORD=S15 token: S16", "S15", "BK_PAAS_ADMIN_PASSWORD=***"),
+    ("mysql://root:S17@db/bk?password=S18", "S18", "mysql://root:***@db/bk?password=***"),
+    ('{"password": "two words S19"}', "S19", '{"password": "***"}'),
+])
+def test_mask_text_by_value_shape(text, secret, kept):
+    out = mask_text(text)
+    assert secret not in out, out
+    assert kept in out, out
+    assert mask_text(out) == out  # idempotent
+
+
+@pytest.mark.parametrize("text", [
+    "lookup docker.bkce7.bktencent.com: no such host", "ssh -p2222 root@10.0.0.5", "docker run -p8080:80/tcp x",
+    "tests passed: 3, bypass: 1, author: me", "SELINUX=disabled", "https://hub.bktencent.com/v2/",
+    "Basic settings are fine", "kernel 3.10.0-1160.el7.x86_64", "10.0.0.2 k8s-api.bcs.local",
+])
+def test_mask_text_leaves_ordinary_text_alone(text):
+    assert mask_text(text) == text
+
+
+def test_mask_obj_by_key_and_by_shape():
+    out = mask_obj({"auths": {"r": {"auth": "S1"}}, "HttpProxy": "http://u:S2@p:3128", "list": [{"token": "S3"}],
+                    "secret": {"secretName": "S4"}, "insecure-registries": ["docker.bk"], "empty_password": ""})
+    text = json.dumps(out)
+    for s in ("S1", "S2", "S3", "S4"):
+        assert s not in text
+    assert out["insecure-registries"] == ["docker.bk"] and out["empty_password"] == ""
+    assert mask_bytes(b"\xff\xfe password=S5 \x00") == b"\xff\xfe password=*** \x00"
+
+
+def test_mask_text_is_linear_on_hostile_text():
+    import time
+
+    t0 = time.process_time()
+    for text in ("a:" * 100_000, "password=" * 50_000, "a-" * 100_000, "http://" * 50_000, "x 'y' " * 50_000,
+                 "password:\n" * 50_000, "-p " * 100_000):
+        mask_text(text)
+    assert time.process_time() - t0 < 20
+
+
+def _bkdoctor(*args, env=None, timeout=240):
+    e = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
+    e["LANG"] = "C.UTF-8"
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _blobs_of_bundle(path: Path) -> dict[str, bytes]:
+    """Every way the bundle could carry a secret: the file, the decompressed tar, each member, each section."""
+    raw = path.read_bytes()
+    out = {"bundle file": raw, "bundle tar": gzip.decompress(raw)}
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        for m in tar.getmembers():
+            if not m.isfile():
+                continue
+            data = tar.extractfile(m).read()
+            out[m.name] = data
+            doc = json.loads(data)
+            for name, sec in ((doc or {}).get("sections") or {}).items():
+                out[f"{m.name}:{name}"] = base64.b64decode(sec["out"])
+    return out
+
+
+def _leaks(blobs: dict[str, bytes]) -> list[str]:
+    found = []
+    for where, data in blobs.items():
+        for cls, secret in SECRETS.items():
+            if secret.encode() in data:
+                found.append(f"{cls} in {where}")
+    return found
+
+
+@pytest.mark.kube
+@pytest.mark.ssh
+def test_no_planted_secret_reaches_any_output(ssh_fleet, kube_apiserver, tmp_path):
+    from clusterstate import ClusterState
+    from hostcases import make_ssh_host
+
+    s = SECRETS
+    quoted, ident = s["password 'x' in text"], s["IDENTIFIED BY 'x'"]
+    fstab = ("UUID=6f3a1c2e-1b6c-4f0e-9c1d-2a7f5b3c9d10 / xfs defaults 0 0\n"
+             "/dev/vdb1 /data xfs defaults 0 0\n"
+             "/dev/mapper/centos-swap swap swap defaults 0 0\n"  # a swap line: the swap rule fails, fstab is evidence
+             f"//10.0.0.9/share /mnt/cifs cifs username=bob,password={s['fstab password= option (CIFS)']},vers=3.0 0 0\n")
+    daemon = {"data-root": "/var/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"],
+              "registry-mirrors": [f"https://mirroruser:{s['daemon.json registry mirror userinfo']}@mirror.intra"],
+              "http-proxy": f"http://proxyuser:{s['daemon.json proxy userinfo']}@proxy.intra:3128"}
+    notes = (f"# mysql -uroot -p{s['-pPASSWORD flag']} -h db   (left here by someone)\n"
+             f"# ALTER USER root SET password '{quoted}'\n"
+             f"# curl -H 'Authorization: Basic {s['Authorization: Basic header']}' http://x\n"
+             f"# curl -H \"Authorization: Bearer {s['Authorization: Bearer header']}\" http://x\n"
+             "vm.swappiness = 0\n")
+    fleet, host = make_ssh_host(ssh_fleet, {"hostname": "node-secret", "files": {
+        "/etc/fstab": fstab, "/etc/docker/daemon.json": json.dumps(daemon) + "\n", "/etc/sysctl.d/99-notes.conf": notes}})
+    fleet.write_known_hosts()
+    inv = {"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(),
+           "hosts": [{"name": "node-secret", "address": host.address, "roles": ["node"]}],
+           "thresholds": {"endpoints": {"node": [f"http://epuser:{s['inventory endpoint URL userinfo']}@mirror.intra/v2/"]}}}
+    inv_path = tmp_path / "hosts.yaml"
+    inv_path.write_text(yaml.safe_dump(inv))
+    kc = yaml.safe_load(Path(kube_apiserver.kubeconfig).read_text())
+    for c in kc["clusters"]:
+        c["cluster"]["server"] = c["cluster"]["server"].replace(
+            "https://", f"https://kubeuser:{s['kubeconfig server URL userinfo']}@")
+    kc_path = tmp_path / "kubeconfig"
+    kc_path.write_text(yaml.safe_dump(kc))
+    bad_kc = yaml.safe_load(yaml.safe_dump(kc))
+    for c in bad_kc["clusters"]:  # the same server URL, on a port nobody listens on: the terminal shows the target
+        c["cluster"]["server"] = f"https://kubeuser:{s['kubeconfig server URL userinfo']}@127.0.0.1:9"
+    bad_kc_path = tmp_path / "kubeconfig-unreachable"
+    bad_kc_path.write_text(yaml.safe_dump(bad_kc))
+
+    st = ClusterState(kube_apiserver.api_client())
+    outputs: dict[str, bytes] = {}
+    db = tmp_path / "history.db"
+    try:
+        st.apply([
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "blueking"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bk-user-api-general-envs", "namespace": "blueking"},
+             "data": {"BK_PAAS_ADMIN_PASSWORD": s["secret-looking key name"],
+                      "BK_USER_DB_URL": f"mysql://root:{s['mysql:// URL userinfo']}@db:3306/bk",
+                      "BROKER_URL": f"redis://:{s['redis:// URL userinfo (no user)']}@redis:6379/0",
+                      "BK_DOMAIN": "bkce7.bktencent.com"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bkpaas3-apiserver-general-env", "namespace": "blueking"},
+             "data": {"start.sh": f"exec app --password={s['--password=x flag']} --db-password {s['--password x flag']}\n"
+                                  f"mysql -e \"CREATE USER x IDENTIFIED BY '{ident}'\"\n",
+                      "settings.yaml": f"db:\n  host: db\n  password:\n    {s['YAML key with the value on the next line']}\n"
+                                       f"redis:\n  secret: |\n    {s['YAML block scalar under a secret key']}\n  port: 6379\n"}},
+        ])
+        runs = {
+            "scan": _bkdoctor("scan", "-i", str(inv_path), "--kubeconfig", str(kc_path), "--db", str(db),
+                              "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html"),
+                              "--junit", str(tmp_path / "r.xml"), "-v"),
+            "scan unreachable cluster": _bkdoctor("scan", "-i", str(inv_path), "--kubeconfig", str(bad_kc_path),
+                                                  "--rule", "cluster", "--db", str(db)),
+            "collect": _bkdoctor("collect", "-o", str(tmp_path / "b.tar.gz"), "-i", str(inv_path),
+                                 "--kubeconfig", str(kc_path)),
+            "error line": _bkdoctor("scan", "--kubeconfig",
+                                    str(tmp_path / f"https://u:{s['kubeconfig server URL userinfo']}@h" / "kc")),
+        }
+    finally:
+        st.cleanup()
+    assert runs["scan"].returncode == 1, runs["scan"].stderr
+    assert runs["collect"].returncode == 0, runs["collect"].stderr
+    assert runs["error line"].returncode == 2, runs["error line"].stderr
+    runs["replay"] = _bkdoctor("scan", "--bundle", str(tmp_path / "b.tar.gz"), "--db", str(db), "-v",
+                               "--json", str(tmp_path / "r2.json"), "--html", str(tmp_path / "r2.html"),
+                               "--junit", str(tmp_path / "r2.xml"))
+    assert runs["replay"].returncode == 1, runs["replay"].stderr
+    runs["history"] = _bkdoctor("history", "--json", "--db", str(db))
+    runs["diff"] = _bkdoctor("diff", "--db", str(db))
+    for name, r in runs.items():
+        outputs[f"{name} stdout"] = r.stdout.encode()
+        outputs[f"{name} stderr"] = r.stderr.encode()
+    for f in ("r.json", "r.html", "r.xml", "r2.json", "r2.html", "r2.xml"):
+        outputs[f] = (tmp_path / f).read_bytes()
+    for f in tmp_path.glob("history.db*"):  # the database and its WAL
+        outputs[f.name] = f.read_bytes()
+    outputs.update(_blobs_of_bundle(tmp_path / "b.tar.gz"))
+    leaks = _leaks(outputs)
+    assert leaks == [], "\n".join(leaks)
+
+    # the places the secrets were planted were really read and are in the outputs, masked
+    report = json.loads(outputs["r.json"])
+    cluster = next(t for t in report["targets"] if t["kind"] == "cluster")
+    assert cluster["reachable"] and cluster["address"].startswith(f"https://kubeuser:{MASK}@127.0.0.1:")
+    assert f"kubeuser:{MASK}@127.0.0.1:9" in runs["scan unreachable cluster"].stdout
+    swap = next(f for f in report["findings"] if f["rule"] == "swap" and f["target"] == "node-secret")
+    assert swap["status"] == "fail"
+    blobs = outputs
+    assert f"username=bob,password={MASK},vers=3.0".encode() in blobs["bkdoctor-bundle/hosts/node-secret.json:fstab"]
+    assert f"https://mirroruser:{MASK}@mirror.intra".encode() in blobs["bkdoctor-bundle/hosts/node-secret.json:daemon_json"]
+    notes_out = blobs["bkdoctor-bundle/hosts/node-secret.json:sysctl_files"]
+    assert b"-uroot -p***" in notes_out and b"Authorization: Basic ***" in notes_out
+    cluster_doc = blobs["bkdoctor-bundle/cluster.json"].decode()
+    assert f"redis://:{MASK}@redis:6379/0" in cluster_doc and "BK_DOMAIN" in cluster_doc
+    assert f"epuser:{MASK}@mirror.intra" in blobs["bkdoctor-bundle/manifest.json"].decode()
+
+
+def test_bundle_masks_docker_answers_pod_specs_and_logs(tmp_path):
+    """The classes the live test cannot plant through real components (dockerd masks its own HttpProxy; failing
+    pods' logs need a failing pod): the bundle writer masks them in the Docker answers, pod specs and log tails."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from bkdoctor.bundle import read_bundle, write_bundle
+    from bkdoctor.engine import TargetState
+    from bkdoctor.facts.cluster import ClusterFacts
+    from bkdoctor.facts.host import HostFacts
+    from bkdoctor.facts.probe import Section
+    from bkdoctor.inventory import local_inventory
+
+    secrets = {"HttpProxy": "DockerProxyPw-1", "log password": "LogQuotedPw-2", "pod -p": "PodPflagPw-3",
+               "pod env url": "PodEnvUrlPw-4", "error url": "ErrUrlPw-5", "log auth": "TG9nQXV0aDpQdzY="}
+    facts = HostFacts({"hostname": Section("hostname", 0, b"n1\n")},
+                      docker_api={"info": {"HttpProxy": f"http://px:{secrets['HttpProxy']}@proxy:3128",
+                                           "DockerRootDir": "/data/bcs/lib/docker"}, "version": {"Version": "20.10.5"}},
+                      docker_api_error=None)
+    host = TargetState(name="n1", kind="host", address="10.0.0.5", roles=("node",), reachable=True, facts=facts,
+                       error=None)
+    cf = ClusterFacts(None)
+    cf._cache.update({
+        "pods": [{"metadata": {"name": "db", "namespace": "blueking"},
+                  "spec": {"containers": [{"name": "c", "args": ["mysql", f"-p{secrets['pod -p']}"],
+                                           "env": [{"name": "DB_URL", "value": f"mysql://u:{secrets['pod env url']}@db/x"}]}]}}],
+        "logs": {"blueking/db/c": f"ERROR 1045: set password '{secrets['log password']}' failed\n"
+                                  f"GET / Authorization: Basic {secrets['log auth']}\n"},
+    })
+    cluster = TargetState(name="c", kind="cluster", address=f"https://k:{secrets['error url']}@10.0.0.2:6443",
+                          roles=(), reachable=True, error=f"cannot reach https://k:{secrets['error url']}@10.0.0.2:6443")
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+    result = SimpleNamespace(inventory=inv, targets=[host, cluster], rules=[], id="s1",
+                             extra={"cluster_facts": cf}, started_at=dt.datetime.now(dt.timezone.utc))
+    path = tmp_path / "b.tar.gz"
+    write_bundle(result, str(path))
+    blobs = _blobs_of_bundle(path)
+    found = [f"{cls} in {where}" for where, data in blobs.items() for cls, s in secrets.items() if s.encode() in data]
+    assert found == []
+    assert b"http://px:***@proxy:3128" in blobs["bkdoctor-bundle/hosts/n1.json"]
+    assert b"set password '***' failed" in blobs["bkdoctor-bundle/cluster.json"]
+    read_bundle(str(path))  # and it is still a bundle
