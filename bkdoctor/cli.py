@@ -124,6 +124,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
                         domain_source="bundle" if manifest.get("domain") else None,
                         install_dir=manifest.get("install_dir") or DEFAULT_INSTALL_DIR, ssh={},
                         thresholds=manifest["thresholds"], suppress=[], ingress_ip=manifest.get("ingress_ip"))
+        inv.site_files = False  # custom.yaml, VERSION...: the site's, not this machine's (not in a bundle yet)
         preloaded = (preloaded_hosts, bundle_cluster)
         inventory, no_cluster = None, True
     if bundle_path:

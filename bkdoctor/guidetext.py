@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NUMERALS = "一二三四五六七八九十"
-_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
-_CHAPTER = re.compile(rf"^([{NUMERALS}]+)、\s*(.*)$")
-_NUMBERED = re.compile(r"^(\d+(?:\.\d+)*)\.?\s+(.*)$")
-_QUESTION = re.compile(r"^(Q\d+)[:：]\s*(.*)$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)\Z")
+_CHAPTER = re.compile(rf"^([{NUMERALS}]+)、\s*(.*)\Z")
+_NUMBERED = re.compile(r"^(\d+(?:\.\d+)*)\.?\s+(.*)\Z")
+_QUESTION = re.compile(r"^(Q\d+)[:：]\s*(.*)\Z")
 
 NOT_IN_GUIDE = "not in the guide"
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from . import safeyaml
+from .model import BadInput
 
 MAX_BYTES = 2 * 1024 * 1024
 
@@ -69,10 +70,10 @@ def load(install_dir: str) -> Site:
             site.data[key] = text.strip()
             continue
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
+            data = safeyaml.load(text, str(p))  # duplicate keys, alias bombs and depth refused like every input
+        except BadInput as e:
             site.data[key] = None
-            site.errors[key] = f"{p}: not valid YAML: {str(e).splitlines()[0]}"
+            site.errors[key] = str(e).splitlines()[0] if str(e) else f"{p}: not valid YAML"
             continue
         if data is not None and not isinstance(data, dict):
             site.data[key] = None
@@ -82,8 +83,11 @@ def load(install_dir: str) -> Site:
     return site
 
 
-def for_inventory(inv: Any) -> Site:
-    """The site of an inventory's install dir, loaded once (cached on the inventory object)."""
+def for_inventory(inv: Any) -> Site | None:
+    """The site of an inventory's install dir, loaded once (cached on the inventory object). None where the install
+    dir is not this machine's to read: a support bundle's analysis reads nothing of the analyst's machine."""
+    if getattr(inv, "site_files", True) is False:
+        return None
     cached = getattr(inv, "_site", None)
     if cached is not None and cached.install_dir == inv.install_dir:
         return cached
@@ -108,6 +112,7 @@ def apply(inv: Any) -> None:
     from .thresholds import DEFAULTS
 
     th = inv.thresholds
-    host_dir = for_inventory(inv).get("custom", "localpv", "hostDir")
+    site = for_inventory(inv)
+    host_dir = site.get("custom", "localpv", "hostDir") if site is not None else None
     if isinstance(host_dir, str) and host_dir.strip() and th.get("localpv_mount_dir") == DEFAULTS["localpv_mount_dir"]:
         th["localpv_mount_dir"] = host_dir.strip().rstrip("/") or "/"

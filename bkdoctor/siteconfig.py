@@ -12,8 +12,8 @@ import yaml
 from .model import BadInput
 from .report.jsonreport import write_atomic
 
-DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
-REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._/-]+)?$")
+DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+\Z")
+REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._/-]+)?\Z")
 # an absolute path or one under ~ (expanded on the host that uses it), conservative characters, no `..`; the value
 # is shlex-quoted wherever it enters a shell, this only keeps typos and tricks out of the config (issue 10 item 5)
 INSTALL_DIR_RE = re.compile(r"(~|~?(/[A-Za-z0-9._+@-]+)+)/?")

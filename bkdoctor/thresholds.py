@@ -121,6 +121,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "bandwidth_seconds": (1, 600),
     "bandwidth_min_mbps": (0, 1_000_000),
     "bandwidth_rec_mbps": (0, 1_000_000),
+    "suites_nodes.*": (0, 10_000),        # nodes (of 8 cores / 16 GB) per suite, §一.5
 }
 DEFAULT_BOUNDS = (0, 1_000_000_000)
 MAX_LIST = 1000      # items in a list threshold (names, endpoints)
@@ -178,7 +179,16 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
                         raise bad(f"thresholds.{where}: must be a list")
                     if len(v) > MAX_LIST:
                         raise bad(f"thresholds.{where}: more than {MAX_LIST} items")
-                    if not all(isinstance(x, str) and len(x) <= MAX_STRING for x in v):
+                    numeric = bool(dst[k]) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                   for x in dst[k])
+                    if numeric:  # a list of numbers (suites_nodes: [minimum, recommended])
+                        if len(v) != len(dst[k]):
+                            raise bad(f"thresholds.{where}: must be a list of {len(dst[k])} numbers")
+                        lo, hi = _bounds(where)
+                        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi
+                                   for x in v):
+                            raise bad(f"thresholds.{where}: every item must be a number ({lo:g}..{hi:g})")
+                    elif not all(isinstance(x, str) and len(x) <= MAX_STRING for x in v):
                         raise bad(f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)")
                 elif isinstance(dst[k], str):
                     if not isinstance(v, (str, int, float)) or isinstance(v, bool):

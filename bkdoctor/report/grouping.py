@@ -33,7 +33,7 @@ TXT = {
 
 TOKEN = 64
 _NUM = re.compile(r"\d+(?:[.:,]\d+)*")
-_TAIL_NUM = re.compile(r"^(.*?)(\d+)$")
+_TAIL_NUM = re.compile(r"^(.*?)(\d+)\Z")
 
 
 def _values(obj: Any, out: list[str], depth: int = 0) -> None:
