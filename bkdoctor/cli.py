@@ -85,12 +85,17 @@ def cli() -> None:
 @click.option("--group-by", type=click.Choice(["rule", "host", "none"]), default="rule", show_default=True,
               help="Terminal summary: one line per problem with its hosts (rule), each host with its problems "
                    "(host: folded host lists expanded), or one row per rule x target (none).")
+@click.option("--rules-dir", "rules_dirs", multiple=True, metavar="DIR",
+              help="Site rules: a directory of YAML checks (bkdoctor/site-rules.schema.json); repeatable.")
+@click.option("--prometheus", "prom_path", metavar="PATH", default=None,
+              help="Write the metrics (Prometheus text format; node_exporter textfile collector), atomically.")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
          kube_context: str | None, no_cluster: bool, from_cluster: bool, from_daemonset: str | None,
          bundle_path: str | None,
-         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str) -> None:
+         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str,
+         rules_dirs: tuple[str, ...] = (), prom_path: str | None = None) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -98,7 +103,6 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     from .report.terminal import print_report
 
     lang = lang or default_lang()
-    selected = registry.select(list(rules), list(skips), measure=measure)
     preloaded = None
     if bundle_path:
         from .bundle import read_bundle
@@ -121,6 +125,10 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         inv = local_inventory(domain, install_dir)
     if domain:
         inv.domain, inv.domain_source = domain, "--domain"
+    from .siterules import load_dirs
+
+    site = [s.rule for s in load_dirs(list(getattr(inv, "rules_dirs", None) or []) + list(rules_dirs))]
+    selected = registry.select(list(rules), list(skips), measure=measure, extra=site)
     inv.accept_new_host_keys = accept_new_host_keys
     if ask_pass:
         import getpass
@@ -153,7 +161,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
 
         history = History(db)  # open before scanning: a bad --db is bad input, found before the work
     # Check the output paths before the scan: a typo must not cost a whole fleet scan.
-    for p in (json_path, html_path, junit_path):
+    for p in (json_path, html_path, junit_path, prom_path):
         if p and p != "-":
             parent = os.path.dirname(os.path.abspath(p))
             if not os.path.isdir(parent):
@@ -182,6 +190,10 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         from .report.junit import render_junit
 
         write_atomic(junit_path, render_junit(report))
+    if prom_path:
+        from .report.prometheus import render_prometheus
+
+        write_atomic(prom_path, render_prometheus(report))
     if history is not None:
         history.save(report)
     print_report(report, console, verbose=verbose, group_by=group_by)
@@ -580,15 +592,24 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
                   f"their facts are read by bkdoctor from the pods' logs", markup=False, highlight=False)
 
 
-@cli.command("rules")
+@cli.group("rules", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+@click.option("--rules-dir", "rules_dirs", multiple=True, metavar="DIR", help="Also list these site rules.")
 @LANG_OPT
-def rules_cmd(as_json: bool, lang: str | None) -> None:
-    """List every rule: id, title, scope, severity, tags, remediation, guide section."""
+@click.pass_context
+def rules_cmd(ctx: click.Context, as_json: bool, lang: str | None, rules_dirs: tuple[str, ...] = ()) -> None:
+    """List every rule: id, title, scope, severity, tags, remediation, guide section (`rules test DIR`: run the
+    examples of site rules)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from .registry import all_rules
 
     lang = lang or default_lang()
-    rules = all_rules()
+    rules = list(all_rules())
+    if rules_dirs:
+        from .siterules import load_dirs
+
+        rules += [s.rule for s in load_dirs(list(rules_dirs))]
     if as_json:
         _out_json([r.meta() for r in rules], ensure_ascii=False, indent=2)
         return
@@ -598,9 +619,39 @@ def rules_cmd(as_json: bool, lang: str | None) -> None:
     for col in ("id", "scope", "severity", "tags", "remediation", "guide", "title"):
         table.add_column(col)
     for r in rules:
-        table.add_row(r.id, r.scope, r.severity, ",".join(r.tags), r.remediation or "-",
-                      f"§{r.guide.section}", r.title.get(lang))
+        table.add_row(clean_line(r.id), r.scope, r.severity, clean_line(",".join(r.tags)), r.remediation or "-",
+                      clean_line(f"§{r.guide.section}" if r.guide.section != "site" else r.guide.title),
+                      clean_line(r.title.get(lang)))
     _console(stderr=False).print(table)
+
+
+@rules_cmd.command("test")
+@click.argument("dirs", nargs=-1, required=True, metavar="DIR...")
+@click.option("--json", "as_json", is_flag=True, help="One row per example, as JSON.")
+def rules_test(dirs: tuple[str, ...], as_json: bool) -> None:
+    """Run every site rule's own pass/fail examples; exit 1 if one gives another status."""
+    from .siterules import load_dirs, run_examples
+
+    site = load_dirs(list(dirs))
+    rows = run_examples(site)
+    bad = [r for r in rows if not r["ok"]]
+    if as_json:
+        _out_json(rows, ensure_ascii=False, indent=2)
+    else:
+        out = _console(stderr=False)
+        by_rule: dict[str, list] = {}
+        for r in rows:
+            by_rule.setdefault(r["rule"], []).append(r)
+        for rid, rs in by_rule.items():
+            wrong = [r for r in rs if not r["ok"]]
+            line = (f"{'ok  ' if not wrong else 'FAIL'} {rid}: {len(rs) - len(wrong)}/{len(rs)} examples as expected")
+            out.print(clean(line), markup=False, highlight=False)
+            for r in wrong:
+                out.print(clean(f"     {r['example']}: expected {r['expected']}, got {r['got']}: {r['message']}"),
+                          markup=False, highlight=False)
+        out.print(clean(f"{len(site)} site rule(s), {len(rows)} example(s), {len(bad)} wrong"), markup=False,
+                  highlight=False)
+    sys.exit(1 if bad else 0)
 
 
 @cli.command()

@@ -53,6 +53,7 @@ class Inventory:
     suppress: list[Suppression]
     ingress_ip: str | None = None
     docker_socket: str | None = None
+    rules_dirs: list[str] = field(default_factory=list)  # site rules (bkdoctor/siterules.py), resolved paths
     # run-time options from the CLI (never from the file): trust on first use, a prompted password
     accept_new_host_keys: bool = False
     ssh_password: str | None = field(default=None, repr=False)
@@ -186,4 +187,5 @@ def load_inventory(path: str) -> Inventory:
         hosts = local.hosts
     return Inventory(path=path, hosts=hosts, domain=domain, domain_source=src, install_dir=install_dir,
                      ssh=data.get("ssh") or {}, thresholds=thresholds, suppress=sup,
-                     ingress_ip=data.get("ingress_ip"), docker_socket=data.get("docker_socket"))
+                     ingress_ip=data.get("ingress_ip"), docker_socket=data.get("docker_socket"),
+                     rules_dirs=[str(Path(path).parent / os.path.expanduser(d)) for d in data.get("rules_dirs") or []])
