@@ -521,9 +521,9 @@ def load_file(path: Path) -> list[SiteRule]:
         data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        where = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise BadInput(f"site rules {path}:{where}: invalid YAML: {problem}") from None
+        raise BadInput(f"site rules {path}:{where} invalid YAML: {problem}") from None
     except Exception as e:  # the swapped-in loader's own refusals (duplicate keys, ...)
         raise BadInput(f"site rules {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not isinstance(data, dict):
