@@ -682,14 +682,26 @@ def history(limit: int, as_json: bool, db: str | None) -> None:
 @click.argument("scan_a", required=False)
 @click.argument("scan_b", required=False)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--html", "html_path", metavar="PATH", default=None,
+              help="Also write the comparison as a self-contained HTML page.")
 @LANG_OPT
 @DB_OPT
-def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None, db: str | None) -> None:
+def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None, db: str | None,
+         html_path: str | None = None) -> None:
     """Compare two scans (default: the last two): new problems, resolved, still failing."""
     from .report.terminal import print_diff
     from .store import History
 
+    if html_path:
+        parent = os.path.dirname(os.path.abspath(html_path))
+        if not os.path.isdir(parent):
+            raise BadInput(f"cannot write {html_path}: directory {parent} does not exist")
     d = History(db).diff(scan_a, scan_b)
+    if html_path:
+        from .report.diffhtml import render_diff_html
+        from .report.jsonreport import write_atomic
+
+        write_atomic(html_path, render_diff_html(d, lang or default_lang()))
     if as_json:
         _out_json(d, ensure_ascii=False, indent=2)
         return

@@ -284,6 +284,30 @@ def test_site_rules_on_real_ssh_hosts(ssh_fleet, tmp_path, report_validator):
     assert {"rule": "site-ntp-intranet-server", "target": "bad-1"}.items() <= next(
         i for i in d["resolved"] if i["rule"] == "site-ntp-intranet-server").items()
     assert any(i["rule"] == "site-audit-agent-running" and i["target"] == "bad-1" for i in d["still_failing"])
+    # the same comparison as a page
+    r = bkdoctor("diff", "--db", str(db), "--html", str(out / "diff.html"))
+    assert r.returncode == 0, r.stderr
+    page = (out / "diff.html").read_text()
+    resolved = page[page.index('<section id="resolved">'):page.index('<section id="still_failing">')]
+    assert "site-ntp-intranet-server" in resolved and "bad-1" in resolved
+    assert f'id="count-resolved">{len(d["resolved"])}<' in page
+    assert f'id="count-still_failing">{len(d["still_failing"])}<' in page
+    assert "<script" not in page and "default-src 'none'" in page
+
+
+def test_diff_html_escapes_everything(tmp_path):
+    from bkdoctor.report.diffhtml import render_diff_html
+
+    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>"\''
+    d = {"from": "a" + evil, "to": "b", "new": [{"rule": "r" + evil, "target": "t" + evil, "before": None,
+                                                   "after": "fail", "message": "m" + evil}],
+         "resolved": [{"rule": "x", "target": "y", "before": "warn\" onclick=\"x", "after": "pass", "message": None}],
+         "still_failing": [], "changed": []}
+    page = render_diff_html(d, "zh")
+    assert "<script" not in page and "<img" not in page and "onerror=alert" in page  # as text only
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'class="pill none"' in page and 'onclick="' not in page
+    assert "新问题" in page and 'id="count-new">1<' in page
 
 
 @pytest.mark.ssh
