@@ -89,13 +89,15 @@ def cli() -> None:
               help="Site rules: a directory of YAML checks (bkdoctor/site-rules.schema.json); repeatable.")
 @click.option("--prometheus", "prom_path", metavar="PATH", default=None,
               help="Write the metrics (Prometheus text format; node_exporter textfile collector), atomically.")
+@click.option("--history-configmap", "history_cm", metavar="NS/NAME", default=None,
+              help="Also add this run's summary to a ConfigMap of the cluster (the CronJob's history).")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
          kube_context: str | None, no_cluster: bool, from_cluster: bool, from_daemonset: str | None,
          bundle_path: str | None,
          accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str,
-         rules_dirs: tuple[str, ...] = (), prom_path: str | None = None) -> None:
+         rules_dirs: tuple[str, ...] = (), prom_path: str | None = None, history_cm: str | None = None) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -196,6 +198,12 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         write_atomic(prom_path, render_prometheus(report))
     if history is not None:
         history.save(report)
+    if history_cm:
+        from .cronjob import save_to_configmap
+
+        if cluster is None:
+            raise BadInput("--history-configmap needs a cluster (in-cluster config, --kubeconfig or ~/.kube/config)")
+        save_to_configmap(cluster, history_cm, report)
     print_report(report, console, verbose=verbose, group_by=group_by)
     threshold = STATUS_RANK[fail_on]
     worst = max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
@@ -557,15 +565,40 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the YAML here (default: stdout, unless --apply).")
+@click.option("--schedule", default=None, metavar="CRON",
+              help="Run the cluster scan as a CronJob on this schedule (e.g. '0 */6 * * *'), keeping its history.")
+@click.option("--history", "history_kind", type=click.Choice(["configmap", "pvc"]), default="configmap",
+              show_default=True, help="With --schedule: where the runs' history is kept.")
+@click.option("--storage-class", default=None, help="With --history pvc: the claim's StorageClass.")
 def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool, domain: str | None, do_apply: bool,
-                kubeconfig: str | None, kube_context: str | None, out: str | None) -> None:
+                kubeconfig: str | None, kube_context: str | None, out: str | None, schedule: str | None = None,
+                history_kind: str = "configmap", storage_class: str | None = None) -> None:
     """Render (and with --apply create) the manifests that run bkdoctor inside the cluster."""
     from . import incluster
     from .report.jsonreport import write_atomic
 
-    objs = incluster.render(namespace, image or incluster.DEFAULT_IMAGE, mode, helm_secrets=helm_secrets,
-                            domain=domain)
-    text = incluster.to_yaml(objs, helm_secrets=helm_secrets)
+    access = None
+    if schedule is not None:
+        from . import cronjob
+
+        if mode != "job":
+            raise BadInput("--schedule runs the cluster scan (--mode job), not the DaemonSet")
+        api_version = "batch/v1beta1"
+        if do_apply:
+            from .facts.cluster import configure
+
+            access = configure(kubeconfig, kube_context)
+            if access is None:
+                raise BadInput("--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+            api_version = cronjob.served_cronjob_api(access)
+        objs = cronjob.render(namespace, image or incluster.DEFAULT_IMAGE, schedule, history=history_kind,
+                              helm_secrets=helm_secrets, domain=domain, storage_class=storage_class,
+                              api_version=api_version)
+        text = cronjob.to_yaml(objs, schedule, history_kind, helm_secrets=helm_secrets)
+    else:
+        objs = incluster.render(namespace, image or incluster.DEFAULT_IMAGE, mode, helm_secrets=helm_secrets,
+                                domain=domain)
+        text = incluster.to_yaml(objs, helm_secrets=helm_secrets)
     if out:
         parent = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(parent):
@@ -577,15 +610,20 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
         return
     from .facts.cluster import configure
 
-    access = configure(kubeconfig, kube_context)
+    access = access or configure(kubeconfig, kube_context)
     if access is None:
         raise BadInput("--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
     err = _console(stderr=True)
     try:
-        incluster.apply(access, objs, say=lambda s: err.print(s, markup=False, highlight=False))
+        incluster.apply(access, objs, say=lambda s: err.print(clean(s), markup=False, highlight=False))
     finally:
         access.close()
-    if mode == "job":
+    if schedule is not None:
+        err.print(clean(f"CronJob {namespace}/bkdoctor-scan scheduled ({schedule}); compare its runs: "
+                        f"bkdoctor diff --cluster-history {namespace}" if history_kind == "configmap" else
+                        f"CronJob {namespace}/bkdoctor-scan scheduled ({schedule}); history on the PVC "
+                        f"bkdoctor-history"), markup=False, highlight=False)
+    elif mode == "job":
         err.print(f"report: kubectl -n {namespace} logs job/{incluster.JOB_NAME}", markup=False, highlight=False)
     else:
         err.print(f"probe pods: kubectl -n {namespace} get pods -l app.kubernetes.io/component=probe -o wide; "
@@ -684,10 +722,15 @@ def history(limit: int, as_json: bool, db: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--html", "html_path", metavar="PATH", default=None,
               help="Also write the comparison as a self-contained HTML page.")
+@click.option("--cluster-history", "cluster_history", metavar="NS[/NAME]", default=None,
+              help="Import the CronJob's runs (ConfigMap bkdoctor-history in NS) first; default: its newest two.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Cluster for --cluster-history.")
+@click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @LANG_OPT
 @DB_OPT
 def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None, db: str | None,
-         html_path: str | None = None) -> None:
+         html_path: str | None = None, cluster_history: str | None = None, kubeconfig: str | None = None,
+         kube_context: str | None = None) -> None:
     """Compare two scans (default: the last two): new problems, resolved, still failing."""
     from .report.terminal import print_diff
     from .store import History
@@ -696,7 +739,23 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
         parent = os.path.dirname(os.path.abspath(html_path))
         if not os.path.isdir(parent):
             raise BadInput(f"cannot write {html_path}: directory {parent} does not exist")
-    d = History(db).diff(scan_a, scan_b)
+    h = History(db)
+    if cluster_history:
+        from .cronjob import import_history, read_configmap_history
+        from .facts.cluster import configure
+
+        access = configure(kubeconfig, kube_context)
+        if access is None:
+            raise BadInput("--cluster-history needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+        try:
+            ids = import_history(h, read_configmap_history(access, cluster_history))
+        finally:
+            access.close()
+        if scan_a is None and scan_b is None:
+            if len(ids) < 2:
+                raise BadInput(f"--cluster-history {cluster_history}: {len(ids)} run(s) kept; diff needs two")
+            scan_a, scan_b = ids[-2], ids[-1]
+    d = h.diff(scan_a, scan_b)
     if html_path:
         from .report.diffhtml import render_diff_html
         from .report.jsonreport import write_atomic
