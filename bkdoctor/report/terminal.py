@@ -65,7 +65,9 @@ def _print_flat(report: dict[str, Any], console: Console, verbose: bool = False)
             if f.get("remediation") and f["remediation"].get("id") and f["status"] in ("fail", "warn"):
                 msg.append(clean(f"\n{t['fix']}: bkdoctor fix --rule {f['rule']} --host {f['target']}"), style="dim")
             if f.get("guide") and f["status"] in ("fail", "warn"):
-                msg.append(f"  ({t['guide']} §{f['guide']['section']})", style="dim")
+                g = f["guide"]
+                msg.append(clean(f"  ({g.get('title')})" if g.get("section") == "site" else
+                                 f"  ({t['guide']} §{g['section']})"), style="dim")
             table.add_row(Text(f["status"].upper(), style=STYLE[f["status"]]), f["severity"], f["rule"],
                           Text(clean_line(f["target"])), msg)
         console.print(table)
