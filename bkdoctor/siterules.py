@@ -90,7 +90,7 @@ def snippet(chk: dict[str, Any]) -> str:
     if k == "http_status":
         t = int(chk.get("timeout", 5))
         return (f"command -v curl >/dev/null 2>&1 || exit 127; "
-                f"curl -s -o /dev/null --connect-timeout {t} --max-time {t} -w '%{{http_code}}' -- {_q(chk['url'])}; true")
+                f"curl -s -o /dev/null --connect-timeout {t} --max-time {t} -w '%{{http_code}}' {_q(chk['url'])}; true")
     if k == "command":
         t = int(chk.get("timeout", 10))
         argv = " ".join(_q(a) for a in chk["argv"])
