@@ -86,12 +86,19 @@ def cli() -> None:
 @click.option("--group-by", type=click.Choice(["rule", "host", "none"]), default="rule", show_default=True,
               help="Terminal summary: one line per problem with its hosts (rule), each host with its problems "
                    "(host: folded host lists expanded), or one row per rule x target (none).")
+@click.option("--rules-dir", "rules_dirs", multiple=True, metavar="DIR",
+              help="Site rules: a directory of YAML checks (bkdoctor/site-rules.schema.json); repeatable.")
+@click.option("--prometheus", "prom_path", metavar="PATH", default=None,
+              help="Write the metrics (Prometheus text format; node_exporter textfile collector), atomically.")
+@click.option("--history-configmap", "history_cm", metavar="NS/NAME", default=None,
+              help="Also add this run's summary to a ConfigMap of the cluster (the CronJob's history).")
 def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
          html_path: str | None, junit_path: str | None, lang: str | None, fail_on: str, no_history: bool,
          db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
          kube_context: str | None, no_cluster: bool, from_cluster: bool, from_daemonset: str | None,
          bundle_path: str | None,
-         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str) -> None:
+         accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str,
+         rules_dirs: tuple[str, ...] = (), prom_path: str | None = None, history_cm: str | None = None) -> None:
     """Check every host of the inventory (or this host) and report."""
     from . import engine, registry
     from .inventory import load_inventory, local_inventory
@@ -99,12 +106,12 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     from .report.terminal import print_report
 
     lang = lang or default_lang()
-    selected = registry.select(list(rules), list(skips), measure=measure)
     # Every output path and the history database's path are checked before anything else: a typo must not
     # cost a whole fleet scan, and a refused run creates nothing.
     from .outfiles import check_output_path
 
-    for opt, p in (("--json", json_path), ("--html", html_path), ("--junit", junit_path)):
+    for opt, p in (("--json", json_path), ("--html", html_path), ("--junit", junit_path),
+                   ("--prometheus", prom_path)):
         if p and not (opt == "--json" and p == "-"):
             check_output_path(p, opt)
     db_path = None
@@ -137,6 +144,10 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         inv = local_inventory(domain, install_dir)
     if domain:
         inv.domain, inv.domain_source = domain, "--domain"
+    from .siterules import load_dirs
+
+    site = [s.rule for s in load_dirs(list(getattr(inv, "rules_dirs", None) or []) + list(rules_dirs))]
+    selected = registry.select(list(rules), list(skips), measure=measure, extra=site)
     inv.accept_new_host_keys = accept_new_host_keys
     if ask_pass:
         import getpass
@@ -187,6 +198,16 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         from .report.junit import render_junit
 
         write_atomic(junit_path, render_junit(report))
+    if prom_path:
+        from .report.prometheus import render_prometheus
+
+        write_atomic(prom_path, render_prometheus(report))
+    if history_cm:
+        from .cronjob import save_to_configmap
+
+        if cluster is None:
+            raise BadInput("--history-configmap needs a cluster (in-cluster config, --kubeconfig or ~/.kube/config)")
+        save_to_configmap(cluster, history_cm, report)
     print_report(report, console, verbose=verbose, group_by=group_by)
     if db_path is not None:
         # recorded last: a corrupted or locked database costs the history entry, never the report
@@ -594,15 +615,40 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the YAML here (default: stdout, unless --apply).")
+@click.option("--schedule", default=None, metavar="CRON",
+              help="Run the cluster scan as a CronJob on this schedule (e.g. '0 */6 * * *'), keeping its history.")
+@click.option("--history", "history_kind", type=click.Choice(["configmap", "pvc"]), default="configmap",
+              show_default=True, help="With --schedule: where the runs' history is kept.")
+@click.option("--storage-class", default=None, help="With --history pvc: the claim's StorageClass.")
 def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool, domain: str | None, do_apply: bool,
-                kubeconfig: str | None, kube_context: str | None, out: str | None) -> None:
+                kubeconfig: str | None, kube_context: str | None, out: str | None, schedule: str | None = None,
+                history_kind: str = "configmap", storage_class: str | None = None) -> None:
     """Render (and with --apply create) the manifests that run bkdoctor inside the cluster."""
     from . import incluster
     from .report.jsonreport import write_atomic
 
-    objs = incluster.render(namespace, image or incluster.DEFAULT_IMAGE, mode, helm_secrets=helm_secrets,
-                            domain=domain)
-    text = incluster.to_yaml(objs, helm_secrets=helm_secrets)
+    access = None
+    if schedule is not None:
+        from . import cronjob
+
+        if mode != "job":
+            raise BadInput("--schedule runs the cluster scan (--mode job), not the DaemonSet")
+        api_version = "batch/v1beta1"
+        if do_apply:
+            from .facts.cluster import configure
+
+            access = configure(kubeconfig, kube_context)
+            if access is None:
+                raise BadInput("--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+            api_version = cronjob.served_cronjob_api(access)
+        objs = cronjob.render(namespace, image or incluster.DEFAULT_IMAGE, schedule, history=history_kind,
+                              helm_secrets=helm_secrets, domain=domain, storage_class=storage_class,
+                              api_version=api_version)
+        text = cronjob.to_yaml(objs, schedule, history_kind, helm_secrets=helm_secrets)
+    else:
+        objs = incluster.render(namespace, image or incluster.DEFAULT_IMAGE, mode, helm_secrets=helm_secrets,
+                                domain=domain)
+        text = incluster.to_yaml(objs, helm_secrets=helm_secrets)
     if out:
         from .outfiles import check_output_path
 
@@ -614,31 +660,46 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
         return
     from .facts.cluster import configure
 
-    access = configure(kubeconfig, kube_context)
+    access = access or configure(kubeconfig, kube_context)
     if access is None:
         raise BadInput("--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
     err = _console(stderr=True)
     try:
-        incluster.apply(access, objs, say=lambda s: err.print(s, markup=False, highlight=False))
+        incluster.apply(access, objs, say=lambda s: err.print(clean(s), markup=False, highlight=False))
     finally:
         access.close()
-    if mode == "job":
-        err.print(f"report: kubectl -n {shlex.quote(namespace)} logs job/{incluster.JOB_NAME}", markup=False,
+    if schedule is not None:
+        ns = shlex.quote(namespace)
+        err.print(clean(f"CronJob {namespace}/bkdoctor-scan scheduled ({schedule}); compare its runs: "
+                        f"bkdoctor diff --cluster-history {ns}" if history_kind == "configmap" else
+                        f"CronJob {namespace}/bkdoctor-scan scheduled ({schedule}); history on the PVC "
+                        f"bkdoctor-history"), markup=False, highlight=False)
+    elif mode == "job":
+        err.print(clean(f"report: kubectl -n {shlex.quote(namespace)} logs job/{incluster.JOB_NAME}"), markup=False,
                   highlight=False)
     else:
         err.print(f"probe pods: kubectl -n {shlex.quote(namespace)} get pods -l app.kubernetes.io/component=probe -o wide; "
                   f"their facts are read by bkdoctor from the pods' logs", markup=False, highlight=False)
 
 
-@cli.command("rules")
+@cli.group("rules", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+@click.option("--rules-dir", "rules_dirs", multiple=True, metavar="DIR", help="Also list these site rules.")
 @LANG_OPT
-def rules_cmd(as_json: bool, lang: str | None) -> None:
-    """List every rule: id, title, scope, severity, tags, remediation, guide section."""
+@click.pass_context
+def rules_cmd(ctx: click.Context, as_json: bool, lang: str | None, rules_dirs: tuple[str, ...] = ()) -> None:
+    """List every rule: id, title, scope, severity, tags, remediation, guide section (`rules test DIR`: run the
+    examples of site rules)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from .registry import all_rules
 
     lang = lang or default_lang()
-    rules = all_rules()
+    rules = list(all_rules())
+    if rules_dirs:
+        from .siterules import load_dirs
+
+        rules += [s.rule for s in load_dirs(list(rules_dirs))]
     if as_json:
         _out_json([r.meta() for r in rules], ensure_ascii=False, indent=2)
         return
@@ -648,9 +709,39 @@ def rules_cmd(as_json: bool, lang: str | None) -> None:
     for col in ("id", "scope", "severity", "tags", "remediation", "guide", "title"):
         table.add_column(col)
     for r in rules:
-        table.add_row(r.id, r.scope, r.severity, ",".join(r.tags), r.remediation or "-",
-                      f"§{r.guide.section}", r.title.get(lang))
+        table.add_row(clean_line(r.id), r.scope, r.severity, clean_line(",".join(r.tags)), r.remediation or "-",
+                      clean_line(f"§{r.guide.section}" if r.guide.section != "site" else r.guide.title),
+                      clean_line(r.title.get(lang)))
     _console(stderr=False).print(table)
+
+
+@rules_cmd.command("test")
+@click.argument("dirs", nargs=-1, required=True, metavar="DIR...")
+@click.option("--json", "as_json", is_flag=True, help="One row per example, as JSON.")
+def rules_test(dirs: tuple[str, ...], as_json: bool) -> None:
+    """Run every site rule's own pass/fail examples; exit 1 if one gives another status."""
+    from .siterules import load_dirs, run_examples
+
+    site = load_dirs(list(dirs))
+    rows = run_examples(site)
+    bad = [r for r in rows if not r["ok"]]
+    if as_json:
+        _out_json(rows, ensure_ascii=False, indent=2)
+    else:
+        out = _console(stderr=False)
+        by_rule: dict[str, list] = {}
+        for r in rows:
+            by_rule.setdefault(r["rule"], []).append(r)
+        for rid, rs in by_rule.items():
+            wrong = [r for r in rs if not r["ok"]]
+            line = (f"{'ok  ' if not wrong else 'FAIL'} {rid}: {len(rs) - len(wrong)}/{len(rs)} examples as expected")
+            out.print(clean(line), markup=False, highlight=False)
+            for r in wrong:
+                out.print(clean(f"     {r['example']}: expected {r['expected']}, got {r['got']}: {r['message']}"),
+                          markup=False, highlight=False)
+        out.print(clean(f"{len(site)} site rule(s), {len(rows)} example(s), {len(bad)} wrong"), markup=False,
+                  highlight=False)
+    sys.exit(1 if bad else 0)
 
 
 @cli.command()
@@ -681,14 +772,47 @@ def history(limit: int, as_json: bool, db: str | None) -> None:
 @click.argument("scan_a", required=False)
 @click.argument("scan_b", required=False)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--html", "html_path", metavar="PATH", default=None,
+              help="Also write the comparison as a self-contained HTML page.")
+@click.option("--cluster-history", "cluster_history", metavar="NS[/NAME]", default=None,
+              help="Import the CronJob's runs (ConfigMap bkdoctor-history in NS) first; default: its newest two.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Cluster for --cluster-history.")
+@click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @LANG_OPT
 @DB_OPT
-def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None, db: str | None) -> None:
+def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None, db: str | None,
+         html_path: str | None = None, cluster_history: str | None = None, kubeconfig: str | None = None,
+         kube_context: str | None = None) -> None:
     """Compare two scans (default: the last two): new problems, resolved, still failing."""
     from .report.terminal import print_diff
     from .store import History
 
-    d = History(db).diff(scan_a, scan_b)
+    if html_path:
+        parent = os.path.dirname(os.path.abspath(html_path))
+        if not os.path.isdir(parent):
+            raise BadInput(f"cannot write {html_path}: directory {parent} does not exist")
+    h = History(db)
+    if cluster_history:
+        from .cronjob import import_history, read_configmap_history
+        from .facts.cluster import configure
+
+        access = configure(kubeconfig, kube_context)
+        if access is None:
+            raise BadInput("--cluster-history needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+        try:
+            ids = import_history(h, read_configmap_history(access, cluster_history))
+        finally:
+            access.close()
+        if scan_a is None and scan_b is None:
+            if len(ids) < 2:
+                raise BadInput(f"--cluster-history {cluster_history}: {len(ids)} run(s) kept; diff needs two")
+            scan_a, scan_b = ids[-2], ids[-1]
+    d = h.diff(scan_a, scan_b)
+    if html_path:
+        from .report.diffhtml import render_diff_html
+        from .report.jsonreport import write_atomic
+
+        write_atomic(html_path, render_diff_html(d, lang or default_lang()))
     if as_json:
         _out_json(d, ensure_ascii=False, indent=2)
         return

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .facts.host import API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BUDGET, HostFacts, sections_for
 from .facts.probe import build_script, parse_output
 from .inventory import HostSpec, Inventory
+from .siterules import extra_timeout, split_facts
 from .model import STATUS_RANK, FactUnavailable, Finding, Result, Rule, T
 from .transport import LocalTransport, Transport, TransportError
 
@@ -162,7 +163,7 @@ def probe_timeout(inv: Inventory, sections: set[str]) -> float:
     extra = sum(float(inv.thresholds[k]) + 30 for s, k in MEASURE_BUDGET.items() if s in sections)
     if "endpoints" in sections:
         extra += 10 * max(1, sum(len(v) for v in inv.thresholds["endpoints"].values()))
-    return PROBE_TIMEOUT + extra
+    return PROBE_TIMEOUT + extra + extra_timeout(sections)
 
 
 async def sample_clock(transport: Transport) -> dict[str, float]:
@@ -425,7 +426,8 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
         """The probe a host gets: only the facts of the rules that apply to its roles (a node never runs the
         registry proxy's HTTP checks, a control machine never measures LocalPV mounts)."""
         facts = {f for r in host_rules + fleet_rules if r.applies_to(roles) for f in r.facts}
-        return sections_for(facts), bool(facts & API_FACTS), "clock_offset" in facts
+        facts, site = split_facts(facts)  # site rules (--rules-dir): their own probe sections, in the same probe
+        return sections_for(facts) | site, bool(facts & API_FACTS), "clock_offset" in facts
     sem = asyncio.Semaphore(max(1, concurrency))
 
     async def one(h: HostSpec) -> TargetState:

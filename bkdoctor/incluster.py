@@ -351,6 +351,11 @@ _PATHS = {
     "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", False),
     "Job": ("/apis/batch/v1/namespaces/{ns}/jobs", True),
     "DaemonSet": ("/apis/apps/v1/namespaces/{ns}/daemonsets", True),
+    # cluster-job --schedule (bkdoctor/cronjob.py)
+    "Role": ("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings", True),
+    "PersistentVolumeClaim": ("/api/v1/namespaces/{ns}/persistentvolumeclaims", True),
+    "CronJob": ("/apis/{api}/namespaces/{ns}/cronjobs", True),
 }
 
 
@@ -381,7 +386,7 @@ def _api_message(e: Exception) -> str:
 
 def _collection(obj: dict[str, Any]) -> str:
     coll, namespaced = _PATHS[obj["kind"]]
-    return coll.format(ns=obj["metadata"].get("namespace")) if namespaced else coll
+    return coll.format(ns=obj["metadata"].get("namespace"), api=obj.get("apiVersion")) if namespaced else coll
 
 
 def _ref(obj: dict[str, Any]) -> str:

@@ -58,6 +58,7 @@ class Inventory:
     nfs_path: str | None = None  # where the NFS shared storage is mounted on the nodes (§一.3.2.2)
     suites: tuple[str, ...] = ()  # suites to deploy (§一.5): base, bcs, monitor, ci
     container_monitoring: bool = False  # monitor suite with container monitoring (§一.5: >= 500 GB)
+    rules_dirs: list[str] = field(default_factory=list)  # site rules (bkdoctor/siterules.py), resolved paths
     # run-time options from the CLI (never from the file): trust on first use, a prompted password
     accept_new_host_keys: bool = False
     ssh_password: str | None = field(default=None, repr=False)
@@ -210,4 +211,5 @@ def load_inventory(path: str) -> Inventory:
                      ingress_ip=data.get("ingress_ip"), docker_socket=data.get("docker_socket"),
                      download_base=data.get("download_base"),
                      registry=data.get("registry"), nfs_path=data.get("nfs_path"),
-                     suites=tuple(data.get("suites") or ()), container_monitoring=bool(data.get("container_monitoring")))
+                     suites=tuple(data.get("suites") or ()), container_monitoring=bool(data.get("container_monitoring")),
+                     rules_dirs=[str(Path(path).parent / os.path.expanduser(d)) for d in data.get("rules_dirs") or []])

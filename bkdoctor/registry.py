@@ -75,13 +75,14 @@ def all_rules() -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def select(include: list[str] | None, exclude: list[str] | None, measure: bool = False) -> list[Rule]:
+def select(include: list[str] | None, exclude: list[str] | None, measure: bool = False,
+           extra: list[Rule] | tuple[Rule, ...] = ()) -> list[Rule]:
     """Rules matching any include selector (id, group or tag), minus the excluded ones.
 
     Rules tagged `slow` (measurements: fio, downloads) run only with `measure` or when selected by id.
     An unknown selector is bad input, so a typo never silently scans nothing.
     """
-    rules = all_rules()
+    rules = tuple(all_rules()) + tuple(extra)  # extra: the operator's site rules (--rules-dir)
     known = {r.id for r in rules} | {r.group for r in rules} | {t for r in rules for t in r.tags} | {r.scope for r in rules}
 
     def matches(r: Rule, sel: str) -> bool:

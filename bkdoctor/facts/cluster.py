@@ -231,6 +231,10 @@ class ClusterFacts:
                                     "no cluster configured (--kubeconfig or ~/.kube/config)"), status="skip")
         if kind == "version":
             return self._get("/version")
+        if kind.startswith("site:"):  # an operator's site rule (bkdoctor/siterules.py)
+            from ..siterules import load_cluster_kind
+
+            return load_cluster_kind(self, kind)
         if kind == "helm_releases":
             return self._helm_releases()
         if kind == "logs":

@@ -161,6 +161,12 @@ def p_os(f: HostFacts) -> dict[str, Any]:
     redhat = f.text("redhat_release", missing_ok=True)
     if osr is None and centos is None and redhat is None:
         raise FactUnavailable(T("没有 /etc/os-release 和 /etc/centos-release", "neither /etc/os-release nor /etc/centos-release exists"))
+    try:
+        from .osid import identify  # the `distro` library (see osid.py)
+    except ImportError:  # distro not installed: the hand parser below
+        pass
+    else:
+        return identify({"os_release": osr, "centos_release": centos, "redhat_release": redhat})
     kv = _kv_file(osr or "")
     release = (centos or redhat or "").strip()
     version = kv.get("VERSION_ID", "")

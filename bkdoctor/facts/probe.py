@@ -148,6 +148,10 @@ SECTIONS: dict[str, str] = {
     ),
 }
 
+# sections registered at run time by the operator's site rules (bkdoctor/siterules.py): name -> snippet, built
+# there from the rule's parameters with every value shlex.quote'd
+EXTRA_SECTIONS: dict[str, str] = {}
+
 _PRELUDE = r"""LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
 if command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
@@ -181,7 +185,7 @@ def build_script(names: list[str] | set[str], nonce: str | None = None,
     so a value can never become code."""
     nonce = nonce or secrets.token_hex(8)
     mark = _MARK.format(nonce=nonce)
-    unknown = set(names) - set(SECTIONS)
+    unknown = set(names) - set(SECTIONS) - set(EXTRA_SECTIONS)
     if unknown:
         raise KeyError(f"unknown probe sections: {sorted(unknown)}")
     lines = ["# bkdoctor host probe: read-only", _PRELUDE]
@@ -193,7 +197,7 @@ def build_script(names: list[str] | set[str], nonce: str | None = None,
         lines.append(f"printf '\\n{mark}:B:{name}\\n'")
         # A subshell keeps a section's `exit` or `cd` from leaking into the next one; stdin is closed so
         # nothing can read the rest of the script.
-        lines.append(f"( {SECTIONS[name]} ) </dev/null 2>&1")
+        lines.append(f"( {SECTIONS.get(name) or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
         lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
     return "\n".join(lines) + "\n", nonce
 

@@ -171,6 +171,13 @@ def is_down(tg: dict[str, Any]) -> bool:
     return not tg.get("reachable", True) and not is_no_cluster(tg)
 
 
+def _guide_ref(guide: dict[str, Any]) -> str | None:
+    """The guide section, or for a site rule (--rules-dir) `site:<its reference>`."""
+    if guide.get("section") == "site":
+        return "site:" + str(guide.get("title") or "site")
+    return guide.get("section")
+
+
 def group(report: dict[str, Any], verbose: bool = False) -> Fleet:
     targets = {tg["name"]: tg for tg in report["targets"]}
     down_names = {n for n, tg in targets.items() if is_down(tg)}
@@ -200,7 +207,7 @@ def group(report: dict[str, Any], verbose: bool = False) -> Fleet:
             kind = (targets.get(tname) or {}).get("kind", "host")
             rem = (f.get("remediation") or {}).get("id")
             g = groups[key] = Group(f["rule"], f["status"], f["severity"], "cluster" if kind == "cluster" else "host",
-                                    rem, (f.get("guide") or {}).get("section"), reason)
+                                    rem, _guide_ref(f.get("guide") or {}), reason)
         elif (targets.get(tname) or {}).get("kind", "host") != "cluster":
             g.kind = "host"
         g.messages.setdefault(f["message"], []).append(tname)
@@ -242,8 +249,10 @@ def group_body(g: Group, lang: str, budget: int, verbose: bool) -> Any:
     if fix_hint:
         body.append(f" — {w['fix']}: bkdoctor fix --rule {shlex.quote(g.rule)}", style="dim")
     if g.guide and g.status in ("fail", "warn"):
-        # after the Fix: command, a shell comment: the command copy-pastes as it is
-        body.append(clean(f"  # {w['guide']} §{g.guide}" if fix_hint else f" ({w['guide']} §{g.guide})"), style="dim")
+        # after the Fix: command, a shell comment: the command copy-pastes as it is; a site rule (--rules-dir)
+        # names the site's own reference, not a section of the guide
+        ref = g.guide[5:] if g.guide.startswith("site:") else f"{w['guide']} §{g.guide}"
+        body.append(clean(f"  # {ref}" if fix_hint else f" ({ref})"), style="dim")
     if verbose and len(msgs) > 1:
         for m, ts in g.messages.items():
             body.append("\n  " + clean_line(", ".join(t for t, _n in compress_hosts(sorted(ts, key=natural_key))))

@@ -68,9 +68,11 @@ def _print_flat(report: dict[str, Any], console: Console, verbose: bool = False)
                 msg.append(clean(f"\n{t['fix']}: bkdoctor fix --rule {shlex.quote(f['rule'])} "
                                  f"--host {shlex.quote(f['target'])}"), style="dim")
             if f.get("guide") and f["status"] in ("fail", "warn"):
-                # after the Fix: command, a shell comment: the line copy-pastes as it is
-                msg.append(f"  # {t['guide']} §{f['guide']['section']}" if fix_hint else
-                           f"  ({t['guide']} §{f['guide']['section']})", style="dim")
+                # after the Fix: command, a shell comment: the line copy-pastes as it is; a site rule names the
+                # site's own reference
+                g = f["guide"]
+                ref = g.get("title") if g.get("section") == "site" else f"{t['guide']} §{g['section']}"
+                msg.append(clean(f"  # {ref}" if fix_hint else f"  ({ref})"), style="dim")
             table.add_row(Text(f["status"].upper(), style=STYLE[f["status"]]), f["severity"], f["rule"],
                           Text(clean_line(f["target"])), msg)
         console.print(table)
