@@ -354,7 +354,9 @@ class HostileCluster:
                 f"{HOSTILE}/bkpaas3-apiserver-general-env": env_cm,
                 f"{HOSTILE}/ingress-nginx-controller": {"metadata": {"namespace": HOSTILE, "name": "ingress-nginx-controller"},
                                                          "data": {}}},
-            "services": [{"metadata": {"name": "ingress-nginx-controller", "namespace": HOSTILE},
+            # labelled as the chart does: the guide's one ingress lookup (§四.6.3) finds it
+            "services": [{"metadata": {"name": "ingress-nginx-controller", "namespace": HOSTILE, "labels": {
+                              "app.kubernetes.io/instance": "ingress-nginx", "app.kubernetes.io/component": "controller"}},
                           "spec": {"clusterIP": "10.96.45.12"}}],
             "helm_releases": [
                 {"namespace": HOSTILE, "name": "bk-" + HOSTILE, "status": "pending-upgrade", "revision": 3, "revisions": 3},
