@@ -161,20 +161,20 @@ def p_os(f: HostFacts) -> dict[str, Any]:
     redhat = f.text("redhat_release", missing_ok=True)
     if osr is None and centos is None and redhat is None:
         raise FactUnavailable(T("没有 /etc/os-release 和 /etc/centos-release", "neither /etc/os-release nor /etc/centos-release exists"))
+    m_arch = f.sections.get("uname_m")
+    arch = m_arch.text().strip() if m_arch is not None and m_arch.ok else None  # §一.4.1: 64位 (x86_64)
     try:
         from .osid import identify  # the `distro` library (see osid.py)
     except ImportError:  # distro not installed: the hand parser below
         pass
     else:
-        return identify({"os_release": osr, "centos_release": centos, "redhat_release": redhat})
+        return {"arch": arch, **identify({"os_release": osr, "centos_release": centos, "redhat_release": redhat})}
     kv = _kv_file(osr or "")
     release = (centos or redhat or "").strip()
     version = kv.get("VERSION_ID", "")
     m = re.search(r"release\s+(\d+(?:\.\d+)*)", release)
     if m:
         version = m.group(1)  # '7.9.2009' is more precise than VERSION_ID '7'
-    m_arch = f.sections.get("uname_m")
-    arch = m_arch.text().strip() if m_arch is not None and m_arch.ok else None
     return {
         "arch": arch,
         "id": kv.get("ID", "centos" if centos else ""),
