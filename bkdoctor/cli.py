@@ -5,11 +5,17 @@ traceback); 3 an internal error (one line; BKDOCTOR_DEBUG=1 shows the traceback)
 """
 from __future__ import annotations
 
-import asyncio
+import sys
+
+if __name__ == "__main__" and sys.argv[1:] == ["--version"]:  # `python -m bkdoctor.cli --version`: no click
+    from bkdoctor import __version__
+
+    sys.stdout.write(f"bkdoctor, version {__version__}\n")
+    sys.exit(0)
+
 import json
 import os
 import shlex
-import sys
 from typing import Any
 
 import click
@@ -17,6 +23,13 @@ import click
 from . import __version__
 from .model import BadInput, STATUS_RANK
 from .termsafe import clean, clean_line
+
+
+def _run(coro: Any) -> Any:
+    """asyncio.run, imported on first use: `--version`, `rules`, `history` never pay for asyncio (issue 16)."""
+    import asyncio
+
+    return asyncio.run(coro)
 
 
 def default_lang() -> str:
@@ -164,10 +177,10 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     if preloaded is not None:
         from . import engine
 
-        result = asyncio.run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1],
+        result = _run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1],
                                          cluster=cluster))
     else:
-        result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
+        result = _run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
     if json_path == "-":
         from .termsafe import json_for_terminal
@@ -285,7 +298,7 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
 
     check_output_path(out, "-o")
     console = _console(stderr=True)
-    result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
+    result = _run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     manifest = write_bundle(result, out)
     console.print(f"bundle {clean_line(out)}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {clean_line(shlex.quote(out))}")
@@ -382,7 +395,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
             raise BadInput("fix needs confirmation: run it on a terminal or add --yes (see the plan above)")
         return click.confirm(f"apply {len(plans)} fix(es)?", default=False)
 
-    outcomes = asyncio.run(run_fix(inv, selected, hosts=set(hosts) or None, cluster=cluster, dry_run=dry_run,
+    outcomes = _run(run_fix(inv, selected, hosts=set(hosts) or None, cluster=cluster, dry_run=dry_run,
                                    allow_disruptive=allow_disruptive, confirm=confirm, say=say, history=history, lang=lang,
                                    params=params))
     style = {"fixed": "green", "unchanged": "dim", "failed": "bold red", "manual": "yellow", "skipped": "cyan",
@@ -452,7 +465,7 @@ def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_co
         raise BadInput(f"{rec['id']} was already rolled back at {rec['rolled_back_at']}")
     inv, cluster = _targets_and_cluster(inventory, None, None, kubeconfig, kube_context, False, accept_new_host_keys,
                                         bool(rec["applied"].get("k8s")))
-    ok, lines = asyncio.run(do_rollback(rec, inv, cluster))
+    ok, lines = _run(do_rollback(rec, inv, cluster))
     for line in lines:
         _console(stderr=False).print(clean(line), markup=False)
     if ok:
@@ -519,7 +532,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang,
                      kubeconfig=kubeconfig)
     if show_plan:
-        rows = asyncio.run(inst.plan(phases))
+        rows = _run(inst.plan(phases))
         if as_json:
             _out_json(rows, ensure_ascii=False, indent=2)
             return
@@ -534,7 +547,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
                       r["verify"], r["state"], "\n".join(r["steps"]))
         _console(stderr=False).print(t)
         return
-    reports = asyncio.run(inst.run(phases))
+    reports = _run(inst.run(phases))
     if as_json:
         _out_json([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str)
     bad = [r for r in reports if r.status in ("failed", "blocked")]
@@ -661,6 +674,10 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if list(args) == ["--version"]:  # the fast path: no command tree built, click's own wording
+        sys.stdout.write(f"bkdoctor, version {__version__}\n")
+        sys.exit(0)
     try:
         cli.main(args=argv, prog_name="bkdoctor", standalone_mode=False)
     except click.exceptions.Exit as e:
