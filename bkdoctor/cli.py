@@ -25,11 +25,16 @@ from .model import BadInput, STATUS_RANK
 from .termsafe import clean, clean_line
 
 
-def _run(coro: Any) -> Any:
-    """asyncio.run, imported on first use: `--version`, `rules`, `history` never pay for asyncio (issue 16)."""
-    import asyncio
+class _LazyAsyncio:
+    """`asyncio`, imported on first use: `--version`, `rules`, `history` never pay for it (issue 16)."""
 
-    return asyncio.run(coro)
+    def __getattr__(self, name: str) -> Any:
+        import asyncio as mod
+
+        return getattr(mod, name)
+
+
+asyncio = _LazyAsyncio()
 
 
 def default_lang() -> str:
@@ -177,10 +182,10 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     if preloaded is not None:
         from . import engine
 
-        result = _run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1],
+        result = asyncio.run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1],
                                          cluster=cluster))
     else:
-        result = _run(_scan_with_progress(inv, selected, concurrency, console, cluster))
+        result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
     if json_path == "-":
         from .termsafe import json_for_terminal
@@ -298,7 +303,7 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
 
     check_output_path(out, "-o")
     console = _console(stderr=True)
-    result = _run(_scan_with_progress(inv, selected, concurrency, console, cluster))
+    result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     manifest = write_bundle(result, out)
     console.print(f"bundle {clean_line(out)}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
                   f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {clean_line(shlex.quote(out))}")
@@ -395,7 +400,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
             raise BadInput("fix needs confirmation: run it on a terminal or add --yes (see the plan above)")
         return click.confirm(f"apply {len(plans)} fix(es)?", default=False)
 
-    outcomes = _run(run_fix(inv, selected, hosts=set(hosts) or None, cluster=cluster, dry_run=dry_run,
+    outcomes = asyncio.run(run_fix(inv, selected, hosts=set(hosts) or None, cluster=cluster, dry_run=dry_run,
                                    allow_disruptive=allow_disruptive, confirm=confirm, say=say, history=history, lang=lang,
                                    params=params))
     style = {"fixed": "green", "unchanged": "dim", "failed": "bold red", "manual": "yellow", "skipped": "cyan",
@@ -465,7 +470,7 @@ def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_co
         raise BadInput(f"{rec['id']} was already rolled back at {rec['rolled_back_at']}")
     inv, cluster = _targets_and_cluster(inventory, None, None, kubeconfig, kube_context, False, accept_new_host_keys,
                                         bool(rec["applied"].get("k8s")))
-    ok, lines = _run(do_rollback(rec, inv, cluster))
+    ok, lines = asyncio.run(do_rollback(rec, inv, cluster))
     for line in lines:
         _console(stderr=False).print(clean(line), markup=False)
     if ok:
@@ -532,7 +537,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang,
                      kubeconfig=kubeconfig)
     if show_plan:
-        rows = _run(inst.plan(phases))
+        rows = asyncio.run(inst.plan(phases))
         if as_json:
             _out_json(rows, ensure_ascii=False, indent=2)
             return
@@ -547,7 +552,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
                       r["verify"], r["state"], "\n".join(r["steps"]))
         _console(stderr=False).print(t)
         return
-    reports = _run(inst.run(phases))
+    reports = asyncio.run(inst.run(phases))
     if as_json:
         _out_json([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str)
     bad = [r for r in reports if r.status in ("failed", "blocked")]
