@@ -52,7 +52,9 @@ from scan_local import NAIVE  # noqa: E402  (the guide's verification commands, 
 
 VENV = Path(os.environ.get("BKDOCTOR_BENCH_VENV", "/var/cache/bkdoctor/bench-venv"))
 CONCURRENCY = 32
-GOALS = {"scan_over_floor": 1.3, "speedup_vs_ansible": 15.0, "cpu_ms_per_host": 20.0}
+# issue 16's goals
+GOALS = {"scan_over_floor": 1.5, "speedup_vs_ansible": 15.0, "cpu_ms_per_host": 15.0, "host_cpu_ms": 40.0,
+         "host_forks": 15, "peak_rss_mb_300": 150}
 KUBELET = "#!/bin/sh\necho 'Kubernetes v1.20.11'\n"
 
 
@@ -219,12 +221,54 @@ def start_fleet(factory, n: int, plain: bool, keep_resolv: bool):
     if not keep_resolv:
         files["/etc/resolv.conf"] = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
     overlays = ["/etc"] + ([] if plain else ["/usr/local/bin"])
-    fleet = factory(n, shared_host_key=True, parallel=2, files=files, symlinks=st["symlinks"],
-                    remove=st["remove"], overlays=overlays)
+    kw = dict(shared_host_key=True, parallel=2, files=files, symlinks=st["symlinks"], remove=st["remove"],
+              overlays=overlays)
+    if not isinstance(factory, list):
+        factory = [factory]
+    # one TestNet (a /24 bridge) holds 253 hosts: the 300-host tier spans two, each factory its own bridge
+    parts = []
+    left = n
+    for i, f in enumerate(factory):
+        if left <= 0:
+            break
+        k = min(left, PER_NET)
+        if parts:  # the same client key everywhere (one inventory `ssh:`), known_hosts merged below
+            from testbed.fixtures import Fleet
+            from testbed.network import TestNet
+
+            f.net = TestNet()
+            f.fleet = Fleet(f.net, f._tmp, parts[0].client_key, parts[0].client_pub, os.path.join(f._tmp, "known_hosts"))
+        parts.append(f(k, **kw))
+        left -= k
+    if left > 0:
+        raise RuntimeError(f"{n} hosts need {-(-n // PER_NET)} factories")
+    fleet = parts[0] if len(parts) == 1 else MultiFleet(parts)
     script = "set -e\n" + "".join(f"mount -o remount,size={s} {d}\n" for d, s in st["tmpfs_sizes"].items()) + st["setup"]
     with ThreadPoolExecutor(max_workers=2) as ex:
         list(ex.map(lambda h: h.run(script + f"\necho '{h.address} {h.name}' >> /etc/hosts\n"), fleet.hosts))
     return fleet
+
+
+PER_NET = int(os.environ.get("BKDOCTOR_BENCH_PER_NET", "250"))  # hosts per bridge (a smaller value tests the split)
+
+
+class MultiFleet:
+    """Several testbed Fleets (one bridge each) seen as one: one client key, one merged known_hosts."""
+
+    def __init__(self, parts) -> None:
+        self.parts = parts
+        self.hosts = [h for p in parts for h in p.hosts]
+        self.client_key, self.client_pub = parts[0].client_key, parts[0].client_pub
+        self.known_hosts = os.path.join(parts[0].workdir, "known_hosts_all")
+        with open(self.known_hosts, "w") as out:
+            for p in parts:
+                out.write(Path(p.known_hosts).read_text())
+        os.chmod(self.known_hosts, 0o600)
+
+    def ssh_settings(self, **overrides):
+        d = self.parts[0].ssh_settings(**overrides)
+        d["known_hosts"] = self.known_hosts
+        return d
 
 
 def write_inventory(path: Path, fleet, hosts, docker_sock: str) -> None:
@@ -248,13 +292,13 @@ def write_ini(path: Path, fleet, hosts) -> None:
 # ----------------------------------------------------------------------------- runners
 
 
-def bench_scan(inv: Path, out: Path) -> dict:
+def bench_scan(inv: Path, out: Path, root: Path = ROOT) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "BKDOCTOR_DEBUG")}
     env["LANG"] = "C.UTF-8"
     # NOT --json /dev/null: bkdoctor writes reports atomically (temp file + rename), which as root would
     # replace the /dev/null device node with a regular file
     r = run_child([sys.executable, "-m", "bkdoctor.cli", "scan", "-i", str(inv), "--no-history", "--no-cluster",
-                   "--json", str(out)], env=env, cwd=str(ROOT))
+                   "--json", str(out)], env=env, cwd=str(root))
     if r["rc"] not in (0, 1):
         raise RuntimeError(f"bkdoctor scan exited {r['rc']}: {r['stderr']}")
     rep = json.loads(out.read_text())
@@ -349,6 +393,34 @@ class HostCPU:
             f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             t += int(f[13]) + int(f[14])  # cutime, cstime (fields 16, 17)
         return t / self.TICK
+
+
+def host_forks(host, fn) -> dict:
+    """Processes created on one host while `fn` runs: strace -f on the host's sshd listener follows every
+    connection's sshd, the shells and every command; each successful fork/vfork/clone (not a thread) counts."""
+    import re
+
+    out = Path(tempfile.mkdtemp(prefix="bkd-forks-")) / "trace"
+    pid = host.daemon_pid("sshd")
+    st = subprocess.Popen(["strace", "-f", "-qq", "-o", str(out), "-e", "trace=fork,vfork,clone,clone3", "-p", str(pid)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not out.exists() and time.monotonic() < deadline:  # attached
+            time.sleep(0.05)
+        time.sleep(0.2)
+        fn()
+        time.sleep(0.5)  # the last children exit
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(timeout=10)
+    forks = 0
+    for line in out.read_text(errors="replace").splitlines():
+        m = re.search(r"\b(fork|vfork|clone3?)\((.*)\)\s*=\s*(\d+)", line)
+        if m and int(m.group(3)) > 0 and "CLONE_THREAD" not in m.group(2):
+            forks += 1
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return {"forks": forks}
 
 
 def _exit_masters(cp_dir: Path) -> None:
@@ -449,6 +521,7 @@ METHODS = {  # key: label
     "ansible5": "ansible -m setup -f 5",
     "ansible50": "ansible -m setup -f 50",
     "loop": "ssh loop, sequential",
+    "baseline": "--baseline: bkdoctor scan",
 }
 
 
@@ -469,13 +542,17 @@ def main() -> int:
     ap.add_argument("--skip-ansible-above", type=int, default=None, metavar="N",
                     help="no ansible runs for fleets larger than N")
     ap.add_argument("--no-ansible", action="store_true")
+    ap.add_argument("--docker-absent", action="store_true",
+                    help="the inventory names a Docker socket that does not exist (dockerd down on every host)")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                    help="also scan with an older checkout (`git archive REV | tar -x -C DIR`), side by side")
     ap.add_argument("--plain", action="store_true", help="plain hosts (no CentOS base state)")
     ap.add_argument("--keep-resolv", action="store_true",
                     help="leave the hosts' resolv.conf as the machine's: every outside name lookup then times out")
     a = ap.parse_args()
     sizes = sorted({int(x) for x in a.hosts.split(",") if x.strip()})
-    if not sizes or sizes[0] < 1 or sizes[-1] > 250:
-        ap.error("--hosts: sizes from 1 to 250 (one /24 test network)")
+    if not sizes or sizes[0] < 1 or sizes[-1] > 500:
+        ap.error("--hosts: sizes from 1 to 500 (two /24 test networks at most)")
 
     from testbed.fixtures import SSHFleetFactory, ssh_unavailable
 
@@ -487,6 +564,11 @@ def main() -> int:
     if ans_why:
         print(f"# ansible skipped: {ans_why}")
     use_ansible = not a.no_ansible and not ans_why
+    from benchutil import compile_tree
+
+    compile_tree(ROOT)  # as installed: no run pays for compiling the sources
+    if a.baseline:
+        compile_tree(a.baseline)
     signal.signal(signal.SIGTERM, _sigterm)
 
     load0 = os.getloadavg()
@@ -509,12 +591,15 @@ def main() -> int:
         print(f"# WARNING: the machine is busy (load {load0[0]:.2f}): numbers are noisy")
 
     work = Path(tempfile.mkdtemp(prefix="bkdbench-fleet-"))
-    factory = SSHFleetFactory(workdir=str(work))
+    factory = [SSHFleetFactory(workdir=str(work))] + [SSHFleetFactory(workdir=str(work), prefix=f"net{i + 2}-node")
+                                                       for i in range((sizes[-1] - 1) // PER_NET)]
     dockerd = None
     results: dict = {}
     t_start = time.monotonic()
     try:
         dockerd = FakeDockerd(str(work / "docker.sock"))
+        sock = str(work / "no-such-docker.sock") if a.docker_absent else dockerd.path
+        meta["docker_absent"] = a.docker_absent
         t0 = time.monotonic()
         fleet = start_fleet(factory, sizes[-1], a.plain, a.keep_resolv)
         bringup = time.monotonic() - t0
@@ -523,7 +608,7 @@ def main() -> int:
               f"({bringup / sizes[-1] * 1000:.0f} ms/host)")
         # fixed cost of the command (interpreter start, imports, rules, report): a scan of 1 host
         inv1 = work / "inv-1.yaml"
-        write_inventory(inv1, fleet, fleet.hosts[:1], dockerd.path)
+        write_inventory(inv1, fleet, fleet.hosts[:1], sock)
         one = [bench_scan(inv1, work / "r1.json") for _ in range(a.repeat)]
         bench_engine(inv1)  # warm the in-process rows up (imports, rule files, asyncssh)
         bench_floor(fleet, fleet.hosts[:1])
@@ -531,10 +616,31 @@ def main() -> int:
         cpu1 = med([r["cpu_s"] for r in one])
         print(f"# bkdoctor scan of 1 host: {med([r['wall_s'] for r in one]):.2f}s wall, {cpu1 * 1000:.0f} ms CPU "
               f"(mostly the fixed cost: interpreter, imports, rules, report), {med([r['maxrss_mb'] for r in one]):.0f} MB")
+        # the cost on the host of one scan: CPU (sshd + shell + commands, from the sshd listener's cutime/cstime)
+        # and processes created (strace -f on sshd), against connect + `true`
+        h1 = HostCPU(fleet.hosts[:1])
+        hc = {"scan": [], "floor": []}
+        for _ in range(max(3, a.repeat)):
+            for k, fn in (("scan", lambda: bench_scan(inv1, work / "r1.json")),
+                          ("floor", lambda: bench_floor(fleet, fleet.hosts[:1]))):
+                c0 = h1.total()
+                fn()
+                hc[k].append((h1.total() - c0) * 1000)
+        host_cost = {k: {"host_cpu_ms": med(v), "host_cpu_ms_min": min(v)} for k, v in hc.items()}
+        if shutil.which("strace"):
+            host_cost["scan"].update(host_forks(fleet.hosts[0], lambda: bench_scan(inv1, work / "r1.json")))
+            host_cost["floor"].update(host_forks(fleet.hosts[0], lambda: bench_floor(fleet, fleet.hosts[:1])))
+        meta["host_cost"] = host_cost
+        hs, hf = host_cost["scan"], host_cost["floor"]
+        print(f"# on the host, per scan: {hs['host_cpu_ms']:.0f} ms CPU (min {hs['host_cpu_ms_min']:.0f}), "
+              f"{hs.get('forks', '?')} processes created; connect + `true`: {hf['host_cpu_ms']:.0f} ms, "
+              f"{hf.get('forks', '?')} processes -> the probe itself {hs['host_cpu_ms'] - hf['host_cpu_ms']:.0f} ms, "
+              f"{(hs['forks'] - hf['forks']) if 'forks' in hs else '?'} processes (goals <= {GOALS['host_cpu_ms']:.0f} ms, "
+              f"<= {GOALS['host_forks']} processes; clock ticks are 10 ms)", flush=True)
         for n in sizes:
             hosts = fleet.hosts[:n]
             inv, ini = work / f"inv-{n}.yaml", work / f"hosts-{n}.ini"
-            write_inventory(inv, fleet, hosts, dockerd.path)
+            write_inventory(inv, fleet, hosts, sock)
             write_ini(ini, fleet, hosts)
             from bkdoctor.inventory import load_inventory
 
@@ -544,6 +650,7 @@ def main() -> int:
             ansible_here = use_ansible and (a.skip_ansible_above is None or n <= a.skip_ansible_above)
             for i in range(a.repeat):
                 todo = {"scan": lambda: bench_scan(inv, work / "r.json"), "engine": lambda: bench_engine(inv),
+                        **({"baseline": lambda: bench_scan(inv, work / "rb.json", a.baseline)} if a.baseline else {}),
                         "floor": lambda: bench_floor(fleet, hosts), "probe": lambda: bench_floor(fleet, hosts, script)}
                 if ansible_here and i < a.ansible_repeat:
                     todo["ansible5"] = lambda: bench_ansible(ini, 5, work, n)
@@ -568,7 +675,8 @@ def main() -> int:
     finally:
         if dockerd is not None:
             dockerd.close()
-        factory.close()
+        for f in reversed(factory):
+            f.close()
         shutil.rmtree(work, ignore_errors=True)
     meta["total_s"] = time.monotonic() - t_start
     meta["loadavg_after"] = os.getloadavg()
@@ -633,7 +741,8 @@ def print_table(n: int, s: dict) -> None:
         if k in s["speedup"]:
             print(f"  speedup vs {label:<14} {s['speedup'][k]:6.1f}x  (goal >= {g['speedup_vs_ansible']:.0f}x: "
                   f"{verdict(s['speedup'][k] >= g['speedup_vs_ansible'])})")
-    print(f"  speedup vs ssh loop       {s['speedup']['loop']:6.1f}x")
+    if "loop" in s["speedup"]:
+        print(f"  speedup vs ssh loop       {s['speedup']['loop']:6.1f}x")
     marg = s["scan_cpu_ms_per_host_marginal"]
     key = marg if marg is not None else s["scan_cpu_ms_per_host"]
     print(f"  bkdoctor CPU per host     {key:6.1f} ms  (goal < {g['cpu_ms_per_host']:.0f}: "

@@ -5,11 +5,17 @@ traceback); 3 an internal error (one line; BKDOCTOR_DEBUG=1 shows the traceback)
 """
 from __future__ import annotations
 
-import asyncio
+import sys
+
+if __name__ == "__main__" and sys.argv[1:] == ["--version"]:  # `python -m bkdoctor.cli --version`: no click
+    from bkdoctor import __version__
+
+    sys.stdout.write(f"bkdoctor, version {__version__}\n")
+    sys.exit(0)
+
 import json
 import os
 import shlex
-import sys
 from typing import Any
 
 import click
@@ -17,6 +23,18 @@ import click
 from . import __version__
 from .model import BadInput, STATUS_RANK
 from .termsafe import clean, clean_line
+
+
+class _LazyAsyncio:
+    """`asyncio`, imported on first use: `--version`, `rules`, `history` never pay for it (issue 16)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import asyncio as mod
+
+        return getattr(mod, name)
+
+
+asyncio = _LazyAsyncio()
 
 
 def default_lang() -> str:
@@ -820,6 +838,10 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if list(args) == ["--version"]:  # the fast path: no command tree built, click's own wording
+        sys.stdout.write(f"bkdoctor, version {__version__}\n")
+        sys.exit(0)
     try:
         cli.main(args=argv, prog_name="bkdoctor", standalone_mode=False)
     except click.exceptions.Exit as e:

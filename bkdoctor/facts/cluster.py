@@ -156,6 +156,30 @@ def _reduce_event(e: dict[str, Any]) -> dict[str, Any]:
 REDUCE = {"nodes": _reduce_node, "pods": _reduce_pod, "events": _reduce_event}
 
 
+# the fields whose values repeat across thousands of objects (and `labels`, whose values all do)
+SHARED_KEYS = frozenset({"namespace", "name", "nodeName", "image", "imageID", "reason", "type", "kind", "component",
+                         "host", "hostIP", "status", "phase", "apiVersion", "qosClass", "fieldPath", "containerID"})
+
+
+def _share(obj: Any, memo: dict[str, str], every: bool = False) -> Any:
+    """`obj` with the string values of SHARED_KEYS replaced by one shared copy each. json.loads shares a page's
+    repeated keys but not its values, and 5,000 pods and 20,000 events repeat the same namespaces, node names,
+    images, reasons and statuses (issue 16: what bkdoctor keeps, and so its peak, shrinks). Unique values (uids,
+    timestamps, messages) are left alone: a shared table of those would cost more than it saves."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if type(v) is str:
+                if (every or k in SHARED_KEYS) and len(v) <= 120:
+                    obj[k] = memo.setdefault(v, v)
+            elif isinstance(v, (dict, list)):
+                _share(v, memo, k == "labels")
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, (dict, list)):
+                _share(v, memo)
+    return obj
+
+
 @dataclass
 class ClusterFacts:
     """Lazily listed, cached cluster objects (dicts as the API returns them, managedFields dropped)."""
@@ -168,6 +192,8 @@ class ClusterFacts:
     calls: int = 0  # API requests made (tests check that each kind is read once)
     # a bundle (offline analysis) fills this instead of the API
     preloaded: dict[str, Any] | None = None
+    # one copy of each short string value of the reduced objects (namespaces, node names, images, reasons...)
+    _strings: dict[str, str] = field(default_factory=dict)
 
     # -- raw API --------------------------------------------------------------------------------------
     def _get(self, path: str, query: dict[str, Any] | None = None, *, raw: bool = False) -> Any:
@@ -192,10 +218,15 @@ class ClusterFacts:
             if cont:
                 q["continue"] = cont
             data = self._get(path, q)
-            for item in data.get("items") or []:
-                (item.get("metadata") or {}).pop("managedFields", None)
-                out.append(reduce(item) if reduce else item)
+            items = data.pop("items", None) or []
             cont = (data.get("metadata") or {}).get("continue")
+            del data
+            # each item is reduced and its full form dropped at once; the page is gone before the next is asked for
+            for i, item in enumerate(items):
+                items[i] = None
+                (item.get("metadata") or {}).pop("managedFields", None)
+                out.append(_share(reduce(item), self._strings) if reduce else item)
+            del items
             if not cont:
                 return out
 

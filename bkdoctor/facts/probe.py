@@ -19,6 +19,9 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
+# the docker CLI sections folded into the main probe (issue 16): skipped (rc 125) when the Engine API socket exists
+_NOSOCK = '[ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKET" ] && exit 125; '
+
 # Each section: a shell snippet whose stdout+stderr and exit code are captured. Keep them read-only.
 # `t` wraps commands that may hang (a stuck daemon, an NFS mount) in `timeout` when it exists.
 SECTIONS: dict[str, str] = {
@@ -58,8 +61,9 @@ SECTIONS: dict[str, str] = {
     "docker_bins": "command -v dockerd; command -v docker; true",
     # fallback only (a second, small probe when the Engine API cannot be reached): docker CLI calls cost
     # ~30 ms each, so they are not paid on every scan
-    "docker_cli_info": "command -v docker >/dev/null 2>&1 || exit 127; t docker info --format '{{json .}}'",
-    "docker_client": "command -v docker >/dev/null 2>&1 || exit 127; docker --version",
+    # BKD_DOCKER_IF_NO_SOCKET (set by the engine in the main probe): run only when that socket is absent (125 if not)
+    "docker_cli_info": _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; t docker info --format '{{json .}}'",
+    "docker_client": _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; docker --version",
     "kubelet_version": "command -v kubelet >/dev/null 2>&1 || exit 127; t kubelet --version",
     "sysctl_runtime": (
         "for k in net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables; do "

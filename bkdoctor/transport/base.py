@@ -14,12 +14,14 @@ class CommandResult:
     rc: int
     stdout: bytes
     stderr: bytes
+    clock: dict[str, Any] | None = None  # run_script(clock=True) on a transport that folds_clock
 
 
 class Transport(abc.ABC):
     """How bkdoctor talks to one host."""
 
     address: str | None = None
+    folds_clock = False  # True: run_script(..., clock=True) also samples the host clock, in the same session
 
     @abc.abstractmethod
     async def run_script(self, script: str, timeout: float) -> CommandResult:

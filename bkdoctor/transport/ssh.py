@@ -24,6 +24,7 @@ import re
 import signal
 import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,10 @@ MAX_API_RESPONSE = 64 * 1024 * 1024  # bytes: a Docker /info of a big host is we
 # can be killed. /proc/$$/stat field 5 is the pgrp (field 2 is "(sh)" or "(bash)": no spaces).
 _PGID_PREAMBLE = ('__bkd_pg=$$; [ -r /proc/$$/stat ] && read -r _ _ _ _ __bkd_pg _ </proc/$$/stat; '
                   'echo "@@BKD-PGID:$__bkd_pg" >&2; unset __bkd_pg\n')
-_PGID_LINE = re.compile(rb"@@BKD-PGID:(\d+)\n")
+_PGID_LINE = re.compile(rb"@@BKD-PGID:(\d+)(?: (\S*))?\n")
+# the same line with the host's clock (issue 16: the clock sample rides on the probe's session, no second exec)
+_PGID_CLOCK_PREAMBLE = _PGID_PREAMBLE.replace('echo "@@BKD-PGID:$__bkd_pg"', 'echo "@@BKD-PGID:$__bkd_pg $(date -u +%s.%N)"')
+assert _PGID_CLOCK_PREAMBLE != _PGID_PREAMBLE
 _CLOSE_TIMEOUT = 2.0
 
 
@@ -469,9 +473,15 @@ class SSHTransport(Transport):
             return "sudo -n /bin/sh -s"
         return "/bin/sh -s"
 
-    async def run_script(self, script: str, timeout: float) -> CommandResult:
+    folds_clock = True  # run_script(clock=True) samples the host clock in the same session
+
+    async def run_script(self, script: str, timeout: float, clock: bool = False) -> CommandResult:
         """Run `script` on stdin of a remote POSIX sh. The timeout is the smaller of `timeout` and the
         host's `command_timeout`.
+
+        With `clock`, the preamble's line also carries the host's `date -u +%s.%N`, read the moment it arrives:
+        `result.clock` is the offset against this machine's clock (midpoint of the round trip from opening the
+        session to that line) and the round trip, or the unparsable text.
 
         On timeout the remote command is killed, best effort: a one-line preamble reports the shell's
         process group on stderr (stripped from the result), and a second exec channel on the same
@@ -483,10 +493,12 @@ class SSHTransport(Transport):
         limit = min(t for t in (timeout, self.settings.command_timeout) if t)
         proc = None
         pgid: int | None = None
-        data = (_PGID_PREAMBLE + script).encode()
+        data = ((_PGID_CLOCK_PREAMBLE if clock else _PGID_PREAMBLE) + script).encode()
+        sample: dict[str, Any] | None = None
 
         async def go():
-            nonlocal proc, pgid
+            nonlocal proc, pgid, sample
+            t0 = time.time()
             proc = await conn.create_process(self._command(), encoding=None)
             proc.stdin.write(data)
             proc.stdin.write_eof()
@@ -498,6 +510,13 @@ class SSHTransport(Transport):
                 m = _PGID_LINE.fullmatch(line)
                 if m:
                     pgid = int(m.group(1))
+                    if clock:
+                        t1 = time.time()
+                        text = (m.group(2) or b"").decode("ascii", "replace")
+                        try:
+                            sample = {"offset_s": float(text) - (t0 + t1) / 2, "rtt_s": t1 - t0}
+                        except ValueError:
+                            sample = {"error": text[:80]}
                     break
                 before += line
                 if not line:
@@ -532,7 +551,7 @@ class SSHTransport(Transport):
         err = err or b""
         if self._command().startswith("sudo") and rc != 0 and not out.strip():
             self._raise_sudo_error(rc, err)
-        return CommandResult(rc, out, err)
+        return CommandResult(rc, out, err, clock=sample)
 
     async def _kill_group(self, conn, pgid: int) -> None:
         if pgid <= 1:

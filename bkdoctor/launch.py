@@ -1,0 +1,15 @@
+"""The `bkdoctor` console script: `--version` answers before the command tree (click, rich, rules) is imported."""
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        from . import __version__
+
+        sys.stdout.write(f"bkdoctor, version {__version__}\n")  # click's version_option wording
+        sys.exit(0)
+    from .cli import main as cli_main
+
+    cli_main()

@@ -1,0 +1,88 @@
+"""No wasted round trips (issue 16): one SSH exec per host when the Docker socket is absent, the clock sample in
+the probe's own session, the probe output gzip'ed on the host. Counted on real sshd test hosts: a ForceCommand
+wrapper logs every exec request sshd receives (the Docker API's stream-local channels are not execs)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bkdoctor.engine import compress_script, decompress_output
+from bkdoctor.facts.probe import build_script, parse_output
+
+pytestmark = [pytest.mark.ssh]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bkdoctor(*args, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
+    env["LANG"] = "C.UTF-8"
+    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_socket_absent_is_one_exec_per_host(ssh_fleet, tmp_path):
+    log = tmp_path / "execs.log"
+    wrapper = tmp_path / "count-exec"
+    # SSH_CONNECTION: client address, client port, server address, server port
+    wrapper.write_text(f'#!/bin/sh\nset -- $SSH_CONNECTION\nprintf "%s|%s\\n" "$3" "$SSH_ORIGINAL_COMMAND" '
+                       f'>> {log}\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n')
+    wrapper.chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    fleet = ssh_fleet(2, sshd={"extra_config": [f"ForceCommand {wrapper}"]})
+    absent, dead = fleet.hosts
+    # the other host's socket exists but nothing answers on it: the API fails, so the CLI is asked in a second
+    # probe, as before (this also shows the counter counts)
+    dead_sock = tmp_path / "dead.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(dead_sock))
+    s.close()
+    inv = {"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(connect_timeout=5),
+           "hosts": [{"name": "absent", "address": absent.address, "roles": ["node"],
+                      "docker_socket": str(tmp_path / "no-such.sock")},
+                     {"name": "dead", "address": dead.address, "roles": ["node"], "docker_socket": str(dead_sock)}]}
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(inv))
+    r = bkdoctor("scan", "-i", str(tmp_path / "hosts.yaml"), "--json", "-", "--no-history", "--no-cluster")
+    assert r.returncode in (0, 1), r.stderr
+    rep = json.loads(r.stdout)
+    execs: dict[str, list[str]] = {}
+    for line in log.read_text().splitlines():
+        addr, _, cmd = line.partition("|")
+        execs.setdefault(addr, []).append(cmd)
+    assert len(execs[absent.address]) == 1, execs  # the probe, the docker CLI and the clock in one session
+    assert len(execs[dead.address]) == 2, execs  # + the CLI fallback probe: the socket is there, the API is not
+
+    by = {(f["rule"], f["target"]): f for f in rep["findings"]}
+    # the clock sample rode on the probe: fleet-clock-skew has a reading for both hosts (they share this clock)
+    for t in ("absent", "dead"):
+        f = by[("fleet-clock-skew", t)]
+        assert f["status"] == "pass", f
+        assert abs(f["observed"]["skew_s"]) < 1 + f["observed"]["uncertainty_s"]
+    # the CLI's answer is the same whether it came inline (socket absent) or from the second probe
+    a, d = by[("docker-version", "absent")], by[("docker-version", "dead")]
+    assert a["status"] == d["status"] and a.get("observed") == d.get("observed"), (a, d)
+    if subprocess.run(["sh", "-c", "command -v docker"], capture_output=True).returncode == 0:
+        client = subprocess.run(["docker", "--version"], capture_output=True, text=True).stdout.split()[2].rstrip(",")
+        assert client in json.dumps(a, ensure_ascii=False), a
+
+
+def test_probe_output_is_gzipped_when_gzip_exists(tmp_path):
+    script, nonce = build_script({"uname_r", "os_release", "mountinfo", "etc_hosts"})
+    plain = subprocess.run(["/bin/sh", "-s"], input=script.encode(), capture_output=True).stdout
+    packed = subprocess.run(["/bin/sh", "-s"], input=compress_script(script).encode(), capture_output=True).stdout
+    assert packed[:2] == b"\x1f\x8b" and len(packed) < len(plain) / 2, (len(packed), len(plain))
+    assert parse_output(decompress_output(packed), nonce) == parse_output(plain, nonce)
+    # no gzip on the host: the same script sends plain output, and the reader takes it as it is
+    bare = subprocess.run(["/bin/sh", "-s"], input=compress_script(script).encode(), capture_output=True,
+                          env={"PATH": str(tmp_path)}).stdout
+    assert bare.startswith(b"\n@@BKD-") and parse_output(decompress_output(bare), nonce).keys() == \
+        parse_output(plain, nonce).keys()
+    # a stream cut off mid-way loses its tail sections, never invents one
+    cut = parse_output(decompress_output(packed[: len(packed) // 2]), nonce)
+    assert set(cut) < set(parse_output(plain, nonce))

@@ -1,0 +1,76 @@
+"""Start-up cost (issue 16): the commands that need no host, cluster or report library never import one.
+
+Behavioural, not timed: each command runs in a fresh interpreter through the real entry point (`bkdoctor.cli.main`)
+and the test reads which modules that interpreter loaded. A module import at the top of cli.py, registry.py or a
+rule file would put the library back on every start and fails this test."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# the libraries the issue names, plus the cluster client's own dependencies and asyncio for --version
+HEAVY = ("kubernetes", "asyncssh", "sqlite_utils", "jinja2", "docker", "urllib3", "cryptography")
+
+RUNNER = r"""
+import json, sys
+out = sys.argv[1]
+sys.argv = ["bkdoctor", *sys.argv[2:]]
+from bkdoctor.launch import main  # the console script's entry point (pyproject)
+code = 0
+try:
+    main()
+except SystemExit as e:
+    code = e.code
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def loaded(tmp_path, *args: str) -> tuple[int, set[str], str]:
+    out = tmp_path / "mods.json"
+    env = dict(os.environ, LANG="C.UTF-8", COLUMNS="300", XDG_DATA_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path))
+    env.pop("KUBECONFIG", None)
+    p = subprocess.run([sys.executable, "-c", RUNNER, str(out), *args], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    data = json.loads(out.read_text())
+    return data["code"], {m.split(".")[0] for m in data["modules"]}, p.stdout
+
+
+def test_version_imports_nothing_heavy(tmp_path):
+    code, mods, stdout = loaded(tmp_path, "--version")
+    assert code == 0 and stdout == "bkdoctor, version " + __import__("bkdoctor").__version__ + "\n"
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    assert "asyncio" not in mods and "rich" not in mods and "yaml" not in mods
+
+
+@pytest.mark.parametrize("args", [("rules",), ("rules", "--json")])
+def test_rules_never_imports_the_cluster_or_ssh_client(tmp_path, args):
+    code, mods, stdout = loaded(tmp_path, *args)
+    assert code == 0 and "insecure-registries" in stdout and "faq-" in stdout
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    assert "asyncio" not in mods
+
+
+def test_the_runner_sees_a_heavy_import(tmp_path):
+    """The check can fail: a command that does use the SSH client is seen importing it."""
+    (tmp_path / "inv.yaml").write_text("hosts:\n  - {name: n1, address: 198.18.255.254, roles: [node]}\n"
+                                       "ssh: {connect_timeout: 1}\n")
+    code, mods, _ = loaded(tmp_path, "scan", "-i", str(tmp_path / "inv.yaml"), "--no-history", "--rule", "swap")
+    assert "asyncssh" in mods and "asyncio" in mods
+
+
+def test_module_version_does_not_build_the_command_tree():
+    """`python -m bkdoctor.cli --version` (how the tests and the image call it) answers before click is imported."""
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "bkdoctor.cli", "--version"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith("bkdoctor, version ")
+    imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert "bkdoctor" in imported  # the canary: the test reads the imports of the right interpreter
+    assert not {"click", "asyncio", "rich", "yaml", *HEAVY} & imported, sorted(imported)
