@@ -220,8 +220,10 @@ class Installer:
         pick = {"control": [self.control()], "first-master": masters[:1], "other-masters": masters[1:],
                 "nodes": [h for h in hosts if "node" in h.roles and "master" not in h.roles],
                 "k8s-nodes": [h for h in hosts if "master" in h.roles or "node" in h.roles],
+                # every host with the node role, a master that is also a node included (§五.2.3.1: Node节点)
+                "node-role": [h for h in hosts if "node" in h.roles],
                 "registry-proxy": [h for h in hosts if "registry-proxy" in h.roles]}[on]
-        if not pick and not missing_ok and on not in ("other-masters", "nodes"):
+        if not pick and not missing_ok and on not in ("other-masters", "nodes", "node-role"):
             raise BadInput(f"no host with role {on} in the inventory")
         return pick
 
@@ -434,8 +436,12 @@ class Installer:
         from .fixmode import run_fix
 
         rules = registry.select(list(step.value), None)
+        # the hosts the plan shows for this step (where:), never another; a step of cluster rules only has none
+        hosts = None if all(r.scope == "cluster" for r in rules) else self.step_host_names(step)
+        if hosts is not None and not hosts:
+            return True, f"no host for where: {step.on} in the inventory: nothing to fix"
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
-        outcomes = await run_fix(self._inv_for(step), rules, hosts=None, cluster=cluster, dry_run=False,
+        outcomes = await run_fix(self._inv_for(step), rules, hosts=hosts, cluster=cluster, dry_run=False,
                                  allow_disruptive=True, confirm=lambda plans: True,
                                  say=lambda s: self.say("    " + s), history=self.history, factory=self.factory,
                                  lang=self.lang)
@@ -443,8 +449,30 @@ class Installer:
         lines = [f"{o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}" for o in outcomes]
         return not bad, "\n".join(lines)
 
+    def step_host_names(self, step: Step) -> set[str]:
+        """The hosts the plan shows for this step (its `where:`): host checks and fixes judge these, no other."""
+        return {h.name for h in self.hosts_for(step.on, missing_ok=True)}
+
+    @staticmethod
+    def only_hosts(statuses: dict[str, tuple[str, list[Any]]], names: set[str]) -> dict[str, tuple[str, list[Any]]]:
+        """The statuses recomputed from the findings of host rules on `names` (cluster and fleet findings kept)."""
+        rank = {"pass": 0, "skip": 0, "suppressed": 0, "warn": 1, "fail": 2, "error": 2}
+        out: dict[str, tuple[str, list[Any]]] = {}
+        for rid, (_, fs) in statuses.items():
+            keep = [f for f in fs if f.rule.scope != "host" or f.target in names]
+            st = "pass"
+            for f in keep:
+                if rank[f.status] > rank[st] or (rank[f.status] == rank[st] and f.status != "pass" and st == "skip"):
+                    st = f.status
+            out[rid] = (st, keep)
+        return out
+
     async def run_rules_step(self, step: Step) -> tuple[bool, str]:
-        st = await self.statuses(list(step.value), self._inv_for(step))
+        names = self.step_host_names(step)
+        rules = registry.select(list(step.value), None)
+        if not names and any(r.scope == "host" for r in rules):
+            return True, f"no host for where: {step.on} in the inventory: nothing to check"
+        st = self.only_hosts(await self.statuses(list(step.value), self._inv_for(step)), names)
         ok, bad = self.verdict(st, list(step.value), strict=True)
         lines = [f"{f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}" for f in bad[:10]]
         for f in bad[:10]:
@@ -611,13 +639,17 @@ class Installer:
         rules += sorted({r["rule"] for f in found for r in f.related if r.get("fix") and r["rule"] not in rules})
         if not rules:
             return False
-        question = f"apply bkdoctor's fixes for {', '.join(rules)} and retry?"
-        self.say(f"  {question}")
+        # only where the diagnosis found the problem (the targets just shown), never every host
+        targets = {f.target for f in found if f.rule.id in rules} | {r["target"] for f in found for r in f.related
+                                                                      if r.get("fix") and r.get("target")}
+        question = f"apply bkdoctor's fixes for {', '.join(rules)} on {', '.join(sorted(targets))} and retry?"
+        self.say(f"  {_clean(question)}")
         if not self.confirm(question):
             return False
         sel = registry.select(rules, None)
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in sel) else None
-        outcomes = await run_fix(self.inv, sel, hosts=None, cluster=cluster, dry_run=False, allow_disruptive=False,
+        outcomes = await run_fix(self.inv, sel, hosts=targets or None, cluster=cluster, dry_run=False,
+                                 allow_disruptive=False,
                                  confirm=lambda plans: True, say=lambda s: self.say("    " + s), history=self.history,
                                  factory=self.factory, lang=self.lang)
         for o in outcomes:

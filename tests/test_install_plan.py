@@ -44,7 +44,7 @@ EXPECTED = {
                       ("四.5.3", "control", "./scripts/create_k8s_cluster_admin_for_paas3.sh"),
                       ("四.5.3", "control", "check:test -s environments/default/app_secret.yaml")],
     "ingress": [("四.6.2", "control", "helmfile -f 00-ingress-nginx.yaml.gotmpl sync"), ("四.6.3", "control", "fix:coredns")],
-    "storage": [("五.2.3", "k8s-nodes", "rules:localpv-dirs"), ("五.2.4", "control", "helmfile -f 00-localpv.yaml.gotmpl sync"),
+    "storage": [("五.2.3", "node-role", "rules:localpv-dirs"), ("五.2.4", "control", "helmfile -f 00-localpv.yaml.gotmpl sync"),
                 ("五.3", "control", "helmfile -f base-storage.yaml.gotmpl sync")],
     "base-first": [("六.3.1", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=first sync")],
     "base-second": [("六.3.2", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=second sync")],
