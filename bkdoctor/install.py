@@ -30,6 +30,7 @@ from .inventory import HostSpec, Inventory
 from .model import BadInput, T
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
+CONFIRM_MANUAL_ENV = "BKDOCTOR_CONFIRM_MANUAL"
 
 
 @dataclass
@@ -180,11 +181,15 @@ class Installer:
     def __init__(self, inv: Inventory, *, history: Any, say: Callable[[str], None],
                  confirm: Callable[[str], bool], cluster_factory: Callable[[], Any],
                  factory: Any = engine.default_transport, log_dir: str | None = None, lang: str = "en",
-                 kubeconfig: str | None = None, interactive: bool = False) -> None:
+                 kubeconfig: str | None = None, interactive: bool = False,
+                 confirmed_manual: list[str] | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.inv, self.history, self.say, self.confirm = inv, history, say, confirm
         self.cluster_factory, self.factory, self.lang = cluster_factory, factory, lang
         self.interactive = interactive
+        # manual steps the operator confirmed explicitly when there is no terminal (ids like saas.1)
+        self.confirmed_manual = set(confirmed_manual if confirmed_manual is not None else
+                                    [x.strip() for x in os.environ.get(CONFIRM_MANUAL_ENV, "").split(",") if x.strip()])
         self.state = InstallState(history)
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         self.log_dir = Path(log_dir or os.path.join(base, "bkdoctor", "install-logs"))
@@ -390,7 +395,7 @@ class Installer:
                 ok, detail = await self.run_rules_step(step)
                 log = ""
             elif step.kind == "manual":
-                ok, detail = await self.run_manual_step(step)
+                ok, detail = await self.run_manual_step(step, f"{p.id}.{i + 1}")
                 log = ""
             elif step.kind == "builtin":
                 ok, detail = await BUILTINS[step.value](self, step)
@@ -480,9 +485,12 @@ class Installer:
                 lines.append(f"  -> bkdoctor fix --rule {f.rule.id} --host {shlex.quote(f.target)}")
         return ok, "\n".join(lines)
 
-    async def run_manual_step(self, step: Step) -> tuple[bool, str]:
+    async def run_manual_step(self, step: Step, sid: str = "") -> tuple[bool, str]:
         """Something only the operator can do (a web page): show exactly what, wait for the confirmation, then
-        verify what bkdoctor can see. Without a terminal (--yes) it only verifies: done when the checks pass."""
+        verify what bkdoctor can see. Without a terminal (--yes) a step whose checks prove the operator's work
+        (`args: {proven_by_verify: true}`: the S-Mart app's pods) is done when they pass; any other (the Redis pool:
+        bk-redis exists since §五.3; the GSE environment: nothing to check) waits for the operator unless its id
+        is confirmed explicitly (BKDOCTOR_CONFIRM_MANUAL=saas.1,agents.5): never recorded done silently."""
         self.say("    " + "=" * 60)
         for line in render_text(step.value.get(self.lang) or step.value["en"], self).splitlines():
             self.say(f"    {line}")
@@ -490,7 +498,15 @@ class Installer:
         if self.interactive:
             if not self.confirm("done? / 已完成？"):
                 return False, "not confirmed"
-        return True, ""
+            return True, ""
+        if step.args.get("proven_by_verify"):
+            return True, ""
+        if sid and sid in self.confirmed_manual:
+            self.say(f"    confirmed by the operator ({CONFIRM_MANUAL_ENV}={sid})")
+            return True, ""
+        return False, (f"manual step {sid} waits for the operator: bkdoctor cannot see this work; run install on a "
+                       f"terminal, or confirm it with {CONFIRM_MANUAL_ENV}={sid} / 该手工步骤无法自动核对：请在终端运行，"
+                       f"或以 {CONFIRM_MANUAL_ENV}={sid} 明确确认")
 
     async def check(self, name: str) -> tuple[bool, str]:
         fn = CHECKS[name.split(":")[0]]
