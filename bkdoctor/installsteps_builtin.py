@@ -272,12 +272,22 @@ async def c_nodes_ready(inst: Any, arg: str) -> tuple[bool, str]:
 
 async def c_release(inst: Any, arg: str) -> tuple[bool, str]:
     name, _, version = arg.partition("=")
+    at_least = name.endswith(">")  # release:NAME>=VERSION: that chart version or newer (semver, prereleases older)
+    name = name.rstrip(">")
     rel = inst._releases().get(name)
     if rel is None:
         return False, f"release {name} is not installed"
     if rel.get("status") != "deployed":
         return False, f"release {name} is {rel.get('status')}"
-    if version and rel.get("chart_version") != version:
+    if version and at_least:
+        from .semver import semver_lt
+
+        try:
+            if semver_lt(str(rel.get("chart_version") or ""), version):
+                return False, f"release {name} is chart {rel.get('chart_version')}, older than {version}"
+        except ValueError:
+            return False, f"release {name} has chart version {rel.get('chart_version')!r}, not a version"
+    elif version and rel.get("chart_version") != version:
         return False, f"release {name} is chart {rel.get('chart_version')}, not {version}"
     return True, ""
 

@@ -44,3 +44,44 @@ def test_smart_steps_are_proven_by_their_pods():
     proven = [s.quote for p in load_phases() for s in p.steps if s.kind == "manual" and s.args.get("proven_by_verify")]
     assert len(proven) == 2 and all(any(b.startswith("pods:") for b in s.verify_builtin)
                                     for p in load_phases() for s in p.steps if s.args.get("proven_by_verify"))
+
+
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+
+from bkdoctor.installsteps import render  # noqa: E402
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+@pytest.mark.parametrize("before,after", [("2.3.5", "2.4.4"), ("2.4.4-beta.1", "2.4.4"), ("2.4.4", "2.4.4"),
+                                          ("2.4.10", "2.4.10"), ("2.5.0-rc.1", "2.5.0-rc.1"), ("3.0.0", "3.0.0")])
+def test_nodeman_version_is_raised_to_2_4_4_never_lowered(tmp_path, shell, before, after):
+    """§九.5.3's sed replaces 2.3.5 by 2.4.4; bkdoctor raises any older version, keeps a newer one, and its check
+    accepts >= 2.4.4 like the nodeman-version rule."""
+    step = next(s for p in load_phases() if p.id == "saas" for s in p.steps if s.kind == "run" and "version.yaml" in s.value)
+    f = tmp_path / "environments" / "default" / "version.yaml"
+    f.parent.mkdir(parents=True)
+    f.write_text(f'# versions\nreleases:\n  bk-gse-ce: "2.1.2-beta.20"\n  bk-nodeman: "{before}"\n')
+    r = subprocess.run([shell, "-c", render(step.value, {})], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f'  bk-nodeman: "{after}"' in f.read_text().splitlines() and 'bk-gse-ce: "2.1.2-beta.20"' in f.read_text()
+    assert subprocess.run([shell, "-c", step.verify_run], cwd=tmp_path).returncode == 0
+    f.write_text(f'releases:\n  bk-nodeman: "2.4.3"\n')
+    assert subprocess.run([shell, "-c", step.verify_run], cwd=tmp_path).returncode != 0
+
+
+def test_release_check_at_least():
+    import asyncio as aio
+    from types import SimpleNamespace
+
+    from bkdoctor.installsteps_builtin import c_release
+
+    def inst(v):
+        return SimpleNamespace(_releases=lambda: {"bk-nodeman": {"status": "deployed", "chart_version": v}})
+
+    assert aio.run(c_release(inst("2.4.4"), "bk-nodeman>=2.4.4"))[0]
+    assert aio.run(c_release(inst("2.5.0"), "bk-nodeman>=2.4.4"))[0]
+    assert not aio.run(c_release(inst("2.4.4-beta.1"), "bk-nodeman>=2.4.4"))[0]
+    assert not aio.run(c_release(inst("2.3.5"), "bk-nodeman>=2.4.4"))[0]
+    assert not aio.run(c_release(inst("2.5.0"), "bk-nodeman=2.4.4"))[0]
