@@ -46,6 +46,7 @@ class Phase:
     gate_strict: bool = False  # §十二.2.1: a warning of a gate rule blocks too
     gate_builtin: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # bkdoctor's own verifies (builtins), with `verify`
+    part_of: str = ""  # an optional phase selected by another one's --with (registry-mirrors: registry-proxy)
 
 
 def _bad(msg: str) -> ValueError:
@@ -96,7 +97,7 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
         ph = Phase(p["id"], T(p["title"]["zh"], p["title"]["en"]), str(p.get("guide", "")), steps,
                    list(p.get("requires") or []), list(p.get("gate") or []), list(p.get("verify") or []),
                    bool(p.get("optional", False)), bool(p.get("gate_strict", False)),
-                   list(p.get("gate_builtin") or []), list(p.get("checks") or []))
+                   list(p.get("gate_builtin") or []), list(p.get("checks") or []), str(p.get("part_of") or ""))
         if ph.id in seen:
             raise _bad(f"duplicate id {ph.id}")
         for r in ph.requires:
@@ -122,7 +123,7 @@ def select_phases(phases: list[Phase], only: str | None, start: str | None, unti
     for x in with_optional:
         if x not in ids:
             raise BadInput(f"unknown phase {x!r} in --with")
-    out = [p for p in phases if not p.optional or p.id in with_optional or p.id == only]
+    out = [p for p in phases if not p.optional or p.id in with_optional or p.part_of in with_optional or p.id == only]
     if only:
         return [p for p in out if p.id == only]
     if start:

@@ -30,10 +30,11 @@ VALUES = {"domain": "bkce7.bktencent.com", "registry": "", "base": BASE, "master
 EXPECTED = {
     "preflight": [("一.4.2", "k8s-nodes", "fix:swap,selinux,firewall,timezone,kernel-params")],
     "registry-proxy": [("二.3.1", "registry-proxy", "run:cat > \"$proxy_config_file\" <<EOF"),
-                       ("二.3.2", "registry-proxy", "run:docker restart \"$proxy_instance_name\""),
-                       ("二.4.2", "nodes", "fix:registry-mirrors")],
+                       ("二.3.2", "registry-proxy", "run:docker restart \"$proxy_instance_name\"")],
     "k8s": [("三.2.1", "first-master", f"curl -fsSL {BASE}/ce7/bcs.sh | bash -s -- -i k8s"),
             ("三.3", "k8s-nodes", "builtin:join")],
+    # §二.4.2 after k8s: the nodes have Docker (and bcs.sh's daemon.json) only then
+    "registry-mirrors": [("二.4.2", "nodes", "fix:registry-mirrors")],
     "control-sync": [("三.4.2", "control", "run:scp -o BatchMode=yes \"$master_ip\":~/.kube/config ~/.kube/config")],
     "install-files": [("四.2.1", "control", "bkdl-7.1-stable.sh -ur latest base demo"),
                       ("四.2.2", "control", "check:test -d bin && test -d blueking"),
@@ -288,7 +289,11 @@ def test_plan_error_for_an_even_number_of_masters(tmp_path):
 def test_select_phases():
     ph = load_phases()
     assert "registry-proxy" not in [p.id for p in select_phases(ph, None, None, None, set())]
-    assert "registry-proxy" in [p.id for p in select_phases(ph, None, None, None, {"registry-proxy"})]
+    ids = [p.id for p in select_phases(ph, None, None, None, {"registry-proxy"})]
+    assert "registry-proxy" in ids and "registry-mirrors" in ids  # the proxy, and the nodes using it
+    # the proxy container before k8s, the nodes' registry-mirrors after it (Docker and bcs.sh's daemon.json first)
+    assert ids.index("registry-proxy") < ids.index("k8s") < ids.index("registry-mirrors")
+    assert "registry-mirrors" not in [p.id for p in select_phases(ph, None, None, None, set())]
     assert [p.id for p in select_phases(ph, None, "storage", "base-second", set())] == ["storage", "base-first", "base-second"]
     assert [p.id for p in select_phases(ph, "ingress", None, None, set())] == ["ingress"]
     with pytest.raises(BadInput):
