@@ -31,6 +31,7 @@ from .model import BadInput, T
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
 CONFIRM_MANUAL_ENV = "BKDOCTOR_CONFIRM_MANUAL"
+NOT_IN_GUIDE = "not in the guide"  # a step's guide: from field knowledge (its note says what and why)
 
 
 @dataclass
@@ -74,7 +75,10 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
                       tuple(s.get("creates") or ()), s.get("unless"), tuple(v.get("rules") or ()), v.get("run"),
                       tuple(v.get("builtin") or ()), dict(s.get("args") or {}), str(s.get("note", "")))
             where = f"{p['id']} step {n}"
-            if not st.guide or not st.quote:
+            if st.guide == NOT_IN_GUIDE:
+                if not st.note.startswith(NOT_IN_GUIDE):
+                    raise _bad(f"{where}: a step that is {NOT_IN_GUIDE} says so in its note, and why")
+            elif not st.guide or not st.quote:
                 raise _bad(f"{where}: every step cites its guide section and a quote of it")
             if st.on not in ON or st.dir not in DIRS or any(e not in ENV for e in st.env):
                 raise _bad(f"{where}: where/dir/env must be one of {ON} / {DIRS} / {ENV}")

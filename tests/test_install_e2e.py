@@ -105,9 +105,11 @@ def site(ssh_fleet, kube_apiserver, tmp_path):
                                    "mode": 0o755}}
     fleet, ctl = make_ssh_host(ssh_fleet, {"hostname": "ctl", "files": dict(bkdl), "setup": HOME_SETUP})
     daemon = {"/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'}
+    # chronyd synchronised (§一.4.3, checked in preflight)
     _, master = make_ssh_host(ssh_fleet, {"hostname": "master-1", "docker": True, "files": {**KUBELET, **daemon},
-                                          "setup": HOME_SETUP})
+                                          "setup": HOME_SETUP, "chronyd": "synced"})
     _, node = make_ssh_host(ssh_fleet, {"hostname": "node-1", "docker": True, "files": {**KUBELET, **daemon},
+                                        "chronyd": "synced",
         "setup": HOME_SETUP + "\necho '/dev/mapper/centos-swap swap swap defaults 0 0' >> /etc/fstab"})
     port = int(kube_apiserver.url.rsplit(":", 1)[1])
     relays = [ApiRelay(port, h).start() for h in (ctl, master, node)]
@@ -128,6 +130,8 @@ def site(ssh_fleet, kube_apiserver, tmp_path):
     inv = tmp_path / "hosts.yaml"
     inv.write_text(yaml.safe_dump({
         "domain": DOMAIN, "ingress_ip": "10.96.45.12", "download_base": BASE, "ssh": fleet.ssh_settings(),
+        # one test node stands for §一.5's 2.5 nodes of the base suite (node-capacity, checked in preflight)
+        "thresholds": {"suites_nodes": {"base": [0.1, 0.1]}},
         "hosts": [{"name": "ctl", "address": ctl.address, "roles": ["control"]},
                   {"name": "master-1", "address": master.address, "roles": ["master"], "docker_socket": "/run/docker.sock"},
                   {"name": "node-1", "address": node.address, "roles": ["node"], "docker_socket": "/run/docker.sock"}]}))

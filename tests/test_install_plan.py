@@ -28,7 +28,9 @@ VALUES = {"domain": "bkce7.bktencent.com", "registry": "", "base": BASE, "master
 # Each phase's steps as the guide has them: (section, where, what). `what` is the command as rendered with the
 # guide's own values, or kind:detail for what bkdoctor does itself. Order matters.
 EXPECTED = {
-    "preflight": [("一.4.2", "k8s-nodes", "fix:swap,selinux,firewall,timezone,kernel-params")],
+    # one step per guide section; kernel-params is field knowledge
+    "preflight": [("一.4.2", "k8s-nodes", "fix:swap,selinux,firewall"), ("一.4.3", "k8s-nodes", "fix:timezone,time-sync"),
+                  ("not in the guide", "k8s-nodes", "fix:kernel-params")],
     "registry-proxy": [("二.3.1", "registry-proxy", "run:cat > \"$proxy_config_file\" <<EOF"),
                        ("二.3.2", "registry-proxy", "run:docker restart \"$proxy_instance_name\"")],
     "k8s": [("三.2.1", "first-master", f"curl -fsSL {BASE}/ce7/bcs.sh | bash -s -- -i k8s"),
@@ -103,6 +105,9 @@ def test_every_phase_matches_the_guide_step_for_step():
                 assert detail in what, (p.id, sec, what)
             else:
                 assert what == wwhat, (p.id, sec, what)  # the guide's command, verbatim
+            if sec == "not in the guide":
+                assert step.note.startswith("not in the guide: "), (p.id, step.note)
+                continue
             # the quote is in that section of the guide
             assert squash(step.quote) in squash(guide_section(guide, sec)), (p.id, sec, step.quote)
             # a command the step runs that is the guide's command line is quoted from it
@@ -284,6 +289,15 @@ def test_plan_error_when_the_directory_does_not_exist_yet(tmp_path):
 def test_plan_error_for_an_even_number_of_masters(tmp_path):
     r = _plan(tmp_path, "-i", str(_inventory(tmp_path, masters=2)), "--until", "k8s")
     assert r.returncode == 2 and "2 masters in the inventory: §三.3.2 wants an odd number" in r.stderr
+
+
+def test_preflight_verifies_what_the_guide_asks_before_k8s():
+    """§一.4.3 time sync (Chrony or NTP), §一.5 node capacity and the clock skew between hosts: checked in preflight,
+    not first noticed when bk-repo says Expired token."""
+    pre = next(p for p in load_phases() if p.id == "preflight")
+    fixed = [r for s in pre.steps if s.kind == "fix" for r in s.value]
+    assert "time-sync" in fixed and {"time-sync", "node-capacity", "fleet-clock-skew"} <= set(pre.verify)
+    assert len({s.guide for s in pre.steps}) == len(pre.steps)  # one step per guide section
 
 
 def test_select_phases():
