@@ -85,3 +85,14 @@ def test_release_check_at_least():
     assert not aio.run(c_release(inst("2.4.4-beta.1"), "bk-nodeman>=2.4.4"))[0]
     assert not aio.run(c_release(inst("2.3.5"), "bk-nodeman>=2.4.4"))[0]
     assert not aio.run(c_release(inst("2.5.0"), "bk-nodeman=2.4.4"))[0]
+
+
+def test_strict_gate_blocks_on_a_check_that_could_not_judge():
+    """§十二.2.1: the monitor-log gate (component-versions, gate_strict) with no bk-gse / bk-apigateway at all is a
+    skip; it must not let monitor/log start."""
+    from types import SimpleNamespace
+
+    f = SimpleNamespace(status="skip", rule=SimpleNamespace(id="component-versions"), target="cluster")
+    st = {"component-versions": ("skip", [f])}
+    assert Installer.verdict(st, ["component-versions"], warn_blocks=True) == (False, [f])
+    assert Installer.verdict(st, ["component-versions"])[0] is True  # a non-strict gate: as before
