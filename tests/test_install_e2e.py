@@ -103,7 +103,7 @@ def site(ssh_fleet, kube_apiserver, tmp_path):
         "/usr/local/bin/kubectl": {"content": f"#!/bin/sh\n[ \"$1\" = exec ] && exec {sys.executable} "
                                               f"{stand / 'standin.py'} kubectl \"$@\"\nexec /usr/bin/kubectl \"$@\"\n",
                                    "mode": 0o755}}
-    fleet, ctl = make_ssh_host(ssh_fleet, {"hostname": "ctl", "files": dict(bkdl), "setup": HOME_SETUP})
+    fleet, ctl = make_ssh_host(ssh_fleet, {"hostname": "ctl", "files": dict(bkdl), "setup": HOME_SETUP, "chronyd": "synced"})
     daemon = {"/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'}
     # chronyd synchronised (§一.4.3, checked in preflight)
     _, master = make_ssh_host(ssh_fleet, {"hostname": "master-1", "docker": True, "files": {**KUBELET, **daemon},
