@@ -30,6 +30,8 @@ from .inventory import HostSpec, Inventory
 from .model import BadInput, T
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
+CONFIRM_MANUAL_ENV = "BKDOCTOR_CONFIRM_MANUAL"
+NOT_IN_GUIDE = "not in the guide"  # a step's guide: from field knowledge (its note says what and why)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Phase:
     gate_strict: bool = False  # §十二.2.1: a warning of a gate rule blocks too
     gate_builtin: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # bkdoctor's own verifies (builtins), with `verify`
+    part_of: str = ""  # an optional phase selected by another one's --with (registry-mirrors: registry-proxy)
 
 
 def _bad(msg: str) -> ValueError:
@@ -72,7 +75,10 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
                       tuple(s.get("creates") or ()), s.get("unless"), tuple(v.get("rules") or ()), v.get("run"),
                       tuple(v.get("builtin") or ()), dict(s.get("args") or {}), str(s.get("note", "")))
             where = f"{p['id']} step {n}"
-            if not st.guide or not st.quote:
+            if st.guide == NOT_IN_GUIDE:
+                if not st.note.startswith(NOT_IN_GUIDE):
+                    raise _bad(f"{where}: a step that is {NOT_IN_GUIDE} says so in its note, and why")
+            elif not st.guide or not st.quote:
                 raise _bad(f"{where}: every step cites its guide section and a quote of it")
             if st.on not in ON or st.dir not in DIRS or any(e not in ENV for e in st.env):
                 raise _bad(f"{where}: where/dir/env must be one of {ON} / {DIRS} / {ENV}")
@@ -95,7 +101,7 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
         ph = Phase(p["id"], T(p["title"]["zh"], p["title"]["en"]), str(p.get("guide", "")), steps,
                    list(p.get("requires") or []), list(p.get("gate") or []), list(p.get("verify") or []),
                    bool(p.get("optional", False)), bool(p.get("gate_strict", False)),
-                   list(p.get("gate_builtin") or []), list(p.get("checks") or []))
+                   list(p.get("gate_builtin") or []), list(p.get("checks") or []), str(p.get("part_of") or ""))
         if ph.id in seen:
             raise _bad(f"duplicate id {ph.id}")
         for r in ph.requires:
@@ -121,7 +127,7 @@ def select_phases(phases: list[Phase], only: str | None, start: str | None, unti
     for x in with_optional:
         if x not in ids:
             raise BadInput(f"unknown phase {x!r} in --with")
-    out = [p for p in phases if not p.optional or p.id in with_optional or p.id == only]
+    out = [p for p in phases if not p.optional or p.id in with_optional or p.part_of in with_optional or p.id == only]
     if only:
         return [p for p in out if p.id == only]
     if start:
@@ -180,11 +186,15 @@ class Installer:
     def __init__(self, inv: Inventory, *, history: Any, say: Callable[[str], None],
                  confirm: Callable[[str], bool], cluster_factory: Callable[[], Any],
                  factory: Any = engine.default_transport, log_dir: str | None = None, lang: str = "en",
-                 kubeconfig: str | None = None, interactive: bool = False) -> None:
+                 kubeconfig: str | None = None, interactive: bool = False,
+                 confirmed_manual: list[str] | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.inv, self.history, self.say, self.confirm = inv, history, say, confirm
         self.cluster_factory, self.factory, self.lang = cluster_factory, factory, lang
         self.interactive = interactive
+        # manual steps the operator confirmed explicitly when there is no terminal (ids like saas.1)
+        self.confirmed_manual = set(confirmed_manual if confirmed_manual is not None else
+                                    [x.strip() for x in os.environ.get(CONFIRM_MANUAL_ENV, "").split(",") if x.strip()])
         self.state = InstallState(history)
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         self.log_dir = Path(log_dir or os.path.join(base, "bkdoctor", "install-logs"))
@@ -220,8 +230,10 @@ class Installer:
         pick = {"control": [self.control()], "first-master": masters[:1], "other-masters": masters[1:],
                 "nodes": [h for h in hosts if "node" in h.roles and "master" not in h.roles],
                 "k8s-nodes": [h for h in hosts if "master" in h.roles or "node" in h.roles],
+                # every host with the node role, a master that is also a node included (§五.2.3.1: Node节点)
+                "node-role": [h for h in hosts if "node" in h.roles],
                 "registry-proxy": [h for h in hosts if "registry-proxy" in h.roles]}[on]
-        if not pick and not missing_ok and on not in ("other-masters", "nodes"):
+        if not pick and not missing_ok and on not in ("other-masters", "nodes", "node-role"):
             raise BadInput(f"no host with role {on} in the inventory")
         return pick
 
@@ -270,6 +282,10 @@ class Installer:
             st, fs = statuses.get(rid, ("pass", []))
             if st in ("fail", "error") or (warn_blocks and st == "warn"):
                 bad += [f for f in fs if f.status in ("fail", "error", "warn")]
+            elif warn_blocks and st == "skip" and any(f.status == "skip" for f in fs):
+                # a strict gate (§十二.2.1's versions) that could not be judged (no bk-gse / bk-apigateway yet, no
+                # cluster) does not let the phase start
+                bad += [f for f in fs if f.status == "skip"]
             elif strict and any(f.status == "skip" for f in fs) and not rid.startswith("faq-"):
                 bad += [f for f in fs if f.status == "skip"]
         return not bad, bad
@@ -388,7 +404,7 @@ class Installer:
                 ok, detail = await self.run_rules_step(step)
                 log = ""
             elif step.kind == "manual":
-                ok, detail = await self.run_manual_step(step)
+                ok, detail = await self.run_manual_step(step, f"{p.id}.{i + 1}")
                 log = ""
             elif step.kind == "builtin":
                 ok, detail = await BUILTINS[step.value](self, step)
@@ -434,8 +450,12 @@ class Installer:
         from .fixmode import run_fix
 
         rules = registry.select(list(step.value), None)
+        # the hosts the plan shows for this step (where:), never another; a step of cluster rules only has none
+        hosts = None if all(r.scope == "cluster" for r in rules) else self.step_host_names(step)
+        if hosts is not None and not hosts:
+            return True, f"no host for where: {step.on} in the inventory: nothing to fix"
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
-        outcomes = await run_fix(self._inv_for(step), rules, hosts=None, cluster=cluster, dry_run=False,
+        outcomes = await run_fix(self._inv_for(step), rules, hosts=hosts, cluster=cluster, dry_run=False,
                                  allow_disruptive=True, confirm=lambda plans: True,
                                  say=lambda s: self.say("    " + s), history=self.history, factory=self.factory,
                                  lang=self.lang)
@@ -443,8 +463,30 @@ class Installer:
         lines = [f"{o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}" for o in outcomes]
         return not bad, "\n".join(lines)
 
+    def step_host_names(self, step: Step) -> set[str]:
+        """The hosts the plan shows for this step (its `where:`): host checks and fixes judge these, no other."""
+        return {h.name for h in self.hosts_for(step.on, missing_ok=True)}
+
+    @staticmethod
+    def only_hosts(statuses: dict[str, tuple[str, list[Any]]], names: set[str]) -> dict[str, tuple[str, list[Any]]]:
+        """The statuses recomputed from the findings of host rules on `names` (cluster and fleet findings kept)."""
+        rank = {"pass": 0, "skip": 0, "suppressed": 0, "warn": 1, "fail": 2, "error": 2}
+        out: dict[str, tuple[str, list[Any]]] = {}
+        for rid, (_, fs) in statuses.items():
+            keep = [f for f in fs if f.rule.scope != "host" or f.target in names]
+            st = "pass"
+            for f in keep:
+                if rank[f.status] > rank[st] or (rank[f.status] == rank[st] and f.status != "pass" and st == "skip"):
+                    st = f.status
+            out[rid] = (st, keep)
+        return out
+
     async def run_rules_step(self, step: Step) -> tuple[bool, str]:
-        st = await self.statuses(list(step.value), self._inv_for(step))
+        names = self.step_host_names(step)
+        rules = registry.select(list(step.value), None)
+        if not names and any(r.scope == "host" for r in rules):
+            return True, f"no host for where: {step.on} in the inventory: nothing to check"
+        st = self.only_hosts(await self.statuses(list(step.value), self._inv_for(step)), names)
         ok, bad = self.verdict(st, list(step.value), strict=True)
         lines = [f"{f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}" for f in bad[:10]]
         for f in bad[:10]:
@@ -452,9 +494,12 @@ class Installer:
                 lines.append(f"  -> bkdoctor fix --rule {f.rule.id} --host {shlex.quote(f.target)}")
         return ok, "\n".join(lines)
 
-    async def run_manual_step(self, step: Step) -> tuple[bool, str]:
+    async def run_manual_step(self, step: Step, sid: str = "") -> tuple[bool, str]:
         """Something only the operator can do (a web page): show exactly what, wait for the confirmation, then
-        verify what bkdoctor can see. Without a terminal (--yes) it only verifies: done when the checks pass."""
+        verify what bkdoctor can see. Without a terminal (--yes) a step whose checks prove the operator's work
+        (`args: {proven_by_verify: true}`: the S-Mart app's pods) is done when they pass; any other (the Redis pool:
+        bk-redis exists since §五.3; the GSE environment: nothing to check) waits for the operator unless its id
+        is confirmed explicitly (BKDOCTOR_CONFIRM_MANUAL=saas.1,agents.5): never recorded done silently."""
         self.say("    " + "=" * 60)
         for line in render_text(step.value.get(self.lang) or step.value["en"], self).splitlines():
             self.say(f"    {line}")
@@ -462,7 +507,15 @@ class Installer:
         if self.interactive:
             if not self.confirm("done? / 已完成？"):
                 return False, "not confirmed"
-        return True, ""
+            return True, ""
+        if step.args.get("proven_by_verify"):
+            return True, ""
+        if sid and sid in self.confirmed_manual:
+            self.say(f"    confirmed by the operator ({CONFIRM_MANUAL_ENV}={sid})")
+            return True, ""
+        return False, (f"manual step {sid} waits for the operator: bkdoctor cannot see this work; run install on a "
+                       f"terminal, or confirm it with {CONFIRM_MANUAL_ENV}={sid} / 该手工步骤无法自动核对：请在终端运行，"
+                       f"或以 {CONFIRM_MANUAL_ENV}={sid} 明确确认")
 
     async def check(self, name: str) -> tuple[bool, str]:
         fn = CHECKS[name.split(":")[0]]
@@ -611,13 +664,17 @@ class Installer:
         rules += sorted({r["rule"] for f in found for r in f.related if r.get("fix") and r["rule"] not in rules})
         if not rules:
             return False
-        question = f"apply bkdoctor's fixes for {', '.join(rules)} and retry?"
-        self.say(f"  {question}")
+        # only where the diagnosis found the problem (the targets just shown), never every host
+        targets = {f.target for f in found if f.rule.id in rules} | {r["target"] for f in found for r in f.related
+                                                                      if r.get("fix") and r.get("target")}
+        question = f"apply bkdoctor's fixes for {', '.join(rules)} on {', '.join(sorted(targets))} and retry?"
+        self.say(f"  {_clean(question)}")
         if not self.confirm(question):
             return False
         sel = registry.select(rules, None)
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in sel) else None
-        outcomes = await run_fix(self.inv, sel, hosts=None, cluster=cluster, dry_run=False, allow_disruptive=False,
+        outcomes = await run_fix(self.inv, sel, hosts=targets or None, cluster=cluster, dry_run=False,
+                                 allow_disruptive=False,
                                  confirm=lambda plans: True, say=lambda s: self.say("    " + s), history=self.history,
                                  factory=self.factory, lang=self.lang)
         for o in outcomes:

@@ -14,7 +14,7 @@ from typing import Any
 from .model import T
 
 DIRS = ("none", "root", "blueking")
-ON = ("control", "first-master", "other-masters", "nodes", "k8s-nodes", "registry-proxy")
+ON = ("control", "first-master", "other-masters", "nodes", "k8s-nodes", "node-role", "registry-proxy")
 ENV = ("BK_DOMAIN", "REGISTRY", "INSTALL_DIR", "RELEASE_BASEURL")
 KINDS = ("run", "check", "fix", "rules", "manual", "builtin")
 PLACEHOLDER = re.compile(r"@\{([a-z_]+)\}")

@@ -220,16 +220,29 @@ async def b_yaml_keys(inst: Any, step: Step) -> tuple[bool, str]:
     return True, ""
 
 
+def ingress_lookup(core: Any, access: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The one ingress lookup the rules use (k8s.find_ingress: the controller Service of §四.6.3's label and its
+    controller pods' hostIPs, §六.4.1), and the controller pods; never the admission webhook job's pods, which carry
+    app.kubernetes.io/name=ingress-nginx too."""
+    from .k8s import INGRESS_POD_LABEL, INGRESS_SVC_LABEL, find_ingress, labels
+
+    ser = access.api_client.sanitize_for_serialization
+    svcs = [ser(x) for x in core.list_service_for_all_namespaces(label_selector="=".join(INGRESS_SVC_LABEL)).items]
+    pods = [ser(x) for x in core.list_pod_for_all_namespaces(label_selector="=".join(INGRESS_POD_LABEL)).items]
+    controllers = [p for p in pods if labels(p).get("app.kubernetes.io/component", "controller") == "controller"]
+    return find_ingress(svcs, pods), controllers
+
+
 async def b_access(inst: Any, step: Step) -> tuple[bool, str]:
     """§六.4.1 / §六.4.3: the hosts entries the operator's own computer needs, and the admin credentials read
     from bk-user-api-general-envs, shown once on the terminal: never logged, never stored."""
     def f(core: Any, access: Any) -> tuple[str | None, dict[str, str]]:
-        pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/name=ingress-nginx").items
-        ip = None
-        for p in pods:
-            ip = p.status.host_ip if p.status else None
-            if not ip and p.spec and p.spec.node_name:
-                node = core.read_node(p.spec.node_name)
+        ing, controllers = ingress_lookup(core, access)
+        ip = ing["host_ips"][0] if ing and ing["host_ips"] else None
+        for p in controllers if ing and not ip else []:  # no hostIP yet: the controller's Node's InternalIP
+            node_name = (p.get("spec") or {}).get("nodeName")
+            if node_name:
+                node = core.read_node(node_name)
                 ip = next((a.address for a in node.status.addresses or [] if a.type == "InternalIP"), None)
             if ip:
                 break
@@ -272,12 +285,22 @@ async def c_nodes_ready(inst: Any, arg: str) -> tuple[bool, str]:
 
 async def c_release(inst: Any, arg: str) -> tuple[bool, str]:
     name, _, version = arg.partition("=")
+    at_least = name.endswith(">")  # release:NAME>=VERSION: that chart version or newer (semver, prereleases older)
+    name = name.rstrip(">")
     rel = inst._releases().get(name)
     if rel is None:
         return False, f"release {name} is not installed"
     if rel.get("status") != "deployed":
         return False, f"release {name} is {rel.get('status')}"
-    if version and rel.get("chart_version") != version:
+    if version and at_least:
+        from .semver import semver_lt
+
+        try:
+            if semver_lt(str(rel.get("chart_version") or ""), version):
+                return False, f"release {name} is chart {rel.get('chart_version')}, older than {version}"
+        except ValueError:
+            return False, f"release {name} has chart version {rel.get('chart_version')!r}, not a version"
+    elif version and rel.get("chart_version") != version:
         return False, f"release {name} is chart {rel.get('chart_version')}, not {version}"
     return True, ""
 
@@ -325,7 +348,8 @@ async def p_control_is_master(inst: Any) -> bool:
 
 async def p_ingress(inst: Any) -> bool:
     def f(core: Any, access: Any) -> bool:
-        return bool(core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/name=ingress-nginx").items)
+        ing, controllers = ingress_lookup(core, access)
+        return ing is not None and bool(controllers)
     return inst._cluster(f)
 
 

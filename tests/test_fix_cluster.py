@@ -21,7 +21,7 @@ from bkdoctor.inventory import local_inventory
 
 pytestmark = pytest.mark.kube
 CASES = ["no-hosts-block.fail", "two-server-blocks.fail", "wrong-ip.fail", "missing-names.fail", "no-fallthrough.fail",
-         "no-reload.fail"]
+         "no-reload.warn"]
 
 
 def _inv():
@@ -54,7 +54,7 @@ def state(kube_apiserver):
 @pytest.mark.parametrize("case", CASES)
 def test_coredns_fail_fix_pass(case, kube_apiserver, state):
     _, objs = merged_state(FIXTURES / "coredns" / f"{case}.yaml")
-    if case == "no-reload.fail":
+    if case == "no-reload.warn":
         objs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "coredns-74ff55c5b-7qx9d", "namespace": "kube-system",
                      "labels": {"k8s-app": "kube-dns"}}, "spec": {"nodeName": "master-10-0-0-2",
                      "containers": [{"name": "coredns", "image": "k8s.gcr.io/coredns:1.7.0"}]}})
@@ -70,7 +70,7 @@ def test_coredns_fail_fix_pass(case, kube_apiserver, state):
     corefile.parse(text)
     again, _ = _fix(kube_apiserver.kubeconfig)
     assert again == []  # the rule passes: nothing to fix
-    if case == "no-reload.fail":
+    if case == "no-reload.warn":
         from kubernetes import client
 
         pods = client.CoreV1Api(api).list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
@@ -79,7 +79,7 @@ def test_coredns_fail_fix_pass(case, kube_apiserver, state):
 
 
 def test_no_reload_fix_is_disruptive_and_needs_the_flag(kube_apiserver, state):
-    _, objs = merged_state(FIXTURES / "coredns" / "no-reload.fail.yaml")
+    _, objs = merged_state(FIXTURES / "coredns" / "no-reload.warn.yaml")
     state.apply(objs)
     before = _corefile(kube_apiserver.api_client())
     out, _ = _fix(kube_apiserver.kubeconfig, allow_disruptive=False)

@@ -28,12 +28,15 @@ VALUES = {"domain": "bkce7.bktencent.com", "registry": "", "base": BASE, "master
 # Each phase's steps as the guide has them: (section, where, what). `what` is the command as rendered with the
 # guide's own values, or kind:detail for what bkdoctor does itself. Order matters.
 EXPECTED = {
-    "preflight": [("一.4.2", "k8s-nodes", "fix:swap,selinux,firewall,timezone,kernel-params")],
+    # one step per guide section; kernel-params is field knowledge
+    "preflight": [("一.4.2", "k8s-nodes", "fix:swap,selinux,firewall"), ("一.4.3", "k8s-nodes", "fix:timezone,time-sync"),
+                  ("not in the guide", "k8s-nodes", "fix:kernel-params")],
     "registry-proxy": [("二.3.1", "registry-proxy", "run:cat > \"$proxy_config_file\" <<EOF"),
-                       ("二.3.2", "registry-proxy", "run:docker restart \"$proxy_instance_name\""),
-                       ("二.4.2", "nodes", "fix:registry-mirrors")],
+                       ("二.3.2", "registry-proxy", "run:docker restart \"$proxy_instance_name\"")],
     "k8s": [("三.2.1", "first-master", f"curl -fsSL {BASE}/ce7/bcs.sh | bash -s -- -i k8s"),
             ("三.3", "k8s-nodes", "builtin:join")],
+    # §二.4.2 after k8s: the nodes have Docker (and bcs.sh's daemon.json) only then
+    "registry-mirrors": [("二.4.2", "nodes", "fix:registry-mirrors")],
     "control-sync": [("三.4.2", "control", "run:scp -o BatchMode=yes \"$master_ip\":~/.kube/config ~/.kube/config")],
     "install-files": [("四.2.1", "control", "bkdl-7.1-stable.sh -ur latest base demo"),
                       ("四.2.2", "control", "check:test -d bin && test -d blueking"),
@@ -44,7 +47,7 @@ EXPECTED = {
                       ("四.5.3", "control", "./scripts/create_k8s_cluster_admin_for_paas3.sh"),
                       ("四.5.3", "control", "check:test -s environments/default/app_secret.yaml")],
     "ingress": [("四.6.2", "control", "helmfile -f 00-ingress-nginx.yaml.gotmpl sync"), ("四.6.3", "control", "fix:coredns")],
-    "storage": [("五.2.3", "k8s-nodes", "rules:localpv-dirs"), ("五.2.4", "control", "helmfile -f 00-localpv.yaml.gotmpl sync"),
+    "storage": [("五.2.3", "node-role", "rules:localpv-dirs"), ("五.2.4", "control", "helmfile -f 00-localpv.yaml.gotmpl sync"),
                 ("五.3", "control", "helmfile -f base-storage.yaml.gotmpl sync")],
     "base-first": [("六.3.1", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=first sync")],
     "base-second": [("六.3.2", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=second sync")],
@@ -102,6 +105,9 @@ def test_every_phase_matches_the_guide_step_for_step():
                 assert detail in what, (p.id, sec, what)
             else:
                 assert what == wwhat, (p.id, sec, what)  # the guide's command, verbatim
+            if sec == "not in the guide":
+                assert step.note.startswith("not in the guide: "), (p.id, step.note)
+                continue
             # the quote is in that section of the guide
             assert squash(step.quote) in squash(guide_section(guide, sec)), (p.id, sec, step.quote)
             # a command the step runs that is the guide's command line is quoted from it
@@ -285,10 +291,23 @@ def test_plan_error_for_an_even_number_of_masters(tmp_path):
     assert r.returncode == 2 and "2 masters in the inventory: §三.3.2 wants an odd number" in r.stderr
 
 
+def test_preflight_verifies_what_the_guide_asks_before_k8s():
+    """§一.4.3 time sync (Chrony or NTP), §一.5 node capacity and the clock skew between hosts: checked in preflight,
+    not first noticed when bk-repo says Expired token."""
+    pre = next(p for p in load_phases() if p.id == "preflight")
+    fixed = [r for s in pre.steps if s.kind == "fix" for r in s.value]
+    assert "time-sync" in fixed and {"time-sync", "node-capacity", "fleet-clock-skew"} <= set(pre.verify)
+    assert len({s.guide for s in pre.steps}) == len(pre.steps)  # one step per guide section
+
+
 def test_select_phases():
     ph = load_phases()
     assert "registry-proxy" not in [p.id for p in select_phases(ph, None, None, None, set())]
-    assert "registry-proxy" in [p.id for p in select_phases(ph, None, None, None, {"registry-proxy"})]
+    ids = [p.id for p in select_phases(ph, None, None, None, {"registry-proxy"})]
+    assert "registry-proxy" in ids and "registry-mirrors" in ids  # the proxy, and the nodes using it
+    # the proxy container before k8s, the nodes' registry-mirrors after it (Docker and bcs.sh's daemon.json first)
+    assert ids.index("registry-proxy") < ids.index("k8s") < ids.index("registry-mirrors")
+    assert "registry-mirrors" not in [p.id for p in select_phases(ph, None, None, None, set())]
     assert [p.id for p in select_phases(ph, None, "storage", "base-second", set())] == ["storage", "base-first", "base-second"]
     assert [p.id for p in select_phases(ph, "ingress", None, None, set())] == ["ingress"]
     with pytest.raises(BadInput):

@@ -1,6 +1,6 @@
 """The optional registry-proxy phase (§二) for real: the proxy host gets the guide's config file (even where the old
 `-v` mount of a missing file left Docker's empty directory), the container is run (then restarted on a re-run), and
-every node's dockerd gets `registry-mirrors` (§二.4.2); the registry-proxy and registry-mirrors rules then pass
+every node's dockerd gets `registry-mirrors` (§二.4.2, its own phase after k8s); the registry-proxy and registry-mirrors rules then pass
 against the real registry server and the real dockerd.
 
 The proxy host: Debian's docker-registry as the upstream (stands for hub.bktencent.com, an image pushed to it) and,
@@ -47,9 +47,9 @@ def test_registry_proxy_phase(ssh_fleet, tmp_path):
            "XDG_CONFIG_HOME": str(tmp_path / "c")}
     env.pop("KUBECONFIG", None)
 
-    def install(*args):
+    def install(*args, phase="registry-proxy"):
         return subprocess.run([sys.executable, "-m", "bkdoctor.cli", "install", "-i", str(inv), "--yes", "--phase",
-                               "registry-proxy", "--with", "registry-proxy", *args], cwd=ROOT, env=env,
+                               phase, "--with", "registry-proxy", *args], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=600)
 
     r = install()
@@ -63,9 +63,13 @@ def test_registry_proxy_phase(ssh_fleet, tmp_path):
     assert log[0] == "inspect proxy-bkhub" and log[1].startswith(
         "run -d -p 5500:5000 --restart=always --name proxy-bkhub -v /etc/docker/registry/bkhub.yaml:/etc/docker/registry/config.yml "
         "-v /data/registry-bkhub:/var/lib/registry hub.bktencent.com/library/registry:2"), log
+    assert "DONE     registry-proxy" in r.stdout
+    # the nodes' registry-mirrors is its own phase, after k8s (Docker and bcs.sh's daemon.json come first)
+    assert json.loads(node.docker("info", "--format", "{{json .RegistryConfig.Mirrors}}").stdout) in ([], None)
+    r = install(phase="registry-mirrors")
+    assert r.returncode == 0 and "DONE     registry-mirrors" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]
     mirrors = json.loads(node.docker("info", "--format", "{{json .RegistryConfig.Mirrors}}").stdout)
     assert mirrors == [f"http://{proxy.address}:5500/"], mirrors
-    assert "DONE     registry-proxy" in r.stdout
 
     # a second run does nothing: the phase is done and its checks pass
     r = install()

@@ -2,7 +2,7 @@ import re
 
 from bkdoctor import corefile
 from bkdoctor.k8s import ingress_controller_service, ref
-from bkdoctor.rulekit import G_COREDNS, Rule, T, cite, coredns_names, errored, failed, passed
+from bkdoctor.rulekit import G_COREDNS, Rule, T, cite, coredns_names, errored, failed, passed, warned
 
 RULE = Rule(
     id="coredns",
@@ -60,7 +60,7 @@ def check(facts, ctx):
     except corefile.CorefileError as e:
         return failed(T(f"Corefile 无法解析：{e}", f"the Corefile does not parse: {e}"), expected=expected,
                       evidence={"Corefile": text[:4000]})
-    problems, per_block = [], []
+    problems, per_block, notes = [], [], []
     serving = [b for b in blocks if _serves(b.keys, names)]
     for b in blocks:
         key = " ".join(b.keys)
@@ -89,15 +89,20 @@ def check(facts, ctx):
             if not fall:
                 problems.append((f"{key}: hosts 块缺少 fallthrough，其他域名会解析失败",
                                  f"{key}: the hosts block lacks fallthrough, so every other name fails to resolve"))
-        if b.plugin("reload") is None:
-            problems.append((f"{key}: 没有 reload 插件，修改后需重启 CoreDNS", f"{key}: no reload plugin, edits need a CoreDNS restart"))
+        if b.plugin("reload") is None:  # not in the guide (§四.6.3 does not ask for it): a warning only
+            notes.append((f"{key}: 没有 reload 插件，修改后需重启 CoreDNS（不在文档中）",
+                          f"{key}: no reload plugin, edits need a CoreDNS restart (not in the guide)"))
         per_block.append(info)
     observed = {"server_blocks": per_block}
     if problems:
+        problems += notes
         return failed(T("Corefile：" + "；".join(p[0] for p in problems), "Corefile: " + "; ".join(p[1] for p in problems)),
                       observed=observed, expected=expected, evidence={"Corefile": text[:4000]})
     if not serving:
         return failed(T("Corefile 中没有负责蓝鲸域名的 server block", "no Corefile server block serves the BlueKing names"),
+                      observed=observed, expected=expected, evidence={"Corefile": text[:4000]})
+    if notes:
+        return warned(T("Corefile：" + "；".join(p[0] for p in notes), "Corefile: " + "; ".join(p[1] for p in notes)),
                       observed=observed, expected=expected, evidence={"Corefile": text[:4000]})
     return passed(T(f"{len(names)} 个蓝鲸域名在 {len(serving)} 个 server block 中均指向 {ip}",
                     f"all {len(names)} BlueKing names point at {ip} in {len(serving)} server block(s)"),

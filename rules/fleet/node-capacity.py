@@ -8,12 +8,12 @@ RULE = Rule(
     guide=G_SUITES,
     doc=T("§一.5 资源评估表：基础套餐 2.5/3 个 Node、容器管理 0.7/1、监控 1.5/2（启用容器监控需 ≥ 500GB 存储）、持续集成 2/5"
           "（最低/推荐）。一个 Node 按 §一.3.2.2 的 8核/32GB 计：清单中 node 角色主机的 CPU 与内存之和低于最低值为失败，低于推荐值为警告"
-          "（内存按 MemTotal，与 host-resources 一样允许内核保留的约 10%）。§三.1：Master 建议奇数台（1/3/5），偶数为失败。"
+          "（内存按 MemTotal，与 host-resources 一样允许内核保留的约 5%）。§三.1：Master 建议奇数台（1/3/5），偶数为失败。"
           "套餐取清单 suites（默认 base）。",
           "§一.5's table: base 2.5/3 nodes, container management 0.7/1, monitor 1.5/2 (>= 500 GB storage with container "
           "monitoring), CI 2/5 (minimum/recommended), a node being §一.3.2.2's 8 CPU / 32 GB: the inventory's node-role "
           "hosts' CPUs and memory summed below the minimum fail, below the recommendation warn (memory from MemTotal, "
-          "with the ~10% the kernel keeps allowed, as in host-resources). §三.1: masters odd (1/3/5); an even count "
+          "with the ~5% the kernel keeps allowed, as in host-resources). §三.1: masters odd (1/3/5); an even count "
           "fails. Suites from the inventory's `suites` (default: base)."),
     fix=("nproc; free -g", "kubectl get nodes"),
 )

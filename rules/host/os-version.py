@@ -6,9 +6,11 @@ RULE = Rule(
     scope="host", severity="medium", roles=HOST_ROLES + ("registry-proxy",), tags=("preflight", "os"), group="host",
     facts=("os",),
     guide=G_OS,  # "CentOS 7.9 64位"
-    doc=T("部署文档与 bcs.sh 只覆盖 CentOS 7.x（推荐 7.9，64 位）；其他发行版的软件包与内核参数可能不同。",
-          "The guide and bcs.sh cover CentOS 7.x only (7.9 recommended, 64-bit); other distributions differ in "
-          "packages and kernel settings."),
+    doc=T("§一.4.1：集群节点（master/node）为 CentOS 7.9 64 位，低于 7.9 为失败；中控机（§一.3.1）最低 CentOS 7.x、推荐 7.9，"
+          "低于 7.9 为警告。其他发行版的软件包与内核参数可能不同。",
+          "§一.4.1: cluster hosts (master/node) run CentOS 7.9 64-bit, older is a fail; the control machine (§一.3.1) "
+          "needs CentOS 7.x, 7.9 recommended, older is a warning. Other distributions differ in packages and kernel "
+          "settings."),
     fix=("cat /etc/centos-release",),
 )
 
@@ -29,6 +31,12 @@ def check(facts, ctx):
                       observed=observed, expected=expected)
     rec = th["os_recommended"]
     if not (o["version"] == rec or o["version"].startswith(rec + ".")):
+        if {"master", "node"} & set(ctx.roles):
+            # §一.4.1 for the cluster's hosts: 发行版：CentOS 7.9 64位 (no range); only the control machine's table
+            # (§一.3.1) has a minimum of CentOS 7.x with 7.9 recommended
+            return failed(T(f"CentOS {o['version']}：文档要求集群节点为 CentOS {rec} 64位（§一.4.1）",
+                            f"CentOS {o['version']}: the guide requires CentOS {rec} 64-bit on cluster hosts (§一.4.1)"),
+                          observed=observed, expected=expected)
         return warned(T(f"CentOS {o['version']} 可用，推荐 {rec}", f"CentOS {o['version']} works; {rec} is recommended"),
                       observed=observed, expected=expected)
     return passed(T(f"操作系统为 {o['name']}", f"the OS is {o['name']}"), observed=observed, expected=expected)

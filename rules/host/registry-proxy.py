@@ -45,7 +45,7 @@ def check(facts, ctx):
         fails.append(T(f"存储目录 {th['registry_data']} 不存在", f"the storage dir {th['registry_data']} does not exist"))
     elif gb_si(storage["avail_kb"]) < th["registry_storage_min_gb"]:  # §二.2.1 预留≥100GB磁盘, GB = 10^9 bytes
         free = fmt_gb(gb_si(storage["avail_kb"]))
-        warns.append(T(f"存储目录只剩 {free} GB（文档要求预留 ≥ {th['registry_storage_min_gb']} GB，1 GB = 10^9 字节）",
+        fails.append(T(f"存储目录只剩 {free} GB（文档要求预留 ≥ {th['registry_storage_min_gb']} GB，1 GB = 10^9 字节）",
                        f"the storage dir has {free} GB free (the guide asks >= {th['registry_storage_min_gb']} GB; 1 GB = 10^9 bytes)"))
     if v2 in (200, 401) and r["manifest"]:
         first = r["manifest"][0]["code"]
