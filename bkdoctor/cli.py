@@ -575,8 +575,11 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
             raise BadInput("install asks before each phase: run it on a terminal or add --yes")
         return click.confirm(clean_line(question), default=True)
 
+    def show_secret(text: str) -> None:  # §六.4.3: the admin credentials, shown once, unmasked, never logged
+        out_console.print(clean(text), markup=False, highlight=False)
+
     inst = Installer(inv, history=History(db), say=say, confirm=confirm, cluster_factory=cluster_factory, lang=lang,
-                     kubeconfig=kubeconfig, interactive=sys.stdin.isatty() and not yes)
+                     kubeconfig=kubeconfig, interactive=sys.stdin.isatty() and not yes, show_secret=show_secret)
     if show_plan:
         rows = asyncio.run(inst.plan(phases))
         errors = [(r["phase"], s) for r in rows for s in r["steps"] if s["error"]]

@@ -187,9 +187,13 @@ class Installer:
                  confirm: Callable[[str], bool], cluster_factory: Callable[[], Any],
                  factory: Any = engine.default_transport, log_dir: str | None = None, lang: str = "en",
                  kubeconfig: str | None = None, interactive: bool = False,
-                 confirmed_manual: list[str] | None = None) -> None:
+                 confirmed_manual: list[str] | None = None,
+                 show_secret: Callable[[str], None] | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.inv, self.history, self.say, self.confirm = inv, history, say, confirm
+        # the one line meant to show a secret (§六.4.3 the admin password, once): the terminal only, not masked,
+        # never logged; `say` masks everything else
+        self.show_secret = show_secret or say
         self.cluster_factory, self.factory, self.lang = cluster_factory, factory, lang
         self.interactive = interactive
         # manual steps the operator confirmed explicitly when there is no terminal (ids like saas.1)
@@ -706,7 +710,7 @@ class Installer:
             if self.state.phase_done(p.id) and (p.verify or p.checks):
                 ok, _, _ = await self.phase_verified(p)
                 if ok:
-                    self.say("   already done, and its checks still pass: skipped")
+                    self.say("   already done and its checks still pass, so it is skipped")
                     reports.append(PhaseReport(p.id, "skipped", "already done"))
                     continue
                 self.say("   was done, but its checks fail now: running it again")

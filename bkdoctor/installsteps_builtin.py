@@ -260,7 +260,7 @@ async def b_access(inst: Any, step: Step) -> tuple[bool, str]:
     user, pw = data.get("INITIAL_ADMIN_USERNAME"), data.get("INITIAL_ADMIN_PASSWORD")
     if not user or not pw:
         return False, "bk-user-api-general-envs has no INITIAL_ADMIN_USERNAME/PASSWORD (§六.4.3)"
-    inst.say(f"    http://{dom}  user={user}  password={pw}")
+    inst.show_secret(f"    http://{dom}  user={user}  password={pw}")
     inst.say("    (shown once: bkdoctor neither logs nor stores it / 仅显示一次，不记录)")
     return True, ""
 
