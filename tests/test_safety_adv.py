@@ -1,0 +1,64 @@
+"""Defects an adversarial tester found after issues 10-15 were merged (one test per class; each failed before
+its fix). Real subprocesses of `python -m bkdoctor.cli`, real files, real SQLite databases."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = """\
+domain: bkce7.bktencent.com
+hosts:
+  - name: ctl
+    address: localhost
+    roles: [control]
+"""
+
+
+def run(*args, env=None, timeout=120, input=None):
+    e = dict(os.environ)
+    e.pop("BKDOCTOR_DEBUG", None)
+    e.setdefault("LANG", "C.UTF-8")
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=timeout, input=input)
+
+
+@pytest.fixture
+def home(tmp_path):
+    return {"XDG_DATA_HOME": str(tmp_path / "xdg"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+            "HOME": str(tmp_path / "home")}
+
+
+def one_line_error(r) -> str:
+    assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bkdoctor: error: ") and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+# -- 1: our own report's counts are never masked ------------------------------------------------------------------
+def test_history_shows_the_real_pass_count(tmp_path, home):
+    # two hosts pass (a count of 1 compares equal to True and slipped through the masking)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(LOCAL.replace("  - name: ctl", "  - name: ctl2\n    address: 127.0.0.1\n    roles: [control]\n  - name: ctl")
+                   + "thresholds: {kernel_min: '0.1'}\n")
+    db = tmp_path / "h.db"
+    r = run("scan", "-i", str(inv), "--rule", "kernel-version", "--db", str(db), env=home)
+    assert r.returncode == 0, r.stderr
+    r = run("history", "--json", "--db", str(db), env=home)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows[0]["summary"]["pass"] == 2 and rows[0]["summary"]["total"] == 2, rows
+    r = run("history", "--db", str(db), env=home)
+    assert r.returncode == 0 and "***" not in r.stdout, r.stdout
+    # a real secret under a `pass` key of host data is still masked on its way to the database
+    from bkdoctor.secrets import mask_obj
+    assert mask_obj({"observed": {"pass": "hunter2", "password": 1234}}) == {"observed": {"pass": "***",
+                                                                                          "password": "***"}}
