@@ -62,3 +62,40 @@ def test_history_shows_the_real_pass_count(tmp_path, home):
     from bkdoctor.secrets import mask_obj
     assert mask_obj({"observed": {"pass": "hunter2", "password": 1234}}) == {"observed": {"pass": "***",
                                                                                           "password": "***"}}
+
+
+# -- 2: a control character in any YAML input is bad input, not a crash ---------------------------------------------
+CONTROL = ["\x07", "\x00", "\x1b[31m"]
+
+
+@pytest.mark.parametrize("ch", CONTROL, ids=["bel", "nul", "esc"])
+@pytest.mark.parametrize("kind", ["inventory", "ansible", "kubeconfig"])
+def test_control_character_in_yaml_is_one_line(tmp_path, home, kind, ch):
+    if kind == "inventory":
+        p = tmp_path / "inv.yaml"
+        p.write_text(LOCAL.replace("ctl", f"ctl{ch}", 1))
+        r = run("scan", "-i", str(p), "--rule", "swap", "--no-history", env=home)
+    elif kind == "ansible":
+        p = tmp_path / "hosts.yaml"
+        p.write_text(f"all:\n  hosts:\n    n1{ch}:\n      ansible_host: 127.0.0.1\n")
+        r = run("scan", "-i", str(p), "--rule", "swap", "--no-history", env=home)
+    else:
+        p = tmp_path / "kc.yaml"
+        p.write_text(f"apiVersion: v1\nkind: Config\nclusters: []\ncurrent-context: x{ch}\n")
+        r = run("scan", "--kubeconfig", str(p), "--rule", "coredns", "--no-history", env=home)
+    line = one_line_error(r)
+    assert str(p) in line and "\x1b" not in line and "\x07" not in line, line
+
+
+def test_control_character_in_custom_yaml_is_a_site_file_error(tmp_path, home):
+    inst = tmp_path / "inst"
+    f = inst / "environments/default/custom.yaml"
+    f.parent.mkdir(parents=True)
+    f.write_text("localpv:\n  hostDir: /mnt/\x07blueking\n")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(LOCAL.replace("[control]", "[control, node]") + f"install_dir: {inst}\n")
+    out = tmp_path / "r.json"
+    r = run("scan", "-i", str(inv), "--rule", "containers-log-path", "--no-history", "--json", str(out), env=home)
+    assert r.returncode != 3 and "Traceback" not in r.stderr, (r.returncode, r.stderr[-3000:])
+    (f,) = json.loads(out.read_text())["findings"]
+    assert f["status"] == "error" and "custom.yaml" in f["message"] and "control characters" in f["message"], f
