@@ -99,3 +99,32 @@ def test_control_character_in_custom_yaml_is_a_site_file_error(tmp_path, home):
     assert r.returncode != 3 and "Traceback" not in r.stderr, (r.returncode, r.stderr[-3000:])
     (f,) = json.loads(out.read_text())["findings"]
     assert f["status"] == "error" and "custom.yaml" in f["message"] and "control characters" in f["message"], f
+
+
+# -- 3: every YAML the operator hands bkdoctor goes through the bounded loader ----------------------------------------
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("case", ["bomb", "deep", "utf8", "control", "dupkey"])
+def test_site_config_yaml_is_bounded(tmp_path, home, case):
+    cfg = Path(home["XDG_CONFIG_HOME"]) / "bkdoctor" / "config.yaml"
+    cfg.parent.mkdir(parents=True)
+    data = {"bomb": BOMB.encode(), "deep": b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "utf8": b"domain: \xff\xfe\n",
+            "control": b"domain: a\x07b\n", "dupkey": b"domain: a.com\ndomain: b.com\n"}[case]
+    cfg.write_bytes(data)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(LOCAL)
+    r = run("install", "--plan", "-i", str(inv), env=home, timeout=60)
+    line = one_line_error(r)
+    assert str(cfg) in line, line
+    assert cfg.read_bytes() == data
+
+
+def test_values_file_check_uses_the_bounded_loader():
+    import inspect
+    import re
+
+    from bkdoctor import installsteps_builtin, siteconfig
+    for mod in (installsteps_builtin, siteconfig):
+        assert not re.search(r"(?<!safe)yaml\.(safe_)?load\(", inspect.getsource(mod)), mod.__name__
