@@ -128,3 +128,19 @@ def test_values_file_check_uses_the_bounded_loader():
     from bkdoctor import installsteps_builtin, siteconfig
     for mod in (installsteps_builtin, siteconfig):
         assert not re.search(r"(?<!safe)yaml\.(safe_)?load\(", inspect.getsource(mod)), mod.__name__
+
+
+# -- 5: host ranges expand without recursion; the limit named is the real one ----------------------------------------
+def test_many_ranges_in_one_host_pattern(tmp_path, home):
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("[control]\nn" + "[0:0]" * 1500 + " ansible_host=127.0.0.1\n")
+    # expanded (no RecursionError), then refused like any other over-long host name: one line
+    assert "host 'n000" in one_line_error(run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home))
+
+
+def test_range_limit_names_the_inventory_limit(tmp_path, home):
+    from bkdoctor.ansible_inventory import MAX_HOSTS
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("[node]\na[0:99999]\nb[0:9]\n")
+    line = one_line_error(run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home))
+    assert f"{MAX_HOSTS:,}" in line and "more than 0 " not in line, line
