@@ -144,3 +144,40 @@ def test_range_limit_names_the_inventory_limit(tmp_path, home):
     inv.write_text("[node]\na[0:99999]\nb[0:9]\n")
     line = one_line_error(run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home))
     assert f"{MAX_HOSTS:,}" in line and "more than 0 " not in line, line
+
+
+# -- 6: a damaged history database is bad input naming the scan or fix -----------------------------------------------
+@pytest.fixture
+def scanned_db(tmp_path, home):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(LOCAL + "thresholds: {kernel_min: '0.1'}\n")
+    db = tmp_path / "h.db"
+    for _ in range(2):
+        r = run("scan", "-i", str(inv), "--rule", "kernel-version", "--db", str(db), env=home)
+        assert r.returncode == 0, r.stderr
+    return db
+
+
+@pytest.mark.parametrize("col,value", [("summary", "not json"), ("summary", "[1,2]"), ("summary", '{"pass": [1]}'),
+                                       ("duration_s", "abc")])
+def test_damaged_scan_row(scanned_db, home, col, value):
+    with sqlite3.connect(scanned_db) as c:
+        c.execute(f"update scans set {col} = ?", [value])
+        (sid,) = c.execute("select id from scans order by started_at desc limit 1").fetchone()
+    for cmd in (["history"], ["history", "--json"], ["diff"]):
+        line = one_line_error(run(*cmd, "--db", str(scanned_db), env=home))
+        assert sid in line and col in line, line
+
+
+@pytest.mark.parametrize("col,value", [("changes", "not json"), ("changes", '[{"path": 1}]'), ("applied", "[]"),
+                                       ("applied", '{"wrote": "x"}')])
+def test_damaged_fix_row(tmp_path, home, col, value):
+    from bkdoctor.store import History
+    db = tmp_path / "h.db"
+    History(str(db))
+    with sqlite3.connect(db) as c:
+        c.execute("insert into fixes (id, created_at, target, rule, status, message, changes, applied) "
+                  "values ('fix-77', '2026-01-01', 'ctl', 'swap', 'fixed', 'm', '[]', '{}')")
+        c.execute(f"update fixes set {col} = ?", [value])
+    line = one_line_error(run("rollback", "fix-77", "--db", str(db), env=home))
+    assert "fix-77" in line, line
