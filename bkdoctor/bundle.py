@@ -148,6 +148,10 @@ def _read_members(path: str) -> dict[str, Any]:
                 data = fh.read(MAX_MEMBER + 1) if fh else b""
                 try:
                     docs[name] = json.loads(data)
+                    # a "\ud800" escape decodes to a lone surrogate: not text, and no report could be written with it
+                    json.dumps(docs[name], ensure_ascii=False).encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _bad(path, f"{m.name}: a string holds a lone surrogate (\\ud800-\\udfff): not text") from None
                 except RecursionError:
                     raise _bad(path, f"{m.name}: nested too deep") from None
                 except (ValueError, UnicodeDecodeError) as e:
