@@ -233,3 +233,43 @@ def test_report_writer_survives_a_lone_surrogate(tmp_path):
     p = tmp_path / "r.txt"
     write_atomic(str(p), "a\ud800b")
     assert p.read_bytes() == b"a?b"
+
+
+@pytest.mark.parametrize("case", ["nodes-str", "pods-items", "version-int", "logs-list", "configmaps-list",
+                                  "helm-dict", "status-str", "offset-str", "offset-nan", "gather-inf"])
+def test_bundle_types_are_checked_at_load(tmp_path, home, case):
+    docs = _docs()
+    kinds = docs["cluster.json"]["kinds"]
+    host = docs["hosts/node-1.json"]
+    raw = None
+    if case == "nodes-str":
+        kinds["nodes"] = "x"
+    elif case == "pods-items":
+        kinds["pods"] = [1, 2]
+    elif case == "version-int":
+        kinds["version"] = 5
+    elif case == "logs-list":
+        kinds["logs"] = [1]
+    elif case == "configmaps-list":
+        kinds["configmaps"] = []
+    elif case == "helm-dict":
+        kinds["helm_releases"] = {"a": 1}
+    elif case == "status-str":
+        kinds["nodes"] = [{"metadata": {"name": "n1"}, "status": "x"}]
+    elif case == "offset-str":
+        host["extra"] = {"clock_offset": {"offset_s": "NaN", "rtt_s": [1]}}
+    elif case == "offset-nan":
+        host["extra"] = {"clock_offset": {"offset_s": float("nan"), "rtt_s": 0.01}}
+        raw = {"hosts/node-1.json": json.dumps(host).encode()}
+    else:
+        host["gather_s"] = float("inf")
+        raw = {"hosts/node-1.json": json.dumps(host).encode()}
+    b = _bundle(tmp_path / "b.tar.gz", docs, raw)
+    line = one_line_error(run("scan", "--bundle", b, "--no-history", env=home))
+    assert "must be" in line or "not a JSON number" in line, line
+
+
+def test_well_typed_bundle_still_scans(tmp_path, home):
+    b = _bundle(tmp_path / "b.tar.gz", _docs())
+    r = run("scan", "--bundle", b, "--no-history", env=home)
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr[-2000:]
