@@ -273,3 +273,26 @@ def test_well_typed_bundle_still_scans(tmp_path, home):
     b = _bundle(tmp_path / "b.tar.gz", _docs())
     r = run("scan", "--bundle", b, "--no-history", env=home)
     assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+# -- 10: CLI values checked like the inventory's; a suppression of an unknown rule is refused -------------------------
+@pytest.mark.parametrize("args", [["--domain", "a;b"], ["--domain", "x\x1b[31m.com"], ["--install-dir", "../x"],
+                                  ["--install-dir", "/opt/$(reboot)"]])
+def test_cli_domain_and_install_dir_are_checked(home, args):
+    line = one_line_error(run("scan", "--rule", "swap", "--no-history", *args, env=home))
+    assert args[0] in line and "\x1b" not in line, line
+
+
+def test_suppress_names_a_known_rule(tmp_path, home):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(LOCAL + "suppress:\n  - {rule: swapp, reason: typo}\n")
+    line = one_line_error(run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home))
+    assert "swapp" in line, line
+    # a real rule id, the `*` wildcard and a site rule's id (with its rules dir) are fine
+    site = ROOT / "examples" / "site-rules"
+    inv.write_text(LOCAL + "suppress:\n  - {rule: swap, reason: r}\n  - {rule: '*', target: nope, reason: r}\n"
+                   "  - {rule: site-ntp-intranet-server, reason: r}\n")
+    r = run("scan", "-i", str(inv), "--rule", "swap", "--rules-dir", str(site), "--no-history", env=home)
+    assert r.returncode in (0, 1), r.stderr
+    r = run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home)  # without its rules dir: unknown
+    assert "site-ntp-intranet-server" in one_line_error(r)
