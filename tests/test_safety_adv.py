@@ -296,3 +296,27 @@ def test_suppress_names_a_known_rule(tmp_path, home):
     assert r.returncode in (0, 1), r.stderr
     r = run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home)  # without its rules dir: unknown
     assert "site-ntp-intranet-server" in one_line_error(r)
+
+
+@pytest.mark.parametrize("text", [BOMB, "a: " + "[" * 5000 + "]" * 5000 + "\n", "a: 1\na: 2\n", "a: \x07\n"],
+                         ids=["bomb", "deep", "dupkey", "control"])
+def test_values_file_edit_refuses_hostile_yaml(monkeypatch, text):
+    """install's yaml-keys step reads a values file of the site: an alias bomb, deep nesting, a duplicate key or a
+    control character is reported and the file not touched (no 1.6 GB expansion, no RecursionError)."""
+    import asyncio
+
+    from bkdoctor import installsteps_builtin as ib
+    from bkdoctor.installsteps import Step
+
+    async def read(inst, rel):
+        return text
+
+    async def write(*a, **k):
+        raise AssertionError("must not write")
+
+    monkeypatch.setattr(ib, "_read_control", read)
+    monkeypatch.setattr(ib, "_write_control", write)
+    step = Step(kind="builtin", value="yaml-keys", guide="四.4.2", quote="", args={"file": "values.yaml",
+                                                                                 "set": {"a.b": "c"}})
+    ok, msg = asyncio.run(ib.b_yaml_keys(object(), step))
+    assert not ok and "not touched" in msg, msg
