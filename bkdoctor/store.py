@@ -41,6 +41,11 @@ def check_db_path(path: str | os.PathLike[str] | None = None) -> Path:
             raise BadInput(f"history database {q} is not a regular file")
     if p.parent.exists() and not p.parent.is_dir():
         raise BadInput(f"history database {p}: {p.parent} is not a directory")
+    if os.path.islink(p.parent):
+        # the directory holding the database (and its side files) must not be swapped for a link either; the
+        # directories above it are followed like any path on the command line
+        raise BadInput(f"history database {p}: its directory {p.parent} is a symbolic link: not following it "
+                       "(give the real path)")
     return p
 
 

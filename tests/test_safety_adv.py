@@ -320,3 +320,14 @@ def test_values_file_edit_refuses_hostile_yaml(monkeypatch, text):
                                                                                  "set": {"a.b": "c"}})
     ok, msg = asyncio.run(ib.b_yaml_keys(object(), step))
     assert not ok and "not touched" in msg, msg
+
+
+def test_db_in_a_symlinked_directory_is_refused(tmp_path, home):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    for cmd in (["scan", "--rule", "swap"], ["history"]):
+        line = one_line_error(run(*cmd, "--db", str(link / "h.db"), env=home))
+        assert "symbolic link" in line, line
+    assert list(real.iterdir()) == []
