@@ -63,23 +63,31 @@ def _range_count(pattern: str) -> int:
 
 
 def _expand(pattern: str, budget: int = MAX_HOSTS) -> list[str]:
-    """node[01:03] -> node01 node02 node03 (Ansible's numeric and alphabetic ranges), at most `budget` names."""
+    """node[01:03] -> node01 node02 node03 (Ansible's numeric and alphabetic ranges), at most `budget` names (what is
+    left of MAX_HOSTS for this inventory). Iterative: a pattern with a thousand ranges is no recursion."""
+    import itertools
+
     count = _range_count(pattern)
     if count > budget:
-        raise BadInput(f"host range {pattern[:80]!r} expands to more than {budget:,} hosts")
-    m = re.search(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern)
-    if not m:
-        return [pattern]
-    a, b, step = m.group(1), m.group(2), int(m.group(3) or 1)
-    if a.isdigit() and b.isdigit():
-        width = len(a) if a.startswith("0") else 0
-        items = [str(i).zfill(width) for i in range(int(a), int(b) + 1, step)]
-    else:
-        items = [chr(c) for c in range(ord(a), ord(b) + 1, step)]
-    out = []
-    for it in items:
-        out.extend(_expand(pattern[: m.start()] + it + pattern[m.end():], budget))
-    return out
+        if budget >= MAX_HOSTS:
+            raise BadInput(f"host range {pattern[:80]!r} expands to more than {MAX_HOSTS:,} hosts (the limit of "
+                           f"one inventory)")
+        raise BadInput(f"host range {pattern[:80]!r}: with the {MAX_HOSTS - budget:,} hosts listed before it, the "
+                       f"inventory has more than {MAX_HOSTS:,} hosts (the limit of one inventory)")
+    parts: list[list[str]] = []
+    pos = 0
+    for m in re.finditer(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern):
+        a, b, step = m.group(1), m.group(2), int(m.group(3) or 1)
+        if a.isdigit() and b.isdigit():
+            width = len(a) if a.startswith("0") else 0
+            items = [str(i).zfill(width) for i in range(int(a), int(b) + 1, step)]
+        else:
+            items = [chr(c) for c in range(ord(a), ord(b) + 1, step)]
+        parts.append([pattern[pos:m.start()]])
+        parts.append(items)
+        pos = m.end()
+    parts.append([pattern[pos:]])
+    return ["".join(p) for p in itertools.product(*parts)]
 
 
 def _parse_kv(s: str) -> dict[str, str]:

@@ -147,7 +147,11 @@ def _read_members(path: str) -> dict[str, Any]:
                 fh = tar.extractfile(m)
                 data = fh.read(MAX_MEMBER + 1) if fh else b""
                 try:
-                    docs[name] = json.loads(data)
+                    docs[name] = json.loads(data, parse_constant=_no_constant)
+                    # a "\ud800" escape decodes to a lone surrogate: not text, and no report could be written with it
+                    json.dumps(docs[name], ensure_ascii=False).encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _bad(path, f"{m.name}: a string holds a lone surrogate (\\ud800-\\udfff): not text") from None
                 except RecursionError:
                     raise _bad(path, f"{m.name}: nested too deep") from None
                 except (ValueError, UnicodeDecodeError) as e:
@@ -155,6 +159,65 @@ def _read_members(path: str) -> dict[str, Any]:
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise _bad(path, f"not a readable bundle ({str(e)[:200]})") from None
     return docs
+
+
+def _no_constant(s: str) -> Any:
+    raise ValueError(f"{s} is not a JSON number (a bundle never holds one)")
+
+
+_LIST_KINDS = ("nodes", "pods", "services", "events", "pvs", "pvcs", "storageclasses", "jobs")
+
+
+def _check_kinds(path: str, kinds: dict[str, Any]) -> None:
+    """The types the cluster rules rely on, checked at load: a rule must not crash on `nodes: "x"`."""
+    for k, v in kinds.items():
+        where = f"cluster.json: kinds.{str(k)[:60]}"
+        if k in ("__name__", "__server__"):
+            _typed(path, where, v, (str, type(None)), "a string or null")
+            continue
+        if isinstance(v, dict) and "__error__" in v:
+            err = v["__error__"]
+            if not isinstance(err, dict) or not isinstance(err.get("zh"), str) or not isinstance(err.get("en"), str):
+                raise _bad(path, f"{where}.__error__: needs zh and en texts")
+            continue
+        if k in _LIST_KINDS or k == "helm_releases":
+            for i, item in enumerate(_typed(path, where, v, list, "a list")):
+                _typed(path, f"{where}[{i}]", item, dict, "a mapping")
+                if k == "helm_releases":
+                    for f in ("namespace", "name", "status", "chart", "chart_version", "app_version", "error"):
+                        _typed(path, f"{where}[{i}].{f}", item.get(f), (str, type(None)), "a string or null")
+                    for f in ("revision", "revisions"):
+                        _typed(path, f"{where}[{i}].{f}", item.get(f, 0), int, "a number")
+                    continue
+                for f in ("metadata", "spec", "status"):
+                    sub = _typed(path, f"{where}[{i}].{f}", item.get(f), (dict, type(None)), "a mapping")
+                    if f == "metadata" and sub:
+                        for g in ("name", "namespace"):
+                            _typed(path, f"{where}[{i}].metadata.{g}", sub.get(g), (str, type(None)),
+                                   "a string or null")
+                        for g in ("labels", "annotations"):
+                            _typed(path, f"{where}[{i}].metadata.{g}", sub.get(g), (dict, type(None)), "a mapping")
+        elif k == "version":
+            _typed(path, where, v, dict, "a mapping")
+            for f in ("gitVersion", "major", "minor"):
+                _typed(path, f"{where}.{f}", v.get(f), (str, type(None)), "a string or null")
+        elif k == "configmaps":
+            for name, cm in _typed(path, where, v, dict, "a mapping").items():
+                _typed(path, f"{where}.{str(name)[:60]}", cm, dict, "a mapping")
+                data = _typed(path, f"{where}.{str(name)[:60]}.data", cm.get("data"), (dict, type(None)), "a mapping")
+                for dk, dv in (data or {}).items():
+                    _typed(path, f"{where}.{str(name)[:60]}.data.{str(dk)[:60]}", dv, str, "a string")
+        elif k == "logs":
+            for name, text in _typed(path, where, v, dict, "a mapping").items():
+                _typed(path, f"{where}.{str(name)[:60]}", text, str, "a string")
+        else:
+            _typed(path, where, v, (list, dict), "a list or a mapping")
+
+
+def _check_extra(path: str, where: str, k: str, v: dict[str, Any]) -> None:
+    if k == "clock_offset":
+        for f in ("offset_s", "rtt_s"):
+            _typed(path, f"{where}: extra.{k}.{f}", v.get(f), (int, float), "a number")
 
 
 def _typed(path: str, where: str, value: Any, types: Any, what: str) -> Any:
@@ -224,6 +287,7 @@ def _host_target(path: str, name: str, d: Any) -> TargetState:
                     raise _bad(path, f"{where}: extra.{k}.__error__: needs zh and en texts")
                 extra[k] = FactUnavailable(T(err["zh"], err["en"]))
             else:
+                _check_extra(path, where, k, v)
                 extra[k] = v
         docker_api = _typed(path, f"{where}: docker_api", d.get("docker_api"), (dict, type(None)), "a mapping or null")
         facts = HostFacts(secs, docker_api=docker_api, docker_api_error=d.get("docker_api_error"), extra=extra)
@@ -241,6 +305,7 @@ def read_bundle(path: str) -> tuple[dict[str, Any], list[TargetState], ClusterFa
     if c is not None:
         _typed(path, "cluster.json", c, dict, "a mapping or null")
         kinds = dict(_typed(path, "cluster.json: kinds", {} if c.get("kinds") is None else c["kinds"], dict, "a mapping"))
+        _check_kinds(path, kinds)
         for key in ("error", "name", "server"):
             _typed(path, f"cluster.json: {key}", c.get(key), (str, type(None)), "a string or null")
         if not c.get("reachable"):

@@ -59,6 +59,28 @@ def _out_json(obj: Any, **kw: Any) -> None:
     sys.stdout.write(dumps_for_terminal(obj, **kw) + "\n")
 
 
+def _check_domain_opt(ctx: Any, param: Any, value: str | None) -> str | None:
+    """--domain is checked like an inventory's `domain:` (the schema's pattern): it reaches shells and /etc/hosts."""
+    import re
+
+    if value is None:
+        return value
+    if len(value) > 253 or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+",
+                                            value):
+        raise BadInput(f"--domain {value[:80]!r} is not a domain name (letters, digits and '-' in dot-separated "
+                       f"labels, e.g. bkce7.bktencent.com)")
+    return value
+
+
+def _check_install_dir_opt(ctx: Any, param: Any, value: str | None) -> str | None:
+    """--install-dir is checked like an inventory's `install_dir:`."""
+    if value is None:
+        return value
+    from .siteconfig import check_install_dir
+
+    return check_install_dir(value, "--install-dir")
+
+
 LANG_OPT = click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
                         help="Report language (default from LANG: zh_CN -> zh).")
 DB_OPT = click.option("--db", type=click.Path(dir_okay=False), default=None,
@@ -84,8 +106,8 @@ def cli() -> None:
               help="Exit 1 when a finding is at or above this level (error counts as fail).")
 @click.option("--no-history", is_flag=True, help="Do not record this scan in the history database.")
 @DB_OPT
-@click.option("--domain", default=None, help="BK_DOMAIN (overrides the inventory and custom.yaml).")
-@click.option("--install-dir", default=None, help="BlueKing install dir (default ~/bkce7.1-install/blueking).")
+@click.option("--domain", default=None, callback=_check_domain_opt, help="BK_DOMAIN (overrides the inventory and custom.yaml).")
+@click.option("--install-dir", default=None, callback=_check_install_dir_opt, help="BlueKing install dir (default ~/bkce7.1-install/blueking).")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=32, show_default=True)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
               help="Cluster to check (default $KUBECONFIG, in-cluster, ~/.kube/config).")
@@ -166,6 +188,13 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
 
     site = [s.rule for s in load_dirs(list(getattr(inv, "rules_dirs", None) or []) + list(rules_dirs))]
     selected = registry.select(list(rules), list(skips), measure=measure, extra=site)
+    # a suppression of a rule that does not exist (a typo) would silently suppress nothing: refused. The site
+    # rules' ids count (loaded just above, from the inventory's rules_dirs and --rules-dir)
+    known_ids = {r.id for r in registry.all_rules()} | {r.id for r in site}
+    for sup in getattr(inv, "suppress", None) or []:
+        if sup.rule != "*" and sup.rule not in known_ids:
+            raise BadInput(f"inventory {inv.path}: suppress: no rule {sup.rule[:80]!r} (see `bkdoctor rules`; a site "
+                           f"rule's id needs its rules dir: --rules-dir or rules_dirs in the inventory)")
     inv.accept_new_host_keys = accept_new_host_keys
     if ask_pass:
         import getpass
@@ -298,8 +327,8 @@ async def _scan_with_progress(inv: Any, selected: list, concurrency: int, consol
 @click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None)
 @click.option("--rule", "rules", multiple=True, metavar="SEL")
 @click.option("--skip", "skips", multiple=True, metavar="SEL")
-@click.option("--domain", default=None)
-@click.option("--install-dir", default=None)
+@click.option("--domain", default=None, callback=_check_domain_opt)
+@click.option("--install-dir", default=None, callback=_check_install_dir_opt)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
 @click.option("--context", "kube_context", default=None)
 @click.option("--no-cluster", is_flag=True)
@@ -372,8 +401,8 @@ def _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_contex
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
 @click.option("--context", "kube_context", default=None)
 @click.option("--no-cluster", is_flag=True)
-@click.option("--domain", default=None)
-@click.option("--install-dir", default=None)
+@click.option("--domain", default=None, callback=_check_domain_opt)
+@click.option("--install-dir", default=None, callback=_check_install_dir_opt)
 @click.option("--dry-run", is_flag=True, help="Show the plan and the diffs; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @click.option("--allow-disruptive", is_flag=True, help="Also apply fixes that restart a daemon or delete a pod.")
@@ -527,8 +556,8 @@ def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_co
 @click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
 @click.option("--context", "kube_context", default=None)
-@click.option("--domain", default=None)
-@click.option("--install-dir", default=None)
+@click.option("--domain", default=None, callback=_check_domain_opt)
+@click.option("--install-dir", default=None, callback=_check_install_dir_opt)
 @click.option("--accept-new-host-keys", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or the outcome as JSON.")
 @LANG_OPT
@@ -629,7 +658,7 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
 @click.option("--helm-secrets", is_flag=True,
               help="Grant cluster-wide `list` on Secrets so the helm rules run in the Job (the ServiceAccount can then "
                    "read EVERY Secret: RBAC cannot filter by label). Default: no Secret access, helm rules skipped.")
-@click.option("--domain", default=None, help="BK_DOMAIN passed to the Job's scan.")
+@click.option("--domain", default=None, callback=_check_domain_opt, help="BK_DOMAIN passed to the Job's scan.")
 @click.option("--apply", "do_apply", is_flag=True,
               help="Create the objects through the API (server-side dry run first).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Cluster for --apply.")

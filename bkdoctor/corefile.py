@@ -47,7 +47,7 @@ def _tokens(line: str) -> list[str]:
 
 def parse(text: str) -> list[ServerBlock]:
     """Server blocks of a Corefile. Raises CorefileError on unbalanced braces or text outside a block."""
-    lines = text.splitlines()
+    lines = text.split("\n")  # CoreDNS ends lines (and comments) at "\n" only
     blocks: list[ServerBlock] = []
     i = 0
     while i < len(lines):
@@ -103,7 +103,7 @@ _IP = re.compile(r"^(\d{1,3}\.){3}\d{1,3}\Z|^[0-9a-fA-F:]+:[0-9a-fA-F:.]*\Z")
 
 def hosts_entries(text: str, plugin: Plugin) -> tuple[list[HostsEntry], bool]:
     """(entries, fallthrough?) of a hosts plugin block."""
-    lines = text.splitlines()
+    lines = text.split("\n")  # CoreDNS ends lines (and comments) at "\n" only
     entries, fall = [], False
     for n in range(plugin.line + 1, plugin.end):
         t = _tokens(lines[n])

@@ -15,7 +15,23 @@ class EditError(ValueError):
 
 
 def _split_keep(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
+    """Lines as the programs that read these files see them: ended by "\n" only. str.splitlines() also splits at
+    \r, \x85, U+2028…, which would turn the tail of an operator's comment into a live line of ours."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _lines(text: str) -> list[str]:
+    """_split_keep without the line ends."""
+    return [line[:-1] if line.endswith("\n") else line for line in _split_keep(text)]
+
+
+_FIELD_SEP = re.compile(r"[ \t\r\v\f]+")
+
+
+def _fields(s: str) -> list[str]:
+    """Fields as glibc splits a hosts/fstab line (ASCII white space only, not \x85 or U+2028)."""
+    return [f for f in _FIELD_SEP.split(s) if f]
 
 
 # -- /etc/fstab --------------------------------------------------------------------------------------
@@ -35,8 +51,8 @@ def comment_swap_lines(text: str) -> str:
 def add_fstab_lines(text: str, lines: list[str]) -> str:
     """Append lines whose mount point is not in fstab yet (mount point compared, not the whole line)."""
     have = set()
-    for line in text.splitlines():
-        p = line.split("#", 1)[0].split()
+    for line in _lines(text):
+        p = _fields(line.split("#", 1)[0])
         if len(p) >= 2:
             have.add(p[1].rstrip("/"))
     add = [l for l in lines if l.split()[1].rstrip("/") not in have]
@@ -68,6 +84,36 @@ def set_selinux_disabled(text: str) -> str:
 
 
 # -- /etc/docker/daemon.json -------------------------------------------------------------------------
+def _pairs_no_duplicates(pairs: list[tuple[str, Any]]) -> OrderedDict:
+    seen = OrderedDict()
+    for k, v in pairs:
+        if k in seen:
+            # dockerd refuses such a file, and rewriting it would keep one of the two: the other would be lost
+            raise EditError(f"daemon.json: the key {k[:80]!r} appears twice; fix it by hand, not touching it")
+        seen[k] = v
+    return seen
+
+
+def _float_kept(s: str) -> float:
+    v = float(s)
+    if v != v or v in (float("inf"), float("-inf")) or repr(v) != s:
+        # 1e400 would be written as Infinity (not JSON); 1e5 as 100000.0: the operator's text would change
+        raise EditError(f"daemon.json: the number {s[:40]} would not be written back as it is; fix it by hand, "
+                        "not touching it")
+    return v
+
+
+def _int_kept(s: str) -> int:
+    v = int(s)
+    if str(v) != s:  # -0
+        raise EditError(f"daemon.json: the number {s[:40]} would not be written back as it is; not touching it")
+    return v
+
+
+def _no_constant(s: str) -> Any:
+    raise EditError(f"daemon.json: {s} is not JSON (dockerd refuses it); fix it by hand, not touching it")
+
+
 def daemon_json_add(text: str, key: str, values: list[str]) -> str:
     """Add missing values to a list key of daemon.json, keeping every other key, their order and values.
 
@@ -76,10 +122,15 @@ def daemon_json_add(text: str, key: str, values: list[str]) -> str:
         data: Any = OrderedDict()
     else:
         try:
-            data = json.loads(text, object_pairs_hook=OrderedDict)
+            data = json.loads(text, object_pairs_hook=_pairs_no_duplicates, parse_float=_float_kept,
+                              parse_int=_int_kept, parse_constant=_no_constant)
         except json.JSONDecodeError as e:
             raise EditError(f"daemon.json is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
                             "not touching it") from None
+        except EditError:
+            raise
+        except (ValueError, RecursionError) as e:  # an int of more digits than Python converts; too deep
+            raise EditError(f"daemon.json: {str(e)[:200] or 'cannot be read'}; not touching it") from None
     if not isinstance(data, dict):
         raise EditError("daemon.json: the top level is not a JSON object; not touching it")
     cur = data.get(key)
@@ -126,7 +177,7 @@ def hosts_set(text: str, entries: list[tuple[str, list[str]]]) -> str:
             if s == END:
                 in_block = False
             continue
-        body = line.split("#", 1)[0].split()
+        body = _fields(line.split("#", 1)[0].rstrip("\n"))
         if len(body) >= 2 and not s.startswith("#"):
             lip = body[0]
             rest = [x for x in body[1:] if x.lower() not in want]
@@ -166,8 +217,7 @@ def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
         blocks = corefile.parse(text)
     except corefile.CorefileError as e:
         raise EditError(f"Corefile does not parse ({e}); not touching it") from None
-    lines = text.splitlines()
-    trailing_nl = text.endswith("\n")
+    lines = text.split("\n")  # CoreDNS ends a line (and a comment) at "\n" only; a last "" keeps the final newline
     want = [n.lower() for n in names]
     # edit from the last block upwards so earlier line numbers stay valid
     for b in reversed(blocks):
@@ -221,8 +271,7 @@ def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
                 at = hosts.end
             lines[at:at] = [a for a in add if not a.strip() == "fallthrough"] + \
                            ([f"{entry_indent}fallthrough"] if not fall else [])
-    out = "\n".join(lines)
-    return out + "\n" if trailing_nl or not text else out
+    return "\n".join(lines)
 
 
 def _plugin_indent(lines: list[str], b: corefile.ServerBlock) -> str:
@@ -246,12 +295,11 @@ def corefile_add_reload(text: str) -> str:
         blocks = corefile.parse(text)
     except corefile.CorefileError as e:
         raise EditError(f"Corefile does not parse ({e}); not touching it") from None
-    lines = text.splitlines()
+    lines = text.split("\n")  # see corefile_set_hosts
     for b in reversed(blocks):
         if b.plugin("reload") is None:
             lines[b.end:b.end] = [f"{_plugin_indent(lines, b)}reload"]
-    out = "\n".join(lines)
-    return out + "\n" if text.endswith("\n") or not text else out
+    return "\n".join(lines)
 
 
 def corefile_has_reload(text: str) -> bool:

@@ -11,10 +11,11 @@ import re
 import shlex
 from typing import Any
 
-import yaml
 
 from .installsteps import (Step, StepFailed, parse_join_commands, render, shell_path, yaml_get, yaml_scalar,
                            yaml_set_missing)
+from . import safeyaml
+from .model import BadInput
 from .semver import semver_lt
 
 B64_BLOB = re.compile(r"=([A-Za-z0-9+/]{16,}={0,2})")
@@ -179,9 +180,9 @@ async def b_yaml_keys(inst: Any, step: Step) -> tuple[bool, str]:
     another value is reported and kept (his decision)."""
     rel = step.args["file"]
     text = await _read_control(inst, rel)
-    try:
-        data = yaml.safe_load(text) if text else {}
-    except yaml.YAMLError as e:
+    try:  # the one YAML loader: bounded (alias bombs, depth), duplicate keys refused
+        data = safeyaml.load(text, rel) if text else {}
+    except BadInput as e:
         return False, f"{rel} is not valid YAML ({str(e).splitlines()[0]}): not touched"
     if data is None:
         data = {}
@@ -207,8 +208,8 @@ async def b_yaml_keys(inst: Any, step: Step) -> tuple[bool, str]:
     if not added:
         return True, ""
     try:
-        check = yaml.safe_load(new_text)
-    except yaml.YAMLError:
+        check = safeyaml.load(new_text, rel)
+    except BadInput:
         check = None
     if not isinstance(check, dict) or not _same_plus(data, check, added) or \
             any(yaml_get(check, p) is None for p in added):
@@ -364,9 +365,10 @@ async def p_bcs_absent(inst: Any) -> bool:
 async def p_bcs_new(inst: Any) -> bool:
     text = await _read_control(inst, "environments/default/version.yaml")
     try:
-        v = str(yaml_get(yaml.safe_load(text or "") or {}, ["version", "bcs-services-stack"]) or "")
+        v = str(yaml_get(safeyaml.load(text or "", "environments/default/version.yaml") or {},
+                         ["version", "bcs-services-stack"]) or "")
         return bool(v) and semver_lt("1.28.2", v)
-    except (yaml.YAMLError, ValueError):
+    except (BadInput, ValueError):
         return False
 
 

@@ -64,7 +64,9 @@ def write_atomic(path: str, text: str | bytes, mode: int | None = None) -> None:
 
     A target that exists and is not a regular file (/dev/null, a fifo, /dev/stdout) is written in place: renaming
     over it would replace a device node with a file."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    # a lone surrogate (from a JSON "\ud800" escape) cannot be UTF-8: replaced, the last line of defence (inputs
+    # refuse them already)
+    data = text.encode("utf-8", "replace") if isinstance(text, str) else text
     p = Path(path)
     try:
         st = os.stat(p)

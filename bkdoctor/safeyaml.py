@@ -94,7 +94,10 @@ def _check_depth(text: str, source: str) -> None:
     """Nesting depth from the parser's events (no recursion): the composer recurses per level, so a deep
     document is refused before it gets there."""
     depth = 0
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters here already (\x07, \x00, ESC)
+    except yaml.YAMLError:
+        return  # reported with its line by the real load
     try:
         while loader.check_event():
             ev = loader.get_event()
@@ -110,6 +113,13 @@ def _check_depth(text: str, source: str) -> None:
         loader.dispose()
 
 
+def _problem(e: yaml.YAMLError) -> str:
+    if isinstance(e, yaml.reader.ReaderError):
+        what = f"character #x{e.character:04x}" if isinstance(e.character, int) else "byte"
+        return f"position {e.position}: unacceptable {what} (control characters are not allowed in YAML)"
+    return getattr(e, "problem", None) or str(e).splitlines()[0]
+
+
 def _where(e: yaml.YAMLError) -> str:
     mark = getattr(e, "problem_mark", None)
     return f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
@@ -120,7 +130,10 @@ def load_with_node(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     if len(text) > MAX_BYTES:
         raise BadInput(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
     _check_depth(text, source)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as e:  # a control character (\x07, \x00, ESC) or bad encoding: refused by the reader
+        raise BadInput(f"{source}: invalid YAML: {_problem(e)}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -128,7 +141,7 @@ def load_with_node(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         _check_size(node, source)
         return loader.construct_document(node), node
     except yaml.YAMLError as e:
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = _problem(e)
         ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
         if ctx and cmark:
             problem += f" ({ctx} at line {cmark.line + 1})"

@@ -8,7 +8,10 @@ Secrets are recognised two ways:
   URL userinfo (`mysql://user:PASSWORD@db`, `redis://:PASSWORD@r`, `http://user:PASSWORD@proxy:3128`),
   HTTP auth headers (`Authorization: Basic …`, `Bearer …`), `-pPASSWORD` (mysql-style), `--password=x` and
   `--password x`, `password=` options (CIFS lines in /etc/fstab), `password 'x'` / `IDENTIFIED BY 'x'` in logs,
-  and a YAML key whose value is on the next line(s) (`password:\\n  x`, `password: |\\n  x`).
+  and a YAML key whose value is on the next line(s) (`password:\\n  x`, `password: |\\n  x`),
+  `sshpass -p x`, `-p'quoted pw'`, PEM private-key blocks;
+- in structured data, Kubernetes shapes: an env entry's `value` next to a secret-looking `name`, an argv element after
+  a secret flag (`["--password", "x"]`, `["-p", "x"]`), kubectl's last-applied-configuration annotation.
 
 The mask is `***`; the user name of a URL and the key stay visible so that the finding still says what it is.
 """
@@ -36,8 +39,13 @@ def is_secret_key(key: object) -> bool:
     return any(seg.lower() in _SECRET_SEGMENTS for seg in _SEGMENTS.findall(key))
 
 
-# scheme://user:password@host  (password up to the last @ of the authority)
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)([^\s/?#@:'\"]*):([^\s/?#'\"]+)@")
+# scheme://user:password@host  (password up to the last @ of the authority: a password may hold # ? / @ and even a
+# space, which a URL parser would not accept but an operator's file does carry)
+_URL_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)([^\s/?#@:'\"]*):")
+_URL_TOKEN = re.compile(r"[^\s'\"]{0,1024}")
+_URL_HOST_AFTER = re.compile(r"@[\w.\[\]:%-]*(?=[\s/?#'\",;)\]}]|$)")
+_PORT_PATH = re.compile(r"\d{1,5}(?:[/?#].*)?")
+_URL_SPACED_WINDOW = 128
 # Authorization: Basic xxx / Proxy-Authorization: Bearer xxx / "Authorization": "token xxx"
 _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?)"
                           r"(?:((?:basic|bearer|digest|token|negotiate|ntlm|aws4-hmac-sha256)[ \t]+))?([^\r\n\"']+)")
@@ -51,8 +59,14 @@ _KV_VALUE = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\",;'][^\s\",;]*")
 # --password value, --db-password=value
 _FLAG = re.compile(r"(?<![\w-])(--?)" + _CAND + r"([A-Za-z][\w-]*)([ \t]+|=)")
 _FLAG_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'-][^\s]*")
-# mysql -pSECRET (attached); a port spec (-p2222, -p8080:80/tcp) is not a password
-_P_FLAG = re.compile(r"(?<![\w-])(-p)([^\s\"'][^\s\"']*)")
+_FLAG_VALUE_EQ = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'][^\s]*")  # --password=-starts-with-a-dash
+# mysql -pSECRET (attached), -p'quoted pw', -p"pw with space"; a port spec (-p2222, -p8080:80/tcp) is not a password
+_P_FLAG = re.compile(r"(?<![\w-])(-p)('[^'\n]*'|\"[^\"\n]*\"|[^\s\"'][^\s\"']*)")
+# sshpass -p SECRET (a separate argument: sshpass's -p is always the password)
+_SSHPASS = re.compile(r"(\bsshpass(?:[ \t]+-[A-Za-z][^\s]*)*?[ \t]+-p[ \t]+)('[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)")
+# a PEM private key block (RSA/EC/OPENSSH/ENCRYPTED …): the body is masked, the armour lines stay
+_PEM = re.compile(r"(-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----)(.*?)(-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)",
+                  re.S)
 _PORT_SPEC = re.compile(r"[\d.:]+(?:/\w+)?")
 # password 'x', password "x", password is 'x', identified by 'x'
 _QUOTED = re.compile(r"(?i)(?<![\w-])(?=[\w-]*?(?:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key)|by\b)([A-Za-z_][\w-]*)([ \t]+(?:is[ \t]+|to[ \t]+|of[ \t]+)?)(?=['\"])")
@@ -62,8 +76,42 @@ _YAML_KEY_ALONE = re.compile(r"^([ \t]*(?:-[ \t]+)?)[\"']?([\w.-]+)[\"']?[ \t]*:
 _YAML_MAPPING_LINE = re.compile(r"^[ \t]*(?:[^\s:#-][^:#]*:(?:[ \t]|$)|#)")
 
 
-def _userinfo(m: re.Match) -> str:
-    return f"{m.group(1)}{m.group(2)}:{MASK}@"
+def _sub_userinfo(text: str) -> str:
+    """scheme://user:PASSWORD@host: the password runs to the last @ of the authority (the token up to white space);
+    with no @ in that token, to the first @host on the line within a short window (a password with a space), unless
+    what follows the colon is a port."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        m = _URL_USER.search(text, pos)
+        if m is None:
+            break
+        start = m.end()
+        token = _URL_TOKEN.match(text, start).group(0)
+        at = token.rfind("@")
+        end = None
+        if at >= 0:
+            end = start + at
+        elif not _PORT_PATH.fullmatch(token):
+            line_end = text.find("\n", start, start + _URL_SPACED_WINDOW)
+            window = text[start:line_end if line_end >= 0 else start + _URL_SPACED_WINDOW]
+            for i in range(len(token), len(window)):
+                if window[i] == "@" and "://" not in window[:i] and _URL_HOST_AFTER.match(window, i):
+                    end = start + i
+                    break
+        if end is None or end == start:
+            out.append(text[pos:start])
+            pos = start
+            continue
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _pem(m: re.Match) -> str:
+    return f"{m.group(1)}\n{MASK}\n{m.group(3)}" if m.group(2).strip() not in ("", MASK) or not m.group(3) else m.group(0)
 
 
 def _auth_header(m: re.Match) -> str:
@@ -81,7 +129,7 @@ def _basic(m: re.Match) -> str:
 def _p_flag(m: re.Match) -> str:
     if _PORT_SPEC.fullmatch(m.group(2)):
         return m.group(0)
-    return m.group(1) + MASK
+    return m.group(1) + _masked_value(m.group(2))
 
 
 def _masked_value(v: str) -> str:
@@ -116,7 +164,7 @@ def _sub_keyed(rx: re.Pattern, value_rx: re.Pattern, text: str, key_group: int, 
         m = rx.search(text, pos)
         if m is None:
             break
-        v = value_rx.match(text, m.end()) if secret(m) else None
+        v = (value_rx(m) if callable(value_rx) else value_rx).match(text, m.end()) if secret(m) else None
         if v is not None:
             out.append(text[pos:v.start()])
             out.append(_masked_value(v.group(0)))
@@ -168,26 +216,71 @@ def mask_text(text: str) -> str:
     if not text:
         return text
     text = _yaml_next_line_values(text)
-    text = _URL_USERINFO.sub(_userinfo, text)
+    if "PRIVATE KEY-----" in text:
+        text = _PEM.sub(_pem, text)
+    text = _sub_userinfo(text)
     text = _AUTH_HEADER.sub(_auth_header, text)
     text = _BEARER.sub(lambda m: m.group(1) + MASK if m.group(2) != MASK else m.group(0), text)
     text = _BASIC.sub(_basic, text)
     text = _sub_keyed(_QUOTED, _QUOTED_VALUE, text, 1, _quoted_secret)
-    text = _sub_keyed(_FLAG, _FLAG_VALUE, text, 2, _flag_secret)
+    text = _sub_keyed(_FLAG, lambda m: _FLAG_VALUE_EQ if m.group(3) == "=" else _FLAG_VALUE, text, 2, _flag_secret)
+    if "sshpass" in text:
+        text = _SSHPASS.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
     text = _sub_keyed(_KV, _KV_VALUE, text, 1, _kv_secret)
     if "-p" in text:
         text = _P_FLAG.sub(_p_flag, text)
     return text
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# an argv element that takes the secret as the next element (a container's command/args)
+_SECRET_FLAG = re.compile(r"--?[A-Za-z][\w-]*|-p")
+
+
+def _is_secret_flag(v: object) -> bool:
+    return isinstance(v, str) and len(v) <= 100 and _SECRET_FLAG.fullmatch(v) is not None and \
+        (v == "-p" or is_secret_key(v.lstrip("-")))
+
+
+def _last_applied(v: Any) -> Any:
+    """kubectl's copy of the whole object as JSON text: masked like the object (or whole when it is not JSON)."""
+    import json
+
+    if not isinstance(v, str):
+        return mask_obj(v)
+    if v == MASK:
+        return v
+    try:
+        return json.dumps(mask_obj(json.loads(v)), separators=(",", ":"))
+    except (ValueError, RecursionError):
+        return MASK
+
+
 def mask_obj(obj: Any, _under_secret: bool = False) -> Any:
     """A copy of a JSON-like value with every secret masked: scalars under secret-looking keys (at any depth
-    below them), and every string by shape (mask_text). Keys are masked by shape too (a URL used as a key)."""
+    below them), and every string by shape (mask_text). Keys are masked by shape too (a URL used as a key).
+    Kubernetes shapes too: an env entry's `value` whose sibling `name` is secret-looking, an argv element after a
+    secret flag (`--password x`, `-p x`), and kubectl's last-applied-configuration annotation."""
     if isinstance(obj, dict):
-        return {(mask_text(k) if isinstance(k, str) else k): mask_obj(v, _under_secret or is_secret_key(k))
-                for k, v in obj.items()}
+        out = {}
+        secret_named = is_secret_key(obj.get("name")) and "value" in obj
+        for k, v in obj.items():
+            if k == LAST_APPLIED:
+                out[k] = _last_applied(v)
+                continue
+            under = _under_secret or is_secret_key(k) or (secret_named and k == "value")
+            out[mask_text(k) if isinstance(k, str) else k] = mask_obj(v, under)
+        return out
     if isinstance(obj, (list, tuple)):
-        return [mask_obj(v, _under_secret) for v in obj]
+        res = []
+        after_flag = False
+        for v in obj:
+            if after_flag and isinstance(v, str) and not _under_secret:
+                res.append(MASK if v else v)
+            else:
+                res.append(mask_obj(v, _under_secret))
+            after_flag = _is_secret_flag(v)
+        return res
     if _under_secret and obj not in (None, "", True, False):
         return MASK
     if isinstance(obj, str):

@@ -46,12 +46,20 @@ def config_path() -> Path:
 
 def load() -> dict[str, Any]:
     p = config_path()
+    from . import safeyaml
+
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        with open(p, "rb") as fh:  # bounded, and through the one YAML loader (alias bombs, depth, duplicate keys)
+            raw = fh.read(safeyaml.MAX_BYTES + 1)
     except FileNotFoundError:
         return {}
-    except (OSError, yaml.YAMLError) as e:
-        raise BadInput(f"{p}: {str(e).splitlines()[0]}") from None
+    except OSError as e:
+        raise BadInput(f"{p}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{p}: not UTF-8 text (byte {e.start})") from None
+    data = safeyaml.load(text, str(p)) or {}
     if not isinstance(data, dict):
         raise BadInput(f"{p}: not a mapping")
     return data

@@ -41,6 +41,11 @@ def check_db_path(path: str | os.PathLike[str] | None = None) -> Path:
             raise BadInput(f"history database {q} is not a regular file")
     if p.parent.exists() and not p.parent.is_dir():
         raise BadInput(f"history database {p}: {p.parent} is not a directory")
+    if os.path.islink(p.parent):
+        # the directory holding the database (and its side files) must not be swapped for a link either; the
+        # directories above it are followed like any path on the command line
+        raise BadInput(f"history database {p}: its directory {p.parent} is a symbolic link: not following it "
+                       "(give the real path)")
     return p
 
 
@@ -108,7 +113,11 @@ class History:
     def save(self, report: dict[str, Any]) -> None:
         from .secrets import mask_obj
 
-        report = mask_obj(report)  # built masked already; whatever reaches the database goes through it anyway
+        # built masked already; whatever reaches the database goes through it anyway. Not the summary: it is our
+        # own counts per status, and its key `pass` looks like a secret's (a count of 2 became `***`)
+        summary = {str(k): v for k, v in report["summary"].items() if isinstance(v, int) and not isinstance(v, bool)}
+        report = mask_obj(report)
+        report["summary"] = summary
         s = report["scan"]
         with self.db.conn:
             self.db["scans"].insert({
@@ -155,9 +164,33 @@ class History:
         if len(rows) > 1:
             raise BadInput(f"fix id prefix {fix_id!r} is ambiguous")
         r = rows[0]
-        r["changes"] = json.loads(r["changes"] or "[]")
-        r["applied"] = json.loads(r["applied"] or "{}")
+        r["changes"] = self._column(r, "fix", "changes", "[]", list)
+        r["applied"] = self._column(r, "fix", "applied", "{}", dict)
+        bad = next((c for c in r["changes"] if not isinstance(c, dict) or not isinstance(c.get("path", ""), str)), 0)
+        for key in ("wrote", "k8s"):
+            v = r["applied"].get(key)
+            if v is not None and (not isinstance(v, list) or not all(isinstance(w, dict) for w in v)):
+                bad = v
+        for w in (r["applied"].get("wrote") or []) if bad == 0 else []:
+            if not all(isinstance(w.get(k, ""), (str, type(None))) for k in ("path", "backup")):
+                bad = w
+        if bad != 0:
+            raise BadInput(f"{self.path}: fix {str(r['id'])[:80]!r}: the journal entry is damaged (changes/applied of an "
+                           f"unexpected shape): not rolled back")
         return r
+
+    def _column(self, r: dict[str, Any], what: str, col: str, default: str, kind: type) -> Any:
+        """A JSON column of a row, of the expected type, or BadInput naming the scan or fix (a damaged or hand-edited
+        database is bad input, not a crash)."""
+        raw = r.get(col)
+        try:
+            v = json.loads(raw or default) if isinstance(raw, (str, type(None))) else None
+        except (ValueError, RecursionError):
+            v = None
+        if not isinstance(v, kind):
+            raise BadInput(f"{self.path}: {what} {str(r.get('id'))[:80]!r}: column {col} is not a JSON "
+                           f"{'list' if kind is list else 'object'} (a damaged database?)")
+        return v
 
     def mark_rolled_back(self, fix_id: str) -> None:
         import datetime as dt
@@ -168,7 +201,15 @@ class History:
     def scans(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = list(self.db.query("select * from scans order by started_at desc, rowid desc limit ?", [limit]))
         for r in rows:
-            r["summary"] = json.loads(r["summary"] or "{}")
+            summary = self._column(r, "scan", "summary", "{}", dict)
+            if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in summary.values()):
+                raise BadInput(f"{self.path}: scan {str(r['id'])[:80]!r}: column summary holds other than counts "
+                               f"(a damaged database?)")
+            r["summary"] = summary
+            if r.get("duration_s") is not None and (not isinstance(r["duration_s"], (int, float))
+                                                    or isinstance(r["duration_s"], bool)):
+                raise BadInput(f"{self.path}: scan {str(r['id'])[:80]!r}: column duration_s is not a number "
+                               f"(a damaged database?)")
         return rows
 
     def resolve(self, ref: str) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,19 +17,25 @@ from bkdoctor import corefile
 from bkdoctor.edits import (BEGIN, END, EditError, add_fstab_lines, comment_swap_lines, corefile_add_reload,
                             corefile_set_hosts, daemon_json_add, hosts_set, set_selinux_disabled)
 
+def nl_lines(text: str) -> list[str]:
+    """Lines ended by "\n" only, as glibc and CoreDNS read these files (not str.splitlines(): \r, \x85, U+2028…)."""
+    parts = text.split("\n")
+    return parts[:-1] if parts[-1] == "" else parts
+
+
 def survives(before: str, after: str, owned=lambda i, line: False) -> None:
     """Every line of `before` that bkdoctor does not own is in `after`, in order: the same bytes, or commented
     out (`#...`, `# bkdoctor: ...`) with its text intact."""
-    out = after.splitlines()
+    out = nl_lines(after)
     pos = 0
-    for i, line in enumerate(before.splitlines()):
+    for i, line in enumerate(nl_lines(before)):
         if owned(i, line):
             continue
 
         def same(a: str) -> bool:
             if a == line:
                 return True
-            return bool(line.strip()) and a.lstrip().startswith("#") and a.endswith(line.strip())
+            return bool(line.strip()) and a.lstrip().startswith("#") and a.endswith(line.lstrip())  # every byte
 
         while pos < len(out) and not same(out[pos]):
             pos += 1
@@ -132,16 +140,30 @@ def test_daemon_json_add(other, existing, add, indent):
     assert new["insecure-registries"][: len(existing)] == existing and set(add) <= set(new["insecure-registries"])
 
 
-@pytest.mark.parametrize("bad", ['{"a": 1,}', '{\n  // comment\n  "a": 1\n}', '[1, 2]', '{"insecure-registries": "x"}'])
+@pytest.mark.parametrize("bad", ['{"a": 1,}', '{\n  // comment\n  "a": 1\n}', '[1, 2]', '{"insecure-registries": "x"}',
+                                 # a duplicate key (one value would be lost), numbers that would be rewritten
+                                 '{"debug": true, "debug": false}', '{"x": 1e400}', '{"x": NaN}', '{"x": -Infinity}',
+                                 '{"x": 1e5}', '{"x": 0.10000000000000000001}', '{"x": -0}'])
 def test_daemon_json_that_does_not_parse_is_refused(bad):
     with pytest.raises(EditError):
         daemon_json_add(bad, "insecure-registries", ["docker.a.com"])
 
 
+def test_daemon_json_numbers_keep_their_text():
+    text = '{"max-concurrent-downloads": 123456789012345678901234567890, "ratio": 0.25, "n": -3}\n'
+    once = daemon_json_add(text, "insecure-registries", ["docker.a.com"])
+    for num in ("123456789012345678901234567890", "0.25", "-3"):
+        assert num in once
+
+
+ODD_SEPS = ["\r", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
 hosts_line = st.one_of(
     st.builds(lambda i, ns, s: f"{i}{s}{' '.join(ns)}", ip, st.lists(name, min_size=1, max_size=3), ws),
     st.builds(lambda i, ns: f"{i} {' '.join(ns)} # note", ip, st.lists(name, min_size=1, max_size=2)),
-    st.sampled_from(["127.0.0.1 localhost", "::1 localhost6", "# comment", "", "   ", "10.1.1.1 db-primary"]))
+    st.sampled_from(["127.0.0.1 localhost", "::1 localhost6", "# comment", "", "   ", "10.1.1.1 db-primary"]),
+    # characters str.splitlines() takes for line ends (glibc does not): a comment's tail must stay a comment
+    st.builds(lambda sep, i, n: f"# note{sep}{i} {n}", st.sampled_from(ODD_SEPS), ip, name),
+    st.builds(lambda i, n, sep: f"{i} {n}{sep}", ip, name, st.sampled_from(["\r", "\x85", "\u2028"])))
 marker = st.sampled_from([BEGIN, END, "  " + BEGIN, END + "  "])
 
 
@@ -165,7 +187,7 @@ def _blocks(lines):
        st.lists(name, min_size=1, max_size=4, unique=True), st.booleans())
 def test_hosts_set(lines, target, names, last_nl):
     text = "\n".join(lines) + ("\n" if lines and last_nl else "")
-    owned, balanced = _blocks(text.splitlines())
+    owned, balanced = _blocks(nl_lines(text))
     if not balanced:
         # a block that starts and never ends: which lines are the operator's cannot be told, so nothing is edited
         with pytest.raises(EditError, match="line [0-9]+"):
@@ -173,18 +195,20 @@ def test_hosts_set(lines, target, names, last_nl):
         return
     once = hosts_set(text, [(target, names)])
     assert hosts_set(once, [(target, names)]) == once
-    out = once.splitlines()
+    out = nl_lines(once)
     assert out.count(BEGIN) == 1 and out.count(END) >= 1 and out[-1] == END
     # no line the operator wrote is dropped (only the lines of bkdoctor's own block are replaced)
     survives(text, once, owned=lambda i, l: i in owned)
     # lines without any of our names are byte-identical and in order
     ours = {n.lower() for n in names}
-    keep = [l for i, l in enumerate(text.splitlines()) if i not in owned and (
-        not (set(x.lower() for x in l.split("#", 1)[0].split()[1:]) & ours) or l.lstrip().startswith("#"))]
+    keep = [l for i, l in enumerate(nl_lines(text)) if i not in owned and (
+        not (set(x.lower() for x in re.split(r"[ \t\r\v\f]+", l.split("#", 1)[0])[1:]) & ours)
+        or l.lstrip().startswith("#"))]
     it = iter(out)
     assert all(any(l == o for o in it) for l in keep)
     # every name resolves to the target, exactly once, outside comments
-    active = [l.split("#", 1)[0].split() for l in out if l.strip() and not l.lstrip().startswith("#")]
+    active = [re.split(r"[ \t\r]+", l.split("#", 1)[0].strip(" \t\r")) for l in out
+              if l.strip() and not l.lstrip().startswith("#")]
     for n in names:
         ips = [p[0] for p in active if n.lower() in (x.lower() for x in p[1:])]
         assert ips == [target], (n, ips)
@@ -228,6 +252,9 @@ def corefiles(draw):
             body = [f"    {p}" for p in plugins[:pos]] + hb + [f"    {p}" for p in plugins[pos:]]
         else:
             body = [f"    {p}" for p in plugins]
+        if draw(st.booleans()):  # a comment holding what str.splitlines() would cut into a live `hosts {` line
+            body.insert(draw(st.integers(0, len(body))),
+                        f"    # note{draw(st.sampled_from(ODD_SEPS))}hosts {{{draw(st.sampled_from(['', chr(13)]))}")
         blocks.append("\n".join([f"{'.' if i == 0 else f'zone{i}.example.com'}:53 {{"] + body + ["}"]))
     return "\n".join(blocks) + "\n"
 
@@ -247,6 +274,10 @@ def test_corefile_set_hosts(text, target, names):
         assert fall
         for n in names:
             assert sorted({e.ip for e in entries if n in e.names}) == [target]
+    # every comment line of the operator is byte-identical in the result
+    for line in nl_lines(text):
+        if line.lstrip().startswith("#"):
+            assert line in nl_lines(once), line
     # foreign entries (names not ours) survive with their address
     for line in text.splitlines():
         p = line.split()

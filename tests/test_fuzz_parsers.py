@@ -29,7 +29,8 @@ TMP = tempfile.mkdtemp(prefix="bkdoctor-fuzz-")
 
 scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
                    st.text(max_size=20), st.sampled_from(["node", "master", "control", "10.0.0.5", "2027-06-30",
-                                                          "~/x", "n[1:3]", "a..b", "", "*", "node\n"]))
+                                                          "~/x", "n[1:3]", "a..b", "", "*", "node\n",
+                                                          "a\x07b", "\x1b[31mred", "nul\x00"]))
 
 
 def json_like(keys):
@@ -61,7 +62,8 @@ def _dump(doc) -> str:
         return "x: 1\n"
 
 
-yaml_noise = st.text(alphabet="abc:-[]{}&*!|>#'\"\n .,0123456789?%@`\t", max_size=200)
+# control characters (\x00 \x07 ESC, NEL, U+2028, a BOM) are refused by the YAML reader itself: bad input too
+yaml_noise = st.text(alphabet="abc:-[]{}&*!|>#'\"\n .,0123456789?%@`\t\x00\x07\x1b\x85\u2028\ufeff", max_size=200)
 INV_KEYS = st.sampled_from(["domain", "install_dir", "ingress_ip", "ssh", "hosts", "thresholds", "suppress", "name",
                             "address", "roles", "port", "user", "until", "rule", "reason", "target", "local",
                             "localpv_count", "resources", "node", "min", "cpu", "endpoints", "docker_socket"])

@@ -64,6 +64,18 @@ SECRETS = {
     ("BK_PAAS_ADMIN_PASSWORD=S15 token: S16", "S15", "BK_PAAS_ADMIN_PASSWORD=***"),
     ("mysql://root:S17@db/bk?password=S18", "S18", "mysql://root:***@db/bk?password=***"),
     ('{"password": "two words S19"}', "S19", '{"password": "***"}'),
+    # the adversarial review's shapes: a URL password holding # ? / @ or a space (up to the last @ of the authority)
+    ("mysql://root:p#S20?x/y@db:3306/bk", "S20", "mysql://root:***@db:3306/bk"),
+    ("redis://:a S21@r:6379/0", "S21", "redis://:***@r:6379/0"),
+    ('{"registry-mirrors": ["https://u:S22/x@mirror.intra"]}', "S22", '"https://u:***@mirror.intra"'),
+    ('"HttpProxy": "http://u:p@S23#@proxy:3128"', "S23", '"http://u:***@proxy:3128"'),
+    ("mysql -uroot -p'S24 quoted' -h db", "S24", "-p'***' -h db"),
+    ('mysql -p"S25 with space" bk', "S25", '-p"***" bk'),
+    ("app --password=-S26dash --x", "S26", "--password=*** --x"),
+    ("sshpass -p S27 ssh root@10.0.0.5", "S27", "sshpass -p *** ssh root@10.0.0.5"),
+    ("k:\n-----BEGIN RSA PRIVATE KEY-----\nMIIS28\nabc\n-----END RSA PRIVATE KEY-----\nnext", "S28",
+     "-----BEGIN RSA PRIVATE KEY-----\n***\n-----END RSA PRIVATE KEY-----\nnext"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlS29", "S29", "-----BEGIN OPENSSH PRIVATE KEY-----\n***"),
 ])
 def test_mask_text_by_value_shape(text, secret, kept):
     out = mask_text(text)
@@ -91,12 +103,33 @@ def test_mask_obj_by_key_and_by_shape():
     assert mask_bytes(b"\xff\xfe password=S5 \x00") == b"\xff\xfe password=*** \x00"
 
 
+def test_mask_obj_kubernetes_shapes():
+    """A Job or Pod in a bundle: env values named like secrets, argv after a secret flag, kubectl's annotation."""
+    applied = json.dumps({"spec": {"template": {"spec": {"containers": [{"env": [{"name": "DB_PASSWORD",
+                                                                                     "value": "S1"}]}]}}}})
+    job = {"kind": "Job", "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied}},
+           "spec": {"template": {"spec": {"containers": [{
+               "env": [{"name": "MYSQL_ROOT_PASSWORD", "value": "S2"}, {"name": "HOST", "value": "db"}],
+               "args": ["--password", "S3", "-p", "S4", "--port", "8080"], "command": ["sh", "-c", "sshpass -p S5 x"]}]}}}}
+    out = mask_obj(job)
+    text = json.dumps(out)
+    for s in ("S1", "S2", "S3", "S4", "S5"):
+        assert s not in text, (s, text)
+    c = out["spec"]["template"]["spec"]["containers"][0]
+    assert c["env"][1] == {"name": "HOST", "value": "db"} and c["args"][4:] == ["--port", "8080"]
+    assert json.loads(out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert mask_obj(out) == out
+    assert mask_obj({"kubectl.kubernetes.io/last-applied-configuration": "{not json S6"}) == \
+        {"kubectl.kubernetes.io/last-applied-configuration": MASK}
+
+
 def test_mask_text_is_linear_on_hostile_text():
     import time
 
     t0 = time.process_time()
     for text in ("a:" * 100_000, "password=" * 50_000, "a-" * 100_000, "http://" * 50_000, "x 'y' " * 50_000,
-                 "password:\n" * 50_000, "-p " * 100_000):
+                 "password:\n" * 50_000, "-p " * 100_000,
+                 "a://b:" * 50_000, "a://b:c " * 50_000, "sshpass -p " * 50_000, "-----BEGIN X PRIVATE KEY-----" * 20_000):
         mask_text(text)
     assert time.process_time() - t0 < 20
 
