@@ -755,12 +755,15 @@ def rules_cmd(ctx: click.Context, as_json: bool, lang: str | None, rules_dirs: t
         return
     from rich.table import Table
 
+    from .guidetext import NOT_IN_GUIDE
+
     table = Table(header_style="bold")
     for col in ("id", "scope", "severity", "tags", "remediation", "guide", "title"):
         table.add_column(col)
     for r in rules:
         table.add_row(clean_line(r.id), r.scope, r.severity, clean_line(",".join(r.tags)), r.remediation or "-",
-                      clean_line(f"§{r.guide.section}" if r.guide.section != "site" else r.guide.title),
+                      clean_line(r.guide.title if r.guide.section == "site" else
+                                 r.guide.section if r.guide.section == NOT_IN_GUIDE else f"§{r.guide.section}"),
                       clean_line(r.title.get(lang)))
     _console(stderr=False).print(table)
 

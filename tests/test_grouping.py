@@ -94,3 +94,27 @@ def test_chinese_labels():
     out = render(r)
     assert "✗ node-6 10.0.0.6: 不可达 (no route to host): 1 项检查未运行" in out
     assert "swap (high) 涉及 4/5 台主机: node-[1-4]" in out and "修复: bkdoctor fix --rule swap" in out
+
+
+def test_a_check_beyond_the_guide_never_shows_a_section_sign():
+    """A rule from field knowledge cites no section: every view says "not in the guide", never "§not in the guide"."""
+    import io
+
+    from rich.console import Console
+
+    from bkdoctor.guidetext import NOT_IN_GUIDE
+    from bkdoctor.report.terminal import print_report
+
+    f = {"rule": "kernel-params", "target": "node-1", "status": "fail", "severity": "high",
+         "message": "net.ipv4.ip_forward is 0", "remediation": {"id": "kernel-params"},
+         "guide": {"section": NOT_IN_GUIDE, "title": "field knowledge, not in the guide"}}
+    report = {"lang": "en", "summary": {"pass": 0, "warn": 0, "fail": 1, "error": 0, "skip": 0, "suppressed": 0},
+              "findings": [f], "targets": [{"name": "node-1", "address": "10.0.0.5", "reachable": True,
+                                           "error": None}], "scan": {"id": "s1", "duration_s": 0.1}}
+    for group_by in ("rule", "host", "none"):
+        buf = io.StringIO()
+        print_report(report, Console(file=buf, width=300, color_system=None), verbose=False, group_by=group_by)
+        out = buf.getvalue()
+        assert "kernel-params" in out and "§" + NOT_IN_GUIDE not in out, (group_by, out)
+        if group_by != "host":
+            assert NOT_IN_GUIDE in out, (group_by, out)

@@ -11,6 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..guidetext import NOT_IN_GUIDE
 from ..termsafe import clean, clean_line
 
 ORDER = ("fail", "error", "warn", "suppressed", "skip", "pass")
@@ -251,7 +252,8 @@ def group_body(g: Group, lang: str, budget: int, verbose: bool) -> Any:
     if g.guide and g.status in ("fail", "warn"):
         # after the Fix: command, a shell comment: the command copy-pastes as it is; a site rule (--rules-dir)
         # names the site's own reference, not a section of the guide
-        ref = g.guide[5:] if g.guide.startswith("site:") else f"{w['guide']} §{g.guide}"
+        ref = g.guide[5:] if g.guide.startswith("site:") else (
+            g.guide if g.guide == NOT_IN_GUIDE else f"{w['guide']} §{g.guide}")
         body.append(clean(f"  # {ref}" if fix_hint else f" ({ref})"), style="dim")
     if verbose and len(msgs) > 1:
         for m, ts in g.messages.items():

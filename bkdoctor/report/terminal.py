@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..guidetext import NOT_IN_GUIDE
 from ..termsafe import clean, clean_line
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim",
@@ -71,7 +72,8 @@ def _print_flat(report: dict[str, Any], console: Console, verbose: bool = False)
                 # after the Fix: command, a shell comment: the line copy-pastes as it is; a site rule names the
                 # site's own reference
                 g = f["guide"]
-                ref = g.get("title") if g.get("section") == "site" else f"{t['guide']} §{g['section']}"
+                ref = g.get("title") if g.get("section") == "site" else (
+                    NOT_IN_GUIDE if g.get("section") == NOT_IN_GUIDE else f"{t['guide']} §{g['section']}")
                 msg.append(clean(f"  # {ref}" if fix_hint else f"  ({ref})"), style="dim")
             table.add_row(Text(f["status"].upper(), style=STYLE[f["status"]]), f["severity"], f["rule"],
                           Text(clean_line(f["target"])), msg)
