@@ -156,6 +156,17 @@ def compact(report: dict[str, Any]) -> dict[str, Any]:
                           "message": (f.get("message") or "")[:300]} for f in report["findings"]]}
 
 
+def _run_order(key: str, value: Any) -> tuple[str, str]:
+    """When a run started (microseconds), then its id: scan ids name the second only, and two runs in one second
+    (or a clock-skewed node) must not swap places when the oldest is dropped or the newest two are compared."""
+    try:
+        doc = json.loads(value) if isinstance(value, str) else value
+        started = str(doc["scan"]["started_at"])
+    except (ValueError, KeyError, TypeError):
+        started = ""
+    return started, key
+
+
 def _split(ref: str) -> tuple[str, str]:
     ns, _, name = ref.partition("/")
     if not name:
@@ -180,7 +191,7 @@ def save_to_configmap(access: Any, ref: str, report: dict[str, Any], keep: int =
             cm = None
         data = dict((cm or {}).get("data") or {})
         data[key] = value
-        keys = sorted(k for k in data if k.endswith(".json"))
+        keys = sorted((k for k in data if k.endswith(".json")), key=lambda k: _run_order(k, data[k]))
         while len(keys) > 1 and (len(keys) > keep or sum(len(data[k]) for k in keys) > MAX_BYTES):
             data.pop(keys.pop(0))
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns,
@@ -218,7 +229,7 @@ def read_configmap_history(access: Any, ref: str) -> list[dict[str, Any]]:
             out.append(doc)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
-    return out
+    return sorted(out, key=lambda d: _run_order(d["scan"]["id"], d))
 
 
 def import_history(history: Any, entries: list[dict[str, Any]]) -> list[str]:

@@ -144,3 +144,35 @@ def test_cronjob_created_under_its_rbac_and_diff_across_runs(kube_apiserver, tmp
                 pass
         delete_namespace(api, ns)
         api.close()
+
+
+def test_runs_in_the_same_second_keep_their_order(monkeypatch):
+    """Scan ids name the second only (then a random suffix): two CronJob runs in one second used to be ordered by the
+    suffix, so the diff compared them backwards and the trimming could drop the newer one."""
+    import json as _json
+
+    from bkdoctor import cronjob, incluster
+
+    def entry(sid: str, started: str) -> dict:
+        return {"schema": "bkdoctor/history-entry/v1", "tool": {}, "lang": "en",
+                "scan": {"id": sid, "started_at": started}, "summary": {}, "targets": [], "findings": []}
+
+    older = entry("20261201T165647Z-zzzzzz", "2026-12-01T16:56:47.100000+00:00")
+    newer = entry("20261201T165647Z-aaaaaa", "2026-12-01T16:56:47.900000+00:00")
+    store = {"data": {f"{e['scan']['id']}.json": _json.dumps(e) for e in (older, newer)},
+             "metadata": {"resourceVersion": "1"}}
+    sent = []
+
+    def fake_request(access, method, path, body=None, content_type=None):
+        if method == "GET":
+            return store
+        sent.append(body)
+        return body
+
+    monkeypatch.setattr(incluster, "_request", fake_request)
+    runs = cronjob.read_configmap_history(None, "ns")
+    assert [r["scan"]["id"] for r in runs] == [older["scan"]["id"], newer["scan"]["id"]]
+    # keep=2: adding a third run drops the OLDEST (by start time), not the one whose suffix sorts first
+    third = {**entry("20261201T165648Z-mmmmmm", "2026-12-01T16:56:48.000000+00:00"), "tool": {}}
+    cronjob.save_to_configmap(None, "ns", {**third, "tool": {}, "lang": "en"}, keep=2)
+    assert sorted(sent[-1]["data"]) == sorted([f"{newer['scan']['id']}.json", f"{third['scan']['id']}.json"])
