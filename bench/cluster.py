@@ -678,8 +678,8 @@ def list_all(api, path: str, query: dict) -> int:
 
 
 def failing_log_reqs(api) -> list[tuple[str, dict]]:
-    """The log reads bkdoctor makes: failing pods (its own rule, bkdoctor.k8s.pod_failing), first 100."""
-    from bkdoctor.k8s import container_statuses, pod_failing
+    """The log reads bkdoctor makes: failing pods (its own rule, bkdoctor.facts.k8s.pod_failing), first 100."""
+    from bkdoctor.facts.k8s import container_statuses, pod_failing
 
     reqs = []
     cont = None
@@ -774,9 +774,9 @@ class CountingFacts:
 
 
 def bench_engine(kubeconfig: str) -> dict:
-    from bkdoctor import engine, registry
+    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.facts.cluster import configure
-    from bkdoctor.inventory import local_inventory
+    from bkdoctor.inputs.inventory import local_inventory
 
     inv = local_inventory(domain=DOMAIN)
     inv.hosts = []

@@ -314,7 +314,7 @@ def bench_scan(inv: Path, out: Path, root: Path = ROOT) -> dict:
 
 def _probe_script(inv) -> str:
     """The probe bkdoctor sends to a host of role `node` with the default rules (for the probe floor)."""
-    from bkdoctor import engine, registry
+    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.facts.host import sections_for
     from bkdoctor.facts.probe import build_script
 
@@ -357,8 +357,8 @@ def bench_floor(fleet, hosts, script: str | None = None) -> dict:
 
 def bench_engine(inv_path: Path) -> dict:
     """`engine.scan` in this process (default rules, no report): the scan without interpreter start."""
-    from bkdoctor import engine, registry
-    from bkdoctor.inventory import load_inventory
+    from bkdoctor.scan import engine, loader as registry
+    from bkdoctor.inputs.inventory import load_inventory
 
     inv, rules = load_inventory(str(inv_path)), registry.select(None, None)
     c0, t0 = time.process_time(), time.perf_counter()
@@ -642,7 +642,7 @@ def main() -> int:
             inv, ini = work / f"inv-{n}.yaml", work / f"hosts-{n}.ini"
             write_inventory(inv, fleet, hosts, sock)
             write_ini(ini, fleet, hosts)
-            from bkdoctor.inventory import load_inventory
+            from bkdoctor.inputs.inventory import load_inventory
 
             script = _probe_script(load_inventory(str(inv)))
             hcpu = HostCPU(hosts)

@@ -48,8 +48,8 @@ def bench_cli(n):
 
 
 def bench_engine(n):
-    from bkdoctor import engine, registry
-    from bkdoctor.inventory import local_inventory
+    from bkdoctor.scan import engine, loader as registry
+    from bkdoctor.inputs.inventory import local_inventory
 
     inv, rules = local_inventory(), [r for r in registry.select(None, None) if r.scope != "cluster"]
     out = []
@@ -63,7 +63,7 @@ def bench_engine(n):
 def bench_probe(n):
     from bkdoctor.facts.host import sections_for
     from bkdoctor.facts.probe import build_script, parse_output
-    from bkdoctor import registry
+    from bkdoctor.scan import loader as registry
     from bkdoctor.transport import LocalTransport
 
     facts = {f for r in registry.select(None, None) if r.scope in ("host", "fleet") and r.applies_to(("control",))
@@ -92,7 +92,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=15)
     a = ap.parse_args()
-    from bkdoctor import registry
+    from bkdoctor.scan import loader as registry
 
     print(f"# bkdoctor scan of this host: {len(registry.select(None, None))} rules, n={a.n}, "
           f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")

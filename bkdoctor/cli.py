@@ -20,9 +20,9 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .model import BadInput, STATUS_RANK
-from .termsafe import clean, clean_line
+from bkdoctor import __version__
+from bkdoctor.model import BadInput, STATUS_RANK
+from bkdoctor.safe.terminal import clean, clean_line
 
 
 class _LazyAsyncio:
@@ -47,14 +47,14 @@ def default_lang() -> str:
 
 def _console(stderr: bool):
     """Every command's terminal output: text from hosts is cleaned of control characters (termsafe)."""
-    from .termsafe import safe_console
+    from bkdoctor.safe.terminal import safe_console
 
     return safe_console(stderr=stderr)
 
 
 def _out_json(obj: Any, **kw: Any) -> None:
     """JSON on stdout (maybe a terminal): C1/bidi characters as \\u escapes (the same JSON value)."""
-    from .termsafe import dumps_for_terminal
+    from bkdoctor.safe.terminal import dumps_for_terminal
 
     sys.stdout.write(dumps_for_terminal(obj, **kw) + "\n")
 
@@ -76,7 +76,7 @@ def _check_install_dir_opt(ctx: Any, param: Any, value: str | None) -> str | Non
     """--install-dir is checked like an inventory's `install_dir:`."""
     if value is None:
         return value
-    from .siteconfig import check_install_dir
+    from bkdoctor.inputs.siteconfig import check_install_dir
 
     return check_install_dir(value, "--install-dir")
 
@@ -140,15 +140,15 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
          accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool, group_by: str,
          rules_dirs: tuple[str, ...] = (), prom_path: str | None = None, history_cm: str | None = None) -> None:
     """Check every host of the inventory (or this host) and report."""
-    from . import engine, registry
-    from .inventory import load_inventory, local_inventory
-    from .report.jsonreport import build_report, dumps, write_atomic
-    from .report.terminal import print_report
+    from bkdoctor.scan import engine, loader as registry
+    from bkdoctor.inputs.inventory import load_inventory, local_inventory
+    from bkdoctor.report.jsonreport import build_report, dumps, write_atomic
+    from bkdoctor.report.terminal import print_report
 
     lang = lang or default_lang()
     # Every output path and the history database's path are checked before anything else: a typo must not
     # cost a whole fleet scan, and a refused run creates nothing.
-    from .outfiles import check_output_path
+    from bkdoctor.safe.outfiles import check_output_path
 
     for opt, p in (("--json", json_path), ("--html", html_path), ("--junit", junit_path),
                    ("--prometheus", prom_path)):
@@ -156,13 +156,13 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
             check_output_path(p, opt)
     db_path = None
     if not no_history:
-        from .store import check_db_path
+        from bkdoctor.store import check_db_path
 
         db_path = check_db_path(db)
     preloaded = None
     if bundle_path:
-        from .bundle import read_bundle
-        from .inventory import DEFAULT_INSTALL_DIR, Inventory
+        from bkdoctor.inputs.bundle import read_bundle
+        from bkdoctor.inputs.inventory import DEFAULT_INSTALL_DIR, Inventory
 
         manifest, preloaded_hosts, bundle_cluster = read_bundle(bundle_path)
         # everything from the bundle, nothing from this machine (no custom.yaml, no kubeconfig, no inventory):
@@ -184,7 +184,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         inv = local_inventory(domain, install_dir)
     if domain:
         inv.domain, inv.domain_source = domain, "--domain"
-    from .siterules import load_dirs
+    from bkdoctor.scan.siterules import load_dirs
 
     site = [s.rule for s in load_dirs(list(getattr(inv, "rules_dirs", None) or []) + list(rules_dirs))]
     selected = registry.select(list(rules), list(skips), measure=measure, extra=site)
@@ -205,17 +205,17 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
             raise BadInput("--ask-pass needs a terminal (or set ssh.password_env)") from None
     cluster = None
     if not no_cluster and (any(r.scope == "cluster" for r in selected) or from_cluster or from_daemonset):
-        from .facts.cluster import configure
+        from bkdoctor.facts.cluster import configure
 
         cluster = configure(kubeconfig, kube_context)
         if from_cluster:
-            from .facts.cluster import hosts_from_cluster
+            from bkdoctor.facts.cluster import hosts_from_cluster
 
             if cluster is None:
                 raise BadInput("--from-cluster needs a cluster (--kubeconfig or ~/.kube/config)")
             inv.hosts = hosts_from_cluster(cluster, inv)
         if from_daemonset:
-            from .incluster import daemonset_scan_inputs
+            from bkdoctor.incluster.job import daemonset_scan_inputs
 
             if cluster is None:
                 raise BadInput("--from-daemonset needs a cluster (--kubeconfig or ~/.kube/config)")
@@ -223,7 +223,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
             preloaded = (ds_hosts, None)
     console = _console(stderr=(json_path == "-"))
     if preloaded is not None:
-        from . import engine
+        from bkdoctor.scan import engine
 
         result = asyncio.run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1],
                                          cluster=cluster))
@@ -231,26 +231,26 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
         result = asyncio.run(_scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
     if json_path == "-":
-        from .termsafe import json_for_terminal
+        from bkdoctor.safe.terminal import json_for_terminal
 
         sys.stdout.write(json_for_terminal(dumps(report)))
         sys.stdout.flush()
     elif json_path:
         write_atomic(json_path, dumps(report))
     if html_path:
-        from .report.html import render_html
+        from bkdoctor.report.html import render_html
 
         write_atomic(html_path, render_html(report))
     if junit_path:
-        from .report.junit import render_junit
+        from bkdoctor.report.junit import render_junit
 
         write_atomic(junit_path, render_junit(report))
     if prom_path:
-        from .report.prometheus import render_prometheus
+        from bkdoctor.report.prometheus import render_prometheus
 
         write_atomic(prom_path, render_prometheus(report))
     if history_cm:
-        from .cronjob import save_to_configmap
+        from bkdoctor.incluster.cronjob import save_to_configmap
 
         if cluster is None:
             raise BadInput("--history-configmap needs a cluster (in-cluster config, --kubeconfig or ~/.kube/config)")
@@ -259,7 +259,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
     if db_path is not None:
         # recorded last: a corrupted or locked database costs the history entry, never the report
         try:
-            from .store import History
+            from bkdoctor.store import History
 
             History(db_path).save(report)
         except Exception as e:  # BadInput, sqlite3 errors (locked, not a database, disk full)
@@ -274,7 +274,7 @@ def scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], 
 async def _scan_with_progress(inv: Any, selected: list, concurrency: int, console: Any, cluster: Any = None) -> Any:
     """Live progress on a terminal (one line per host for small fleets, a bar with counts for big ones);
     nothing when the output is not a terminal (CI logs stay clean)."""
-    from . import engine
+    from bkdoctor.scan import engine
 
     if not console.is_terminal:
         return await engine.scan(inv, selected, concurrency=concurrency, cluster=cluster)
@@ -338,9 +338,9 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
             install_dir: str | None, kubeconfig: str | None, kube_context: str | None, no_cluster: bool,
             accept_new_host_keys: bool, concurrency: int) -> None:
     """Save the host facts and cluster objects the rules use (secrets removed) for offline analysis."""
-    from . import registry
-    from .bundle import write_bundle
-    from .inventory import load_inventory, local_inventory
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.inputs.bundle import write_bundle
+    from bkdoctor.inputs.inventory import load_inventory, local_inventory
 
     selected = registry.select(list(rules), list(skips))
     inv = load_inventory(inventory) if inventory else local_inventory(domain, install_dir)
@@ -349,10 +349,10 @@ def collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tupl
     inv.accept_new_host_keys = accept_new_host_keys
     cluster = None
     if not no_cluster:
-        from .facts.cluster import configure
+        from bkdoctor.facts.cluster import configure
 
         cluster = configure(kubeconfig, kube_context)
-    from .outfiles import check_output_path
+    from bkdoctor.safe.outfiles import check_output_path
 
     check_output_path(out, "-o")
     console = _console(stderr=True)
@@ -368,7 +368,7 @@ SET_KEYS = {"image": "faq-paas-init-data: the PaaS app image (PAAS_APP_IMAGE)"}
 
 
 def _inventory_has(path: str, key: str) -> bool:
-    from . import safeyaml
+    from bkdoctor.safe import yamlfile as safeyaml
 
     try:
         with open(path, encoding="utf-8") as fh:
@@ -380,7 +380,7 @@ def _inventory_has(path: str, key: str) -> bool:
 
 def _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster, accept_new_host_keys,
                          need_cluster):
-    from .inventory import load_inventory, local_inventory
+    from bkdoctor.inputs.inventory import load_inventory, local_inventory
 
     inv = load_inventory(inventory) if inventory else local_inventory(domain, install_dir)
     if domain:
@@ -388,7 +388,7 @@ def _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_contex
     inv.accept_new_host_keys = accept_new_host_keys
     cluster = None
     if need_cluster and not no_cluster:
-        from .facts.cluster import configure
+        from bkdoctor.facts.cluster import configure
 
         cluster = configure(kubeconfig, kube_context)
     return inv, cluster
@@ -420,14 +420,14 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
         export: tuple[str, str] | None, lang: str | None, db: str | None) -> None:
     """Plan, show the diff, apply with backups, re-check, and journal the fix of the selected rules."""
     if export:
-        from .ansible_export import export_cli
+        from bkdoctor.export.ansible import export_cli
 
         sys.exit(export_cli(export, rules=rules, hosts=hosts, inventory=inventory, domain=domain,
                             install_dir=install_dir, accept_new_host_keys=accept_new_host_keys))
-    from . import registry
-    from .fixmode import run_fix
-    from .report.jsonreport import write_atomic
-    from .store import History
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.fix.loop import run_fix
+    from bkdoctor.report.jsonreport import write_atomic
+    from bkdoctor.store import History
 
     lang = lang or default_lang()
     params = {}
@@ -440,7 +440,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
         params[k] = v
     selected = registry.select(list(rules), None)
     if json_path and json_path != "-":
-        from .outfiles import check_output_path
+        from bkdoctor.safe.outfiles import check_output_path
 
         check_output_path(json_path, "--json")  # before the scan and before any change
     inv, cluster = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, no_cluster,
@@ -452,7 +452,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
     out_console = _console(stderr=(json_path == "-"))
 
     def say(text: str) -> None:
-        from .secrets import mask_text
+        from bkdoctor.safe.secrets import mask_text
 
         out_console.print(clean(mask_text(text)), markup=False, highlight=False)  # diffs and step output: masked too
 
@@ -470,24 +470,24 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
              "planned": "cyan"}
     from rich.text import Text
 
-    from .report.plans import fold_outcomes, host_list
+    from bkdoctor.report.plans import fold_outcomes, host_list
 
     for o, targets, ids in fold_outcomes(outcomes, lang):  # the same outcome on many hosts: one line
         line = Text(f"{o.status.upper():<9} ", style=style[o.status])
         where = targets[0] if len(targets) == 1 else f"{len(targets)} hosts ({host_list(targets)})"
-        from .secrets import mask_text
+        from bkdoctor.safe.secrets import mask_text
 
         line.append(clean(mask_text(f"{o.rule} @ {where}: {o.message.get(lang)}")))
         if ids:
             line.append(f"  [{ids[0]}]" if len(ids) == 1 else f"  [{len(ids)} fixes: bkdoctor journal]", style="dim")
         out_console.print(line)
     if json_path:
-        from .secrets import mask_obj
+        from bkdoctor.safe.secrets import mask_obj
 
         doc = {"schema": "bkdoctor/fix/v1", "outcomes": mask_obj([o.to_dict(lang) for o in outcomes])}
         text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
         if json_path == "-":
-            from .termsafe import json_for_terminal
+            from bkdoctor.safe.terminal import json_for_terminal
 
             sys.stdout.write(json_for_terminal(text))
         else:
@@ -501,7 +501,7 @@ def fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, k
 @DB_OPT
 def journal(limit: int, as_json: bool, db: str | None) -> None:
     """Past fixes, newest first (ids for `bkdoctor rollback`)."""
-    from .store import History
+    from bkdoctor.store import History
 
     rows = History(db).fixes(limit)
     if as_json:
@@ -528,8 +528,8 @@ def journal(limit: int, as_json: bool, db: str | None) -> None:
 def rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_context: str | None,
              accept_new_host_keys: bool, db: str | None) -> None:
     """Restore what a fix changed (only what nobody changed since)."""
-    from .fixmode import rollback as do_rollback
-    from .store import History
+    from bkdoctor.fix.loop import rollback as do_rollback
+    from bkdoctor.store import History
 
     h = History(db)
     rec = h.fix(fix_id)
@@ -566,13 +566,13 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
             yes: bool, inventory: str | None, kubeconfig: str | None, kube_context: str | None, domain: str | None,
             install_dir: str | None, accept_new_host_keys: bool, as_json: bool, lang: str | None, db: str | None) -> None:
     """The guided deployment, phase by phase, each gated by checks; resumable."""
-    from .install import Installer, load_phases, select_phases
-    from .store import History
+    from bkdoctor.install.phases import Installer, load_phases, select_phases
+    from bkdoctor.store import History
 
     lang = lang or default_lang()
     inv, _ = _targets_and_cluster(inventory, domain, install_dir, kubeconfig, kube_context, True, accept_new_host_keys,
                                   False)
-    from . import siteconfig
+    from bkdoctor.inputs import siteconfig
 
     if install_dir:
         inv.install_dir = siteconfig.check_install_dir(install_dir, "--install-dir")
@@ -588,12 +588,12 @@ def install(show_plan: bool, only: str | None, start: str | None, until: str | N
     out_console = _console(stderr=as_json)
 
     def cluster_factory():
-        from .facts.cluster import configure
+        from bkdoctor.facts.cluster import configure
 
         return configure(kubeconfig, kube_context)
 
     def say(text: str) -> None:
-        from .secrets import mask_text
+        from bkdoctor.safe.secrets import mask_text
 
         out_console.print(clean(mask_text(text)), markup=False, highlight=False)  # diffs and step output: masked too
 
@@ -674,18 +674,18 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
                 kubeconfig: str | None, kube_context: str | None, out: str | None, schedule: str | None = None,
                 history_kind: str = "configmap", storage_class: str | None = None) -> None:
     """Render (and with --apply create) the manifests that run bkdoctor inside the cluster."""
-    from . import incluster
-    from .report.jsonreport import write_atomic
+    from bkdoctor.incluster import job as incluster
+    from bkdoctor.report.jsonreport import write_atomic
 
     access = None
     if schedule is not None:
-        from . import cronjob
+        from bkdoctor.incluster import cronjob
 
         if mode != "job":
             raise BadInput("--schedule runs the cluster scan (--mode job), not the DaemonSet")
         api_version = "batch/v1beta1"
         if do_apply:
-            from .facts.cluster import configure
+            from bkdoctor.facts.cluster import configure
 
             access = configure(kubeconfig, kube_context)
             if access is None:
@@ -700,7 +700,7 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
                                 domain=domain)
         text = incluster.to_yaml(objs, helm_secrets=helm_secrets)
     if out:
-        from .outfiles import check_output_path
+        from bkdoctor.safe.outfiles import check_output_path
 
         check_output_path(out, "-o")
         write_atomic(out, text)
@@ -708,7 +708,7 @@ def cluster_job(namespace: str, image: str | None, mode: str, helm_secrets: bool
         sys.stdout.write(text)
     if not do_apply:
         return
-    from .facts.cluster import configure
+    from bkdoctor.facts.cluster import configure
 
     access = access or configure(kubeconfig, kube_context)
     if access is None:
@@ -742,12 +742,12 @@ def rules_cmd(ctx: click.Context, as_json: bool, lang: str | None, rules_dirs: t
     examples of site rules)."""
     if ctx.invoked_subcommand is not None:
         return
-    from .registry import all_rules
+    from bkdoctor.scan.loader import all_rules
 
     lang = lang or default_lang()
     rules = list(all_rules())
     if rules_dirs:
-        from .siterules import load_dirs
+        from bkdoctor.scan.siterules import load_dirs
 
         rules += [s.rule for s in load_dirs(list(rules_dirs))]
     if as_json:
@@ -755,7 +755,7 @@ def rules_cmd(ctx: click.Context, as_json: bool, lang: str | None, rules_dirs: t
         return
     from rich.table import Table
 
-    from .guidetext import NOT_IN_GUIDE
+    from bkdoctor.guidetext import NOT_IN_GUIDE
 
     table = Table(header_style="bold")
     for col in ("id", "scope", "severity", "tags", "remediation", "guide", "title"):
@@ -773,7 +773,7 @@ def rules_cmd(ctx: click.Context, as_json: bool, lang: str | None, rules_dirs: t
 @click.option("--json", "as_json", is_flag=True, help="One row per example, as JSON.")
 def rules_test(dirs: tuple[str, ...], as_json: bool) -> None:
     """Run every site rule's own pass/fail examples; exit 1 if one gives another status."""
-    from .siterules import load_dirs, run_examples
+    from bkdoctor.scan.siterules import load_dirs, run_examples
 
     site = load_dirs(list(dirs))
     rows = run_examples(site)
@@ -803,7 +803,7 @@ def rules_test(dirs: tuple[str, ...], as_json: bool) -> None:
 @DB_OPT
 def history(limit: int, as_json: bool, db: str | None) -> None:
     """List past scans, newest first."""
-    from .store import History
+    from bkdoctor.store import History
 
     rows = History(db).scans(limit)
     if as_json:
@@ -837,8 +837,8 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
          html_path: str | None = None, cluster_history: str | None = None, kubeconfig: str | None = None,
          kube_context: str | None = None) -> None:
     """Compare two scans (default: the last two): new problems, resolved, still failing."""
-    from .report.terminal import print_diff
-    from .store import History
+    from bkdoctor.report.terminal import print_diff
+    from bkdoctor.store import History
 
     if html_path:
         parent = os.path.dirname(os.path.abspath(html_path))
@@ -846,8 +846,8 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
             raise BadInput(f"cannot write {html_path}: directory {parent} does not exist")
     h = History(db)
     if cluster_history:
-        from .cronjob import import_history, read_configmap_history
-        from .facts.cluster import configure
+        from bkdoctor.incluster.cronjob import import_history, read_configmap_history
+        from bkdoctor.facts.cluster import configure
 
         access = configure(kubeconfig, kube_context)
         if access is None:
@@ -862,8 +862,8 @@ def diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str | None
             scan_a, scan_b = ids[-2], ids[-1]
     d = h.diff(scan_a, scan_b)
     if html_path:
-        from .report.diffhtml import render_diff_html
-        from .report.jsonreport import write_atomic
+        from bkdoctor.report.diffhtml import render_diff_html
+        from bkdoctor.report.jsonreport import write_atomic
 
         write_atomic(html_path, render_diff_html(d, lang or default_lang()))
     if as_json:
@@ -884,7 +884,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:  # usage errors: click prints them, exit 2
         import io
 
-        from .termsafe import clean
+        from bkdoctor.safe.terminal import clean
 
         buf = io.StringIO()
         e.show(file=buf)
@@ -894,8 +894,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("bkdoctor: aborted\n")
         sys.exit(130)
     except BadInput as e:
-        from .secrets import mask_text
-        from .termsafe import clean_line
+        from bkdoctor.safe.secrets import mask_text
+        from bkdoctor.safe.terminal import clean_line
 
         sys.stderr.write(f"bkdoctor: error: {clean_line(mask_text(str(e)))}\n")
         sys.exit(2)
@@ -909,8 +909,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         if os.environ.get("BKDOCTOR_DEBUG"):
             raise
-        from .secrets import mask_text
-        from .termsafe import clean_line
+        from bkdoctor.safe.secrets import mask_text
+        from bkdoctor.safe.terminal import clean_line
 
         sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {clean_line(mask_text(str(e)))} "
                          f"(BKDOCTOR_DEBUG=1 shows the traceback)\n")

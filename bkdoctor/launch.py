@@ -6,10 +6,10 @@ import sys
 
 def main() -> None:
     if sys.argv[1:] == ["--version"]:
-        from . import __version__
+        from bkdoctor import __version__
 
         sys.stdout.write(f"bkdoctor, version {__version__}\n")  # click's version_option wording
         sys.exit(0)
-    from .cli import main as cli_main
+    from bkdoctor.cli import main as cli_main
 
     cli_main()

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .model import BadInput
+from bkdoctor.model import BadInput
 
 PROBLEM = ("warn", "fail", "error")
 
@@ -111,7 +111,7 @@ class History:
                                      "rolled_back_at": str}, pk="id")
 
     def save(self, report: dict[str, Any]) -> None:
-        from .secrets import mask_obj
+        from bkdoctor.safe.secrets import mask_obj
 
         # built masked already; whatever reaches the database goes through it anyway. Not the summary: it is our
         # own counts per status, and its key `pass` looks like a secret's (a count of 2 became `***`)
@@ -138,8 +138,8 @@ class History:
     def save_fix(self, fix_id: str, outcome: Any) -> None:
         import datetime as dt
 
-        from .fixer import plan_to_dict
-        from .secrets import mask_text
+        from bkdoctor.fix.plan import plan_to_dict
+        from bkdoctor.safe.secrets import mask_text
 
         plan = outcome.plan
         applied = dict(outcome.applied or {})

@@ -141,10 +141,10 @@ def _real_swap(host) -> None:
 
 def scan_host(host, case: Case, rules: list[str] | None = None):
     """Scan the namespaced host through the real engine and probe; returns (report dict, scan result)."""
-    from bkdoctor import engine, registry
-    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import engine, loader as registry
+    from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.report.jsonreport import build_report
-    from bkdoctor import thresholds as th
+    from bkdoctor.inputs import thresholds as th
     from bkdoctor.transport import LocalTransport
 
     inv = local_inventory(domain=case.spec.get("domain", "bkce7.bktencent.com"), install_dir="/nonexistent")

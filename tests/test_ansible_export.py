@@ -215,8 +215,8 @@ _UnsafeLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_s
 
 
 def _site_for(remediations, **inv_attrs):
-    from bkdoctor import ansible_export as ae
-    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.export import ansible as ae
+    from bkdoctor.inputs.inventory import HostSpec, local_inventory
 
     inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
     inv.hosts = [HostSpec(name="m1", address="10.0.0.2", roles=("master",)),
@@ -274,9 +274,9 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
     edits.hosts_set, for the shapes of file bkdoctor's own fix is tested with."""
     import base64
 
-    from bkdoctor.edits import BEGIN, EditError, daemon_json_add, hosts_set
+    from bkdoctor.fix.edits import BEGIN, EditError, daemon_json_add, hosts_set
 
-    from bkdoctor.ansible_export import _Dumper
+    from bkdoctor.export.ansible import _Dumper
 
     inv, site = _site_for(["insecure-registries", "registry-mirrors", "hosts-file"], ingress_ip=INGRESS)
     play = yaml.load(site, Loader=_UnsafeLoader)[0]
@@ -343,8 +343,8 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
 def test_inventory_values_survive_ansible_and_templates_are_refused(ansible_playbook, tmp_path):
     """inventory.ini values come back from Ansible's INI parser exactly, with their types; a value Ansible would
     template is refused before anything is scanned."""
-    from bkdoctor import ansible_export as ae
-    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.export import ansible as ae
+    from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.model import BadInput
 
     inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bkdoctor.inventory import load_inventory
+from bkdoctor.inputs.inventory import load_inventory
 from bkdoctor.model import BadInput
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "inventory"

@@ -14,10 +14,10 @@ from clusterstate import FIXTURES, ClusterState, merged_state
 from hostcases import Case, make_host
 from kube.fixtures import kube_apiserver  # noqa: F401
 
-from bkdoctor import engine, registry
-from bkdoctor.bundle import mask_text, read_bundle, write_bundle
+from bkdoctor.scan import engine, loader as registry
+from bkdoctor.inputs.bundle import mask_text, read_bundle, write_bundle
 from bkdoctor.facts.cluster import configure
-from bkdoctor.inventory import HostSpec, local_inventory
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.model import BadInput
 from bkdoctor.report.jsonreport import build_report
 from bkdoctor.transport import LocalTransport

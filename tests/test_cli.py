@@ -240,12 +240,12 @@ def test_rules_json_metadata():
 
 
 def test_rule_ids_equal_file_names_and_guide_lines_exist():
-    from bkdoctor.registry import all_rules, rules_dir
+    from bkdoctor.scan.loader import all_rules, rules_dir
 
     guide = (ROOT.parent / "shared" / "seed" / "000_ac029a12e5ebe66c.txt")
     lines = guide.read_text(encoding="utf-8").splitlines() if guide.exists() else None
-    files = {p.stem for p in rules_dir().rglob("*.py") if not p.name.startswith("_")}
-    files |= {p.stem for p in rules_dir().glob("faq/*.yaml")}  # FAQ signatures are data files
+    files = {p.stem for p in rules_dir().glob("*/*.py") if not p.name.startswith("_")}
+    files |= {p.stem for p in rules_dir().glob("*/*.yaml")}  # FAQ signatures are data files
     assert files == {r.id for r in all_rules()}
     for r in all_rules():
         if lines is not None and r.guide.line is not None:  # "not in the guide" has no line

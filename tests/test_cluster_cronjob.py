@@ -50,7 +50,7 @@ def test_render_needs_a_valid_schedule(tmp_path):
 
 
 def test_cronjob_created_under_its_rbac_and_diff_across_runs(kube_apiserver, tmp_path):
-    from bkdoctor import incluster
+    from bkdoctor.incluster import job as incluster
 
     api = kube_apiserver.api_client()
     ns = f"bkd-cron-{os.getpid() % 100000}"
@@ -151,7 +151,7 @@ def test_runs_in_the_same_second_keep_their_order(monkeypatch):
     suffix, so the diff compared them backwards and the trimming could drop the newer one."""
     import json as _json
 
-    from bkdoctor import cronjob, incluster
+    from bkdoctor.incluster import cronjob, job as incluster
 
     def entry(sid: str, started: str) -> dict:
         return {"schema": "bkdoctor/history-entry/v1", "tool": {}, "lang": "en",

@@ -11,10 +11,10 @@ import pytest
 from clusterstate import FIXTURES, ClusterState, merged_state
 from kube.fixtures import kube_apiserver, kube_kubelet  # noqa: F401
 
-from bkdoctor import engine, registry
-from bkdoctor import thresholds as th
+from bkdoctor.scan import engine, loader as registry
+from bkdoctor.inputs import thresholds as th
 from bkdoctor.facts.cluster import ClusterFacts, configure
-from bkdoctor.inventory import local_inventory
+from bkdoctor.inputs.inventory import local_inventory
 from bkdoctor.report.jsonreport import build_report
 from hostcases import UPDATE_GOLDEN, golden_view
 
@@ -93,7 +93,7 @@ def test_every_cluster_rule_has_pass_and_fail_cases():
 def _faq_on_match(rule_id):
     import yaml
 
-    return yaml.safe_load((registry.rules_dir() / "faq" / f"{rule_id}.yaml").read_text(encoding="utf-8")).get("on_match", "fail")
+    return yaml.safe_load((registry.rules_dir() / "cluster" / f"{rule_id}.yaml").read_text(encoding="utf-8")).get("on_match", "fail")
 
 
 def test_healthy_base_cluster_passes_every_cluster_rule(kube_apiserver, cluster_state, report_validator):

@@ -13,9 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bkdoctor import corefile
-from bkdoctor.edits import (BEGIN, END, EditError, add_fstab_lines, comment_swap_lines, corefile_add_reload,
-                            corefile_set_hosts, daemon_json_add, hosts_set, set_selinux_disabled)
+from bkdoctor.fix import corefile
+from bkdoctor.fix.edits import BEGIN, END, EditError, add_fstab_lines, comment_swap_lines, corefile_add_reload, corefile_set_hosts, daemon_json_add, hosts_set, set_selinux_disabled
 
 def nl_lines(text: str) -> list[str]:
     """Lines ended by "\n" only, as glibc and CoreDNS read these files (not str.splitlines(): \r, \x85, U+2028…)."""

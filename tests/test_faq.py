@@ -1,4 +1,4 @@
-"""FAQ failure signatures (rules/faq/<id>.yaml) without an API server: every file loads, broken files give a clear
+"""FAQ failure signatures (rules/cluster/faq-<id>.yaml) without an API server: every file loads, broken files give a clear
 SignatureError, and each `where` kind matches on hand-built facts."""
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import textwrap
 import pytest
 import yaml
 
-from bkdoctor import faq
-from bkdoctor.faq import SignatureError, load_signature
+from bkdoctor.scan import faq
+from bkdoctor.scan.faq import SignatureError, load_signature
 from bkdoctor.model import FactUnavailable, T
-from bkdoctor.registry import rules_dir
+from bkdoctor.scan.loader import rules_dir
 
-FAQ_FILES = sorted((rules_dir() / "faq").glob("*.yaml"))
+FAQ_FILES = sorted(rules_dir().glob("*/faq-*.yaml"))
 
 
 # --------------------------------------------------------------------------- the shipped signatures

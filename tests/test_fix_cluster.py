@@ -12,12 +12,13 @@ import yaml
 from clusterstate import FIXTURES, ClusterState, merged_state
 from kube.fixtures import kube_apiserver, kube_kubelet  # noqa: F401
 
-from bkdoctor import corefile, engine, registry
-from bkdoctor import thresholds as th
+from bkdoctor.fix import corefile
+from bkdoctor.scan import engine, loader as registry
+from bkdoctor.inputs import thresholds as th
 from bkdoctor.facts.cluster import configure
-from bkdoctor.fixer import K8sChange
-from bkdoctor.fixmode import apply_k8s_change, run_fix
-from bkdoctor.inventory import local_inventory
+from bkdoctor.fix.plan import K8sChange
+from bkdoctor.fix.loop import apply_k8s_change, run_fix
+from bkdoctor.inputs.inventory import local_inventory
 
 pytestmark = pytest.mark.kube
 CASES = ["no-hosts-block.fail", "two-server-blocks.fail", "wrong-ip.fail", "missing-names.fail", "no-fallthrough.fail",
@@ -109,7 +110,7 @@ def test_concurrent_update_is_retried_not_overwritten(kube_apiserver, state):
     api = kube_apiserver.api_client()
     core = client.CoreV1Api(api)
     text = _corefile(api)
-    from bkdoctor.edits import corefile_set_hosts
+    from bkdoctor.fix.edits import corefile_set_hosts
 
     names = ["bkce7.bktencent.com", "docker.bkce7.bktencent.com"]
     ch = K8sChange("ConfigMap", "kube-system", "coredns", {"Corefile": text},

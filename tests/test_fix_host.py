@@ -13,11 +13,11 @@ import pytest
 
 from hostcases import FIXTURES, UPDATE_GOLDEN, load_cases, make_host
 
-from bkdoctor import registry
-from bkdoctor import thresholds as th
-from bkdoctor.fixer import all_remediations
-from bkdoctor.fixmode import run_fix
-from bkdoctor.inventory import HostSpec, local_inventory
+from bkdoctor.scan import loader as registry
+from bkdoctor.inputs import thresholds as th
+from bkdoctor.fix.plan import all_remediations
+from bkdoctor.fix.loop import run_fix
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 

@@ -18,9 +18,9 @@ import yaml
 
 from hostcases import Case, FIXTURES, make_host, make_ssh_host
 
-from bkdoctor.fixer import FileChange, Plan, host_apply_script
-from bkdoctor.fixmode import rollback
-from bkdoctor.inventory import HostSpec, local_inventory
+from bkdoctor.fix.plan import FileChange, Plan, host_apply_script
+from bkdoctor.fix.loop import rollback
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 
@@ -65,8 +65,8 @@ def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_p
     inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
                  HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",))]
     inv.ingress_ip = "10.96.45.12"
-    from bkdoctor import registry
-    from bkdoctor.fixmode import run_fix
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.fix.loop import run_fix
 
     factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
     hist = History(tmp_path / "h.db")
@@ -96,8 +96,8 @@ def test_unparsable_daemon_json_is_never_touched(nshost_factory, tmp_path):
     bad = '{\n    // ops comment\n    "data-root": "/data/bcs/lib/docker",\n}\n'
     host = make_host(nshost_factory, Case(rule="x", name="x", status="fail", path=FIXTURES,
                                           spec={"files": {"/etc/docker/daemon.json": bad}}))
-    from bkdoctor import registry
-    from bkdoctor.fixmode import run_fix
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.fix.loop import run_fix
 
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock")]

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bkdoctor.engine import TargetState, evaluate_fleet
+from bkdoctor.scan.engine import TargetState, evaluate_fleet
 from bkdoctor.facts.host import HostFacts
 from bkdoctor.facts.probe import Section
-from bkdoctor.inventory import local_inventory
-from bkdoctor.registry import all_rules
-from bkdoctor import thresholds as th
+from bkdoctor.inputs.inventory import local_inventory
+from bkdoctor.scan.loader import all_rules
+from bkdoctor.inputs import thresholds as th
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "fleet"
 CASES = sorted(FIX.glob("*/*.yaml"))

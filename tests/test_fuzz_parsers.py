@@ -18,8 +18,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bkdoctor import corefile, engine, registry
-from bkdoctor import thresholds as th
+from bkdoctor.fix import corefile
+from bkdoctor.scan import engine, loader as registry
+from bkdoctor.inputs import thresholds as th
 from bkdoctor.facts.host import HostFacts, parse_fstab, parse_hosts
 from bkdoctor.facts.probe import Section
 from bkdoctor.model import BadInput, FactUnavailable
@@ -47,7 +48,7 @@ def _write(name: str, text: str) -> str:
 
 
 def _load_inventory(path: str) -> None:
-    from bkdoctor.inventory import load_inventory
+    from bkdoctor.inputs.inventory import load_inventory
 
     try:
         load_inventory(path)
@@ -189,8 +190,8 @@ def _no_crash(findings) -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(mutated_bundle(), st.binary(max_size=300).map(lambda b: {"__raw__": b})))
 def test_fuzz_bundle(members):
-    from bkdoctor.bundle import read_bundle
-    from bkdoctor.inventory import Inventory
+    from bkdoctor.inputs.bundle import read_bundle
+    from bkdoctor.inputs.inventory import Inventory
 
     path = os.path.join(TMP, "b.tar.gz")
     with open(path, "wb") as fh:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bkdoctor import guidetext
-from bkdoctor.registry import all_rules
+from bkdoctor.scan.loader import all_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT.parent / "shared" / "seed" / "000_ac029a12e5ebe66c.txt"

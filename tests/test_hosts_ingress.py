@@ -12,9 +12,9 @@ from clusterstate import FIXTURES as CLUSTER, ClusterState, merged_state
 from hostcases import FIXTURES, Case, make_host
 from kube.fixtures import kube_apiserver  # noqa: F401
 
-from bkdoctor import engine, registry
+from bkdoctor.scan import engine, loader as registry
 from bkdoctor.facts.cluster import configure
-from bkdoctor.inventory import HostSpec, local_inventory
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.report.jsonreport import build_report
 from bkdoctor.transport import LocalTransport
 

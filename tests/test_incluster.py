@@ -28,9 +28,10 @@ from clusterstate import FIXTURES, ClusterState, merged_state
 from hostcases import Case, make_host
 from kube.fixtures import delete_namespace, kube_apiserver, kube_kubelet, kube_ns, rest  # noqa: F401
 
-from bkdoctor import engine, incluster, registry
+from bkdoctor.scan import engine, loader as registry
+from bkdoctor.incluster import job as incluster
 from bkdoctor.facts.cluster import configure
-from bkdoctor.inventory import HostSpec, local_inventory
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.model import BadInput
 from bkdoctor.report.jsonreport import build_report
 from bkdoctor.transport import LocalTransport

@@ -439,8 +439,8 @@ def test_k8s_verify_wants_every_inventory_node_ready(kube_apiserver, tmp_path):
     import asyncio
 
     from bkdoctor.facts.cluster import configure
-    from bkdoctor.install import Installer
-    from bkdoctor.inventory import load_inventory
+    from bkdoctor.install.phases import Installer
+    from bkdoctor.inputs.inventory import load_inventory
     from bkdoctor.store import History
 
     inv_path = tmp_path / "hosts.yaml"

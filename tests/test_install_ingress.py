@@ -9,9 +9,9 @@ from clusterstate import FIXTURES, ClusterState, helm_release_secret, load_docs
 from kube.fixtures import kube_apiserver  # noqa: F401
 
 from bkdoctor.facts.cluster import configure
-from bkdoctor.install import Installer, load_phases
-from bkdoctor.installsteps_builtin import b_access, p_ingress
-from bkdoctor.inventory import local_inventory
+from bkdoctor.install.phases import Installer, load_phases
+from bkdoctor.install.builtin import b_access, p_ingress
+from bkdoctor.inputs.inventory import local_inventory
 from bkdoctor.store import History
 
 ADMISSION_POD = {

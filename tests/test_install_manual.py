@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from bkdoctor.install import Installer, load_phases
-from bkdoctor.inventory import local_inventory
+from bkdoctor.install.phases import Installer, load_phases
+from bkdoctor.inputs.inventory import local_inventory
 from bkdoctor.store import History
 
 
@@ -50,7 +50,7 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
-from bkdoctor.installsteps import render  # noqa: E402
+from bkdoctor.install.steps import render  # noqa: E402
 
 
 @pytest.mark.parametrize("shell", ["sh", "bash"])
@@ -75,7 +75,7 @@ def test_release_check_at_least():
     import asyncio as aio
     from types import SimpleNamespace
 
-    from bkdoctor.installsteps_builtin import c_release
+    from bkdoctor.install.builtin import c_release
 
     def inst(v):
         return SimpleNamespace(_releases=lambda: {"bk-nodeman": {"status": "deployed", "chart_version": v}})

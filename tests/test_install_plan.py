@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bkdoctor.install import Installer, load_phases, select_phases
-from bkdoctor.installsteps import (guide_section, parse_join_commands, render, root_of, script, shell_path, squash,
-                                   yaml_set_missing)
+from bkdoctor.install.phases import Installer, load_phases, select_phases
+from bkdoctor.install.steps import guide_section, parse_join_commands, render, root_of, script, shell_path, squash, yaml_set_missing
 from bkdoctor.model import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,12 +130,12 @@ def test_no_invented_helmfile_and_the_repair_mapping_follows_the_guide():
     assert "04-saas" not in text
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("hr", ROOT / "remediations" / "helm-releases.py")
+    spec = importlib.util.spec_from_file_location("hr", ROOT / "remediations" / "cluster" / "helm-releases.py")
     hr = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hr)
     assert hr._file("bk-nodeman") == "base-blueking.yaml.gotmpl"  # §九.5.3
     assert hr._file("bk-itsm") is None and hr._file("bk-sops") is None  # S-Mart apps (§九.4–九.5)
-    assert "04-saas" not in (ROOT / "remediations" / "helm-releases.py").read_text()
+    assert "04-saas" not in (ROOT / "remediations" / "cluster" / "helm-releases.py").read_text()
 
 
 def test_load_refuses_steps_without_shape(tmp_path):
@@ -343,7 +342,7 @@ _DOC = st.recursive(_LEAF, lambda c: st.dictionaries(_KEY, c, min_size=1, max_si
 @settings(max_examples=300, deadline=None)
 @given(_DOC, st.lists(_KEY, min_size=1, max_size=3), st.booleans())
 def test_yaml_set_missing_keeps_every_line_and_adds_only_the_key(doc, path, comments):
-    from bkdoctor.installsteps import yaml_get
+    from bkdoctor.install.steps import yaml_get
 
     text = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
     if comments:
@@ -365,8 +364,8 @@ def test_yaml_set_missing_keeps_every_line_and_adds_only_the_key(doc, path, comm
 
 def test_control_commands_keep_kubeconfig_and_get_registry(tmp_path):
     """The env bug: `export KUBECONFIG=…` was built, then replaced by `export REGISTRY=…`."""
-    from bkdoctor.install import Installer
-    from bkdoctor.inventory import load_inventory
+    from bkdoctor.install.phases import Installer
+    from bkdoctor.inputs.inventory import load_inventory
     from bkdoctor.store import History
 
     inv = load_inventory(str(_inventory(tmp_path)))

@@ -8,10 +8,10 @@ import pytest
 
 from hostcases import FIXTURES, Case, make_host
 
-from bkdoctor import thresholds as th
-from bkdoctor.install import Installer, load_phases
-from bkdoctor.installsteps import Step
-from bkdoctor.inventory import HostSpec, local_inventory
+from bkdoctor.inputs import thresholds as th
+from bkdoctor.install.phases import Installer, load_phases
+from bkdoctor.install.steps import Step
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 

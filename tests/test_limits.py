@@ -364,7 +364,7 @@ def test_schema_holes_are_closed(tmp_path, home, text, needle):
 
 
 def test_readme_suppression_until_date_is_accepted(tmp_path):
-    from bkdoctor.inventory import load_inventory
+    from bkdoctor.inputs.inventory import load_inventory
 
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"### Inventory.*?```yaml\n(.*?)```", readme, re.S).group(1)
@@ -378,7 +378,7 @@ def test_readme_suppression_until_date_is_accepted(tmp_path):
 
 
 def test_ansible_host_names_follow_the_same_rule(tmp_path):
-    from bkdoctor.inventory import load_inventory
+    from bkdoctor.inputs.inventory import load_inventory
 
     p = tmp_path / "hosts.ini"
     p.write_text("[node]\nbk..node1 ansible_host=10.0.0.1\n")
@@ -387,8 +387,8 @@ def test_ansible_host_names_follow_the_same_rule(tmp_path):
 
 
 def test_one_host_name_rule():
-    from bkdoctor.inventory import _schema
-    from bkdoctor.names import HOST_NAME_PATTERN, valid_host_name
+    from bkdoctor.inputs.inventory import _schema
+    from bkdoctor.safe.names import HOST_NAME_PATTERN, valid_host_name
 
     assert _schema()["properties"]["hosts"]["items"]["properties"]["name"]["pattern"] == HOST_NAME_PATTERN
     for good in ("node1", "master-10-0-0-2", "10.0.0.5", "a", "n_1.example.com"):
@@ -399,7 +399,7 @@ def test_one_host_name_rule():
 
 def test_schema_patterns_do_not_accept_a_trailing_newline():
     """Every pattern of the inventory schema ends in \\Z, not $ ($ matches before a final newline)."""
-    from bkdoctor.inventory import _schema
+    from bkdoctor.inputs.inventory import _schema
 
     def patterns(node):
         if isinstance(node, dict):
@@ -446,7 +446,7 @@ def test_validation_patterns_end_in_backslash_z():
     extract (not validate) and multi-line searches; siteconfig.py and rules/fleet/fleet-hostname.py are owned by
     other work: rules/ only match parsed facts."""
     allowed = {("bkdoctor/facts/host.py", 'zoneinfo/(?:posix/|right/)?(.+)$"'),
-               ("bkdoctor/ansible_inventory.py", r'^\s*\[[^\]]+\]\s*$"')}
+               ("bkdoctor/inputs/ansible.py", r'^\s*\[[^\]]+\]\s*$"')}
     bad = []
     for p in sorted(list((ROOT / "bkdoctor").rglob("*.py")) + list((ROOT / "remediations").rglob("*.py"))):
         rel = str(p.relative_to(ROOT))

@@ -5,12 +5,12 @@ import asyncio
 import dataclasses
 import subprocess
 
-from bkdoctor.engine import Context, evaluate
+from bkdoctor.scan.engine import Context, evaluate
 from bkdoctor.facts.host import FACTS, HostFacts, PARSERS
 from bkdoctor.facts.probe import SECTIONS, build_script, parse_output
 from bkdoctor.model import T
-from bkdoctor.registry import all_rules
-from bkdoctor.thresholds import merge
+from bkdoctor.scan.loader import all_rules
+from bkdoctor.inputs.thresholds import merge
 from bkdoctor.transport import LocalTransport
 
 

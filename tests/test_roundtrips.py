@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bkdoctor.engine import compress_script, decompress_output
+from bkdoctor.scan.engine import compress_script, decompress_output
 from bkdoctor.facts.probe import build_script, parse_output
 
 pytestmark = [pytest.mark.ssh]

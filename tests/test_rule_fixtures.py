@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from hostcases import UPDATE_GOLDEN, golden_view, load_cases, make_host, scan_host
-from bkdoctor import registry
-from bkdoctor.registry import all_rules
+from bkdoctor.scan import loader as registry
+from bkdoctor.scan.loader import all_rules
 
 CASES = load_cases("host")
 

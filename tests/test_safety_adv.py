@@ -59,7 +59,7 @@ def test_history_shows_the_real_pass_count(tmp_path, home):
     r = run("history", "--db", str(db), env=home)
     assert r.returncode == 0 and "***" not in r.stdout, r.stdout
     # a real secret under a `pass` key of host data is still masked on its way to the database
-    from bkdoctor.secrets import mask_obj
+    from bkdoctor.safe.secrets import mask_obj
     assert mask_obj({"observed": {"pass": "hunter2", "password": 1234}}) == {"observed": {"pass": "***",
                                                                                           "password": "***"}}
 
@@ -125,7 +125,8 @@ def test_values_file_check_uses_the_bounded_loader():
     import inspect
     import re
 
-    from bkdoctor import installsteps_builtin, siteconfig
+    from bkdoctor.install import builtin as installsteps_builtin
+    from bkdoctor.inputs import siteconfig
     for mod in (installsteps_builtin, siteconfig):
         assert not re.search(r"(?<!safe)yaml\.(safe_)?load\(", inspect.getsource(mod)), mod.__name__
 
@@ -139,7 +140,7 @@ def test_many_ranges_in_one_host_pattern(tmp_path, home):
 
 
 def test_range_limit_names_the_inventory_limit(tmp_path, home):
-    from bkdoctor.ansible_inventory import MAX_HOSTS
+    from bkdoctor.inputs.ansible import MAX_HOSTS
     inv = tmp_path / "hosts.ini"
     inv.write_text("[node]\na[0:99999]\nb[0:9]\n")
     line = one_line_error(run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home))
@@ -229,7 +230,7 @@ def test_bundle_with_a_lone_surrogate_is_refused(tmp_path, home):
 
 
 def test_report_writer_survives_a_lone_surrogate(tmp_path):
-    from bkdoctor.outfiles import write_atomic
+    from bkdoctor.safe.outfiles import write_atomic
     p = tmp_path / "r.txt"
     write_atomic(str(p), "a\ud800b")
     assert p.read_bytes() == b"a?b"
@@ -305,8 +306,8 @@ def test_values_file_edit_refuses_hostile_yaml(monkeypatch, text):
     control character is reported and the file not touched (no 1.6 GB expansion, no RecursionError)."""
     import asyncio
 
-    from bkdoctor import installsteps_builtin as ib
-    from bkdoctor.installsteps import Step
+    from bkdoctor.install import builtin as ib
+    from bkdoctor.install.steps import Step
 
     async def read(inst, rel):
         return text

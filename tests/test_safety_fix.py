@@ -19,7 +19,7 @@ import yaml
 
 from hostcases import make_ssh_host
 
-from bkdoctor.inventory import load_inventory
+from bkdoctor.inputs.inventory import load_inventory
 
 
 def bash_n(cmd: str, shell: str = "bash") -> str | None:
@@ -37,7 +37,7 @@ printf '%s|%s\\n' "$PWD" "$*" >> /root/helmfile-calls
 
 @pytest.mark.ssh
 def test_control_commands_run_in_install_dir_with_tilde_expanded_on_the_target(ssh_fleet, tmp_path):
-    from bkdoctor.fixmode import run_on_control
+    from bkdoctor.fix.loop import run_on_control
 
     odd = "bk dir/$(touch /root/pwned);x'y"
     fleet, ctl = make_ssh_host(ssh_fleet, {"hostname": "ctl", "overlays": ["/etc", "/root"], "files": {
@@ -74,7 +74,7 @@ def test_control_commands_run_in_install_dir_with_tilde_expanded_on_the_target(s
 
 def test_target_path_quotes_everything_but_the_home():
     from bkdoctor.model import BadInput
-    from bkdoctor.shellwords import target_path
+    from bkdoctor.safe.shell import target_path
 
     assert target_path("~/bkce7.1-install/blueking") == '"$HOME"/bkce7.1-install/blueking'
     assert target_path("~") == '"$HOME"'
@@ -90,7 +90,7 @@ def test_target_path_quotes_everything_but_the_home():
 
 
 def _rems():
-    from bkdoctor.fixer import all_remediations
+    from bkdoctor.fix.plan import all_remediations
 
     return all_remediations()
 
@@ -178,7 +178,7 @@ def fill_placeholders(cmd: str) -> str:
 
 
 def test_every_rule_fix_command_parses():
-    from bkdoctor.registry import all_rules
+    from bkdoctor.scan.loader import all_rules
 
     n = 0
     for r in all_rules():
@@ -219,9 +219,9 @@ def hostile_host():
     factory = NsHostFactory()
     try:
         host = make_host(factory, Case(rule="hostile", name="x", status="fail", path=FIXTURES, spec=HOSTILE_STATE))
-        from bkdoctor import engine, registry
-        from bkdoctor import thresholds as th
-        from bkdoctor.inventory import HostSpec, local_inventory
+        from bkdoctor.scan import engine, loader as registry
+        from bkdoctor.inputs import thresholds as th
+        from bkdoctor.inputs.inventory import HostSpec, local_inventory
         from bkdoctor.transport import LocalTransport
 
         inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
@@ -238,8 +238,8 @@ def hostile_host():
 
 
 def _host_contexts():
-    from bkdoctor import engine
-    from bkdoctor import thresholds as th
+    from bkdoctor.scan import engine
+    from bkdoctor.inputs import thresholds as th
 
     benign = th.merge(None)
     hostile = dict(benign, timezone="Asia/" + HOSTILE, localpv_mount_dir="/mnt/" + HOSTILE,
@@ -257,7 +257,7 @@ def _host_contexts():
 def _commands_of(plan, where: str):
     """(what, text) of every shell text a plan makes: the apply script, each command and its undo, each
     manual step, the restore script of each file."""
-    from bkdoctor.fixer import CommandChange, FileChange, host_apply_script, restore_script
+    from bkdoctor.fix.plan import CommandChange, FileChange, host_apply_script, restore_script
 
     if plan.changes:
         yield f"{where}: apply script", host_apply_script(plan, "20260101000000")
@@ -306,10 +306,10 @@ def test_hostile_host_facts_and_inventory_reach_every_host_plan_quoted(hostile_h
 def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_path):
     """The issue's example end to end: the undo of a timezone fix is the host's own link target, quoted; run as
     the journal shows it, it restores that link and runs nothing."""
-    from bkdoctor import registry
-    from bkdoctor import thresholds as th
-    from bkdoctor.fixmode import run_fix
-    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.inputs import thresholds as th
+    from bkdoctor.fix.loop import run_fix
+    from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.store import History
     from bkdoctor.transport import LocalTransport
 
@@ -380,10 +380,10 @@ class EmptyCluster(HostileCluster):
 
 
 def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
-    from bkdoctor import engine
-    from bkdoctor import thresholds as th
-    from bkdoctor.fixer import CommandChange
-    from bkdoctor.fixmode import control_script
+    from bkdoctor.scan import engine
+    from bkdoctor.inputs import thresholds as th
+    from bkdoctor.fix.plan import CommandChange
+    from bkdoctor.fix.loop import control_script
     from bkdoctor.model import BadInput, FactUnavailable
 
     rems = {k: m for k, m in _rems().items() if m.REMEDIATION.scope == "cluster"}
@@ -424,9 +424,9 @@ def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
 def test_faq_paas_cluster_command_finds_the_quoted_namespace():
     """The pod-deleting command of faq-paas-init-data names its namespace quoted; the code that runs it through
     the API reads the same namespace back."""
-    from bkdoctor import engine
-    from bkdoctor import thresholds as th
-    from bkdoctor.fixer import CommandChange
+    from bkdoctor.scan import engine
+    from bkdoctor.inputs import thresholds as th
+    from bkdoctor.fix.plan import CommandChange
 
     mod = _rems()["faq-paas-init-data"]
     ctx = engine.ClusterContext(target="cluster", thresholds=th.merge(None), domain="bkce7.bktencent.com",
@@ -488,7 +488,7 @@ def test_terminal_fix_hint_quotes_rule_and_host():
 def test_cross_layer_fix_text_quotes_the_host():
     import shlex
 
-    from bkdoctor import engine, registry
+    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.model import Finding, Result, T
 
     rules = {r.id: r for r in registry.all_rules()}
@@ -513,8 +513,8 @@ def test_manual_jq_command_for_daemon_json_works(hostile_host):
     import json
     import shlex
 
-    from bkdoctor import engine
-    from bkdoctor import thresholds as th
+    from bkdoctor.scan import engine
+    from bkdoctor.inputs import thresholds as th
 
     _, facts, _ = hostile_host
     for rid, key, want in (("insecure-registries", "insecure-registries", ["docker.bkce7.bktencent.com"]),
@@ -536,10 +536,10 @@ def test_manual_jq_command_for_daemon_json_works(hostile_host):
 def test_manual_outcome_lists_one_command_per_line(hostile_host):
     """A `manual` outcome shows its steps one per line, each of which copy-pastes (a step's trailing comment
     never swallows the next command)."""
-    from bkdoctor import registry
-    from bkdoctor import thresholds as th
-    from bkdoctor.fixmode import run_fix
-    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.inputs import thresholds as th
+    from bkdoctor.fix.loop import run_fix
+    from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.transport import LocalTransport
 
     host, _, _ = hostile_host
@@ -567,10 +567,10 @@ def test_half_edited_hosts_file_is_left_alone(nshost_factory):
     is `manual`, says why on a line that copy-pastes, and the file is not touched."""
     from hostcases import FIXTURES, Case, make_host
 
-    from bkdoctor import registry
-    from bkdoctor.edits import BEGIN
-    from bkdoctor.fixmode import run_fix
-    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.fix.edits import BEGIN
+    from bkdoctor.fix.loop import run_fix
+    from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.transport import LocalTransport
 
     text = f"127.0.0.1 localhost\n{BEGIN}\n10.96.45.12 bkce7.bktencent.com\n10.1.1.1 db-primary\n10.1.1.2 db-replica\n"

@@ -240,9 +240,9 @@ def test_locked_journal_does_not_stop_a_fix(nshost_factory, tmp_path):
 
     from hostcases import FIXTURES, Case, make_host
 
-    from bkdoctor import registry
-    from bkdoctor.fixmode import run_fix
-    from bkdoctor.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
+    from bkdoctor.fix.loop import run_fix
+    from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.store import History
     from bkdoctor.transport import LocalTransport
 

@@ -19,7 +19,7 @@ import yaml
 
 from kube.fixtures import kube_apiserver  # noqa: F401
 
-from bkdoctor.secrets import MASK, mask_bytes, mask_obj, mask_text
+from bkdoctor.safe.secrets import MASK, mask_bytes, mask_obj, mask_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -280,12 +280,12 @@ def test_bundle_masks_docker_answers_pod_specs_and_logs(tmp_path):
     import datetime as dt
     from types import SimpleNamespace
 
-    from bkdoctor.bundle import read_bundle, write_bundle
-    from bkdoctor.engine import TargetState
+    from bkdoctor.inputs.bundle import read_bundle, write_bundle
+    from bkdoctor.scan.engine import TargetState
     from bkdoctor.facts.cluster import ClusterFacts
     from bkdoctor.facts.host import HostFacts
     from bkdoctor.facts.probe import Section
-    from bkdoctor.inventory import local_inventory
+    from bkdoctor.inputs.inventory import local_inventory
 
     secrets = {"HttpProxy": "DockerProxyPw-1", "log password": "LogQuotedPw-2", "pod -p": "PodPflagPw-3",
                "pod env url": "PodEnvUrlPw-4", "error url": "ErrUrlPw-5", "log auth": "TG9nQXV0aDpQdzY="}

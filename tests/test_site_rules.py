@@ -137,7 +137,7 @@ def test_rules_dir_problems_and_inventory_rules_dirs(tmp_path):
 
 
 def test_probe_snippets_quote_every_value():
-    from bkdoctor import siterules
+    from bkdoctor.scan import siterules
     from bkdoctor.facts.probe import build_script
 
     evil = "/tmp/x'; touch /tmp/PWNED; echo '$(id)`id`"
@@ -319,9 +319,9 @@ def test_site_rules_share_the_one_probe_per_host(ssh_fleet, tmp_path):
     """The site rules' sections ride in the host's single probe: one script per host, not one per rule."""
     import asyncio
 
-    from bkdoctor import engine, registry
-    from bkdoctor.inventory import load_inventory
-    from bkdoctor.siterules import load_dirs
+    from bkdoctor.scan import engine, loader as registry
+    from bkdoctor.inputs.inventory import load_inventory
+    from bkdoctor.scan.siterules import load_dirs
 
     fleet, host = make_ssh_host(ssh_fleet, {"hostname": "one-1", "files": {"/etc/chrony.conf": "server x\n"}})
     fleet.write_known_hosts()

@@ -160,7 +160,7 @@ def test_clean_and_safe_console_class():
 
     from rich.text import Text
 
-    from bkdoctor.termsafe import clean, clean_line, json_for_terminal, safe_console
+    from bkdoctor.safe.terminal import clean, clean_line, json_for_terminal, safe_console
 
     s = "a\x1b[2Jb\x07c\x9bd\u202ee\u2066f\x7fg\rh\ni\tj\x00"
     assert clean(s) == "a␛[2Jb␇c\\x9bd\\u202ee\\u2066f␡g␍h\ni\tj␀"

@@ -540,7 +540,7 @@ def test_sshd_host_with_openssh_client(ssh_fleet, tmp_path):
 
 @needs_ssh
 def test_ssh_fleet_inventory(ssh_fleet, tmp_path):
-    from bkdoctor.inventory import load_inventory
+    from bkdoctor.inputs.inventory import load_inventory
 
     fleet = ssh_fleet(2, shared_host_key=True)
     assert fleet[0].host_key_pub == fleet[1].host_key_pub

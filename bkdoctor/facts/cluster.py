@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from ..model import BadInput, FactUnavailable, T
+from bkdoctor.model import BadInput, FactUnavailable, T
 
 # kind -> API path of the cluster-wide list
 KINDS: dict[str, str] = {
@@ -89,7 +89,7 @@ def configure(kubeconfig: str | None = None, context: str | None = None, in_clus
     path = path.split(os.pathsep)[0]
     if not os.path.exists(path):
         raise BadInput(f"kubeconfig {path}: no such file")
-    from .. import safeyaml
+    from bkdoctor.safe import yamlfile as safeyaml
 
     try:  # the one YAML loader's checks first (duplicate keys, alias bombs, depth, size); then the client reads it
         with open(path, encoding="utf-8") as fh:
@@ -262,8 +262,8 @@ class ClusterFacts:
                                     "no cluster configured (--kubeconfig or ~/.kube/config)"), status="skip")
         if kind == "version":
             return self._get("/version")
-        if kind.startswith("site:"):  # an operator's site rule (bkdoctor/siterules.py)
-            from ..siterules import load_cluster_kind
+        if kind.startswith("site:"):  # an operator's site rule (bkdoctor/scan/siterules.py)
+            from bkdoctor.scan.siterules import load_cluster_kind
 
             return load_cluster_kind(self, kind)
         if kind == "helm_releases":
@@ -329,7 +329,7 @@ class ClusterFacts:
 
     def _failing_pod_logs(self) -> dict[str, str]:
         """Tails of the containers of failing pods only ({ns/pod/container/previous: text}); bounded."""
-        from ..k8s import container_statuses, md, pod_failing
+        from bkdoctor.facts.k8s import container_statuses, md, pod_failing
 
         out: dict[str, str] = {}
         failing = [p for p in self.get("pods") if pod_failing(p)][: self.MAX_LOG_PODS]
@@ -369,7 +369,7 @@ class ClusterFacts:
 
 def hosts_from_cluster(access: ClusterAccess, inv: Any) -> list[Any]:
     """Inventory hosts from the Node objects: InternalIP, role master when labelled master/control-plane."""
-    from ..inventory import HostSpec
+    from bkdoctor.inputs.inventory import HostSpec
 
     try:
         nodes = ClusterFacts(access).get("nodes")

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..model import FactUnavailable, T
-from .probe import Section
+from bkdoctor.model import FactUnavailable, T
+from bkdoctor.facts.probe import Section
 
 # fact name -> probe sections it needs
 FACTS: dict[str, tuple[str, ...]] = {
@@ -164,7 +164,7 @@ def p_os(f: HostFacts) -> dict[str, Any]:
     m_arch = f.sections.get("uname_m")
     arch = m_arch.text().strip() if m_arch is not None and m_arch.ok else None  # §一.4.1: 64位 (x86_64)
     try:
-        from .osid import identify  # the `distro` library (see osid.py)
+        from bkdoctor.facts.osid import identify  # the `distro` library (see osid.py)
     except ImportError:  # distro not installed: the hand parser below
         pass
     else:
@@ -704,8 +704,8 @@ def p_registry(f: HostFacts) -> dict[str, Any]:
     if cfg.rc != 3:
         text = f.text("registry_config")
         out["config_exists"] = True
-        from ..model import BadInput
-        from ..safeyaml import load as safe_load
+        from bkdoctor.model import BadInput
+        from bkdoctor.safe.yamlfile import load as safe_load
 
         try:
             data = safe_load(text or "", "registry config")

@@ -152,7 +152,7 @@ SECTIONS: dict[str, str] = {
     ),
 }
 
-# sections registered at run time by the operator's site rules (bkdoctor/siterules.py): name -> snippet, built
+# sections registered at run time by the operator's site rules (bkdoctor/scan/siterules.py): name -> snippet, built
 # there from the rule's parameters with every value shlex.quote'd
 EXTRA_SECTIONS: dict[str, str] = {}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from .. import __version__
+from bkdoctor import __version__
 
 SECTIONS = (("new", "新问题", "New problems"), ("resolved", "已解决", "Resolved"),
             ("still_failing", "仍未解决", "Still failing"), ("changed", "状态变化", "Changed"))

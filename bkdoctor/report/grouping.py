@@ -11,8 +11,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..guidetext import NOT_IN_GUIDE
-from ..termsafe import clean, clean_line
+from bkdoctor.guidetext import NOT_IN_GUIDE
+from bkdoctor.safe.terminal import clean, clean_line
 
 ORDER = ("fail", "error", "warn", "suppressed", "skip", "pass")
 PROBLEMS = ("fail", "error", "warn", "suppressed")

@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from . import reports_dir
+from bkdoctor.report import reports_dir
 
 TEMPLATE_NAME = "report.html.j2"
 

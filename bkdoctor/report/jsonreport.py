@@ -7,15 +7,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..model import SEVERITY_RANK, STATUS_RANK, STATUSES
-from ..secrets import mask_obj, mask_text
+from bkdoctor import __version__
+from bkdoctor.model import SEVERITY_RANK, STATUS_RANK, STATUSES
+from bkdoctor.safe.secrets import mask_obj, mask_text
 
 SCHEMA_ID = "bkdoctor/report/v1"
 
 
 def redact(obj: Any) -> Any:
-    """Mask secrets by key name and by value shape (bkdoctor/secrets.py): never print a secret."""
+    """Mask secrets by key name and by value shape (bkdoctor/safe/secrets.py): never print a secret."""
     return mask_obj(obj)
 
 
@@ -58,7 +58,7 @@ def worst(report: dict[str, Any]) -> int:
 
 def write_atomic(path: str, text: str, mode: int | None = None) -> None:
     """Atomic write; a new file's mode follows the umask, an existing file keeps its mode (see outfiles.py)."""
-    from ..outfiles import write_atomic as _write
+    from bkdoctor.safe.outfiles import write_atomic as _write
 
     _write(path, text, mode)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .grouping import compress_hosts, natural_key, shape
+from bkdoctor.report.grouping import compress_hosts, natural_key, shape
 
 
 def host_list(names: list[str]) -> str:

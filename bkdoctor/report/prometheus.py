@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..model import STATUSES
+from bkdoctor.model import STATUSES
 
 PROBLEM = ("warn", "fail", "error")
 

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..guidetext import NOT_IN_GUIDE
-from ..termsafe import clean, clean_line
+from bkdoctor.guidetext import NOT_IN_GUIDE
+from bkdoctor.safe.terminal import clean, clean_line
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim",
          "suppressed": "cyan"}
@@ -32,7 +32,7 @@ def print_report(report: dict[str, Any], console: Console, verbose: bool = False
     if group_by == "none":
         _print_flat(report, console, verbose)
         return
-    from .grouping import print_grouped
+    from bkdoctor.report.grouping import print_grouped
 
     print_grouped(report, console, verbose=verbose, by=group_by)
     _summary_line(report, console)
@@ -99,7 +99,7 @@ def _summary_line(report: dict[str, Any], console: Console) -> None:
 
 
 def print_diff(d: dict[str, Any], console: Console, lang: str) -> None:
-    from ..secrets import mask_obj
+    from bkdoctor.safe.secrets import mask_obj
 
     d = mask_obj(d)  # rows recorded by an older bkdoctor may predate value-shape masking
     t = L[lang]

@@ -4,7 +4,7 @@ import asyncio
 import os
 from typing import Any
 
-from .base import CommandResult, Transport, TransportError
+from bkdoctor.transport.base import CommandResult, Transport, TransportError
 
 
 def engine_get(sock_path: str, paths: list[str], timeout: float) -> dict[str, Any]:

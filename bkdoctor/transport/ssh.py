@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import CommandResult, Transport, TransportError
+from bkdoctor.transport.base import CommandResult, Transport, TransportError
 
 MAX_API_RESPONSE = 64 * 1024 * 1024  # bytes: a Docker /info of a big host is well below 1 MiB
 # First line of every remote script: the shell's process group on stderr, so that a timed-out command

@@ -1,5 +1,5 @@
-from bkdoctor.k8s import md
-from bkdoctor.rulekit import Guide, Rule, T, bcs_in_site, failed, passed, skipped
+from bkdoctor.facts.k8s import md
+from bkdoctor.scan.rulekit import Guide, Rule, T, bcs_in_site, failed, passed, skipped
 from bkdoctor.semver import semver_lt
 
 RULE = Rule(

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_MONITOR_GATES, Rule, T, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_MONITOR_GATES, Rule, T, failed, passed, skipped, warned
 from bkdoctor.semver import semver_lt
 
 RULE = Rule(

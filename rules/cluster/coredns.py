@@ -1,8 +1,8 @@
 import re
 
-from bkdoctor import corefile
-from bkdoctor.k8s import ingress_controller_service, ref
-from bkdoctor.rulekit import G_COREDNS, Rule, T, cite, coredns_names, errored, failed, passed, warned
+from bkdoctor.fix import corefile
+from bkdoctor.facts.k8s import ingress_controller_service, ref
+from bkdoctor.scan.rulekit import G_COREDNS, Rule, T, cite, coredns_names, errored, failed, passed, warned
 
 RULE = Rule(
     id="coredns",

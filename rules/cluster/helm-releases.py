@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_BASE, Rule, T, failed, passed, skipped
+from bkdoctor.scan.rulekit import G_BASE, Rule, T, failed, passed, skipped
 
 RULE = Rule(
     id="helm-releases",

@@ -1,5 +1,5 @@
-from bkdoctor.k8s import ingress_controller_service, is_true, labels, md, ref
-from bkdoctor.rulekit import G_INGRESS, Rule, T, failed, passed
+from bkdoctor.facts.k8s import ingress_controller_service, is_true, labels, md, ref
+from bkdoctor.scan.rulekit import G_INGRESS, Rule, T, failed, passed
 
 RULE = Rule(
     id="ingress-nginx",

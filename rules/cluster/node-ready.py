@@ -1,5 +1,5 @@
-from bkdoctor.k8s import condition, is_master, md
-from bkdoctor.rulekit import G_K8S, Rule, T, failed, passed, warned
+from bkdoctor.facts.k8s import condition, is_master, md
+from bkdoctor.scan.rulekit import G_K8S, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="node-ready",

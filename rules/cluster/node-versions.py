@@ -1,7 +1,7 @@
 import re
 
-from bkdoctor.k8s import md
-from bkdoctor.rulekit import G_CONTAINER, Rule, T, failed, passed, version_tuple, warned
+from bkdoctor.facts.k8s import md
+from bkdoctor.scan.rulekit import G_CONTAINER, Rule, T, failed, passed, version_tuple, warned
 
 RULE = Rule(
     id="node-versions",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import Guide, Rule, T, failed, passed, skipped
+from bkdoctor.scan.rulekit import Guide, Rule, T, failed, passed, skipped
 from bkdoctor.semver import semver_lt
 
 RULE = Rule(

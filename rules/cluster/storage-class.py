@@ -1,5 +1,5 @@
-from bkdoctor.k8s import md, ref
-from bkdoctor.rulekit import G_STORAGE, Rule, T, failed, passed, warned
+from bkdoctor.facts.k8s import md, ref
+from bkdoctor.scan.rulekit import G_STORAGE, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="storage-class",

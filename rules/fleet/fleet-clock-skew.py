@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_TIME, ALL_ROLES, Rule, T, collect, errored, failed, passed, warned
+from bkdoctor.scan.rulekit import G_TIME, ALL_ROLES, Rule, T, collect, errored, failed, passed, warned
 
 RULE = Rule(
     id="fleet-clock-skew",

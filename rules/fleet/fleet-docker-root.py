@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_LOG_DIR, K8S_ROLES, Rule, T, collect, errored, failed, majority, passed, skipped
+from bkdoctor.scan.rulekit import G_LOG_DIR, K8S_ROLES, Rule, T, collect, errored, failed, majority, passed, skipped
 
 RULE = Rule(
     id="fleet-docker-root",

@@ -1,6 +1,6 @@
 import re
 
-from bkdoctor.rulekit import NOT_IN_GUIDE, ALL_ROLES, Rule, T, collect, errored, failed, passed, warned
+from bkdoctor.scan.rulekit import NOT_IN_GUIDE, ALL_ROLES, Rule, T, collect, errored, failed, passed, warned
 
 RULE = Rule(
     id="fleet-hostname",

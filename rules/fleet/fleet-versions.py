@@ -1,5 +1,4 @@
-from bkdoctor.rulekit import (NOT_IN_GUIDE, K8S_ROLES, Rule, T, collect, errored, failed, majority, passed, skipped,
-                              version_tuple, warned)
+from bkdoctor.scan.rulekit import NOT_IN_GUIDE, K8S_ROLES, Rule, T, collect, errored, failed, majority, passed, skipped, version_tuple, warned
 
 RULE = Rule(
     id="fleet-versions",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_SUITES, K8S_ROLES, Rule, T, collect, errored, failed, fmt_gb, gb, gb_si, passed, warned
+from bkdoctor.scan.rulekit import G_SUITES, K8S_ROLES, Rule, T, collect, errored, failed, fmt_gb, gb, gb_si, passed, warned
 
 RULE = Rule(
     id="node-capacity",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_MONITOR_GATES, Rule, T, cite, errored, failed, passed, skipped, version_lt
+from bkdoctor.scan.rulekit import G_MONITOR_GATES, Rule, T, cite, errored, failed, passed, skipped, version_lt
 
 RULE = Rule(
     id="bk-version",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_LOG_DIR, K8S_ROLES, Rule, T, errored, failed, passed, skipped
+from bkdoctor.scan.rulekit import G_LOG_DIR, K8S_ROLES, Rule, T, errored, failed, passed, skipped
 
 RULE = Rule(
     id="containers-log-path",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_CONTROL_SYNC, Rule, T, failed, passed
+from bkdoctor.scan.rulekit import G_CONTROL_SYNC, Rule, T, failed, passed
 
 RULE = Rule(
     id="control-machine",

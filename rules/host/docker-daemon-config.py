@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import NOT_IN_GUIDE, Rule, T, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import NOT_IN_GUIDE, Rule, T, failed, passed, skipped, warned
 
 RULE = Rule(
     id="docker-daemon-config",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_CONTAINER, cite, Rule, T, errored, failed, passed, skipped, version_lt, warned
+from bkdoctor.scan.rulekit import G_CONTAINER, cite, Rule, T, errored, failed, passed, skipped, version_lt, warned
 
 RULE = Rule(
     id="docker-version",

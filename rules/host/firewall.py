@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_KERNEL, cite, FactUnavailable, HOST_ROLES, Rule, T, errored, failed, passed, warned
+from bkdoctor.scan.rulekit import G_KERNEL, cite, FactUnavailable, HOST_ROLES, Rule, T, errored, failed, passed, warned
 
 RULE = Rule(
     id="firewall",

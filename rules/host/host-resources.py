@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_HARDWARE, Rule, T, failed, fmt_gb, gb, gb_si, passed, warned
+from bkdoctor.scan.rulekit import G_HARDWARE, Rule, T, failed, fmt_gb, gb, gb_si, passed, warned
 
 RULE = Rule(
     id="host-resources",

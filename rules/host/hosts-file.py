@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_NODE_DNS, HOST_ROLES, Rule, T, failed, hosts_names, ingress_targets, passed
+from bkdoctor.scan.rulekit import G_NODE_DNS, HOST_ROLES, Rule, T, failed, hosts_names, ingress_targets, passed
 
 RULE = Rule(
     id="hosts-file",

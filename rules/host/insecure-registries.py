@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_INSECURE, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_INSECURE, Rule, T, errored, failed, passed, skipped, warned
 
 RULE = Rule(
     id="insecure-registries",

@@ -1,5 +1,5 @@
 from bkdoctor.facts.host import SYSCTL_KEYS
-from bkdoctor.rulekit import NOT_IN_GUIDE, K8S_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.scan.rulekit import NOT_IN_GUIDE, K8S_ROLES, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="kernel-params",

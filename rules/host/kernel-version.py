@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_KERNEL, HOST_ROLES, Rule, T, errored, failed, passed, version_lt
+from bkdoctor.scan.rulekit import G_KERNEL, HOST_ROLES, Rule, T, errored, failed, passed, version_lt
 
 RULE = Rule(
     id="kernel-version",

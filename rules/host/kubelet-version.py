@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_CONTAINER, K8S_ROLES, Rule, T, errored, failed, passed, skipped, version_tuple, warned
+from bkdoctor.scan.rulekit import G_CONTAINER, K8S_ROLES, Rule, T, errored, failed, passed, skipped, version_tuple, warned
 
 RULE = Rule(
     id="kubelet-version",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_STORAGE, K8S_ROLES, Rule, T, cite, failed, fmt_gb, gb_si, passed
+from bkdoctor.scan.rulekit import G_STORAGE, K8S_ROLES, Rule, T, cite, failed, fmt_gb, gb_si, passed
 
 RULE = Rule(
     id="localpv-dirs",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_NODE_SPEC, K8S_ROLES, Rule, T, cite, failed, fmt_gb, gb_si, passed, skipped
+from bkdoctor.scan.rulekit import G_NODE_SPEC, K8S_ROLES, Rule, T, cite, failed, fmt_gb, gb_si, passed, skipped
 
 RULE = Rule(
     id="nfs-storage",

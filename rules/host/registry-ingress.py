@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_REGISTRY_VERIFY, K8S_ROLES, Rule, T, failed, passed, skipped
+from bkdoctor.scan.rulekit import G_REGISTRY_VERIFY, K8S_ROLES, Rule, T, failed, passed, skipped
 
 RULE = Rule(
     id="registry-ingress",

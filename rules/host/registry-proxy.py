@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_REGISTRY_PROXY, Rule, T, failed, fmt_gb, gb_si, passed, warned
+from bkdoctor.scan.rulekit import G_REGISTRY_PROXY, Rule, T, failed, fmt_gb, gb_si, passed, warned
 
 RULE = Rule(
     id="registry-proxy",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, passed, skipped, warned
 
 RULE = Rule(
     id="registry-trusted",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_KERNEL, cite, HOST_ROLES, Rule, T, failed, passed
+from bkdoctor.scan.rulekit import G_KERNEL, cite, HOST_ROLES, Rule, T, failed, passed
 
 RULE = Rule(
     id="swap",

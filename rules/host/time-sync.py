@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_TIME, HOST_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.scan.rulekit import G_TIME, HOST_ROLES, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="time-sync",

@@ -1,4 +1,4 @@
-from bkdoctor.rulekit import G_TIME, cite, HOST_ROLES, Rule, T, failed, passed
+from bkdoctor.scan.rulekit import G_TIME, cite, HOST_ROLES, Rule, T, failed, passed
 
 RULE = Rule(
     id="timezone",

@@ -1,0 +1,1 @@
+"""Exports of the remediations to other tools (Ansible)."""

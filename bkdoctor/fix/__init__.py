@@ -1,0 +1,2 @@
+"""The fix pipeline: change and Plan types and the remediation loader (plan), the host apply/restore scripts,
+the fix loop (loop: scan -> plan -> confirm -> apply -> re-check -> journal) and the pure text edits."""

@@ -1,0 +1,385 @@
+"""The fix loop: scan -> plan -> (confirm) -> apply -> re-scan the touched rule on the touched target -> journal."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bkdoctor.scan import engine
+from bkdoctor.fix.plan import CommandChange, FileChange, K8sChange, Plan, all_remediations, host_apply_script, parse_apply_output, plan_to_dict, restore_script
+from bkdoctor.inputs.inventory import Inventory
+from bkdoctor.facts.cluster import ClusterFacts
+from bkdoctor.model import FactUnavailable, Finding, Rule, T
+from bkdoctor.transport import TransportError
+
+OUTCOMES = ("fixed", "unchanged", "failed", "manual", "skipped", "planned")
+
+
+@dataclass
+class FixOutcome:
+    rule: str
+    target: str
+    status: str  # fixed | unchanged | failed | manual | skipped | planned
+    message: T
+    plan: Plan | None = None
+    fix_id: str | None = None
+    applied: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, lang: str) -> dict[str, Any]:
+        return {"rule": self.rule, "target": self.target, "status": self.status, "message": self.message.get(lang),
+                "fix_id": self.fix_id, "plan": plan_to_dict(self.plan) if self.plan else None,
+                "applied": self.applied}
+
+
+def _steps(cmds: list[str]) -> str:
+    """Manual steps, one command per line (joined with `;` a step's trailing `# comment` would swallow the next
+    command when copied)."""
+    return "".join(f"\n    {c}" for c in cmds)
+
+
+def new_fix_id() -> str:
+    return "fix-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None,
+               params: dict[str, str] | None = None) -> list[tuple[Finding, Plan | None, str | None]]:
+    """A plan for each failing finding that has a remediation (pure: no I/O)."""
+    rems = all_remediations()
+    by_target = {t.name: t for t in result.targets}
+    cfacts = result.extra.get("cluster_facts")
+    out = []
+    for f in result.findings:
+        if f.result.status not in ("fail", "warn") or f.suppression:
+            continue
+        if hosts and f.target not in hosts:
+            continue
+        rem_id = f.rule.remediation
+        if not rem_id or rem_id not in rems:
+            out.append((f, None, "no-remediation"))
+            continue
+        mod = rems[rem_id]
+        t = by_target.get(f.target)
+        try:
+            if mod.REMEDIATION.scope == "cluster":
+                ctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
+                                            hosts={x.name: x for x in result.targets if x.kind == "host"},
+                                            params=dict(params or {}))
+                plan = mod.plan(cfacts, ctx)
+            else:
+                if t is None or t.facts is None:
+                    out.append((f, None, "unreachable"))
+                    continue
+                ctx = engine.Context(target=t.name, roles=t.roles, address=t.address, thresholds=inv.thresholds,
+                                     domain=inv.domain, ingress_ip=inv.ingress_ip,
+                                     registry_proxies=tuple(f"http://{h.address}:{int(inv.thresholds['registry_port'])}"
+                                                            for h in inv.hosts if "registry-proxy" in h.roles),
+                                     first_master=engine.first_master(inv))
+                plan = mod.plan(t.facts, ctx)
+        except FactUnavailable as e:
+            out.append((f, None, f"facts: {e.reason.en}"))
+            continue
+        plan = dataclasses.replace(plan, rule=f.rule.id, target=f.target, remediation=rem_id)
+        if any(isinstance(c, CommandChange) and c.disruptive for c in plan.changes):
+            plan.disruptive = True
+        out.append((f, plan, None))
+    return out
+
+
+async def apply_host_plan(plan: Plan, transport: Any) -> dict[str, Any]:
+    ts = dt.datetime.now().strftime("%Y%m%d%H%M%S")
+    script = host_apply_script(plan, ts)
+    res = await transport.run_script(script, 120)
+    out = parse_apply_output(res.stdout + res.stderr)
+    out["rc"] = res.rc
+    return out
+
+
+async def restore_host(plan: Plan, applied: dict[str, Any], transport: Any) -> list[str]:
+    """Undo the file changes of a plan (after a failed verification)."""
+    restored = []
+    after = {c.path: c for c in plan.changes if isinstance(c, FileChange)}
+    for w in applied.get("wrote", []):
+        ch = after.get(w["path"])
+        from bkdoctor.fix.plan import _sha
+
+        script = restore_script(w["path"], w["backup"], _sha(ch.after) if ch else None)
+        res = await transport.run_script(script, 60)
+        r = parse_apply_output(res.stdout)
+        restored += r["restored"]
+    return restored
+
+
+def apply_k8s_change(cluster: Any, ch: K8sChange, replan: Callable[[dict[str, str]], dict[str, str] | None],
+                     before_write: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Update the ConfigMap keys with its resourceVersion, after a server-side dry run; on a conflict (someone
+    changed it since the plan), re-read and re-plan from the new content, so their change is kept."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(cluster.api_client)
+    after = dict(ch.after)
+    attempts = []
+    for attempt in range(5):
+        cm = core.read_namespaced_config_map(ch.name, ch.namespace)
+        data = dict(cm.data or {})
+        current = {k: data.get(k) for k in ch.before}
+        if current != ch.before or attempt:
+            new_after = replan(current)
+            if new_after is None:
+                return {"ok": True, "unchanged": True, "attempts": attempts}
+            after = new_after
+        data.update(after)
+        cm.data = data
+        try:
+            core.replace_namespaced_config_map(ch.name, ch.namespace, cm, dry_run="All")
+            if before_write is not None:
+                before_write(attempt)  # tests: another writer acts between our read and our write
+            core.replace_namespaced_config_map(ch.name, ch.namespace, cm)
+            return {"ok": True, "resource_version": cm.metadata.resource_version, "attempts": attempts + ["ok"],
+                    "before": current, "after": after}
+        except ApiException as e:
+            if e.status == 409:
+                attempts.append("conflict")
+                continue
+            return {"ok": False, "error": f"HTTP {e.status}: {e.reason}", "attempts": attempts}
+    return {"ok": False, "error": "kept conflicting with other writers", "attempts": attempts}
+
+
+async def verify(inv: Inventory, rule: Rule, target: str, factory: Any, cluster: Any) -> Finding | None:
+    """Re-gather the touched facts (only this rule's, only this target) and re-run the rule."""
+    # the whole inventory stays the context (registry proxies, the first master); only the target is gathered
+    res = await engine.scan(inv, [rule], factory=factory, cluster=cluster if rule.scope == "cluster" else None,
+                            only_hosts={target} if rule.scope != "cluster" else set())
+    return next((f for f in res.findings if f.rule.id == rule.id), None)
+
+
+async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, cluster: Any, dry_run: bool,
+                  allow_disruptive: bool, confirm: Callable[[list[Plan]], bool], say: Callable[[str], None],
+                  history: Any = None, factory: Any = engine.default_transport, lang: str = "en",
+                  params: dict[str, str] | None = None) -> list[FixOutcome]:
+    result = await engine.scan(inv, rules, factory=factory, cluster=cluster)
+    planned = make_plans(result, inv, hosts, params)
+    outcomes: list[FixOutcome] = []
+    todo: list[tuple[Finding, Plan]] = []
+    for f, plan, why in planned:
+        if plan is None:
+            if why == "no-remediation":
+                cmds = list(f.rule.fix)
+                outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
+                    "没有安全的自动修复，请手工执行：" + _steps(cmds), "no safe automatic fix; run:" + _steps(cmds))))
+            else:
+                outcomes.append(FixOutcome(f.rule.id, f.target, "failed", T(f"无法制定修复计划：{why}", f"cannot plan a fix: {why}")))
+            continue
+        mod = all_remediations().get(plan.remediation)
+        if plan.empty and getattr(mod, "verify", None) is not None and result.extra.get("cluster_facts") is not None:
+            # a fix verified by its cause (the symptom, a log line or an event, lingers until pods restart):
+            # the cause is already right, so there is nothing to do again
+            vctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
+                                         params=dict(params or {}))
+            if mod.verify(result.extra["cluster_facts"], vctx):
+                outcomes.append(FixOutcome(f.rule.id, f.target, "unchanged", T(
+                    "原因已修复，无需再改；相关 Pod 重启后症状消失",
+                    "the cause is already fixed, nothing to change; the symptom clears as the pods restart"), plan=plan))
+                continue
+        if plan.empty:
+            # nothing the remediation can change, yet the rule fails: what is left is for a person to do
+            cmds = list(f.rule.fix)
+            outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
+                "没有可自动修改的内容，请手工处理：" + _steps(cmds),
+                "nothing bkdoctor can change safely; by hand:" + _steps(cmds)), plan=plan))
+            continue
+        if not plan.changes and plan.manual:
+            outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
+                "需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)), plan=plan))
+            continue
+        if plan.disruptive and not allow_disruptive:
+            outcomes.append(FixOutcome(f.rule.id, f.target, "skipped", T(
+                "该修复会中断服务（重启守护进程或删除 Pod），需要 --allow-disruptive",
+                "this fix is disruptive (restarts a daemon or deletes a pod): add --allow-disruptive"), plan=plan))
+            continue
+        todo.append((f, plan))
+    from bkdoctor.report.plans import show_plans
+
+    show_plans([p for _, p in todo], say, lang)  # identical plans on many hosts are shown once, with the hosts
+    if dry_run or not todo:
+        outcomes += [FixOutcome(p.rule, p.target, "planned", T("仅预览（--dry-run）", "planned only (--dry-run)"), plan=p)
+                     for _, p in todo] if dry_run else []
+        return outcomes
+    if not confirm([p for _, p in todo]):
+        outcomes += [FixOutcome(p.rule, p.target, "skipped", T("未确认", "not confirmed"), plan=p) for _, p in todo]
+        return outcomes
+    host_by_name = {h.name: h for h in inv.hosts}
+    rems = all_remediations()
+    for f, plan in todo:
+        fix_id = new_fix_id()
+        applied: dict[str, Any] = {}
+        status, msg = "failed", T("未知错误", "unknown error")
+        try:
+            if rems[plan.remediation].REMEDIATION.scope == "cluster":
+                applied = await asyncio.to_thread(_apply_cluster_plan, plan, cluster, rems[plan.remediation], inv)
+                ok = applied.get("ok", False)
+                if not ok:
+                    msg = T(f"应用失败：{applied.get('error')}", f"apply failed: {applied.get('error')}")
+            else:
+                transport = factory(host_by_name[plan.target], inv)
+                try:
+                    applied = await apply_host_plan(plan, transport)
+                finally:
+                    await transport.close()
+                ok = applied["done"] and not applied["fail"]
+                if not ok:
+                    restored = f" (restored: {', '.join(applied['restored'])})" if applied["restored"] else ""
+                    msg = T(f"应用失败：{applied['fail']}{restored}", f"apply failed: {applied['fail']}{restored}")
+            mod = rems[plan.remediation]
+            if ok and getattr(mod, "verify", None) is not None:
+                # the symptom (a log line, an event) outlives the fix until pods restart: check the cause instead
+                fresh = ClusterFacts(cluster)
+                vctx = engine.ClusterContext(target=plan.target, thresholds=inv.thresholds, domain=inv.domain,
+                                             params=dict(params or {}))
+                good = await asyncio.to_thread(mod.verify, fresh, vctx)
+                if good:
+                    status, msg = "fixed", T("配置已修改并复查；相关 Pod 重启后症状消失",
+                                              "configuration changed and re-read; the symptom clears as the pods restart")
+                else:
+                    msg = T("修改后复查未通过", "the change did not hold on re-check")
+            elif ok:
+                after = await verify(inv, f.rule, plan.target, factory, cluster)
+                if after is not None and after.result.status == "pass":
+                    status, msg = "fixed", T(f"已修复，复查通过：{after.result.message.zh}", f"fixed and re-checked: {after.result.message.en}")
+                else:
+                    why = after.result.message if after else T("复查没有结果", "no result on re-check")
+                    restored = []
+                    if rems[plan.remediation].REMEDIATION.scope != "cluster":
+                        transport = factory(host_by_name[plan.target], inv)
+                        try:
+                            restored = await restore_host(plan, applied, transport)
+                        finally:
+                            await transport.close()
+                    applied["restored"] = restored
+                    msg = T(f"修改后复查仍未通过（{why.zh}），已从备份恢复：{', '.join(restored) or '无文件'}",
+                            f"still failing after the change ({why.en}); restored from backup: {', '.join(restored) or 'no file'}")
+        except (TransportError, OSError) as e:
+            msg = T(f"无法应用：{e}", f"cannot apply: {e}")
+        outcome = FixOutcome(plan.rule, plan.target, status, msg, plan=plan, fix_id=fix_id, applied=applied)
+        outcomes.append(outcome)
+        if history is not None and applied:
+            try:
+                history.save_fix(fix_id, outcome)
+            except Exception as e:  # a locked or broken journal: the change is made, say how to undo it by hand
+                backups = ", ".join(f"{w['path']} <- {w['backup']}" for w in applied.get("wrote") or [] if w.get("backup"))
+                say(f"warning: {fix_id} is not in the journal ({getattr(history, 'path', '?')}: "
+                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__}); `bkdoctor rollback` cannot undo it"
+                    + (f"; backups: {backups}" if backups else ""))
+    return outcomes
+
+
+def _apply_cluster_plan(plan: Plan, cluster: Any, mod: Any, inv: Inventory) -> dict[str, Any]:
+    if cluster is None:
+        return {"ok": False, "error": "no cluster configured"}
+    out: dict[str, Any] = {"ok": True, "k8s": []}
+    for ch in plan.changes:
+        if isinstance(ch, K8sChange):
+            replan = getattr(mod, "replan", None)
+            ctx = engine.ClusterContext(target=plan.target, thresholds=inv.thresholds, domain=inv.domain)
+            r = apply_k8s_change(cluster, ch, (lambda cur, ch=ch: replan(cur, ch, ctx)) if replan else (lambda cur: None))
+            out["k8s"].append({**ch.to_dict(), **{k: v for k, v in r.items() if k not in ("before", "after")},
+                               "applied_before": r.get("before"), "applied_after": r.get("after")})
+            if not r["ok"]:
+                return {**out, "ok": False, "error": r.get("error")}
+        elif isinstance(ch, CommandChange) and ch.where == "control":
+            rc, tail = asyncio.run(run_on_control(inv, ch.script))
+            out.setdefault("commands", []).append({"script": ch.script, "rc": rc, "output": tail})
+            if rc != 0:
+                return {**out, "ok": False, "error": f"`{ch.script}` exited {rc}: {tail[-300:]}"}
+        elif isinstance(ch, CommandChange) and getattr(mod, "run_cluster_command", None):
+            err = mod.run_cluster_command(cluster, ch)
+            if err:
+                return {**out, "ok": False, "error": err}
+    return out
+
+
+async def rollback(rec: dict[str, Any], inv: Inventory, cluster: Any, factory: Any = engine.default_transport) -> tuple[bool, list[str]]:
+    """Undo a journaled fix: files from their backups and K8s keys to their previous content, each only if it
+    still has what the fix wrote (a later manual edit is never clobbered)."""
+    from bkdoctor.fix.plan import parse_apply_output, restore_script
+
+    lines: list[str] = []
+    ok = True
+    applied = rec["applied"] or {}
+    after_sha = {c["path"]: c.get("after_sha256") for c in rec["changes"] if c.get("type") == "file"}
+    wrote = applied.get("wrote") or []
+    if wrote:
+        host = next((h for h in inv.hosts if h.name == rec["target"]), None)
+        if host is None:
+            return False, [f"host {rec['target']} is not in this inventory (use the same -i as the fix)"]
+        transport = factory(host, inv)
+        try:
+            for w in reversed(wrote):
+                res = await transport.run_script(restore_script(w["path"], w["backup"], after_sha.get(w["path"])), 60)
+                r = parse_apply_output(res.stdout)
+                if r["restored"]:
+                    lines.append(f"restored {w['path']} from {w['backup'] or '(created by the fix: removed)'}")
+                else:
+                    ok = False
+                    lines.append(f"refused: {r['fail'] or res.stderr.decode('utf-8', 'replace')[-200:]}")
+        finally:
+            await transport.close()
+    for k in applied.get("k8s") or []:
+        if cluster is None:
+            return False, lines + ["the fix changed the cluster: give --kubeconfig"]
+        from kubernetes import client
+
+        core = client.CoreV1Api(cluster.api_client)
+        cm = core.read_namespaced_config_map(k["name"], k["namespace"])
+        data = dict(cm.data or {})
+        now = {key: data.get(key) for key in (k.get("applied_after") or {})}
+        if now != (k.get("applied_after") or {}):
+            ok = False
+            lines.append(f"refused: {k['kind']} {k['namespace']}/{k['name']} changed since the fix: not restoring")
+            continue
+        for key, val in (k.get("applied_before") or {}).items():
+            if val is None:
+                data.pop(key, None)
+            else:
+                data[key] = val
+        cm.data = data
+        core.replace_namespaced_config_map(k["name"], k["namespace"], cm)
+        lines.append(f"restored {k['kind']} {k['namespace']}/{k['name']} ({', '.join(k.get('applied_before') or {})})")
+    for c in rec["changes"]:
+        if c.get("type") == "command" and c.get("undo"):
+            lines.append(f"not undone automatically: {c['script'].strip().splitlines()[0]} (to undo: {c['undo']})")
+    return ok, lines
+
+
+async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) -> tuple[int, str]:
+    """A deployment command (helmfile, helm) on the control machine, in install_dir, through the usual transport."""
+    from bkdoctor.inputs.inventory import HostSpec
+
+    host = next((h for h in inv.hosts if "control" in h.roles), None) or \
+        HostSpec(name="control", address="localhost", roles=("control",), local=True)
+    script = control_script(inv.install_dir, host.local, command)
+    transport = engine.default_transport(host, inv)
+    try:
+        res = await transport.run_script(script, timeout)
+    finally:
+        await transport.close()
+    return res.rc, (res.stdout + res.stderr).decode("utf-8", "replace")[-2000:]
+
+
+def control_script(install_dir: str, local: bool, command: str) -> str:
+    """The script run on the control machine: cd to install_dir (`~` expanded where the script runs: here, or by
+    the target's shell as "$HOME"; every other character quoted), its bin/ first on PATH, then `command`."""
+    import os
+    import shlex
+
+    from bkdoctor.safe.shell import target_path
+
+    d = shlex.quote(os.path.expanduser(install_dir)) if local else target_path(install_dir)
+    env = ""
+    if os.environ.get("KUBECONFIG") and local:
+        env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
+    # helm/helmfile live in the install root's bin/, beside blueking/ (§四.2.2)
+    return f"cd {d} || exit 97\nPATH=\"$PWD/../bin:$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"

@@ -1,0 +1,2 @@
+"""What the operator gives bkdoctor: the inventory (and its schema), Ansible inventories, site config,
+collected bundles, thresholds and the site's own files (custom.yaml, VERSION)."""

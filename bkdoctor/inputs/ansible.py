@@ -1,0 +1,261 @@
+"""Read an Ansible inventory (INI or YAML) as bkdoctor hosts.
+
+Groups map to roles: master/masters/kube_control_plane/kube-master -> master; node/nodes/kube_node/kube-node/
+worker(s) -> node; control/controller/deploy -> control; registry-proxy/registry_proxy -> registry-proxy;
+child groups inherit. Host variables: ansible_host -> address, ansible_port -> ssh.port, ansible_user ->
+ssh.user, ansible_ssh_private_key_file -> ssh.identity_file, ansible_become -> ssh.become,
+ansible_ssh_common_args with -J/ProxyJump -> ssh.proxy_jump. Passwords in an inventory are not read (they would
+be secrets in a file); use `ssh.password_env` or `--ask-pass`.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from bkdoctor.model import BadInput
+from bkdoctor.safe.names import valid_host_name, why_not
+
+ROLE_OF_GROUP = {
+    "master": "master", "masters": "master", "kube_control_plane": "master", "kube-master": "master",
+    "kube_master": "master", "control_plane": "master", "control-plane": "master",
+    "node": "node", "nodes": "node", "kube_node": "node", "kube-node": "node", "worker": "node", "workers": "node",
+    "control": "control", "controller": "control", "deploy": "control",
+    "registry-proxy": "registry-proxy", "registry_proxy": "registry-proxy",
+}
+
+_TRUE = {"true", "yes", "1", "on"}
+MAX_HOSTS = 100_000       # hosts one inventory may expand to (ranges included)
+MAX_GROUP_DEPTH = 50      # child groups nested deeper than this are refused (Ansible inventories use a handful)
+
+
+def looks_like_ansible(path: str, text: str) -> bool:
+    if path.endswith((".ini", ".cfg")) or re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
+        return True
+    from bkdoctor.safe import yamlfile as safeyaml
+
+    try:
+        data = safeyaml.load(text, path)
+    except BadInput:
+        return False  # the inventory loader reports it, with its line
+    return isinstance(data, dict) and "all" in data and isinstance(data["all"], (dict, type(None))) and "hosts" not in data
+
+
+def _range_count(pattern: str) -> int:
+    """How many names a pattern expands to, without expanding it."""
+    n = 1
+    for m in re.finditer(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern):
+        a, b, step = m.group(1), m.group(2), int(m.group(3) or 1) if len(m.group(3) or "1") < 10 else 0
+        if step <= 0:
+            raise BadInput(f"bad host range {pattern!r}: the step must be a positive number")
+        if a.isdigit() and b.isdigit() and len(a) < 20 and len(b) < 20:
+            lo, hi = int(a), int(b)
+        elif len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha():
+            lo, hi = ord(a), ord(b)
+        else:
+            raise BadInput(f"bad host range {pattern!r}")
+        if hi < lo:
+            raise BadInput(f"bad host range {pattern!r}: it ends before it starts")
+        n *= (hi - lo) // step + 1
+        if n > MAX_HOSTS:
+            break
+    return n
+
+
+def _expand(pattern: str, budget: int = MAX_HOSTS) -> list[str]:
+    """node[01:03] -> node01 node02 node03 (Ansible's numeric and alphabetic ranges), at most `budget` names (what is
+    left of MAX_HOSTS for this inventory). Iterative: a pattern with a thousand ranges is no recursion."""
+    import itertools
+
+    count = _range_count(pattern)
+    if count > budget:
+        if budget >= MAX_HOSTS:
+            raise BadInput(f"host range {pattern[:80]!r} expands to more than {MAX_HOSTS:,} hosts (the limit of "
+                           f"one inventory)")
+        raise BadInput(f"host range {pattern[:80]!r}: with the {MAX_HOSTS - budget:,} hosts listed before it, the "
+                       f"inventory has more than {MAX_HOSTS:,} hosts (the limit of one inventory)")
+    parts: list[list[str]] = []
+    pos = 0
+    for m in re.finditer(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern):
+        a, b, step = m.group(1), m.group(2), int(m.group(3) or 1)
+        if a.isdigit() and b.isdigit():
+            width = len(a) if a.startswith("0") else 0
+            items = [str(i).zfill(width) for i in range(int(a), int(b) + 1, step)]
+        else:
+            items = [chr(c) for c in range(ord(a), ord(b) + 1, step)]
+        parts.append([pattern[pos:m.start()]])
+        parts.append(items)
+        pos = m.end()
+    parts.append([pattern[pos:]])
+    return ["".join(p) for p in itertools.product(*parts)]
+
+
+def _parse_kv(s: str) -> dict[str, str]:
+    out = {}
+    for tok in shlex.split(s, comments=True):
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    """-> (hosts {name: vars}, groups {name: {hosts: set, children: set, vars: {}}})."""
+    hosts: dict[str, dict] = {}
+    groups: dict[str, dict] = {}
+    section, kind = "ungrouped", "hosts"
+
+    def group(name: str) -> dict:
+        return groups.setdefault(name, {"hosts": set(), "children": set(), "vars": {}})
+
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        m = re.match(r"^\[([^\]:]+)(?::(vars|children))?\]\Z", line)
+        if m:
+            section, kind = m.group(1), m.group(2) or "hosts"
+            group(section)
+            continue
+        if line.startswith("["):
+            raise BadInput(f"inventory {path}: line {n}: bad section header {line!r}")
+        try:
+            if kind == "vars":
+                if "=" not in line:
+                    raise ValueError("expected key=value")
+                k, v = line.split("=", 1)
+                group(section)["vars"][k.strip()] = v.strip().strip("'\"")
+            elif kind == "children":
+                group(section)["children"].add(line.split()[0])
+            else:
+                first, _, rest = line.partition(" ")
+                hv = _parse_kv(rest)
+                for h in _expand(first, MAX_HOSTS - len(hosts)):
+                    hosts.setdefault(h, {}).update(hv)
+                    group(section)["hosts"].add(h)
+        except ValueError as e:
+            raise BadInput(f"inventory {path}: line {n}: {e}: {line!r}") from None
+    return hosts, groups
+
+
+def _mapping(value: Any, path: str, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadInput(f"inventory {path}: {what} must be a mapping, not a {type(value).__name__}")
+    return value
+
+
+def parse_yaml(data: Any, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    hosts: dict[str, dict] = {}
+    groups: dict[str, dict] = {}
+    if not isinstance(data, dict):
+        raise BadInput(f"inventory {path}: the top level must be a mapping with `all:`")
+    stack: list[tuple[str, Any, int]] = [("all", data.get("all"), 0)]  # iterative: nesting cannot exhaust the stack
+    while stack:
+        name, node, depth = stack.pop()
+        if depth > MAX_GROUP_DEPTH:
+            raise BadInput(f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})")
+        g = groups.setdefault(name, {"hosts": set(), "children": set(), "vars": {}})
+        node = _mapping(node, path, f"group {name!r}")
+        for hname, hv in _mapping(node.get("hosts"), path, f"group {name!r}: hosts").items():
+            hv = _mapping(hv, path, f"host {hname!r}")
+            for h in _expand(str(hname), MAX_HOSTS - len(hosts)):
+                hosts.setdefault(h, {}).update({str(k): str(v) for k, v in hv.items()})
+                g["hosts"].add(h)
+        g["vars"].update({str(k): str(v) for k, v in _mapping(node.get("vars"), path, f"group {name!r}: vars").items()})
+        for cname, cnode in _mapping(node.get("children"), path, f"group {name!r}: children").items():
+            g["children"].add(str(cname))
+            stack.append((str(cname), cnode, depth + 1))
+    return hosts, groups
+
+
+def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
+    """Ansible inventory text -> a bkdoctor inventory mapping (validated afterwards like any other)."""
+    if path.endswith((".yaml", ".yml")) or not re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
+        from bkdoctor.safe import yamlfile as safeyaml
+
+        hosts, groups = parse_yaml(safeyaml.load(text, f"inventory {path}"), path)
+    else:
+        hosts, groups = parse_ini(text, path)
+
+    # roles and group vars flow down through children
+    roles: dict[str, set[str]] = {h: set() for h in hosts}
+    hvars: dict[str, dict[str, str]] = {h: {} for h in hosts}
+
+    memo: dict[str, set[str]] = {}
+
+    def members(gname: str) -> set[str]:
+        """Hosts of a group and of its descendants: iterative (3,000 nested groups cannot exhaust the stack),
+        a cycle or more than MAX_GROUP_DEPTH levels is bad input."""
+        if gname in memo:
+            return memo[gname]
+        on_path: list[str] = []
+        stack: list[tuple[str, bool]] = [(gname, False)]
+        while stack:
+            name, done = stack.pop()
+            g = groups.get(name) or {"hosts": set(), "children": set()}
+            if done:
+                on_path.pop()
+                out = set(g["hosts"])
+                for c in g["children"]:
+                    out |= memo[c]
+                memo[name] = out
+                continue
+            if name in memo:
+                continue
+            if name in on_path:
+                raise BadInput(f"inventory {path}: group {name!r} is its own child")
+            on_path.append(name)
+            if len(on_path) > MAX_GROUP_DEPTH:
+                raise BadInput(f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})")
+            stack.append((name, True))
+            for c in g["children"]:
+                if c in on_path:
+                    raise BadInput(f"inventory {path}: group {c!r} is its own child")
+                if c not in memo:
+                    stack.append((c, False))
+        return memo[gname]
+
+    # apply group vars from the most general group to the most specific (all first)
+    order = ["all"] + sorted(g for g in groups if g != "all")
+    for gname in order:
+        mem = set(hosts) if gname == "all" else members(gname)
+        role = ROLE_OF_GROUP.get(gname)
+        for h in mem:
+            if role:
+                roles[h].add(role)
+            for k, v in (groups.get(gname) or {}).get("vars", {}).items():
+                hvars[h].setdefault(k, v) if gname == "all" else hvars[h].update({k: v})
+    out_hosts = []
+    for h in sorted(hosts):
+        v = {**hvars[h], **hosts[h]}
+        if not roles[h]:
+            continue  # a host in none of the mapped groups is not part of the BlueKing deployment
+        ssh: dict[str, Any] = {}
+        if "ansible_port" in v:
+            try:
+                ssh["port"] = int(v["ansible_port"])
+            except ValueError:
+                raise BadInput(f"inventory {path}: host {h}: ansible_port {v['ansible_port']!r} is not a number") from None
+        if "ansible_user" in v:
+            ssh["user"] = v["ansible_user"]
+        if "ansible_ssh_private_key_file" in v:
+            ssh["identity_file"] = v["ansible_ssh_private_key_file"]
+        if v.get("ansible_become", "").lower() in _TRUE:
+            ssh["become"] = True
+        m = re.search(r"(?:-J\s*|ProxyJump=)(\S+)", v.get("ansible_ssh_common_args", ""))
+        if m:
+            ssh["proxy_jump"] = m.group(1).strip("'\"")
+        if not valid_host_name(h):
+            raise BadInput(f"inventory {path}: host {why_not(h)}")
+        name = h
+        entry: dict[str, Any] = {"name": name, "address": v.get("ansible_host", h),
+                                 "roles": sorted(roles[h], key=["control", "master", "node", "registry-proxy"].index)}
+        if ssh:
+            entry["ssh"] = ssh
+        out_hosts.append(entry)
+    if not out_hosts:
+        raise BadInput(f"inventory {path}: no host in a group named master/node/control/registry-proxy "
+                       f"(found groups: {', '.join(sorted(groups)) or 'none'})")
+    return {"hosts": out_hosts}

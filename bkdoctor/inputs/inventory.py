@@ -1,0 +1,215 @@
+"""Inventory and configuration file (YAML), validated with a JSON Schema.
+
+Errors name the key and the line: `hosts.1.roles.0: 'worker' is not one of [...] (hosts.yaml line 12)`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bkdoctor.inputs import thresholds as th
+from bkdoctor.model import BadInput
+
+DEFAULT_INSTALL_DIR = "~/bkce7.1-install/blueking"
+SCHEMA_PATH = Path(__file__).with_name("inventory.schema.json")
+
+
+@dataclass
+class HostSpec:
+    name: str
+    address: str
+    roles: tuple[str, ...]
+    ssh: dict[str, Any] = field(default_factory=dict)
+    docker_socket: str | None = None
+    local: bool = False
+
+
+@dataclass
+class Suppression:
+    rule: str
+    target: str
+    reason: str
+    until: dt.date | None
+
+    def active(self, today: dt.date) -> bool:
+        return self.until is None or today <= self.until
+
+
+@dataclass
+class Inventory:
+    path: str | None
+    hosts: list[HostSpec]
+    domain: str | None
+    domain_source: str | None
+    install_dir: str
+    ssh: dict[str, Any]
+    thresholds: dict[str, Any]
+    suppress: list[Suppression]
+    ingress_ip: str | None = None
+    docker_socket: str | None = None
+    download_base: str | None = None  # §三.2.1/§四.2.1: where bcs.sh and the install files come from (install)
+    registry: str | None = None  # $REGISTRY (§四.5.2): the registry nodes pull from
+    nfs_path: str | None = None  # where the NFS shared storage is mounted on the nodes (§一.3.2.2)
+    suites: tuple[str, ...] = ()  # suites to deploy (§一.5): base, bcs, monitor, ci
+    container_monitoring: bool = False  # monitor suite with container monitoring (§一.5: >= 500 GB)
+    rules_dirs: list[str] = field(default_factory=list)  # site rules (bkdoctor/scan/siterules.py), resolved paths
+    # run-time options from the CLI (never from the file): trust on first use, a prompted password
+    accept_new_host_keys: bool = False
+    ssh_password: str | None = field(default=None, repr=False)
+
+
+def _line_of(node: yaml.Node | None, path: list[Any]) -> int | str | None:
+    """1-based line of the YAML node at `path` (dict keys / list indexes), nearest existing ancestor."""
+    if node is None:
+        return "?"
+    best = node.start_mark.line + 1 if node is not None else None
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    nxt = v
+                    best = k.start_mark.line + 1
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            best = node.start_mark.line + 1
+        else:
+            break
+        if node is None:
+            break
+    return best
+
+
+def _schema() -> dict[str, Any]:
+    from bkdoctor.safe.names import HOST_NAME_PATTERN
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    # one rule for host names everywhere (bkdoctor/safe/names.py), not a second copy in the schema
+    schema["properties"]["hosts"]["items"]["properties"]["name"]["pattern"] = HOST_NAME_PATTERN
+    return schema
+
+
+_VALIDATOR = None
+
+
+def _validator():
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
+
+        _VALIDATOR = jsonschema.Draft202012Validator(_schema(),
+                                                     format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return _VALIDATOR
+
+
+def load_domain_from_custom(install_dir: str) -> tuple[str | None, str | None]:
+    """`domain.bkDomain` from `<install_dir>/environments/default/custom.yaml`; (None, None) if absent."""
+    from bkdoctor.safe import yamlfile as safeyaml
+
+    p = Path(os.path.expanduser(install_dir)) / "environments" / "default" / "custom.yaml"
+    try:
+        with open(p, encoding="utf-8") as fh:
+            text = fh.read(safeyaml.MAX_BYTES + 1)
+        data = safeyaml.load(text, f"cannot read BK_DOMAIN from {p}")
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read BK_DOMAIN from {p}: {str(e).splitlines()[0]}") from None
+    if isinstance(data, dict) and isinstance(data.get("domain"), dict):
+        d = data["domain"].get("bkDomain")
+        if isinstance(d, str) and d.strip():
+            return d.strip(), str(p)
+    return None, None
+
+
+def local_inventory(domain: str | None = None, install_dir: str | None = None) -> Inventory:
+    """No inventory file: this host through the local transport, role `control`."""
+    install_dir = install_dir or DEFAULT_INSTALL_DIR
+    src = "--domain" if domain else None
+    if not domain:
+        domain, src = load_domain_from_custom(install_dir)
+    from bkdoctor.safe.names import valid_host_name
+
+    name = os.uname().nodename
+    name = name if valid_host_name(name) else "localhost"  # the one host-name rule (bkdoctor/safe/names.py)
+    return Inventory(path=None, hosts=[HostSpec(name=name, address="localhost", roles=("control",), local=True)],
+                     domain=domain, domain_source=src, install_dir=install_dir, ssh={},
+                     thresholds=th.merge(None), suppress=[])
+
+
+def load_inventory(path: str) -> Inventory:
+    from bkdoctor.safe import yamlfile as safeyaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(safeyaml.MAX_BYTES + 1)  # bounded: a larger file is refused by the loader
+    except FileNotFoundError:
+        raise BadInput(f"inventory {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"inventory {path}: cannot read: {e}") from None
+    from bkdoctor.inputs.ansible import looks_like_ansible, to_inventory_dict
+
+    if looks_like_ansible(path, text):
+        node, data = None, to_inventory_dict(text, path)
+    else:
+        data, node = safeyaml.load_with_node(text, f"inventory {path}")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadInput(f"inventory {path}: line 1: top level must be a mapping, not {type(data).__name__}")
+
+    validator = _validator()
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        e = errors[0]
+        keypath = list(e.absolute_path)
+        if e.validator == "additionalProperties":
+            # name the offending key itself, not its parent
+            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+            if extra:
+                keypath = keypath + [extra[0]]
+        key = ".".join(str(k) for k in keypath) or "(top level)"
+        line = _line_of(node, keypath)
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise BadInput(f"inventory {path}: line {line}: {key}: {e.message}{more}")
+
+    hosts: list[HostSpec] = []
+    seen: set[str] = set()
+    for i, h in enumerate(data.get("hosts") or []):
+        if h["name"] in seen:
+            raise BadInput(f"inventory {path}: line {_line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}")
+        seen.add(h["name"])
+        hosts.append(HostSpec(name=h["name"], address=h["address"], roles=tuple(h["roles"]), ssh=h.get("ssh") or {},
+                              docker_socket=h.get("docker_socket"), local=bool(h.get("local", False))))
+    try:
+        thresholds = th.merge(data.get("thresholds"))
+    except th.ThresholdError as e:
+        raise BadInput(f"inventory {path}: line {_line_of(node, e.path)}: {e}") from None
+
+    sup = []
+    for s in data.get("suppress") or []:
+        until = dt.date.fromisoformat(s["until"]) if s.get("until") else None
+        sup.append(Suppression(rule=s["rule"], target=s.get("target", "*"), reason=s["reason"], until=until))
+
+    install_dir = data.get("install_dir") or DEFAULT_INSTALL_DIR
+    domain, src = data.get("domain"), ("inventory" if data.get("domain") else None)
+    if not domain:
+        domain, src = load_domain_from_custom(install_dir)
+    if not hosts:
+        local = local_inventory(domain, install_dir)
+        hosts = local.hosts
+    return Inventory(path=path, hosts=hosts, domain=domain, domain_source=src, install_dir=install_dir,
+                     ssh=data.get("ssh") or {}, thresholds=thresholds, suppress=sup,
+                     ingress_ip=data.get("ingress_ip"), docker_socket=data.get("docker_socket"),
+                     download_base=data.get("download_base"),
+                     registry=data.get("registry"), nfs_path=data.get("nfs_path"),
+                     suites=tuple(data.get("suites") or ()), container_monitoring=bool(data.get("container_monitoring")),
+                     rules_dirs=[str(Path(path).parent / os.path.expanduser(d)) for d in data.get("rules_dirs") or []])

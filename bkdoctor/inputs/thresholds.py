@@ -1,0 +1,203 @@
+"""Default thresholds, from the guide (§一) and domain.md. An inventory's `thresholds:` overrides any key."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bkdoctor.model import BadInput
+
+DEFAULTS: dict[str, Any] = {
+    # §一.4.1 / §一.3.1: CentOS 7.x, 7.9 recommended
+    "os_id": "centos",
+    "os_major": "7",
+    "os_recommended": "7.9",
+    # §一.4.2
+    "kernel_min": "3.10.0",
+    # §一.4.4
+    "docker_min": "19.03",
+    "kubelet_min": "1.20",
+    "kubelet_max_tested": "1.23",
+    # §一.4.3
+    "timezone": "Asia/Shanghai",
+    # §一.3: per role, minimum (fail below) and recommended (warn below). GB as the guide writes them.
+    "resources": {
+        "control": {"min": {"cpu": 2, "mem_gb": 2, "disk_gb": 100}, "rec": {"cpu": 4, "mem_gb": 8, "disk_gb": 200}},
+        "master": {"min": {"cpu": 4, "mem_gb": 8, "disk_gb": 100}, "rec": {"cpu": 8, "mem_gb": 16, "disk_gb": 200}},
+        "node": {"min": {"cpu": 8, "mem_gb": 32, "disk_gb": 100}, "rec": {"cpu": 16, "mem_gb": 64, "disk_gb": 500}},
+        # §二.2.1: disk >= 100GB; its CPU and memory are not in the guide (the control machine's, as a floor)
+        "registry-proxy": {"min": {"cpu": 2, "mem_gb": 2, "disk_gb": 100}, "rec": {"cpu": 4, "mem_gb": 8, "disk_gb": 200}},
+    },
+    # Memory: a machine with 32 GiB shows ~31.3 GiB in MemTotal (the kernel keeps ~2-4%): compare against the
+    # nominal size times this factor, so that honest machines pass and a smaller one does not (0.9 let 28.8 GiB
+    # pass as 32 GB).
+    "size_tolerance": 0.95,
+    # §一.3.2.2: /data for local storage, in the guide's unit: GB = 10^9 bytes, compared exactly (no tolerance)
+    "data_disk_gb": {"master": 100, "node": 90},
+    # §五.2.2: free space for the LocalPV source dir on every node, GB = 10^9 bytes
+    "localpv_source_min_gb": 100,
+    # §一.3.2.2: dynamic storage (NFS) needs >= 230 GB free
+    "nfs_min_free_gb": 230,
+    # §一.4.1: CentOS 7.9 64位 (`uname -m`)
+    "os_arch": "x86_64",
+    # bcs.sh's daemon.json
+    "docker_data_root": "/data/bcs/lib/docker",
+    "docker_cgroup_driver": "systemd",
+    "docker_socket": "/var/run/docker.sock",
+    # §五.2.3: LocalPV
+    "localpv_count": 20,
+    "localpv_mount_dir": "/mnt/blueking",
+    "localpv_source_dir": "/data/bcs/localpv",
+    # domain.md: names every node needs in /etc/hosts (prefixes of BK_DOMAIN; "" is the domain itself)
+    "hosts_names": ["", "bkrepo", "docker", "bknodeman", "apps"],
+    "hosts_extra_names": ["k8s-api.bcs.local"],
+    # §六.4.1: the 20 names the control machine (the operator's side) resolves to the ingress
+    "hosts_guide_names": ["", "bkrepo", "docker", "helm", "bkpaas", "bkuser", "bkapi", "apigw", "bkiam", "cmdb", "job",
+                          "bknodeman", "apps", "bcs", "bklog", "bkmonitor", "devops", "codecc", "lesscode",
+                          "bk-apicheck"],
+    # time sync: offset reported by chronyc above this is a warning
+    "time_offset_warn_s": 1.0,
+    # fleet clock skew against the control machine (bk-repo tokens expire at ~60 s)
+    "clock_skew_warn_s": 1.0,
+    "clock_skew_fail_s": 60.0,
+    # §四.6.3 / domain.md: the BlueKing names CoreDNS must resolve in-cluster (prefixes of BK_DOMAIN)
+    "coredns_names": ["", "bkrepo", "docker", "bkapi", "bkpaas", "bkiam-api", "bkiam", "apps", "bknodeman", "job",
+                      "jobapi"],
+    "coredns_extra_names": [],  # any further names a site wants checked
+    # §十一.4: with container management (BCS) CoreDNS also resolves these
+    "coredns_bcs_names": ["bcs", "bcs-api", "docker", "helm"],
+    # §十二.2.1: version gates before monitor/log
+    "version_gates": {"bk-gse": "2.1.2-beta.20", "bk-apigateway": "1.11.3"},
+    # §十二.2.1: `cat VERSION` in the install dir, before monitor/log
+    "bk_version_min": "7.1.3",
+    # §九.5.3: bk-nodeman in environments/default/version.yaml
+    "nodeman_min": "2.4.4",
+    # §一.5: nodes per suite (minimum, recommended), a "node" being §一.3.2.2's Node (8C/32G minimum)
+    "suites_nodes": {"base": [2.5, 3], "bcs": [0.7, 1], "monitor": [1.5, 2], "ci": [2, 5]},
+    "monitor_container_storage_gb": 500,
+    # §二: the registry proxy (proxy-bkhub)
+    "registry_port": 5500,
+    "registry_config": "/etc/docker/registry/bkhub.yaml",
+    "registry_data": "/var/lib/registry-bkhub",
+    "registry_upstream": "https://hub.bktencent.com",
+    "registry_storage_min_gb": 100,
+    # a manifest fetched twice through the proxy (the guide's own example); "" skips that part
+    "registry_probe_image": "blueking/slug-app:v1.1.0-beta.27",
+    # measurements (opt-in: --measure or --rule NAME)
+    "iops_dir": "/data",
+    "iops_min_local": 100,          # §一.3.2.2: local disks >= 100 op/s
+    "iops_min_nfs": 300,            # dynamic storage (NFS) >= 300 op/s
+    "fio_runtime_s": 5,
+    "fio_size": "64M",
+    "bandwidth_url": "https://bkopen-1252002024.file.myqcloud.com/saas-paas3/bk_sops/bk_sops-V3.28.13.tar.gz",
+    "bandwidth_seconds": 10,
+    "bandwidth_min_mbps": 50,       # §一.2.1: >= 50 Mbps, 100+ recommended
+    "bandwidth_rec_mbps": 100,
+    "bandwidth_proxy_min_mbps": 1000,  # §二.2.1: the registry proxy host, 1Gbps
+    # §一.2.2: what each role must reach (sites with internal mirrors override this)
+    "endpoints": {
+        "control": ["https://bkopen-1252002024.file.myqcloud.com/", "https://hub.bktencent.com/"],
+        "master": ["https://hub.bktencent.com/", "https://registry-1.docker.io/v2/"],
+        "node": ["https://hub.bktencent.com/", "https://registry-1.docker.io/v2/"],
+        "registry-proxy": ["https://hub.bktencent.com/v2/"],
+    },
+}
+
+
+# Bounds of every numeric threshold: (lowest, highest), by dotted key (fnmatch). A value outside them is bad input:
+# `localpv_count: 100000000` would otherwise make the probe list a hundred million directories.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "localpv_count": (1, 999),            # vol01..vol999 (the guide: 20)
+    "registry_port": (1, 65535),
+    "size_tolerance": (0.01, 1.0),
+    "resources.*.*.cpu": (0, 1_000_000),
+    "resources.*.*.mem_gb": (0, 1_000_000),
+    "resources.*.*.disk_gb": (0, 10_000_000),
+    "data_disk_gb.*": (0, 10_000_000),
+    "registry_storage_min_gb": (0, 10_000_000),
+    "time_offset_warn_s": (0, 86_400),
+    "clock_skew_warn_s": (0, 86_400),
+    "clock_skew_fail_s": (0, 86_400),
+    "iops_min_local": (0, 1e12),
+    "iops_min_nfs": (0, 1e12),
+    "fio_runtime_s": (1, 600),
+    "bandwidth_seconds": (1, 600),
+    "bandwidth_min_mbps": (0, 1_000_000),
+    "bandwidth_rec_mbps": (0, 1_000_000),
+    "suites_nodes.*": (0, 10_000),        # nodes (of §一.3.2.2's node: 8 cores / 32 GB) per suite, §一.5
+}
+DEFAULT_BOUNDS = (0, 1_000_000_000)
+MAX_LIST = 1000      # items in a list threshold (names, endpoints)
+MAX_STRING = 4096    # characters in a string threshold
+
+
+def _bounds(where: str) -> tuple[float, float]:
+    import fnmatch
+
+    for pat, b in BOUNDS.items():
+        if fnmatch.fnmatchcase(where, pat):
+            return b
+    return DEFAULT_BOUNDS
+
+
+class ThresholdError(BadInput):
+    def __init__(self, path: list[str], msg: str) -> None:
+        super().__init__(msg)
+        self.path = path
+
+
+def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Deep-merge overrides into the defaults; an unknown key is bad input (a typo must not be ignored)."""
+    out = copy.deepcopy(DEFAULTS)
+    if not overrides:
+        return out
+    if not isinstance(overrides, dict):
+        raise ThresholdError(["thresholds"], "thresholds: must be a mapping")
+
+    def walk(dst: dict[str, Any], src: dict[str, Any], path: str) -> None:
+        for k, v in src.items():
+            where = f"{path}.{k}" if path else k
+            keys = ["thresholds", *where.split(".")]
+
+            def bad(msg: str) -> ThresholdError:
+                return ThresholdError(keys, msg)
+
+            if not isinstance(k, str) or k not in dst:
+                raise bad(f"thresholds.{where}: unknown key")
+            if isinstance(dst[k], dict):
+                if not isinstance(v, dict):
+                    raise bad(f"thresholds.{where}: must be a mapping")
+                walk(dst[k], v, where)
+            else:
+                if isinstance(dst[k], (int, float)) and not isinstance(dst[k], bool):
+                    if not isinstance(v, (int, float)) or isinstance(v, bool):
+                        raise bad(f"thresholds.{where}: must be a number, not {str(v)[:40]!r}")
+                    lo, hi = _bounds(where)
+                    if not (lo <= v <= hi):  # NaN fails both comparisons
+                        raise bad(f"thresholds.{where}: {v!r} is out of range ({lo:g}..{hi:g})")
+                    if isinstance(dst[k], int) and isinstance(v, float) and not v.is_integer():
+                        raise bad(f"thresholds.{where}: must be a whole number, not {v!r}")
+                elif isinstance(dst[k], list):
+                    if not isinstance(v, list):
+                        raise bad(f"thresholds.{where}: must be a list")
+                    if len(v) > MAX_LIST:
+                        raise bad(f"thresholds.{where}: more than {MAX_LIST} items")
+                    numeric = bool(dst[k]) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                   for x in dst[k])
+                    if numeric:  # a list of numbers (suites_nodes: [minimum, recommended])
+                        if len(v) != len(dst[k]):
+                            raise bad(f"thresholds.{where}: must be a list of {len(dst[k])} numbers")
+                        lo, hi = _bounds(where)
+                        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi
+                                   for x in v):
+                            raise bad(f"thresholds.{where}: every item must be a number ({lo:g}..{hi:g})")
+                    elif not all(isinstance(x, str) and len(x) <= MAX_STRING for x in v):
+                        raise bad(f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)")
+                elif isinstance(dst[k], str):
+                    if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                        raise bad(f"thresholds.{where}: must be a string")
+                    if len(str(v)) > MAX_STRING:
+                        raise bad(f"thresholds.{where}: longer than {MAX_STRING} characters")
+                dst[k] = str(v) if isinstance(dst[k], str) else v
+
+    walk(out, overrides, "")
+    return out

@@ -1,0 +1,1 @@
+"""`bkdoctor install`: the guided deployment, phase by phase (phases.yaml), each step gated by checks."""

@@ -1,0 +1,158 @@
+"""The one YAML loader for every YAML file an operator (or a host) hands bkdoctor: inventories, Ansible
+inventories, custom.yaml, a host's registry config.
+
+On top of yaml.SafeLoader:
+- a duplicate key is an error (last-wins would silently drop, e.g., a whole `hosts:` list);
+- dates stay strings (`until: 2027-06-30` is the string the schema checks as a date), no YAML timestamps;
+- bounded: at most MAX_BYTES of text, MAX_NODES nodes once aliases are expanded (a 440-byte alias bomb
+  expands to billions), MAX_DEPTH levels of nesting, no recursive alias.
+Every failure is `BadInput` with one line: `<source>: line N: <what>`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from bkdoctor.model import BadInput
+
+MAX_BYTES = 16 * 1024 * 1024
+MAX_NODES = 500_000
+MAX_DEPTH = 64
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+# no implicit timestamps: a date is kept as the text the operator wrote
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode):
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+            except TypeError:
+                pass
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Expanded node count and depth, computed on the node graph (each node once, memoised), iteratively."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, state = stack.pop()
+        nid = id(node)
+        if isinstance(node, yaml.ScalarNode):
+            size[nid], depth[nid] = 1, 1
+            continue
+        children = [c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else list(node.value)
+        if state == 0:
+            if nid in size:
+                continue
+            if nid in on_path:
+                raise BadInput(f"{source}: line {node.start_mark.line + 1}: an alias refers to itself")
+            on_path.add(nid)
+            stack.append((node, 1))
+            for c in children:
+                if id(c) in on_path:
+                    raise BadInput(f"{source}: line {c.start_mark.line + 1}: an alias refers to itself")
+                if id(c) not in size:
+                    stack.append((c, 0))
+            if len(on_path) > MAX_DEPTH:
+                raise BadInput(f"{source}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+        else:
+            on_path.discard(nid)
+            total = 1 + sum(size[id(c)] for c in children)
+            size[nid] = total
+            depth[nid] = 1 + max((depth[id(c)] for c in children), default=0)
+            if total > MAX_NODES:
+                raise BadInput(f"{source}: line {node.start_mark.line + 1}: more than {MAX_NODES:,} values once "
+                               f"aliases are expanded (an alias bomb?)")
+            if depth[nid] > MAX_DEPTH:
+                raise BadInput(f"{source}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Nesting depth from the parser's events (no recursion): the composer recurses per level, so a deep
+    document is refused before it gets there."""
+    depth = 0
+    try:
+        loader = _Loader(text)  # the reader refuses control characters here already (\x07, \x00, ESC)
+    except yaml.YAMLError:
+        return  # reported with its line by the real load
+    try:
+        while loader.check_event():
+            ev = loader.get_event()
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise BadInput(f"{source}: line {ev.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # reported with its line by the real load
+    finally:
+        loader.dispose()
+
+
+def _problem(e: yaml.YAMLError) -> str:
+    if isinstance(e, yaml.reader.ReaderError):
+        what = f"character #x{e.character:04x}" if isinstance(e.character, int) else "byte"
+        return f"position {e.position}: unacceptable {what} (control characters are not allowed in YAML)"
+    return getattr(e, "problem", None) or str(e).splitlines()[0]
+
+
+def _where(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    return f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
+
+
+def load_with_node(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """(data, root node for line numbers). Raises BadInput with one line."""
+    if len(text) > MAX_BYTES:
+        raise BadInput(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    _check_depth(text, source)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as e:  # a control character (\x07, \x00, ESC) or bad encoding: refused by the reader
+        raise BadInput(f"{source}: invalid YAML: {_problem(e)}") from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_size(node, source)
+        return loader.construct_document(node), node
+    except yaml.YAMLError as e:
+        problem = _problem(e)
+        ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if ctx and cmark:
+            problem += f" ({ctx} at line {cmark.line + 1})"
+        raise BadInput(f"{source}:{_where(e)} invalid YAML: {problem}") from None
+    except RecursionError:
+        raise BadInput(f"{source}: invalid YAML: nested deeper than bkdoctor reads") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise BadInput(f"{source}: invalid YAML: {str(e).splitlines()[0] if str(e) else 'bad value'}") from None
+    finally:
+        loader.dispose()
+
+
+def load(text: str, source: str) -> Any:
+    return load_with_node(text, source)[0]

@@ -1,0 +1,567 @@
+"""The scan loop: gather facts once per target (one batched probe), run the pure rules, apply suppressions."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import fnmatch
+import logging
+import secrets
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bkdoctor.facts.host import API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BUDGET, HostFacts, sections_for
+from bkdoctor.facts.probe import build_script, parse_output
+from bkdoctor.inputs.inventory import HostSpec, Inventory
+from bkdoctor.scan.siterules import extra_timeout, split_facts
+from bkdoctor.model import STATUS_RANK, FactUnavailable, Finding, Result, Rule, T
+from bkdoctor.transport import LocalTransport, Transport, TransportError
+
+log = logging.getLogger("bkdoctor")
+
+PROBE_TIMEOUT = 60.0
+DOCKER_TIMEOUT = 10.0
+
+
+@dataclass
+class Context:
+    """What a rule may know besides facts: the target, the thresholds, the BlueKing domain."""
+
+    target: str
+    roles: tuple[str, ...]
+    address: str | None
+    thresholds: dict[str, Any]
+    domain: str | None
+    ingress_ip: str | None = None
+    registry_proxies: tuple[str, ...] = ()  # http://<address>:<port> of every registry-proxy host
+    first_master: str | None = None  # address of the first master (k8s-api.bcs.local points at it)
+    site: Any = None  # bkdoctor.inputs.site.Site: custom.yaml, VERSION... of the install dir (None: not read)
+    ingress: dict[str, Any] | None = None  # k8s.find_ingress() of the cluster, when the cluster was read
+    registry: str | None = None  # $REGISTRY (§四.5.2), from the inventory / install settings
+    nfs_path: str | None = None  # where the NFS shared storage is mounted (§一.3.2.2), from the inventory
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
+
+
+@dataclass
+class FleetContext:
+    """What a fleet rule knows: every member's roles, the thresholds, the domain, the control machine."""
+
+    roles: dict[str, tuple[str, ...]]
+    thresholds: dict[str, Any]
+    domain: str | None
+    control: str | None  # name of the control host in the inventory, if any
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
+    container_monitoring: bool = False
+
+
+@dataclass
+class ClusterContext:
+    """What a cluster rule knows besides the cluster facts."""
+
+    target: str
+    thresholds: dict[str, Any]
+    domain: str | None
+    hosts: dict[str, Any] = field(default_factory=dict)  # host name -> TargetState (for cross-layer links)
+    params: dict[str, str] = field(default_factory=dict)  # fix mode: values the operator gave (--set key=value)
+    suites: tuple[str, ...] = ()  # the inventory's suites (§一.5): "bcs" adds CoreDNS names (§十一.4)
+    site: Any = None  # bkdoctor.inputs.site.Site of the install dir (None: not read)
+
+
+@dataclass
+class TargetState:
+    name: str
+    kind: str
+    address: str | None
+    roles: tuple[str, ...]
+    reachable: bool = False
+    error: str | None = None
+    gather_s: float | None = None
+    facts: HostFacts | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "address": self.address, "roles": list(self.roles),
+                "reachable": self.reachable, "error": self.error,
+                "gather_s": round(self.gather_s, 3) if self.gather_s is not None else None}
+
+
+@dataclass
+class ScanResult:
+    id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    targets: list[TargetState]
+    findings: list[Finding]
+    rules: list[Rule]
+    inventory: Inventory
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+TransportFactory = Callable[[HostSpec, Inventory], Transport]
+
+
+def default_transport(host: HostSpec, inv: Inventory) -> Transport:
+    """Local for this machine, SSH (one connection per host) for every other host."""
+    if host.local or host.address in ("localhost", "127.0.0.1", "::1"):
+        return LocalTransport(address=host.address)
+    import os
+
+    from bkdoctor.transport.ssh import SSHSettings, SSHTransport
+
+    env = SSHSettings.password_env_name(inv.ssh, host.ssh)
+    password = (os.environ.get(env) if env else None) or inv.ssh_password
+    explicit_timeout = "command_timeout" in (host.ssh or {}) or "command_timeout" in (inv.ssh or {})
+    try:
+        settings = SSHSettings.merged(inv.ssh, host.ssh, password=password,
+                                      accept_new_host_keys=inv.accept_new_host_keys or None,
+                                      # without an explicit limit the probe's own (measurements included) applies
+                                      command_timeout=None if explicit_timeout else 0)
+    except (ValueError, TypeError) as e:
+        raise TransportError(f"ssh settings: {e}") from None
+    return SSHTransport(host.address, settings)
+
+
+def new_scan_id(now: dt.datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+CLOCK_SCRIPT = "date -u +%s.%N\n"
+
+
+def probe_params(inv: Inventory, host: HostSpec | None = None) -> dict[str, str]:
+    """Shell variables the probe's sections may read (single-quoted into the script)."""
+    th = inv.thresholds
+    endpoints: list[str] = []
+    for role in (host.roles if host else ()):
+        for u in th["endpoints"].get(role, []):
+            if u not in endpoints:
+                endpoints.append(u)
+    repo, _, tag = th["registry_probe_image"].rpartition(":") if ":" in th["registry_probe_image"] else (th["registry_probe_image"], "", "latest")
+    from bkdoctor.inputs import site as site_mod
+
+    mount_dir, src_dir = site_mod.localpv_dirs(inv)
+    roles = host.roles if host else ()
+    prefixes = list(th["hosts_names"]) + (list(th["hosts_guide_names"]) if "control" in roles else []) if inv.domain else []
+    names = [f"{p}.{inv.domain}" if p else inv.domain for p in dict.fromkeys(prefixes)] + list(th["hosts_extra_names"])
+    extra = {"BKD_LOCALPV_DIR": mount_dir, "BKD_LOCALPV_SRC": src_dir, "BKD_NFS_PATH": getattr(inv, "nfs_path", None) or "",
+             "BKD_HOSTS_NAMES": " ".join(names), "BKD_REGISTRY_HOST": getattr(inv, "registry", None) or "",
+             "BKD_INSTALL_DIR": inv.install_dir}
+    return {**extra, "BKD_REGISTRY_PORT": str(int(th["registry_port"])), "BKD_REGISTRY_CONFIG": th["registry_config"],
+            "BKD_REGISTRY_DATA": th["registry_data"], "BKD_REGISTRY_UPSTREAM": th["registry_upstream"].rstrip("/"),
+            "BKD_REGISTRY_REPO": repo, "BKD_REGISTRY_TAG": tag or "latest",
+            "BKD_DOMAIN": inv.domain or "", "BKD_FIO_DIR": th["iops_dir"], "BKD_FIO_RUNTIME": str(int(th["fio_runtime_s"])),
+            "BKD_FIO_SIZE": th["fio_size"], "BKD_BW_URL": th["bandwidth_url"],
+            "BKD_BW_SECONDS": str(int(th["bandwidth_seconds"])), "BKD_ENDPOINTS": " ".join(endpoints)}
+
+
+def probe_timeout(inv: Inventory, sections: set[str]) -> float:
+    """The probe's time limit: a base, plus the bounded time of each measurement it runs."""
+    extra = sum(float(inv.thresholds[k]) + 30 for s, k in MEASURE_BUDGET.items() if s in sections)
+    if "endpoints" in sections:
+        extra += 10 * max(1, sum(len(v) for v in inv.thresholds["endpoints"].values()))
+    return PROBE_TIMEOUT + extra + extra_timeout(sections)
+
+
+# Probe output over SSH is gzip'ed on the host when gzip is there (`command -v` is a shell builtin: no extra
+# process to find out); the output of a busy host (mountinfo, iptables, processes) shrinks ~5-10x, and so do the
+# SSH packets bkdoctor decrypts. Plain output starts with a newline, gzip with 1f 8b: the reader tells them apart.
+MAX_PROBE_OUTPUT = 256 << 20
+
+
+def compress_script(script: str) -> str:
+    return ("if command -v gzip >/dev/null 2>&1; then __bkd_gz=1; else __bkd_gz=; fi\n"
+            "__bkd_probe() {\n" + script + "}\n"
+            "if [ -n \"$__bkd_gz\" ]; then __bkd_probe | gzip -1 -c; else __bkd_probe; fi\n")
+
+
+def decompress_output(data: bytes) -> bytes:
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, MAX_PROBE_OUTPUT)
+    except zlib.error:
+        return data  # not ours after all: the parser finds no section and says so
+    return out  # a cut-off stream gives what arrived: sections without their end marker are absent, not pass
+
+
+async def sample_clock(transport: Transport) -> dict[str, float]:
+    """Read the host's clock in a tiny round trip; offset is corrected for the round-trip time (midpoint)."""
+    t0 = time.time()
+    res = await transport.run_script(CLOCK_SCRIPT, 15)
+    t1 = time.time()
+    text = res.stdout.decode("ascii", "replace").strip()
+    try:
+        remote = float(text.splitlines()[-1])
+    except (ValueError, IndexError):
+        raise FactUnavailable(T(f"无法读取主机时钟：{text[:80]!r}", f"cannot read the host clock: {text[:80]!r}"))
+    return {"offset_s": remote - (t0 + t1) / 2, "rtt_s": t1 - t0}
+
+
+async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_docker: bool,
+                      factory: TransportFactory, want_clock: bool = False) -> TargetState:
+    st = TargetState(name=host.name, kind="host", address=host.address, roles=host.roles)
+    t0 = time.monotonic()
+    transport = None
+    try:
+        transport = factory(host, inv)
+        limit = probe_timeout(inv, sections)
+        sock = host.docker_socket or inv.docker_socket or inv.thresholds["docker_socket"]
+        params = probe_params(inv, host)
+        script_sections = set(sections)
+        if want_docker:
+            # the CLI fallback rides on the main probe, run there only when the socket is absent (no second probe)
+            script_sections |= set(DOCKER_FALLBACK_SECTIONS)
+            params["BKD_DOCKER_IF_NO_SOCKET"] = sock
+        script, nonce = build_script(script_sections, params=params)
+        compressed = not isinstance(transport, LocalTransport)
+        if compressed:
+            script = compress_script(script)
+        fold_clock = want_clock and getattr(transport, "folds_clock", False)
+        run = (lambda: transport.run_script(script, limit, clock=True)) if fold_clock else \
+            (lambda: transport.run_script(script, limit))
+
+        async def docker() -> tuple[dict[str, Any] | None, str | None]:
+            try:
+                api = await transport.docker_api(sock, ["/version", "/info"], DOCKER_TIMEOUT)
+                return {"version": api["/version"], "info": api["/info"]}, None
+            except TransportError as e:
+                return None, str(e)
+
+        # the probe and the Engine API calls go out together: one round trip of latency per host
+        if want_docker:
+            res, (api, api_err) = await asyncio.gather(run(), docker())
+        else:
+            res, api, api_err = await run(), None, None
+        stdout = decompress_output(res.stdout) if compressed else res.stdout
+        parsed = parse_output(stdout, nonce)
+        inline = {n: parsed.pop(n) for n in DOCKER_FALLBACK_SECTIONS if n in parsed}
+        if not parsed and sections:
+            err = (res.stderr or stdout).decode("utf-8", "replace").strip()[-300:]
+            raise TransportError(f"probe produced no output (exit {res.rc}): {err}")
+        facts = HostFacts(parsed, docker_api=api, docker_api_error=api_err)
+        if want_docker and api is None and "docker_bins" in parsed and parsed["docker_bins"].text().split():
+            # Docker is installed but its API did not answer: the CLI's answer, from the main probe when the socket
+            # was absent there, else from a second, small probe (the socket exists and the API still failed)
+            if len(inline) == len(DOCKER_FALLBACK_SECTIONS) and all(x.rc != 125 for x in inline.values()):
+                facts.sections.update(inline)
+            else:
+                fb_script, fb_nonce = build_script(set(DOCKER_FALLBACK_SECTIONS))
+                fb = await transport.run_script(fb_script, PROBE_TIMEOUT)
+                facts.sections.update(parse_output(fb.stdout, fb_nonce))
+        if fold_clock:
+            c = res.clock or {"error": ""}
+            facts.extra["clock_offset"] = c if "offset_s" in c else FactUnavailable(
+                T(f"无法读取主机时钟：{c.get('error')!r}", f"cannot read the host clock: {c.get('error')!r}"))
+        elif want_clock:
+            try:
+                facts.extra["clock_offset"] = await sample_clock(transport)
+            except (FactUnavailable, TransportError) as e:
+                facts.extra["clock_offset"] = e if isinstance(e, FactUnavailable) else FactUnavailable(
+                    T(f"时钟采样失败：{e}", f"clock sample failed: {e}"))
+        st.facts = facts
+        st.reachable = True
+    except TransportError as e:
+        st.error = str(e)
+    except OSError as e:
+        st.error = f"{type(e).__name__}: {e}"
+    finally:
+        st.gather_s = time.monotonic() - t0
+        if transport is not None:
+            try:
+                await transport.close()
+            except Exception:  # closing must never fail the scan
+                log.debug("closing transport of %s failed", host.name, exc_info=True)
+    return st
+
+
+def evaluate(rule: Rule, facts: HostFacts, ctx: Context) -> Result:
+    """Run one pure rule. Missing facts -> error/skip with the reason; a crash in a rule -> error."""
+    if rule.needs_domain and not ctx.domain:
+        return Result("skip", T("未知 BK_DOMAIN：请在清单中设置 domain，或提供 environments/default/custom.yaml",
+                                "BK_DOMAIN unknown: set `domain:` in the inventory or provide "
+                                "environments/default/custom.yaml"))
+    try:
+        assert rule.check is not None
+        res = rule.check(facts, ctx)
+    except FactUnavailable as e:
+        return Result(e.status, e.reason)
+    except Exception as e:  # a bug in a rule must not hide the other findings
+        log.debug("rule %s crashed on %s", rule.id, ctx.target, exc_info=True)
+        return Result("error", T(f"规则内部错误：{type(e).__name__}: {e}", f"rule crashed: {type(e).__name__}: {e}"))
+    if not isinstance(res, Result):
+        return Result("error", T("规则没有返回结果", "rule returned no result"))
+    return res
+
+
+def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory) -> list[Finding]:
+    """Fleet rules see the facts of every member host at once (one Result per member)."""
+    out: list[Finding] = []
+    control = next((t.name for t in targets if "control" in t.roles), None)
+    for r in rules:
+        members = [t for t in targets if r.applies_to(t.roles)]
+        if not members:
+            continue
+        ctx = FleetContext(roles={t.name: t.roles for t in members}, thresholds=inv.thresholds, domain=inv.domain,
+                           control=control, suites=tuple(getattr(inv, "suites", ()) or ()),
+                           container_monitoring=bool(getattr(inv, "container_monitoring", False)))
+        reachable = {t.name: t.facts for t in members if t.reachable and t.facts is not None}
+        results: dict[str, Result] = {}
+        try:
+            assert r.check is not None
+            got = r.check(reachable, ctx) if reachable else {}
+            if not isinstance(got, dict):
+                raise TypeError("a fleet rule returns {target: Result}")
+            results = {k: v for k, v in got.items() if isinstance(v, Result)}
+        except FactUnavailable as e:
+            results = {name: Result(e.status, e.reason) for name in reachable}
+        except Exception as e:
+            log.debug("fleet rule %s crashed", r.id, exc_info=True)
+            results = {name: Result("error", T(f"规则内部错误：{type(e).__name__}: {e}",
+                                                f"rule crashed: {type(e).__name__}: {e}")) for name in reachable}
+        for t in members:
+            if t.name in results:
+                res = results[t.name]
+            elif not t.reachable or t.facts is None:
+                res = Result("error", T(f"主机不可达：{t.error}", f"host unreachable: {t.error}"))
+            else:
+                res = Result("error", T("规则没有给出该主机的结果", "the rule gave no result for this host"))
+            out.append(Finding(rule=r, target=t.name, result=res))
+    return out
+
+
+def link_causes(cluster_findings: list[Finding], host_findings: list[Finding], targets: list[TargetState],
+                cfacts: Any) -> None:
+    """Cross-layer root cause: a cluster symptom on node X (a pod that cannot pull from docker.<domain>) and a
+    failing host rule on X (insecure-registries) become one story: each names the other, with the fix."""
+    from bkdoctor.facts.k8s import md, node_internal_ip
+
+    by_name = {t.name: t.name for t in targets if t.kind == "host"}
+    by_addr = {t.address: t.name for t in targets if t.kind == "host" and t.address}
+    node_ip: dict[str, str | None] = {}
+    try:
+        node_ip = {md(n)["name"]: node_internal_ip(n) for n in cfacts.get("nodes")}
+    except Exception:  # nodes unreadable: match by name only
+        pass
+    index = {(f.rule.id, f.target): f for f in host_findings}
+    for cf in cluster_findings:
+        if not cf.rule.host_rules or cf.result.status not in ("fail", "warn"):
+            continue
+        matches = (cf.result.observed or {}).get("matches") if isinstance(cf.result.observed, dict) else None
+        nodes = sorted({m["node"] for m in matches or [] if m.get("node")})
+        links = []
+        for node in nodes:
+            host = by_name.get(node) or by_addr.get(node_ip.get(node) or "")
+            if not host:
+                continue
+            for hr in cf.rule.host_rules:
+                hf = index.get((hr, host))
+                if hf is None or hf.result.status not in ("fail", "warn", "error"):
+                    continue
+                fix = f"bkdoctor fix --rule {shlex.quote(hr)} --host {shlex.quote(host)}"
+                links.append((node, host, hr, hf, fix))
+                hf.related.append({"rule": cf.rule.id, "target": cf.target, "status": cf.result.status,
+                                   "relation": "causes", "node": node, "message": cf.result.message.en[:300],
+                                   "fix": None})
+        if not links:
+            continue
+        cf.related = [{"rule": hr, "target": host, "status": hf.result.status, "relation": "caused-by", "node": node,
+                       "message": hf.result.message.en[:300], "fix": fix} for node, host, hr, hf, fix in links]
+        zh = "；".join(f"根因：节点 {node} 的 {hr} 为 {hf.result.status}（{hf.result.message.zh[:120]}）→ {fix}"
+                      for node, host, hr, hf, fix in links)
+        en = "; ".join(f"root cause: {hr} is {hf.result.status} on node {node} ({hf.result.message.en[:120]}) -> {fix}"
+                      for node, host, hr, hf, fix in links)
+        cf.result.message = T(f"{zh}。{cf.result.message.zh}", f"{en}. {cf.result.message.en}")
+
+
+def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) -> None:
+    for f in findings:
+        if f.result.status not in ("warn", "fail", "error"):
+            continue
+        for s in inv.suppress:
+            if s.rule not in (f.rule.id, "*") or not fnmatch.fnmatchcase(f.target, s.target):
+                continue
+            if not s.active(today):
+                continue  # expired: the finding shows again
+            f.suppression = {"reason": s.reason, "until": s.until.isoformat() if s.until else None,
+                             "original_status": f.result.status}
+            break
+
+
+def first_master(inv: Inventory) -> str | None:
+    return next((h.address for h in inv.hosts if "master" in h.roles), None)
+
+
+def cluster_kinds(rules: list[Rule]) -> set[str]:
+    return {f for r in rules if r.scope == "cluster" for f in r.facts}
+
+
+def gather_cluster(cluster: Any, kinds: set[str], facts: Any = None) -> tuple[TargetState, Any]:
+    """Read every kind the cluster rules need, each once (several kinds in parallel). Runs in a thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bkdoctor.facts.cluster import ClusterFacts
+
+    t0 = time.monotonic()
+    if facts is None:
+        facts = ClusterFacts(cluster)
+    name = cluster.name if cluster is not None else (facts.preloaded or {}).get("__name__", "cluster")
+    server = cluster.server if cluster is not None else (facts.preloaded or {}).get("__server__")
+    st = TargetState(name=name, kind="cluster", address=server, roles=())
+    try:
+        facts.get("version")
+        st.reachable = True
+    except FactUnavailable as e:
+        st.error = e.reason.en
+        st.gather_s = time.monotonic() - t0
+        return st, facts
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda k: _try(facts, k), sorted(kinds)))
+    st.gather_s = time.monotonic() - t0
+    return st, facts
+
+
+def _try(facts: Any, kind: str) -> None:
+    try:
+        facts.get(kind)
+    except FactUnavailable:
+        pass
+
+
+def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Inventory,
+                     hosts: list[TargetState]) -> list[Finding]:
+    out = []
+    from bkdoctor.inputs import site as site_mod
+
+    ctx = ClusterContext(target=st.name, thresholds=inv.thresholds, domain=inv.domain,
+                         hosts={h.name: h for h in hosts}, suites=tuple(getattr(inv, "suites", ()) or ()),
+                         site=site_mod.for_inventory(inv))
+    for r in rules:
+        if not st.reachable:
+            if st.error and st.error.startswith("no cluster configured"):
+                res = Result("skip", T("未配置集群（--kubeconfig 或 ~/.kube/config）",
+                                       "no cluster configured (--kubeconfig or ~/.kube/config)"))
+            else:
+                res = Result("error", T(f"集群不可达：{st.error}", f"cluster unreachable: {st.error}"))
+        else:
+            res = evaluate(r, facts, ctx)  # type: ignore[arg-type]
+        out.append(Finding(rule=r, target=st.name, result=res))
+    return out
+
+
+async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory = default_transport,
+               concurrency: int = 32, on_progress: Callable[[str, str], None] | None = None,
+               today: dt.date | None = None, cluster: Any = None, cluster_facts: Any = None,
+               preloaded_hosts: list[TargetState] | None = None, only_hosts: set[str] | None = None) -> ScanResult:
+    """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
+    rules then run on the facts collected elsewhere, with no transport and no API call."""
+    started = dt.datetime.now(dt.timezone.utc)
+    from bkdoctor.inputs import site as site_mod
+
+    site = site_mod.for_inventory(inv)
+    site_mod.apply(inv)
+    host_rules = [r for r in rules if r.scope == "host"]
+    fleet_rules = [r for r in rules if r.scope == "fleet"]
+    cluster_rules = [r for r in rules if r.scope == "cluster"]
+    def needs(roles: tuple[str, ...]) -> tuple[set[str], bool, bool]:
+        """The probe a host gets: only the facts of the rules that apply to its roles (a node never runs the
+        registry proxy's HTTP checks, a control machine never measures LocalPV mounts)."""
+        facts = {f for r in host_rules + fleet_rules if r.applies_to(roles) for f in r.facts}
+        facts, site = split_facts(facts)  # site rules (--rules-dir): their own probe sections, in the same probe
+        return sections_for(facts) | site, bool(facts & API_FACTS), "clock_offset" in facts
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(h: HostSpec) -> TargetState:
+        async with sem:
+            if on_progress:
+                on_progress(h.name, "gathering")
+            sections, want_docker, want_clock = needs(h.roles)
+            st = await gather_host(h, inv, sections, want_docker, factory, want_clock)
+            if on_progress:
+                on_progress(h.name, "done" if st.reachable else "unreachable")
+            return st
+
+    # hosts-file judges names against the cluster's ingress (the guide's lookup): read Services and pods for it
+    # when a cluster is configured, even if no cluster rule is selected
+    need_ingress = any("resolved" in r.facts for r in host_rules)
+
+    async def cluster_side() -> tuple[TargetState, Any] | None:
+        if not cluster_rules and not (need_ingress and (cluster is not None or cluster_facts is not None)):
+            return None
+        if cluster is None and cluster_facts is None:
+            return TargetState(name="cluster", kind="cluster", address=None, roles=(),
+                               error="no cluster configured (--kubeconfig or ~/.kube/config)"), None
+        if on_progress:
+            on_progress("cluster", "gathering")
+        kinds = cluster_kinds(cluster_rules) | ({"services", "pods"} if need_ingress else set())
+        res = await asyncio.to_thread(gather_cluster, cluster, kinds, cluster_facts)
+        if on_progress:
+            on_progress("cluster", "done" if res[0].reachable else "unreachable")
+        return res
+
+    # hosts (SSH/local) and the cluster (API) are gathered at the same time
+    async def hosts_side() -> list[TargetState]:
+        if preloaded_hosts is not None:
+            return list(preloaded_hosts)
+        return list(await asyncio.gather(*(one(h) for h in inv.hosts if only_hosts is None or h.name in only_hosts)))
+
+    host_states, cluster_res = await asyncio.gather(hosts_side(), cluster_side())
+    targets = list(host_states)
+    port = int(inv.thresholds["registry_port"])
+    proxies = tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles)
+    findings: list[Finding] = []
+    ingress = None
+    if cluster_res is not None and cluster_res[0].reachable:
+        from bkdoctor.facts.k8s import find_ingress
+
+        ingress = _ingress_of(cluster_res[1], find_ingress)
+    for st in targets:
+        ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
+                      domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies,
+                      first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
+                      nfs_path=getattr(inv, "nfs_path", None), suites=tuple(getattr(inv, "suites", ()) or ()))
+        for r in host_rules:
+            if not r.applies_to(st.roles):
+                continue
+            if not st.reachable or st.facts is None:
+                res = Result("error", T(f"主机不可达：{st.error}", f"host unreachable: {st.error}"))
+            else:
+                res = evaluate(r, st.facts, ctx)
+            findings.append(Finding(rule=r, target=st.name, result=res))
+    findings.extend(evaluate_fleet(fleet_rules, targets, inv))
+    if cluster_res is not None and cluster_rules:
+        cst, cfacts = cluster_res
+        cfindings = evaluate_cluster(cluster_rules, cst, cfacts, inv, targets)
+        link_causes(cfindings, findings, targets, cfacts)
+        findings.extend(cfindings)
+        targets.append(cst)
+        extra_cluster = cfacts
+    else:
+        extra_cluster = None
+    apply_suppressions(findings, inv, today or dt.date.today())
+    finished = dt.datetime.now(dt.timezone.utc)
+    return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,
+                      findings=findings, rules=rules, inventory=inv, extra={"cluster_facts": extra_cluster})
+
+
+def _ingress_of(cfacts: Any, find: Callable[..., Any]) -> dict[str, Any] | None:
+    """The ingress of the cluster (the guide's one lookup) when its Services were read; None otherwise."""
+    try:
+        services = cfacts.get("services")
+    except FactUnavailable:
+        return None
+    try:
+        pods = cfacts.get("pods")
+    except FactUnavailable:
+        pods = []
+    return find(services, pods)
+
+
+def worst_rank(findings: list[Finding]) -> int:
+    return max((STATUS_RANK[f.status] for f in findings), default=0)

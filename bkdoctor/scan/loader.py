@@ -1,0 +1,115 @@
+"""Rule discovery: one Python file per rule under `rules/<scope>/`, loaded by path.
+
+A rule file defines `RULE` (a `bkdoctor.model.Rule` without `check`) and a pure `check(facts, ctx)`.
+The file name must equal the rule id (`rules/host/insecure-registries.py` -> `insecure-registries`).
+Files are loaded by path because ids contain dashes and because `rules` must not become a top-level
+package in site-packages.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from bkdoctor.model import BadInput, Rule
+
+
+def _data_dir(name: str) -> Path:
+    here = Path(__file__).resolve().parent.parent  # bkdoctor/
+    for cand in (here / name, here.parent / name):
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError(f"{name}/ directory not found next to the bkdoctor package")
+
+
+def rules_dir() -> Path:
+    return _data_dir("rules")
+
+
+def remediations_dir() -> Path:
+    return _data_dir("remediations")
+
+
+SCOPES = ("host", "cluster", "fleet")
+
+
+def _check_scope_folder(path: Path, scope: str) -> None:
+    """Folder means scope: rules/<scope>/<id>.*, remediations/<scope>/<id>.py, fixtures/<scope>/<id>/."""
+    if scope not in SCOPES:
+        raise ImportError(f"{path}: unknown scope {scope!r} (one of {', '.join(SCOPES)})")
+    if path.parent.name != scope:
+        raise ImportError(f"{path}: a {scope} rule lives in {scope}/, not in {path.parent.name}/")
+
+
+def _load_file(path: Path) -> Rule:
+    mod_name = "bkdoctor_rules." + ".".join(path.relative_to(rules_dir()).with_suffix("").parts).replace("-", "_")
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load rule file {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = mod
+    spec.loader.exec_module(mod)
+    rule = getattr(mod, "RULE", None)
+    check = getattr(mod, "check", None)
+    if not isinstance(rule, Rule) or not callable(check):
+        raise ImportError(f"{path}: a rule file must define RULE (Rule) and check()")
+    if rule.id != path.stem:
+        raise ImportError(f"{path}: rule id {rule.id!r} does not equal the file name {path.stem!r}")
+    _check_scope_folder(path, rule.scope)
+    remediation = rule.remediation
+    if remediation and not (remediations_dir() / rule.scope / f"{remediation}.py").exists():
+        # a rule may name the remediation it will get; until that file exists, report none (no dead fix command)
+        remediation = None
+    return dataclasses.replace(rule, check=check, remediation=remediation)
+
+
+@lru_cache(maxsize=1)
+def all_rules() -> tuple[Rule, ...]:
+    from bkdoctor.scan.faq import SignatureError, load_signature
+
+    rules = []
+    for path in sorted(rules_dir().glob("*/*.py")):
+        if path.name.startswith("_"):
+            continue
+        rules.append(_load_file(path))
+    # FAQ failure signatures are data: rules/cluster/faq-<id>.yaml (group and tag `faq`)
+    for path in sorted(rules_dir().glob("*/*.yaml")):
+        try:
+            rule = load_signature(path)
+        except SignatureError as e:
+            raise ImportError(str(e)) from None
+        _check_scope_folder(path, rule.scope)
+        rules.append(rule)
+    ids = [r.id for r in rules]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise ImportError(f"duplicate rule ids: {sorted(dup)}")
+    return tuple(rules)
+
+
+def select(include: list[str] | None, exclude: list[str] | None, measure: bool = False,
+           extra: list[Rule] | tuple[Rule, ...] = ()) -> list[Rule]:
+    """Rules matching any include selector (id, group or tag), minus the excluded ones.
+
+    Rules tagged `slow` (measurements: fio, downloads) run only with `measure` or when selected by id.
+    An unknown selector is bad input, so a typo never silently scans nothing.
+    """
+    rules = tuple(all_rules()) + tuple(extra)  # extra: the operator's site rules (--rules-dir)
+    known = {r.id for r in rules} | {r.group for r in rules} | {t for r in rules for t in r.tags} | {r.scope for r in rules}
+
+    def matches(r: Rule, sel: str) -> bool:
+        return sel in (r.id, r.group, r.scope) or sel in r.tags
+
+    for sel in (include or []) + (exclude or []):
+        if sel not in known:
+            raise BadInput(f"unknown rule selector {sel!r} (see `bkdoctor rules`)")
+    if include:
+        chosen = [r for r in rules if any(matches(r, s) for s in include)
+                  and (measure or "slow" not in r.tags or r.id in include or "slow" in include)]
+    else:
+        chosen = [r for r in rules if measure or "slow" not in r.tags]
+    if exclude:
+        chosen = [r for r in chosen if not any(matches(r, s) for s in exclude)]
+    return chosen
