@@ -296,6 +296,7 @@ def test_hostile_host_facts_and_inventory_reach_every_host_plan_quoted(hostile_h
                 for what, text in _commands_of(plan, where):
                     check_command(text, what)
                     seen += 1
+                assert mod.disruptive or not any(getattr(c, "disruptive", False) for c in plan.changes), rid
                 if not plan.empty:
                     planned.add(rid)
     # the test exercised every host remediation with something to do
@@ -408,6 +409,8 @@ def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
                         continue  # cluster plans are not host scripts
                     check_command(text, what)
                     seen += 1
+                # a plan that deletes pods or rolls back comes from a remediation that says so (reports show it)
+                assert mod.disruptive or not any(getattr(c, "disruptive", False) for p in plans for c in p.changes), rid
                 plan = plans[0]
                 for ch in plan.changes:
                     if isinstance(ch, CommandChange) and ch.where == "control":
