@@ -1,6 +1,10 @@
-"""The coredns remediation against a real kube-apiserver: fail -> fix -> pass -> fix again changes nothing;
-foreign entries kept; a Corefile without reload gets CoreDNS restarted (disruptive); a concurrent update between
-read and write (a real 409) is retried on the new content, not overwritten."""
+"""Cluster remediations against a real kube-apiserver. Every fail/warn case of a rule with a cluster remediation
+has its plan compared with a golden diff, fixtures/cluster/<rule>/<case>.fix.diff (what an operator sees before
+saying yes; a case whose fix is manual has none). Regenerate them with
+`BKDOCTOR_UPDATE_GOLDEN=1 python3 -m pytest tests/test_fix_cluster.py -k plan_golden` and review the diffs.
+The coredns remediation: fail -> fix -> pass -> fix again changes nothing; foreign entries kept; a Corefile without
+reload gets CoreDNS restarted (disruptive); a concurrent update between read and write (a real 409) is retried on
+the new content, not overwritten. The FAQ remediations: fixed, then unchanged."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +14,7 @@ import pytest
 import yaml
 
 from clusterstate import FIXTURES, ClusterState, merged_state
+from hostcases import UPDATE_GOLDEN
 from kube.fixtures import kube_apiserver, kube_kubelet  # noqa: F401
 
 from bkdoctor.fix import corefile
@@ -21,6 +26,8 @@ from bkdoctor.fix.loop import apply_k8s_change, run_fix
 from bkdoctor.inputs.inventory import local_inventory
 
 pytestmark = pytest.mark.kube
+REMEDIATED = sorted(r.id for r in registry.all_rules() if r.remediation and r.scope == "cluster")
+PLAN_CASES = sorted(p for r in REMEDIATED for p in (FIXTURES / r).glob("*.yaml") if p.stem.rsplit(".", 1)[1] in ("fail", "warn"))
 CASES = ["no-hosts-block.fail", "two-server-blocks.fail", "wrong-ip.fail", "missing-names.fail", "no-fallthrough.fail",
          "no-reload.warn"]
 
@@ -52,6 +59,45 @@ def state(kube_apiserver):
     st.cleanup()
 
 
+def _golden(path, diff):
+    """The golden plan diff of a case: compared exactly; written only with BKDOCTOR_UPDATE_GOLDEN=1."""
+    golden = path.with_name(path.stem + ".fix.diff")
+    if UPDATE_GOLDEN or not golden.exists():
+        if not UPDATE_GOLDEN:
+            pytest.fail(f"no golden diff {golden.name}: run with BKDOCTOR_UPDATE_GOLDEN=1 and review it")
+        golden.write_text(diff + "\n")
+    assert diff + "\n" == golden.read_text()
+
+
+@pytest.mark.parametrize("path", PLAN_CASES, ids=[f"{p.parent.name}/{p.stem}" for p in PLAN_CASES])
+def test_cluster_fix_plan_golden(path, kube_apiserver, kube_kubelet):
+    rule = path.parent.name
+    case, objs = merged_state(path)
+    inv = _inv()
+    inv.domain = case.get("domain", inv.domain)
+    inv.thresholds = th.merge(case.get("thresholds"))
+    for k, v in (case.get("inventory") or {}).items():  # as the rule's own case scan builds it
+        setattr(inv, k, v)
+    st = ClusterState(kube_apiserver.api_client(), kubelet=kube_kubelet)
+    try:
+        # fix_objects: what the fix reads besides the symptom; fix_params: --set values
+        st.apply(objs + list(case.get("fix_objects") or []), logs=case.get("logs"), previous_logs=case.get("previous_logs"))
+        said = []
+        out = asyncio.run(run_fix(inv, registry.select([rule], None), hosts=None, cluster=configure(kube_apiserver.kubeconfig),
+                                  dry_run=True, allow_disruptive=True, confirm=lambda p: True, say=said.append,
+                                  params=case.get("fix_params")))
+    finally:
+        st.cleanup()
+    diff = "\n".join(said)
+    golden = path.with_name(path.stem + ".fix.diff")
+    if diff:
+        assert [o.status for o in out] == ["planned"], [(o.status, o.message.en) for o in out]
+        _golden(path, diff)
+    else:  # nothing bkdoctor can change: the outcome says what to do by hand
+        assert [o.status for o in out] in (["manual"], ["failed"]), [(o.status, o.message.en) for o in out]
+        assert not golden.exists(), f"{golden.name}: this case has no plan to show"
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_coredns_fail_fix_pass(case, kube_apiserver, state):
     _, objs = merged_state(FIXTURES / "coredns" / f"{case}.yaml")
@@ -64,7 +110,7 @@ def test_coredns_fail_fix_pass(case, kube_apiserver, state):
     foreign_before = [l for l in _corefile(api).splitlines() if "intra.example.com" in l or "10.0.0.53" in l]
     out, diff = _fix(kube_apiserver.kubeconfig)
     assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
-    assert "+" in diff and "Corefile" in diff
+    _golden(FIXTURES / "coredns" / f"{case}.yaml", diff)  # the plan shown is the golden one
     text = _corefile(api)
     for line in foreign_before:
         assert line in text.splitlines()  # other people's lines are kept

@@ -101,6 +101,6 @@ def _exists(host, path):
 
 def test_every_remediation_has_a_case():
     covered = {c.rule for c in CASES if c.spec.get("fix", "fixed") == "fixed"}
-    rems = {m.REMEDIATION.rule for m in all_remediations().values() if m.REMEDIATION.scope == "host"}
+    rems = {r.id for r in all_remediations().values() if r.scope == "host"}
     assert rems - covered == {"time-sync"}, rems - covered  # chronyd cannot be enabled without systemd here
     assert "swap" in covered and any(c.spec.get("real_swap") for c in CASES)

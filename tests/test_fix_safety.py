@@ -18,7 +18,8 @@ import yaml
 
 from hostcases import Case, FIXTURES, make_host, make_ssh_host
 
-from bkdoctor.fix.plan import FileChange, Plan, host_apply_script
+from bkdoctor.fix.hostscript import host_apply_script
+from bkdoctor.fix.plan import FileChange, Plan
 from bkdoctor.fix.loop import rollback
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.store import History

@@ -257,7 +257,8 @@ def _host_contexts():
 def _commands_of(plan, where: str):
     """(what, text) of every shell text a plan makes: the apply script, each command and its undo, each
     manual step, the restore script of each file."""
-    from bkdoctor.fix.plan import CommandChange, FileChange, host_apply_script, restore_script
+    from bkdoctor.fix.hostscript import host_apply_script, restore_script
+    from bkdoctor.fix.plan import CommandChange, FileChange
 
     if plan.changes:
         yield f"{where}: apply script", host_apply_script(plan, "20260101000000")
@@ -282,7 +283,7 @@ def test_hostile_host_facts_and_inventory_reach_every_host_plan_quoted(hostile_h
         "version": {"Version": "19.03.9", "ApiVersion": "1.40"},
         "info": {"RegistryConfig": {"IndexConfigs": {HOSTILE: {"Secure": False}}, "Mirrors": [HOSTILE]},
                  "DockerRootDir": "/data/" + HOSTILE}})
-    rems = {k: m for k, m in _rems().items() if m.REMEDIATION.scope == "host"}
+    rems = {k: m for k, m in _rems().items() if m.scope == "host"}
     seen, planned = 0, set()
     for fname, f in (("no docker", facts), ("docker", with_docker)):
         for cname, ctx in _host_contexts():
@@ -295,6 +296,7 @@ def test_hostile_host_facts_and_inventory_reach_every_host_plan_quoted(hostile_h
                 for what, text in _commands_of(plan, where):
                     check_command(text, what)
                     seen += 1
+                assert mod.disruptive or not any(getattr(c, "disruptive", False) for c in plan.changes), rid
                 if not plan.empty:
                     planned.add(rid)
     # the test exercised every host remediation with something to do
@@ -386,7 +388,7 @@ def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
     from bkdoctor.fix.loop import control_script
     from bkdoctor.model import BadInput, FactUnavailable
 
-    rems = {k: m for k, m in _rems().items() if m.REMEDIATION.scope == "cluster"}
+    rems = {k: m for k, m in _rems().items() if m.scope == "cluster"}
     seen, planned = 0, set()
     for default_sc in (False, True):
         for image in (None, "registry.local/blueking/slug-app:v1", HOSTILE):
@@ -407,6 +409,8 @@ def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
                         continue  # cluster plans are not host scripts
                     check_command(text, what)
                     seen += 1
+                # a plan that deletes pods or rolls back comes from a remediation that says so (reports show it)
+                assert mod.disruptive or not any(getattr(c, "disruptive", False) for p in plans for c in p.changes), rid
                 plan = plans[0]
                 for ch in plan.changes:
                     if isinstance(ch, CommandChange) and ch.where == "control":
@@ -444,7 +448,7 @@ def test_faq_paas_cluster_command_finds_the_quoted_namespace():
     orig = kubernetes.client.CoreV1Api
     kubernetes.client.CoreV1Api = lambda api: Core()
     try:
-        assert mod.run_cluster_command(SimpleNamespace(api_client=None), cmd) is None
+        assert mod.run_command(SimpleNamespace(api_client=None), cmd) is None
     finally:
         kubernetes.client.CoreV1Api = orig
     assert seen == [HOSTILE]

@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from bkdoctor.fix.edits import BEGIN, END, modules_file, sysctl_file
-from bkdoctor.fix.plan import DOCKER_RELOAD, FileChange, check_domain
+from bkdoctor.fix.fixkit import DOCKER_RELOAD, check_domain
+from bkdoctor.fix.plan import FileChange
 from bkdoctor.model import BadInput
 
 # remediation id -> inventory flag. Everything else (cluster remediations, rules without one) is not exported.

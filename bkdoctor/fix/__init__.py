@@ -1,2 +1,3 @@
-"""The fix pipeline: change and Plan types and the remediation loader (plan), the host apply/restore scripts,
-the fix loop (loop: scan -> plan -> confirm -> apply -> re-check -> journal) and the pure text edits."""
+"""The fix pipeline: the remediation contract, change types and loader (plan), shared plan helpers (fixkit), the
+host apply/restore scripts (hostscript), the fix loop (loop: scan -> plan -> confirm -> apply -> re-check ->
+journal) and the pure text edits (edits, corefile)."""

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bkdoctor.scan import engine
-from bkdoctor.fix.plan import CommandChange, FileChange, K8sChange, Plan, all_remediations, host_apply_script, parse_apply_output, plan_to_dict, restore_script
+from bkdoctor.fix.hostscript import host_apply_script, parse_apply_output, restore_script
+from bkdoctor.fix.plan import CommandChange, FileChange, K8sChange, Plan, Remediation, all_remediations, plan_to_dict, sha256_of
 from bkdoctor.inputs.inventory import Inventory
 from bkdoctor.facts.cluster import ClusterFacts
 from bkdoctor.model import FactUnavailable, Finding, Rule, T
@@ -60,14 +60,14 @@ def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None
         if not rem_id or rem_id not in rems:
             out.append((f, None, "no-remediation"))
             continue
-        mod = rems[rem_id]
+        rem = rems[rem_id]
         t = by_target.get(f.target)
         try:
-            if mod.REMEDIATION.scope == "cluster":
+            if rem.scope == "cluster":
                 ctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
                                             hosts={x.name: x for x in result.targets if x.kind == "host"},
                                             params=dict(params or {}))
-                plan = mod.plan(cfacts, ctx)
+                fix = rem.plan(cfacts, ctx)
             else:
                 if t is None or t.facts is None:
                     out.append((f, None, "unreachable"))
@@ -77,14 +77,11 @@ def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None
                                      registry_proxies=tuple(f"http://{h.address}:{int(inv.thresholds['registry_port'])}"
                                                             for h in inv.hosts if "registry-proxy" in h.roles),
                                      first_master=engine.first_master(inv))
-                plan = mod.plan(t.facts, ctx)
+                fix = rem.plan(t.facts, ctx)
         except FactUnavailable as e:
             out.append((f, None, f"facts: {e.reason.en}"))
             continue
-        plan = dataclasses.replace(plan, rule=f.rule.id, target=f.target, remediation=rem_id)
-        if any(isinstance(c, CommandChange) and c.disruptive for c in plan.changes):
-            plan.disruptive = True
-        out.append((f, plan, None))
+        out.append((f, Plan.of(fix, f.rule.id, f.target, rem_id), None))
     return out
 
 
@@ -103,9 +100,7 @@ async def restore_host(plan: Plan, applied: dict[str, Any], transport: Any) -> l
     after = {c.path: c for c in plan.changes if isinstance(c, FileChange)}
     for w in applied.get("wrote", []):
         ch = after.get(w["path"])
-        from bkdoctor.fix.plan import _sha
-
-        script = restore_script(w["path"], w["backup"], _sha(ch.after) if ch else None)
+        script = restore_script(w["path"], w["backup"], sha256_of(ch.after) if ch else None)
         res = await transport.run_script(script, 60)
         r = parse_apply_output(res.stdout)
         restored += r["restored"]
@@ -173,13 +168,13 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             else:
                 outcomes.append(FixOutcome(f.rule.id, f.target, "failed", T(f"无法制定修复计划：{why}", f"cannot plan a fix: {why}")))
             continue
-        mod = all_remediations().get(plan.remediation)
-        if plan.empty and getattr(mod, "verify", None) is not None and result.extra.get("cluster_facts") is not None:
+        rem = all_remediations()[plan.remediation]
+        if plan.empty and rem.verify is not None and result.extra.get("cluster_facts") is not None:
             # a fix verified by its cause (the symptom, a log line or an event, lingers until pods restart):
             # the cause is already right, so there is nothing to do again
             vctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
                                          params=dict(params or {}))
-            if mod.verify(result.extra["cluster_facts"], vctx):
+            if rem.verify(result.extra["cluster_facts"], vctx):
                 outcomes.append(FixOutcome(f.rule.id, f.target, "unchanged", T(
                     "原因已修复，无需再改；相关 Pod 重启后症状消失",
                     "the cause is already fixed, nothing to change; the symptom clears as the pods restart"), plan=plan))
@@ -218,8 +213,9 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
         applied: dict[str, Any] = {}
         status, msg = "failed", T("未知错误", "unknown error")
         try:
-            if rems[plan.remediation].REMEDIATION.scope == "cluster":
-                applied = await asyncio.to_thread(_apply_cluster_plan, plan, cluster, rems[plan.remediation], inv)
+            rem = rems[plan.remediation]
+            if rem.scope == "cluster":
+                applied = await asyncio.to_thread(_apply_cluster_plan, plan, cluster, rem, inv)
                 ok = applied.get("ok", False)
                 if not ok:
                     msg = T(f"应用失败：{applied.get('error')}", f"apply failed: {applied.get('error')}")
@@ -233,13 +229,12 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
                 if not ok:
                     restored = f" (restored: {', '.join(applied['restored'])})" if applied["restored"] else ""
                     msg = T(f"应用失败：{applied['fail']}{restored}", f"apply failed: {applied['fail']}{restored}")
-            mod = rems[plan.remediation]
-            if ok and getattr(mod, "verify", None) is not None:
+            if ok and rem.verify is not None:
                 # the symptom (a log line, an event) outlives the fix until pods restart: check the cause instead
                 fresh = ClusterFacts(cluster)
                 vctx = engine.ClusterContext(target=plan.target, thresholds=inv.thresholds, domain=inv.domain,
                                              params=dict(params or {}))
-                good = await asyncio.to_thread(mod.verify, fresh, vctx)
+                good = await asyncio.to_thread(rem.verify, fresh, vctx)
                 if good:
                     status, msg = "fixed", T("配置已修改并复查；相关 Pod 重启后症状消失",
                                               "configuration changed and re-read; the symptom clears as the pods restart")
@@ -252,7 +247,7 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
                 else:
                     why = after.result.message if after else T("复查没有结果", "no result on re-check")
                     restored = []
-                    if rems[plan.remediation].REMEDIATION.scope != "cluster":
+                    if rem.scope != "cluster":
                         transport = factory(host_by_name[plan.target], inv)
                         try:
                             restored = await restore_host(plan, applied, transport)
@@ -276,13 +271,13 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
     return outcomes
 
 
-def _apply_cluster_plan(plan: Plan, cluster: Any, mod: Any, inv: Inventory) -> dict[str, Any]:
+def _apply_cluster_plan(plan: Plan, cluster: Any, rem: Remediation, inv: Inventory) -> dict[str, Any]:
     if cluster is None:
         return {"ok": False, "error": "no cluster configured"}
     out: dict[str, Any] = {"ok": True, "k8s": []}
     for ch in plan.changes:
         if isinstance(ch, K8sChange):
-            replan = getattr(mod, "replan", None)
+            replan = rem.replan
             ctx = engine.ClusterContext(target=plan.target, thresholds=inv.thresholds, domain=inv.domain)
             r = apply_k8s_change(cluster, ch, (lambda cur, ch=ch: replan(cur, ch, ctx)) if replan else (lambda cur: None))
             out["k8s"].append({**ch.to_dict(), **{k: v for k, v in r.items() if k not in ("before", "after")},
@@ -294,8 +289,8 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, mod: Any, inv: Inventory) -> d
             out.setdefault("commands", []).append({"script": ch.script, "rc": rc, "output": tail})
             if rc != 0:
                 return {**out, "ok": False, "error": f"`{ch.script}` exited {rc}: {tail[-300:]}"}
-        elif isinstance(ch, CommandChange) and getattr(mod, "run_cluster_command", None):
-            err = mod.run_cluster_command(cluster, ch)
+        elif isinstance(ch, CommandChange) and rem.run_command is not None:
+            err = rem.run_command(cluster, ch)
             if err:
                 return {**out, "ok": False, "error": err}
     return out
@@ -304,8 +299,6 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, mod: Any, inv: Inventory) -> d
 async def rollback(rec: dict[str, Any], inv: Inventory, cluster: Any, factory: Any = engine.default_transport) -> tuple[bool, list[str]]:
     """Undo a journaled fix: files from their backups and K8s keys to their previous content, each only if it
     still has what the fix wrote (a later manual edit is never clobbered)."""
-    from bkdoctor.fix.plan import parse_apply_output, restore_script
-
     lines: list[str] = []
     ok = True
     applied = rec["applied"] or {}

@@ -1,31 +1,30 @@
-"""Fix mode: plan (pure, diffable) -> confirm -> apply (re-checking, with backups, under a lock) -> re-gather the
-touched facts -> re-run the rule -> journal.
+"""The fix side's contract: the changes a fix is made of (FileChange, CommandChange, K8sChange), `Fix` (what a
+remediation's plan() returns), `Plan` (a Fix for one finding: rule, target, remediation), `Remediation` (a
+remediation's metadata and functions) and the remediation loader.
 
-A remediation is `remediations/<scope>/<id>.py` with `REMEDIATION` (metadata) and a pure `plan(facts, ctx)` returning a
-`Plan`: file changes (before -> after bytes), commands, K8s object changes, or manual steps. An empty plan
-means the system is already right (`unchanged`): that is what makes a fix idempotent.
-
-Host changes are applied by ONE shell script per target through the same transport as the scan (local or SSH):
-it takes a lock (flock), re-checks that each file still has the content the plan was made from (sha256),
-backs it up next to itself (`<file>.bak-<timestamp>`), writes a temp file in the same directory, keeps mode
-and owner, syncs and renames. If any step fails, the files it already changed are restored from their
-backups before it exits. Nothing is written when a check fails.
+A remediation is `remediations/<scope>/<id>.py`, named like the rule it fixes (`rules/<scope>/<id>.py|.yaml`):
+`REMEDIATION = Remediation(id, title, scope, disruptive)` and a pure `plan(facts, ctx) -> Fix` (file changes,
+before -> after bytes; commands; K8s object changes; or manual steps). An empty Fix means the system is already
+right (`unchanged`): that is what makes a fix idempotent. Cluster remediations may also define
+`replan(current, change, ctx)` (the same edit on a ConfigMap someone changed since the plan), `verify(facts, ctx)`
+(the cause is right, when the symptom outlives the fix) and `run_command(cluster, change)` (a CommandChange done
+through the API). Shared plan helpers are in `fixkit`; the host apply/restore scripts in `hostscript`; the loop that
+plans, confirms, applies and re-checks in `loop`.
 """
 from __future__ import annotations
 
-import base64
+import dataclasses
 import difflib
 import hashlib
 import importlib.util
-import json
-import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bkdoctor.model import BadInput, T
+from bkdoctor.model import T
 
 
 @dataclass
@@ -43,7 +42,7 @@ class FileChange:
                                             f"b{self.path}"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "file", "path": self.path, "before_sha256": _sha(self.before), "after_sha256": _sha(self.after),
+        return {"type": "file", "path": self.path, "before_sha256": sha256_of(self.before), "after_sha256": sha256_of(self.after),
                 "created": self.before is None}
 
 
@@ -87,15 +86,14 @@ class K8sChange:
                 "before": self.before, "after": self.after}
 
 
-@dataclass
-class Plan:
-    rule: str
-    target: str
-    remediation: str
-    changes: list[Any] = field(default_factory=list)
-    manual: list[str] = field(default_factory=list)  # no safe automatic fix: exact commands to run
-    note: T | None = None
-    disruptive: bool = False
+Change = FileChange | CommandChange | K8sChange
+
+
+class _Steps:
+    """What a Fix and a Plan share: their changes and manual steps."""
+
+    changes: list[Change]
+    manual: list[str]
 
     @property
     def empty(self) -> bool:
@@ -105,180 +103,103 @@ class Plan:
         return "".join(c.diff() for c in self.changes)
 
 
+@dataclass
+class Fix(_Steps):
+    """What a remediation's plan() returns: only its changes, manual steps and note (the loop adds which rule,
+    target and remediation it is for)."""
+
+    changes: list[Change] = field(default_factory=list)
+    manual: list[str] = field(default_factory=list)  # no safe automatic fix: exact commands to run
+    note: T | None = None
+
+
+@dataclass
+class Plan(_Steps):
+    """A Fix for one finding, as the loop shows, applies and journals it."""
+
+    rule: str
+    target: str
+    remediation: str
+    changes: list[Change] = field(default_factory=list)
+    manual: list[str] = field(default_factory=list)
+    note: T | None = None
+
+    @property
+    def disruptive(self) -> bool:
+        """Restarts a daemon or deletes a pod: applied only with --allow-disruptive."""
+        return any(isinstance(c, CommandChange) and c.disruptive for c in self.changes)
+
+    @classmethod
+    def of(cls, fix: Fix, rule: str, target: str, remediation: str) -> Plan:
+        if not isinstance(fix, Fix):
+            raise TypeError(f"remediation {remediation}: plan() returned {type(fix).__name__}, not a Fix")
+        return cls(rule, target, remediation, list(fix.changes), list(fix.manual), fix.note)
+
+
 @dataclass(frozen=True)
 class Remediation:
+    """A remediation's metadata, declared in its file; the loader adds the functions the file defines.
+    The rule it fixes is the rule with the same id and scope (the file name, as for rules)."""
+
     id: str
-    rule: str
     title: T
     scope: str = "host"  # host | cluster
-    disruptive: bool = False
+    disruptive: bool = False  # some of its fixes restart a daemon or delete a pod (Rule.disruptive, in reports)
+    plan: Callable[[Any, Any], Fix] | None = field(default=None, compare=False, repr=False)
+    replan: Callable[[dict[str, str], K8sChange, Any], dict[str, str] | None] | None = field(
+        default=None, compare=False, repr=False)
+    verify: Callable[[Any, Any], bool] | None = field(default=None, compare=False, repr=False)
+    run_command: Callable[[Any, CommandChange], str | None] | None = field(default=None, compare=False, repr=False)
 
 
-def _sha(b: bytes | None) -> str | None:
+CLUSTER_ONLY = ("replan", "verify", "run_command")  # the loop calls these for cluster plans only
+
+
+def sha256_of(b: bytes | None) -> str | None:
     return hashlib.sha256(b).hexdigest() if b is not None else None
 
 
 # -- loading -----------------------------------------------------------------------------------------
+def _load(path: Path) -> Remediation:
+    from bkdoctor.scan.loader import rules_dir
+
+    name = "bkdoctor_remediations." + path.stem.replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    rem = getattr(mod, "REMEDIATION", None)
+    if not isinstance(rem, Remediation) or not callable(getattr(mod, "plan", None)):
+        raise ImportError(f"{path}: needs REMEDIATION (Remediation) and plan()")
+    if rem.id != path.stem:
+        raise ImportError(f"{path}: remediation id {rem.id!r} does not equal the file name")
+    if rem.scope != path.parent.name:
+        raise ImportError(f"{path}: a {rem.scope} remediation lives in remediations/{rem.scope}/")
+    if not any((rules_dir() / rem.scope / f"{rem.id}{ext}").exists() for ext in (".py", ".yaml")):
+        raise ImportError(f"{path}: no {rem.scope} rule {rem.id!r} (rules/{rem.scope}/{rem.id}.py or .yaml) to fix")
+    funcs = {k: getattr(mod, k) for k in ("plan", *CLUSTER_ONLY) if callable(getattr(mod, k, None))}
+    if rem.scope != "cluster" and set(funcs) & set(CLUSTER_ONLY):
+        raise ImportError(f"{path}: {', '.join(sorted(set(funcs) & set(CLUSTER_ONLY)))} only for cluster remediations")
+    return dataclasses.replace(rem, **funcs)
+
+
 @lru_cache(maxsize=1)
-def all_remediations() -> dict[str, Any]:
-    """{id: module} of remediations/<scope>/<id>.py (loaded by path, like rules)."""
+def all_remediations() -> dict[str, Remediation]:
+    """{id: Remediation} of remediations/<scope>/<id>.py (loaded by path, like rules)."""
     from bkdoctor.scan.loader import remediations_dir
 
-    out = {}
+    out: dict[str, Remediation] = {}
     for path in sorted(remediations_dir().glob("*/*.py")):
         if path.name.startswith("_"):
             continue
-        name = "bkdoctor_remediations." + path.stem.replace("-", "_")
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-        rem = getattr(mod, "REMEDIATION", None)
-        if not isinstance(rem, Remediation) or not callable(getattr(mod, "plan", None)):
-            raise ImportError(f"{path}: needs REMEDIATION and plan()")
-        if rem.id != path.stem:
-            raise ImportError(f"{path}: remediation id {rem.id!r} does not equal the file name")
-        if rem.scope != path.parent.name:
-            raise ImportError(f"{path}: a {rem.scope} remediation lives in remediations/{rem.scope}/")
-        out[rem.id] = mod
+        if path.stem in out:
+            raise ImportError(f"{path}: a remediation {path.stem!r} exists in another scope already")
+        out[path.stem] = _load(path)
     return out
-
-
-# -- host apply script -------------------------------------------------------------------------------
-APPLY_PRELUDE = r"""set -u
-LC_ALL=C; export LC_ALL
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
-changed=""
-restore() {
-  for fb in $changed; do
-    f=${fb%%|*}; b=${fb#*|}
-    if [ -n "$b" ]; then cp -p "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f"; else rm -f "$f"; fi
-    echo "@@RESTORED $f"
-  done
-}
-fail() { echo "@@FAIL $*"; restore; exit 1; }
-mkdir -p /run/lock 2>/dev/null
-if command -v flock >/dev/null 2>&1; then
-  exec 9>/run/lock/bkdoctor-fix.lock || fail "cannot open the lock file"
-  flock -n 9 || { echo "@@FAIL another bkdoctor fix is running on this host"; exit 75; }
-fi
-sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
-"""
-
-
-def _file_step(ch: FileChange, ts: str) -> str:
-    p = shlex.quote(ch.path)
-    data = base64.b64encode(ch.after).decode()
-    lines = [f"f={p}"]
-    if ch.before is None:
-        lines.append(f'[ -e "$f" ] && fail "$f appeared since the plan was made"')
-        lines.append('d=$(dirname "$f"); mkdir -p "$d" || fail "cannot create $d"')
-        lines.append('b=""')
-    else:
-        lines.append(f'[ -f "$f" ] || fail "$f is gone since the plan was made"')
-        lines.append(f'[ "$(sha "$f")" = "{_sha(ch.before)}" ] || fail "$f changed since the plan was made; nothing written"')
-        lines.append(f'b="$f.{ch.backup_suffix}-{ts}"')
-        lines.append('cp -p "$f" "$b" || fail "cannot back up $f"')
-    lines += [
-        'changed="$changed $f|$b"',
-        # temp files of an earlier run that was killed (SIGKILL cannot be trapped): ours by name, under the lock
-        'rm -f "$f".bkdoctor.??????',
-        't=$(mktemp "$f.bkdoctor.XXXXXX") || fail "cannot create a temp file next to $f"',
-        f'printf "%s" {shlex.quote(data)} | base64 -d > "$t" || {{ rm -f "$t"; fail "cannot write $t"; }}',
-    ]
-    if ch.before is None:
-        lines.append(f'chmod {ch.mode:o} "$t"')
-    else:
-        lines.append('chmod --reference="$f" "$t" 2>/dev/null; chown --reference="$f" "$t" 2>/dev/null')
-    lines += [
-        'sync "$t" 2>/dev/null || sync',
-        'mv -f "$t" "$f" || { rm -f "$t"; fail "cannot replace $f"; }',
-        'echo "@@WROTE $f $b"',
-    ]
-    return "\n".join(lines)
-
-
-def host_apply_script(plan: Plan, ts: str) -> str:
-    steps = [APPLY_PRELUDE]
-    for i, ch in enumerate(plan.changes):
-        steps.append(f"# step {i + 1}")
-        if isinstance(ch, FileChange):
-            steps.append(_file_step(ch, ts))
-        elif isinstance(ch, CommandChange):
-            # the description can hold inventory values: one quoted word, never expanded
-            steps.append(f"( {ch.script.strip()} ) </dev/null 2>&1 || fail "
-                         f"{shlex.quote(f'step {i + 1} failed: {ch.describe.en}'.replace(chr(10), ' '))}")
-            steps.append(f'echo "@@RAN {i + 1}"')
-    steps.append('echo "@@DONE"')
-    return "\n".join(steps) + "\n"
-
-
-def restore_script(path: str, backup: str, expect_sha: str | None) -> str:
-    """Put a backup back, only if the file still has the content the fix wrote (else refuse)."""
-    f, b = shlex.quote(path), shlex.quote(backup)
-    check = f'[ "$(sha {f})" = "{expect_sha}" ] || {{ echo "@@FAIL {path} changed since the fix (edited by hand?): not restoring"; exit 1; }}' \
-        if expect_sha else ""
-    remove = f'[ -z {b} ] && {{ rm -f {f}; echo "@@RESTORED {path}"; exit 0; }}'
-    return "\n".join([APPLY_PRELUDE, check, remove if not backup else "",
-                      f'[ -f {b} ] || {{ echo "@@FAIL backup {backup} is gone"; exit 1; }}',
-                      f'cp -p {b} {f}.bkdoctor-restore && mv -f {f}.bkdoctor-restore {f} && echo "@@RESTORED {path}"']) + "\n"
-
-
-def parse_apply_output(out: bytes) -> dict[str, Any]:
-    text = out.decode("utf-8", "replace")
-    res: dict[str, Any] = {"wrote": [], "ran": [], "restored": [], "fail": None, "done": False, "log": text[-2000:]}
-    for line in text.splitlines():
-        if line.startswith("@@WROTE "):
-            parts = line.split(" ", 2)
-            res["wrote"].append({"path": parts[1], "backup": parts[2] if len(parts) > 2 else ""})
-        elif line.startswith("@@RAN "):
-            res["ran"].append(line.split()[1])
-        elif line.startswith("@@RESTORED "):
-            res["restored"].append(line.split(" ", 1)[1])
-        elif line.startswith("@@FAIL "):
-            res["fail"] = line[len("@@FAIL "):]
-        elif line == "@@DONE":
-            res["done"] = True
-    return res
-
-
-def check_domain(domain: str) -> str:
-    """Names go into files and commands: only a plain DNS name is accepted (no shell, no newline)."""
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+", domain or ""):
-        raise BadInput(f"refusing to use {domain!r} as a domain name")
-    return domain
 
 
 def plan_to_dict(p: Plan) -> dict[str, Any]:
     return {"rule": p.rule, "target": p.target, "remediation": p.remediation, "disruptive": p.disruptive,
             "changes": [c.to_dict() for c in p.changes], "manual": p.manual,
             "note": p.note.as_dict() if p.note else None, "diff": p.diff()}
-
-
-def dumps(x: Any) -> str:
-    return json.dumps(x, ensure_ascii=False, indent=2, default=str)
-
-
-def file_text(facts: Any, section: str, path: str) -> tuple[bytes | None, str | None]:
-    """(raw bytes, text) of a probed file; (None, None) when it does not exist. A file that is not UTF-8 is
-    not edited (its bytes could not be written back exactly)."""
-    from bkdoctor.model import FactUnavailable
-
-    s = facts.sec(section)
-    if s.rc == 3 or (s.rc != 0 and "No such file" in s.text()):
-        return None, None
-    if s.rc != 0:
-        raise FactUnavailable(T(f"无法读取 {path}：{s.text().strip()[:200]}", f"cannot read {path}: {s.text().strip()[:200]}"))
-    try:
-        return s.out, s.out.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FactUnavailable(T(f"{path} 不是 UTF-8 文本，不修改", f"{path} is not UTF-8 text: not editing it")) from None
-
-
-SYSTEMD = 'test -d /run/systemd/system'
-DOCKER_RELOAD = (f'if {SYSTEMD}; then systemctl reload docker; '
-                 'else p=$(cat /var/run/docker.pid 2>/dev/null || cat /run/docker.pid 2>/dev/null); '
-                 '[ -n "$p" ] || { echo "dockerd is not running: nothing to reload"; exit 1; }; kill -HUP "$p"; fi')

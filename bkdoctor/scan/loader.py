@@ -3,7 +3,8 @@
 A rule file defines `RULE` (a `bkdoctor.model.Rule` without `check`) and a pure `check(facts, ctx)`.
 The file name must equal the rule id (`rules/host/insecure-registries.py` -> `insecure-registries`).
 Files are loaded by path because ids contain dashes and because `rules` must not become a top-level
-package in site-packages.
+package in site-packages. A rule's remediation, when it has one, is the file of the same name,
+`remediations/<scope>/<id>.py`, and the remediation says whether the rule's fix is disruptive.
 """
 from __future__ import annotations
 
@@ -58,11 +59,23 @@ def _load_file(path: Path) -> Rule:
     if rule.id != path.stem:
         raise ImportError(f"{path}: rule id {rule.id!r} does not equal the file name {path.stem!r}")
     _check_scope_folder(path, rule.scope)
-    remediation = rule.remediation
-    if remediation and not (remediations_dir() / rule.scope / f"{remediation}.py").exists():
-        # a rule may name the remediation it will get; until that file exists, report none (no dead fix command)
-        remediation = None
-    return dataclasses.replace(rule, check=check, remediation=remediation)
+    return dataclasses.replace(rule, check=check)
+
+
+def _link_remediation(rule: Rule) -> Rule:
+    """A rule's remediation is the file of the same name, remediations/<scope>/<id>.py, and whether its fixes are
+    disruptive is the remediation's to say. A rule may name the remediation it will get; until that file exists,
+    it has none (no dead fix command)."""
+    if not rule.remediation:
+        return rule
+    if rule.remediation != rule.id:
+        raise ImportError(f"rule {rule.id}: a rule's remediation has its id (remediations/{rule.scope}/{rule.id}.py), "
+                          f"not {rule.remediation!r}")
+    if not (remediations_dir() / rule.scope / f"{rule.id}.py").exists():
+        return dataclasses.replace(rule, remediation=None)
+    from bkdoctor.fix.plan import all_remediations
+
+    return dataclasses.replace(rule, disruptive=all_remediations()[rule.id].disruptive)
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +99,7 @@ def all_rules() -> tuple[Rule, ...]:
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         raise ImportError(f"duplicate rule ids: {sorted(dup)}")
-    return tuple(rules)
+    return tuple(_link_remediation(r) for r in rules)
 
 
 def select(include: list[str] | None, exclude: list[str] | None, measure: bool = False,

@@ -147,6 +147,14 @@ def bcs_in_site(ctx, facts=None, use_helm: bool = False) -> bool:
     return False
 
 
+def coredns_expected(facts, ctx) -> tuple[dict | None, list[str]]:
+    """What CoreDNS must hold (§四.6.3): the ingress-nginx controller Service the names point at (None when there
+    is none) and the names. The coredns rule checks this and the coredns remediation writes it."""
+    from bkdoctor.facts.k8s import ingress_controller_service
+
+    return ingress_controller_service(facts.get("services")), coredns_names(ctx, facts)
+
+
 def coredns_names(ctx, facts=None) -> list[str]:
     """The names CoreDNS must resolve to the ingress (§四.6.3), plus bcs., bcs-api., helm. with BCS (§十一.4)."""
     th = ctx.thresholds

@@ -1,10 +1,11 @@
 import re
 import shlex
 
-from bkdoctor.fix.plan import CommandChange, K8sChange, Plan, Remediation
+from bkdoctor.fix.fixkit import configmap_named
+from bkdoctor.fix.plan import CommandChange, Fix, K8sChange, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="faq-paas-init-data", rule="faq-paas-init-data", scope="cluster", disruptive=True,
+REMEDIATION = Remediation(id="faq-paas-init-data", scope="cluster", disruptive=True,
                           title=T("把 PAAS_APP_IMAGE 指向内网仓库中的 slug-app 镜像并重建 bkpaas3-apiserver-web",
                                   "point PAAS_APP_IMAGE at the slug-app image in your registry and recreate bkpaas3-apiserver-web"))
 CM = "bkpaas3-apiserver-general-env"
@@ -13,15 +14,14 @@ IMAGE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+(:[A-
 
 def plan(facts, ctx):
     image = (getattr(ctx, "params", None) or {}).get("image")
-    cms = facts.get("configmaps")
-    cm = next((v for k, v in sorted(cms.items()) if k.endswith("/" + CM)), None)
+    cm = configmap_named(facts, CM)
     manual = ["docker pull hub.bktencent.com/blueking/slug-app:<tag>  # on a machine with internet",
               "docker tag ... <your-registry>/blueking/slug-app:<tag> && docker push ...",
               "bkdoctor fix --rule faq-paas-init-data --set image=<your-registry>/blueking/slug-app:<tag> --allow-disruptive"]
     if not image or cm is None:
-        return Plan(REMEDIATION.rule, ctx.target, REMEDIATION.id, [], manual=manual)
+        return Fix(manual=manual)
     if not IMAGE.match(image):
-        return Plan(REMEDIATION.rule, ctx.target, REMEDIATION.id, [], manual=[f"# {image!r} is not an image reference"] + manual)
+        return Fix(manual=[f"# {image!r} is not an image reference"] + manual)
     md = cm["metadata"]
     changes = []
     if (cm.get("data") or {}).get("PAAS_APP_IMAGE") != image:
@@ -31,7 +31,7 @@ def plan(facts, ctx):
         changes.append(CommandChange(f"kubectl -n {shlex.quote(md['namespace'])} delete pod -l app.kubernetes.io/name=bkpaas3-apiserver-web",
                                      T("删除 bkpaas3-apiserver-web Pod 以加载新配置", "delete the bkpaas3-apiserver-web pod so it reads the new value"),
                                      disruptive=True))
-    return Plan(REMEDIATION.rule, ctx.target, REMEDIATION.id, changes)
+    return Fix(changes)
 
 
 def replan(current, change, ctx):
@@ -39,7 +39,7 @@ def replan(current, change, ctx):
     return None if current.get("PAAS_APP_IMAGE") == image else {"PAAS_APP_IMAGE": image}
 
 
-def run_cluster_command(cluster, ch):
+def run_command(cluster, ch):
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -57,5 +57,5 @@ def run_cluster_command(cluster, ch):
 
 def verify(facts, ctx):
     image = (ctx.params or {}).get("image")
-    cm = next((v for k, v in sorted(facts.get("configmaps").items()) if k.endswith("/" + CM)), None)
+    cm = configmap_named(facts, CM)
     return bool(image) and cm is not None and (cm.get("data") or {}).get("PAAS_APP_IMAGE") == image

@@ -1,9 +1,9 @@
 import shlex
 
-from bkdoctor.fix.plan import CommandChange, Plan, Remediation
+from bkdoctor.fix.plan import CommandChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="helm-releases", rule="helm-releases", scope="cluster",
+REMEDIATION = Remediation(id="helm-releases", scope="cluster", disruptive=True,
                           title=T("处理卡住的 release 版本后重新同步该 release", "deal with the stuck revision, then sync that release again"))
 
 # which helmfile of the install dir declares a release (guide §四–§十二)
@@ -52,4 +52,4 @@ def plan(facts, ctx):
                                              disruptive=True, where="control"))
         changes.append(CommandChange(f"helmfile -f {shlex.quote(f)} -l name={name} sync",
                                      T(f"重新同步 {r['name']}", f"sync {r['name']} again"), where="control"))
-    return Plan("helm-releases", ctx.target, "helm-releases", changes, manual=manual if not changes else [])
+    return Fix(changes, manual=manual if not changes else [])

@@ -1,8 +1,9 @@
-from bkdoctor.fix.plan import SYSTEMD, CommandChange, Plan, Remediation
+from bkdoctor.fix.fixkit import SYSTEMD
+from bkdoctor.fix.plan import CommandChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="firewall", rule="firewall", title=T("停止并禁用 firewalld（不动 K8s 的 iptables 规则）",
-                                                                  "stop and disable firewalld (iptables rules K8s owns are never flushed)"))
+REMEDIATION = Remediation(id="firewall", title=T("停止并禁用 firewalld（不动 K8s 的 iptables 规则）",
+                                                 "stop and disable firewalld (iptables rules K8s owns are never flushed)"))
 
 
 def plan(facts, ctx):
@@ -23,4 +24,4 @@ def plan(facts, ctx):
                           "bkdoctor never flushes iptables")
     except Exception:
         pass
-    return Plan("firewall", ctx.target, "firewall", changes, manual=manual if not changes else [])
+    return Fix(changes, manual=manual if not changes else [])

@@ -1,8 +1,9 @@
 from bkdoctor.fix.edits import EditError, hosts_set
-from bkdoctor.fix.plan import FileChange, Plan, Remediation, check_domain, file_text
+from bkdoctor.fix.fixkit import check_domain, file_text
+from bkdoctor.fix.plan import FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="hosts-file", rule="hosts-file",
+REMEDIATION = Remediation(id="hosts-file",
                           title=T("在 /etc/hosts 的标记块中写入蓝鲸域名", "write the BlueKing names into a marked block of /etc/hosts"))
 
 
@@ -24,13 +25,13 @@ def plan(facts, ctx):
     if api:
         entries.append((api, list(extra)))
     if not entries:
-        return Plan("hosts-file", ctx.target, "hosts-file", [], manual=manual)
+        return Fix(manual=manual)
     raw, text = file_text(facts, "etc_hosts", "/etc/hosts")
     try:
         new = hosts_set(text or "", entries)
     except EditError as e:
         # never guess where a half-edited block ends: the person who edited it decides
-        return Plan("hosts-file", ctx.target, "hosts-file", [], manual=[f"# /etc/hosts: {e}", "vi /etc/hosts"])
+        return Fix(manual=[f"# /etc/hosts: {e}", "vi /etc/hosts"])
     changes = [FileChange("/etc/hosts", raw, new.encode())] if new != (text or "") else []
     # the names not fixable yet (no ingress address known) stay manual
-    return Plan("hosts-file", ctx.target, "hosts-file", changes, manual=manual if not changes else [])
+    return Fix(changes, manual=manual if not changes else [])

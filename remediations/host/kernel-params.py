@@ -1,9 +1,9 @@
-from bkdoctor.fix.edits import modules_file, sysctl_file
 from bkdoctor.facts.host import SYSCTL_KEYS
-from bkdoctor.fix.plan import CommandChange, FileChange, Plan, Remediation, file_text
+from bkdoctor.fix.edits import modules_file, sysctl_file
+from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="kernel-params", rule="kernel-params",
+REMEDIATION = Remediation(id="kernel-params",
                           title=T("持久化并应用 ip_forward、bridge-nf-call 与 br_netfilter",
                                   "persist and apply ip_forward, bridge-nf-call and br_netfilter"))
 SYSCTL_PATH = "/etc/sysctl.d/90-bkdoctor.conf"
@@ -27,7 +27,7 @@ def plan(facts, ctx):
             "modprobe br_netfilter 2>/dev/null || test -e /proc/sys/net/bridge/bridge-nf-call-iptables; "
             + "; ".join(f"sysctl -qw {k}=1" for k in SYSCTL_KEYS),
             T("立即加载 br_netfilter 并设置参数", "load br_netfilter and set the values now")))
-    return Plan("kernel-params", ctx.target, "kernel-params", changes)
+    return Fix(changes)
 
 
 def _read(facts, path):

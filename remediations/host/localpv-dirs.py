@@ -1,10 +1,11 @@
 import shlex
 
 from bkdoctor.fix.edits import add_fstab_lines
-from bkdoctor.fix.plan import CommandChange, FileChange, Plan, Remediation, file_text
+from bkdoctor.fix.fixkit import file_text
+from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="localpv-dirs", rule="localpv-dirs",
+REMEDIATION = Remediation(id="localpv-dirs",
                           title=T("创建 vol01..vol20、写入 fstab bind 行并挂载", "create vol01..vol20, add the fstab bind lines, mount them"))
 
 
@@ -31,4 +32,4 @@ def plan(facts, ctx):
                                      "; do mountpoint -q \"$d\" || mount \"$d\" || exit 1; done",
                                      T(f"挂载 {len(unmounted)} 个目录（按 fstab）", f"mount {len(unmounted)} directories (from fstab)"),
                                      undo=f"umount {shlex.quote(dst_dir)}/vol*"))
-    return Plan("localpv-dirs", ctx.target, "localpv-dirs", changes)
+    return Fix(changes)

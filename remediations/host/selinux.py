@@ -1,9 +1,10 @@
 from bkdoctor.fix.edits import set_selinux_disabled
-from bkdoctor.fix.plan import CommandChange, FileChange, Plan, Remediation, file_text
+from bkdoctor.fix.fixkit import file_text
+from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="selinux", rule="selinux", title=T("setenforce 0，并在配置中禁用 SELinux",
-                                                                "setenforce 0 and SELINUX=disabled in /etc/selinux/config"))
+REMEDIATION = Remediation(id="selinux", title=T("setenforce 0，并在配置中禁用 SELinux",
+                                                "setenforce 0 and SELINUX=disabled in /etc/selinux/config"))
 
 
 def plan(facts, ctx):
@@ -21,4 +22,4 @@ def plan(facts, ctx):
             changes.append(FileChange("/etc/selinux/config", raw, new.encode()))
     note = T("重启后 SELinux 才会完全禁用（getenforce 显示 Disabled）",
              "a reboot completes it (getenforce then says Disabled)") if changes else None
-    return Plan("selinux", ctx.target, "selinux", changes, note=note)
+    return Fix(changes, note=note)

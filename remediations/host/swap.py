@@ -1,9 +1,10 @@
 from bkdoctor.fix.edits import comment_swap_lines
-from bkdoctor.fix.plan import CommandChange, FileChange, Plan, Remediation, file_text
+from bkdoctor.fix.fixkit import file_text
+from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="swap", rule="swap", title=T("关闭 swap 并注释 fstab 中的 swap 行",
-                                                          "swapoff -a and comment out the swap lines in /etc/fstab"))
+REMEDIATION = Remediation(id="swap", title=T("关闭 swap 并注释 fstab 中的 swap 行",
+                                             "swapoff -a and comment out the swap lines in /etc/fstab"))
 
 
 def plan(facts, ctx):
@@ -15,4 +16,4 @@ def plan(facts, ctx):
         new = comment_swap_lines(text)
         if new != text:
             changes.append(FileChange("/etc/fstab", raw, new.encode()))
-    return Plan("swap", ctx.target, "swap", changes)
+    return Fix(changes)

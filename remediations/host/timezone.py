@@ -1,19 +1,20 @@
 import shlex
 
-from bkdoctor.fix.plan import SYSTEMD, CommandChange, Plan, Remediation
+from bkdoctor.fix.fixkit import SYSTEMD
+from bkdoctor.fix.plan import CommandChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="timezone", rule="timezone", title=T("时区设为 Asia/Shanghai", "set the time zone to Asia/Shanghai"))
+REMEDIATION = Remediation(id="timezone", title=T("时区设为 Asia/Shanghai", "set the time zone to Asia/Shanghai"))
 
 
 def plan(facts, ctx):
     want = ctx.thresholds["timezone"]
     tz = facts.timezone
     if tz["zone"] == want:
-        return Plan("timezone", ctx.target, "timezone", [])
+        return Fix()
     q = shlex.quote(want)
     old = tz["localtime_target"]
-    return Plan("timezone", ctx.target, "timezone", [CommandChange(
+    return Fix([CommandChange(
         f"test -e /usr/share/zoneinfo/{q} || exit 3; "
         f"if {SYSTEMD} && command -v timedatectl >/dev/null 2>&1; then timedatectl set-timezone {q}; "
         f"else ln -sfn ../usr/share/zoneinfo/{q} /etc/localtime.bkdoctor && mv -f /etc/localtime.bkdoctor /etc/localtime; fi",

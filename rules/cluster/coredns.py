@@ -1,8 +1,8 @@
 import re
 
 from bkdoctor.fix import corefile
-from bkdoctor.facts.k8s import ingress_controller_service, ref
-from bkdoctor.scan.rulekit import G_COREDNS, Rule, T, cite, coredns_names, errored, failed, passed, warned
+from bkdoctor.facts.k8s import ref
+from bkdoctor.scan.rulekit import G_COREDNS, Rule, T, cite, coredns_expected, errored, failed, passed, warned
 
 RULE = Rule(
     id="coredns",
@@ -42,14 +42,13 @@ def _serves(keys, names):
 def check(facts, ctx):
     cms = facts.get("configmaps")
     cm = cms.get("kube-system/coredns")
-    svc = ingress_controller_service(facts.get("services"))
+    svc, names = coredns_expected(facts, ctx)
     if svc is None:
         return errored(T("找不到 ingress-nginx 控制器服务（kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx 为空）："
                          "无法确定 CoreDNS 应指向的地址；先部署 ingress-nginx（§四.6.2）",
                          "no ingress-nginx controller Service (kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx "
                          "finds none): nothing to check CoreDNS against; deploy ingress-nginx first (§四.6.2)"))
     ip = (svc.get("spec") or {}).get("clusterIP")
-    names = coredns_names(ctx, facts)
     expected = {"ip": ip, "service": ref(svc), "names": names, "fallthrough": True, "reload": True}
     if cm is None or "Corefile" not in (cm.get("data") or {}):
         return failed(T("没有 kube-system/coredns ConfigMap 或其中没有 Corefile", "no kube-system/coredns ConfigMap with a Corefile"),

@@ -1,0 +1,112 @@
+"""The host side of applying a plan: ONE shell script per target, run through the same transport as the scan
+(local or SSH), and the parser of what it prints.
+
+The apply script takes a lock (flock), re-checks that each file still has the content the plan was made from
+(sha256), backs it up next to itself (`<file>.bak-<timestamp>`), writes a temp file in the same directory, keeps
+mode and owner, syncs and renames. If any step fails, the files it already changed are restored from their
+backups before it exits. Nothing is written when a check fails. The restore script (after a failed re-check, and
+`bkdoctor rollback`) puts a backup back only if the file still has what the fix wrote.
+"""
+from __future__ import annotations
+
+import base64
+import shlex
+from typing import Any
+
+from bkdoctor.fix.plan import CommandChange, FileChange, Plan, sha256_of
+
+APPLY_PRELUDE = r"""set -u
+LC_ALL=C; export LC_ALL
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
+changed=""
+restore() {
+  for fb in $changed; do
+    f=${fb%%|*}; b=${fb#*|}
+    if [ -n "$b" ]; then cp -p "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f"; else rm -f "$f"; fi
+    echo "@@RESTORED $f"
+  done
+}
+fail() { echo "@@FAIL $*"; restore; exit 1; }
+mkdir -p /run/lock 2>/dev/null
+if command -v flock >/dev/null 2>&1; then
+  exec 9>/run/lock/bkdoctor-fix.lock || fail "cannot open the lock file"
+  flock -n 9 || { echo "@@FAIL another bkdoctor fix is running on this host"; exit 75; }
+fi
+sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
+"""
+
+
+def _file_step(ch: FileChange, ts: str) -> str:
+    p = shlex.quote(ch.path)
+    data = base64.b64encode(ch.after).decode()
+    lines = [f"f={p}"]
+    if ch.before is None:
+        lines.append('[ -e "$f" ] && fail "$f appeared since the plan was made"')
+        lines.append('d=$(dirname "$f"); mkdir -p "$d" || fail "cannot create $d"')
+        lines.append('b=""')
+    else:
+        lines.append('[ -f "$f" ] || fail "$f is gone since the plan was made"')
+        lines.append(f'[ "$(sha "$f")" = "{sha256_of(ch.before)}" ] || fail "$f changed since the plan was made; nothing written"')
+        lines.append(f'b="$f.{ch.backup_suffix}-{ts}"')
+        lines.append('cp -p "$f" "$b" || fail "cannot back up $f"')
+    lines += [
+        'changed="$changed $f|$b"',
+        # temp files of an earlier run that was killed (SIGKILL cannot be trapped): ours by name, under the lock
+        'rm -f "$f".bkdoctor.??????',
+        't=$(mktemp "$f.bkdoctor.XXXXXX") || fail "cannot create a temp file next to $f"',
+        f'printf "%s" {shlex.quote(data)} | base64 -d > "$t" || {{ rm -f "$t"; fail "cannot write $t"; }}',
+    ]
+    if ch.before is None:
+        lines.append(f'chmod {ch.mode:o} "$t"')
+    else:
+        lines.append('chmod --reference="$f" "$t" 2>/dev/null; chown --reference="$f" "$t" 2>/dev/null')
+    lines += [
+        'sync "$t" 2>/dev/null || sync',
+        'mv -f "$t" "$f" || { rm -f "$t"; fail "cannot replace $f"; }',
+        'echo "@@WROTE $f $b"',
+    ]
+    return "\n".join(lines)
+
+
+def host_apply_script(plan: Plan, ts: str) -> str:
+    steps = [APPLY_PRELUDE]
+    for i, ch in enumerate(plan.changes):
+        steps.append(f"# step {i + 1}")
+        if isinstance(ch, FileChange):
+            steps.append(_file_step(ch, ts))
+        elif isinstance(ch, CommandChange):
+            # the description can hold inventory values: one quoted word, never expanded
+            steps.append(f"( {ch.script.strip()} ) </dev/null 2>&1 || fail "
+                         f"{shlex.quote(f'step {i + 1} failed: {ch.describe.en}'.replace(chr(10), ' '))}")
+            steps.append(f'echo "@@RAN {i + 1}"')
+    steps.append('echo "@@DONE"')
+    return "\n".join(steps) + "\n"
+
+
+def restore_script(path: str, backup: str, expect_sha: str | None) -> str:
+    """Put a backup back, only if the file still has the content the fix wrote (else refuse)."""
+    f, b = shlex.quote(path), shlex.quote(backup)
+    check = f'[ "$(sha {f})" = "{expect_sha}" ] || {{ echo "@@FAIL {path} changed since the fix (edited by hand?): not restoring"; exit 1; }}' \
+        if expect_sha else ""
+    remove = f'[ -z {b} ] && {{ rm -f {f}; echo "@@RESTORED {path}"; exit 0; }}'
+    return "\n".join([APPLY_PRELUDE, check, remove if not backup else "",
+                      f'[ -f {b} ] || {{ echo "@@FAIL backup {backup} is gone"; exit 1; }}',
+                      f'cp -p {b} {f}.bkdoctor-restore && mv -f {f}.bkdoctor-restore {f} && echo "@@RESTORED {path}"']) + "\n"
+
+
+def parse_apply_output(out: bytes) -> dict[str, Any]:
+    text = out.decode("utf-8", "replace")
+    res: dict[str, Any] = {"wrote": [], "ran": [], "restored": [], "fail": None, "done": False, "log": text[-2000:]}
+    for line in text.splitlines():
+        if line.startswith("@@WROTE "):
+            parts = line.split(" ", 2)
+            res["wrote"].append({"path": parts[1], "backup": parts[2] if len(parts) > 2 else ""})
+        elif line.startswith("@@RAN "):
+            res["ran"].append(line.split()[1])
+        elif line.startswith("@@RESTORED "):
+            res["restored"].append(line.split(" ", 1)[1])
+        elif line.startswith("@@FAIL "):
+            res["fail"] = line[len("@@FAIL "):]
+        elif line == "@@DONE":
+            res["done"] = True
+    return res
