@@ -4,12 +4,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from bkdoctor.scan.engine import Context, evaluate
-from bkdoctor.facts.host import FACTS, HostFacts, PARSERS
-from bkdoctor.facts.probe import SECTIONS, build_script, parse_output
+from bkdoctor.facts import host
+from bkdoctor.facts.host import FACTS, PARSERS, SECTIONS, HostFacts, probe_params
+from bkdoctor.facts.probe import build_script, parse_output
 from bkdoctor.model import T
+from bkdoctor.scan import loader
 from bkdoctor.scan.loader import all_rules
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.inputs.thresholds import merge
 from bkdoctor.transport import LocalTransport
 
@@ -67,6 +73,66 @@ def test_facts_table_is_consistent():
     for r in all_rules():
         if r.scope in ("host", "fleet"):
             assert set(r.facts) <= set(FACTS), r.id
+
+
+def test_every_section_belongs_to_a_fact():
+    read = {s for f in FACTS for s in FACTS[f]} | {s for r in host.RECORDS.values() for s in r.fallback}
+    assert read == set(SECTIONS)
+
+
+def test_a_section_reading_an_undeclared_parameter_fails(monkeypatch):
+    monkeypatch.setitem(host.SECTIONS, "typo", 'echo "$BKD_DOMIAN"')
+    with pytest.raises(ValueError, match="BKD_DOMIAN"):
+        host._check_params()
+
+
+GOLDEN = Path(__file__).with_name("data") / "probe-script.golden.sh"
+
+
+def test_probe_script_is_unchanged():
+    """The whole probe, every section with the parameters of a fixed inventory, byte for byte (the facts moved
+    into one record each, issue 13; the probe's rewrite, issue 16, changes this golden on purpose)."""
+    inv = local_inventory("bk.example.com", install_dir="/nonexistent/bkdoctor-golden")
+    h = HostSpec(name="golden", address="192.0.2.1", roles=("control", "master", "node", "registry-proxy"))
+    params = {**probe_params(inv, h), "BKD_DOCKER_IF_NO_SOCKET": "/var/run/docker.sock"}
+    script, _ = build_script(set(SECTIONS), nonce="0123456789abcdef", params=params)
+    assert script == GOLDEN.read_text()
+
+
+RULE_FILE = """from bkdoctor.scan.rulekit import G_KERNEL, cite, HOST_ROLES, Rule, T, passed
+
+RULE = Rule(id="{id}", title=T("t", "t"), scope="{scope}", severity="low", roles=HOST_ROLES, group="{scope}",
+            facts={facts!r}, guide=cite(G_KERNEL, "| Swap | 必须关闭 | `free -m`（Swap行值为0） |"), doc=T("d", "d"))
+
+
+def check(facts, ctx):
+    return passed(T("ok", "ok"))
+"""
+
+
+def _rule_file(root: Path, scope: str, rid: str, facts: tuple[str, ...]) -> Path:
+    (root / scope).mkdir(exist_ok=True)
+    p = root / scope / f"{rid}.py"
+    p.write_text(RULE_FILE.format(id=rid, scope=scope, facts=facts), encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("scope,good,typo", [("host", ("daemon_json", "docker"), "daemon_jsn"),
+                                             ("fleet", ("clock_offset",), "clock_ofset"),
+                                             ("cluster", ("nodes", "helm_releases"), "node")])
+def test_a_rule_declaring_an_unknown_fact_is_refused_at_load(tmp_path, monkeypatch, scope, good, typo):
+    monkeypatch.setattr(loader, "rules_dir", lambda: tmp_path)
+    assert loader._load_file(_rule_file(tmp_path, scope, f"good-{scope}", good)).facts == good
+    bad = _rule_file(tmp_path, scope, f"typo-{scope}", (good[0], typo))
+    with pytest.raises(ImportError) as e:
+        loader._load_file(bad)
+    assert str(bad) in str(e.value) and repr(typo) in str(e.value)
+
+
+def test_a_host_fact_is_not_a_cluster_fact(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "rules_dir", lambda: tmp_path)
+    with pytest.raises(ImportError, match="unknown cluster fact"):
+        loader._load_file(_rule_file(tmp_path, "cluster", "wrong-side", ("daemon_json",)))
 
 
 def test_local_transport_times_out_and_kills_the_probe():

@@ -33,6 +33,9 @@ KINDS: dict[str, str] = {
     "configmaps_named": "/api/v1/configmaps",  # with a fieldSelector on the names the rules need
 }
 
+# every kind a cluster rule may name in `facts` (ClusterFacts.get): the lists above and those built from them
+FACTS = frozenset(KINDS) | {"version", "helm_releases", "logs", "configmaps"}
+
 # ConfigMaps the rules read, by name (in any namespace): CoreDNS, the ingress-nginx controller's, PaaS's env
 CONFIGMAP_NAMES = ("coredns", "ingress-nginx-controller", "bkpaas3-apiserver-general-env", "bk-user-api-general-envs")
 

@@ -1,9 +1,15 @@
-"""Host facts: raw probe sections in, parsed facts out.
+"""Host facts: one record per fact, its probe sections and its parser together.
 
-A rule asks for facts by name (`RULE.facts`); `FACTS` maps each name to the probe sections it needs, so the
-engine can build one probe with the union for the whole scan. Parsing is lazy and cached. A fact that
-cannot be read raises `FactUnavailable` with the reason; rules let it propagate and the engine turns it
-into an `error` or `skip` finding, never a `pass`.
+A rule asks for facts by name (`RULE.facts`). Each fact is declared once, above its parser, with `@fact(name,
+sections={section: shell snippet})`: the read-only snippets the probe runs for it (`facts/probe.py` frames them
+into one script), and the parser that turns their raw output into the fact. A section several facts read is
+declared once with `shared()` and named in each fact as `SHARED`. A snippet may read `BKD_*` parameters; the fact
+that owns the section declares how each is computed from the inventory (`params=`), and `probe_params()` gives
+them all to the script. The tables the engine and the tests read (`SECTIONS`, `FACTS`, `PARSERS`, `API_FACTS`,
+`DOCKER_FALLBACK_SECTIONS`, `MEASURE_BUDGET`) are derived from these records at the end of the module.
+
+Parsing is lazy and cached. A fact that cannot be read raises `FactUnavailable` with the reason; rules let it
+propagate and the engine turns it into an `error` or `skip` finding, never a `pass`.
 """
 from __future__ import annotations
 
@@ -15,52 +21,82 @@ from typing import Any, Callable
 from bkdoctor.model import FactUnavailable, T
 from bkdoctor.facts.probe import Section
 
-# fact name -> probe sections it needs
-FACTS: dict[str, tuple[str, ...]] = {
-    "os": ("os_release", "centos_release", "redhat_release", "uname_m"),
-    "kernel": ("uname_r",),
-    "hostname": ("hostname",),
-    "swaps": ("proc_swaps",),
-    "fstab": ("fstab",),
-    "selinux": ("selinux_enforce", "selinux_config"),
-    "firewalld": ("systemd_running", "firewalld_active", "firewalld_enabled", "firewalld_wants", "processes"),
-    "iptables": ("iptables", "id"),
-    "timezone": ("localtime_link", "localtime_sum", "timezone_file", "date_z"),
-    "time_sync": ("systemd_running", "processes", "chronyc_tracking", "ntpstat", "timedatectl"),
-    "resources": ("cpuinfo", "nproc", "meminfo", "df"),
-    "data_disk": ("df_data",),
-    "mounts": ("mountinfo",),
-    "daemon_json": ("daemon_json",),
-    "docker": ("docker_bins",),
-    "kubelet": ("kubelet_version",),
-    "sysctl": ("sysctl_runtime", "sysctl_files"),
-    "modules": ("modules", "module_dirs", "modules_load"),
-    "hosts": ("etc_hosts",),
-    "resolved": ("getent_hosts",),
-    "localpv": ("localpv_dirs",),
-    "localpv_space": ("localpv_df",),
-    "nfs": ("nfs_df",),
-    "clock": ("clock",),
-    "registry_ingress": ("registry_ingress",),
-    "registry_certs": ("registry_certs",),
-    "control_sync": ("control_sync",),
-    # gathered by the engine, not by the probe: a timed round trip that reads the host's clock
-    "clock_offset": (),
-    # the registry proxy
-    "registry": ("registry_config", "registry_storage", "registry_http"),
-    # measurements (opt-in)
-    "disk_iops": ("fio", "fio_fstype"),
-    "bandwidth": ("bandwidth",),
-    "endpoints": ("endpoints",),
-}
+# A parameter's value from (inventory, host spec or None); None: set by the engine itself, not from the inventory
+ParamFn = Callable[[Any, Any], Any] | None
+Parser = Callable[["HostFacts"], Any]
 
-# seconds a measurement section may take, added to the probe's time limit
-MEASURE_BUDGET = {"fio": "fio_runtime_s", "bandwidth": "bandwidth_seconds"}
 
-# facts that also need the Docker Engine API of the host (through the transport)
-API_FACTS = {"docker"}
-# gathered by a second probe only when the Engine API could not be reached but Docker is installed
-DOCKER_FALLBACK_SECTIONS = ("docker_cli_info", "docker_client")
+@dataclass(frozen=True)
+class Fact:
+    """One host fact: the probe sections it reads (in evidence order) and the parser of their output."""
+
+    name: str
+    sections: tuple[str, ...]
+    parse: Parser
+    fallback: tuple[str, ...] = ()  # sections read only when the Docker Engine API does not answer (a second probe)
+    api: bool = False  # also needs the Docker Engine API of the host (through the transport)
+    params: tuple[str, ...] = ()  # the BKD_* parameters this fact's sections read, declared here
+    # section -> seconds a measurement may add to the probe's time limit, from the thresholds
+    budget: dict[str, Callable[[dict[str, Any]], float]] = field(default_factory=dict)
+
+
+RECORDS: dict[str, Fact] = {}
+SECTIONS: dict[str, str] = {}  # section -> shell snippet: every built-in section of the probe
+_PARAMS: dict[str, ParamFn] = {}  # BKD_* name -> how its value is computed
+_SHARED: set[str] = set()
+
+# in a fact's `sections`: a section declared once with `shared()`, because several facts read it
+SHARED = None
+
+
+def _add_section(name: str, snippet: str) -> None:
+    if name in SECTIONS:
+        raise ValueError(f"probe section {name!r} is declared twice")
+    SECTIONS[name] = snippet
+
+
+def _add_params(params: dict[str, ParamFn]) -> None:
+    for k, fn in params.items():
+        if k in _PARAMS:
+            raise ValueError(f"probe parameter {k} is declared twice")
+        _PARAMS[k] = fn
+
+
+def shared(name: str, snippet: str) -> None:
+    """A section several facts read: declared once, named in each of them as `SHARED`."""
+    _add_section(name, snippet)
+    _SHARED.add(name)
+
+
+def param(name: str, fn: ParamFn) -> None:
+    """A parameter no built-in section reads, given to every probe all the same."""
+    _add_params({name: fn})
+
+
+def fact(name: str, sections: dict[str, str | None], *, fallback: dict[str, str] | None = None, api: bool = False,
+         params: dict[str, ParamFn] | None = None,
+         budget: dict[str, Callable[[dict[str, Any]], float]] | None = None) -> Callable[[Parser], Parser]:
+    """Declare a host fact: `sections` maps each probe section it reads to its read-only shell snippet (`SHARED`
+    for a section declared with `shared()`); `params` the BKD_* parameters its snippets read and how each is
+    computed from (inventory, host). The decorated function is its parser."""
+
+    def register(parse: Parser) -> Parser:
+        if name in RECORDS:
+            raise ValueError(f"host fact {name!r} is declared twice")
+        for s, snippet in sections.items():
+            if snippet is SHARED:
+                if s not in _SHARED:
+                    raise ValueError(f"fact {name!r}: section {s!r} is not declared with shared()")
+            else:
+                _add_section(s, snippet)
+        for s, snippet in (fallback or {}).items():
+            _add_section(s, snippet)
+        _add_params(params or {})
+        RECORDS[name] = Fact(name, tuple(sections), parse, tuple(fallback or ()), api, tuple(params or ()),
+                             dict(budget or {}))
+        return parse
+
+    return register
 
 
 def sections_for(facts: list[str] | set[str] | tuple[str, ...]) -> set[str]:
@@ -70,6 +106,11 @@ def sections_for(facts: list[str] | set[str] | tuple[str, ...]) -> set[str]:
             raise KeyError(f"unknown fact {f!r}")
         out.update(FACTS[f])
     return out
+
+
+def probe_params(inv: Any, host: Any = None) -> dict[str, str]:
+    """Shell variables the probe's sections may read (single-quoted into the script), declared with their facts."""
+    return {k: fn(inv, host) for k, fn in _PARAMS.items() if fn is not None}
 
 
 def _missing(name: str) -> FactUnavailable:
@@ -143,7 +184,19 @@ class HostFacts:
         return out
 
 
-# -- parsers -----------------------------------------------------------------------------------------
+# -- the facts: each one's probe sections (shell snippets, read-only) and its parser -------------------------------
+# `t` (defined by the probe's prelude) wraps commands that may hang (a stuck daemon, an NFS mount) in `timeout`.
+
+# sections several facts read
+shared("systemd_running", "test -d /run/systemd/system && echo yes || echo no")
+# running processes by name; zombies (a daemon that just exited, not yet reaped) do not count
+shared("processes", ("if command -v ps >/dev/null 2>&1; then "
+                     "ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
+                     "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"))
+# read by no built-in section today; every probe has carried it (the install dir, as the fixes see it)
+param("BKD_INSTALL_DIR", lambda inv, host: inv.install_dir)
+
+
 def _kv_file(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
@@ -155,6 +208,8 @@ def _kv_file(text: str) -> dict[str, str]:
     return out
 
 
+@fact("os", sections={"os_release": "cat /etc/os-release", "centos_release": "cat /etc/centos-release",
+                      "redhat_release": "cat /etc/redhat-release", "uname_m": "uname -m"})
 def p_os(f: HostFacts) -> dict[str, Any]:
     osr = f.text("os_release", missing_ok=True)
     centos = f.text("centos_release", missing_ok=True)
@@ -185,14 +240,17 @@ def p_os(f: HostFacts) -> dict[str, Any]:
     }
 
 
+@fact("kernel", sections={"uname_r": "uname -r"})
 def p_kernel(f: HostFacts) -> str:
     return f.text("uname_r").strip()
 
 
+@fact("hostname", sections={"hostname": "uname -n"})
 def p_hostname(f: HostFacts) -> str:
     return f.text("hostname").strip()
 
 
+@fact("swaps", sections={"proc_swaps": "cat /proc/swaps"})
 def p_swaps(f: HostFacts) -> list[dict[str, str]]:
     text = f.text("proc_swaps")
     out = []
@@ -217,11 +275,14 @@ def parse_fstab(text: str) -> list[dict[str, Any]]:
     return entries
 
 
+@fact("fstab", sections={"fstab": "cat /etc/fstab"})
 def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
     text = f.text("fstab", missing_ok=True)
     return parse_fstab(text or "")
 
 
+@fact("selinux", sections={"selinux_enforce": "cat /sys/fs/selinux/enforce",
+                           "selinux_config": "cat /etc/selinux/config"})
 def p_selinux(f: HostFacts) -> dict[str, Any]:
     enforce = f.text("selinux_enforce", missing_ok=True)
     runtime: str
@@ -240,6 +301,13 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
     return {"runtime": runtime, "config": config, "config_exists": cfg is not None}
 
 
+@fact("firewalld", sections={
+    "systemd_running": SHARED,
+    "firewalld_active": "t systemctl is-active firewalld",
+    "firewalld_enabled": "t systemctl is-enabled firewalld",
+    "firewalld_wants": "ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/",
+    "processes": SHARED,
+})
 def p_firewalld(f: HostFacts) -> dict[str, Any]:
     systemd = f.text("systemd_running").strip() == "yes"
     procs = set(f.text("processes").split())
@@ -263,6 +331,7 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
 K8S_CHAIN_PREFIXES = ("KUBE-", "FLANNEL", "CNI-", "DOCKER", "cali-", "felix-", "WEAVE", "ISTIO", "BCS-")
 
 
+@fact("iptables", sections={"iptables": "t iptables -w -S", "id": "id -u"})
 def p_iptables(f: HostFacts) -> dict[str, Any]:
     s = f.sec("iptables")
     text = s.text()
@@ -301,6 +370,12 @@ def parse_iptables(text: str) -> dict[str, Any]:
             "drop_policies": drop_policies, "ignored_k8s_rules": ignored}
 
 
+@fact("timezone", sections={
+    "localtime_link": "readlink /etc/localtime",
+    "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
+    "timezone_file": "cat /etc/timezone",
+    "date_z": "date +%z",
+})
 def p_timezone(f: HostFacts) -> dict[str, Any]:
     link = f.sec("localtime_link")
     target = link.text().strip() if link.ok else None
@@ -325,6 +400,13 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
     return {"zone": zone, "localtime_target": target, "same_as_shanghai": same_as_shanghai, "utc_offset": offset}
 
 
+@fact("time_sync", sections={
+    "systemd_running": SHARED,
+    "processes": SHARED,
+    "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || exit 127; t chronyc -n tracking",
+    "ntpstat": "command -v ntpstat >/dev/null 2>&1 || exit 127; t ntpstat",
+    "timedatectl": "t timedatectl status",
+})
 def p_time_sync(f: HostFacts) -> dict[str, Any]:
     procs = set(f.text("processes").split())
     daemons = sorted(d for d in ("chronyd", "ntpd", "systemd-timesyn", "openntpd") if d in procs)
@@ -356,6 +438,8 @@ def p_time_sync(f: HostFacts) -> dict[str, Any]:
     return {"daemons": daemons, "synced": synced, "offset_s": offset_s, "source": source}
 
 
+@fact("resources", sections={"cpuinfo": "grep -c '^processor' /proc/cpuinfo", "nproc": "getconf _NPROCESSORS_ONLN",
+                             "meminfo": "cat /proc/meminfo", "df": "t df -P -k / /data"})
 def p_resources(f: HostFacts) -> dict[str, Any]:
     cpus = None
     for name in ("nproc", "cpuinfo"):
@@ -391,6 +475,7 @@ def parse_df(text: str) -> list[dict[str, Any]]:
     return out
 
 
+@fact("data_disk", sections={"df_data": "test -d /data || exit 3; t df -P -k /data"})
 def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
     s = f.sec("df_data")
     if s.rc == 3:
@@ -403,6 +488,7 @@ def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
     return d[0]
 
 
+@fact("mounts", sections={"mountinfo": "cat /proc/self/mountinfo"})
 def p_mounts(f: HostFacts) -> list[dict[str, str]]:
     out = []
     for line in f.text("mountinfo").splitlines():
@@ -419,6 +505,7 @@ def _unoct(s: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
 
 
+@fact("daemon_json", sections={"daemon_json": "test -e /etc/docker/daemon.json || exit 3; cat /etc/docker/daemon.json"})
 def p_daemon_json(f: HostFacts) -> dict[str, Any]:
     """{'exists': bool, 'config': dict|None, 'error': str|None, 'text': str|None}."""
     s = f.sec("daemon_json")
@@ -437,6 +524,20 @@ def p_daemon_json(f: HostFacts) -> dict[str, Any]:
     return {"exists": True, "config": cfg, "error": None, "text": text}
 
 
+# the docker CLI sections folded into the main probe (issue 16): skipped (rc 125) when the Engine API socket exists
+_NOSOCK = '[ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKET" ] && exit 125; '
+
+
+@fact("docker", sections={"docker_bins": "command -v dockerd; command -v docker; true"}, api=True,
+      # fallback only (a second, small probe when the Engine API cannot be reached): docker CLI calls cost
+      # ~30 ms each, so they are not paid on every scan
+      fallback={
+          "docker_cli_info": (_NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; "
+                              "t docker info --format '{{json .}}'"),
+          "docker_client": _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; docker --version",
+      },
+      # set by the engine in the main probe: the CLI sections run only when that socket is absent (125 if not)
+      params={"BKD_DOCKER_IF_NO_SOCKET": None})
 def p_docker(f: HostFacts) -> dict[str, Any]:
     """Docker facts: the Engine API first (/version + /info), then the docker CLI (fallback probe)."""
     bins = f.sec("docker_bins").text().split()
@@ -467,6 +568,7 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
             "info": info, "client_version": client_version, "daemon_error": f.docker_api_error or cli_error}
 
 
+@fact("kubelet", sections={"kubelet_version": "command -v kubelet >/dev/null 2>&1 || exit 127; t kubelet --version"})
 def p_kubelet(f: HostFacts) -> dict[str, Any]:
     s = f.sec("kubelet_version")
     if s.rc == 127:
@@ -479,8 +581,20 @@ def p_kubelet(f: HostFacts) -> dict[str, Any]:
 
 
 SYSCTL_KEYS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+_SYSCTL_PATHS = " ".join(k.replace(".", "/") for k in SYSCTL_KEYS)  # under /proc/sys
 
 
+@fact("sysctl", sections={
+    "sysctl_runtime": (
+        f"for k in {_SYSCTL_PATHS}; do "
+        "if [ -r /proc/sys/$k ]; then printf '%s=%s\\n' \"$k\" \"$(cat /proc/sys/$k)\"; "
+        "else printf '%s=<absent>\\n' \"$k\"; fi; done"
+    ),
+    "sysctl_files": (
+        "for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do "
+        "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
+    ),
+})
 def p_sysctl(f: HostFacts) -> dict[str, Any]:
     runtime: dict[str, str | None] = {}
     for line in f.text("sysctl_runtime").splitlines():
@@ -502,6 +616,14 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
     return {"runtime": runtime, "persisted": persisted}
 
 
+@fact("modules", sections={
+    "modules": "cat /proc/modules",
+    "module_dirs": "ls -d /sys/module/br_netfilter /sys/module/bridge 2>/dev/null; true",
+    "modules_load": (
+        "for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do "
+        "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
+    ),
+})
 def p_modules(f: HostFacts) -> dict[str, Any]:
     # a kernel without loadable-module support has no /proc/modules: everything is built in (see /sys/module)
     mods = f.text("modules", missing_ok=True) or ""
@@ -536,11 +658,31 @@ def parse_hosts(text: str) -> dict[str, list[str]]:
     return names
 
 
+@fact("hosts", sections={"etc_hosts": "cat /etc/hosts"})
 def p_hosts(f: HostFacts) -> dict[str, list[str]]:
     text = f.text("etc_hosts", missing_ok=True)
     return parse_hosts(text or "")
 
 
+def _hosts_names(inv: Any, host: Any) -> str:
+    """The names to resolve: the guide's names under BK_DOMAIN (and its control-machine names on `control`)."""
+    th = inv.thresholds
+    roles = host.roles if host else ()
+    prefixes = list(th["hosts_names"]) + (list(th["hosts_guide_names"]) if "control" in roles else []) if inv.domain else []
+    names = [f"{p}.{inv.domain}" if p else inv.domain for p in dict.fromkeys(prefixes)] + list(th["hosts_extra_names"])
+    return " ".join(names)
+
+
+# what each name resolves to here (/etc/hosts or DNS, through nsswitch), as dockerd and curl see it
+# IPv4 first (ahostsv4): `getent hosts` asks AF_INET6 first, which a name in /etc/hosts with an IPv4 address
+# does not answer, and then waits on DNS; ahostsv4 answers nothing on a host without a non-loopback IPv4
+# address (AI_ADDRCONFIG), so `getent hosts` is the fallback. In parallel, each bounded, one line each.
+@fact("resolved", sections={
+    "getent_hosts": ("command -v getent >/dev/null 2>&1 || exit 127; for n in $BKD_HOSTS_NAMES; do "
+                     "( r=$(timeout 3 getent ahostsv4 \"$n\" 2>/dev/null | head -n 1); "
+                     "[ -n \"$r\" ] || r=$(timeout 3 getent hosts \"$n\" 2>/dev/null | head -n 1); "
+                     "printf '%s %s\\n' \"$n\" \"${r%% *}\" ) & done; wait"),
+}, params={"BKD_HOSTS_NAMES": _hosts_names})
 def p_resolved(f: HostFacts) -> dict[str, str | None]:
     """name -> the first address `getent hosts` gives (None: it does not resolve)."""
     s = f.sec("getent_hosts")
@@ -554,10 +696,27 @@ def p_resolved(f: HostFacts) -> dict[str, str | None]:
     return out
 
 
+def _localpv_dirs(inv: Any) -> tuple[str, str]:
+    from bkdoctor.inputs import site as site_mod
+
+    return site_mod.localpv_dirs(inv)
+
+
+# LocalPV: the PV dir is custom.yaml's localpv.hostDir (§五.5), the source dir the threshold (§五.2.3)
+@fact("localpv", sections={
+    "localpv_dirs": (
+        "for d in \"${BKD_LOCALPV_DIR:-/mnt/blueking}\"/vol* \"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"/vol*; do "
+        "[ -d \"$d\" ] && echo \"$d\"; done; true"
+    ),
+}, params={"BKD_LOCALPV_DIR": lambda inv, host: _localpv_dirs(inv)[0],
+           "BKD_LOCALPV_SRC": lambda inv, host: _localpv_dirs(inv)[1]})
 def p_localpv(f: HostFacts) -> set[str]:
     return set(f.text("localpv_dirs").split())
 
 
+@fact("localpv_space", sections={
+    "localpv_df": "s=\"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"; test -d \"$s\" || exit 3; t df -P -k \"$s\"",
+})  # BKD_LOCALPV_SRC: declared by `localpv`
 def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
     """df of the LocalPV source dir; None when the dir does not exist."""
     s = f.sec("localpv_df")
@@ -571,6 +730,11 @@ def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
     return d[0]
 
 
+# NFS shared storage (§一.3.2.2), where the inventory says it is mounted
+@fact("nfs", sections={
+    "nfs_df": ("[ -n \"$BKD_NFS_PATH\" ] || exit 4; test -d \"$BKD_NFS_PATH\" || exit 3; "
+               "printf 'fstype %s\\n' \"$(stat -f -c %T \"$BKD_NFS_PATH\")\"; t df -P -k \"$BKD_NFS_PATH\""),
+}, params={"BKD_NFS_PATH": lambda inv, host: getattr(inv, "nfs_path", None) or ""})
 def p_nfs(f: HostFacts) -> dict[str, Any] | None:
     """{'fstype', df fields} of the NFS path; None when the inventory names none (rc 4); 'missing' when absent."""
     s = f.sec("nfs_df")
@@ -588,6 +752,12 @@ def p_nfs(f: HostFacts) -> dict[str, Any] | None:
     return {"missing": False, "fstype": m.group(1) if m else None, **d[0]}
 
 
+# §七.3: from this node, docker.$BK_DOMAIN/v2/ through the ingress (expect 401 Unauthorized)
+@fact("registry_ingress", sections={
+    "registry_ingress": ("command -v curl >/dev/null 2>&1 || exit 127; [ -n \"$BKD_DOMAIN\" ] || exit 4; "
+                         "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' \"http://docker.$BKD_DOMAIN/v2/\"; "
+                         "echo \" $?\""),
+}, params={"BKD_DOMAIN": lambda inv, host: inv.domain or ""})
 def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
     """{'code': HTTP status (0: no answer), 'remote_ip', 'curl_exit'}; None when BK_DOMAIN is unknown."""
     s = f.sec("registry_ingress")
@@ -602,6 +772,11 @@ def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
     return {"code": code, "remote_ip": remote or None, "curl_exit": rc}
 
 
+# §三.4.1 / §七.4.2.1: a CA installed for $REGISTRY
+@fact("registry_certs", sections={
+    "registry_certs": ("[ -n \"$BKD_REGISTRY_HOST\" ] || exit 4; d=\"/etc/docker/certs.d/$BKD_REGISTRY_HOST\"; "
+                       "test -d \"$d\" || exit 3; ls -1 \"$d\""),
+}, params={"BKD_REGISTRY_HOST": lambda inv, host: getattr(inv, "registry", None) or ""})
 def p_registry_certs(f: HostFacts) -> dict[str, Any] | None:
     """Files in /etc/docker/certs.d/$REGISTRY/ (None: no REGISTRY given; [] : no such dir)."""
     s = f.sec("registry_certs")
@@ -614,6 +789,13 @@ def p_registry_certs(f: HostFacts) -> dict[str, Any] | None:
     return {"files": s.text().split()}
 
 
+# §三.4.2: the control machine has kubectl, a kubeconfig and the bcs.local hosts line
+@fact("control_sync", sections={
+    "control_sync": ("printf 'kubectl %s\\n' \"$(command -v kubectl || echo -)\"; "
+                     "k=\"${KUBECONFIG:-$HOME/.kube/config}\"; "
+                     "if [ -s \"$k\" ]; then printf 'kubeconfig %s\\n' \"$k\"; else printf 'kubeconfig -\\n'; fi; "
+                     "grep bcs.local /etc/hosts | sed 's/^/hosts /'; true"),
+})
 def p_control_sync(f: HostFacts) -> dict[str, Any]:
     out: dict[str, Any] = {"kubectl": None, "kubeconfig": None, "bcs_local": []}
     for line in f.text("control_sync").splitlines():
@@ -627,10 +809,13 @@ def p_control_sync(f: HostFacts) -> dict[str, Any]:
     return out
 
 
+@fact("clock", sections={"clock": "date -u +%s"})
 def p_clock(f: HostFacts) -> int:
     return int(f.text("clock").strip())
 
 
+# gathered by the engine, not by the probe: a timed round trip that reads the host's clock
+@fact("clock_offset", sections={})
 def p_clock_offset(f: HostFacts) -> dict[str, float]:
     """{'offset_s': host clock minus bkdoctor's clock at the round trip's midpoint, 'rtt_s': round trip}."""
     v = f.extra.get("clock_offset")
@@ -641,6 +826,23 @@ def p_clock_offset(f: HostFacts) -> dict[str, float]:
     return v
 
 
+# --- measurements (rules tagged `slow`, opt-in). These are the only sections that write anything: fio's
+# temp file under the data dir, removed by the section itself even when fio fails.
+@fact("disk_iops", sections={
+    "fio": (
+        "command -v fio >/dev/null 2>&1 || exit 127; test -d \"$BKD_FIO_DIR\" || exit 3; "
+        "f=\"$BKD_FIO_DIR/.bkdoctor-fio.$$\"; trap 'rm -f \"$f\"' EXIT INT TERM; "
+        "run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename=\"$f\" --size=\"$BKD_FIO_SIZE\" "
+        "--rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime=\"$BKD_FIO_RUNTIME\" "
+        "--time_based --output-format=json \"$@\"; }; "
+        # O_DIRECT measures the disk, not the page cache; filesystems without it (tmpfs) get a buffered run
+        "run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; }"
+    ),
+    "fio_fstype": "stat -f -c %T \"$BKD_FIO_DIR\"",
+}, params={"BKD_FIO_DIR": lambda inv, host: inv.thresholds["iops_dir"],
+           "BKD_FIO_RUNTIME": lambda inv, host: str(int(inv.thresholds["fio_runtime_s"])),
+           "BKD_FIO_SIZE": lambda inv, host: inv.thresholds["fio_size"]},
+   budget={"fio": lambda th: float(th["fio_runtime_s"]) + 30})
 def p_disk_iops(f: HostFacts) -> dict[str, Any]:
     s = f.sec("fio")
     if s.rc == 127:
@@ -665,6 +867,16 @@ def p_disk_iops(f: HostFacts) -> dict[str, Any]:
             "fstype": fstype, "nfs": bool(fstype and fstype.startswith("nfs")), "fio_version": data.get("fio version")}
 
 
+@fact("bandwidth", sections={
+    "bandwidth": (
+        "command -v curl >/dev/null 2>&1 || exit 127; "
+        "curl -sS -L -o /dev/null --connect-timeout 5 --max-time \"$BKD_BW_SECONDS\" "
+        "-w '%{http_code} %{size_download} %{time_total} %{speed_download}\\n' \"$BKD_BW_URL\"; "
+        "rc=$?; [ $rc -eq 28 ] && exit 0; exit $rc"  # 28: the time limit cut the download: that is the plan
+    ),
+}, params={"BKD_BW_URL": lambda inv, host: inv.thresholds["bandwidth_url"],
+           "BKD_BW_SECONDS": lambda inv, host: str(int(inv.thresholds["bandwidth_seconds"]))},
+   budget={"bandwidth": lambda th: float(th["bandwidth_seconds"]) + 30})
 def p_bandwidth(f: HostFacts) -> dict[str, Any]:
     s = f.sec("bandwidth")
     if s.rc == 127:
@@ -680,6 +892,24 @@ def p_bandwidth(f: HostFacts) -> dict[str, Any]:
     return {"http_code": code, "bytes": size, "seconds": secs, "mbps": speed * 8 / 1e6}
 
 
+def _endpoints(inv: Any, host: Any) -> str:
+    """The URLs the thresholds list for the host's roles, each once."""
+    endpoints: list[str] = []
+    for role in (host.roles if host else ()):
+        for u in inv.thresholds["endpoints"].get(role, []):
+            if u not in endpoints:
+                endpoints.append(u)
+    return " ".join(endpoints)
+
+
+@fact("endpoints", sections={
+    "endpoints": (
+        "command -v curl >/dev/null 2>&1 || exit 127; for u in $BKD_ENDPOINTS; do "
+        "r=$(curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' \"$u\" 2>&1); "
+        "printf '%s %s %s\\n' \"$u\" \"$?\" \"$(echo $r | tr '\\n' ' ')\"; done"
+    ),
+}, params={"BKD_ENDPOINTS": _endpoints},
+   budget={"endpoints": lambda th: 10 * max(1, sum(len(v) for v in th["endpoints"].values()))})
 def p_endpoints(f: HostFacts) -> list[dict[str, Any]]:
     s = f.sec("endpoints")
     if s.rc == 127:
@@ -697,6 +927,36 @@ def p_endpoints(f: HostFacts) -> list[dict[str, Any]]:
     return out
 
 
+def _probe_image(th: dict[str, Any]) -> tuple[str, str]:
+    """(repository, tag) of the image the registry proxy is asked for."""
+    img = th["registry_probe_image"]
+    repo, _, tag = img.rpartition(":") if ":" in img else (img, "", "latest")
+    return repo, tag or "latest"
+
+
+# --- the registry proxy (guide §二): its config, its storage, and HTTP GETs to it and to its upstream
+@fact("registry", sections={
+    "registry_config": "test -e \"$BKD_REGISTRY_CONFIG\" || exit 3; cat \"$BKD_REGISTRY_CONFIG\"",
+    "registry_storage": "test -d \"$BKD_REGISTRY_DATA\" || exit 3; t df -P -k \"$BKD_REGISTRY_DATA\"",
+    "registry_http": (
+        "command -v curl >/dev/null 2>&1 || exit 127; b=\"http://127.0.0.1:$BKD_REGISTRY_PORT\"; "
+        "printf 'v2 %s\\n' \"$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' \"$b/v2/\")\"; "
+        "printf 'upstream %s\\n' \"$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' \"$BKD_REGISTRY_UPSTREAM/v2/\")\"; "
+        "[ -n \"$BKD_REGISTRY_REPO\" ] || exit 0; "
+        "for i in 1 2; do printf 'manifest%s %s\\n' \"$i\" \"$(curl -s -o /dev/null --max-time 60 "
+        "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+        "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' "
+        "-H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "
+        "\"$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG\")\"; done; "
+        "if [ -d \"$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests\" ]; "
+        "then echo 'cached yes'; else echo 'cached no'; fi"
+    ),
+}, params={"BKD_REGISTRY_PORT": lambda inv, host: str(int(inv.thresholds["registry_port"])),
+           "BKD_REGISTRY_CONFIG": lambda inv, host: inv.thresholds["registry_config"],
+           "BKD_REGISTRY_DATA": lambda inv, host: inv.thresholds["registry_data"],
+           "BKD_REGISTRY_UPSTREAM": lambda inv, host: inv.thresholds["registry_upstream"].rstrip("/"),
+           "BKD_REGISTRY_REPO": lambda inv, host: _probe_image(inv.thresholds)[0],
+           "BKD_REGISTRY_TAG": lambda inv, host: _probe_image(inv.thresholds)[1]})
 def p_registry(f: HostFacts) -> dict[str, Any]:
     out: dict[str, Any] = {"config_exists": False, "config_error": None, "remoteurl": None, "storage": None,
                            "v2": None, "upstream": None, "manifest": [], "cached": None}
@@ -736,13 +996,22 @@ def p_registry(f: HostFacts) -> dict[str, Any]:
     return out
 
 
-PARSERS: dict[str, Callable[[HostFacts], Any]] = {
-    "os": p_os, "kernel": p_kernel, "hostname": p_hostname, "swaps": p_swaps, "fstab": p_fstab,
-    "selinux": p_selinux, "firewalld": p_firewalld, "iptables": p_iptables, "timezone": p_timezone,
-    "time_sync": p_time_sync, "resources": p_resources, "data_disk": p_data_disk, "mounts": p_mounts,
-    "daemon_json": p_daemon_json, "docker": p_docker, "kubelet": p_kubelet, "sysctl": p_sysctl,
-    "modules": p_modules, "hosts": p_hosts, "resolved": p_resolved, "localpv": p_localpv, "localpv_space": p_localpv_space, "nfs": p_nfs,
-    "registry_ingress": p_registry_ingress, "registry_certs": p_registry_certs, "control_sync": p_control_sync, "clock": p_clock,
-    "clock_offset": p_clock_offset, "disk_iops": p_disk_iops, "registry": p_registry, "bandwidth": p_bandwidth, "endpoints": p_endpoints,
-}
-assert set(PARSERS) == set(FACTS), set(PARSERS) ^ set(FACTS)
+# -- the tables the engine, the in-cluster job and the tests read: derived from the records above ------------------
+FACTS: dict[str, tuple[str, ...]] = {n: r.sections for n, r in RECORDS.items()}  # fact -> the sections it reads
+PARSERS: dict[str, Parser] = {n: r.parse for n, r in RECORDS.items()}
+API_FACTS = {n for n, r in RECORDS.items() if r.api}  # facts that also need the Docker Engine API of the host
+# gathered by a second probe only when the Engine API could not be reached but Docker is installed
+DOCKER_FALLBACK_SECTIONS = RECORDS["docker"].fallback
+# section -> seconds a measurement may add to the probe's time limit, from the thresholds
+MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
+
+
+def _check_params() -> None:
+    """Every BKD_* a section reads is declared by some fact (a typo fails at import, not as an empty variable)."""
+    for name, snippet in SECTIONS.items():
+        for p in re.findall(r"\bBKD_[A-Z0-9_]+", snippet):
+            if p not in _PARAMS:
+                raise ValueError(f"probe section {name!r} reads {p}, which no fact declares")
+
+
+_check_params()

@@ -161,7 +161,7 @@ def daemonset_sections() -> set[str]:
 def daemonset_params(domain: str | None) -> dict[str, str]:
     """The probe's parameters for a master/node (BK_DOMAIN, the names to resolve, the LocalPV dirs of the install
     dir here), as a direct scan gives them."""
-    from bkdoctor.scan.engine import probe_params
+    from bkdoctor.facts.host import probe_params
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
 
     inv = local_inventory(domain)

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bkdoctor.facts.host import API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BUDGET, HostFacts, sections_for
+from bkdoctor.facts.host import (API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BUDGET, HostFacts, probe_params,
+                                 sections_for)
 from bkdoctor.facts.probe import build_script, parse_output
 from bkdoctor.inputs.inventory import HostSpec, Inventory
 from bkdoctor.scan.siterules import extra_timeout, split_facts
@@ -132,37 +133,9 @@ def new_scan_id(now: dt.datetime) -> str:
 CLOCK_SCRIPT = "date -u +%s.%N\n"
 
 
-def probe_params(inv: Inventory, host: HostSpec | None = None) -> dict[str, str]:
-    """Shell variables the probe's sections may read (single-quoted into the script)."""
-    th = inv.thresholds
-    endpoints: list[str] = []
-    for role in (host.roles if host else ()):
-        for u in th["endpoints"].get(role, []):
-            if u not in endpoints:
-                endpoints.append(u)
-    repo, _, tag = th["registry_probe_image"].rpartition(":") if ":" in th["registry_probe_image"] else (th["registry_probe_image"], "", "latest")
-    from bkdoctor.inputs import site as site_mod
-
-    mount_dir, src_dir = site_mod.localpv_dirs(inv)
-    roles = host.roles if host else ()
-    prefixes = list(th["hosts_names"]) + (list(th["hosts_guide_names"]) if "control" in roles else []) if inv.domain else []
-    names = [f"{p}.{inv.domain}" if p else inv.domain for p in dict.fromkeys(prefixes)] + list(th["hosts_extra_names"])
-    extra = {"BKD_LOCALPV_DIR": mount_dir, "BKD_LOCALPV_SRC": src_dir, "BKD_NFS_PATH": getattr(inv, "nfs_path", None) or "",
-             "BKD_HOSTS_NAMES": " ".join(names), "BKD_REGISTRY_HOST": getattr(inv, "registry", None) or "",
-             "BKD_INSTALL_DIR": inv.install_dir}
-    return {**extra, "BKD_REGISTRY_PORT": str(int(th["registry_port"])), "BKD_REGISTRY_CONFIG": th["registry_config"],
-            "BKD_REGISTRY_DATA": th["registry_data"], "BKD_REGISTRY_UPSTREAM": th["registry_upstream"].rstrip("/"),
-            "BKD_REGISTRY_REPO": repo, "BKD_REGISTRY_TAG": tag or "latest",
-            "BKD_DOMAIN": inv.domain or "", "BKD_FIO_DIR": th["iops_dir"], "BKD_FIO_RUNTIME": str(int(th["fio_runtime_s"])),
-            "BKD_FIO_SIZE": th["fio_size"], "BKD_BW_URL": th["bandwidth_url"],
-            "BKD_BW_SECONDS": str(int(th["bandwidth_seconds"])), "BKD_ENDPOINTS": " ".join(endpoints)}
-
-
 def probe_timeout(inv: Inventory, sections: set[str]) -> float:
     """The probe's time limit: a base, plus the bounded time of each measurement it runs."""
-    extra = sum(float(inv.thresholds[k]) + 30 for s, k in MEASURE_BUDGET.items() if s in sections)
-    if "endpoints" in sections:
-        extra += 10 * max(1, sum(len(v) for v in inv.thresholds["endpoints"].values()))
+    extra = sum(budget(inv.thresholds) for s, budget in MEASURE_BUDGET.items() if s in sections)
     return PROBE_TIMEOUT + extra + extra_timeout(sections)
 
 

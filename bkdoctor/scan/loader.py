@@ -1,7 +1,8 @@
 """Rule discovery: one Python file per rule under `rules/<scope>/`, loaded by path.
 
 A rule file defines `RULE` (a `bkdoctor.model.Rule` without `check`) and a pure `check(facts, ctx)`.
-The file name must equal the rule id (`rules/host/insecure-registries.py` -> `insecure-registries`).
+The file name must equal the rule id (`rules/host/insecure-registries.py` -> `insecure-registries`), and every
+fact it declares must exist for its scope.
 Files are loaded by path because ids contain dashes and because `rules` must not become a top-level
 package in site-packages. A rule's remediation, when it has one, is the file of the same name,
 `remediations/<scope>/<id>.py`, and the remediation says whether the rule's fix is disruptive.
@@ -44,6 +45,26 @@ def _check_scope_folder(path: Path, scope: str) -> None:
         raise ImportError(f"{path}: a {scope} rule lives in {scope}/, not in {path.parent.name}/")
 
 
+def known_facts(scope: str) -> frozenset[str]:
+    """The facts a rule of this scope may declare: host and fleet rules read host facts (`facts/host.py`), cluster
+    rules the kinds the cluster side reads (`facts/cluster.py`)."""
+    if scope == "cluster":
+        from bkdoctor.facts.cluster import FACTS as CLUSTER_FACTS
+
+        return CLUSTER_FACTS
+    from bkdoctor.facts.host import FACTS as HOST_FACTS
+
+    return frozenset(HOST_FACTS)
+
+
+def _check_facts(path: Path, rule: Rule) -> None:
+    """A fact a rule declares must exist: a typo fails here, with the file, not as an error finding at a site."""
+    unknown = [f for f in rule.facts if f not in known_facts(rule.scope)]
+    if unknown:
+        raise ImportError(f"{path}: unknown {rule.scope} fact(s) {', '.join(map(repr, unknown))} "
+                          f"(known: {', '.join(sorted(known_facts(rule.scope)))})")
+
+
 def _load_file(path: Path) -> Rule:
     mod_name = "bkdoctor_rules." + ".".join(path.relative_to(rules_dir()).with_suffix("").parts).replace("-", "_")
     spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -59,6 +80,7 @@ def _load_file(path: Path) -> Rule:
     if rule.id != path.stem:
         raise ImportError(f"{path}: rule id {rule.id!r} does not equal the file name {path.stem!r}")
     _check_scope_folder(path, rule.scope)
+    _check_facts(path, rule)
     return dataclasses.replace(rule, check=check)
 
 
@@ -94,6 +116,7 @@ def all_rules() -> tuple[Rule, ...]:
         except SignatureError as e:
             raise ImportError(str(e)) from None
         _check_scope_folder(path, rule.scope)
+        _check_facts(path, rule)
         rules.append(rule)
     ids = [r.id for r in rules]
     dup = {i for i in ids if ids.count(i) > 1}
