@@ -215,7 +215,7 @@ _UnsafeLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_s
 
 
 def _site_for(remediations, **inv_attrs):
-    from bkdoctor.export import ansible as ae
+    from bkdoctor.export import playbook
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
 
     inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
@@ -223,8 +223,7 @@ def _site_for(remediations, **inv_attrs):
                  HostSpec(name="p1", address="10.0.0.9", roles=("registry-proxy",))]
     for k, v in inv_attrs.items():
         setattr(inv, k, v)
-    exp = ae.Export(hosts=[], remediations=list(remediations), not_exported=[], context=ae._context(inv, set(remediations)))
-    return inv, ae.render_site(exp)
+    return inv, playbook.render(list(remediations), playbook.context(inv, set(remediations)))
 
 
 # a callback that records every task result of every play (ansible-core has no JSON stdout callback of its own)
@@ -276,7 +275,7 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
 
     from bkdoctor.fix.edits import BEGIN, EditError, daemon_json_add, hosts_set
 
-    from bkdoctor.export.ansible import _Dumper
+    from bkdoctor.export.playbook import _Dumper
 
     inv, site = _site_for(["insecure-registries", "registry-mirrors", "hosts-file"], ingress_ip=INGRESS)
     play = yaml.load(site, Loader=_UnsafeLoader)[0]
@@ -384,3 +383,29 @@ def test_inventory_values_survive_ansible_and_templates_are_refused(ansible_play
     cli = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "fix", "--rule", "swap", "--export", "puppet",
                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2 and "only `--export ansible DIR`" in cli.stderr
+
+
+def test_every_host_remediation_carries_its_ansible(tmp_path):
+    """The exported remediations are the registry's host remediations, each with its .ansible.yml beside it: the
+    file loads, has its own place in the play, and its tasks run only where its flag is set. A malformed file fails
+    at load, not in a user's ansible-playbook run."""
+    from bkdoctor.export import playbook
+    from bkdoctor.fix.plan import all_remediations
+
+    pieces = playbook.exportable()
+    host = {rid for rid, rem in all_remediations().items() if rem.scope == "host"}
+    assert set(pieces) == host, "a host remediation without its <id>.ansible.yml is not exported"
+    assert len({p.order for p in pieces.values()}) == len(pieces)
+    for rid, p in pieces.items():
+        text = "".join(p.text.values()) + "".join(p.shared.text.values() if p.shared else ())
+        assert f"bkdoctor_fix_{rid.replace('-', '_')} | default(false) | bool" in text, rid
+    site = playbook.render(list(pieces), {})
+    assert site.count("- name: reload dockerd") == 1 and site.count("docker | read /etc/docker/daemon.json") == 1
+    bad = {"inline.ansible.yml": "order: 1\ntasks: []\n", "no-order.ansible.yml": "tasks:\n  - name: x\n",
+           "unknown.ansible.yml": "order: 1\nwhen: x\ntasks:\n  - name: x\n",
+           "both.ansible.yml": "order: 1\nuses: _x\ntasks:\n  - name: x\n",
+           "placeholder.ansible.yml": "order: 1\ntasks:\n  - name: x\n    ansible.builtin.shell: '@NOPE@'\n"}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ImportError):
+            playbook.load_piece(tmp_path / name)
