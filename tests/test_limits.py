@@ -423,7 +423,7 @@ def test_set_with_an_unknown_key_exits_2(home):
 
 
 def test_set_keys_cover_what_the_remediations_read():
-    from bkdoctor.cli import SET_KEYS
+    from bkdoctor.fix.run import SET_KEYS
 
     used = set()
     for p in (ROOT / "remediations").rglob("*.py"):

@@ -64,19 +64,14 @@ def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None
         t = by_target.get(f.target)
         try:
             if rem.scope == "cluster":
-                ctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
-                                            hosts={x.name: x for x in result.targets if x.kind == "host"},
-                                            params=dict(params or {}))
+                ctx = engine.make_context("cluster", inv, f.target, params=params,
+                                          hosts={x.name: x for x in result.targets if x.kind == "host"})
                 fix = rem.plan(cfacts, ctx)
             else:
                 if t is None or t.facts is None:
                     out.append((f, None, "unreachable"))
                     continue
-                ctx = engine.Context(target=t.name, roles=t.roles, address=t.address, thresholds=inv.thresholds,
-                                     domain=inv.domain, ingress_ip=inv.ingress_ip,
-                                     registry_proxies=tuple(f"http://{h.address}:{int(inv.thresholds['registry_port'])}"
-                                                            for h in inv.hosts if "registry-proxy" in h.roles),
-                                     first_master=engine.first_master(inv))
+                ctx = engine.make_context("host", inv, t)
                 fix = rem.plan(t.facts, ctx)
         except FactUnavailable as e:
             out.append((f, None, f"facts: {e.reason.en}"))
@@ -172,8 +167,7 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
         if plan.empty and rem.verify is not None and result.extra.get("cluster_facts") is not None:
             # a fix verified by its cause (the symptom, a log line or an event, lingers until pods restart):
             # the cause is already right, so there is nothing to do again
-            vctx = engine.ClusterContext(target=f.target, thresholds=inv.thresholds, domain=inv.domain,
-                                         params=dict(params or {}))
+            vctx = engine.make_context("cluster", inv, f.target, params=params)
             if rem.verify(result.extra["cluster_facts"], vctx):
                 outcomes.append(FixOutcome(f.rule.id, f.target, "unchanged", T(
                     "原因已修复，无需再改；相关 Pod 重启后症状消失",
@@ -232,8 +226,7 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             if ok and rem.verify is not None:
                 # the symptom (a log line, an event) outlives the fix until pods restart: check the cause instead
                 fresh = ClusterFacts(cluster)
-                vctx = engine.ClusterContext(target=plan.target, thresholds=inv.thresholds, domain=inv.domain,
-                                             params=dict(params or {}))
+                vctx = engine.make_context("cluster", inv, plan.target, params=params)
                 good = await asyncio.to_thread(rem.verify, fresh, vctx)
                 if good:
                     status, msg = "fixed", T("配置已修改并复查；相关 Pod 重启后症状消失",
@@ -278,7 +271,7 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, rem: Remediation, inv: Invento
     for ch in plan.changes:
         if isinstance(ch, K8sChange):
             replan = rem.replan
-            ctx = engine.ClusterContext(target=plan.target, thresholds=inv.thresholds, domain=inv.domain)
+            ctx = engine.make_context("cluster", inv, plan.target)
             r = apply_k8s_change(cluster, ch, (lambda cur, ch=ch: replan(cur, ch, ctx)) if replan else (lambda cur: None))
             out["k8s"].append({**ch.to_dict(), **{k: v for k, v in r.items() if k not in ("before", "after")},
                                "applied_before": r.get("before"), "applied_after": r.get("after")})

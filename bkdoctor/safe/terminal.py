@@ -76,6 +76,13 @@ def dumps_for_terminal(obj: Any, **kw: Any) -> str:
     return json_for_terminal(json.dumps(obj, **kw))
 
 
+def print_json(obj: Any, **kw: Any) -> None:
+    """JSON on stdout (maybe a terminal): C1/bidi characters as \\u escapes (the same JSON value)."""
+    import sys
+
+    sys.stdout.write(dumps_for_terminal(obj, **kw) + "\n")
+
+
 _CLASS: Any = None
 
 

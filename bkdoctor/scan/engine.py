@@ -69,6 +69,28 @@ class ClusterContext:
     site: Any = None  # bkdoctor.inputs.site.Site of the install dir (None: not read)
 
 
+def make_context(scope: str, inv: Inventory, target: Any, *, site: Any = None, ingress: dict[str, Any] | None = None,
+                 hosts: dict[str, Any] | None = None, params: dict[str, str] | None = None,
+                 control: str | None = None) -> Context | ClusterContext | FleetContext:
+    """The one way a rule's or a remediation's context is built. What comes from the inventory (thresholds, domain,
+    suites, registry proxies, first master...) is derived here; what belongs to the moment is passed: `target` is
+    the host's TargetState (scope host), the cluster target's name (scope cluster) or the member TargetStates
+    (scope fleet); `site` the install dir's files, `ingress` the cluster's, `hosts` the host targets a cluster rule
+    may link to, `params` the operator's `fix --set` values, `control` the control host's name."""
+    common: dict[str, Any] = {"thresholds": inv.thresholds, "domain": inv.domain,
+                              "suites": tuple(getattr(inv, "suites", ()) or ())}
+    if scope == "cluster":
+        return ClusterContext(target=target, hosts=dict(hosts or {}), params=dict(params or {}), site=site, **common)
+    if scope == "fleet":
+        return FleetContext(roles={t.name: t.roles for t in target}, control=control,
+                            container_monitoring=bool(getattr(inv, "container_monitoring", False)), **common)
+    port = int(inv.thresholds["registry_port"])
+    return Context(target=target.name, roles=target.roles, address=target.address, ingress_ip=inv.ingress_ip,
+                   registry_proxies=tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles),
+                   first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
+                   nfs_path=getattr(inv, "nfs_path", None), **common)
+
+
 @dataclass
 class TargetState:
     name: str
@@ -281,9 +303,7 @@ def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory
         members = [t for t in targets if r.applies_to(t.roles)]
         if not members:
             continue
-        ctx = FleetContext(roles={t.name: t.roles for t in members}, thresholds=inv.thresholds, domain=inv.domain,
-                           control=control, suites=tuple(getattr(inv, "suites", ()) or ()),
-                           container_monitoring=bool(getattr(inv, "container_monitoring", False)))
+        ctx = make_context("fleet", inv, members, control=control)
         reachable = {t.name: t.facts for t in members if t.reachable and t.facts is not None}
         results: dict[str, Result] = {}
         try:
@@ -412,9 +432,7 @@ def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Invent
     out = []
     from bkdoctor.inputs import site as site_mod
 
-    ctx = ClusterContext(target=st.name, thresholds=inv.thresholds, domain=inv.domain,
-                         hosts={h.name: h for h in hosts}, suites=tuple(getattr(inv, "suites", ()) or ()),
-                         site=site_mod.for_inventory(inv))
+    ctx = make_context("cluster", inv, st.name, hosts={h.name: h for h in hosts}, site=site_mod.for_inventory(inv))
     for r in rules:
         if not st.reachable:
             if st.error and st.error.startswith("no cluster configured"):
@@ -486,8 +504,6 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
 
     host_states, cluster_res = await asyncio.gather(hosts_side(), cluster_side())
     targets = list(host_states)
-    port = int(inv.thresholds["registry_port"])
-    proxies = tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles)
     findings: list[Finding] = []
     ingress = None
     if cluster_res is not None and cluster_res[0].reachable:
@@ -495,10 +511,7 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
 
         ingress = _ingress_of(cluster_res[1], find_ingress)
     for st in targets:
-        ctx = Context(target=st.name, roles=st.roles, address=st.address, thresholds=inv.thresholds,
-                      domain=inv.domain, ingress_ip=inv.ingress_ip, registry_proxies=proxies,
-                      first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
-                      nfs_path=getattr(inv, "nfs_path", None), suites=tuple(getattr(inv, "suites", ()) or ()))
+        ctx = make_context("host", inv, st, site=site, ingress=ingress)
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue

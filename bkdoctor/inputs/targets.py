@@ -1,0 +1,60 @@
+"""What a command works on: the inventory (a file given with -i, or this host) with the command line's overrides,
+and the cluster access. The one way `scan`, `collect`, `fix`, `rollback` and `install` build them."""
+from __future__ import annotations
+
+from typing import Any
+
+from bkdoctor.inputs.inventory import Inventory
+
+
+def load_inventory_for(inventory: str | None, *, domain: str | None = None, install_dir: str | None = None,
+                       accept_new_host_keys: bool = False) -> Inventory:
+    """The inventory file (bkdoctor YAML or Ansible), or this host as `control` without one; --install-dir and
+    --domain (already checked by their option callbacks) override what the file or custom.yaml says."""
+    from bkdoctor.inputs.inventory import load_inventory, local_inventory
+
+    if inventory:
+        inv = load_inventory(inventory)
+        if install_dir:
+            inv.install_dir = install_dir
+    else:
+        inv = local_inventory(domain, install_dir)
+    if domain:
+        inv.domain, inv.domain_source = domain, "--domain"
+    inv.accept_new_host_keys = accept_new_host_keys
+    return inv
+
+
+def bundle_inventory(bundle_path: str) -> tuple[Inventory, tuple[list[Any], Any]]:
+    """A support bundle's inventory and its (host targets, cluster facts), to analyse instead of live hosts."""
+    from bkdoctor.inputs.bundle import read_bundle
+    from bkdoctor.inputs.inventory import DEFAULT_INSTALL_DIR
+
+    manifest, preloaded_hosts, bundle_cluster = read_bundle(bundle_path)
+    # everything from the bundle, nothing from this machine (no custom.yaml, no kubeconfig, no inventory):
+    # the manifest's install_dir names a directory on the site's control machine, not here
+    inv = Inventory(path=f"bundle:{bundle_path}", hosts=[], domain=manifest.get("domain"),
+                    domain_source="bundle" if manifest.get("domain") else None,
+                    install_dir=manifest.get("install_dir") or DEFAULT_INSTALL_DIR, ssh={},
+                    thresholds=manifest["thresholds"], suppress=[], ingress_ip=manifest.get("ingress_ip"))
+    inv.site_files = False  # custom.yaml, VERSION...: the site's, not this machine's (not in a bundle yet)
+    return inv, (preloaded_hosts, bundle_cluster)
+
+
+def cluster_access(kubeconfig: str | None, kube_context: str | None, wanted: bool) -> Any:
+    """The cluster's API access when the command wants one and one is configured (--kubeconfig, $KUBECONFIG,
+    in-cluster, ~/.kube/config), else None. Not wanted: nothing is read, not even the kubeconfig."""
+    if not wanted:
+        return None
+    from bkdoctor.facts.cluster import configure
+
+    return configure(kubeconfig, kube_context)
+
+
+def load_targets(inventory: str | None, *, domain: str | None = None, install_dir: str | None = None,
+                 accept_new_host_keys: bool = False, kubeconfig: str | None = None, kube_context: str | None = None,
+                 need_cluster: bool = False) -> tuple[Inventory, Any]:
+    """(inventory, cluster access or None): `load_inventory_for` then `cluster_access`."""
+    inv = load_inventory_for(inventory, domain=domain, install_dir=install_dir,
+                             accept_new_host_keys=accept_new_host_keys)
+    return inv, cluster_access(kubeconfig, kube_context, need_cluster)
