@@ -288,18 +288,16 @@ def export_cli(export: tuple[str, str], *, rules: tuple[str, ...], hosts: tuple[
                domain: str | None, install_dir: str | None, accept_new_host_keys: bool) -> int:
     """Scan like `fix`, then write DIR/inventory.ini, DIR/site.yml and DIR/README.md. Exit code: 0 written,
     1 written but some finding could not be planned (an unreachable host...), 2 bad input."""
-    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.fix.loop import make_plans
-    from bkdoctor.inputs.inventory import load_inventory, local_inventory
+    from bkdoctor.inputs.targets import load_inventory_for
+    from bkdoctor.scan import engine, loader as registry
 
     fmt, outdir = export
     if fmt != "ansible":
         raise BadInput(f"--export {fmt!r}: only `--export ansible DIR` is supported")
     selected = registry.select(list(rules), None)
-    inv = load_inventory(inventory) if inventory else local_inventory(domain, install_dir)
-    if domain:
-        inv.domain, inv.domain_source = domain, "--domain"
-    inv.accept_new_host_keys = accept_new_host_keys
+    inv = load_inventory_for(inventory, domain=domain, install_dir=install_dir,
+                             accept_new_host_keys=accept_new_host_keys)
     unknown = set(hosts) - {h.name for h in inv.hosts}
     if unknown:
         raise BadInput(f"--host {sorted(unknown)[0]!r} is not in the inventory")
