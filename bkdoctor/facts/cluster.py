@@ -371,9 +371,6 @@ class ClusterFacts:
         self._cache[key] = text
         return text
 
-    def logs_read(self) -> dict[str, str]:
-        return {k: v for k, v in self._cache.items() if k.startswith("log:") and isinstance(v, str)}
-
 
 def hosts_from_cluster(access: ClusterAccess, inv: Any) -> list[Any]:
     """Inventory hosts from the Node objects: InternalIP, role master when labelled master/control-plane."""

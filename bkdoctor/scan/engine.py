@@ -15,7 +15,7 @@ from bkdoctor.facts.host import API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BUD
 from bkdoctor.facts.probe import build_script, parse_output
 from bkdoctor.inputs.inventory import HostSpec, Inventory
 from bkdoctor.scan.siterules import extra_timeout, split_facts
-from bkdoctor.model import STATUS_RANK, FactUnavailable, Finding, Result, Rule, T
+from bkdoctor.model import FactUnavailable, Finding, Result, Rule, T
 from bkdoctor.transport import LocalTransport, Transport, TransportError
 
 log = logging.getLogger("bkdoctor")
@@ -561,7 +561,3 @@ def _ingress_of(cfacts: Any, find: Callable[..., Any]) -> dict[str, Any] | None:
     except FactUnavailable:
         pods = []
     return find(services, pods)
-
-
-def worst_rank(findings: list[Finding]) -> int:
-    return max((STATUS_RANK[f.status] for f in findings), default=0)

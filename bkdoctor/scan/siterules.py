@@ -42,13 +42,6 @@ SITE_PREFIX = "site_"
 CLUSTER_PREFIX = "site:"
 
 
-def load_yaml(text: str, source: str = "site rules") -> Any:
-    """The one place site rules are parsed: bkdoctor.safe.yamlfile (duplicate keys refused, aliases and depth bounded)."""
-    from bkdoctor.safe import yamlfile as safeyaml
-
-    return safeyaml.load(text, source)
-
-
 # -- probe snippets ---------------------------------------------------------------------------------------------
 def _q(v: Any) -> str:
     return shlex.quote(str(v))
