@@ -126,7 +126,7 @@ def test_guide_sections_are_found_and_headings_in_code_are_not_headings():
 
 
 def test_no_invented_helmfile_and_the_repair_mapping_follows_the_guide():
-    text = (ROOT / "bkdoctor" / "phases.yaml").read_text()
+    text = (ROOT / "bkdoctor" / "install" / "phases.yaml").read_text()
     assert "04-saas" not in text
     import importlib.util
 
@@ -139,7 +139,7 @@ def test_no_invented_helmfile_and_the_repair_mapping_follows_the_guide():
 
 
 def test_load_refuses_steps_without_shape(tmp_path):
-    good = yaml.safe_load((ROOT / "bkdoctor" / "phases.yaml").read_text())
+    good = yaml.safe_load((ROOT / "bkdoctor" / "install" / "phases.yaml").read_text())
     cases = [
         ({"run": "ls", "guide": "四.5.1", "quote": "x", "dir": "blueking", "where": "nodes"}, "only the control machine"),
         ({"run": "ls", "guide": "四.5.1"}, "cites its guide section"),

@@ -27,7 +27,7 @@ from bkdoctor.install.steps import DIRS, ENV, KINDS, ON, PLACEHOLDER as PLACEHOL
 from bkdoctor.install.steps import Step, StepFailed, render, root_of, script, shell_path
 from bkdoctor.install.builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATES
 from bkdoctor.inputs.inventory import HostSpec, Inventory
-from bkdoctor.model import BadInput, T
+from bkdoctor.model import PROBLEM_STATUSES, STATUS_RANK, BadInput, T
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
 CONFIRM_MANUAL_ENV = "BKDOCTOR_CONFIRM_MANUAL"
@@ -266,7 +266,7 @@ class Installer:
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
         res = await engine.scan(inv or self.inv, rules, factory=self.factory, cluster=cluster)
         out: dict[str, tuple[str, list[Any]]] = {}
-        rank = {"pass": 0, "skip": 0, "suppressed": 0, "warn": 1, "fail": 2, "error": 2}
+        rank = STATUS_RANK
         for f in res.findings:
             st, fs = out.get(f.rule.id, ("pass", []))
             if rank[f.status] > rank[st] or (rank[f.status] == rank[st] and f.status != "pass" and st == "skip"):
@@ -285,7 +285,7 @@ class Installer:
         for rid in ids:
             st, fs = statuses.get(rid, ("pass", []))
             if st in ("fail", "error") or (warn_blocks and st == "warn"):
-                bad += [f for f in fs if f.status in ("fail", "error", "warn")]
+                bad += [f for f in fs if f.status in PROBLEM_STATUSES]
             elif warn_blocks and st == "skip" and any(f.status == "skip" for f in fs):
                 # a strict gate (§十二.2.1's versions) that could not be judged (no bk-gse / bk-apigateway yet, no
                 # cluster) does not let the phase start
@@ -474,7 +474,7 @@ class Installer:
     @staticmethod
     def only_hosts(statuses: dict[str, tuple[str, list[Any]]], names: set[str]) -> dict[str, tuple[str, list[Any]]]:
         """The statuses recomputed from the findings of host rules on `names` (cluster and fleet findings kept)."""
-        rank = {"pass": 0, "skip": 0, "suppressed": 0, "warn": 1, "fail": 2, "error": 2}
+        rank = STATUS_RANK
         out: dict[str, tuple[str, list[Any]]] = {}
         for rid, (_, fs) in statuses.items():
             keep = [f for f in fs if f.rule.scope != "host" or f.target in names]
@@ -646,7 +646,7 @@ class Installer:
             st = await self.statuses(sels)
         except BadInput:
             return []
-        found = [f for rid, (s, fs) in st.items() for f in fs if f.status in ("fail", "error", "warn")
+        found = [f for rid, (s, fs) in st.items() for f in fs if f.status in PROBLEM_STATUSES
                  and (rid.startswith("faq-") or rid in phase.verify or f.related)]
         found.sort(key=lambda f: (f.status != "fail", f.rule.id))
         for f in found[:10]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bkdoctor.facts.host import version_tuple
-from bkdoctor.model import FactUnavailable, Guide, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.model import HOST_ROLES, K8S_ROLES, ROLES, FactUnavailable, Guide, Rule, T, errored, failed, passed, skipped, warned
 
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers and a short
 # verbatim quote that tests/test_guide_citations.py finds inside that section. `cite(G, quote)` gives a rule
@@ -40,10 +40,6 @@ NOT_IN_GUIDE = Guide(_NIG, "文档未覆盖（现场经验）/ field knowledge, 
 def cite(g: Guide, quote: str, *also: tuple[str, str]) -> Guide:
     """The same section with this rule's own quote (and further sections it draws a threshold from)."""
     return Guide(g.section, g.title, g.line, quote, tuple(also) or g.also)
-
-
-HOST_ROLES = ("control", "master", "node")
-K8S_ROLES = ("master", "node")
 
 
 def version_lt(a: str, b: str) -> bool:
@@ -90,7 +86,7 @@ def majority(values):
     return best
 
 
-ALL_ROLES = ("control", "master", "node", "registry-proxy")
+ALL_ROLES = ROLES
 
 
 def hosts_names(ctx) -> tuple[list[str], list[str]]:
@@ -111,7 +107,7 @@ def ingress_targets(ctx) -> tuple[list[str] | None, str]:
     member too, or the inventory's `ingress_ip` (a LB/public IP). Without the cluster: the inventory's
     `ingress_ip` if set, else None (the names must then agree with each other)."""
     ing = getattr(ctx, "ingress", None)
-    member = bool(set(ctx.roles) & {"master", "node"})
+    member = bool(set(ctx.roles) & set(K8S_ROLES))
     if ing:
         if "control" in ctx.roles and not member:
             ips = list(ing["host_ips"]) + ([ctx.ingress_ip] if ctx.ingress_ip else [])

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bkdoctor.model import BadInput, FactUnavailable, Guide, Result, Rule, T
+from bkdoctor.model import HOST_ROLES, BadInput, FactUnavailable, Guide, Result, Rule, T
 
 SCHEMA_PATH = Path(__file__).with_name("site-rules.schema.json")
 HOST_KINDS = ("file_exists", "file_contains", "file_not_contains", "sysctl", "systemd_unit", "process", "mount",
@@ -37,7 +37,7 @@ CLUSTER_KINDS = ("k8s_object", "k8s_field", "k8s_pods")
 MAX_FILE = 1048576  # bytes of a file a check reads
 MAX_OUT = 65536  # bytes of a command's output kept
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "busybox", "env", "eval", "exec", "xargs", "sudo", "su"}
-DEFAULT_ROLES = ("control", "master", "node")
+DEFAULT_ROLES = HOST_ROLES
 SITE_PREFIX = "site_"
 CLUSTER_PREFIX = "site:"
 

@@ -1,10 +1,10 @@
-from bkdoctor.scan.rulekit import G_INSECURE, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_INSECURE, Rule, T, errored, failed, passed, skipped, warned, K8S_ROLES
 
 RULE = Rule(
     id="insecure-registries",
     title=T("dockerd 以 HTTP 访问 docker.<域名>（insecure-registries）",
             "dockerd reaches docker.<domain> over HTTP (insecure-registries)"),
-    scope="host", severity="critical", roles=("master", "node"), tags=("docker", "registry", "saas"), group="docker",
+    scope="host", severity="critical", roles=K8S_ROLES, tags=("docker", "registry", "saas"), group="docker",
     facts=("daemon_json", "docker"), needs_domain=True,
     guide=G_INSECURE,
     doc=T("SaaS 镜像从 docker.$BK_DOMAIN 以 HTTP 拉取，每个 Node 的 daemon.json 都要在 insecure-registries 中包含它，"

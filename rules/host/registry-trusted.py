@@ -1,9 +1,9 @@
-from bkdoctor.scan.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, passed, skipped, warned, K8S_ROLES
 
 RULE = Rule(
     id="registry-trusted",
     title=T("节点信任 $REGISTRY（insecure-registries 或 CA 证书）", "Nodes trust $REGISTRY (insecure-registries or a CA)"),
-    scope="host", severity="high", roles=("master", "node"), tags=("registry", "docker"), group="registry",
+    scope="host", severity="high", roles=K8S_ROLES, tags=("registry", "docker"), group="registry",
     facts=("daemon_json", "docker", "registry_certs"),
     guide=cite(G_DOCKERD, G_DOCKERD.quote, ("四.5.2", "配置TLS证书或设置 `insecure-registries`")),
     doc=T("使用内网镜像仓库（$REGISTRY，§四.5.2）时，每个 Node 的 dockerd 须把它列入 insecure-registries（HTTP，并已生效），"
