@@ -42,6 +42,22 @@ def cite(g: Guide, quote: str, *also: tuple[str, str]) -> Guide:
     return Guide(g.section, g.title, g.line, quote, tuple(also) or g.also)
 
 
+def insecure_registries(daemon_json: dict, docker: dict) -> tuple[list[str], tuple[list[str], list[str]] | None]:
+    """The registries dockerd is told to reach over HTTP: (daemon.json's `insecure-registries`, the strings only;
+    what the running daemon treats as insecure, from docker info: (registry names, sorted; CIDRs), or None when
+    dockerd could not be asked). A daemon.json that is missing or does not parse lists none."""
+    in_file = []
+    if daemon_json["exists"] and not daemon_json["error"]:
+        listed = (daemon_json["config"] or {}).get("insecure-registries") or []
+        in_file = [r for r in listed if isinstance(r, str)]
+    info = docker.get("info")
+    if not info:
+        return in_file, None
+    rc = info.get("RegistryConfig") or {}
+    names = sorted(n for n, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False)
+    return in_file, (names, list(rc.get("InsecureRegistryCIDRs") or []))
+
+
 def version_lt(a: str, b: str) -> bool:
     return version_tuple(a) < version_tuple(b)
 

@@ -1,4 +1,4 @@
-from bkdoctor.scan.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, passed, skipped, warned, K8S_ROLES
+from bkdoctor.scan.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, insecure_registries, passed, skipped, warned, K8S_ROLES
 
 RULE = Rule(
     id="registry-trusted",
@@ -24,14 +24,8 @@ def check(facts, ctx):
     certs = facts.registry_certs or {"files": []}
     cas = [f for f in certs["files"] if f.endswith(".crt")]
     dj = facts.daemon_json
-    d = facts.docker
-    in_file, live = [], None
-    if dj["exists"] and not dj["error"]:
-        in_file = [r for r in ((dj["config"] or {}).get("insecure-registries") or []) if isinstance(r, str)]
-    info = d.get("info")
-    if info:
-        rc = info.get("RegistryConfig") or {}
-        live = sorted(n for n, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False)
+    in_file, daemon = insecure_registries(dj, facts.docker)
+    live = daemon[0] if daemon else None
     observed = {"registry": host, "ca_files": cas, "insecure_registries": in_file, "live": live}
     expected = f"{host} in insecure-registries (live), or /etc/docker/certs.d/{host}/ca.crt"
     if cas:
