@@ -691,13 +691,17 @@ class Installer:
         if p.verify:
             st = await self.statuses(p.verify)
             ok, bad = self.verdict(st, p.verify, strict=True)
+        msgs = await self.failed_checks(p.checks)
+        return ok and not msgs, bad, msgs
+
+    async def failed_checks(self, names: list[str]) -> list[str]:
+        """What each built-in check in `names` that does not pass says (none: all pass)."""
         msgs = []
-        for c in p.checks:
-            cok, msg = await self.check(c)
-            if not cok:
-                ok = False
+        for name in names:
+            ok, msg = await self.check(name)
+            if not ok:
                 msgs.append(msg)
-        return ok, bad, msgs
+        return msgs
 
     async def run(self, phases: list[Phase]) -> list[PhaseReport]:
         reports: list[PhaseReport] = []
@@ -722,13 +726,8 @@ class Installer:
             if p.gate or p.gate_builtin:
                 st = await self.statuses(p.gate)
                 ok, bad = self.verdict(st, p.gate, warn_blocks=p.gate_strict)
-                msgs = []
-                for g in p.gate_builtin:
-                    gok, msg = await self.check(g)
-                    if not gok:
-                        ok = False
-                        msgs.append(msg)
-                if not ok:
+                msgs = await self.failed_checks(p.gate_builtin)
+                if not ok or msgs:
                     for f in bad[:10]:
                         self.say(f"  gate: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}")
                         if f.rule.remediation:
