@@ -58,8 +58,9 @@ def load_signature(path: Path) -> Rule:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         raise SignatureError(f"{path}: not valid YAML: {e}") from None
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
+    errors = sorted(_validator().iter_errors(data),
+                    key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:  # the deepest names the key that is wrong
         raise SignatureError(f"{path}: {_say(errors[0], data)}")
     sid = data.get("id")
     if sid != path.stem:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from bkdoctor.facts.host import version_tuple
-from bkdoctor.model import HOST_ROLES, K8S_ROLES, ROLES, FactUnavailable, Guide, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.model import HOST_ROLES, K8S_ROLES, ROLES, FactUnavailable, Guide, Rule, T
+from bkdoctor.model import errored, failed, passed, skipped, warned
 
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers and a short
 # verbatim quote that tests/test_guide_citations.py finds inside that section. `cite(G, quote)` gives a rule
@@ -54,7 +55,8 @@ def insecure_registries(daemon_json: dict, docker: dict) -> tuple[list[str], tup
     if not info:
         return in_file, None
     rc = info.get("RegistryConfig") or {}
-    names = sorted(n for n, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False)
+    indexes = (rc.get("IndexConfigs") or {}).items()
+    names = sorted(n for n, ic in indexes if isinstance(ic, dict) and ic.get("Secure") is False)
     return in_file, (names, list(rc.get("InsecureRegistryCIDRs") or []))
 
 

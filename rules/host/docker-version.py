@@ -1,4 +1,4 @@
-from bkdoctor.scan.rulekit import G_CONTAINER, cite, Rule, T, errored, failed, passed, skipped, version_lt, warned, K8S_ROLES
+from bkdoctor.scan.rulekit import G_CONTAINER, K8S_ROLES, cite, Rule, T, errored, failed, passed, skipped, version_lt, warned
 
 RULE = Rule(
     id="docker-version",

@@ -1,4 +1,4 @@
-from bkdoctor.scan.rulekit import G_INSECURE, Rule, T, errored, failed, insecure_registries, passed, skipped, warned, K8S_ROLES
+from bkdoctor.scan.rulekit import G_INSECURE, K8S_ROLES, Rule, T, errored, failed, insecure_registries, passed, skipped, warned
 
 RULE = Rule(
     id="insecure-registries",

@@ -1,4 +1,5 @@
-from bkdoctor.scan.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, insecure_registries, passed, skipped, warned, K8S_ROLES
+from bkdoctor.scan.rulekit import G_DOCKERD, K8S_ROLES, Rule, T, cite, errored, failed, insecure_registries, passed, skipped
+from bkdoctor.scan.rulekit import warned
 
 RULE = Rule(
     id="registry-trusted",
