@@ -12,6 +12,9 @@ STATUSES = ("pass", "warn", "fail", "error", "skip", "suppressed")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SCOPES = ("host", "fleet", "cluster")
 ROLES = ("control", "master", "node", "registry-proxy")
+HOST_ROLES = ("control", "master", "node")  # the deployment's own machines (not the registry proxy)
+K8S_ROLES = ("master", "node")  # the cluster's members
+PROBLEM_STATUSES = ("warn", "fail", "error")  # what a suppression, --fail-on warn and the history count as a problem
 
 # Ordering used for sorting and for --fail-on: an `error` (could not check) counts like a failure, because a
 # host we could not read is not a host we can call healthy.

@@ -11,9 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bkdoctor.model import BadInput
-
-PROBLEM = ("warn", "fail", "error")
+from bkdoctor.model import PROBLEM_STATUSES as PROBLEM, BadInput
 
 
 def default_db_path() -> Path:

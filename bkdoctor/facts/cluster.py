@@ -197,6 +197,7 @@ class ClusterFacts:
     preloaded: dict[str, Any] | None = None
     # one copy of each short string value of the reduced objects (namespaces, node names, images, reasons...)
     _strings: dict[str, str] = field(default_factory=dict)
+    _indexes: dict[str, Any] = field(default_factory=dict)
 
     # -- raw API --------------------------------------------------------------------------------------
     def _get(self, path: str, query: dict[str, Any] | None = None, *, raw: bool = False) -> Any:
@@ -251,6 +252,13 @@ class ClusterFacts:
         if isinstance(v, FactUnavailable):
             raise v
         return v
+
+    def index(self, key: str, build: Callable[[], Any]) -> Any:
+        """What `build()` derives from the facts (an index of events by reason...), built once per scan and shared
+        by every rule that asks for `key`. A build that raises (a kind unavailable) is not kept."""
+        if key not in self._indexes:
+            self._indexes[key] = build()
+        return self._indexes[key]
 
     def _load(self, kind: str) -> Any:
         if self.preloaded is not None:
@@ -365,9 +373,6 @@ class ClusterFacts:
                 text = None
         self._cache[key] = text
         return text
-
-    def logs_read(self) -> dict[str, str]:
-        return {k: v for k, v in self._cache.items() if k.startswith("log:") and isinstance(v, str)}
 
 
 def hosts_from_cluster(access: ClusterAccess, inv: Any) -> list[Any]:

@@ -54,7 +54,7 @@ from bkdoctor import __version__
 from bkdoctor.facts.cluster import CONFIGMAP_NAMES, REQUEST_TIMEOUT, ClusterAccess, ClusterFacts, _reason
 from bkdoctor.facts.host import DOCKER_FALLBACK_SECTIONS, HostFacts, sections_for
 from bkdoctor.facts.probe import build_script, parse_output
-from bkdoctor.model import BadInput, FactUnavailable, Rule, T
+from bkdoctor.model import K8S_ROLES, BadInput, FactUnavailable, Rule, T
 
 DEFAULT_NAMESPACE = "bkdoctor"
 DEFAULT_IMAGE = f"bkdoctor/bkdoctor:{__version__}"
@@ -154,7 +154,7 @@ def daemonset_sections() -> set[str]:
     from bkdoctor.scan.loader import all_rules
 
     facts = {f for r in all_rules() if r.scope in ("host", "fleet") and "slow" not in r.tags
-             and r.applies_to(("master", "node")) for f in r.facts}
+             and r.applies_to(K8S_ROLES) for f in r.facts}
     return (sections_for(facts) | set(DOCKER_FALLBACK_SECTIONS)) - EXCLUDED_SECTIONS
 
 
@@ -165,7 +165,7 @@ def daemonset_params(domain: str | None) -> dict[str, str]:
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
 
     inv = local_inventory(domain)
-    return probe_params(inv, HostSpec(name="node", address="", roles=("master", "node")))
+    return probe_params(inv, HostSpec(name="node", address="", roles=K8S_ROLES))
 
 
 def daemonset_script(nonce: str, sections: set[str] | None = None, params: dict[str, str] | None = None) -> str:

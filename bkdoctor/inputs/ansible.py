@@ -13,7 +13,7 @@ import re
 import shlex
 from typing import Any
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import ROLES, BadInput
 from bkdoctor.safe.names import valid_host_name, why_not
 
 ROLE_OF_GROUP = {
@@ -251,7 +251,7 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
             raise BadInput(f"inventory {path}: host {why_not(h)}")
         name = h
         entry: dict[str, Any] = {"name": name, "address": v.get("ansible_host", h),
-                                 "roles": sorted(roles[h], key=["control", "master", "node", "registry-proxy"].index)}
+                                 "roles": sorted(roles[h], key=ROLES.index)}
         if ssh:
             entry["ssh"] = ssh
         out_hosts.append(entry)

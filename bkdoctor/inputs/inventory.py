@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from bkdoctor.inputs import thresholds as th
 from bkdoctor.model import BadInput
@@ -62,30 +61,6 @@ class Inventory:
     # run-time options from the CLI (never from the file): trust on first use, a prompted password
     accept_new_host_keys: bool = False
     ssh_password: str | None = field(default=None, repr=False)
-
-
-def _line_of(node: yaml.Node | None, path: list[Any]) -> int | str | None:
-    """1-based line of the YAML node at `path` (dict keys / list indexes), nearest existing ancestor."""
-    if node is None:
-        return "?"
-    best = node.start_mark.line + 1 if node is not None else None
-    for key in path:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
-                    nxt = v
-                    best = k.start_mark.line + 1
-                    break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            best = node.start_mark.line + 1
-        else:
-            break
-        if node is None:
-            break
-    return best
 
 
 def _schema() -> dict[str, Any]:
@@ -170,14 +145,7 @@ def load_inventory(path: str) -> Inventory:
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         e = errors[0]
-        keypath = list(e.absolute_path)
-        if e.validator == "additionalProperties":
-            # name the offending key itself, not its parent
-            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
-            if extra:
-                keypath = keypath + [extra[0]]
-        key = ".".join(str(k) for k in keypath) or "(top level)"
-        line = _line_of(node, keypath)
+        line, key = safeyaml.schema_error_at(e, node)
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise BadInput(f"inventory {path}: line {line}: {key}: {e.message}{more}")
 
@@ -185,14 +153,14 @@ def load_inventory(path: str) -> Inventory:
     seen: set[str] = set()
     for i, h in enumerate(data.get("hosts") or []):
         if h["name"] in seen:
-            raise BadInput(f"inventory {path}: line {_line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}")
+            raise BadInput(f"inventory {path}: line {safeyaml.line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}")
         seen.add(h["name"])
         hosts.append(HostSpec(name=h["name"], address=h["address"], roles=tuple(h["roles"]), ssh=h.get("ssh") or {},
                               docker_socket=h.get("docker_socket"), local=bool(h.get("local", False))))
     try:
         thresholds = th.merge(data.get("thresholds"))
     except th.ThresholdError as e:
-        raise BadInput(f"inventory {path}: line {_line_of(node, e.path)}: {e}") from None
+        raise BadInput(f"inventory {path}: line {safeyaml.line_of(node, e.path)}: {e}") from None
 
     sup = []
     for s in data.get("suppress") or []:

@@ -27,7 +27,7 @@ from bkdoctor.install.steps import DIRS, ENV, KINDS, ON, PLACEHOLDER as PLACEHOL
 from bkdoctor.install.steps import Step, StepFailed, render, root_of, script, shell_path
 from bkdoctor.install.builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATES
 from bkdoctor.inputs.inventory import HostSpec, Inventory
-from bkdoctor.model import BadInput, T
+from bkdoctor.model import PROBLEM_STATUSES, STATUS_RANK, BadInput, T
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
 CONFIRM_MANUAL_ENV = "BKDOCTOR_CONFIRM_MANUAL"
@@ -266,7 +266,7 @@ class Installer:
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
         res = await engine.scan(inv or self.inv, rules, factory=self.factory, cluster=cluster)
         out: dict[str, tuple[str, list[Any]]] = {}
-        rank = {"pass": 0, "skip": 0, "suppressed": 0, "warn": 1, "fail": 2, "error": 2}
+        rank = STATUS_RANK
         for f in res.findings:
             st, fs = out.get(f.rule.id, ("pass", []))
             if rank[f.status] > rank[st] or (rank[f.status] == rank[st] and f.status != "pass" and st == "skip"):
@@ -285,7 +285,7 @@ class Installer:
         for rid in ids:
             st, fs = statuses.get(rid, ("pass", []))
             if st in ("fail", "error") or (warn_blocks and st == "warn"):
-                bad += [f for f in fs if f.status in ("fail", "error", "warn")]
+                bad += [f for f in fs if f.status in PROBLEM_STATUSES]
             elif warn_blocks and st == "skip" and any(f.status == "skip" for f in fs):
                 # a strict gate (§十二.2.1's versions) that could not be judged (no bk-gse / bk-apigateway yet, no
                 # cluster) does not let the phase start
@@ -474,7 +474,7 @@ class Installer:
     @staticmethod
     def only_hosts(statuses: dict[str, tuple[str, list[Any]]], names: set[str]) -> dict[str, tuple[str, list[Any]]]:
         """The statuses recomputed from the findings of host rules on `names` (cluster and fleet findings kept)."""
-        rank = {"pass": 0, "skip": 0, "suppressed": 0, "warn": 1, "fail": 2, "error": 2}
+        rank = STATUS_RANK
         out: dict[str, tuple[str, list[Any]]] = {}
         for rid, (_, fs) in statuses.items():
             keep = [f for f in fs if f.rule.scope != "host" or f.target in names]
@@ -646,7 +646,7 @@ class Installer:
             st = await self.statuses(sels)
         except BadInput:
             return []
-        found = [f for rid, (s, fs) in st.items() for f in fs if f.status in ("fail", "error", "warn")
+        found = [f for rid, (s, fs) in st.items() for f in fs if f.status in PROBLEM_STATUSES
                  and (rid.startswith("faq-") or rid in phase.verify or f.related)]
         found.sort(key=lambda f: (f.status != "fail", f.rule.id))
         for f in found[:10]:
@@ -691,13 +691,17 @@ class Installer:
         if p.verify:
             st = await self.statuses(p.verify)
             ok, bad = self.verdict(st, p.verify, strict=True)
+        msgs = await self.failed_checks(p.checks)
+        return ok and not msgs, bad, msgs
+
+    async def failed_checks(self, names: list[str]) -> list[str]:
+        """What each built-in check in `names` that does not pass says (none: all pass)."""
         msgs = []
-        for c in p.checks:
-            cok, msg = await self.check(c)
-            if not cok:
-                ok = False
+        for name in names:
+            ok, msg = await self.check(name)
+            if not ok:
                 msgs.append(msg)
-        return ok, bad, msgs
+        return msgs
 
     async def run(self, phases: list[Phase]) -> list[PhaseReport]:
         reports: list[PhaseReport] = []
@@ -722,13 +726,8 @@ class Installer:
             if p.gate or p.gate_builtin:
                 st = await self.statuses(p.gate)
                 ok, bad = self.verdict(st, p.gate, warn_blocks=p.gate_strict)
-                msgs = []
-                for g in p.gate_builtin:
-                    gok, msg = await self.check(g)
-                    if not gok:
-                        ok = False
-                        msgs.append(msg)
-                if not ok:
+                msgs = await self.failed_checks(p.gate_builtin)
+                if not ok or msgs:
                     for f in bad[:10]:
                         self.say(f"  gate: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}")
                         if f.rule.remediation:

@@ -93,19 +93,6 @@ def script(step: Step, command: str, *, install_dir: str, env: dict[str, str], o
 
 
 # -- the guide's text ----------------------------------------------------------------------------------
-CN_NUM = "一二三四五六七八九十"
-
-
-def _cn(n: str) -> int:
-    if n == "十":
-        return 10
-    if n.startswith("十"):
-        return 10 + CN_NUM.index(n[1]) + 1
-    if n.endswith("十"):
-        return (CN_NUM.index(n[0]) + 1) * 10
-    return CN_NUM.index(n) + 1
-
-
 _H1 = re.compile(r"^##\s+\**([一二三四五六七八九十]+)、")
 _HN = re.compile(r"^(#{3,5})\s+\**(\d+(?:\.\d+)*)\.?\s")
 

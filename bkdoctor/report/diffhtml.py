@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 
 from bkdoctor import __version__
+from bkdoctor.model import STATUSES
 
 SECTIONS = (("new", "新问题", "New problems"), ("resolved", "已解决", "Resolved"),
             ("still_failing", "仍未解决", "Still failing"), ("changed", "状态变化", "Changed"))
@@ -67,7 +68,7 @@ text-align: left; vertical-align: top; } th { background: #f4f4f4; }
 
 def render_diff_html(d: dict[str, Any], lang: str = "en") -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    known = {"pass", "warn", "fail", "error", "skip", "suppressed"}
+    known = set(STATUSES)
     items = {k: list(d.get(k) or []) for k, _, _ in SECTIONS}
     return env.from_string(TEMPLATE).render(
         d={**items, "from": d["from"], "to": d["to"]}, lang=lang, sections=SECTIONS, version=__version__,

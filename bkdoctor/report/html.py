@@ -21,12 +21,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from bkdoctor.model import PROBLEM_STATUSES, SEVERITIES
 from bkdoctor.report import reports_dir
 
 TEMPLATE_NAME = "report.html.j2"
 
 STATUS_ORDER = ["error", "fail", "warn", "suppressed", "skip", "pass"]
-SEVERITY_ORDER = ["critical", "high", "medium", "low", "info"]
+SEVERITY_ORDER = list(SEVERITIES)
 STATUS_GLYPH = {"pass": "✓", "warn": "!", "fail": "✗", "error": "?", "skip": "–", "suppressed": "⊘"}
 
 # UI labels: key -> (zh, en)
@@ -441,7 +442,7 @@ def _by_rule(raw_findings: list[dict], anchor_of: dict[int, str], rules: list[st
         out.append(row)
     out.sort(key=lambda r: (STATUS_ORDER.index(r["worst"]) if r["worst"] in STATUS_ORDER else 9,
                             SEVERITY_ORDER.index(r["severity"]) if r["severity"] in SEVERITY_ORDER else 9,
-                            -sum(v for k, v in r["n"].items() if k in ("fail", "error", "warn"))))
+                            -sum(v for k, v in r["n"].items() if k in PROBLEM_STATUSES)))
     return out
 
 

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from bkdoctor import __version__
-from bkdoctor.model import SEVERITY_RANK, STATUS_RANK, STATUSES
+from bkdoctor.model import SEVERITY_RANK, STATUSES
 from bkdoctor.safe.secrets import mask_obj, mask_text
 
 SCHEMA_ID = "bkdoctor/report/v1"
@@ -50,10 +47,6 @@ def build_report(result: Any, lang: str) -> dict[str, Any]:
         "findings": findings,
         "summary": summary,
     }
-
-
-def worst(report: dict[str, Any]) -> int:
-    return max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
 
 
 def write_atomic(path: str, text: str, mode: int | None = None) -> None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bkdoctor.model import STATUSES
-
-PROBLEM = ("warn", "fail", "error")
+from bkdoctor.model import PROBLEM_STATUSES as PROBLEM, STATUSES
 
 
 def _label(v: Any) -> str:

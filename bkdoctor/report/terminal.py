@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bkdoctor.guidetext import NOT_IN_GUIDE
+from bkdoctor.model import STATUSES
 from bkdoctor.safe.terminal import clean, clean_line
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim",
@@ -86,7 +87,7 @@ def _print_flat(report: dict[str, Any], console: Console, verbose: bool = False)
 def _summary_line(report: dict[str, Any], console: Console) -> None:
     t = L[report["lang"]]
     s = report["summary"]
-    parts = [Text(f"{k} {s[k]}", style=STYLE[k]) for k in ("pass", "warn", "fail", "error", "skip", "suppressed") if s[k]]
+    parts = [Text(f"{k} {s[k]}", style=STYLE[k]) for k in STATUSES if s[k]]
     line = Text(f"{t['scan']} {report['scan']['id']}: ")
     for i, p in enumerate(parts):
         if i:

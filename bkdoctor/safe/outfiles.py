@@ -3,8 +3,9 @@
 - Checked before the work: `check_output_path` refuses a directory, a missing directory, a directory where no
   file can be created (read-only, no permission), so a typo never costs a whole fleet scan (exit 2, one line).
 - Written atomically (a temp file in the same directory, fsync, rename: readers never see half a file).
-- Modes: a new file gets what `open()` would give it (0666 minus the umask: `umask 077` gives 0600); a file
-  that exists keeps its mode, and its owner where we may set it. A caller that writes a secret passes `mode`.
+- Modes: a new file gets what `open()` would give it (0666 minus the umask: `umask 077` gives 0600), or
+  `new_mode` (known_hosts: 0600); a file that exists keeps its mode, and its owner where we may set it. A caller
+  that writes a secret passes `mode`, which holds whether the file existed or not.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def check_output_path(path: str, what: str = "") -> None:
     os.unlink(probe)
 
 
-def write_atomic(path: str, text: str | bytes, mode: int | None = None) -> None:
+def write_atomic(path: str, text: str | bytes, mode: int | None = None, new_mode: int | None = None) -> None:
     """Write a file so that readers never see half of it (temp file in the same dir, fsync, rename).
 
     A target that exists and is not a regular file (/dev/null, a fifo, /dev/stdout) is written in place: renaming
@@ -77,7 +78,10 @@ def write_atomic(path: str, text: str | bytes, mode: int | None = None) -> None:
             fh.write(data)
         return
     if mode is None:
-        mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~current_umask()
+        if st is not None:
+            mode = stat.S_IMODE(st.st_mode)
+        else:
+            mode = new_mode if new_mode is not None else 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent) if str(p.parent) else ".")
     try:
         with os.fdopen(fd, "wb") as fh:

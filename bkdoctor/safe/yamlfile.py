@@ -1,12 +1,13 @@
 """The one YAML loader for every YAML file an operator (or a host) hands bkdoctor: inventories, Ansible
-inventories, custom.yaml, a host's registry config.
+inventories, site rules, custom.yaml, kubeconfigs, a host's registry config.
 
 On top of yaml.SafeLoader:
 - a duplicate key is an error (last-wins would silently drop, e.g., a whole `hosts:` list);
 - dates stay strings (`until: 2027-06-30` is the string the schema checks as a date), no YAML timestamps;
 - bounded: at most MAX_BYTES of text, MAX_NODES nodes once aliases are expanded (a 440-byte alias bomb
   expands to billions), MAX_DEPTH levels of nesting, no recursive alias.
-Every failure is `BadInput` with one line: `<source>: line N: <what>`.
+Every failure is `BadInput` with one line: `<source>: line N: <what>`. `line_of` and `schema_error_at` give the
+line of a key path in a loaded document, for the schema errors of the files checked by one (inventory, site rules).
 """
 from __future__ import annotations
 
@@ -156,3 +157,38 @@ def load_with_node(text: str, source: str) -> tuple[Any, yaml.Node | None]:
 
 def load(text: str, source: str) -> Any:
     return load_with_node(text, source)[0]
+
+
+def line_of(node: yaml.Node | None, path: list[Any]) -> int | str | None:
+    """1-based line of the YAML node at `path` (dict keys / list indexes), nearest existing ancestor."""
+    if node is None:
+        return "?"
+    best = node.start_mark.line + 1 if node is not None else None
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    nxt = v
+                    best = k.start_mark.line + 1
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            best = node.start_mark.line + 1
+        else:
+            break
+        if node is None:
+            break
+    return best
+
+
+def schema_error_at(e: Any, node: yaml.Node | None) -> tuple[int | str | None, str]:
+    """(line, dotted key path) of a JSON Schema error (`jsonschema.ValidationError`) on a document loaded with
+    `load_with_node`; an unknown key is named itself, not the mapping that holds it."""
+    keypath = list(e.absolute_path)
+    if e.validator == "additionalProperties":
+        extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+        if extra:
+            keypath.append(extra[0])
+    return line_of(node, keypath), ".".join(str(k) for k in keypath) or "(top level)"

@@ -16,7 +16,7 @@ from bkdoctor.facts.host import (API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BU
 from bkdoctor.facts.probe import build_script, parse_output
 from bkdoctor.inputs.inventory import HostSpec, Inventory
 from bkdoctor.scan.siterules import extra_timeout, split_facts
-from bkdoctor.model import STATUS_RANK, FactUnavailable, Finding, Result, Rule, T
+from bkdoctor.model import PROBLEM_STATUSES, FactUnavailable, Finding, Result, Rule, T
 from bkdoctor.transport import LocalTransport, Transport, TransportError
 
 log = logging.getLogger("bkdoctor")
@@ -375,7 +375,7 @@ def link_causes(cluster_findings: list[Finding], host_findings: list[Finding], t
 
 def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) -> None:
     for f in findings:
-        if f.result.status not in ("warn", "fail", "error"):
+        if f.result.status not in PROBLEM_STATUSES:
             continue
         for s in inv.suppress:
             if s.rule not in (f.rule.id, "*") or not fnmatch.fnmatchcase(f.target, s.target):
@@ -547,7 +547,3 @@ def _ingress_of(cfacts: Any, find: Callable[..., Any]) -> dict[str, Any] | None:
     except FactUnavailable:
         pods = []
     return find(services, pods)
-
-
-def worst_rank(findings: list[Finding]) -> int:
-    return max((STATUS_RANK[f.status] for f in findings), default=0)

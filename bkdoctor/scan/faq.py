@@ -1,7 +1,9 @@
 """FAQ failure signatures as data: `rules/cluster/faq-<id>.yaml` -> a cluster rule.
 
-A signature says where to look and what to match; the matcher is generic, so a new signature is a few lines
-of YAML. Where to look (`where`):
+A signature says where to look and what to match; the matchers are generic, so a new signature is a few lines
+of YAML. Its shape is checked by `faq-signature.schema.json` (one-line errors in the words of its `x-message`s);
+regexes and the guide quote are checked here. Where to look (`where`; `WHERES` holds each one's keys, facts and
+matcher):
   waiting  a container's waiting state: `reason` (list) and/or `message` (regex)
   terminated  a container's last termination: `reason`, `message`, `exit_codes`
   event    an Event: `reason` (list), `message` (regex), optional `kind` of the involved object
@@ -24,26 +26,21 @@ note); `on_match` (fail|warn, default fail) is the status once a match is older.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from bkdoctor.guidetext import NOT_IN_GUIDE
 from bkdoctor.facts.k8s import container_statuses, md, pod_failing, ref
-from bkdoctor.model import Guide, Result, Rule, T
+from bkdoctor.model import SEVERITIES, Guide, Result, Rule, T
 
-WHERE_FACTS = {"waiting": ("pods",), "terminated": ("pods",), "event": ("events", "pods"), "log": ("pods", "logs"),
-               "job": ("jobs",), "pod": ("pods",), "helm": ("helm_releases",)}
-COMMON_KEYS = {"where", "pod", "namespace"}
-WHERE_KEYS = {"waiting": {"reason", "message"}, "terminated": {"reason", "message", "exit_codes"},
-              "event": {"reason", "message", "kind"}, "log": {"message"}, "job": {"name", "failed"},
-              "pod": {"phase", "ready"}, "helm": {"status", "name"}}
-LIST_KEYS = ("reason", "exit_codes", "phase", "status")
-TOP_KEYS = {"id", "title", "severity", "tags", "guide", "match", "cause", "fix", "commands", "host_rules",
-            "grace_minutes", "on_match", "summary", "remediation"}
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+SCHEMA_PATH = Path(__file__).with_name("faq-signature.schema.json")
+COMMON_KEYS = ("where", "pod", "namespace")
 MAX_MATCHES = 20
 
 
@@ -51,9 +48,7 @@ class SignatureError(ValueError):
     pass
 
 
-def _t(d: Any, what: str, path: Path) -> T:
-    if not isinstance(d, dict) or not d.get("zh") or not d.get("en"):
-        raise SignatureError(f"{path}: {what} needs zh and en text")
+def _t(d: dict[str, Any]) -> T:
     return T(str(d["zh"]).strip(), str(d["en"]).strip())
 
 
@@ -63,64 +58,33 @@ def load_signature(path: Path) -> Rule:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         raise SignatureError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise SignatureError(f"{path}: not a mapping")
+    errors = sorted(_validator().iter_errors(data),
+                    key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:  # the deepest names the key that is wrong
+        raise SignatureError(f"{path}: {_say(errors[0], data)}")
     sid = data.get("id")
     if sid != path.stem:
         raise SignatureError(f"{path}: id {sid!r} does not equal the file name")
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise SignatureError(f"{path}: unknown keys {unknown}")
-    if data.get("severity", "high") not in SEVERITIES:
-        raise SignatureError(f"{path}: severity {data.get('severity')!r} is not one of {list(SEVERITIES)}")
-    if data.get("on_match", "fail") not in ("fail", "warn"):
-        raise SignatureError(f"{path}: on_match must be fail or warn, not {data.get('on_match')!r}")
-    grace = data.get("grace_minutes")
-    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0):
-        raise SignatureError(f"{path}: grace_minutes must be a number of minutes")
-    for k in ("host_rules", "tags", "commands", "summary"):
-        v = data.get(k)
-        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
-            raise SignatureError(f"{path}: {k} must be a list of strings")
-    matchers = data.get("match") or []
-    if not matchers or not isinstance(matchers, list):
-        raise SignatureError(f"{path}: no match entries")
+    matchers = data["match"]
     facts: list[str] = []
     for i, m in enumerate(matchers):
-        if not isinstance(m, dict):
-            raise SignatureError(f"{path}: match[{i}] is not a mapping")
-        where = m.get("where")
-        if where not in WHERE_FACTS:
-            raise SignatureError(f"{path}: match[{i}]: unknown where {where!r} (one of {', '.join(WHERE_FACTS)})")
-        extra = sorted(set(m) - COMMON_KEYS - WHERE_KEYS[where])
-        if extra:
-            raise SignatureError(f"{path}: match[{i}] (where: {where}): unknown keys {extra}")
-        if where == "log" and not m.get("message"):
-            raise SignatureError(f"{path}: match[{i}] (where: log) needs a message regex")
-        for k in LIST_KEYS:
-            if k in m and not isinstance(m[k], list):
-                raise SignatureError(f"{path}: match[{i}]: {k} must be a list")
         for k in ("message", "pod", "namespace", "name"):
             if k in m:
                 try:
                     rx = re.compile(m[k])
-                except (re.error, TypeError) as e:
+                except re.error as e:
                     raise SignatureError(f"{path}: match[{i}]: bad regex in {k}: {e}") from None
                 if k == "message" and "node_ip" in rx.groupindex and "nodes" not in facts:
                     facts.append("nodes")
-        for f in WHERE_FACTS[where]:
+        for f in WHERES[m["where"]].facts:
             if f not in facts:
                 facts.append(f)
     if data.get("host_rules") and "nodes" not in facts:
         facts.append("nodes")
     g = data.get("guide") or {}
-    if not isinstance(g, dict) or (g.get("line") is not None and not isinstance(g.get("line"), int)):
-        raise SignatureError(f"{path}: guide must be {{section, title, line, quote}} with an integer line")
-    if set(g) - {"section", "title", "line", "quote"}:
-        raise SignatureError(f"{path}: guide: unknown keys {sorted(set(g) - {'section', 'title', 'line', 'quote'})}")
     if g.get("section") != NOT_IN_GUIDE and not g.get("quote"):
         raise SignatureError(f"{path}: guide needs a quote from its section (or section: {NOT_IN_GUIDE!r})")
-    cause, fix = _t(data.get("cause"), "cause", path), _t(data.get("fix"), "fix", path)
+    cause, fix = _t(data["cause"]), _t(data["fix"])
     sig = {"matchers": matchers, "cause": cause, "fix": fix, "on_match": data.get("on_match", "fail"),
            "grace_minutes": data.get("grace_minutes"), "host_rules": list(data.get("host_rules") or []),
            "summary": list(data.get("summary") or ["registry"])}
@@ -128,7 +92,7 @@ def load_signature(path: Path) -> Rule:
     def check(facts_: Any, ctx: Any) -> Result:
         return run_signature(sig, facts_, ctx)
 
-    rule = Rule(id=sid, title=_t(data.get("title"), "title", path), scope="cluster",
+    rule = Rule(id=sid, title=_t(data["title"]), scope="cluster",
                 severity=data.get("severity", "high"), facts=tuple(facts),
                 guide=_guide(g),
                 doc=T(f"{cause.zh}\n修复：{fix.zh}", f"{cause.en}\nFix: {fix.en}"), roles=(),
@@ -136,6 +100,60 @@ def load_signature(path: Path) -> Rule:
                 remediation=data.get("remediation"), fix=tuple(data.get("commands") or ()),
                 host_rules=tuple(sig["host_rules"]), check=check)
     return rule
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    """The signature schema with what has its home in code filled in: severities, and each `where` with its keys."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema["properties"]["severity"]["enum"] = list(SEVERITIES)
+    matcher = schema["$defs"]["matcher"]
+    matcher["properties"]["where"]["enum"] = list(WHERES)
+    matcher["allOf"] = [{"if": {"properties": {"where": {"const": name}}, "required": ["where"]},
+                         "then": {"properties": {k: matcher["properties"][k] for k in COMMON_KEYS + w.keys},
+                                  "additionalProperties": False, "required": list(w.needs)}}
+                        for name, w in WHERES.items()]
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_schema())
+
+
+def _x(schema: dict[str, Any], what: str = "x-message") -> str | None:
+    """A schema node's message (`x-required` falls back to `x-message`), through one local $ref."""
+    if what not in schema and "x-message" not in schema and "$ref" in schema:
+        schema = _schema()["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema.get(what) or schema.get("x-message")
+
+
+def _say(e: Any, data: Any) -> str:
+    """One line for a schema error, in the words of the schema's x-message (`match[0]: reason must be a list`)."""
+    loc, value, template = list(e.absolute_path), e.instance, _x(e.schema)
+    enum = e.validator_value if e.validator == "enum" else ()
+    entry = data["match"][loc[1]] if loc[:1] == ["match"] and len(loc) > 1 else None
+    where = entry.get("where") if isinstance(entry, dict) and len(loc) == 2 else None
+    if e.validator == "required":  # said as an error on the missing key
+        missing = next(k for k in e.validator_value if k not in e.instance)
+        prop = e.schema["properties"][missing]
+        value, template, enum = None, _x(prop, "x-required"), prop.get("enum", ())
+        if where is None:
+            loc.append(missing)
+    if entry is not None:
+        at, loc = f"match[{loc[1]}]", loc[2:]
+        at += f" (where: {where})" if where is not None else ""
+        at += ": " if loc or e.validator == "additionalProperties" else " "
+    else:
+        at = f"{loc[0]}: " if loc and e.validator == "additionalProperties" else ""
+    if e.validator == "additionalProperties":
+        return f"{at}unknown keys {sorted(set(e.instance) - set(e.schema.get('properties', {})))}"
+    if not template:
+        return f"{at}{'.'.join(map(str, loc)) or '(top level)'}: {e.message}"
+    return at + template.format(key=loc[0] if loc else None, value=value, enum=list(enum),
+                                one_of=", ".join(map(str, enum)))
 
 
 def _guide(g: dict[str, Any]) -> Guide:
@@ -177,47 +195,61 @@ def _details(groups: dict[str, str]) -> dict[str, str]:
     return d
 
 
-def _index(facts: Any) -> dict[str, Any]:
-    """Per-scan indexes shared by every signature (15 signatures must not each walk 20,000 events)."""
-    idx = getattr(facts, "_faq_index", None)
-    if idx is None:
-        idx = {}
-        try:
-            facts._faq_index = idx
-        except AttributeError:  # a facts object that takes no attributes: no caching
-            pass
-    return idx
+def _message(m: dict[str, Any], text: str) -> dict[str, str] | None:
+    """The entry's `message` regex on `text`: its named groups ({} without a regex), or None when it does not match."""
+    rx = _re(m, "message")
+    if rx is None:
+        return {}
+    mm = rx.search(text)
+    return mm.groupdict() if mm else None
+
+
+def _scoped(m: dict[str, Any], ns: str, name: str) -> bool:
+    pr, nr = _re(m, "pod"), _re(m, "namespace")
+    return (pr is None or bool(pr.search(name))) and (nr is None or bool(nr.search(ns)))
+
+
+def _state(cs: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """A container's `where` state (waiting, terminated), or for terminated its last termination."""
+    return (cs.get("state") or {}).get(where) or ((cs.get("lastState") or {}).get("terminated")
+                                                   if where == "terminated" else None)
+
+
+# Per-scan indexes live on the facts (`facts.index(key, build)`), shared by every signature: 15 signatures must not
+# each walk 20,000 events.
+def _pod_named(facts: Any, ns: Any, name: Any) -> dict[str, Any] | None:
+    by = facts.index("faq:pod-by-name", lambda: {(md(p).get("namespace"), md(p)["name"]): p for p in facts.get("pods")})
+    return by.get((ns, name))
 
 
 def _events_by_reason(facts: Any) -> dict[str, list[dict[str, Any]]]:
-    idx = _index(facts)
-    if "events" not in idx:
+    def build() -> dict[str, list[dict[str, Any]]]:
         by: dict[str, list[dict[str, Any]]] = {}
         for e in facts.get("events"):
             by.setdefault(e.get("reason") or "", []).append(e)
-        idx["events"] = by
-    return idx["events"]
+        return by
+
+    return facts.index("faq:events-by-reason", build)
 
 
 def _pods_with_state(facts: Any, where: str, reasons: set[str]) -> list[dict[str, Any]]:
     """Pods (in list order) with a container whose `where` state (or last termination) has one of `reasons`."""
-    idx = _index(facts)
-    key = f"state:{where}"
-    if key not in idx:
+    def build() -> dict[str, list[dict[str, Any]]]:
         by: dict[str, list[dict[str, Any]]] = {}
         for p in facts.get("pods"):
             seen = set()
             for cs in container_statuses(p):
-                st = (cs.get("state") or {}).get(where) or ((cs.get("lastState") or {}).get("terminated")
-                                                           if where == "terminated" else None)
+                st = _state(cs, where)
                 r = (st or {}).get("reason")
                 if st and r not in seen:
                     seen.add(r)
                     by.setdefault(r or "", []).append(p)
-        idx[key] = by
+        return by
+
+    by_reason = facts.index(f"faq:state:{where}", build)
     out, seen_ids = [], set()
     for r in sorted(reasons):
-        for p in idx[key].get(r, ()):
+        for p in by_reason.get(r, ()):
             if id(p) not in seen_ids:
                 seen_ids.add(id(p))
                 out.append(p)
@@ -225,135 +257,147 @@ def _pods_with_state(facts: Any, where: str, reasons: set[str]) -> list[dict[str
     return sorted(out, key=lambda p: order[id(p)]) if order else out
 
 
+# -- one matcher per `where`: (the signature's entry, the facts) -> matches, in the facts' order -----------------------
+def _match_state(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
+    where, reasons, out = m["where"], set(m.get("reason") or []), []
+    for p in facts.get("pods") if not reasons else _pods_with_state(facts, where, reasons):
+        if not _scoped(m, md(p).get("namespace", ""), md(p)["name"]):
+            continue
+        for cs in container_statuses(p):
+            st = _state(cs, where)
+            if not st or (reasons and st.get("reason") not in reasons):
+                continue
+            if m.get("exit_codes") and st.get("exitCode") not in m["exit_codes"]:  # terminated only
+                continue
+            text = st.get("message", "") or ""
+            groups = _message(m, text)
+            if groups is None:
+                continue
+            out.append({"where": where, "object": ref(p), "container": cs.get("name"),
+                        "node": (p.get("spec") or {}).get("nodeName"), "reason": st.get("reason"),
+                        "text": text[:300], "details": _details(groups), "_pod": p})
+    return out
+
+
+def _match_event(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
+    kind, reasons, out = m.get("kind"), set(m.get("reason") or []), []
+    candidates = facts.get("events") if not reasons else \
+        [e for r in sorted(reasons) for e in _events_by_reason(facts).get(r, ())]
+    if reasons and len(reasons) > 1:  # keep the API's order, as without the index
+        pos = facts.index("faq:event-pos", lambda: {id(e): i for i, e in enumerate(facts.get("events"))})
+        candidates.sort(key=lambda e: pos[id(e)])
+    for e in candidates:
+        io = e.get("involvedObject") or {}
+        if kind and io.get("kind") != kind:
+            continue
+        if reasons and e.get("reason") not in reasons:
+            continue
+        if not _scoped(m, io.get("namespace", ""), io.get("name", "")):
+            continue
+        text = e.get("message", "") or ""
+        groups = _message(m, text)
+        if groups is None:
+            continue
+        p = _pod_named(facts, io.get("namespace"), io.get("name")) if io.get("kind") == "Pod" else None
+        node = ((p or {}).get("spec") or {}).get("nodeName") or (e.get("source") or {}).get("host")
+        out.append({"where": "event", "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
+                    "node": node, "reason": e.get("reason"), "text": text[:300],
+                    "details": _details(groups), "count": e.get("count"), "_pod": p})
+    return out
+
+
+def _match_log(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
+    logs, msg_re, out = facts.get("logs"), _re(m, "message"), []
+    assert msg_re is not None  # the schema: a log entry needs its message regex
+    with_logs = {tuple(k.split("/", 2)[:2]) for k in logs}  # logs exist for failing pods only
+    for p in (x for x in facts.get("pods") if (md(x).get("namespace", ""), md(x)["name"]) in with_logs):
+        ns, name = md(p).get("namespace", ""), md(p)["name"]
+        if not _scoped(m, ns, name):
+            continue
+        for c in (p.get("spec") or {}).get("containers") or []:
+            for prev in (False, True):
+                text = logs.get(f"{ns}/{name}/{c['name']}/{int(prev)}")
+                mm = msg_re.search(text) if text else None
+                if not mm:
+                    continue
+                line = text[: mm.end()].rsplit("\n", 1)[-1] + text[mm.end():].split("\n", 1)[0]
+                out.append({"where": "log", "object": f"{ns}/{name}", "container": c["name"],
+                            "node": (p.get("spec") or {}).get("nodeName"), "reason": "log",
+                            "text": line.strip()[:300], "details": _details(mm.groupdict()), "_pod": p})
+                break
+    return out
+
+
+def _match_job(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
+    name_re, out = _re(m, "name"), []
+    for j in facts.get("jobs"):
+        ns, name = md(j).get("namespace", ""), md(j)["name"]
+        if (name_re and not name_re.search(name)) or not _scoped(m, ns, name):
+            continue
+        st = j.get("status") or {}
+        done = any(c.get("type") == "Complete" and c.get("status") == "True" for c in st.get("conditions") or [])
+        if done or (m.get("failed") and not st.get("failed")):
+            continue
+        out.append({"where": "job", "object": f"{ns}/{name}", "node": None, "reason": "not complete",
+                    "text": f"active={st.get('active', 0)} failed={st.get('failed', 0)} succeeded={st.get('succeeded', 0)}",
+                    "details": {}})
+    return out
+
+
+def _match_pod(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
+    phases, out = set(m.get("phase") or []), []
+    for p in facts.get("pods"):
+        if not _scoped(m, md(p).get("namespace", ""), md(p)["name"]):
+            continue
+        ph = (p.get("status") or {}).get("phase")
+        if phases and ph not in phases:
+            continue
+        if m.get("ready") is False and not pod_failing(p) and ph != "Pending":
+            continue
+        out.append({"where": "pod", "object": ref(p), "node": (p.get("spec") or {}).get("nodeName"),
+                    "reason": ph, "text": "", "details": {}, "_pod": p})
+    return out
+
+
+def _match_helm(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
+    name_re, statuses, out = _re(m, "name"), set(m.get("status") or []), []
+    for r in facts.get("helm_releases"):
+        ns, name = r.get("namespace") or "", r.get("name") or ""
+        if (name_re and not name_re.search(name)) or not _scoped(m, ns, name):
+            continue
+        if statuses and r.get("status") not in statuses:
+            continue
+        chart = f"{r.get('chart')}-{r.get('chart_version')}" if r.get("chart") else "chart unreadable"
+        out.append({"where": "helm", "object": f"{ns}/{name}", "node": None, "reason": r.get("status"),
+                    "text": f"release {name} revision {r.get('revision')} ({chart}) is {r.get('status')}",
+                    "details": {"release": f"{ns}/{name}", "status": str(r.get("status"))}})
+    return out
+
+
+@dataclass(frozen=True)
+class Where:
+    """One place a signature can look: the keys its entries take besides where/pod/namespace (and those they need),
+    the facts it reads, and its matcher."""
+
+    keys: tuple[str, ...]
+    facts: tuple[str, ...]
+    find: Callable[[dict[str, Any], Any], list[dict[str, Any]]]
+    needs: tuple[str, ...] = ()
+
+
+WHERES: dict[str, Where] = {
+    "waiting": Where(("reason", "message"), ("pods",), _match_state),
+    "terminated": Where(("reason", "message", "exit_codes"), ("pods",), _match_state),
+    "event": Where(("reason", "message", "kind"), ("events", "pods"), _match_event),
+    "log": Where(("message",), ("pods", "logs"), _match_log, needs=("message",)),
+    "job": Where(("name", "failed"), ("jobs",), _match_job),
+    "pod": Where(("phase", "ready"), ("pods",), _match_pod),
+    "helm": Where(("status", "name"), ("helm_releases",), _match_helm),
+}
+
+
 def find_matches(sig: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    pods_cache: list[dict[str, Any]] | None = None
-
-    def pods() -> list[dict[str, Any]]:
-        nonlocal pods_cache
-        if pods_cache is None:
-            pods_cache = facts.get("pods")
-        return pods_cache
-
-    index: dict[tuple[Any, Any], dict[str, Any]] | None = None
-
-    def pod_index() -> dict[tuple[Any, Any], dict[str, Any]]:
-        nonlocal index
-        if index is None:
-            index = {(md(p).get("namespace"), md(p)["name"]): p for p in pods()}
-        return index
-
-    def scoped(m: dict[str, Any], ns: str, name: str) -> bool:
-        pr, nr = _re(m, "pod"), _re(m, "namespace")
-        return (pr is None or bool(pr.search(name))) and (nr is None or bool(nr.search(ns)))
-
-    for m in sig["matchers"]:
-        where = m["where"]
-        msg_re = _re(m, "message")
-        reasons = set(m.get("reason") or [])
-        if where in ("waiting", "terminated"):
-            candidates = pods() if not reasons else _pods_with_state(facts, where, reasons)
-            for p in candidates:
-                if not scoped(m, md(p).get("namespace", ""), md(p)["name"]):
-                    continue
-                for cs in container_statuses(p):
-                    st = (cs.get("state") or {}).get(where) or ((cs.get("lastState") or {}).get("terminated")
-                                                               if where == "terminated" else None)
-                    if not st or (reasons and st.get("reason") not in reasons):
-                        continue
-                    if where == "terminated" and m.get("exit_codes") and st.get("exitCode") not in m["exit_codes"]:
-                        continue
-                    text = st.get("message", "") or ""
-                    mm = msg_re.search(text) if msg_re else None
-                    if msg_re and not mm:
-                        continue
-                    out.append({"where": where, "object": ref(p), "container": cs.get("name"),
-                                "node": (p.get("spec") or {}).get("nodeName"), "reason": st.get("reason"),
-                                "text": text[:300], "details": _details(mm.groupdict() if mm else {}), "_pod": p})
-        elif where == "event":
-            kind = m.get("kind")
-            candidates = facts.get("events") if not reasons else \
-                [e for r in sorted(reasons) for e in _events_by_reason(facts).get(r, ())]
-            if reasons and len(reasons) > 1:  # keep the API's order, as without the index
-                pos = _index(facts).setdefault("event_pos", {id(e): i for i, e in enumerate(facts.get("events"))})
-                candidates.sort(key=lambda e: pos[id(e)])
-            for e in candidates:
-                io = e.get("involvedObject") or {}
-                if kind and io.get("kind") != kind:
-                    continue
-                if reasons and e.get("reason") not in reasons:
-                    continue
-                if not scoped(m, io.get("namespace", ""), io.get("name", "")):
-                    continue
-                text = e.get("message", "") or ""
-                mm = msg_re.search(text) if msg_re else None
-                if msg_re and not mm:
-                    continue
-                node, p = None, None
-                if io.get("kind") == "Pod":
-                    p = pod_index().get((io.get("namespace"), io.get("name")))
-                    node = ((p or {}).get("spec") or {}).get("nodeName")
-                node = node or (e.get("source") or {}).get("host")
-                out.append({"where": "event", "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
-                            "node": node, "reason": e.get("reason"), "text": text[:300],
-                            "details": _details(mm.groupdict() if mm else {}), "count": e.get("count"), "_pod": p})
-        elif where == "log":
-            logs = facts.get("logs")
-            with_logs = {tuple(k.split("/", 2)[:2]) for k in logs}  # logs exist for failing pods only
-            for p in (x for x in pods() if (md(x).get("namespace", ""), md(x)["name"]) in with_logs):
-                ns, name = md(p).get("namespace", ""), md(p)["name"]
-                if not scoped(m, ns, name):
-                    continue
-                for c in (p.get("spec") or {}).get("containers") or []:
-                    for prev in (False, True):
-                        text = logs.get(f"{ns}/{name}/{c['name']}/{int(prev)}")
-                        if not text:
-                            continue
-                        mm = msg_re.search(text) if msg_re else None
-                        if not mm:
-                            continue
-                        line = text[: mm.end()].rsplit("\n", 1)[-1] + text[mm.end():].split("\n", 1)[0]
-                        out.append({"where": "log", "object": f"{ns}/{name}", "container": c["name"],
-                                    "node": (p.get("spec") or {}).get("nodeName"), "reason": "log",
-                                    "text": line.strip()[:300], "details": _details(mm.groupdict()), "_pod": p})
-                        break
-        elif where == "job":
-            name_re = _re(m, "name")
-            for j in facts.get("jobs"):
-                ns, name = md(j).get("namespace", ""), md(j)["name"]
-                if (name_re and not name_re.search(name)) or not scoped(m, ns, name):
-                    continue
-                st = j.get("status") or {}
-                done = any(c.get("type") == "Complete" and c.get("status") == "True" for c in st.get("conditions") or [])
-                if done or (m.get("failed") and not st.get("failed")):
-                    continue
-                out.append({"where": "job", "object": f"{ns}/{name}", "node": None, "reason": "not complete",
-                            "text": f"active={st.get('active', 0)} failed={st.get('failed', 0)} succeeded={st.get('succeeded', 0)}",
-                            "details": {}})
-        elif where == "pod":
-            phases = set(m.get("phase") or [])
-            for p in pods():
-                if not scoped(m, md(p).get("namespace", ""), md(p)["name"]):
-                    continue
-                ph = (p.get("status") or {}).get("phase")
-                if phases and ph not in phases:
-                    continue
-                if m.get("ready") is False and not pod_failing(p) and ph != "Pending":
-                    continue
-                out.append({"where": "pod", "object": ref(p), "node": (p.get("spec") or {}).get("nodeName"),
-                            "reason": ph, "text": "", "details": {}, "_pod": p})
-        elif where == "helm":
-            name_re, statuses = _re(m, "name"), set(m.get("status") or [])
-            for r in facts.get("helm_releases"):
-                ns, name = r.get("namespace") or "", r.get("name") or ""
-                if (name_re and not name_re.search(name)) or not scoped(m, ns, name):
-                    continue
-                if statuses and r.get("status") not in statuses:
-                    continue
-                chart = f"{r.get('chart')}-{r.get('chart_version')}" if r.get("chart") else "chart unreadable"
-                out.append({"where": "helm", "object": f"{ns}/{name}", "node": None, "reason": r.get("status"),
-                            "text": f"release {name} revision {r.get('revision')} ({chart}) is {r.get('status')}",
-                            "details": {"release": f"{ns}/{name}", "status": str(r.get("status"))}})
+    out = [x for m in sig["matchers"] for x in WHERES[m["where"]].find(m, facts)]
     _retarget(out, facts)
     # one entry per object and where; keep the order found
     seen, uniq = set(), []

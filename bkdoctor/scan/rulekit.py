@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from bkdoctor.facts.host import version_tuple
-from bkdoctor.model import FactUnavailable, Guide, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.model import HOST_ROLES, K8S_ROLES, ROLES, FactUnavailable, Guide, Rule, T
+from bkdoctor.model import errored, failed, passed, skipped, warned
 
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers and a short
 # verbatim quote that tests/test_guide_citations.py finds inside that section. `cite(G, quote)` gives a rule
@@ -21,8 +22,6 @@ G_SUITES = Guide("一.5", "资源评估表", 117, "| 基础套餐 | 2.5 | 3 | �
 G_DOCKERD = Guide("三.4.1", "调整 Dockerd 配置（内网镜像加速）", 381, "| HTTP | `insecure-registries` |")
 G_CONTROL_SYNC = Guide("三.4.2", "同步配置到中控机", 390, "grep bcs.local /etc/hosts")
 G_LOG_DIR = Guide("四.4.2.2", "日志目录配置", 547, "确保所有Node节点Docker日志路径一致")
-G_LOCALPV = Guide("五.2.3", "PV目录制备", 727, 'echo "$vol_src $vol_dir none defaults,bind 0 0" | tee -a /etc/fstab')
-G_HOSTS = Guide("六.4.1", "配置DNS或Hosts文件", 1077, "获取ingress-nginx Pod所在节点的内网IP（`IP1`），更新Hosts文件")
 G_NODE_DNS = Guide("七.2", "配置Node DNS解析", 1227, "在集群DNS系统中添加`docker.$BK_DOMAIN`的A记录，指向`$IP1`")
 G_REGISTRY_VERIFY = Guide("七.3", "验证DNS配置", 1255, "返回认证提示（如`401 Unauthorized`）")
 G_REGISTRY_PROXY = Guide("二", "Docker Registry V2 缓存代理部署方案", 132, "| 存储空间 | 根据镜像体积预留≥100GB磁盘 |")
@@ -44,8 +43,21 @@ def cite(g: Guide, quote: str, *also: tuple[str, str]) -> Guide:
     return Guide(g.section, g.title, g.line, quote, tuple(also) or g.also)
 
 
-HOST_ROLES = ("control", "master", "node")
-K8S_ROLES = ("master", "node")
+def insecure_registries(daemon_json: dict, docker: dict) -> tuple[list[str], tuple[list[str], list[str]] | None]:
+    """The registries dockerd is told to reach over HTTP: (daemon.json's `insecure-registries`, the strings only;
+    what the running daemon treats as insecure, from docker info: (registry names, sorted; CIDRs), or None when
+    dockerd could not be asked). A daemon.json that is missing or does not parse lists none."""
+    in_file = []
+    if daemon_json["exists"] and not daemon_json["error"]:
+        listed = (daemon_json["config"] or {}).get("insecure-registries") or []
+        in_file = [r for r in listed if isinstance(r, str)]
+    info = docker.get("info")
+    if not info:
+        return in_file, None
+    rc = info.get("RegistryConfig") or {}
+    indexes = (rc.get("IndexConfigs") or {}).items()
+    names = sorted(n for n, ic in indexes if isinstance(ic, dict) and ic.get("Secure") is False)
+    return in_file, (names, list(rc.get("InsecureRegistryCIDRs") or []))
 
 
 def version_lt(a: str, b: str) -> bool:
@@ -92,7 +104,7 @@ def majority(values):
     return best
 
 
-ALL_ROLES = ("control", "master", "node", "registry-proxy")
+ALL_ROLES = ROLES
 
 
 def hosts_names(ctx) -> tuple[list[str], list[str]]:
@@ -113,7 +125,7 @@ def ingress_targets(ctx) -> tuple[list[str] | None, str]:
     member too, or the inventory's `ingress_ip` (a LB/public IP). Without the cluster: the inventory's
     `ingress_ip` if set, else None (the names must then agree with each other)."""
     ing = getattr(ctx, "ingress", None)
-    member = bool(set(ctx.roles) & {"master", "node"})
+    member = bool(set(ctx.roles) & set(K8S_ROLES))
     if ing:
         if "control" in ctx.roles and not member:
             ips = list(ing["host_ips"]) + ([ctx.ingress_ip] if ctx.ingress_ip else [])

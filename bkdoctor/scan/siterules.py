@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bkdoctor.model import BadInput, FactUnavailable, Guide, Result, Rule, T
+from bkdoctor.model import HOST_ROLES, BadInput, FactUnavailable, Guide, Result, Rule, T
 
 SCHEMA_PATH = Path(__file__).with_name("site-rules.schema.json")
 HOST_KINDS = ("file_exists", "file_contains", "file_not_contains", "sysctl", "systemd_unit", "process", "mount",
@@ -37,16 +37,9 @@ CLUSTER_KINDS = ("k8s_object", "k8s_field", "k8s_pods")
 MAX_FILE = 1048576  # bytes of a file a check reads
 MAX_OUT = 65536  # bytes of a command's output kept
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "busybox", "env", "eval", "exec", "xargs", "sudo", "su"}
-DEFAULT_ROLES = ("control", "master", "node")
+DEFAULT_ROLES = HOST_ROLES
 SITE_PREFIX = "site_"
 CLUSTER_PREFIX = "site:"
-
-
-def load_yaml(text: str, source: str = "site rules") -> Any:
-    """The one place site rules are parsed: bkdoctor.safe.yamlfile (duplicate keys refused, aliases and depth bounded)."""
-    from bkdoctor.safe import yamlfile as safeyaml
-
-    return safeyaml.load(text, source)
 
 
 # -- probe snippets ---------------------------------------------------------------------------------------------
@@ -475,9 +468,9 @@ def _validator() -> Any:
 
 
 def _where(path: Path, node: Any, keypath: list[Any]) -> str:
-    from bkdoctor.inputs.inventory import _line_of
+    from bkdoctor.safe.yamlfile import line_of
 
-    return f"site rules {path}: line {_line_of(node, keypath)}"
+    return f"site rules {path}: line {line_of(node, keypath)}"
 
 
 def _make_rule(spec: dict[str, Any]) -> Rule:
@@ -505,8 +498,6 @@ def _make_rule(spec: dict[str, Any]) -> Rule:
 
 
 def load_file(path: Path) -> list[SiteRule]:
-    import yaml
-
     try:
         raw = path.read_bytes()
         if len(raw) > 4 * 1024 * 1024:
@@ -520,13 +511,8 @@ def load_file(path: Path) -> list[SiteRule]:
 
     try:
         data, node = safeyaml.load_with_node(text, f"site rules {path}")
-    except BadInput:
+    except BadInput:  # YAML errors among them, with their line (bkdoctor/safe/yamlfile.py)
         raise
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise BadInput(f"site rules {path}:{where} invalid YAML: {problem}") from None
     except Exception as e:  # the swapped-in loader's own refusals (duplicate keys, ...)
         raise BadInput(f"site rules {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not isinstance(data, dict):
@@ -534,14 +520,8 @@ def load_file(path: Path) -> list[SiteRule]:
     errors = sorted(_validator().iter_errors(data), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         # the deepest error names the key that is wrong (an if/then branch's error, not the allOf around it)
-        e = errors[0]
-        keypath = list(e.absolute_path)
-        if e.validator == "additionalProperties":
-            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
-            if extra:
-                keypath = keypath + [extra[0]]
-        key = ".".join(str(k) for k in keypath) or "(top level)"
-        raise BadInput(f"{_where(path, node, keypath)}: {key}: {e.message}")
+        line, key = safeyaml.schema_error_at(errors[0], node)
+        raise BadInput(f"site rules {path}: line {line}: {key}: {errors[0].message}")
     out = []
     for i, spec in enumerate(data["rules"]):
         chk = spec["check"]

@@ -52,11 +52,7 @@ class LocalTransport(Transport):
         try:
             out, err = await asyncio.wait_for(proc.communicate(script.encode()), timeout)
         except asyncio.TimeoutError:
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
+            await _kill_group(proc)
             raise TransportError(f"probe timed out after {timeout:.0f}s")
         return CommandResult(proc.returncode or 0, out, err)
 
@@ -69,6 +65,15 @@ class LocalTransport(Transport):
         except TransportError as e:
             # name the socket as the host sees it, not through our /proc/<pid>/root view
             raise TransportError(str(e).replace(self.root + socket_path, socket_path)) from None
+
+
+async def _kill_group(proc: Any) -> None:
+    """Kill the script's process group (it was started in a session of its own, so its children too), and reap it."""
+    try:
+        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        pass
+    await proc.wait()
 
 
 async def _stream(proc: Any, on_out: Any) -> None:
@@ -92,11 +97,7 @@ async def run_streaming_local(prefix: list[str], script: str, timeout: float, on
     try:
         await asyncio.wait_for(asyncio.gather(_stream(proc, on_out), proc.wait()), timeout)
     except asyncio.TimeoutError:
-        try:
-            os.killpg(proc.pid, 9)
-        except ProcessLookupError:
-            pass
-        await proc.wait()
+        await _kill_group(proc)
         on_out(f"\n[bkdoctor] timed out after {timeout:.0f}s\n".encode())
         return 124
     return proc.returncode or 0

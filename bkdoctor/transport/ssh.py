@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,9 +155,11 @@ def _append_known_host(path: str, host: str, addr: str, port: int, key) -> str:
     """Trust on first use: append `host key` to known_hosts unless the file (re-read under the lock) knows
     the host by now. Returns "added", "present" (same key) or "changed" (another key appeared).
 
-    Atomic: a temp file in the same directory renamed over the old one; mode and owner kept, 0600 for a
-    new file. Concurrent writers (threads or processes) are serialised by flock on the directory."""
+    Written by outfiles.write_atomic (a temp file renamed over the old one; mode and owner kept, 0600 for a new
+    file). Concurrent writers (threads or processes) are serialised by flock on the directory."""
     import asyncssh
+
+    from bkdoctor.safe.outfiles import write_atomic
 
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
@@ -169,10 +170,8 @@ def _append_known_host(path: str, host: str, addr: str, port: int, key) -> str:
         try:
             with open(path, "rb") as f:
                 old = f.read()
-            st = os.stat(path)
-            mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
         except FileNotFoundError:
-            old, mode, owner = b"", 0o600, None
+            old = b""
         kh = asyncssh.import_known_hosts(old.decode("utf-8", "replace"))
         m = kh.match(host, addr, None if port == 22 else port)
         if m[0] or m[1]:
@@ -181,25 +180,7 @@ def _append_known_host(path: str, host: str, addr: str, port: int, key) -> str:
         line = f"{_kh_host(host, port)} {kind} {b64}\n".encode()
         if old and not old.endswith(b"\n"):
             old += b"\n"
-        fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(old + line)
-                f.flush()
-                os.fchmod(f.fileno(), mode)
-                if owner is not None and owner != (os.geteuid(), os.getegid()):
-                    try:
-                        os.fchown(f.fileno(), *owner)
-                    except PermissionError:
-                        pass
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_atomic(path, old + line, new_mode=0o600)
         return "added"
     finally:
         os.close(dfd)  # releases the flock

@@ -1,10 +1,10 @@
-from bkdoctor.scan.rulekit import NOT_IN_GUIDE, Rule, T, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import NOT_IN_GUIDE, Rule, T, failed, passed, skipped, warned, K8S_ROLES
 
 RULE = Rule(
     id="docker-daemon-config",
     title=T("dockerd 配置正确（daemon.json、cgroup 驱动、数据目录）",
             "dockerd is configured right (daemon.json, cgroup driver, data root)"),
-    scope="host", severity="high", roles=("master", "node"), tags=("docker", "k8s"), group="docker",
+    scope="host", severity="high", roles=K8S_ROLES, tags=("docker", "k8s"), group="docker",
     facts=("daemon_json", "docker"),
     guide=NOT_IN_GUIDE,
     doc=T("bcs.sh 写入的 /etc/docker/daemon.json 使用 systemd cgroup 驱动、数据目录 /data/bcs/lib/docker。"

@@ -1,9 +1,9 @@
-from bkdoctor.scan.rulekit import G_CONTAINER, cite, Rule, T, errored, failed, passed, skipped, version_lt, warned
+from bkdoctor.scan.rulekit import G_CONTAINER, K8S_ROLES, cite, Rule, T, errored, failed, passed, skipped, version_lt, warned
 
 RULE = Rule(
     id="docker-version",
     title=T("Docker ≥ 19.03", "Docker is 19.03 or newer"),
-    scope="host", severity="high", roles=("master", "node", "registry-proxy"), tags=("docker", "k8s"), group="docker",
+    scope="host", severity="high", roles=K8S_ROLES + ("registry-proxy",), tags=("docker", "k8s"), group="docker",
     facts=("docker",),
     guide=cite(G_CONTAINER, "| Docker | ≥19.03 |"),
     doc=T("BlueKing 7.1 需要 Docker ≥ 19.03（bcs.sh 安装 19.03.9）。版本来自 Docker Engine API，失败时退回 docker 命令。",

@@ -1,9 +1,9 @@
-from bkdoctor.scan.rulekit import G_NETWORK, cite, Rule, T, failed, passed, skipped
+from bkdoctor.scan.rulekit import G_NETWORK, cite, Rule, T, failed, passed, skipped, ALL_ROLES
 
 RULE = Rule(
     id="endpoint-access",
     title=T("能访问部署所需的外部站点", "The endpoints the deployment needs are reachable"),
-    scope="host", severity="high", roles=("control", "master", "node", "registry-proxy"),
+    scope="host", severity="high", roles=ALL_ROLES,
     tags=("slow", "measure", "network"), group="measure",
     facts=("endpoints",),
     guide=cite(G_NETWORK, "蓝鲸静态文件分发站点：`https://bkopen-1252002024.file.myqcloud.com`"),

@@ -1,9 +1,9 @@
-from bkdoctor.scan.rulekit import G_HARDWARE, Rule, T, failed, fmt_gb, gb, gb_si, passed, warned
+from bkdoctor.scan.rulekit import G_HARDWARE, Rule, T, failed, fmt_gb, gb, gb_si, passed, warned, ALL_ROLES
 
 RULE = Rule(
     id="host-resources",
     title=T("CPU、内存、磁盘满足角色要求", "CPU, memory and disk meet the role's requirements"),
-    scope="host", severity="high", roles=("control", "master", "node", "registry-proxy"),
+    scope="host", severity="high", roles=ALL_ROLES,
     tags=("preflight", "resources"), group="host",
     facts=("resources",),
     guide=G_HARDWARE,

@@ -1,10 +1,10 @@
-from bkdoctor.scan.rulekit import G_INSECURE, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_INSECURE, K8S_ROLES, Rule, T, errored, failed, insecure_registries, passed, skipped, warned
 
 RULE = Rule(
     id="insecure-registries",
     title=T("dockerd 以 HTTP 访问 docker.<域名>（insecure-registries）",
             "dockerd reaches docker.<domain> over HTTP (insecure-registries)"),
-    scope="host", severity="critical", roles=("master", "node"), tags=("docker", "registry", "saas"), group="docker",
+    scope="host", severity="critical", roles=K8S_ROLES, tags=("docker", "registry", "saas"), group="docker",
     facts=("daemon_json", "docker"), needs_domain=True,
     guide=G_INSECURE,
     doc=T("SaaS 镜像从 docker.$BK_DOMAIN 以 HTTP 拉取，每个 Node 的 daemon.json 都要在 insecure-registries 中包含它，"
@@ -18,13 +18,6 @@ RULE = Rule(
 )
 
 
-def _live_insecure(info):
-    """Registries the running daemon treats as insecure (docker info 'Insecure Registries')."""
-    rc = info.get("RegistryConfig") or {}
-    names = {name for name, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False}
-    return names, list(rc.get("InsecureRegistryCIDRs") or [])
-
-
 def check(facts, ctx):
     want = f"docker.{ctx.domain}"
     dj = facts.daemon_json
@@ -34,13 +27,8 @@ def check(facts, ctx):
     if dj["error"]:
         return errored(T(f"daemon.json 无法解析（{dj['error']}），无法检查 insecure-registries",
                          f"daemon.json does not parse ({dj['error']}): cannot check insecure-registries"), expected=want)
-    cfg = dj["config"] or {}
-    in_file = [r for r in (cfg.get("insecure-registries") or []) if isinstance(r, str)]
-    info = d.get("info")
-    live = None
-    if info:
-        names, cidrs = _live_insecure(info)
-        live = sorted(names) + cidrs
+    in_file, daemon = insecure_registries(dj, d)
+    live = daemon[0] + daemon[1] if daemon else None
     observed = {"daemon.json": in_file, "live": live}
     if want not in in_file:
         return failed(T(f"daemon.json 的 insecure-registries 中没有 {want}，拉取 SaaS 镜像会失败",

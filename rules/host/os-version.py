@@ -1,4 +1,4 @@
-from bkdoctor.scan.rulekit import G_OS, HOST_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.scan.rulekit import G_OS, HOST_ROLES, Rule, T, failed, passed, warned, K8S_ROLES
 
 RULE = Rule(
     id="os-version",
@@ -31,7 +31,7 @@ def check(facts, ctx):
                       observed=observed, expected=expected)
     rec = th["os_recommended"]
     if not (o["version"] == rec or o["version"].startswith(rec + ".")):
-        if {"master", "node"} & set(ctx.roles):
+        if set(K8S_ROLES) & set(ctx.roles):
             # §一.4.1 for the cluster's hosts: 发行版：CentOS 7.9 64位 (no range); only the control machine's table
             # (§一.3.1) has a minimum of CentOS 7.x with 7.9 recommended
             return failed(T(f"CentOS {o['version']}：文档要求集群节点为 CentOS {rec} 64位（§一.4.1）",

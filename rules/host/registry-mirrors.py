@@ -1,9 +1,9 @@
-from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, Rule, T, errored, failed, passed, skipped, warned, K8S_ROLES
 
 RULE = Rule(
     id="registry-mirrors",
     title=T("节点的 registry-mirrors 指向镜像缓存代理", "Nodes use the registry proxy as a mirror"),
-    scope="host", severity="medium", roles=("master", "node"), tags=("registry", "docker"), group="registry",
+    scope="host", severity="medium", roles=K8S_ROLES, tags=("registry", "docker"), group="registry",
     facts=("daemon_json", "docker"),
     guide=G_REGISTRY_MIRRORS,
     remediation="registry-mirrors",

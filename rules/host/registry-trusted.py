@@ -1,9 +1,10 @@
-from bkdoctor.scan.rulekit import G_DOCKERD, Rule, T, cite, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_DOCKERD, K8S_ROLES, Rule, T, cite, errored, failed, insecure_registries, passed, skipped
+from bkdoctor.scan.rulekit import warned
 
 RULE = Rule(
     id="registry-trusted",
     title=T("节点信任 $REGISTRY（insecure-registries 或 CA 证书）", "Nodes trust $REGISTRY (insecure-registries or a CA)"),
-    scope="host", severity="high", roles=("master", "node"), tags=("registry", "docker"), group="registry",
+    scope="host", severity="high", roles=K8S_ROLES, tags=("registry", "docker"), group="registry",
     facts=("daemon_json", "docker", "registry_certs"),
     guide=cite(G_DOCKERD, G_DOCKERD.quote, ("四.5.2", "配置TLS证书或设置 `insecure-registries`")),
     doc=T("使用内网镜像仓库（$REGISTRY，§四.5.2）时，每个 Node 的 dockerd 须把它列入 insecure-registries（HTTP，并已生效），"
@@ -24,14 +25,8 @@ def check(facts, ctx):
     certs = facts.registry_certs or {"files": []}
     cas = [f for f in certs["files"] if f.endswith(".crt")]
     dj = facts.daemon_json
-    d = facts.docker
-    in_file, live = [], None
-    if dj["exists"] and not dj["error"]:
-        in_file = [r for r in ((dj["config"] or {}).get("insecure-registries") or []) if isinstance(r, str)]
-    info = d.get("info")
-    if info:
-        rc = info.get("RegistryConfig") or {}
-        live = sorted(n for n, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False)
+    in_file, daemon = insecure_registries(dj, facts.docker)
+    live = daemon[0] if daemon else None
     observed = {"registry": host, "ca_files": cas, "insecure_registries": in_file, "live": live}
     expected = f"{host} in insecure-registries (live), or /etc/docker/certs.d/{host}/ca.crt"
     if cas:
