@@ -72,7 +72,7 @@ class Rule:
     roles: tuple[str, ...] = ("control", "master", "node")
     tags: tuple[str, ...] = ()
     group: str = "host"
-    remediation: str | None = None
+    remediation: str | None = None  # set by the loader: the id when remediations/<scope>/<id>.py exists
     fix: tuple[str, ...] = ()  # manual commands shown in reports
     disruptive: bool = False
     needs_domain: bool = False

@@ -52,14 +52,17 @@ def _t(d: dict[str, Any]) -> T:
     return T(str(d["zh"]).strip(), str(d["en"]).strip())
 
 
-def load_signature(path: Path) -> Rule:
+def load_signature(path: Path, validate: bool = True) -> Rule:
+    """A signature file as a cluster rule. `validate=False` skips the JSON Schema for the signatures shipped in the
+    package: they are validated by the tests (tests/test_faq.py), and building the validator costs ~100 ms at every
+    start (issue #16's start-up goals); anything else is validated."""
     try:
         # libyaml when present: 15 signatures load at every start, the pure-Python parser made that ~100 ms
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         raise SignatureError(f"{path}: not valid YAML: {e}") from None
     errors = sorted(_validator().iter_errors(data),
-                    key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
+                    key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path)))) if validate else []
     if errors:  # the deepest names the key that is wrong
         raise SignatureError(f"{path}: {_say(errors[0], data)}")
     sid = data.get("id")

@@ -85,19 +85,16 @@ def _load_file(path: Path) -> Rule:
 
 
 def _link_remediation(rule: Rule) -> Rule:
-    """A rule's remediation is the file of the same name, remediations/<scope>/<id>.py, and whether its fixes are
-    disruptive is the remediation's to say. A rule may name the remediation it will get; until that file exists,
-    it has none (no dead fix command)."""
-    if not rule.remediation:
-        return rule
-    if rule.remediation != rule.id:
+    """A rule's remediation is the file of the same name, remediations/<scope>/<id>.py (the link is the file name,
+    as for rules; a rule file does not name it), and whether its fixes are disruptive is the remediation's to say."""
+    if rule.remediation and rule.remediation != rule.id:
         raise ImportError(f"rule {rule.id}: a rule's remediation has its id (remediations/{rule.scope}/{rule.id}.py), "
                           f"not {rule.remediation!r}")
     if not (remediations_dir() / rule.scope / f"{rule.id}.py").exists():
-        return dataclasses.replace(rule, remediation=None)
+        return dataclasses.replace(rule, remediation=None) if rule.remediation else rule
     from bkdoctor.fix.plan import all_remediations
 
-    return dataclasses.replace(rule, disruptive=all_remediations()[rule.id].disruptive)
+    return dataclasses.replace(rule, remediation=rule.id, disruptive=all_remediations()[rule.id].disruptive)
 
 
 @lru_cache(maxsize=1)
@@ -112,7 +109,7 @@ def all_rules() -> tuple[Rule, ...]:
     # FAQ failure signatures are data: rules/cluster/faq-<id>.yaml (group and tag `faq`)
     for path in sorted(rules_dir().glob("*/*.yaml")):
         try:
-            rule = load_signature(path)
+            rule = load_signature(path, validate=False)  # shipped: validated by tests/test_faq.py
         except SignatureError as e:
             raise ImportError(str(e)) from None
         _check_scope_folder(path, rule.scope)

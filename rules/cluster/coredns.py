@@ -21,7 +21,6 @@ RULE = Rule(
           "Service in bcs-system) also bcs., bcs-api. and helm. (§十一.4); and the reload plugin so that edits apply. Server blocks of unrelated zones are not "
           "judged. Without an ingress Service there is nothing to check against (error). Otherwise pods cannot "
           "resolve bkrepo, bkapi and the rest."),
-    remediation="coredns",
     fix=("./scripts/control_coredns.sh update \"$IP1\" $BK_DOMAIN bkrepo.$BK_DOMAIN docker.$BK_DOMAIN ...",
          "./scripts/control_coredns.sh list"),
 )

@@ -10,7 +10,6 @@ RULE = Rule(
           "another operation (install/upgrade/rollback) is in progress 或 has no deployed releases。",
           "Read from the helm.sh/release.v1 Secrets (no helm binary needed). A release in failed or pending-* makes "
           "helmfile fail with 'another operation (install/upgrade/rollback) is in progress' or 'has no deployed releases'."),
-    remediation="helm-releases",
     fix=("helm history -n <ns> <release>", "helm rollback -n <ns> <release> <last good revision>"),
 )
 

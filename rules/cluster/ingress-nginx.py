@@ -10,7 +10,6 @@ RULE = Rule(
     doc=T("所有蓝鲸域名都经 ingress-nginx 访问：需要 ingress-nginx-controller 服务，以及至少一个就绪的控制器 Pod（00-ingress-nginx release）。",
           "Every BlueKing name goes through ingress-nginx: it needs the ingress-nginx-controller Service and at "
           "least one ready controller pod (the 00-ingress-nginx release)."),
-    remediation="ingress-nginx",
     fix=("helmfile -f 00-ingress-nginx.yaml.gotmpl sync", "kubectl get pods -A -l app.kubernetes.io/name=ingress-nginx"),
 )
 

@@ -12,7 +12,6 @@ RULE = Rule(
           "The base suite's MySQL, bkrepo, ES and others claim PVCs from the default StorageClass (00-localpv provides "
           "local-storage). Without one, PVCs stay Pending (no storage class is set); without enough PVs: didn't find "
           "available persistent volumes to bind."),
-    remediation="storage-class",
     fix=("helmfile -f 00-localpv.yaml.gotmpl sync", "kubectl get sc,pv,pvc -A"),
 )
 

@@ -11,7 +11,6 @@ RULE = Rule(
           "A firewall blocks kubelet (10250), overlay and NodePort traffic (typical error: dial tcp IP:10250 no route "
           "to host). Chains that kube-proxy and the CNI own once K8s runs (KUBE-*, FLANNEL-*, CNI-*) are expected and "
           "not counted."),
-    remediation="firewall",
     fix=("systemctl stop firewalld", "systemctl disable firewalld"),
 )
 

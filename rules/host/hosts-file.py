@@ -18,7 +18,6 @@ RULE = Rule(
           "k8s-api.bcs.local (bcs.sh). The ingress address comes from the cluster by the guide's lookup "
           "(-l app.kubernetes.io/instance=ingress-nginx). One name on several /etc/hosts lines fails too (CentOS has "
           "multi on in host.conf). Without them: lookup docker.<domain> no such host."),
-    remediation="hosts-file",
     fix=("IP1=$(kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx -o jsonpath='{.items[0].spec.clusterIP}')",
          "echo \"$IP1 $BK_DOMAIN bkrepo.$BK_DOMAIN docker.$BK_DOMAIN bknodeman.$BK_DOMAIN apps.$BK_DOMAIN\" >> /etc/hosts",
          "getent hosts docker.$BK_DOMAIN"),

@@ -12,7 +12,6 @@ RULE = Rule(
           "SaaS images are pulled from docker.$BK_DOMAIN over HTTP: every node's daemon.json must list it in "
           "insecure-registries, and the daemon must have reloaded it (docker info, Insecure Registries). Without it "
           "pulls fail with x509: certificate is valid for ingress.local."),
-    remediation="insecure-registries",
     fix=("jq '.\"insecure-registries\" += [\"docker.$BK_DOMAIN\"]' /etc/docker/daemon.json  # review, then write back",
          "systemctl reload docker", "docker info | grep -A3 'Insecure Registries'"),
 )

@@ -12,7 +12,6 @@ RULE = Rule(
           "K8s networking needs net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables/ip6tables=1 and br_netfilter "
           "loaded. bcs.sh runs modprobe without persisting it: after a reboot it is gone unless it is in "
           "/etc/sysctl.d and /etc/modules-load.d."),
-    remediation="kernel-params",
     fix=("modprobe br_netfilter", "echo br_netfilter > /etc/modules-load.d/bkdoctor.conf",
          "printf 'net.ipv4.ip_forward = 1\\nnet.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n' "
          "> /etc/sysctl.d/90-bkdoctor.conf", "sysctl --system"),

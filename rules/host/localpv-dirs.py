@@ -14,7 +14,6 @@ RULE = Rule(
           "00-localpv makes one PV per volNN under the PV dir (localpv.hostDir in custom.yaml, /mnt/blueking by "
           "default), bind-mounted from /data/bcs/localpv/volNN through fstab lines; the source needs >= 100 GB free "
           "(§五.2.2, 1 GB = 10^9 bytes). A missing dir or mount leaves PVs unusable and PVCs Pending."),
-    remediation="localpv-dirs",
     fix=("for i in $(seq -w 1 20); do mkdir -p /mnt/blueking/vol$i /data/bcs/localpv/vol$i; "
          "grep -qw /mnt/blueking/vol$i /etc/fstab || echo \"/data/bcs/localpv/vol$i /mnt/blueking/vol$i none defaults,bind 0 0\" >> /etc/fstab; done",
          "mount -va"),

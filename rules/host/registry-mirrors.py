@@ -6,7 +6,6 @@ RULE = Rule(
     scope="host", severity="medium", roles=K8S_ROLES, tags=("registry", "docker"), group="registry",
     facts=("daemon_json", "docker"),
     guide=G_REGISTRY_MIRRORS,
-    remediation="registry-mirrors",
     doc=T("清单中有 registry-proxy 角色的主机时，每个节点的 daemon.json 都应在 registry-mirrors 中列出 http://<代理IP>:5500，"
           "并且 dockerd 已生效（docker info 的 Registry Mirrors）。否则节点仍直接从公网拉取镜像。",
           "When the inventory has a registry-proxy host, every node's daemon.json should list http://<proxy IP>:5500 "

@@ -9,7 +9,6 @@ RULE = Rule(
     doc=T("SELinux 处于 enforcing 时，容器挂载 hostPath 与写日志会被拒绝；/etc/selinux/config 决定重启后的状态。",
           "With SELinux enforcing, containers are denied hostPath mounts and log writes; /etc/selinux/config decides "
           "the state after a reboot."),
-    remediation="selinux",
     fix=("setenforce 0", "sed -ri.bak 's/^SELINUX=.*/SELINUX=disabled/' /etc/selinux/config"),
 )
 

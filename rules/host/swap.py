@@ -8,7 +8,6 @@ RULE = Rule(
     guide=cite(G_KERNEL, "| Swap | 必须关闭 | `free -m`（Swap行值为0） |"),
     doc=T("kubelet 在开启 swap 的主机上拒绝启动；/etc/fstab 中的 swap 行会在重启后重新启用 swap。",
           "kubelet refuses to run with swap on; a swap line in /etc/fstab turns swap back on at the next reboot."),
-    remediation="swap",
     fix=("swapoff -a", "sed -ri.bak-$(date +%Y%m%d%H%M%S) '/^[^#]\\S*\\s+\\S+\\s+swap\\s/s/^/#/' /etc/fstab"),
 )
 

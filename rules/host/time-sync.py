@@ -9,7 +9,6 @@ RULE = Rule(
     doc=T("主机间时钟偏差超过约 60 秒会导致 bk-repo 报 Expired token（RequestError: Service call failed）；目标是 1 秒以内。",
           "Clock skew over ~60 s between hosts makes bk-repo answer 'Expired token' (RequestError: Service call "
           "failed); aim for under 1 s."),
-    remediation="time-sync",
     fix=("yum install -y chrony", "systemctl enable --now chronyd", "chronyc tracking"),
 )
 

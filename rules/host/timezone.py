@@ -9,7 +9,6 @@ RULE = Rule(
     doc=T("文档要求所有主机统一为北京时间；时区不一致会让日志、定时任务与证书时间对不上。",
           "The guide asks for Beijing time on every host; mixed time zones make logs, cron jobs and certificate "
           "times disagree."),
-    remediation="timezone",
     fix=("timedatectl set-timezone Asia/Shanghai",),
 )
 
