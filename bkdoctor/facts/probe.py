@@ -76,7 +76,6 @@ def build_script(names: list[str] | set[str], nonce: str | None = None,
     return "\n".join(lines) + "\n", nonce
 
 
-_END_RE = re.compile(rb"\n@@BKD-([0-9a-f]+):E:([a-z0-9_]+):(\d+)\n")
 
 
 def parse_output(data: bytes, nonce: str) -> dict[str, Section]:

@@ -15,8 +15,6 @@ from bkdoctor.facts.cluster import ClusterFacts
 from bkdoctor.model import FactUnavailable, Finding, Rule, T
 from bkdoctor.transport import TransportError
 
-OUTCOMES = ("fixed", "unchanged", "failed", "manual", "skipped", "planned")
-
 
 @dataclass
 class FixOutcome:
