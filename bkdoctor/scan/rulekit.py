@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from bkdoctor.facts.host import version_tuple
-from bkdoctor.model import HOST_ROLES, K8S_ROLES, ROLES, FactUnavailable, Guide, Rule, T
-from bkdoctor.model import errored, failed, passed, skipped, warned
+# re-exported: rule files import the model and the result helpers from here
+from bkdoctor.model import HOST_ROLES, K8S_ROLES, ROLES, FactUnavailable, Guide, Rule, T  # noqa: F401
+from bkdoctor.model import errored, failed, passed, skipped, warned  # noqa: F401
 
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers and a short
 # verbatim quote that tests/test_guide_citations.py finds inside that section. `cite(G, quote)` gives a rule
