@@ -40,4 +40,7 @@ export BKDOCTOR_REQUIRE_KUBE=1   # the cluster tests must run here, never skip
 [ -x /var/cache/bkdoctor/ansible-venv/bin/ansible-playbook ] || { python3 -m venv /var/cache/bkdoctor/ansible-venv && \
   /var/cache/bkdoctor/ansible-venv/bin/pip install -q --disable-pip-version-check 'ansible-core>=2.15,<2.18'; }
 
+# lint and format (pyproject.toml [tool.ruff]): a finding fails the run before any test starts
+python3 -m ruff check --no-cache . && python3 -m ruff format --no-cache --check . >/dev/null
+
 exec python3 -m pytest -q "$@"

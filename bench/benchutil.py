@@ -1,4 +1,5 @@
 """Helpers the benchmark scripts share."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,13 @@ def run_child(argv, *, env=None, cwd=None, stdout=subprocess.DEVNULL, timeout=18
     err.seek(0)
     tail = err.read()[-2000:].decode("utf-8", "replace")
     err.close()
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_mb": ru.ru_maxrss / 1024,
-            "rc": p.returncode, "stderr": tail}
+    return {
+        "wall_s": wall,
+        "cpu_s": ru.ru_utime + ru.ru_stime,
+        "maxrss_mb": ru.ru_maxrss / 1024,
+        "rc": p.returncode,
+        "stderr": tail,
+    }
 
 
 def compile_tree(root) -> None:

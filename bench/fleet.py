@@ -23,6 +23,7 @@ Writes bench/out/fleet-<timestamp>.json.
 Usage: python3 bench/fleet.py [--hosts 10,50,100] [--repeat 3] [--ansible-repeat 1] [--loop-repeat 1]
                               [--skip-ansible-above N] [--no-ansible] [--keep-resolv]      (as root)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 from benchutil import run_child  # noqa: E402
-
 from scan_local import NAIVE  # noqa: E402  (the guide's verification commands, one after another)
 
 VENV = Path(os.environ.get("BKDOCTOR_BENCH_VENV", "/var/cache/bkdoctor/bench-venv"))
 CONCURRENCY = 32
 # issue 16's goals
-GOALS = {"scan_over_floor": 1.5, "speedup_vs_ansible": 15.0, "cpu_ms_per_host": 15.0, "host_cpu_ms": 40.0,
-         "host_forks": 15, "peak_rss_mb_300": 150}
+GOALS = {
+    "scan_over_floor": 1.5,
+    "speedup_vs_ansible": 15.0,
+    "cpu_ms_per_host": 15.0,
+    "host_cpu_ms": 40.0,
+    "host_forks": 15,
+    "peak_rss_mb_300": 150,
+}
 KUBELET = "#!/bin/sh\necho 'Kubernetes v1.20.11'\n"
 
 
@@ -65,52 +71,128 @@ def med(xs):
 # ----------------------------------------------------------------------------- stand-in dockerd
 
 DOCKER_VERSION = {
-    "Platform": {"Name": "Docker Engine - Community"}, "Version": "19.03.9", "ApiVersion": "1.40",
-    "MinAPIVersion": "1.12", "GitCommit": "9d988398e7", "GoVersion": "go1.13.10", "Os": "linux", "Arch": "amd64",
-    "KernelVersion": "3.10.0-1160.el7.x86_64", "BuildTime": "2020-05-15T00:24:05.000000000+00:00",
-    "Components": [{"Name": "Engine", "Version": "19.03.9", "Details": {"ApiVersion": "1.40"}},
-                   {"Name": "containerd", "Version": "1.2.13"}, {"Name": "runc", "Version": "1.0.0-rc10"}],
+    "Platform": {"Name": "Docker Engine - Community"},
+    "Version": "19.03.9",
+    "ApiVersion": "1.40",
+    "MinAPIVersion": "1.12",
+    "GitCommit": "9d988398e7",
+    "GoVersion": "go1.13.10",
+    "Os": "linux",
+    "Arch": "amd64",
+    "KernelVersion": "3.10.0-1160.el7.x86_64",
+    "BuildTime": "2020-05-15T00:24:05.000000000+00:00",
+    "Components": [
+        {"Name": "Engine", "Version": "19.03.9", "Details": {"ApiVersion": "1.40"}},
+        {"Name": "containerd", "Version": "1.2.13"},
+        {"Name": "runc", "Version": "1.0.0-rc10"},
+    ],
 }
 
 
 def docker_info() -> dict:
     """A `docker info` of a BlueKing node as bcs.sh leaves it (daemon.json of the base state is live)."""
     return {
-        "ID": "XQ2T:ZK3L:7P4B:QW7E:M7VQ:SVKX:3Z4C:6ROC:JQ5N:3PXF:2N5R:HLQ3", "Containers": 38,
-        "ContainersRunning": 31, "ContainersPaused": 0, "ContainersStopped": 7, "Images": 54,
-        "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "xfs"], ["Supports d_type", "true"],
-                                               ["Native Overlay Diff", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "ipvlan", "macvlan", "null", "overlay"],
-                    "Authorization": None, "Log": ["awslogs", "fluentd", "gcplogs", "gelf", "journald",
-                                                   "json-file", "local", "logentries", "splunk", "syslog"]},
-        "MemoryLimit": True, "SwapLimit": True, "KernelMemory": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "BridgeNfIptables": True,
-        "BridgeNfIp6tables": True, "Debug": False, "NFd": 182, "OomKillDisable": True, "NGoroutines": 171,
-        "SystemTime": "2026-11-26T16:00:00.000000000+08:00", "LoggingDriver": "json-file",
-        "CgroupDriver": "systemd", "NEventsListener": 0, "KernelVersion": "3.10.0-1160.el7.x86_64",
-        "OperatingSystem": "CentOS Linux 7 (Core)", "OSType": "linux", "Architecture": "x86_64",
+        "ID": "XQ2T:ZK3L:7P4B:QW7E:M7VQ:SVKX:3Z4C:6ROC:JQ5N:3PXF:2N5R:HLQ3",
+        "Containers": 38,
+        "ContainersRunning": 31,
+        "ContainersPaused": 0,
+        "ContainersStopped": 7,
+        "Images": 54,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "xfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "ipvlan", "macvlan", "null", "overlay"],
+            "Authorization": None,
+            "Log": [
+                "awslogs",
+                "fluentd",
+                "gcplogs",
+                "gelf",
+                "journald",
+                "json-file",
+                "local",
+                "logentries",
+                "splunk",
+                "syslog",
+            ],
+        },
+        "MemoryLimit": True,
+        "SwapLimit": True,
+        "KernelMemory": True,
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": True,
+        "BridgeNfIptables": True,
+        "BridgeNfIp6tables": True,
+        "Debug": False,
+        "NFd": 182,
+        "OomKillDisable": True,
+        "NGoroutines": 171,
+        "SystemTime": "2026-11-26T16:00:00.000000000+08:00",
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "systemd",
+        "NEventsListener": 0,
+        "KernelVersion": "3.10.0-1160.el7.x86_64",
+        "OperatingSystem": "CentOS Linux 7 (Core)",
+        "OSType": "linux",
+        "Architecture": "x86_64",
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
-                           "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                           "IndexConfigs": {"docker.bkce7.bktencent.com": {"Name": "docker.bkce7.bktencent.com",
-                                                                           "Mirrors": [], "Secure": False,
-                                                                           "Official": False},
-                                            "docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True,
-                                                          "Official": True}},
-                           "Mirrors": []},
-        "NCPU": 16, "MemTotal": 67387764736, "GenericResources": None, "DockerRootDir": "/data/bcs/lib/docker",
-        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": "node", "Labels": [], "ExperimentalBuild": False,
-        "ServerVersion": "19.03.9", "ClusterStore": "", "ClusterAdvertise": "",
-        "Runtimes": {"runc": {"path": "runc"}}, "DefaultRuntime": "runc",
-        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
-                  "Error": "", "RemoteManagers": None},
-        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "docker-init",
-        "ContainerdCommit": {"ID": "7ad184331fa3e55e52b890ea95e65ba581ae3429",
-                             "Expected": "7ad184331fa3e55e52b890ea95e65ba581ae3429"},
-        "RuncCommit": {"ID": "dc9208a3303feef5b3839f4323d9beb36df0a9dd",
-                       "Expected": "dc9208a3303feef5b3839f4323d9beb36df0a9dd"},
+        "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": [],
+            "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "IndexConfigs": {
+                "docker.bkce7.bktencent.com": {
+                    "Name": "docker.bkce7.bktencent.com",
+                    "Mirrors": [],
+                    "Secure": False,
+                    "Official": False,
+                },
+                "docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True},
+            },
+            "Mirrors": [],
+        },
+        "NCPU": 16,
+        "MemTotal": 67387764736,
+        "GenericResources": None,
+        "DockerRootDir": "/data/bcs/lib/docker",
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": "node",
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": "19.03.9",
+        "ClusterStore": "",
+        "ClusterAdvertise": "",
+        "Runtimes": {"runc": {"path": "runc"}},
+        "DefaultRuntime": "runc",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "docker-init",
+        "ContainerdCommit": {
+            "ID": "7ad184331fa3e55e52b890ea95e65ba581ae3429",
+            "Expected": "7ad184331fa3e55e52b890ea95e65ba581ae3429",
+        },
+        "RuncCommit": {
+            "ID": "dc9208a3303feef5b3839f4323d9beb36df0a9dd",
+            "Expected": "dc9208a3303feef5b3839f4323d9beb36df0a9dd",
+        },
         "InitCommit": {"ID": "fec3683", "Expected": "fec3683"},
-        "SecurityOptions": ["name=seccomp,profile=default"], "ProductLicense": "Community Engine",
+        "SecurityOptions": ["name=seccomp,profile=default"],
+        "ProductLicense": "Community Engine",
         "Warnings": None,
     }
 
@@ -171,8 +253,9 @@ class FakeDockerd:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve-docker", path],
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve-docker", path], stdin=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 20
         while not os.path.exists(path):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -204,8 +287,13 @@ def base_state() -> dict:
     st = yaml.safe_load((ROOT / "fixtures" / "hosts" / "centos79.yaml").read_text())
     files = dict(st.get("files") or {})
     files["/usr/local/bin/kubelet"] = {"content": KUBELET, "mode": 0o755}
-    return {"files": files, "symlinks": st.get("symlinks") or {}, "remove": st.get("remove") or [],
-            "tmpfs_sizes": st.get("tmpfs_sizes") or {}, "setup": st.get("setup") or ""}
+    return {
+        "files": files,
+        "symlinks": st.get("symlinks") or {},
+        "remove": st.get("remove") or [],
+        "tmpfs_sizes": st.get("tmpfs_sizes") or {},
+        "setup": st.get("setup") or "",
+    }
 
 
 def start_fleet(factory, n: int, plain: bool, keep_resolv: bool):
@@ -221,8 +309,9 @@ def start_fleet(factory, n: int, plain: bool, keep_resolv: bool):
     if not keep_resolv:
         files["/etc/resolv.conf"] = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
     overlays = ["/etc"] + ([] if plain else ["/usr/local/bin"])
-    kw = dict(shared_host_key=True, parallel=2, files=files, symlinks=st["symlinks"], remove=st["remove"],
-              overlays=overlays)
+    kw = dict(
+        shared_host_key=True, parallel=2, files=files, symlinks=st["symlinks"], remove=st["remove"], overlays=overlays
+    )
     if not isinstance(factory, list):
         factory = [factory]
     # one TestNet (a /24 bridge) holds 253 hosts: the 300-host tier spans two, each factory its own bridge
@@ -237,13 +326,17 @@ def start_fleet(factory, n: int, plain: bool, keep_resolv: bool):
             from testbed.network import TestNet
 
             f.net = TestNet()
-            f.fleet = Fleet(f.net, f._tmp, parts[0].client_key, parts[0].client_pub, os.path.join(f._tmp, "known_hosts"))
+            f.fleet = Fleet(
+                f.net, f._tmp, parts[0].client_key, parts[0].client_pub, os.path.join(f._tmp, "known_hosts")
+            )
         parts.append(f(k, **kw))
         left -= k
     if left > 0:
         raise RuntimeError(f"{n} hosts need {-(-n // PER_NET)} factories")
     fleet = parts[0] if len(parts) == 1 else MultiFleet(parts)
-    script = "set -e\n" + "".join(f"mount -o remount,size={s} {d}\n" for d, s in st["tmpfs_sizes"].items()) + st["setup"]
+    script = (
+        "set -e\n" + "".join(f"mount -o remount,size={s} {d}\n" for d, s in st["tmpfs_sizes"].items()) + st["setup"]
+    )
     with ThreadPoolExecutor(max_workers=2) as ex:
         list(ex.map(lambda h: h.run(script + f"\necho '{h.address} {h.name}' >> /etc/hosts\n"), fleet.hosts))
     return fleet
@@ -274,18 +367,33 @@ class MultiFleet:
 def write_inventory(path: Path, fleet, hosts, docker_sock: str) -> None:
     import yaml
 
-    data = {"domain": "bkce7.bktencent.com", "docker_socket": docker_sock, "ssh": fleet.ssh_settings(),
-            "hosts": [{"name": h.name, "address": h.address, "roles": ["master" if i < 3 else "node"]}
-                      for i, h in enumerate(hosts)]}
+    data = {
+        "domain": "bkce7.bktencent.com",
+        "docker_socket": docker_sock,
+        "ssh": fleet.ssh_settings(),
+        "hosts": [
+            {"name": h.name, "address": h.address, "roles": ["master" if i < 3 else "node"]}
+            for i, h in enumerate(hosts)
+        ],
+    }
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def write_ini(path: Path, fleet, hosts) -> None:
-    args = (f"-o UserKnownHostsFile={fleet.known_hosts} -o GlobalKnownHostsFile=/dev/null "
-            "-o StrictHostKeyChecking=yes")
-    lines = ["[bench]"] + [f"{h.name} ansible_host={h.address}" for h in hosts] + [
-        "", "[all:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={fleet.client_key}",
-        "ansible_python_interpreter=/usr/bin/python3", f"ansible_ssh_common_args='{args}'", ""]
+    args = f"-o UserKnownHostsFile={fleet.known_hosts} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
+    lines = (
+        ["[bench]"]
+        + [f"{h.name} ansible_host={h.address}" for h in hosts]
+        + [
+            "",
+            "[all:vars]",
+            "ansible_user=root",
+            f"ansible_ssh_private_key_file={fleet.client_key}",
+            "ansible_python_interpreter=/usr/bin/python3",
+            f"ansible_ssh_common_args='{args}'",
+            "",
+        ]
+    )
     path.write_text("\n".join(lines))
 
 
@@ -297,8 +405,22 @@ def bench_scan(inv: Path, out: Path, root: Path = ROOT) -> dict:
     env["LANG"] = "C.UTF-8"
     # NOT --json /dev/null: bkdoctor writes reports atomically (temp file + rename), which as root would
     # replace the /dev/null device node with a regular file
-    r = run_child([sys.executable, "-m", "bkdoctor.cli", "scan", "-i", str(inv), "--no-history", "--no-cluster",
-                   "--json", str(out)], env=env, cwd=str(root))
+    r = run_child(
+        [
+            sys.executable,
+            "-m",
+            "bkdoctor.cli",
+            "scan",
+            "-i",
+            str(inv),
+            "--no-history",
+            "--no-cluster",
+            "--json",
+            str(out),
+        ],
+        env=env,
+        cwd=str(root),
+    )
     if r["rc"] not in (0, 1):
         raise RuntimeError(f"bkdoctor scan exited {r['rc']}: {r['stderr']}")
     rep = json.loads(out.read_text())
@@ -314,12 +436,15 @@ def bench_scan(inv: Path, out: Path, root: Path = ROOT) -> dict:
 
 def _probe_script(inv) -> str:
     """The probe bkdoctor sends to a host of role `node` with the default rules (for the probe floor)."""
-    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.facts.host import sections_for
     from bkdoctor.facts.probe import build_script
+    from bkdoctor.scan import engine
+    from bkdoctor.scan import loader as registry
 
     rules = [r for r in registry.select(None, None) if r.scope in ("host", "fleet")]
-    script, _ = build_script(sections_for({f for r in rules for f in r.facts}), params=engine.probe_params(inv, inv.hosts[-1]))
+    script, _ = build_script(
+        sections_for({f for r in rules for f in r.facts}), params=engine.probe_params(inv, inv.hosts[-1])
+    )
     return script
 
 
@@ -335,8 +460,15 @@ def bench_floor(fleet, hosts, script: str | None = None) -> dict:
 
         async def one(addr):
             async with sem:
-                async with asyncssh.connect(addr, username="root", known_hosts=kh, client_keys=[key],
-                                            agent_path=None, config=[], connect_timeout=10) as c:
+                async with asyncssh.connect(
+                    addr,
+                    username="root",
+                    known_hosts=kh,
+                    client_keys=[key],
+                    agent_path=None,
+                    config=[],
+                    connect_timeout=10,
+                ) as c:
                     if script is None:
                         await c.run("true", check=True)
                     else:
@@ -357,8 +489,9 @@ def bench_floor(fleet, hosts, script: str | None = None) -> dict:
 
 def bench_engine(inv_path: Path) -> dict:
     """`engine.scan` in this process (default rules, no report): the scan without interpreter start."""
-    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.inputs.inventory import load_inventory
+    from bkdoctor.scan import engine
+    from bkdoctor.scan import loader as registry
 
     inv, rules = load_inventory(str(inv_path)), registry.select(None, None)
     c0, t0 = time.process_time(), time.perf_counter()
@@ -402,8 +535,11 @@ def host_forks(host, fn) -> dict:
 
     out = Path(tempfile.mkdtemp(prefix="bkd-forks-")) / "trace"
     pid = host.daemon_pid("sshd")
-    st = subprocess.Popen(["strace", "-f", "-qq", "-o", str(out), "-e", "trace=fork,vfork,clone,clone3", "-p", str(pid)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    st = subprocess.Popen(
+        ["strace", "-f", "-qq", "-o", str(out), "-e", "trace=fork,vfork,clone,clone3", "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 5
         while not out.exists() and time.monotonic() < deadline:  # attached
@@ -428,8 +564,11 @@ def _exit_masters(cp_dir: Path) -> None:
     if not cp_dir.is_dir():
         return
     for sock in cp_dir.iterdir():
-        subprocess.run(["ssh", "-F", "/dev/null", "-o", f"ControlPath={sock}", "-O", "exit", "bench"],
-                       capture_output=True, timeout=10)
+        subprocess.run(
+            ["ssh", "-F", "/dev/null", "-o", f"ControlPath={sock}", "-O", "exit", "bench"],
+            capture_output=True,
+            timeout=10,
+        )
     # any master that did not answer: only processes whose command line names our unique dir
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -453,21 +592,35 @@ def bench_ansible(ini: Path, forks: int, work: Path, n: int) -> dict:
     cfg = run_dir / "ansible.cfg"
     cfg.write_text("[defaults]\n")
     env = dict(os.environ)
-    env.update({"ANSIBLE_CONFIG": str(cfg), "ANSIBLE_HOST_KEY_CHECKING": "True",  # our known_hosts, strict
-                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir), "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"),
-                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DEPRECATION_WARNINGS": "False", "ANSIBLE_FORCE_COLOR": "0",
-                "PATH": f"{VENV / 'bin'}:{env.get('PATH', '')}"})
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(cfg),
+            "ANSIBLE_HOST_KEY_CHECKING": "True",  # our known_hosts, strict
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir),
+            "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{VENV / 'bin'}:{env.get('PATH', '')}",
+        }
+    )
     env.pop("PYTHONPATH", None)
     out = run_dir / "out.txt"
     try:
         with open(out, "wb") as fo:
-            r = run_child([str(VENV / "bin" / "ansible"), "all", "-i", str(ini), "-m", "setup", "-f", str(forks)],
-                          env=env, cwd=str(run_dir), stdout=fo)
+            r = run_child(
+                [str(VENV / "bin" / "ansible"), "all", "-i", str(ini), "-m", "setup", "-f", str(forks)],
+                env=env,
+                cwd=str(run_dir),
+                stdout=fo,
+            )
         text = out.read_text(errors="replace")
         ok = sum(1 for line in text.splitlines() if " | SUCCESS =>" in line)
         if ok != n:
             bad = [line for line in text.splitlines() if " | UNREACHABLE" in line or " | FAILED" in line][:3]
-            raise RuntimeError(f"ansible -f {forks}: {ok}/{n} hosts succeeded (rc {r['rc']}): {bad} {r['stderr'][-600:]}")
+            raise RuntimeError(
+                f"ansible -f {forks}: {ok}/{n} hosts succeeded (rc {r['rc']}): {bad} {r['stderr'][-600:]}"
+            )
     finally:
         _exit_masters(cp_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -477,9 +630,27 @@ def bench_ansible(ini: Path, forks: int, work: Path, n: int) -> dict:
 
 def bench_loop(fleet, hosts, sock: str) -> dict:
     cmds = f"export DOCKER_HOST=unix://{sock}; " + "; ".join(f"{c} 2>&1" for c in NAIVE)
-    base = ["ssh", "-F", "/dev/null", "-i", fleet.client_key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", f"UserKnownHostsFile={fleet.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "StrictHostKeyChecking=yes", "-o", "ControlMaster=no", "-o", "ConnectTimeout=10"]
+    base = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-i",
+        fleet.client_key,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"UserKnownHostsFile={fleet.known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        "ConnectTimeout=10",
+    ]
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     for h in hosts:
@@ -488,8 +659,12 @@ def bench_loop(fleet, hosts, sock: str) -> dict:
             raise RuntimeError(f"loop: ssh to {h.address} failed: {r.stderr[-300:]!r}")
     wall = time.perf_counter() - t0
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall_s": wall, "cpu_s": (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime), "maxrss_mb": None,
-            "rc": 0}
+    return {
+        "wall_s": wall,
+        "cpu_s": (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime),
+        "maxrss_mb": None,
+        "rc": 0,
+    }
 
 
 # ----------------------------------------------------------------------------- main
@@ -534,21 +709,40 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hosts", default="10,50,100", help="fleet sizes, comma separated (default 10,50,100)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each method per size; medians reported")
-    ap.add_argument("--ansible-repeat", type=int, default=1,
-                    help="runs of each ansible variant per size (default 1: tens of seconds each, far from the "
-                         "goal either way)")
-    ap.add_argument("--loop-repeat", type=int, default=1,
-                    help="runs of the sequential ssh loop per size (default 1: it is slow and steady)")
-    ap.add_argument("--skip-ansible-above", type=int, default=None, metavar="N",
-                    help="no ansible runs for fleets larger than N")
+    ap.add_argument(
+        "--ansible-repeat",
+        type=int,
+        default=1,
+        help="runs of each ansible variant per size (default 1: tens of seconds each, far from the goal either way)",
+    )
+    ap.add_argument(
+        "--loop-repeat",
+        type=int,
+        default=1,
+        help="runs of the sequential ssh loop per size (default 1: it is slow and steady)",
+    )
+    ap.add_argument(
+        "--skip-ansible-above", type=int, default=None, metavar="N", help="no ansible runs for fleets larger than N"
+    )
     ap.add_argument("--no-ansible", action="store_true")
-    ap.add_argument("--docker-absent", action="store_true",
-                    help="the inventory names a Docker socket that does not exist (dockerd down on every host)")
-    ap.add_argument("--baseline", type=Path, default=None, metavar="DIR",
-                    help="also scan with an older checkout (`git archive REV | tar -x -C DIR`), side by side")
+    ap.add_argument(
+        "--docker-absent",
+        action="store_true",
+        help="the inventory names a Docker socket that does not exist (dockerd down on every host)",
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also scan with an older checkout (`git archive REV | tar -x -C DIR`), side by side",
+    )
     ap.add_argument("--plain", action="store_true", help="plain hosts (no CentOS base state)")
-    ap.add_argument("--keep-resolv", action="store_true",
-                    help="leave the hosts' resolv.conf as the machine's: every outside name lookup then times out")
+    ap.add_argument(
+        "--keep-resolv",
+        action="store_true",
+        help="leave the hosts' resolv.conf as the machine's: every outside name lookup then times out",
+    )
     a = ap.parse_args()
     sizes = sorted({int(x) for x in a.hosts.split(",") if x.strip()})
     if not sizes or sizes[0] < 1 or sizes[-1] > 500:
@@ -572,27 +766,43 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _sigterm)
 
     load0 = os.getloadavg()
-    meta = {"started": dt.datetime.now(dt.timezone.utc).isoformat(), "cpus": os.cpu_count(),
-            "python": sys.version.split()[0], "sizes": sizes, "repeat": a.repeat, "ansible_repeat": a.ansible_repeat,
-            "loop_repeat": a.loop_repeat,
-            "concurrency": CONCURRENCY, "loadavg_before": load0, "plain_hosts": a.plain, "keep_resolv": a.keep_resolv,
-            "goals": GOALS, "methods": METHODS,
-            "note": "the test hosts' sshd run on this same machine: their CPU is part of every number"}
+    meta = {
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "sizes": sizes,
+        "repeat": a.repeat,
+        "ansible_repeat": a.ansible_repeat,
+        "loop_repeat": a.loop_repeat,
+        "concurrency": CONCURRENCY,
+        "loadavg_before": load0,
+        "plain_hosts": a.plain,
+        "keep_resolv": a.keep_resolv,
+        "goals": GOALS,
+        "methods": METHODS,
+        "note": "the test hosts' sshd run on this same machine: their CPU is part of every number",
+    }
     meta["ansible_version"] = None
     if use_ansible:
-        meta["ansible_version"] = subprocess.run([str(VENV / "bin" / "ansible"), "--version"], capture_output=True,
-                                                 text=True).stdout.splitlines()[0]
-    print(f"# bkdoctor fleet scan over SSH: sizes {sizes}, repeat {a.repeat} (ansible {a.ansible_repeat}, "
-          f"loop {a.loop_repeat}), "
-          f"concurrency {CONCURRENCY}, {os.cpu_count()} CPUs, load {load0[0]:.2f}")
-    print("# the hosts' sshd run on this same machine: their per-connection CPU (key exchange, sessions, the "
-          "probe's commands) is part of every number below; 'host CPU' shows it apart")
+        meta["ansible_version"] = subprocess.run(
+            [str(VENV / "bin" / "ansible"), "--version"], capture_output=True, text=True
+        ).stdout.splitlines()[0]
+    print(
+        f"# bkdoctor fleet scan over SSH: sizes {sizes}, repeat {a.repeat} (ansible {a.ansible_repeat}, "
+        f"loop {a.loop_repeat}), "
+        f"concurrency {CONCURRENCY}, {os.cpu_count()} CPUs, load {load0[0]:.2f}"
+    )
+    print(
+        "# the hosts' sshd run on this same machine: their per-connection CPU (key exchange, sessions, the "
+        "probe's commands) is part of every number below; 'host CPU' shows it apart"
+    )
     if load0[0] > 0.5 * (os.cpu_count() or 1):
         print(f"# WARNING: the machine is busy (load {load0[0]:.2f}): numbers are noisy")
 
     work = Path(tempfile.mkdtemp(prefix="bkdbench-fleet-"))
-    factory = [SSHFleetFactory(workdir=str(work))] + [SSHFleetFactory(workdir=str(work), prefix=f"net{i + 2}-node")
-                                                       for i in range((sizes[-1] - 1) // PER_NET)]
+    factory = [SSHFleetFactory(workdir=str(work))] + [
+        SSHFleetFactory(workdir=str(work), prefix=f"net{i + 2}-node") for i in range((sizes[-1] - 1) // PER_NET)
+    ]
     dockerd = None
     results: dict = {}
     t_start = time.monotonic()
@@ -604,8 +814,10 @@ def main() -> int:
         fleet = start_fleet(factory, sizes[-1], a.plain, a.keep_resolv)
         bringup = time.monotonic() - t0
         meta["bringup_s"] = bringup
-        print(f"# host bring-up (not measured below): {sizes[-1]} hosts in {bringup:.1f}s "
-              f"({bringup / sizes[-1] * 1000:.0f} ms/host)")
+        print(
+            f"# host bring-up (not measured below): {sizes[-1]} hosts in {bringup:.1f}s "
+            f"({bringup / sizes[-1] * 1000:.0f} ms/host)"
+        )
         # fixed cost of the command (interpreter start, imports, rules, report): a scan of 1 host
         inv1 = work / "inv-1.yaml"
         write_inventory(inv1, fleet, fleet.hosts[:1], sock)
@@ -614,15 +826,19 @@ def main() -> int:
         bench_floor(fleet, fleet.hosts[:1])
         meta["scan_1host"] = one
         cpu1 = med([r["cpu_s"] for r in one])
-        print(f"# bkdoctor scan of 1 host: {med([r['wall_s'] for r in one]):.2f}s wall, {cpu1 * 1000:.0f} ms CPU "
-              f"(mostly the fixed cost: interpreter, imports, rules, report), {med([r['maxrss_mb'] for r in one]):.0f} MB")
+        print(
+            f"# bkdoctor scan of 1 host: {med([r['wall_s'] for r in one]):.2f}s wall, {cpu1 * 1000:.0f} ms CPU "
+            f"(mostly the fixed cost: interpreter, imports, rules, report), {med([r['maxrss_mb'] for r in one]):.0f} MB"
+        )
         # the cost on the host of one scan: CPU (sshd + shell + commands, from the sshd listener's cutime/cstime)
         # and processes created (strace -f on sshd), against connect + `true`
         h1 = HostCPU(fleet.hosts[:1])
         hc = {"scan": [], "floor": []}
         for _ in range(max(3, a.repeat)):
-            for k, fn in (("scan", lambda: bench_scan(inv1, work / "r1.json")),
-                          ("floor", lambda: bench_floor(fleet, fleet.hosts[:1]))):
+            for k, fn in (
+                ("scan", lambda: bench_scan(inv1, work / "r1.json")),
+                ("floor", lambda: bench_floor(fleet, fleet.hosts[:1])),
+            ):
                 c0 = h1.total()
                 fn()
                 hc[k].append((h1.total() - c0) * 1000)
@@ -632,11 +848,14 @@ def main() -> int:
             host_cost["floor"].update(host_forks(fleet.hosts[0], lambda: bench_floor(fleet, fleet.hosts[:1])))
         meta["host_cost"] = host_cost
         hs, hf = host_cost["scan"], host_cost["floor"]
-        print(f"# on the host, per scan: {hs['host_cpu_ms']:.0f} ms CPU (min {hs['host_cpu_ms_min']:.0f}), "
-              f"{hs.get('forks', '?')} processes created; connect + `true`: {hf['host_cpu_ms']:.0f} ms, "
-              f"{hf.get('forks', '?')} processes -> the probe itself {hs['host_cpu_ms'] - hf['host_cpu_ms']:.0f} ms, "
-              f"{(hs['forks'] - hf['forks']) if 'forks' in hs else '?'} processes (goals <= {GOALS['host_cpu_ms']:.0f} ms, "
-              f"<= {GOALS['host_forks']} processes; clock ticks are 10 ms)", flush=True)
+        print(
+            f"# on the host, per scan: {hs['host_cpu_ms']:.0f} ms CPU (min {hs['host_cpu_ms_min']:.0f}), "
+            f"{hs.get('forks', '?')} processes created; connect + `true`: {hf['host_cpu_ms']:.0f} ms, "
+            f"{hf.get('forks', '?')} processes -> the probe itself {hs['host_cpu_ms'] - hf['host_cpu_ms']:.0f} ms, "
+            f"{(hs['forks'] - hf['forks']) if 'forks' in hs else '?'} processes (goals <= {GOALS['host_cpu_ms']:.0f} ms, "
+            f"<= {GOALS['host_forks']} processes; clock ticks are 10 ms)",
+            flush=True,
+        )
         for n in sizes:
             hosts = fleet.hosts[:n]
             inv, ini = work / f"inv-{n}.yaml", work / f"hosts-{n}.ini"
@@ -649,9 +868,13 @@ def main() -> int:
             runs: dict[str, list] = {k: [] for k in METHODS}
             ansible_here = use_ansible and (a.skip_ansible_above is None or n <= a.skip_ansible_above)
             for i in range(a.repeat):
-                todo = {"scan": lambda: bench_scan(inv, work / "r.json"), "engine": lambda: bench_engine(inv),
-                        **({"baseline": lambda: bench_scan(inv, work / "rb.json", a.baseline)} if a.baseline else {}),
-                        "floor": lambda: bench_floor(fleet, hosts), "probe": lambda: bench_floor(fleet, hosts, script)}
+                todo = {
+                    "scan": lambda: bench_scan(inv, work / "r.json"),
+                    "engine": lambda: bench_engine(inv),
+                    **({"baseline": lambda: bench_scan(inv, work / "rb.json", a.baseline)} if a.baseline else {}),
+                    "floor": lambda: bench_floor(fleet, hosts),
+                    "probe": lambda: bench_floor(fleet, hosts, script),
+                }
                 if ansible_here and i < a.ansible_repeat:
                     todo["ansible5"] = lambda: bench_ansible(ini, 5, work, n)
                     todo["ansible50"] = lambda: bench_ansible(ini, 50, work, n)
@@ -662,8 +885,11 @@ def main() -> int:
                     r = fn()
                     r["host_cpu_s"] = hcpu.total() - h0
                     runs[k].append(r)
-                print(f"#   N={n} run {i + 1}/{a.repeat}: " + ", ".join(
-                    f"{k} {runs[k][-1]['wall_s']:.2f}s" for k in todo), flush=True)
+                print(
+                    f"#   N={n} run {i + 1}/{a.repeat}: "
+                    + ", ".join(f"{k} {runs[k][-1]['wall_s']:.2f}s" for k in todo),
+                    flush=True,
+                )
             bad = {h for r in runs["scan"] for h in r["unreachable"]}
             if bad:
                 raise RuntimeError(f"bkdoctor could not reach {sorted(bad)}")
@@ -717,7 +943,9 @@ def summarize(n: int, runs: dict, cpu1: float) -> dict:
 
 def print_table(n: int, s: dict) -> None:
     print(f"\nN={n} hosts (median of the runs; the hosts' sshd share these {os.cpu_count()} CPUs)")
-    print(f"  {'what':<27} {'median':>8} {'min':>8} {'runs':>4} {'CPU':>8} {'host CPU':>9} {'peak RSS':>9} {'x scan':>7}")
+    print(
+        f"  {'what':<27} {'median':>8} {'min':>8} {'runs':>4} {'CPU':>8} {'host CPU':>9} {'peak RSS':>9} {'x scan':>7}"
+    )
     for k, label in METHODS.items():
         runs = s["runs"][k]
         if not runs:
@@ -725,30 +953,41 @@ def print_table(n: int, s: dict) -> None:
             continue
         rss = max((r["maxrss_mb"] for r in runs if r.get("maxrss_mb")), default=None)
         hc = f"{s['host_cpu_ms_per_host'][k]:.0f}ms/h"
-        print(f"  {label:<27} {s['median_s'][k]:>7.2f}s {s['min_s'][k]:>7.2f}s {len(runs):>4} {s['cpu_s'][k]:>7.2f}s "
-              f"{hc:>9} {(f'{rss:.0f} MB' if rss else '-'):>9} {s['median_s'][k] / s['median_s']['scan']:>6.1f}x")
+        print(
+            f"  {label:<27} {s['median_s'][k]:>7.2f}s {s['min_s'][k]:>7.2f}s {len(runs):>4} {s['cpu_s'][k]:>7.2f}s "
+            f"{hc:>9} {(f'{rss:.0f} MB' if rss else '-'):>9} {s['median_s'][k] / s['median_s']['scan']:>6.1f}x"
+        )
 
     def verdict(ok):
         return "ok" if ok else "MISSED"
 
     g = GOALS
-    print("  (CPU: of the command or of this process for the in-process rows; host CPU: sshd + commands on the "
-          "hosts, per host)")
-    print(f"  scan / floor              {s['scan_over_floor']:6.2f}x  (goal <= {g['scan_over_floor']}x: "
-          f"{verdict(s['scan_over_floor'] <= g['scan_over_floor'])});  scan / probe floor "
-          f"{s['scan_over_probe_floor']:.2f}x, engine / probe floor {s['engine_over_probe_floor']:.2f}x")
+    print(
+        "  (CPU: of the command or of this process for the in-process rows; host CPU: sshd + commands on the "
+        "hosts, per host)"
+    )
+    print(
+        f"  scan / floor              {s['scan_over_floor']:6.2f}x  (goal <= {g['scan_over_floor']}x: "
+        f"{verdict(s['scan_over_floor'] <= g['scan_over_floor'])});  scan / probe floor "
+        f"{s['scan_over_probe_floor']:.2f}x, engine / probe floor {s['engine_over_probe_floor']:.2f}x"
+    )
     for k, label in (("ansible5", "ansible -f 5"), ("ansible50", "ansible -f 50")):
         if k in s["speedup"]:
-            print(f"  speedup vs {label:<14} {s['speedup'][k]:6.1f}x  (goal >= {g['speedup_vs_ansible']:.0f}x: "
-                  f"{verdict(s['speedup'][k] >= g['speedup_vs_ansible'])})")
+            print(
+                f"  speedup vs {label:<14} {s['speedup'][k]:6.1f}x  (goal >= {g['speedup_vs_ansible']:.0f}x: "
+                f"{verdict(s['speedup'][k] >= g['speedup_vs_ansible'])})"
+            )
     if "loop" in s["speedup"]:
         print(f"  speedup vs ssh loop       {s['speedup']['loop']:6.1f}x")
     marg = s["scan_cpu_ms_per_host_marginal"]
     key = marg if marg is not None else s["scan_cpu_ms_per_host"]
-    print(f"  bkdoctor CPU per host     {key:6.1f} ms  (goal < {g['cpu_ms_per_host']:.0f}: "
-          f"{verdict(key < g['cpu_ms_per_host'])}; " + ("marginal over the 1-host scan; " if marg is not None else "")
-          + f"{s['scan_cpu_ms_per_host']:.1f} all in; engine in-process {s['engine_cpu_ms_per_host']:.1f}, "
-          f"asyncssh floor {s['floor_cpu_ms_per_host']:.1f}, probe floor {s['probe_floor_cpu_ms_per_host']:.1f})")
+    print(
+        f"  bkdoctor CPU per host     {key:6.1f} ms  (goal < {g['cpu_ms_per_host']:.0f}: "
+        f"{verdict(key < g['cpu_ms_per_host'])}; "
+        + ("marginal over the 1-host scan; " if marg is not None else "")
+        + f"{s['scan_cpu_ms_per_host']:.1f} all in; engine in-process {s['engine_cpu_ms_per_host']:.1f}, "
+        f"asyncssh floor {s['floor_cpu_ms_per_host']:.1f}, probe floor {s['probe_floor_cpu_ms_per_host']:.1f})"
+    )
     if n < 20:
         print("  (below ~20 hosts the per-host CPU is mostly the noise of the fixed ~0.9 s start-up cost)")
     print(f"  bkdoctor peak RSS         {s['scan_maxrss_mb']:6.0f} MB;  findings {s['statuses']}", flush=True)

@@ -10,6 +10,7 @@ Times, over N runs each (median, p90, min):
            (the guide's verification commands, one after another)
 Usage: python3 bench/scan_local.py [-n 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,26 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-NAIVE = ["cat /etc/centos-release", "uname -r", "free -m", "cat /proc/swaps", "getenforce || true",
-         "systemctl is-active firewalld || true", "iptables -vnL", "timedatectl || true", "chronyc tracking || true",
-         "nproc", "df -h /data || true", "docker version", "docker info", "cat /etc/docker/daemon.json || true",
-         "kubelet --version || true", "sysctl net.ipv4.ip_forward", "cat /etc/hosts", "ls /mnt/blueking || true"]
+NAIVE = [
+    "cat /etc/centos-release",
+    "uname -r",
+    "free -m",
+    "cat /proc/swaps",
+    "getenforce || true",
+    "systemctl is-active firewalld || true",
+    "iptables -vnL",
+    "timedatectl || true",
+    "chronyc tracking || true",
+    "nproc",
+    "df -h /data || true",
+    "docker version",
+    "docker info",
+    "cat /etc/docker/daemon.json || true",
+    "kubelet --version || true",
+    "sysctl net.ipv4.ip_forward",
+    "cat /etc/hosts",
+    "ls /mnt/blueking || true",
+]
 
 
 def stats(xs):
@@ -40,16 +57,29 @@ def bench_cli(n):
     with tempfile.TemporaryDirectory() as d:
         for _ in range(n):
             t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "scan", "--no-history", "--no-cluster", "--json",
-                                os.path.join(d, "r.json")], cwd=ROOT, capture_output=True)
+            r = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bkdoctor.cli",
+                    "scan",
+                    "--no-history",
+                    "--no-cluster",
+                    "--json",
+                    os.path.join(d, "r.json"),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+            )
             out.append(time.perf_counter() - t0)
             assert r.returncode in (0, 1), r.stderr
     return out
 
 
 def bench_engine(n):
-    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.inputs.inventory import local_inventory
+    from bkdoctor.scan import engine
+    from bkdoctor.scan import loader as registry
 
     inv, rules = local_inventory(), [r for r in registry.select(None, None) if r.scope != "cluster"]
     out = []
@@ -66,8 +96,12 @@ def bench_probe(n):
     from bkdoctor.scan import loader as registry
     from bkdoctor.transport import LocalTransport
 
-    facts = {f for r in registry.select(None, None) if r.scope in ("host", "fleet") and r.applies_to(("control",))
-             for f in r.facts}
+    facts = {
+        f
+        for r in registry.select(None, None)
+        if r.scope in ("host", "fleet") and r.applies_to(("control",))
+        for f in r.facts
+    }
     out = []
     for _ in range(n):
         script, nonce = build_script(sections_for(facts))
@@ -94,12 +128,14 @@ def main():
     a = ap.parse_args()
     from bkdoctor.scan import loader as registry
 
-    print(f"# bkdoctor scan of this host: {len(registry.select(None, None))} rules, n={a.n}, "
-          f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"# bkdoctor scan of this host: {len(registry.select(None, None))} rules, n={a.n}, "
+        f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'what':<8} {'median':>9} {'p90':>9} {'min':>9}")
     for name, fn in (("cli", bench_cli), ("engine", bench_engine), ("probe", bench_probe), ("naive", bench_naive)):
         s = stats(fn(a.n))
-        print(f"{name:<8} {s['median']*1000:>7.0f}ms {s['p90']*1000:>7.0f}ms {s['min']*1000:>7.0f}ms")
+        print(f"{name:<8} {s['median'] * 1000:>7.0f}ms {s['p90'] * 1000:>7.0f}ms {s['min'] * 1000:>7.0f}ms")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ burst of load hits every command alike. CPU time is the number to trust on a bus
 
     python3 bench/startup.py -n 11
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,15 +36,22 @@ def one(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=11)
-    ap.add_argument("--baseline", type=Path, default=None, metavar="DIR",
-                    help="also time a checkout of another revision (`git archive REV | tar -x -C DIR`), interleaved")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also time a checkout of another revision (`git archive REV | tar -x -C DIR`), interleaved",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     from benchutil import compile_tree
 
     compile_tree(ROOT)
     if args.baseline:
-        compile_tree(args.baseline)  # as installed (pip writes the .pyc files): PYTHONDONTWRITEBYTECODE must not cost every run
+        compile_tree(
+            args.baseline
+        )  # as installed (pip writes the .pyc files): PYTHONDONTWRITEBYTECODE must not cost every run
     tmp = tempfile.mkdtemp(prefix="bkd-startup-")
     env = dict(os.environ, LANG="C.UTF-8", XDG_DATA_HOME=tmp)
     py = sys.executable
@@ -51,8 +59,15 @@ def main() -> None:
         "python3 -c pass": [py, "-c", "pass"],
         "bkdoctor --version": [py, "-m", "bkdoctor.cli", "--version"],
         "bkdoctor rules --json": [py, "-m", "bkdoctor.cli", "rules", "--json"],
-        "bkdoctor scan (this host, JSON report)": [py, "-m", "bkdoctor.cli", "scan", "--no-history", "--json",
-                                                   os.path.join(tmp, "r.json")],
+        "bkdoctor scan (this host, JSON report)": [
+            py,
+            "-m",
+            "bkdoctor.cli",
+            "scan",
+            "--no-history",
+            "--json",
+            os.path.join(tmp, "r.json"),
+        ],
     }
     where = {k: ROOT for k in cmds}
     if args.baseline:
@@ -68,13 +83,15 @@ def main() -> None:
             res[k].append(one(c, env, where[k]))
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.1f} -> {load1[0]:.1f}, {os.cpu_count()} CPUs, n={args.n}")
-    print(f"| command | wall median | wall min | CPU median | CPU min |")
-    print(f"|---|---|---|---|---|")
+    print("| command | wall median | wall min | CPU median | CPU min |")
+    print("|---|---|---|---|---|")
     for k, v in res.items():
         w = [x[0] for x in v]
         c = [x[1] for x in v]
-        print(f"| `{k}` | {statistics.median(w):.0f} ms | {min(w):.0f} ms | {statistics.median(c):.0f} ms | "
-              f"{min(c):.0f} ms |")
+        print(
+            f"| `{k}` | {statistics.median(w):.0f} ms | {min(w):.0f} ms | {statistics.median(c):.0f} ms | "
+            f"{min(c):.0f} ms |"
+        )
 
 
 if __name__ == "__main__":

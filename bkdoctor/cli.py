@@ -6,6 +6,7 @@ scan/rulelist.py, report/history.py.
 Exit codes: 0 no finding at or above --fail-on; 1 there are; 2 bad usage or bad input (one line, no
 traceback); 3 an internal error (one line; BKDOCTOR_DEBUG=1 shows the traceback).
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,10 +40,13 @@ def _check_domain_opt(ctx: Any, param: Any, value: str | None) -> str | None:
 
     if value is None:
         return value
-    if len(value) > 253 or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+",
-                                            value):
-        raise BadInput(f"--domain {value[:80]!r} is not a domain name (letters, digits and '-' in dot-separated "
-                       f"labels, e.g. bkce7.bktencent.com)")
+    if len(value) > 253 or not re.fullmatch(
+        r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+", value
+    ):
+        raise BadInput(
+            f"--domain {value[:80]!r} is not a domain name (letters, digits and '-' in dot-separated "
+            f"labels, e.g. bkce7.bktencent.com)"
+        )
     return value
 
 
@@ -55,10 +59,15 @@ def _check_install_dir_opt(ctx: Any, param: Any, value: str | None) -> str | Non
     return check_install_dir(value, "--install-dir")
 
 
-LANG_OPT = click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
-                        help="Report language (default from LANG: zh_CN -> zh).")
-DB_OPT = click.option("--db", type=click.Path(dir_okay=False), default=None,
-                      help="History database (default $XDG_DATA_HOME/bkdoctor/history.db).")
+LANG_OPT = click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default=None, help="Report language (default from LANG: zh_CN -> zh)."
+)
+DB_OPT = click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="History database (default $XDG_DATA_HOME/bkdoctor/history.db).",
+)
 
 
 def _with_lang(opts: dict[str, Any]) -> dict[str, Any]:
@@ -79,44 +88,101 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None,
-              help="Inventory/config YAML. Without it: this host, role control.")
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Inventory/config YAML. Without it: this host, role control.",
+)
 @click.option("--rule", "rules", multiple=True, metavar="SEL", help="Rule id, group or tag to run (repeatable).")
 @click.option("--skip", "skips", multiple=True, metavar="SEL", help="Rule id, group or tag to leave out (repeatable).")
 @click.option("--json", "json_path", metavar="PATH", default=None, help="Write the JSON report ('-' = stdout).")
 @click.option("--html", "html_path", metavar="PATH", default=None, help="Write the self-contained HTML report.")
-@click.option("--junit", "junit_path", metavar="PATH", default=None, help="Write JUnit XML (one testcase per rule x target).")
+@click.option(
+    "--junit", "junit_path", metavar="PATH", default=None, help="Write JUnit XML (one testcase per rule x target)."
+)
 @LANG_OPT
-@click.option("--fail-on", type=click.Choice(["warn", "fail"]), default="fail", show_default=True,
-              help="Exit 1 when a finding is at or above this level (error counts as fail).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warn", "fail"]),
+    default="fail",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this level (error counts as fail).",
+)
 @click.option("--no-history", is_flag=True, help="Do not record this scan in the history database.")
 @DB_OPT
-@click.option("--domain", default=None, callback=_check_domain_opt, help="BK_DOMAIN (overrides the inventory and custom.yaml).")
-@click.option("--install-dir", default=None, callback=_check_install_dir_opt, help="BlueKing install dir (default ~/bkce7.1-install/blueking).")
+@click.option(
+    "--domain", default=None, callback=_check_domain_opt, help="BK_DOMAIN (overrides the inventory and custom.yaml)."
+)
+@click.option(
+    "--install-dir",
+    default=None,
+    callback=_check_install_dir_opt,
+    help="BlueKing install dir (default ~/bkce7.1-install/blueking).",
+)
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=32, show_default=True)
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Cluster to check (default $KUBECONFIG, in-cluster, ~/.kube/config).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Cluster to check (default $KUBECONFIG, in-cluster, ~/.kube/config).",
+)
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("--no-cluster", is_flag=True, help="Do not check the cluster even if a kubeconfig is found.")
-@click.option("--from-cluster", is_flag=True, help="Take the hosts from the cluster's Nodes (InternalIP; role from labels).")
-@click.option("--from-daemonset", metavar="NAMESPACE", default=None,
-              help="Host facts from the bkdoctor DaemonSet's pods (see `bkdoctor cluster-job --mode daemonset`): no SSH.")
-@click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False), default=None,
-              help="Analyse a support bundle (from `bkdoctor collect`) instead of live hosts and cluster.")
-@click.option("--accept-new-host-keys", is_flag=True,
-              help="Trust unknown SSH host keys on first use and record them (a changed key is still refused).")
+@click.option(
+    "--from-cluster", is_flag=True, help="Take the hosts from the cluster's Nodes (InternalIP; role from labels)."
+)
+@click.option(
+    "--from-daemonset",
+    metavar="NAMESPACE",
+    default=None,
+    help="Host facts from the bkdoctor DaemonSet's pods (see `bkdoctor cluster-job --mode daemonset`): no SSH.",
+)
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Analyse a support bundle (from `bkdoctor collect`) instead of live hosts and cluster.",
+)
+@click.option(
+    "--accept-new-host-keys",
+    is_flag=True,
+    help="Trust unknown SSH host keys on first use and record them (a changed key is still refused).",
+)
 @click.option("--ask-pass", is_flag=True, help="Prompt once for the SSH password (or set ssh.password_env).")
 @click.option("--measure", is_flag=True, help="Also run the measurements (fio IOPS, bandwidth, endpoint access).")
 @click.option("-v", "--verbose", is_flag=True, help="List passing findings too (and each host's values in a group).")
-@click.option("--group-by", type=click.Choice(["rule", "host", "none"]), default="rule", show_default=True,
-              help="Terminal summary: one line per problem with its hosts (rule), each host with its problems "
-                   "(host: folded host lists expanded), or one row per rule x target (none).")
-@click.option("--rules-dir", "rules_dirs", multiple=True, metavar="DIR",
-              help="Site rules: a directory of YAML checks (bkdoctor/site-rules.schema.json); repeatable.")
-@click.option("--prometheus", "prom_path", metavar="PATH", default=None,
-              help="Write the metrics (Prometheus text format; node_exporter textfile collector), atomically.")
-@click.option("--history-configmap", "history_cm", metavar="NS/NAME", default=None,
-              help="Also add this run's summary to a ConfigMap of the cluster (the CronJob's history).")
+@click.option(
+    "--group-by",
+    type=click.Choice(["rule", "host", "none"]),
+    default="rule",
+    show_default=True,
+    help="Terminal summary: one line per problem with its hosts (rule), each host with its problems "
+    "(host: folded host lists expanded), or one row per rule x target (none).",
+)
+@click.option(
+    "--rules-dir",
+    "rules_dirs",
+    multiple=True,
+    metavar="DIR",
+    help="Site rules: a directory of YAML checks (bkdoctor/site-rules.schema.json); repeatable.",
+)
+@click.option(
+    "--prometheus",
+    "prom_path",
+    metavar="PATH",
+    default=None,
+    help="Write the metrics (Prometheus text format; node_exporter textfile collector), atomically.",
+)
+@click.option(
+    "--history-configmap",
+    "history_cm",
+    metavar="NS/NAME",
+    default=None,
+    help="Also add this run's summary to a ConfigMap of the cluster (the CronJob's history).",
+)
 def scan(**opts: Any) -> None:
     """Check every host of the inventory (or this host) and report."""
     from bkdoctor.scan.run import run_scan
@@ -156,11 +222,21 @@ def collect(**opts: Any) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @click.option("--allow-disruptive", is_flag=True, help="Also apply fixes that restart a daemon or delete a pod.")
 @click.option("--accept-new-host-keys", is_flag=True)
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="A value a remediation needs, e.g. --set image=registry.local/blueking/slug-app:v1 (repeatable).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A value a remediation needs, e.g. --set image=registry.local/blueking/slug-app:v1 (repeatable).",
+)
 @click.option("--json", "json_path", metavar="PATH", default=None, help="Write the outcome as JSON ('-' = stdout).")
-@click.option("--export", nargs=2, metavar="ansible DIR", default=None,
-              help="Apply nothing: write DIR/inventory.ini and DIR/site.yml (Ansible builtin modules) doing the same host fixes.")
+@click.option(
+    "--export",
+    nargs=2,
+    metavar="ansible DIR",
+    default=None,
+    help="Apply nothing: write DIR/inventory.ini and DIR/site.yml (Ansible builtin modules) doing the same host fixes.",
+)
 @LANG_OPT
 @DB_OPT
 def fix(**opts: Any) -> None:
@@ -196,12 +272,19 @@ def rollback(**opts: Any) -> None:
 
 
 @cli.command()
-@click.option("--plan", "show_plan", is_flag=True, help="Show the phases in order with their gate status; change nothing.")
+@click.option(
+    "--plan", "show_plan", is_flag=True, help="Show the phases in order with their gate status; change nothing."
+)
 @click.option("--phase", "only", default=None, metavar="ID", help="Run only this phase.")
 @click.option("--from", "start", default=None, metavar="ID", help="Start at this phase.")
 @click.option("--until", default=None, metavar="ID", help="Stop after this phase.")
-@click.option("--with", "with_optional", multiple=True, metavar="ID",
-              help="Also run an optional suite: registry-proxy, bcs, monitor-log (repeatable).")
+@click.option(
+    "--with",
+    "with_optional",
+    multiple=True,
+    metavar="ID",
+    help="Also run an optional suite: registry-proxy, bcs, monitor-log (repeatable).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before each phase.")
 @click.option("-i", "--inventory", type=click.Path(dir_okay=False), default=None)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None)
@@ -222,23 +305,47 @@ def install(**opts: Any) -> None:
 @cli.command("cluster-job")
 @click.option("--namespace", "-n", default="bkdoctor", show_default=True, help="Namespace to run bkdoctor in.")
 @click.option("--image", default=None, help="bkdoctor image the nodes can pull (default bkdoctor/bkdoctor:<version>).")
-@click.option("--mode", type=click.Choice(["job", "daemonset"]), default="job", show_default=True,
-              help="job: `scan --rule cluster` in a Job; daemonset: the host probe on every node, read from the pods' "
-                   "logs.")
-@click.option("--helm-secrets", is_flag=True,
-              help="Grant cluster-wide `list` on Secrets so the helm rules run in the Job (the ServiceAccount can then "
-                   "read EVERY Secret: RBAC cannot filter by label). Default: no Secret access, helm rules skipped.")
+@click.option(
+    "--mode",
+    type=click.Choice(["job", "daemonset"]),
+    default="job",
+    show_default=True,
+    help="job: `scan --rule cluster` in a Job; daemonset: the host probe on every node, read from the pods' logs.",
+)
+@click.option(
+    "--helm-secrets",
+    is_flag=True,
+    help="Grant cluster-wide `list` on Secrets so the helm rules run in the Job (the ServiceAccount can then "
+    "read EVERY Secret: RBAC cannot filter by label). Default: no Secret access, helm rules skipped.",
+)
 @click.option("--domain", default=None, callback=_check_domain_opt, help="BK_DOMAIN passed to the Job's scan.")
-@click.option("--apply", "do_apply", is_flag=True,
-              help="Create the objects through the API (server-side dry run first).")
+@click.option(
+    "--apply", "do_apply", is_flag=True, help="Create the objects through the API (server-side dry run first)."
+)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Cluster for --apply.")
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
-              help="Write the YAML here (default: stdout, unless --apply).")
-@click.option("--schedule", default=None, metavar="CRON",
-              help="Run the cluster scan as a CronJob on this schedule (e.g. '0 */6 * * *'), keeping its history.")
-@click.option("--history", "history_kind", type=click.Choice(["configmap", "pvc"]), default="configmap",
-              show_default=True, help="With --schedule: where the runs' history is kept.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the YAML here (default: stdout, unless --apply).",
+)
+@click.option(
+    "--schedule",
+    default=None,
+    metavar="CRON",
+    help="Run the cluster scan as a CronJob on this schedule (e.g. '0 */6 * * *'), keeping its history.",
+)
+@click.option(
+    "--history",
+    "history_kind",
+    type=click.Choice(["configmap", "pvc"]),
+    default="configmap",
+    show_default=True,
+    help="With --schedule: where the runs' history is kept.",
+)
 @click.option("--storage-class", default=None, help="With --history pvc: the claim's StorageClass.")
 def cluster_job(**opts: Any) -> None:
     """Render (and with --apply create) the manifests that run bkdoctor inside the cluster."""
@@ -287,10 +394,16 @@ def history(**opts: Any) -> None:
 @click.argument("scan_a", required=False)
 @click.argument("scan_b", required=False)
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--html", "html_path", metavar="PATH", default=None,
-              help="Also write the comparison as a self-contained HTML page.")
-@click.option("--cluster-history", "cluster_history", metavar="NS[/NAME]", default=None,
-              help="Import the CronJob's runs (ConfigMap bkdoctor-history in NS) first; default: its newest two.")
+@click.option(
+    "--html", "html_path", metavar="PATH", default=None, help="Also write the comparison as a self-contained HTML page."
+)
+@click.option(
+    "--cluster-history",
+    "cluster_history",
+    metavar="NS[/NAME]",
+    default=None,
+    help="Import the CronJob's runs (ConfigMap bkdoctor-history in NS) first; default: its newest two.",
+)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Cluster for --cluster-history.")
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @LANG_OPT
@@ -342,8 +455,10 @@ def main(argv: list[str] | None = None) -> None:
         from bkdoctor.safe.secrets import mask_text
         from bkdoctor.safe.terminal import clean_line
 
-        sys.stderr.write(f"bkdoctor: internal error: {type(e).__name__}: {clean_line(mask_text(str(e)))} "
-                         f"(BKDOCTOR_DEBUG=1 shows the traceback)\n")
+        sys.stderr.write(
+            f"bkdoctor: internal error: {type(e).__name__}: {clean_line(mask_text(str(e)))} "
+            f"(BKDOCTOR_DEBUG=1 shows the traceback)\n"
+        )
         sys.exit(3)
 
 

@@ -5,6 +5,7 @@ Headings are Markdown: chapters `## 一、**title**` (or `## **四、title**`), 
 (`#### **Q1: ...**`) become `<parent>.Q1`. Lines inside ``` fences are never headings.
 A section's text runs from its heading to the next heading that is not one of its subsections.
 """
+
 from __future__ import annotations
 
 import re
@@ -75,7 +76,7 @@ def parse(text: str) -> tuple[dict[str, Section], list[str]]:
         order.append(s)
     for k, s in enumerate(order):
         end = len(lines) + 1
-        for nxt in order[k + 1:]:
+        for nxt in order[k + 1 :]:
             if not nxt.id.startswith(s.id + "."):
                 end = nxt.line
                 break
@@ -85,7 +86,7 @@ def parse(text: str) -> tuple[dict[str, Section], list[str]]:
 
 def section_text(sections: dict[str, Section], lines: list[str], sid: str) -> str:
     s = sections[sid]
-    return "\n".join(lines[s.line - 1: s.end - 1])
+    return "\n".join(lines[s.line - 1 : s.end - 1])
 
 
 def load(path: str | Path) -> tuple[dict[str, Section], list[str]]:

@@ -1,4 +1,5 @@
 """The `bkdoctor` console script: `--version` answers before the command tree (click, rich, rules) is imported."""
+
 from __future__ import annotations
 
 import sys

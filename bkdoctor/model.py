@@ -3,6 +3,7 @@
 Rules are pure: they receive facts and return `Result`s. The engine turns results into `Finding`s by
 adding the rule's metadata (severity, title, guide section, remediation) and the target.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Semantic version ordering with prereleases, as helm charts use it (2.1.2-beta.20 > 2.1.2-beta.9 > 2.1.1)."""
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ Stored per scan: its report summary, targets and findings (rule, target, status,
 observed, expected). Evidence is not stored (it can hold file contents); values under secret-looking keys
 are masked by the report builder before anything reaches the database.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bkdoctor.model import PROBLEM_STATUSES as PROBLEM, BadInput
+from bkdoctor.model import PROBLEM_STATUSES as PROBLEM
+from bkdoctor.model import BadInput
 
 
 def default_db_path() -> Path:
@@ -42,8 +44,9 @@ def check_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     if os.path.islink(p.parent):
         # the directory holding the database (and its side files) must not be swapped for a link either; the
         # directories above it are followed like any path on the command line
-        raise BadInput(f"history database {p}: its directory {p.parent} is a symbolic link: not following it "
-                       "(give the real path)")
+        raise BadInput(
+            f"history database {p}: its directory {p.parent} is a symbolic link: not following it (give the real path)"
+        )
     return p
 
 
@@ -93,20 +96,55 @@ class History:
 
     def _ensure(self) -> None:
         if "scans" not in self.db.table_names():
-            self.db["scans"].create({"id": str, "started_at": str, "finished_at": str, "duration_s": float,
-                                     "inventory": str, "domain": str, "lang": str, "tool_version": str,
-                                     "summary": str, "targets": str, "rules": str}, pk="id")
+            self.db["scans"].create(
+                {
+                    "id": str,
+                    "started_at": str,
+                    "finished_at": str,
+                    "duration_s": float,
+                    "inventory": str,
+                    "domain": str,
+                    "lang": str,
+                    "tool_version": str,
+                    "summary": str,
+                    "targets": str,
+                    "rules": str,
+                },
+                pk="id",
+            )
         if "findings" not in self.db.table_names():
-            self.db["findings"].create({"scan_id": str, "rule": str, "target": str, "status": str, "severity": str,
-                                        "message": str, "observed": str, "expected": str},
-                                       foreign_keys=[("scan_id", "scans", "id")])
+            self.db["findings"].create(
+                {
+                    "scan_id": str,
+                    "rule": str,
+                    "target": str,
+                    "status": str,
+                    "severity": str,
+                    "message": str,
+                    "observed": str,
+                    "expected": str,
+                },
+                foreign_keys=[("scan_id", "scans", "id")],
+            )
             self.db["findings"].create_index(["scan_id"])
         if "fixes" not in self.db.table_names():
             # the journal: what each fix changed (file paths, backups, content hashes; K8s keys before/after),
             # enough to roll it back. File contents are not stored: the backups on the host are.
-            self.db["fixes"].create({"id": str, "created_at": str, "target": str, "rule": str, "remediation": str,
-                                     "status": str, "message": str, "changes": str, "applied": str,
-                                     "rolled_back_at": str}, pk="id")
+            self.db["fixes"].create(
+                {
+                    "id": str,
+                    "created_at": str,
+                    "target": str,
+                    "rule": str,
+                    "remediation": str,
+                    "status": str,
+                    "message": str,
+                    "changes": str,
+                    "applied": str,
+                    "rolled_back_at": str,
+                },
+                pk="id",
+            )
 
     def save(self, report: dict[str, Any]) -> None:
         from bkdoctor.safe.secrets import mask_obj
@@ -118,19 +156,37 @@ class History:
         report["summary"] = summary
         s = report["scan"]
         with self.db.conn:
-            self.db["scans"].insert({
-                "id": s["id"], "started_at": s["started_at"], "finished_at": s["finished_at"],
-                "duration_s": s["duration_s"], "inventory": s.get("inventory"), "domain": s.get("domain"),
-                "lang": report["lang"], "tool_version": report["tool"]["version"],
-                "summary": json.dumps(report["summary"]), "targets": json.dumps(report["targets"], ensure_ascii=False),
-                "rules": json.dumps(s.get("rules", [])),
-            })
-            self.db["findings"].insert_all(({
-                "scan_id": s["id"], "rule": f["rule"], "target": f["target"], "status": f["status"],
-                "severity": f["severity"], "message": f["message"],
-                "observed": json.dumps(f["observed"], ensure_ascii=False, default=str),
-                "expected": json.dumps(f["expected"], ensure_ascii=False, default=str),
-            } for f in report["findings"]), batch_size=500)
+            self.db["scans"].insert(
+                {
+                    "id": s["id"],
+                    "started_at": s["started_at"],
+                    "finished_at": s["finished_at"],
+                    "duration_s": s["duration_s"],
+                    "inventory": s.get("inventory"),
+                    "domain": s.get("domain"),
+                    "lang": report["lang"],
+                    "tool_version": report["tool"]["version"],
+                    "summary": json.dumps(report["summary"]),
+                    "targets": json.dumps(report["targets"], ensure_ascii=False),
+                    "rules": json.dumps(s.get("rules", [])),
+                }
+            )
+            self.db["findings"].insert_all(
+                (
+                    {
+                        "scan_id": s["id"],
+                        "rule": f["rule"],
+                        "target": f["target"],
+                        "status": f["status"],
+                        "severity": f["severity"],
+                        "message": f["message"],
+                        "observed": json.dumps(f["observed"], ensure_ascii=False, default=str),
+                        "expected": json.dumps(f["expected"], ensure_ascii=False, default=str),
+                    }
+                    for f in report["findings"]
+                ),
+                batch_size=500,
+            )
         self._private()
 
     def save_fix(self, fix_id: str, outcome: Any) -> None:
@@ -143,17 +199,30 @@ class History:
         applied = dict(outcome.applied or {})
         applied.pop("log", None)
         with self.db.conn:
-            self.db["fixes"].insert({
-                "id": fix_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "target": outcome.target,
-                "rule": outcome.rule, "remediation": plan.remediation if plan else None, "status": outcome.status,
-                "message": mask_text(outcome.message.en), "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [],
-                                                                     ensure_ascii=False),
-                "applied": json.dumps(applied, ensure_ascii=False, default=str), "rolled_back_at": None})
+            self.db["fixes"].insert(
+                {
+                    "id": fix_id,
+                    "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                    "target": outcome.target,
+                    "rule": outcome.rule,
+                    "remediation": plan.remediation if plan else None,
+                    "status": outcome.status,
+                    "message": mask_text(outcome.message.en),
+                    "changes": json.dumps(plan_to_dict(plan)["changes"] if plan else [], ensure_ascii=False),
+                    "applied": json.dumps(applied, ensure_ascii=False, default=str),
+                    "rolled_back_at": None,
+                }
+            )
         self._private()
 
     def fixes(self, limit: int = 20) -> list[dict[str, Any]]:
-        return list(self.db.query("select id, created_at, target, rule, remediation, status, message, rolled_back_at "
-                                  "from fixes order by created_at desc, rowid desc limit ?", [limit]))
+        return list(
+            self.db.query(
+                "select id, created_at, target, rule, remediation, status, message, rolled_back_at "
+                "from fixes order by created_at desc, rowid desc limit ?",
+                [limit],
+            )
+        )
 
     def fix(self, fix_id: str) -> dict[str, Any]:
         rows = list(self.db.query("select * from fixes where id = ? or id like ?", [fix_id, fix_id + "%"]))
@@ -173,8 +242,10 @@ class History:
             if not all(isinstance(w.get(k, ""), (str, type(None))) for k in ("path", "backup")):
                 bad = w
         if bad != 0:
-            raise BadInput(f"{self.path}: fix {str(r['id'])[:80]!r}: the journal entry is damaged (changes/applied of an "
-                           f"unexpected shape): not rolled back")
+            raise BadInput(
+                f"{self.path}: fix {str(r['id'])[:80]!r}: the journal entry is damaged (changes/applied of an "
+                f"unexpected shape): not rolled back"
+            )
         return r
 
     def _column(self, r: dict[str, Any], what: str, col: str, default: str, kind: type) -> Any:
@@ -186,8 +257,10 @@ class History:
         except (ValueError, RecursionError):
             v = None
         if not isinstance(v, kind):
-            raise BadInput(f"{self.path}: {what} {str(r.get('id'))[:80]!r}: column {col} is not a JSON "
-                           f"{'list' if kind is list else 'object'} (a damaged database?)")
+            raise BadInput(
+                f"{self.path}: {what} {str(r.get('id'))[:80]!r}: column {col} is not a JSON "
+                f"{'list' if kind is list else 'object'} (a damaged database?)"
+            )
         return v
 
     def mark_rolled_back(self, fix_id: str) -> None:
@@ -201,13 +274,17 @@ class History:
         for r in rows:
             summary = self._column(r, "scan", "summary", "{}", dict)
             if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in summary.values()):
-                raise BadInput(f"{self.path}: scan {str(r['id'])[:80]!r}: column summary holds other than counts "
-                               f"(a damaged database?)")
+                raise BadInput(
+                    f"{self.path}: scan {str(r['id'])[:80]!r}: column summary holds other than counts "
+                    f"(a damaged database?)"
+                )
             r["summary"] = summary
-            if r.get("duration_s") is not None and (not isinstance(r["duration_s"], (int, float))
-                                                    or isinstance(r["duration_s"], bool)):
-                raise BadInput(f"{self.path}: scan {str(r['id'])[:80]!r}: column duration_s is not a number "
-                               f"(a damaged database?)")
+            if r.get("duration_s") is not None and (
+                not isinstance(r["duration_s"], (int, float)) or isinstance(r["duration_s"], bool)
+            ):
+                raise BadInput(
+                    f"{self.path}: scan {str(r['id'])[:80]!r}: column duration_s is not a number (a damaged database?)"
+                )
         return rows
 
     def resolve(self, ref: str) -> str:
@@ -229,8 +306,9 @@ class History:
         return rows[0]["id"]
 
     def findings(self, scan_id: str) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(r["rule"], r["target"]): r
-                for r in self.db.query("select * from findings where scan_id = ?", [scan_id])}
+        return {
+            (r["rule"], r["target"]): r for r in self.db.query("select * from findings where scan_id = ?", [scan_id])
+        }
 
     def diff(self, a: str | None = None, b: str | None = None) -> dict[str, Any]:
         """Compare two scans (default: the last two): new problems, resolved, still failing, by rule and target."""
@@ -247,8 +325,13 @@ class History:
         for key in sorted(set(fa) | set(fb)):
             sa = fa.get(key, {}).get("status")
             sb = fb.get(key, {}).get("status")
-            item = {"rule": key[0], "target": key[1], "before": sa, "after": sb,
-                    "message": (fb.get(key) or fa.get(key) or {}).get("message")}
+            item = {
+                "rule": key[0],
+                "target": key[1],
+                "before": sa,
+                "after": sb,
+                "message": (fb.get(key) or fa.get(key) or {}).get("message"),
+            }
             pa, pb = sa in PROBLEM, sb in PROBLEM
             if pb and not pa:
                 new.append(item)

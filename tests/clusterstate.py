@@ -27,6 +27,7 @@ then by InternalIP: a case that needs an address-only link must not declare logs
 (use events or container states there). A pod whose node is not in the state gets a stand-in Node of that name.
 Declared logs must name an existing pod and container (a typo is an error, not a silently empty log).
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from kube.fixtures import delete_namespace, rest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "cluster"
@@ -65,17 +65,38 @@ def helm_release_secret(doc: dict[str, Any]) -> dict[str, Any]:
     """HelmRelease {metadata: {name, namespace}, chart, version, appVersion, status, revision} -> its Secret."""
     md = doc["metadata"]
     rev = int(doc.get("revision", 1))
-    payload = {"name": md["name"], "namespace": md["namespace"], "version": rev,
-               "info": {"status": doc.get("status", "deployed"), "description": doc.get("description", "Install complete")},
-               "chart": {"metadata": {"name": doc.get("chart", md["name"]), "version": str(doc["version"]),
-                                      "appVersion": str(doc.get("appVersion", doc["version"]))}},
-               "config": doc.get("values", {}), "manifest": doc.get("manifest", "")}
+    payload = {
+        "name": md["name"],
+        "namespace": md["namespace"],
+        "version": rev,
+        "info": {"status": doc.get("status", "deployed"), "description": doc.get("description", "Install complete")},
+        "chart": {
+            "metadata": {
+                "name": doc.get("chart", md["name"]),
+                "version": str(doc["version"]),
+                "appVersion": str(doc.get("appVersion", doc["version"])),
+            }
+        },
+        "config": doc.get("values", {}),
+        "manifest": doc.get("manifest", ""),
+    }
     release = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()  # what helm stores
-    return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-            "metadata": {"name": f"sh.helm.release.v1.{md['name']}.v{rev}", "namespace": md["namespace"],
-                         "labels": {"owner": "helm", "name": md["name"], "status": doc.get("status", "deployed"),
-                                    "version": str(rev)}},
-            "data": {"release": base64.b64encode(release.encode()).decode()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": f"sh.helm.release.v1.{md['name']}.v{rev}",
+            "namespace": md["namespace"],
+            "labels": {
+                "owner": "helm",
+                "name": md["name"],
+                "status": doc.get("status", "deployed"),
+                "version": str(rev),
+            },
+        },
+        "data": {"release": base64.b64encode(release.encode()).decode()},
+    }
 
 
 def key(doc: dict[str, Any]) -> tuple[str, str, str]:
@@ -124,8 +145,10 @@ def merged_state(case_path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     base: list[dict[str, Any]] = []
     if base_name:
         _, base = load_docs(FIXTURES / f"{base_name}.yaml")
-    drop = {tuple(x.split("/", 2)) if x.count("/") == 2 else (x.split("/")[0], "", x.split("/")[1])
-            for x in case.get("delete", [])}
+    drop = {
+        tuple(x.split("/", 2)) if x.count("/") == 2 else (x.split("/")[0], "", x.split("/")[1])
+        for x in case.get("delete", [])
+    }
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for d in base + objs:
         if key(d) in drop:
@@ -145,10 +168,16 @@ class ClusterState:
         self.namespaces: list[str] = []
         self.log_namespaces: set[str] = set()
 
-    def apply(self, objs: list[dict[str, Any]], logs: dict[str, str] | None = None,
-              previous_logs: dict[str, str] | None = None) -> None:
+    def apply(
+        self,
+        objs: list[dict[str, Any]],
+        logs: dict[str, str] | None = None,
+        previous_logs: dict[str, str] | None = None,
+    ) -> None:
         objs = [helm_release_secret(o) if o["kind"] == "HelmRelease" else copy.deepcopy(o) for o in objs]
-        declared = [(k, v, False) for k, v in (logs or {}).items()] + [(k, v, True) for k, v in (previous_logs or {}).items()]
+        declared = [(k, v, False) for k, v in (logs or {}).items()] + [
+            (k, v, True) for k, v in (previous_logs or {}).items()
+        ]
         if declared:
             self._serve_logs(objs, declared)
         nss = sorted({(o.get("metadata") or {}).get("namespace") for o in objs} - {None, ""} - BUILTIN_NAMESPACES)
@@ -164,7 +193,9 @@ class ClusterState:
         """Register the declared log texts with the stand-in kubelet; point the pods' Nodes at it."""
         if self.kubelet is None:
             raise ValueError("the case declares logs: ClusterState needs kubelet=kube_kubelet (the stand-in kubelet)")
-        pods = {(o["metadata"].get("namespace", "default"), o["metadata"]["name"]): o for o in objs if o["kind"] == "Pod"}
+        pods = {
+            (o["metadata"].get("namespace", "default"), o["metadata"]["name"]): o for o in objs if o["kind"] == "Pod"
+        }
         nodes: set[str] = set()
         for k, text, previous in declared:
             parts = k.split("/")
@@ -175,7 +206,9 @@ class ClusterState:
             if pod is None:
                 raise ValueError(f"log key {k!r}: no pod {ns}/{name} in the case")
             spec = pod.get("spec") or {}
-            if container not in [c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]:
+            if container not in [
+                c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+            ]:
                 raise ValueError(f"log key {k!r}: pod {ns}/{name} has no container {container!r}")
             if not spec.get("nodeName"):
                 raise ValueError(f"log key {k!r}: pod {ns}/{name} has no spec.nodeName (the API server needs its node)")
@@ -195,8 +228,9 @@ class ClusterState:
             old = next((a.get("address") for a in addrs if a.get("type") == "InternalIP"), None)
             if old:
                 node["metadata"].setdefault("annotations", {})[FIXTURE_IP_ANNOTATION] = old
-            st["addresses"] = [{"type": "InternalIP", "address": self.kubelet.host}] + \
-                [a for a in addrs if a.get("type") != "InternalIP"]
+            st["addresses"] = [{"type": "InternalIP", "address": self.kubelet.host}] + [
+                a for a in addrs if a.get("type") != "InternalIP"
+            ]
             st["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet.port}}
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -215,13 +249,23 @@ class ClusterState:
         else:
             self.created.append((kind, ns or "", md["name"]))
         if status is not None and has_status:
-            body = rest(self.api, "PATCH", f"{path}/{md['name']}/status", body={"status": status},
-                        content_type="application/merge-patch+json")
+            body = rest(
+                self.api,
+                "PATCH",
+                f"{path}/{md['name']}/status",
+                body={"status": status},
+                content_type="application/merge-patch+json",
+            )
         if kind == "Node":
             # the TaintNodesByCondition admission adds node.kubernetes.io/not-ready at creation; the node
             # lifecycle controller (not running here) removes it once the Node is Ready: do its part
-            body = rest(self.api, "PATCH", f"{path}/{md['name']}", body={"spec": {"taints": taints}},
-                        content_type="application/merge-patch+json")
+            body = rest(
+                self.api,
+                "PATCH",
+                f"{path}/{md['name']}",
+                body={"spec": {"taints": taints}},
+                content_type="application/merge-patch+json",
+            )
         return body
 
     def cleanup(self) -> None:
@@ -237,8 +281,13 @@ class ClusterState:
             try:
                 rest(self.api, "DELETE", path, query=[("gracePeriodSeconds", 0)])
                 # no controller removes protection finalizers (kubernetes.io/pv-protection) here: clear them
-                rest(self.api, "PATCH", path, body={"metadata": {"finalizers": None}},
-                     content_type="application/merge-patch+json")
+                rest(
+                    self.api,
+                    "PATCH",
+                    path,
+                    body={"metadata": {"finalizers": None}},
+                    content_type="application/merge-patch+json",
+                )
             except Exception as e:
                 if getattr(e, "status", None) != 404:
                     errors.append(f"{kind} {ns}/{name}: {str(e).splitlines()[0]}")

@@ -3,13 +3,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from testbed.fixtures import nshost_factory, ssh_fleet  # noqa: E402,F401
-
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jsonschema  # noqa: E402
 import pytest  # noqa: E402
+from testbed.fixtures import nshost_factory, ssh_fleet  # noqa: E402,F401
 
 _SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "reports" / "report-v1.schema.json").read_text())
 

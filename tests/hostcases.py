@@ -6,6 +6,7 @@ state fixtures/hosts/<base>.yaml (default centos79): `files`, `symlinks`, `remov
 `setup` runs after the base's setup; `docker: true` starts a real dockerd in the host; `chronyd:
 synced|unsynced|none`; `roles`, `domain`, `thresholds`, `inventory` (extra inventory keys).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -62,8 +63,11 @@ def host_state(case: Case) -> dict[str, Any]:
         st["files"].pop(path, None)
         st["symlinks"].pop(path, None)
     # removing a /proc or /sys file of the base means: show the real one (no bind mount), not a whiteout
-    st["remove"] = [p for p in list(base.get("remove") or []) + list(case.spec.get("remove") or [])
-                    if not p.startswith(("/proc/", "/sys/"))]
+    st["remove"] = [
+        p
+        for p in list(base.get("remove") or []) + list(case.spec.get("remove") or [])
+        if not p.startswith(("/proc/", "/sys/"))
+    ]
     st["setup"] = (st.get("setup") or "") + "\n" + (case.spec.get("setup") or "")
     for key in ("selinux_enforce", "chronyd", "docker", "overlays", "tmpfs"):
         if key in case.spec:
@@ -87,9 +91,16 @@ def make_host(factory, case: Case):
     if any(p.startswith("/usr/local/bin/") for p in files) and "/usr/local/bin" not in overlays:
         overlays.append("/usr/local/bin")
     # /proc/swaps etc. exist on the machine; a case may remove /etc files (whiteouts)
-    host = factory(case.rule[:12].replace("-", "") or "h", files=files, symlinks=st.get("symlinks") or {},
-                   remove=st["remove"], overlays=overlays, selinux_enforce=st.get("selinux_enforce"),
-                   hostname=case.spec.get("hostname", "node-10-0-0-5"), tmpfs=st.get("tmpfs") or ())
+    host = factory(
+        case.rule[:12].replace("-", "") or "h",
+        files=files,
+        symlinks=st.get("symlinks") or {},
+        remove=st["remove"],
+        overlays=overlays,
+        selinux_enforce=st.get("selinux_enforce"),
+        hostname=case.spec.get("hostname", "node-10-0-0-5"),
+        tmpfs=st.get("tmpfs") or (),
+    )
     for d, size in (st.get("tmpfs_sizes") or {}).items():
         host.run(f"mount -o remount,size={size} {d}")
     if case.spec.get("real_swap"):
@@ -109,8 +120,9 @@ def make_host(factory, case: Case):
 def _real_swap(host) -> None:
     """Swap on a real 16 MiB file (swap is global: refuse when the machine has swap of its own, and always swap
     it off and remove it when the host stops)."""
-    import pytest
     import subprocess
+
+    import pytest
 
     with open("/proc/swaps") as f:
         if len(f.read().splitlines()) > 1:
@@ -141,18 +153,33 @@ def _real_swap(host) -> None:
 
 def scan_host(host, case: Case, rules: list[str] | None = None):
     """Scan the namespaced host through the real engine and probe; returns (report dict, scan result)."""
-    from bkdoctor.scan import engine, loader as registry
+    from bkdoctor.inputs import thresholds as th
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.report.jsonreport import build_report
-    from bkdoctor.inputs import thresholds as th
+    from bkdoctor.scan import engine
+    from bkdoctor.scan import loader as registry
     from bkdoctor.transport import LocalTransport
 
     inv = local_inventory(domain=case.spec.get("domain", "bkce7.bktencent.com"), install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=tuple(case.spec.get("roles", ["node"])),
-                          docker_socket="/run/docker.sock", local=True)]
+    inv.hosts = [
+        HostSpec(
+            name="node-10-0-0-5",
+            address="10.0.0.5",
+            roles=tuple(case.spec.get("roles", ["node"])),
+            docker_socket="/run/docker.sock",
+            local=True,
+        )
+    ]
     for extra in case.spec.get("extra_hosts") or []:  # e.g. a registry-proxy host the rule must know about
-        inv.hosts.append(HostSpec(name=extra["name"], address=extra["address"], roles=tuple(extra["roles"]),
-                                  docker_socket="/run/docker.sock", local=True))
+        inv.hosts.append(
+            HostSpec(
+                name=extra["name"],
+                address=extra["address"],
+                roles=tuple(extra["roles"]),
+                docker_socket="/run/docker.sock",
+                local=True,
+            )
+        )
     inv.thresholds = th.merge(case.spec.get("thresholds"))
     for k, v in (case.spec.get("inventory") or {}).items():
         setattr(inv, k, v)
@@ -194,9 +221,13 @@ def _site_dir(case: Case) -> str | None:
 
 
 def golden_view(finding: dict[str, Any], ignore: list[str]) -> dict[str, Any]:
-    g = {"status": finding["status"], "message_en": finding["i18n"]["en"]["message"],
-         "message_zh": finding["i18n"]["zh"]["message"], "observed": finding["observed"],
-         "expected": finding["expected"]}
+    g = {
+        "status": finding["status"],
+        "message_en": finding["i18n"]["en"]["message"],
+        "message_zh": finding["i18n"]["zh"]["message"],
+        "observed": finding["observed"],
+        "expected": finding["expected"],
+    }
     for path in ignore:
         if "." not in path:
             g.pop(path, None)
@@ -214,16 +245,28 @@ def golden_view(finding: dict[str, Any], ignore: list[str]) -> dict[str, Any]:
 
 def make_ssh_host(ssh_fleet, spec: dict[str, Any]):
     """A fleet host (real sshd on the test bridge) in the state `spec` describes (same keys as a fixture case)."""
-    case = Case(rule="fleet", name=spec.get("hostname", "h"), status="pass", path=FIXTURES / "hosts" / "centos79.yaml",
-                spec=spec)
+    case = Case(
+        rule="fleet",
+        name=spec.get("hostname", "h"),
+        status="pass",
+        path=FIXTURES / "hosts" / "centos79.yaml",
+        spec=spec,
+    )
     st = host_state(case)
     files = dict(st["files"])
     overlays = list(st.get("overlays") or ["/etc"])
     if any(p.startswith("/usr/local/bin/") for p in files) and "/usr/local/bin" not in overlays:
         overlays.append("/usr/local/bin")
-    fleet = ssh_fleet(1, files=files, symlinks=st.get("symlinks") or {}, remove=st["remove"], overlays=overlays,
-                      selinux_enforce=st.get("selinux_enforce"), hostname=spec.get("hostname"),
-                      tmpfs=st.get("tmpfs") or ())
+    fleet = ssh_fleet(
+        1,
+        files=files,
+        symlinks=st.get("symlinks") or {},
+        remove=st["remove"],
+        overlays=overlays,
+        selinux_enforce=st.get("selinux_enforce"),
+        hostname=spec.get("hostname"),
+        tmpfs=st.get("tmpfs") or (),
+    )
     host = fleet.hosts[-1]
     for d, size in (st.get("tmpfs_sizes") or {}).items():
         host.run(f"mount -o remount,size={size} {d}")

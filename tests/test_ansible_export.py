@@ -2,6 +2,7 @@
 ansible-playbook (ansible-core from PyPI, in a venv under /var/cache/bkdoctor) over SSH against real sshd test hosts
 in broken states; afterwards bkdoctor's own scan passes, the real dockerd uses the registries, and a second run
 changes nothing."""
+
 from __future__ import annotations
 
 import fcntl
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hostcases import make_ssh_host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,14 +49,19 @@ def ansible_playbook() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once: one installs, the other waits
         if not _venv_works():
             shutil.rmtree(ANSIBLE_VENV, ignore_errors=True)
-            steps = [[sys.executable, "-m", "venv", str(ANSIBLE_VENV)],
-                     [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", ANSIBLE_SPEC]]
+            steps = [
+                [sys.executable, "-m", "venv", str(ANSIBLE_VENV)],
+                [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", ANSIBLE_SPEC],
+            ]
             for argv in steps:
                 r = subprocess.run(argv, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
                 if r.returncode != 0:
                     shutil.rmtree(ANSIBLE_VENV, ignore_errors=True)
-                    pytest.fail(f"cannot install {ANSIBLE_SPEC} into {ANSIBLE_VENV}: {' '.join(argv)} exited "
-                                f"{r.returncode}:\n{(r.stdout + r.stderr)[-3000:]}", pytrace=False)
+                    pytest.fail(
+                        f"cannot install {ANSIBLE_SPEC} into {ANSIBLE_VENV}: {' '.join(argv)} exited "
+                        f"{r.returncode}:\n{(r.stdout + r.stderr)[-3000:]}",
+                        pytrace=False,
+                    )
             if not _venv_works():
                 pytest.fail(f"{ANSIBLE_VENV}/bin/ansible-playbook does not run after the install", pytrace=False)
     return ANSIBLE_VENV / "bin" / "ansible-playbook"
@@ -89,32 +94,72 @@ def _ini_hosts(text: str) -> dict[str, dict[str, str]]:
 @pytest.mark.docker
 def test_export_ansible_fixes_a_fleet_and_is_idempotent(ssh_fleet, tmp_path, ansible_playbook):
     t0 = time.monotonic()
-    fleet, a = make_ssh_host(ssh_fleet, {
-        "hostname": "master-a", "docker": True, "selinux_enforce": "1",
-        "files": {"/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
-                  "/etc/docker/daemon.json": '{\n  "data-root": "/data/bcs/lib/docker",\n'
-                                             '  "exec-opts": ["native.cgroupdriver=systemd"],\n  "log-level": "info"\n}\n'},
-        "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/UTC"},
-        "setup": "printf 'UUID=1c4e2f6a-9d1b-4b0e-8e2a-1f0c3d5b7a90\\tswap\\tswap\\tdefaults\\t0 0\\n' >> /etc/fstab\n"
-                 "cp /bin/sleep /run/firewalld\n/run/firewalld 600 >/dev/null 2>&1 &\necho $! > /run/firewalld.pid\n"})
-    fleet, b = make_ssh_host(ssh_fleet, {
-        "hostname": "node-b", "docker": True,
-        "files": {"/etc/hosts": "127.0.0.1   localhost\n"
-                                f"10.96.0.99 docker.{DOMAIN} registry.example.internal\n"},
-        "remove": ["/etc/sysctl.d/bcs.conf", "/etc/modules-load.d/br_netfilter.conf"],
-        "setup": "sysctl -qw net.ipv4.ip_forward=0\n" + LOCALPV_NONE})
+    fleet, a = make_ssh_host(
+        ssh_fleet,
+        {
+            "hostname": "master-a",
+            "docker": True,
+            "selinux_enforce": "1",
+            "files": {
+                "/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
+                "/etc/docker/daemon.json": '{\n  "data-root": "/data/bcs/lib/docker",\n'
+                '  "exec-opts": ["native.cgroupdriver=systemd"],\n  "log-level": "info"\n}\n',
+            },
+            "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/UTC"},
+            "setup": "printf 'UUID=1c4e2f6a-9d1b-4b0e-8e2a-1f0c3d5b7a90\\tswap\\tswap\\tdefaults\\t0 0\\n' >> /etc/fstab\n"
+            "cp /bin/sleep /run/firewalld\n/run/firewalld 600 >/dev/null 2>&1 &\necho $! > /run/firewalld.pid\n",
+        },
+    )
+    fleet, b = make_ssh_host(
+        ssh_fleet,
+        {
+            "hostname": "node-b",
+            "docker": True,
+            "files": {"/etc/hosts": f"127.0.0.1   localhost\n10.96.0.99 docker.{DOMAIN} registry.example.internal\n"},
+            "remove": ["/etc/sysctl.d/bcs.conf", "/etc/modules-load.d/br_netfilter.conf"],
+            "setup": "sysctl -qw net.ipv4.ip_forward=0\n" + LOCALPV_NONE,
+        },
+    )
     t_hosts = time.monotonic() - t0
     inv = tmp_path / "hosts.yaml"
-    inv.write_text(yaml.safe_dump({
-        "domain": DOMAIN, "ingress_ip": INGRESS, "ssh": fleet.ssh_settings(),
-        "hosts": [{"name": "bk-master-1", "address": a.address, "roles": ["master"], "docker_socket": "/run/docker.sock"},
-                  {"name": "bk-node-2", "address": b.address, "roles": ["node", "registry-proxy"],
-                   "docker_socket": "/run/docker.sock"}]}))
-    fixed_rules = ["swap", "selinux", "firewall", "timezone", "insecure-registries", "registry-mirrors", "hosts-file",
-                   "kernel-params", "localpv-dirs"]
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "domain": DOMAIN,
+                "ingress_ip": INGRESS,
+                "ssh": fleet.ssh_settings(),
+                "hosts": [
+                    {
+                        "name": "bk-master-1",
+                        "address": a.address,
+                        "roles": ["master"],
+                        "docker_socket": "/run/docker.sock",
+                    },
+                    {
+                        "name": "bk-node-2",
+                        "address": b.address,
+                        "roles": ["node", "registry-proxy"],
+                        "docker_socket": "/run/docker.sock",
+                    },
+                ],
+            }
+        )
+    )
+    fixed_rules = [
+        "swap",
+        "selinux",
+        "firewall",
+        "timezone",
+        "insecure-registries",
+        "registry-mirrors",
+        "hosts-file",
+        "kernel-params",
+        "localpv-dirs",
+    ]
     env = {**os.environ, "LANG": "C.UTF-8", "XDG_DATA_HOME": str(tmp_path / "xdg")}
-    bk = lambda *args: subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env,
-                                      capture_output=True, text=True, timeout=120)
+    bk = lambda *args: subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     out = tmp_path / "ansible"
     sel = [x for r in fixed_rules + ["time-sync"] for x in ("--rule", r)]
     r = bk("fix", *sel, "-i", str(inv), "--export", "ansible", str(out))
@@ -133,10 +178,12 @@ def test_export_ansible_fixes_a_fleet_and_is_idempotent(ssh_fleet, tmp_path, ans
     assert ha["ansible_host"] == repr(a.address) and ha["ansible_port"] == "22" and ha["ansible_user"] == "'root'"
     assert ha["ansible_ssh_private_key_file"] == repr(fleet.client_key)
     assert f"UserKnownHostsFile={fleet.known_hosts}" in ha["ansible_ssh_common_args"]
-    flags = lambda h: {k[len("bkdoctor_fix_"):] for k, v in h.items() if k.startswith("bkdoctor_fix_") and v == "True"}
+    flags = lambda h: {k[len("bkdoctor_fix_") :] for k, v in h.items() if k.startswith("bkdoctor_fix_") and v == "True"}
     assert flags(ha) == {"swap", "selinux", "firewall", "timezone", "insecure_registries", "registry_mirrors"}
     assert flags(hb) == {"kernel_params", "registry_mirrors", "hosts_file", "localpv_dirs"}
-    assert re.search(r"^\[master\]\nbk-master-1$", ini, re.M) and re.search(r"^\[registry_proxy\]\nbk-node-2$", ini, re.M)
+    assert re.search(r"^\[master\]\nbk-master-1$", ini, re.M) and re.search(
+        r"^\[registry_proxy\]\nbk-node-2$", ini, re.M
+    )
     readme = (out / "README.md").read_text()
     assert "ansible-playbook -i inventory.ini site.yml" in readme and "执行" in readme
     assert re.search(r"`time-sync` @ `bk-master-1`: manual", readme)  # no systemd here: bkdoctor says manual too
@@ -144,22 +191,43 @@ def test_export_ansible_fixes_a_fleet_and_is_idempotent(ssh_fleet, tmp_path, ans
     modules = set(re.findall(r"^\s+(?:- )?([a-z_]+\.[a-z_]+\.[a-z_]+):", site, re.M))
     assert modules and all(m.startswith("ansible.builtin.") for m in modules), modules
 
-    aenv = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-            "ANSIBLE_REMOTE_TEMP": "/run/bkdoctor-ansible-tmp",  # each test host's own /run
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"), "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_SSH_ARGS": "-F /dev/null -o ControlMaster=auto -o ControlPersist=60s"}
-    play = lambda: subprocess.run([str(ansible_playbook), "-i", str(out / "inventory.ini"), str(out / "site.yml"),
-                                   "-e", "ansible_python_interpreter=/usr/bin/python3"],
-                                  cwd=tmp_path, env=aenv, capture_output=True, text=True, timeout=300,
-                                  stdin=subprocess.DEVNULL)
+    aenv = {
+        **os.environ,
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_REMOTE_TEMP": "/run/bkdoctor-ansible-tmp",  # each test host's own /run
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"),
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_SSH_ARGS": "-F /dev/null -o ControlMaster=auto -o ControlPersist=60s",
+    }
+    play = lambda: subprocess.run(
+        [
+            str(ansible_playbook),
+            "-i",
+            str(out / "inventory.ini"),
+            str(out / "site.yml"),
+            "-e",
+            "ansible_python_interpreter=/usr/bin/python3",
+        ],
+        cwd=tmp_path,
+        env=aenv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         t1 = time.monotonic()
         first = play()
         t_first = time.monotonic() - t1
         assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
         rec1 = _recap(first.stdout)
-        assert set(rec1) == {"bk-master-1", "bk-node-2"} and all(v["changed"] > 0 and v["failed"] == 0 for v in rec1.values()), rec1
+        assert set(rec1) == {"bk-master-1", "bk-node-2"} and all(
+            v["changed"] > 0 and v["failed"] == 0 for v in rec1.values()
+        ), rec1
         t2 = time.monotonic()
         second = play()
         t_second = time.monotonic() - t2
@@ -172,15 +240,27 @@ def test_export_ansible_fixes_a_fleet_and_is_idempotent(ssh_fleet, tmp_path, ans
             subprocess.run(["ssh", "-S", str(sock), "-O", "exit", "x"], capture_output=True, timeout=10)
 
     # bkdoctor's own scan: every rule the playbook fixed passes on both hosts
-    after = bk("scan", *[x for rr in fixed_rules for x in ("--rule", rr)], "-i", str(inv), "--json",
-              str(tmp_path / "after.json"), "--no-history", "--no-cluster")
+    after = bk(
+        "scan",
+        *[x for rr in fixed_rules for x in ("--rule", rr)],
+        "-i",
+        str(inv),
+        "--json",
+        str(tmp_path / "after.json"),
+        "--no-history",
+        "--no-cluster",
+    )
     assert after.returncode in (0, 1), after.stderr
     report = json.loads((tmp_path / "after.json").read_text())
-    bad = [(f["rule"], f["target"], f["status"], f["i18n"]["en"]["message"]) for f in report["findings"]
-           if f["status"] != "pass" and f["target"] != "cluster"]
+    bad = [
+        (f["rule"], f["target"], f["status"], f["i18n"]["en"]["message"])
+        for f in report["findings"]
+        if f["status"] != "pass" and f["target"] != "cluster"
+    ]
     assert not bad, bad
-    assert {(f["rule"], f["target"]) for f in report["findings"]} >= {(rr, "bk-node-2") for rr in
-                                                                     ("hosts-file", "kernel-params", "localpv-dirs")}
+    assert {(f["rule"], f["target"]) for f in report["findings"]} >= {
+        (rr, "bk-node-2") for rr in ("hosts-file", "kernel-params", "localpv-dirs")
+    }
     # the real daemons, asked over their own API
     ra = json.loads(a.docker("info", "--format", "{{json .RegistryConfig}}").stdout)
     rb = json.loads(b.docker("info", "--format", "{{json .RegistryConfig}}").stdout)
@@ -203,8 +283,10 @@ def test_export_ansible_fixes_a_fleet_and_is_idempotent(ssh_fleet, tmp_path, ans
     # bkdoctor itself now has nothing to do
     again = bk("fix", *[x for rr in fixed_rules for x in ("--rule", rr)], "-i", str(inv), "--dry-run")
     assert again.returncode == 0 and "PLANNED" not in again.stdout, again.stdout
-    print(f"\ntimings: hosts {t_hosts:.1f}s, first playbook {t_first:.1f}s, second {t_second:.1f}s, "
-          f"total {time.monotonic() - t0:.1f}s")
+    print(
+        f"\ntimings: hosts {t_hosts:.1f}s, first playbook {t_first:.1f}s, second {t_second:.1f}s, "
+        f"total {time.monotonic() - t0:.1f}s"
+    )
 
 
 # -- the Jinja of site.yml against bkdoctor's own edits (edits.py), and the inventory against Ansible's parser ----
@@ -220,8 +302,10 @@ def _site_for(remediations, **inv_attrs):
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
 
     inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="m1", address="10.0.0.2", roles=("master",)),
-                 HostSpec(name="p1", address="10.0.0.9", roles=("registry-proxy",))]
+    inv.hosts = [
+        HostSpec(name="m1", address="10.0.0.2", roles=("master",)),
+        HostSpec(name="p1", address="10.0.0.9", roles=("registry-proxy",)),
+    ]
     for k, v in inv_attrs.items():
         setattr(inv, k, v)
     return inv, playbook.render(list(remediations), playbook.context(inv, set(remediations)))
@@ -260,12 +344,26 @@ def _run_json(ansible_playbook, tmp_path, plays, *args):
     book.write_text(plays)
     (tmp_path / "cb").mkdir(exist_ok=True)
     (tmp_path / "cb" / "bkdrecord.py").write_text(RECORDER)
-    env = {**os.environ, "ANSIBLE_CALLBACK_PLUGINS": str(tmp_path / "cb"), "ANSIBLE_CALLBACKS_ENABLED": "bkdrecord",
-           "BKD_RECORD": str(tmp_path / "record.json"), "ANSIBLE_HOME": str(tmp_path / "ah"),
-           "ANSIBLE_LOCAL_TEMP": str(tmp_path / "at"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCALHOST_WARNING": "False",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"}
-    r = subprocess.run([str(ansible_playbook), "-i", "localhost,", "-c", "local", str(book), *args], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "ANSIBLE_CALLBACK_PLUGINS": str(tmp_path / "cb"),
+        "ANSIBLE_CALLBACKS_ENABLED": "bkdrecord",
+        "BKD_RECORD": str(tmp_path / "record.json"),
+        "ANSIBLE_HOME": str(tmp_path / "ah"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "at"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+    }
+    r = subprocess.run(
+        [str(ansible_playbook), "-i", "localhost,", "-c", "local", str(book), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     return r, json.loads((tmp_path / "record.json").read_text()) if r.returncode == 0 else []
 
 
@@ -274,9 +372,8 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
     edits.hosts_set, for the shapes of file bkdoctor's own fix is tested with."""
     import base64
 
-    from bkdoctor.fix.edits import BEGIN, EditError, daemon_json_add, hosts_set
-
     from bkdoctor.export.playbook import _Dumper
+    from bkdoctor.fix.edits import BEGIN, EditError, daemon_json_add, hosts_set
 
     inv, site = _site_for(["insecure-registries", "registry-mirrors", "hosts-file"], ingress_ip=INGRESS)
     play = yaml.load(site, Loader=_UnsafeLoader)[0]
@@ -302,20 +399,39 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
     plays = []
     for i, text in enumerate(daemon_cases + hosts_cases):
         vars_ = {k: v for k, v in play["vars"].items()}
-        vars_.update({"bkdoctor_fix_insecure_registries": True, "bkdoctor_fix_registry_mirrors": True,
-                      "bkdoctor_fix_hosts_file": True,
-                      "bkdoctor_daemon_json_raw": {"content": base64.b64encode(text.encode()).decode()},
-                      "bkdoctor_etc_hosts_raw": {"content": base64.b64encode(text.encode()).decode()}})
+        vars_.update(
+            {
+                "bkdoctor_fix_insecure_registries": True,
+                "bkdoctor_fix_registry_mirrors": True,
+                "bkdoctor_fix_hosts_file": True,
+                "bkdoctor_daemon_json_raw": {"content": base64.b64encode(text.encode()).decode()},
+                "bkdoctor_etc_hosts_raw": {"content": base64.b64encode(text.encode()).decode()},
+            }
+        )
         if i < len(daemon_cases):
-            body = [tasks["docker | parse it"] | {"when": True},
-                    {"name": "bad", "ansible.builtin.debug": {"var": "bkdoctor_daemon_json_bad"}},
-                    tasks["docker | what is missing"] | {"when": "bkdoctor_daemon_json_bad | length == 0"},
-                    {"name": "out", "ansible.builtin.debug": {
-                        "msg": tasks["docker | write /etc/docker/daemon.json"]["ansible.builtin.copy"]["content"]},
-                     "when": "bkdoctor_daemon_json_bad | length == 0 and bkdoctor_daemon_json_new | length > 0"}]
+            body = [
+                tasks["docker | parse it"] | {"when": True},
+                {"name": "bad", "ansible.builtin.debug": {"var": "bkdoctor_daemon_json_bad"}},
+                tasks["docker | what is missing"] | {"when": "bkdoctor_daemon_json_bad | length == 0"},
+                {
+                    "name": "out",
+                    "ansible.builtin.debug": {
+                        "msg": tasks["docker | write /etc/docker/daemon.json"]["ansible.builtin.copy"]["content"]
+                    },
+                    "when": "bkdoctor_daemon_json_bad | length == 0 and bkdoctor_daemon_json_new | length > 0",
+                },
+            ]
         else:
-            body = [{"name": "out", "ansible.builtin.debug": {"msg": tasks[
-                "hosts-file | comment out the lines that point these names elsewhere"]["ansible.builtin.copy"]["content"]}}]
+            body = [
+                {
+                    "name": "out",
+                    "ansible.builtin.debug": {
+                        "msg": tasks["hosts-file | comment out the lines that point these names elsewhere"][
+                            "ansible.builtin.copy"
+                        ]["content"]
+                    },
+                }
+            ]
         plays.append({"name": f"case {i}", "hosts": "localhost", "gather_facts": False, "vars": vars_, "tasks": body})
     r, results = _run_json(ansible_playbook, tmp_path, dump(plays))
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
@@ -331,8 +447,10 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
             assert res[3]["status"] == "skipped", (i, res)  # nothing missing: the file is not written
         else:
             assert res[3]["msg"] == want, (i, text, res[3]["msg"], want)
-    entries = [(INGRESS, [f"{p}.{DOMAIN}" if p else DOMAIN for p in inv.thresholds["hosts_names"]]),
-               ("10.0.0.2", list(inv.thresholds["hosts_extra_names"]))]
+    entries = [
+        (INGRESS, [f"{p}.{DOMAIN}" if p else DOMAIN for p in inv.thresholds["hosts_names"]]),
+        ("10.0.0.2", list(inv.thresholds["hosts_extra_names"])),
+    ]
     for j, text in enumerate(hosts_cases):
         got = results[len(daemon_cases) + j][0]["msg"]
         want = hosts_set(text, entries)
@@ -348,24 +466,47 @@ def test_inventory_values_survive_ansible_and_templates_are_refused(ansible_play
     from bkdoctor.model import BadInput
 
     inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
-    inv.ssh = {"user": "True", "port": 2222, "identity_file": "/tmp/my keys/id \"x\" 'y'#z", "known_hosts": "/tmp/k h",
-               "connect_timeout": 2.5, "proxy_jump": "jump@10.0.0.1:22"}
-    inv.hosts = [HostSpec(name="n-1.a_b", address="10", roles=("node", "registry-proxy")),
-                 HostSpec(name="m", address="10.0.0.2", roles=("master",), ssh={"user": "ops", "become": True})]
-    exp = ae.Export(hosts=[ae.HostExport(h.name, h.roles, ae.connection_vars(h, inv), {"bkdoctor_fix_swap": True})
-                           for h in inv.hosts], remediations=[], not_exported=[], context={})
+    inv.ssh = {
+        "user": "True",
+        "port": 2222,
+        "identity_file": "/tmp/my keys/id \"x\" 'y'#z",
+        "known_hosts": "/tmp/k h",
+        "connect_timeout": 2.5,
+        "proxy_jump": "jump@10.0.0.1:22",
+    }
+    inv.hosts = [
+        HostSpec(name="n-1.a_b", address="10", roles=("node", "registry-proxy")),
+        HostSpec(name="m", address="10.0.0.2", roles=("master",), ssh={"user": "ops", "become": True}),
+    ]
+    exp = ae.Export(
+        hosts=[
+            ae.HostExport(h.name, h.roles, ae.connection_vars(h, inv), {"bkdoctor_fix_swap": True}) for h in inv.hosts
+        ],
+        remediations=[],
+        not_exported=[],
+        context={},
+    )
     (tmp_path / "inv.ini").write_text(ae.render_inventory(exp, "x"))
-    r = subprocess.run([str(ansible_playbook.with_name("ansible-inventory")), "-i", str(tmp_path / "inv.ini"), "--list"],
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                       env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "ah"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "at")})
+    r = subprocess.run(
+        [str(ansible_playbook.with_name("ansible-inventory")), "-i", str(tmp_path / "inv.ini"), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "ah"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "at")},
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     hv = doc["_meta"]["hostvars"]
     n = hv["n-1.a_b"]
     assert n["ansible_host"] == "10" and n["ansible_user"] == "True" and n["ansible_port"] == 2222
     assert n["ansible_ssh_private_key_file"] == "/tmp/my keys/id \"x\" 'y'#z" and n["bkdoctor_fix_swap"] is True
-    assert shlex.split(n["ansible_ssh_common_args"]) == ["-o", "UserKnownHostsFile=/tmp/k h", "-o",
-                                                         "ProxyJump=jump@10.0.0.1:22"]
+    assert shlex.split(n["ansible_ssh_common_args"]) == [
+        "-o",
+        "UserKnownHostsFile=/tmp/k h",
+        "-o",
+        "ProxyJump=jump@10.0.0.1:22",
+    ]
     assert n["ansible_ssh_timeout"] == 2 or n["ansible_ssh_timeout"] == 3
     assert hv["m"]["ansible_become"] is True and hv["m"]["ansible_user"] == "ops"
     assert doc["registry_proxy"]["hosts"] == ["n-1.a_b"] and doc["master"]["hosts"] == ["m"]
@@ -375,14 +516,39 @@ def test_inventory_values_survive_ansible_and_templates_are_refused(ansible_play
     with pytest.raises(BadInput):
         ae.connection_vars(HostSpec(name="x[1:3]", address="10.0.0.1", roles=("node",)), inv)
     # the CLI refuses before it scans: no connection is attempted
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"domain": DOMAIN, "hosts": [
-        {"name": "x", "address": "{{ lookup('pipe', 'id') }}", "roles": ["node"]}]}))
-    cli = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "fix", "--rule", "swap", "-i", str(tmp_path / "bad.yaml"),
-                          "--export", "ansible", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")})
+    (tmp_path / "bad.yaml").write_text(
+        yaml.safe_dump(
+            {"domain": DOMAIN, "hosts": [{"name": "x", "address": "{{ lookup('pipe', 'id') }}", "roles": ["node"]}]}
+        )
+    )
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bkdoctor.cli",
+            "fix",
+            "--rule",
+            "swap",
+            "-i",
+            str(tmp_path / "bad.yaml"),
+            "--export",
+            "ansible",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")},
+    )
     assert cli.returncode == 2 and "refusing to export" in cli.stderr and not (tmp_path / "out").exists()
-    cli = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "fix", "--rule", "swap", "--export", "puppet",
-                          str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", "fix", "--rule", "swap", "--export", "puppet", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 2 and "only `--export ansible DIR`" in cli.stderr
 
 
@@ -402,10 +568,13 @@ def test_every_host_remediation_carries_its_ansible(tmp_path):
         assert f"bkdoctor_fix_{rid.replace('-', '_')} | default(false) | bool" in text, rid
     site = playbook.render(list(pieces), {})
     assert site.count("- name: reload dockerd") == 1 and site.count("docker | read /etc/docker/daemon.json") == 1
-    bad = {"inline.ansible.yml": "order: 1\ntasks: []\n", "no-order.ansible.yml": "tasks:\n  - name: x\n",
-           "unknown.ansible.yml": "order: 1\nwhen: x\ntasks:\n  - name: x\n",
-           "both.ansible.yml": "order: 1\nuses: _x\ntasks:\n  - name: x\n",
-           "placeholder.ansible.yml": "order: 1\ntasks:\n  - name: x\n    ansible.builtin.shell: '@NOPE@'\n"}
+    bad = {
+        "inline.ansible.yml": "order: 1\ntasks: []\n",
+        "no-order.ansible.yml": "tasks:\n  - name: x\n",
+        "unknown.ansible.yml": "order: 1\nwhen: x\ntasks:\n  - name: x\n",
+        "both.ansible.yml": "order: 1\nuses: _x\ntasks:\n  - name: x\n",
+        "placeholder.ansible.yml": "order: 1\ntasks:\n  - name: x\n    ansible.builtin.shell: '@NOPE@'\n",
+    }
     for name, text in bad.items():
         (tmp_path / name).write_text(text)
         with pytest.raises(ImportError):

@@ -1,4 +1,5 @@
 """Ansible inventories (INI and YAML) read as bkdoctor hosts, through the same loader and schema."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,13 +32,16 @@ def test_yaml_inventory():
     assert hosts["node-10-0-0-5"].ssh == {"user": "root"}
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("[master]\nm1\n[node\nn1\n", "line 3"),
-    ("[web]\nw1\n", "no host in a group named"),
-    ("[node]\nn1 ansible_port=abc\n", "not a number"),
-    ("[a:children]\nb\n[b:children]\na\n[node:children]\na\n", "its own child"),
-    ("[node]\nn[1:x]\n", "bad host range"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("[master]\nm1\n[node\nn1\n", "line 3"),
+        ("[web]\nw1\n", "no host in a group named"),
+        ("[node]\nn1 ansible_port=abc\n", "not a number"),
+        ("[a:children]\nb\n[b:children]\na\n[node:children]\na\n", "its own child"),
+        ("[node]\nn[1:x]\n", "bad host range"),
+    ],
+)
 def test_bad_ansible_inventory(tmp_path, text, needle):
     p = tmp_path / "hosts.ini"
     p.write_text(text)

@@ -1,25 +1,25 @@
 """Support bundle round trip: a live scan and a scan of the collected bundle give the same findings, and no
 secret value reaches the bundle."""
+
 from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
 import json
 import tarfile
 
 import pytest
-
 from clusterstate import FIXTURES, ClusterState, merged_state
 from hostcases import Case, make_host
 from kube.fixtures import kube_apiserver  # noqa: F401
 
-from bkdoctor.scan import engine, loader as registry
-from bkdoctor.inputs.bundle import mask_text, read_bundle, write_bundle
 from bkdoctor.facts.cluster import configure
+from bkdoctor.inputs.bundle import mask_text, read_bundle, write_bundle
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.model import BadInput
 from bkdoctor.report.jsonreport import build_report
+from bkdoctor.scan import engine
+from bkdoctor.scan import loader as registry
 from bkdoctor.transport import LocalTransport
 
 pytestmark = [pytest.mark.kube, pytest.mark.docker]
@@ -30,23 +30,50 @@ def _view(report):
     return sorted((f["rule"], f["target"], f["status"], f["message"]) for f in report["findings"])
 
 
-def test_live_and_bundle_give_the_same_findings_and_no_secret(kube_apiserver, nshost_factory, tmp_path, report_validator):
+def test_live_and_bundle_give_the_same_findings_and_no_secret(
+    kube_apiserver, nshost_factory, tmp_path, report_validator
+):
     st = ClusterState(kube_apiserver.api_client())
     try:
         _, objs = merged_state(FIXTURES / "faq-image-pull" / "saas-image.fail.yaml")
         objs += [
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bk-user-api-general-envs", "namespace": "blueking"},
-             "data": {"BK_PAAS_ADMIN_PASSWORD": SECRET, "BK_USER_DB_URL": f"mysql://root:pw@db/bk?password={SECRET}",
-                      "BK_DOMAIN": "bkce7.bktencent.com"}},
-            {"kind": "HelmRelease", "metadata": {"name": "bk-secret-carrier", "namespace": "blueking"}, "chart": "x",
-             "version": "1.0.0", "values": {"mysql": {"rootPassword": SECRET}}},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "bk-user-api-general-envs", "namespace": "blueking"},
+                "data": {
+                    "BK_PAAS_ADMIN_PASSWORD": SECRET,
+                    "BK_USER_DB_URL": f"mysql://root:pw@db/bk?password={SECRET}",
+                    "BK_DOMAIN": "bkce7.bktencent.com",
+                },
+            },
+            {
+                "kind": "HelmRelease",
+                "metadata": {"name": "bk-secret-carrier", "namespace": "blueking"},
+                "chart": "x",
+                "version": "1.0.0",
+                "values": {"mysql": {"rootPassword": SECRET}},
+            },
         ]
         st.apply(objs)
-        host = make_host(nshost_factory, Case(rule="x", name="x", status="fail", path=FIXTURES, spec={
-            "docker": True, "files": {
-                "/etc/docker/daemon.json": json.dumps({"data-root": "/data/bcs/lib/docker",
-                                                       "exec-opts": ["native.cgroupdriver=systemd"]}),
-                "/etc/sysctl.d/99-local.conf": f"# db_password={SECRET} (left here by someone)\nvm.swappiness = 0\n"}}))
+        host = make_host(
+            nshost_factory,
+            Case(
+                rule="x",
+                name="x",
+                status="fail",
+                path=FIXTURES,
+                spec={
+                    "docker": True,
+                    "files": {
+                        "/etc/docker/daemon.json": json.dumps(
+                            {"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}
+                        ),
+                        "/etc/sysctl.d/99-local.conf": f"# db_password={SECRET} (left here by someone)\nvm.swappiness = 0\n",
+                    },
+                },
+            ),
+        )
         inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
         inv.hosts = [HostSpec(name="n5", address="10.0.0.5", roles=("node",), docker_socket="/run/docker.sock")]
         rules = registry.select(None, None)
@@ -83,9 +110,14 @@ def test_live_and_bundle_give_the_same_findings_and_no_secret(kube_apiserver, ns
 
 
 def test_mask_text():
-    assert mask_text("BK_PAAS_ADMIN_PASSWORD=abc token: xyz --db-password hunter2 Authorization: Bearer abcdefgh1234") == \
-        "BK_PAAS_ADMIN_PASSWORD=*** token: *** --db-password *** Authorization: Bearer ***"
-    assert mask_text("lookup docker.bkce7.bktencent.com: no such host") == "lookup docker.bkce7.bktencent.com: no such host"
+    assert (
+        mask_text("BK_PAAS_ADMIN_PASSWORD=abc token: xyz --db-password hunter2 Authorization: Bearer abcdefgh1234")
+        == "BK_PAAS_ADMIN_PASSWORD=*** token: *** --db-password *** Authorization: Bearer ***"
+    )
+    assert (
+        mask_text("lookup docker.bkce7.bktencent.com: no such host")
+        == "lookup docker.bkce7.bktencent.com: no such host"
+    )
 
 
 def test_bad_bundle_is_bad_input(tmp_path):

@@ -2,6 +2,7 @@
 
 Verdicts that depend on the machine are pinned with threshold overrides in a test inventory, so the tests
 mean the same on any host (kernel_min 0.1 always passes, 999 always fails)."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,15 @@ def run(*args, env=None, cwd=None, input=None, timeout=120):
     e.setdefault("LANG", "C.UTF-8")
     if env:
         e.update(env)
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=cwd or ROOT, env=e, input=input,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=cwd or ROOT,
+        env=e,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -63,7 +71,9 @@ def test_scan_this_host_json_to_stdout(home, report_validator):
 def test_scan_writes_json_html_junit(tmp_path, home, report_validator):
     out = tmp_path / "out"
     out.mkdir()
-    r = run("scan", "--json", str(out / "r.json"), "--html", str(out / "r.html"), "--junit", str(out / "r.xml"), env=home)
+    r = run(
+        "scan", "--json", str(out / "r.json"), "--html", str(out / "r.html"), "--junit", str(out / "r.xml"), env=home
+    )
     assert r.returncode in (0, 1), r.stderr
     report = report_validator(json.loads((out / "r.json").read_text()))
     html = (out / "r.html").read_text()
@@ -78,29 +88,43 @@ def test_scan_writes_json_html_junit(tmp_path, home, report_validator):
 def test_exit_codes_follow_fail_on(tmp_path, home):
     ok = inventory(tmp_path, LOCAL + "thresholds: {kernel_min: '0.1'}\n", "ok.yaml")
     bad = inventory(tmp_path, LOCAL + "thresholds: {kernel_min: '999'}\n", "bad.yaml")
-    warn = inventory(tmp_path, LOCAL + textwrap.dedent("""\
+    warn = inventory(
+        tmp_path,
+        LOCAL
+        + textwrap.dedent("""\
         thresholds:
           resources:
             control: {min: {cpu: 1, mem_gb: 0, disk_gb: 0}, rec: {cpu: 100000, mem_gb: 0, disk_gb: 0}}
-        """), "warn.yaml")
+        """),
+        "warn.yaml",
+    )
     assert run("scan", "-i", ok, "--rule", "kernel-version", "--no-history", env=home).returncode == 0
     assert run("scan", "-i", bad, "--rule", "kernel-version", "--no-history", env=home).returncode == 1
     r = run("scan", "-i", warn, "--rule", "host-resources", "--json", "-", "--no-history", env=home)
     assert json.loads(r.stdout)["findings"][0]["status"] == "warn"
     assert r.returncode == 0
-    assert run("scan", "-i", warn, "--rule", "host-resources", "--fail-on", "warn", "--no-history", env=home).returncode == 1
+    assert (
+        run("scan", "-i", warn, "--rule", "host-resources", "--fail-on", "warn", "--no-history", env=home).returncode
+        == 1
+    )
 
 
-@pytest.mark.parametrize("body,needle", [
-    ("hosts:\n  - name: a\n    address: [1, 2\n", "line 3"),                          # invalid YAML
-    ("hosts:\n  - name: a\n    address: 10.0.0.1\n    roles: [worker]\n", "line 4"),   # bad enum, names the line
-    ("hosts:\n  - name: a\n    address: 10.0.0.1\n    roles: [node]\n    sshh: {}\n", "hosts.0.sshh"),
-    ("domain: bkce7.bktencent.com\nthresholds:\n  kernel_minn: '3.10'\n", "thresholds.kernel_minn"),
-    ("thresholds:\n  resources:\n    node: {min: {cpu: many}}\n", "line 3"),
-    ("- just\n- a list\n", "top level must be a mapping"),
-    ("suppress:\n  - rule: swap\n    reason: x\n    until: someday\n", "suppress.0.until"),
-    ("hosts:\n  - {name: a, address: x, roles: [node]}\n  - {name: a, address: y, roles: [node]}\n", "duplicate host name"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("hosts:\n  - name: a\n    address: [1, 2\n", "line 3"),  # invalid YAML
+        ("hosts:\n  - name: a\n    address: 10.0.0.1\n    roles: [worker]\n", "line 4"),  # bad enum, names the line
+        ("hosts:\n  - name: a\n    address: 10.0.0.1\n    roles: [node]\n    sshh: {}\n", "hosts.0.sshh"),
+        ("domain: bkce7.bktencent.com\nthresholds:\n  kernel_minn: '3.10'\n", "thresholds.kernel_minn"),
+        ("thresholds:\n  resources:\n    node: {min: {cpu: many}}\n", "line 3"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+        ("suppress:\n  - rule: swap\n    reason: x\n    until: someday\n", "suppress.0.until"),
+        (
+            "hosts:\n  - {name: a, address: x, roles: [node]}\n  - {name: a, address: y, roles: [node]}\n",
+            "duplicate host name",
+        ),
+    ],
+)
 def test_bad_inventory_is_exit_2_with_key_and_line(tmp_path, home, body, needle):
     inv = inventory(tmp_path, body)
     before = Path(inv).read_bytes()
@@ -111,14 +135,17 @@ def test_bad_inventory_is_exit_2_with_key_and_line(tmp_path, home, body, needle)
     assert Path(inv).read_bytes() == before
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["scan", "--rule", "no-such-rule"], "unknown rule selector"),
-    (["scan", "--skip", "nope"], "unknown rule selector"),
-    (["scan", "-i", "/nonexistent/inv.yaml"], "no such file"),
-    (["scan", "--json", "/nonexistent/dir/r.json"], "does not exist"),
-    (["scan", "--lang", "fr"], "Invalid value"),
-    (["diff", "nope", "nada"], "no scan"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["scan", "--rule", "no-such-rule"], "unknown rule selector"),
+        (["scan", "--skip", "nope"], "unknown rule selector"),
+        (["scan", "-i", "/nonexistent/inv.yaml"], "no such file"),
+        (["scan", "--json", "/nonexistent/dir/r.json"], "does not exist"),
+        (["scan", "--lang", "fr"], "Invalid value"),
+        (["diff", "nope", "nada"], "no scan"),
+    ],
+)
 def test_bad_usage_is_exit_2(home, args, needle):
     r = run(*args, env=home)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -141,7 +168,7 @@ def test_rule_selection_by_id_group_tag_and_skip(home):
 
     assert ids("--rule", "swap") == {"swap"}
     assert ids("--rule", "time") == {"timezone", "time-sync", "fleet-clock-skew"}  # a tag
-    assert "swap" not in ids("--rule", "os", "--skip", "swap")        # tag minus an id
+    assert "swap" not in ids("--rule", "os", "--skip", "swap")  # tag minus an id
     # control role only: the node-only rules do not apply to this host
     assert "localpv-dirs" not in ids()
 
@@ -152,13 +179,25 @@ def test_suppressions_apply_until_they_expire(tmp_path, home, report_validator):
         suppress:
           - {rule: kernel-version, target: "ct*", reason: "vendor kernel, approved by ops", until: "2999-01-01"}
         """)
-    r = run("scan", "-i", inventory(tmp_path, body), "--rule", "kernel-version", "--json", "-", "--no-history", env=home)
+    r = run(
+        "scan", "-i", inventory(tmp_path, body), "--rule", "kernel-version", "--json", "-", "--no-history", env=home
+    )
     f = report_validator(json.loads(r.stdout))["findings"][0]
     assert f["status"] == "suppressed" and f["suppression"]["reason"] == "vendor kernel, approved by ops"
     assert f["suppression"]["original_status"] == "fail"
     assert r.returncode == 0
     expired = body.replace("2999-01-01", "2001-01-01")
-    r = run("scan", "-i", inventory(tmp_path, expired, "e.yaml"), "--rule", "kernel-version", "--json", "-", "--no-history", env=home)
+    r = run(
+        "scan",
+        "-i",
+        inventory(tmp_path, expired, "e.yaml"),
+        "--rule",
+        "kernel-version",
+        "--json",
+        "-",
+        "--no-history",
+        env=home,
+    )
     assert json.loads(r.stdout)["findings"][0]["status"] == "fail" and r.returncode == 1
 
 
@@ -166,8 +205,12 @@ def test_history_and_diff(tmp_path, home):
     db = tmp_path / "h" / "history.db"
     bad = inventory(tmp_path, LOCAL + "thresholds: {kernel_min: '999'}\n", "bad.yaml")
     ok = inventory(tmp_path, LOCAL + "thresholds: {kernel_min: '0.1'}\n", "ok.yaml")
-    assert run("scan", "-i", bad, "--rule", "kernel-version", "--rule", "swap", "--db", str(db), env=home).returncode == 1
-    assert run("scan", "-i", ok, "--rule", "kernel-version", "--rule", "swap", "--db", str(db), env=home).returncode == 0
+    assert (
+        run("scan", "-i", bad, "--rule", "kernel-version", "--rule", "swap", "--db", str(db), env=home).returncode == 1
+    )
+    assert (
+        run("scan", "-i", ok, "--rule", "kernel-version", "--rule", "swap", "--db", str(db), env=home).returncode == 0
+    )
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     h = json.loads(run("history", "--json", "--db", str(db), env=home).stdout)
     assert len(h) == 2 and h[0]["summary"]["fail"] == 0 and h[1]["summary"]["fail"] == 1
@@ -175,7 +218,9 @@ def test_history_and_diff(tmp_path, home):
     assert [(x["rule"], x["before"], x["after"]) for x in d["resolved"]] == [("kernel-version", "fail", "pass")]
     assert d["new"] == [] and d["from"] == h[1]["id"] and d["to"] == h[0]["id"]
     # explicit ids, in the other direction: the fix becomes a new failure
-    d2 = json.loads(run("diff", h[0]["id"], h[1]["id"][:-2], "--json", "--db", str(db), env=home).stdout)  # a unique prefix
+    d2 = json.loads(
+        run("diff", h[0]["id"], h[1]["id"][:-2], "--json", "--db", str(db), env=home).stdout
+    )  # a unique prefix
     assert [x["rule"] for x in d2["new"]] == ["kernel-version"]
     text = run("diff", "--db", str(db), "--lang", "en", env=home).stdout
     assert "Resolved: 1" in text
@@ -196,10 +241,15 @@ def test_diff_needs_two_scans(tmp_path, home):
 
 
 def test_lang_from_environment_and_flag(home):
-    zh = json.loads(run("scan", "--rule", "swap", "--json", "-", "--no-history", env={**home, "LANG": "zh_CN.UTF-8"}).stdout)
+    zh = json.loads(
+        run("scan", "--rule", "swap", "--json", "-", "--no-history", env={**home, "LANG": "zh_CN.UTF-8"}).stdout
+    )
     assert zh["lang"] == "zh" and zh["findings"][0]["title"] == "已关闭 swap"
-    en = json.loads(run("scan", "--rule", "swap", "--json", "-", "--no-history", "--lang", "en",
-                        env={**home, "LANG": "zh_CN.UTF-8"}).stdout)
+    en = json.loads(
+        run(
+            "scan", "--rule", "swap", "--json", "-", "--no-history", "--lang", "en", env={**home, "LANG": "zh_CN.UTF-8"}
+        ).stdout
+    )
     assert en["lang"] == "en" and en["findings"][0]["title"] == "Swap is off"
 
 
@@ -212,7 +262,9 @@ def test_domain_from_custom_yaml(tmp_path, home):
     assert rep["scan"]["domain"] == "bk.example.internal"
     assert "docker.bk.example.internal" in json.dumps(rep["findings"][0]["expected"])
     # no domain anywhere: the domain rules skip with the reason, never pass
-    r = run("scan", "--install-dir", str(tmp_path / "none"), "--rule", "hosts-file", "--json", "-", "--no-history", env=home)
+    r = run(
+        "scan", "--install-dir", str(tmp_path / "none"), "--rule", "hosts-file", "--json", "-", "--no-history", env=home
+    )
     f = json.loads(r.stdout)["findings"][0]
     assert f["status"] == "skip" and "BK_DOMAIN" in f["message"]
     (inst / "environments" / "default" / "custom.yaml").write_text("domain: [unclosed\n")
@@ -223,9 +275,24 @@ def test_domain_from_custom_yaml(tmp_path, home):
 def test_rules_json_metadata():
     r = run("rules", "--json")
     rules = json.loads(r.stdout)
-    must = {"os-version", "kernel-version", "swap", "selinux", "firewall", "timezone", "time-sync", "host-resources",
-            "data-disk", "docker-version", "docker-daemon-config", "insecure-registries", "kubelet-version",
-            "kernel-params", "hosts-file", "localpv-dirs"}
+    must = {
+        "os-version",
+        "kernel-version",
+        "swap",
+        "selinux",
+        "firewall",
+        "timezone",
+        "time-sync",
+        "host-resources",
+        "data-disk",
+        "docker-version",
+        "docker-daemon-config",
+        "insecure-registries",
+        "kubelet-version",
+        "kernel-params",
+        "hosts-file",
+        "localpv-dirs",
+    }
     assert must <= {x["id"] for x in rules}
     for x in rules:
         assert x["title"]["zh"] and x["title"]["en"] and x["title"]["zh"] != x["title"]["en"]
@@ -242,7 +309,7 @@ def test_rules_json_metadata():
 def test_rule_ids_equal_file_names_and_guide_lines_exist():
     from bkdoctor.scan.loader import all_rules, rules_dir
 
-    guide = (ROOT.parent / "shared" / "seed" / "000_ac029a12e5ebe66c.txt")
+    guide = ROOT.parent / "shared" / "seed" / "000_ac029a12e5ebe66c.txt"
     lines = guide.read_text(encoding="utf-8").splitlines() if guide.exists() else None
     files = {p.stem for p in rules_dir().glob("*/*.py") if not p.name.startswith("_")}
     files |= {p.stem for p in rules_dir().glob("*/*.yaml")}  # FAQ signatures are data files
@@ -256,8 +323,14 @@ def test_rule_ids_equal_file_names_and_guide_lines_exist():
 def test_secrets_are_masked_in_reports():
     from bkdoctor.report.jsonreport import redact
 
-    out = redact({"auths": {"x": {"password": "hunter2"}}, "token": "abc", "insecure-registries": ["a"],
-                  "list": [{"secret": "s"}]})
+    out = redact(
+        {
+            "auths": {"x": {"password": "hunter2"}},
+            "token": "abc",
+            "insecure-registries": ["a"],
+            "list": [{"secret": "s"}],
+        }
+    )
     assert "hunter2" not in json.dumps(out) and "abc" not in json.dumps(out) and out["insecure-registries"] == ["a"]
 
 
@@ -265,10 +338,15 @@ def test_collect_then_scan_bundle_via_cli(tmp_path, home, report_validator):
     b = tmp_path / "bundle.tar.gz"
     r = run("collect", "-o", str(b), "--domain", "bkce7.bktencent.com", "--no-cluster", env=home)
     assert r.returncode == 0, r.stderr
-    live = json.loads(run("scan", "--json", "-", "--no-history", "--no-cluster", "--domain", "bkce7.bktencent.com",
-                          env=home).stdout)
-    offline = report_validator(json.loads(run("scan", "--bundle", str(b), "--json", "-", "--no-history", env=home).stdout))
-    view = lambda rep: sorted((f["rule"], f["target"], f["status"]) for f in rep["findings"] if f["rule"] != "fleet-clock-skew")
+    live = json.loads(
+        run("scan", "--json", "-", "--no-history", "--no-cluster", "--domain", "bkce7.bktencent.com", env=home).stdout
+    )
+    offline = report_validator(
+        json.loads(run("scan", "--bundle", str(b), "--json", "-", "--no-history", env=home).stdout)
+    )
+    view = lambda rep: sorted(
+        (f["rule"], f["target"], f["status"]) for f in rep["findings"] if f["rule"] != "fleet-clock-skew"
+    )
     assert view(offline) == view(live)
     assert run("scan", "--bundle", str(tmp_path / "nope.tgz"), env=home).returncode == 2
 
@@ -293,7 +371,9 @@ def test_report_to_a_device_or_fifo_writes_in_place(tmp_path, home):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
 
 
-@pytest.mark.parametrize("content,needle", [("clusters: [unclosed\n", "kubeconfig"), ("apiVersion: v1\nkind: Config\n", "kubeconfig")])
+@pytest.mark.parametrize(
+    "content,needle", [("clusters: [unclosed\n", "kubeconfig"), ("apiVersion: v1\nkind: Config\n", "kubeconfig")]
+)
 def test_malformed_kubeconfig_is_exit_2(tmp_path, home, content, needle):
     kc = tmp_path / "kubeconfig"
     kc.write_text(content)

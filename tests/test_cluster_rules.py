@@ -1,5 +1,6 @@
 """Cluster rules against a real kube-apiserver 1.20 holding real objects (fixtures/cluster/<rule>/<case>.<status>.yaml
 laid over fixtures/cluster/base.yaml), scanned through the real engine and the official client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,16 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
-
 from clusterstate import FIXTURES, ClusterState, merged_state
+from hostcases import UPDATE_GOLDEN, golden_view
 from kube.fixtures import kube_apiserver, kube_kubelet  # noqa: F401
 
-from bkdoctor.scan import engine, loader as registry
-from bkdoctor.inputs import thresholds as th
 from bkdoctor.facts.cluster import ClusterFacts, configure
+from bkdoctor.inputs import thresholds as th
 from bkdoctor.inputs.inventory import local_inventory
 from bkdoctor.report.jsonreport import build_report
-from hostcases import UPDATE_GOLDEN, golden_view
+from bkdoctor.scan import engine
+from bkdoctor.scan import loader as registry
 
 pytestmark = pytest.mark.kube
 
@@ -34,7 +35,9 @@ def scan_cluster(kubeconfig, rules, case=None, inventory_hosts=None):
     for k, v in (case.get("inventory") or {}).items():  # e.g. suites
         setattr(inv, k, v)
     site_dir = None
-    if case.get("site_files"):  # the install dir's custom.yaml, version.yaml, bcs-custom-values... on the control machine
+    if case.get(
+        "site_files"
+    ):  # the install dir's custom.yaml, version.yaml, bcs-custom-values... on the control machine
         site_dir = tempfile.mkdtemp(prefix="bkd-site-")
         for rel, content in case["site_files"].items():
             (Path(site_dir) / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +96,9 @@ def test_every_cluster_rule_has_pass_and_fail_cases():
 def _faq_on_match(rule_id):
     import yaml
 
-    return yaml.safe_load((registry.rules_dir() / "cluster" / f"{rule_id}.yaml").read_text(encoding="utf-8")).get("on_match", "fail")
+    return yaml.safe_load((registry.rules_dir() / "cluster" / f"{rule_id}.yaml").read_text(encoding="utf-8")).get(
+        "on_match", "fail"
+    )
 
 
 def test_healthy_base_cluster_passes_every_cluster_rule(kube_apiserver, cluster_state, report_validator):
@@ -160,8 +165,10 @@ def test_case_logs_go_through_the_api_server_to_the_stand_in_kubelet(kube_apiser
     facts = ClusterFacts(configure(kube_apiserver.kubeconfig))
     text = facts.pod_log("bcs-system", "bcs-services-stack-mariadb-0", "mariadb")
     assert text == case["logs"]["bcs-system/bcs-services-stack-mariadb-0/mariadb"]
-    assert any(p.startswith("/containerLogs/bcs-system/bcs-services-stack-mariadb-0/mariadb?")
-               for p, _ in kube_kubelet.requests)
+    assert any(
+        p.startswith("/containerLogs/bcs-system/bcs-services-stack-mariadb-0/mariadb?")
+        for p, _ in kube_kubelet.requests
+    )
     assert "bcs-system/bcs-services-stack-mariadb-0/mariadb/0" in facts.get("logs")  # a failing pod: read
     node = next(n for n in facts.get("nodes") if n["metadata"]["name"] == "node-10-0-0-6")
     assert node["metadata"]["annotations"]["bkdoctor.test/fixture-internal-ip"] == "10.0.0.6"
@@ -179,9 +186,11 @@ def test_declared_logs_must_name_a_pod_and_container():
 
     _, objs = merged_state(FIXTURES / "faq-bcs-mariadb" / "mysqld-not-started.fail.yaml")
     st = ClusterState(None, kubelet=Kubelet())
-    for key, why in [("bcs-system/bcs-services-stack-mariadb-1/mariadb", "no pod"),
-                     ("bcs-system/bcs-services-stack-mariadb-0/mysql", "no container"),
-                     ("bcs-services-stack-mariadb-0/mariadb", "want <namespace>/<pod>/<container>")]:
+    for key, why in [
+        ("bcs-system/bcs-services-stack-mariadb-1/mariadb", "no pod"),
+        ("bcs-system/bcs-services-stack-mariadb-0/mysql", "no container"),
+        ("bcs-services-stack-mariadb-0/mariadb", "want <namespace>/<pod>/<container>"),
+    ]:
         with pytest.raises(ValueError, match=why):
             st._serve_logs([dict(o) for o in objs], [(key, "x", False)])
     with pytest.raises(ValueError, match="kube_kubelet"):
@@ -195,5 +204,9 @@ def test_time_placeholders():
 
     now = dt.datetime(2026, 11, 26, 8, 0, 0, tzinfo=dt.timezone.utc)
     doc = {"status": {"startTime": "{{now-3m}}", "x": ["{{ now + 2h }}", "at {{now}}", "{{now-1d}}", 5, "{{later}}"]}}
-    assert expand_times(doc, now) == {"status": {"startTime": "2026-11-26T07:57:00Z", "x": [
-        "2026-11-26T10:00:00Z", "at 2026-11-26T08:00:00Z", "2026-11-25T08:00:00Z", 5, "{{later}}"]}}
+    assert expand_times(doc, now) == {
+        "status": {
+            "startTime": "2026-11-26T07:57:00Z",
+            "x": ["2026-11-26T10:00:00Z", "at 2026-11-26T08:00:00Z", "2026-11-25T08:00:00Z", 5, "{{later}}"],
+        }
+    }

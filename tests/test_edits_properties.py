@@ -3,10 +3,10 @@ fix does not own come out byte-identical, and no line the operator wrote is ever
 byte-identical or commented out with its text intact (`survives`). Only the lines bkdoctor owns may go: those
 inside its own marked block, and the one setting a fix rewrites (`SELINUX=`). daemon.json is JSON, rewritten
 whole: there every other key and value is kept (test_daemon_json_add)."""
+
 from __future__ import annotations
 
 import json
-
 import re
 
 import pytest
@@ -14,7 +14,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bkdoctor.fix import corefile
-from bkdoctor.fix.edits import BEGIN, END, EditError, add_fstab_lines, comment_swap_lines, corefile_add_reload, corefile_set_hosts, daemon_json_add, hosts_set, set_selinux_disabled
+from bkdoctor.fix.edits import (
+    BEGIN,
+    END,
+    EditError,
+    add_fstab_lines,
+    comment_swap_lines,
+    corefile_add_reload,
+    corefile_set_hosts,
+    daemon_json_add,
+    hosts_set,
+    set_selinux_disabled,
+)
+
 
 def nl_lines(text: str) -> list[str]:
     """Lines ended by "\n" only, as glibc and CoreDNS read these files (not str.splitlines(): \r, \x85, U+2028…)."""
@@ -46,8 +58,11 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./=", min_size=1, max_size=12)
 ws = st.sampled_from([" ", "\t", "  ", " \t "])
 ip = st.builds(lambda a, b: f"10.{a}.{b}.1", st.integers(0, 255), st.integers(0, 255))
-name = st.builds(lambda a, b: f"{a}.{b}.com", st.text("abcdefghij", min_size=1, max_size=6),
-                 st.text("klmnop", min_size=1, max_size=5))
+name = st.builds(
+    lambda a, b: f"{a}.{b}.com",
+    st.text("abcdefghij", min_size=1, max_size=6),
+    st.text("klmnop", min_size=1, max_size=5),
+)
 
 
 @st.composite
@@ -58,8 +73,16 @@ def fstab_line(draw):
         src = draw(st.sampled_from(["/dev/mapper/centos-swap", "UUID=1c4e2f6a-9d1b", "LABEL=SWAP", "/swapfile"]))
         return sep.join([src, "swap", "swap", "defaults", "0", "0"])
     if kind == "mount":
-        return sep.join([draw(st.sampled_from(["/dev/vda1", "UUID=6f3a", "/data/bcs/localpv/vol01"])),
-                         "/" + draw(word), draw(st.sampled_from(["xfs", "ext4", "none"])), "defaults", "0", "0"])
+        return sep.join(
+            [
+                draw(st.sampled_from(["/dev/vda1", "UUID=6f3a", "/data/bcs/localpv/vol01"])),
+                "/" + draw(word),
+                draw(st.sampled_from(["xfs", "ext4", "none"])),
+                "defaults",
+                "0",
+                "0",
+            ]
+        )
     if kind == "comment":
         return "#" + draw(st.text(max_size=30).filter(lambda s: "\n" not in s and "\r" not in s))
     if kind == "blank":
@@ -98,9 +121,22 @@ def test_add_fstab_lines(text, vols):
     survives(text, once)
 
 
-selinux = st.lists(st.one_of(st.sampled_from(["SELINUX=enforcing", "SELINUX=permissive", "SELINUX = disabled",
-                                              "SELINUXTYPE=targeted", "# SELINUX=enforcing", ""]), word),
-                   max_size=8).map(lambda ls: "\n".join(ls) + ("\n" if ls else ""))
+selinux = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "SELINUX=enforcing",
+                "SELINUX=permissive",
+                "SELINUX = disabled",
+                "SELINUXTYPE=targeted",
+                "# SELINUX=enforcing",
+                "",
+            ]
+        ),
+        word,
+    ),
+    max_size=8,
+).map(lambda ls: "\n".join(ls) + ("\n" if ls else ""))
 
 
 @SETTINGS
@@ -120,13 +156,20 @@ def test_set_selinux_disabled(text):
     survives(text, once, owned=lambda i, l: i == first)  # the one SELINUX= line it sets is its own
 
 
-json_val = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 5), word),
-                        lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(word, c, max_size=3)), max_leaves=6)
+json_val = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), word),
+    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(word, c, max_size=3)),
+    max_leaves=6,
+)
 
 
 @SETTINGS
-@given(st.dictionaries(word.filter(lambda k: k != "insecure-registries"), json_val, max_size=6),
-       st.lists(name, max_size=3), st.lists(name, min_size=1, max_size=3), st.sampled_from([None, 2, 4]))
+@given(
+    st.dictionaries(word.filter(lambda k: k != "insecure-registries"), json_val, max_size=6),
+    st.lists(name, max_size=3),
+    st.lists(name, min_size=1, max_size=3),
+    st.sampled_from([None, 2, 4]),
+)
 def test_daemon_json_add(other, existing, add, indent):
     data = dict(other)
     data["insecure-registries"] = existing
@@ -139,10 +182,23 @@ def test_daemon_json_add(other, existing, add, indent):
     assert new["insecure-registries"][: len(existing)] == existing and set(add) <= set(new["insecure-registries"])
 
 
-@pytest.mark.parametrize("bad", ['{"a": 1,}', '{\n  // comment\n  "a": 1\n}', '[1, 2]', '{"insecure-registries": "x"}',
-                                 # a duplicate key (one value would be lost), numbers that would be rewritten
-                                 '{"debug": true, "debug": false}', '{"x": 1e400}', '{"x": NaN}', '{"x": -Infinity}',
-                                 '{"x": 1e5}', '{"x": 0.10000000000000000001}', '{"x": -0}'])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"a": 1,}',
+        '{\n  // comment\n  "a": 1\n}',
+        "[1, 2]",
+        '{"insecure-registries": "x"}',
+        # a duplicate key (one value would be lost), numbers that would be rewritten
+        '{"debug": true, "debug": false}',
+        '{"x": 1e400}',
+        '{"x": NaN}',
+        '{"x": -Infinity}',
+        '{"x": 1e5}',
+        '{"x": 0.10000000000000000001}',
+        '{"x": -0}',
+    ],
+)
 def test_daemon_json_that_does_not_parse_is_refused(bad):
     with pytest.raises(EditError):
         daemon_json_add(bad, "insecure-registries", ["docker.a.com"])
@@ -162,7 +218,8 @@ hosts_line = st.one_of(
     st.sampled_from(["127.0.0.1 localhost", "::1 localhost6", "# comment", "", "   ", "10.1.1.1 db-primary"]),
     # characters str.splitlines() takes for line ends (glibc does not): a comment's tail must stay a comment
     st.builds(lambda sep, i, n: f"# note{sep}{i} {n}", st.sampled_from(ODD_SEPS), ip, name),
-    st.builds(lambda i, n, sep: f"{i} {n}{sep}", ip, name, st.sampled_from(["\r", "\x85", "\u2028"])))
+    st.builds(lambda i, n, sep: f"{i} {n}{sep}", ip, name, st.sampled_from(["\r", "\x85", "\u2028"])),
+)
 marker = st.sampled_from([BEGIN, END, "  " + BEGIN, END + "  "])
 
 
@@ -182,8 +239,12 @@ def _blocks(lines):
 
 
 @SETTINGS
-@given(st.lists(st.one_of(hosts_line, hosts_line, hosts_line, marker), max_size=12), ip,
-       st.lists(name, min_size=1, max_size=4, unique=True), st.booleans())
+@given(
+    st.lists(st.one_of(hosts_line, hosts_line, hosts_line, marker), max_size=12),
+    ip,
+    st.lists(name, min_size=1, max_size=4, unique=True),
+    st.booleans(),
+)
 def test_hosts_set(lines, target, names, last_nl):
     text = "\n".join(lines) + ("\n" if lines and last_nl else "")
     owned, balanced = _blocks(nl_lines(text))
@@ -200,14 +261,23 @@ def test_hosts_set(lines, target, names, last_nl):
     survives(text, once, owned=lambda i, l: i in owned)
     # lines without any of our names are byte-identical and in order
     ours = {n.lower() for n in names}
-    keep = [l for i, l in enumerate(nl_lines(text)) if i not in owned and (
-        not (set(x.lower() for x in re.split(r"[ \t\r\v\f]+", l.split("#", 1)[0])[1:]) & ours)
-        or l.lstrip().startswith("#"))]
+    keep = [
+        l
+        for i, l in enumerate(nl_lines(text))
+        if i not in owned
+        and (
+            not (set(x.lower() for x in re.split(r"[ \t\r\v\f]+", l.split("#", 1)[0])[1:]) & ours)
+            or l.lstrip().startswith("#")
+        )
+    ]
     it = iter(out)
     assert all(any(l == o for o in it) for l in keep)
     # every name resolves to the target, exactly once, outside comments
-    active = [re.split(r"[ \t\r]+", l.split("#", 1)[0].strip(" \t\r")) for l in out
-              if l.strip() and not l.lstrip().startswith("#")]
+    active = [
+        re.split(r"[ \t\r]+", l.split("#", 1)[0].strip(" \t\r"))
+        for l in out
+        if l.strip() and not l.lstrip().startswith("#")
+    ]
     for n in names:
         ips = [p[0] for p in active if n.lower() in (x.lower() for x in p[1:])]
         assert ips == [target], (n, ips)
@@ -227,9 +297,11 @@ def test_hosts_set_refuses_an_unterminated_block():
 def test_hosts_set_keeps_lines_that_name_ours_at_the_right_address():
     text = "10.96.45.12 bkce7.bktencent.com\n10.96.45.12 docker.bkce7.bktencent.com mirror.local\n"
     out = hosts_set(text, [("10.96.45.12", ["bkce7.bktencent.com", "docker.bkce7.bktencent.com"])])
-    assert out.splitlines()[:3] == ["# bkdoctor: 10.96.45.12 bkce7.bktencent.com",
-                                    "# bkdoctor: 10.96.45.12 docker.bkce7.bktencent.com mirror.local",
-                                    "10.96.45.12 mirror.local"]
+    assert out.splitlines()[:3] == [
+        "# bkdoctor: 10.96.45.12 bkce7.bktencent.com",
+        "# bkdoctor: 10.96.45.12 docker.bkce7.bktencent.com mirror.local",
+        "10.96.45.12 mirror.local",
+    ]
 
 
 # names shared between the Corefile and the names a fix sets, so entries at another address are common
@@ -240,20 +312,42 @@ cname = st.one_of(name, st.sampled_from(["docker.x.com", "bkrepo.x.com", "k8s-ap
 def corefiles(draw):
     blocks = []
     for i in range(draw(st.integers(1, 3))):
-        plugins = draw(st.lists(st.sampled_from(["errors", "cache 30", "loop", "reload", "loadbalance", "ready",
-                                                   "forward . /etc/resolv.conf", "prometheus :9153"]),
-                                max_size=6, unique=True))
+        plugins = draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        "errors",
+                        "cache 30",
+                        "loop",
+                        "reload",
+                        "loadbalance",
+                        "ready",
+                        "forward . /etc/resolv.conf",
+                        "prometheus :9153",
+                    ]
+                ),
+                max_size=6,
+                unique=True,
+            )
+        )
         if draw(st.booleans()):
             entries = draw(st.lists(st.tuples(ip, st.lists(cname, min_size=1, max_size=3)), max_size=4))
             fall = draw(st.booleans())
-            hb = ["    hosts {"] + [f"        {a} {' '.join(b)}" for a, b in entries] + (["        fallthrough"] if fall else []) + ["    }"]
+            hb = (
+                ["    hosts {"]
+                + [f"        {a} {' '.join(b)}" for a, b in entries]
+                + (["        fallthrough"] if fall else [])
+                + ["    }"]
+            )
             pos = draw(st.integers(0, len(plugins)))
             body = [f"    {p}" for p in plugins[:pos]] + hb + [f"    {p}" for p in plugins[pos:]]
         else:
             body = [f"    {p}" for p in plugins]
         if draw(st.booleans()):  # a comment holding what str.splitlines() would cut into a live `hosts {` line
-            body.insert(draw(st.integers(0, len(body))),
-                        f"    # note{draw(st.sampled_from(ODD_SEPS))}hosts {{{draw(st.sampled_from(['', chr(13)]))}")
+            body.insert(
+                draw(st.integers(0, len(body))),
+                f"    # note{draw(st.sampled_from(ODD_SEPS))}hosts {{{draw(st.sampled_from(['', chr(13)]))}",
+            )
         blocks.append("\n".join([f"{'.' if i == 0 else f'zone{i}.example.com'}:53 {{"] + body + ["}"]))
     return "\n".join(blocks) + "\n"
 

@@ -1,5 +1,6 @@
 """FAQ failure signatures (rules/cluster/faq-<id>.yaml) without an API server: every file loads, broken files give a clear
 SignatureError, and each `where` kind matches on hand-built facts."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,15 +10,16 @@ import textwrap
 import pytest
 import yaml
 
+from bkdoctor.model import FactUnavailable, T
 from bkdoctor.scan import faq
 from bkdoctor.scan.faq import SignatureError, load_signature
-from bkdoctor.model import FactUnavailable, T
 from bkdoctor.scan.loader import rules_dir
 
 FAQ_FILES = sorted(rules_dir().glob("*/faq-*.yaml"))
 
 
 # --------------------------------------------------------------------------- the shipped signatures
+
 
 def test_there_are_signatures():
     assert len(FAQ_FILES) >= 15
@@ -69,22 +71,31 @@ def test_a_minimal_signature_loads(tmp_path):
     assert rule.id == "faq-x" and rule.facts == ("events", "pods") and rule.severity == "high"
 
 
-@pytest.mark.parametrize("edit, why", [
-    (lambda s: s.replace("'boom (?P<what>\\w+)'", "'boom (?P<what>'"), "bad regex in message"),
-    (lambda s: s.replace("where: event", "where: syslog"), "unknown where 'syslog'"),
-    (lambda s: s.replace('en: "cause"', 'en: ""'), "cause needs zh and en text"),
-    (lambda s: s.replace('{zh: "修复", en: "fix"}', '{zh: "修复"}'), "fix needs zh and en text"),
-    (lambda s: s.replace("id: faq-x", "id: faq-y"), "id 'faq-y' does not equal the file name"),
-    (lambda s: s.replace("    message:", "    mesage:"), "unknown keys ['mesage']"),
-    (lambda s: s.replace("where: event\n    message: 'boom (?P<what>\\w+)'", "where: log"), "needs a message regex"),
-    (lambda s: s.replace("where: event", "where: event\n    reason: Failed"), "reason must be a list"),
-    (lambda s: s + "on_match: explode\n", "on_match must be fail or warn"),
-    (lambda s: s + "grace_minutes: soon\n", "grace_minutes must be a number"),
-    (lambda s: s + "severity: urgent\n", "severity 'urgent'"),
-    (lambda s: s + "hostrules: [firewall]\n", "unknown keys ['hostrules']"),
-    (lambda s: s.replace("match:\n  - where: event\n    message: 'boom (?P<what>\\w+)'\n", "match: []\n"), "no match entries"),
-    (lambda s: "- just a list\n", "not a mapping"),
-])
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        (lambda s: s.replace("'boom (?P<what>\\w+)'", "'boom (?P<what>'"), "bad regex in message"),
+        (lambda s: s.replace("where: event", "where: syslog"), "unknown where 'syslog'"),
+        (lambda s: s.replace('en: "cause"', 'en: ""'), "cause needs zh and en text"),
+        (lambda s: s.replace('{zh: "修复", en: "fix"}', '{zh: "修复"}'), "fix needs zh and en text"),
+        (lambda s: s.replace("id: faq-x", "id: faq-y"), "id 'faq-y' does not equal the file name"),
+        (lambda s: s.replace("    message:", "    mesage:"), "unknown keys ['mesage']"),
+        (
+            lambda s: s.replace("where: event\n    message: 'boom (?P<what>\\w+)'", "where: log"),
+            "needs a message regex",
+        ),
+        (lambda s: s.replace("where: event", "where: event\n    reason: Failed"), "reason must be a list"),
+        (lambda s: s + "on_match: explode\n", "on_match must be fail or warn"),
+        (lambda s: s + "grace_minutes: soon\n", "grace_minutes must be a number"),
+        (lambda s: s + "severity: urgent\n", "severity 'urgent'"),
+        (lambda s: s + "hostrules: [firewall]\n", "unknown keys ['hostrules']"),
+        (
+            lambda s: s.replace("match:\n  - where: event\n    message: 'boom (?P<what>\\w+)'\n", "match: []\n"),
+            "no match entries",
+        ),
+        (lambda s: "- just a list\n", "not a mapping"),
+    ],
+)
 def test_broken_signature_is_a_clear_error(tmp_path, edit, why):
     path = write(tmp_path, edit(GOOD.format(id="faq-x")))
     with pytest.raises(SignatureError) as e:
@@ -94,6 +105,7 @@ def test_broken_signature_is_a_clear_error(tmp_path, edit, why):
 
 
 # --------------------------------------------------------------------------- each `where` on hand-built facts
+
 
 class Facts:
     def __init__(self, **kinds):
@@ -108,15 +120,34 @@ class Facts:
         return build()
 
 
-def pod(name, ns="blueking", node="node-10-0-0-5", *, phase="Running", ready=True, restarts=0, waiting=None,
-        terminated=None, last=None, start="2026-11-26T08:00:00Z", container="main"):
+def pod(
+    name,
+    ns="blueking",
+    node="node-10-0-0-5",
+    *,
+    phase="Running",
+    ready=True,
+    restarts=0,
+    waiting=None,
+    terminated=None,
+    last=None,
+    start="2026-11-26T08:00:00Z",
+    container="main",
+):
     state = {"waiting": waiting} if waiting else ({"terminated": terminated} if terminated else {"running": {}})
     cs = {"name": container, "ready": ready, "restartCount": restarts, "state": state}
     if last:
         cs["lastState"] = {"terminated": last}
-    return {"metadata": {"name": name, "namespace": ns}, "spec": {"nodeName": node, "containers": [{"name": container}]},
-            "status": {"phase": phase, "startTime": start, "containerStatuses": [cs],
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"nodeName": node, "containers": [{"name": container}]},
+        "status": {
+            "phase": phase,
+            "startTime": start,
+            "containerStatuses": [cs],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 def node(name, ip):
@@ -124,8 +155,15 @@ def node(name, ip):
 
 
 def sig(tmp_path, match, **top):
-    data = {"id": "faq-t", "title": {"zh": "标题", "en": "Title"}, "guide": {"section": "十三", "title": "FAQ", "line": 2461, "quote": "持续更新"},
-            "match": match, "cause": {"zh": "原因", "en": "the cause"}, "fix": {"zh": "修复", "en": "the fix"}, **top}
+    data = {
+        "id": "faq-t",
+        "title": {"zh": "标题", "en": "Title"},
+        "guide": {"section": "十三", "title": "FAQ", "line": 2461, "quote": "持续更新"},
+        "match": match,
+        "cause": {"zh": "原因", "en": "the cause"},
+        "fix": {"zh": "修复", "en": "the fix"},
+        **top,
+    }
     p = tmp_path / "faq-t.yaml"
     p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return load_signature(p)
@@ -136,10 +174,15 @@ def run(rule, facts):
 
 
 def test_where_waiting(tmp_path):
-    rule = sig(tmp_path, [{"where": "waiting", "reason": ["ImagePullBackOff"],
-                           "message": 'pulling image "(?P<image>[^"]+)"'}])
-    bad = pod("web-1", ready=False, phase="Pending",
-              waiting={"reason": "ImagePullBackOff", "message": 'Back-off pulling image "docker.bk.com/a/b:1"'})
+    rule = sig(
+        tmp_path, [{"where": "waiting", "reason": ["ImagePullBackOff"], "message": 'pulling image "(?P<image>[^"]+)"'}]
+    )
+    bad = pod(
+        "web-1",
+        ready=False,
+        phase="Pending",
+        waiting={"reason": "ImagePullBackOff", "message": 'Back-off pulling image "docker.bk.com/a/b:1"'},
+    )
     other = pod("web-2", ready=False, phase="Pending", waiting={"reason": "ContainerCreating", "message": ""})
     r = run(rule, Facts(pods=[other, bad]))
     assert r.status == "fail"
@@ -159,10 +202,24 @@ def test_where_terminated_reason_exit_code_and_last_state(tmp_path):
 
 
 def test_where_event_kind_reason_and_pod_scope(tmp_path):
-    rule = sig(tmp_path, [{"where": "event", "kind": "Pod", "reason": ["Failed"], "pod": "^bkapp-",
-                           "message": "lookup (?P<registry>docker\\.[a-z0-9.]+).*no such host"}])
-    ev = {"involvedObject": {"kind": "Pod", "namespace": "ns1", "name": "bkapp-web"}, "reason": "Failed", "count": 3,
-          "message": "dial tcp: lookup docker.bk.com on 10.0.0.1:53: no such host"}
+    rule = sig(
+        tmp_path,
+        [
+            {
+                "where": "event",
+                "kind": "Pod",
+                "reason": ["Failed"],
+                "pod": "^bkapp-",
+                "message": "lookup (?P<registry>docker\\.[a-z0-9.]+).*no such host",
+            }
+        ],
+    )
+    ev = {
+        "involvedObject": {"kind": "Pod", "namespace": "ns1", "name": "bkapp-web"},
+        "reason": "Failed",
+        "count": 3,
+        "message": "dial tcp: lookup docker.bk.com on 10.0.0.1:53: no such host",
+    }
     other_pod = dict(ev, involvedObject={"kind": "Pod", "namespace": "ns1", "name": "nginx"})
     other_kind = dict(ev, involvedObject={"kind": "Job", "namespace": "ns1", "name": "bkapp-job"})
     p = pod("bkapp-web", ns="ns1", node="node-10-0-0-6")
@@ -175,8 +232,16 @@ def test_where_event_kind_reason_and_pod_scope(tmp_path):
 
 
 def test_where_log_reads_current_and_previous_of_failing_pods(tmp_path):
-    rule = sig(tmp_path, [{"where": "log", "pod": "^bcs-services-stack-mariadb-",
-                           "message": "Can't connect to local MySQL server through socket '(?P<socket>[^']+)'"}])
+    rule = sig(
+        tmp_path,
+        [
+            {
+                "where": "log",
+                "pod": "^bcs-services-stack-mariadb-",
+                "message": "Can't connect to local MySQL server through socket '(?P<socket>[^']+)'",
+            }
+        ],
+    )
     p = pod("bcs-services-stack-mariadb-0", ns="bcs-system", ready=False, restarts=1)
     text = "starting\nerror: 'Can't connect to local MySQL server through socket '/tmp/mysql.sock' (2)'\nbye\n"
     r = run(rule, Facts(pods=[p], logs={"bcs-system/bcs-services-stack-mariadb-0/main/1": text}))
@@ -184,7 +249,10 @@ def test_where_log_reads_current_and_previous_of_failing_pods(tmp_path):
     (m,) = r.observed["matches"]
     assert m["where"] == "log" and m["container"] == "main" and m["details"] == {"socket": "/tmp/mysql.sock"}
     assert m["text"] == "error: 'Can't connect to local MySQL server through socket '/tmp/mysql.sock' (2)'"  # the line
-    assert run(rule, Facts(pods=[p], logs={"bcs-system/bcs-services-stack-mariadb-0/main/0": "all good\n"})).status == "pass"
+    assert (
+        run(rule, Facts(pods=[p], logs={"bcs-system/bcs-services-stack-mariadb-0/main/0": "all good\n"})).status
+        == "pass"
+    )
 
 
 def test_where_job_not_complete_and_failed(tmp_path):
@@ -195,7 +263,9 @@ def test_where_job_not_complete_and_failed(tmp_path):
 
     failing = job("bkpaas3-apiserver-init-data", active=1, failed=2)
     running = job("bkpaas3-apiserver-init-data", active=1)
-    done = job("bkpaas3-apiserver-init-data", succeeded=1, failed=1, conditions=[{"type": "Complete", "status": "True"}])
+    done = job(
+        "bkpaas3-apiserver-init-data", succeeded=1, failed=1, conditions=[{"type": "Complete", "status": "True"}]
+    )
     r = run(rule, Facts(jobs=[failing]))
     assert r.status == "fail" and "active=1 failed=2" in r.message.en
     assert run(rule, Facts(jobs=[running, done, job("other", failed=3)])).status == "pass"
@@ -215,8 +285,14 @@ def test_where_helm_pending_statuses(tmp_path):
     assert rule.facts == ("helm_releases",)
 
     def rel(name, status, rev=2):
-        return {"namespace": "blueking", "name": name, "status": status, "revision": rev, "chart": name,
-                "chart_version": "1.0.0"}
+        return {
+            "namespace": "blueking",
+            "name": name,
+            "status": status,
+            "revision": rev,
+            "chart": name,
+            "chart_version": "1.0.0",
+        }
 
     r = run(rule, Facts(helm_releases=[rel("bk-cmdb", "deployed"), rel("bk-paas", "pending-upgrade")]))
     assert r.status == "fail"
@@ -227,15 +303,25 @@ def test_where_helm_pending_statuses(tmp_path):
 
 
 def test_grace_minutes_then_on_match(tmp_path):
-    rule = sig(tmp_path, [{"where": "waiting", "pod": "^bk-monitor-consul", "reason": ["CrashLoopBackOff"]}],
-               grace_minutes=10, on_match="warn", severity="info")
+    rule = sig(
+        tmp_path,
+        [{"where": "waiting", "pod": "^bk-monitor-consul", "reason": ["CrashLoopBackOff"]}],
+        grace_minutes=10,
+        on_match="warn",
+        severity="info",
+    )
     assert rule.severity == "info"
     now = dt.datetime.now(dt.timezone.utc)
 
     def consul(minutes):
         start = (now - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return pod("bk-monitor-consul-server-0", ready=False, restarts=2, start=start,
-                   waiting={"reason": "CrashLoopBackOff", "message": "back-off 20s"})
+        return pod(
+            "bk-monitor-consul-server-0",
+            ready=False,
+            restarts=2,
+            start=start,
+            waiting={"reason": "CrashLoopBackOff", "message": "back-off 20s"},
+        )
 
     young = run(rule, Facts(pods=[consul(3)]))
     assert young.status == "pass" and young.observed["within_grace"] == 1
@@ -245,8 +331,11 @@ def test_grace_minutes_then_on_match(tmp_path):
 
 
 def test_node_ip_group_retargets_to_the_named_node(tmp_path):
-    rule = sig(tmp_path, [{"where": "log", "message": r"dial tcp (?P<node_ip>[\d.]+):10250: connect: no route to host"}],
-               host_rules=["firewall"])
+    rule = sig(
+        tmp_path,
+        [{"where": "log", "message": r"dial tcp (?P<node_ip>[\d.]+):10250: connect: no route to host"}],
+        host_rules=["firewall"],
+    )
     assert "nodes" in rule.facts
     ms = pod("metrics-server-1", ns="kube-system", node="master-10-0-0-2", ready=False)
     logs = {"kube-system/metrics-server-1/main/0": 'err="dial tcp 10.0.0.6:10250: connect: no route to host"\n'}

@@ -5,31 +5,37 @@ saying yes; a case whose fix is manual has none). Regenerate them with
 The coredns remediation: fail -> fix -> pass -> fix again changes nothing; foreign entries kept; a Corefile without
 reload gets CoreDNS restarted (disruptive); a concurrent update between read and write (a real 409) is retried on
 the new content, not overwritten. The FAQ remediations: fixed, then unchanged."""
+
 from __future__ import annotations
 
 import asyncio
-import copy
 
 import pytest
-import yaml
-
 from clusterstate import FIXTURES, ClusterState, merged_state
 from hostcases import UPDATE_GOLDEN
 from kube.fixtures import kube_apiserver, kube_kubelet  # noqa: F401
 
-from bkdoctor.fix import corefile
-from bkdoctor.scan import engine, loader as registry
-from bkdoctor.inputs import thresholds as th
 from bkdoctor.facts.cluster import configure
-from bkdoctor.fix.plan import K8sChange
+from bkdoctor.fix import corefile
 from bkdoctor.fix.loop import apply_k8s_change, run_fix
+from bkdoctor.fix.plan import K8sChange
+from bkdoctor.inputs import thresholds as th
 from bkdoctor.inputs.inventory import local_inventory
+from bkdoctor.scan import loader as registry
 
 pytestmark = pytest.mark.kube
 REMEDIATED = sorted(r.id for r in registry.all_rules() if r.remediation and r.scope == "cluster")
-PLAN_CASES = sorted(p for r in REMEDIATED for p in (FIXTURES / r).glob("*.yaml") if p.stem.rsplit(".", 1)[1] in ("fail", "warn"))
-CASES = ["no-hosts-block.fail", "two-server-blocks.fail", "wrong-ip.fail", "missing-names.fail", "no-fallthrough.fail",
-         "no-reload.warn"]
+PLAN_CASES = sorted(
+    p for r in REMEDIATED for p in (FIXTURES / r).glob("*.yaml") if p.stem.rsplit(".", 1)[1] in ("fail", "warn")
+)
+CASES = [
+    "no-hosts-block.fail",
+    "two-server-blocks.fail",
+    "wrong-ip.fail",
+    "missing-names.fail",
+    "no-fallthrough.fail",
+    "no-reload.warn",
+]
 
 
 def _inv():
@@ -41,8 +47,18 @@ def _inv():
 
 def _fix(kubeconfig, allow_disruptive=True):
     said = []
-    out = asyncio.run(run_fix(_inv(), registry.select(["coredns"], None), hosts=None, cluster=configure(kubeconfig),
-                              dry_run=False, allow_disruptive=allow_disruptive, confirm=lambda p: True, say=said.append))
+    out = asyncio.run(
+        run_fix(
+            _inv(),
+            registry.select(["coredns"], None),
+            hosts=None,
+            cluster=configure(kubeconfig),
+            dry_run=False,
+            allow_disruptive=allow_disruptive,
+            confirm=lambda p: True,
+            say=said.append,
+        )
+    )
     return out, "\n".join(said)
 
 
@@ -81,11 +97,23 @@ def test_cluster_fix_plan_golden(path, kube_apiserver, kube_kubelet):
     st = ClusterState(kube_apiserver.api_client(), kubelet=kube_kubelet)
     try:
         # fix_objects: what the fix reads besides the symptom; fix_params: --set values
-        st.apply(objs + list(case.get("fix_objects") or []), logs=case.get("logs"), previous_logs=case.get("previous_logs"))
+        st.apply(
+            objs + list(case.get("fix_objects") or []), logs=case.get("logs"), previous_logs=case.get("previous_logs")
+        )
         said = []
-        out = asyncio.run(run_fix(inv, registry.select([rule], None), hosts=None, cluster=configure(kube_apiserver.kubeconfig),
-                                  dry_run=True, allow_disruptive=True, confirm=lambda p: True, say=said.append,
-                                  params=case.get("fix_params")))
+        out = asyncio.run(
+            run_fix(
+                inv,
+                registry.select([rule], None),
+                hosts=None,
+                cluster=configure(kube_apiserver.kubeconfig),
+                dry_run=True,
+                allow_disruptive=True,
+                confirm=lambda p: True,
+                say=said.append,
+                params=case.get("fix_params"),
+            )
+        )
     finally:
         st.cleanup()
     diff = "\n".join(said)
@@ -102,9 +130,21 @@ def test_cluster_fix_plan_golden(path, kube_apiserver, kube_kubelet):
 def test_coredns_fail_fix_pass(case, kube_apiserver, state):
     _, objs = merged_state(FIXTURES / "coredns" / f"{case}.yaml")
     if case == "no-reload.warn":
-        objs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "coredns-74ff55c5b-7qx9d", "namespace": "kube-system",
-                     "labels": {"k8s-app": "kube-dns"}}, "spec": {"nodeName": "master-10-0-0-2",
-                     "containers": [{"name": "coredns", "image": "k8s.gcr.io/coredns:1.7.0"}]}})
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": "coredns-74ff55c5b-7qx9d",
+                    "namespace": "kube-system",
+                    "labels": {"k8s-app": "kube-dns"},
+                },
+                "spec": {
+                    "nodeName": "master-10-0-0-2",
+                    "containers": [{"name": "coredns", "image": "k8s.gcr.io/coredns:1.7.0"}],
+                },
+            }
+        )
     state.apply(objs)
     api = kube_apiserver.api_client()
     foreign_before = [l for l in _corefile(api).splitlines() if "intra.example.com" in l or "10.0.0.53" in l]
@@ -159,17 +199,26 @@ def test_concurrent_update_is_retried_not_overwritten(kube_apiserver, state):
     from bkdoctor.fix.edits import corefile_set_hosts
 
     names = ["bkce7.bktencent.com", "docker.bkce7.bktencent.com"]
-    ch = K8sChange("ConfigMap", "kube-system", "coredns", {"Corefile": text},
-                   {"Corefile": corefile_set_hosts(text, "10.96.45.12", names)}, meta={"ip": "10.96.45.12"})
+    ch = K8sChange(
+        "ConfigMap",
+        "kube-system",
+        "coredns",
+        {"Corefile": text},
+        {"Corefile": corefile_set_hosts(text, "10.96.45.12", names)},
+        meta={"ip": "10.96.45.12"},
+    )
 
     def other_writer(attempt):
         if attempt == 0:  # between our read and our write: somebody adds a zone of their own
             cm = core.read_namespaced_config_map("coredns", "kube-system")
-            cm.data["Corefile"] = cm.data["Corefile"] + "intra.example.com:53 {\n    forward . 10.0.0.53\n    reload\n}\n"
+            cm.data["Corefile"] = (
+                cm.data["Corefile"] + "intra.example.com:53 {\n    forward . 10.0.0.53\n    reload\n}\n"
+            )
             core.replace_namespaced_config_map("coredns", "kube-system", cm)
 
     replan = lambda cur: (lambda new: None if new == cur["Corefile"] else {"Corefile": new})(
-        corefile_set_hosts(cur["Corefile"], "10.96.45.12", names))
+        corefile_set_hosts(cur["Corefile"], "10.96.45.12", names)
+    )
     res = apply_k8s_change(type("C", (), {"api_client": api})(), ch, replan, before_write=other_writer)
     assert res["ok"] and res["attempts"] == ["conflict", "ok"], res
     final = _corefile(api)
@@ -179,24 +228,43 @@ def test_concurrent_update_is_retried_not_overwritten(kube_apiserver, state):
 
 
 def _fix_rule(kubeconfig, rule, params=None, allow_disruptive=True):
-    return asyncio.run(run_fix(_inv(), registry.select([rule], None), hosts=None, cluster=configure(kubeconfig),
-                               dry_run=False, allow_disruptive=allow_disruptive, confirm=lambda p: True,
-                               say=lambda s: None, params=params))
+    return asyncio.run(
+        run_fix(
+            _inv(),
+            registry.select([rule], None),
+            hosts=None,
+            cluster=configure(kubeconfig),
+            dry_run=False,
+            allow_disruptive=allow_disruptive,
+            confirm=lambda p: True,
+            say=lambda s: None,
+            params=params,
+        )
+    )
 
 
 def test_faq_snippet_annotations_fix(kube_apiserver, kube_kubelet, report_validator):
     from kubernetes import client
 
     case, objs = merged_state(FIXTURES / "faq-snippet-annotations" / "admission-denied.fail.yaml")
-    objs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ingress-nginx-controller", "namespace": "blueking"},
-                 "data": {"allow-snippet-annotations": "false", "proxy-body-size": "10240m"}})
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ingress-nginx-controller", "namespace": "blueking"},
+            "data": {"allow-snippet-annotations": "false", "proxy-body-size": "10240m"},
+        }
+    )
     st = ClusterState(kube_apiserver.api_client(), kubelet=kube_kubelet)
     try:
         st.apply(objs, logs=case.get("logs"), previous_logs=case.get("previous_logs"))
         out = _fix_rule(kube_apiserver.kubeconfig, "faq-snippet-annotations")
         assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
-        data = client.CoreV1Api(kube_apiserver.api_client()).read_namespaced_config_map(
-            "ingress-nginx-controller", "blueking").data
+        data = (
+            client.CoreV1Api(kube_apiserver.api_client())
+            .read_namespaced_config_map("ingress-nginx-controller", "blueking")
+            .data
+        )
         assert data == {"allow-snippet-annotations": "true", "proxy-body-size": "10240m"}
         # fix again: the old log line still matches, but the cause is right: nothing changes
         again = _fix_rule(kube_apiserver.kubeconfig, "faq-snippet-annotations")
@@ -209,26 +277,53 @@ def test_faq_paas_init_data_needs_an_image_then_fixes(kube_apiserver, kube_kubel
     from kubernetes import client
 
     case, objs = merged_state(FIXTURES / "faq-paas-init-data" / "slug-app-pull.fail.yaml")
-    objs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bkpaas3-apiserver-general-env", "namespace": "blueking"},
-                 "data": {"PAAS_APP_IMAGE": "hub.bktencent.com/blueking/slug-app:v1.1.0-beta.27", "OTHER": "x"}})
-    objs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bkpaas3-apiserver-web-6d8f7c9b5-abcde", "namespace": "blueking"},
-                 "spec": {"nodeName": "node-10-0-0-5", "containers": [{"name": "web", "image": "hub.bktencent.com/blueking/bkpaas3-apiserver:1.1.0"}]}})
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "bkpaas3-apiserver-general-env", "namespace": "blueking"},
+            "data": {"PAAS_APP_IMAGE": "hub.bktencent.com/blueking/slug-app:v1.1.0-beta.27", "OTHER": "x"},
+        }
+    )
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "bkpaas3-apiserver-web-6d8f7c9b5-abcde", "namespace": "blueking"},
+            "spec": {
+                "nodeName": "node-10-0-0-5",
+                "containers": [{"name": "web", "image": "hub.bktencent.com/blueking/bkpaas3-apiserver:1.1.0"}],
+            },
+        }
+    )
     st = ClusterState(kube_apiserver.api_client(), kubelet=kube_kubelet)
     try:
         st.apply(objs, logs=case.get("logs"), previous_logs=case.get("previous_logs"))
         out = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data")
         assert [o.status for o in out] == ["manual"] and "--set image=" in out[0].message.en
-        out = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data", {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"},
-                        allow_disruptive=False)
+        out = _fix_rule(
+            kube_apiserver.kubeconfig,
+            "faq-paas-init-data",
+            {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"},
+            allow_disruptive=False,
+        )
         assert [o.status for o in out] == ["skipped"]  # it deletes a pod
-        out = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data", {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"})
+        out = _fix_rule(
+            kube_apiserver.kubeconfig,
+            "faq-paas-init-data",
+            {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"},
+        )
         assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
         core = client.CoreV1Api(kube_apiserver.api_client())
         data = core.read_namespaced_config_map("bkpaas3-apiserver-general-env", "blueking").data
         assert data == {"PAAS_APP_IMAGE": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27", "OTHER": "x"}
         web = core.read_namespaced_pod("bkpaas3-apiserver-web-6d8f7c9b5-abcde", "blueking")
         assert web.metadata.deletion_timestamp is not None
-        again = _fix_rule(kube_apiserver.kubeconfig, "faq-paas-init-data", {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"})
+        again = _fix_rule(
+            kube_apiserver.kubeconfig,
+            "faq-paas-init-data",
+            {"image": "registry.intra:5000/blueking/slug-app:v1.1.0-beta.27"},
+        )
         assert [o.status for o in again] == ["unchanged"], [(o.status, o.message.en) for o in again]
     finally:
         st.cleanup()

@@ -2,22 +2,19 @@
 transport -> the rule passes -> a second fix changes nothing. Cases are the rule fixtures' `.fail` cases
 (fixtures/host/<rule>/<case>.fail.yaml); a case's `fix:` says what the fix can do in a test host
 (fixed, the default; manual; failed, with why)."""
+
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-from pathlib import Path
 
 import pytest
+from hostcases import UPDATE_GOLDEN, load_cases, make_host
 
-from hostcases import FIXTURES, UPDATE_GOLDEN, load_cases, make_host
-
-from bkdoctor.scan import loader as registry
-from bkdoctor.inputs import thresholds as th
-from bkdoctor.fix.plan import all_remediations
 from bkdoctor.fix.loop import run_fix
+from bkdoctor.fix.plan import all_remediations
+from bkdoctor.inputs import thresholds as th
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
+from bkdoctor.scan import loader as registry
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 
@@ -36,11 +33,25 @@ def _inventory(case, host, tmp_path=None):
             (tmp_path / "site" / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / "site" / rel).write_text(content)
         inv.install_dir = str(tmp_path / "site")
-    inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=tuple(case.spec.get("roles", ["node"])),
-                          docker_socket="/run/docker.sock", local=True)]
+    inv.hosts = [
+        HostSpec(
+            name="node-10-0-0-5",
+            address="10.0.0.5",
+            roles=tuple(case.spec.get("roles", ["node"])),
+            docker_socket="/run/docker.sock",
+            local=True,
+        )
+    ]
     for extra in case.spec.get("extra_hosts") or []:
-        inv.hosts.append(HostSpec(name=extra["name"], address=extra["address"], roles=tuple(extra["roles"]),
-                                  docker_socket="/run/docker.sock", local=True))
+        inv.hosts.append(
+            HostSpec(
+                name=extra["name"],
+                address=extra["address"],
+                roles=tuple(extra["roles"]),
+                docker_socket="/run/docker.sock",
+                local=True,
+            )
+        )
     for extra in case.spec.get("fix_extra_hosts") or []:  # hosts the fix needs to know about (a master)
         inv.hosts.append(HostSpec(name=extra["name"], address=extra["address"], roles=tuple(extra["roles"])))
     inv.thresholds = th.merge(case.spec.get("thresholds"))
@@ -56,9 +67,20 @@ def fix(case, host, tmp_path, dry_run=False):
         return LocalTransport(prefix=host.nsenter_argv(), root=host.root, address=h.address)
 
     said = []
-    outcomes = asyncio.run(run_fix(inv, registry.select([case.rule], None), hosts={"node-10-0-0-5"}, cluster=None,
-                                   dry_run=dry_run, allow_disruptive=True, confirm=lambda plans: True, say=said.append,
-                                   history=History(tmp_path / "h.db"), factory=factory))
+    outcomes = asyncio.run(
+        run_fix(
+            inv,
+            registry.select([case.rule], None),
+            hosts={"node-10-0-0-5"},
+            cluster=None,
+            dry_run=dry_run,
+            allow_disruptive=True,
+            confirm=lambda plans: True,
+            say=said.append,
+            history=History(tmp_path / "h.db"),
+            factory=factory,
+        )
+    )
     return [o for o in outcomes if o.target == "node-10-0-0-5"], "\n".join(said)
 
 

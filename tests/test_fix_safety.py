@@ -1,6 +1,7 @@
 """Fix safety on real hosts: a write killed half-way leaves the old or the new file, never a torn one; rollback
 restores exactly, and refuses after a manual edit; the CLI fixes a fleet host over SSH and the real daemon
 then reports the registry; a daemon.json that does not parse is never touched."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,12 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from hostcases import Case, FIXTURES, make_host, make_ssh_host
+from hostcases import FIXTURES, Case, make_host, make_ssh_host
 
 from bkdoctor.fix.hostscript import host_apply_script
-from bkdoctor.fix.plan import FileChange, Plan
 from bkdoctor.fix.loop import rollback
+from bkdoctor.fix.plan import FileChange, Plan
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
@@ -40,8 +40,13 @@ def test_killed_write_leaves_old_or_new_never_torn(nshost_factory):
         cur = host.read("/etc/fstab")
         plan = Plan("swap", "h", "swap", [FileChange("/etc/fstab", cur, new if cur == old else old)])
         script = host_apply_script(plan, f"2026010100{i:04d}").encode()
-        p = subprocess.Popen(host.nsenter_argv() + ["/bin/sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(
+            host.nsenter_argv() + ["/bin/sh", "-s"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         p.stdin.write(script)
         p.stdin.close()
         time.sleep(rng.uniform(0.0, 0.25))
@@ -59,23 +64,42 @@ def test_killed_write_leaves_old_or_new_never_torn(nshost_factory):
 
 
 def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_path):
-    case = Case(rule="hosts-file", name="x", status="fail", path=FIXTURES, spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}})
+    case = Case(
+        rule="hosts-file",
+        name="x",
+        status="fail",
+        path=FIXTURES,
+        spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}},
+    )
     host = make_host(nshost_factory, case)
     original = host.read("/etc/hosts")
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
-                 HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",))]
+    inv.hosts = [
+        HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
+        HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",)),
+    ]
     inv.ingress_ip = "10.96.45.12"
-    from bkdoctor.scan import loader as registry
     from bkdoctor.fix.loop import run_fix
+    from bkdoctor.scan import loader as registry
 
     factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
     hist = History(tmp_path / "h.db")
 
     def do_fix():
-        return asyncio.run(run_fix(inv, registry.select(["hosts-file"], None), hosts={"node-10-0-0-5"}, cluster=None,
-                                   dry_run=False, allow_disruptive=False, confirm=lambda p: True, say=lambda s: None,
-                                   history=hist, factory=factory))
+        return asyncio.run(
+            run_fix(
+                inv,
+                registry.select(["hosts-file"], None),
+                hosts={"node-10-0-0-5"},
+                cluster=None,
+                dry_run=False,
+                allow_disruptive=False,
+                confirm=lambda p: True,
+                say=lambda s: None,
+                history=hist,
+                factory=factory,
+            )
+        )
 
     out = do_fix()
     assert [o.status for o in out] == ["fixed"]
@@ -95,16 +119,28 @@ def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_p
 
 def test_unparsable_daemon_json_is_never_touched(nshost_factory, tmp_path):
     bad = '{\n    // ops comment\n    "data-root": "/data/bcs/lib/docker",\n}\n'
-    host = make_host(nshost_factory, Case(rule="x", name="x", status="fail", path=FIXTURES,
-                                          spec={"files": {"/etc/docker/daemon.json": bad}}))
-    from bkdoctor.scan import loader as registry
+    host = make_host(
+        nshost_factory,
+        Case(rule="x", name="x", status="fail", path=FIXTURES, spec={"files": {"/etc/docker/daemon.json": bad}}),
+    )
     from bkdoctor.fix.loop import run_fix
+    from bkdoctor.scan import loader as registry
 
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock")]
-    out = asyncio.run(run_fix(inv, registry.select(["insecure-registries"], None), hosts=None, cluster=None, dry_run=False,
-                              allow_disruptive=True, confirm=lambda p: True, say=lambda s: None,
-                              factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+    out = asyncio.run(
+        run_fix(
+            inv,
+            registry.select(["insecure-registries"], None),
+            hosts=None,
+            cluster=None,
+            dry_run=False,
+            allow_disruptive=True,
+            confirm=lambda p: True,
+            say=lambda s: None,
+            factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
+        )
+    )
     assert host.read("/etc/docker/daemon.json") == bad.encode()
     # the rule says `error` (cannot read insecure-registries from a file that does not parse): nothing is planned
     assert not any(o.status == "fixed" for o in out)
@@ -115,15 +151,32 @@ def test_unparsable_daemon_json_is_never_touched(nshost_factory, tmp_path):
 @pytest.mark.ssh
 @pytest.mark.docker
 def test_cli_fix_over_ssh_then_journal_and_rollback(ssh_fleet, tmp_path):
-    fleet, host = make_ssh_host(ssh_fleet, {"hostname": "node-7", "docker": True, "files": {
-        "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'}})
+    fleet, host = make_ssh_host(
+        ssh_fleet,
+        {
+            "hostname": "node-7",
+            "docker": True,
+            "files": {
+                "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'
+            },
+        },
+    )
     inv = tmp_path / "hosts.yaml"
-    inv.write_text(yaml.safe_dump({"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(),
-                                   "hosts": [{"name": "node-7", "address": host.address, "roles": ["node"],
-                                              "docker_socket": "/run/docker.sock"}]}))
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "domain": "bkce7.bktencent.com",
+                "ssh": fleet.ssh_settings(),
+                "hosts": [
+                    {"name": "node-7", "address": host.address, "roles": ["node"], "docker_socket": "/run/docker.sock"}
+                ],
+            }
+        )
+    )
     env = {**os.environ, "LANG": "C.UTF-8", "XDG_DATA_HOME": str(tmp_path / "xdg")}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "bkdoctor.cli", *a], cwd=ROOT, env=env, capture_output=True,
-                                    text=True, timeout=120)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *a], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     dry = run("fix", "--rule", "insecure-registries", "-i", str(inv), "--dry-run")
     assert dry.returncode == 0 and '+{"data-root"' in dry.stdout and "docker.bkce7.bktencent.com" in dry.stdout
     assert "docker.bkce7" not in host.docker("info", "--format", "{{json .RegistryConfig}}").stdout.decode()
@@ -142,8 +195,10 @@ def test_cli_fix_over_ssh_then_journal_and_rollback(ssh_fleet, tmp_path):
     assert j[0]["rule"] == "insecure-registries" and j[0]["status"] == "fixed"
     rb = run("rollback", j[0]["id"], "-i", str(inv))
     assert rb.returncode == 0, rb.stdout + rb.stderr
-    assert json.loads(host.read("/etc/docker/daemon.json")) == {"data-root": "/data/bcs/lib/docker",
-                                                                 "exec-opts": ["native.cgroupdriver=systemd"]}
+    assert json.loads(host.read("/etc/docker/daemon.json")) == {
+        "data-root": "/data/bcs/lib/docker",
+        "exec-opts": ["native.cgroupdriver=systemd"],
+    }
     assert run("rollback", j[0]["id"], "-i", str(inv)).returncode == 2  # already rolled back
     again = run("fix", "--rule", "insecure-registries", "-i", str(inv), "--yes")
     assert again.returncode == 0 and "FIXED" in again.stdout

@@ -3,6 +3,7 @@
 The testbed's hosts share this machine's kernel clock, so clock skew cannot be made real there: the
 fleet-clock-skew cases are the offsets the engine's timed round trip records on a real fleet. The other fleet
 rules also run on the real multi-host testbed in the SSH tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bkdoctor.scan.engine import TargetState, evaluate_fleet
 from bkdoctor.facts.host import HostFacts
 from bkdoctor.facts.probe import Section
-from bkdoctor.inputs.inventory import local_inventory
-from bkdoctor.scan.loader import all_rules
 from bkdoctor.inputs import thresholds as th
+from bkdoctor.inputs.inventory import local_inventory
+from bkdoctor.scan.engine import TargetState, evaluate_fleet
+from bkdoctor.scan.loader import all_rules
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "fleet"
 CASES = sorted(FIX.glob("*/*.yaml"))
@@ -43,8 +44,10 @@ def _facts(spec):
 def test_fleet_case(path, report_validator):
     spec = yaml.safe_load(path.read_text())
     rule = next(r for r in all_rules() if r.id == path.parent.name)
-    targets = [TargetState(name=n, kind="host", address=None, roles=tuple(h["roles"]), reachable=True, facts=_facts(h))
-               for n, h in spec["hosts"].items()]
+    targets = [
+        TargetState(name=n, kind="host", address=None, roles=tuple(h["roles"]), reachable=True, facts=_facts(h))
+        for n, h in spec["hosts"].items()
+    ]
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     inv.thresholds = th.merge(spec.get("thresholds"))
     for k, v in (spec.get("inventory") or {}).items():  # e.g. suites, container_monitoring
@@ -71,8 +74,16 @@ def test_every_fleet_rule_has_pass_and_fail_cases():
 
 def test_unreachable_member_is_an_error_for_that_host_only():
     rule = next(r for r in all_rules() if r.id == "fleet-hostname")
-    ok = TargetState(name="a", kind="host", address=None, roles=("node",), reachable=True,
-                     facts=HostFacts({"hostname": Section("hostname", 0, b"a\n")}))
-    down = TargetState(name="b", kind="host", address=None, roles=("node",), reachable=False, error="connection refused")
+    ok = TargetState(
+        name="a",
+        kind="host",
+        address=None,
+        roles=("node",),
+        reachable=True,
+        facts=HostFacts({"hostname": Section("hostname", 0, b"a\n")}),
+    )
+    down = TargetState(
+        name="b", kind="host", address=None, roles=("node",), reachable=False, error="connection refused"
+    )
     got = {f.target: (f.status, f.result.message.en) for f in evaluate_fleet([rule], [ok, down], local_inventory())}
     assert got["a"][0] == "pass" and got["b"] == ("error", "host unreachable: connection refused")

@@ -1,5 +1,6 @@
 """The whole fleet over SSH, as an operator runs it: `bkdoctor scan -i hosts.yaml` against real sshd test hosts
 (each in its own namespaces with its own /etc, dockerd and chronyd), some broken, some unreachable."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hostcases import make_ssh_host
 from kube.fixtures import kube_apiserver  # noqa: F401
 
@@ -23,8 +23,14 @@ KUBELET = {"/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1
 def bkdoctor(*args, timeout=180):
     env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
     env["LANG"] = "C.UTF-8"
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # the ingress as nodes reach it (§七.3): a real registry asking for auth at the address docker.<domain> resolves to
@@ -34,8 +40,13 @@ CONTROL = yaml.safe_load((ROOT / "fixtures" / "host" / "hosts-file" / "control-2
 
 
 def healthy(hostname, **extra):
-    spec = {"hostname": hostname, "docker": True, "chronyd": "synced", "files": {**KUBELET, **INGRESS["files"]},
-            "setup": INGRESS["setup"]}
+    spec = {
+        "hostname": hostname,
+        "docker": True,
+        "chronyd": "synced",
+        "files": {**KUBELET, **INGRESS["files"]},
+        "setup": INGRESS["setup"],
+    }
     for k, v in extra.items():
         if k == "files":
             spec["files"].update(v)
@@ -47,19 +58,35 @@ def healthy(hostname, **extra):
 @pytest.mark.docker
 def test_five_hosts_known_problems_and_three_unreachable(ssh_fleet, tmp_path, report_validator):
     specs = {
-        "master-1": healthy("master-1", overlays=["/etc", "/root"],
-                            files={"/etc/hosts": CONTROL["files"]["/etc/hosts"].replace("203.0.113.7", "10.96.45.12")},
-                            setup=INGRESS["setup"] + "mkdir -p /root/.kube && echo 'kind: Config' > /root/.kube/config\n"),
+        "master-1": healthy(
+            "master-1",
+            overlays=["/etc", "/root"],
+            files={"/etc/hosts": CONTROL["files"]["/etc/hosts"].replace("203.0.113.7", "10.96.45.12")},
+            setup=INGRESS["setup"] + "mkdir -p /root/.kube && echo 'kind: Config' > /root/.kube/config\n",
+        ),
         "node-1": healthy("node-1"),
-        "node-2": healthy("node-2", files={"/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition\t4194300\t0\t-2\n"},
-                          symlinks={"/etc/localtime": "../usr/share/zoneinfo/UTC"}),
-        "node-3": healthy("node-3", selinux_enforce="1", files={
-            "/etc/selinux/config": "SELINUX=enforcing\n",
-            "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'}),
+        "node-2": healthy(
+            "node-2",
+            files={"/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition\t4194300\t0\t-2\n"},
+            symlinks={"/etc/localtime": "../usr/share/zoneinfo/UTC"},
+        ),
+        "node-3": healthy(
+            "node-3",
+            selinux_enforce="1",
+            files={
+                "/etc/selinux/config": "SELINUX=enforcing\n",
+                "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n',
+            },
+        ),
         # a clone of node-1 that kept its hostname, and with Docker's data on the system disk
-        "node-4": healthy("node-1", tmpfs=["/var/lib/docker"], files={
-            "/etc/docker/daemon.json": '{"data-root": "/var/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"], '
-                                       '"insecure-registries": ["docker.bkce7.bktencent.com"]}\n'}),
+        "node-4": healthy(
+            "node-1",
+            tmpfs=["/var/lib/docker"],
+            files={
+                "/etc/docker/daemon.json": '{"data-root": "/var/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"], '
+                '"insecure-registries": ["docker.bkce7.bktencent.com"]}\n'
+            },
+        ),
     }
     hosts = {}
     fleet = None
@@ -78,11 +105,18 @@ def test_five_hosts_known_problems_and_three_unreachable(ssh_fleet, tmp_path, re
     kh.write_text("\n".join(lines + [f"{rekeyed.address} {other}"]) + "\n")
 
     roles = {"master-1": ["control", "master"]}
-    inv = {"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(connect_timeout=3),
-           "hosts": [{"name": n, "address": h.address, "roles": roles.get(n, ["node"]), "docker_socket": "/run/docker.sock"}
-                     for n, h in hosts.items()] +
-                    [{"name": n, "address": h.address, "roles": ["node"]}
-                     for n, h in (("refused", refused), ("rekeyed", rekeyed), ("silent", silent))]}
+    inv = {
+        "domain": "bkce7.bktencent.com",
+        "ssh": fleet.ssh_settings(connect_timeout=3),
+        "hosts": [
+            {"name": n, "address": h.address, "roles": roles.get(n, ["node"]), "docker_socket": "/run/docker.sock"}
+            for n, h in hosts.items()
+        ]
+        + [
+            {"name": n, "address": h.address, "roles": ["node"]}
+            for n, h in (("refused", refused), ("rekeyed", rekeyed), ("silent", silent))
+        ],
+    }
     inv_path = tmp_path / "hosts.yaml"
     inv_path.write_text(yaml.safe_dump(inv))
     t0 = time.monotonic()
@@ -134,18 +168,43 @@ def test_from_cluster_takes_hosts_from_node_internal_ips(ssh_fleet, kube_apiserv
             labels = {"kubernetes.io/hostname": name}
             if master:
                 labels["node-role.kubernetes.io/master"] = ""
-            st.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
-                       "status": {"addresses": [{"type": "InternalIP", "address": host.address}],
-                                  "conditions": [{"type": "Ready", "status": "True"}]}})
+            st.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": name, "labels": labels},
+                    "status": {
+                        "addresses": [{"type": "InternalIP", "address": host.address}],
+                        "conditions": [{"type": "Ready", "status": "True"}],
+                    },
+                }
+            )
         inv = tmp_path / "ssh.yaml"
         inv.write_text(yaml.safe_dump({"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(), "hosts": []}))
-        r = bkdoctor("scan", "-i", str(inv), "--from-cluster", "--kubeconfig", kube_apiserver.kubeconfig,
-                     "--rule", "kernel-version", "--rule", "node-ready", "--json", "-", "--no-history")
+        r = bkdoctor(
+            "scan",
+            "-i",
+            str(inv),
+            "--from-cluster",
+            "--kubeconfig",
+            kube_apiserver.kubeconfig,
+            "--rule",
+            "kernel-version",
+            "--rule",
+            "node-ready",
+            "--json",
+            "-",
+            "--no-history",
+        )
     finally:
         st.cleanup()
     report = report_validator(json.loads(r.stdout))
     hosts = {t["name"]: t for t in report["targets"] if t["kind"] == "host"}
-    assert {k: (v["address"], v["roles"], v["reachable"]) for k, v in hosts.items() if k != report["targets"][0]["name"]
-            or True} == {"master-a": (m.address, ["master"], True), "node-b": (n.address, ["node"], True)} | (
-        {k: (v["address"], v["roles"], v["reachable"]) for k, v in hosts.items() if "control" in v["roles"]})
+    assert {
+        k: (v["address"], v["roles"], v["reachable"])
+        for k, v in hosts.items()
+        if k != report["targets"][0]["name"] or True
+    } == {"master-a": (m.address, ["master"], True), "node-b": (n.address, ["node"], True)} | (
+        {k: (v["address"], v["roles"], v["reachable"]) for k, v in hosts.items() if "control" in v["roles"]}
+    )
     assert {f["target"] for f in report["findings"] if f["rule"] == "kernel-version"} >= {"master-a", "node-b"}

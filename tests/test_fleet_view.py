@@ -14,6 +14,7 @@ Rules: the default selection without the `docker` tag and `time-sync` (the test 
 (registry-ingress: an ingress answering docker.<domain>; hosts-file: the cluster's ingress; control-machine: kubectl
 and a kubeconfig); the cluster rules run against "no cluster configured".
 """
+
 from __future__ import annotations
 
 import io
@@ -30,10 +31,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-SKIPS = ("--skip", "docker", "--skip", "time-sync", "--skip", "registry-ingress", "--skip", "hosts-file",
-         "--skip", "control-machine")
+SKIPS = (
+    "--skip",
+    "docker",
+    "--skip",
+    "time-sync",
+    "--skip",
+    "registry-ingress",
+    "--skip",
+    "hosts-file",
+    "--skip",
+    "control-machine",
+)
 
-from hostcases import Case, FIXTURES, host_state
+from hostcases import FIXTURES, Case, host_state
 
 pytestmark = [pytest.mark.ssh]
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,19 +56,33 @@ FSTAB_SWAP = "/dev/mapper/centos-swap swap swap defaults 0 0\n"
 def bkdoctor(*args, columns=160, timeout=300):
     env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
     env.update({"LANG": "C.UTF-8", "COLUMNS": str(columns)})
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_batch(ssh_fleet, n, spec):
     """n real sshd hosts in the state `spec` (fixture-case keys over the CentOS 7.9 base)."""
     st = host_state(Case(rule="fleet", name="h", status="pass", path=FIXTURES / "hosts" / "centos79.yaml", spec=spec))
-    fleet = ssh_fleet(n, shared_host_key=True, parallel=4, files=st["files"], symlinks=st["symlinks"],
-                      remove=st["remove"], overlays=["/etc", "/usr/local/bin"],
-                      selinux_enforce=st.get("selinux_enforce"))
+    fleet = ssh_fleet(
+        n,
+        shared_host_key=True,
+        parallel=4,
+        files=st["files"],
+        symlinks=st["symlinks"],
+        remove=st["remove"],
+        overlays=["/etc", "/usr/local/bin"],
+        selinux_enforce=st.get("selinux_enforce"),
+    )
     new = fleet.hosts[-n:]
-    script = "set -e\n" + "".join(f"mount -o remount,size={s} {d}\n" for d, s in st["tmpfs_sizes"].items()) + \
-        st["setup"]
+    script = (
+        "set -e\n" + "".join(f"mount -o remount,size={s} {d}\n" for d, s in st["tmpfs_sizes"].items()) + st["setup"]
+    )
     with ThreadPoolExecutor(max_workers=4) as ex:
         list(ex.map(lambda h: h.run(script), new))
     return fleet, new
@@ -80,9 +105,11 @@ def expand(tokens: str) -> set[str]:
 @pytest.fixture
 def hundred(ssh_fleet, tmp_path):
     t0 = time.monotonic()
-    bad_spec = {"files": {**KUBELET, "/proc/swaps": SWAPS,
-                          "/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"},
-                "selinux_enforce": "1", "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/UTC"}}
+    bad_spec = {
+        "files": {**KUBELET, "/proc/swaps": SWAPS, "/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"},
+        "selinux_enforce": "1",
+        "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/UTC"},
+    }
     fleet, good = start_batch(ssh_fleet, 50, {"files": dict(KUBELET)})
     _, bad = start_batch(ssh_fleet, 40, bad_spec)
     _, down = start_batch(ssh_fleet, 10, {"files": dict(KUBELET)})
@@ -95,8 +122,11 @@ def hundred(ssh_fleet, tmp_path):
         order += [("good", good[i])] + ([("bad", bad[i])] if i < 40 else []) + ([("down", down[i])] if i < 10 else [])
     names = {id(h): f"node-{k + 1:03d}" for k, (_kind, h) in enumerate(order)}
     roles = lambda i: ["control", "master"] if i == 0 else (["master"] if i < 3 else ["node"])  # noqa: E731
-    inv = {"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(connect_timeout=5),
-           "hosts": [{"name": names[id(h)], "address": h.address, "roles": roles(i)} for i, (_k, h) in enumerate(order)]}
+    inv = {
+        "domain": "bkce7.bktencent.com",
+        "ssh": fleet.ssh_settings(connect_timeout=5),
+        "hosts": [{"name": names[id(h)], "address": h.address, "roles": roles(i)} for i, (_k, h) in enumerate(order)],
+    }
     path = tmp_path / "hosts.yaml"
     path.write_text(yaml.safe_dump(inv, sort_keys=False))
     good = [names[id(h)] for h in good]
@@ -112,8 +142,19 @@ def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_v
     inv = str(hundred["inv"])
     out = {k: tmp_path / f"r.{k}" for k in ("json", "html", "xml")}
     t0 = time.monotonic()
-    r = bkdoctor("scan", "-i", inv, *SKIPS, "--no-history",
-                 "--json", str(out["json"]), "--html", str(out["html"]), "--junit", str(out["xml"]))
+    r = bkdoctor(
+        "scan",
+        "-i",
+        inv,
+        *SKIPS,
+        "--no-history",
+        "--json",
+        str(out["json"]),
+        "--html",
+        str(out["html"]),
+        "--junit",
+        str(out["xml"]),
+    )
     scan_s = time.monotonic() - t0
     assert r.returncode == 1, r.stderr
     report = report_validator(json.loads(out["json"].read_text()))
@@ -126,7 +167,8 @@ def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_v
         if f["status"] in ("fail", "warn") and f["target"] not in hundred["down"]:
             failing.setdefault(f["target"], set()).add(f["rule"])
     assert set(failing) == set(hundred["bad"]), sorted(
-        (h, sorted(failing.get(h, ()))) for h in set(failing) ^ set(hundred["bad"]))[:5]
+        (h, sorted(failing.get(h, ()))) for h in set(failing) ^ set(hundred["bad"])
+    )[:5]
     assert all(v == {"swap", "selinux", "timezone"} for v in failing.values()), failing
     keys = [(f["rule"], f["target"]) for f in report["findings"]]
     assert len(keys) == len(set(keys))
@@ -148,7 +190,7 @@ def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_v
     for rule in ("swap", "selinux", "timezone"):
         i = next(k for k, l in enumerate(lines) if re.match(rf"FAIL +{rule} \(", l))
         block = lines[i]
-        for l in lines[i + 1:]:
+        for l in lines[i + 1 :]:
             if not l.startswith(" "):
                 break
             block += " " + l.strip()
@@ -163,7 +205,7 @@ def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_v
     assert r2.returncode == 1, r2.stderr
     for name in hundred["bad"]:
         i = next(k for k, l in enumerate(r2.stdout.splitlines()) if l.startswith(f"{name} "))
-        block = r2.stdout.splitlines()[i:i + 4]
+        block = r2.stdout.splitlines()[i : i + 4]
         assert "3 fail" in block[0] and all(any(rule in l for l in block) for rule in ("swap", "selinux", "timezone"))
     assert any(l.startswith("✓ 50 hosts with no problem") for l in r2.stdout.splitlines())
 
@@ -179,14 +221,25 @@ def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_v
     assert flat.count(f" {down1} ") >= 14 and len(flat.splitlines()) > 200  # a row per rule for a down host
 
     # --- fix over the 40 hosts: each identical plan once, with the host list
-    r3 = bkdoctor("fix", "--rule", "swap", "--rule", "timezone", "-i", inv, "--dry-run", "--allow-disruptive",
-                  "--no-history" if False else "--db", str(tmp_path / "h.db"))
+    r3 = bkdoctor(
+        "fix",
+        "--rule",
+        "swap",
+        "--rule",
+        "timezone",
+        "-i",
+        inv,
+        "--dry-run",
+        "--allow-disruptive",
+        "--no-history" if False else "--db",
+        str(tmp_path / "h.db"),
+    )
     assert r3.returncode == 0, r3.stdout + r3.stderr
     out3 = r3.stdout.splitlines()
     heads = []
     for k, l in enumerate(out3):
         if l.startswith("--- ") and not l.startswith("--- a/"):
-            for cont in out3[k + 1:]:  # a long host list wraps at the terminal width
+            for cont in out3[k + 1 :]:  # a long host list wraps at the terminal width
                 if not cont.startswith("node-"):
                     break
                 l += " " + cont
@@ -200,7 +253,7 @@ def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_v
 
     # --- HTML at 100 hosts in headless Chromium
     html = out["html"].read_text()
-    assert "<link" not in html and "src=\"http" not in html  # one self-contained file
+    assert "<link" not in html and 'src="http' not in html  # one self-contained file
     if os.environ.get("BKDOCTOR_KEEP"):  # keep the reports for a look (and the screenshot, below)
         import shutil
 
@@ -213,7 +266,7 @@ def test_hundred_hosts_one_screen_html_and_fix_plans(hundred, tmp_path, report_v
 def check_html_in_browser(page: Path, report, hundred, tmp_path):
     import base64
 
-    from test_report_render import Browser, CHROMIUM, open_report
+    from test_report_render import CHROMIUM, Browser, open_report
 
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} not installed")
@@ -230,36 +283,46 @@ def check_html_in_browser(page: Path, report, hundred, tmp_path):
         rows = cdp.eval("[...document.querySelectorAll('#byrule tr.rrow')].map(e => [e.dataset.rule, e.dataset.worst])")
         assert rows[:3] and {r for r, w in rows[:3]} == {"swap", "selinux", "timezone"}, rows[:5]
         assert all(w == "fail" for _r, w in rows[:3])
-        swap_fail = cdp.eval("[...document.querySelectorAll('#byrule tr.rrow[data-rule=swap] .hl-fail a')]"
-                             ".map(a => a.textContent)")
+        swap_fail = cdp.eval(
+            "[...document.querySelectorAll('#byrule tr.rrow[data-rule=swap] .hl-fail a')].map(a => a.textContent)"
+        )
         assert sorted(swap_fail) == sorted(hundred["bad"])
         # the unreachable hosts: one row each in the view, and one finding entry each (not one per rule)
         down_rows = cdp.eval("[...document.querySelectorAll('#byrule .unreach-row')].map(e => e.textContent)")
         assert len(down_rows) == 1 and "connection refused" in down_rows[0]  # one row per distinct error
-        assert sorted(cdp.eval("[...document.querySelectorAll('#byrule .unreach-row a')].map(e => e.dataset.target)")) \
-            == sorted(hundred["down"])
+        assert sorted(
+            cdp.eval("[...document.querySelectorAll('#byrule .unreach-row a')].map(e => e.dataset.target)")
+        ) == sorted(hundred["down"])
         n_down_entries = cdp.eval("document.querySelectorAll('.finding.unreach-group').length")
         assert n_down_entries == 10
-        per_rule_down = cdp.eval("[...document.querySelectorAll('.finding:not(.unreach-group)')]"
-                                 ".filter(e => e.dataset.status === 'error').length")
+        per_rule_down = cdp.eval(
+            "[...document.querySelectorAll('.finding:not(.unreach-group)')]"
+            ".filter(e => e.dataset.status === 'error').length"
+        )
         assert per_rule_down == 0
         # no cluster configured: a grey skip, not a red unreachable target
         assert cdp.eval("document.querySelector('tr.mrow[data-target=cluster]').classList.contains('skipped')") is True
         assert cdp.eval("document.querySelector('tr.mrow[data-target=cluster]').classList.contains('unreach')") is False
         # clicking a host opens its finding
         cdp.click("#byrule tr.rrow[data-rule=swap] .hl-fail a")
-        opened = cdp.eval("[...document.querySelectorAll('.finding[open]')].map(e => [e.dataset.rule, e.dataset.target])")
+        opened = cdp.eval(
+            "[...document.querySelectorAll('.finding[open]')].map(e => [e.dataset.rule, e.dataset.target])"
+        )
         assert len(opened) == 1 and opened[0][0] == "swap" and opened[0][1] in hundred["bad"]
         # the host filter and the status filter apply to the view too
         one = hundred["bad"][7]
         cdp.click("#filter-host")
         cdp.send("Input.insertText", {"text": one})
-        shown = cdp.eval("[...document.querySelectorAll('#byrule tr.rrow[data-rule=swap] a[data-h]')]"
-                         ".filter(a => a.getClientRects().length).map(a => a.textContent)")
+        shown = cdp.eval(
+            "[...document.querySelectorAll('#byrule tr.rrow[data-rule=swap] a[data-h]')]"
+            ".filter(a => a.getClientRects().length).map(a => a.textContent)"
+        )
         assert shown == [one], shown
         cdp.click("#filter-reset")
         cdp.click('input[name="status"][value="fail"]')
-        assert cdp.eval("document.querySelector('#byrule tr.rrow[data-rule=swap] .hl-fail').getClientRects().length") == 0
+        assert (
+            cdp.eval("document.querySelector('#byrule tr.rrow[data-rule=swap] .hl-fail').getClientRects().length") == 0
+        )
         cdp.click("#filter-reset")
         # the matrix view still there
         cdp.click("[data-set-view=matrix]")
@@ -268,15 +331,19 @@ def check_html_in_browser(page: Path, report, hundred, tmp_path):
         cdp.click("[data-set-view=rules]")
         cdp.eval("window.scrollTo(0, 0)")
         # screenshot: the by-rule view's first row is on the first screen, in the fail colour
-        box = cdp.eval("(() => { const r = document.querySelector('#byrule tr.rrow .pill.s-fail')"
-                       ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()")
+        box = cdp.eval(
+            "(() => { const r = document.querySelector('#byrule tr.rrow .pill.s-fail')"
+            ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()"
+        )
         assert 0 <= box[1] and box[1] + box[3] <= 900, box
         png = base64.b64decode(cdp.send("Page.captureScreenshot", {"format": "png"})["data"])
         (Path(os.environ.get("BKDOCTOR_KEEP") or tmp_path) / "fleet100.png").write_bytes(png)
         w, h, px = decode_png(png)
         assert (w, h) == (1366, 900)
         cx, cy = int(box[0] + box[2] / 2), int(box[1] + box[3] / 2)
-        region = [px[y][x] for y in range(int(box[1]), int(box[1] + box[3])) for x in range(int(box[0]), int(box[0] + box[2]))]
+        region = [
+            px[y][x] for y in range(int(box[1]), int(box[1] + box[3])) for x in range(int(box[0]), int(box[0] + box[2]))
+        ]
         # --fail #cf222e on --fail-bg #ffe0e0: the pill's text pixels are red-dominant
         assert any(r > 150 and g < 90 and b < 90 for r, g, b in region), (cx, cy)
         assert len({p for row in px[::50] for p in row[::50]}) > 5  # not a blank page
@@ -293,8 +360,8 @@ def decode_png(data: bytes):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, w = 8, b"", 0
     while pos < len(data):
-        n, typ = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + n]
+        n, typ = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + n]
         if typ == b"IHDR":
             w, h, depth, ctype = struct.unpack(">IIBB", chunk[:10])
             assert depth == 8 and ctype in (2, 6), (depth, ctype)
@@ -306,7 +373,7 @@ def decode_png(data: bytes):
     stride = w * bpp
     rows, prev, i = [], bytearray(stride), 0
     for _y in range(h):
-        ft, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+        ft, line = raw[i], bytearray(raw[i + 1 : i + 1 + stride])
         i += 1 + stride
         for x in range(stride):
             a = line[x - bpp] if x >= bpp else 0
@@ -322,6 +389,6 @@ def decode_png(data: bytes):
                 p = a + b - c
                 pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                 line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append([tuple(line[x:x + 3]) for x in range(0, stride, bpp)])
+        rows.append([tuple(line[x : x + 3]) for x in range(0, stride, bpp)])
         prev = line
     return w, h, rows

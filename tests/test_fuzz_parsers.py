@@ -4,6 +4,7 @@ parser's own "bad input" (BadInput / CorefileError / FactUnavailable), so the CL
 the host rules that read the fuzzed files never crash (a crash would be an `error` finding "rule crashed").
 
 Bounded examples, no deadline: the whole set takes a few seconds."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,26 +19,52 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bkdoctor.fix import corefile
-from bkdoctor.scan import engine, loader as registry
-from bkdoctor.inputs import thresholds as th
 from bkdoctor.facts.host import HostFacts, parse_fstab, parse_hosts
 from bkdoctor.facts.probe import Section
+from bkdoctor.fix import corefile
+from bkdoctor.inputs import thresholds as th
 from bkdoctor.model import BadInput, FactUnavailable
+from bkdoctor.scan import engine
+from bkdoctor.scan import loader as registry
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
 TMP = tempfile.mkdtemp(prefix="bkdoctor-fuzz-")
 
-scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                   st.text(max_size=20), st.sampled_from(["node", "master", "control", "10.0.0.5", "2027-06-30",
-                                                          "~/x", "n[1:3]", "a..b", "", "*", "node\n",
-                                                          "a\x07b", "\x1b[31mred", "nul\x00"]))
+scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "node",
+            "master",
+            "control",
+            "10.0.0.5",
+            "2027-06-30",
+            "~/x",
+            "n[1:3]",
+            "a..b",
+            "",
+            "*",
+            "node\n",
+            "a\x07b",
+            "\x1b[31mred",
+            "nul\x00",
+        ]
+    ),
+)
 
 
 def json_like(keys):
-    return st.recursive(scalar, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                       st.dictionaries(st.one_of(keys, st.text(max_size=8)), kids,
-                                                                       max_size=4)), max_leaves=25)
+    return st.recursive(
+        scalar,
+        lambda kids: st.one_of(
+            st.lists(kids, max_size=4), st.dictionaries(st.one_of(keys, st.text(max_size=8)), kids, max_size=4)
+        ),
+        max_leaves=25,
+    )
 
 
 def _write(name: str, text: str) -> str:
@@ -65,9 +92,34 @@ def _dump(doc) -> str:
 
 # control characters (\x00 \x07 ESC, NEL, U+2028, a BOM) are refused by the YAML reader itself: bad input too
 yaml_noise = st.text(alphabet="abc:-[]{}&*!|>#'\"\n .,0123456789?%@`\t\x00\x07\x1b\x85\u2028\ufeff", max_size=200)
-INV_KEYS = st.sampled_from(["domain", "install_dir", "ingress_ip", "ssh", "hosts", "thresholds", "suppress", "name",
-                            "address", "roles", "port", "user", "until", "rule", "reason", "target", "local",
-                            "localpv_count", "resources", "node", "min", "cpu", "endpoints", "docker_socket"])
+INV_KEYS = st.sampled_from(
+    [
+        "domain",
+        "install_dir",
+        "ingress_ip",
+        "ssh",
+        "hosts",
+        "thresholds",
+        "suppress",
+        "name",
+        "address",
+        "roles",
+        "port",
+        "user",
+        "until",
+        "rule",
+        "reason",
+        "target",
+        "local",
+        "localpv_count",
+        "resources",
+        "node",
+        "min",
+        "cpu",
+        "endpoints",
+        "docker_socket",
+    ]
+)
 
 
 @SETTINGS
@@ -77,13 +129,56 @@ def test_fuzz_inventory_yaml(text):
 
 
 ini_line = st.one_of(
-    st.sampled_from(["[node]", "[master]", "[control]", "[all:vars]", "[node:children]", "[g:children]", "[g]",
-                     "[bad", "", "# c", "; c", "ansible_user=root", "g", "node"]),
-    st.builds(lambda h, kv: f"{h} {kv}", st.sampled_from(["n1", "n[1:3]", "n[01:02]", "n[a:c]", "n[3:1]", "n[1:9:0]",
-                                                         "10.0.0.5", "bk..x", "n[0:99999999999]", "x/y", "n[1:x]"]),
-              st.sampled_from(["", "ansible_host=10.0.0.5", "ansible_port=22", "ansible_port=abc", "ansible_become=yes",
-                               "ansible_ssh_common_args='-J j@h'", "a='unclosed", "k=v k2"])),
-    st.text(alphabet="[]:=ab01 \t'\"#", max_size=20))
+    st.sampled_from(
+        [
+            "[node]",
+            "[master]",
+            "[control]",
+            "[all:vars]",
+            "[node:children]",
+            "[g:children]",
+            "[g]",
+            "[bad",
+            "",
+            "# c",
+            "; c",
+            "ansible_user=root",
+            "g",
+            "node",
+        ]
+    ),
+    st.builds(
+        lambda h, kv: f"{h} {kv}",
+        st.sampled_from(
+            [
+                "n1",
+                "n[1:3]",
+                "n[01:02]",
+                "n[a:c]",
+                "n[3:1]",
+                "n[1:9:0]",
+                "10.0.0.5",
+                "bk..x",
+                "n[0:99999999999]",
+                "x/y",
+                "n[1:x]",
+            ]
+        ),
+        st.sampled_from(
+            [
+                "",
+                "ansible_host=10.0.0.5",
+                "ansible_port=22",
+                "ansible_port=abc",
+                "ansible_become=yes",
+                "ansible_ssh_common_args='-J j@h'",
+                "a='unclosed",
+                "k=v k2",
+            ]
+        ),
+    ),
+    st.text(alphabet="[]:=ab01 \t'\"#", max_size=20),
+)
 
 
 @SETTINGS
@@ -92,8 +187,22 @@ def test_fuzz_ansible_ini(text):
     _load_inventory(_write("hosts.ini", text))
 
 
-ANS_KEYS = st.sampled_from(["all", "children", "hosts", "vars", "node", "master", "control", "ansible_host",
-                            "ansible_port", "ansible_user", "n[1:3]", "registry-proxy"])
+ANS_KEYS = st.sampled_from(
+    [
+        "all",
+        "children",
+        "hosts",
+        "vars",
+        "node",
+        "master",
+        "control",
+        "ansible_host",
+        "ansible_port",
+        "ansible_user",
+        "n[1:3]",
+        "registry-proxy",
+    ]
+)
 
 
 @SETTINGS
@@ -104,25 +213,57 @@ def test_fuzz_ansible_yaml(text):
 
 # -- bundles ---------------------------------------------------------------------------------------------------
 
+
 def _b64(s: bytes) -> str:
     return base64.b64encode(s).decode()
 
 
 BASE_DOCS = {
-    "manifest.json": {"schema": "bkdoctor/bundle/v1", "tool": {"name": "bkdoctor", "version": "0"}, "scan_id": "s",
-                      "domain": "bkce7.bktencent.com", "install_dir": "/x", "ingress_ip": None, "thresholds": {},
-                      "rules": [], "hosts": ["node-1"], "cluster": "c"},
-    "hosts/node-1.json": {"name": "node-1", "kind": "host", "address": "10.0.0.5", "roles": ["node"], "reachable": True,
-                          "error": None, "gather_s": 0.1,
-                          "sections": {"hostname": {"rc": 0, "out": _b64(b"node-1\n")},
-                                       "fstab": {"rc": 0, "out": _b64(b"/dev/vdb1 /data xfs defaults 0 0\n")},
-                                       "daemon_json": {"rc": 0, "out": _b64(b'{"insecure-registries": []}')},
-                                       "etc_hosts": {"rc": 0, "out": _b64(b"10.0.0.1 bkce7.bktencent.com\n")}},
-                          "docker_api": {"version": {"Version": "20.10.5"}, "info": {"DockerRootDir": "/data"}},
-                          "docker_api_error": None, "extra": {"clock": {"t": 1}}},
-    "cluster.json": {"name": "c", "server": "https://x", "reachable": True, "error": None,
-                     "kinds": {"version": {"gitVersion": "v1.20.2"}, "nodes": [], "pods": [], "events": [],
-                               "configmaps": {}, "helm_releases": [], "logs": {}}},
+    "manifest.json": {
+        "schema": "bkdoctor/bundle/v1",
+        "tool": {"name": "bkdoctor", "version": "0"},
+        "scan_id": "s",
+        "domain": "bkce7.bktencent.com",
+        "install_dir": "/x",
+        "ingress_ip": None,
+        "thresholds": {},
+        "rules": [],
+        "hosts": ["node-1"],
+        "cluster": "c",
+    },
+    "hosts/node-1.json": {
+        "name": "node-1",
+        "kind": "host",
+        "address": "10.0.0.5",
+        "roles": ["node"],
+        "reachable": True,
+        "error": None,
+        "gather_s": 0.1,
+        "sections": {
+            "hostname": {"rc": 0, "out": _b64(b"node-1\n")},
+            "fstab": {"rc": 0, "out": _b64(b"/dev/vdb1 /data xfs defaults 0 0\n")},
+            "daemon_json": {"rc": 0, "out": _b64(b'{"insecure-registries": []}')},
+            "etc_hosts": {"rc": 0, "out": _b64(b"10.0.0.1 bkce7.bktencent.com\n")},
+        },
+        "docker_api": {"version": {"Version": "20.10.5"}, "info": {"DockerRootDir": "/data"}},
+        "docker_api_error": None,
+        "extra": {"clock": {"t": 1}},
+    },
+    "cluster.json": {
+        "name": "c",
+        "server": "https://x",
+        "reachable": True,
+        "error": None,
+        "kinds": {
+            "version": {"gitVersion": "v1.20.2"},
+            "nodes": [],
+            "pods": [],
+            "events": [],
+            "configmaps": {},
+            "helm_releases": [],
+            "logs": {},
+        },
+    },
 }
 
 
@@ -160,8 +301,17 @@ def mutated_bundle(draw):
                 cur = cur[p]
             del cur[path[-1]]
         else:
-            docs[member] = _set(docs[member], path, draw(json_like(st.sampled_from(
-                ["out", "rc", "__error__", "zh", "en", "hosts", "kinds", "name", "roles", "reachable"]))))
+            docs[member] = _set(
+                docs[member],
+                path,
+                draw(
+                    json_like(
+                        st.sampled_from(
+                            ["out", "rc", "__error__", "zh", "en", "hosts", "kinds", "name", "roles", "reachable"]
+                        )
+                    )
+                ),
+            )
     raw = {k: json.dumps(v).encode() for k, v in docs.items()}
     if draw(st.booleans()):
         k = draw(st.sampled_from(sorted(raw)))
@@ -200,21 +350,38 @@ def test_fuzz_bundle(members):
         manifest, hosts, cf = read_bundle(path)
     except BadInput:
         return
-    inv = Inventory(path="bundle", hosts=[], domain=manifest.get("domain"), domain_source=None, install_dir="/x",
-                    ssh={}, thresholds=manifest["thresholds"], suppress=[])
+    inv = Inventory(
+        path="bundle",
+        hosts=[],
+        domain=manifest.get("domain"),
+        domain_source=None,
+        install_dir="/x",
+        ssh={},
+        thresholds=manifest["thresholds"],
+        suppress=[],
+    )
     asyncio.run(engine.scan(inv, RULES, preloaded_hosts=hosts, cluster_facts=cf))
 
 
 # -- host files: parser, then the rules that read them -----------------------------------------------------------
 
+
 def _ctx():
-    return engine.Context(target="n", roles=("node",), address="10.0.0.5", thresholds=th.merge(None),
-                          domain="bkce7.bktencent.com", ingress_ip="10.0.0.1")
+    return engine.Context(
+        target="n",
+        roles=("node",),
+        address="10.0.0.5",
+        thresholds=th.merge(None),
+        domain="bkce7.bktencent.com",
+        ingress_ip="10.0.0.1",
+    )
 
 
 def _rules_on(section: str, text: str, rule_ids: list[str]):
-    facts = HostFacts({section: Section(section, 0, text.encode("utf-8", "surrogatepass"))},
-                      docker_api={"version": {"Version": "20.10.5"}, "info": {}})
+    facts = HostFacts(
+        {section: Section(section, 0, text.encode("utf-8", "surrogatepass"))},
+        docker_api={"version": {"Version": "20.10.5"}, "info": {}},
+    )
     out = []
     for r in registry.select(rule_ids, None):
         res = engine.evaluate(r, facts, _ctx())
@@ -222,10 +389,28 @@ def _rules_on(section: str, text: str, rule_ids: list[str]):
     _no_crash(out)
 
 
-core_line = st.one_of(st.sampled_from([".:53 {", "}", "hosts {", "10.0.0.1 bkce7.bktencent.com", "fallthrough",
-                                       "forward . /etc/resolv.conf", "reload", "errors", "cache 30 {", "  ", "# c",
-                                       "::1 x", "{", "} }", "kubernetes cluster.local in-addr.arpa {"]),
-                      st.text(alphabet="{}.:# abc10\t", max_size=15))
+core_line = st.one_of(
+    st.sampled_from(
+        [
+            ".:53 {",
+            "}",
+            "hosts {",
+            "10.0.0.1 bkce7.bktencent.com",
+            "fallthrough",
+            "forward . /etc/resolv.conf",
+            "reload",
+            "errors",
+            "cache 30 {",
+            "  ",
+            "# c",
+            "::1 x",
+            "{",
+            "} }",
+            "kubernetes cluster.local in-addr.arpa {",
+        ]
+    ),
+    st.text(alphabet="{}.:# abc10\t", max_size=15),
+)
 
 
 @SETTINGS
@@ -241,13 +426,29 @@ def test_fuzz_corefile(text):
                 corefile.hosts_entries(text, p)
 
 
-DJ_KEYS = st.sampled_from(["insecure-registries", "registry-mirrors", "data-root", "graph", "exec-opts",
-                           "live-restore", "log-opts", "storage-driver", "native.cgroupdriver=systemd"])
+DJ_KEYS = st.sampled_from(
+    [
+        "insecure-registries",
+        "registry-mirrors",
+        "data-root",
+        "graph",
+        "exec-opts",
+        "live-restore",
+        "log-opts",
+        "storage-driver",
+        "native.cgroupdriver=systemd",
+    ]
+)
 
 
 @SETTINGS
-@given(st.one_of(json_like(DJ_KEYS).map(json.dumps), st.text(alphabet='{}[]":,a-z0 \n', max_size=80),
-                 st.just("[" * 100_000 + "]" * 100_000)))
+@given(
+    st.one_of(
+        json_like(DJ_KEYS).map(json.dumps),
+        st.text(alphabet='{}[]":,a-z0 \n', max_size=80),
+        st.just("[" * 100_000 + "]" * 100_000),
+    )
+)
 def test_fuzz_daemon_json(text):
     from bkdoctor.facts.host import p_daemon_json
 
@@ -259,10 +460,21 @@ def test_fuzz_daemon_json(text):
     _rules_on("daemon_json", text, ["docker-daemon-config", "insecure-registries", "registry-mirrors"])
 
 
-fstab_line = st.one_of(st.sampled_from(["/dev/mapper/centos-swap swap swap defaults 0 0", "UUID=x / xfs defaults 0 0",
-                                        "/data/bcs/localpv/vol01 /mnt/blueking/vol01 none defaults,bind 0 0", "#", "",
-                                        "swap", "a b", "//h/s /mnt cifs password=x 0 0"]),
-                       st.text(alphabet="/abc swp01\t#,=", max_size=40))
+fstab_line = st.one_of(
+    st.sampled_from(
+        [
+            "/dev/mapper/centos-swap swap swap defaults 0 0",
+            "UUID=x / xfs defaults 0 0",
+            "/data/bcs/localpv/vol01 /mnt/blueking/vol01 none defaults,bind 0 0",
+            "#",
+            "",
+            "swap",
+            "a b",
+            "//h/s /mnt cifs password=x 0 0",
+        ]
+    ),
+    st.text(alphabet="/abc swp01\t#,=", max_size=40),
+)
 
 
 @SETTINGS
@@ -272,9 +484,21 @@ def test_fuzz_fstab(text):
     _rules_on("fstab", text, ["swap", "localpv-dirs"])
 
 
-hosts_line = st.one_of(st.sampled_from(["127.0.0.1 localhost", "10.0.0.1 bkce7.bktencent.com docker.bkce7.bktencent.com",
-                                        "10.0.0.2 k8s-api.bcs.local", "# x", "", "::1", "x", "10.0.0.1"]),
-                       st.text(alphabet="0123456789. abcdk#\t:", max_size=40))
+hosts_line = st.one_of(
+    st.sampled_from(
+        [
+            "127.0.0.1 localhost",
+            "10.0.0.1 bkce7.bktencent.com docker.bkce7.bktencent.com",
+            "10.0.0.2 k8s-api.bcs.local",
+            "# x",
+            "",
+            "::1",
+            "x",
+            "10.0.0.1",
+        ]
+    ),
+    st.text(alphabet="0123456789. abcdk#\t:", max_size=40),
+)
 
 
 @SETTINGS
@@ -284,9 +508,27 @@ def test_fuzz_etc_hosts(text):
     _rules_on("etc_hosts", text, ["hosts-file"])
 
 
-KC_KEYS = st.sampled_from(["apiVersion", "kind", "clusters", "contexts", "users", "current-context", "cluster",
-                           "context", "user", "name", "server", "token", "namespace", "certificate-authority-data",
-                           "insecure-skip-tls-verify", "client-certificate-data", "client-key-data"])
+KC_KEYS = st.sampled_from(
+    [
+        "apiVersion",
+        "kind",
+        "clusters",
+        "contexts",
+        "users",
+        "current-context",
+        "cluster",
+        "context",
+        "user",
+        "name",
+        "server",
+        "token",
+        "namespace",
+        "certificate-authority-data",
+        "insecure-skip-tls-verify",
+        "client-certificate-data",
+        "client-key-data",
+    ]
+)
 
 
 def _kubeconfig(doc) -> str:
@@ -296,14 +538,26 @@ def _kubeconfig(doc) -> str:
 
 
 @SETTINGS
-@given(st.one_of(json_like(KC_KEYS).map(_kubeconfig), yaml_noise,
-                 st.builds(lambda server, name: _dump({
-                     "apiVersion": "v1", "kind": "Config", "current-context": name,
-                     "clusters": [{"name": name, "cluster": {"server": server}}],
-                     "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-                     "users": [{"name": name, "user": {"token": "t"}}]}),
-                     st.one_of(st.text(max_size=30), st.sampled_from(["https://u:p@127.0.0.1:1", "http://[::1", ""])),
-                     st.text(max_size=10))))
+@given(
+    st.one_of(
+        json_like(KC_KEYS).map(_kubeconfig),
+        yaml_noise,
+        st.builds(
+            lambda server, name: _dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": name,
+                    "clusters": [{"name": name, "cluster": {"server": server}}],
+                    "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+                    "users": [{"name": name, "user": {"token": "t"}}],
+                }
+            ),
+            st.one_of(st.text(max_size=30), st.sampled_from(["https://u:p@127.0.0.1:1", "http://[::1", ""])),
+            st.text(max_size=10),
+        ),
+    )
+)
 def test_fuzz_kubeconfig(text):
     from bkdoctor.facts.cluster import configure
 

@@ -1,6 +1,7 @@
 """Grouping for the terminal (issue 15), pure parts: host lists fold and expand losslessly, messages that differ
 only in their values share a group (the values per host listed on request), and the grouping is presentation
 only. The fleet itself is tested on 100 real hosts in test_fleet_view.py."""
+
 from __future__ import annotations
 
 import copy
@@ -8,7 +9,8 @@ import io
 import json
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from bkdoctor.report.grouping import compress_hosts, expand_hostlist, group, shape
@@ -18,10 +20,20 @@ SAMPLE = Path(__file__).resolve().parent / "data" / "sample-report.json"
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sets(st.one_of(
-    st.builds(lambda p, n, w: f"{p}{n:0{w}d}", st.sampled_from(["node-", "n", "bk-master-", "x.y-"]),
-              st.integers(0, 400), st.integers(1, 4)),
-    st.from_regex(r"[a-z][a-z0-9.-]{0,8}", fullmatch=True)), max_size=120))
+@given(
+    st.sets(
+        st.one_of(
+            st.builds(
+                lambda p, n, w: f"{p}{n:0{w}d}",
+                st.sampled_from(["node-", "n", "bk-master-", "x.y-"]),
+                st.integers(0, 400),
+                st.integers(1, 4),
+            ),
+            st.from_regex(r"[a-z][a-z0-9.-]{0,8}", fullmatch=True),
+        ),
+        max_size=120,
+    )
+)
 def test_host_lists_expand_to_exactly_the_hosts(names):
     toks = compress_hosts(sorted(names))
     back = [h for tok, _n in toks for h in expand_hostlist(tok)]
@@ -34,9 +46,18 @@ def _report(n_hosts: int) -> dict:
     """A report of n hosts, cloned from the schema-checked sample report (presentation test only)."""
     r = json.loads(SAMPLE.read_text())
     proto = next(f for f in r["findings"] if f["rule"] == "swap" and f["status"] == "fail")
-    r["targets"] = [{"name": f"node-{i}", "kind": "host", "address": f"10.0.0.{i}", "roles": ["node"],
-                     "reachable": i != 6, "error": "no route to host" if i == 6 else None, "gather_s": 0.1}
-                    for i in range(1, n_hosts + 1)]
+    r["targets"] = [
+        {
+            "name": f"node-{i}",
+            "kind": "host",
+            "address": f"10.0.0.{i}",
+            "roles": ["node"],
+            "reachable": i != 6,
+            "error": "no route to host" if i == 6 else None,
+            "gather_s": 0.1,
+        }
+        for i in range(1, n_hosts + 1)
+    ]
     r["findings"] = []
     for i in range(1, n_hosts + 1):
         f = copy.deepcopy(proto)
@@ -105,12 +126,22 @@ def test_a_check_beyond_the_guide_never_shows_a_section_sign():
     from bkdoctor.guidetext import NOT_IN_GUIDE
     from bkdoctor.report.terminal import print_report
 
-    f = {"rule": "kernel-params", "target": "node-1", "status": "fail", "severity": "high",
-         "message": "net.ipv4.ip_forward is 0", "remediation": {"id": "kernel-params"},
-         "guide": {"section": NOT_IN_GUIDE, "title": "field knowledge, not in the guide"}}
-    report = {"lang": "en", "summary": {"pass": 0, "warn": 0, "fail": 1, "error": 0, "skip": 0, "suppressed": 0},
-              "findings": [f], "targets": [{"name": "node-1", "address": "10.0.0.5", "reachable": True,
-                                           "error": None}], "scan": {"id": "s1", "duration_s": 0.1}}
+    f = {
+        "rule": "kernel-params",
+        "target": "node-1",
+        "status": "fail",
+        "severity": "high",
+        "message": "net.ipv4.ip_forward is 0",
+        "remediation": {"id": "kernel-params"},
+        "guide": {"section": NOT_IN_GUIDE, "title": "field knowledge, not in the guide"},
+    }
+    report = {
+        "lang": "en",
+        "summary": {"pass": 0, "warn": 0, "fail": 1, "error": 0, "skip": 0, "suppressed": 0},
+        "findings": [f],
+        "targets": [{"name": "node-1", "address": "10.0.0.5", "reachable": True, "error": None}],
+        "scan": {"id": "s1", "duration_s": 0.1},
+    }
     for group_by in ("rule", "host", "none"):
         buf = io.StringIO()
         print_report(report, Console(file=buf, width=300, color_system=None), verbose=False, group_by=group_by)

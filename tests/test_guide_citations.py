@@ -2,6 +2,7 @@
 exists (parsed from the guide's own headings, e.g. 二.2.1), its heading is on the cited line, and the rule's
 short quote is found inside that section (not elsewhere in the guide). Rules from field knowledge the guide
 does not have say "not in the guide" instead. The README's rules table cites the same sections."""
+
 from __future__ import annotations
 
 import re

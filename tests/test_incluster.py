@@ -9,6 +9,7 @@
   read-only, chroot, the container's capabilities only), its output served as the pod log by the stand-in kubelet,
   collected through the API, and the findings equal those of scanning the same hosts directly.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,17 +24,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from clusterstate import FIXTURES, ClusterState, merged_state
 from hostcases import Case, make_host
 from kube.fixtures import delete_namespace, kube_apiserver, kube_kubelet, kube_ns, rest  # noqa: F401
 
-from bkdoctor.scan import engine, loader as registry
-from bkdoctor.incluster import job as incluster
 from bkdoctor.facts.cluster import configure
+from bkdoctor.incluster import job as incluster
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.model import BadInput
 from bkdoctor.report.jsonreport import build_report
+from bkdoctor.scan import engine
+from bkdoctor.scan import loader as registry
 from bkdoctor.transport import LocalTransport
 
 pytestmark = pytest.mark.kube
@@ -59,10 +60,21 @@ def scan_subprocess(args: list[str], kubeconfig: str, home: Path) -> subprocess.
     """Start `bkdoctor <args>` as the Job's container runs it, with a kubeconfig instead of the in-cluster config;
     stdout and stderr in one stream, as the pod log has them (`.communicate()` for the log)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBERNETES_", "BKDOCTOR_DEBUG", "KUBECONFIG"))}
-    env.update({"HOME": str(home), "LANG": "C.UTF-8", "XDG_DATA_HOME": str(home / "xdg"),
-                "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")})
-    return subprocess.Popen([sys.executable, "-m", "bkdoctor.cli", *args, "--kubeconfig", kubeconfig], cwd=str(home),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env.update(
+        {
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "XDG_DATA_HOME": str(home / "xdg"),
+            "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "bkdoctor.cli", *args, "--kubeconfig", kubeconfig],
+        cwd=str(home),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def job_log(proc: subprocess.Popen) -> str:
@@ -74,9 +86,12 @@ def job_log(proc: subprocess.Popen) -> str:
 
 def sa_kubeconfig(kube_apiserver, api, namespace: str, path: Path) -> str:
     """A kubeconfig holding a TokenRequest token of the bkdoctor ServiceAccount (no token controller runs here)."""
-    tr = rest(api, "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{incluster.SERVICE_ACCOUNT}/token",
-              body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                    "spec": {"expirationSeconds": 3600}})
+    tr = rest(
+        api,
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{incluster.SERVICE_ACCOUNT}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
+    )
     cfg = yaml.safe_load(Path(kube_apiserver.kubeconfig).read_text())
     cfg["users"] = [{"name": "bkdoctor-sa", "user": {"token": tr["status"]["token"]}}]
     cfg["contexts"][0]["context"]["user"] = "bkdoctor-sa"
@@ -121,8 +136,13 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         rc, out, err = cli("cluster-job", "--namespace", ns, "--domain", DOMAIN, "-o", str(tmp_path / "job.yaml"))
         assert rc == 0, err
         job_docs = list(yaml.safe_load_all((tmp_path / "job.yaml").read_text()))
-        assert [d["kind"] for d in job_docs] == ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                                                 "Job"]
+        assert [d["kind"] for d in job_docs] == [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Job",
+        ]
         assert "RBAC cannot filter" in (tmp_path / "job.yaml").read_text()
         rc, ds_yaml, err = cli("cluster-job", "--namespace", ns, "--mode", "daemonset")
         assert rc == 0, err
@@ -132,13 +152,25 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         assert {v for r in cr["rules"] for v in r["verbs"]} == {"get", "list"}
         assert not any("secrets" in r["resources"] for r in cr["rules"])
         assert {res for r in cr["rules"] for res in r["resources"]} == {
-            "nodes", "pods", "pods/log", "services", "events", "persistentvolumes", "persistentvolumeclaims",
-            "storageclasses", "jobs", "configmaps"}
+            "nodes",
+            "pods",
+            "pods/log",
+            "services",
+            "events",
+            "persistentvolumes",
+            "persistentvolumeclaims",
+            "storageclasses",
+            "jobs",
+            "configmaps",
+        }
         job = job_docs[-1]
         args = job["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[:5] == ["scan", "--rule", "cluster", "--json", "-"]
-        assert {args[i + 1] for i, a in enumerate(args) if a == "--skip"} == set(incluster.helm_rule_ids()) >= {
-            "helm-releases", "component-versions"}
+        assert (
+            {args[i + 1] for i, a in enumerate(args) if a == "--skip"}
+            == set(incluster.helm_rule_ids())
+            >= {"helm-releases", "component-versions"}
+        )
         assert cli("cluster-job", "--namespace", "Not_A_Namespace")[0] == 2
 
         # -- a broken manifest fails the server-side dry run and nothing is created --------------------------------
@@ -150,8 +182,9 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         assert status_code(api, "GET", f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}") == 404
 
         # -- --apply: dry run first, then created; both modes pass dryRun=All now that the namespace exists ----------
-        rc, out, err = cli("cluster-job", "--namespace", ns, "--domain", DOMAIN, "--kubeconfig",
-                           kube_apiserver.kubeconfig, "--apply")
+        rc, out, err = cli(
+            "cluster-job", "--namespace", ns, "--domain", DOMAIN, "--kubeconfig", kube_apiserver.kubeconfig, "--apply"
+        )
         assert rc == 0, err
         assert "dry run passed" in err and "job/bkdoctor-scan" in err
         assert incluster.dry_run(admin, job_docs) == [] and incluster.dry_run(admin, ds_docs) == []
@@ -175,16 +208,36 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         sa_cfg = sa_kubeconfig(kube_apiserver, api, ns, tmp_path / "sa.kubeconfig")
         sa = configure(sa_cfg)
         _, objs = merged_state(FIXTURES / "base.yaml")
-        objs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-password", "namespace": "blueking"},
-                     "stringData": {"password": "S3cr3t"}})
-        objs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "blueking"},
-                     "data": {"k": "v"}})
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "db-password", "namespace": "blueking"},
+                "stringData": {"password": "S3cr3t"},
+            }
+        )
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "other", "namespace": "blueking"},
+                "data": {"k": "v"},
+            }
+        )
         state.apply(objs)
         c = sa.api_client
         wait_for(lambda: status_code(c, "GET", "/api/v1/nodes") == 200)
-        for path in ("/api/v1/nodes", "/api/v1/pods", "/api/v1/services", "/api/v1/events", "/api/v1/persistentvolumes",
-                     "/api/v1/persistentvolumeclaims", "/apis/storage.k8s.io/v1/storageclasses", "/apis/batch/v1/jobs",
-                     "/api/v1/namespaces/kube-system/configmaps/coredns"):
+        for path in (
+            "/api/v1/nodes",
+            "/api/v1/pods",
+            "/api/v1/services",
+            "/api/v1/events",
+            "/api/v1/persistentvolumes",
+            "/api/v1/persistentvolumeclaims",
+            "/apis/storage.k8s.io/v1/storageclasses",
+            "/apis/batch/v1/jobs",
+            "/api/v1/namespaces/kube-system/configmaps/coredns",
+        ):
             assert status_code(c, "GET", path) == 200, path
         assert status_code(c, "GET", "/api/v1/configmaps", [("fieldSelector", "metadata.name=coredns")]) == 200
         assert status_code(c, "GET", "/api/v1/configmaps") == 403  # only the four by name
@@ -193,8 +246,10 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         assert status_code(c, "GET", "/api/v1/namespaces/blueking/secrets") == 403
         assert status_code(c, "GET", "/api/v1/namespaces/blueking/secrets/db-password") == 403
         assert status_code(c, "GET", f"/api/v1/namespaces/{ns}/secrets") == 403
-        assert status_code(c, "POST", f"/api/v1/namespaces/{ns}/configmaps",
-                           body={"metadata": {"name": "x"}, "data": {}}) == 403
+        assert (
+            status_code(c, "POST", f"/api/v1/namespaces/{ns}/configmaps", body={"metadata": {"name": "x"}, "data": {}})
+            == 403
+        )
         assert status_code(c, "DELETE", "/api/v1/namespaces/kube-system/configmaps/coredns") == 403
 
         # -- the Job's scan, run with the SA's token, agrees with an admin's scan of the same rules ---------------
@@ -213,11 +268,27 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         # -- the report is read back from the Job pod's log (through the API server and the kubelet) -----------------
         sel = job_obj["spec"]["selector"]["matchLabels"]
         rest(api, "POST", "/api/v1/nodes", body=kube_kubelet.node_body(node))
-        pod = rest(api, "POST", f"/api/v1/namespaces/{ns}/pods", body={
-            "metadata": {"name": f"{incluster.JOB_NAME}-abcde", "labels": {**sel, "job-name": incluster.JOB_NAME},
-                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": incluster.JOB_NAME,
-                                              "uid": job_obj["metadata"]["uid"], "controller": True}]},
-            "spec": {**job_obj["spec"]["template"]["spec"], "nodeName": node}})
+        pod = rest(
+            api,
+            "POST",
+            f"/api/v1/namespaces/{ns}/pods",
+            body={
+                "metadata": {
+                    "name": f"{incluster.JOB_NAME}-abcde",
+                    "labels": {**sel, "job-name": incluster.JOB_NAME},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "batch/v1",
+                            "kind": "Job",
+                            "name": incluster.JOB_NAME,
+                            "uid": job_obj["metadata"]["uid"],
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": {**job_obj["spec"]["template"]["spec"], "nodeName": node},
+            },
+        )
         kube_kubelet.set_log(ns, pod["metadata"]["name"], incluster.JOB_CONTAINER, log)
         assert incluster.read_job_report(sa, ns) == sa_report
 
@@ -226,8 +297,17 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         assert rc == 0 and "EVERY Secret" in helm_yaml, err
         helm_args = list(yaml.safe_load_all(helm_yaml))[-1]["spec"]["template"]["spec"]["containers"][0]["args"]
         assert "--skip" not in helm_args
-        rc, _, err = cli("cluster-job", "--namespace", ns, "--domain", DOMAIN, "--helm-secrets", "--kubeconfig",
-                         kube_apiserver.kubeconfig, "--apply")
+        rc, _, err = cli(
+            "cluster-job",
+            "--namespace",
+            ns,
+            "--domain",
+            DOMAIN,
+            "--helm-secrets",
+            "--kubeconfig",
+            kube_apiserver.kubeconfig,
+            "--apply",
+        )
         assert rc == 0, err
         wait_for(lambda: status_code(c, "GET", "/api/v1/secrets", [("labelSelector", "owner=helm")]) == 200)
         assert status_code(c, "GET", "/api/v1/namespaces/blueking/secrets/db-password") == 403  # no get
@@ -244,8 +324,11 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
             state.cleanup()
         except Exception as e:  # keep cleaning
             errors.append(e)
-        for path in (f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{role}",
-                     f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}", f"/api/v1/nodes/{node}"):
+        for path in (
+            f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{role}",
+            f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}",
+            f"/api/v1/nodes/{node}",
+        ):
             if status_code(api, "DELETE", path) not in (200, 404):
                 errors.append(path)
         kube_kubelet.clear(ns)
@@ -270,33 +353,63 @@ def run_like_the_daemonset(host, ds: dict, workdir: Path) -> bytes:
     inner = (
         'set -e; mkdir -p "$BKD_CTR/host"; mount --rbind / "$BKD_CTR/host"; mount -o remount,bind,ro "$BKD_CTR/host"; '
         'w="$BKD_WRAPPER"; unset BKD_WRAPPER BKD_CTR; cd /; '
-        f'exec setpriv --no-new-privs --inh-caps=-all --bounding-set={bounding} /bin/sh -c "$w"')
-    argv = ["nsenter", "-t", str(host.pid), "-m", "-u", "-n", "-p", "--wdns=/", "--",
-            "unshare", "-m", "-i", "--propagation", "private", "--", "/bin/sh", "-c", inner]
-    run_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **env,
-               incluster.HOST_ROOT_ENV: str(ctr / "host"), "BKD_CTR": str(ctr),
-               "BKD_WRAPPER": incluster.PROBE_WRAPPER}
-    r = subprocess.run(argv, env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=60)
+        f'exec setpriv --no-new-privs --inh-caps=-all --bounding-set={bounding} /bin/sh -c "$w"'
+    )
+    argv = [
+        "nsenter",
+        "-t",
+        str(host.pid),
+        "-m",
+        "-u",
+        "-n",
+        "-p",
+        "--wdns=/",
+        "--",
+        "unshare",
+        "-m",
+        "-i",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        inner,
+    ]
+    run_env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        **env,
+        incluster.HOST_ROOT_ENV: str(ctr / "host"),
+        "BKD_CTR": str(ctr),
+        "BKD_WRAPPER": incluster.PROBE_WRAPPER,
+    }
+    r = subprocess.run(
+        argv, env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60
+    )
     assert r.returncode == 0, r.stdout[-2000:]
     return r.stdout
 
 
-def test_daemonset_logs_give_the_findings_of_a_direct_scan(kube_apiserver, kube_kubelet, kube_ns, nshost_factory,
-                                                           tmp_path):
+def test_daemonset_logs_give_the_findings_of_a_direct_scan(
+    kube_apiserver, kube_kubelet, kube_ns, nshost_factory, tmp_path
+):
     api = kube_apiserver.api_client()
     admin = configure(kube_apiserver.kubeconfig)
     sfx = secrets.token_hex(3)
     master, worker, pending, empty = (f"bkd-{n}-{sfx}" for n in ("master", "node", "pending", "empty"))
     specs = {
         master: {"hostname": master},  # the healthy base host
-        worker: {"hostname": worker, "selinux_enforce": "1",  # enforcing, swap in fstab, LocalPV not mounted
-                 "files": {"/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"},
-                 "setup": "printf 'UUID=1c4e2f6a\\tswap\\tswap\\tdefaults\\t0 0\\n' >> /etc/fstab\n"
-                          "for i in $(seq -w 1 20); do umount /mnt/blueking/vol$i; done"},
+        worker: {
+            "hostname": worker,
+            "selinux_enforce": "1",  # enforcing, swap in fstab, LocalPV not mounted
+            "files": {"/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"},
+            "setup": "printf 'UUID=1c4e2f6a\\tswap\\tswap\\tdefaults\\t0 0\\n' >> /etc/fstab\n"
+            "for i in $(seq -w 1 20); do umount /mnt/blueking/vol$i; done",
+        },
     }
-    hosts = {name: make_host(nshost_factory, Case(rule="incluster", name=name, status="x", path=FIXTURES, spec=spec))
-             for name, spec in specs.items()}
+    hosts = {
+        name: make_host(nshost_factory, Case(rule="incluster", name=name, status="x", path=FIXTURES, spec=spec))
+        for name, spec in specs.items()
+    }
     try:
         for name in (master, worker, pending, empty):
             labels = {"node-role.kubernetes.io/master": ""} if name == master else {}
@@ -308,18 +421,53 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(kube_apiserver, kube_
         # no kubelet or DaemonSet controller here: make the DaemonSet's pods, their state and their logs ourselves
         for name in (master, worker, pending):
             pod_name = f"{incluster.DAEMONSET_NAME}-{name[-10:]}"
-            rest(api, "POST", f"/api/v1/namespaces/{kube_ns}/pods", body={
-                "metadata": {"name": pod_name, "labels": ds["spec"]["template"]["metadata"]["labels"],
-                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "controller": True,
-                                                  "name": incluster.DAEMONSET_NAME, "uid": ds["metadata"]["uid"]}]},
-                "spec": {**ds["spec"]["template"]["spec"], "nodeName": name}})
-            cs = ({"running": {"startedAt": "2026-11-26T08:00:00Z"}} if name != pending else
-                  {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}})
-            rest(api, "PATCH", f"/api/v1/namespaces/{kube_ns}/pods/{pod_name}/status", body={"status": {
-                "phase": "Running" if name != pending else "Pending",
-                "containerStatuses": [{"name": incluster.PROBE_CONTAINER, "ready": name != pending, "restartCount": 0,
-                                       "image": "registry.local/bkdoctor:test", "imageID": "", "state": cs}]}},
-                 content_type="application/merge-patch+json")
+            rest(
+                api,
+                "POST",
+                f"/api/v1/namespaces/{kube_ns}/pods",
+                body={
+                    "metadata": {
+                        "name": pod_name,
+                        "labels": ds["spec"]["template"]["metadata"]["labels"],
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "apps/v1",
+                                "kind": "DaemonSet",
+                                "controller": True,
+                                "name": incluster.DAEMONSET_NAME,
+                                "uid": ds["metadata"]["uid"],
+                            }
+                        ],
+                    },
+                    "spec": {**ds["spec"]["template"]["spec"], "nodeName": name},
+                },
+            )
+            cs = (
+                {"running": {"startedAt": "2026-11-26T08:00:00Z"}}
+                if name != pending
+                else {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}
+            )
+            rest(
+                api,
+                "PATCH",
+                f"/api/v1/namespaces/{kube_ns}/pods/{pod_name}/status",
+                body={
+                    "status": {
+                        "phase": "Running" if name != pending else "Pending",
+                        "containerStatuses": [
+                            {
+                                "name": incluster.PROBE_CONTAINER,
+                                "ready": name != pending,
+                                "restartCount": 0,
+                                "image": "registry.local/bkdoctor:test",
+                                "imageID": "",
+                                "state": cs,
+                            }
+                        ],
+                    }
+                },
+                content_type="application/merge-patch+json",
+            )
             if name in hosts:
                 out = run_like_the_daemonset(hosts[name], ds, tmp_path)
                 assert b":DONE:0\n" in out
@@ -334,10 +482,19 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(kube_apiserver, kube_
         rules = registry.select(["host", "fleet"], None)
         # the same hosts scanned directly (the engine, the probe through nsenter, the Docker API, the clock sample)
         direct_inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
-        direct_inv.hosts = [HostSpec(name=n, address=kube_kubelet.host, roles=collected[n].roles,
-                                     docker_socket="/run/docker.sock") for n in hosts]
-        direct = asyncio.run(engine.scan(direct_inv, rules, factory=lambda h, i: LocalTransport(
-            prefix=hosts[h.name].nsenter_argv(), root=hosts[h.name].root, address=h.address)))
+        direct_inv.hosts = [
+            HostSpec(name=n, address=kube_kubelet.host, roles=collected[n].roles, docker_socket="/run/docker.sock")
+            for n in hosts
+        ]
+        direct = asyncio.run(
+            engine.scan(
+                direct_inv,
+                rules,
+                factory=lambda h, i: LocalTransport(
+                    prefix=hosts[h.name].nsenter_argv(), root=hosts[h.name].root, address=h.address
+                ),
+            )
+        )
         ds_inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
         ds_rules, targets = incluster.daemonset_scan_inputs(admin, ds_inv, rules, kube_ns)
         targets = [t for t in targets if t.name in (master, worker, pending, empty)]  # other tests' Nodes aside
@@ -346,8 +503,11 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(kube_apiserver, kube_
 
         # node-capacity sums every node-role member: the DaemonSet also reports the Nodes without probe output
         # (pending, empty), so its sum is incomplete there (error) while the direct scan knows only these two hosts
-        want = {k: v for k, v in statuses(build_report(direct, "en")).items()
-                if k[0] not in incluster.DAEMONSET_UNSUPPORTED and k[0] != "node-capacity"}
+        want = {
+            k: v
+            for k, v in statuses(build_report(direct, "en")).items()
+            if k[0] not in incluster.DAEMONSET_UNSUPPORTED and k[0] != "node-capacity"
+        }
         got = statuses(build_report(via_ds, "en"))
         assert {k: v for k, v in got.items() if k[1] in hosts and k[0] != "node-capacity"} == want
         assert not {k[0] for k in got} & set(incluster.DAEMONSET_UNSUPPORTED)

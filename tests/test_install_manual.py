@@ -1,12 +1,13 @@
 """Manual steps without a terminal (--yes): one whose checks cannot prove the operator's work stops the install
 (unless confirmed explicitly by its id); it is never recorded done silently."""
+
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 
-from bkdoctor.install.phases import Installer, load_phases
 from bkdoctor.inputs.inventory import local_inventory
+from bkdoctor.install.phases import Installer, load_phases
 from bkdoctor.store import History
 
 
@@ -18,8 +19,15 @@ def _phase(pid, pred):
 def _run(tmp_path, phase, confirmed=None):
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     said = []
-    inst = Installer(inv, history=History(str(tmp_path / "h.db")), say=said.append, confirm=lambda q: True,
-                     cluster_factory=lambda: None, interactive=False, confirmed_manual=confirmed)
+    inst = Installer(
+        inv,
+        history=History(str(tmp_path / "h.db")),
+        say=said.append,
+        confirm=lambda q: True,
+        cluster_factory=lambda: None,
+        interactive=False,
+        confirmed_manual=confirmed,
+    )
     return inst, asyncio.run(inst.run([phase])), "\n".join(said)
 
 
@@ -42,8 +50,12 @@ def test_unprovable_manual_steps_wait_for_the_operator_without_a_terminal(tmp_pa
 def test_smart_steps_are_proven_by_their_pods():
     """bk_itsm / bk_sops: their pods prove the upload; those (and only those) may go on without a terminal."""
     proven = [s.quote for p in load_phases() for s in p.steps if s.kind == "manual" and s.args.get("proven_by_verify")]
-    assert len(proven) == 2 and all(any(b.startswith("pods:") for b in s.verify_builtin)
-                                    for p in load_phases() for s in p.steps if s.args.get("proven_by_verify"))
+    assert len(proven) == 2 and all(
+        any(b.startswith("pods:") for b in s.verify_builtin)
+        for p in load_phases()
+        for s in p.steps
+        if s.args.get("proven_by_verify")
+    )
 
 
 import subprocess  # noqa: E402
@@ -54,12 +66,23 @@ from bkdoctor.install.steps import render  # noqa: E402
 
 
 @pytest.mark.parametrize("shell", ["sh", "bash"])
-@pytest.mark.parametrize("before,after", [("2.3.5", "2.4.4"), ("2.4.4-beta.1", "2.4.4"), ("2.4.4", "2.4.4"),
-                                          ("2.4.10", "2.4.10"), ("2.5.0-rc.1", "2.5.0-rc.1"), ("3.0.0", "3.0.0")])
+@pytest.mark.parametrize(
+    "before,after",
+    [
+        ("2.3.5", "2.4.4"),
+        ("2.4.4-beta.1", "2.4.4"),
+        ("2.4.4", "2.4.4"),
+        ("2.4.10", "2.4.10"),
+        ("2.5.0-rc.1", "2.5.0-rc.1"),
+        ("3.0.0", "3.0.0"),
+    ],
+)
 def test_nodeman_version_is_raised_to_2_4_4_never_lowered(tmp_path, shell, before, after):
     """§九.5.3's sed replaces 2.3.5 by 2.4.4; bkdoctor raises any older version, keeps a newer one, and its check
     accepts >= 2.4.4 like the nodeman-version rule."""
-    step = next(s for p in load_phases() if p.id == "saas" for s in p.steps if s.kind == "run" and "version.yaml" in s.value)
+    step = next(
+        s for p in load_phases() if p.id == "saas" for s in p.steps if s.kind == "run" and "version.yaml" in s.value
+    )
     f = tmp_path / "environments" / "default" / "version.yaml"
     f.parent.mkdir(parents=True)
     f.write_text(f'# versions\nreleases:\n  bk-gse-ce: "2.1.2-beta.20"\n  bk-nodeman: "{before}"\n')
@@ -67,7 +90,7 @@ def test_nodeman_version_is_raised_to_2_4_4_never_lowered(tmp_path, shell, befor
     assert r.returncode == 0, r.stderr
     assert f'  bk-nodeman: "{after}"' in f.read_text().splitlines() and 'bk-gse-ce: "2.1.2-beta.20"' in f.read_text()
     assert subprocess.run([shell, "-c", step.verify_run], cwd=tmp_path).returncode == 0
-    f.write_text(f'releases:\n  bk-nodeman: "2.4.3"\n')
+    f.write_text('releases:\n  bk-nodeman: "2.4.3"\n')
     assert subprocess.run([shell, "-c", step.verify_run], cwd=tmp_path).returncode != 0
 
 

@@ -1,4 +1,5 @@
 """`bkdoctor install` phases held against the guide, and `--plan` (the full guided run is tests/test_install_e2e.py)."""
+
 from __future__ import annotations
 
 import json
@@ -11,69 +12,123 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bkdoctor.install.phases import Installer, load_phases, select_phases
-from bkdoctor.install.steps import guide_section, parse_join_commands, render, root_of, script, shell_path, squash, yaml_set_missing
+from bkdoctor.install.phases import load_phases, select_phases
+from bkdoctor.install.steps import (
+    guide_section,
+    parse_join_commands,
+    render,
+    root_of,
+    script,
+    shell_path,
+    squash,
+    yaml_set_missing,
+)
 from bkdoctor.model import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
-GUIDE = (ROOT.parent.parent / "shared" / "seed" / "000_ac029a12e5ebe66c.txt")
+GUIDE = ROOT.parent.parent / "shared" / "seed" / "000_ac029a12e5ebe66c.txt"
 if not GUIDE.exists():
     GUIDE = Path("/work/shared/seed/000_ac029a12e5ebe66c.txt")
 BASE = "https://bkopen-1252002024.file.myqcloud.com"
-VALUES = {"domain": "bkce7.bktencent.com", "registry": "", "base": BASE, "master": "10.0.0.2", "node_ip": "10.0.0.5",
-          "upstream": "https://hub.bktencent.com", "proxy_port": "5500", "proxy_config": "/etc/docker/registry/bkhub.yaml",
-          "proxy_data": "/var/lib/registry-bkhub"}
+VALUES = {
+    "domain": "bkce7.bktencent.com",
+    "registry": "",
+    "base": BASE,
+    "master": "10.0.0.2",
+    "node_ip": "10.0.0.5",
+    "upstream": "https://hub.bktencent.com",
+    "proxy_port": "5500",
+    "proxy_config": "/etc/docker/registry/bkhub.yaml",
+    "proxy_data": "/var/lib/registry-bkhub",
+}
 
 # Each phase's steps as the guide has them: (section, where, what). `what` is the command as rendered with the
 # guide's own values, or kind:detail for what bkdoctor does itself. Order matters.
 EXPECTED = {
     # one step per guide section; kernel-params is field knowledge
-    "preflight": [("一.4.2", "k8s-nodes", "fix:swap,selinux,firewall"), ("一.4.3", "k8s-nodes", "fix:timezone,time-sync"),
-                  ("not in the guide", "k8s-nodes", "fix:kernel-params")],
-    "registry-proxy": [("二.3.1", "registry-proxy", "run:cat > \"$proxy_config_file\" <<EOF"),
-                       ("二.3.2", "registry-proxy", "run:docker restart \"$proxy_instance_name\"")],
-    "k8s": [("三.2.1", "first-master", f"curl -fsSL {BASE}/ce7/bcs.sh | bash -s -- -i k8s"),
-            ("三.3", "k8s-nodes", "builtin:join")],
+    "preflight": [
+        ("一.4.2", "k8s-nodes", "fix:swap,selinux,firewall"),
+        ("一.4.3", "k8s-nodes", "fix:timezone,time-sync"),
+        ("not in the guide", "k8s-nodes", "fix:kernel-params"),
+    ],
+    "registry-proxy": [
+        ("二.3.1", "registry-proxy", 'run:cat > "$proxy_config_file" <<EOF'),
+        ("二.3.2", "registry-proxy", 'run:docker restart "$proxy_instance_name"'),
+    ],
+    "k8s": [
+        ("三.2.1", "first-master", f"curl -fsSL {BASE}/ce7/bcs.sh | bash -s -- -i k8s"),
+        ("三.3", "k8s-nodes", "builtin:join"),
+    ],
     # §二.4.2 after k8s: the nodes have Docker (and bcs.sh's daemon.json) only then
     "registry-mirrors": [("二.4.2", "nodes", "fix:registry-mirrors")],
-    "control-sync": [("三.4.2", "control", "run:scp -o BatchMode=yes \"$master_ip\":~/.kube/config ~/.kube/config")],
-    "install-files": [("四.2.1", "control", "bkdl-7.1-stable.sh -ur latest base demo"),
-                      ("四.2.2", "control", "check:test -d bin && test -d blueking"),
-                      ("四.4.2", "control", "builtin:yaml-keys"),
-                      ("四.5.1", "control", "helm repo add blueking https://hub.bktencent.com/chartrepo/blueking && helm repo update"),
-                      ("四.5.3", "control", "./scripts/generate_app_secret.sh ./environments/default/app_secret.yaml"),
-                      ("四.5.3", "control", "./scripts/generate_rsa_keypair.sh ./environments/default/bkapigateway_builtin_keypair.yaml"),
-                      ("四.5.3", "control", "./scripts/create_k8s_cluster_admin_for_paas3.sh"),
-                      ("四.5.3", "control", "check:test -s environments/default/app_secret.yaml")],
-    "ingress": [("四.6.2", "control", "helmfile -f 00-ingress-nginx.yaml.gotmpl sync"), ("四.6.3", "control", "fix:coredns")],
-    "storage": [("五.2.3", "node-role", "rules:localpv-dirs"), ("五.2.4", "control", "helmfile -f 00-localpv.yaml.gotmpl sync"),
-                ("五.3", "control", "helmfile -f base-storage.yaml.gotmpl sync")],
+    "control-sync": [("三.4.2", "control", 'run:scp -o BatchMode=yes "$master_ip":~/.kube/config ~/.kube/config')],
+    "install-files": [
+        ("四.2.1", "control", "bkdl-7.1-stable.sh -ur latest base demo"),
+        ("四.2.2", "control", "check:test -d bin && test -d blueking"),
+        ("四.4.2", "control", "builtin:yaml-keys"),
+        (
+            "四.5.1",
+            "control",
+            "helm repo add blueking https://hub.bktencent.com/chartrepo/blueking && helm repo update",
+        ),
+        ("四.5.3", "control", "./scripts/generate_app_secret.sh ./environments/default/app_secret.yaml"),
+        (
+            "四.5.3",
+            "control",
+            "./scripts/generate_rsa_keypair.sh ./environments/default/bkapigateway_builtin_keypair.yaml",
+        ),
+        ("四.5.3", "control", "./scripts/create_k8s_cluster_admin_for_paas3.sh"),
+        ("四.5.3", "control", "check:test -s environments/default/app_secret.yaml"),
+    ],
+    "ingress": [
+        ("四.6.2", "control", "helmfile -f 00-ingress-nginx.yaml.gotmpl sync"),
+        ("四.6.3", "control", "fix:coredns"),
+    ],
+    "storage": [
+        ("五.2.3", "node-role", "rules:localpv-dirs"),
+        ("五.2.4", "control", "helmfile -f 00-localpv.yaml.gotmpl sync"),
+        ("五.3", "control", "helmfile -f base-storage.yaml.gotmpl sync"),
+    ],
     "base-first": [("六.3.1", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=first sync")],
     "base-second": [("六.3.2", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=second sync")],
     "base-third": [("六.3.3", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=third sync")],
     "base-fourth": [("六.3.4", "control", "helmfile -f base-blueking.yaml.gotmpl -l seq=fourth sync")],
     "access": [("六.4.3", "control", "builtin:access-info")],
-    "node-access": [("七.2.2", "k8s-nodes", "fix:hosts-file"),
-                    ("七.3", "k8s-nodes", "rules:registry-ingress"),
-                    ("七.4.1", "k8s-nodes", "fix:insecure-registries"),
-                    ("四.5.2", "k8s-nodes", "rules:registry-trusted")],
-    "saas": [("九.3.1", "control", "manual:0shared"), ("九.5.1", "control", "manual:bk_itsm-V2.6.6.tar.gz"),
-             ("九.5.2", "control", "manual:bk_sops-V3.28.13.tar.gz"),
-             ("九.5.3", "control", "run:environments/default/version.yaml"),
-             ("九.5.3", "control", "helmfile -f base-blueking.yaml.gotmpl -l name=bk-nodeman sync")],
-    "agents": [("十.2.1", "control", "bkdl-7.1-stable.sh -ur latest gse_agent"),
-               ("十.2.2", "control", "./scripts/setup_bkce7.sh -u agent"),
-               ("十.2.3", "control", "bkdl-7.1-stable.sh -ur latest gse_plugins_freq"),
-               ("十.2.3", "control", "./scripts/setup_bkce7.sh -u plugin"),
-               ("十.3.2", "control", "manual:32181"), ("十.3.2", "control", "check:for port in 32181 30300 30025")],
-    "bcs": [("十一.2.2", "control", "builtin:yaml-keys"), ("十一.3", "control", "builtin:yaml-keys"),
-            ("十一.4", "control", "fix:coredns"), ("十一.5.1", "control", "helmfile -f 03-bcs.yaml.gotmpl sync")],
-    "monitor-log": [("十二.3.1", "control", "helmfile -f monitor-storage.yaml.gotmpl sync"),
-                    ("十二.3.2", "control", "./scripts/config_monitor_bcs_token.sh"),
-                    ("十二.3.3", "control", "helmfile -f 04-bkmonitor.yaml.gotmpl sync"),
-                    ("十二.4.1", "control", "run:auto_create_index"),
-                    ("十二.4.2", "control", "helmfile -f 04-bklog-collector.yaml.gotmpl sync"),
-                    ("十二.4.3", "control", "helmfile -f 04-bklog-search.yaml.gotmpl sync")],
+    "node-access": [
+        ("七.2.2", "k8s-nodes", "fix:hosts-file"),
+        ("七.3", "k8s-nodes", "rules:registry-ingress"),
+        ("七.4.1", "k8s-nodes", "fix:insecure-registries"),
+        ("四.5.2", "k8s-nodes", "rules:registry-trusted"),
+    ],
+    "saas": [
+        ("九.3.1", "control", "manual:0shared"),
+        ("九.5.1", "control", "manual:bk_itsm-V2.6.6.tar.gz"),
+        ("九.5.2", "control", "manual:bk_sops-V3.28.13.tar.gz"),
+        ("九.5.3", "control", "run:environments/default/version.yaml"),
+        ("九.5.3", "control", "helmfile -f base-blueking.yaml.gotmpl -l name=bk-nodeman sync"),
+    ],
+    "agents": [
+        ("十.2.1", "control", "bkdl-7.1-stable.sh -ur latest gse_agent"),
+        ("十.2.2", "control", "./scripts/setup_bkce7.sh -u agent"),
+        ("十.2.3", "control", "bkdl-7.1-stable.sh -ur latest gse_plugins_freq"),
+        ("十.2.3", "control", "./scripts/setup_bkce7.sh -u plugin"),
+        ("十.3.2", "control", "manual:32181"),
+        ("十.3.2", "control", "check:for port in 32181 30300 30025"),
+    ],
+    "bcs": [
+        ("十一.2.2", "control", "builtin:yaml-keys"),
+        ("十一.3", "control", "builtin:yaml-keys"),
+        ("十一.4", "control", "fix:coredns"),
+        ("十一.5.1", "control", "helmfile -f 03-bcs.yaml.gotmpl sync"),
+    ],
+    "monitor-log": [
+        ("十二.3.1", "control", "helmfile -f monitor-storage.yaml.gotmpl sync"),
+        ("十二.3.2", "control", "./scripts/config_monitor_bcs_token.sh"),
+        ("十二.3.3", "control", "helmfile -f 04-bkmonitor.yaml.gotmpl sync"),
+        ("十二.4.1", "control", "run:auto_create_index"),
+        ("十二.4.2", "control", "helmfile -f 04-bklog-collector.yaml.gotmpl sync"),
+        ("十二.4.3", "control", "helmfile -f 04-bklog-search.yaml.gotmpl sync"),
+    ],
 }
 
 
@@ -98,7 +153,14 @@ def test_every_phase_matches_the_guide_step_for_step():
         for (sec, on, step), (wsec, won, wwhat) in zip(got, want):
             assert (sec, on) == (wsec, won), (p.id, sec, on)
             what = _what(step)
-            if ":" in wwhat.split(" ")[0] and wwhat.split(":")[0] in ("fix", "rules", "builtin", "manual", "run", "check"):
+            if ":" in wwhat.split(" ")[0] and wwhat.split(":")[0] in (
+                "fix",
+                "rules",
+                "builtin",
+                "manual",
+                "run",
+                "check",
+            ):
                 kind, detail = wwhat.split(":", 1)
                 assert what.startswith(kind + ":") or step.kind == kind, (p.id, sec, what)
                 assert detail in what, (p.id, sec, what)
@@ -120,7 +182,9 @@ def test_guide_sections_are_found_and_headings_in_code_are_not_headings():
     guide = GUIDE.read_text(encoding="utf-8")
     sec = guide_section(guide, "二.3.1")
     assert "blobdescriptor: inmemory" in sec and "3.2 部署Docker容器" not in sec
-    assert "curl -fsSL https://bkopen-1252002024.file.myqcloud.com/ce7/bcs.sh | bash -s -- -i k8s" in guide_section(guide, "三.2.1")
+    assert "curl -fsSL https://bkopen-1252002024.file.myqcloud.com/ce7/bcs.sh | bash -s -- -i k8s" in guide_section(
+        guide, "三.2.1"
+    )
     with pytest.raises(KeyError):
         guide_section(guide, "三.9.9")
 
@@ -141,7 +205,10 @@ def test_no_invented_helmfile_and_the_repair_mapping_follows_the_guide():
 def test_load_refuses_steps_without_shape(tmp_path):
     good = yaml.safe_load((ROOT / "bkdoctor" / "install" / "phases.yaml").read_text())
     cases = [
-        ({"run": "ls", "guide": "四.5.1", "quote": "x", "dir": "blueking", "where": "nodes"}, "only the control machine"),
+        (
+            {"run": "ls", "guide": "四.5.1", "quote": "x", "dir": "blueking", "where": "nodes"},
+            "only the control machine",
+        ),
         ({"run": "ls", "guide": "四.5.1"}, "cites its guide section"),
         ({"run": "ls", "guide": "四.5.1", "quote": "x", "on": "nodes"}, "not `on:`"),
         ({"run": "ls", "guide": "四.5.1", "quote": "x", "dir": "blueking"}, "no earlier step creates"),
@@ -149,7 +216,7 @@ def test_load_refuses_steps_without_shape(tmp_path):
     for step, msg in cases:
         data = {"phases": [{"id": "x", "title": {"zh": "x", "en": "x"}, "steps": [step]}]}
         if "on" in step:  # as YAML would read it
-            data = yaml.safe_load(yaml.safe_dump(data).replace("'on':", "on:").replace("\"on\":", "on:"))
+            data = yaml.safe_load(yaml.safe_dump(data).replace("'on':", "on:").replace('"on":', "on:"))
         p = tmp_path / "p.yaml"
         p.write_text(yaml.safe_dump(data, allow_unicode=True))
         with pytest.raises(ValueError, match=msg.replace("`", ".")):
@@ -164,9 +231,18 @@ def test_scripts_quote_every_value_and_parse():
             for cmd in [s.value if s.kind in ("run", "check") else None, s.verify_run]:
                 if not cmd:
                     continue
-                text = script(s, render(cmd, hostile), install_dir="~/bk dir/blue'king", env={
-                    "BK_DOMAIN": "a$(id)", "REGISTRY": "r;id", "INSTALL_DIR": "~/x", "RELEASE_BASEURL": "http://m/"},
-                    on_control=s.on == "control")
+                text = script(
+                    s,
+                    render(cmd, hostile),
+                    install_dir="~/bk dir/blue'king",
+                    env={
+                        "BK_DOMAIN": "a$(id)",
+                        "REGISTRY": "r;id",
+                        "INSTALL_DIR": "~/x",
+                        "RELEASE_BASEURL": "http://m/",
+                    },
+                    on_control=s.on == "control",
+                )
                 r = subprocess.run(["bash", "-n"], input=text, text=True, capture_output=True)
                 assert r.returncode == 0, (p.id, text, r.stderr)
                 assert "$(touch" not in text.replace(shlex.quote(hostile["domain"]), "")
@@ -181,17 +257,33 @@ def test_script_runs_in_the_right_directory_with_the_right_env(tmp_path):
     (root / "bin").mkdir()
     (root / "bin" / "whereami").write_text("#!/bin/sh\necho tool=$0\n")
     (root / "bin" / "whereami").chmod(0o755)
-    step = next(s for p in load_phases() for s in p.steps if s.kind == "run" and s.dir == "blueking" and "REGISTRY" in s.env)
-    text = script(step, "pwd; whereami; echo reg=$REGISTRY kc=$KUBECONFIG", install_dir=str(root / "blueking"),
-                  env={"REGISTRY": "10.0.0.9:5000", "BK_DOMAIN": "d"}, on_control=True)
-    out = subprocess.run(["sh", "-s"], input=text, text=True, capture_output=True,
-                         env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/k/config", "HOME": str(tmp_path)}).stdout
+    step = next(
+        s for p in load_phases() for s in p.steps if s.kind == "run" and s.dir == "blueking" and "REGISTRY" in s.env
+    )
+    text = script(
+        step,
+        "pwd; whereami; echo reg=$REGISTRY kc=$KUBECONFIG",
+        install_dir=str(root / "blueking"),
+        env={"REGISTRY": "10.0.0.9:5000", "BK_DOMAIN": "d"},
+        on_control=True,
+    )
+    out = subprocess.run(
+        ["sh", "-s"],
+        input=text,
+        text=True,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/k/config", "HOME": str(tmp_path)},
+    ).stdout
     assert out.splitlines() == [str(root / "blueking"), f"tool={root}/bin/whereami", "reg=10.0.0.9:5000 kc=/k/config"]
     # a missing directory: a clear line and 97, never a command run elsewhere
-    r = subprocess.run(["sh", "-s"], input=script(step, "echo ran", install_dir=str(tmp_path / "nope" / "blueking"),
-                                                  env={}, on_control=True), text=True, capture_output=True)
+    r = subprocess.run(
+        ["sh", "-s"],
+        input=script(step, "echo ran", install_dir=str(tmp_path / "nope" / "blueking"), env={}, on_control=True),
+        text=True,
+        capture_output=True,
+    )
     assert r.returncode == 97 and "ran" not in r.stdout and "does not exist" in r.stderr
-    assert shell_path("~/bkce7.1-install/blueking") == "\"$HOME\"/bkce7.1-install/blueking"
+    assert shell_path("~/bkce7.1-install/blueking") == '"$HOME"/bkce7.1-install/blueking'
     assert root_of("~/bkce7.1-install/blueking") == "~/bkce7.1-install"
 
 
@@ -217,9 +309,13 @@ def test_k8sctrl_join_commands_are_parsed_strictly():
     cmds = parse_join_commands(K8SCTRL)
     assert cmds["node"].splitlines()[2].startswith("join_cmd_b64=") and cmds["node"].endswith("install k8s-node")
     assert cmds["master"].endswith("install k8s-control-plane")
-    for bad in (K8SCTRL.replace("set +a\ncurl -fsSL http://127.0.0.1:8080/ce7/bcs.sh | bash -s -- install k8s-node",
-                                "set +a\ncurl -fsSL http://127.0.0.1:8080/ce7/bcs.sh | bash -s -- install k8s-node; rm -rf /"),
-                K8SCTRL.replace("join_cmd_b64=a3", "join_cmd_b64=$(id)a3")):
+    for bad in (
+        K8SCTRL.replace(
+            "set +a\ncurl -fsSL http://127.0.0.1:8080/ce7/bcs.sh | bash -s -- install k8s-node",
+            "set +a\ncurl -fsSL http://127.0.0.1:8080/ce7/bcs.sh | bash -s -- install k8s-node; rm -rf /",
+        ),
+        K8SCTRL.replace("join_cmd_b64=a3", "join_cmd_b64=$(id)a3"),
+    ):
         with pytest.raises(ValueError):
             parse_join_commands(bad)
 
@@ -232,14 +328,19 @@ def test_custom_yaml_keys_are_added_and_every_line_kept():
         assert line in out.splitlines()
     data = yaml.safe_load(out)
     assert data["domain"] == {"bkDomain": "bkce7.bktencent.com", "bkMainSiteDomain": "bkce7.bktencent.com"}
-    assert data["apps"] == {"other": {"x": 1}, "bkappFilebeat": {"containersLogPath": "/data/bcs/lib/docker/containers"}}
+    assert data["apps"] == {
+        "other": {"x": 1},
+        "bkappFilebeat": {"containersLogPath": "/data/bcs/lib/docker/containers"},
+    }
     assert data["foo"] == [1, 2]
     assert yaml.safe_load(yaml_set_missing("", ["bcs", "storageClass"], '"nfs"')) == {"bcs": {"storageClass": "nfs"}}
 
 
 def _inventory(tmp_path, masters=1):
     hosts = [{"name": "ctl", "address": "localhost", "roles": ["control"], "local": True}]
-    hosts += [{"name": f"master-{i}", "address": f"198.18.250.{10 + i}", "roles": ["master"]} for i in range(1, masters + 1)]
+    hosts += [
+        {"name": f"master-{i}", "address": f"198.18.250.{10 + i}", "roles": ["master"]} for i in range(1, masters + 1)
+    ]
     hosts += [{"name": "node-1", "address": "198.18.250.50", "roles": ["node"]}]
     inv = tmp_path / "hosts.yaml"
     inv.write_text(yaml.safe_dump({"domain": "bkce7.bktencent.com", "ssh": {"connect_timeout": 1}, "hosts": hosts}))
@@ -247,19 +348,32 @@ def _inventory(tmp_path, masters=1):
 
 
 def _plan(tmp_path, *args):
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c"),
-           "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+        "HOME": str(tmp_path / "home"),
+        "LANG": "C.UTF-8",
+    }
     (tmp_path / "home").mkdir(exist_ok=True)
     env.pop("KUBECONFIG", None)
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", "install", "--plan", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", "install", "--plan", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_plan_on_a_bare_control_machine_lists_every_step(tmp_path):
     r = _plan(tmp_path, "--json", "-i", str(_inventory(tmp_path)), "--with", "bcs", "--with", "monitor-log")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
-    assert [x["phase"] for x in rows] == [p.id for p in select_phases(load_phases(), None, None, None, {"bcs", "monitor-log"})]
+    assert [x["phase"] for x in rows] == [
+        p.id for p in select_phases(load_phases(), None, None, None, {"bcs", "monitor-log"})
+    ]
     steps = {(x["phase"], s["n"]): s for x in rows for s in x["steps"]}
     k8s = steps[("k8s", 1)]
     assert k8s["hosts"] == ["master-1"] and k8s["dir"] == "-" and k8s["command"].startswith("curl -fsSL https://")
@@ -268,7 +382,10 @@ def test_plan_on_a_bare_control_machine_lists_every_step(tmp_path):
     assert steps[("install-files", 2)]["dir"] == "~/bkce7.1-install"
     assert steps[("storage", 3)]["dir"] == "~/bkce7.1-install/blueking"
     assert all(s["error"] is None for s in steps.values()), [s for s in steps.values() if s["error"]]
-    assert not (tmp_path / "home" / "bkce7.1-install").exists() and not (tmp_path / "d" / "bkdoctor" / "install-logs").exists()
+    assert (
+        not (tmp_path / "home" / "bkce7.1-install").exists()
+        and not (tmp_path / "d" / "bkdoctor" / "install-logs").exists()
+    )
     # the text form: host, directory and command of each step
     t = _plan(tmp_path, "-i", str(_inventory(tmp_path)))
     assert t.returncode == 0, t.stderr
@@ -278,8 +395,14 @@ def test_plan_on_a_bare_control_machine_lists_every_step(tmp_path):
 def test_plan_error_when_the_directory_does_not_exist_yet(tmp_path):
     r = _plan(tmp_path, "-i", str(_inventory(tmp_path)), "--phase", "storage")
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1].startswith("bkdoctor: error: plan error: storage step 2 (§五.2.4): "
-                                                        "directory ~/bkce7.1-install/blueking does not exist yet")
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "bkdoctor: error: plan error: storage step 2 (§五.2.4): "
+            "directory ~/bkce7.1-install/blueking does not exist yet"
+        )
+    )
     # once it exists, no error
     (tmp_path / "home" / "bkce7.1-install" / "blueking").mkdir(parents=True)
     assert _plan(tmp_path, "-i", str(_inventory(tmp_path)), "--phase", "storage").returncode == 0
@@ -307,7 +430,11 @@ def test_select_phases():
     # the proxy container before k8s, the nodes' registry-mirrors after it (Docker and bcs.sh's daemon.json first)
     assert ids.index("registry-proxy") < ids.index("k8s") < ids.index("registry-mirrors")
     assert "registry-mirrors" not in [p.id for p in select_phases(ph, None, None, None, set())]
-    assert [p.id for p in select_phases(ph, None, "storage", "base-second", set())] == ["storage", "base-first", "base-second"]
+    assert [p.id for p in select_phases(ph, None, "storage", "base-second", set())] == [
+        "storage",
+        "base-first",
+        "base-second",
+    ]
     assert [p.id for p in select_phases(ph, "ingress", None, None, set())] == ["ingress"]
     with pytest.raises(BadInput):
         select_phases(ph, "nope", None, None, set())
@@ -331,12 +458,14 @@ def test_install_dir_is_validated_everywhere(tmp_path):
     assert _plan(tmp_path, "-i", str(inv)).returncode == 2
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 _KEY = st.sampled_from(["domain", "bkDomain", "apps", "bcs", "x", "y-z", "storageClass"])
 _LEAF = st.one_of(st.integers(-5, 5), st.booleans(), st.text("abc ", max_size=4))
 _DOC = st.recursive(_LEAF, lambda c: st.dictionaries(_KEY, c, min_size=1, max_size=3), max_leaves=8).filter(
-    lambda d: isinstance(d, dict))
+    lambda d: isinstance(d, dict)
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -347,8 +476,9 @@ def test_yaml_set_missing_keeps_every_line_and_adds_only_the_key(doc, path, comm
     text = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
     if comments:
         text = "# operator\n" + text.replace(":\n", ":  # mine\n", 1)
-    if yaml_get(doc, path) is not None or any(not isinstance(yaml_get(doc, path[:i]), (dict, type(None)))
-                                              for i in range(1, len(path))):
+    if yaml_get(doc, path) is not None or any(
+        not isinstance(yaml_get(doc, path[:i]), (dict, type(None))) for i in range(1, len(path))
+    ):
         return  # present, or under a scalar: the builtin reports it and never edits
     out = yaml_set_missing(text, path, '"v"')
     lines = out.splitlines()
@@ -364,21 +494,32 @@ def test_yaml_set_missing_keeps_every_line_and_adds_only_the_key(doc, path, comm
 
 def test_control_commands_keep_kubeconfig_and_get_registry(tmp_path):
     """The env bug: `export KUBECONFIG=…` was built, then replaced by `export REGISTRY=…`."""
-    from bkdoctor.install.phases import Installer
     from bkdoctor.inputs.inventory import load_inventory
+    from bkdoctor.install.phases import Installer
     from bkdoctor.store import History
 
     inv = load_inventory(str(_inventory(tmp_path)))
     inv.registry = "10.0.0.9:5000"
     kc = tmp_path / "kube config"
-    inst = Installer(inv, history=History(str(tmp_path / "h.db")), say=lambda s: None, confirm=lambda q: True,
-                     cluster_factory=lambda: None, kubeconfig=str(kc))
+    inst = Installer(
+        inv,
+        history=History(str(tmp_path / "h.db")),
+        say=lambda s: None,
+        confirm=lambda q: True,
+        cluster_factory=lambda: None,
+        kubeconfig=str(kc),
+    )
     step = next(s for p in load_phases() if p.id == "storage" for s in p.steps if "base-storage" in str(s.value))
     text = inst._script(step, inst.control(), "echo kc=$KUBECONFIG reg=$REGISTRY; pwd")
     root = tmp_path / "home" / "bkce7.1-install"
     (root / "blueking").mkdir(parents=True)
-    out = subprocess.run(["sh", "-s"], input=text, text=True, capture_output=True,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}).stdout.splitlines()
+    out = subprocess.run(
+        ["sh", "-s"],
+        input=text,
+        text=True,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")},
+    ).stdout.splitlines()
     assert out == [f"kc={kc} reg=10.0.0.9:5000", str(root / "blueking")]
 
 

@@ -1,5 +1,6 @@
 """`bkdoctor install` asks for BK_DOMAIN, REGISTRY and the install dir once, on a real terminal (a pty), validates the
 answers, stores them (0600) and never asks again."""
+
 from __future__ import annotations
 
 import os
@@ -39,19 +40,31 @@ def run_on_tty(args, answers, env, timeout=60):
 
 
 def test_asked_once_validated_stored(tmp_path):
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_DATA_HOME": str(tmp_path / "data"),
-           "HOME": str(tmp_path), "LANG": "C.UTF-8", "TERM": "dumb"}
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+    }
     env.pop("KUBECONFIG", None)
     inst = tmp_path / "blueking"
     # "Not A Domain!" is refused and asked again; the registry keeps its default (Enter)
     # (no master in the inventory: the phase is a plan error after the questions, nothing runs on this machine)
-    code, out = run_on_tty(["install", "--phase", "control-sync", "--yes", "--install-dir", str(inst)],
-                           ["Not A Domain!", "bkce7.bktencent.com", "", "ftp://not-a-mirror", ""], env)
+    code, out = run_on_tty(
+        ["install", "--phase", "control-sync", "--yes", "--install-dir", str(inst)],
+        ["Not A Domain!", "bkce7.bktencent.com", "", "ftp://not-a-mirror", ""],
+        env,
+    )
     assert "BK_DOMAIN" in out and "not valid" in out, out
     assert "download base" in out and code == 2 and "plan error: control-sync" in out, out
     cfg = tmp_path / "cfg" / "bkdoctor" / "config.yaml"
-    assert yaml.safe_load(cfg.read_text()) == {"domain": "bkce7.bktencent.com", "registry": "",
-                                               "download_base": "https://bkopen-1252002024.file.myqcloud.com"}
+    assert yaml.safe_load(cfg.read_text()) == {
+        "domain": "bkce7.bktencent.com",
+        "registry": "",
+        "download_base": "https://bkopen-1252002024.file.myqcloud.com",
+    }
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
     # never asked again
     code2, out2 = run_on_tty(["install", "--phase", "control-sync", "--yes", "--install-dir", str(inst)], [], env)

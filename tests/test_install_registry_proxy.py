@@ -6,6 +6,7 @@ against the real registry server and the real dockerd.
 The proxy host: Debian's docker-registry as the upstream (stands for hub.bktencent.com, an image pushed to it) and,
 for `docker run … registry:2` (no image can be pulled here), a docker CLI stand-in that runs the same server with
 the container's port mapping and volumes (fixtures/install/docker-standin.sh)."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hostcases import make_ssh_host
 
 pytestmark = [pytest.mark.ssh, pytest.mark.docker, pytest.mark.slow]
@@ -25,32 +25,87 @@ FIX = ROOT / "fixtures"
 
 
 def test_registry_proxy_phase(ssh_fleet, tmp_path):
-    files = {"/usr/local/sbin/docker": {"content": (FIX / "install" / "docker-standin.sh").read_text(), "mode": 0o755},
-             "/etc/docker/registry/upstream.yml": {"content": (FIX / "registry" / "upstream.yml").read_text()}}
-    files.update({f"/run/fixtures/registry/{p.name}": {"content": p.read_text()} for p in (FIX / "registry").glob("*.sh")})
+    files = {
+        "/usr/local/sbin/docker": {"content": (FIX / "install" / "docker-standin.sh").read_text(), "mode": 0o755},
+        "/etc/docker/registry/upstream.yml": {"content": (FIX / "registry" / "upstream.yml").read_text()},
+    }
+    files.update(
+        {f"/run/fixtures/registry/{p.name}": {"content": p.read_text()} for p in (FIX / "registry").glob("*.sh")}
+    )
     # the leftover of the old bug: Docker made a directory where the config file belongs
-    fleet, proxy = make_ssh_host(ssh_fleet, {"hostname": "proxy-1", "docker": True, "files": files,
-                                             "overlays": ["/etc", "/usr/local/sbin"],
-                                             "setup": "mkdir -p /etc/docker/registry/bkhub.yaml"})
+    fleet, proxy = make_ssh_host(
+        ssh_fleet,
+        {
+            "hostname": "proxy-1",
+            "docker": True,
+            "files": files,
+            "overlays": ["/etc", "/usr/local/sbin"],
+            "setup": "mkdir -p /etc/docker/registry/bkhub.yaml",
+        },
+    )
     proxy.run("sh /run/fixtures/registry/push-image.sh")
-    _, node = make_ssh_host(ssh_fleet, {"hostname": "node-1", "docker": True, "files": {
-        "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'}})
+    _, node = make_ssh_host(
+        ssh_fleet,
+        {
+            "hostname": "node-1",
+            "docker": True,
+            "files": {
+                "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'
+            },
+        },
+    )
     inv = tmp_path / "hosts.yaml"
-    inv.write_text(yaml.safe_dump({
-        "domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(),
-        # the upstream is the test's; the data dir under the host's private /data (never this machine's /var/lib)
-        "thresholds": {"registry_data": "/data/registry-bkhub", "registry_upstream": "http://127.0.0.1:5001"},
-        "hosts": [{"name": "ctl", "address": "localhost", "roles": ["control"], "local": True},
-                  {"name": "proxy-1", "address": proxy.address, "roles": ["registry-proxy"], "docker_socket": "/run/docker.sock"},
-                  {"name": "node-1", "address": node.address, "roles": ["node"], "docker_socket": "/run/docker.sock"}]}))
-    env = {**os.environ, "LANG": "C.UTF-8", "COLUMNS": "400", "XDG_DATA_HOME": str(tmp_path / "d"),
-           "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "domain": "bkce7.bktencent.com",
+                "ssh": fleet.ssh_settings(),
+                # the upstream is the test's; the data dir under the host's private /data (never this machine's /var/lib)
+                "thresholds": {"registry_data": "/data/registry-bkhub", "registry_upstream": "http://127.0.0.1:5001"},
+                "hosts": [
+                    {"name": "ctl", "address": "localhost", "roles": ["control"], "local": True},
+                    {
+                        "name": "proxy-1",
+                        "address": proxy.address,
+                        "roles": ["registry-proxy"],
+                        "docker_socket": "/run/docker.sock",
+                    },
+                    {"name": "node-1", "address": node.address, "roles": ["node"], "docker_socket": "/run/docker.sock"},
+                ],
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "LANG": "C.UTF-8",
+        "COLUMNS": "400",
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+    }
     env.pop("KUBECONFIG", None)
 
     def install(*args, phase="registry-proxy"):
-        return subprocess.run([sys.executable, "-m", "bkdoctor.cli", "install", "-i", str(inv), "--yes", "--phase",
-                               phase, "--with", "registry-proxy", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bkdoctor.cli",
+                "install",
+                "-i",
+                str(inv),
+                "--yes",
+                "--phase",
+                phase,
+                "--with",
+                "registry-proxy",
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     r = install()
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
@@ -62,7 +117,8 @@ def test_registry_proxy_phase(ssh_fleet, tmp_path):
     log = proxy.read("/run/docker-standin.log").decode().splitlines()
     assert log[0] == "inspect proxy-bkhub" and log[1].startswith(
         "run -d -p 5500:5000 --restart=always --name proxy-bkhub -v /etc/docker/registry/bkhub.yaml:/etc/docker/registry/config.yml "
-        "-v /data/registry-bkhub:/var/lib/registry hub.bktencent.com/library/registry:2"), log
+        "-v /data/registry-bkhub:/var/lib/registry hub.bktencent.com/library/registry:2"
+    ), log
     assert "DONE     registry-proxy" in r.stdout
     # the nodes' registry-mirrors is its own phase, after k8s (Docker and bcs.sh's daemon.json come first)
     assert json.loads(node.docker("info", "--format", "{{json .RegistryConfig.Mirrors}}").stdout) in ([], None)

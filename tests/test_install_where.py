@@ -1,17 +1,17 @@
 """`bkdoctor install`: a step's `where:` is where its rule checks judge and its fixes run, on real test hosts (two
 namespaced hosts, the real probe, the real remediations): never a host the plan did not show."""
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-
 from hostcases import FIXTURES, Case, make_host
 
 from bkdoctor.inputs import thresholds as th
+from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.install.phases import Installer, load_phases
 from bkdoctor.install.steps import Step
-from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 
@@ -27,7 +27,8 @@ def _installer(tmp_path, hosts: dict[str, tuple[object, tuple[str, ...]]]) -> tu
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     inv.hosts = [
         HostSpec(name=n, address=f"10.0.0.{i + 2}", roles=roles, docker_socket="/run/docker.sock", local=True)
-        for i, (n, (_, roles)) in enumerate(hosts.items())]
+        for i, (n, (_, roles)) in enumerate(hosts.items())
+    ]
     inv.thresholds = th.merge(None)
 
     def factory(h, inv_):
@@ -37,8 +38,14 @@ def _installer(tmp_path, hosts: dict[str, tuple[object, tuple[str, ...]]]) -> tu
         return LocalTransport(prefix=host.nsenter_argv(), root=host.root, address=h.address)
 
     said: list[str] = []
-    inst = Installer(inv, history=History(str(tmp_path / "h.db")), say=said.append, confirm=lambda q: True,
-                     cluster_factory=lambda: None, factory=factory)
+    inst = Installer(
+        inv,
+        history=History(str(tmp_path / "h.db")),
+        say=said.append,
+        confirm=lambda q: True,
+        cluster_factory=lambda: None,
+        factory=factory,
+    )
     return inst, said
 
 

@@ -10,7 +10,6 @@ import secrets
 import time
 
 import pytest
-
 from kube.fixtures import kube_apiserver, kube_kubelet, kube_ns  # noqa: F401
 
 kubernetes = pytest.importorskip("kubernetes")
@@ -46,7 +45,8 @@ def node_name(core):
 
 def _pod(name: str, node: str | None = None, containers=("app",)) -> dict:
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": name}},
         "spec": {
             "nodeName": node,
@@ -78,17 +78,31 @@ def test_kubeconfig_files_load_with_context(kube_apiserver):
 
 def test_node_status_through_status_subresource(core, node_name):
     core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node_name}})
-    status = {"status": {
-        "nodeInfo": {
-            "kubeletVersion": "v1.20.11", "kubeProxyVersion": "v1.20.11",
-            "containerRuntimeVersion": "docker://19.3.9", "operatingSystem": "linux", "architecture": "amd64",
-            "osImage": "CentOS Linux 7 (Core)", "kernelVersion": "3.10.0-1160.el7.x86_64",
-            "machineID": "", "systemUUID": "", "bootID": "",
-        },
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                        "message": "kubelet is posting ready status"}],
-    }}
+    status = {
+        "status": {
+            "nodeInfo": {
+                "kubeletVersion": "v1.20.11",
+                "kubeProxyVersion": "v1.20.11",
+                "containerRuntimeVersion": "docker://19.3.9",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "osImage": "CentOS Linux 7 (Core)",
+                "kernelVersion": "3.10.0-1160.el7.x86_64",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                }
+            ],
+        }
+    }
     core.patch_node_status(node_name, status)
     node = core.read_node_status(node_name)
     assert node.status.node_info.kubelet_version == "v1.20.11"
@@ -104,16 +118,31 @@ def test_pod_waiting_reason_image_pull_backoff(core, kube_ns):
     core.create_namespaced_pod(kube_ns, _pod("web", containers=("web",)))
     pod = core.read_namespaced_pod("web", kube_ns)
     assert pod.status.phase == "Pending" and not pod.status.container_statuses
-    core.patch_namespaced_pod_status("web", kube_ns, {"status": {
-        "phase": "Pending",
-        "conditions": [{"type": "PodScheduled", "status": "True"}],
-        "containerStatuses": [{
-            "name": "web", "ready": False, "restartCount": 0,
-            "image": "mirrors.tencent.com/bkce/web:1.0", "imageID": "",
-            "state": {"waiting": {"reason": "ImagePullBackOff",
-                                  "message": 'Back-off pulling image "mirrors.tencent.com/bkce/web:1.0"'}},
-        }],
-    }})
+    core.patch_namespaced_pod_status(
+        "web",
+        kube_ns,
+        {
+            "status": {
+                "phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "True"}],
+                "containerStatuses": [
+                    {
+                        "name": "web",
+                        "ready": False,
+                        "restartCount": 0,
+                        "image": "mirrors.tencent.com/bkce/web:1.0",
+                        "imageID": "",
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": 'Back-off pulling image "mirrors.tencent.com/bkce/web:1.0"',
+                            }
+                        },
+                    }
+                ],
+            }
+        },
+    )
     pods = core.list_namespaced_pod(kube_ns).items
     assert [p.metadata.name for p in pods] == ["web"]
     st = pods[0].status.container_statuses[0]
@@ -150,13 +179,21 @@ def test_viewer_forbidden_until_rbac_grants(kube_apiserver, api, core, kube_ns):
     assert 'User "bkdoctor-viewer" cannot list resource "secrets"' in json.loads(e.value.body)["message"]
 
     rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_namespaced_role(kube_ns, {
-        "metadata": {"name": "secret-reader"},
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]})
-    rbac.create_namespaced_role_binding(kube_ns, {
-        "metadata": {"name": "viewer-reads-secrets"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secret-reader"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bkdoctor-viewer"}]})
+    rbac.create_namespaced_role(
+        kube_ns,
+        {
+            "metadata": {"name": "secret-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        kube_ns,
+        {
+            "metadata": {"name": "viewer-reads-secrets"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secret-reader"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bkdoctor-viewer"}],
+        },
+    )
     deadline = time.monotonic() + 15  # the RBAC authorizer reads through informers: allow a moment
     while True:
         try:
@@ -189,8 +226,7 @@ def test_pod_log_through_stand_in_kubelet(core, kube_ns, kube_kubelet, node_name
     assert core.read_namespaced_pod_log("usermgr", kube_ns, container="api") == text
     tail = core.read_namespaced_pod_log("usermgr", kube_ns, container="api", tail_lines=2)
     assert tail == "line 10\nERROR: Access denied for user 'root'@'10.0.0.5'\n"
-    assert core.read_namespaced_pod_log("usermgr", kube_ns, container="api",
-                                        previous=True) == "crashed before: OOM\n"
+    assert core.read_namespaced_pod_log("usermgr", kube_ns, container="api", previous=True) == "crashed before: OOM\n"
     path, cn = kube_kubelet.requests[-1]
     assert path.startswith(f"/containerLogs/{kube_ns}/usermgr/api?") and "previous=true" in path
     assert cn == "kube-apiserver-kubelet-client"  # the API server presented its kubelet client cert
@@ -204,9 +240,13 @@ def test_pod_log_through_stand_in_kubelet(core, kube_ns, kube_kubelet, node_name
 
 
 def test_delete_namespaced_service(core, kube_ns):
-    svc = core.create_namespaced_service(kube_ns, {
-        "metadata": {"name": "bk-user"},
-        "spec": {"selector": {"app": "bk-user"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    svc = core.create_namespaced_service(
+        kube_ns,
+        {
+            "metadata": {"name": "bk-user"},
+            "spec": {"selector": {"app": "bk-user"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
     assert svc.spec.cluster_ip.startswith("10.")
     core.delete_namespaced_service("bk-user", kube_ns)  # kubernetes 37.0.2 raises here against 1.20
     with pytest.raises(ApiException) as e:
@@ -234,7 +274,8 @@ def test_client_version_in_tested_range():
     major = int(kubernetes.__version__.split(".")[0])
     assert 33 <= major < 36, (
         f"kubernetes client {kubernetes.__version__}: use 'kubernetes>=33.1,<36' (36.x returns pod logs as "
-        f"a bytes repr, 37.x fails delete_namespaced_service against 1.20)")
+        f"a bytes repr, 37.x fails delete_namespaced_service against 1.20)"
+    )
 
 
 def test_available_reports_missing_binary(tmp_path):

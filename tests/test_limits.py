@@ -2,6 +2,7 @@
 is analysed from the bundle alone; one YAML loader, one host-name rule.
 
 The bounded cases run bkdoctor in a subprocess under an address-space limit (resource.setrlimit) and a timeout."""
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,7 @@ from bkdoctor.model import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
 MEM_LIMIT = 1024 * 1024 * 1024  # 1 GiB of address space for the whole bkdoctor process
-MAX_RSS_KIB = 250 * 1024        # and its peak resident set must stay small (bkdoctor alone: ~60-90 MiB)
+MAX_RSS_KIB = 250 * 1024  # and its peak resident set must stay small (bkdoctor alone: ~60-90 MiB)
 
 
 def _env(home: Path | None = None) -> dict[str, str]:
@@ -38,20 +39,29 @@ def _env(home: Path | None = None) -> dict[str, str]:
 
 def bounded(*args: str, home: Path | None = None, timeout: float = 60) -> tuple[int, str, float, int]:
     """Run bkdoctor under RLIMIT_AS; -> (exit code, stderr, seconds, peak RSS in KiB)."""
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEM_LIMIT, MEM_LIMIT))
 
     rss_file = Path(tempfile.gettempdir()) / f"bkdoctor-rss-{os.getpid()}-{time.monotonic_ns()}"
     env = _env(home)
     env["BKD_TEST_RSS"] = str(rss_file)
-    code = ("import atexit, os, resource, sys\n"
-            "atexit.register(lambda: open(os.environ['BKD_TEST_RSS'], 'w').write("
-            "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
-            "from bkdoctor.cli import main\n"
-            "main(sys.argv[1:])\n")
+    code = (
+        "import atexit, os, resource, sys\n"
+        "atexit.register(lambda: open(os.environ['BKD_TEST_RSS'], 'w').write("
+        "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+        "from bkdoctor.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
     t0 = time.monotonic()
-    p = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit)
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=limit,
+    )
     try:
         _, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -110,9 +120,14 @@ def home(tmp_path):
 
 # -- resource exhaustion (item 10) -----------------------------------------------------------------------------
 
-ALIAS_BOMB = "hosts:\n" + "\n".join(  # 9 ** 9 strings once expanded, under a key the schema walks
-    ['  - &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'] +
-    [f"  - &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]) + "\n"
+ALIAS_BOMB = (
+    "hosts:\n"
+    + "\n".join(  # 9 ** 9 strings once expanded, under a key the schema walks
+        ['  - &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+        + [f"  - &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    )
+    + "\n"
+)
 
 
 def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int] | None = None) -> bytes:
@@ -123,6 +138,7 @@ def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int] | None = None)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         if big:
+
             class Zeros(io.RawIOBase):
                 def __init__(self, n):
                     self.left = n
@@ -143,24 +159,51 @@ def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int] | None = None)
 
 
 def _manifest(**over) -> dict:
-    m = {"schema": "bkdoctor/bundle/v1", "tool": {"name": "bkdoctor", "version": "0"}, "created_at": "x", "scan_id": "s",
-         "domain": "bkce7.bktencent.com", "install_dir": "/nonexistent", "ingress_ip": None, "thresholds": {},
-         "rules": [], "hosts": ["node-1"], "cluster": None}
+    m = {
+        "schema": "bkdoctor/bundle/v1",
+        "tool": {"name": "bkdoctor", "version": "0"},
+        "created_at": "x",
+        "scan_id": "s",
+        "domain": "bkce7.bktencent.com",
+        "install_dir": "/nonexistent",
+        "ingress_ip": None,
+        "thresholds": {},
+        "rules": [],
+        "hosts": ["node-1"],
+        "cluster": None,
+    }
     m.update(over)
     return m
 
 
 def _host_doc(name="node-1", **over) -> dict:
-    d = {"name": name, "kind": "host", "address": "10.0.0.5", "roles": ["node"], "reachable": True, "error": None,
-         "gather_s": 0.1, "sections": {"hostname": {"rc": 0, "out": base64.b64encode(b"node-1\n").decode()},
-                                       "fstab": {"rc": 0, "out": base64.b64encode(b"/dev/vdb1 /data xfs defaults 0 0\n").decode()}},
-         "docker_api": None, "docker_api_error": "no docker", "extra": {}}
+    d = {
+        "name": name,
+        "kind": "host",
+        "address": "10.0.0.5",
+        "roles": ["node"],
+        "reachable": True,
+        "error": None,
+        "gather_s": 0.1,
+        "sections": {
+            "hostname": {"rc": 0, "out": base64.b64encode(b"node-1\n").decode()},
+            "fstab": {"rc": 0, "out": base64.b64encode(b"/dev/vdb1 /data xfs defaults 0 0\n").decode()},
+        },
+        "docker_api": None,
+        "docker_api_error": "no docker",
+        "extra": {},
+    }
     d.update(over)
     return d
 
 
-def _write_bundle(path: Path, manifest: dict, hosts: dict[str, object] | None = None, cluster=None,
-                  raw: dict[str, bytes] | None = None) -> Path:
+def _write_bundle(
+    path: Path,
+    manifest: dict,
+    hosts: dict[str, object] | None = None,
+    cluster=None,
+    raw: dict[str, bytes] | None = None,
+) -> Path:
     members = {"manifest.json": json.dumps(manifest).encode(), "cluster.json": json.dumps(cluster).encode()}
     for name, doc in (hosts if hosts is not None else {"node-1": _host_doc()}).items():
         members[f"hosts/{name}.json"] = json.dumps(doc).encode()
@@ -182,8 +225,11 @@ def test_alias_bomb_inventory_is_refused_in_bounded_memory(tmp_path, home):
 def test_huge_bundle_member_is_refused_as_a_stream(tmp_path, home):
     """A small file holding a 512 MiB member: refused from the member's header, never read whole."""
     p = tmp_path / "big.tar.gz"
-    p.write_bytes(_bundle_bytes({"manifest.json": json.dumps(_manifest(hosts=[])).encode()},
-                                big=("cluster.json", 512 * 1024 * 1024)))
+    p.write_bytes(
+        _bundle_bytes(
+            {"manifest.json": json.dumps(_manifest(hosts=[])).encode()}, big=("cluster.json", 512 * 1024 * 1024)
+        )
+    )
     assert p.stat().st_size < 4 * 1024 * 1024
     rc, err, took, rss = bounded("scan", "--bundle", str(p), "--no-history", home=home)
     assert_one_line_exit_2(rc, err, "MiB")
@@ -199,15 +245,18 @@ def test_huge_ansible_range_is_refused(tmp_path, home):
     assert took < 30
 
 
-@pytest.mark.parametrize("thresholds,needle", [
-    ({"localpv_count": 100000000}, "thresholds.localpv_count: 100000000 is out of range (1..999)"),
-    ({"registry_port": 70000}, "out of range"),
-    ({"clock_skew_fail_s": float("nan")}, "out of range"),
-    ({"resources": {"node": {"min": {"cpu": -1}}}}, "out of range"),
-    ({"localpv_count": 2.5}, "whole number"),
-    ({"hosts_names": [1, 2]}, "must be a string"),
-    ({"hosts_extra_names": ["x"] * 5000}, "more than 1000 items"),
-])
+@pytest.mark.parametrize(
+    "thresholds,needle",
+    [
+        ({"localpv_count": 100000000}, "thresholds.localpv_count: 100000000 is out of range (1..999)"),
+        ({"registry_port": 70000}, "out of range"),
+        ({"clock_skew_fail_s": float("nan")}, "out of range"),
+        ({"resources": {"node": {"min": {"cpu": -1}}}}, "out of range"),
+        ({"localpv_count": 2.5}, "whole number"),
+        ({"hosts_names": [1, 2]}, "must be a string"),
+        ({"hosts_extra_names": ["x"] * 5000}, "more than 1000 items"),
+    ],
+)
 def test_every_numeric_threshold_is_bounded(tmp_path, home, thresholds, needle):
     inv = tmp_path / "hosts.yaml"
     inv.write_text(yaml.safe_dump({"thresholds": thresholds}).replace(".nan", ".nan"))
@@ -230,18 +279,31 @@ def test_bundle_manifest_thresholds_are_validated(tmp_path, home):
 
 # -- exit 2, never 3 (item 11) ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,text,needle", ids=lambda v: v if isinstance(v, str) and len(v) < 20 else "", argvalues=[
-    ("lists.yaml", "all:\n  children:\n    node:\n      hosts: [n1, n2]\n", "must be a mapping, not a list"),
-    ("vars.yaml", "all:\n  children:\n    node:\n      hosts: {n1: [a]}\n", "must be a mapping"),
-    ("children.yaml", "all:\n  children: [node]\n", "must be a mapping"),
-    ("nested.ini", "".join(f"[g{i}:children]\ng{i + 1}\n" for i in range(3000)) + "[g3000]\nh1\n[node:children]\ng0\n",
-     "nested deeper"),
-    ("nested.yaml", "all:\n  children:\n" + "".join("  " * (i + 2) + f"g{i}:\n" + "  " * (i + 3) + "children:\n"
-                                                      for i in range(0, 3000, 2))[:200000] + "\n", "nested deeper"),
-    ("step.yaml", "all:\n  children:\n    node:\n      hosts: {'n[1:3:0]': {}}\n", "step"),
-    ("deep.yaml", "hosts: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper"),
-    ("bigint.yaml", "ssh: {port: " + "9" * 6000 + "}\n", "invalid YAML"),
-])
+
+@pytest.mark.parametrize(
+    "name,text,needle",
+    ids=lambda v: v if isinstance(v, str) and len(v) < 20 else "",
+    argvalues=[
+        ("lists.yaml", "all:\n  children:\n    node:\n      hosts: [n1, n2]\n", "must be a mapping, not a list"),
+        ("vars.yaml", "all:\n  children:\n    node:\n      hosts: {n1: [a]}\n", "must be a mapping"),
+        ("children.yaml", "all:\n  children: [node]\n", "must be a mapping"),
+        (
+            "nested.ini",
+            "".join(f"[g{i}:children]\ng{i + 1}\n" for i in range(3000)) + "[g3000]\nh1\n[node:children]\ng0\n",
+            "nested deeper",
+        ),
+        (
+            "nested.yaml",
+            "all:\n  children:\n"
+            + "".join("  " * (i + 2) + f"g{i}:\n" + "  " * (i + 3) + "children:\n" for i in range(0, 3000, 2))[:200000]
+            + "\n",
+            "nested deeper",
+        ),
+        ("step.yaml", "all:\n  children:\n    node:\n      hosts: {'n[1:3:0]': {}}\n", "step"),
+        ("deep.yaml", "hosts: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper"),
+        ("bigint.yaml", "ssh: {port: " + "9" * 6000 + "}\n", "invalid YAML"),
+    ],
+)
 def test_bad_ansible_and_yaml_inventories_exit_2(tmp_path, home, name, text, needle):
     """(ids: the file name)"""
     inv = tmp_path / name
@@ -250,21 +312,24 @@ def test_bad_ansible_and_yaml_inventories_exit_2(tmp_path, home, name, text, nee
     assert_one_line_exit_2(rc, err, needle)
 
 
-@pytest.mark.parametrize("case,needle", [
-    ("missing out", "needs `out`"),
-    ("rc a string", "rc: must be a number"),
-    ("roles a string", "roles: must be a list"),
-    ("sections a list", "sections: must be a mapping"),
-    ("extra error not texts", "needs zh and en"),
-    ("host doc a list", "hosts/node-1.json missing"),
-    ("hosts not a list", "manifest.hosts: must be a list"),
-    ("domain a number", "manifest.domain: must be a string"),
-    ("deep json", "nested too deep"),
-    ("bad host name", "not a valid host name"),
-    ("thresholds unknown key", "unknown key"),
-    ("cluster kinds a list", "kinds: must be a mapping"),
-    ("not base64", "not base64"),
-])
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("missing out", "needs `out`"),
+        ("rc a string", "rc: must be a number"),
+        ("roles a string", "roles: must be a list"),
+        ("sections a list", "sections: must be a mapping"),
+        ("extra error not texts", "needs zh and en"),
+        ("host doc a list", "hosts/node-1.json missing"),
+        ("hosts not a list", "manifest.hosts: must be a list"),
+        ("domain a number", "manifest.domain: must be a string"),
+        ("deep json", "nested too deep"),
+        ("bad host name", "not a valid host name"),
+        ("thresholds unknown key", "unknown key"),
+        ("cluster kinds a list", "kinds: must be a mapping"),
+        ("not base64", "not base64"),
+    ],
+)
 def test_malformed_bundles_exit_2(tmp_path, home, case, needle):
     m, hosts, cluster, raw = _manifest(), {"node-1": _host_doc()}, None, {}
     h = hosts["node-1"]
@@ -309,14 +374,30 @@ def test_a_valid_hand_made_bundle_is_read(tmp_path, home):
 
 # -- a bundle is analysed from the bundle alone (item 9) -------------------------------------------------------
 
+
 def test_bundle_analysis_reads_nothing_from_the_analysts_machine(tmp_path):
     site, analyst = tmp_path / "site", tmp_path / "analyst"
     site.mkdir()
     analyst.mkdir()
     b = tmp_path / "b.tar.gz"
-    r = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "collect", "-o", str(b), "--no-cluster",
-                        "--install-dir", "~/bkce7.1-install/blueking"], cwd=ROOT, env=_env(site),
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bkdoctor.cli",
+            "collect",
+            "-o",
+            str(b),
+            "--no-cluster",
+            "--install-dir",
+            "~/bkce7.1-install/blueking",
+        ],
+        cwd=ROOT,
+        env=_env(site),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     # the analyst's machine has its own BlueKing install (a custom.yaml at the bundle's install_dir) and cluster
     custom = analyst / "bkce7.1-install" / "blueking" / "environments" / "default" / "custom.yaml"
@@ -325,15 +406,18 @@ def test_bundle_analysis_reads_nothing_from_the_analysts_machine(tmp_path):
     (analyst / ".kube").mkdir()
     (analyst / ".kube" / "config").write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
     log = tmp_path / "opened.json"
-    code = ("import sys, json, atexit\n"
-            "opened = []\n"
-            "sys.addaudithook(lambda ev, a: opened.append(str(a[0])) if ev == 'open' and isinstance(a[0], (str, bytes)) "
-            "else None)\n"
-            f"atexit.register(lambda: open({str(log)!r}, 'w').write(json.dumps(opened)))\n"
-            "from bkdoctor.cli import main\n"
-            f"main(['scan', '--bundle', {str(b)!r}, '--no-history', '--json', {str(tmp_path / 'r.json')!r}])\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(analyst), capture_output=True, text=True,
-                       timeout=120)
+    code = (
+        "import sys, json, atexit\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda ev, a: opened.append(str(a[0])) if ev == 'open' and isinstance(a[0], (str, bytes)) "
+        "else None)\n"
+        f"atexit.register(lambda: open({str(log)!r}, 'w').write(json.dumps(opened)))\n"
+        "from bkdoctor.cli import main\n"
+        f"main(['scan', '--bundle', {str(b)!r}, '--no-history', '--json', {str(tmp_path / 'r.json')!r}])\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_env(analyst), capture_output=True, text=True, timeout=120
+    )
     assert r.returncode in (0, 1), r.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["scan"]["domain"] is None  # not the analyst's analyst.example.com
@@ -345,15 +429,21 @@ def test_bundle_analysis_reads_nothing_from_the_analysts_machine(tmp_path):
 
 # -- schema holes (item 12) ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,needle", [
-    ("hosts:\n  - {name: a, address: 10.0.0.1, roles: [node]}\nhosts:\n  - {name: b, address: 10.0.0.2, roles: [node]}\n",
-     "line 3 column 1: invalid YAML: duplicate key 'hosts' (first at line 1)"),
-    ("ssh: {user: a, user: b}\n", "duplicate key 'user'"),
-    ('hosts:\n  - {name: "node1\\n", address: 10.0.0.1, roles: [node]}\n', "hosts.0.name"),
-    ('domain: "bkce7.bktencent.com\\n"\n', "domain"),
-    ("hosts:\n  - {name: bk..node1, address: 10.0.0.1, roles: [node]}\n", "hosts.0.name"),
-    ("hosts:\n  - {name: node-, address: 10.0.0.1, roles: [node]}\n", "hosts.0.name"),
-])
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        (
+            "hosts:\n  - {name: a, address: 10.0.0.1, roles: [node]}\nhosts:\n  - {name: b, address: 10.0.0.2, roles: [node]}\n",
+            "line 3 column 1: invalid YAML: duplicate key 'hosts' (first at line 1)",
+        ),
+        ("ssh: {user: a, user: b}\n", "duplicate key 'user'"),
+        ('hosts:\n  - {name: "node1\\n", address: 10.0.0.1, roles: [node]}\n', "hosts.0.name"),
+        ('domain: "bkce7.bktencent.com\\n"\n', "domain"),
+        ("hosts:\n  - {name: bk..node1, address: 10.0.0.1, roles: [node]}\n", "hosts.0.name"),
+        ("hosts:\n  - {name: node-, address: 10.0.0.1, roles: [node]}\n", "hosts.0.name"),
+    ],
+)
 def test_schema_holes_are_closed(tmp_path, home, text, needle):
     inv = tmp_path / "hosts.yaml"
     inv.write_text(text)
@@ -417,8 +507,16 @@ def test_schema_patterns_do_not_accept_a_trailing_newline():
 
 
 def test_set_with_an_unknown_key_exits_2(home):
-    rc, _, err = cli("fix", "--rule", "faq-paas-init-data", "--set", "imgae=registry.local/x:v1", "--dry-run",
-                     "--no-cluster", home=home)
+    rc, _, err = cli(
+        "fix",
+        "--rule",
+        "faq-paas-init-data",
+        "--set",
+        "imgae=registry.local/x:v1",
+        "--dry-run",
+        "--no-cluster",
+        home=home,
+    )
     assert_one_line_exit_2(rc, err, "--set imgae: unknown key (known: image)")
 
 
@@ -445,8 +543,10 @@ def test_validation_patterns_end_in_backslash_z():
     """A `$` at the end of a validation pattern accepts a trailing newline; every one uses \\Z. Left: searches that
     extract (not validate) and multi-line searches; siteconfig.py and rules/fleet/fleet-hostname.py are owned by
     other work: rules/ only match parsed facts."""
-    allowed = {("bkdoctor/facts/host.py", 'zoneinfo/(?:posix/|right/)?(.+)$"'),
-               ("bkdoctor/inputs/ansible.py", r'^\s*\[[^\]]+\]\s*$"')}
+    allowed = {
+        ("bkdoctor/facts/host.py", 'zoneinfo/(?:posix/|right/)?(.+)$"'),
+        ("bkdoctor/inputs/ansible.py", r'^\s*\[[^\]]+\]\s*$"'),
+    }
     bad = []
     for p in sorted(list((ROOT / "bkdoctor").rglob("*.py")) + list((ROOT / "remediations").rglob("*.py"))):
         rel = str(p.relative_to(ROOT))

@@ -1,5 +1,6 @@
 """Constants with one home (bkdoctor/model.py): the JSON schemas spell their enums out for readers of the schema,
 and this holds them to the constants the code uses."""
+
 from __future__ import annotations
 
 import json

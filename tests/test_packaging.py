@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from kube.fixtures import kube_apiserver  # noqa: F401
 from testbed.hostns import _unix_http_get, pid_alive, proc_children, proc_tree
 
@@ -61,8 +60,13 @@ def _set_pdeathsig() -> None:  # in the child between fork and exec: die with th
 def _pip_offline_env() -> dict[str, str]:
     """No pip configuration of this machine, and an index that cannot answer: any network use fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="http://127.0.0.1:9/", PIP_NO_INPUT="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_DEFAULT_TIMEOUT="5")
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_INDEX_URL="http://127.0.0.1:9/",
+        PIP_NO_INPUT="1",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_DEFAULT_TIMEOUT="5",
+    )
     return env
 
 
@@ -73,8 +77,15 @@ def wheelhouse(tmp_path_factory):
     # the oldest and the newest CPython the install test uses (this interpreter's version is always added);
     # the default list (3.10-3.14) only adds index look-ups
     env = dict(os.environ, WHEELHOUSE_PYTHONS="3.10 3.13")
-    r = subprocess.run(["bash", str(ROOT / "packaging" / "wheelhouse.sh"), str(out)], cwd=ROOT, capture_output=True,
-                       text=True, timeout=1200, stdin=subprocess.DEVNULL, env=env)
+    r = subprocess.run(
+        ["bash", str(ROOT / "packaging" / "wheelhouse.sh"), str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     assert r.returncode == 0, f"wheelhouse.sh failed:\n{_tail(r.stdout)}\n{_tail(r.stderr)}"
     print(f"wheelhouse built in {time.monotonic() - t0:.0f}s")
     assert f"--find-links {out} bkdoctor" in r.stdout  # it prints the install command
@@ -94,12 +105,16 @@ def _interpreter(version: str) -> str | None:
     if version == "current":
         return sys.executable
     pyenv = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
-    candidates = [str(d / "bin" / f"python{version}") for d in sorted(pyenv.glob(f"{version}.*"))] if pyenv.is_dir() else []
+    candidates = (
+        [str(d / "bin" / f"python{version}") for d in sorted(pyenv.glob(f"{version}.*"))] if pyenv.is_dir() else []
+    )
     candidates += [p for p in (shutil.which(f"python{version}"), f"/usr/bin/python{version}") if p]
     for exe in candidates:
         try:
-            if os.path.exists(exe) and subprocess.run([exe, "-c", "import venv"], capture_output=True,
-                                                      timeout=60).returncode == 0:
+            if (
+                os.path.exists(exe)
+                and subprocess.run([exe, "-c", "import venv"], capture_output=True, timeout=60).returncode == 0
+            ):
                 return exe
         except (OSError, subprocess.TimeoutExpired):
             pass
@@ -114,20 +129,32 @@ def test_wheelhouse_installs_offline(wheelhouse, tmp_path, python):
     env = _pip_offline_env()
     venv = tmp_path / "venv"
     subprocess.run([exe, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300, env=env)
-    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--find-links", str(wheelhouse),
-                        "bkdoctor"], capture_output=True, text=True, timeout=600, env=env)
+    r = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--find-links", str(wheelhouse), "bkdoctor"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert r.returncode == 0, f"offline install failed:\n{_tail(r.stdout)}\n{_tail(r.stderr)}"
     bkd = venv / "bin" / "bkdoctor"
     r = subprocess.run([str(bkd), "--version"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == f"bkdoctor, version {VERSION}", r
-    r = subprocess.run([str(bkd), "rules", "--json"], capture_output=True, text=True, timeout=120, env=env,
-                       cwd=tmp_path)
+    r = subprocess.run(
+        [str(bkd), "rules", "--json"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     rules = json.loads(r.stdout)
     assert len(rules) > 20
     # the installed package, not this work tree, answered
-    r = subprocess.run([str(venv / "bin" / "python"), "-c", "import bkdoctor; print(bkdoctor.__file__)"],
-                       capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import bkdoctor; print(bkdoctor.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.stdout.strip().startswith(str(venv)), r.stdout
 
 
@@ -230,10 +257,30 @@ class MachineDockerd:
     def _start(self, driver: str, timeout: float) -> None:
         self.driver = driver
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
-             "--kill-child=SIGKILL", "sh", "-c", _DOCKERD_SCRIPT, "sh", self.dir, driver, self.cgroup_parent],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
-            start_new_session=True, preexec_fn=_set_pdeathsig)
+            [
+                "unshare",
+                "--mount",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "--kill-child=SIGKILL",
+                "sh",
+                "-c",
+                _DOCKERD_SCRIPT,
+                "sh",
+                self.dir,
+                driver,
+                self.cgroup_parent,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,
+            preexec_fn=_set_pdeathsig,
+        )
         deadline = time.monotonic() + timeout
         last = ""
         while True:
@@ -275,8 +322,9 @@ class MachineDockerd:
         return None
 
     def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        r = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=self.env,
-                           stdin=subprocess.DEVNULL)
+        r = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=timeout, env=self.env, stdin=subprocess.DEVNULL
+        )
         if check and r.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)}: rc={r.returncode}\n{_tail(r.stdout)}\n{_tail(r.stderr)}")
         return r
@@ -375,9 +423,15 @@ def image(wheelhouse, dockerd, tmp_path_factory):
     (what an air-gapped site gets)."""
     out = tmp_path_factory.mktemp("image-out")
     t0 = time.monotonic()
-    r = subprocess.run(["bash", str(ROOT / "packaging" / "build-image.sh"), "--wheelhouse", str(wheelhouse),
-                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1500,
-                       env=dockerd.env, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        ["bash", str(ROOT / "packaging" / "build-image.sh"), "--wheelhouse", str(wheelhouse), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=dockerd.env,
+        stdin=subprocess.DEVNULL,
+    )
     took = time.monotonic() - t0
     assert r.returncode == 0, f"build-image.sh failed:\n{_tail(r.stdout)}\n{_tail(r.stderr)}"
     print(r.stdout)
@@ -414,11 +468,13 @@ def test_image_config_and_contents(image, dockerd):
     r = dockerd.docker("run", "--rm", "--network", "none", TAG, "rules", "--json")
     assert len(json.loads(r.stdout)) > 20
     # trimmed: no apt lists, no docs but copyright files, no installer in the venv; still a Debian bookworm
-    probe = ("set -e; . /etc/os-release; echo $VERSION_CODENAME; ls /var/lib/apt/lists | grep -v -x -e lock -e partial | wc -l; "
-             "find /usr/share/doc -type f ! -name copyright | wc -l; "
-             "/opt/bkdoctor/bin/python -c 'import importlib.util as u; print(u.find_spec(\"pip\"), u.find_spec(\"setuptools\"))'; "
-             "python3 --version; test -s /etc/ssl/certs/ca-certificates.crt; test -f /usr/share/zoneinfo/Asia/Shanghai; "
-             "cat /opt/bkdoctor/IMAGE")
+    probe = (
+        "set -e; . /etc/os-release; echo $VERSION_CODENAME; ls /var/lib/apt/lists | grep -v -x -e lock -e partial | wc -l; "
+        "find /usr/share/doc -type f ! -name copyright | wc -l; "
+        '/opt/bkdoctor/bin/python -c \'import importlib.util as u; print(u.find_spec("pip"), u.find_spec("setuptools"))\'; '
+        "python3 --version; test -s /etc/ssl/certs/ca-certificates.crt; test -f /usr/share/zoneinfo/Asia/Shanghai; "
+        "cat /opt/bkdoctor/IMAGE"
+    )
     r = dockerd.docker("run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", TAG, "-c", probe)
     lines = r.stdout.splitlines()
     assert lines[0] == "bookworm"
@@ -454,13 +510,29 @@ def test_image_scan_ssh_host_and_cluster(image, dockerd, ssh_fleet, kube_apiserv
 
     t0 = time.monotonic()
     r = dockerd.docker(
-        "run", "--rm", "--network", "host",
-        "-v", f"{kube_apiserver.kubeconfig}:/root/.kube/config:ro",
-        "-v", f"{dotssh}:/root/.ssh:ro",
-        "-v", f"{inventory}:/work/hosts.yaml:ro",
-        "-v", f"{reports}:/work/reports",
-        TAG, "scan", "-i", "/work/hosts.yaml", "--html", "/work/reports/r.html", "--json", "/work/reports/r.json",
-        check=False, timeout=600)
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "-v",
+        f"{kube_apiserver.kubeconfig}:/root/.kube/config:ro",
+        "-v",
+        f"{dotssh}:/root/.ssh:ro",
+        "-v",
+        f"{inventory}:/work/hosts.yaml:ro",
+        "-v",
+        f"{reports}:/work/reports",
+        TAG,
+        "scan",
+        "-i",
+        "/work/hosts.yaml",
+        "--html",
+        "/work/reports/r.html",
+        "--json",
+        "/work/reports/r.json",
+        check=False,
+        timeout=600,
+    )
     print(f"scan in the container: {time.monotonic() - t0:.1f}s\n{_tail(r.stdout, 3000)}\n{_tail(r.stderr, 1000)}")
     assert r.returncode in (0, 1), f"rc={r.returncode}\n{_tail(r.stdout)}\n{_tail(r.stderr)}"
 
@@ -485,8 +557,7 @@ def test_image_scan_ssh_host_and_cluster(image, dockerd, ssh_fleet, kube_apiserv
     assert html.lstrip().lower().startswith("<!doctype html") and host.name in html
     # the history lives in the mounted reports directory: the next container sees this scan
     assert (reports / ".bkdoctor" / "bkdoctor" / "history.db").is_file()
-    r = dockerd.docker("run", "--rm", "--network", "none", "-v", f"{reports}:/work/reports", TAG,
-                       "history", "--json")
+    r = dockerd.docker("run", "--rm", "--network", "none", "-v", f"{reports}:/work/reports", TAG, "history", "--json")
     hist = json.loads(r.stdout)
     assert [h["id"] for h in hist] == [report["scan"]["id"]], hist
 
@@ -496,10 +567,17 @@ def test_image_explains_old_docker_seccomp(image, dockerd, tmp_path):
     """Docker 19.03 with runc < 1.0.0-rc93 answers clone3 with EPERM, so glibc 2.36 cannot start a thread:
     the image says what to add instead of failing half-way through a scan."""
     profile = tmp_path / "docker-19.03-old-runc.json"
-    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}))
-    r = dockerd.docker("run", "--rm", "--network", "none", "--security-opt", f"seccomp={profile}", TAG, "--version",
-                       check=False)
+    profile.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+            }
+        )
+    )
+    r = dockerd.docker(
+        "run", "--rm", "--network", "none", "--security-opt", f"seccomp={profile}", TAG, "--version", check=False
+    )
     assert r.returncode == 71, r
     assert "--security-opt seccomp=unconfined" in r.stderr and "containerd.io" in r.stderr
     # the way out the message names works

@@ -1,4 +1,5 @@
 """The probe's framing and the facts layer: bad bytes never break parsing, a cut-off probe never passes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bkdoctor.scan.engine import Context, evaluate
 from bkdoctor.facts import host
 from bkdoctor.facts.host import FACTS, PARSERS, SECTIONS, HostFacts, probe_params
 from bkdoctor.facts.probe import build_script, parse_output
-from bkdoctor.model import T
-from bkdoctor.scan import loader
-from bkdoctor.scan.loader import all_rules
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.inputs.thresholds import merge
+from bkdoctor.scan import loader
+from bkdoctor.scan.engine import Context, evaluate
+from bkdoctor.scan.loader import all_rules
 from bkdoctor.transport import LocalTransport
 
 
@@ -117,9 +117,14 @@ def _rule_file(root: Path, scope: str, rid: str, facts: tuple[str, ...]) -> Path
     return p
 
 
-@pytest.mark.parametrize("scope,good,typo", [("host", ("daemon_json", "docker"), "daemon_jsn"),
-                                             ("fleet", ("clock_offset",), "clock_ofset"),
-                                             ("cluster", ("nodes", "helm_releases"), "node")])
+@pytest.mark.parametrize(
+    "scope,good,typo",
+    [
+        ("host", ("daemon_json", "docker"), "daemon_jsn"),
+        ("fleet", ("clock_offset",), "clock_ofset"),
+        ("cluster", ("nodes", "helm_releases"), "node"),
+    ],
+)
 def test_a_rule_declaring_an_unknown_fact_is_refused_at_load(tmp_path, monkeypatch, scope, good, typo):
     monkeypatch.setattr(loader, "rules_dir", lambda: tmp_path)
     assert loader._load_file(_rule_file(tmp_path, scope, f"good-{scope}", good)).facts == good
@@ -137,8 +142,9 @@ def test_a_host_fact_is_not_a_cluster_fact(tmp_path, monkeypatch):
 
 def test_local_transport_times_out_and_kills_the_probe():
     t = LocalTransport()
-    from bkdoctor.transport import TransportError
     import time
+
+    from bkdoctor.transport import TransportError
 
     t0 = time.monotonic()
     try:

@@ -3,6 +3,7 @@
 The browser test drives Debian's /usr/bin/chromium (headless) over the Chrome
 DevTools Protocol with the `websocket-client` package.
 """
+
 from __future__ import annotations
 
 import copy
@@ -49,9 +50,9 @@ def zh_report() -> dict:
 def hostile_report() -> dict:
     """Sample plus payloads that set window.__xss if they ever execute."""
     r = load_sample()
-    p_img = '<img src=x onerror="window.__xss=\'img\'">'
+    p_img = "<img src=x onerror=\"window.__xss='img'\">"
     p_scr = "<script>window.__xss='script'</script>"
-    p_attr = "\" onmouseover=\"window.__xss='attr'\" x=\""
+    p_attr = '" onmouseover="window.__xss=\'attr\'" x="'
     p_close = "</script><script>window.__xss='island'</script>"
     r["scan"]["id"] += p_scr
     r["scan"]["domain"] = p_img
@@ -75,6 +76,7 @@ def hostile_report() -> dict:
 
 # --------------------------------------------------------------------------- schema
 
+
 def test_sample_report_matches_schema():
     schema = json.loads((reports_dir() / "report-v1.schema.json").read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
@@ -89,7 +91,9 @@ def test_sample_report_matches_schema():
 # --------------------------------------------------------------------------- static HTML
 
 EXTERNAL_REF = [
-    re.compile(r"""\b(?:src|href|action|poster|data|formaction|srcset|background)\s*=\s*["']?\s*(?:https?:)?//""", re.I),
+    re.compile(
+        r"""\b(?:src|href|action|poster|data|formaction|srcset|background)\s*=\s*["']?\s*(?:https?:)?//""", re.I
+    ),
     re.compile(r"""@import""", re.I),
     re.compile(r"""url\(\s*["']?\s*(?:https?:)?//""", re.I),
     re.compile(r"""<link\b""", re.I),
@@ -169,21 +173,47 @@ def test_html_related_cross_layer_links_render_escaped():
     r = load_sample()
     pull = copy.deepcopy(r["findings"][2])
     pull.pop("i18n", None)
-    pull.update({"rule": "faq-image-pull", "target": "cluster", "status": "fail",
-                 "related": [{"rule": "swap", "target": "node-<script>alert(1)</script>", "status": "fail",
-                              "relation": "caused-by", "node": "node-10-0-0-5", "message": "<b>daemon.json</b> lacks it",
-                              "fix": "bkdoctor fix --rule swap --host 'n<5>'"}]})
+    pull.update(
+        {
+            "rule": "faq-image-pull",
+            "target": "cluster",
+            "status": "fail",
+            "related": [
+                {
+                    "rule": "swap",
+                    "target": "node-<script>alert(1)</script>",
+                    "status": "fail",
+                    "relation": "caused-by",
+                    "node": "node-10-0-0-5",
+                    "message": "<b>daemon.json</b> lacks it",
+                    "fix": "bkdoctor fix --rule swap --host 'n<5>'",
+                }
+            ],
+        }
+    )
     r["findings"].append(pull)
-    r["findings"][1]["related"] = [{"rule": "faq-image-pull", "target": "cluster", "status": "fail", "relation": "causes",
-                                    "node": "node-10-0-0-5", "message": "pod cannot pull", "fix": None}]
+    r["findings"][1]["related"] = [
+        {
+            "rule": "faq-image-pull",
+            "target": "cluster",
+            "status": "fail",
+            "relation": "causes",
+            "node": "node-10-0-0-5",
+            "message": "pod cannot pull",
+            "fix": None,
+        }
+    ]
     schema = json.loads((reports_dir() / "report-v1.schema.json").read_text(encoding="utf-8"))
     assert not list(Draft202012Validator(schema).iter_errors(r))
     html = render_html(r)
     assert html.count('class="full related"') == 2
     assert "Root cause" in html and "根因" in html and "Causes" in html and "导致" in html
     # the fix is a copyable <pre>, escaped; the message and target are escaped too
-    m = re.search(r'<pre id="(rel-f-\d+-1)">bkdoctor fix --rule swap --host &#39;n&lt;5&gt;&#39;</pre>'
-                  r'<button type="button" class="btn" data-copy="(rel-f-\d+-1)">', html)
+    m = re.search(
+        r'<pre id="(rel-f-\d+-1)">bkdoctor fix --rule swap --host &#39;n&lt;5&gt;&#39;</pre>'
+        r'<button type="button" class="btn" data-copy="(rel-f-\d+-1)">',
+        html,
+    )
     assert m and m.group(1) == m.group(2)
     assert "&lt;b&gt;daemon.json&lt;/b&gt; lacks it" in html and "<b>daemon.json" not in html
     assert "<script>alert(1)</script>" not in _strip_data_island(html)
@@ -194,16 +224,26 @@ def test_html_related_cross_layer_links_render_escaped():
 
 
 def test_html_minimal_report():
-    r = {"schema": "bkdoctor/report/v1", "tool": {"name": "bkdoctor", "version": "0"}, "lang": "zh",
-         "scan": {"id": "x", "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:00Z",
-                  "duration_s": 0},
-         "targets": [], "findings": [],
-         "summary": {"pass": 0, "warn": 0, "fail": 0, "error": 0, "skip": 0, "suppressed": 0, "total": 0}}
+    r = {
+        "schema": "bkdoctor/report/v1",
+        "tool": {"name": "bkdoctor", "version": "0"},
+        "lang": "zh",
+        "scan": {
+            "id": "x",
+            "started_at": "2026-01-01T00:00:00Z",
+            "finished_at": "2026-01-01T00:00:00Z",
+            "duration_s": 0,
+        },
+        "targets": [],
+        "findings": [],
+        "summary": {"pass": 0, "warn": 0, "fail": 0, "error": 0, "skip": 0, "suppressed": 0, "total": 0},
+    }
     html = render_html(r)
     assert 'id="visible-count">0<' in html
 
 
 # --------------------------------------------------------------------------- JUnit
+
 
 def _junit(report: dict) -> ET.Element:
     xml = render_junit(report)
@@ -219,7 +259,8 @@ def test_junit_counts_match_sample():
     cases = root.findall("testsuite/testcase")
     assert len(cases) == len(r["findings"])
     assert {(c.get("classname"), c.get("name")) for c in cases} == {
-        (f"bkdoctor.{f['target']}", f["rule"]) for f in r["findings"]}
+        (f"bkdoctor.{f['target']}", f["rule"]) for f in r["findings"]
+    }
     s = r["summary"]
     assert root.get("tests") == str(s["total"])
     assert root.get("failures") == str(s["fail"])
@@ -283,6 +324,7 @@ def test_html_survives_control_characters():
 
 # --------------------------------------------------------------------------- browser (CDP)
 
+
 class CDP:
     """Minimal Chrome DevTools Protocol client over one browser websocket (flat sessions)."""
 
@@ -320,8 +362,16 @@ class CDP:
     def _on_event(self, ev: dict):
         self.events.append(ev)
         if ev["method"] == "Page.javascriptDialogOpening":  # never block on a dialog: record and dismiss
-            self.ws.send(json.dumps({"id": 10**9 + len(self.events), "sessionId": ev.get("sessionId"),
-                                     "method": "Page.handleJavaScriptDialog", "params": {"accept": False}}))
+            self.ws.send(
+                json.dumps(
+                    {
+                        "id": 10**9 + len(self.events),
+                        "sessionId": ev.get("sessionId"),
+                        "method": "Page.handleJavaScriptDialog",
+                        "params": {"accept": False},
+                    }
+                )
+            )
 
     def wait_event(self, method: str, since: int = 0, timeout: float = 10.0) -> dict:
         """Wait for `method`, considering only events recorded at index >= `since`."""
@@ -348,10 +398,12 @@ class CDP:
         box = self.eval(
             f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
             " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-            " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
         for typ in ("mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent",
-                      {"type": typ, "x": box[0], "y": box[1], "button": "left", "clickCount": 1})
+            self.send(
+                "Input.dispatchMouseEvent", {"type": typ, "x": box[0], "y": box[1], "button": "left", "clickCount": 1}
+            )
 
 
 def _group_alive(pgid: int) -> bool:
@@ -367,7 +419,7 @@ def _group_alive(pgid: int) -> bool:
             stat = Path("/proc", pid, "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()  # state ppid pgrp ...
+        fields = stat[stat.rfind(")") + 2 :].split()  # state ppid pgrp ...
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
             return True
     return False
@@ -376,10 +428,20 @@ def _group_alive(pgid: int) -> bool:
 class Browser:
     """Headless Debian chromium with a throw-away profile; use as a context manager."""
 
-    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--disable-extensions", "--mute-audio",
-             "--remote-debugging-port=0"]
+    FLAGS = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--disable-extensions",
+        "--mute-audio",
+        "--remote-debugging-port=0",
+    ]
 
     def __init__(self, width: int = 1366, height: int = 900):
         self.width, self.height = width, height
@@ -399,15 +461,20 @@ class Browser:
         os.mkdir(profile)
         self.proc = subprocess.Popen(
             [CHROMIUM, *self.FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "stderr"), "wb"),
-            start_new_session=True, env={**os.environ, "HOME": self.tmp})
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.tmp, "stderr"), "wb"),
+            start_new_session=True,
+            env={**os.environ, "HOME": self.tmp},
+        )
         port_file = Path(profile) / "DevToolsActivePort"
         deadline = time.monotonic() + 10
         lines: list[str] = []
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("chromium exited early: "
-                                   + Path(self.tmp, "stderr").read_text(errors="replace")[-2000:])
+                raise RuntimeError(
+                    "chromium exited early: " + Path(self.tmp, "stderr").read_text(errors="replace")[-2000:]
+                )
             if port_file.exists():
                 lines = port_file.read_text().split()
                 if len(lines) >= 2:
@@ -417,12 +484,15 @@ class Browser:
             raise TimeoutError("DevToolsActivePort not written")
         self.cdp = cdp = CDP(f"ws://127.0.0.1:{lines[0]}{lines[1]}")
         target = cdp.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
-        cdp.session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True},
-                               session=False)["sessionId"]
+        cdp.session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)[
+            "sessionId"
+        ]
         cdp.send("Page.enable")
         cdp.send("Runtime.enable")
-        cdp.send("Emulation.setDeviceMetricsOverride",
-                 {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
+        cdp.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
         # record any network request the page attempts (there must be none besides the file itself)
         cdp.send("Network.enable")
         return cdp
@@ -465,7 +535,9 @@ def open_report(cdp: CDP, html_path: Path):
 VISIBLE_FINDINGS = "[...document.querySelectorAll('.finding')].filter(e => e.getClientRects().length > 0)"
 
 
-needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
+)
 
 
 @pytest.mark.browser
@@ -496,17 +568,21 @@ def test_browser_render_filter_and_no_xss(tmp_path):
         assert cdp.eval("document.querySelectorAll('img').length") == 0
         assert cdp.eval("document.scripts.length") == 2
         # unreachable target visibly marked
-        assert "connection refused" in cdp.eval(
-            "document.querySelector('tr.mrow.unreach .uerr').textContent")
+        assert "connection refused" in cdp.eval("document.querySelector('tr.mrow.unreach .uerr').textContent")
 
         # (b) status filter: uncheck "fail" with a real click
         cdp.click('input[name="status"][value="fail"]')
-        assert cdp.eval("document.querySelector('input[name=\"status\"][value=\"fail\"]').checked") is False
+        assert cdp.eval('document.querySelector(\'input[name="status"][value="fail"]\').checked') is False
         assert cdp.eval("document.getElementById('visible-count').textContent.trim()") == str(n_total - n_fail)
         visible = cdp.eval(f"{VISIBLE_FINDINGS}.map(e => e.dataset.status)")
         assert "fail" not in visible and len(visible) == n_total - n_fail
-        assert cdp.eval("[...document.querySelectorAll('.finding[data-status=fail]')]"
-                        ".every(e => e.getClientRects().length === 0)") is True
+        assert (
+            cdp.eval(
+                "[...document.querySelectorAll('.finding[data-status=fail]')]"
+                ".every(e => e.getClientRects().length === 0)"
+            )
+            is True
+        )
         assert cdp.eval("document.querySelector('td.cell.s-fail').classList.contains('dim')") is True
         cdp.click('input[name="status"][value="fail"]')
         assert cdp.eval("document.getElementById('visible-count').textContent.trim()") == str(n_total)
@@ -516,8 +592,10 @@ def test_browser_render_filter_and_no_xss(tmp_path):
         cdp.send("Input.insertText", {"text": "master"})
         n_master = sum(f["target"].startswith("master") for f in r["findings"])
         assert cdp.eval("document.getElementById('visible-count').textContent.trim()") == str(n_master)
-        assert cdp.eval("[...document.querySelectorAll('tr.mrow')].filter(e => e.getClientRects().length)"
-                        ".map(e => e.dataset.target)") == ["master-10-0-0-2"]
+        assert cdp.eval(
+            "[...document.querySelectorAll('tr.mrow')].filter(e => e.getClientRects().length)"
+            ".map(e => e.dataset.target)"
+        ) == ["master-10-0-0-2"]
         cdp.click("#filter-reset")
         assert cdp.eval("document.getElementById('visible-count').textContent.trim()") == str(n_total)
 
@@ -542,16 +620,25 @@ def test_browser_render_filter_and_no_xss(tmp_path):
         cdp.send("Page.addScriptToEvaluateOnNewDocument", {"source": "window.__xss = undefined;"})
         open_report(cdp, hostile)
         cdp.click("#expand-all")
-        cdp.eval("document.querySelectorAll('.hname, .f-msg, pre, .uerr').forEach(e => {"
-                 " e.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); })")
+        cdp.eval(
+            "document.querySelectorAll('.hname, .f-msg, pre, .uerr').forEach(e => {"
+            " e.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); })"
+        )
         cdp.eval("new Promise(r => setTimeout(r, 300))")
         assert cdp.eval("typeof window.__xss") == "undefined"
         assert cdp.eval("document.querySelectorAll('img').length") == 0
         assert cdp.eval("document.scripts.length") == 2
-        assert cdp.eval("[...document.querySelectorAll('*')].filter(e => [...e.attributes]"
-                        ".some(a => a.name.startsWith('on'))).length") == 0
-        assert cdp.eval("JSON.parse(document.getElementById('report-data').textContent).tool.version") == \
-            hostile_report()["tool"]["version"]
+        assert (
+            cdp.eval(
+                "[...document.querySelectorAll('*')].filter(e => [...e.attributes]"
+                ".some(a => a.name.startsWith('on'))).length"
+            )
+            == 0
+        )
+        assert (
+            cdp.eval("JSON.parse(document.getElementById('report-data').textContent).tool.version")
+            == hostile_report()["tool"]["version"]
+        )
 
     dialogs = [e for e in cdp.events if e["method"] == "Page.javascriptDialogOpening"]
     assert dialogs == []
@@ -559,8 +646,15 @@ def test_browser_render_filter_and_no_xss(tmp_path):
     assert all(u.startswith("file://") for u in requests), requests
 
 
-def screenshot(report: dict, out: str, lang: str | None = None, width: int = 1366, height: int = 900,
-               full: bool = False, expand: int = 0):
+def screenshot(
+    report: dict,
+    out: str,
+    lang: str | None = None,
+    width: int = 1366,
+    height: int = 900,
+    full: bool = False,
+    expand: int = 0,
+):
     """Helper for manual inspection: python -c 'from tests.test_report_render import *; ...'."""
     import base64
 

@@ -1,6 +1,7 @@
 """No wasted round trips (issue 16): one SSH exec per host when the Docker socket is absent, the clock sample in
 the probe's own session, the probe output gzip'ed on the host. Counted on real sshd test hosts: a ForceCommand
 wrapper logs every exec request sshd receives (the Docker API's stream-local channels are not execs)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bkdoctor.scan.engine import compress_script, decompress_output
 from bkdoctor.facts.probe import build_script, parse_output
+from bkdoctor.scan.engine import compress_script, decompress_output
 
 pytestmark = [pytest.mark.ssh]
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,16 +24,24 @@ ROOT = Path(__file__).resolve().parent.parent
 def bkdoctor(*args, timeout=300):
     env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
     env["LANG"] = "C.UTF-8"
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_socket_absent_is_one_exec_per_host(ssh_fleet, tmp_path):
     log = tmp_path / "execs.log"
     wrapper = tmp_path / "count-exec"
     # SSH_CONNECTION: client address, client port, server address, server port
-    wrapper.write_text(f'#!/bin/sh\nset -- $SSH_CONNECTION\nprintf "%s|%s\\n" "$3" "$SSH_ORIGINAL_COMMAND" '
-                       f'>> {log}\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\nset -- $SSH_CONNECTION\nprintf "%s|%s\\n" "$3" "$SSH_ORIGINAL_COMMAND" '
+        f'>> {log}\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n'
+    )
     wrapper.chmod(0o755)
     os.chmod(tmp_path, 0o755)
     fleet = ssh_fleet(2, sshd={"extra_config": [f"ForceCommand {wrapper}"]})
@@ -43,10 +52,19 @@ def test_socket_absent_is_one_exec_per_host(ssh_fleet, tmp_path):
     s = socket.socket(socket.AF_UNIX)
     s.bind(str(dead_sock))
     s.close()
-    inv = {"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(connect_timeout=5),
-           "hosts": [{"name": "absent", "address": absent.address, "roles": ["node"],
-                      "docker_socket": str(tmp_path / "no-such.sock")},
-                     {"name": "dead", "address": dead.address, "roles": ["node"], "docker_socket": str(dead_sock)}]}
+    inv = {
+        "domain": "bkce7.bktencent.com",
+        "ssh": fleet.ssh_settings(connect_timeout=5),
+        "hosts": [
+            {
+                "name": "absent",
+                "address": absent.address,
+                "roles": ["node"],
+                "docker_socket": str(tmp_path / "no-such.sock"),
+            },
+            {"name": "dead", "address": dead.address, "roles": ["node"], "docker_socket": str(dead_sock)},
+        ],
+    }
     (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(inv))
     r = bkdoctor("scan", "-i", str(tmp_path / "hosts.yaml"), "--json", "-", "--no-history", "--no-cluster")
     assert r.returncode in (0, 1), r.stderr
@@ -79,10 +97,13 @@ def test_probe_output_is_gzipped_when_gzip_exists(tmp_path):
     assert packed[:2] == b"\x1f\x8b" and len(packed) < len(plain) / 2, (len(packed), len(plain))
     assert parse_output(decompress_output(packed), nonce) == parse_output(plain, nonce)
     # no gzip on the host: the same script sends plain output, and the reader takes it as it is
-    bare = subprocess.run(["/bin/sh", "-s"], input=compress_script(script).encode(), capture_output=True,
-                          env={"PATH": str(tmp_path)}).stdout
-    assert bare.startswith(b"\n@@BKD-") and parse_output(decompress_output(bare), nonce).keys() == \
-        parse_output(plain, nonce).keys()
+    bare = subprocess.run(
+        ["/bin/sh", "-s"], input=compress_script(script).encode(), capture_output=True, env={"PATH": str(tmp_path)}
+    ).stdout
+    assert (
+        bare.startswith(b"\n@@BKD-")
+        and parse_output(decompress_output(bare), nonce).keys() == parse_output(plain, nonce).keys()
+    )
     # a stream cut off mid-way loses its tail sections, never invents one
     cut = parse_output(decompress_output(packed[: len(packed) // 2]), nonce)
     assert set(cut) < set(parse_output(plain, nonce))

@@ -1,15 +1,15 @@
 """Every rule against real host states: each fixture case becomes a namespaced host, the real probe runs in
 it through the real engine, and the finding must have the status in the case's file name and match its
 golden file (BKDOCTOR_UPDATE_GOLDEN=1 rewrites the golden files; review the diff before committing)."""
+
 from __future__ import annotations
 
 import json
 
-import jsonschema
 import pytest
 import yaml
-
 from hostcases import UPDATE_GOLDEN, golden_view, load_cases, make_host, scan_host
+
 from bkdoctor.scan import loader as registry
 from bkdoctor.scan.loader import all_rules
 
@@ -43,8 +43,11 @@ def test_every_host_rule_has_pass_and_fail_cases():
     have: dict[str, set[str]] = {}
     for c in CASES:
         have.setdefault(c.rule, set()).add(c.status)
-    missing = {r.id: sorted({"pass", "fail"} - have.get(r.id, set()))
-               for r in all_rules() if r.scope == "host" and not {"pass", "fail"} <= have.get(r.id, set())}
+    missing = {
+        r.id: sorted({"pass", "fail"} - have.get(r.id, set()))
+        for r in all_rules()
+        if r.scope == "host" and not {"pass", "fail"} <= have.get(r.id, set())
+    }
     assert not missing, f"rules without a pass and a fail fixture: {missing}"
 
 
@@ -54,22 +57,30 @@ def test_fixture_dirs_name_real_rules():
 
 
 def _whole_case(spec):
-    from hostcases import Case, FIXTURES
+    from hostcases import FIXTURES, Case
 
     # the ingress as a node reaches it (§七.3): a real registry that asks for auth at the address docker.<domain>
     # resolves to, as in fixtures/host/registry-ingress/answers-401.pass.yaml
     ingress = yaml.safe_load((FIXTURES / "host" / "registry-ingress" / "answers-401.pass.yaml").read_text())
-    spec = {**spec, "files": {**ingress["files"], **(spec.get("files") or {})},
-            "setup": ingress["setup"] + (spec.get("setup") or "")}
+    spec = {
+        **spec,
+        "files": {**ingress["files"], **(spec.get("files") or {})},
+        "setup": ingress["setup"] + (spec.get("setup") or ""),
+    }
     return Case(rule="swap", name="whole-host", status="pass", path=FIXTURES / "hosts" / "centos79.yaml", spec=spec)
 
 
 @pytest.mark.docker
 def test_healthy_centos_node_passes_every_rule(nshost_factory, report_validator):
     """The whole default scan of a CentOS 7.9 node as bcs.sh leaves it: every applicable rule passes."""
-    case = _whole_case({"docker": True, "chronyd": "synced", "roles": ["node"],
-                        "files": {"/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n",
-                                                             "mode": 0o755}}})
+    case = _whole_case(
+        {
+            "docker": True,
+            "chronyd": "synced",
+            "roles": ["node"],
+            "files": {"/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n", "mode": 0o755}},
+        }
+    )
     host = make_host(nshost_factory, case)
     report, _ = scan_host(host, case, rules=["host"])
     report_validator(report)
@@ -84,15 +95,22 @@ def test_healthy_centos_node_passes_every_rule(nshost_factory, report_validator)
 @pytest.mark.docker
 def test_broken_node_reports_exactly_its_problems(nshost_factory, report_validator):
     """Four things broken on one node at once: the scan finds exactly those four, and nothing else moves."""
-    case = _whole_case({
-        "docker": True, "chronyd": "synced", "roles": ["node"], "selinux_enforce": "1",
-        "files": {"/etc/selinux/config": "SELINUX=enforcing\n",
-                  "/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition\t4194300\t0\t-2\n",
-                  "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", '
-                                             '"exec-opts": ["native.cgroupdriver=systemd"]}\n',
-                  "/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n", "mode": 0o755}},
-        "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/UTC"},
-    })
+    case = _whole_case(
+        {
+            "docker": True,
+            "chronyd": "synced",
+            "roles": ["node"],
+            "selinux_enforce": "1",
+            "files": {
+                "/etc/selinux/config": "SELINUX=enforcing\n",
+                "/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition\t4194300\t0\t-2\n",
+                "/etc/docker/daemon.json": '{"data-root": "/data/bcs/lib/docker", '
+                '"exec-opts": ["native.cgroupdriver=systemd"]}\n',
+                "/usr/local/bin/kubelet": {"content": "#!/bin/sh\necho 'Kubernetes v1.20.11'\n", "mode": 0o755},
+            },
+            "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/UTC"},
+        }
+    )
     host = make_host(nshost_factory, case)
     report, _ = scan_host(host, case, rules=["host"])
     report_validator(report)

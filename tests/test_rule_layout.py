@@ -2,6 +2,7 @@
 fixtures/<scope>/<id>/ with a pass case and a fail-or-warn case; a rule that declares a remediation has it at
 remediations/<scope>/<id>.py, with a fix case (a fail-or-warn fixture the fix tests plan, whose plan diff is a
 golden `.fix.diff`); and every remediation file fixes a rule of its name and scope."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,9 @@ def layout_problems(fixtures: Path = FIXTURES) -> list[str]:
     for r in all_rules():
         have = _statuses(r.scope, r.id, fixtures)
         if "pass" not in have or not have & {"fail", "warn"}:
-            problems.append(f"{r.id}: fixtures/{r.scope}/{r.id}/ needs a pass and a fail-or-warn case (has {sorted(have)})")
+            problems.append(
+                f"{r.id}: fixtures/{r.scope}/{r.id}/ needs a pass and a fail-or-warn case (has {sorted(have)})"
+            )
         if not r.remediation:
             continue
         if not (remediations_dir() / r.scope / f"{r.id}.py").exists() or r.id not in rems:
@@ -38,7 +41,9 @@ def layout_problems(fixtures: Path = FIXTURES) -> list[str]:
     declared = {(r.scope, r.id) for r in all_rules() if r.remediation}
     for rid, rem in rems.items():
         if (rem.scope, rid) not in declared:
-            problems.append(f"remediations/{rem.scope}/{rid}.py: no {rem.scope} rule {rid!r} names it as its remediation")
+            problems.append(
+                f"remediations/{rem.scope}/{rid}.py: no {rem.scope} rule {rid!r} names it as its remediation"
+            )
     return problems
 
 

@@ -1,5 +1,6 @@
 """Defects an adversarial tester found after issues 10-15 were merged (one test per class; each failed before
 its fix). Real subprocesses of `python -m bkdoctor.cli`, real files, real SQLite databases."""
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,24 @@ def run(*args, env=None, timeout=120, input=None):
     e.pop("BKDOCTOR_DEBUG", None)
     e.setdefault("LANG", "C.UTF-8")
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=e, capture_output=True,
-                          text=True, timeout=timeout, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
 
 
 @pytest.fixture
 def home(tmp_path):
-    return {"XDG_DATA_HOME": str(tmp_path / "xdg"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-            "HOME": str(tmp_path / "home")}
+    return {
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "HOME": str(tmp_path / "home"),
+    }
 
 
 def one_line_error(r) -> str:
@@ -47,8 +58,10 @@ def one_line_error(r) -> str:
 def test_history_shows_the_real_pass_count(tmp_path, home):
     # two hosts pass (a count of 1 compares equal to True and slipped through the masking)
     inv = tmp_path / "inv.yaml"
-    inv.write_text(LOCAL.replace("  - name: ctl", "  - name: ctl2\n    address: 127.0.0.1\n    roles: [control]\n  - name: ctl")
-                   + "thresholds: {kernel_min: '0.1'}\n")
+    inv.write_text(
+        LOCAL.replace("  - name: ctl", "  - name: ctl2\n    address: 127.0.0.1\n    roles: [control]\n  - name: ctl")
+        + "thresholds: {kernel_min: '0.1'}\n"
+    )
     db = tmp_path / "h.db"
     r = run("scan", "-i", str(inv), "--rule", "kernel-version", "--db", str(db), env=home)
     assert r.returncode == 0, r.stderr
@@ -60,8 +73,10 @@ def test_history_shows_the_real_pass_count(tmp_path, home):
     assert r.returncode == 0 and "***" not in r.stdout, r.stdout
     # a real secret under a `pass` key of host data is still masked on its way to the database
     from bkdoctor.safe.secrets import mask_obj
-    assert mask_obj({"observed": {"pass": "hunter2", "password": 1234}}) == {"observed": {"pass": "***",
-                                                                                          "password": "***"}}
+
+    assert mask_obj({"observed": {"pass": "hunter2", "password": 1234}}) == {
+        "observed": {"pass": "***", "password": "***"}
+    }
 
 
 # -- 2: a control character in any YAML input is bad input, not a crash ---------------------------------------------
@@ -103,15 +118,21 @@ def test_control_character_in_custom_yaml_is_a_site_file_error(tmp_path, home):
 
 # -- 3: every YAML the operator hands bkdoctor goes through the bounded loader ----------------------------------------
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 
 
 @pytest.mark.parametrize("case", ["bomb", "deep", "utf8", "control", "dupkey"])
 def test_site_config_yaml_is_bounded(tmp_path, home, case):
     cfg = Path(home["XDG_CONFIG_HOME"]) / "bkdoctor" / "config.yaml"
     cfg.parent.mkdir(parents=True)
-    data = {"bomb": BOMB.encode(), "deep": b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "utf8": b"domain: \xff\xfe\n",
-            "control": b"domain: a\x07b\n", "dupkey": b"domain: a.com\ndomain: b.com\n"}[case]
+    data = {
+        "bomb": BOMB.encode(),
+        "deep": b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+        "utf8": b"domain: \xff\xfe\n",
+        "control": b"domain: a\x07b\n",
+        "dupkey": b"domain: a.com\ndomain: b.com\n",
+    }[case]
     cfg.write_bytes(data)
     inv = tmp_path / "inv.yaml"
     inv.write_text(LOCAL)
@@ -125,8 +146,9 @@ def test_values_file_check_uses_the_bounded_loader():
     import inspect
     import re
 
-    from bkdoctor.install import builtin as installsteps_builtin
     from bkdoctor.inputs import siteconfig
+    from bkdoctor.install import builtin as installsteps_builtin
+
     for mod in (installsteps_builtin, siteconfig):
         assert not re.search(r"(?<!safe)yaml\.(safe_)?load\(", inspect.getsource(mod)), mod.__name__
 
@@ -141,6 +163,7 @@ def test_many_ranges_in_one_host_pattern(tmp_path, home):
 
 def test_range_limit_names_the_inventory_limit(tmp_path, home):
     from bkdoctor.inputs.ansible import MAX_HOSTS
+
     inv = tmp_path / "hosts.ini"
     inv.write_text("[node]\na[0:99999]\nb[0:9]\n")
     line = one_line_error(run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home))
@@ -159,8 +182,9 @@ def scanned_db(tmp_path, home):
     return db
 
 
-@pytest.mark.parametrize("col,value", [("summary", "not json"), ("summary", "[1,2]"), ("summary", '{"pass": [1]}'),
-                                       ("duration_s", "abc")])
+@pytest.mark.parametrize(
+    "col,value", [("summary", "not json"), ("summary", "[1,2]"), ("summary", '{"pass": [1]}'), ("duration_s", "abc")]
+)
 def test_damaged_scan_row(scanned_db, home, col, value):
     with sqlite3.connect(scanned_db) as c:
         c.execute(f"update scans set {col} = ?", [value])
@@ -170,15 +194,20 @@ def test_damaged_scan_row(scanned_db, home, col, value):
         assert sid in line and col in line, line
 
 
-@pytest.mark.parametrize("col,value", [("changes", "not json"), ("changes", '[{"path": 1}]'), ("applied", "[]"),
-                                       ("applied", '{"wrote": "x"}')])
+@pytest.mark.parametrize(
+    "col,value",
+    [("changes", "not json"), ("changes", '[{"path": 1}]'), ("applied", "[]"), ("applied", '{"wrote": "x"}')],
+)
 def test_damaged_fix_row(tmp_path, home, col, value):
     from bkdoctor.store import History
+
     db = tmp_path / "h.db"
     History(str(db))
     with sqlite3.connect(db) as c:
-        c.execute("insert into fixes (id, created_at, target, rule, status, message, changes, applied) "
-                  "values ('fix-77', '2026-01-01', 'ctl', 'swap', 'fixed', 'm', '[]', '{}')")
+        c.execute(
+            "insert into fixes (id, created_at, target, rule, status, message, changes, applied) "
+            "values ('fix-77', '2026-01-01', 'ctl', 'swap', 'fixed', 'm', '[]', '{}')"
+        )
         c.execute(f"update fixes set {col} = ?", [value])
     line = one_line_error(run("rollback", "fix-77", "--db", str(db), env=home))
     assert "fix-77" in line, line
@@ -187,28 +216,62 @@ def test_damaged_fix_row(tmp_path, home, col, value):
 # -- 7, 9: bundles: lone surrogates, kinds and extra of the wrong types ----------------------------------------------
 def _b64(s: bytes) -> str:
     import base64
+
     return base64.b64encode(s).decode()
 
 
 def _docs():
     return {
-        "manifest.json": {"schema": "bkdoctor/bundle/v1", "tool": {"name": "bkdoctor", "version": "0"}, "scan_id": "s",
-                          "domain": "bkce7.bktencent.com", "install_dir": "/x", "ingress_ip": None, "thresholds": {},
-                          "rules": [], "hosts": ["node-1"], "cluster": "c"},
-        "hosts/node-1.json": {"name": "node-1", "kind": "host", "address": "10.0.0.5", "roles": ["node"],
-                              "reachable": True, "error": None, "gather_s": 0.1,
-                              "sections": {"hostname": {"rc": 0, "out": _b64(b"node-1\n")},
-                                           "etc_hosts": {"rc": 0, "out": _b64(b"10.0.0.1 bkce7.bktencent.com\n")}},
-                              "docker_api": None, "docker_api_error": None, "extra": {"clock": {"t": 1}}},
-        "cluster.json": {"name": "c", "server": "https://x", "reachable": True, "error": None,
-                         "kinds": {"version": {"gitVersion": "v1.20.2"}, "nodes": [], "pods": [], "events": [],
-                                   "configmaps": {}, "helm_releases": [], "logs": {}}},
+        "manifest.json": {
+            "schema": "bkdoctor/bundle/v1",
+            "tool": {"name": "bkdoctor", "version": "0"},
+            "scan_id": "s",
+            "domain": "bkce7.bktencent.com",
+            "install_dir": "/x",
+            "ingress_ip": None,
+            "thresholds": {},
+            "rules": [],
+            "hosts": ["node-1"],
+            "cluster": "c",
+        },
+        "hosts/node-1.json": {
+            "name": "node-1",
+            "kind": "host",
+            "address": "10.0.0.5",
+            "roles": ["node"],
+            "reachable": True,
+            "error": None,
+            "gather_s": 0.1,
+            "sections": {
+                "hostname": {"rc": 0, "out": _b64(b"node-1\n")},
+                "etc_hosts": {"rc": 0, "out": _b64(b"10.0.0.1 bkce7.bktencent.com\n")},
+            },
+            "docker_api": None,
+            "docker_api_error": None,
+            "extra": {"clock": {"t": 1}},
+        },
+        "cluster.json": {
+            "name": "c",
+            "server": "https://x",
+            "reachable": True,
+            "error": None,
+            "kinds": {
+                "version": {"gitVersion": "v1.20.2"},
+                "nodes": [],
+                "pods": [],
+                "events": [],
+                "configmaps": {},
+                "helm_releases": [],
+                "logs": {},
+            },
+        },
     }
 
 
 def _bundle(path: Path, docs: dict, raw: dict | None = None) -> str:
     import io
     import tarfile
+
     with tarfile.open(path, "w:gz") as t:
         for n, d in docs.items():
             b = (raw or {}).get(n) or json.dumps(d).encode()
@@ -231,13 +294,27 @@ def test_bundle_with_a_lone_surrogate_is_refused(tmp_path, home):
 
 def test_report_writer_survives_a_lone_surrogate(tmp_path):
     from bkdoctor.safe.outfiles import write_atomic
+
     p = tmp_path / "r.txt"
     write_atomic(str(p), "a\ud800b")
     assert p.read_bytes() == b"a?b"
 
 
-@pytest.mark.parametrize("case", ["nodes-str", "pods-items", "version-int", "logs-list", "configmaps-list",
-                                  "helm-dict", "status-str", "offset-str", "offset-nan", "gather-inf"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "nodes-str",
+        "pods-items",
+        "version-int",
+        "logs-list",
+        "configmaps-list",
+        "helm-dict",
+        "status-str",
+        "offset-str",
+        "offset-nan",
+        "gather-inf",
+    ],
+)
 def test_bundle_types_are_checked_at_load(tmp_path, home, case):
     docs = _docs()
     kinds = docs["cluster.json"]["kinds"]
@@ -277,8 +354,15 @@ def test_well_typed_bundle_still_scans(tmp_path, home):
 
 
 # -- 10: CLI values checked like the inventory's; a suppression of an unknown rule is refused -------------------------
-@pytest.mark.parametrize("args", [["--domain", "a;b"], ["--domain", "x\x1b[31m.com"], ["--install-dir", "../x"],
-                                  ["--install-dir", "/opt/$(reboot)"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--domain", "a;b"],
+        ["--domain", "x\x1b[31m.com"],
+        ["--install-dir", "../x"],
+        ["--install-dir", "/opt/$(reboot)"],
+    ],
+)
 def test_cli_domain_and_install_dir_are_checked(home, args):
     line = one_line_error(run("scan", "--rule", "swap", "--no-history", *args, env=home))
     assert args[0] in line and "\x1b" not in line, line
@@ -291,16 +375,21 @@ def test_suppress_names_a_known_rule(tmp_path, home):
     assert "swapp" in line, line
     # a real rule id, the `*` wildcard and a site rule's id (with its rules dir) are fine
     site = ROOT / "examples" / "site-rules"
-    inv.write_text(LOCAL + "suppress:\n  - {rule: swap, reason: r}\n  - {rule: '*', target: nope, reason: r}\n"
-                   "  - {rule: site-ntp-intranet-server, reason: r}\n")
+    inv.write_text(
+        LOCAL + "suppress:\n  - {rule: swap, reason: r}\n  - {rule: '*', target: nope, reason: r}\n"
+        "  - {rule: site-ntp-intranet-server, reason: r}\n"
+    )
     r = run("scan", "-i", str(inv), "--rule", "swap", "--rules-dir", str(site), "--no-history", env=home)
     assert r.returncode in (0, 1), r.stderr
     r = run("scan", "-i", str(inv), "--rule", "swap", "--no-history", env=home)  # without its rules dir: unknown
     assert "site-ntp-intranet-server" in one_line_error(r)
 
 
-@pytest.mark.parametrize("text", [BOMB, "a: " + "[" * 5000 + "]" * 5000 + "\n", "a: 1\na: 2\n", "a: \x07\n"],
-                         ids=["bomb", "deep", "dupkey", "control"])
+@pytest.mark.parametrize(
+    "text",
+    [BOMB, "a: " + "[" * 5000 + "]" * 5000 + "\n", "a: 1\na: 2\n", "a: \x07\n"],
+    ids=["bomb", "deep", "dupkey", "control"],
+)
 def test_values_file_edit_refuses_hostile_yaml(monkeypatch, text):
     """install's yaml-keys step reads a values file of the site: an alias bomb, deep nesting, a duplicate key or a
     control character is reported and the file not touched (no 1.6 GB expansion, no RecursionError)."""
@@ -317,8 +406,9 @@ def test_values_file_edit_refuses_hostile_yaml(monkeypatch, text):
 
     monkeypatch.setattr(ib, "_read_control", read)
     monkeypatch.setattr(ib, "_write_control", write)
-    step = Step(kind="builtin", value="yaml-keys", guide="四.4.2", quote="", args={"file": "values.yaml",
-                                                                                 "set": {"a.b": "c"}})
+    step = Step(
+        kind="builtin", value="yaml-keys", guide="四.4.2", quote="", args={"file": "values.yaml", "set": {"a.b": "c"}}
+    )
     ok, msg = asyncio.run(ib.b_yaml_keys(object(), step))
     assert not ok and "not touched" in msg, msg
 

@@ -7,6 +7,7 @@
   every generated script and command parses with `sh -n`, and the hostile value reaches the shell only quoted
   (a marker command planted in the value never runs when the script is executed).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,6 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-
 from hostcases import make_ssh_host
 
 from bkdoctor.inputs.inventory import load_inventory
@@ -40,15 +40,32 @@ def test_control_commands_run_in_install_dir_with_tilde_expanded_on_the_target(s
     from bkdoctor.fix.loop import run_on_control
 
     odd = "bk dir/$(touch /root/pwned);x'y"
-    fleet, ctl = make_ssh_host(ssh_fleet, {"hostname": "ctl", "overlays": ["/etc", "/root"], "files": {
-        "/root/bkce7.1-install/blueking/bin/helmfile": {"content": STANDIN, "mode": 0o755},
-        f"/root/{odd}/bin/helmfile": {"content": STANDIN, "mode": 0o755}}})
-    for install_dir, where in (("~/bkce7.1-install/blueking", "/root/bkce7.1-install/blueking"),
-                               (f"~/{odd}", f"/root/{odd}")):
+    fleet, ctl = make_ssh_host(
+        ssh_fleet,
+        {
+            "hostname": "ctl",
+            "overlays": ["/etc", "/root"],
+            "files": {
+                "/root/bkce7.1-install/blueking/bin/helmfile": {"content": STANDIN, "mode": 0o755},
+                f"/root/{odd}/bin/helmfile": {"content": STANDIN, "mode": 0o755},
+            },
+        },
+    )
+    for install_dir, where in (
+        ("~/bkce7.1-install/blueking", "/root/bkce7.1-install/blueking"),
+        (f"~/{odd}", f"/root/{odd}"),
+    ):
         inv_path = tmp_path / "hosts.yaml"
-        inv_path.write_text(yaml.safe_dump({
-            "domain": "bkce7.bktencent.com", "install_dir": install_dir, "ssh": fleet.ssh_settings(),
-            "hosts": [{"name": "ctl", "address": ctl.address, "roles": ["control"]}]}))
+        inv_path.write_text(
+            yaml.safe_dump(
+                {
+                    "domain": "bkce7.bktencent.com",
+                    "install_dir": install_dir,
+                    "ssh": fleet.ssh_settings(),
+                    "hosts": [{"name": "ctl", "address": ctl.address, "roles": ["control"]}],
+                }
+            )
+        )
         if install_dir.endswith(odd):
             # the inventory schema refuses such a directory; the quoting must hold on its own all the same
             from bkdoctor.model import BadInput
@@ -84,8 +101,9 @@ def test_target_path_quotes_everything_but_the_home():
         with pytest.raises(BadInput):
             target_path(bad)
     # in a real shell: HOME with a space stays one word
-    out = subprocess.run(["sh", "-c", f"printf %s {target_path('~/x y')}"], env={"HOME": "/h o"},
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["sh", "-c", f"printf %s {target_path('~/x y')}"], env={"HOME": "/h o"}, capture_output=True, text=True
+    ).stdout
     assert out == "/h o/x y"
 
 
@@ -140,10 +158,10 @@ def exposed(script: str, marker: str = MARK) -> list[str]:
         i += 1
     out, at = [], script.find(marker)
     while at >= 0:
-        if not all(safe[at:at + len(marker)]):
+        if not all(safe[at : at + len(marker)]):
             line_start = script.rfind("\n", 0, at) + 1
             line_end = script.find("\n", at)
-            out.append(script[line_start: line_end if line_end >= 0 else n])
+            out.append(script[line_start : line_end if line_end >= 0 else n])
         at = script.find(marker, at + 1)
     return out
 
@@ -155,7 +173,7 @@ def test_exposed_finds_what_a_shell_would_run():
     assert exposed(f"ln -sfn {HOSTILE} /etc/localtime")
     assert exposed(f'fail "step 1 failed: {HOSTILE.replace(chr(34), "")}"')
     assert exposed(f"helm history x  # which declares {HOSTILE}?")  # the newline ends the comment
-    assert exposed(f"cd \"$HOME\"/{shlex.quote(HOSTILE)}") == []
+    assert exposed(f'cd "$HOME"/{shlex.quote(HOSTILE)}') == []
     # and it agrees with a real shell: the quoted form runs nothing, the bare one leaves /run/PWN behind
     for cmd, runs in ((f"echo {shlex.quote(HOSTILE)} >/dev/null", False), (f"echo $(echo {MARK}) >/dev/null", True)):
         assert bool(exposed(cmd)) == runs
@@ -197,13 +215,20 @@ HOSTILE_STATE = {
         "/etc/docker/daemon.json": '{"insecure-registries": ["a\'$(touch /run/PWN)"], "data-root": "/x`touch /run/PWN`"}\n',
     },
     "symlinks": {"/etc/localtime": "../usr/share/zoneinfo/" + HOSTILE},
-    "setup": "\n".join([
-        # a firewalld stand-in (as fixtures/host/firewall/firewalld-running.fail)
-        "cp /bin/sleep /run/firewalld", "/run/firewalld 600 >/dev/null 2>&1 &", "echo $! > /run/firewalld.pid",
-        "printf '%s\\n' \"10.9.9.9 a'\\$(touch /run/PWN) docker.bkce7.bktencent.com\" >> /etc/hosts",
-        "printf '%s\\n' \"/dev/x'\\$(touch /run/PWN) swap swap defaults 0 0\" >> /etc/fstab",
-        "for i in $(seq -w 1 20); do umount /mnt/blueking/vol$i; done", "rm -rf /mnt/blueking /data/bcs/localpv",
-        "sed -i '/localpv/d' /etc/fstab", "mkdir -p \"/data/bcs/localpv/v'\\$(touch /run/PWN)\""]),
+    "setup": "\n".join(
+        [
+            # a firewalld stand-in (as fixtures/host/firewall/firewalld-running.fail)
+            "cp /bin/sleep /run/firewalld",
+            "/run/firewalld 600 >/dev/null 2>&1 &",
+            "echo $! > /run/firewalld.pid",
+            "printf '%s\\n' \"10.9.9.9 a'\\$(touch /run/PWN) docker.bkce7.bktencent.com\" >> /etc/hosts",
+            "printf '%s\\n' \"/dev/x'\\$(touch /run/PWN) swap swap defaults 0 0\" >> /etc/fstab",
+            "for i in $(seq -w 1 20); do umount /mnt/blueking/vol$i; done",
+            "rm -rf /mnt/blueking /data/bcs/localpv",
+            "sed -i '/localpv/d' /etc/fstab",
+            'mkdir -p "/data/bcs/localpv/v\'\\$(touch /run/PWN)"',
+        ]
+    ),
 }
 
 
@@ -219,17 +244,23 @@ def hostile_host():
     factory = NsHostFactory()
     try:
         host = make_host(factory, Case(rule="hostile", name="x", status="fail", path=FIXTURES, spec=HOSTILE_STATE))
-        from bkdoctor.scan import engine, loader as registry
         from bkdoctor.inputs import thresholds as th
         from bkdoctor.inputs.inventory import HostSpec, local_inventory
+        from bkdoctor.scan import engine
+        from bkdoctor.scan import loader as registry
         from bkdoctor.transport import LocalTransport
 
         inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
         inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True)]
         inv.thresholds = th.merge(None)
         rules = [r for r in registry.all_rules() if r.scope == "host" and r.remediation]
-        result = asyncio.run(engine.scan(inv, rules, factory=lambda h, i: LocalTransport(
-            prefix=host.nsenter_argv(), root=host.root, address=h.address)))
+        result = asyncio.run(
+            engine.scan(
+                inv,
+                rules,
+                factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root, address=h.address),
+            )
+        )
         (t,) = [t for t in result.targets if t.kind == "host"]
         assert t.facts is not None, t.error
         yield host, t.facts, result
@@ -238,20 +269,39 @@ def hostile_host():
 
 
 def _host_contexts():
-    from bkdoctor.scan import engine
     from bkdoctor.inputs import thresholds as th
+    from bkdoctor.scan import engine
 
     benign = th.merge(None)
-    hostile = dict(benign, timezone="Asia/" + HOSTILE, localpv_mount_dir="/mnt/" + HOSTILE,
-                   localpv_source_dir="/data/" + HOSTILE, localpv_count=2)
-    for name, thr, proxies in (("benign inventory", benign, ("http://10.0.0.9:5000",)),
-                               ("hostile inventory", hostile, (f"http://{HOSTILE}:5000",))):
-        yield name, engine.Context(target="node-" + HOSTILE, roles=("node", "master"), address=HOSTILE,
-                                   thresholds=thr, domain="bkce7.bktencent.com", ingress_ip="10.96.45.12",
-                                   registry_proxies=proxies, first_master="10.0.0.2")
+    hostile = dict(
+        benign,
+        timezone="Asia/" + HOSTILE,
+        localpv_mount_dir="/mnt/" + HOSTILE,
+        localpv_source_dir="/data/" + HOSTILE,
+        localpv_count=2,
+    )
+    for name, thr, proxies in (
+        ("benign inventory", benign, ("http://10.0.0.9:5000",)),
+        ("hostile inventory", hostile, (f"http://{HOSTILE}:5000",)),
+    ):
+        yield (
+            name,
+            engine.Context(
+                target="node-" + HOSTILE,
+                roles=("node", "master"),
+                address=HOSTILE,
+                thresholds=thr,
+                domain="bkce7.bktencent.com",
+                ingress_ip="10.96.45.12",
+                registry_proxies=proxies,
+                first_master="10.0.0.2",
+            ),
+        )
     # what is not known yet (no ingress address, no master, no proxy): the manual branches
-    yield "sparse inventory", engine.Context(target="n", roles=("node",), address=None, thresholds=benign,
-                                             domain="bkce7.bktencent.com")
+    yield (
+        "sparse inventory",
+        engine.Context(target="n", roles=("node",), address=None, thresholds=benign, domain="bkce7.bktencent.com"),
+    )
 
 
 def _commands_of(plan, where: str):
@@ -279,10 +329,16 @@ def test_hostile_host_facts_and_inventory_reach_every_host_plan_quoted(hostile_h
 
     host, facts, _ = hostile_host
     assert HOSTILE in facts.timezone["localtime_target"]  # the real probe read the hostile link as it is
-    with_docker = HostFacts(sections=facts.sections, docker_api={
-        "version": {"Version": "19.03.9", "ApiVersion": "1.40"},
-        "info": {"RegistryConfig": {"IndexConfigs": {HOSTILE: {"Secure": False}}, "Mirrors": [HOSTILE]},
-                 "DockerRootDir": "/data/" + HOSTILE}})
+    with_docker = HostFacts(
+        sections=facts.sections,
+        docker_api={
+            "version": {"Version": "19.03.9", "ApiVersion": "1.40"},
+            "info": {
+                "RegistryConfig": {"IndexConfigs": {HOSTILE: {"Secure": False}}, "Mirrors": [HOSTILE]},
+                "DockerRootDir": "/data/" + HOSTILE,
+            },
+        },
+    )
     rems = {k: m for k, m in _rems().items() if m.scope == "host"}
     seen, planned = 0, set()
     for fname, f in (("no docker", facts), ("docker", with_docker)):
@@ -300,18 +356,27 @@ def test_hostile_host_facts_and_inventory_reach_every_host_plan_quoted(hostile_h
                 if not plan.empty:
                     planned.add(rid)
     # the test exercised every host remediation with something to do
-    assert planned >= {"timezone", "swap", "selinux", "firewall", "hosts-file", "localpv-dirs", "insecure-registries",
-                       "registry-mirrors", "time-sync"}, planned
+    assert planned >= {
+        "timezone",
+        "swap",
+        "selinux",
+        "firewall",
+        "hosts-file",
+        "localpv-dirs",
+        "insecure-registries",
+        "registry-mirrors",
+        "time-sync",
+    }, planned
     assert seen > 40
 
 
 def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_path):
     """The issue's example end to end: the undo of a timezone fix is the host's own link target, quoted; run as
     the journal shows it, it restores that link and runs nothing."""
-    from bkdoctor.scan import loader as registry
-    from bkdoctor.inputs import thresholds as th
     from bkdoctor.fix.loop import run_fix
+    from bkdoctor.inputs import thresholds as th
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
     from bkdoctor.store import History
     from bkdoctor.transport import LocalTransport
 
@@ -323,9 +388,20 @@ def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_pat
     inv.thresholds = th.merge(None)
     hist = History(tmp_path / "h.db")
     try:
-        out = asyncio.run(run_fix(inv, registry.select(["timezone"], None), hosts=None, cluster=None, dry_run=False,
-                                  allow_disruptive=False, confirm=lambda p: True, say=lambda s: None, history=hist,
-                                  factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+        out = asyncio.run(
+            run_fix(
+                inv,
+                registry.select(["timezone"], None),
+                hosts=None,
+                cluster=None,
+                dry_run=False,
+                allow_disruptive=False,
+                confirm=lambda p: True,
+                say=lambda s: None,
+                history=hist,
+                factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
+            )
+        )
         assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
         (change,) = hist.fix(out[0].fix_id)["changes"]
         check_command(change["undo"], "journal undo")
@@ -333,9 +409,19 @@ def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_pat
         assert host.run("readlink /etc/localtime").stdout.decode()[:-1] == before
         # and with a hostile time zone in the inventory, the failing step's message runs nothing either
         inv.thresholds = dict(inv.thresholds, timezone="Asia/" + HOSTILE)
-        out = asyncio.run(run_fix(inv, registry.select(["timezone"], None), hosts=None, cluster=None, dry_run=False,
-                                  allow_disruptive=False, confirm=lambda p: True, say=lambda s: None,
-                                  factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+        out = asyncio.run(
+            run_fix(
+                inv,
+                registry.select(["timezone"], None),
+                hosts=None,
+                cluster=None,
+                dry_run=False,
+                allow_disruptive=False,
+                confirm=lambda p: True,
+                say=lambda s: None,
+                factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
+            )
+        )
         assert [o.status for o in out] == ["failed"]
     finally:
         host.run("ln -sfn ../usr/share/zoneinfo/Asia/Shanghai /etc/localtime")
@@ -346,27 +432,62 @@ class HostileCluster:
     """Cluster facts as the cluster would hand them over, every name and namespace hostile."""
 
     def __init__(self, default_sc: bool):
-        env_cm = {"metadata": {"namespace": HOSTILE, "name": "bkpaas3-apiserver-general-env", "resourceVersion": "1"},
-                  "data": {"PAAS_APP_IMAGE": "hub.bktencent.com/blueking/slug-app:1"}}
+        env_cm = {
+            "metadata": {"namespace": HOSTILE, "name": "bkpaas3-apiserver-general-env", "resourceVersion": "1"},
+            "data": {"PAAS_APP_IMAGE": "hub.bktencent.com/blueking/slug-app:1"},
+        }
         self.kinds = {
             "configmaps": {
-                "kube-system/coredns": {"metadata": {"namespace": "kube-system", "name": "coredns", "resourceVersion": "1"},
-                                        "data": {"Corefile": f".:53 {{\n    hosts {{\n        10.1.1.1 {MARK}.x\n    }}\n"
-                                                             "    forward . /etc/resolv.conf\n}\n"}},
+                "kube-system/coredns": {
+                    "metadata": {"namespace": "kube-system", "name": "coredns", "resourceVersion": "1"},
+                    "data": {
+                        "Corefile": f".:53 {{\n    hosts {{\n        10.1.1.1 {MARK}.x\n    }}\n"
+                        "    forward . /etc/resolv.conf\n}\n"
+                    },
+                },
                 f"{HOSTILE}/bkpaas3-apiserver-general-env": env_cm,
-                f"{HOSTILE}/ingress-nginx-controller": {"metadata": {"namespace": HOSTILE, "name": "ingress-nginx-controller"},
-                                                         "data": {}}},
+                f"{HOSTILE}/ingress-nginx-controller": {
+                    "metadata": {"namespace": HOSTILE, "name": "ingress-nginx-controller"},
+                    "data": {},
+                },
+            },
             # labelled as the chart does: the guide's one ingress lookup (§四.6.3) finds it
-            "services": [{"metadata": {"name": "ingress-nginx-controller", "namespace": HOSTILE, "labels": {
-                              "app.kubernetes.io/instance": "ingress-nginx", "app.kubernetes.io/component": "controller"}},
-                          "spec": {"clusterIP": "10.96.45.12"}}],
+            "services": [
+                {
+                    "metadata": {
+                        "name": "ingress-nginx-controller",
+                        "namespace": HOSTILE,
+                        "labels": {
+                            "app.kubernetes.io/instance": "ingress-nginx",
+                            "app.kubernetes.io/component": "controller",
+                        },
+                    },
+                    "spec": {"clusterIP": "10.96.45.12"},
+                }
+            ],
             "helm_releases": [
-                {"namespace": HOSTILE, "name": "bk-" + HOSTILE, "status": "pending-upgrade", "revision": 3, "revisions": 3},
-                {"namespace": HOSTILE, "name": "bk-" + HOSTILE, "status": "pending-install", "revision": 1, "revisions": 1},
+                {
+                    "namespace": HOSTILE,
+                    "name": "bk-" + HOSTILE,
+                    "status": "pending-upgrade",
+                    "revision": 3,
+                    "revisions": 3,
+                },
+                {
+                    "namespace": HOSTILE,
+                    "name": "bk-" + HOSTILE,
+                    "status": "pending-install",
+                    "revision": 1,
+                    "revisions": 1,
+                },
                 {"namespace": HOSTILE, "name": "zz" + HOSTILE, "status": "failed", "revision": 2},
-                {"namespace": "blueking", "name": "bk-cmdb", "status": "failed", "revision": 2}],
-            "storageclasses": [{"metadata": {"name": HOSTILE, "annotations": {
-                "storageclass.kubernetes.io/is-default-class": "true"}}}] if default_sc else [],
+                {"namespace": "blueking", "name": "bk-cmdb", "status": "failed", "revision": 2},
+            ],
+            "storageclasses": [
+                {"metadata": {"name": HOSTILE, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}}
+            ]
+            if default_sc
+            else [],
         }
 
     def get(self, kind):
@@ -382,18 +503,22 @@ class EmptyCluster(HostileCluster):
 
 
 def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
-    from bkdoctor.scan import engine
-    from bkdoctor.inputs import thresholds as th
-    from bkdoctor.fix.plan import CommandChange
     from bkdoctor.fix.loop import control_script
+    from bkdoctor.fix.plan import CommandChange
+    from bkdoctor.inputs import thresholds as th
     from bkdoctor.model import BadInput, FactUnavailable
+    from bkdoctor.scan import engine
 
     rems = {k: m for k, m in _rems().items() if m.scope == "cluster"}
     seen, planned = 0, set()
     for default_sc in (False, True):
         for image in (None, "registry.local/blueking/slug-app:v1", HOSTILE):
-            ctx = engine.ClusterContext(target="cluster", thresholds=th.merge(None), domain="bkce7.bktencent.com",
-                                        params={"image": image} if image else {})
+            ctx = engine.ClusterContext(
+                target="cluster",
+                thresholds=th.merge(None),
+                domain="bkce7.bktencent.com",
+                params={"image": image} if image else {},
+            )
             for rid, mod in sorted(rems.items()):
                 where = f"{rid} (default sc {default_sc}, image {image is not None})"
                 try:
@@ -415,8 +540,11 @@ def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
                 for ch in plan.changes:
                     if isinstance(ch, CommandChange) and ch.where == "control":
                         # as it runs on the control machine, in a hostile install_dir, here or over SSH
-                        for install_dir, local in (("~/" + HOSTILE, False), ("/opt/" + HOSTILE, True),
-                                                   ("~/" + HOSTILE, True)):
+                        for install_dir, local in (
+                            ("~/" + HOSTILE, False),
+                            ("/opt/" + HOSTILE, True),
+                            ("~/" + HOSTILE, True),
+                        ):
                             check_command(control_script(install_dir, local, ch.script), where + ": control script")
                             seen += 1
                 if not plan.empty:
@@ -428,13 +556,17 @@ def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
 def test_faq_paas_cluster_command_finds_the_quoted_namespace():
     """The pod-deleting command of faq-paas-init-data names its namespace quoted; the code that runs it through
     the API reads the same namespace back."""
-    from bkdoctor.scan import engine
-    from bkdoctor.inputs import thresholds as th
     from bkdoctor.fix.plan import CommandChange
+    from bkdoctor.inputs import thresholds as th
+    from bkdoctor.scan import engine
 
     mod = _rems()["faq-paas-init-data"]
-    ctx = engine.ClusterContext(target="cluster", thresholds=th.merge(None), domain="bkce7.bktencent.com",
-                                params={"image": "registry.local/blueking/slug-app:v1"})
+    ctx = engine.ClusterContext(
+        target="cluster",
+        thresholds=th.merge(None),
+        domain="bkce7.bktencent.com",
+        params={"image": "registry.local/blueking/slug-app:v1"},
+    )
     (cmd,) = [c for c in mod.plan(HostileCluster(False), ctx).changes if isinstance(c, CommandChange)]
     seen = []
 
@@ -471,12 +603,22 @@ def test_terminal_fix_hint_quotes_rule_and_host():
 
     from bkdoctor.report.terminal import print_report
 
-    finding = {"rule": "swap", "target": HOSTNAME, "status": "fail", "severity": "high", "message": "swap is on",
-               "remediation": {"id": "swap", "commands": ["swapoff -a"]}, "guide": {"section": "一.4.2"}}
-    report = {"lang": "en", "summary": {"pass": 0, "warn": 0, "fail": 1, "error": 0, "skip": 0, "suppressed": 0},
-              "findings": [finding], "targets": [{"name": HOSTNAME, "address": "10.0.0.5", "reachable": True,
-                                                  "error": None}],
-              "scan": {"id": "s1", "duration_s": 0.1}}
+    finding = {
+        "rule": "swap",
+        "target": HOSTNAME,
+        "status": "fail",
+        "severity": "high",
+        "message": "swap is on",
+        "remediation": {"id": "swap", "commands": ["swapoff -a"]},
+        "guide": {"section": "一.4.2"},
+    }
+    report = {
+        "lang": "en",
+        "summary": {"pass": 0, "warn": 0, "fail": 1, "error": 0, "skip": 0, "suppressed": 0},
+        "findings": [finding],
+        "targets": [{"name": HOSTNAME, "address": "10.0.0.5", "reachable": True, "error": None}],
+        "scan": {"id": "s1", "duration_s": 0.1},
+    }
     import shlex
 
     # every view: the flat table and the by-host view name the host, the by-rule view fixes the rule on its hosts
@@ -492,14 +634,21 @@ def test_terminal_fix_hint_quotes_rule_and_host():
 def test_cross_layer_fix_text_quotes_the_host():
     import shlex
 
-    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.model import Finding, Result, T
+    from bkdoctor.scan import engine
+    from bkdoctor.scan import loader as registry
 
     rules = {r.id: r for r in registry.all_rules()}
-    cf = Finding(rule=rules["faq-image-pull"], target="cluster", result=Result(
-        "fail", T("拉取失败", "image pull failed"), observed={"matches": [{"node": HOSTNAME}]}))
-    hf = Finding(rule=rules["insecure-registries"], target=HOSTNAME,
-                 result=Result("fail", T("缺少", "docker.x missing"), observed=None))
+    cf = Finding(
+        rule=rules["faq-image-pull"],
+        target="cluster",
+        result=Result("fail", T("拉取失败", "image pull failed"), observed={"matches": [{"node": HOSTNAME}]}),
+    )
+    hf = Finding(
+        rule=rules["insecure-registries"],
+        target=HOSTNAME,
+        result=Result("fail", T("缺少", "docker.x missing"), observed=None),
+    )
     targets = [engine.TargetState(name=HOSTNAME, kind="host", address="10.0.0.5", roles=("node",))]
     engine.link_causes([cf], [hf], targets, SimpleNamespace(get=lambda kind: []))
     (rel,) = cf.related
@@ -517,14 +666,22 @@ def test_manual_jq_command_for_daemon_json_works(hostile_host):
     import json
     import shlex
 
-    from bkdoctor.scan import engine
     from bkdoctor.inputs import thresholds as th
+    from bkdoctor.scan import engine
 
     _, facts, _ = hostile_host
-    for rid, key, want in (("insecure-registries", "insecure-registries", ["docker.bkce7.bktencent.com"]),
-                           ("registry-mirrors", "registry-mirrors", ["http://10.0.0.9:5000"])):
-        ctx = engine.Context(target="n", roles=("node",), address="10.0.0.5", thresholds=th.merge(None),
-                             domain="bkce7.bktencent.com", registry_proxies=("http://10.0.0.9:5000",))
+    for rid, key, want in (
+        ("insecure-registries", "insecure-registries", ["docker.bkce7.bktencent.com"]),
+        ("registry-mirrors", "registry-mirrors", ["http://10.0.0.9:5000"]),
+    ):
+        ctx = engine.Context(
+            target="n",
+            roles=("node",),
+            address="10.0.0.5",
+            thresholds=th.merge(None),
+            domain="bkce7.bktencent.com",
+            registry_proxies=("http://10.0.0.9:5000",),
+        )
         plan = _rems()[rid].plan(facts, ctx)
         argv = shlex.split(plan.manual[0], comments=True)
         assert argv[0] == "jq" and argv[2] == "/etc/docker/daemon.json"
@@ -540,21 +697,33 @@ def test_manual_jq_command_for_daemon_json_works(hostile_host):
 def test_manual_outcome_lists_one_command_per_line(hostile_host):
     """A `manual` outcome shows its steps one per line, each of which copy-pastes (a step's trailing comment
     never swallows the next command)."""
-    from bkdoctor.scan import loader as registry
-    from bkdoctor.inputs import thresholds as th
     from bkdoctor.fix.loop import run_fix
+    from bkdoctor.inputs import thresholds as th
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
     from bkdoctor.transport import LocalTransport
 
     host, _, _ = hostile_host
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True,
-                          docker_socket="/run/docker.sock")]
+    inv.hosts = [
+        HostSpec(
+            name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock"
+        )
+    ]
     inv.thresholds = th.merge(None)
-    out = asyncio.run(run_fix(inv, registry.select(["time-sync", "insecure-registries"], None), hosts=None,
-                              cluster=None, dry_run=True, allow_disruptive=False, confirm=lambda p: True,
-                              say=lambda s: None,
-                              factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+    out = asyncio.run(
+        run_fix(
+            inv,
+            registry.select(["time-sync", "insecure-registries"], None),
+            hosts=None,
+            cluster=None,
+            dry_run=True,
+            allow_disruptive=False,
+            confirm=lambda p: True,
+            say=lambda s: None,
+            factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
+        )
+    )
     manual = [o for o in out if o.status == "manual"]
     assert {o.rule for o in manual} == {"time-sync", "insecure-registries"}, [(o.rule, o.status) for o in out]
     for o in manual:
@@ -571,21 +740,33 @@ def test_half_edited_hosts_file_is_left_alone(nshost_factory):
     is `manual`, says why on a line that copy-pastes, and the file is not touched."""
     from hostcases import FIXTURES, Case, make_host
 
-    from bkdoctor.scan import loader as registry
     from bkdoctor.fix.edits import BEGIN
     from bkdoctor.fix.loop import run_fix
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
     from bkdoctor.transport import LocalTransport
 
     text = f"127.0.0.1 localhost\n{BEGIN}\n10.96.45.12 bkce7.bktencent.com\n10.1.1.1 db-primary\n10.1.1.2 db-replica\n"
-    host = make_host(nshost_factory, Case(rule="hosts-file", name="x", status="fail", path=FIXTURES,
-                                          spec={"files": {"/etc/hosts": text}}))
+    host = make_host(
+        nshost_factory,
+        Case(rule="hosts-file", name="x", status="fail", path=FIXTURES, spec={"files": {"/etc/hosts": text}}),
+    )
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True)]
     inv.ingress_ip = "10.96.45.12"
-    out = asyncio.run(run_fix(inv, registry.select(["hosts-file"], None), hosts=None, cluster=None, dry_run=False,
-                              allow_disruptive=False, confirm=lambda p: True, say=lambda s: None,
-                              factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)))
+    out = asyncio.run(
+        run_fix(
+            inv,
+            registry.select(["hosts-file"], None),
+            hosts=None,
+            cluster=None,
+            dry_run=False,
+            allow_disruptive=False,
+            confirm=lambda p: True,
+            say=lambda s: None,
+            factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
+        )
+    )
     assert [o.status for o in out] == ["manual"], [(o.status, o.message.en) for o in out]
     assert "no '# END bkdoctor'" in out[0].message.en
     for step in out[0].message.en.split("\n")[1:]:

@@ -9,6 +9,7 @@ mount namespace of the command alone), real symbolic links, a real corrupted and
   reports and the terminal summary are out first, the problem is one warning line, the exit code is the
   findings'.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,9 +38,15 @@ def run(*args, env=None, umask=None, prefix=(), timeout=120):
     e.pop("BKDOCTOR_DEBUG", None)
     e.setdefault("LANG", "C.UTF-8")
     e.update(env or {})
-    return subprocess.run([*prefix, sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=e,
-                          capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+    )
 
 
 @pytest.fixture
@@ -63,8 +70,18 @@ def test_reports_follow_the_umask_and_keep_an_existing_mode(tmp_path, home):
     out = tmp_path / "out"
     out.mkdir()
     files = [out / "r.json", out / "r.html", out / "r.xml"]
-    args = ["scan", "--rule", "swap", "--no-history", "--json", str(files[0]), "--html", str(files[1]),
-            "--junit", str(files[2])]
+    args = [
+        "scan",
+        "--rule",
+        "swap",
+        "--no-history",
+        "--json",
+        str(files[0]),
+        "--html",
+        str(files[1]),
+        "--junit",
+        str(files[2]),
+    ]
     r = run(*args, env=home, umask=0o077)
     assert r.returncode in (0, 1), r.stderr
     assert [mode(f) for f in files] == [0o600] * 3  # umask 077: nobody else may read the reports
@@ -101,8 +118,16 @@ def test_other_output_files_follow_the_umask(tmp_path, home):
 def _ro_dir_prefix(d: Path) -> list[str]:
     """Run the command in a private mount namespace where `d` is mounted read-only (root cannot write there
     either; the machine's own mounts are not touched)."""
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
-            f'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"', str(d)]
+    return [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"',
+        str(d),
+    ]
 
 
 @pytest.mark.parametrize("case", ["html-is-a-dir", "json-missing-dir", "junit-read-only-dir", "html-under-a-file"])
@@ -110,10 +135,12 @@ def test_bad_output_path_fails_before_the_scan_and_creates_nothing(tmp_path, hom
     ro = tmp_path / "ro"
     ro.mkdir()
     (tmp_path / "afile").write_text("x")
-    bad = {"html-is-a-dir": ("--html", str(tmp_path)),
-           "json-missing-dir": ("--json", "/nonexistent/x.json"),
-           "junit-read-only-dir": ("--junit", str(ro / "r.xml")),
-           "html-under-a-file": ("--html", str(tmp_path / "afile" / "r.html"))}[case]
+    bad = {
+        "html-is-a-dir": ("--html", str(tmp_path)),
+        "json-missing-dir": ("--json", "/nonexistent/x.json"),
+        "junit-read-only-dir": ("--junit", str(ro / "r.xml")),
+        "html-under-a-file": ("--html", str(tmp_path / "afile" / "r.html")),
+    }[case]
     prefix = _ro_dir_prefix(ro) if case == "junit-read-only-dir" else ()
     good = tmp_path / "good.json" if bad[0] != "--json" else tmp_path / "good.xml"
     good_opt = "--json" if bad[0] != "--json" else "--junit"
@@ -134,8 +161,9 @@ def test_scan_with_new_db_and_unwritable_json_creates_nothing(tmp_path, home):
 
 
 def test_fix_json_and_export_dir_are_checked_before_the_scan(tmp_path, home):
-    one_line_error(run("fix", "--rule", "swap", "--dry-run", "--json", str(tmp_path), "--db", str(tmp_path / "h.db"),
-                       env=home))
+    one_line_error(
+        run("fix", "--rule", "swap", "--dry-run", "--json", str(tmp_path), "--db", str(tmp_path / "h.db"), env=home)
+    )
     (tmp_path / "f").write_text("x")
     line = one_line_error(run("fix", "--rule", "swap", "--export", "ansible", str(tmp_path / "f"), env=home))
     assert "not a directory" in line
@@ -200,8 +228,18 @@ def test_corrupted_db_costs_only_the_history_entry(tmp_path, home, kernel_min, c
     garbage = b"this is not an SQLite database\n" * 100
     db.write_bytes(garbage)
     out = tmp_path / "r.json"
-    r = run("scan", "-i", _inv(tmp_path, kernel_min), "--rule", "kernel-version", "--db", str(db), "--json", str(out),
-            env=home)
+    r = run(
+        "scan",
+        "-i",
+        _inv(tmp_path, kernel_min),
+        "--rule",
+        "kernel-version",
+        "--db",
+        str(db),
+        "--json",
+        str(out),
+        env=home,
+    )
     assert r.returncode == code, (r.returncode, r.stderr)  # from the findings, not from the database
     assert json.loads(out.read_text())["schema"] == "bkdoctor/report/v1"  # the report is out
     assert "Scan " in r.stdout  # and the terminal summary
@@ -219,8 +257,19 @@ def test_locked_db_costs_only_the_history_entry(tmp_path, home):
     holder = sqlite3.connect(str(db), timeout=0, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another bkdoctor (or a sqlite3 shell) holds it
     try:
-        r = run("scan", "-i", _inv(tmp_path, "999"), "--rule", "kernel-version", "--db", str(db), "--json", "-",
-                env=home, timeout=180)
+        r = run(
+            "scan",
+            "-i",
+            _inv(tmp_path, "999"),
+            "--rule",
+            "kernel-version",
+            "--db",
+            str(db),
+            "--json",
+            "-",
+            env=home,
+            timeout=180,
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -240,27 +289,47 @@ def test_locked_journal_does_not_stop_a_fix(nshost_factory, tmp_path):
 
     from hostcases import FIXTURES, Case, make_host
 
-    from bkdoctor.scan import loader as registry
     from bkdoctor.fix.loop import run_fix
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
+    from bkdoctor.scan import loader as registry
     from bkdoctor.store import History
     from bkdoctor.transport import LocalTransport
 
-    host = make_host(nshost_factory, Case(rule="hosts-file", name="x", status="fail", path=FIXTURES,
-                                          spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}}))
+    host = make_host(
+        nshost_factory,
+        Case(
+            rule="hosts-file",
+            name="x",
+            status="fail",
+            path=FIXTURES,
+            spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}},
+        ),
+    )
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True),
-                 HostSpec(name="m", address="10.0.0.2", roles=("master",))]
+    inv.hosts = [
+        HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True),
+        HostSpec(name="m", address="10.0.0.2", roles=("master",)),
+    ]
     inv.ingress_ip = "10.96.45.12"
     hist = History(tmp_path / "h.db")
     holder = sqlite3.connect(str(tmp_path / "h.db"), timeout=0, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     said = []
     try:
-        out = asyncio.run(run_fix(inv, registry.select(["hosts-file"], None), hosts={"n"}, cluster=None,
-                                  dry_run=False, allow_disruptive=False, confirm=lambda p: True, say=said.append,
-                                  history=hist, factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(),
-                                                                                     root=host.root)))
+        out = asyncio.run(
+            run_fix(
+                inv,
+                registry.select(["hosts-file"], None),
+                hosts={"n"},
+                cluster=None,
+                dry_run=False,
+                allow_disruptive=False,
+                confirm=lambda p: True,
+                say=said.append,
+                history=hist,
+                factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
+            )
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -2,6 +2,7 @@
 files), in ConfigMaps of the real kube-apiserver, in the kubeconfig and in the inventory; every output bkdoctor
 makes (terminal, JSON, HTML, JUnit, history database, the bundle's every member and every base64 section in it,
 the replayed bundle's reports, an error line) is searched for all of them."""
+
 from __future__ import annotations
 
 import base64
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from kube.fixtures import kube_apiserver  # noqa: F401
 
 from bkdoctor.safe.secrets import MASK, mask_bytes, mask_obj, mask_text
@@ -46,37 +46,47 @@ SECRETS = {
 }
 
 
-@pytest.mark.parametrize("text,secret,kept", [
-    ("//10.0.0.9/share /mnt/cifs cifs username=bob,password=S1,vers=3.0 0 0", "S1", "username=bob,password=***,vers=3.0"),
-    ("mysql://root:S2@db:3306/bk", "S2", "mysql://root:***@db:3306/bk"),
-    ("redis://:S3@redis:6379/0", "S3", "redis://:***@redis:6379/0"),
-    ('{"registry-mirrors": ["https://u:S4@mirror.intra"]}', "S4", "https://u:***@mirror.intra"),
-    ('"HttpProxy": "http://proxyuser:S5@proxy:3128"', "S5", "http://proxyuser:***@proxy:3128"),
-    ("curl -H 'Authorization: Basic dXNlcjpTNg==' x", "dXNlcjpTNg==", "Authorization: Basic ***"),
-    ("Proxy-Authorization: Bearer S7S7S7S7S7", "S7S7", "Proxy-Authorization: Bearer ***"),
-    ("mysql -uroot -pS8 -h db", "S8", "-uroot -p*** -h db"),
-    ("app --password=S9 --db-password S10", "S9", "--password=*** --db-password ***"),
-    ("app --password=S9 --db-password S10", "S10", "--password=***"),
-    ("ALTER USER root SET password 'S11'", "S11", "password '***'"),
-    ("CREATE USER x IDENTIFIED BY 'S12';", "S12", "IDENTIFIED BY '***'"),
-    ("db:\n  password:\n    S13\n  host: db\n", "S13", "  host: db"),
-    ("secret: |\n  S14\n  S14b\nnext: 1\n", "S14", "next: 1"),
-    ("BK_PAAS_ADMIN_PASSWORD=S15 token: S16", "S15", "BK_PAAS_ADMIN_PASSWORD=***"),
-    ("mysql://root:S17@db/bk?password=S18", "S18", "mysql://root:***@db/bk?password=***"),
-    ('{"password": "two words S19"}', "S19", '{"password": "***"}'),
-    # the adversarial review's shapes: a URL password holding # ? / @ or a space (up to the last @ of the authority)
-    ("mysql://root:p#S20?x/y@db:3306/bk", "S20", "mysql://root:***@db:3306/bk"),
-    ("redis://:a S21@r:6379/0", "S21", "redis://:***@r:6379/0"),
-    ('{"registry-mirrors": ["https://u:S22/x@mirror.intra"]}', "S22", '"https://u:***@mirror.intra"'),
-    ('"HttpProxy": "http://u:p@S23#@proxy:3128"', "S23", '"http://u:***@proxy:3128"'),
-    ("mysql -uroot -p'S24 quoted' -h db", "S24", "-p'***' -h db"),
-    ('mysql -p"S25 with space" bk', "S25", '-p"***" bk'),
-    ("app --password=-S26dash --x", "S26", "--password=*** --x"),
-    ("sshpass -p S27 ssh root@10.0.0.5", "S27", "sshpass -p *** ssh root@10.0.0.5"),
-    ("k:\n-----BEGIN RSA PRIVATE KEY-----\nMIIS28\nabc\n-----END RSA PRIVATE KEY-----\nnext", "S28",
-     "-----BEGIN RSA PRIVATE KEY-----\n***\n-----END RSA PRIVATE KEY-----\nnext"),
-    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlS29", "S29", "-----BEGIN OPENSSH PRIVATE KEY-----\n***"),
-])
+@pytest.mark.parametrize(
+    "text,secret,kept",
+    [
+        (
+            "//10.0.0.9/share /mnt/cifs cifs username=bob,password=S1,vers=3.0 0 0",
+            "S1",
+            "username=bob,password=***,vers=3.0",
+        ),
+        ("mysql://root:S2@db:3306/bk", "S2", "mysql://root:***@db:3306/bk"),
+        ("redis://:S3@redis:6379/0", "S3", "redis://:***@redis:6379/0"),
+        ('{"registry-mirrors": ["https://u:S4@mirror.intra"]}', "S4", "https://u:***@mirror.intra"),
+        ('"HttpProxy": "http://proxyuser:S5@proxy:3128"', "S5", "http://proxyuser:***@proxy:3128"),
+        ("curl -H 'Authorization: Basic dXNlcjpTNg==' x", "dXNlcjpTNg==", "Authorization: Basic ***"),
+        ("Proxy-Authorization: Bearer S7S7S7S7S7", "S7S7", "Proxy-Authorization: Bearer ***"),
+        ("mysql -uroot -pS8 -h db", "S8", "-uroot -p*** -h db"),
+        ("app --password=S9 --db-password S10", "S9", "--password=*** --db-password ***"),
+        ("app --password=S9 --db-password S10", "S10", "--password=***"),
+        ("ALTER USER root SET password 'S11'", "S11", "password '***'"),
+        ("CREATE USER x IDENTIFIED BY 'S12';", "S12", "IDENTIFIED BY '***'"),
+        ("db:\n  password:\n    S13\n  host: db\n", "S13", "  host: db"),
+        ("secret: |\n  S14\n  S14b\nnext: 1\n", "S14", "next: 1"),
+        ("BK_PAAS_ADMIN_PASSWORD=S15 token: S16", "S15", "BK_PAAS_ADMIN_PASSWORD=***"),
+        ("mysql://root:S17@db/bk?password=S18", "S18", "mysql://root:***@db/bk?password=***"),
+        ('{"password": "two words S19"}', "S19", '{"password": "***"}'),
+        # the adversarial review's shapes: a URL password holding # ? / @ or a space (up to the last @ of the authority)
+        ("mysql://root:p#S20?x/y@db:3306/bk", "S20", "mysql://root:***@db:3306/bk"),
+        ("redis://:a S21@r:6379/0", "S21", "redis://:***@r:6379/0"),
+        ('{"registry-mirrors": ["https://u:S22/x@mirror.intra"]}', "S22", '"https://u:***@mirror.intra"'),
+        ('"HttpProxy": "http://u:p@S23#@proxy:3128"', "S23", '"http://u:***@proxy:3128"'),
+        ("mysql -uroot -p'S24 quoted' -h db", "S24", "-p'***' -h db"),
+        ('mysql -p"S25 with space" bk', "S25", '-p"***" bk'),
+        ("app --password=-S26dash --x", "S26", "--password=*** --x"),
+        ("sshpass -p S27 ssh root@10.0.0.5", "S27", "sshpass -p *** ssh root@10.0.0.5"),
+        (
+            "k:\n-----BEGIN RSA PRIVATE KEY-----\nMIIS28\nabc\n-----END RSA PRIVATE KEY-----\nnext",
+            "S28",
+            "-----BEGIN RSA PRIVATE KEY-----\n***\n-----END RSA PRIVATE KEY-----\nnext",
+        ),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlS29", "S29", "-----BEGIN OPENSSH PRIVATE KEY-----\n***"),
+    ],
+)
 def test_mask_text_by_value_shape(text, secret, kept):
     out = mask_text(text)
     assert secret not in out, out
@@ -84,18 +94,35 @@ def test_mask_text_by_value_shape(text, secret, kept):
     assert mask_text(out) == out  # idempotent
 
 
-@pytest.mark.parametrize("text", [
-    "lookup docker.bkce7.bktencent.com: no such host", "ssh -p2222 root@10.0.0.5", "docker run -p8080:80/tcp x",
-    "tests passed: 3, bypass: 1, author: me", "SELINUX=disabled", "https://hub.bktencent.com/v2/",
-    "Basic settings are fine", "kernel 3.10.0-1160.el7.x86_64", "10.0.0.2 k8s-api.bcs.local",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lookup docker.bkce7.bktencent.com: no such host",
+        "ssh -p2222 root@10.0.0.5",
+        "docker run -p8080:80/tcp x",
+        "tests passed: 3, bypass: 1, author: me",
+        "SELINUX=disabled",
+        "https://hub.bktencent.com/v2/",
+        "Basic settings are fine",
+        "kernel 3.10.0-1160.el7.x86_64",
+        "10.0.0.2 k8s-api.bcs.local",
+    ],
+)
 def test_mask_text_leaves_ordinary_text_alone(text):
     assert mask_text(text) == text
 
 
 def test_mask_obj_by_key_and_by_shape():
-    out = mask_obj({"auths": {"r": {"auth": "S1"}}, "HttpProxy": "http://u:S2@p:3128", "list": [{"token": "S3"}],
-                    "secret": {"secretName": "S4"}, "insecure-registries": ["docker.bk"], "empty_password": ""})
+    out = mask_obj(
+        {
+            "auths": {"r": {"auth": "S1"}},
+            "HttpProxy": "http://u:S2@p:3128",
+            "list": [{"token": "S3"}],
+            "secret": {"secretName": "S4"},
+            "insecure-registries": ["docker.bk"],
+            "empty_password": "",
+        }
+    )
     text = json.dumps(out)
     for s in ("S1", "S2", "S3", "S4"):
         assert s not in text
@@ -105,12 +132,26 @@ def test_mask_obj_by_key_and_by_shape():
 
 def test_mask_obj_kubernetes_shapes():
     """A Job or Pod in a bundle: env values named like secrets, argv after a secret flag, kubectl's annotation."""
-    applied = json.dumps({"spec": {"template": {"spec": {"containers": [{"env": [{"name": "DB_PASSWORD",
-                                                                                     "value": "S1"}]}]}}}})
-    job = {"kind": "Job", "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied}},
-           "spec": {"template": {"spec": {"containers": [{
-               "env": [{"name": "MYSQL_ROOT_PASSWORD", "value": "S2"}, {"name": "HOST", "value": "db"}],
-               "args": ["--password", "S3", "-p", "S4", "--port", "8080"], "command": ["sh", "-c", "sshpass -p S5 x"]}]}}}}
+    applied = json.dumps(
+        {"spec": {"template": {"spec": {"containers": [{"env": [{"name": "DB_PASSWORD", "value": "S1"}]}]}}}}
+    )
+    job = {
+        "kind": "Job",
+        "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "env": [{"name": "MYSQL_ROOT_PASSWORD", "value": "S2"}, {"name": "HOST", "value": "db"}],
+                            "args": ["--password", "S3", "-p", "S4", "--port", "8080"],
+                            "command": ["sh", "-c", "sshpass -p S5 x"],
+                        }
+                    ]
+                }
+            }
+        },
+    }
     out = mask_obj(job)
     text = json.dumps(out)
     for s in ("S1", "S2", "S3", "S4", "S5"):
@@ -119,17 +160,28 @@ def test_mask_obj_kubernetes_shapes():
     assert c["env"][1] == {"name": "HOST", "value": "db"} and c["args"][4:] == ["--port", "8080"]
     assert json.loads(out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
     assert mask_obj(out) == out
-    assert mask_obj({"kubectl.kubernetes.io/last-applied-configuration": "{not json S6"}) == \
-        {"kubectl.kubernetes.io/last-applied-configuration": MASK}
+    assert mask_obj({"kubectl.kubernetes.io/last-applied-configuration": "{not json S6"}) == {
+        "kubectl.kubernetes.io/last-applied-configuration": MASK
+    }
 
 
 def test_mask_text_is_linear_on_hostile_text():
     import time
 
     t0 = time.process_time()
-    for text in ("a:" * 100_000, "password=" * 50_000, "a-" * 100_000, "http://" * 50_000, "x 'y' " * 50_000,
-                 "password:\n" * 50_000, "-p " * 100_000,
-                 "a://b:" * 50_000, "a://b:c " * 50_000, "sshpass -p " * 50_000, "-----BEGIN X PRIVATE KEY-----" * 20_000):
+    for text in (
+        "a:" * 100_000,
+        "password=" * 50_000,
+        "a-" * 100_000,
+        "http://" * 50_000,
+        "x 'y' " * 50_000,
+        "password:\n" * 50_000,
+        "-p " * 100_000,
+        "a://b:" * 50_000,
+        "a://b:c " * 50_000,
+        "sshpass -p " * 50_000,
+        "-----BEGIN X PRIVATE KEY-----" * 20_000,
+    ):
         mask_text(text)
     assert time.process_time() - t0 < 20
 
@@ -138,8 +190,9 @@ def _bkdoctor(*args, env=None, timeout=240):
     e = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
     e["LANG"] = "C.UTF-8"
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=e, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _blobs_of_bundle(path: Path) -> dict[str, bytes]:
@@ -175,30 +228,52 @@ def test_no_planted_secret_reaches_any_output(ssh_fleet, kube_apiserver, tmp_pat
 
     s = SECRETS
     quoted, ident = s["password 'x' in text"], s["IDENTIFIED BY 'x'"]
-    fstab = ("UUID=6f3a1c2e-1b6c-4f0e-9c1d-2a7f5b3c9d10 / xfs defaults 0 0\n"
-             "/dev/vdb1 /data xfs defaults 0 0\n"
-             "/dev/mapper/centos-swap swap swap defaults 0 0\n"  # a swap line: the swap rule fails, fstab is evidence
-             f"//10.0.0.9/share /mnt/cifs cifs username=bob,password={s['fstab password= option (CIFS)']},vers=3.0 0 0\n")
-    daemon = {"data-root": "/var/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"],
-              "registry-mirrors": [f"https://mirroruser:{s['daemon.json registry mirror userinfo']}@mirror.intra"],
-              "http-proxy": f"http://proxyuser:{s['daemon.json proxy userinfo']}@proxy.intra:3128"}
-    notes = (f"# mysql -uroot -p{s['-pPASSWORD flag']} -h db   (left here by someone)\n"
-             f"# ALTER USER root SET password '{quoted}'\n"
-             f"# curl -H 'Authorization: Basic {s['Authorization: Basic header']}' http://x\n"
-             f"# curl -H \"Authorization: Bearer {s['Authorization: Bearer header']}\" http://x\n"
-             "vm.swappiness = 0\n")
-    fleet, host = make_ssh_host(ssh_fleet, {"hostname": "node-secret", "files": {
-        "/etc/fstab": fstab, "/etc/docker/daemon.json": json.dumps(daemon) + "\n", "/etc/sysctl.d/99-notes.conf": notes}})
+    fstab = (
+        "UUID=6f3a1c2e-1b6c-4f0e-9c1d-2a7f5b3c9d10 / xfs defaults 0 0\n"
+        "/dev/vdb1 /data xfs defaults 0 0\n"
+        "/dev/mapper/centos-swap swap swap defaults 0 0\n"  # a swap line: the swap rule fails, fstab is evidence
+        f"//10.0.0.9/share /mnt/cifs cifs username=bob,password={s['fstab password= option (CIFS)']},vers=3.0 0 0\n"
+    )
+    daemon = {
+        "data-root": "/var/lib/docker",
+        "exec-opts": ["native.cgroupdriver=systemd"],
+        "registry-mirrors": [f"https://mirroruser:{s['daemon.json registry mirror userinfo']}@mirror.intra"],
+        "http-proxy": f"http://proxyuser:{s['daemon.json proxy userinfo']}@proxy.intra:3128",
+    }
+    notes = (
+        f"# mysql -uroot -p{s['-pPASSWORD flag']} -h db   (left here by someone)\n"
+        f"# ALTER USER root SET password '{quoted}'\n"
+        f"# curl -H 'Authorization: Basic {s['Authorization: Basic header']}' http://x\n"
+        f'# curl -H "Authorization: Bearer {s["Authorization: Bearer header"]}" http://x\n'
+        "vm.swappiness = 0\n"
+    )
+    fleet, host = make_ssh_host(
+        ssh_fleet,
+        {
+            "hostname": "node-secret",
+            "files": {
+                "/etc/fstab": fstab,
+                "/etc/docker/daemon.json": json.dumps(daemon) + "\n",
+                "/etc/sysctl.d/99-notes.conf": notes,
+            },
+        },
+    )
     fleet.write_known_hosts()
-    inv = {"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(),
-           "hosts": [{"name": "node-secret", "address": host.address, "roles": ["node"]}],
-           "thresholds": {"endpoints": {"node": [f"http://epuser:{s['inventory endpoint URL userinfo']}@mirror.intra/v2/"]}}}
+    inv = {
+        "domain": "bkce7.bktencent.com",
+        "ssh": fleet.ssh_settings(),
+        "hosts": [{"name": "node-secret", "address": host.address, "roles": ["node"]}],
+        "thresholds": {
+            "endpoints": {"node": [f"http://epuser:{s['inventory endpoint URL userinfo']}@mirror.intra/v2/"]}
+        },
+    }
     inv_path = tmp_path / "hosts.yaml"
     inv_path.write_text(yaml.safe_dump(inv))
     kc = yaml.safe_load(Path(kube_apiserver.kubeconfig).read_text())
     for c in kc["clusters"]:
         c["cluster"]["server"] = c["cluster"]["server"].replace(
-            "https://", f"https://kubeuser:{s['kubeconfig server URL userinfo']}@")
+            "https://", f"https://kubeuser:{s['kubeconfig server URL userinfo']}@"
+        )
     kc_path = tmp_path / "kubeconfig"
     kc_path.write_text(yaml.safe_dump(kc))
     bad_kc = yaml.safe_load(yaml.safe_dump(kc))
@@ -211,38 +286,79 @@ def test_no_planted_secret_reaches_any_output(ssh_fleet, kube_apiserver, tmp_pat
     outputs: dict[str, bytes] = {}
     db = tmp_path / "history.db"
     try:
-        st.apply([
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "blueking"}},
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bk-user-api-general-envs", "namespace": "blueking"},
-             "data": {"BK_PAAS_ADMIN_PASSWORD": s["secret-looking key name"],
-                      "BK_USER_DB_URL": f"mysql://root:{s['mysql:// URL userinfo']}@db:3306/bk",
-                      "BROKER_URL": f"redis://:{s['redis:// URL userinfo (no user)']}@redis:6379/0",
-                      "BK_DOMAIN": "bkce7.bktencent.com"}},
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bkpaas3-apiserver-general-env", "namespace": "blueking"},
-             "data": {"start.sh": f"exec app --password={s['--password=x flag']} --db-password {s['--password x flag']}\n"
-                                  f"mysql -e \"CREATE USER x IDENTIFIED BY '{ident}'\"\n",
-                      "settings.yaml": f"db:\n  host: db\n  password:\n    {s['YAML key with the value on the next line']}\n"
-                                       f"redis:\n  secret: |\n    {s['YAML block scalar under a secret key']}\n  port: 6379\n"}},
-        ])
+        st.apply(
+            [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "blueking"}},
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "bk-user-api-general-envs", "namespace": "blueking"},
+                    "data": {
+                        "BK_PAAS_ADMIN_PASSWORD": s["secret-looking key name"],
+                        "BK_USER_DB_URL": f"mysql://root:{s['mysql:// URL userinfo']}@db:3306/bk",
+                        "BROKER_URL": f"redis://:{s['redis:// URL userinfo (no user)']}@redis:6379/0",
+                        "BK_DOMAIN": "bkce7.bktencent.com",
+                    },
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "bkpaas3-apiserver-general-env", "namespace": "blueking"},
+                    "data": {
+                        "start.sh": f"exec app --password={s['--password=x flag']} --db-password {s['--password x flag']}\n"
+                        f"mysql -e \"CREATE USER x IDENTIFIED BY '{ident}'\"\n",
+                        "settings.yaml": f"db:\n  host: db\n  password:\n    {s['YAML key with the value on the next line']}\n"
+                        f"redis:\n  secret: |\n    {s['YAML block scalar under a secret key']}\n  port: 6379\n",
+                    },
+                },
+            ]
+        )
         runs = {
-            "scan": _bkdoctor("scan", "-i", str(inv_path), "--kubeconfig", str(kc_path), "--db", str(db),
-                              "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html"),
-                              "--junit", str(tmp_path / "r.xml"), "-v"),
-            "scan unreachable cluster": _bkdoctor("scan", "-i", str(inv_path), "--kubeconfig", str(bad_kc_path),
-                                                  "--rule", "cluster", "--db", str(db)),
-            "collect": _bkdoctor("collect", "-o", str(tmp_path / "b.tar.gz"), "-i", str(inv_path),
-                                 "--kubeconfig", str(kc_path)),
-            "error line": _bkdoctor("scan", "--kubeconfig",
-                                    str(tmp_path / f"https://u:{s['kubeconfig server URL userinfo']}@h" / "kc")),
+            "scan": _bkdoctor(
+                "scan",
+                "-i",
+                str(inv_path),
+                "--kubeconfig",
+                str(kc_path),
+                "--db",
+                str(db),
+                "--json",
+                str(tmp_path / "r.json"),
+                "--html",
+                str(tmp_path / "r.html"),
+                "--junit",
+                str(tmp_path / "r.xml"),
+                "-v",
+            ),
+            "scan unreachable cluster": _bkdoctor(
+                "scan", "-i", str(inv_path), "--kubeconfig", str(bad_kc_path), "--rule", "cluster", "--db", str(db)
+            ),
+            "collect": _bkdoctor(
+                "collect", "-o", str(tmp_path / "b.tar.gz"), "-i", str(inv_path), "--kubeconfig", str(kc_path)
+            ),
+            "error line": _bkdoctor(
+                "scan", "--kubeconfig", str(tmp_path / f"https://u:{s['kubeconfig server URL userinfo']}@h" / "kc")
+            ),
         }
     finally:
         st.cleanup()
     assert runs["scan"].returncode == 1, runs["scan"].stderr
     assert runs["collect"].returncode == 0, runs["collect"].stderr
     assert runs["error line"].returncode == 2, runs["error line"].stderr
-    runs["replay"] = _bkdoctor("scan", "--bundle", str(tmp_path / "b.tar.gz"), "--db", str(db), "-v",
-                               "--json", str(tmp_path / "r2.json"), "--html", str(tmp_path / "r2.html"),
-                               "--junit", str(tmp_path / "r2.xml"))
+    runs["replay"] = _bkdoctor(
+        "scan",
+        "--bundle",
+        str(tmp_path / "b.tar.gz"),
+        "--db",
+        str(db),
+        "-v",
+        "--json",
+        str(tmp_path / "r2.json"),
+        "--html",
+        str(tmp_path / "r2.html"),
+        "--junit",
+        str(tmp_path / "r2.xml"),
+    )
     assert runs["replay"].returncode == 1, runs["replay"].stderr
     runs["history"] = _bkdoctor("history", "--json", "--db", str(db))
     runs["diff"] = _bkdoctor("diff", "--db", str(db))
@@ -266,7 +382,10 @@ def test_no_planted_secret_reaches_any_output(ssh_fleet, kube_apiserver, tmp_pat
     assert swap["status"] == "fail"
     blobs = outputs
     assert f"username=bob,password={MASK},vers=3.0".encode() in blobs["bkdoctor-bundle/hosts/node-secret.json:fstab"]
-    assert f"https://mirroruser:{MASK}@mirror.intra".encode() in blobs["bkdoctor-bundle/hosts/node-secret.json:daemon_json"]
+    assert (
+        f"https://mirroruser:{MASK}@mirror.intra".encode()
+        in blobs["bkdoctor-bundle/hosts/node-secret.json:daemon_json"]
+    )
     notes_out = blobs["bkdoctor-bundle/hosts/node-secret.json:sysctl_files"]
     assert b"-uroot -p***" in notes_out and b"Authorization: Basic ***" in notes_out
     cluster_doc = blobs["bkdoctor-bundle/cluster.json"].decode()
@@ -280,34 +399,75 @@ def test_bundle_masks_docker_answers_pod_specs_and_logs(tmp_path):
     import datetime as dt
     from types import SimpleNamespace
 
-    from bkdoctor.inputs.bundle import read_bundle, write_bundle
-    from bkdoctor.scan.engine import TargetState
     from bkdoctor.facts.cluster import ClusterFacts
     from bkdoctor.facts.host import HostFacts
     from bkdoctor.facts.probe import Section
+    from bkdoctor.inputs.bundle import read_bundle, write_bundle
     from bkdoctor.inputs.inventory import local_inventory
+    from bkdoctor.scan.engine import TargetState
 
-    secrets = {"HttpProxy": "DockerProxyPw-1", "log password": "LogQuotedPw-2", "pod -p": "PodPflagPw-3",
-               "pod env url": "PodEnvUrlPw-4", "error url": "ErrUrlPw-5", "log auth": "TG9nQXV0aDpQdzY="}
-    facts = HostFacts({"hostname": Section("hostname", 0, b"n1\n")},
-                      docker_api={"info": {"HttpProxy": f"http://px:{secrets['HttpProxy']}@proxy:3128",
-                                           "DockerRootDir": "/data/bcs/lib/docker"}, "version": {"Version": "20.10.5"}},
-                      docker_api_error=None)
-    host = TargetState(name="n1", kind="host", address="10.0.0.5", roles=("node",), reachable=True, facts=facts,
-                       error=None)
+    secrets = {
+        "HttpProxy": "DockerProxyPw-1",
+        "log password": "LogQuotedPw-2",
+        "pod -p": "PodPflagPw-3",
+        "pod env url": "PodEnvUrlPw-4",
+        "error url": "ErrUrlPw-5",
+        "log auth": "TG9nQXV0aDpQdzY=",
+    }
+    facts = HostFacts(
+        {"hostname": Section("hostname", 0, b"n1\n")},
+        docker_api={
+            "info": {
+                "HttpProxy": f"http://px:{secrets['HttpProxy']}@proxy:3128",
+                "DockerRootDir": "/data/bcs/lib/docker",
+            },
+            "version": {"Version": "20.10.5"},
+        },
+        docker_api_error=None,
+    )
+    host = TargetState(
+        name="n1", kind="host", address="10.0.0.5", roles=("node",), reachable=True, facts=facts, error=None
+    )
     cf = ClusterFacts(None)
-    cf._cache.update({
-        "pods": [{"metadata": {"name": "db", "namespace": "blueking"},
-                  "spec": {"containers": [{"name": "c", "args": ["mysql", f"-p{secrets['pod -p']}"],
-                                           "env": [{"name": "DB_URL", "value": f"mysql://u:{secrets['pod env url']}@db/x"}]}]}}],
-        "logs": {"blueking/db/c": f"ERROR 1045: set password '{secrets['log password']}' failed\n"
-                                  f"GET / Authorization: Basic {secrets['log auth']}\n"},
-    })
-    cluster = TargetState(name="c", kind="cluster", address=f"https://k:{secrets['error url']}@10.0.0.2:6443",
-                          roles=(), reachable=True, error=f"cannot reach https://k:{secrets['error url']}@10.0.0.2:6443")
+    cf._cache.update(
+        {
+            "pods": [
+                {
+                    "metadata": {"name": "db", "namespace": "blueking"},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "c",
+                                "args": ["mysql", f"-p{secrets['pod -p']}"],
+                                "env": [{"name": "DB_URL", "value": f"mysql://u:{secrets['pod env url']}@db/x"}],
+                            }
+                        ]
+                    },
+                }
+            ],
+            "logs": {
+                "blueking/db/c": f"ERROR 1045: set password '{secrets['log password']}' failed\n"
+                f"GET / Authorization: Basic {secrets['log auth']}\n"
+            },
+        }
+    )
+    cluster = TargetState(
+        name="c",
+        kind="cluster",
+        address=f"https://k:{secrets['error url']}@10.0.0.2:6443",
+        roles=(),
+        reachable=True,
+        error=f"cannot reach https://k:{secrets['error url']}@10.0.0.2:6443",
+    )
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    result = SimpleNamespace(inventory=inv, targets=[host, cluster], rules=[], id="s1",
-                             extra={"cluster_facts": cf}, started_at=dt.datetime.now(dt.timezone.utc))
+    result = SimpleNamespace(
+        inventory=inv,
+        targets=[host, cluster],
+        rules=[],
+        id="s1",
+        extra={"cluster_facts": cf},
+        started_at=dt.datetime.now(dt.timezone.utc),
+    )
     path = tmp_path / "b.tar.gz"
     write_bundle(result, str(path))
     blobs = _blobs_of_bundle(path)

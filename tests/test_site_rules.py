@@ -1,12 +1,12 @@
 """Site rules (issue 14): the operator's own checks as YAML, run through the same probe and engine as the built-in rules,
 against real sshd test hosts and the real kube-apiserver; their own examples run by `bkdoctor rules test`; the scan's
 metrics parsed by prometheus_client's own parser."""
+
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hostcases import make_ssh_host
 from kube.fixtures import kube_apiserver, kube_ns  # noqa: F401
 
@@ -26,8 +25,14 @@ def bkdoctor(*args, timeout=180):
     env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
     env["LANG"] = "C.UTF-8"
     env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def one_line_error(r):
@@ -43,8 +48,13 @@ def test_rules_test_runs_every_example_of_the_shipped_examples():
     assert r.returncode == 0, r.stdout + r.stderr
     ids = re.findall(r"^ok   (site-[a-z-]+): (\d+)/(\d+) examples", r.stdout, re.M)
     assert len(ids) == 9 and all(a == b for _, a, b in ids), r.stdout
-    assert {"site-ntp-intranet-server", "site-audit-agent-running", "site-banned-telnet-server",
-            "site-coredns-intranet-upstream", "site-log-agent-ready"} <= {i for i, _, _ in ids}
+    assert {
+        "site-ntp-intranet-server",
+        "site-audit-agent-running",
+        "site-banned-telnet-server",
+        "site-coredns-intranet-upstream",
+        "site-log-agent-ready",
+    } <= {i for i, _, _ in ids}
     rows = json.loads(bkdoctor("rules", "test", str(EXAMPLES), "--json").stdout)
     assert rows and all(r["ok"] for r in rows) and {r["expected"] for r in rows} == {"pass", "fail"}
 
@@ -63,9 +73,14 @@ def test_rules_test_fails_when_an_example_disagrees(tmp_path):
     assert "ok   site-ntp-no-public-pool" in r.stdout
 
 
-BASE_RULE = {"id": "site-x", "title": {"zh": "x", "en": "x"}, "severity": "high", "reference": {"site": "S-1"},
-             "check": {"kind": "file_exists", "path": "/etc/x"}, "examples": {"pass": [{"exists": True}],
-                                                                            "fail": [{"exists": False}]}}
+BASE_RULE = {
+    "id": "site-x",
+    "title": {"zh": "x", "en": "x"},
+    "severity": "high",
+    "reference": {"site": "S-1"},
+    "check": {"kind": "file_exists", "path": "/etc/x"},
+    "examples": {"pass": [{"exists": True}], "fail": [{"exists": False}]},
+}
 
 
 def _rule(**kw):
@@ -78,29 +93,44 @@ def _rule(**kw):
     return r
 
 
-@pytest.mark.parametrize("content,expect", [
-    ("rules: [\n", "invalid YAML"),
-    (b"\x00\x01binary\xff", "not UTF-8"),
-    ("a: [\x00]\n", "invalid YAML"),
-    ("- a\n- b\n", "top level must be a mapping"),
-    (yaml.safe_dump({"rules": [_rule(severity="hgh")]}), "line 13: rules.0.severity: 'hgh' is not one of"),
-    (yaml.safe_dump({"rules": [_rule(reference=None)]}), "'reference' is a required property"),
-    (yaml.safe_dump({"rules": [_rule(check={"kind": "file_exists", "path": "/etc/x", "pth": 1})]}),
-     "rules.0.check.pth: Additional properties are not allowed"),
-    (yaml.safe_dump({"rules": [_rule(check={"kind": "sysctl", "key": "net.ipv4.ip_forward"})]}),
-     "'value' is a required property"),
-    (yaml.safe_dump({"rules": [_rule(check={"kind": "file_contains", "path": "/etc/x", "regex": "(["})]}),
-     "rules.0.check.regex: bad regex"),
-    (yaml.safe_dump({"rules": [_rule(check={"kind": "command", "argv": ["/bin/sh", "-c", "rm -rf /"]})]}),
-     "runs other commands"),
-    (yaml.safe_dump({"rules": [_rule(check={"kind": "file_contains", "path": "relative", "regex": "x"})]}),
-     "rules.0.check.path"),
-    (yaml.safe_dump({"rules": [_rule(examples={"pass": [{"exists": True}], "fail": [{"exist": False}]})]}),
-     "rules.0.examples.fail.0: a file_exists example needs `exists`"),
-    (yaml.safe_dump({"rules": [_rule(examples={"pass": [{"exists": True}]})]}), "'fail' is a required property"),
-    (yaml.safe_dump({"rules": [_rule(id="swap")]}), "id 'swap' is a built-in rule's id"),
-    (yaml.safe_dump({"rules": [_rule(), _rule()]}), "id 'site-x' is already defined"),
-])
+@pytest.mark.parametrize(
+    "content,expect",
+    [
+        ("rules: [\n", "invalid YAML"),
+        (b"\x00\x01binary\xff", "not UTF-8"),
+        ("a: [\x00]\n", "invalid YAML"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        (yaml.safe_dump({"rules": [_rule(severity="hgh")]}), "line 13: rules.0.severity: 'hgh' is not one of"),
+        (yaml.safe_dump({"rules": [_rule(reference=None)]}), "'reference' is a required property"),
+        (
+            yaml.safe_dump({"rules": [_rule(check={"kind": "file_exists", "path": "/etc/x", "pth": 1})]}),
+            "rules.0.check.pth: Additional properties are not allowed",
+        ),
+        (
+            yaml.safe_dump({"rules": [_rule(check={"kind": "sysctl", "key": "net.ipv4.ip_forward"})]}),
+            "'value' is a required property",
+        ),
+        (
+            yaml.safe_dump({"rules": [_rule(check={"kind": "file_contains", "path": "/etc/x", "regex": "(["})]}),
+            "rules.0.check.regex: bad regex",
+        ),
+        (
+            yaml.safe_dump({"rules": [_rule(check={"kind": "command", "argv": ["/bin/sh", "-c", "rm -rf /"]})]}),
+            "runs other commands",
+        ),
+        (
+            yaml.safe_dump({"rules": [_rule(check={"kind": "file_contains", "path": "relative", "regex": "x"})]}),
+            "rules.0.check.path",
+        ),
+        (
+            yaml.safe_dump({"rules": [_rule(examples={"pass": [{"exists": True}], "fail": [{"exist": False}]})]}),
+            "rules.0.examples.fail.0: a file_exists example needs `exists`",
+        ),
+        (yaml.safe_dump({"rules": [_rule(examples={"pass": [{"exists": True}]})]}), "'fail' is a required property"),
+        (yaml.safe_dump({"rules": [_rule(id="swap")]}), "id 'swap' is a built-in rule's id"),
+        (yaml.safe_dump({"rules": [_rule(), _rule()]}), "id 'site-x' is already defined"),
+    ],
+)
 def test_bad_site_rules_are_refused_with_one_line(tmp_path, content, expect):
     d = tmp_path / "rules"
     d.mkdir()
@@ -137,8 +167,8 @@ def test_rules_dir_problems_and_inventory_rules_dirs(tmp_path):
 
 
 def test_probe_snippets_quote_every_value():
-    from bkdoctor.scan import siterules
     from bkdoctor.facts.probe import build_script
+    from bkdoctor.scan import siterules
 
     evil = "/tmp/x'; touch /tmp/PWNED; echo '$(id)`id`"
     chk = {"kind": "file_contains", "path": evil, "regex": "x"}
@@ -165,29 +195,53 @@ def variant_rules(d: Path, marker: Path) -> None:
     """Rules beyond the shipped examples that this machine can answer both ways (Debian's dpkg database, which the
     test hosts share; sysctls, listeners and processes of each host's own namespaces)."""
     rules = [
-        _rule(id="site-openssh-recent", check={"kind": "package", "name": "openssh-server", "min_version": "1:7.4"},
-              examples={"pass": [{"version": "1:9.2p1-2"}], "fail": [{"version": "1:7.3p1"}]}),
-        _rule(id="site-banned-openssh", check={"kind": "package", "name": "openssh-server", "absent": True},
-              examples={"pass": [{"version": None}], "fail": [{"version": "1:9.2p1-2"}]}),
-        _rule(id="site-ip-forward", roles=["node"], check={"kind": "sysctl", "key": "net.ipv4.ip_forward", "value": 1},
-              examples={"pass": [{"value": "1"}], "fail": [{"value": "0"}]}),
-        _rule(id="site-sshd-listens", check={"kind": "port_listening", "port": 22},
-              examples={"pass": [{"listening": [22]}], "fail": [{"listening": []}]}),
-        _rule(id="site-http-ok", check={"kind": "http_status", "url": "http://127.0.0.1:8088/", "status": [200],
-                                        "timeout": 3},
-              examples={"pass": [{"status": 200}], "fail": [{"status": 0}, {"status": 503}]}),
-        _rule(id="site-hostname-cmd", check={"kind": "command", "argv": ["uname", "-n"], "stdout": r"^good-",
-                                             "timeout": 5},
-              examples={"pass": [{"rc": 0, "stdout": "good-1\n"}], "fail": [{"rc": 0, "stdout": "bad-1\n"}]}),
-        _rule(id="site-data-mounted", check={"kind": "mount", "mountpoint": "/data", "fstype": "tmpfs"},
-              examples={"pass": [{"mounts": [{"mountpoint": "/data", "fstype": "tmpfs"}]}],
-                        "fail": [{"mounts": []}]}),
-        _rule(id="site-chronyd-unit", check={"kind": "systemd_unit", "unit": "chronyd.service"},
-              examples={"pass": [{"active": "active"}], "fail": [{"active": "inactive"}]}),
+        _rule(
+            id="site-openssh-recent",
+            check={"kind": "package", "name": "openssh-server", "min_version": "1:7.4"},
+            examples={"pass": [{"version": "1:9.2p1-2"}], "fail": [{"version": "1:7.3p1"}]},
+        ),
+        _rule(
+            id="site-banned-openssh",
+            check={"kind": "package", "name": "openssh-server", "absent": True},
+            examples={"pass": [{"version": None}], "fail": [{"version": "1:9.2p1-2"}]},
+        ),
+        _rule(
+            id="site-ip-forward",
+            roles=["node"],
+            check={"kind": "sysctl", "key": "net.ipv4.ip_forward", "value": 1},
+            examples={"pass": [{"value": "1"}], "fail": [{"value": "0"}]},
+        ),
+        _rule(
+            id="site-sshd-listens",
+            check={"kind": "port_listening", "port": 22},
+            examples={"pass": [{"listening": [22]}], "fail": [{"listening": []}]},
+        ),
+        _rule(
+            id="site-http-ok",
+            check={"kind": "http_status", "url": "http://127.0.0.1:8088/", "status": [200], "timeout": 3},
+            examples={"pass": [{"status": 200}], "fail": [{"status": 0}, {"status": 503}]},
+        ),
+        _rule(
+            id="site-hostname-cmd",
+            check={"kind": "command", "argv": ["uname", "-n"], "stdout": r"^good-", "timeout": 5},
+            examples={"pass": [{"rc": 0, "stdout": "good-1\n"}], "fail": [{"rc": 0, "stdout": "bad-1\n"}]},
+        ),
+        _rule(
+            id="site-data-mounted",
+            check={"kind": "mount", "mountpoint": "/data", "fstype": "tmpfs"},
+            examples={"pass": [{"mounts": [{"mountpoint": "/data", "fstype": "tmpfs"}]}], "fail": [{"mounts": []}]},
+        ),
+        _rule(
+            id="site-chronyd-unit",
+            check={"kind": "systemd_unit", "unit": "chronyd.service"},
+            examples={"pass": [{"active": "active"}], "fail": [{"active": "inactive"}]},
+        ),
         # a path that tries to break out of its quotes: it stays a (missing) file name
-        _rule(id="site-quoted-path", check={"kind": "file_exists", "path": f"/tmp/x'; touch {marker}; echo '",
-                                            "absent": True},
-              examples={"pass": [{"exists": False}], "fail": [{"exists": True}]}),
+        _rule(
+            id="site-quoted-path",
+            check={"kind": "file_exists", "path": f"/tmp/x'; touch {marker}; echo '", "absent": True},
+            examples={"pass": [{"exists": False}], "fail": [{"exists": True}]},
+        ),
     ]
     d.mkdir()
     (d / "variant.yaml").write_text(yaml.safe_dump({"rules": rules}, allow_unicode=True))
@@ -213,19 +267,43 @@ def test_site_rules_on_real_ssh_hosts(ssh_fleet, tmp_path, report_validator):
     variant_rules(variant, marker)
     assert bkdoctor("rules", "test", str(variant)).returncode == 0
 
-    inv = {"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(connect_timeout=5),
-           "rules_dirs": [str(EXAMPLES)],
-           "hosts": [{"name": "good-1", "address": good.address, "roles": ["node"]},
-                     {"name": "bad-1", "address": bad.address, "roles": ["node"]}],
-           "suppress": [{"rule": "site-ntp-no-public-pool", "target": "bad-1", "reason": "migration ticket 42"}]}
+    inv = {
+        "domain": "bkce7.bktencent.com",
+        "ssh": fleet.ssh_settings(connect_timeout=5),
+        "rules_dirs": [str(EXAMPLES)],
+        "hosts": [
+            {"name": "good-1", "address": good.address, "roles": ["node"]},
+            {"name": "bad-1", "address": bad.address, "roles": ["node"]},
+        ],
+        "suppress": [{"rule": "site-ntp-no-public-pool", "target": "bad-1", "reason": "migration ticket 42"}],
+    }
     inv_path = tmp_path / "hosts.yaml"
     inv_path.write_text(yaml.safe_dump(inv))
     db, out = tmp_path / "h.db", tmp_path / "out"
     out.mkdir()
     prom = out / "bkdoctor.prom"
-    r = bkdoctor("scan", "-i", str(inv_path), "--rules-dir", str(variant), "--rule", "site", "--rule", "swap",
-                 "--no-cluster", "--db", str(db), "--json", str(out / "r.json"), "--html", str(out / "r.html"),
-                 "--junit", str(out / "r.xml"), "--prometheus", str(prom))
+    r = bkdoctor(
+        "scan",
+        "-i",
+        str(inv_path),
+        "--rules-dir",
+        str(variant),
+        "--rule",
+        "site",
+        "--rule",
+        "swap",
+        "--no-cluster",
+        "--db",
+        str(db),
+        "--json",
+        str(out / "r.json"),
+        "--html",
+        str(out / "r.html"),
+        "--junit",
+        str(out / "r.xml"),
+        "--prometheus",
+        str(prom),
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     # the terminal names the site's reference, not a section of the guide
     flat = " ".join(r.stdout.split())
@@ -236,13 +314,21 @@ def test_site_rules_on_real_ssh_hosts(ssh_fleet, tmp_path, report_validator):
     report_validator(rep)
     st = {(f["rule"], f["target"]): f for f in rep["findings"]}
     want = {
-        "site-ntp-intranet-server": ("pass", "fail"), "site-ntp-no-public-pool": ("pass", "suppressed"),
-        "site-audit-agent-running": ("pass", "fail"), "site-audit-agent-installed": ("fail", "fail"),
-        "site-banned-telnet-server": ("pass", "pass"), "site-no-telnet-listener": ("pass", "fail"),
-        "site-openssh-recent": ("pass", "pass"), "site-banned-openssh": ("fail", "fail"),
-        "site-ip-forward": ("pass", "fail"), "site-sshd-listens": ("pass", "pass"), "site-http-ok": ("pass", "fail"),
-        "site-hostname-cmd": ("pass", "fail"), "site-data-mounted": ("pass", "pass"),
-        "site-chronyd-unit": ("error", "error"), "site-quoted-path": ("pass", "pass"),
+        "site-ntp-intranet-server": ("pass", "fail"),
+        "site-ntp-no-public-pool": ("pass", "suppressed"),
+        "site-audit-agent-running": ("pass", "fail"),
+        "site-audit-agent-installed": ("fail", "fail"),
+        "site-banned-telnet-server": ("pass", "pass"),
+        "site-no-telnet-listener": ("pass", "fail"),
+        "site-openssh-recent": ("pass", "pass"),
+        "site-banned-openssh": ("fail", "fail"),
+        "site-ip-forward": ("pass", "fail"),
+        "site-sshd-listens": ("pass", "pass"),
+        "site-http-ok": ("pass", "fail"),
+        "site-hostname-cmd": ("pass", "fail"),
+        "site-data-mounted": ("pass", "pass"),
+        "site-chronyd-unit": ("error", "error"),
+        "site-quoted-path": ("pass", "pass"),
         # the built-in rule beside them, same probe
         "swap": ("pass", "pass"),
     }
@@ -281,18 +367,20 @@ def test_site_rules_on_real_ssh_hosts(ssh_fleet, tmp_path, report_validator):
 
     # the bad host fixed, scanned again: diff shows the site rule resolved, from the history
     bad.write("/etc/chrony.conf", good_conf)
-    r = bkdoctor("scan", "-i", str(inv_path), "--rules-dir", str(variant), "--rule", "site", "--no-cluster",
-                 "--db", str(db))
+    r = bkdoctor(
+        "scan", "-i", str(inv_path), "--rules-dir", str(variant), "--rule", "site", "--no-cluster", "--db", str(db)
+    )
     assert r.returncode == 1
     d = json.loads(bkdoctor("diff", "--db", str(db), "--json").stdout)
     assert {"rule": "site-ntp-intranet-server", "target": "bad-1"}.items() <= next(
-        i for i in d["resolved"] if i["rule"] == "site-ntp-intranet-server").items()
+        i for i in d["resolved"] if i["rule"] == "site-ntp-intranet-server"
+    ).items()
     assert any(i["rule"] == "site-audit-agent-running" and i["target"] == "bad-1" for i in d["still_failing"])
     # the same comparison as a page
     r = bkdoctor("diff", "--db", str(db), "--html", str(out / "diff.html"))
     assert r.returncode == 0, r.stderr
     page = (out / "diff.html").read_text()
-    resolved = page[page.index('<section id="resolved">'):page.index('<section id="still_failing">')]
+    resolved = page[page.index('<section id="resolved">') : page.index('<section id="still_failing">')]
     assert "site-ntp-intranet-server" in resolved and "bad-1" in resolved
     assert f'id="count-resolved">{len(d["resolved"])}<' in page
     assert f'id="count-still_failing">{len(d["still_failing"])}<' in page
@@ -302,11 +390,15 @@ def test_site_rules_on_real_ssh_hosts(ssh_fleet, tmp_path, report_validator):
 def test_diff_html_escapes_everything(tmp_path):
     from bkdoctor.report.diffhtml import render_diff_html
 
-    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>"\''
-    d = {"from": "a" + evil, "to": "b", "new": [{"rule": "r" + evil, "target": "t" + evil, "before": None,
-                                                   "after": "fail", "message": "m" + evil}],
-         "resolved": [{"rule": "x", "target": "y", "before": "warn\" onclick=\"x", "after": "pass", "message": None}],
-         "still_failing": [], "changed": []}
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
+    d = {
+        "from": "a" + evil,
+        "to": "b",
+        "new": [{"rule": "r" + evil, "target": "t" + evil, "before": None, "after": "fail", "message": "m" + evil}],
+        "resolved": [{"rule": "x", "target": "y", "before": 'warn" onclick="x', "after": "pass", "message": None}],
+        "still_failing": [],
+        "changed": [],
+    }
     page = render_diff_html(d, "zh")
     assert "<script" not in page and "<img" not in page and "onerror=alert" in page  # as text only
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -319,15 +411,22 @@ def test_site_rules_share_the_one_probe_per_host(ssh_fleet, tmp_path):
     """The site rules' sections ride in the host's single probe: one script per host, not one per rule."""
     import asyncio
 
-    from bkdoctor.scan import engine, loader as registry
     from bkdoctor.inputs.inventory import load_inventory
+    from bkdoctor.scan import engine
+    from bkdoctor.scan import loader as registry
     from bkdoctor.scan.siterules import load_dirs
 
     fleet, host = make_ssh_host(ssh_fleet, {"hostname": "one-1", "files": {"/etc/chrony.conf": "server x\n"}})
     fleet.write_known_hosts()
     inv_path = tmp_path / "hosts.yaml"
-    inv_path.write_text(yaml.safe_dump({"ssh": fleet.ssh_settings(connect_timeout=5),
-                                        "hosts": [{"name": "one-1", "address": host.address, "roles": ["node"]}]}))
+    inv_path.write_text(
+        yaml.safe_dump(
+            {
+                "ssh": fleet.ssh_settings(connect_timeout=5),
+                "hosts": [{"name": "one-1", "address": host.address, "roles": ["node"]}],
+            }
+        )
+    )
     inv = load_inventory(str(inv_path))
     site = [s.rule for s in load_dirs([str(EXAMPLES)])]
     rules = registry.select(["site", "swap", "selinux"], [], extra=site)
@@ -361,39 +460,91 @@ def test_site_cluster_rules_against_the_real_apiserver(kube_apiserver, kube_ns, 
     d = tmp_path / "rules"
     d.mkdir()
     # the shipped cluster example, pointed at this test's own namespace (instead of blueking / kube-system)
-    text = (EXAMPLES / "cluster.yaml").read_text().replace("namespace: blueking", f"namespace: {kube_ns}") \
+    text = (
+        (EXAMPLES / "cluster.yaml")
+        .read_text()
+        .replace("namespace: blueking", f"namespace: {kube_ns}")
         .replace("namespace: kube-system", f"namespace: {kube_ns}")
+    )
     (d / "cluster.yaml").write_text(text)
     assert bkdoctor("rules", "test", str(d)).returncode == 0
 
     def scan():
-        r = bkdoctor("scan", "--rules-dir", str(d), "--rule", "site", "--kubeconfig", kube_apiserver.kubeconfig,
-                     "--no-history", "--json", "-")
+        r = bkdoctor(
+            "scan",
+            "--rules-dir",
+            str(d),
+            "--rule",
+            "site",
+            "--kubeconfig",
+            kube_apiserver.kubeconfig,
+            "--no-history",
+            "--json",
+            "-",
+        )
         rep = json.loads(r.stdout)
         report_validator(rep)
         return r.returncode, {f["rule"]: f for f in rep["findings"] if f["target"] != os.uname().nodename}
 
-    rest(api, "POST", f"/api/v1/namespaces/{kube_ns}/configmaps", body={
-        "metadata": {"name": "coredns"}, "data": {"Corefile": ".:53 {\n    forward . /etc/resolv.conf\n}\n"}})
-    rest(api, "POST", f"/api/v1/namespaces/{kube_ns}/pods", body={
-        "metadata": {"name": "log-agent-a1", "labels": {"app": "log-agent"}},
-        "spec": {"containers": [{"name": "a", "image": "registry.local/log-agent:1"}]}})
+    rest(
+        api,
+        "POST",
+        f"/api/v1/namespaces/{kube_ns}/configmaps",
+        body={"metadata": {"name": "coredns"}, "data": {"Corefile": ".:53 {\n    forward . /etc/resolv.conf\n}\n"}},
+    )
+    rest(
+        api,
+        "POST",
+        f"/api/v1/namespaces/{kube_ns}/pods",
+        body={
+            "metadata": {"name": "log-agent-a1", "labels": {"app": "log-agent"}},
+            "spec": {"containers": [{"name": "a", "image": "registry.local/log-agent:1"}]},
+        },
+    )
     rc, f = scan()
     assert rc == 1
-    assert {k: v["status"] for k, v in f.items()} == {"site-blueking-limitrange": "fail",
-                                                       "site-coredns-intranet-upstream": "fail",
-                                                       "site-log-agent-ready": "fail"}
+    assert {k: v["status"] for k, v in f.items()} == {
+        "site-blueking-limitrange": "fail",
+        "site-coredns-intranet-upstream": "fail",
+        "site-log-agent-ready": "fail",
+    }
     assert "forward . /etc/resolv.conf" in f["site-coredns-intranet-upstream"]["message"]
     assert f"{kube_ns}/log-agent-a1" in f["site-log-agent-ready"]["message"]
 
-    rest(api, "POST", f"/api/v1/namespaces/{kube_ns}/limitranges", body={
-        "metadata": {"name": "default"}, "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}})
-    rest(api, "PATCH", f"/api/v1/namespaces/{kube_ns}/configmaps/coredns",
-         body={"data": {"Corefile": ".:53 {\n    forward . 10.0.0.53\n}\n"}}, content_type="application/merge-patch+json")
-    rest(api, "PATCH", f"/api/v1/namespaces/{kube_ns}/pods/log-agent-a1/status", body={"status": {
-        "phase": "Running", "containerStatuses": [{"name": "a", "ready": True, "restartCount": 0, "image": "x",
-                                                   "imageID": "", "state": {"running": {}}}]}},
-         content_type="application/merge-patch+json")
+    rest(
+        api,
+        "POST",
+        f"/api/v1/namespaces/{kube_ns}/limitranges",
+        body={"metadata": {"name": "default"}, "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}},
+    )
+    rest(
+        api,
+        "PATCH",
+        f"/api/v1/namespaces/{kube_ns}/configmaps/coredns",
+        body={"data": {"Corefile": ".:53 {\n    forward . 10.0.0.53\n}\n"}},
+        content_type="application/merge-patch+json",
+    )
+    rest(
+        api,
+        "PATCH",
+        f"/api/v1/namespaces/{kube_ns}/pods/log-agent-a1/status",
+        body={
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "a",
+                        "ready": True,
+                        "restartCount": 0,
+                        "image": "x",
+                        "imageID": "",
+                        "state": {"running": {}},
+                    }
+                ],
+            }
+        },
+        content_type="application/merge-patch+json",
+    )
     rc, f = scan()
     assert rc == 0, f
     assert {k: v["status"] for k, v in f.items()} == {k: "pass" for k in f} and len(f) == 3

@@ -12,11 +12,11 @@ import subprocess
 import time
 
 import pytest
+from testbed.fixtures import keygen, ssh_fleet, ssh_unavailable  # noqa: F401
 
 from bkdoctor.facts.probe import build_script, parse_output
 from bkdoctor.transport.base import TransportError
 from bkdoctor.transport.ssh import SSHSettings, SSHTransport, _parse_http, _parse_jump
-from testbed.fixtures import keygen, ssh_fleet, ssh_unavailable  # noqa: F401
 
 needs_ssh = pytest.mark.skipif(ssh_unavailable() is not None, reason=str(ssh_unavailable()))
 
@@ -67,8 +67,7 @@ def settings_for(fleet, **kw) -> SSHSettings:
 
 
 def test_settings_merged():
-    inv = {"user": "ops", "port": 2222, "identity_file": "~/.ssh/id_x", "password_env": "BK_PW",
-           "connect_timeout": 3}
+    inv = {"user": "ops", "port": 2222, "identity_file": "~/.ssh/id_x", "password_env": "BK_PW", "connect_timeout": 3}
     host = {"port": 22, "become": True}
     s = SSHSettings.merged(inv, host, accept_new_host_keys=True, proxy_jump=None, password="pw")
     assert (s.user, s.port, s.become, s.connect_timeout, s.accept_new_host_keys) == ("ops", 22, True, 3, True)
@@ -93,8 +92,10 @@ def test_parse_jump():
 
 
 def test_parse_http():
-    chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"5\r\n{\"a\":\r\n3\r\n 1}\r\n0\r\n\r\n")
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'5\r\n{"a":\r\n3\r\n 1}\r\n0\r\n\r\n'
+    )
     assert _parse_http(chunked, "x") == {"a": 1}
     assert _parse_http(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", "x") == []
     with pytest.raises(TransportError, match=r"HTTP 404: page not found"):
@@ -104,7 +105,6 @@ def test_parse_http():
 
 
 # ---------------------------------------------------------------- real sshd
-
 
 
 @pytest.mark.ssh
@@ -223,8 +223,7 @@ def test_unknown_host_key_and_trust_on_first_use(ssh_fleet, tmp_path):
     h1, h2 = fleet.hosts
     kh = tmp_path / "sub" / "known_hosts"  # neither the file nor its dir exists yet
     msg, _ = failure(h1.address, settings_for(fleet, known_hosts=str(kh)))
-    assert msg == (f"host key for {h1.address} not in known_hosts "
-                   "(use --accept-new-host-keys to trust on first use)")
+    assert msg == (f"host key for {h1.address} not in known_hosts (use --accept-new-host-keys to trust on first use)")
     assert not kh.exists()
 
     tofu = settings_for(fleet, known_hosts=str(kh), accept_new_host_keys=True)
@@ -315,8 +314,7 @@ def test_become_with_sudo(ssh_fleet):
     assert r.stdout == b"0\ncan-read-shadow\n", r.stderr
 
     # a hung command run through sudo is killed too (as root, through sudo)
-    msg, took = failure(h.address, settings_for(fleet, user="bkops", become=True, command_timeout=1),
-                        "sleep 30")
+    msg, took = failure(h.address, settings_for(fleet, user="bkops", become=True, command_timeout=1), "sleep 30")
     assert msg == "command timed out after 1s" and took < 4
     _wait_gone(h, "sleep")
 
@@ -384,6 +382,8 @@ def test_twenty_hosts_concurrently(ssh_fleet, tmp_path):
     names = [parse_output(r.stdout, nonce)["hostname"].out.strip().decode() for r in results]
     assert names == [h.name for h in fleet.hosts]
     assert sorted(kh.read_text().splitlines()) == sorted(h.known_hosts_line() for h in fleet.hosts)
-    print(f"\n[timing] 20 hosts: bring-up {bring_up:.2f}s ({bring_up / 20:.3f}s/host), "
-          f"probe over SSH concurrently {wall:.2f}s")
+    print(
+        f"\n[timing] 20 hosts: bring-up {bring_up:.2f}s ({bring_up / 20:.3f}s/host), "
+        f"probe over SSH concurrently {wall:.2f}s"
+    )
     assert wall < 15

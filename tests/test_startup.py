@@ -3,6 +3,7 @@
 Behavioural, not timed: each command runs in a fresh interpreter through the real entry point (`bkdoctor.cli.main`)
 and the test reads which modules that interpreter loaded. A module import at the top of cli.py, registry.py or a
 rule file would put the library back on every start and fails this test."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def loaded(tmp_path, *args: str) -> tuple[int, set[str], str]:
     out = tmp_path / "mods.json"
     env = dict(os.environ, LANG="C.UTF-8", COLUMNS="300", XDG_DATA_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path))
     env.pop("KUBECONFIG", None)
-    p = subprocess.run([sys.executable, "-c", RUNNER, str(out), *args], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(out), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     data = json.loads(out.read_text())
     return data["code"], {m.split(".")[0] for m in data["modules"]}, p.stdout
 
@@ -60,16 +62,22 @@ def test_rules_never_imports_the_cluster_or_ssh_client(tmp_path, args):
 
 def test_the_runner_sees_a_heavy_import(tmp_path):
     """The check can fail: a command that does use the SSH client is seen importing it."""
-    (tmp_path / "inv.yaml").write_text("hosts:\n  - {name: n1, address: 198.18.255.254, roles: [node]}\n"
-                                       "ssh: {connect_timeout: 1}\n")
+    (tmp_path / "inv.yaml").write_text(
+        "hosts:\n  - {name: n1, address: 198.18.255.254, roles: [node]}\nssh: {connect_timeout: 1}\n"
+    )
     code, mods, _ = loaded(tmp_path, "scan", "-i", str(tmp_path / "inv.yaml"), "--no-history", "--rule", "swap")
     assert "asyncssh" in mods and "asyncio" in mods
 
 
 def test_module_version_does_not_build_the_command_tree():
     """`python -m bkdoctor.cli --version` (how the tests and the image call it) answers before click is imported."""
-    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "bkdoctor.cli", "--version"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bkdoctor.cli", "--version"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0 and p.stdout.startswith("bkdoctor, version ")
     imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
     assert "bkdoctor" in imported  # the canary: the test reads the imports of the right interpreter

@@ -2,6 +2,7 @@
 overrides, and the cluster access. `scan`, `collect`, `fix`, `rollback` and `install` all use it, so an override
 means the same in each (before, `collect` kept the inventory's install_dir over --install-dir and did not record
 where the domain came from)."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ def test_overrides_mean_the_same_with_or_without_an_inventory(tmp_path, with_fil
     if with_file:
         path = tmp_path / "inv.yaml"
         path.write_text(INV)
-    inv = load_inventory_for(str(path) if path else None, domain="cli.example.com", install_dir="/opt/from-cli",
-                             accept_new_host_keys=True)
+    inv = load_inventory_for(
+        str(path) if path else None, domain="cli.example.com", install_dir="/opt/from-cli", accept_new_host_keys=True
+    )
     assert (inv.domain, inv.domain_source, inv.install_dir) == ("cli.example.com", "--domain", "/opt/from-cli")
     assert inv.accept_new_host_keys is True
 
@@ -64,9 +66,30 @@ def test_collect_records_the_install_dir_and_domain_given_on_the_command_line(tm
     out = tmp_path / "b.tar.gz"
     env = dict(os.environ, LANG="C.UTF-8", XDG_DATA_HOME=str(tmp_path / "xdg"))
     env.pop("BKDOCTOR_DEBUG", None)
-    r = subprocess.run([sys.executable, "-m", "bkdoctor.cli", "collect", "-o", str(out), "-i", str(inv), "--rule",
-                        "swap", "--no-cluster", "--install-dir", "/opt/from-cli", "--domain", "cli.example.com"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bkdoctor.cli",
+            "collect",
+            "-o",
+            str(out),
+            "-i",
+            str(inv),
+            "--rule",
+            "swap",
+            "--no-cluster",
+            "--install-dir",
+            "/opt/from-cli",
+            "--domain",
+            "cli.example.com",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     with tarfile.open(out) as tar:
         manifest = json.loads(tar.extractfile("bkdoctor-bundle/manifest.json").read())

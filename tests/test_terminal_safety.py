@@ -7,6 +7,7 @@ name that carries them (refused, and the refusal quotes it). `scan`, `fix --dry-
 from the history database: the output holds no ESC, no BEL, no C1 character and no bidi override, and the planted
 text is still there to read (ESC shown as ␛, BEL as ␇, U+009B as \\x9b, U+202E as \\u202e).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
-
 from hostcases import make_ssh_host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +38,9 @@ BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 def run(*args, env_extra=None, timeout=180):
     env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
     env.update({"LANG": "C.UTF-8", "COLUMNS": "220"}, **(env_extra or {}))
-    r = subprocess.run([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, capture_output=True, timeout=timeout
+    )
     return r.returncode, r.stdout.decode("utf-8"), r.stderr.decode("utf-8")
 
 
@@ -49,8 +49,15 @@ def run_pty(*args, timeout=180):
     env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
     env.update({"LANG": "C.UTF-8", "COLUMNS": "220", "LINES": "60", "TERM": "xterm-256color"})
     master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-m", "bkdoctor.cli", *args], cwd=ROOT, env=env, stdin=slave, stdout=slave,
-                         stderr=slave, close_fds=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        close_fds=True,
+    )
     os.close(slave)
     out = b""
     deadline = time.monotonic() + timeout
@@ -78,7 +85,7 @@ def run_pty(*args, timeout=180):
 
 def assert_inert(text: str, what: str) -> None:
     bad = BAD_CHARS.search(text)
-    assert bad is None, (what, repr(text[max(0, bad.start() - 80): bad.end() + 80]))
+    assert bad is None, (what, repr(text[max(0, bad.start() - 80) : bad.end() + 80]))
 
 
 # rich's own output on a terminal: SGR colours, cursor show/hide, erase line, cursor up, carriage returns
@@ -86,19 +93,27 @@ RICH_OWN = re.compile(r"\x1b\[[0-9;]*m|\x1b\[\?25[lh]|\x1b\[2K|\x1b\[[0-9]*[AG]|
 
 
 def test_escape_sequences_from_hosts_are_shown_not_executed(ssh_fleet, tmp_path):
-    os_release = ("NAME=\"Evil Linux\"\nID=\"evil\"\nVERSION_ID=\"7\"\n"
-                  f"PRETTY_NAME=\"Evil{EVIL}OS 7\"\n")
-    hosts = ("127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4\n"
-             f"# set up by {EVIL} ops\n"
-             "10.0.0.2 k8s-api.bcs.local\n"
-             f"10.96.45.12 bkce7.bktencent.com bkrepo.bkce7.bktencent.com docker.bkce7.bktencent.com #{TITLE}x\n"
-             "10.96.45.12 bknodeman.bkce7.bktencent.com apps.bkce7.bktencent.com\n")
-    fleet, host = make_ssh_host(ssh_fleet, {"hostname": "evil-1", "files": {"/etc/os-release": os_release,
-                                                                            "/etc/hosts": hosts}})
+    os_release = f'NAME="Evil Linux"\nID="evil"\nVERSION_ID="7"\nPRETTY_NAME="Evil{EVIL}OS 7"\n'
+    hosts = (
+        "127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4\n"
+        f"# set up by {EVIL} ops\n"
+        "10.0.0.2 k8s-api.bcs.local\n"
+        f"10.96.45.12 bkce7.bktencent.com bkrepo.bkce7.bktencent.com docker.bkce7.bktencent.com #{TITLE}x\n"
+        "10.96.45.12 bknodeman.bkce7.bktencent.com apps.bkce7.bktencent.com\n"
+    )
+    fleet, host = make_ssh_host(
+        ssh_fleet, {"hostname": "evil-1", "files": {"/etc/os-release": os_release, "/etc/hosts": hosts}}
+    )
     fleet.write_known_hosts()
-    inv = {"domain": "bkce7.bktencent.com", "ingress_ip": "10.96.100.1", "ssh": fleet.ssh_settings(connect_timeout=3),
-           "hosts": [{"name": "evil-1", "address": host.address, "roles": ["node"]},
-                     {"name": "gone-1", "address": f"gone{TITLE}{CLEAR}.invalid", "roles": ["node"]}]}
+    inv = {
+        "domain": "bkce7.bktencent.com",
+        "ingress_ip": "10.96.100.1",
+        "ssh": fleet.ssh_settings(connect_timeout=3),
+        "hosts": [
+            {"name": "evil-1", "address": host.address, "roles": ["node"]},
+            {"name": "gone-1", "address": f"gone{TITLE}{CLEAR}.invalid", "roles": ["node"]},
+        ],
+    }
     inv_path = tmp_path / "hosts.yaml"
     inv_path.write_text(yaml.safe_dump(inv, allow_unicode=False))  # YAML escapes the controls: "\e]0;…"
     db = str(tmp_path / "h.db")
@@ -113,8 +128,9 @@ def test_escape_sequences_from_hosts_are_shown_not_executed(ssh_fleet, tmp_path)
     assert "gone␛]0;PWNED-TITLE␇␛[2J␛[H.invalid" in out  # the address, in the unreachable line
 
     # JSON on stdout: the same values (lossless), C1 and bidi escaped as \u009b / \u202e
-    rc, out, err = run("scan", "-i", str(inv_path), "--no-cluster", "--no-history", "--rule", "os-version",
-                       "--json", "-")
+    rc, out, err = run(
+        "scan", "-i", str(inv_path), "--no-cluster", "--no-history", "--rule", "os-version", "--json", "-"
+    )
     assert_inert(out, "scan --json -")
     report = json.loads(out)
     osv = next(f for f in report["findings"] if f["rule"] == "os-version" and f["target"] == "evil-1")
@@ -141,7 +157,7 @@ def test_escape_sequences_from_hosts_are_shown_not_executed(ssh_fleet, tmp_path)
     rc, out = run_pty("scan", "-i", str(inv_path), "--no-cluster", "--no-history")
     assert rc == 1, out
     rest = RICH_OWN.sub("", out)
-    assert "\x1b" not in rest, repr(rest[max(0, rest.index("\x1b") - 60): rest.index("\x1b") + 60])
+    assert "\x1b" not in rest, repr(rest[max(0, rest.index("\x1b") - 60) : rest.index("\x1b") + 60])
     assert_inert(rest, "scan on a pty")
     assert "PWNED-TITLE" in rest
 

@@ -11,22 +11,29 @@ import sys
 import time
 
 import pytest
-
-from testbed.fixtures import NsHostFactory, nshost_factory, nshost_unavailable  # noqa: F401
-from testbed.fixtures import SSHFleetFactory, keygen, ssh_fleet, ssh_unavailable  # noqa: F401
+from testbed.fixtures import (  # noqa: F401  # noqa: F401
+    NsHostFactory,
+    SSHFleetFactory,
+    keygen,
+    nshost_factory,
+    nshost_unavailable,
+    ssh_fleet,
+    ssh_unavailable,
+)
 from testbed.hostns import NsHost, NsHostError, NsRunError, pid_alive
 from testbed.network import RULE_PREF, TestNet
 
-pytestmark = pytest.mark.skipif(nshost_unavailable() is not None,
-                                reason=str(nshost_unavailable()))
+pytestmark = pytest.mark.skipif(nshost_unavailable() is not None, reason=str(nshost_unavailable()))
 
 FSTAB = """\
 /dev/mapper/centos-root /                       xfs     defaults        0 0
 UUID=0b0b0b0b-1111-2222-3333-444455556666 /boot xfs     defaults        0 0
 /dev/mapper/centos-swap swap                    swap    defaults        0 0
 """
-SWAPS = ("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-         "/dev/dm-1                               partition\t8388604\t\t0\t\t-2\n")
+SWAPS = (
+    "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+    "/dev/dm-1                               partition\t8388604\t\t0\t\t-2\n"
+)
 
 
 def machine_mountinfo() -> str:
@@ -58,11 +65,13 @@ def test_files_visible_inside_not_on_machine(nshost_factory):
         remove=["/etc/os-release"],
         dirs=["/data/bcs/localpv/vol01", "/etc/kubernetes/manifests"],
     )
-    r = h.run("cat /etc/fstab; cat /etc/bkdoctor-testbed-marker; echo; cat /etc/redhat-release;"
-              " cat /data/bcs/env /run/flannel/subnet.env; readlink /etc/localtime;"
-              " stat -c %a /etc/profile.d/bk.sh; test -d /data/bcs/localpv/vol01 && echo DIR;"
-              " test -d /etc/kubernetes/manifests && echo DIR2;"
-              " test -e /etc/os-release || echo NO-OS-RELEASE; cat /var/run/flannel/subnet.env")
+    r = h.run(
+        "cat /etc/fstab; cat /etc/bkdoctor-testbed-marker; echo; cat /etc/redhat-release;"
+        " cat /data/bcs/env /run/flannel/subnet.env; readlink /etc/localtime;"
+        " stat -c %a /etc/profile.d/bk.sh; test -d /data/bcs/localpv/vol01 && echo DIR;"
+        " test -d /etc/kubernetes/manifests && echo DIR2;"
+        " test -e /etc/os-release || echo NO-OS-RELEASE; cat /var/run/flannel/subnet.env"
+    )
     s = out(r)
     assert "/dev/mapper/centos-swap swap" in s
     assert marker in s
@@ -82,18 +91,21 @@ def test_files_visible_inside_not_on_machine(nshost_factory):
     assert os.path.exists("/etc/os-release")
     assert not os.path.exists("/data/bcs")
     assert "centos-swap" not in open("/etc/fstab").read()
-    assert not os.path.islink("/etc/localtime") or \
-        os.readlink("/etc/localtime") != "../usr/share/zoneinfo/Asia/Shanghai"
+    assert (
+        not os.path.islink("/etc/localtime") or os.readlink("/etc/localtime") != "../usr/share/zoneinfo/Asia/Shanghai"
+    )
 
 
 def test_proc_and_sys_files(nshost_factory):
-    h = nshost_factory("node1", files={
-        "/proc/swaps": SWAPS,
-        "/proc/sys/vm/swappiness": "30\n",
-        "/sys/kernel/mm/transparent_hugepage/enabled": "[always] madvise never\n",
-    })
-    s = out(h.run("cat /proc/swaps /proc/sys/vm/swappiness "
-                  "/sys/kernel/mm/transparent_hugepage/enabled"))
+    h = nshost_factory(
+        "node1",
+        files={
+            "/proc/swaps": SWAPS,
+            "/proc/sys/vm/swappiness": "30\n",
+            "/sys/kernel/mm/transparent_hugepage/enabled": "[always] madvise never\n",
+        },
+    )
+    s = out(h.run("cat /proc/swaps /proc/sys/vm/swappiness /sys/kernel/mm/transparent_hugepage/enabled"))
     assert "/dev/dm-1" in s and "partition" in s
     assert "30\n" in s and "[always] madvise never" in s
     # read-only binds
@@ -120,8 +132,13 @@ def test_selinux_enforce_present(nshost_factory):
 def test_selinux_absent(nshost_factory):
     h = nshost_factory("nosel")
     assert h.run("test -e /sys/fs/selinux", check=False).returncode == 1
-    assert h.run("test -d /sys/fs/cgroup/memory || test -d /sys/fs/cgroup/unified"
-                 " || test -f /sys/fs/cgroup/cgroup.controllers").returncode == 0
+    assert (
+        h.run(
+            "test -d /sys/fs/cgroup/memory || test -d /sys/fs/cgroup/unified"
+            " || test -f /sys/fs/cgroup/cgroup.controllers"
+        ).returncode
+        == 0
+    )
 
 
 def test_hostname(nshost_factory):
@@ -151,8 +168,7 @@ def test_private_pid_view_and_network(nshost_factory):
 
 def test_bind_mount_inside_only(nshost_factory):
     h = nshost_factory("mnt", dirs=["/data/bcs/localpv/vol01", "/mnt/blueking/vol01"])
-    h.run("echo payload > /data/bcs/localpv/vol01/f && "
-          "mount --bind /data/bcs/localpv/vol01 /mnt/blueking/vol01")
+    h.run("echo payload > /data/bcs/localpv/vol01/f && mount --bind /data/bcs/localpv/vol01 /mnt/blueking/vol01")
     assert out(h.run("cat /mnt/blueking/vol01/f")) == "payload\n"
     assert "/mnt/blueking/vol01" in out(h.run("cat /proc/self/mountinfo"))
     assert "/mnt/blueking/vol01" in out(h.run("findmnt -rn -o TARGET /mnt/blueking/vol01"))
@@ -171,12 +187,16 @@ def test_binds_param(nshost_factory, tmp_path):
 
 
 def test_overlay_extra_dir(nshost_factory):
-    h = nshost_factory("ovl", overlays=["/etc", "/usr/local/bin"],
-                       files={"/usr/local/bin/kubectl": {"content": "#!/bin/sh\necho fake-kubectl\n",
-                                                         "mode": 0o755}})
+    h = nshost_factory(
+        "ovl",
+        overlays=["/etc", "/usr/local/bin"],
+        files={"/usr/local/bin/kubectl": {"content": "#!/bin/sh\necho fake-kubectl\n", "mode": 0o755}},
+    )
     assert out(h.run("kubectl")) == "fake-kubectl\n"
-    assert not os.path.exists("/usr/local/bin/kubectl") or \
-        "fake-kubectl" not in open("/usr/local/bin/kubectl", errors="replace").read()
+    assert (
+        not os.path.exists("/usr/local/bin/kubectl")
+        or "fake-kubectl" not in open("/usr/local/bin/kubectl", errors="replace").read()
+    )
 
 
 def test_bad_paths_rejected():
@@ -203,8 +223,7 @@ def test_run_check_and_input(nshost_factory):
 # ---------------------------------------------------------------- cleanup
 
 
-WATCHED = ("/etc", "/data", "/mnt", "/run", "/sys", "/sys/fs", "/sys/fs/selinux", "/proc",
-           "/proc/swaps", "/dev/shm")
+WATCHED = ("/etc", "/data", "/mnt", "/run", "/sys", "/sys/fs", "/sys/fs/selinux", "/proc", "/proc/swaps", "/dev/shm")
 
 
 def _watched_mounts(mountinfo: str) -> list[str]:
@@ -287,15 +306,18 @@ def test_failed_setup_is_cleaned_up():
 
 # ---------------------------------------------------------------- dockerd
 
-needs_dockerd = pytest.mark.skipif(not shutil.which("dockerd") or not shutil.which("docker"),
-                                   reason="dockerd/docker not installed")
+needs_dockerd = pytest.mark.skipif(
+    not shutil.which("dockerd") or not shutil.which("docker"), reason="dockerd/docker not installed"
+)
 
 
 @pytest.mark.docker
 @needs_dockerd
 def test_dockerd_start_info_reload_stop(nshost_factory):
-    h = nshost_factory("dk", files={"/etc/docker/daemon.json": json.dumps(
-        {"log-driver": "json-file", "log-opts": {"max-size": "100m"}})})
+    h = nshost_factory(
+        "dk",
+        files={"/etc/docker/daemon.json": json.dumps({"log-driver": "json-file", "log-opts": {"max-size": "100m"}})},
+    )
     h.start_dockerd(timeout=60)
     assert h.timings["dockerd"] < 30
     info = json.loads(out(h.docker("info", "--format", "{{json .}}")))
@@ -326,8 +348,9 @@ def test_dockerd_start_info_reload_stop(nshost_factory):
     h.stop()
     assert dpid in pids
     _assert_gone(pids, tmp, pid)
-    assert not os.path.exists("/etc/docker/daemon.json") or \
-        "reg.bk.example" not in open("/etc/docker/daemon.json").read()
+    assert (
+        not os.path.exists("/etc/docker/daemon.json") or "reg.bk.example" not in open("/etc/docker/daemon.json").read()
+    )
 
 
 @pytest.mark.docker
@@ -402,8 +425,11 @@ def test_chronyd(nshost_factory, synced, expect):
 
 def links_of(net: TestNet) -> set[str]:
     """The bridge and veths of one TestNet (other test processes may have their own)."""
-    return {n for n in os.listdir("/sys/class/net")
-            if n == net.bridge or (n.startswith(f"bkd{net.k}v") and n[len(f"bkd{net.k}v"):].isdigit())}
+    return {
+        n
+        for n in os.listdir("/sys/class/net")
+        if n == net.bridge or (n.startswith(f"bkd{net.k}v") and n[len(f"bkd{net.k}v") :].isdigit())
+    }
 
 
 def rules_for(bridge: str) -> list[str]:
@@ -415,8 +441,10 @@ def test_testnet_hosts_talk_over_the_bridge(nshost_factory):
     with TestNet() as net:
         assert net.bridge.startswith("bkdbr") and str(net.subnet).startswith("198.1")
         assert net.subnet.subnet_of(__import__("ipaddress").ip_network("198.18.0.0/15"))
-        assert f"inet {net.gateway}/24" in subprocess.run(["ip", "-4", "addr", "show", net.bridge],
-                                                         capture_output=True, text=True).stdout
+        assert (
+            f"inet {net.gateway}/24"
+            in subprocess.run(["ip", "-4", "addr", "show", net.bridge], capture_output=True, text=True).stdout
+        )
         assert rules_for(net.bridge) and "prohibit" in rules_for(net.bridge)[0]
         with open(f"/proc/sys/net/ipv4/conf/{net.bridge}/forwarding") as f:
             assert f.read().strip() == "0"
@@ -430,8 +458,11 @@ def test_testnet_hosts_talk_over_the_bridge(nshost_factory):
         a.run(f"python3 -c \"import socket; socket.create_connection(('{b.address}', 5000), timeout=3)\"")
         socket.create_connection((b.address, 5000), timeout=3).close()
         # nothing leaves the test net: an outside address is not routed
-        r = a.run("python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-                  "s.settimeout(0.5); s.connect(('192.0.2.77', 9)); s.send(b'x'); s.recv(1)\"", check=False)
+        r = a.run(
+            'python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); '
+            "s.settimeout(0.5); s.connect(('192.0.2.77', 9)); s.send(b'x'); s.recv(1)\"",
+            check=False,
+        )
         assert r.returncode != 0
         assert links_of(net) == {net.bridge, f"bkd{net.k}v2", f"bkd{net.k}v3"}
         a.stop()
@@ -478,18 +509,19 @@ def test_stale_bridge_of_a_dead_process_is_reaped():
         pytest.skip(f"{name} in use")
     subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
     try:
-        subprocess.run(["ip", "link", "set", "dev", name, "alias", f"bkdoctor-testnet pid={dead} start=1"],
-                       check=True)
-        subprocess.run(["ip", "-4", "rule", "add", "iif", "bkdbr508", "pref", str(RULE_PREF + 508), "prohibit"],
-                       check=True)  # a rule left behind by a bridge that is gone
+        subprocess.run(["ip", "link", "set", "dev", name, "alias", f"bkdoctor-testnet pid={dead} start=1"], check=True)
+        subprocess.run(
+            ["ip", "-4", "rule", "add", "iif", "bkdbr508", "pref", str(RULE_PREF + 508), "prohibit"], check=True
+        )  # a rule left behind by a bridge that is gone
         with TestNet() as net:
             assert net.bridge != name
             assert not os.path.exists(f"/sys/class/net/{name}")
             assert not rules_for("bkdbr508")
     finally:
         subprocess.run(["ip", "link", "del", name], capture_output=True)
-        subprocess.run(["ip", "-4", "rule", "del", "iif", "bkdbr508", "pref", str(RULE_PREF + 508)],
-                       capture_output=True)
+        subprocess.run(
+            ["ip", "-4", "rule", "del", "iif", "bkdbr508", "pref", str(RULE_PREF + 508)], capture_output=True
+        )
 
 
 needs_ssh = pytest.mark.skipif(ssh_unavailable() is not None, reason=str(ssh_unavailable()))
@@ -512,10 +544,29 @@ def test_sshd_host_with_openssh_client(ssh_fleet, tmp_path):
     with open(fleet.known_hosts) as f:
         assert f.read() == h.known_hosts_line() + "\n"
     # the real OpenSSH client, strict host key checking against the fleet's known_hosts
-    r = subprocess.run(["ssh", "-F", "/dev/null", "-i", fleet.client_key, "-o", "BatchMode=yes",
-                        "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={fleet.known_hosts}",
-                        "-o", "ConnectTimeout=5", f"root@{h.address}", "uname -n; id -u"],
-                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            fleet.client_key,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={fleet.known_hosts}",
+            "-o",
+            "ConnectTimeout=5",
+            f"root@{h.address}",
+            "uname -n; id -u",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout == "node1\n0\n"
     # root's password only in the host's overlay /etc/shadow; login records hidden
@@ -524,7 +575,7 @@ def test_sshd_host_with_openssh_client(ssh_fleet, tmp_path):
         assert f.read() == shadow
     with open("/etc/passwd", "rb") as f:
         assert f.read() == passwd
-    assert f"PasswordAuthentication yes" in open(os.path.join(h.tmpdir, "sshd_config_22")).read()
+    assert "PasswordAuthentication yes" in open(os.path.join(h.tmpdir, "sshd_config_22")).read()
     assert os.stat(h.root + "/run/sshd").st_mode & 0o777 == 0o755
     h.add_user("bkuser", sudo="nopasswd", authorized_key=fleet.client_pub)
     assert b"bkuser:x:" in h.read("/etc/passwd") and b"bkuser:*:" in h.read("/etc/shadow")
@@ -547,6 +598,12 @@ def test_ssh_fleet_inventory(ssh_fleet, tmp_path):
     path = fleet.inventory_yaml(tmp_path / "hosts.yaml", roles={"node1": ["master", "control"]})
     inv = load_inventory(path)
     assert [(h.name, h.address, h.roles) for h in inv.hosts] == [
-        ("node1", fleet[0].address, ("master", "control")), ("node2", fleet[1].address, ("node",))]
-    assert inv.ssh == {"user": "root", "identity_file": fleet.client_key, "known_hosts": fleet.known_hosts,
-                       "connect_timeout": 5}
+        ("node1", fleet[0].address, ("master", "control")),
+        ("node2", fleet[1].address, ("node",)),
+    ]
+    assert inv.ssh == {
+        "user": "root",
+        "identity_file": fleet.client_key,
+        "known_hosts": fleet.known_hosts,
+        "connect_timeout": 5,
+    }

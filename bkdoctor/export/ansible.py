@@ -17,6 +17,7 @@ Values never reach a shell or a template unquoted: data in site.yml is tagged `!
 shell snippets read it from environment variables, and a value that would be templated in the INI inventory
 (`{{`, `{%`, `{#`) or that breaks a line is refused.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -101,8 +102,13 @@ def connection_vars(host: Any, inv: Any) -> dict[str, Any]:
     return out
 
 
-def build(inv: Any, findings: list[Any], planned: list[tuple[Any, Any, str | None]], selected: list[Any],
-          hosts_filter: set[str] | None) -> Export:
+def build(
+    inv: Any,
+    findings: list[Any],
+    planned: list[tuple[Any, Any, str | None]],
+    selected: list[Any],
+    hosts_filter: set[str] | None,
+) -> Export:
     """From a scan (its findings) and its plans (`make_plans`), what to export: per host, the remediations bkdoctor
     would apply."""
     by_name: dict[str, HostExport] = {}
@@ -117,8 +123,15 @@ def build(inv: Any, findings: list[Any], planned: list[tuple[Any, Any, str | Non
     not_exported: list[tuple[str, str, str]] = []
     for r in selected:
         if r.scope == "cluster":  # not scanned here: the cluster is bkdoctor's to fix
-            not_exported.append((r.id, "-", f"cluster rule: apply with `bkdoctor fix --rule {r.id}`"
-                                 if r.remediation else "cluster rule: no automatic fix"))
+            not_exported.append(
+                (
+                    r.id,
+                    "-",
+                    f"cluster rule: apply with `bkdoctor fix --rule {r.id}`"
+                    if r.remediation
+                    else "cluster rule: no automatic fix",
+                )
+            )
     for f in findings:  # a check that could not run (unreachable host...): nothing known to fix there
         if f.result.status == "error" and f.target in by_name and not f.suppression:
             not_exported.append((f.rule.id, f.target, f"cannot plan a fix: {f.result.message.en}"))
@@ -135,8 +148,14 @@ def build(inv: Any, findings: list[Any], planned: list[tuple[Any, Any, str | Non
                 not_exported.append((f.rule.id, f.target, f"cannot plan a fix: {why}"))
             continue
         if plan.remediation not in pieces:
-            not_exported.append((f.rule.id, f.target, f"remediation {plan.remediation} is not exported (only host "
-                                 "remediations with a <id>.ansible.yml beside them are)"))
+            not_exported.append(
+                (
+                    f.rule.id,
+                    f.target,
+                    f"remediation {plan.remediation} is not exported (only host "
+                    "remediations with a <id>.ansible.yml beside them are)",
+                )
+            )
             continue
         if not plan.changes:
             cmds = plan.manual or list(f.rule.fix)
@@ -192,15 +211,19 @@ def render_inventory(exp: Export, source: str) -> str:
 
 # -- README.md ---------------------------------------------------------------------------------------
 def render_readme(exp: Export, source: str, outdir: str = "<this directory>", rules: tuple[str, ...] = ()) -> str:
-    rows = "\n".join(f"| `{h.name}` | {', '.join(h.roles)} | {', '.join(f'`{r}`' for r in h.fixes) or '-'} |"
-                     for h in exp.hosts)
+    rows = "\n".join(
+        f"| `{h.name}` | {', '.join(h.roles)} | {', '.join(f'`{r}`' for r in h.fixes) or '-'} |" for h in exp.hosts
+    )
     one = exp.hosts[0].name if exp.hosts else "HOST"
-    recheck = "bkdoctor scan" + (f" -i {shlex.quote(source)}" if source else "") + "".join(
-        f" --rule {shlex.quote(r)}" for r in rules)
+    recheck = (
+        "bkdoctor scan"
+        + (f" -i {shlex.quote(source)}" if source else "")
+        + "".join(f" --rule {shlex.quote(r)}" for r in rules)
+    )
     skipped = "\n".join(f"- `{rule}` @ `{target}`: {why}" for rule, target, why in exp.not_exported) or "- (none / 无)"
     return f"""# bkdoctor → Ansible
 
-Written by `bkdoctor fix --export ansible` from `{source or 'this host'}` on {dt.date.today().isoformat()}.
+Written by `bkdoctor fix --export ansible` from `{source or "this host"}` on {dt.date.today().isoformat()}.
 由 `bkdoctor fix --export ansible` 生成。
 
 ## What it does / 内容
@@ -260,8 +283,11 @@ def write(exp: Export, outdir: str, source: str, rules: tuple[str, ...] = ()) ->
         raise BadInput(f"--export ansible {outdir}: not a directory")
     d.mkdir(parents=True, exist_ok=True)
     source = "".join(c if c.isprintable() else "?" for c in source)  # it lands in a comment line
-    files = {"inventory.ini": render_inventory(exp, source), "site.yml": playbook.render(exp.remediations, exp.context),
-             "README.md": render_readme(exp, source, outdir, rules)}
+    files = {
+        "inventory.ini": render_inventory(exp, source),
+        "site.yml": playbook.render(exp.remediations, exp.context),
+        "README.md": render_readme(exp, source, outdir, rules),
+    }
     from bkdoctor.safe.outfiles import write_atomic
 
     written = []
@@ -284,20 +310,30 @@ def _check_outdir(outdir: str) -> None:
         check_output_path(str(d), "--export ansible")  # its parent must take a new directory
 
 
-def export_cli(export: tuple[str, str], *, rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None,
-               domain: str | None, install_dir: str | None, accept_new_host_keys: bool) -> int:
+def export_cli(
+    export: tuple[str, str],
+    *,
+    rules: tuple[str, ...],
+    hosts: tuple[str, ...],
+    inventory: str | None,
+    domain: str | None,
+    install_dir: str | None,
+    accept_new_host_keys: bool,
+) -> int:
     """Scan like `fix`, then write DIR/inventory.ini, DIR/site.yml and DIR/README.md. Exit code: 0 written,
     1 written but some finding could not be planned (an unreachable host...), 2 bad input."""
     from bkdoctor.fix.loop import make_plans
     from bkdoctor.inputs.targets import load_inventory_for
-    from bkdoctor.scan import engine, loader as registry
+    from bkdoctor.scan import engine
+    from bkdoctor.scan import loader as registry
 
     fmt, outdir = export
     if fmt != "ansible":
         raise BadInput(f"--export {fmt!r}: only `--export ansible DIR` is supported")
     selected = registry.select(list(rules), None)
-    inv = load_inventory_for(inventory, domain=domain, install_dir=install_dir,
-                             accept_new_host_keys=accept_new_host_keys)
+    inv = load_inventory_for(
+        inventory, domain=domain, install_dir=install_dir, accept_new_host_keys=accept_new_host_keys
+    )
     unknown = set(hosts) - {h.name for h in inv.hosts}
     if unknown:
         raise BadInput(f"--host {sorted(unknown)[0]!r} is not in the inventory")
@@ -318,6 +354,10 @@ def export_cli(export: tuple[str, str], *, rules: tuple[str, ...], hosts: tuple[
     for rule, target, why in exp.not_exported:
         print(clean(f"not exported: {rule} @ {target}: {why}"))
     print(clean("wrote " + ", ".join(written)))
-    print(clean(f"run: ansible-playbook -i {shlex.quote(os.path.join(outdir, 'inventory.ini'))} "
-          f"{shlex.quote(os.path.join(outdir, 'site.yml'))}"))
+    print(
+        clean(
+            f"run: ansible-playbook -i {shlex.quote(os.path.join(outdir, 'inventory.ini'))} "
+            f"{shlex.quote(os.path.join(outdir, 'site.yml'))}"
+        )
+    )
     return 1 if any(why.startswith("cannot plan") for _, _, why in exp.not_exported) else 0

@@ -15,6 +15,7 @@ That file is a mapping whose sections are copied into the play as they are writt
 `@NAME@` inside single quotes is one of bkdoctor's own commands (`FILLED`). The values the tasks read (domain,
 registries, thresholds) are play vars from `context`, tagged `!unsafe`: Ansible never templates them.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,6 @@ from bkdoctor.facts.host import SYSCTL_KEYS
 from bkdoctor.fix.edits import BEGIN, END, modules_file, sysctl_file
 from bkdoctor.fix.fixkit import DOCKER_RELOAD, check_domain
 from bkdoctor.model import BadInput
-
 
 # -- the remediations' Ansible: remediations/host/<id>.ansible.yml -------------------------------------
 FILLED = {"DOCKER_RELOAD": DOCKER_RELOAD}  # @NAME@ in a .ansible.yml: bkdoctor's own command, the same as `fix` runs
@@ -61,7 +61,7 @@ def _sections(raw: str) -> dict[str, str]:
     for i, line in enumerate(lines):
         if line.endswith(":") and line[:-1] in _SECTIONS:
             body = []
-            for b in lines[i + 1:]:
+            for b in lines[i + 1 :]:
                 if b and not b[0].isspace():
                     break
                 body.append(b)
@@ -79,16 +79,29 @@ def load_piece(path: Path) -> Piece:
     except (OSError, yaml.YAMLError) as e:
         raise ImportError(f"{path}: {e}") from None
     shared = path.name.startswith("_")
-    if not isinstance(doc, dict) or set(doc) - _KEYS or ("tasks" in doc) == ("uses" in doc) \
-            or isinstance(doc.get("order"), int) == shared or not str(doc.get("uses", "_")).startswith("_"):
+    if (
+        not isinstance(doc, dict)
+        or set(doc) - _KEYS
+        or ("tasks" in doc) == ("uses" in doc)
+        or isinstance(doc.get("order"), int) == shared
+        or not str(doc.get("uses", "_")).startswith("_")
+    ):
         raise ImportError(f"{path}: a mapping of {sorted(_KEYS)}: `tasks` or `uses: _<shared>`; `order` unless shared")
     text = _sections(raw)
-    if set(text) != set(doc) & set(_SECTIONS) or any(not isinstance(doc[k], _SECTIONS[k]) for k in text) \
-            or re.search(r"@[A-Z_]+@", "".join(text.values())):
+    if (
+        set(text) != set(doc) & set(_SECTIONS)
+        or any(not isinstance(doc[k], _SECTIONS[k]) for k in text)
+        or re.search(r"@[A-Z_]+@", "".join(text.values()))
+    ):
         raise ImportError(f"{path}: {', '.join(_SECTIONS)} must be blocks below their keys; an unknown @NAME@")
-    return Piece(path.name.removesuffix(".ansible.yml"), doc.get("order", 0), text, dict(doc.get("host_flags") or {}),
-                 dict(doc.get("defaults") or {}), load_piece(path.with_name(f"{doc['uses']}.ansible.yml"))
-                 if "uses" in doc else None)
+    return Piece(
+        path.name.removesuffix(".ansible.yml"),
+        doc.get("order", 0),
+        text,
+        dict(doc.get("host_flags") or {}),
+        dict(doc.get("defaults") or {}),
+        load_piece(path.with_name(f"{doc['uses']}.ansible.yml")) if "uses" in doc else None,
+    )
 
 
 def exportable() -> dict[str, Piece]:
@@ -117,13 +130,15 @@ def context(inv: Any, used: set[str]) -> dict[str, Any]:
         c["bkdoctor_insecure_registries"] = [f"docker.{inv.domain}"]
     if "registry-mirrors" in used:
         port = int(th["registry_port"])
-        c["bkdoctor_registry_mirrors"] = sorted(f"http://{h.address}:{port}" for h in inv.hosts
-                                                if "registry-proxy" in h.roles)
+        c["bkdoctor_registry_mirrors"] = sorted(
+            f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles
+        )
     if "hosts-file" in used:
         entries = []
         if inv.ingress_ip:
-            entries.append({"ip": inv.ingress_ip,
-                            "names": [f"{p}.{inv.domain}" if p else inv.domain for p in th["hosts_names"]]})
+            entries.append(
+                {"ip": inv.ingress_ip, "names": [f"{p}.{inv.domain}" if p else inv.domain for p in th["hosts_names"]]}
+            )
         api = engine.first_master(inv)
         if api:
             entries.append({"ip": api, "names": list(th["hosts_extra_names"])})
@@ -223,8 +238,9 @@ def render(remediations: list[str], context: dict[str, Any]) -> str:
             vars_.setdefault(k, _unsafe(v))
     var_text = ""
     if vars_:
-        dumped = yaml.dump(vars_, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
-                           width=1000)
+        dumped = yaml.dump(
+            vars_, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000
+        )
         var_text += "".join("    " + line + "\n" for line in dumped.splitlines())
     var_text += "".join(q.text.get("vars", "") for q in everyone)
     # Jinja in a playbook reads '\\n' as a backslash and an n (Ansible escapes backslashes): a newline is a variable

@@ -7,6 +7,7 @@ are read only for pods that are failing, with a bounded tail. Helm releases are 
 `helm.sh/release.v1` Secrets without the helm binary; each payload is decoded one at a time and reduced at once
 to chart name, version and status, so memory stays proportional to the number of releases, not their size.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,21 +64,30 @@ class ClusterAccess:
             pass
 
 
-def configure(kubeconfig: str | None = None, context: str | None = None, in_cluster: bool | None = None) -> ClusterAccess | None:
+def configure(
+    kubeconfig: str | None = None, context: str | None = None, in_cluster: bool | None = None
+) -> ClusterAccess | None:
     """The cluster to scan, or None when none is configured (then every cluster rule is `skip`).
 
     Order: --kubeconfig, $KUBECONFIG, in-cluster service account, ~/.kube/config. A kubeconfig that exists
     but is broken is bad input (exit 2), not a silent skip.
     """
     path = kubeconfig or os.environ.get("KUBECONFIG") or None
-    if path is None and not (in_cluster is not False and os.environ.get("KUBERNETES_SERVICE_HOST")) and \
-            not os.path.exists(os.path.expanduser("~/.kube/config")):
+    if (
+        path is None
+        and not (in_cluster is not False and os.environ.get("KUBERNETES_SERVICE_HOST"))
+        and not os.path.exists(os.path.expanduser("~/.kube/config"))
+    ):
         return None  # nothing configured: do not even import the client
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    if path is None and in_cluster is not False and os.environ.get("KUBERNETES_SERVICE_HOST") and \
-            os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"):
+    if (
+        path is None
+        and in_cluster is not False
+        and os.environ.get("KUBERNETES_SERVICE_HOST")
+        and os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    ):
         cfg = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=cfg)
@@ -123,13 +133,25 @@ def _reason(e: Exception) -> T:
         except (ValueError, AttributeError):
             msg = ""
         what = "未授权" if status == 401 else "无权限"
-        return T(f"Kubernetes API {what}（HTTP {status}）：{msg}", f"Kubernetes API {'unauthorized' if status == 401 else 'forbidden'} "
-                 f"(HTTP {status}): {msg}")
+        return T(
+            f"Kubernetes API {what}（HTTP {status}）：{msg}",
+            f"Kubernetes API {'unauthorized' if status == 401 else 'forbidden'} (HTTP {status}): {msg}",
+        )
     if status:
-        return T(f"Kubernetes API 返回 HTTP {status}：{getattr(e, 'reason', '')}", f"Kubernetes API answered HTTP {status}: {getattr(e, 'reason', '')}")
+        return T(
+            f"Kubernetes API 返回 HTTP {status}：{getattr(e, 'reason', '')}",
+            f"Kubernetes API answered HTTP {status}: {getattr(e, 'reason', '')}",
+        )
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if "Max retries" in text or "Connection refused" in text or "timed out" in text.lower() or "NewConnectionError" in text:
-        short = "connection refused" if "refused" in text else ("timed out" if "timed out" in text.lower() else text[-200:])
+    if (
+        "Max retries" in text
+        or "Connection refused" in text
+        or "timed out" in text.lower()
+        or "NewConnectionError" in text
+    ):
+        short = (
+            "connection refused" if "refused" in text else ("timed out" if "timed out" in text.lower() else text[-200:])
+        )
         return T(f"无法连接 Kubernetes API：{short}", f"cannot reach the Kubernetes API: {short}")
     return T(f"Kubernetes API 错误：{text[:200]}", f"Kubernetes API error: {text[:200]}")
 
@@ -144,24 +166,64 @@ def _reduce_pod(p: dict[str, Any]) -> dict[str, Any]:
     """What the rules read of a pod: metadata, node, containers' names and images, status."""
     md = p.get("metadata") or {}
     spec = p.get("spec") or {}
-    return {"metadata": {k: md[k] for k in ("name", "namespace", "labels", "creationTimestamp", "ownerReferences",
-                                            "deletionTimestamp") if k in md},
-            "spec": {"nodeName": spec.get("nodeName"),
-                     "containers": [{"name": c.get("name"), "image": c.get("image")} for c in spec.get("containers") or []]},
-            "status": p.get("status") or {}}
+    return {
+        "metadata": {
+            k: md[k]
+            for k in ("name", "namespace", "labels", "creationTimestamp", "ownerReferences", "deletionTimestamp")
+            if k in md
+        },
+        "spec": {
+            "nodeName": spec.get("nodeName"),
+            "containers": [{"name": c.get("name"), "image": c.get("image")} for c in spec.get("containers") or []],
+        },
+        "status": p.get("status") or {},
+    }
 
 
 def _reduce_event(e: dict[str, Any]) -> dict[str, Any]:
-    return {k: e[k] for k in ("metadata", "involvedObject", "reason", "message", "type", "count", "firstTimestamp",
-                              "lastTimestamp", "eventTime", "source") if k in e}
+    return {
+        k: e[k]
+        for k in (
+            "metadata",
+            "involvedObject",
+            "reason",
+            "message",
+            "type",
+            "count",
+            "firstTimestamp",
+            "lastTimestamp",
+            "eventTime",
+            "source",
+        )
+        if k in e
+    }
 
 
 REDUCE = {"nodes": _reduce_node, "pods": _reduce_pod, "events": _reduce_event}
 
 
 # the fields whose values repeat across thousands of objects (and `labels`, whose values all do)
-SHARED_KEYS = frozenset({"namespace", "name", "nodeName", "image", "imageID", "reason", "type", "kind", "component",
-                         "host", "hostIP", "status", "phase", "apiVersion", "qosClass", "fieldPath", "containerID"})
+SHARED_KEYS = frozenset(
+    {
+        "namespace",
+        "name",
+        "nodeName",
+        "image",
+        "imageID",
+        "reason",
+        "type",
+        "kind",
+        "component",
+        "host",
+        "hostIP",
+        "status",
+        "phase",
+        "apiVersion",
+        "qosClass",
+        "fieldPath",
+        "containerID",
+    }
+)
 
 
 def _share(obj: Any, memo: dict[str, str], every: bool = False) -> Any:
@@ -205,15 +267,26 @@ class ClusterFacts:
         self.calls += 1
         url = path + ("?" + urlencode(query) if query else "")
         resp = self.access.api_client.call_api(
-            url, "GET", auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-            _request_timeout=REQUEST_TIMEOUT, header_params={"Accept": "application/json" if not raw else "*/*"})
+            url,
+            "GET",
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+            _request_timeout=REQUEST_TIMEOUT,
+            header_params={"Accept": "application/json" if not raw else "*/*"},
+        )
         data = resp.data
         if raw:
             return data
         return json.loads(data)
 
-    def _list(self, path: str, query: dict[str, Any] | None = None,
-              reduce: Callable[[dict[str, Any]], Any] | None = None, page: int | None = None) -> list[Any]:
+    def _list(
+        self,
+        path: str,
+        query: dict[str, Any] | None = None,
+        reduce: Callable[[dict[str, Any]], Any] | None = None,
+        page: int | None = None,
+    ) -> list[Any]:
         out: list[Any] = []
         cont = None
         while True:
@@ -269,8 +342,13 @@ class ClusterFacts:
                 raise FactUnavailable(T(v["__error__"]["zh"], v["__error__"]["en"]))
             return v
         if self.access is None:
-            raise FactUnavailable(T("未配置集群（--kubeconfig 或 ~/.kube/config）",
-                                    "no cluster configured (--kubeconfig or ~/.kube/config)"), status="skip")
+            raise FactUnavailable(
+                T(
+                    "未配置集群（--kubeconfig 或 ~/.kube/config）",
+                    "no cluster configured (--kubeconfig or ~/.kube/config)",
+                ),
+                status="skip",
+            )
         if kind == "version":
             return self._get("/version")
         if kind.startswith("site:"):  # an operator's site rule (bkdoctor/scan/siterules.py)
@@ -314,8 +392,13 @@ class ClusterFacts:
                 rev = int(labels.get("version") or 0)
                 counts[key] += 1
                 if key not in latest or rev > latest[key]["revision"]:
-                    latest[key] = {"namespace": key[0], "name": key[1], "status": labels.get("status"), "revision": rev,
-                                   "data": (item.get("data") or {}).get("release")}
+                    latest[key] = {
+                        "namespace": key[0],
+                        "name": key[1],
+                        "status": labels.get("status"),
+                        "revision": rev,
+                        "data": (item.get("data") or {}).get("release"),
+                    }
             cont = (data.get("metadata") or {}).get("continue")
             del data
             if not cont:
@@ -325,15 +408,25 @@ class ClusterFacts:
             chart, version, app_version, err = None, None, None, None
             try:
                 payload = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(r["data"] or ""))))
-                md = ((payload.get("chart") or {}).get("metadata") or {})
+                md = (payload.get("chart") or {}).get("metadata") or {}
                 chart, version, app_version = md.get("name"), md.get("version"), md.get("appVersion")
                 del payload
             except (ValueError, OSError, TypeError, EOFError) as e:
                 err = f"cannot decode the release payload: {type(e).__name__}"
             r["data"] = None
-            out.append({"namespace": r["namespace"], "name": r["name"], "status": r["status"], "revision": r["revision"],
-                        "chart": chart, "chart_version": version, "app_version": app_version, "error": err,
-                        "revisions": counts[key]})
+            out.append(
+                {
+                    "namespace": r["namespace"],
+                    "name": r["name"],
+                    "status": r["status"],
+                    "revision": r["revision"],
+                    "chart": chart,
+                    "chart_version": version,
+                    "app_version": app_version,
+                    "error": err,
+                    "revisions": counts[key],
+                }
+            )
         return out
 
     MAX_LOG_PODS = 100
@@ -348,7 +441,7 @@ class ClusterFacts:
             ns, name = md(p).get("namespace", ""), md(p)["name"]
             restarted = {cs.get("name") for cs in container_statuses(p) if cs.get("restartCount", 0) > 0}
             for c in (p.get("spec") or {}).get("containers") or []:
-                for prev in ((False, True) if c["name"] in restarted else (False,)):
+                for prev in (False, True) if c["name"] in restarted else (False,):
                     text = self.pod_log(ns, name, c["name"], prev)
                     if text:
                         out[f"{ns}/{name}/{c['name']}/{int(prev)}"] = text

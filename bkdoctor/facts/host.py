@@ -11,6 +11,7 @@ them all to the script. The tables the engine and the tests read (`SECTIONS`, `F
 Parsing is lazy and cached. A fact that cannot be read raises `FactUnavailable` with the reason; rules let it
 propagate and the engine turns it into an `error` or `skip` finding, never a `pass`.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bkdoctor.model import FactUnavailable, T
 from bkdoctor.facts.probe import Section
+from bkdoctor.model import FactUnavailable, T
 
 # A parameter's value from (inventory, host spec or None); None: set by the engine itself, not from the inventory
 ParamFn = Callable[[Any, Any], Any] | None
@@ -73,9 +74,15 @@ def param(name: str, fn: ParamFn) -> None:
     _add_params({name: fn})
 
 
-def fact(name: str, sections: dict[str, str | None], *, fallback: dict[str, str] | None = None, api: bool = False,
-         params: dict[str, ParamFn] | None = None,
-         budget: dict[str, Callable[[dict[str, Any]], float]] | None = None) -> Callable[[Parser], Parser]:
+def fact(
+    name: str,
+    sections: dict[str, str | None],
+    *,
+    fallback: dict[str, str] | None = None,
+    api: bool = False,
+    params: dict[str, ParamFn] | None = None,
+    budget: dict[str, Callable[[dict[str, Any]], float]] | None = None,
+) -> Callable[[Parser], Parser]:
     """Declare a host fact: `sections` maps each probe section it reads to its read-only shell snippet (`SHARED`
     for a section declared with `shared()`); `params` the BKD_* parameters its snippets read and how each is
     computed from (inventory, host). The decorated function is its parser."""
@@ -92,8 +99,9 @@ def fact(name: str, sections: dict[str, str | None], *, fallback: dict[str, str]
         for s, snippet in (fallback or {}).items():
             _add_section(s, snippet)
         _add_params(params or {})
-        RECORDS[name] = Fact(name, tuple(sections), parse, tuple(fallback or ()), api, tuple(params or ()),
-                             dict(budget or {}))
+        RECORDS[name] = Fact(
+            name, tuple(sections), parse, tuple(fallback or ()), api, tuple(params or ()), dict(budget or {})
+        )
         return parse
 
     return register
@@ -114,7 +122,9 @@ def probe_params(inv: Any, host: Any = None) -> dict[str, str]:
 
 
 def _missing(name: str) -> FactUnavailable:
-    return FactUnavailable(T(f"探测结果中缺少 {name}（探测被中断？）", f"probe output lacks section {name} (probe cut off?)"))
+    return FactUnavailable(
+        T(f"探测结果中缺少 {name}（探测被中断？）", f"probe output lacks section {name} (probe cut off?)")
+    )
 
 
 def version_tuple(v: str) -> tuple[int, ...]:
@@ -190,9 +200,14 @@ class HostFacts:
 # sections several facts read
 shared("systemd_running", "test -d /run/systemd/system && echo yes || echo no")
 # running processes by name; zombies (a daemon that just exited, not yet reaped) do not count
-shared("processes", ("if command -v ps >/dev/null 2>&1; then "
-                     "ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
-                     "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"))
+shared(
+    "processes",
+    (
+        "if command -v ps >/dev/null 2>&1; then "
+        "ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
+        "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"
+    ),
+)
 # read by no built-in section today; every probe has carried it (the install dir, as the fixes see it)
 param("BKD_INSTALL_DIR", lambda inv, host: inv.install_dir)
 
@@ -208,14 +223,23 @@ def _kv_file(text: str) -> dict[str, str]:
     return out
 
 
-@fact("os", sections={"os_release": "cat /etc/os-release", "centos_release": "cat /etc/centos-release",
-                      "redhat_release": "cat /etc/redhat-release", "uname_m": "uname -m"})
+@fact(
+    "os",
+    sections={
+        "os_release": "cat /etc/os-release",
+        "centos_release": "cat /etc/centos-release",
+        "redhat_release": "cat /etc/redhat-release",
+        "uname_m": "uname -m",
+    },
+)
 def p_os(f: HostFacts) -> dict[str, Any]:
     osr = f.text("os_release", missing_ok=True)
     centos = f.text("centos_release", missing_ok=True)
     redhat = f.text("redhat_release", missing_ok=True)
     if osr is None and centos is None and redhat is None:
-        raise FactUnavailable(T("没有 /etc/os-release 和 /etc/centos-release", "neither /etc/os-release nor /etc/centos-release exists"))
+        raise FactUnavailable(
+            T("没有 /etc/os-release 和 /etc/centos-release", "neither /etc/os-release nor /etc/centos-release exists")
+        )
     m_arch = f.sections.get("uname_m")
     arch = m_arch.text().strip() if m_arch is not None and m_arch.ok else None  # §一.4.1: 64位 (x86_64)
     try:
@@ -270,8 +294,16 @@ def parse_fstab(text: str) -> list[dict[str, Any]]:
         parts = s.split()
         if len(parts) < 3:
             continue
-        entries.append({"line": n, "text": line, "source": parts[0], "target": parts[1], "fstype": parts[2],
-                        "options": parts[3] if len(parts) > 3 else "defaults"})
+        entries.append(
+            {
+                "line": n,
+                "text": line,
+                "source": parts[0],
+                "target": parts[1],
+                "fstype": parts[2],
+                "options": parts[3] if len(parts) > 3 else "defaults",
+            }
+        )
     return entries
 
 
@@ -281,8 +313,9 @@ def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
     return parse_fstab(text or "")
 
 
-@fact("selinux", sections={"selinux_enforce": "cat /sys/fs/selinux/enforce",
-                           "selinux_config": "cat /etc/selinux/config"})
+@fact(
+    "selinux", sections={"selinux_enforce": "cat /sys/fs/selinux/enforce", "selinux_config": "cat /etc/selinux/config"}
+)
 def p_selinux(f: HostFacts) -> dict[str, Any]:
     enforce = f.text("selinux_enforce", missing_ok=True)
     runtime: str
@@ -291,8 +324,12 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
     else:
         v = enforce.strip()
         if v not in ("0", "1"):
-            raise FactUnavailable(T(f"/sys/fs/selinux/enforce 内容无法识别：{v[:40]!r}",
-                                    f"unrecognised /sys/fs/selinux/enforce content: {v[:40]!r}"))
+            raise FactUnavailable(
+                T(
+                    f"/sys/fs/selinux/enforce 内容无法识别：{v[:40]!r}",
+                    f"unrecognised /sys/fs/selinux/enforce content: {v[:40]!r}",
+                )
+            )
         runtime = "enforcing" if v == "1" else "permissive"
     cfg = f.text("selinux_config", missing_ok=True)
     config = None
@@ -301,13 +338,16 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
     return {"runtime": runtime, "config": config, "config_exists": cfg is not None}
 
 
-@fact("firewalld", sections={
-    "systemd_running": SHARED,
-    "firewalld_active": "t systemctl is-active firewalld",
-    "firewalld_enabled": "t systemctl is-enabled firewalld",
-    "firewalld_wants": "ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/",
-    "processes": SHARED,
-})
+@fact(
+    "firewalld",
+    sections={
+        "systemd_running": SHARED,
+        "firewalld_active": "t systemctl is-active firewalld",
+        "firewalld_enabled": "t systemctl is-enabled firewalld",
+        "firewalld_wants": "ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/",
+        "processes": SHARED,
+    },
+)
 def p_firewalld(f: HostFacts) -> dict[str, Any]:
     systemd = f.text("systemd_running").strip() == "yes"
     procs = set(f.text("processes").split())
@@ -342,8 +382,12 @@ def p_iptables(f: HostFacts) -> dict[str, Any]:
         uid = f.sections.get("id")
         if uid is not None and uid.text().strip() != "0":
             hint = " (not root)"
-        raise FactUnavailable(T(f"iptables -S 失败（退出码 {s.rc}）{hint}：{text.strip()[:200]}",
-                                f"iptables -S failed (exit {s.rc}){hint}: {text.strip()[:200]}"))
+        raise FactUnavailable(
+            T(
+                f"iptables -S 失败（退出码 {s.rc}）{hint}：{text.strip()[:200]}",
+                f"iptables -S failed (exit {s.rc}){hint}: {text.strip()[:200]}",
+            )
+        )
     return parse_iptables(text)
 
 
@@ -366,16 +410,24 @@ def parse_iptables(text: str) -> dict[str, Any]:
             own_rules.append(line.strip())
     filtering = [r for r in own_rules if re.search(r"-j (DROP|REJECT)\b", r)]
     drop_policies = {c: p for c, p in policies.items() if c in ("INPUT", "FORWARD") and p in ("DROP", "REJECT")}
-    return {"policies": policies, "own_rules": own_rules, "filtering_rules": filtering,
-            "drop_policies": drop_policies, "ignored_k8s_rules": ignored}
+    return {
+        "policies": policies,
+        "own_rules": own_rules,
+        "filtering_rules": filtering,
+        "drop_policies": drop_policies,
+        "ignored_k8s_rules": ignored,
+    }
 
 
-@fact("timezone", sections={
-    "localtime_link": "readlink /etc/localtime",
-    "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
-    "timezone_file": "cat /etc/timezone",
-    "date_z": "date +%z",
-})
+@fact(
+    "timezone",
+    sections={
+        "localtime_link": "readlink /etc/localtime",
+        "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
+        "timezone_file": "cat /etc/timezone",
+        "date_z": "date +%z",
+    },
+)
 def p_timezone(f: HostFacts) -> dict[str, Any]:
     link = f.sec("localtime_link")
     target = link.text().strip() if link.ok else None
@@ -396,17 +448,22 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
         zone = tzfile.strip() or None
     offset = f.sec("date_z").text().strip() if f.sec("date_z").ok else None
     if zone is None and same_as_shanghai is None and offset is None:
-        raise FactUnavailable(T("无法确定时区：/etc/localtime 缺失", "cannot tell the time zone: /etc/localtime is missing"))
+        raise FactUnavailable(
+            T("无法确定时区：/etc/localtime 缺失", "cannot tell the time zone: /etc/localtime is missing")
+        )
     return {"zone": zone, "localtime_target": target, "same_as_shanghai": same_as_shanghai, "utc_offset": offset}
 
 
-@fact("time_sync", sections={
-    "systemd_running": SHARED,
-    "processes": SHARED,
-    "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || exit 127; t chronyc -n tracking",
-    "ntpstat": "command -v ntpstat >/dev/null 2>&1 || exit 127; t ntpstat",
-    "timedatectl": "t timedatectl status",
-})
+@fact(
+    "time_sync",
+    sections={
+        "systemd_running": SHARED,
+        "processes": SHARED,
+        "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || exit 127; t chronyc -n tracking",
+        "ntpstat": "command -v ntpstat >/dev/null 2>&1 || exit 127; t ntpstat",
+        "timedatectl": "t timedatectl status",
+    },
+)
 def p_time_sync(f: HostFacts) -> dict[str, Any]:
     procs = set(f.text("processes").split())
     daemons = sorted(d for d in ("chronyd", "ntpd", "systemd-timesyn", "openntpd") if d in procs)
@@ -438,8 +495,15 @@ def p_time_sync(f: HostFacts) -> dict[str, Any]:
     return {"daemons": daemons, "synced": synced, "offset_s": offset_s, "source": source}
 
 
-@fact("resources", sections={"cpuinfo": "grep -c '^processor' /proc/cpuinfo", "nproc": "getconf _NPROCESSORS_ONLN",
-                             "meminfo": "cat /proc/meminfo", "df": "t df -P -k / /data"})
+@fact(
+    "resources",
+    sections={
+        "cpuinfo": "grep -c '^processor' /proc/cpuinfo",
+        "nproc": "getconf _NPROCESSORS_ONLN",
+        "meminfo": "cat /proc/meminfo",
+        "df": "t df -P -k / /data",
+    },
+)
 def p_resources(f: HostFacts) -> dict[str, Any]:
     cpus = None
     for name in ("nproc", "cpuinfo"):
@@ -470,8 +534,15 @@ def parse_df(text: str) -> list[dict[str, Any]]:
     for line in text.splitlines()[1:]:
         parts = line.split()
         if len(parts) >= 6 and parts[1].isdigit():
-            out.append({"device": parts[0], "size_kb": int(parts[1]), "used_kb": int(parts[2]),
-                        "avail_kb": int(parts[3]), "mount": " ".join(parts[5:])})
+            out.append(
+                {
+                    "device": parts[0],
+                    "size_kb": int(parts[1]),
+                    "used_kb": int(parts[2]),
+                    "avail_kb": int(parts[3]),
+                    "mount": " ".join(parts[5:]),
+                }
+            )
     return out
 
 
@@ -481,7 +552,9 @@ def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
     if s.rc == 3:
         return None  # /data does not exist
     if not s.ok:
-        raise FactUnavailable(T(f"df /data 失败：{s.text().strip()[:200]}", f"df /data failed: {s.text().strip()[:200]}"))
+        raise FactUnavailable(
+            T(f"df /data 失败：{s.text().strip()[:200]}", f"df /data failed: {s.text().strip()[:200]}")
+        )
     d = parse_df(s.text())
     if not d:
         raise FactUnavailable(T("无法解析 df /data 的输出", "cannot parse the output of df /data"))
@@ -496,8 +569,14 @@ def p_mounts(f: HostFacts) -> list[dict[str, str]]:
         if len(parts) < 10 or "-" not in parts:
             continue
         sep = parts.index("-")
-        out.append({"root": _unoct(parts[3]), "mount_point": _unoct(parts[4]), "fstype": parts[sep + 1],
-                    "source": _unoct(parts[sep + 2])})
+        out.append(
+            {
+                "root": _unoct(parts[3]),
+                "mount_point": _unoct(parts[4]),
+                "fstype": parts[sep + 1],
+                "source": _unoct(parts[sep + 2]),
+            }
+        )
     return out
 
 
@@ -515,8 +594,7 @@ def p_daemon_json(f: HostFacts) -> dict[str, Any]:
     try:
         cfg = json.loads(text)
     except json.JSONDecodeError as e:
-        return {"exists": True, "config": None, "text": text,
-                "error": f"line {e.lineno} column {e.colno}: {e.msg}"}
+        return {"exists": True, "config": None, "text": text, "error": f"line {e.lineno} column {e.colno}: {e.msg}"}
     except RecursionError:
         return {"exists": True, "config": None, "text": text, "error": "nested too deep"}
     if not isinstance(cfg, dict):
@@ -528,24 +606,36 @@ def p_daemon_json(f: HostFacts) -> dict[str, Any]:
 _NOSOCK = '[ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKET" ] && exit 125; '
 
 
-@fact("docker", sections={"docker_bins": "command -v dockerd; command -v docker; true"}, api=True,
-      # fallback only (a second, small probe when the Engine API cannot be reached): docker CLI calls cost
-      # ~30 ms each, so they are not paid on every scan
-      fallback={
-          "docker_cli_info": (_NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; "
-                              "t docker info --format '{{json .}}'"),
-          "docker_client": _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; docker --version",
-      },
-      # set by the engine in the main probe: the CLI sections run only when that socket is absent (125 if not)
-      params={"BKD_DOCKER_IF_NO_SOCKET": None})
+@fact(
+    "docker",
+    sections={"docker_bins": "command -v dockerd; command -v docker; true"},
+    api=True,
+    # fallback only (a second, small probe when the Engine API cannot be reached): docker CLI calls cost
+    # ~30 ms each, so they are not paid on every scan
+    fallback={
+        "docker_cli_info": (
+            _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; t docker info --format '{{json .}}'"
+        ),
+        "docker_client": _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; docker --version",
+    },
+    # set by the engine in the main probe: the CLI sections run only when that socket is absent (125 if not)
+    params={"BKD_DOCKER_IF_NO_SOCKET": None},
+)
 def p_docker(f: HostFacts) -> dict[str, Any]:
     """Docker facts: the Engine API first (/version + /info), then the docker CLI (fallback probe)."""
     bins = f.sec("docker_bins").text().split()
     installed = bool(bins) or f.docker_api is not None
     if f.docker_api is not None:
         v, i = f.docker_api.get("version") or {}, f.docker_api.get("info") or {}
-        return {"installed": True, "source": "engine-api", "server_version": v.get("Version"),
-                "api_version": v.get("ApiVersion"), "info": i, "client_version": None, "daemon_error": None}
+        return {
+            "installed": True,
+            "source": "engine-api",
+            "server_version": v.get("Version"),
+            "api_version": v.get("ApiVersion"),
+            "info": i,
+            "client_version": None,
+            "daemon_error": None,
+        }
     info, server_version, source, cli_error = None, None, None, None
     cli_i = f.sections.get("docker_cli_info")
     if cli_i is not None and cli_i.ok:
@@ -564,8 +654,15 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
     if c is not None and c.ok:
         m = re.search(r"version\s+([\w.+~-]+)", c.text())
         client_version = m.group(1).rstrip(",") if m else None
-    return {"installed": installed, "source": source, "server_version": server_version, "api_version": None,
-            "info": info, "client_version": client_version, "daemon_error": f.docker_api_error or cli_error}
+    return {
+        "installed": installed,
+        "source": source,
+        "server_version": server_version,
+        "api_version": None,
+        "info": info,
+        "client_version": client_version,
+        "daemon_error": f.docker_api_error or cli_error,
+    }
 
 
 @fact("kubelet", sections={"kubelet_version": "command -v kubelet >/dev/null 2>&1 || exit 127; t kubelet --version"})
@@ -575,8 +672,12 @@ def p_kubelet(f: HostFacts) -> dict[str, Any]:
         return {"installed": False, "version": None}
     m = re.search(r"v?(\d+\.\d+\.\d+[\w.+-]*)", s.text())
     if not s.ok or not m:
-        raise FactUnavailable(T(f"kubelet --version 失败：{s.text().strip()[:200]}",
-                                f"kubelet --version failed: {s.text().strip()[:200]}"))
+        raise FactUnavailable(
+            T(
+                f"kubelet --version 失败：{s.text().strip()[:200]}",
+                f"kubelet --version failed: {s.text().strip()[:200]}",
+            )
+        )
     return {"installed": True, "version": m.group(1)}
 
 
@@ -584,17 +685,20 @@ SYSCTL_KEYS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net
 _SYSCTL_PATHS = " ".join(k.replace(".", "/") for k in SYSCTL_KEYS)  # under /proc/sys
 
 
-@fact("sysctl", sections={
-    "sysctl_runtime": (
-        f"for k in {_SYSCTL_PATHS}; do "
-        "if [ -r /proc/sys/$k ]; then printf '%s=%s\\n' \"$k\" \"$(cat /proc/sys/$k)\"; "
-        "else printf '%s=<absent>\\n' \"$k\"; fi; done"
-    ),
-    "sysctl_files": (
-        "for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do "
-        "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
-    ),
-})
+@fact(
+    "sysctl",
+    sections={
+        "sysctl_runtime": (
+            f"for k in {_SYSCTL_PATHS}; do "
+            'if [ -r /proc/sys/$k ]; then printf \'%s=%s\\n\' "$k" "$(cat /proc/sys/$k)"; '
+            "else printf '%s=<absent>\\n' \"$k\"; fi; done"
+        ),
+        "sysctl_files": (
+            "for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do "
+            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; cat "$f"; echo; }; done; true'
+        ),
+    },
+)
 def p_sysctl(f: HostFacts) -> dict[str, Any]:
     runtime: dict[str, str | None] = {}
     for line in f.text("sysctl_runtime").splitlines():
@@ -616,14 +720,17 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
     return {"runtime": runtime, "persisted": persisted}
 
 
-@fact("modules", sections={
-    "modules": "cat /proc/modules",
-    "module_dirs": "ls -d /sys/module/br_netfilter /sys/module/bridge 2>/dev/null; true",
-    "modules_load": (
-        "for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do "
-        "[ -f \"$f\" ] && { printf '### %s\\n' \"$f\"; cat \"$f\"; echo; }; done; true"
-    ),
-})
+@fact(
+    "modules",
+    sections={
+        "modules": "cat /proc/modules",
+        "module_dirs": "ls -d /sys/module/br_netfilter /sys/module/bridge 2>/dev/null; true",
+        "modules_load": (
+            "for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do "
+            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; cat "$f"; echo; }; done; true'
+        ),
+    },
+)
 def p_modules(f: HostFacts) -> dict[str, Any]:
     # a kernel without loadable-module support has no /proc/modules: everything is built in (see /sys/module)
     mods = f.text("modules", missing_ok=True) or ""
@@ -668,7 +775,9 @@ def _hosts_names(inv: Any, host: Any) -> str:
     """The names to resolve: the guide's names under BK_DOMAIN (and its control-machine names on `control`)."""
     th = inv.thresholds
     roles = host.roles if host else ()
-    prefixes = list(th["hosts_names"]) + (list(th["hosts_guide_names"]) if "control" in roles else []) if inv.domain else []
+    prefixes = (
+        list(th["hosts_names"]) + (list(th["hosts_guide_names"]) if "control" in roles else []) if inv.domain else []
+    )
     names = [f"{p}.{inv.domain}" if p else inv.domain for p in dict.fromkeys(prefixes)] + list(th["hosts_extra_names"])
     return " ".join(names)
 
@@ -677,12 +786,18 @@ def _hosts_names(inv: Any, host: Any) -> str:
 # IPv4 first (ahostsv4): `getent hosts` asks AF_INET6 first, which a name in /etc/hosts with an IPv4 address
 # does not answer, and then waits on DNS; ahostsv4 answers nothing on a host without a non-loopback IPv4
 # address (AI_ADDRCONFIG), so `getent hosts` is the fallback. In parallel, each bounded, one line each.
-@fact("resolved", sections={
-    "getent_hosts": ("command -v getent >/dev/null 2>&1 || exit 127; for n in $BKD_HOSTS_NAMES; do "
-                     "( r=$(timeout 3 getent ahostsv4 \"$n\" 2>/dev/null | head -n 1); "
-                     "[ -n \"$r\" ] || r=$(timeout 3 getent hosts \"$n\" 2>/dev/null | head -n 1); "
-                     "printf '%s %s\\n' \"$n\" \"${r%% *}\" ) & done; wait"),
-}, params={"BKD_HOSTS_NAMES": _hosts_names})
+@fact(
+    "resolved",
+    sections={
+        "getent_hosts": (
+            "command -v getent >/dev/null 2>&1 || exit 127; for n in $BKD_HOSTS_NAMES; do "
+            '( r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null | head -n 1); '
+            '[ -n "$r" ] || r=$(timeout 3 getent hosts "$n" 2>/dev/null | head -n 1); '
+            'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
+        ),
+    },
+    params={"BKD_HOSTS_NAMES": _hosts_names},
+)
 def p_resolved(f: HostFacts) -> dict[str, str | None]:
     """name -> the first address `getent hosts` gives (None: it does not resolve)."""
     s = f.sec("getent_hosts")
@@ -703,20 +818,29 @@ def _localpv_dirs(inv: Any) -> tuple[str, str]:
 
 
 # LocalPV: the PV dir is custom.yaml's localpv.hostDir (§五.5), the source dir the threshold (§五.2.3)
-@fact("localpv", sections={
-    "localpv_dirs": (
-        "for d in \"${BKD_LOCALPV_DIR:-/mnt/blueking}\"/vol* \"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"/vol*; do "
-        "[ -d \"$d\" ] && echo \"$d\"; done; true"
-    ),
-}, params={"BKD_LOCALPV_DIR": lambda inv, host: _localpv_dirs(inv)[0],
-           "BKD_LOCALPV_SRC": lambda inv, host: _localpv_dirs(inv)[1]})
+@fact(
+    "localpv",
+    sections={
+        "localpv_dirs": (
+            'for d in "${BKD_LOCALPV_DIR:-/mnt/blueking}"/vol* "${BKD_LOCALPV_SRC:-/data/bcs/localpv}"/vol*; do '
+            '[ -d "$d" ] && echo "$d"; done; true'
+        ),
+    },
+    params={
+        "BKD_LOCALPV_DIR": lambda inv, host: _localpv_dirs(inv)[0],
+        "BKD_LOCALPV_SRC": lambda inv, host: _localpv_dirs(inv)[1],
+    },
+)
 def p_localpv(f: HostFacts) -> set[str]:
     return set(f.text("localpv_dirs").split())
 
 
-@fact("localpv_space", sections={
-    "localpv_df": "s=\"${BKD_LOCALPV_SRC:-/data/bcs/localpv}\"; test -d \"$s\" || exit 3; t df -P -k \"$s\"",
-})  # BKD_LOCALPV_SRC: declared by `localpv`
+@fact(
+    "localpv_space",
+    sections={
+        "localpv_df": 's="${BKD_LOCALPV_SRC:-/data/bcs/localpv}"; test -d "$s" || exit 3; t df -P -k "$s"',
+    },
+)  # BKD_LOCALPV_SRC: declared by `localpv`
 def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
     """df of the LocalPV source dir; None when the dir does not exist."""
     s = f.sec("localpv_df")
@@ -731,10 +855,16 @@ def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
 
 
 # NFS shared storage (§一.3.2.2), where the inventory says it is mounted
-@fact("nfs", sections={
-    "nfs_df": ("[ -n \"$BKD_NFS_PATH\" ] || exit 4; test -d \"$BKD_NFS_PATH\" || exit 3; "
-               "printf 'fstype %s\\n' \"$(stat -f -c %T \"$BKD_NFS_PATH\")\"; t df -P -k \"$BKD_NFS_PATH\""),
-}, params={"BKD_NFS_PATH": lambda inv, host: getattr(inv, "nfs_path", None) or ""})
+@fact(
+    "nfs",
+    sections={
+        "nfs_df": (
+            '[ -n "$BKD_NFS_PATH" ] || exit 4; test -d "$BKD_NFS_PATH" || exit 3; '
+            'printf \'fstype %s\\n\' "$(stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"'
+        ),
+    },
+    params={"BKD_NFS_PATH": lambda inv, host: getattr(inv, "nfs_path", None) or ""},
+)
 def p_nfs(f: HostFacts) -> dict[str, Any] | None:
     """{'fstype', df fields} of the NFS path; None when the inventory names none (rc 4); 'missing' when absent."""
     s = f.sec("nfs_df")
@@ -753,11 +883,17 @@ def p_nfs(f: HostFacts) -> dict[str, Any] | None:
 
 
 # §七.3: from this node, docker.$BK_DOMAIN/v2/ through the ingress (expect 401 Unauthorized)
-@fact("registry_ingress", sections={
-    "registry_ingress": ("command -v curl >/dev/null 2>&1 || exit 127; [ -n \"$BKD_DOMAIN\" ] || exit 4; "
-                         "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' \"http://docker.$BKD_DOMAIN/v2/\"; "
-                         "echo \" $?\""),
-}, params={"BKD_DOMAIN": lambda inv, host: inv.domain or ""})
+@fact(
+    "registry_ingress",
+    sections={
+        "registry_ingress": (
+            'command -v curl >/dev/null 2>&1 || exit 127; [ -n "$BKD_DOMAIN" ] || exit 4; '
+            "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' \"http://docker.$BKD_DOMAIN/v2/\"; "
+            'echo " $?"'
+        ),
+    },
+    params={"BKD_DOMAIN": lambda inv, host: inv.domain or ""},
+)
 def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
     """{'code': HTTP status (0: no answer), 'remote_ip', 'curl_exit'}; None when BK_DOMAIN is unknown."""
     s = f.sec("registry_ingress")
@@ -773,10 +909,16 @@ def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
 
 
 # §三.4.1 / §七.4.2.1: a CA installed for $REGISTRY
-@fact("registry_certs", sections={
-    "registry_certs": ("[ -n \"$BKD_REGISTRY_HOST\" ] || exit 4; d=\"/etc/docker/certs.d/$BKD_REGISTRY_HOST\"; "
-                       "test -d \"$d\" || exit 3; ls -1 \"$d\""),
-}, params={"BKD_REGISTRY_HOST": lambda inv, host: getattr(inv, "registry", None) or ""})
+@fact(
+    "registry_certs",
+    sections={
+        "registry_certs": (
+            '[ -n "$BKD_REGISTRY_HOST" ] || exit 4; d="/etc/docker/certs.d/$BKD_REGISTRY_HOST"; '
+            'test -d "$d" || exit 3; ls -1 "$d"'
+        ),
+    },
+    params={"BKD_REGISTRY_HOST": lambda inv, host: getattr(inv, "registry", None) or ""},
+)
 def p_registry_certs(f: HostFacts) -> dict[str, Any] | None:
     """Files in /etc/docker/certs.d/$REGISTRY/ (None: no REGISTRY given; [] : no such dir)."""
     s = f.sec("registry_certs")
@@ -785,17 +927,24 @@ def p_registry_certs(f: HostFacts) -> dict[str, Any] | None:
     if s.rc == 3:
         return {"files": []}
     if not s.ok:
-        raise FactUnavailable(T(f"无法读取 certs.d：{s.text().strip()[:200]}", f"cannot list certs.d: {s.text().strip()[:200]}"))
+        raise FactUnavailable(
+            T(f"无法读取 certs.d：{s.text().strip()[:200]}", f"cannot list certs.d: {s.text().strip()[:200]}")
+        )
     return {"files": s.text().split()}
 
 
 # §三.4.2: the control machine has kubectl, a kubeconfig and the bcs.local hosts line
-@fact("control_sync", sections={
-    "control_sync": ("printf 'kubectl %s\\n' \"$(command -v kubectl || echo -)\"; "
-                     "k=\"${KUBECONFIG:-$HOME/.kube/config}\"; "
-                     "if [ -s \"$k\" ]; then printf 'kubeconfig %s\\n' \"$k\"; else printf 'kubeconfig -\\n'; fi; "
-                     "grep bcs.local /etc/hosts | sed 's/^/hosts /'; true"),
-})
+@fact(
+    "control_sync",
+    sections={
+        "control_sync": (
+            "printf 'kubectl %s\\n' \"$(command -v kubectl || echo -)\"; "
+            'k="${KUBECONFIG:-$HOME/.kube/config}"; '
+            "if [ -s \"$k\" ]; then printf 'kubeconfig %s\\n' \"$k\"; else printf 'kubeconfig -\\n'; fi; "
+            "grep bcs.local /etc/hosts | sed 's/^/hosts /'; true"
+        ),
+    },
+)
 def p_control_sync(f: HostFacts) -> dict[str, Any]:
     out: dict[str, Any] = {"kubectl": None, "kubeconfig": None, "bcs_local": []}
     for line in f.text("control_sync").splitlines():
@@ -828,25 +977,33 @@ def p_clock_offset(f: HostFacts) -> dict[str, float]:
 
 # --- measurements (rules tagged `slow`, opt-in). These are the only sections that write anything: fio's
 # temp file under the data dir, removed by the section itself even when fio fails.
-@fact("disk_iops", sections={
-    "fio": (
-        "command -v fio >/dev/null 2>&1 || exit 127; test -d \"$BKD_FIO_DIR\" || exit 3; "
-        "f=\"$BKD_FIO_DIR/.bkdoctor-fio.$$\"; trap 'rm -f \"$f\"' EXIT INT TERM; "
-        "run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename=\"$f\" --size=\"$BKD_FIO_SIZE\" "
-        "--rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime=\"$BKD_FIO_RUNTIME\" "
-        "--time_based --output-format=json \"$@\"; }; "
-        # O_DIRECT measures the disk, not the page cache; filesystems without it (tmpfs) get a buffered run
-        "run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; }"
-    ),
-    "fio_fstype": "stat -f -c %T \"$BKD_FIO_DIR\"",
-}, params={"BKD_FIO_DIR": lambda inv, host: inv.thresholds["iops_dir"],
-           "BKD_FIO_RUNTIME": lambda inv, host: str(int(inv.thresholds["fio_runtime_s"])),
-           "BKD_FIO_SIZE": lambda inv, host: inv.thresholds["fio_size"]},
-   budget={"fio": lambda th: float(th["fio_runtime_s"]) + 30})
+@fact(
+    "disk_iops",
+    sections={
+        "fio": (
+            'command -v fio >/dev/null 2>&1 || exit 127; test -d "$BKD_FIO_DIR" || exit 3; '
+            'f="$BKD_FIO_DIR/.bkdoctor-fio.$$"; trap \'rm -f "$f"\' EXIT INT TERM; '
+            'run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename="$f" --size="$BKD_FIO_SIZE" '
+            '--rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime="$BKD_FIO_RUNTIME" '
+            '--time_based --output-format=json "$@"; }; '
+            # O_DIRECT measures the disk, not the page cache; filesystems without it (tmpfs) get a buffered run
+            "run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; }"
+        ),
+        "fio_fstype": 'stat -f -c %T "$BKD_FIO_DIR"',
+    },
+    params={
+        "BKD_FIO_DIR": lambda inv, host: inv.thresholds["iops_dir"],
+        "BKD_FIO_RUNTIME": lambda inv, host: str(int(inv.thresholds["fio_runtime_s"])),
+        "BKD_FIO_SIZE": lambda inv, host: inv.thresholds["fio_size"],
+    },
+    budget={"fio": lambda th: float(th["fio_runtime_s"]) + 30},
+)
 def p_disk_iops(f: HostFacts) -> dict[str, Any]:
     s = f.sec("fio")
     if s.rc == 127:
-        raise FactUnavailable(T("未安装 fio（yum install -y fio）", "fio is not installed (yum install -y fio)"), status="skip")
+        raise FactUnavailable(
+            T("未安装 fio（yum install -y fio）", "fio is not installed (yum install -y fio)"), status="skip"
+        )
     if s.rc == 3:
         raise FactUnavailable(T("测试目录不存在", "the directory to measure does not exist"), status="error")
     text = s.text()
@@ -855,7 +1012,9 @@ def p_disk_iops(f: HostFacts) -> dict[str, Any]:
         text = text.split("#buffered", 1)[1]
     start = text.find("{")
     if s.rc != 0 or start < 0:
-        raise FactUnavailable(T(f"fio 失败（退出码 {s.rc}）：{text.strip()[-300:]}", f"fio failed (exit {s.rc}): {text.strip()[-300:]}"))
+        raise FactUnavailable(
+            T(f"fio 失败（退出码 {s.rc}）：{text.strip()[-300:]}", f"fio failed (exit {s.rc}): {text.strip()[-300:]}")
+        )
     try:
         data, _ = json.JSONDecoder().raw_decode(text[start:])
         job = data["jobs"][0]
@@ -863,20 +1022,33 @@ def p_disk_iops(f: HostFacts) -> dict[str, Any]:
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise FactUnavailable(T(f"无法解析 fio 的 JSON 输出：{e}", f"cannot parse fio's JSON output: {e}"))
     fstype = f.sec("fio_fstype").text().strip() if f.sec("fio_fstype").ok else None
-    return {"iops": read_iops + write_iops, "read_iops": read_iops, "write_iops": write_iops, "buffered": buffered,
-            "fstype": fstype, "nfs": bool(fstype and fstype.startswith("nfs")), "fio_version": data.get("fio version")}
+    return {
+        "iops": read_iops + write_iops,
+        "read_iops": read_iops,
+        "write_iops": write_iops,
+        "buffered": buffered,
+        "fstype": fstype,
+        "nfs": bool(fstype and fstype.startswith("nfs")),
+        "fio_version": data.get("fio version"),
+    }
 
 
-@fact("bandwidth", sections={
-    "bandwidth": (
-        "command -v curl >/dev/null 2>&1 || exit 127; "
-        "curl -sS -L -o /dev/null --connect-timeout 5 --max-time \"$BKD_BW_SECONDS\" "
-        "-w '%{http_code} %{size_download} %{time_total} %{speed_download}\\n' \"$BKD_BW_URL\"; "
-        "rc=$?; [ $rc -eq 28 ] && exit 0; exit $rc"  # 28: the time limit cut the download: that is the plan
-    ),
-}, params={"BKD_BW_URL": lambda inv, host: inv.thresholds["bandwidth_url"],
-           "BKD_BW_SECONDS": lambda inv, host: str(int(inv.thresholds["bandwidth_seconds"]))},
-   budget={"bandwidth": lambda th: float(th["bandwidth_seconds"]) + 30})
+@fact(
+    "bandwidth",
+    sections={
+        "bandwidth": (
+            "command -v curl >/dev/null 2>&1 || exit 127; "
+            'curl -sS -L -o /dev/null --connect-timeout 5 --max-time "$BKD_BW_SECONDS" '
+            "-w '%{http_code} %{size_download} %{time_total} %{speed_download}\\n' \"$BKD_BW_URL\"; "
+            "rc=$?; [ $rc -eq 28 ] && exit 0; exit $rc"  # 28: the time limit cut the download: that is the plan
+        ),
+    },
+    params={
+        "BKD_BW_URL": lambda inv, host: inv.thresholds["bandwidth_url"],
+        "BKD_BW_SECONDS": lambda inv, host: str(int(inv.thresholds["bandwidth_seconds"])),
+    },
+    budget={"bandwidth": lambda th: float(th["bandwidth_seconds"]) + 30},
+)
 def p_bandwidth(f: HostFacts) -> dict[str, Any]:
     s = f.sec("bandwidth")
     if s.rc == 127:
@@ -885,7 +1057,9 @@ def p_bandwidth(f: HostFacts) -> dict[str, Any]:
     last = text.splitlines()[-1] if text else ""
     parts = last.split()
     if s.rc != 0 or len(parts) < 4 or not parts[0].isdigit():
-        raise FactUnavailable(T(f"下载失败（curl 退出码 {s.rc}）：{text[-200:]}", f"download failed (curl exit {s.rc}): {text[-200:]}"))
+        raise FactUnavailable(
+            T(f"下载失败（curl 退出码 {s.rc}）：{text[-200:]}", f"download failed (curl exit {s.rc}): {text[-200:]}")
+        )
     code, size, secs, speed = int(parts[0]), float(parts[1]), float(parts[2]), float(parts[3])
     if code >= 400 or code == 0:
         raise FactUnavailable(T(f"下载地址返回 HTTP {code}", f"the download URL answered HTTP {code}"))
@@ -895,21 +1069,25 @@ def p_bandwidth(f: HostFacts) -> dict[str, Any]:
 def _endpoints(inv: Any, host: Any) -> str:
     """The URLs the thresholds list for the host's roles, each once."""
     endpoints: list[str] = []
-    for role in (host.roles if host else ()):
+    for role in host.roles if host else ():
         for u in inv.thresholds["endpoints"].get(role, []):
             if u not in endpoints:
                 endpoints.append(u)
     return " ".join(endpoints)
 
 
-@fact("endpoints", sections={
-    "endpoints": (
-        "command -v curl >/dev/null 2>&1 || exit 127; for u in $BKD_ENDPOINTS; do "
-        "r=$(curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' \"$u\" 2>&1); "
-        "printf '%s %s %s\\n' \"$u\" \"$?\" \"$(echo $r | tr '\\n' ' ')\"; done"
-    ),
-}, params={"BKD_ENDPOINTS": _endpoints},
-   budget={"endpoints": lambda th: 10 * max(1, sum(len(v) for v in th["endpoints"].values()))})
+@fact(
+    "endpoints",
+    sections={
+        "endpoints": (
+            "command -v curl >/dev/null 2>&1 || exit 127; for u in $BKD_ENDPOINTS; do "
+            "r=$(curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' \"$u\" 2>&1); "
+            "printf '%s %s %s\\n' \"$u\" \"$?\" \"$(echo $r | tr '\\n' ' ')\"; done"
+        ),
+    },
+    params={"BKD_ENDPOINTS": _endpoints},
+    budget={"endpoints": lambda th: 10 * max(1, sum(len(v) for v in th["endpoints"].values()))},
+)
 def p_endpoints(f: HostFacts) -> list[dict[str, Any]]:
     s = f.sec("endpoints")
     if s.rc == 127:
@@ -923,7 +1101,9 @@ def p_endpoints(f: HostFacts) -> list[dict[str, Any]]:
         rest = parts[2:] if len(parts) > 2 else []
         code = int(rest[0]) if rest and rest[0].isdigit() else 0
         detail = " ".join(rest[1:]) if len(rest) > 1 else ""
-        out.append({"url": url, "curl_exit": rc, "http_code": code, "ok": rc == 0 and code > 0, "detail": detail.strip()})
+        out.append(
+            {"url": url, "curl_exit": rc, "http_code": code, "ok": rc == 0 and code > 0, "detail": detail.strip()}
+        )
     return out
 
 
@@ -935,31 +1115,45 @@ def _probe_image(th: dict[str, Any]) -> tuple[str, str]:
 
 
 # --- the registry proxy (guide §二): its config, its storage, and HTTP GETs to it and to its upstream
-@fact("registry", sections={
-    "registry_config": "test -e \"$BKD_REGISTRY_CONFIG\" || exit 3; cat \"$BKD_REGISTRY_CONFIG\"",
-    "registry_storage": "test -d \"$BKD_REGISTRY_DATA\" || exit 3; t df -P -k \"$BKD_REGISTRY_DATA\"",
-    "registry_http": (
-        "command -v curl >/dev/null 2>&1 || exit 127; b=\"http://127.0.0.1:$BKD_REGISTRY_PORT\"; "
-        "printf 'v2 %s\\n' \"$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' \"$b/v2/\")\"; "
-        "printf 'upstream %s\\n' \"$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' \"$BKD_REGISTRY_UPSTREAM/v2/\")\"; "
-        "[ -n \"$BKD_REGISTRY_REPO\" ] || exit 0; "
-        "for i in 1 2; do printf 'manifest%s %s\\n' \"$i\" \"$(curl -s -o /dev/null --max-time 60 "
-        "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
-        "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' "
-        "-H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "
-        "\"$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG\")\"; done; "
-        "if [ -d \"$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests\" ]; "
-        "then echo 'cached yes'; else echo 'cached no'; fi"
-    ),
-}, params={"BKD_REGISTRY_PORT": lambda inv, host: str(int(inv.thresholds["registry_port"])),
-           "BKD_REGISTRY_CONFIG": lambda inv, host: inv.thresholds["registry_config"],
-           "BKD_REGISTRY_DATA": lambda inv, host: inv.thresholds["registry_data"],
-           "BKD_REGISTRY_UPSTREAM": lambda inv, host: inv.thresholds["registry_upstream"].rstrip("/"),
-           "BKD_REGISTRY_REPO": lambda inv, host: _probe_image(inv.thresholds)[0],
-           "BKD_REGISTRY_TAG": lambda inv, host: _probe_image(inv.thresholds)[1]})
+@fact(
+    "registry",
+    sections={
+        "registry_config": 'test -e "$BKD_REGISTRY_CONFIG" || exit 3; cat "$BKD_REGISTRY_CONFIG"',
+        "registry_storage": 'test -d "$BKD_REGISTRY_DATA" || exit 3; t df -P -k "$BKD_REGISTRY_DATA"',
+        "registry_http": (
+            'command -v curl >/dev/null 2>&1 || exit 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; '
+            "printf 'v2 %s\\n' \"$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' \"$b/v2/\")\"; "
+            "printf 'upstream %s\\n' \"$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' \"$BKD_REGISTRY_UPSTREAM/v2/\")\"; "
+            '[ -n "$BKD_REGISTRY_REPO" ] || exit 0; '
+            'for i in 1 2; do printf \'manifest%s %s\\n\' "$i" "$(curl -s -o /dev/null --max-time 60 '
+            "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+            "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' "
+            "-H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "
+            '"$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG")"; done; '
+            'if [ -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests" ]; '
+            "then echo 'cached yes'; else echo 'cached no'; fi"
+        ),
+    },
+    params={
+        "BKD_REGISTRY_PORT": lambda inv, host: str(int(inv.thresholds["registry_port"])),
+        "BKD_REGISTRY_CONFIG": lambda inv, host: inv.thresholds["registry_config"],
+        "BKD_REGISTRY_DATA": lambda inv, host: inv.thresholds["registry_data"],
+        "BKD_REGISTRY_UPSTREAM": lambda inv, host: inv.thresholds["registry_upstream"].rstrip("/"),
+        "BKD_REGISTRY_REPO": lambda inv, host: _probe_image(inv.thresholds)[0],
+        "BKD_REGISTRY_TAG": lambda inv, host: _probe_image(inv.thresholds)[1],
+    },
+)
 def p_registry(f: HostFacts) -> dict[str, Any]:
-    out: dict[str, Any] = {"config_exists": False, "config_error": None, "remoteurl": None, "storage": None,
-                           "v2": None, "upstream": None, "manifest": [], "cached": None}
+    out: dict[str, Any] = {
+        "config_exists": False,
+        "config_error": None,
+        "remoteurl": None,
+        "storage": None,
+        "v2": None,
+        "upstream": None,
+        "manifest": [],
+        "cached": None,
+    }
     cfg = f.sec("registry_config")
     if cfg.rc != 3:
         text = f.text("registry_config")
@@ -971,7 +1165,7 @@ def p_registry(f: HostFacts) -> dict[str, Any]:
             data = safe_load(text or "", "registry config")
             if not isinstance(data, dict):
                 raise ValueError("top level is not a mapping")
-            out["remoteurl"] = ((data.get("proxy") or {}).get("remoteurl") or None)
+            out["remoteurl"] = (data.get("proxy") or {}).get("remoteurl") or None
         except (BadInput, ValueError, AttributeError) as e:
             out["config_error"] = (str(e).splitlines() or ["bad YAML"])[0]
     st = f.sec("registry_storage")

@@ -1,4 +1,5 @@
 """Small pure helpers over Kubernetes objects as dicts (what the API returns)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,7 +37,11 @@ def ingress_controller_service(services: list[dict[str, Any]]) -> dict[str, Any]
     labelled Services the controller is taken (component=controller, or the name ingress-nginx-controller), not
     whichever comes first. One lookup for every rule, signature and fix."""
     k, v = INGRESS_SVC_LABEL
-    labelled = [s for s in services if labels(s).get(k) == v and (s.get("spec") or {}).get("clusterIP") not in (None, "", "None")]
+    labelled = [
+        s
+        for s in services
+        if labels(s).get(k) == v and (s.get("spec") or {}).get("clusterIP") not in (None, "", "None")
+    ]
 
     def rank(s: dict[str, Any]) -> tuple[int, int, str]:
         name, comp = md(s).get("name", ""), labels(s).get("app.kubernetes.io/component")
@@ -57,9 +62,15 @@ def find_ingress(services: list[dict[str, Any]], pods: list[dict[str, Any]] | No
     if svc is None:
         return None
     k, v = INGRESS_POD_LABEL
-    host_ips = sorted({(p.get("status") or {}).get("hostIP") for p in pods or []
-                       if labels(p).get(k) == v and labels(p).get("app.kubernetes.io/component", "controller") == "controller"
-                       and (p.get("status") or {}).get("hostIP")})
+    host_ips = sorted(
+        {
+            (p.get("status") or {}).get("hostIP")
+            for p in pods or []
+            if labels(p).get(k) == v
+            and labels(p).get("app.kubernetes.io/component", "controller") == "controller"
+            and (p.get("status") or {}).get("hostIP")
+        }
+    )
     return {"service": ref(svc), "cluster_ip": (svc.get("spec") or {}).get("clusterIP"), "host_ips": host_ips}
 
 
@@ -87,7 +98,10 @@ def pod_failing(pod: dict[str, Any]) -> bool:
         return False
     for cs in container_statuses(pod):
         if cs.get("restartCount", 0) > 0 or ((cs.get("state") or {}).get("waiting") or {}).get("reason") in (
-                "CrashLoopBackOff", "Error", "RunContainerError"):
+            "CrashLoopBackOff",
+            "Error",
+            "RunContainerError",
+        ):
             return True
         term = (cs.get("state") or {}).get("terminated")
         if term and term.get("exitCode", 0) != 0:
@@ -96,8 +110,10 @@ def pod_failing(pod: dict[str, Any]) -> bool:
 
 
 def node_internal_ip(node: dict[str, Any]) -> str | None:
-    return next((a.get("address") for a in (node.get("status") or {}).get("addresses") or []
-                 if a.get("type") == "InternalIP"), None)
+    return next(
+        (a.get("address") for a in (node.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"),
+        None,
+    )
 
 
 def is_master(node: dict[str, Any]) -> bool:

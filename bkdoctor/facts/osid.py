@@ -4,6 +4,7 @@
 written into a private temporary root (`root_dir=`: distro then reads only those files, runs no command, and never
 looks at this machine's own /etc). The fact keeps its shape: id, name, version, release, id_like.
 """
+
 from __future__ import annotations
 
 import os

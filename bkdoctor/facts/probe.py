@@ -13,6 +13,7 @@ Output framing: every section is written as
 The nonce is random per run, so no file content can forge a boundary. Raw output is kept as bytes: a
 binary or non-UTF-8 file cannot break the framing.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,9 @@ class Section:
 _PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+\Z")
 
 
-def build_script(names: list[str] | set[str], nonce: str | None = None,
-                 params: dict[str, str] | None = None) -> tuple[str, str]:
+def build_script(
+    names: list[str] | set[str], nonce: str | None = None, params: dict[str, str] | None = None
+) -> tuple[str, str]:
     """Return (script, nonce) gathering the given sections, in a stable order.
 
     `params` become shell variables (`BKD_DOMAIN=...`) that sections may read; values are single-quoted,
@@ -74,8 +76,6 @@ def build_script(names: list[str] | set[str], nonce: str | None = None,
         lines.append(f"( {SECTIONS.get(name) or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
         lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
     return "\n".join(lines) + "\n", nonce
-
-
 
 
 def parse_output(data: bytes, nonce: str) -> dict[str, Section]:

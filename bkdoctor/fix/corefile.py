@@ -4,6 +4,7 @@ It finds server blocks (`.:53 { ... }`), their plugins, and the `hosts` block in
 that the `coredns` rule can say exactly what is missing and where, and the remediation can edit only the lines
 it owns (every other byte stays as it was).
 """
+
 from __future__ import annotations
 
 import re

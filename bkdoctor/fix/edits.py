@@ -1,5 +1,6 @@
 """Pure text transformations used by the remediations. Each one is idempotent (applying it twice equals
 applying it once) and leaves every line it does not own byte-identical. Property tests check both."""
+
 from __future__ import annotations
 
 import json
@@ -98,8 +99,9 @@ def _float_kept(s: str) -> float:
     v = float(s)
     if v != v or v in (float("inf"), float("-inf")) or repr(v) != s:
         # 1e400 would be written as Infinity (not JSON); 1e5 as 100000.0: the operator's text would change
-        raise EditError(f"daemon.json: the number {s[:40]} would not be written back as it is; fix it by hand, "
-                        "not touching it")
+        raise EditError(
+            f"daemon.json: the number {s[:40]} would not be written back as it is; fix it by hand, not touching it"
+        )
     return v
 
 
@@ -122,11 +124,17 @@ def daemon_json_add(text: str, key: str, values: list[str]) -> str:
         data: Any = OrderedDict()
     else:
         try:
-            data = json.loads(text, object_pairs_hook=_pairs_no_duplicates, parse_float=_float_kept,
-                              parse_int=_int_kept, parse_constant=_no_constant)
+            data = json.loads(
+                text,
+                object_pairs_hook=_pairs_no_duplicates,
+                parse_float=_float_kept,
+                parse_int=_int_kept,
+                parse_constant=_no_constant,
+            )
         except json.JSONDecodeError as e:
-            raise EditError(f"daemon.json is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
-                            "not touching it") from None
+            raise EditError(
+                f"daemon.json is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); not touching it"
+            ) from None
         except EditError:
             raise
         except (ValueError, RecursionError) as e:  # an int of more digits than Python converts; too deep
@@ -169,8 +177,10 @@ def hosts_set(text: str, entries: list[tuple[str, list[str]]]) -> str:
         s = line.strip()
         if s == BEGIN:
             if in_block:
-                raise EditError(f"line {n}: a second '{BEGIN}' before the '{END}' of the one on line {begin_at}; "
-                                "/etc/hosts was edited by hand: fix the markers, not touching it")
+                raise EditError(
+                    f"line {n}: a second '{BEGIN}' before the '{END}' of the one on line {begin_at}; "
+                    "/etc/hosts was edited by hand: fix the markers, not touching it"
+                )
             in_block, begin_at = True, n
             continue
         if in_block:
@@ -189,9 +199,11 @@ def hosts_set(text: str, entries: list[tuple[str, list[str]]]) -> str:
                 continue
         out.append(line)
     if in_block:
-        raise EditError(f"line {begin_at}: '{BEGIN}' has no '{END}' after it (a half-edited /etc/hosts?): "
-                        "the lines after it could be the operator's; add the end marker or remove the begin "
-                        "marker by hand, not touching it")
+        raise EditError(
+            f"line {begin_at}: '{BEGIN}' has no '{END}' after it (a half-edited /etc/hosts?): "
+            "the lines after it could be the operator's; add the end marker or remove the begin "
+            "marker by hand, not touching it"
+        )
     if out and not out[-1].endswith("\n"):
         out[-1] += "\n"
     block = [BEGIN + "\n"] + [f"{ip} {' '.join(names)}\n" for ip, names in entries] + [END + "\n"]
@@ -201,7 +213,8 @@ def hosts_set(text: str, entries: list[tuple[str, list[str]]]) -> str:
 # -- sysctl / modules-load (files bkdoctor owns) ------------------------------------------------------
 def sysctl_file(values: dict[str, str]) -> str:
     return "# written by bkdoctor (kernel-params): settings Kubernetes needs, kept across reboots\n" + "".join(
-        f"{k} = {v}\n" for k, v in values.items())
+        f"{k} = {v}\n" for k, v in values.items()
+    )
 
 
 def modules_file(mods: list[str]) -> str:
@@ -225,8 +238,11 @@ def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
         indent = _plugin_indent(lines, b)
         if hosts is None:
             entry_indent = indent + " " * 4
-            new = [f"{indent}hosts {{"] + [f"{entry_indent}{ip} {n}" for n in names] + \
-                  [f"{entry_indent}fallthrough", f"{indent}}}"]
+            new = (
+                [f"{indent}hosts {{"]
+                + [f"{entry_indent}{ip} {n}" for n in names]
+                + [f"{entry_indent}fallthrough", f"{indent}}}"]
+            )
             fwd = b.plugin("forward")
             at = fwd.line if fwd is not None else b.end
             lines[at:at] = new
@@ -248,10 +264,11 @@ def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
             orig = lines[e.line]
             lead = orig[: len(orig) - len(orig.lstrip())]
             # the operator's line stays, commented out; its other names keep their address on a line of their own
-            new_body.append((e.line, [f"{lead}# bkdoctor: {orig.lstrip()}"] +
-                             ([f"{lead}{e.ip} {' '.join(keep)}"] if keep else [])))
+            new_body.append(
+                (e.line, [f"{lead}# bkdoctor: {orig.lstrip()}"] + ([f"{lead}{e.ip} {' '.join(keep)}"] if keep else []))
+            )
         for idx, repl in sorted(new_body, reverse=True):
-            lines[idx:idx + 1] = repl
+            lines[idx : idx + 1] = repl
         # re-read the hosts block (lines moved)
         b2 = [x for x in corefile.parse("\n".join(lines) + "\n") if x.line == b.line][0]
         hosts = b2.plugin("hosts")
@@ -269,8 +286,9 @@ def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
                     break
             if not fall:
                 at = hosts.end
-            lines[at:at] = [a for a in add if not a.strip() == "fallthrough"] + \
-                           ([f"{entry_indent}fallthrough"] if not fall else [])
+            lines[at:at] = [a for a in add if not a.strip() == "fallthrough"] + (
+                [f"{entry_indent}fallthrough"] if not fall else []
+            )
     return "\n".join(lines)
 
 
@@ -298,7 +316,7 @@ def corefile_add_reload(text: str) -> str:
     lines = text.split("\n")  # see corefile_set_hosts
     for b in reversed(blocks):
         if b.plugin("reload") is None:
-            lines[b.end:b.end] = [f"{_plugin_indent(lines, b)}reload"]
+            lines[b.end : b.end] = [f"{_plugin_indent(lines, b)}reload"]
     return "\n".join(lines)
 
 

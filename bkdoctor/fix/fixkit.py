@@ -4,6 +4,7 @@
 `daemon_json_plan` adds values to a list key of /etc/docker/daemon.json and reloads dockerd; `configmap_named`
 finds a ConfigMap by name in any namespace; SYSTEMD and DOCKER_RELOAD are shell snippets of host commands.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,15 +16,19 @@ from bkdoctor.fix.edits import EditError, daemon_json_add
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix
 from bkdoctor.model import BadInput, FactUnavailable, T
 
-SYSTEMD = 'test -d /run/systemd/system'
-DOCKER_RELOAD = (f'if {SYSTEMD}; then systemctl reload docker; '
-                 'else p=$(cat /var/run/docker.pid 2>/dev/null || cat /run/docker.pid 2>/dev/null); '
-                 '[ -n "$p" ] || { echo "dockerd is not running: nothing to reload"; exit 1; }; kill -HUP "$p"; fi')
+SYSTEMD = "test -d /run/systemd/system"
+DOCKER_RELOAD = (
+    f"if {SYSTEMD}; then systemctl reload docker; "
+    "else p=$(cat /var/run/docker.pid 2>/dev/null || cat /run/docker.pid 2>/dev/null); "
+    '[ -n "$p" ] || { echo "dockerd is not running: nothing to reload"; exit 1; }; kill -HUP "$p"; fi'
+)
 
 
 def check_domain(domain: str) -> str:
     """Names go into files and commands: only a plain DNS name is accepted (no shell, no newline)."""
-    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+", domain or ""):
+    if not re.fullmatch(
+        r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+", domain or ""
+    ):
         raise BadInput(f"refusing to use {domain!r} as a domain name")
     return domain
 
@@ -35,11 +40,15 @@ def file_text(facts: Any, section: str, path: str) -> tuple[bytes | None, str | 
     if s.rc == 3 or (s.rc != 0 and "No such file" in s.text()):
         return None, None
     if s.rc != 0:
-        raise FactUnavailable(T(f"无法读取 {path}：{s.text().strip()[:200]}", f"cannot read {path}: {s.text().strip()[:200]}"))
+        raise FactUnavailable(
+            T(f"无法读取 {path}：{s.text().strip()[:200]}", f"cannot read {path}: {s.text().strip()[:200]}")
+        )
     try:
         return s.out, s.out.decode("utf-8")
     except UnicodeDecodeError:
-        raise FactUnavailable(T(f"{path} 不是 UTF-8 文本，不修改", f"{path} is not UTF-8 text: not editing it")) from None
+        raise FactUnavailable(
+            T(f"{path} 不是 UTF-8 文本，不修改", f"{path} is not UTF-8 text: not editing it")
+        ) from None
 
 
 def configmap_named(facts: Any, name: str) -> dict[str, Any] | None:
@@ -54,9 +63,13 @@ def daemon_json_plan(facts: Any, key: str, values: list[str]) -> Fix:
         # without a running daemon the change can be neither applied live nor verified
         # a jq program and every value in it as shell words (values from the inventory: quoted, JSON-encoded)
         program = f".[{json.dumps(key)}] = ((.[{json.dumps(key)}] // []) as $have | $have + ({json.dumps(list(values))} - $have))"
-        return Fix(manual=[
-            f"jq {shlex.quote(program)} /etc/docker/daemon.json > /tmp/daemon.json.new  # review, then copy back",
-            "systemctl start docker", f"docker info | grep -iA3 {shlex.quote(key.replace('-', ' '))}"])
+        return Fix(
+            manual=[
+                f"jq {shlex.quote(program)} /etc/docker/daemon.json > /tmp/daemon.json.new  # review, then copy back",
+                "systemctl start docker",
+                f"docker info | grep -iA3 {shlex.quote(key.replace('-', ' '))}",
+            ]
+        )
     raw, text = file_text(facts, "daemon_json", "/etc/docker/daemon.json")
     changes: list[Any] = []
     try:
@@ -69,10 +82,17 @@ def daemon_json_plan(facts: Any, key: str, values: list[str]) -> Fix:
     live = set()
     rc = info.get("RegistryConfig") or {}
     if key == "insecure-registries":
-        live = {n for n, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False}
+        live = {
+            n for n, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False
+        }
     else:
         live = {m.rstrip("/") for m in rc.get("Mirrors") or []}
     if changes or not all(v.rstrip("/") in live for v in values):
         # SIGHUP: insecure-registries and registry-mirrors apply live, no restart (containers keep running)
-        changes.append(CommandChange(DOCKER_RELOAD, T("reload dockerd（SIGHUP，不重启容器）", "reload dockerd (SIGHUP, containers keep running)")))
+        changes.append(
+            CommandChange(
+                DOCKER_RELOAD,
+                T("reload dockerd（SIGHUP，不重启容器）", "reload dockerd (SIGHUP, containers keep running)"),
+            )
+        )
     return Fix(changes)

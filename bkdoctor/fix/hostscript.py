@@ -7,6 +7,7 @@ mode and owner, syncs and renames. If any step fails, the files it already chang
 backups before it exits. Nothing is written when a check fails. The restore script (after a failed re-check, and
 `bkdoctor rollback`) puts a backup back only if the file still has what the fix wrote.
 """
+
 from __future__ import annotations
 
 import base64
@@ -46,7 +47,9 @@ def _file_step(ch: FileChange, ts: str) -> str:
         lines.append('b=""')
     else:
         lines.append('[ -f "$f" ] || fail "$f is gone since the plan was made"')
-        lines.append(f'[ "$(sha "$f")" = "{sha256_of(ch.before)}" ] || fail "$f changed since the plan was made; nothing written"')
+        lines.append(
+            f'[ "$(sha "$f")" = "{sha256_of(ch.before)}" ] || fail "$f changed since the plan was made; nothing written"'
+        )
         lines.append(f'b="$f.{ch.backup_suffix}-{ts}"')
         lines.append('cp -p "$f" "$b" || fail "cannot back up $f"')
     lines += [
@@ -76,8 +79,10 @@ def host_apply_script(plan: Plan, ts: str) -> str:
             steps.append(_file_step(ch, ts))
         elif isinstance(ch, CommandChange):
             # the description can hold inventory values: one quoted word, never expanded
-            steps.append(f"( {ch.script.strip()} ) </dev/null 2>&1 || fail "
-                         f"{shlex.quote(f'step {i + 1} failed: {ch.describe.en}'.replace(chr(10), ' '))}")
+            steps.append(
+                f"( {ch.script.strip()} ) </dev/null 2>&1 || fail "
+                f"{shlex.quote(f'step {i + 1} failed: {ch.describe.en}'.replace(chr(10), ' '))}"
+            )
             steps.append(f'echo "@@RAN {i + 1}"')
     steps.append('echo "@@DONE"')
     return "\n".join(steps) + "\n"
@@ -86,12 +91,24 @@ def host_apply_script(plan: Plan, ts: str) -> str:
 def restore_script(path: str, backup: str, expect_sha: str | None) -> str:
     """Put a backup back, only if the file still has the content the fix wrote (else refuse)."""
     f, b = shlex.quote(path), shlex.quote(backup)
-    check = f'[ "$(sha {f})" = "{expect_sha}" ] || {{ echo "@@FAIL {path} changed since the fix (edited by hand?): not restoring"; exit 1; }}' \
-        if expect_sha else ""
+    check = (
+        f'[ "$(sha {f})" = "{expect_sha}" ] || {{ echo "@@FAIL {path} changed since the fix (edited by hand?): not restoring"; exit 1; }}'
+        if expect_sha
+        else ""
+    )
     remove = f'[ -z {b} ] && {{ rm -f {f}; echo "@@RESTORED {path}"; exit 0; }}'
-    return "\n".join([APPLY_PRELUDE, check, remove if not backup else "",
-                      f'[ -f {b} ] || {{ echo "@@FAIL backup {backup} is gone"; exit 1; }}',
-                      f'cp -p {b} {f}.bkdoctor-restore && mv -f {f}.bkdoctor-restore {f} && echo "@@RESTORED {path}"']) + "\n"
+    return (
+        "\n".join(
+            [
+                APPLY_PRELUDE,
+                check,
+                remove if not backup else "",
+                f'[ -f {b} ] || {{ echo "@@FAIL backup {backup} is gone"; exit 1; }}',
+                f'cp -p {b} {f}.bkdoctor-restore && mv -f {f}.bkdoctor-restore {f} && echo "@@RESTORED {path}"',
+            ]
+        )
+        + "\n"
+    )
 
 
 def parse_apply_output(out: bytes) -> dict[str, Any]:
@@ -106,7 +123,7 @@ def parse_apply_output(out: bytes) -> dict[str, Any]:
         elif line.startswith("@@RESTORED "):
             res["restored"].append(line.split(" ", 1)[1])
         elif line.startswith("@@FAIL "):
-            res["fail"] = line[len("@@FAIL "):]
+            res["fail"] = line[len("@@FAIL ") :]
         elif line == "@@DONE":
             res["done"] = True
     return res

@@ -1,4 +1,5 @@
 """The fix loop: scan -> plan -> (confirm) -> apply -> re-scan the touched rule on the touched target -> journal."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,12 +8,21 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bkdoctor.scan import engine
-from bkdoctor.fix.hostscript import host_apply_script, parse_apply_output, restore_script
-from bkdoctor.fix.plan import CommandChange, FileChange, K8sChange, Plan, Remediation, all_remediations, plan_to_dict, sha256_of
-from bkdoctor.inputs.inventory import Inventory
 from bkdoctor.facts.cluster import ClusterFacts
+from bkdoctor.fix.hostscript import host_apply_script, parse_apply_output, restore_script
+from bkdoctor.fix.plan import (
+    CommandChange,
+    FileChange,
+    K8sChange,
+    Plan,
+    Remediation,
+    all_remediations,
+    plan_to_dict,
+    sha256_of,
+)
+from bkdoctor.inputs.inventory import Inventory
 from bkdoctor.model import FactUnavailable, Finding, Rule, T
+from bkdoctor.scan import engine
 from bkdoctor.transport import TransportError
 
 
@@ -27,9 +37,15 @@ class FixOutcome:
     applied: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, lang: str) -> dict[str, Any]:
-        return {"rule": self.rule, "target": self.target, "status": self.status, "message": self.message.get(lang),
-                "fix_id": self.fix_id, "plan": plan_to_dict(self.plan) if self.plan else None,
-                "applied": self.applied}
+        return {
+            "rule": self.rule,
+            "target": self.target,
+            "status": self.status,
+            "message": self.message.get(lang),
+            "fix_id": self.fix_id,
+            "plan": plan_to_dict(self.plan) if self.plan else None,
+            "applied": self.applied,
+        }
 
 
 def _steps(cmds: list[str]) -> str:
@@ -42,8 +58,9 @@ def new_fix_id() -> str:
     return "fix-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None,
-               params: dict[str, str] | None = None) -> list[tuple[Finding, Plan | None, str | None]]:
+def make_plans(
+    result: engine.ScanResult, inv: Inventory, hosts: set[str] | None, params: dict[str, str] | None = None
+) -> list[tuple[Finding, Plan | None, str | None]]:
     """A plan for each failing finding that has a remediation (pure: no I/O)."""
     rems = all_remediations()
     by_target = {t.name: t for t in result.targets}
@@ -62,8 +79,13 @@ def make_plans(result: engine.ScanResult, inv: Inventory, hosts: set[str] | None
         t = by_target.get(f.target)
         try:
             if rem.scope == "cluster":
-                ctx = engine.make_context("cluster", inv, f.target, params=params,
-                                          hosts={x.name: x for x in result.targets if x.kind == "host"})
+                ctx = engine.make_context(
+                    "cluster",
+                    inv,
+                    f.target,
+                    params=params,
+                    hosts={x.name: x for x in result.targets if x.kind == "host"},
+                )
                 fix = rem.plan(cfacts, ctx)
             else:
                 if t is None or t.facts is None:
@@ -100,8 +122,12 @@ async def restore_host(plan: Plan, applied: dict[str, Any], transport: Any) -> l
     return restored
 
 
-def apply_k8s_change(cluster: Any, ch: K8sChange, replan: Callable[[dict[str, str]], dict[str, str] | None],
-                     before_write: Callable[[int], None] | None = None) -> dict[str, Any]:
+def apply_k8s_change(
+    cluster: Any,
+    ch: K8sChange,
+    replan: Callable[[dict[str, str]], dict[str, str] | None],
+    before_write: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Update the ConfigMap keys with its resourceVersion, after a server-side dry run; on a conflict (someone
     changed it since the plan), re-read and re-plan from the new content, so their change is kept."""
     from kubernetes import client
@@ -126,8 +152,13 @@ def apply_k8s_change(cluster: Any, ch: K8sChange, replan: Callable[[dict[str, st
             if before_write is not None:
                 before_write(attempt)  # tests: another writer acts between our read and our write
             core.replace_namespaced_config_map(ch.name, ch.namespace, cm)
-            return {"ok": True, "resource_version": cm.metadata.resource_version, "attempts": attempts + ["ok"],
-                    "before": current, "after": after}
+            return {
+                "ok": True,
+                "resource_version": cm.metadata.resource_version,
+                "attempts": attempts + ["ok"],
+                "before": current,
+                "after": after,
+            }
         except ApiException as e:
             if e.status == 409:
                 attempts.append("conflict")
@@ -139,15 +170,31 @@ def apply_k8s_change(cluster: Any, ch: K8sChange, replan: Callable[[dict[str, st
 async def verify(inv: Inventory, rule: Rule, target: str, factory: Any, cluster: Any) -> Finding | None:
     """Re-gather the touched facts (only this rule's, only this target) and re-run the rule."""
     # the whole inventory stays the context (registry proxies, the first master); only the target is gathered
-    res = await engine.scan(inv, [rule], factory=factory, cluster=cluster if rule.scope == "cluster" else None,
-                            only_hosts={target} if rule.scope != "cluster" else set())
+    res = await engine.scan(
+        inv,
+        [rule],
+        factory=factory,
+        cluster=cluster if rule.scope == "cluster" else None,
+        only_hosts={target} if rule.scope != "cluster" else set(),
+    )
     return next((f for f in res.findings if f.rule.id == rule.id), None)
 
 
-async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, cluster: Any, dry_run: bool,
-                  allow_disruptive: bool, confirm: Callable[[list[Plan]], bool], say: Callable[[str], None],
-                  history: Any = None, factory: Any = engine.default_transport, lang: str = "en",
-                  params: dict[str, str] | None = None) -> list[FixOutcome]:
+async def run_fix(
+    inv: Inventory,
+    rules: list[Rule],
+    *,
+    hosts: set[str] | None,
+    cluster: Any,
+    dry_run: bool,
+    allow_disruptive: bool,
+    confirm: Callable[[list[Plan]], bool],
+    say: Callable[[str], None],
+    history: Any = None,
+    factory: Any = engine.default_transport,
+    lang: str = "en",
+    params: dict[str, str] | None = None,
+) -> list[FixOutcome]:
     result = await engine.scan(inv, rules, factory=factory, cluster=cluster)
     planned = make_plans(result, inv, hosts, params)
     outcomes: list[FixOutcome] = []
@@ -156,10 +203,23 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
         if plan is None:
             if why == "no-remediation":
                 cmds = list(f.rule.fix)
-                outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                    "没有安全的自动修复，请手工执行：" + _steps(cmds), "no safe automatic fix; run:" + _steps(cmds))))
+                outcomes.append(
+                    FixOutcome(
+                        f.rule.id,
+                        f.target,
+                        "manual",
+                        T(
+                            "没有安全的自动修复，请手工执行：" + _steps(cmds),
+                            "no safe automatic fix; run:" + _steps(cmds),
+                        ),
+                    )
+                )
             else:
-                outcomes.append(FixOutcome(f.rule.id, f.target, "failed", T(f"无法制定修复计划：{why}", f"cannot plan a fix: {why}")))
+                outcomes.append(
+                    FixOutcome(
+                        f.rule.id, f.target, "failed", T(f"无法制定修复计划：{why}", f"cannot plan a fix: {why}")
+                    )
+                )
             continue
         rem = all_remediations()[plan.remediation]
         if plan.empty and rem.verify is not None and result.extra.get("cluster_facts") is not None:
@@ -167,33 +227,73 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             # the cause is already right, so there is nothing to do again
             vctx = engine.make_context("cluster", inv, f.target, params=params)
             if rem.verify(result.extra["cluster_facts"], vctx):
-                outcomes.append(FixOutcome(f.rule.id, f.target, "unchanged", T(
-                    "原因已修复，无需再改；相关 Pod 重启后症状消失",
-                    "the cause is already fixed, nothing to change; the symptom clears as the pods restart"), plan=plan))
+                outcomes.append(
+                    FixOutcome(
+                        f.rule.id,
+                        f.target,
+                        "unchanged",
+                        T(
+                            "原因已修复，无需再改；相关 Pod 重启后症状消失",
+                            "the cause is already fixed, nothing to change; the symptom clears as the pods restart",
+                        ),
+                        plan=plan,
+                    )
+                )
                 continue
         if plan.empty:
             # nothing the remediation can change, yet the rule fails: what is left is for a person to do
             cmds = list(f.rule.fix)
-            outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                "没有可自动修改的内容，请手工处理：" + _steps(cmds),
-                "nothing bkdoctor can change safely; by hand:" + _steps(cmds)), plan=plan))
+            outcomes.append(
+                FixOutcome(
+                    f.rule.id,
+                    f.target,
+                    "manual",
+                    T(
+                        "没有可自动修改的内容，请手工处理：" + _steps(cmds),
+                        "nothing bkdoctor can change safely; by hand:" + _steps(cmds),
+                    ),
+                    plan=plan,
+                )
+            )
             continue
         if not plan.changes and plan.manual:
-            outcomes.append(FixOutcome(f.rule.id, f.target, "manual", T(
-                "需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)), plan=plan))
+            outcomes.append(
+                FixOutcome(
+                    f.rule.id,
+                    f.target,
+                    "manual",
+                    T("需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)),
+                    plan=plan,
+                )
+            )
             continue
         if plan.disruptive and not allow_disruptive:
-            outcomes.append(FixOutcome(f.rule.id, f.target, "skipped", T(
-                "该修复会中断服务（重启守护进程或删除 Pod），需要 --allow-disruptive",
-                "this fix is disruptive (restarts a daemon or deletes a pod): add --allow-disruptive"), plan=plan))
+            outcomes.append(
+                FixOutcome(
+                    f.rule.id,
+                    f.target,
+                    "skipped",
+                    T(
+                        "该修复会中断服务（重启守护进程或删除 Pod），需要 --allow-disruptive",
+                        "this fix is disruptive (restarts a daemon or deletes a pod): add --allow-disruptive",
+                    ),
+                    plan=plan,
+                )
+            )
             continue
         todo.append((f, plan))
     from bkdoctor.report.plans import show_plans
 
     show_plans([p for _, p in todo], say, lang)  # identical plans on many hosts are shown once, with the hosts
     if dry_run or not todo:
-        outcomes += [FixOutcome(p.rule, p.target, "planned", T("仅预览（--dry-run）", "planned only (--dry-run)"), plan=p)
-                     for _, p in todo] if dry_run else []
+        outcomes += (
+            [
+                FixOutcome(p.rule, p.target, "planned", T("仅预览（--dry-run）", "planned only (--dry-run)"), plan=p)
+                for _, p in todo
+            ]
+            if dry_run
+            else []
+        )
         return outcomes
     if not confirm([p for _, p in todo]):
         outcomes += [FixOutcome(p.rule, p.target, "skipped", T("未确认", "not confirmed"), plan=p) for _, p in todo]
@@ -227,14 +327,25 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
                 vctx = engine.make_context("cluster", inv, plan.target, params=params)
                 good = await asyncio.to_thread(rem.verify, fresh, vctx)
                 if good:
-                    status, msg = "fixed", T("配置已修改并复查；相关 Pod 重启后症状消失",
-                                              "configuration changed and re-read; the symptom clears as the pods restart")
+                    status, msg = (
+                        "fixed",
+                        T(
+                            "配置已修改并复查；相关 Pod 重启后症状消失",
+                            "configuration changed and re-read; the symptom clears as the pods restart",
+                        ),
+                    )
                 else:
                     msg = T("修改后复查未通过", "the change did not hold on re-check")
             elif ok:
                 after = await verify(inv, f.rule, plan.target, factory, cluster)
                 if after is not None and after.result.status == "pass":
-                    status, msg = "fixed", T(f"已修复，复查通过：{after.result.message.zh}", f"fixed and re-checked: {after.result.message.en}")
+                    status, msg = (
+                        "fixed",
+                        T(
+                            f"已修复，复查通过：{after.result.message.zh}",
+                            f"fixed and re-checked: {after.result.message.en}",
+                        ),
+                    )
                 else:
                     why = after.result.message if after else T("复查没有结果", "no result on re-check")
                     restored = []
@@ -245,8 +356,10 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
                         finally:
                             await transport.close()
                     applied["restored"] = restored
-                    msg = T(f"修改后复查仍未通过（{why.zh}），已从备份恢复：{', '.join(restored) or '无文件'}",
-                            f"still failing after the change ({why.en}); restored from backup: {', '.join(restored) or 'no file'}")
+                    msg = T(
+                        f"修改后复查仍未通过（{why.zh}），已从备份恢复：{', '.join(restored) or '无文件'}",
+                        f"still failing after the change ({why.en}); restored from backup: {', '.join(restored) or 'no file'}",
+                    )
         except (TransportError, OSError) as e:
             msg = T(f"无法应用：{e}", f"cannot apply: {e}")
         outcome = FixOutcome(plan.rule, plan.target, status, msg, plan=plan, fix_id=fix_id, applied=applied)
@@ -255,10 +368,14 @@ async def run_fix(inv: Inventory, rules: list[Rule], *, hosts: set[str] | None, 
             try:
                 history.save_fix(fix_id, outcome)
             except Exception as e:  # a locked or broken journal: the change is made, say how to undo it by hand
-                backups = ", ".join(f"{w['path']} <- {w['backup']}" for w in applied.get("wrote") or [] if w.get("backup"))
-                say(f"warning: {fix_id} is not in the journal ({getattr(history, 'path', '?')}: "
+                backups = ", ".join(
+                    f"{w['path']} <- {w['backup']}" for w in applied.get("wrote") or [] if w.get("backup")
+                )
+                say(
+                    f"warning: {fix_id} is not in the journal ({getattr(history, 'path', '?')}: "
                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}); `bkdoctor rollback` cannot undo it"
-                    + (f"; backups: {backups}" if backups else ""))
+                    + (f"; backups: {backups}" if backups else "")
+                )
     return outcomes
 
 
@@ -270,9 +387,17 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, rem: Remediation, inv: Invento
         if isinstance(ch, K8sChange):
             replan = rem.replan
             ctx = engine.make_context("cluster", inv, plan.target)
-            r = apply_k8s_change(cluster, ch, (lambda cur, ch=ch: replan(cur, ch, ctx)) if replan else (lambda cur: None))
-            out["k8s"].append({**ch.to_dict(), **{k: v for k, v in r.items() if k not in ("before", "after")},
-                               "applied_before": r.get("before"), "applied_after": r.get("after")})
+            r = apply_k8s_change(
+                cluster, ch, (lambda cur, ch=ch: replan(cur, ch, ctx)) if replan else (lambda cur: None)
+            )
+            out["k8s"].append(
+                {
+                    **ch.to_dict(),
+                    **{k: v for k, v in r.items() if k not in ("before", "after")},
+                    "applied_before": r.get("before"),
+                    "applied_after": r.get("after"),
+                }
+            )
             if not r["ok"]:
                 return {**out, "ok": False, "error": r.get("error")}
         elif isinstance(ch, CommandChange) and ch.where == "control":
@@ -287,7 +412,9 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, rem: Remediation, inv: Invento
     return out
 
 
-async def rollback(rec: dict[str, Any], inv: Inventory, cluster: Any, factory: Any = engine.default_transport) -> tuple[bool, list[str]]:
+async def rollback(
+    rec: dict[str, Any], inv: Inventory, cluster: Any, factory: Any = engine.default_transport
+) -> tuple[bool, list[str]]:
     """Undo a journaled fix: files from their backups and K8s keys to their previous content, each only if it
     still has what the fix wrote (a later manual edit is never clobbered)."""
     lines: list[str] = []
@@ -342,8 +469,9 @@ async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) ->
     """A deployment command (helmfile, helm) on the control machine, in install_dir, through the usual transport."""
     from bkdoctor.inputs.inventory import HostSpec
 
-    host = next((h for h in inv.hosts if "control" in h.roles), None) or \
-        HostSpec(name="control", address="localhost", roles=("control",), local=True)
+    host = next((h for h in inv.hosts if "control" in h.roles), None) or HostSpec(
+        name="control", address="localhost", roles=("control",), local=True
+    )
     script = control_script(inv.install_dir, host.local, command)
     transport = engine.default_transport(host, inv)
     try:
@@ -366,4 +494,4 @@ def control_script(install_dir: str, local: bool, command: str) -> str:
     if os.environ.get("KUBECONFIG") and local:
         env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
     # helm/helmfile live in the install root's bin/, beside blueking/ (§四.2.2)
-    return f"cd {d} || exit 97\nPATH=\"$PWD/../bin:$PWD/bin:$PATH\"; export PATH; {env}\n{command}\n"
+    return f'cd {d} || exit 97\nPATH="$PWD/../bin:$PWD/bin:$PATH"; export PATH; {env}\n{command}\n'

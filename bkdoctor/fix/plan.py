@@ -11,6 +11,7 @@ right (`unchanged`): that is what makes a fix idempotent. Cluster remediations m
 through the API). Shared plan helpers are in `fixkit`; the host apply/restore scripts in `hostscript`; the loop that
 plans, confirms, applies and re-checks in `loop`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,12 +39,18 @@ class FileChange:
     def diff(self) -> str:
         a = (self.before or b"").decode("utf-8", "replace").splitlines(keepends=True)
         b = self.after.decode("utf-8", "replace").splitlines(keepends=True)
-        return "".join(difflib.unified_diff(a, b, f"a{self.path}" if self.before is not None else "/dev/null",
-                                            f"b{self.path}"))
+        return "".join(
+            difflib.unified_diff(a, b, f"a{self.path}" if self.before is not None else "/dev/null", f"b{self.path}")
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "file", "path": self.path, "before_sha256": sha256_of(self.before), "after_sha256": sha256_of(self.after),
-                "created": self.before is None}
+        return {
+            "type": "file",
+            "path": self.path,
+            "before_sha256": sha256_of(self.before),
+            "after_sha256": sha256_of(self.after),
+            "created": self.before is None,
+        }
 
 
 @dataclass
@@ -58,8 +65,13 @@ class CommandChange:
         return "".join(f"$ {line}\n" for line in self.script.strip().splitlines())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "command", "script": self.script, "disruptive": self.disruptive, "undo": self.undo,
-                "where": self.where}
+        return {
+            "type": "command",
+            "script": self.script,
+            "disruptive": self.disruptive,
+            "undo": self.undo,
+            "where": self.where,
+        }
 
 
 @dataclass
@@ -77,13 +89,25 @@ class K8sChange:
         for k in sorted(set(self.before) | set(self.after)):
             a = (self.before.get(k) or "").splitlines(keepends=True)
             b = (self.after.get(k) or "").splitlines(keepends=True)
-            out.extend(difflib.unified_diff(a, b, f"a/{self.kind}/{self.namespace}/{self.name}[{k}]",
-                                            f"b/{self.kind}/{self.namespace}/{self.name}[{k}]"))
+            out.extend(
+                difflib.unified_diff(
+                    a,
+                    b,
+                    f"a/{self.kind}/{self.namespace}/{self.name}[{k}]",
+                    f"b/{self.kind}/{self.namespace}/{self.name}[{k}]",
+                )
+            )
         return "".join(l if l.endswith("\n") else l + "\n" for l in out)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "k8s", "kind": self.kind, "namespace": self.namespace, "name": self.name,
-                "before": self.before, "after": self.after}
+        return {
+            "type": "k8s",
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "before": self.before,
+            "after": self.after,
+        }
 
 
 Change = FileChange | CommandChange | K8sChange
@@ -147,7 +171,8 @@ class Remediation:
     disruptive: bool = False  # some of its fixes restart a daemon or delete a pod (Rule.disruptive, in reports)
     plan: Callable[[Any, Any], Fix] | None = field(default=None, compare=False, repr=False)
     replan: Callable[[dict[str, str], K8sChange, Any], dict[str, str] | None] | None = field(
-        default=None, compare=False, repr=False)
+        default=None, compare=False, repr=False
+    )
     verify: Callable[[Any, Any], bool] | None = field(default=None, compare=False, repr=False)
     run_command: Callable[[Any, CommandChange], str | None] | None = field(default=None, compare=False, repr=False)
 
@@ -200,6 +225,13 @@ def all_remediations() -> dict[str, Remediation]:
 
 
 def plan_to_dict(p: Plan) -> dict[str, Any]:
-    return {"rule": p.rule, "target": p.target, "remediation": p.remediation, "disruptive": p.disruptive,
-            "changes": [c.to_dict() for c in p.changes], "manual": p.manual,
-            "note": p.note.as_dict() if p.note else None, "diff": p.diff()}
+    return {
+        "rule": p.rule,
+        "target": p.target,
+        "remediation": p.remediation,
+        "disruptive": p.disruptive,
+        "changes": [c.to_dict() for c in p.changes],
+        "manual": p.manual,
+        "note": p.note.as_dict() if p.note else None,
+        "diff": p.diff(),
+    }

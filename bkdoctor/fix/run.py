@@ -1,5 +1,6 @@
 """The `fix`, `journal` and `rollback` commands: build the inputs, run the fix loop (bkdoctor.fix.loop) with the
 terminal's confirmation, print and journal the outcomes; return the exit code. Imported only when one of them runs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,16 +28,38 @@ def parse_sets(sets: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def run_fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | None, kubeconfig: str | None,
-            kube_context: str | None, no_cluster: bool, domain: str | None, install_dir: str | None, dry_run: bool,
-            yes: bool, allow_disruptive: bool, accept_new_host_keys: bool, sets: tuple[str, ...],
-            json_path: str | None, export: tuple[str, str] | None, lang: str, db: str | None) -> int:
+def run_fix(
+    rules: tuple[str, ...],
+    hosts: tuple[str, ...],
+    inventory: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    no_cluster: bool,
+    domain: str | None,
+    install_dir: str | None,
+    dry_run: bool,
+    yes: bool,
+    allow_disruptive: bool,
+    accept_new_host_keys: bool,
+    sets: tuple[str, ...],
+    json_path: str | None,
+    export: tuple[str, str] | None,
+    lang: str,
+    db: str | None,
+) -> int:
     """`bkdoctor fix`: 1 when a fix failed, else 0 (`--export ansible DIR`: the export's code)."""
     if export:
         from bkdoctor.export.ansible import export_cli
 
-        return export_cli(export, rules=rules, hosts=hosts, inventory=inventory, domain=domain,
-                          install_dir=install_dir, accept_new_host_keys=accept_new_host_keys)
+        return export_cli(
+            export,
+            rules=rules,
+            hosts=hosts,
+            inventory=inventory,
+            domain=domain,
+            install_dir=install_dir,
+            accept_new_host_keys=accept_new_host_keys,
+        )
     import click
 
     from bkdoctor.fix import loop
@@ -51,10 +74,15 @@ def run_fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | Non
         from bkdoctor.safe.outfiles import check_output_path
 
         check_output_path(json_path, "--json")  # before the scan and before any change
-    inv, cluster = load_targets(inventory, domain=domain, install_dir=install_dir,
-                                accept_new_host_keys=accept_new_host_keys, kubeconfig=kubeconfig,
-                                kube_context=kube_context,
-                                need_cluster=not no_cluster and any(r.scope == "cluster" for r in selected))
+    inv, cluster = load_targets(
+        inventory,
+        domain=domain,
+        install_dir=install_dir,
+        accept_new_host_keys=accept_new_host_keys,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
+        need_cluster=not no_cluster and any(r.scope == "cluster" for r in selected),
+    )
     unknown = set(hosts) - {h.name for h in inv.hosts} - ({cluster.name} if cluster else set())
     if unknown:
         raise BadInput(f"--host {sorted(unknown)[0]!r} is not in the inventory")
@@ -73,11 +101,29 @@ def run_fix(rules: tuple[str, ...], hosts: tuple[str, ...], inventory: str | Non
             raise BadInput("fix needs confirmation: run it on a terminal or add --yes (see the plan above)")
         return click.confirm(f"apply {len(plans)} fix(es)?", default=False)
 
-    outcomes = asyncio.run(loop.run_fix(inv, selected, hosts=set(hosts) or None, cluster=cluster, dry_run=dry_run,
-                                        allow_disruptive=allow_disruptive, confirm=confirm, say=say, history=history,
-                                        lang=lang, params=params))
-    style = {"fixed": "green", "unchanged": "dim", "failed": "bold red", "manual": "yellow", "skipped": "cyan",
-             "planned": "cyan"}
+    outcomes = asyncio.run(
+        loop.run_fix(
+            inv,
+            selected,
+            hosts=set(hosts) or None,
+            cluster=cluster,
+            dry_run=dry_run,
+            allow_disruptive=allow_disruptive,
+            confirm=confirm,
+            say=say,
+            history=history,
+            lang=lang,
+            params=params,
+        )
+    )
+    style = {
+        "fixed": "green",
+        "unchanged": "dim",
+        "failed": "bold red",
+        "manual": "yellow",
+        "skipped": "cyan",
+        "planned": "cyan",
+    }
     from rich.text import Text
 
     from bkdoctor.report.plans import fold_outcomes, host_list
@@ -116,13 +162,23 @@ def show_journal(limit: int, as_json: bool, db: str | None) -> None:
     for col in ("fix", "when", "target", "rule", "status", "rolled back"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(clean_line(x) for x in (r["id"], r["created_at"], r["target"], r["rule"], r["status"],
-                                                 r["rolled_back_at"] or "")))
+        table.add_row(
+            *(
+                clean_line(x)
+                for x in (r["id"], r["created_at"], r["target"], r["rule"], r["status"], r["rolled_back_at"] or "")
+            )
+        )
     safe_console(stderr=False).print(table)
 
 
-def run_rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kube_context: str | None,
-                 accept_new_host_keys: bool, db: str | None) -> int:
+def run_rollback(
+    fix_id: str,
+    inventory: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    accept_new_host_keys: bool,
+    db: str | None,
+) -> int:
     """`bkdoctor rollback`: 0 when everything the fix changed is restored, else 1."""
     from bkdoctor.fix.loop import rollback
     from bkdoctor.inputs.targets import load_targets
@@ -132,8 +188,13 @@ def run_rollback(fix_id: str, inventory: str | None, kubeconfig: str | None, kub
     rec = h.fix(fix_id)
     if rec.get("rolled_back_at"):
         raise BadInput(f"{rec['id']} was already rolled back at {rec['rolled_back_at']}")
-    inv, cluster = load_targets(inventory, accept_new_host_keys=accept_new_host_keys, kubeconfig=kubeconfig,
-                                kube_context=kube_context, need_cluster=bool(rec["applied"].get("k8s")))
+    inv, cluster = load_targets(
+        inventory,
+        accept_new_host_keys=accept_new_host_keys,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
+        need_cluster=bool(rec["applied"].get("k8s")),
+    )
     ok, lines = asyncio.run(rollback(rec, inv, cluster))
     for line in lines:
         safe_console(stderr=False).print(clean(line), markup=False)

@@ -19,6 +19,7 @@ CronJob API: batch/v1beta1 is what Kubernetes 1.20 (BlueKing 7.1's range is 1.20
 1.21 and is the only one from 1.25. The rendered YAML uses batch/v1beta1; `--apply` asks the API server (discovery)
 and uses batch/v1 when it serves CronJobs there.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,27 @@ HISTORIES = ("configmap", "pvc")
 _FIELD = r"(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
 _CRON_FIELD = re.compile(rf"^{_FIELD}(,{_FIELD})*$")
 _MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-_NAMES = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-          "sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+_NAMES = {
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+    "sun",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+}
 _RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
 
 
@@ -51,8 +71,10 @@ def check_schedule(s: str) -> str:
         return s
     fields = s.split(" ")
     if len(fields) != 5:
-        raise BadInput(f"--schedule {s!r}: a cron schedule has 5 fields (minute hour day month weekday) or is "
-                       f"one of {', '.join(sorted(_MACROS))}")
+        raise BadInput(
+            f"--schedule {s!r}: a cron schedule has 5 fields (minute hour day month weekday) or is "
+            f"one of {', '.join(sorted(_MACROS))}"
+        )
     for i, (f, (lo, hi)) in enumerate(zip(fields, _RANGES)):
         if not _CRON_FIELD.match(f):
             raise BadInput(f"--schedule {s!r}: field {i + 1} ({f!r}) is not a cron field")
@@ -69,24 +91,43 @@ def history_role(namespace: str) -> list[dict[str, Any]]:
     """The Role + RoleBinding of the ConfigMap history: the only write the ServiceAccount gets."""
     labels = dict(incluster.LABELS)
     return [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "bkdoctor-history-writer", "namespace": namespace, "labels": labels},
-         "rules": [
-             # RBAC cannot restrict `create` by name; everything else only on the history ConfigMap
-             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
-             {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [HISTORY_NAME],
-              "verbs": ["get", "update"]},
-         ]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "bkdoctor-history-writer", "namespace": namespace, "labels": labels},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bkdoctor-history-writer"},
-         "subjects": [{"kind": "ServiceAccount", "name": incluster.SERVICE_ACCOUNT, "namespace": namespace}]},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "bkdoctor-history-writer", "namespace": namespace, "labels": labels},
+            "rules": [
+                # RBAC cannot restrict `create` by name; everything else only on the history ConfigMap
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": [HISTORY_NAME],
+                    "verbs": ["get", "update"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "bkdoctor-history-writer", "namespace": namespace, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bkdoctor-history-writer"},
+            "subjects": [{"kind": "ServiceAccount", "name": incluster.SERVICE_ACCOUNT, "namespace": namespace}],
+        },
     ]
 
 
-def render(namespace: str, image: str, schedule: str, *, history: str = "configmap", helm_secrets: bool = False,
-           domain: str | None = None, storage_class: str | None = None, size: str = "1Gi",
-           api_version: str = "batch/v1beta1") -> list[dict[str, Any]]:
+def render(
+    namespace: str,
+    image: str,
+    schedule: str,
+    *,
+    history: str = "configmap",
+    helm_secrets: bool = False,
+    domain: str | None = None,
+    storage_class: str | None = None,
+    size: str = "1Gi",
+    api_version: str = "batch/v1beta1",
+) -> list[dict[str, Any]]:
     schedule = check_schedule(schedule)
     if history not in HISTORIES:
         raise BadInput(f"--history {history!r}: one of {', '.join(HISTORIES)}")
@@ -105,20 +146,34 @@ def render(namespace: str, image: str, schedule: str, *, history: str = "configm
         c["volumeMounts"].append({"name": "history", "mountPath": HISTORY_DIR})
         pod["volumes"].append({"name": "history", "persistentVolumeClaim": {"claimName": HISTORY_NAME}})
         pod["securityContext"]["fsGroup"] = 65534  # the volume writable by the non-root user
-        pvc: dict[str, Any] = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                               "metadata": {"name": HISTORY_NAME, "namespace": namespace,
-                                            "labels": dict(incluster.LABELS)},
-                               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}
+        pvc: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": HISTORY_NAME, "namespace": namespace, "labels": dict(incluster.LABELS)},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+        }
         if storage_class:
             pvc["spec"]["storageClassName"] = storage_class
         objs.append(pvc)
-    objs.append({
-        "apiVersion": api_version, "kind": "CronJob",
-        "metadata": {"name": CRONJOB_NAME, "namespace": namespace, "labels": {**incluster.LABELS, **incluster.SCAN_LABELS}},
-        "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 600,
-                 "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
-                 "jobTemplate": {"metadata": {"labels": {**incluster.LABELS, **incluster.SCAN_LABELS}}, "spec": spec}},
-    })
+    objs.append(
+        {
+            "apiVersion": api_version,
+            "kind": "CronJob",
+            "metadata": {
+                "name": CRONJOB_NAME,
+                "namespace": namespace,
+                "labels": {**incluster.LABELS, **incluster.SCAN_LABELS},
+            },
+            "spec": {
+                "schedule": schedule,
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 600,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {"metadata": {"labels": {**incluster.LABELS, **incluster.SCAN_LABELS}}, "spec": spec},
+            },
+        }
+    )
     return objs
 
 
@@ -137,23 +192,42 @@ def to_yaml(objs: list[dict[str, Any]], schedule: str, history: str, helm_secret
     ns = next((o["metadata"]["name"] for o in objs if o["kind"] == "Namespace"), "?")
     text = incluster.to_yaml(objs, helm_secrets=helm_secrets).replace(
         incluster._JOB_NOTE.format(namespace=ns),
-        f"# Reports: each run's Job pod log (kubectl -n {ns} get jobs -l app.kubernetes.io/component=scan).\n")
-    note = (f"# CronJob {CRONJOB_NAME} ({schedule}); history: "
-            + (f"ConfigMap {HISTORY_NAME} (the newest {KEEP} runs' summaries; "
-               f"`bkdoctor diff --cluster-history NAMESPACE`)\n" if history == "configmap" else
-               f"PersistentVolumeClaim {HISTORY_NAME} at {HISTORY_DIR} (SQLite)\n")
-            + "# CronJob apiVersion batch/v1beta1 (Kubernetes 1.20-1.24); on 1.21+ batch/v1 works too, from 1.25 only "
-              "batch/v1.\n")
+        f"# Reports: each run's Job pod log (kubectl -n {ns} get jobs -l app.kubernetes.io/component=scan).\n",
+    )
+    note = (
+        f"# CronJob {CRONJOB_NAME} ({schedule}); history: "
+        + (
+            f"ConfigMap {HISTORY_NAME} (the newest {KEEP} runs' summaries; "
+            f"`bkdoctor diff --cluster-history NAMESPACE`)\n"
+            if history == "configmap"
+            else f"PersistentVolumeClaim {HISTORY_NAME} at {HISTORY_DIR} (SQLite)\n"
+        )
+        + "# CronJob apiVersion batch/v1beta1 (Kubernetes 1.20-1.24); on 1.21+ batch/v1 works too, from 1.25 only "
+        "batch/v1.\n"
+    )
     return note + text
 
 
 # -- the ConfigMap history --------------------------------------------------------------------------------------
 def compact(report: dict[str, Any]) -> dict[str, Any]:
-    return {"schema": "bkdoctor/history-entry/v1", "tool": report["tool"], "lang": report["lang"],
-            "scan": report["scan"], "summary": report["summary"],
-            "targets": report["targets"],
-            "findings": [{"rule": f["rule"], "target": f["target"], "status": f["status"], "severity": f["severity"],
-                          "message": (f.get("message") or "")[:300]} for f in report["findings"]]}
+    return {
+        "schema": "bkdoctor/history-entry/v1",
+        "tool": report["tool"],
+        "lang": report["lang"],
+        "scan": report["scan"],
+        "summary": report["summary"],
+        "targets": report["targets"],
+        "findings": [
+            {
+                "rule": f["rule"],
+                "target": f["target"],
+                "status": f["status"],
+                "severity": f["severity"],
+                "message": (f.get("message") or "")[:300],
+            }
+            for f in report["findings"]
+        ],
+    }
 
 
 def _run_order(key: str, value: Any) -> tuple[str, str]:
@@ -171,7 +245,9 @@ def _split(ref: str) -> tuple[str, str]:
     ns, _, name = ref.partition("/")
     if not name:
         ns, name = ref, HISTORY_NAME
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", ns) or not re.fullmatch(r"[a-z0-9]([-.a-z0-9]*[a-z0-9])?", name):
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", ns) or not re.fullmatch(
+        r"[a-z0-9]([-.a-z0-9]*[a-z0-9])?", name
+    ):
         raise BadInput(f"{ref!r}: expected NAMESPACE or NAMESPACE/CONFIGMAP")
     return ns, name
 
@@ -194,8 +270,12 @@ def save_to_configmap(access: Any, ref: str, report: dict[str, Any], keep: int =
         keys = sorted((k for k in data if k.endswith(".json")), key=lambda k: _run_order(k, data[k]))
         while len(keys) > 1 and (len(keys) > keep or sum(len(data[k]) for k in keys) > MAX_BYTES):
             data.pop(keys.pop(0))
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns,
-                                                                     "labels": dict(incluster.LABELS)}, "data": data}
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns, "labels": dict(incluster.LABELS)},
+            "data": data,
+        }
         try:
             if cm is None:
                 incluster._request(access, "POST", path, body=body, content_type="application/json")
@@ -241,7 +321,10 @@ def import_history(history: Any, entries: list[dict[str, Any]]) -> list[str]:
         ids.append(sid)
         if sid in have:
             continue
-        rep = {**e, "scan": {**e["scan"], "inventory": e["scan"].get("inventory") or f"cluster-history:{sid}"},
-               "findings": [{**f, "observed": None, "expected": None} for f in e["findings"]]}
+        rep = {
+            **e,
+            "scan": {**e["scan"], "inventory": e["scan"].get("inventory") or f"cluster-history:{sid}"},
+            "findings": [{**f, "observed": None, "expected": None} for f in e["findings"]],
+        }
         history.save(rep)
     return ids

@@ -42,6 +42,7 @@ Anyone who can read the pod spec knows the nonce; forging a frame would still ne
 probe prints on the node (root on the node). Each `--apply` renders a fresh nonce, which also restarts the pods:
 the probe runs once per container start, so `--apply` (or `kubectl rollout restart`) refreshes the facts.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,14 +75,17 @@ SCAN_LABELS = {"app.kubernetes.io/name": "bkdoctor", "app.kubernetes.io/componen
 
 # probe sections never shipped to the DaemonSet: fio writes a file; the others measure the network or a registry
 # proxy (no node gets the registry-proxy role from its labels)
-EXCLUDED_SECTIONS = frozenset({"fio", "fio_fstype", "bandwidth", "endpoints",
-                               "registry_config", "registry_storage", "registry_http"})
+EXCLUDED_SECTIONS = frozenset(
+    {"fio", "fio_fstype", "bandwidth", "endpoints", "registry_config", "registry_storage", "registry_http"}
+)
 
 # host/fleet rules whose facts cannot come from a pod log, with the reason
 DAEMONSET_UNSUPPORTED: dict[str, T] = {
-    "fleet-clock-skew": T("DaemonSet 模式无法测量时钟偏差（探测在 Pod 启动时运行，日志没有往返时间）：请用 SSH 扫描",
-                          "clock skew cannot be measured in DaemonSet mode (the probe ran when its pod started; a log "
-                          "has no round trip): scan over SSH for it"),
+    "fleet-clock-skew": T(
+        "DaemonSet 模式无法测量时钟偏差（探测在 Pod 启动时运行，日志没有往返时间）：请用 SSH 扫描",
+        "clock skew cannot be measured in DaemonSet mode (the probe ran when its pod started; a log "
+        "has no round trip): scan over SSH for it",
+    ),
 }
 
 LOG_LIMIT = 64 * 1024 * 1024  # bytes of a probe pod's log read at most (a cut-off section is dropped, never a pass)
@@ -109,19 +113,29 @@ def helm_rule_ids(rules: list[Rule] | tuple[Rule, ...] | None = None) -> list[st
     """Cluster rules that read helm release Secrets (left out of the Job unless --helm-secrets)."""
     from bkdoctor.scan.loader import all_rules
 
-    return sorted(r.id for r in (rules if rules is not None else all_rules())
-                  if r.scope == "cluster" and "helm_releases" in r.facts)
+    return sorted(
+        r.id
+        for r in (rules if rules is not None else all_rules())
+        if r.scope == "cluster" and "helm_releases" in r.facts
+    )
 
 
 def reader_rules(helm_secrets: bool = False) -> list[dict[str, Any]]:
     """The ClusterRole: get/list on what `facts.cluster` reads, nothing else (see the module docstring)."""
     rules: list[dict[str, Any]] = [
-        {"apiGroups": [""], "resources": ["nodes", "pods", "services", "events", "persistentvolumes",
-                                          "persistentvolumeclaims"], "verbs": ["get", "list"]},
+        {
+            "apiGroups": [""],
+            "resources": ["nodes", "pods", "services", "events", "persistentvolumes", "persistentvolumeclaims"],
+            "verbs": ["get", "list"],
+        },
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         # only the ConfigMaps the rules read, by name: their list is `fieldSelector=metadata.name=<name>`
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": list(CONFIGMAP_NAMES),
-         "verbs": ["get", "list"]},
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": list(CONFIGMAP_NAMES),
+            "verbs": ["get", "list"],
+        },
         {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]},
     ]
@@ -153,8 +167,12 @@ def daemonset_sections() -> set[str]:
     proxy), plus the docker CLI sections (the Engine API is not queried from the pod)."""
     from bkdoctor.scan.loader import all_rules
 
-    facts = {f for r in all_rules() if r.scope in ("host", "fleet") and "slow" not in r.tags
-             and r.applies_to(K8S_ROLES) for f in r.facts}
+    facts = {
+        f
+        for r in all_rules()
+        if r.scope in ("host", "fleet") and "slow" not in r.tags and r.applies_to(K8S_ROLES)
+        for f in r.facts
+    }
     return (sections_for(facts) | set(DOCKER_FALLBACK_SECTIONS)) - EXCLUDED_SECTIONS
 
 
@@ -190,8 +208,15 @@ def reader_name(namespace: str) -> str:
     return f"bkdoctor-reader-{namespace}"
 
 
-def render(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE, mode: str = "job", *,
-           helm_secrets: bool = False, domain: str | None = None, nonce: str | None = None) -> list[dict[str, Any]]:
+def render(
+    namespace: str = DEFAULT_NAMESPACE,
+    image: str = DEFAULT_IMAGE,
+    mode: str = "job",
+    *,
+    helm_secrets: bool = False,
+    domain: str | None = None,
+    nonce: str | None = None,
+) -> list[dict[str, Any]]:
     """The objects, in the order they are applied."""
     if not _NS_RE.match(namespace or "") or len(namespace) > 63:
         raise BadInput(f"--namespace {namespace!r}: not a valid namespace name (lowercase DNS-1123 label)")
@@ -202,16 +227,28 @@ def render(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE, mode:
     labels = dict(LABELS)
     objs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}},
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": SERVICE_ACCOUNT, "namespace": namespace, "labels": labels}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": reader_name(namespace), "labels": labels,
-                      "annotations": {"bkdoctor.io/secrets": "list (helm releases)" if helm_secrets else "none"}},
-         "rules": reader_rules(helm_secrets)},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": reader_name(namespace), "labels": labels},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader_name(namespace)},
-         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}]},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": reader_name(namespace),
+                "labels": labels,
+                "annotations": {"bkdoctor.io/secrets": "list (helm releases)" if helm_secrets else "none"},
+            },
+            "rules": reader_rules(helm_secrets),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": reader_name(namespace), "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader_name(namespace)},
+            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}],
+        },
     ]
     if mode == "job":
         objs.append(job_manifest(namespace, image, helm_secrets=helm_secrets, domain=domain))
@@ -220,10 +257,12 @@ def render(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE, mode:
     return objs
 
 
-def job_manifest(namespace: str, image: str, *, helm_secrets: bool = False,
-                 domain: str | None = None) -> dict[str, Any]:
+def job_manifest(
+    namespace: str, image: str, *, helm_secrets: bool = False, domain: str | None = None
+) -> dict[str, Any]:
     return {
-        "apiVersion": "batch/v1", "kind": "Job",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": {"name": JOB_NAME, "namespace": namespace, "labels": {**LABELS, **SCAN_LABELS}},
         "spec": {
             "backoffLimit": 0,  # one run: a failed pod means findings at or above --fail-on (exit 1), not a retry
@@ -236,16 +275,26 @@ def job_manifest(namespace: str, image: str, *, helm_secrets: bool = False,
                     "restartPolicy": "Never",
                     "enableServiceLinks": False,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534},
-                    "containers": [{
-                        "name": JOB_CONTAINER, "image": image, "imagePullPolicy": "IfNotPresent",
-                        "command": ["bkdoctor"], "args": job_args(helm_secrets, domain),
-                        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "LANG", "value": "C.UTF-8"}],
-                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}},
-                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                      "limits": {"cpu": "1", "memory": "512Mi"}},
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                    }],
+                    "containers": [
+                        {
+                            "name": JOB_CONTAINER,
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["bkdoctor"],
+                            "args": job_args(helm_secrets, domain),
+                            "env": [{"name": "HOME", "value": "/tmp"}, {"name": "LANG", "value": "C.UTF-8"}],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "128Mi"},
+                                "limits": {"cpu": "1", "memory": "512Mi"},
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
             },
@@ -253,13 +302,15 @@ def job_manifest(namespace: str, image: str, *, helm_secrets: bool = False,
     }
 
 
-def daemonset_manifest(namespace: str, image: str, *, nonce: str | None = None,
-                       domain: str | None = None) -> dict[str, Any]:
+def daemonset_manifest(
+    namespace: str, image: str, *, nonce: str | None = None, domain: str | None = None
+) -> dict[str, Any]:
     nonce = nonce or secrets.token_hex(8)
     if not re.fullmatch(r"[0-9a-f]{8,64}", nonce):
         raise BadInput("the probe nonce must be 8-64 lowercase hex digits")
     return {
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
         "metadata": {"name": DAEMONSET_NAME, "namespace": namespace, "labels": {**LABELS, **PROBE_LABELS}},
         "spec": {
             "selector": {"matchLabels": dict(PROBE_LABELS)},
@@ -269,27 +320,50 @@ def daemonset_manifest(namespace: str, image: str, *, nonce: str | None = None,
                 "spec": {
                     "automountServiceAccountToken": False,  # the probe never talks to the API
                     "enableServiceLinks": False,
-                    "hostPID": True, "hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet",
+                    "hostPID": True,
+                    "hostNetwork": True,
+                    "dnsPolicy": "ClusterFirstWithHostNet",
                     "tolerations": [{"operator": "Exists"}],  # every node, masters and NotReady ones included
                     "terminationGracePeriodSeconds": 5,
-                    "containers": [{
-                        "name": PROBE_CONTAINER, "image": image, "imagePullPolicy": "IfNotPresent",
-                        "command": ["/bin/sh", "-c", PROBE_WRAPPER + KEEPALIVE],
-                        "env": [{"name": "BKDOCTOR_NONCE", "value": nonce},
+                    "containers": [
+                        {
+                            "name": PROBE_CONTAINER,
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["/bin/sh", "-c", PROBE_WRAPPER + KEEPALIVE],
+                            "env": [
+                                {"name": "BKDOCTOR_NONCE", "value": nonce},
                                 {"name": HOST_ROOT_ENV, "value": HOST_ROOT},
-                                {"name": "BKDOCTOR_PROBE", "value": daemonset_script(nonce, params=daemonset_params(domain))}],
-                        "securityContext": {
-                            "runAsUser": 0, "privileged": False, "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"],
-                                             "add": ["SYS_CHROOT", "DAC_READ_SEARCH", "NET_ADMIN", "NET_RAW"]},
-                            "seLinuxOptions": {"type": "spc_t"},
-                        },
-                        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
-                                      "limits": {"cpu": "500m", "memory": "256Mi"}},
-                        "volumeMounts": [{"name": "host", "mountPath": HOST_ROOT, "readOnly": True,
-                                          "mountPropagation": "HostToContainer"}],
-                    }],
+                                {
+                                    "name": "BKDOCTOR_PROBE",
+                                    "value": daemonset_script(nonce, params=daemonset_params(domain)),
+                                },
+                            ],
+                            "securityContext": {
+                                "runAsUser": 0,
+                                "privileged": False,
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {
+                                    "drop": ["ALL"],
+                                    "add": ["SYS_CHROOT", "DAC_READ_SEARCH", "NET_ADMIN", "NET_RAW"],
+                                },
+                                "seLinuxOptions": {"type": "spc_t"},
+                            },
+                            "resources": {
+                                "requests": {"cpu": "10m", "memory": "32Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "volumeMounts": [
+                                {
+                                    "name": "host",
+                                    "mountPath": HOST_ROOT,
+                                    "readOnly": True,
+                                    "mountPropagation": "HostToContainer",
+                                }
+                            ],
+                        }
+                    ],
                     "volumes": [{"name": "host", "hostPath": {"path": "/", "type": "Directory"}}],
                 },
             },
@@ -302,16 +376,22 @@ _HEADER = """\
 # RBAC: read-only (get/list) on what the cluster rules read; ConfigMaps only by name.
 # Secrets: {secrets}
 {mode_note}"""
-_SECRETS_NONE = ("none. RBAC cannot filter by label, so reading helm's release Secrets would mean listing every\n"
-                 "#   Secret (every password in them). The helm rules are skipped in the Job instead: run them from\n"
-                 "#   the control machine, or render with --helm-secrets.")
-_SECRETS_LIST = ("cluster-wide `list` (--helm-secrets): the ServiceAccount can read the data of EVERY Secret,\n"
-                 "#   not only helm's release Secrets (RBAC cannot filter by label). No get, no watch.")
+_SECRETS_NONE = (
+    "none. RBAC cannot filter by label, so reading helm's release Secrets would mean listing every\n"
+    "#   Secret (every password in them). The helm rules are skipped in the Job instead: run them from\n"
+    "#   the control machine, or render with --helm-secrets."
+)
+_SECRETS_LIST = (
+    "cluster-wide `list` (--helm-secrets): the ServiceAccount can read the data of EVERY Secret,\n"
+    "#   not only helm's release Secrets (RBAC cannot filter by label). No get, no watch."
+)
 _JOB_NOTE = "# Report: kubectl -n {namespace} logs job/" + JOB_NAME + " (the JSON report, then the summary).\n"
-_DS_NOTE = ("# DaemonSet: the host probe under `chroot /host`, the node's / mounted read-only (top mount only before\n"
-            "#   K8s 1.30 recursiveReadOnly); hostPID, hostNetwork; capabilities SYS_CHROOT, DAC_READ_SEARCH,\n"
-            "#   NET_ADMIN, NET_RAW only; no API token. The control machine reads the facts from the pods' logs (the\n"
-            "#   ServiceAccount above may be used for that: list nodes/pods, get pods/log).\n")
+_DS_NOTE = (
+    "# DaemonSet: the host probe under `chroot /host`, the node's / mounted read-only (top mount only before\n"
+    "#   K8s 1.30 recursiveReadOnly); hostPID, hostNetwork; capabilities SYS_CHROOT, DAC_READ_SEARCH,\n"
+    "#   NET_ADMIN, NET_RAW only; no API token. The control machine reads the facts from the pods' logs (the\n"
+    "#   ServiceAccount above may be used for that: list nodes/pods, get pods/log).\n"
+)
 
 
 class _Dumper:
@@ -337,9 +417,13 @@ class _Dumper:
 def to_yaml(objs: list[dict[str, Any]], *, helm_secrets: bool = False) -> str:
     ns = next((o["metadata"]["name"] for o in objs if o["kind"] == "Namespace"), "?")
     mode = "daemonset" if any(o["kind"] == "DaemonSet" for o in objs) else "job"
-    header = _HEADER.format(version=__version__, mode=mode, namespace=ns,
-                            secrets=_SECRETS_LIST if helm_secrets else _SECRETS_NONE,
-                            mode_note=(_DS_NOTE if mode == "daemonset" else _JOB_NOTE.format(namespace=ns)))
+    header = _HEADER.format(
+        version=__version__,
+        mode=mode,
+        namespace=ns,
+        secrets=_SECRETS_LIST if helm_secrets else _SECRETS_NONE,
+        mode_note=(_DS_NOTE if mode == "daemonset" else _JOB_NOTE.format(namespace=ns)),
+    )
     return header + _Dumper.dump(objs)
 
 
@@ -359,15 +443,29 @@ _PATHS = {
 }
 
 
-def _request(access: ClusterAccess, method: str, path: str, query: list[tuple[str, Any]] | None = None,
-             body: Any = None, content_type: str | None = None) -> Any:
+def _request(
+    access: ClusterAccess,
+    method: str,
+    path: str,
+    query: list[tuple[str, Any]] | None = None,
+    body: Any = None,
+    content_type: str | None = None,
+) -> Any:
     headers = {"Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
     # the client serialises the body itself (json.dumps) for JSON and apply-patch+yaml content types: pass dicts
-    resp = access.api_client.call_api(path, method, query_params=list(query or []), header_params=headers, body=body,
-                                      auth_settings=["BearerToken"], _preload_content=False,
-                                      _return_http_data_only=True, _request_timeout=REQUEST_TIMEOUT)
+    resp = access.api_client.call_api(
+        path,
+        method,
+        query_params=list(query or []),
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+        _return_http_data_only=True,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
     data = resp.data
     return json.loads(data) if data else {}
 
@@ -392,15 +490,22 @@ def _collection(obj: dict[str, Any]) -> str:
 def _ref(obj: dict[str, Any]) -> str:
     md = obj["metadata"]
     return f"{obj['kind'].lower()}/{md.get('name') or md.get('generateName', '') + '*'}" + (
-        f" -n {md['namespace']}" if md.get("namespace") else "")
+        f" -n {md['namespace']}" if md.get("namespace") else ""
+    )
 
 
 def _server_apply(access: ClusterAccess, obj: dict[str, Any], dry_run: bool) -> Any:
     q: list[tuple[str, Any]] = [("fieldManager", FIELD_MANAGER), ("force", "true")]
     if dry_run:
         q.append(("dryRun", "All"))
-    return _request(access, "PATCH", f"{_collection(obj)}/{obj['metadata']['name']}", q, body=obj,
-                    content_type="application/apply-patch+yaml")
+    return _request(
+        access,
+        "PATCH",
+        f"{_collection(obj)}/{obj['metadata']['name']}",
+        q,
+        body=obj,
+        content_type="application/apply-patch+yaml",
+    )
 
 
 def _exists(access: ClusterAccess, path: str) -> bool:
@@ -423,8 +528,14 @@ def dry_run(access: ClusterAccess, objs: list[dict[str, Any]]) -> list[str]:
                 body = json.loads(json.dumps(o))
                 body["metadata"].pop("name")
                 body["metadata"]["generateName"] = f"{o['metadata']['name']}-dryrun-"
-                _request(access, "POST", _collection(o), [("dryRun", "All"), ("fieldManager", FIELD_MANAGER)],
-                         body=body, content_type="application/json")
+                _request(
+                    access,
+                    "POST",
+                    _collection(o),
+                    [("dryRun", "All"), ("fieldManager", FIELD_MANAGER)],
+                    body=body,
+                    content_type="application/json",
+                )
             else:
                 _server_apply(access, o, dry_run=True)
         except Exception as e:
@@ -475,8 +586,14 @@ def apply(access: ClusterAccess, objs: list[dict[str, Any]], say: Callable[[str]
                 except Exception as e:
                     if getattr(e, "status", None) != 404:
                         raise
-                _request(access, "POST", _collection(o), [("fieldManager", FIELD_MANAGER)], body=o,
-                         content_type="application/json")
+                _request(
+                    access,
+                    "POST",
+                    _collection(o),
+                    [("fieldManager", FIELD_MANAGER)],
+                    body=o,
+                    content_type="application/json",
+                )
                 say(f"{_ref(o)} created")
             else:
                 _server_apply(access, o, dry_run=False)
@@ -513,8 +630,11 @@ def read_job_report(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE, j
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     name = pod["metadata"]["name"]
     try:
-        text = ClusterFacts(access)._get(f"/api/v1/namespaces/{namespace}/pods/{name}/log",
-                                         {"container": JOB_CONTAINER, "limitBytes": LOG_LIMIT}, raw=True)
+        text = ClusterFacts(access)._get(
+            f"/api/v1/namespaces/{namespace}/pods/{name}/log",
+            {"container": JOB_CONTAINER, "limitBytes": LOG_LIMIT},
+            raw=True,
+        )
     except Exception as e:
         raise BadInput(f"log of pod {namespace}/{name}: {_api_message(e)}") from None
     text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
@@ -539,8 +659,10 @@ def _probe_nonce(pod: dict[str, Any]) -> str | None:
 
 
 def _owned_by(pod: dict[str, Any], daemonset: str) -> bool:
-    return any(r.get("kind") == "DaemonSet" and r.get("name") == daemonset
-               for r in (pod.get("metadata") or {}).get("ownerReferences") or [])
+    return any(
+        r.get("kind") == "DaemonSet" and r.get("name") == daemonset
+        for r in (pod.get("metadata") or {}).get("ownerReferences") or []
+    )
 
 
 def _pod_state(pod: dict[str, Any]) -> str | None:
@@ -557,8 +679,13 @@ def _pod_state(pod: dict[str, Any]) -> str | None:
     return f"pod phase {st.get('phase') or 'unknown'}, container {PROBE_CONTAINER} not started"
 
 
-def collect_daemonset(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE, daemonset: str = DAEMONSET_NAME, *,
-                      wait_s: float = WAIT_S) -> list[Any]:
+def collect_daemonset(
+    access: ClusterAccess,
+    namespace: str = DEFAULT_NAMESPACE,
+    daemonset: str = DAEMONSET_NAME,
+    *,
+    wait_s: float = WAIT_S,
+) -> list[Any]:
     """One `TargetState` per Node (name = Node name, address = InternalIP, roles master/node from the labels),
     its `HostFacts` parsed from the log of the DaemonSet's pod on that Node (nonce from the pod's env).
 
@@ -567,25 +694,32 @@ def collect_daemonset(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE,
     `wait_s`; a probe cut off keeps the sections it finished (the others' rules report `error`). The clock offset
     is not measurable from a log (`DAEMONSET_UNSUPPORTED`). Needs: list nodes, list pods and get pods/log in
     `namespace` (the ClusterRole of `cluster-job` grants them)."""
-    from bkdoctor.scan.engine import TargetState
     from bkdoctor.facts.k8s import is_master, md, node_internal_ip
+    from bkdoctor.scan.engine import TargetState
 
     facts = ClusterFacts(access)
     try:
         nodes = facts.get("nodes")
         sel = ",".join(f"{k}={v}" for k, v in sorted(PROBE_LABELS.items()))
-        pods = [p for p in facts._list(f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": sel})
-                if _owned_by(p, daemonset)]
+        pods = [
+            p
+            for p in facts._list(f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": sel})
+            if _owned_by(p, daemonset)
+        ]
     except FactUnavailable as e:
         raise BadInput(f"daemonset collection: {e.reason.en}") from None
     except Exception as e:
         raise BadInput(f"daemonset collection: {_api_message(e)}") from None
     if not pods:
-        raise BadInput(f"no pod of DaemonSet {namespace}/{daemonset}: create it with "
-                       f"`bkdoctor cluster-job --mode daemonset --namespace {namespace} --apply`")
+        raise BadInput(
+            f"no pod of DaemonSet {namespace}/{daemonset}: create it with "
+            f"`bkdoctor cluster-job --mode daemonset --namespace {namespace} --apply`"
+        )
     by_node: dict[str, dict[str, Any]] = {}
-    for p in sorted(pods, key=lambda p: (p["metadata"].get("deletionTimestamp") is None,
-                                         p["metadata"].get("creationTimestamp") or "")):
+    for p in sorted(
+        pods,
+        key=lambda p: (p["metadata"].get("deletionTimestamp") is None, p["metadata"].get("creationTimestamp") or ""),
+    ):
         node = (p.get("spec") or {}).get("nodeName")
         if node:
             by_node[node] = p  # the newest pod not being deleted wins
@@ -595,8 +729,9 @@ def collect_daemonset(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE,
     t0 = time.monotonic()
     for n in sorted(nodes, key=lambda n: md(n).get("name") or ""):
         name = md(n).get("name") or "?"
-        st = TargetState(name=name, kind="host", address=node_internal_ip(n),
-                         roles=("master",) if is_master(n) else ("node",))
+        st = TargetState(
+            name=name, kind="host", address=node_internal_ip(n), roles=("master",) if is_master(n) else ("node",)
+        )
         states[name] = st
         pod = by_node.get(name)
         if pod is None:
@@ -616,8 +751,11 @@ def collect_daemonset(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE,
         for name, (pod, nonce) in list(pending.items()):
             pname = pod["metadata"]["name"]
             try:
-                data = facts._get(f"/api/v1/namespaces/{namespace}/pods/{pname}/log",
-                                  {"container": PROBE_CONTAINER, "limitBytes": LOG_LIMIT}, raw=True)
+                data = facts._get(
+                    f"/api/v1/namespaces/{namespace}/pods/{pname}/log",
+                    {"container": PROBE_CONTAINER, "limitBytes": LOG_LIMIT},
+                    raw=True,
+                )
                 logs[name] = data if isinstance(data, bytes) else str(data).encode()
             except Exception as e:
                 states[name].error = f"log of probe pod {namespace}/{pname}: {_api_message(e)}"
@@ -637,15 +775,24 @@ def collect_daemonset(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE,
             tail = logs[name].decode("utf-8", "replace").strip()[-300:]
             st.error = f"probe pod {namespace}/{pod['metadata']['name']} printed no probe output: {tail!r}"
             continue
-        st.facts = HostFacts(parsed, docker_api=None, docker_api_error=None, extra={
-            "clock_offset": FactUnavailable(DAEMONSET_UNSUPPORTED["fleet-clock-skew"], status="skip")})
+        st.facts = HostFacts(
+            parsed,
+            docker_api=None,
+            docker_api_error=None,
+            extra={"clock_offset": FactUnavailable(DAEMONSET_UNSUPPORTED["fleet-clock-skew"], status="skip")},
+        )
         st.reachable = True
         st.gather_s = time.monotonic() - t0
     return list(states.values())
 
 
-def daemonset_scan_inputs(access: ClusterAccess, inv: Any, rules: list[Rule], namespace: str = DEFAULT_NAMESPACE,
-                          daemonset: str = DAEMONSET_NAME) -> tuple[list[Rule], list[Any]]:
+def daemonset_scan_inputs(
+    access: ClusterAccess,
+    inv: Any,
+    rules: list[Rule],
+    namespace: str = DEFAULT_NAMESPACE,
+    daemonset: str = DAEMONSET_NAME,
+) -> tuple[list[Rule], list[Any]]:
     """For `scan --from-daemonset`: (rules to evaluate, preloaded host targets); `inv.hosts` becomes the Nodes."""
     from bkdoctor.inputs.inventory import HostSpec
 

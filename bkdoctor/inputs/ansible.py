@@ -7,6 +7,7 @@ ssh.user, ansible_ssh_private_key_file -> ssh.identity_file, ansible_become -> s
 ansible_ssh_common_args with -J/ProxyJump -> ssh.proxy_jump. Passwords in an inventory are not read (they would
 be secrets in a file); use `ssh.password_env` or `--ask-pass`.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,16 +18,29 @@ from bkdoctor.model import ROLES, BadInput
 from bkdoctor.safe.names import valid_host_name, why_not
 
 ROLE_OF_GROUP = {
-    "master": "master", "masters": "master", "kube_control_plane": "master", "kube-master": "master",
-    "kube_master": "master", "control_plane": "master", "control-plane": "master",
-    "node": "node", "nodes": "node", "kube_node": "node", "kube-node": "node", "worker": "node", "workers": "node",
-    "control": "control", "controller": "control", "deploy": "control",
-    "registry-proxy": "registry-proxy", "registry_proxy": "registry-proxy",
+    "master": "master",
+    "masters": "master",
+    "kube_control_plane": "master",
+    "kube-master": "master",
+    "kube_master": "master",
+    "control_plane": "master",
+    "control-plane": "master",
+    "node": "node",
+    "nodes": "node",
+    "kube_node": "node",
+    "kube-node": "node",
+    "worker": "node",
+    "workers": "node",
+    "control": "control",
+    "controller": "control",
+    "deploy": "control",
+    "registry-proxy": "registry-proxy",
+    "registry_proxy": "registry-proxy",
 }
 
 _TRUE = {"true", "yes", "1", "on"}
-MAX_HOSTS = 100_000       # hosts one inventory may expand to (ranges included)
-MAX_GROUP_DEPTH = 50      # child groups nested deeper than this are refused (Ansible inventories use a handful)
+MAX_HOSTS = 100_000  # hosts one inventory may expand to (ranges included)
+MAX_GROUP_DEPTH = 50  # child groups nested deeper than this are refused (Ansible inventories use a handful)
 
 
 def looks_like_ansible(path: str, text: str) -> bool:
@@ -38,7 +52,9 @@ def looks_like_ansible(path: str, text: str) -> bool:
         data = safeyaml.load(text, path)
     except BadInput:
         return False  # the inventory loader reports it, with its line
-    return isinstance(data, dict) and "all" in data and isinstance(data["all"], (dict, type(None))) and "hosts" not in data
+    return (
+        isinstance(data, dict) and "all" in data and isinstance(data["all"], (dict, type(None))) and "hosts" not in data
+    )
 
 
 def _range_count(pattern: str) -> int:
@@ -70,10 +86,13 @@ def _expand(pattern: str, budget: int = MAX_HOSTS) -> list[str]:
     count = _range_count(pattern)
     if count > budget:
         if budget >= MAX_HOSTS:
-            raise BadInput(f"host range {pattern[:80]!r} expands to more than {MAX_HOSTS:,} hosts (the limit of "
-                           f"one inventory)")
-        raise BadInput(f"host range {pattern[:80]!r}: with the {MAX_HOSTS - budget:,} hosts listed before it, the "
-                       f"inventory has more than {MAX_HOSTS:,} hosts (the limit of one inventory)")
+            raise BadInput(
+                f"host range {pattern[:80]!r} expands to more than {MAX_HOSTS:,} hosts (the limit of one inventory)"
+            )
+        raise BadInput(
+            f"host range {pattern[:80]!r}: with the {MAX_HOSTS - budget:,} hosts listed before it, the "
+            f"inventory has more than {MAX_HOSTS:,} hosts (the limit of one inventory)"
+        )
     parts: list[list[str]] = []
     pos = 0
     for m in re.finditer(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern):
@@ -83,7 +102,7 @@ def _expand(pattern: str, budget: int = MAX_HOSTS) -> list[str]:
             items = [str(i).zfill(width) for i in range(int(a), int(b) + 1, step)]
         else:
             items = [chr(c) for c in range(ord(a), ord(b) + 1, step)]
-        parts.append([pattern[pos:m.start()]])
+        parts.append([pattern[pos : m.start()]])
         parts.append(items)
         pos = m.end()
     parts.append([pattern[pos:]])
@@ -237,7 +256,9 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
             try:
                 ssh["port"] = int(v["ansible_port"])
             except ValueError:
-                raise BadInput(f"inventory {path}: host {h}: ansible_port {v['ansible_port']!r} is not a number") from None
+                raise BadInput(
+                    f"inventory {path}: host {h}: ansible_port {v['ansible_port']!r} is not a number"
+                ) from None
         if "ansible_user" in v:
             ssh["user"] = v["ansible_user"]
         if "ansible_ssh_private_key_file" in v:
@@ -250,12 +271,17 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
         if not valid_host_name(h):
             raise BadInput(f"inventory {path}: host {why_not(h)}")
         name = h
-        entry: dict[str, Any] = {"name": name, "address": v.get("ansible_host", h),
-                                 "roles": sorted(roles[h], key=ROLES.index)}
+        entry: dict[str, Any] = {
+            "name": name,
+            "address": v.get("ansible_host", h),
+            "roles": sorted(roles[h], key=ROLES.index),
+        }
         if ssh:
             entry["ssh"] = ssh
         out_hosts.append(entry)
     if not out_hosts:
-        raise BadInput(f"inventory {path}: no host in a group named master/node/control/registry-proxy "
-                       f"(found groups: {', '.join(sorted(groups)) or 'none'})")
+        raise BadInput(
+            f"inventory {path}: no host in a group named master/node/control/registry-proxy "
+            f"(found groups: {', '.join(sorted(groups)) or 'none'})"
+        )
     return {"hosts": out_hosts}

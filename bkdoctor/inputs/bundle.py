@@ -7,6 +7,7 @@ everything else goes through bkdoctor/safe/secrets.py (masked by key name and by
 headers, -p/--password flags, password= options, ...): host files, Docker answers, cluster objects, logs and the
 manifest. Replaying the bundle runs the same rules on the same facts, so it gives the same findings.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,18 +15,17 @@ import datetime as dt
 import io
 import json
 import os
-import re
 import tarfile
 import zlib
 from typing import Any
 
 from bkdoctor import __version__
-from bkdoctor.scan.engine import TargetState
 from bkdoctor.facts.cluster import ClusterFacts
 from bkdoctor.facts.host import HostFacts
 from bkdoctor.facts.probe import Section
 from bkdoctor.model import BadInput
-from bkdoctor.safe.secrets import MASK, mask_bytes, mask_obj, mask_text
+from bkdoctor.safe.secrets import mask_bytes, mask_obj, mask_text
+from bkdoctor.scan.engine import TargetState
 
 SCHEMA = "bkdoctor/bundle/v1"
 
@@ -41,16 +41,27 @@ def _section_out(name: str, out: bytes) -> bytes:
 
 def _host_doc(t: TargetState) -> dict[str, Any]:
     f = t.facts
-    doc: dict[str, Any] = {"name": t.name, "kind": t.kind, "address": mask_text(t.address or "") or t.address,
-                           "roles": list(t.roles), "reachable": t.reachable,
-                           "error": mask_text(t.error) if t.error else t.error, "gather_s": t.gather_s}
+    doc: dict[str, Any] = {
+        "name": t.name,
+        "kind": t.kind,
+        "address": mask_text(t.address or "") or t.address,
+        "roles": list(t.roles),
+        "reachable": t.reachable,
+        "error": mask_text(t.error) if t.error else t.error,
+        "gather_s": t.gather_s,
+    }
     if f is not None:
-        doc["sections"] = {n: {"rc": s.rc, "out": base64.b64encode(_section_out(n, s.out)).decode()}
-                           for n, s in f.sections.items()}
+        doc["sections"] = {
+            n: {"rc": s.rc, "out": base64.b64encode(_section_out(n, s.out)).decode()} for n, s in f.sections.items()
+        }
         doc["docker_api"] = mask_obj(f.docker_api) if f.docker_api is not None else None
         doc["docker_api_error"] = mask_text(f.docker_api_error) if f.docker_api_error else f.docker_api_error
-        doc["extra"] = mask_obj({k: (v if isinstance(v, dict) else {"__error__": {"zh": v.reason.zh, "en": v.reason.en}})
-                                 for k, v in f.extra.items()})
+        doc["extra"] = mask_obj(
+            {
+                k: (v if isinstance(v, dict) else {"__error__": {"zh": v.reason.zh, "en": v.reason.en}})
+                for k, v in f.extra.items()
+            }
+        )
     return doc
 
 
@@ -72,8 +83,9 @@ def _cluster_doc(st: TargetState | None, cf: ClusterFacts | None) -> dict[str, A
         else:
             kinds[k] = v
     # every kind (ConfigMaps, pod specs and their args, events, logs, ...) by key and by value shape
-    return mask_obj({"name": st.name, "server": st.address, "reachable": st.reachable, "error": st.error,
-                     "kinds": kinds})
+    return mask_obj(
+        {"name": st.name, "server": st.address, "reachable": st.reachable, "error": st.error, "kinds": kinds}
+    )
 
 
 def write_bundle(result: Any, path: str) -> dict[str, Any]:
@@ -81,11 +93,21 @@ def write_bundle(result: Any, path: str) -> dict[str, Any]:
     inv = result.inventory
     hosts = [t for t in result.targets if t.kind == "host"]
     cst = next((t for t in result.targets if t.kind == "cluster"), None)
-    manifest = mask_obj({"schema": SCHEMA, "tool": {"name": "bkdoctor", "version": __version__},
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "scan_id": result.id,
-                "domain": inv.domain, "install_dir": inv.install_dir, "ingress_ip": inv.ingress_ip,
-                "thresholds": inv.thresholds, "rules": [r.id for r in result.rules],
-                "hosts": [h.name for h in hosts], "cluster": cst.name if cst else None})
+    manifest = mask_obj(
+        {
+            "schema": SCHEMA,
+            "tool": {"name": "bkdoctor", "version": __version__},
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "scan_id": result.id,
+            "domain": inv.domain,
+            "install_dir": inv.install_dir,
+            "ingress_ip": inv.ingress_ip,
+            "thresholds": inv.thresholds,
+            "rules": [r.id for r in result.rules],
+            "hosts": [h.name for h in hosts],
+            "cluster": cst.name if cst else None,
+        }
+    )
     files = {"manifest.json": manifest, "cluster.json": _cluster_doc(cst, result.extra.get("cluster_facts"))}
     for h in hosts:
         files[f"hosts/{h.name}.json"] = _host_doc(h)
@@ -106,8 +128,8 @@ def write_bundle(result: Any, path: str) -> dict[str, Any]:
     return manifest
 
 
-MAX_MEMBER = 256 * 1024 * 1024   # one member (cluster.json of a 5,000-pod cluster is a few tens of MB)
-MAX_TOTAL = 512 * 1024 * 1024    # all members together
+MAX_MEMBER = 256 * 1024 * 1024  # one member (cluster.json of a 5,000-pod cluster is a few tens of MB)
+MAX_TOTAL = 512 * 1024 * 1024  # all members together
 MAX_MEMBERS = 100_000
 
 
@@ -135,12 +157,15 @@ def _read_members(path: str) -> dict[str, Any]:
                     raise _bad(path, f"more than {MAX_MEMBERS:,} members")
                 if not m.isfile() or not m.name.startswith("bkdoctor-bundle/"):
                     continue
-                name = m.name[len("bkdoctor-bundle/"):]
+                name = m.name[len("bkdoctor-bundle/") :]
                 if name not in ("manifest.json", "cluster.json") and not (
-                        name.startswith("hosts/") and name.endswith(".json") and valid_host_name(name[6:-5])):
+                    name.startswith("hosts/") and name.endswith(".json") and valid_host_name(name[6:-5])
+                ):
                     continue
                 if m.size > MAX_MEMBER:
-                    raise _bad(path, f"{m.name}: {m.size:,} bytes, more than the {MAX_MEMBER // 2**20} MiB a member may have")
+                    raise _bad(
+                        path, f"{m.name}: {m.size:,} bytes, more than the {MAX_MEMBER // 2**20} MiB a member may have"
+                    )
                 total += m.size
                 if total > MAX_TOTAL:
                     raise _bad(path, f"more than {MAX_TOTAL // 2**20} MiB of members")
@@ -193,8 +218,9 @@ def _check_kinds(path: str, kinds: dict[str, Any]) -> None:
                     sub = _typed(path, f"{where}[{i}].{f}", item.get(f), (dict, type(None)), "a mapping")
                     if f == "metadata" and sub:
                         for g in ("name", "namespace"):
-                            _typed(path, f"{where}[{i}].metadata.{g}", sub.get(g), (str, type(None)),
-                                   "a string or null")
+                            _typed(
+                                path, f"{where}[{i}].metadata.{g}", sub.get(g), (str, type(None)), "a string or null"
+                            )
                         for g in ("labels", "annotations"):
                             _typed(path, f"{where}[{i}].metadata.{g}", sub.get(g), (dict, type(None)), "a mapping")
         elif k == "version":
@@ -283,7 +309,11 @@ def _host_target(path: str, name: str, d: Any) -> TargetState:
             _typed(path, f"{where}: extra.{k}", v, dict, "a mapping")
             if "__error__" in v:
                 err = v["__error__"]
-                if not isinstance(err, dict) or not isinstance(err.get("zh"), str) or not isinstance(err.get("en"), str):
+                if (
+                    not isinstance(err, dict)
+                    or not isinstance(err.get("zh"), str)
+                    or not isinstance(err.get("en"), str)
+                ):
                     raise _bad(path, f"{where}: extra.{k}.__error__: needs zh and en texts")
                 extra[k] = FactUnavailable(T(err["zh"], err["en"]))
             else:
@@ -291,8 +321,16 @@ def _host_target(path: str, name: str, d: Any) -> TargetState:
                 extra[k] = v
         docker_api = _typed(path, f"{where}: docker_api", d.get("docker_api"), (dict, type(None)), "a mapping or null")
         facts = HostFacts(secs, docker_api=docker_api, docker_api_error=d.get("docker_api_error"), extra=extra)
-    return TargetState(name=name, kind="host", address=d.get("address"), roles=tuple(roles),
-                       reachable=bool(d.get("reachable")), error=d.get("error"), gather_s=gather_s, facts=facts)
+    return TargetState(
+        name=name,
+        kind="host",
+        address=d.get("address"),
+        roles=tuple(roles),
+        reachable=bool(d.get("reachable")),
+        error=d.get("error"),
+        gather_s=gather_s,
+        facts=facts,
+    )
 
 
 def read_bundle(path: str) -> tuple[dict[str, Any], list[TargetState], ClusterFacts | None]:
@@ -304,7 +342,9 @@ def read_bundle(path: str) -> tuple[dict[str, Any], list[TargetState], ClusterFa
     cf = None
     if c is not None:
         _typed(path, "cluster.json", c, dict, "a mapping or null")
-        kinds = dict(_typed(path, "cluster.json: kinds", {} if c.get("kinds") is None else c["kinds"], dict, "a mapping"))
+        kinds = dict(
+            _typed(path, "cluster.json: kinds", {} if c.get("kinds") is None else c["kinds"], dict, "a mapping")
+        )
         _check_kinds(path, kinds)
         for key in ("error", "name", "server"):
             _typed(path, f"cluster.json: {key}", c.get(key), (str, type(None)), "a string or null")

@@ -2,6 +2,7 @@
 
 Errors name the key and the line: `hosts.1.roles.0: 'worker' is not one of [...] (hosts.yaml line 12)`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
 
 from bkdoctor.inputs import thresholds as th
 from bkdoctor.model import BadInput
@@ -80,8 +80,9 @@ def _validator():
     if _VALIDATOR is None:
         import jsonschema
 
-        _VALIDATOR = jsonschema.Draft202012Validator(_schema(),
-                                                     format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        _VALIDATOR = jsonschema.Draft202012Validator(
+            _schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
     return _VALIDATOR
 
 
@@ -115,9 +116,16 @@ def local_inventory(domain: str | None = None, install_dir: str | None = None) -
 
     name = os.uname().nodename
     name = name if valid_host_name(name) else "localhost"  # the one host-name rule (bkdoctor/safe/names.py)
-    return Inventory(path=None, hosts=[HostSpec(name=name, address="localhost", roles=("control",), local=True)],
-                     domain=domain, domain_source=src, install_dir=install_dir, ssh={},
-                     thresholds=th.merge(None), suppress=[])
+    return Inventory(
+        path=None,
+        hosts=[HostSpec(name=name, address="localhost", roles=("control",), local=True)],
+        domain=domain,
+        domain_source=src,
+        install_dir=install_dir,
+        ssh={},
+        thresholds=th.merge(None),
+        suppress=[],
+    )
 
 
 def load_inventory(path: str) -> Inventory:
@@ -153,10 +161,20 @@ def load_inventory(path: str) -> Inventory:
     seen: set[str] = set()
     for i, h in enumerate(data.get("hosts") or []):
         if h["name"] in seen:
-            raise BadInput(f"inventory {path}: line {safeyaml.line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}")
+            raise BadInput(
+                f"inventory {path}: line {safeyaml.line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}"
+            )
         seen.add(h["name"])
-        hosts.append(HostSpec(name=h["name"], address=h["address"], roles=tuple(h["roles"]), ssh=h.get("ssh") or {},
-                              docker_socket=h.get("docker_socket"), local=bool(h.get("local", False))))
+        hosts.append(
+            HostSpec(
+                name=h["name"],
+                address=h["address"],
+                roles=tuple(h["roles"]),
+                ssh=h.get("ssh") or {},
+                docker_socket=h.get("docker_socket"),
+                local=bool(h.get("local", False)),
+            )
+        )
     try:
         thresholds = th.merge(data.get("thresholds"))
     except th.ThresholdError as e:
@@ -174,10 +192,21 @@ def load_inventory(path: str) -> Inventory:
     if not hosts:
         local = local_inventory(domain, install_dir)
         hosts = local.hosts
-    return Inventory(path=path, hosts=hosts, domain=domain, domain_source=src, install_dir=install_dir,
-                     ssh=data.get("ssh") or {}, thresholds=thresholds, suppress=sup,
-                     ingress_ip=data.get("ingress_ip"), docker_socket=data.get("docker_socket"),
-                     download_base=data.get("download_base"),
-                     registry=data.get("registry"), nfs_path=data.get("nfs_path"),
-                     suites=tuple(data.get("suites") or ()), container_monitoring=bool(data.get("container_monitoring")),
-                     rules_dirs=[str(Path(path).parent / os.path.expanduser(d)) for d in data.get("rules_dirs") or []])
+    return Inventory(
+        path=path,
+        hosts=hosts,
+        domain=domain,
+        domain_source=src,
+        install_dir=install_dir,
+        ssh=data.get("ssh") or {},
+        thresholds=thresholds,
+        suppress=sup,
+        ingress_ip=data.get("ingress_ip"),
+        docker_socket=data.get("docker_socket"),
+        download_base=data.get("download_base"),
+        registry=data.get("registry"),
+        nfs_path=data.get("nfs_path"),
+        suites=tuple(data.get("suites") or ()),
+        container_monitoring=bool(data.get("container_monitoring")),
+        rules_dirs=[str(Path(path).parent / os.path.expanduser(d)) for d in data.get("rules_dirs") or []],
+    )

@@ -5,6 +5,7 @@ where the guide keeps them: `~/bkce7.1-install/blueking/`).
 Read once per scan, bounded, never written. A file that is absent is None; a file that does not parse is kept
 as an error string, so a rule reports `error` instead of judging on a default.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bkdoctor.safe import yamlfile as safeyaml
 from bkdoctor.model import BadInput
+from bkdoctor.safe import yamlfile as safeyaml
 
 MAX_BYTES = 2 * 1024 * 1024
 
@@ -34,7 +35,7 @@ class Site:
 
     def get(self, key: str, *path: str) -> Any:
         """custom.yaml value at path (e.g. 'localpv', 'hostDir'), falling back to values.yaml; None if absent."""
-        for src in ((key,) if key != "custom" else ("custom", "values")):
+        for src in (key,) if key != "custom" else ("custom", "values"):
             cur: Any = self.data.get(src)
             for p in path:
                 cur = cur.get(p) if isinstance(cur, dict) else None

@@ -1,5 +1,6 @@
 """Values `bkdoctor install` asks for once (BK_DOMAIN, REGISTRY, install dir), kept in
 $XDG_CONFIG_HOME/bkdoctor/config.yaml (mode 0600) and never asked again. Nothing secret is asked or stored."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,12 @@ DOWNLOAD_BASE_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._
 
 
 def valid_install_dir(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 1024 and INSTALL_DIR_RE.fullmatch(value) is not None and \
-        ".." not in value.split("/")
+    return (
+        isinstance(value, str)
+        and len(value) <= 1024
+        and INSTALL_DIR_RE.fullmatch(value) is not None
+        and ".." not in value.split("/")
+    )
 
 
 def valid_download_base(value: object) -> bool:
@@ -34,8 +39,10 @@ def valid_download_base(value: object) -> bool:
 
 def check_install_dir(value: str, where: str) -> str:
     if not valid_install_dir(value):
-        raise BadInput(f"{where}: install_dir {value[:80]!r} is not an absolute path or ~/path of letters, digits "
-                       "and ._+@- (no ..)")
+        raise BadInput(
+            f"{where}: install_dir {value[:80]!r} is not an absolute path or ~/path of letters, digits "
+            "and ._+@- (no ..)"
+        )
     return value
 
 
@@ -73,14 +80,27 @@ def save(data: dict[str, Any]) -> None:
 
 QUESTIONS = [
     ("domain", "BK_DOMAIN（蓝鲸访问域名）/ BlueKing domain, e.g. bkce7.bktencent.com", DOMAIN_RE, None),
-    ("registry", "REGISTRY（镜像仓库，直连请回车）/ image registry host[:port], Enter for the default", REGISTRY_RE, ""),
+    (
+        "registry",
+        "REGISTRY（镜像仓库，直连请回车）/ image registry host[:port], Enter for the default",
+        REGISTRY_RE,
+        "",
+    ),
     ("install_dir", "安装目录 / install dir", INSTALL_DIR_RE, "~/bkce7.1-install/blueking"),
-    ("download_base", "下载地址（bcs.sh 与安装文件；离线环境填内网镜像）/ download base of bcs.sh and the install files "
-                      "(an intranet mirror for offline sites)", DOWNLOAD_BASE_RE, DOWNLOAD_BASE_DEFAULT),
+    (
+        "download_base",
+        "下载地址（bcs.sh 与安装文件；离线环境填内网镜像）/ download base of bcs.sh and the install files "
+        "(an intranet mirror for offline sites)",
+        DOWNLOAD_BASE_RE,
+        DOWNLOAD_BASE_DEFAULT,
+    ),
 ]
-VALIDATE = {"domain": lambda v: isinstance(v, str) and DOMAIN_RE.match(v) is not None and "\n" not in v,
-            "registry": lambda v: v in ("", None) or (isinstance(v, str) and REGISTRY_RE.fullmatch(v) is not None),
-            "install_dir": valid_install_dir, "download_base": valid_download_base}
+VALIDATE = {
+    "domain": lambda v: isinstance(v, str) and DOMAIN_RE.match(v) is not None and "\n" not in v,
+    "registry": lambda v: v in ("", None) or (isinstance(v, str) and REGISTRY_RE.fullmatch(v) is not None),
+    "install_dir": valid_install_dir,
+    "download_base": valid_download_base,
+}
 
 
 def settle(inv: Any, ask: Callable[[str, str | None], str] | None, required: bool = True) -> dict[str, Any]:
@@ -88,13 +108,18 @@ def settle(inv: Any, ask: Callable[[str, str | None], str] | None, required: boo
     (only for what is still missing; answers validated and saved). `ask` None: no terminal, never prompt."""
     saved = load()
     changed = False
-    current = {"domain": inv.domain, "registry": getattr(inv, "registry", None),
-               "install_dir": inv.install_dir if getattr(inv, "install_dir_set", False) else None,
-               "download_base": getattr(inv, "download_base", None)}
+    current = {
+        "domain": inv.domain,
+        "registry": getattr(inv, "registry", None),
+        "install_dir": inv.install_dir if getattr(inv, "install_dir_set", False) else None,
+        "download_base": getattr(inv, "download_base", None),
+    }
     for key, value in list(current.items()) + [(k, v) for k, v in saved.items() if k in VALIDATE]:
         if value and not VALIDATE[key](value):
             # a hand-edited config or an inventory value that would otherwise reach a shell
-            raise BadInput(f"{key}: {str(value)[:80]!r} is not valid (from {'the inventory or the command line' if value == current.get(key) else config_path()})")
+            raise BadInput(
+                f"{key}: {str(value)[:80]!r} is not valid (from {'the inventory or the command line' if value == current.get(key) else config_path()})"
+            )
     for key, question, pattern, default in QUESTIONS:
         if current.get(key):
             continue
@@ -103,7 +128,9 @@ def settle(inv: Any, ask: Callable[[str, str | None], str] | None, required: boo
             continue
         if ask is None:
             if key == "domain" and required:
-                raise BadInput("BK_DOMAIN unknown: give --domain, set `domain:` in the inventory, or run install on a terminal")
+                raise BadInput(
+                    "BK_DOMAIN unknown: give --domain, set `domain:` in the inventory, or run install on a terminal"
+                )
             current[key] = default
             continue
         tried = 0
@@ -113,7 +140,11 @@ def settle(inv: Any, ask: Callable[[str, str | None], str] | None, required: boo
             tried += 1
             if not answer and default is not None:
                 answer = default
-            if pattern is None or (answer == "" and default == "") or (pattern.fullmatch(answer) and VALIDATE[key](answer)):
+            if (
+                pattern is None
+                or (answer == "" and default == "")
+                or (pattern.fullmatch(answer) and VALIDATE[key](answer))
+            ):
                 break
             if tried >= 5:
                 raise BadInput(f"{key}: no valid answer")

@@ -1,5 +1,6 @@
 """What a command works on: the inventory (a file given with -i, or this host) with the command line's overrides,
 and the cluster access. The one way `scan`, `collect`, `fix`, `rollback` and `install` build them."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,13 @@ from typing import Any
 from bkdoctor.inputs.inventory import Inventory
 
 
-def load_inventory_for(inventory: str | None, *, domain: str | None = None, install_dir: str | None = None,
-                       accept_new_host_keys: bool = False) -> Inventory:
+def load_inventory_for(
+    inventory: str | None,
+    *,
+    domain: str | None = None,
+    install_dir: str | None = None,
+    accept_new_host_keys: bool = False,
+) -> Inventory:
     """The inventory file (bkdoctor YAML or Ansible), or this host as `control` without one; --install-dir and
     --domain (already checked by their option callbacks) override what the file or custom.yaml says."""
     from bkdoctor.inputs.inventory import load_inventory, local_inventory
@@ -33,10 +39,17 @@ def bundle_inventory(bundle_path: str) -> tuple[Inventory, tuple[list[Any], Any]
     manifest, preloaded_hosts, bundle_cluster = read_bundle(bundle_path)
     # everything from the bundle, nothing from this machine (no custom.yaml, no kubeconfig, no inventory):
     # the manifest's install_dir names a directory on the site's control machine, not here
-    inv = Inventory(path=f"bundle:{bundle_path}", hosts=[], domain=manifest.get("domain"),
-                    domain_source="bundle" if manifest.get("domain") else None,
-                    install_dir=manifest.get("install_dir") or DEFAULT_INSTALL_DIR, ssh={},
-                    thresholds=manifest["thresholds"], suppress=[], ingress_ip=manifest.get("ingress_ip"))
+    inv = Inventory(
+        path=f"bundle:{bundle_path}",
+        hosts=[],
+        domain=manifest.get("domain"),
+        domain_source="bundle" if manifest.get("domain") else None,
+        install_dir=manifest.get("install_dir") or DEFAULT_INSTALL_DIR,
+        ssh={},
+        thresholds=manifest["thresholds"],
+        suppress=[],
+        ingress_ip=manifest.get("ingress_ip"),
+    )
     inv.site_files = False  # custom.yaml, VERSION...: the site's, not this machine's (not in a bundle yet)
     return inv, (preloaded_hosts, bundle_cluster)
 
@@ -51,10 +64,18 @@ def cluster_access(kubeconfig: str | None, kube_context: str | None, wanted: boo
     return configure(kubeconfig, kube_context)
 
 
-def load_targets(inventory: str | None, *, domain: str | None = None, install_dir: str | None = None,
-                 accept_new_host_keys: bool = False, kubeconfig: str | None = None, kube_context: str | None = None,
-                 need_cluster: bool = False) -> tuple[Inventory, Any]:
+def load_targets(
+    inventory: str | None,
+    *,
+    domain: str | None = None,
+    install_dir: str | None = None,
+    accept_new_host_keys: bool = False,
+    kubeconfig: str | None = None,
+    kube_context: str | None = None,
+    need_cluster: bool = False,
+) -> tuple[Inventory, Any]:
     """(inventory, cluster access or None): `load_inventory_for` then `cluster_access`."""
-    inv = load_inventory_for(inventory, domain=domain, install_dir=install_dir,
-                             accept_new_host_keys=accept_new_host_keys)
+    inv = load_inventory_for(
+        inventory, domain=domain, install_dir=install_dir, accept_new_host_keys=accept_new_host_keys
+    )
     return inv, cluster_access(kubeconfig, kube_context, need_cluster)

@@ -1,4 +1,5 @@
 """Default thresholds, from the guide (§一) and domain.md. An inventory's `thresholds:` overrides any key."""
+
 from __future__ import annotations
 
 import copy
@@ -25,7 +26,10 @@ DEFAULTS: dict[str, Any] = {
         "master": {"min": {"cpu": 4, "mem_gb": 8, "disk_gb": 100}, "rec": {"cpu": 8, "mem_gb": 16, "disk_gb": 200}},
         "node": {"min": {"cpu": 8, "mem_gb": 32, "disk_gb": 100}, "rec": {"cpu": 16, "mem_gb": 64, "disk_gb": 500}},
         # §二.2.1: disk >= 100GB; its CPU and memory are not in the guide (the control machine's, as a floor)
-        "registry-proxy": {"min": {"cpu": 2, "mem_gb": 2, "disk_gb": 100}, "rec": {"cpu": 4, "mem_gb": 8, "disk_gb": 200}},
+        "registry-proxy": {
+            "min": {"cpu": 2, "mem_gb": 2, "disk_gb": 100},
+            "rec": {"cpu": 4, "mem_gb": 8, "disk_gb": 200},
+        },
     },
     # Memory: a machine with 32 GiB shows ~31.3 GiB in MemTotal (the kernel keeps ~2-4%): compare against the
     # nominal size times this factor, so that honest machines pass and a smaller one does not (0.9 let 28.8 GiB
@@ -51,17 +55,47 @@ DEFAULTS: dict[str, Any] = {
     "hosts_names": ["", "bkrepo", "docker", "bknodeman", "apps"],
     "hosts_extra_names": ["k8s-api.bcs.local"],
     # §六.4.1: the 20 names the control machine (the operator's side) resolves to the ingress
-    "hosts_guide_names": ["", "bkrepo", "docker", "helm", "bkpaas", "bkuser", "bkapi", "apigw", "bkiam", "cmdb", "job",
-                          "bknodeman", "apps", "bcs", "bklog", "bkmonitor", "devops", "codecc", "lesscode",
-                          "bk-apicheck"],
+    "hosts_guide_names": [
+        "",
+        "bkrepo",
+        "docker",
+        "helm",
+        "bkpaas",
+        "bkuser",
+        "bkapi",
+        "apigw",
+        "bkiam",
+        "cmdb",
+        "job",
+        "bknodeman",
+        "apps",
+        "bcs",
+        "bklog",
+        "bkmonitor",
+        "devops",
+        "codecc",
+        "lesscode",
+        "bk-apicheck",
+    ],
     # time sync: offset reported by chronyc above this is a warning
     "time_offset_warn_s": 1.0,
     # fleet clock skew against the control machine (bk-repo tokens expire at ~60 s)
     "clock_skew_warn_s": 1.0,
     "clock_skew_fail_s": 60.0,
     # §四.6.3 / domain.md: the BlueKing names CoreDNS must resolve in-cluster (prefixes of BK_DOMAIN)
-    "coredns_names": ["", "bkrepo", "docker", "bkapi", "bkpaas", "bkiam-api", "bkiam", "apps", "bknodeman", "job",
-                      "jobapi"],
+    "coredns_names": [
+        "",
+        "bkrepo",
+        "docker",
+        "bkapi",
+        "bkpaas",
+        "bkiam-api",
+        "bkiam",
+        "apps",
+        "bknodeman",
+        "job",
+        "jobapi",
+    ],
     "coredns_extra_names": [],  # any further names a site wants checked
     # §十一.4: with container management (BCS) CoreDNS also resolves these
     "coredns_bcs_names": ["bcs", "bcs-api", "docker", "helm"],
@@ -84,13 +118,13 @@ DEFAULTS: dict[str, Any] = {
     "registry_probe_image": "blueking/slug-app:v1.1.0-beta.27",
     # measurements (opt-in: --measure or --rule NAME)
     "iops_dir": "/data",
-    "iops_min_local": 100,          # §一.3.2.2: local disks >= 100 op/s
-    "iops_min_nfs": 300,            # dynamic storage (NFS) >= 300 op/s
+    "iops_min_local": 100,  # §一.3.2.2: local disks >= 100 op/s
+    "iops_min_nfs": 300,  # dynamic storage (NFS) >= 300 op/s
     "fio_runtime_s": 5,
     "fio_size": "64M",
     "bandwidth_url": "https://bkopen-1252002024.file.myqcloud.com/saas-paas3/bk_sops/bk_sops-V3.28.13.tar.gz",
     "bandwidth_seconds": 10,
-    "bandwidth_min_mbps": 50,       # §一.2.1: >= 50 Mbps, 100+ recommended
+    "bandwidth_min_mbps": 50,  # §一.2.1: >= 50 Mbps, 100+ recommended
     "bandwidth_rec_mbps": 100,
     "bandwidth_proxy_min_mbps": 1000,  # §二.2.1: the registry proxy host, 1Gbps
     # §一.2.2: what each role must reach (sites with internal mirrors override this)
@@ -106,7 +140,7 @@ DEFAULTS: dict[str, Any] = {
 # Bounds of every numeric threshold: (lowest, highest), by dotted key (fnmatch). A value outside them is bad input:
 # `localpv_count: 100000000` would otherwise make the probe list a hundred million directories.
 BOUNDS: dict[str, tuple[float, float]] = {
-    "localpv_count": (1, 999),            # vol01..vol999 (the guide: 20)
+    "localpv_count": (1, 999),  # vol01..vol999 (the guide: 20)
     "registry_port": (1, 65535),
     "size_tolerance": (0.01, 1.0),
     "resources.*.*.cpu": (0, 1_000_000),
@@ -123,11 +157,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "bandwidth_seconds": (1, 600),
     "bandwidth_min_mbps": (0, 1_000_000),
     "bandwidth_rec_mbps": (0, 1_000_000),
-    "suites_nodes.*": (0, 10_000),        # nodes (of §一.3.2.2's node: 8 cores / 32 GB) per suite, §一.5
+    "suites_nodes.*": (0, 10_000),  # nodes (of §一.3.2.2's node: 8 cores / 32 GB) per suite, §一.5
 }
 DEFAULT_BOUNDS = (0, 1_000_000_000)
-MAX_LIST = 1000      # items in a list threshold (names, endpoints)
-MAX_STRING = 4096    # characters in a string threshold
+MAX_LIST = 1000  # items in a list threshold (names, endpoints)
+MAX_STRING = 4096  # characters in a string threshold
 
 
 def _bounds(where: str) -> tuple[float, float]:
@@ -181,14 +215,16 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
                         raise bad(f"thresholds.{where}: must be a list")
                     if len(v) > MAX_LIST:
                         raise bad(f"thresholds.{where}: more than {MAX_LIST} items")
-                    numeric = bool(dst[k]) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                   for x in dst[k])
+                    numeric = bool(dst[k]) and all(
+                        isinstance(x, (int, float)) and not isinstance(x, bool) for x in dst[k]
+                    )
                     if numeric:  # a list of numbers (suites_nodes: [minimum, recommended])
                         if len(v) != len(dst[k]):
                             raise bad(f"thresholds.{where}: must be a list of {len(dst[k])} numbers")
                         lo, hi = _bounds(where)
-                        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi
-                                   for x in v):
+                        if not all(
+                            isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi for x in v
+                        ):
                             raise bad(f"thresholds.{where}: every item must be a number ({lo:g}..{hi:g})")
                     elif not all(isinstance(x, str) and len(x) <= MAX_STRING for x in v):
                         raise bad(f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)")

@@ -3,6 +3,7 @@ and the predicates that make a step not needed (§五.2.1: a default StorageClas
 
 Builtins: async (installer, step) -> (ok, detail). Checks: async (installer, arg) -> (ok, message).
 Predicates: async (installer) -> bool."""
+
 from __future__ import annotations
 
 import base64
@@ -11,10 +12,18 @@ import re
 import shlex
 from typing import Any
 
-
-from bkdoctor.install.steps import Step, StepFailed, parse_join_commands, render, shell_path, yaml_get, yaml_scalar, yaml_set_missing
-from bkdoctor.safe import yamlfile as safeyaml
+from bkdoctor.install.steps import (
+    Step,
+    StepFailed,
+    parse_join_commands,
+    render,
+    shell_path,
+    yaml_get,
+    yaml_scalar,
+    yaml_set_missing,
+)
 from bkdoctor.model import BadInput
+from bkdoctor.safe import yamlfile as safeyaml
 from bkdoctor.semver import semver_lt
 
 B64_BLOB = re.compile(r"=([A-Za-z0-9+/]{16,}={0,2})")
@@ -27,19 +36,24 @@ def _mask(text: str) -> str:
 def _nodes(inst: Any) -> list[dict[str, Any]]:
     def f(core: Any, access: Any) -> list[dict[str, Any]]:
         return [access.api_client.sanitize_for_serialization(n) for n in core.list_node().items]
+
     return inst._cluster(f)
 
 
 def _match_node(host: Any, nodes: list[dict[str, Any]]) -> dict[str, Any] | None:
     for n in nodes:
-        ips = [a.get("address") for a in (n.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"]
+        ips = [
+            a.get("address") for a in (n.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"
+        ]
         if n["metadata"]["name"] == host.name or host.address in ips:
             return n
     return None
 
 
 def _ready(n: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (n.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in (n.get("status") or {}).get("conditions") or []
+    )
 
 
 # -- builtins ----------------------------------------------------------------------------------------
@@ -70,11 +84,19 @@ async def b_join(inst: Any, step: Step) -> tuple[bool, str]:
     for h, role in todo:
         if role not in cmds:
             return False, f"bcs.sh -i k8sctrl printed no {role} join command"
-        inst.say(f"    {h.name}: join as {'control plane' if role == 'master' else 'node'} "
-                 f"(bcs.sh install k8s-{'control-plane' if role == 'master' else 'node'})")
+        inst.say(
+            f"    {h.name}: join as {'control plane' if role == 'master' else 'node'} "
+            f"(bcs.sh install k8s-{'control-plane' if role == 'master' else 'node'})"
+        )
         log = inst.log_dir / f"join-{h.name}.log"
-        rc, _ = await inst.run_on(h, cmds[role] + "\n", step.timeout, log, True,
-                                  f"join as {role} (command from bcs.sh -i k8sctrl, not logged)")
+        rc, _ = await inst.run_on(
+            h,
+            cmds[role] + "\n",
+            step.timeout,
+            log,
+            True,
+            f"join as {role} (command from bcs.sh -i k8sctrl, not logged)",
+        )
         if rc != 0:
             return False, f"the {role} join command failed on {h.name} (exit {rc}, log {log})"
     return True, ""
@@ -106,16 +128,21 @@ async def _write_control(inst: Any, rel: str, old: str | None, new: str) -> None
         lines.append(f"[ ! -e {f} ] || {{ echo 'bkdoctor: {rel} appeared meanwhile' >&2; exit 4; }}")
     else:
         sha = hashlib.sha256(old.encode()).hexdigest()
-        lines.append(f"[ \"$(sha256sum < {f} | cut -d' ' -f1)\" = {sha} ] || "
-                     f"{{ echo 'bkdoctor: {rel} changed meanwhile' >&2; exit 4; }}")
+        lines.append(
+            f"[ \"$(sha256sum < {f} | cut -d' ' -f1)\" = {sha} ] || "
+            f"{{ echo 'bkdoctor: {rel} changed meanwhile' >&2; exit 4; }}"
+        )
         lines.append(f"cp -p {f} {shlex.quote(rel + '.bak-' + ts)}")
-    lines += [f"mkdir -p \"$(dirname {f})\"", f"tmp=$(mktemp {shlex.quote(rel + '.bkdoctor.XXXXXX')})",
-              f"printf %s {shlex.quote(b64)} | base64 -d > \"$tmp\""]
+    lines += [
+        f'mkdir -p "$(dirname {f})"',
+        f"tmp=$(mktemp {shlex.quote(rel + '.bkdoctor.XXXXXX')})",
+        f'printf %s {shlex.quote(b64)} | base64 -d > "$tmp"',
+    ]
     if old is not None:
-        lines.append(f"chmod --reference={f} \"$tmp\" 2>/dev/null || true")
+        lines.append(f'chmod --reference={f} "$tmp" 2>/dev/null || true')
     else:
-        lines.append("chmod 0644 \"$tmp\"")
-    lines.append(f"mv -f \"$tmp\" {f}")
+        lines.append('chmod 0644 "$tmp"')
+    lines.append(f'mv -f "$tmp" {f}')
     rc, out = await inst.run_on(inst.control(), "\n".join(lines) + "\n", 60, None, False)
     if rc != 0:
         raise StepFailed(f"cannot write {rel} on the control machine (exit {rc}): {out.strip()[-200:]}")
@@ -129,8 +156,10 @@ async def _docker_root(inst: Any) -> str:
             raise StepFailed(f"Docker Root Dir of {h.name}: docker info failed (exit {rc})")
         roots[h.name] = out.strip().splitlines()[-1]
     if len(set(roots.values())) != 1:
-        raise StepFailed("the nodes' Docker Root Dir differ (§四.4.2 wants one containersLogPath): "
-                         + ", ".join(f"{k}={v}" for k, v in sorted(roots.items())))
+        raise StepFailed(
+            "the nodes' Docker Root Dir differ (§四.4.2 wants one containersLogPath): "
+            + ", ".join(f"{k}={v}" for k, v in sorted(roots.items()))
+        )
     return next(iter(roots.values())).rstrip("/") + "/containers"
 
 
@@ -159,6 +188,7 @@ def _same_plus(old: Any, new: Any, added: list[list[str]]) -> bool:
         for k in path[:-1]:
             cur = cur[k]
         cur.pop(path[-1])
+
     # drop the maps that existed only for the added keys
     def prune(a: Any, b: Any) -> Any:  # bottom up: a map left empty that the old file did not have goes
         if not isinstance(a, dict):
@@ -170,6 +200,7 @@ def _same_plus(old: Any, new: Any, added: list[list[str]]) -> bool:
                 continue
             out[k] = pv
         return out
+
     return prune(probe, old or {}) == (old or {})
 
 
@@ -210,10 +241,16 @@ async def b_yaml_keys(inst: Any, step: Step) -> tuple[bool, str]:
         check = safeyaml.load(new_text, rel)
     except BadInput:
         check = None
-    if not isinstance(check, dict) or not _same_plus(data, check, added) or \
-            any(yaml_get(check, p) is None for p in added):
-        return False, f"{rel}: cannot add {', '.join('.'.join(p) for p in added)} without touching other lines " \
-                      "(flow-style YAML?): add them by hand"
+    if (
+        not isinstance(check, dict)
+        or not _same_plus(data, check, added)
+        or any(yaml_get(check, p) is None for p in added)
+    ):
+        return (
+            False,
+            f"{rel}: cannot add {', '.join('.'.join(p) for p in added)} without touching other lines "
+            "(flow-style YAML?): add them by hand",
+        )
     await _write_control(inst, rel, text, new_text)
     for p in added:
         inst.say(f"    {rel}: added {'.'.join(p)}: {yaml_get(check, p)}")
@@ -236,6 +273,7 @@ def ingress_lookup(core: Any, access: Any) -> tuple[dict[str, Any] | None, list[
 async def b_access(inst: Any, step: Step) -> tuple[bool, str]:
     """§六.4.1 / §六.4.3: the hosts entries the operator's own computer needs, and the admin credentials read
     from bk-user-api-general-envs, shown once on the terminal: never logged, never stored."""
+
     def f(core: Any, access: Any) -> tuple[str | None, dict[str, str]]:
         ing, controllers = ingress_lookup(core, access)
         ip = ing["host_ips"][0] if ing and ing["host_ips"] else None
@@ -248,6 +286,7 @@ async def b_access(inst: Any, step: Step) -> tuple[bool, str]:
                 break
         cm = core.read_namespaced_config_map("bk-user-api-general-envs", "blueking")
         return ip, dict(cm.data or {})
+
     ip, data = inst._cluster(f)
     if not ip:
         return False, "no ingress-nginx pod with a node address (§六.4.1)"
@@ -308,6 +347,7 @@ async def c_release(inst: Any, arg: str) -> tuple[bool, str]:
 async def c_pods(inst: Any, arg: str) -> tuple[bool, str]:
     def f(core: Any, access: Any) -> list[Any]:
         return core.list_namespaced_pod(arg).items
+
     pods = inst._cluster(f)
     running = [p for p in pods if p.status and p.status.phase == "Running"]
     if not running:
@@ -350,6 +390,7 @@ async def p_ingress(inst: Any) -> bool:
     def f(core: Any, access: Any) -> bool:
         ing, controllers = ingress_lookup(core, access)
         return ing is not None and bool(controllers)
+
     return inst._cluster(f)
 
 
@@ -364,20 +405,32 @@ async def p_bcs_absent(inst: Any) -> bool:
 async def p_bcs_new(inst: Any) -> bool:
     text = await _read_control(inst, "environments/default/version.yaml")
     try:
-        v = str(yaml_get(safeyaml.load(text or "", "environments/default/version.yaml") or {},
-                         ["version", "bcs-services-stack"]) or "")
+        v = str(
+            yaml_get(
+                safeyaml.load(text or "", "environments/default/version.yaml") or {}, ["version", "bcs-services-stack"]
+            )
+            or ""
+        )
         return bool(v) and semver_lt("1.28.2", v)
     except (BadInput, ValueError):
         return False
 
 
-PREDICATES = {"default-storageclass": p_default_sc, "storageclass-is-local": p_sc_local,
-              "control-is-first-master": p_control_is_master, "ingress-deployed": p_ingress,
-              "no-registry": p_no_registry, "bcs-absent": p_bcs_absent, "bcs-newer-than-1.28.2": p_bcs_new}
-PREDICATE_TEXT = {"default-storageclass": "a default StorageClass exists (§五.2.1)",
-                  "storageclass-is-local": "the StorageClass is local-storage (§十一.2.2)",
-                  "control-is-first-master": "the control machine is the first master (§三.4.2)",
-                  "ingress-deployed": "ingress-nginx is deployed (§四.6.1)",
-                  "no-registry": "no REGISTRY set",
-                  "bcs-absent": "container management is not deployed",
-                  "bcs-newer-than-1.28.2": "BCS is newer than 1.28.2 (§十一.3)"}
+PREDICATES = {
+    "default-storageclass": p_default_sc,
+    "storageclass-is-local": p_sc_local,
+    "control-is-first-master": p_control_is_master,
+    "ingress-deployed": p_ingress,
+    "no-registry": p_no_registry,
+    "bcs-absent": p_bcs_absent,
+    "bcs-newer-than-1.28.2": p_bcs_new,
+}
+PREDICATE_TEXT = {
+    "default-storageclass": "a default StorageClass exists (§五.2.1)",
+    "storageclass-is-local": "the StorageClass is local-storage (§十一.2.2)",
+    "control-is-first-master": "the control machine is the first master (§三.4.2)",
+    "ingress-deployed": "ingress-nginx is deployed (§四.6.1)",
+    "no-registry": "no REGISTRY set",
+    "bcs-absent": "container management is not deployed",
+    "bcs-newer-than-1.28.2": "BCS is newer than 1.28.2 (§十一.3)",
+}

@@ -11,6 +11,7 @@ builtins (installsteps_builtin). A finished phase whose checks still pass is ski
 longer pass, it runs again. When a step fails, the cluster is scanned for the known failure signatures and the
 phase's rules, and the cause and fix are shown.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,12 +23,13 @@ from typing import Any, Callable
 
 import yaml
 
-from bkdoctor.scan import engine, loader as registry
-from bkdoctor.install.steps import DIRS, ENV, KINDS, ON, PLACEHOLDER as PLACEHOLDER_RE
-from bkdoctor.install.steps import Step, StepFailed, render, root_of, script, shell_path
-from bkdoctor.install.builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATES
 from bkdoctor.inputs.inventory import HostSpec, Inventory
+from bkdoctor.install.builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATES
+from bkdoctor.install.steps import DIRS, ENV, KINDS, ON, Step, StepFailed, render, root_of, script, shell_path
+from bkdoctor.install.steps import PLACEHOLDER as PLACEHOLDER_RE
 from bkdoctor.model import PROBLEM_STATUSES, STATUS_RANK, BadInput, T
+from bkdoctor.scan import engine
+from bkdoctor.scan import loader as registry
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
 CONFIRM_MANUAL_ENV = "BKDOCTOR_CONFIRM_MANUAL"
@@ -70,10 +72,23 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
                 raise _bad(f"{p['id']} step {n}: exactly one of {', '.join(KINDS)}")
             kind = kinds[0]
             v = s.get("verify") or {}
-            st = Step(kind, s[kind], str(s.get("guide", "")), str(s.get("quote", "")), s.get("where", "control"),
-                      s.get("dir", "none"), tuple(s.get("env") or ()), float(s.get("timeout", 600)),
-                      tuple(s.get("creates") or ()), s.get("unless"), tuple(v.get("rules") or ()), v.get("run"),
-                      tuple(v.get("builtin") or ()), dict(s.get("args") or {}), str(s.get("note", "")))
+            st = Step(
+                kind,
+                s[kind],
+                str(s.get("guide", "")),
+                str(s.get("quote", "")),
+                s.get("where", "control"),
+                s.get("dir", "none"),
+                tuple(s.get("env") or ()),
+                float(s.get("timeout", 600)),
+                tuple(s.get("creates") or ()),
+                s.get("unless"),
+                tuple(v.get("rules") or ()),
+                v.get("run"),
+                tuple(v.get("builtin") or ()),
+                dict(s.get("args") or {}),
+                str(s.get("note", "")),
+            )
             where = f"{p['id']} step {n}"
             if st.guide == NOT_IN_GUIDE:
                 if not st.note.startswith(NOT_IN_GUIDE):
@@ -98,10 +113,20 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
                     raise _bad(f"{where}: unknown rule {sel}")
             created |= set(st.creates)
             steps.append(st)
-        ph = Phase(p["id"], T(p["title"]["zh"], p["title"]["en"]), str(p.get("guide", "")), steps,
-                   list(p.get("requires") or []), list(p.get("gate") or []), list(p.get("verify") or []),
-                   bool(p.get("optional", False)), bool(p.get("gate_strict", False)),
-                   list(p.get("gate_builtin") or []), list(p.get("checks") or []), str(p.get("part_of") or ""))
+        ph = Phase(
+            p["id"],
+            T(p["title"]["zh"], p["title"]["en"]),
+            str(p.get("guide", "")),
+            steps,
+            list(p.get("requires") or []),
+            list(p.get("gate") or []),
+            list(p.get("verify") or []),
+            bool(p.get("optional", False)),
+            bool(p.get("gate_strict", False)),
+            list(p.get("gate_builtin") or []),
+            list(p.get("checks") or []),
+            str(p.get("part_of") or ""),
+        )
         if ph.id in seen:
             raise _bad(f"duplicate id {ph.id}")
         for r in ph.requires:
@@ -118,8 +143,9 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
     return out
 
 
-def select_phases(phases: list[Phase], only: str | None, start: str | None, until: str | None,
-                  with_optional: set[str]) -> list[Phase]:
+def select_phases(
+    phases: list[Phase], only: str | None, start: str | None, until: str | None, with_optional: set[str]
+) -> list[Phase]:
     ids = [p.id for p in phases]
     for x in (only, start, until):
         if x and x not in ids:
@@ -131,7 +157,7 @@ def select_phases(phases: list[Phase], only: str | None, start: str | None, unti
     if only:
         return [p for p in out if p.id == only]
     if start:
-        out = out[[p.id for p in out].index(start):] if start in [p.id for p in out] else out
+        out = out[[p.id for p in out].index(start) :] if start in [p.id for p in out] else out
     if until:
         ids2 = [p.id for p in out]
         if until in ids2:
@@ -146,8 +172,10 @@ class InstallState:
     def __init__(self, history: Any) -> None:
         self.db = history.db
         if "install_steps" not in self.db.table_names():
-            self.db["install_steps"].create({"key": str, "phase": str, "step": int, "status": str, "updated_at": str,
-                                             "log": str, "detail": str}, pk="key")
+            self.db["install_steps"].create(
+                {"key": str, "phase": str, "step": int, "status": str, "updated_at": str, "log": str, "detail": str},
+                pk="key",
+            )
 
     def get(self, phase: str, step: int) -> dict[str, Any] | None:
         rows = list(self.db.query("select * from install_steps where key = ?", [f"{phase}#{step}"]))
@@ -155,9 +183,18 @@ class InstallState:
 
     def set(self, phase: str, step: int, status: str, log: str = "", detail: str = "") -> None:
         with self.db.conn:
-            self.db["install_steps"].upsert({"key": f"{phase}#{step}", "phase": phase, "step": step, "status": status,
-                                             "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(), "log": log,
-                                             "detail": detail}, pk="key")
+            self.db["install_steps"].upsert(
+                {
+                    "key": f"{phase}#{step}",
+                    "phase": phase,
+                    "step": step,
+                    "status": status,
+                    "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                    "log": log,
+                    "detail": detail,
+                },
+                pk="key",
+            )
 
     def phase_done(self, phase: str) -> bool:
         r = self.get(phase, -1)
@@ -178,17 +215,47 @@ class PhaseReport:
 
 
 # §六.4.1: the names the operator's own machine needs in its hosts file to open the desktop
-ACCESS_NAMES = ("", "bkrepo", "docker", "helm", "bkpaas", "bkuser", "bkapi", "apigw", "bkiam", "cmdb", "job",
-                "bknodeman", "apps", "bcs", "bklog", "bkmonitor", "devops", "codecc", "lesscode", "bk-apicheck")
+ACCESS_NAMES = (
+    "",
+    "bkrepo",
+    "docker",
+    "helm",
+    "bkpaas",
+    "bkuser",
+    "bkapi",
+    "apigw",
+    "bkiam",
+    "cmdb",
+    "job",
+    "bknodeman",
+    "apps",
+    "bcs",
+    "bklog",
+    "bkmonitor",
+    "devops",
+    "codecc",
+    "lesscode",
+    "bk-apicheck",
+)
 
 
 class Installer:
-    def __init__(self, inv: Inventory, *, history: Any, say: Callable[[str], None],
-                 confirm: Callable[[str], bool], cluster_factory: Callable[[], Any],
-                 factory: Any = engine.default_transport, log_dir: str | None = None, lang: str = "en",
-                 kubeconfig: str | None = None, interactive: bool = False,
-                 confirmed_manual: list[str] | None = None,
-                 show_secret: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        inv: Inventory,
+        *,
+        history: Any,
+        say: Callable[[str], None],
+        confirm: Callable[[str], bool],
+        cluster_factory: Callable[[], Any],
+        factory: Any = engine.default_transport,
+        log_dir: str | None = None,
+        lang: str = "en",
+        kubeconfig: str | None = None,
+        interactive: bool = False,
+        confirmed_manual: list[str] | None = None,
+        show_secret: Callable[[str], None] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.inv, self.history, self.say, self.confirm = inv, history, say, confirm
         # the one line meant to show a secret (§六.4.3 the admin password, once): the terminal only, not masked,
@@ -197,8 +264,11 @@ class Installer:
         self.cluster_factory, self.factory, self.lang = cluster_factory, factory, lang
         self.interactive = interactive
         # manual steps the operator confirmed explicitly when there is no terminal (ids like saas.1)
-        self.confirmed_manual = set(confirmed_manual if confirmed_manual is not None else
-                                    [x.strip() for x in os.environ.get(CONFIRM_MANUAL_ENV, "").split(",") if x.strip()])
+        self.confirmed_manual = set(
+            confirmed_manual
+            if confirmed_manual is not None
+            else [x.strip() for x in os.environ.get(CONFIRM_MANUAL_ENV, "").split(",") if x.strip()]
+        )
         self.state = InstallState(history)
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         self.log_dir = Path(log_dir or os.path.join(base, "bkdoctor", "install-logs"))
@@ -214,15 +284,25 @@ class Installer:
         th = self.inv.thresholds
         masters = self.hosts_for("first-master", missing_ok=True)
         nodes = self.hosts_for("nodes", missing_ok=True) or self.hosts_for("k8s-nodes", missing_ok=True)
-        return {"domain": self.inv.domain or "", "registry": getattr(self.inv, "registry", None) or "",
-                "base": self.base, "master": masters[0].address if masters else "",
-                "node_ip": nodes[0].address if nodes else "",
-                "upstream": th["registry_upstream"], "proxy_port": str(th["registry_port"]),
-                "proxy_config": th["registry_config"], "proxy_data": th["registry_data"]}
+        return {
+            "domain": self.inv.domain or "",
+            "registry": getattr(self.inv, "registry", None) or "",
+            "base": self.base,
+            "master": masters[0].address if masters else "",
+            "node_ip": nodes[0].address if nodes else "",
+            "upstream": th["registry_upstream"],
+            "proxy_port": str(th["registry_port"]),
+            "proxy_config": th["registry_config"],
+            "proxy_data": th["registry_data"],
+        }
 
     def env(self) -> dict[str, str]:
-        return {"BK_DOMAIN": self.inv.domain or "", "REGISTRY": getattr(self.inv, "registry", None) or "",
-                "INSTALL_DIR": root_of(self.inv.install_dir), "RELEASE_BASEURL": self.base + "/"}
+        return {
+            "BK_DOMAIN": self.inv.domain or "",
+            "REGISTRY": getattr(self.inv, "registry", None) or "",
+            "INSTALL_DIR": root_of(self.inv.install_dir),
+            "RELEASE_BASEURL": self.base + "/",
+        }
 
     def control(self) -> HostSpec:
         pick = [h for h in self.inv.hosts if "control" in h.roles]
@@ -231,12 +311,16 @@ class Installer:
     def hosts_for(self, on: str, missing_ok: bool = False) -> list[HostSpec]:
         hosts = self.inv.hosts
         masters = [h for h in hosts if "master" in h.roles]
-        pick = {"control": [self.control()], "first-master": masters[:1], "other-masters": masters[1:],
-                "nodes": [h for h in hosts if "node" in h.roles and "master" not in h.roles],
-                "k8s-nodes": [h for h in hosts if "master" in h.roles or "node" in h.roles],
-                # every host with the node role, a master that is also a node included (§五.2.3.1: Node节点)
-                "node-role": [h for h in hosts if "node" in h.roles],
-                "registry-proxy": [h for h in hosts if "registry-proxy" in h.roles]}[on]
+        pick = {
+            "control": [self.control()],
+            "first-master": masters[:1],
+            "other-masters": masters[1:],
+            "nodes": [h for h in hosts if "node" in h.roles and "master" not in h.roles],
+            "k8s-nodes": [h for h in hosts if "master" in h.roles or "node" in h.roles],
+            # every host with the node role, a master that is also a node included (§五.2.3.1: Node节点)
+            "node-role": [h for h in hosts if "node" in h.roles],
+            "registry-proxy": [h for h in hosts if "registry-proxy" in h.roles],
+        }[on]
         if not pick and not missing_ok and on not in ("other-masters", "nodes", "node-role"):
             raise BadInput(f"no host with role {on} in the inventory")
         return pick
@@ -248,11 +332,13 @@ class Installer:
     def _script(self, step: Step, host: HostSpec, command: str) -> str:
         on_control = self.is_control(host) and step.on == "control"
         env = self.env()
-        text = script(step, render(command, self.values()), install_dir=self.inv.install_dir, env=env,
-                      on_control=on_control)
+        text = script(
+            step, render(command, self.values()), install_dir=self.inv.install_dir, env=env, on_control=on_control
+        )
         if "INSTALL_DIR" in step.env:  # a path: expanded on the host, still quoted
-            text = text.replace(f"INSTALL_DIR={shlex.quote(env['INSTALL_DIR'])};",
-                                f"INSTALL_DIR={shell_path(env['INSTALL_DIR'])};")
+            text = text.replace(
+                f"INSTALL_DIR={shlex.quote(env['INSTALL_DIR'])};", f"INSTALL_DIR={shell_path(env['INSTALL_DIR'])};"
+            )
         if on_control and host.local and self.kubeconfig:
             # commands on this machine use the cluster bkdoctor checks (install --kubeconfig)
             text = f"KUBECONFIG={shlex.quote(os.path.abspath(self.kubeconfig))}; export KUBECONFIG\n" + text
@@ -275,8 +361,9 @@ class Installer:
         return out
 
     @staticmethod
-    def verdict(statuses: dict[str, tuple[str, list[Any]]], sels: list[str], strict: bool = False,
-                warn_blocks: bool = False) -> tuple[bool, list[Any]]:
+    def verdict(
+        statuses: dict[str, tuple[str, list[Any]]], sels: list[str], strict: bool = False, warn_blocks: bool = False
+    ) -> tuple[bool, list[Any]]:
         """(ok, failing findings): warnings do not block (unless `warn_blocks`: the version gates of §十二.2.1);
         errors and failures do. `strict` (verify rules): a check that was skipped (no cluster yet, Docker not
         installed) does not prove the phase is done."""
@@ -310,7 +397,9 @@ class Installer:
         except StepFailed:
             raise
         except Exception as e:  # ApiException, connection errors
-            raise StepFailed(f"Kubernetes API: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+            raise StepFailed(
+                f"Kubernetes API: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+            ) from None
         finally:
             access.close()
 
@@ -318,15 +407,20 @@ class Installer:
         def f(core: Any, access: Any) -> list[dict[str, Any]]:
             from kubernetes import client
 
-            return [access.api_client.sanitize_for_serialization(x)
-                    for x in client.StorageV1Api(access.api_client).list_storage_class().items]
+            return [
+                access.api_client.sanitize_for_serialization(x)
+                for x in client.StorageV1Api(access.api_client).list_storage_class().items
+            ]
+
         return self._cluster(f)
 
     def default_storage_class(self) -> str | None:
         for sc in self._storage_classes():
             ann = (sc.get("metadata") or {}).get("annotations") or {}
-            if ann.get("storageclass.kubernetes.io/is-default-class") == "true" or \
-                    ann.get("storageclass.beta.kubernetes.io/is-default-class") == "true":
+            if (
+                ann.get("storageclass.kubernetes.io/is-default-class") == "true"
+                or ann.get("storageclass.beta.kubernetes.io/is-default-class") == "true"
+            ):
                 return sc["metadata"]["name"]
         return None
 
@@ -345,8 +439,9 @@ class Installer:
         return {r["name"]: r for r in rels}
 
     # -- running on hosts -----------------------------------------------------------------------------
-    async def run_on(self, host: HostSpec, text: str, timeout: float, log: Path | None, show: bool,
-                     header: str = "") -> tuple[int, str]:
+    async def run_on(
+        self, host: HostSpec, text: str, timeout: float, log: Path | None, show: bool, header: str = ""
+    ) -> tuple[int, str]:
         """Run a script on a host; output to `log` and the terminal (`show`), and returned (last 64 KiB)."""
         buf = bytearray()
         fh = None
@@ -383,8 +478,9 @@ class Installer:
         logs = []
         for host in self.hosts_for(step.on):
             log = self.log_dir / f"{phase.id}-{idx + 1}-{host.name}.log"
-            rc, out = await self.run_on(host, self._script(step, host, step.value), step.timeout, log, True,
-                                        step.describe(self.values()))
+            rc, out = await self.run_on(
+                host, self._script(step, host, step.value), step.timeout, log, True, step.describe(self.values())
+            )
             logs.append(str(log))
             if rc != 0:
                 if rc == 97:
@@ -426,8 +522,13 @@ class Installer:
                 st = await self.statuses(list(step.verify_rules), inv)
                 vok, bad = self.verdict(st, list(step.verify_rules), strict=True)
                 if not vok:
-                    return False, log, "\n".join(f"verify: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}"
-                                                 for f in bad[:10])
+                    return (
+                        False,
+                        log,
+                        "\n".join(
+                            f"verify: {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}" for f in bad[:10]
+                        ),
+                    )
             if ok:
                 for b in step.verify_builtin:
                     cok, msg = await self.check(b)
@@ -459,10 +560,19 @@ class Installer:
         if hosts is not None and not hosts:
             return True, f"no host for where: {step.on} in the inventory: nothing to fix"
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
-        outcomes = await run_fix(self._inv_for(step), rules, hosts=hosts, cluster=cluster, dry_run=False,
-                                 allow_disruptive=True, confirm=lambda plans: True,
-                                 say=lambda s: self.say("    " + s), history=self.history, factory=self.factory,
-                                 lang=self.lang)
+        outcomes = await run_fix(
+            self._inv_for(step),
+            rules,
+            hosts=hosts,
+            cluster=cluster,
+            dry_run=False,
+            allow_disruptive=True,
+            confirm=lambda plans: True,
+            say=lambda s: self.say("    " + s),
+            history=self.history,
+            factory=self.factory,
+            lang=self.lang,
+        )
         bad = [o for o in outcomes if o.status in ("failed", "skipped", "manual")]
         lines = [f"{o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}" for o in outcomes]
         return not bad, "\n".join(lines)
@@ -517,9 +627,11 @@ class Installer:
         if sid and sid in self.confirmed_manual:
             self.say(f"    confirmed by the operator ({CONFIRM_MANUAL_ENV}={sid})")
             return True, ""
-        return False, (f"manual step {sid} waits for the operator: bkdoctor cannot see this work; run install on a "
-                       f"terminal, or confirm it with {CONFIRM_MANUAL_ENV}={sid} / 该手工步骤无法自动核对：请在终端运行，"
-                       f"或以 {CONFIRM_MANUAL_ENV}={sid} 明确确认")
+        return False, (
+            f"manual step {sid} waits for the operator: bkdoctor cannot see this work; run install on a "
+            f"terminal, or confirm it with {CONFIRM_MANUAL_ENV}={sid} / 该手工步骤无法自动核对：请在终端运行，"
+            f"或以 {CONFIRM_MANUAL_ENV}={sid} 明确确认"
+        )
 
     async def check(self, name: str) -> tuple[bool, str]:
         fn = CHECKS[name.split(":")[0]]
@@ -568,7 +680,10 @@ class Installer:
                     by = creators.get(s.dir)
                     path = self.inv.install_dir if s.dir == "blueking" else root_of(self.inv.install_dir)
                     err = f"directory {path} does not exist yet at this point" + (
-                        f" (created by {by[0]} step {by[1]}, §{by[2]})" if by and all_ids.index(by[0]) <= all_ids.index(p.id) else "")
+                        f" (created by {by[0]} step {by[1]}, §{by[2]})"
+                        if by and all_ids.index(by[0]) <= all_ids.index(p.id)
+                        else ""
+                    )
                 try:
                     hosts = self.hosts_for(s.on)
                 except BadInput as e:
@@ -577,7 +692,9 @@ class Installer:
                 for cmd in (s.value if s.kind in ("run", "check") else "", s.verify_run or ""):
                     for name in PLACEHOLDER_RE.findall(cmd):
                         if not vals.get(name) and name != "registry":
-                            err = err or f"needs @{{{name}}}, which the inventory does not give (no such host or setting)"
+                            err = (
+                                err or f"needs @{{{name}}}, which the inventory does not give (no such host or setting)"
+                            )
                 if s.kind == "builtin" and s.value == "join":
                     n = len([h for h in self.inv.hosts if "master" in h.roles])
                     if n % 2 == 0:
@@ -603,33 +720,62 @@ class Installer:
                 except BadInput:
                     hosts = []
                 d = {"none": "-", "root": root_of(self.inv.install_dir), "blueking": self.inv.install_dir}[s.dir]
-                steps.append({"n": i + 1, "kind": s.kind, "on": s.on, "hosts": hosts, "dir": d, "env": list(s.env),
-                              "guide": s.guide, "quote": s.quote, "command": _clean(self.describe(s, values)),
-                              "unless": s.unless, "error": errors.get((p.id, i + 1))})
-            rows.append({"phase": p.id, "title": p.title.get(self.lang), "guide": p.guide, "optional": p.optional,
-                         "gate": "pass" if gate_ok else "fail", "gate_failing": sorted({f"{f.rule.id}@{f.target}" for f in gate_bad}),
-                         "verify": "pass" if ver_ok else "not yet", "state": "done" if self.state.phase_done(p.id) else "",
-                         "steps": steps})
+                steps.append(
+                    {
+                        "n": i + 1,
+                        "kind": s.kind,
+                        "on": s.on,
+                        "hosts": hosts,
+                        "dir": d,
+                        "env": list(s.env),
+                        "guide": s.guide,
+                        "quote": s.quote,
+                        "command": _clean(self.describe(s, values)),
+                        "unless": s.unless,
+                        "error": errors.get((p.id, i + 1)),
+                    }
+                )
+            rows.append(
+                {
+                    "phase": p.id,
+                    "title": p.title.get(self.lang),
+                    "guide": p.guide,
+                    "optional": p.optional,
+                    "gate": "pass" if gate_ok else "fail",
+                    "gate_failing": sorted({f"{f.rule.id}@{f.target}" for f in gate_bad}),
+                    "verify": "pass" if ver_ok else "not yet",
+                    "state": "done" if self.state.phase_done(p.id) else "",
+                    "steps": steps,
+                }
+            )
         return rows
 
     def describe(self, s: Step, values: dict[str, str]) -> str:
         if s.kind == "builtin" and s.value == "join":
             masters = [h.name for h in self.hosts_for("other-masters", True)]
             nodes = [h.name for h in self.hosts_for("nodes", True)]
-            return (render("curl -fsSL @{base}/ce7/bcs.sh | bash -s -- -i k8sctrl", values) + "  (on the first master; "
-                    "output kept from the terminal and the logs: it holds the join tokens)\n"
-                    f"then its control-plane join command on: {', '.join(masters) or '(no other master)'}\n"
-                    f"and its node join command on: {', '.join(nodes) or '(no node)'}  (hosts already Nodes are left alone)")
+            return (
+                render("curl -fsSL @{base}/ce7/bcs.sh | bash -s -- -i k8sctrl", values) + "  (on the first master; "
+                "output kept from the terminal and the logs: it holds the join tokens)\n"
+                f"then its control-plane join command on: {', '.join(masters) or '(no other master)'}\n"
+                f"and its node join command on: {', '.join(nodes) or '(no node)'}  (hosts already Nodes are left alone)"
+            )
         if s.kind == "builtin" and s.value == "yaml-keys":
-            shown = {"@domain": values.get("domain") or "<BK_DOMAIN>",
-                     "@containers_log_path": "<the nodes' Docker Root Dir>/containers",
-                     "@default_storage_class": "<the default StorageClass>"}
-            keys = ", ".join(f"{k.replace('/', '.')}: {shown.get(v, v) if isinstance(v, str) else str(v).lower()}"
-                             for k, v in s.args["set"].items())
+            shown = {
+                "@domain": values.get("domain") or "<BK_DOMAIN>",
+                "@containers_log_path": "<the nodes' Docker Root Dir>/containers",
+                "@default_storage_class": "<the default StorageClass>",
+            }
+            keys = ", ".join(
+                f"{k.replace('/', '.')}: {shown.get(v, v) if isinstance(v, str) else str(v).lower()}"
+                for k, v in s.args["set"].items()
+            )
             return f"bkdoctor: in {s.args['file']} add what is missing (every other line kept): {keys}"
         if s.kind == "builtin" and s.value == "access-info":
-            return ("bkdoctor: show the hosts entries for your computer (the ingress-nginx node's IP) and the admin "
-                    "account of bk-user-api-general-envs, once (never logged or stored)")
+            return (
+                "bkdoctor: show the hosts entries for your computer (the ingress-nginx node's IP) and the admin "
+                "account of bk-user-api-general-envs, once (never logged or stored)"
+            )
         if s.kind == "manual":
             return "manual: " + render_text(s.value.get(self.lang) or s.value["en"], self)
         extra = (s.args.get("thresholds") or {}).get("coredns_extra_names")
@@ -646,8 +792,12 @@ class Installer:
             st = await self.statuses(sels)
         except BadInput:
             return []
-        found = [f for rid, (s, fs) in st.items() for f in fs if f.status in PROBLEM_STATUSES
-                 and (rid.startswith("faq-") or rid in phase.verify or f.related)]
+        found = [
+            f
+            for rid, (s, fs) in st.items()
+            for f in fs
+            if f.status in PROBLEM_STATUSES and (rid.startswith("faq-") or rid in phase.verify or f.related)
+        ]
         found.sort(key=lambda f: (f.status != "fail", f.rule.id))
         for f in found[:10]:
             self.say(f"  ! {f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}")
@@ -660,8 +810,8 @@ class Installer:
 
     async def offer_fixes(self, found: list[Any]) -> bool:
         """Offer bkdoctor's own fixes for what the diagnosis found; True when at least one was fixed."""
-        from bkdoctor.fix.plan import all_remediations
         from bkdoctor.fix.loop import run_fix
+        from bkdoctor.fix.plan import all_remediations
 
         rems = all_remediations()
         rules = sorted({f.rule.id for f in found if f.rule.remediation in rems and f.status in ("fail", "warn")})
@@ -669,18 +819,28 @@ class Installer:
         if not rules:
             return False
         # only where the diagnosis found the problem (the targets just shown), never every host
-        targets = {f.target for f in found if f.rule.id in rules} | {r["target"] for f in found for r in f.related
-                                                                      if r.get("fix") and r.get("target")}
+        targets = {f.target for f in found if f.rule.id in rules} | {
+            r["target"] for f in found for r in f.related if r.get("fix") and r.get("target")
+        }
         question = f"apply bkdoctor's fixes for {', '.join(rules)} on {', '.join(sorted(targets))} and retry?"
         self.say(f"  {_clean(question)}")
         if not self.confirm(question):
             return False
         sel = registry.select(rules, None)
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in sel) else None
-        outcomes = await run_fix(self.inv, sel, hosts=targets or None, cluster=cluster, dry_run=False,
-                                 allow_disruptive=False,
-                                 confirm=lambda plans: True, say=lambda s: self.say("    " + s), history=self.history,
-                                 factory=self.factory, lang=self.lang)
+        outcomes = await run_fix(
+            self.inv,
+            sel,
+            hosts=targets or None,
+            cluster=cluster,
+            dry_run=False,
+            allow_disruptive=False,
+            confirm=lambda plans: True,
+            say=lambda s: self.say("    " + s),
+            history=self.history,
+            factory=self.factory,
+            lang=self.lang,
+        )
         for o in outcomes:
             self.say(f"    {o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}")
         return any(o.status == "fixed" for o in outcomes)
@@ -734,9 +894,14 @@ class Installer:
                             self.say(f"    -> bkdoctor fix --rule {f.rule.id} --host {shlex.quote(f.target)}")
                     for m in msgs:
                         self.say(f"  gate: {m}")
-                    why = "; ".join([f"{f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}" for f in bad[:3]] + msgs)
-                    reports.append(PhaseReport(p.id, "blocked", "gate: " + why,
-                                               [{"rule": f.rule.id, "target": f.target} for f in bad]))
+                    why = "; ".join(
+                        [f"{f.rule.id} @ {f.target}: {f.result.message.get(self.lang)}" for f in bad[:3]] + msgs
+                    )
+                    reports.append(
+                        PhaseReport(
+                            p.id, "blocked", "gate: " + why, [{"rule": f.rule.id, "target": f.target} for f in bad]
+                        )
+                    )
                     return reports
             if not self.confirm(f"run phase {p.id} ({len(p.steps)} step(s))?"):
                 reports.append(PhaseReport(p.id, "blocked", "not confirmed"))
@@ -770,14 +935,26 @@ class Installer:
                 if not ok:
                     self.state.set(p.id, i, "failed", log, detail)
                     if step.kind == "manual":
-                        self.say(f"  step {i + 1} waits for the operator: do the above, then run install again"
-                                 + (f"\n{detail}" if detail else ""))
+                        self.say(
+                            f"  step {i + 1} waits for the operator: do the above, then run install again"
+                            + (f"\n{detail}" if detail else "")
+                        )
                         reports.append(PhaseReport(p.id, "failed", f"step {i + 1} waits for the operator (manual)"))
                         return reports
-                    self.say(f"  step {i + 1} failed" + (f" (log: {log})" if log else "") + (f"\n{detail}" if detail else ""))
-                    reports.append(PhaseReport(p.id, "failed", f"step {i + 1} failed" + (f": {detail.splitlines()[0]}" if detail else ""),
-                                               [{"rule": f.rule.id, "target": f.target, "status": f.status,
-                                                 "related": f.related} for f in found]))
+                    self.say(
+                        f"  step {i + 1} failed" + (f" (log: {log})" if log else "") + (f"\n{detail}" if detail else "")
+                    )
+                    reports.append(
+                        PhaseReport(
+                            p.id,
+                            "failed",
+                            f"step {i + 1} failed" + (f": {detail.splitlines()[0]}" if detail else ""),
+                            [
+                                {"rule": f.rule.id, "target": f.target, "status": f.status, "related": f.related}
+                                for f in found
+                            ],
+                        )
+                    )
                     return reports
                 self.state.set(p.id, i, "done", log, "" if step.args.get("secret") else detail)
             if p.verify or p.checks:
@@ -792,10 +969,17 @@ class Installer:
                     if await self.offer_fixes(found or bad):
                         ok, bad, msgs = await self.phase_verified(p)
                 if not ok:
-                    reports.append(PhaseReport(p.id, "failed", "verify: " + "; ".join(
-                        [f"{f.rule.id} @ {f.target}" for f in bad[:5]] + msgs),
-                        [{"rule": f.rule.id, "target": f.target, "status": f.status,
-                          "related": f.related} for f in found or bad]))
+                    reports.append(
+                        PhaseReport(
+                            p.id,
+                            "failed",
+                            "verify: " + "; ".join([f"{f.rule.id} @ {f.target}" for f in bad[:5]] + msgs),
+                            [
+                                {"rule": f.rule.id, "target": f.target, "status": f.status, "related": f.related}
+                                for f in found or bad
+                            ],
+                        )
+                    )
                     return reports
             self.state.set(p.id, -1, "done")
             self.say(f"   {p.id} done")
@@ -805,7 +989,9 @@ class Installer:
 
 def _clean(s: str) -> str:
     """No control characters reach the terminal (a host's output may carry escape sequences)."""
-    return "".join(ch if ch in "\t\n" or (ord(ch) >= 32 and ord(ch) != 127 and not 0x80 <= ord(ch) < 0xa0) else "?" for ch in s)
+    return "".join(
+        ch if ch in "\t\n" or (ord(ch) >= 32 and ord(ch) != 127 and not 0x80 <= ord(ch) < 0xA0) else "?" for ch in s
+    )
 
 
 def render_value(v: Any, inst: Installer) -> Any:
@@ -818,7 +1004,6 @@ def render_value(v: Any, inst: Installer) -> Any:
 
 def render_text(v: str, inst: Installer) -> str:
     return render_value(v, inst)
-
 
 
 async def run_streaming(transport: Any, script: str, timeout: float, on_out: Callable[[bytes], None]) -> int:

@@ -4,6 +4,7 @@ shell script, the guide's section text for the quotes, the `bcs.sh -i k8sctrl` o
 
 Every value that enters a script goes through `shlex.quote` (a path under `~` becomes `"$HOME"/'rest'`, so it is
 expanded on the host that runs it and still quoted)."""
+
 from __future__ import annotations
 
 import re
@@ -44,7 +45,9 @@ class Step:
 
     def describe(self, values: dict[str, str] | None = None) -> str:
         if self.kind in ("fix", "rules"):
-            return ("bkdoctor fix --rule " if self.kind == "fix" else "bkdoctor scan --rule ") + " --rule ".join(self.value)
+            return ("bkdoctor fix --rule " if self.kind == "fix" else "bkdoctor scan --rule ") + " --rule ".join(
+                self.value
+            )
         if self.kind == "manual":
             return "manual: " + self.value["en"].splitlines()[0]
         if self.kind == "builtin":
@@ -68,10 +71,12 @@ def root_of(install_dir: str) -> str:
 
 def render(cmd: str, values: dict[str, str]) -> str:
     """Replace `@{name}` by the shlex-quoted value; an unknown name is an error (never left for the shell)."""
+
     def sub(m: re.Match[str]) -> str:
         if m.group(1) not in values:
             raise KeyError(f"no value for @{{{m.group(1)}}}")
         return shlex.quote(str(values[m.group(1)]))
+
     return PLACEHOLDER.sub(sub, cmd)
 
 
@@ -120,7 +125,9 @@ def guide_section(text: str, section: str) -> str:
             break
     if start is None:
         raise KeyError(section)
-    end = next((j for j in range(start + 1, len(lines)) if _H1.match(lines[j]) or lines[j].startswith("# ")), len(lines))
+    end = next(
+        (j for j in range(start + 1, len(lines)) if _H1.match(lines[j]) or lines[j].startswith("# ")), len(lines)
+    )
     if not nums:
         return "\n".join(lines[start:end]).replace("\x00", "")
     want = ".".join(nums)
@@ -145,10 +152,16 @@ def squash(s: str) -> str:
 # -- bcs.sh -i k8sctrl -------------------------------------------------------------------------------
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _B64 = r"[A-Za-z0-9+/=]*"
-_JOIN_LINE = [re.compile(r"set -a"), re.compile(rf"cluster_env={_B64}"),
-              re.compile(rf"(master_join_cmd_b64|join_cmd_b64)={_B64}"), re.compile(r"set \+a"),
-              re.compile(r"curl -fsSL https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~%+-]+)*/bcs\.sh \| "
-                         r"bash -s -- (install|-i) (k8s-control-plane|k8s-node)")]
+_JOIN_LINE = [
+    re.compile(r"set -a"),
+    re.compile(rf"cluster_env={_B64}"),
+    re.compile(rf"(master_join_cmd_b64|join_cmd_b64)={_B64}"),
+    re.compile(r"set \+a"),
+    re.compile(
+        r"curl -fsSL https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~%+-]+)*/bcs\.sh \| "
+        r"bash -s -- (install|-i) (k8s-control-plane|k8s-node)"
+    ),
+]
 HEADERS = {"master": "扩容控制平面执行以下命令", "node": "扩容节点执行以下命令"}
 
 
@@ -162,7 +175,7 @@ def parse_join_commands(output: str) -> dict[str, str]:
         idx = next((i for i, l in enumerate(lines) if header in l), None)
         if idx is None:
             continue
-        block = [l for l in lines[idx + 1: idx + 1 + 8] if l][:5]
+        block = [l for l in lines[idx + 1 : idx + 1 + 8] if l][:5]
         if len(block) != 5 or not all(p.fullmatch(l) for p, l in zip(_JOIN_LINE, block)):
             raise ValueError(f"bcs.sh -i k8sctrl: the {role} join command is not in the expected shape")
         want_var = "master_join_cmd_b64" if role == "master" else "join_cmd_b64"
@@ -235,7 +248,9 @@ def yaml_set_missing(text: str, path: list[str], value: str) -> str:
         step = "  "
     else:
         # the indentation of the existing children, or two more than the parent
-        child = next((_key_line(lines[i].rstrip("\n")) for i in range(lo, hi) if _key_line(lines[i].rstrip("\n"))), None)
+        child = next(
+            (_key_line(lines[i].rstrip("\n")) for i in range(lo, hi) if _key_line(lines[i].rstrip("\n"))), None
+        )
         base = " " * (child[0] if child else indent + 2)
         step = "  "
         at = lo  # right below the parent key: never inside another child's block

@@ -1,4 +1,5 @@
 """Report renderers (HTML, JUnit). Keep this module free of other bkdoctor imports."""
+
 from pathlib import Path
 
 

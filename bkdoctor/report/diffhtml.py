@@ -4,6 +4,7 @@ New problems, resolved, still failing, and changed (a problem whose status moved
 from the scans (rule ids, host names, messages) is escaped by Jinja2's autoescape; the page loads nothing (a
 Content-Security-Policy with `default-src 'none'` and no script at all).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,12 @@ import jinja2
 from bkdoctor import __version__
 from bkdoctor.model import STATUSES
 
-SECTIONS = (("new", "新问题", "New problems"), ("resolved", "已解决", "Resolved"),
-            ("still_failing", "仍未解决", "Still failing"), ("changed", "状态变化", "Changed"))
+SECTIONS = (
+    ("new", "新问题", "New problems"),
+    ("resolved", "已解决", "Resolved"),
+    ("still_failing", "仍未解决", "Still failing"),
+    ("changed", "状态变化", "Changed"),
+)
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="{{ lang }}">
@@ -71,6 +76,10 @@ def render_diff_html(d: dict[str, Any], lang: str = "en") -> str:
     known = set(STATUSES)
     items = {k: list(d.get(k) or []) for k, _, _ in SECTIONS}
     return env.from_string(TEMPLATE).render(
-        d={**items, "from": d["from"], "to": d["to"]}, lang=lang, sections=SECTIONS, version=__version__,
+        d={**items, "from": d["from"], "to": d["to"]},
+        lang=lang,
+        sections=SECTIONS,
+        version=__version__,
         cls=lambda s: s if s in known else "none",
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"))
+        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
+    )

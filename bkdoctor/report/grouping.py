@@ -4,6 +4,7 @@ line each. Presentation only: the JSON and JUnit reports keep one finding per ru
 A group is (rule, status, message shape): messages that differ only in their values (numbers, addresses, sizes)
 share a shape and a group; the values per host are listed with -v or `--group-by host`.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,19 +18,38 @@ from bkdoctor.safe.terminal import clean, clean_line
 ORDER = ("fail", "error", "warn", "suppressed", "skip", "pass")
 PROBLEMS = ("fail", "error", "warn", "suppressed")
 SEV = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim",
-         "suppressed": "cyan"}
+STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim", "suppressed": "cyan"}
 NO_CLUSTER = "no cluster configured"
 
 TXT = {
-    "zh": {"hosts": "台主机", "on": "涉及", "unreachable": "不可达", "not_run": "项检查未运行", "skipped": "项检查已跳过",
-           "fix": "修复", "guide": "部署文档", "more": "另 {n} 台（--group-by host 展开）",
-           "variants": "各主机的值不同（{n} 种；-v 或 --group-by host 列出）", "all_ok": "全部检查通过",
-           "no_problem": "无问题的主机", "cluster": "集群"},
-    "en": {"hosts": "hosts", "on": "on", "unreachable": "unreachable", "not_run": "checks not run",
-           "skipped": "checks skipped", "fix": "Fix", "guide": "guide", "more": "+{n} more (--group-by host)",
-           "variants": "values differ per host ({n} variants; -v or --group-by host lists them)",
-           "all_ok": "All checks passed", "no_problem": "hosts with no problem", "cluster": "cluster"},
+    "zh": {
+        "hosts": "台主机",
+        "on": "涉及",
+        "unreachable": "不可达",
+        "not_run": "项检查未运行",
+        "skipped": "项检查已跳过",
+        "fix": "修复",
+        "guide": "部署文档",
+        "more": "另 {n} 台（--group-by host 展开）",
+        "variants": "各主机的值不同（{n} 种；-v 或 --group-by host 列出）",
+        "all_ok": "全部检查通过",
+        "no_problem": "无问题的主机",
+        "cluster": "集群",
+    },
+    "en": {
+        "hosts": "hosts",
+        "on": "on",
+        "unreachable": "unreachable",
+        "not_run": "checks not run",
+        "skipped": "checks skipped",
+        "fix": "Fix",
+        "guide": "guide",
+        "more": "+{n} more (--group-by host)",
+        "variants": "values differ per host ({n} variants; -v or --group-by host lists them)",
+        "all_ok": "All checks passed",
+        "no_problem": "hosts with no problem",
+        "cluster": "cluster",
+    },
 }
 
 TOKEN = 64
@@ -207,16 +227,26 @@ def group(report: dict[str, Any], verbose: bool = False) -> Fleet:
         if g is None:
             kind = (targets.get(tname) or {}).get("kind", "host")
             rem = (f.get("remediation") or {}).get("id")
-            g = groups[key] = Group(f["rule"], f["status"], f["severity"], "cluster" if kind == "cluster" else "host",
-                                    rem, _guide_ref(f.get("guide") or {}), reason)
+            g = groups[key] = Group(
+                f["rule"],
+                f["status"],
+                f["severity"],
+                "cluster" if kind == "cluster" else "host",
+                rem,
+                _guide_ref(f.get("guide") or {}),
+                reason,
+            )
         elif (targets.get(tname) or {}).get("kind", "host") != "cluster":
             g.kind = "host"
         g.messages.setdefault(f["message"], []).append(tname)
     for g in groups.values():
         g.evaluated = len(evaluated.get(g.rule, ()))
-    return Fleet(down=[(targets[n], not_run.get(n, 0)) for n in targets if n in down_names],
-                 no_cluster=[(targets[n], skipped.get(n, 0)) for n in targets if n in nocl_names],
-                 groups=sorted(groups.values(), key=Group.sort_key), by_target=by_target)
+    return Fleet(
+        down=[(targets[n], not_run.get(n, 0)) for n in targets if n in down_names],
+        no_cluster=[(targets[n], skipped.get(n, 0)) for n in targets if n in nocl_names],
+        groups=sorted(groups.values(), key=Group.sort_key),
+        by_target=by_target,
+    )
 
 
 def target_line(tg: dict[str, Any], n: int, lang: str, skipped: bool = False) -> str:
@@ -252,13 +282,21 @@ def group_body(g: Group, lang: str, budget: int, verbose: bool) -> Any:
     if g.guide and g.status in ("fail", "warn"):
         # after the Fix: command, a shell comment: the command copy-pastes as it is; a site rule (--rules-dir)
         # names the site's own reference, not a section of the guide
-        ref = g.guide[5:] if g.guide.startswith("site:") else (
-            g.guide if g.guide == NOT_IN_GUIDE else f"{w['guide']} §{g.guide}")
+        ref = (
+            g.guide[5:]
+            if g.guide.startswith("site:")
+            else (g.guide if g.guide == NOT_IN_GUIDE else f"{w['guide']} §{g.guide}")
+        )
         body.append(clean(f"  # {ref}" if fix_hint else f" ({ref})"), style="dim")
     if verbose and len(msgs) > 1:
         for m, ts in g.messages.items():
-            body.append("\n  " + clean_line(", ".join(t for t, _n in compress_hosts(sorted(ts, key=natural_key))))
-                        + ": " + clean(m), style="dim")
+            body.append(
+                "\n  "
+                + clean_line(", ".join(t for t, _n in compress_hosts(sorted(ts, key=natural_key))))
+                + ": "
+                + clean(m),
+                style="dim",
+            )
     return body
 
 
@@ -283,8 +321,11 @@ def print_grouped(report: dict[str, Any], console: Any, verbose: bool = False, b
     budget = max(60, 2 * width - 60)  # about two lines of host names per problem
     label_w = max(len(g.status) for g in fl.groups)
     for g in fl.groups:
-        hanging(console, Text(g.status.upper().ljust(label_w), style=STYLE.get(g.status, "")),
-                group_body(g, lang, budget, verbose))
+        hanging(
+            console,
+            Text(g.status.upper().ljust(label_w), style=STYLE.get(g.status, "")),
+            group_body(g, lang, budget, verbose),
+        )
 
 
 def hanging(console: Any, label: Any, body: Any, indent: int = 0) -> None:
@@ -330,9 +371,19 @@ def _print_by_host(report: dict[str, Any], fl: Fleet, console: Any, verbose: boo
             if f.get("suppression"):
                 body.append(clean(f" [{f['suppression']['reason']}]"), style="cyan")
             if (f.get("remediation") or {}).get("id") and f["status"] in ("fail", "warn"):
-                body.append(f" — {w['fix']}: bkdoctor fix --rule {shlex.quote(f['rule'])} --host "
-                            f"{clean_line(shlex.quote(name))}", style="dim")
+                body.append(
+                    f" — {w['fix']}: bkdoctor fix --rule {shlex.quote(f['rule'])} --host "
+                    f"{clean_line(shlex.quote(name))}",
+                    style="dim",
+                )
             hanging(console, Text(f["status"].upper().ljust(label_w), style=STYLE.get(f["status"], "")), body, indent=2)
     if clean_hosts:
-        console.print(Text(clean_line(f"✓ {len(clean_hosts)} {w['no_problem']}: " + ", ".join(
-            t for t, _n in compress_hosts(sorted(clean_hosts, key=natural_key)))), style="green"))
+        console.print(
+            Text(
+                clean_line(
+                    f"✓ {len(clean_hosts)} {w['no_problem']}: "
+                    + ", ".join(t for t, _n in compress_hosts(sorted(clean_hosts, key=natural_key)))
+                ),
+                style="green",
+            )
+        )

@@ -1,5 +1,6 @@
 """The `history` and `diff` commands: past scans from the history database (bkdoctor.store), newest first, and the
 comparison of two of them (terminal, JSON or HTML), optionally after importing the CronJob's runs from the cluster."""
+
 from __future__ import annotations
 
 import os
@@ -23,14 +24,27 @@ def show_history(limit: int, as_json: bool, db: str | None) -> None:
         table.add_column(col)
     for r in rows:
         s = r["summary"]
-        table.add_row(r["id"], r["started_at"], f"{r['duration_s']:.2f}s", clean_line(r["inventory"] or "(this host)"),
-                      *(str(s.get(k, 0)) for k in ("pass", "warn", "fail", "error")))
+        table.add_row(
+            r["id"],
+            r["started_at"],
+            f"{r['duration_s']:.2f}s",
+            clean_line(r["inventory"] or "(this host)"),
+            *(str(s.get(k, 0)) for k in ("pass", "warn", "fail", "error")),
+        )
     safe_console(stderr=False).print(table)
 
 
-def show_diff(scan_a: str | None, scan_b: str | None, as_json: bool, lang: str, db: str | None,
-              html_path: str | None = None, cluster_history: str | None = None, kubeconfig: str | None = None,
-              kube_context: str | None = None) -> None:
+def show_diff(
+    scan_a: str | None,
+    scan_b: str | None,
+    as_json: bool,
+    lang: str,
+    db: str | None,
+    html_path: str | None = None,
+    cluster_history: str | None = None,
+    kubeconfig: str | None = None,
+    kube_context: str | None = None,
+) -> None:
     """`bkdoctor diff`: new problems, resolved, still failing between two scans (default: the last two)."""
     from bkdoctor.report.terminal import print_diff
     from bkdoctor.store import History

@@ -8,6 +8,7 @@ markup from report data.  The raw report is embedded as an inert
 tag forbids any network access and only allows the page's own script (by hash),
 as defence in depth.
 """
+
 from __future__ import annotations
 
 import base64
@@ -108,8 +109,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "on": ("位于", "on"),
     "node": ("节点", "node"),
     "by_rule": ("按规则", "By rule"),
-    "by_rule_hint": ("每条规则一行：各状态的主机数与主机；点击主机查看详情",
-                     "One row per rule: hosts per status; click a host for its finding"),
+    "by_rule_hint": (
+        "每条规则一行：各状态的主机数与主机；点击主机查看详情",
+        "One row per rule: hosts per status; click a host for its finding",
+    ),
     "view": ("视图", "View"),
     "hosts_n": ("台主机", "hosts"),
     "not_run": ("项检查未运行", "checks not run"),
@@ -190,8 +193,10 @@ def _texts(f: dict, report_lang: str) -> dict[str, dict[str, str]]:
     for lang in ("zh", "en"):
         t = i18n.get(lang) if isinstance(i18n, dict) else None
         if isinstance(t, dict) and (t.get("title") or t.get("message")):
-            out[lang] = {"title": clean(t.get("title") or base["title"]),
-                         "message": clean(t.get("message") if t.get("message") is not None else base["message"])}
+            out[lang] = {
+                "title": clean(t.get("title") or base["title"]),
+                "message": clean(t.get("message") if t.get("message") is not None else base["message"]),
+            }
         else:
             out[lang] = dict(base)
     return out
@@ -218,10 +223,18 @@ def _related(f: dict, anchor_at: dict[tuple[str, str], str]) -> list[dict]:
         if not isinstance(r, dict):
             continue
         rule, target = clean(r.get("rule")), clean(r.get("target"))
-        out.append({"rule": rule, "target": target, "status": clean(r.get("status")),
-                    "relation": "causes" if r.get("relation") == "causes" else "caused-by",
-                    "node": clean(r.get("node")) or None, "message": clean(r.get("message")) or None,
-                    "fix": clean(r.get("fix")) or None, "anchor": anchor_at.get((target, rule))})
+        out.append(
+            {
+                "rule": rule,
+                "target": target,
+                "status": clean(r.get("status")),
+                "relation": "causes" if r.get("relation") == "causes" else "caused-by",
+                "node": clean(r.get("node")) or None,
+                "message": clean(r.get("message")) or None,
+                "fix": clean(r.get("fix")) or None,
+                "anchor": anchor_at.get((target, rule)),
+            }
+        )
     return out
 
 
@@ -233,8 +246,9 @@ def _view_model(report: dict) -> dict:
     raw_targets = [t for t in (report.get("targets") or []) if isinstance(t, dict)]
 
     # findings, worst first (stable: keeps report order within equal rank)
-    order = sorted(range(len(raw_findings)),
-                   key=lambda i: _rank(raw_findings[i].get("status"), raw_findings[i].get("severity")))
+    order = sorted(
+        range(len(raw_findings)), key=lambda i: _rank(raw_findings[i].get("status"), raw_findings[i].get("severity"))
+    )
     # an unreachable target's "could not check" errors fold into one entry for the target (its row), not one per
     # rule; a cluster that is simply not configured is a skip (grey), not an unreachable target
     down = {clean(t.get("name")): t for t in raw_targets if t.get("reachable") is False and not _no_cluster(t)}
@@ -245,17 +259,23 @@ def _view_model(report: dict) -> dict:
         if name in down and f.get("status") == "error":
             g = folded.get(name)
             if g is None:
-                g = folded[name] = {"anchor": f"u-{len(folded) + 1}", "target": name,
-                                    "address": clean(down[name].get("address")) or None,
-                                    "error": clean(down[name].get("error")) or None, "rules": [],
-                                    "severity": clean(f.get("severity"))}
+                g = folded[name] = {
+                    "anchor": f"u-{len(folded) + 1}",
+                    "target": name,
+                    "address": clean(down[name].get("address")) or None,
+                    "error": clean(down[name].get("error")) or None,
+                    "rules": [],
+                    "severity": clean(f.get("severity")),
+                }
             g["rules"].append(clean(f.get("rule")))
     findings = []
     anchor_of: dict[int, str] = {}
     anchor_at: dict[tuple[str, str], str] = {}  # (target, rule) -> first anchor, for cross-layer links
     for pos, i in enumerate(order):
         name = clean(raw_findings[i].get("target"))
-        anchor = folded[name]["anchor"] if name in folded and raw_findings[i].get("status") == "error" else f"f-{pos + 1}"
+        anchor = (
+            folded[name]["anchor"] if name in folded and raw_findings[i].get("status") == "error" else f"f-{pos + 1}"
+        )
         anchor_of[i] = anchor
         anchor_at.setdefault((name, clean(raw_findings[i].get("rule"))), anchor)
     for pos, i in enumerate(order):
@@ -275,12 +295,18 @@ def _view_model(report: dict) -> dict:
             remediation = {"commands": "\n".join(cmds), "fix": fix, "disruptive": bool(rem.get("disruptive"))}
         guide = f.get("guide") if isinstance(f.get("guide"), dict) else None
         if guide is not None:
-            guide = {"section": clean(guide.get("section")), "title": clean(guide.get("title")),
-                     "line": guide.get("line") if isinstance(guide.get("line"), int) else None}
+            guide = {
+                "section": clean(guide.get("section")),
+                "title": clean(guide.get("title")),
+                "line": guide.get("line") if isinstance(guide.get("line"), int) else None,
+            }
         sup = f.get("suppression") if isinstance(f.get("suppression"), dict) else None
         if sup is not None:
-            sup = {"reason": clean(sup.get("reason")), "until": clean(sup.get("until")) or None,
-                   "original_status": clean(sup.get("original_status")) or None}
+            sup = {
+                "reason": clean(sup.get("reason")),
+                "until": clean(sup.get("until")) or None,
+                "original_status": clean(sup.get("original_status")) or None,
+            }
         evidence = f.get("evidence")
         if isinstance(evidence, dict):
             evidence_items = [(clean(k), _pretty(v) if v is not None else "null") for k, v in evidence.items()]
@@ -288,21 +314,23 @@ def _view_model(report: dict) -> dict:
             evidence_items = []
         else:
             evidence_items = [("", _pretty(evidence))]
-        findings.append({
-            "anchor": anchor,
-            "rule": rule,
-            "target": target,
-            "status": clean(f.get("status")),
-            "severity": clean(f.get("severity")),
-            "text": _texts(f, lang),
-            "observed": _pretty(f.get("observed")),
-            "expected": _pretty(f.get("expected")),
-            "evidence": evidence_items,
-            "remediation": remediation,
-            "guide": guide,
-            "suppression": sup,
-            "related": _related(f, anchor_at),
-        })
+        findings.append(
+            {
+                "anchor": anchor,
+                "rule": rule,
+                "target": target,
+                "status": clean(f.get("status")),
+                "severity": clean(f.get("severity")),
+                "text": _texts(f, lang),
+                "observed": _pretty(f.get("observed")),
+                "expected": _pretty(f.get("expected")),
+                "evidence": evidence_items,
+                "remediation": remediation,
+                "guide": guide,
+                "suppression": sup,
+                "related": _related(f, anchor_at),
+            }
+        )
 
     # rules (columns): scan.rules order first, then any others in order of appearance
     rules: list[str] = []
@@ -319,23 +347,36 @@ def _view_model(report: dict) -> dict:
         if name in seen:
             continue
         seen.add(name)
-        targets.append({
-            "name": name,
-            "kind": clean(t.get("kind")) or "host",
-            "address": clean(t.get("address")) or None,
-            "roles": [clean(r) for r in (t.get("roles") or [])],
-            "reachable": t.get("reachable") is not False or _no_cluster(t),
-            "skipped": _no_cluster(t),
-            "folded": folded.get(name),
-            "error": clean(t.get("error")) or None,
-            "gather_s": t.get("gather_s") if isinstance(t.get("gather_s"), (int, float)) else None,
-        })
+        targets.append(
+            {
+                "name": name,
+                "kind": clean(t.get("kind")) or "host",
+                "address": clean(t.get("address")) or None,
+                "roles": [clean(r) for r in (t.get("roles") or [])],
+                "reachable": t.get("reachable") is not False or _no_cluster(t),
+                "skipped": _no_cluster(t),
+                "folded": folded.get(name),
+                "error": clean(t.get("error")) or None,
+                "gather_s": t.get("gather_s") if isinstance(t.get("gather_s"), (int, float)) else None,
+            }
+        )
     for f in raw_findings:
         name = clean(f.get("target"))
         if name not in seen:
             seen.add(name)
-            targets.append({"name": name, "kind": "host", "address": None, "roles": [], "reachable": True,
-                            "skipped": False, "folded": None, "error": None, "gather_s": None})
+            targets.append(
+                {
+                    "name": name,
+                    "kind": "host",
+                    "address": None,
+                    "roles": [],
+                    "reachable": True,
+                    "skipped": False,
+                    "folded": None,
+                    "error": None,
+                    "gather_s": None,
+                }
+            )
 
     # matrix cells: worst finding per (target, rule), all anchors kept for filtering
     cells: dict[tuple[str, str], dict] = {}
@@ -344,9 +385,13 @@ def _view_model(report: dict) -> dict:
         key = (clean(f.get("target")), clean(f.get("rule")))
         c = cells.get(key)
         if c is None:
-            cells[key] = {"status": clean(f.get("status")), "severity": clean(f.get("severity")),
-                          "anchor": anchor_of[i], "anchors": [anchor_of[i]],
-                          "glyph": STATUS_GLYPH.get(f.get("status"), "·")}
+            cells[key] = {
+                "status": clean(f.get("status")),
+                "severity": clean(f.get("severity")),
+                "anchor": anchor_of[i],
+                "anchors": [anchor_of[i]],
+                "glyph": STATUS_GLYPH.get(f.get("status"), "·"),
+            }
         else:
             c["anchors"].append(anchor_of[i])
     for t in targets:
@@ -393,9 +438,15 @@ def _view_model(report: dict) -> dict:
         "down_by_error": _down_by_error(groups),
         "n_entries": len(entries),
         "byrule": _by_rule(raw_findings, anchor_of, rules, folded, report_lang=lang),
-        "skipped_targets": [{"name": t["name"], "error": t["error"],
-                             "n": sum(1 for f in raw_findings if clean(f.get("target")) == t["name"])}
-                            for t in targets if t["skipped"]],
+        "skipped_targets": [
+            {
+                "name": t["name"],
+                "error": t["error"],
+                "n": sum(1 for f in raw_findings if clean(f.get("target")) == t["name"]),
+            }
+            for t in targets
+            if t["skipped"]
+        ],
         "view": "rules" if n_hosts > 10 else "matrix",
         "summary": summary,
         "total": total,
@@ -412,8 +463,9 @@ def _no_cluster(t: dict) -> bool:
     return t.get("reachable") is False and str(t.get("error") or "").startswith("no cluster configured")
 
 
-def _by_rule(raw_findings: list[dict], anchor_of: dict[int, str], rules: list[str], folded: dict[str, dict],
-             report_lang: str) -> list[dict]:
+def _by_rule(
+    raw_findings: list[dict], anchor_of: dict[int, str], rules: list[str], folded: dict[str, dict], report_lang: str
+) -> list[dict]:
     """One row per rule: status counts and the hosts per status (each a link to its finding), worst first.
     The not-run errors of unreachable targets are counted apart (they are the targets' rows)."""
     rows: dict[str, dict] = {}
@@ -422,9 +474,13 @@ def _by_rule(raw_findings: list[dict], anchor_of: dict[int, str], rules: list[st
         row = rows.get(rule)
         if row is None:
             texts = _texts(f, report_lang)
-            row = rows[rule] = {"rule": rule, "severity": clean(f.get("severity")),
-                                "title": {k: v["title"] for k, v in texts.items()},
-                                "by_status": {}, "not_run": 0}
+            row = rows[rule] = {
+                "rule": rule,
+                "severity": clean(f.get("severity")),
+                "title": {k: v["title"] for k, v in texts.items()},
+                "by_status": {},
+                "not_run": 0,
+            }
         if anchor_of.get(i, "").startswith("u-"):
             row["not_run"] += 1
             continue
@@ -440,9 +496,13 @@ def _by_rule(raw_findings: list[dict], anchor_of: dict[int, str], rules: list[st
         row["worst"] = present[0] if present else ("error" if row["not_run"] else "pass")
         row["n"] = {st: len(row["by_status"][st]) for st in present}
         out.append(row)
-    out.sort(key=lambda r: (STATUS_ORDER.index(r["worst"]) if r["worst"] in STATUS_ORDER else 9,
-                            SEVERITY_ORDER.index(r["severity"]) if r["severity"] in SEVERITY_ORDER else 9,
-                            -sum(v for k, v in r["n"].items() if k in PROBLEM_STATUSES)))
+    out.sort(
+        key=lambda r: (
+            STATUS_ORDER.index(r["worst"]) if r["worst"] in STATUS_ORDER else 9,
+            SEVERITY_ORDER.index(r["severity"]) if r["severity"] in SEVERITY_ORDER else 9,
+            -sum(v for k, v in r["n"].items() if k in PROBLEM_STATUSES),
+        )
+    )
     return out
 
 

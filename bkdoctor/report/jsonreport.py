@@ -1,4 +1,5 @@
 """The JSON report (schema `bkdoctor/report/v1`, file reports/report-v1.schema.json)."""
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ Texts follow the report ``lang``. Characters XML 1.0 cannot carry (NUL, ESC and
 other C0 controls from binary garbage in probed files, lone surrogates, U+FFFE/F)
 are replaced so the document always parses.
 """
+
 from __future__ import annotations
 
 import json
@@ -141,7 +142,9 @@ def render_junit(report: dict) -> str:
                 detail_lines.append(f"{lbl('remediation')}:")
                 detail_lines.extend(f"  {c}" for c in rem["commands"])
             if rem and rem.get("id"):
-                detail_lines.append(f"{lbl('fix')}: bkdoctor fix --rule {shlex.quote(str(rem['id']))} --host {shlex.quote(name)}")
+                detail_lines.append(
+                    f"{lbl('fix')}: bkdoctor fix --rule {shlex.quote(str(rem['id']))} --host {shlex.quote(name)}"
+                )
             guide = f.get("guide") if isinstance(f.get("guide"), dict) else None
             if guide:
                 detail_lines.append(f"{lbl('guide')}: {guide.get('section', '')} {guide.get('title', '')}".rstrip())

@@ -1,5 +1,6 @@
 """Fix mode on a fleet: identical plans shown once with their hosts, outcomes folded the same way.
 Presentation only: each host still gets its own plan, apply, re-check and journal entry."""
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -23,9 +24,11 @@ def show_plans(plans: list[Any], say: Callable[[str], None], lang: str) -> None:
         if len(ps) == 1:
             say(f"--- {rule} on {ps[0].target}{flag}")
         else:
-            say(f"--- {rule}: the same change on {len(ps)} hosts: {host_list([p.target for p in ps])}{flag}"
-                if lang != "zh" else
-                f"--- {rule}：{len(ps)} 台主机上的相同修改：{host_list([p.target for p in ps])}{flag}")
+            say(
+                f"--- {rule}: the same change on {len(ps)} hosts: {host_list([p.target for p in ps])}{flag}"
+                if lang != "zh"
+                else f"--- {rule}：{len(ps)} 台主机上的相同修改：{host_list([p.target for p in ps])}{flag}"
+            )
         say(diff or "(no file change)")
         if note:
             say(note)

@@ -10,12 +10,14 @@ reads half a file. Series:
   bkdoctor_target_reachable{target,kind}               1/0
   bkdoctor_scan_duration_seconds, bkdoctor_last_scan_timestamp_seconds, bkdoctor_scan_info{scan_id,version}
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from bkdoctor.model import PROBLEM_STATUSES as PROBLEM, STATUSES
+from bkdoctor.model import PROBLEM_STATUSES as PROBLEM
+from bkdoctor.model import STATUSES
 
 
 def _label(v: Any) -> str:
@@ -37,19 +39,28 @@ def render_prometheus(report: dict[str, Any]) -> str:
 
     family("bkdoctor_finding", "bkdoctor finding per rule and target; the status label is the result (value 1)")
     for f in report["findings"]:
-        out.append("bkdoctor_finding" + _labels(rule=f["rule"], target=f["target"], severity=f["severity"],
-                                                 status=f["status"]) + " 1")
+        out.append(
+            "bkdoctor_finding"
+            + _labels(rule=f["rule"], target=f["target"], severity=f["severity"], status=f["status"])
+            + " 1"
+        )
     family("bkdoctor_finding_problem", "1 when the finding is warn, fail or error (suppressed findings are 0)")
     for f in report["findings"]:
-        out.append("bkdoctor_finding_problem" + _labels(rule=f["rule"], target=f["target"], severity=f["severity"])
-                   + (" 1" if f["status"] in PROBLEM else " 0"))
+        out.append(
+            "bkdoctor_finding_problem"
+            + _labels(rule=f["rule"], target=f["target"], severity=f["severity"])
+            + (" 1" if f["status"] in PROBLEM else " 0")
+        )
     family("bkdoctor_findings", "number of findings per status in the last scan")
     for st in STATUSES:
         out.append("bkdoctor_findings" + _labels(status=st) + f" {int(report['summary'].get(st, 0))}")
     family("bkdoctor_target_reachable", "1 when bkdoctor could read the target (host over SSH/locally, or the cluster)")
     for t in report.get("targets", []):
-        out.append("bkdoctor_target_reachable" + _labels(target=t["name"], kind=t.get("kind", ""))
-                   + (" 1" if t.get("reachable") else " 0"))
+        out.append(
+            "bkdoctor_target_reachable"
+            + _labels(target=t["name"], kind=t.get("kind", ""))
+            + (" 1" if t.get("reachable") else " 0")
+        )
     family("bkdoctor_scan_duration_seconds", "wall time of the last scan")
     out.append(f"bkdoctor_scan_duration_seconds {float(s['duration_s'])}")
     family("bkdoctor_last_scan_timestamp_seconds", "end of the last scan, Unix time")

@@ -3,6 +3,7 @@ from this), Ansible inventories, `collect` (which loads the inventory) and bundl
 their member files). Dot-separated labels of letters, digits, `-` and `_`, each starting and ending with a letter
 or digit, at most 63 characters a label and 253 in all: `bk..node1`, `-x`, `node-`, a trailing newline and `a/b`
 are refused at load, so a name that loads is usable everywhere (file names in a bundle, the Ansible export, SSH)."""
+
 from __future__ import annotations
 
 import re
@@ -18,5 +19,7 @@ def valid_host_name(name: object) -> bool:
 
 
 def why_not(name: object) -> str:
-    return (f"{name!r} is not a valid host name (letters, digits, '-', '_' in dot-separated labels that start "
-            f"and end with a letter or digit; at most {MAX_LEN} characters)")
+    return (
+        f"{name!r} is not a valid host name (letters, digits, '-', '_' in dot-separated labels that start "
+        f"and end with a letter or digit; at most {MAX_LEN} characters)"
+    )

@@ -7,6 +7,7 @@
   `new_mode` (known_hosts: 0600); a file that exists keeps its mode, and its owner where we may set it. A caller
   that writes a secret passes `mode`, which holds whether the file existed or not.
 """
+
 from __future__ import annotations
 
 import os

@@ -15,6 +15,7 @@ Secrets are recognised two ways:
 
 The mask is `***`; the user name of a URL and the key stay visible so that the finding still says what it is.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,23 @@ from typing import Any
 
 MASK = "***"
 
-_SECRET_SUBSTR = ("password", "passwd", "passphrase", "secret", "token", "credential", "apikey", "api_key", "api-key",
-                  "accesskey", "access_key", "access-key", "privatekey", "private_key", "private-key")
+_SECRET_SUBSTR = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "access-key",
+    "privatekey",
+    "private_key",
+    "private-key",
+)
 _SECRET_SEGMENTS = {"pass", "pwd", "pw", "auth", "auths", "authorization", "passwd", "creds"}
 _SEGMENTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
@@ -47,8 +63,10 @@ _URL_HOST_AFTER = re.compile(r"@[\w.\[\]:%-]*(?=[\s/?#'\",;)\]}]|$)")
 _PORT_PATH = re.compile(r"\d{1,5}(?:[/?#].*)?")
 _URL_SPACED_WINDOW = 128
 # Authorization: Basic xxx / Proxy-Authorization: Bearer xxx / "Authorization": "token xxx"
-_AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?)"
-                          r"(?:((?:basic|bearer|digest|token|negotiate|ntlm|aws4-hmac-sha256)[ \t]+))?([^\r\n\"']+)")
+_AUTH_HEADER = re.compile(
+    r"(?i)\b((?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?)"
+    r"(?:((?:basic|bearer|digest|token|negotiate|ntlm|aws4-hmac-sha256)[ \t]+))?([^\r\n\"']+)"
+)
 _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})")
 _BASIC = re.compile(r"\b(Basic\s+)([A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
 # KEY=value, KEY: value, "key": "value" (when the key is a secret's); a quoted value is masked whole
@@ -65,14 +83,19 @@ _P_FLAG = re.compile(r"(?<![\w-])(-p)('[^'\n]*'|\"[^\"\n]*\"|[^\s\"'][^\s\"']*)"
 # sshpass -p SECRET (a separate argument: sshpass's -p is always the password)
 _SSHPASS = re.compile(r"(\bsshpass(?:[ \t]+-[A-Za-z][^\s]*)*?[ \t]+-p[ \t]+)('[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)")
 # a PEM private key block (RSA/EC/OPENSSH/ENCRYPTED …): the body is masked, the armour lines stay
-_PEM = re.compile(r"(-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----)(.*?)(-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)",
-                  re.S)
+_PEM = re.compile(
+    r"(-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----)(.*?)(-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)", re.S
+)
 _PORT_SPEC = re.compile(r"[\d.:]+(?:/\w+)?")
 # password 'x', password "x", password is 'x', identified by 'x'
-_QUOTED = re.compile(r"(?i)(?<![\w-])(?=[\w-]*?(?:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key)|by\b)([A-Za-z_][\w-]*)([ \t]+(?:is[ \t]+|to[ \t]+|of[ \t]+)?)(?=['\"])")
+_QUOTED = re.compile(
+    r"(?i)(?<![\w-])(?=[\w-]*?(?:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key)|by\b)([A-Za-z_][\w-]*)([ \t]+(?:is[ \t]+|to[ \t]+|of[ \t]+)?)(?=['\"])"
+)
 _QUOTED_VALUE = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 # YAML: a key with nothing after the colon (the value is on the next lines), or a block scalar indicator
-_YAML_KEY_ALONE = re.compile(r"^([ \t]*(?:-[ \t]+)?)[\"']?([\w.-]+)[\"']?[ \t]*:[ \t]*([|>][+-]?[0-9]?[+-]?)?[ \t]*(?:#.*)?$")
+_YAML_KEY_ALONE = re.compile(
+    r"^([ \t]*(?:-[ \t]+)?)[\"']?([\w.-]+)[\"']?[ \t]*:[ \t]*([|>][+-]?[0-9]?[+-]?)?[ \t]*(?:#.*)?$"
+)
 _YAML_MAPPING_LINE = re.compile(r"^[ \t]*(?:[^\s:#-][^:#]*:(?:[ \t]|$)|#)")
 
 
@@ -94,7 +117,7 @@ def _sub_userinfo(text: str) -> str:
             end = start + at
         elif not _PORT_PATH.fullmatch(token):
             line_end = text.find("\n", start, start + _URL_SPACED_WINDOW)
-            window = text[start:line_end if line_end >= 0 else start + _URL_SPACED_WINDOW]
+            window = text[start : line_end if line_end >= 0 else start + _URL_SPACED_WINDOW]
             for i in range(len(token), len(window)):
                 if window[i] == "@" and "://" not in window[:i] and _URL_HOST_AFTER.match(window, i):
                     end = start + i
@@ -111,7 +134,9 @@ def _sub_userinfo(text: str) -> str:
 
 
 def _pem(m: re.Match) -> str:
-    return f"{m.group(1)}\n{MASK}\n{m.group(3)}" if m.group(2).strip() not in ("", MASK) or not m.group(3) else m.group(0)
+    return (
+        f"{m.group(1)}\n{MASK}\n{m.group(3)}" if m.group(2).strip() not in ("", MASK) or not m.group(3) else m.group(0)
+    )
 
 
 def _auth_header(m: re.Match) -> str:
@@ -151,7 +176,7 @@ def _quoted_secret(m: re.Match) -> bool:
     word = m.group(1)
     if is_secret_key(word):
         return True
-    return word.lower() == "by" and m.string[max(0, m.start() - 12):m.start()].lower().rstrip().endswith("identified")
+    return word.lower() == "by" and m.string[max(0, m.start() - 12) : m.start()].lower().rstrip().endswith("identified")
 
 
 def _sub_keyed(rx: re.Pattern, value_rx: re.Pattern, text: str, key_group: int, secret) -> str:
@@ -166,7 +191,7 @@ def _sub_keyed(rx: re.Pattern, value_rx: re.Pattern, text: str, key_group: int, 
             break
         v = (value_rx(m) if callable(value_rx) else value_rx).match(text, m.end()) if secret(m) else None
         if v is not None:
-            out.append(text[pos:v.start()])
+            out.append(text[pos : v.start()])
             out.append(_masked_value(v.group(0)))
             pos = v.end()
         else:
@@ -238,8 +263,12 @@ _SECRET_FLAG = re.compile(r"--?[A-Za-z][\w-]*|-p")
 
 
 def _is_secret_flag(v: object) -> bool:
-    return isinstance(v, str) and len(v) <= 100 and _SECRET_FLAG.fullmatch(v) is not None and \
-        (v == "-p" or is_secret_key(v.lstrip("-")))
+    return (
+        isinstance(v, str)
+        and len(v) <= 100
+        and _SECRET_FLAG.fullmatch(v) is not None
+        and (v == "-p" or is_secret_key(v.lstrip("-")))
+    )
 
 
 def _last_applied(v: Any) -> Any:

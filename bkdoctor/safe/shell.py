@@ -2,6 +2,7 @@
 shell must still expand, a leading `~` of a path meant for another machine, is turned into `"$HOME"` (or
 `~user`, checked to be a plain user name) followed by the quoted rest. A path is never expanded here for a
 remote target: `~` means the home of the user bkdoctor logs in as there."""
+
 from __future__ import annotations
 
 import re

@@ -12,6 +12,7 @@ bidi/format characters become ``\\x9b`` / ``\\u202e``. Newline and tab are kept 
 `SafeConsole` is a rich Console that applies `clean()` to every text segment it renders (the backstop for any
 path that forgot to clean) and has markup and emoji off, so ``[link=…]`` or ``:…:`` in host data stay text.
 """
+
 from __future__ import annotations
 
 import json

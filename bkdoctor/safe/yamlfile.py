@@ -9,6 +9,7 @@ On top of yaml.SafeLoader:
 Every failure is `BadInput` with one line: `<source>: line N: <what>`. `line_of` and `schema_error_at` give the
 line of a key path in a loaded document, for the schema errors of the files checked by one (inventory, site rules).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,7 +43,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
             try:
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
+                        None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark
+                    )
                 seen[key] = key_node.start_mark.line
             except TypeError:
                 pass
@@ -85,8 +87,10 @@ def _check_size(root: yaml.Node, source: str) -> None:
             size[nid] = total
             depth[nid] = 1 + max((depth[id(c)] for c in children), default=0)
             if total > MAX_NODES:
-                raise BadInput(f"{source}: line {node.start_mark.line + 1}: more than {MAX_NODES:,} values once "
-                               f"aliases are expanded (an alias bomb?)")
+                raise BadInput(
+                    f"{source}: line {node.start_mark.line + 1}: more than {MAX_NODES:,} values once "
+                    f"aliases are expanded (an alias bomb?)"
+                )
             if depth[nid] > MAX_DEPTH:
                 raise BadInput(f"{source}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
 

@@ -1,4 +1,5 @@
 """The scan loop: gather facts once per target (one batched probe), run the pure rules, apply suppressions."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,12 +12,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bkdoctor.facts.host import (API_FACTS, DOCKER_FALLBACK_SECTIONS, MEASURE_BUDGET, HostFacts, probe_params,
-                                 sections_for)
+from bkdoctor.facts.host import (
+    API_FACTS,
+    DOCKER_FALLBACK_SECTIONS,
+    MEASURE_BUDGET,
+    HostFacts,
+    probe_params,
+    sections_for,
+)
 from bkdoctor.facts.probe import build_script, parse_output
 from bkdoctor.inputs.inventory import HostSpec, Inventory
-from bkdoctor.scan.siterules import extra_timeout, split_facts
 from bkdoctor.model import PROBLEM_STATUSES, FactUnavailable, Finding, Result, Rule, T
+from bkdoctor.scan.siterules import extra_timeout, split_facts
 from bkdoctor.transport import LocalTransport, Transport, TransportError
 
 log = logging.getLogger("bkdoctor")
@@ -69,26 +76,50 @@ class ClusterContext:
     site: Any = None  # bkdoctor.inputs.site.Site of the install dir (None: not read)
 
 
-def make_context(scope: str, inv: Inventory, target: Any, *, site: Any = None, ingress: dict[str, Any] | None = None,
-                 hosts: dict[str, Any] | None = None, params: dict[str, str] | None = None,
-                 control: str | None = None) -> Context | ClusterContext | FleetContext:
+def make_context(
+    scope: str,
+    inv: Inventory,
+    target: Any,
+    *,
+    site: Any = None,
+    ingress: dict[str, Any] | None = None,
+    hosts: dict[str, Any] | None = None,
+    params: dict[str, str] | None = None,
+    control: str | None = None,
+) -> Context | ClusterContext | FleetContext:
     """The one way a rule's or a remediation's context is built. What comes from the inventory (thresholds, domain,
     suites, registry proxies, first master...) is derived here; what belongs to the moment is passed: `target` is
     the host's TargetState (scope host), the cluster target's name (scope cluster) or the member TargetStates
     (scope fleet); `site` the install dir's files, `ingress` the cluster's, `hosts` the host targets a cluster rule
     may link to, `params` the operator's `fix --set` values, `control` the control host's name."""
-    common: dict[str, Any] = {"thresholds": inv.thresholds, "domain": inv.domain,
-                              "suites": tuple(getattr(inv, "suites", ()) or ())}
+    common: dict[str, Any] = {
+        "thresholds": inv.thresholds,
+        "domain": inv.domain,
+        "suites": tuple(getattr(inv, "suites", ()) or ()),
+    }
     if scope == "cluster":
         return ClusterContext(target=target, hosts=dict(hosts or {}), params=dict(params or {}), site=site, **common)
     if scope == "fleet":
-        return FleetContext(roles={t.name: t.roles for t in target}, control=control,
-                            container_monitoring=bool(getattr(inv, "container_monitoring", False)), **common)
+        return FleetContext(
+            roles={t.name: t.roles for t in target},
+            control=control,
+            container_monitoring=bool(getattr(inv, "container_monitoring", False)),
+            **common,
+        )
     port = int(inv.thresholds["registry_port"])
-    return Context(target=target.name, roles=target.roles, address=target.address, ingress_ip=inv.ingress_ip,
-                   registry_proxies=tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles),
-                   first_master=first_master(inv), site=site, ingress=ingress, registry=getattr(inv, "registry", None),
-                   nfs_path=getattr(inv, "nfs_path", None), **common)
+    return Context(
+        target=target.name,
+        roles=target.roles,
+        address=target.address,
+        ingress_ip=inv.ingress_ip,
+        registry_proxies=tuple(f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles),
+        first_master=first_master(inv),
+        site=site,
+        ingress=ingress,
+        registry=getattr(inv, "registry", None),
+        nfs_path=getattr(inv, "nfs_path", None),
+        **common,
+    )
 
 
 @dataclass
@@ -103,9 +134,15 @@ class TargetState:
     facts: HostFacts | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "address": self.address, "roles": list(self.roles),
-                "reachable": self.reachable, "error": self.error,
-                "gather_s": round(self.gather_s, 3) if self.gather_s is not None else None}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "address": self.address,
+            "roles": list(self.roles),
+            "reachable": self.reachable,
+            "error": self.error,
+            "gather_s": round(self.gather_s, 3) if self.gather_s is not None else None,
+        }
 
 
 @dataclass
@@ -139,10 +176,14 @@ def default_transport(host: HostSpec, inv: Inventory) -> Transport:
     password = (os.environ.get(env) if env else None) or inv.ssh_password
     explicit_timeout = "command_timeout" in (host.ssh or {}) or "command_timeout" in (inv.ssh or {})
     try:
-        settings = SSHSettings.merged(inv.ssh, host.ssh, password=password,
-                                      accept_new_host_keys=inv.accept_new_host_keys or None,
-                                      # without an explicit limit the probe's own (measurements included) applies
-                                      command_timeout=None if explicit_timeout else 0)
+        settings = SSHSettings.merged(
+            inv.ssh,
+            host.ssh,
+            password=password,
+            accept_new_host_keys=inv.accept_new_host_keys or None,
+            # without an explicit limit the probe's own (measurements included) applies
+            command_timeout=None if explicit_timeout else 0,
+        )
     except (ValueError, TypeError) as e:
         raise TransportError(f"ssh settings: {e}") from None
     return SSHTransport(host.address, settings)
@@ -168,9 +209,11 @@ MAX_PROBE_OUTPUT = 256 << 20
 
 
 def compress_script(script: str) -> str:
-    return ("if command -v gzip >/dev/null 2>&1; then __bkd_gz=1; else __bkd_gz=; fi\n"
-            "__bkd_probe() {\n" + script + "}\n"
-            "if [ -n \"$__bkd_gz\" ]; then __bkd_probe | gzip -1 -c; else __bkd_probe; fi\n")
+    return (
+        "if command -v gzip >/dev/null 2>&1; then __bkd_gz=1; else __bkd_gz=; fi\n"
+        "__bkd_probe() {\n" + script + "}\n"
+        'if [ -n "$__bkd_gz" ]; then __bkd_probe | gzip -1 -c; else __bkd_probe; fi\n'
+    )
 
 
 def decompress_output(data: bytes) -> bytes:
@@ -199,8 +242,14 @@ async def sample_clock(transport: Transport) -> dict[str, float]:
     return {"offset_s": remote - (t0 + t1) / 2, "rtt_s": t1 - t0}
 
 
-async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_docker: bool,
-                      factory: TransportFactory, want_clock: bool = False) -> TargetState:
+async def gather_host(
+    host: HostSpec,
+    inv: Inventory,
+    sections: set[str],
+    want_docker: bool,
+    factory: TransportFactory,
+    want_clock: bool = False,
+) -> TargetState:
     st = TargetState(name=host.name, kind="host", address=host.address, roles=host.roles)
     t0 = time.monotonic()
     transport = None
@@ -219,8 +268,11 @@ async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_d
         if compressed:
             script = compress_script(script)
         fold_clock = want_clock and getattr(transport, "folds_clock", False)
-        run = (lambda: transport.run_script(script, limit, clock=True)) if fold_clock else \
-            (lambda: transport.run_script(script, limit))
+        run = (
+            (lambda: transport.run_script(script, limit, clock=True))
+            if fold_clock
+            else (lambda: transport.run_script(script, limit))
+        )
 
         async def docker() -> tuple[dict[str, Any] | None, str | None]:
             try:
@@ -252,14 +304,22 @@ async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_d
                 facts.sections.update(parse_output(fb.stdout, fb_nonce))
         if fold_clock:
             c = res.clock or {"error": ""}
-            facts.extra["clock_offset"] = c if "offset_s" in c else FactUnavailable(
-                T(f"无法读取主机时钟：{c.get('error')!r}", f"cannot read the host clock: {c.get('error')!r}"))
+            facts.extra["clock_offset"] = (
+                c
+                if "offset_s" in c
+                else FactUnavailable(
+                    T(f"无法读取主机时钟：{c.get('error')!r}", f"cannot read the host clock: {c.get('error')!r}")
+                )
+            )
         elif want_clock:
             try:
                 facts.extra["clock_offset"] = await sample_clock(transport)
             except (FactUnavailable, TransportError) as e:
-                facts.extra["clock_offset"] = e if isinstance(e, FactUnavailable) else FactUnavailable(
-                    T(f"时钟采样失败：{e}", f"clock sample failed: {e}"))
+                facts.extra["clock_offset"] = (
+                    e
+                    if isinstance(e, FactUnavailable)
+                    else FactUnavailable(T(f"时钟采样失败：{e}", f"clock sample failed: {e}"))
+                )
         st.facts = facts
         st.reachable = True
     except TransportError as e:
@@ -279,9 +339,13 @@ async def gather_host(host: HostSpec, inv: Inventory, sections: set[str], want_d
 def evaluate(rule: Rule, facts: HostFacts, ctx: Context) -> Result:
     """Run one pure rule. Missing facts -> error/skip with the reason; a crash in a rule -> error."""
     if rule.needs_domain and not ctx.domain:
-        return Result("skip", T("未知 BK_DOMAIN：请在清单中设置 domain，或提供 environments/default/custom.yaml",
-                                "BK_DOMAIN unknown: set `domain:` in the inventory or provide "
-                                "environments/default/custom.yaml"))
+        return Result(
+            "skip",
+            T(
+                "未知 BK_DOMAIN：请在清单中设置 domain，或提供 environments/default/custom.yaml",
+                "BK_DOMAIN unknown: set `domain:` in the inventory or provide environments/default/custom.yaml",
+            ),
+        )
     try:
         assert rule.check is not None
         res = rule.check(facts, ctx)
@@ -316,8 +380,12 @@ def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory
             results = {name: Result(e.status, e.reason) for name in reachable}
         except Exception as e:
             log.debug("fleet rule %s crashed", r.id, exc_info=True)
-            results = {name: Result("error", T(f"规则内部错误：{type(e).__name__}: {e}",
-                                                f"rule crashed: {type(e).__name__}: {e}")) for name in reachable}
+            results = {
+                name: Result(
+                    "error", T(f"规则内部错误：{type(e).__name__}: {e}", f"rule crashed: {type(e).__name__}: {e}")
+                )
+                for name in reachable
+            }
         for t in members:
             if t.name in results:
                 res = results[t.name]
@@ -329,8 +397,9 @@ def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory
     return out
 
 
-def link_causes(cluster_findings: list[Finding], host_findings: list[Finding], targets: list[TargetState],
-                cfacts: Any) -> None:
+def link_causes(
+    cluster_findings: list[Finding], host_findings: list[Finding], targets: list[TargetState], cfacts: Any
+) -> None:
     """Cross-layer root cause: a cluster symptom on node X (a pod that cannot pull from docker.<domain>) and a
     failing host rule on X (insecure-registries) become one story: each names the other, with the fix."""
     from bkdoctor.facts.k8s import md, node_internal_ip
@@ -359,17 +428,39 @@ def link_causes(cluster_findings: list[Finding], host_findings: list[Finding], t
                     continue
                 fix = f"bkdoctor fix --rule {shlex.quote(hr)} --host {shlex.quote(host)}"
                 links.append((node, host, hr, hf, fix))
-                hf.related.append({"rule": cf.rule.id, "target": cf.target, "status": cf.result.status,
-                                   "relation": "causes", "node": node, "message": cf.result.message.en[:300],
-                                   "fix": None})
+                hf.related.append(
+                    {
+                        "rule": cf.rule.id,
+                        "target": cf.target,
+                        "status": cf.result.status,
+                        "relation": "causes",
+                        "node": node,
+                        "message": cf.result.message.en[:300],
+                        "fix": None,
+                    }
+                )
         if not links:
             continue
-        cf.related = [{"rule": hr, "target": host, "status": hf.result.status, "relation": "caused-by", "node": node,
-                       "message": hf.result.message.en[:300], "fix": fix} for node, host, hr, hf, fix in links]
-        zh = "；".join(f"根因：节点 {node} 的 {hr} 为 {hf.result.status}（{hf.result.message.zh[:120]}）→ {fix}"
-                      for node, host, hr, hf, fix in links)
-        en = "; ".join(f"root cause: {hr} is {hf.result.status} on node {node} ({hf.result.message.en[:120]}) -> {fix}"
-                      for node, host, hr, hf, fix in links)
+        cf.related = [
+            {
+                "rule": hr,
+                "target": host,
+                "status": hf.result.status,
+                "relation": "caused-by",
+                "node": node,
+                "message": hf.result.message.en[:300],
+                "fix": fix,
+            }
+            for node, host, hr, hf, fix in links
+        ]
+        zh = "；".join(
+            f"根因：节点 {node} 的 {hr} 为 {hf.result.status}（{hf.result.message.zh[:120]}）→ {fix}"
+            for node, host, hr, hf, fix in links
+        )
+        en = "; ".join(
+            f"root cause: {hr} is {hf.result.status} on node {node} ({hf.result.message.en[:120]}) -> {fix}"
+            for node, host, hr, hf, fix in links
+        )
         cf.result.message = T(f"{zh}。{cf.result.message.zh}", f"{en}. {cf.result.message.en}")
 
 
@@ -382,8 +473,11 @@ def apply_suppressions(findings: list[Finding], inv: Inventory, today: dt.date) 
                 continue
             if not s.active(today):
                 continue  # expired: the finding shows again
-            f.suppression = {"reason": s.reason, "until": s.until.isoformat() if s.until else None,
-                             "original_status": f.result.status}
+            f.suppression = {
+                "reason": s.reason,
+                "until": s.until.isoformat() if s.until else None,
+                "original_status": f.result.status,
+            }
             break
 
 
@@ -427,8 +521,9 @@ def _try(facts: Any, kind: str) -> None:
         pass
 
 
-def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Inventory,
-                     hosts: list[TargetState]) -> list[Finding]:
+def evaluate_cluster(
+    rules: list[Rule], st: TargetState, facts: Any, inv: Inventory, hosts: list[TargetState]
+) -> list[Finding]:
     out = []
     from bkdoctor.inputs import site as site_mod
 
@@ -436,8 +531,13 @@ def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Invent
     for r in rules:
         if not st.reachable:
             if st.error and st.error.startswith("no cluster configured"):
-                res = Result("skip", T("未配置集群（--kubeconfig 或 ~/.kube/config）",
-                                       "no cluster configured (--kubeconfig or ~/.kube/config)"))
+                res = Result(
+                    "skip",
+                    T(
+                        "未配置集群（--kubeconfig 或 ~/.kube/config）",
+                        "no cluster configured (--kubeconfig or ~/.kube/config)",
+                    ),
+                )
             else:
                 res = Result("error", T(f"集群不可达：{st.error}", f"cluster unreachable: {st.error}"))
         else:
@@ -446,10 +546,19 @@ def evaluate_cluster(rules: list[Rule], st: TargetState, facts: Any, inv: Invent
     return out
 
 
-async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory = default_transport,
-               concurrency: int = 32, on_progress: Callable[[str, str], None] | None = None,
-               today: dt.date | None = None, cluster: Any = None, cluster_facts: Any = None,
-               preloaded_hosts: list[TargetState] | None = None, only_hosts: set[str] | None = None) -> ScanResult:
+async def scan(
+    inv: Inventory,
+    rules: list[Rule],
+    *,
+    factory: TransportFactory = default_transport,
+    concurrency: int = 32,
+    on_progress: Callable[[str, str], None] | None = None,
+    today: dt.date | None = None,
+    cluster: Any = None,
+    cluster_facts: Any = None,
+    preloaded_hosts: list[TargetState] | None = None,
+    only_hosts: set[str] | None = None,
+) -> ScanResult:
     """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
     rules then run on the facts collected elsewhere, with no transport and no API call."""
     started = dt.datetime.now(dt.timezone.utc)
@@ -460,12 +569,14 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
     host_rules = [r for r in rules if r.scope == "host"]
     fleet_rules = [r for r in rules if r.scope == "fleet"]
     cluster_rules = [r for r in rules if r.scope == "cluster"]
+
     def needs(roles: tuple[str, ...]) -> tuple[set[str], bool, bool]:
         """The probe a host gets: only the facts of the rules that apply to its roles (a node never runs the
         registry proxy's HTTP checks, a control machine never measures LocalPV mounts)."""
         facts = {f for r in host_rules + fleet_rules if r.applies_to(roles) for f in r.facts}
         facts, site = split_facts(facts)  # site rules (--rules-dir): their own probe sections, in the same probe
         return sections_for(facts) | site, bool(facts & API_FACTS), "clock_offset" in facts
+
     sem = asyncio.Semaphore(max(1, concurrency))
 
     async def one(h: HostSpec) -> TargetState:
@@ -486,8 +597,13 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
         if not cluster_rules and not (need_ingress and (cluster is not None or cluster_facts is not None)):
             return None
         if cluster is None and cluster_facts is None:
-            return TargetState(name="cluster", kind="cluster", address=None, roles=(),
-                               error="no cluster configured (--kubeconfig or ~/.kube/config)"), None
+            return TargetState(
+                name="cluster",
+                kind="cluster",
+                address=None,
+                roles=(),
+                error="no cluster configured (--kubeconfig or ~/.kube/config)",
+            ), None
         if on_progress:
             on_progress("cluster", "gathering")
         kinds = cluster_kinds(cluster_rules) | ({"services", "pods"} if need_ingress else set())
@@ -532,8 +648,16 @@ async def scan(inv: Inventory, rules: list[Rule], *, factory: TransportFactory =
         extra_cluster = None
     apply_suppressions(findings, inv, today or dt.date.today())
     finished = dt.datetime.now(dt.timezone.utc)
-    return ScanResult(id=new_scan_id(started), started_at=started, finished_at=finished, targets=targets,
-                      findings=findings, rules=rules, inventory=inv, extra={"cluster_facts": extra_cluster})
+    return ScanResult(
+        id=new_scan_id(started),
+        started_at=started,
+        finished_at=finished,
+        targets=targets,
+        findings=findings,
+        rules=rules,
+        inventory=inv,
+        extra={"cluster_facts": extra_cluster},
+    )
 
 
 def _ingress_of(cfacts: Any, find: Callable[..., Any]) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ Named groups in `message` regexes become details: `image` also yields `registry`
 `grace_minutes`: matches on pods younger than that (status.startTime) are expected (reported as pass with a
 note); `on_match` (fail|warn, default fail) is the status once a match is older.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,8 +36,8 @@ from typing import Any, Callable
 
 import yaml
 
-from bkdoctor.guidetext import NOT_IN_GUIDE
 from bkdoctor.facts.k8s import container_statuses, md, pod_failing, ref
+from bkdoctor.guidetext import NOT_IN_GUIDE
 from bkdoctor.model import SEVERITIES, Guide, Result, Rule, T
 
 SCHEMA_PATH = Path(__file__).with_name("faq-signature.schema.json")
@@ -61,8 +62,11 @@ def load_signature(path: Path, validate: bool = True) -> Rule:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         raise SignatureError(f"{path}: not valid YAML: {e}") from None
-    errors = sorted(_validator().iter_errors(data),
-                    key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path)))) if validate else []
+    errors = (
+        sorted(_validator().iter_errors(data), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
+        if validate
+        else []
+    )
     if errors:  # the deepest names the key that is wrong
         raise SignatureError(f"{path}: {_say(errors[0], data)}")
     sid = data.get("id")
@@ -88,20 +92,35 @@ def load_signature(path: Path, validate: bool = True) -> Rule:
     if g.get("section") != NOT_IN_GUIDE and not g.get("quote"):
         raise SignatureError(f"{path}: guide needs a quote from its section (or section: {NOT_IN_GUIDE!r})")
     cause, fix = _t(data["cause"]), _t(data["fix"])
-    sig = {"matchers": matchers, "cause": cause, "fix": fix, "on_match": data.get("on_match", "fail"),
-           "grace_minutes": data.get("grace_minutes"), "host_rules": list(data.get("host_rules") or []),
-           "summary": list(data.get("summary") or ["registry"])}
+    sig = {
+        "matchers": matchers,
+        "cause": cause,
+        "fix": fix,
+        "on_match": data.get("on_match", "fail"),
+        "grace_minutes": data.get("grace_minutes"),
+        "host_rules": list(data.get("host_rules") or []),
+        "summary": list(data.get("summary") or ["registry"]),
+    }
 
     def check(facts_: Any, ctx: Any) -> Result:
         return run_signature(sig, facts_, ctx)
 
-    rule = Rule(id=sid, title=_t(data["title"]), scope="cluster",
-                severity=data.get("severity", "high"), facts=tuple(facts),
-                guide=_guide(g),
-                doc=T(f"{cause.zh}\n修复：{fix.zh}", f"{cause.en}\nFix: {fix.en}"), roles=(),
-                tags=tuple(["faq"] + list(data.get("tags") or [])), group="faq",
-                remediation=data.get("remediation"), fix=tuple(data.get("commands") or ()),
-                host_rules=tuple(sig["host_rules"]), check=check)
+    rule = Rule(
+        id=sid,
+        title=_t(data["title"]),
+        scope="cluster",
+        severity=data.get("severity", "high"),
+        facts=tuple(facts),
+        guide=_guide(g),
+        doc=T(f"{cause.zh}\n修复：{fix.zh}", f"{cause.en}\nFix: {fix.en}"),
+        roles=(),
+        tags=tuple(["faq"] + list(data.get("tags") or [])),
+        group="faq",
+        remediation=data.get("remediation"),
+        fix=tuple(data.get("commands") or ()),
+        host_rules=tuple(sig["host_rules"]),
+        check=check,
+    )
     return rule
 
 
@@ -112,10 +131,17 @@ def _schema() -> dict[str, Any]:
     schema["properties"]["severity"]["enum"] = list(SEVERITIES)
     matcher = schema["$defs"]["matcher"]
     matcher["properties"]["where"]["enum"] = list(WHERES)
-    matcher["allOf"] = [{"if": {"properties": {"where": {"const": name}}, "required": ["where"]},
-                         "then": {"properties": {k: matcher["properties"][k] for k in COMMON_KEYS + w.keys},
-                                  "additionalProperties": False, "required": list(w.needs)}}
-                        for name, w in WHERES.items()]
+    matcher["allOf"] = [
+        {
+            "if": {"properties": {"where": {"const": name}}, "required": ["where"]},
+            "then": {
+                "properties": {k: matcher["properties"][k] for k in COMMON_KEYS + w.keys},
+                "additionalProperties": False,
+                "required": list(w.needs),
+            },
+        }
+        for name, w in WHERES.items()
+    ]
     return schema
 
 
@@ -155,8 +181,9 @@ def _say(e: Any, data: Any) -> str:
         return f"{at}unknown keys {sorted(set(e.instance) - set(e.schema.get('properties', {})))}"
     if not template:
         return f"{at}{'.'.join(map(str, loc)) or '(top level)'}: {e.message}"
-    return at + template.format(key=loc[0] if loc else None, value=value, enum=list(enum),
-                                one_of=", ".join(map(str, enum)))
+    return at + template.format(
+        key=loc[0] if loc else None, value=value, enum=list(enum), one_of=", ".join(map(str, enum))
+    )
 
 
 def _guide(g: dict[str, Any]) -> Guide:
@@ -214,8 +241,9 @@ def _scoped(m: dict[str, Any], ns: str, name: str) -> bool:
 
 def _state(cs: dict[str, Any], where: str) -> dict[str, Any] | None:
     """A container's `where` state (waiting, terminated), or for terminated its last termination."""
-    return (cs.get("state") or {}).get(where) or ((cs.get("lastState") or {}).get("terminated")
-                                                   if where == "terminated" else None)
+    return (cs.get("state") or {}).get(where) or (
+        (cs.get("lastState") or {}).get("terminated") if where == "terminated" else None
+    )
 
 
 # Per-scan indexes live on the facts (`facts.index(key, build)`), shared by every signature: 15 signatures must not
@@ -237,6 +265,7 @@ def _events_by_reason(facts: Any) -> dict[str, list[dict[str, Any]]]:
 
 def _pods_with_state(facts: Any, where: str, reasons: set[str]) -> list[dict[str, Any]]:
     """Pods (in list order) with a container whose `where` state (or last termination) has one of `reasons`."""
+
     def build() -> dict[str, list[dict[str, Any]]]:
         by: dict[str, list[dict[str, Any]]] = {}
         for p in facts.get("pods"):
@@ -276,16 +305,28 @@ def _match_state(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
             groups = _message(m, text)
             if groups is None:
                 continue
-            out.append({"where": where, "object": ref(p), "container": cs.get("name"),
-                        "node": (p.get("spec") or {}).get("nodeName"), "reason": st.get("reason"),
-                        "text": text[:300], "details": _details(groups), "_pod": p})
+            out.append(
+                {
+                    "where": where,
+                    "object": ref(p),
+                    "container": cs.get("name"),
+                    "node": (p.get("spec") or {}).get("nodeName"),
+                    "reason": st.get("reason"),
+                    "text": text[:300],
+                    "details": _details(groups),
+                    "_pod": p,
+                }
+            )
     return out
 
 
 def _match_event(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
     kind, reasons, out = m.get("kind"), set(m.get("reason") or []), []
-    candidates = facts.get("events") if not reasons else \
-        [e for r in sorted(reasons) for e in _events_by_reason(facts).get(r, ())]
+    candidates = (
+        facts.get("events")
+        if not reasons
+        else [e for r in sorted(reasons) for e in _events_by_reason(facts).get(r, ())]
+    )
     if reasons and len(reasons) > 1:  # keep the API's order, as without the index
         pos = facts.index("faq:event-pos", lambda: {id(e): i for i, e in enumerate(facts.get("events"))})
         candidates.sort(key=lambda e: pos[id(e)])
@@ -303,9 +344,18 @@ def _match_event(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
             continue
         p = _pod_named(facts, io.get("namespace"), io.get("name")) if io.get("kind") == "Pod" else None
         node = ((p or {}).get("spec") or {}).get("nodeName") or (e.get("source") or {}).get("host")
-        out.append({"where": "event", "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
-                    "node": node, "reason": e.get("reason"), "text": text[:300],
-                    "details": _details(groups), "count": e.get("count"), "_pod": p})
+        out.append(
+            {
+                "where": "event",
+                "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
+                "node": node,
+                "reason": e.get("reason"),
+                "text": text[:300],
+                "details": _details(groups),
+                "count": e.get("count"),
+                "_pod": p,
+            }
+        )
     return out
 
 
@@ -323,10 +373,19 @@ def _match_log(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
                 mm = msg_re.search(text) if text else None
                 if not mm:
                     continue
-                line = text[: mm.end()].rsplit("\n", 1)[-1] + text[mm.end():].split("\n", 1)[0]
-                out.append({"where": "log", "object": f"{ns}/{name}", "container": c["name"],
-                            "node": (p.get("spec") or {}).get("nodeName"), "reason": "log",
-                            "text": line.strip()[:300], "details": _details(mm.groupdict()), "_pod": p})
+                line = text[: mm.end()].rsplit("\n", 1)[-1] + text[mm.end() :].split("\n", 1)[0]
+                out.append(
+                    {
+                        "where": "log",
+                        "object": f"{ns}/{name}",
+                        "container": c["name"],
+                        "node": (p.get("spec") or {}).get("nodeName"),
+                        "reason": "log",
+                        "text": line.strip()[:300],
+                        "details": _details(mm.groupdict()),
+                        "_pod": p,
+                    }
+                )
                 break
     return out
 
@@ -341,9 +400,16 @@ def _match_job(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
         done = any(c.get("type") == "Complete" and c.get("status") == "True" for c in st.get("conditions") or [])
         if done or (m.get("failed") and not st.get("failed")):
             continue
-        out.append({"where": "job", "object": f"{ns}/{name}", "node": None, "reason": "not complete",
-                    "text": f"active={st.get('active', 0)} failed={st.get('failed', 0)} succeeded={st.get('succeeded', 0)}",
-                    "details": {}})
+        out.append(
+            {
+                "where": "job",
+                "object": f"{ns}/{name}",
+                "node": None,
+                "reason": "not complete",
+                "text": f"active={st.get('active', 0)} failed={st.get('failed', 0)} succeeded={st.get('succeeded', 0)}",
+                "details": {},
+            }
+        )
     return out
 
 
@@ -357,8 +423,17 @@ def _match_pod(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
             continue
         if m.get("ready") is False and not pod_failing(p) and ph != "Pending":
             continue
-        out.append({"where": "pod", "object": ref(p), "node": (p.get("spec") or {}).get("nodeName"),
-                    "reason": ph, "text": "", "details": {}, "_pod": p})
+        out.append(
+            {
+                "where": "pod",
+                "object": ref(p),
+                "node": (p.get("spec") or {}).get("nodeName"),
+                "reason": ph,
+                "text": "",
+                "details": {},
+                "_pod": p,
+            }
+        )
     return out
 
 
@@ -371,9 +446,16 @@ def _match_helm(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
         if statuses and r.get("status") not in statuses:
             continue
         chart = f"{r.get('chart')}-{r.get('chart_version')}" if r.get("chart") else "chart unreadable"
-        out.append({"where": "helm", "object": f"{ns}/{name}", "node": None, "reason": r.get("status"),
-                    "text": f"release {name} revision {r.get('revision')} ({chart}) is {r.get('status')}",
-                    "details": {"release": f"{ns}/{name}", "status": str(r.get("status"))}})
+        out.append(
+            {
+                "where": "helm",
+                "object": f"{ns}/{name}",
+                "node": None,
+                "reason": r.get("status"),
+                "text": f"release {name} revision {r.get('revision')} ({chart}) is {r.get('status')}",
+                "details": {"release": f"{ns}/{name}", "status": str(r.get("status"))},
+            }
+        )
     return out
 
 
@@ -449,12 +531,26 @@ def run_signature(sig: dict[str, Any], facts: Any, ctx: Any) -> Result:
         if young:
             objs = sorted({x["object"] for x in young})
             names = ", ".join(objs[:3]) + (f" (+{len(objs) - 3})" if len(objs) > 3 else "")
-            return Result("pass", T(f"{names} 符合特征，但处于启动后 {grace} 分钟内，属正常现象",
-                                    f"{names} matches, but within the first {grace} minutes after start: expected"),
-                          observed={"matches": [], "count": 0, "within_grace": len(young), "within_grace_objects": objs[:MAX_MATCHES]},
-                          expected="no match")
-        return Result("pass", T("没有对象符合此故障特征", "nothing matches this failure signature"), observed=observed,
-                      expected="no match")
+            return Result(
+                "pass",
+                T(
+                    f"{names} 符合特征，但处于启动后 {grace} 分钟内，属正常现象",
+                    f"{names} matches, but within the first {grace} minutes after start: expected",
+                ),
+                observed={
+                    "matches": [],
+                    "count": 0,
+                    "within_grace": len(young),
+                    "within_grace_objects": objs[:MAX_MATCHES],
+                },
+                expected="no match",
+            )
+        return Result(
+            "pass",
+            T("没有对象符合此故障特征", "nothing matches this failure signature"),
+            observed=observed,
+            expected="no match",
+        )
     details: dict[str, set[str]] = {}
     for x in public:
         for k, v in x["details"].items():
@@ -473,8 +569,9 @@ def run_signature(sig: dict[str, Any], facts: Any, ctx: Any) -> Result:
     more_zh = f" 等 {len(public)} 处" if len(public) > 1 else ""
     more_en = f" and {len(public) - 1} more" if len(public) > 1 else ""
     excerpt = f": {first['text'].rstrip('.。')}" if first.get("text") else ""
-    msg = T(f"{where_zh}{more_zh}{extra}{excerpt}。原因：{sig['cause'].zh} 修复：{sig['fix'].zh}",
-            f"{where_en}{more_en}{extra}{excerpt}. Cause: {sig['cause'].en} Fix: {sig['fix'].en}")
+    msg = T(
+        f"{where_zh}{more_zh}{extra}{excerpt}。原因：{sig['cause'].zh} 修复：{sig['fix'].zh}",
+        f"{where_en}{more_en}{extra}{excerpt}. Cause: {sig['cause'].en} Fix: {sig['fix'].en}",
+    )
     observed["details"] = {k: sorted(v) for k, v in details.items()}
     return Result(sig["on_match"], msg, observed=observed, expected="no match")
-

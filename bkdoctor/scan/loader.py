@@ -7,6 +7,7 @@ Files are loaded by path because ids contain dashes and because `rules` must not
 package in site-packages. A rule's remediation, when it has one, is the file of the same name,
 `remediations/<scope>/<id>.py`, and the remediation says whether the rule's fix is disruptive.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,8 +62,10 @@ def _check_facts(path: Path, rule: Rule) -> None:
     """A fact a rule declares must exist: a typo fails here, with the file, not as an error finding at a site."""
     unknown = [f for f in rule.facts if f not in known_facts(rule.scope)]
     if unknown:
-        raise ImportError(f"{path}: unknown {rule.scope} fact(s) {', '.join(map(repr, unknown))} "
-                          f"(known: {', '.join(sorted(known_facts(rule.scope)))})")
+        raise ImportError(
+            f"{path}: unknown {rule.scope} fact(s) {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(known_facts(rule.scope)))})"
+        )
 
 
 def _load_file(path: Path) -> Rule:
@@ -88,8 +91,10 @@ def _link_remediation(rule: Rule) -> Rule:
     """A rule's remediation is the file of the same name, remediations/<scope>/<id>.py (the link is the file name,
     as for rules; a rule file does not name it), and whether its fixes are disruptive is the remediation's to say."""
     if rule.remediation and rule.remediation != rule.id:
-        raise ImportError(f"rule {rule.id}: a rule's remediation has its id (remediations/{rule.scope}/{rule.id}.py), "
-                          f"not {rule.remediation!r}")
+        raise ImportError(
+            f"rule {rule.id}: a rule's remediation has its id (remediations/{rule.scope}/{rule.id}.py), "
+            f"not {rule.remediation!r}"
+        )
     if not (remediations_dir() / rule.scope / f"{rule.id}.py").exists():
         return dataclasses.replace(rule, remediation=None) if rule.remediation else rule
     from bkdoctor.fix.plan import all_remediations
@@ -122,15 +127,21 @@ def all_rules() -> tuple[Rule, ...]:
     return tuple(_link_remediation(r) for r in rules)
 
 
-def select(include: list[str] | None, exclude: list[str] | None, measure: bool = False,
-           extra: list[Rule] | tuple[Rule, ...] = ()) -> list[Rule]:
+def select(
+    include: list[str] | None,
+    exclude: list[str] | None,
+    measure: bool = False,
+    extra: list[Rule] | tuple[Rule, ...] = (),
+) -> list[Rule]:
     """Rules matching any include selector (id, group or tag), minus the excluded ones.
 
     Rules tagged `slow` (measurements: fio, downloads) run only with `measure` or when selected by id.
     An unknown selector is bad input, so a typo never silently scans nothing.
     """
     rules = tuple(all_rules()) + tuple(extra)  # extra: the operator's site rules (--rules-dir)
-    known = {r.id for r in rules} | {r.group for r in rules} | {t for r in rules for t in r.tags} | {r.scope for r in rules}
+    known = (
+        {r.id for r in rules} | {r.group for r in rules} | {t for r in rules for t in r.tags} | {r.scope for r in rules}
+    )
 
     def matches(r: Rule, sel: str) -> bool:
         return sel in (r.id, r.group, r.scope) or sel in r.tags
@@ -139,8 +150,12 @@ def select(include: list[str] | None, exclude: list[str] | None, measure: bool =
         if sel not in known:
             raise BadInput(f"unknown rule selector {sel!r} (see `bkdoctor rules`)")
     if include:
-        chosen = [r for r in rules if any(matches(r, s) for s in include)
-                  and (measure or "slow" not in r.tags or r.id in include or "slow" in include)]
+        chosen = [
+            r
+            for r in rules
+            if any(matches(r, s) for s in include)
+            and (measure or "slow" not in r.tags or r.id in include or "slow" in include)
+        ]
     else:
         chosen = [r for r in rules if measure or "slow" not in r.tags]
     if exclude:

@@ -1,15 +1,29 @@
 """What rule files import: the model, result helpers, guide sections and small pure helpers."""
+
 from __future__ import annotations
 
 from bkdoctor.facts.host import version_tuple
-# re-exported: rule files import the model and the result helpers from here
-from bkdoctor.model import HOST_ROLES, K8S_ROLES, ROLES, FactUnavailable, Guide, Rule, T  # noqa: F401
-from bkdoctor.model import errored, failed, passed, skipped, warned  # noqa: F401
 
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers and a short
 # verbatim quote that tests/test_guide_citations.py finds inside that section. `cite(G, quote)` gives a rule
 # its own quote from a shared section; NOT_IN_GUIDE marks checks from field knowledge the guide does not have.
 from bkdoctor.guidetext import NOT_IN_GUIDE as _NIG  # noqa: E402
+
+# re-exported: rule files import the model and the result helpers from here
+from bkdoctor.model import (  # noqa: F401  # noqa: F401
+    HOST_ROLES,
+    K8S_ROLES,
+    ROLES,
+    FactUnavailable,
+    Guide,
+    Rule,
+    T,
+    errored,
+    failed,
+    passed,
+    skipped,
+    warned,
+)
 
 G_NETWORK = Guide("一.2", "网络要求", 24, "最小公网带宽：50Mbps（建议100Mbps以上以加速镜像下载）")
 G_HARDWARE = Guide("一.3", "硬件要求", 40, "| Node | 8核/32GB/100GB | 16核/64GB/500GB |")
@@ -18,8 +32,13 @@ G_OS = Guide("一.4.1", "操作系统", 78, "发行版：CentOS 7.9 64位")
 G_KERNEL = Guide("一.4.2", "内核与系统配置", 88, "| Kernel版本 | ≥3.10.0 |")
 G_TIME = Guide("一.4.3", "时间同步", 97, "时间同步服务：部署Chrony或NTP")
 G_CONTAINER = Guide("一.4.4", "容器与K8s环境", 107, "| Kubelet | 1.20-1.23 |")
-G_SUITES = Guide("一.5", "资源评估表", 117, "| 基础套餐 | 2.5 | 3 | 后台及SaaS服务 |",
-                 also=(("三.1", "高可用架构：Master 节点建议部署奇数台（1/3/5）"),))
+G_SUITES = Guide(
+    "一.5",
+    "资源评估表",
+    117,
+    "| 基础套餐 | 2.5 | 3 | 后台及SaaS服务 |",
+    also=(("三.1", "高可用架构：Master 节点建议部署奇数台（1/3/5）"),),
+)
 G_DOCKERD = Guide("三.4.1", "调整 Dockerd 配置（内网镜像加速）", 381, "| HTTP | `insecure-registries` |")
 G_CONTROL_SYNC = Guide("三.4.2", "同步配置到中控机", 390, "grep bcs.local /etc/hosts")
 G_LOG_DIR = Guide("四.4.2.2", "日志目录配置", 547, "确保所有Node节点Docker日志路径一致")
@@ -28,14 +47,22 @@ G_REGISTRY_VERIFY = Guide("七.3", "验证DNS配置", 1255, "返回认证提示�
 G_REGISTRY_PROXY = Guide("二", "Docker Registry V2 缓存代理部署方案", 132, "| 存储空间 | 根据镜像体积预留≥100GB磁盘 |")
 G_REGISTRY_MIRRORS = Guide("二.4.2", "多Node节点配置", 242, '"registry-mirrors": ["http://<代理服务器IP>:5500"]')
 G_INGRESS = Guide("四.6", "安装入口网关", 593, "kubectl get pods -A -l app.kubernetes.io/name=ingress-nginx")
-G_COREDNS = Guide("四.6.3", "配置 CoreDNS", 609,
-                  "IP1=$(kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx -o jsonpath='{.items[0].spec.clusterIP}')")
+G_COREDNS = Guide(
+    "四.6.3",
+    "配置 CoreDNS",
+    609,
+    "IP1=$(kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx -o jsonpath='{.items[0].spec.clusterIP}')",
+)
 G_STORAGE = Guide("五.2", "供应本地存储卷 (LocalPV)", 706, "若存在`xxx (default)`：已配置默认存储类")
 G_BASE = Guide("六.3", "分层部署流程", 977, "helmfile -f base-blueking.yaml.gotmpl -l seq=first sync")
 G_MONITOR_GATES = Guide("十二.2.1", "版本依赖检查", 2223, "# 检查GSE版本（需≥2.1.2-beta.20）")
 G_K8S = Guide("三.5", "下一步操作", 405, "kubectl get nodes -o wide")
-G_INSECURE = Guide("七.4.1", "调整dockerd使用HTTP协议访问Registry（推荐）", 1284,
-                   'jq --arg k "insecure-registries" --arg v "docker.$BK_DOMAIN"')
+G_INSECURE = Guide(
+    "七.4.1",
+    "调整dockerd使用HTTP协议访问Registry（推荐）",
+    1284,
+    'jq --arg k "insecure-registries" --arg v "docker.$BK_DOMAIN"',
+)
 NOT_IN_GUIDE = Guide(_NIG, "文档未覆盖（现场经验）/ field knowledge, not in the guide", None, None)
 
 
@@ -79,8 +106,6 @@ def fmt_gb(v: float | None) -> str:
     import math
 
     return "?" if v is None else f"{math.floor(v * 10) / 10:.1f}"
-
-
 
 
 def collect(fleet, fact):
@@ -131,8 +156,9 @@ def ingress_targets(ctx) -> tuple[list[str] | None, str]:
         if "control" in ctx.roles and not member:
             ips = list(ing["host_ips"]) + ([ctx.ingress_ip] if ctx.ingress_ip else [])
             return sorted(set(ips)), f"ingress-nginx pod hostIP ({ing['service']})"
-        ips = [ing["cluster_ip"]] + (list(ing["host_ips"]) + ([ctx.ingress_ip] if ctx.ingress_ip else [])
-                                     if "control" in ctx.roles else [])
+        ips = [ing["cluster_ip"]] + (
+            list(ing["host_ips"]) + ([ctx.ingress_ip] if ctx.ingress_ip else []) if "control" in ctx.roles else []
+        )
         return sorted(set(ips)), f"ClusterIP of {ing['service']}"
     if ctx.ingress_ip:
         return [ctx.ingress_ip], "ingress_ip in the inventory"

@@ -1,6 +1,7 @@
 """The `rules` and `rules test` commands: list every rule (built-in and site rules) as a table or JSON, and run the
 site rules' own pass/fail examples. Light imports only: `bkdoctor rules` never loads the cluster or SSH client
 (tests/test_startup.py)."""
+
 from __future__ import annotations
 
 from bkdoctor.safe.terminal import clean, clean_line, print_json, safe_console
@@ -26,10 +27,21 @@ def list_rules(as_json: bool, lang: str, rules_dirs: tuple[str, ...] = ()) -> No
     for col in ("id", "scope", "severity", "tags", "remediation", "guide", "title"):
         table.add_column(col)
     for r in rules:
-        table.add_row(clean_line(r.id), r.scope, r.severity, clean_line(",".join(r.tags)), r.remediation or "-",
-                      clean_line(r.guide.title if r.guide.section == "site" else
-                                 r.guide.section if r.guide.section == NOT_IN_GUIDE else f"§{r.guide.section}"),
-                      clean_line(r.title.get(lang)))
+        table.add_row(
+            clean_line(r.id),
+            r.scope,
+            r.severity,
+            clean_line(",".join(r.tags)),
+            r.remediation or "-",
+            clean_line(
+                r.guide.title
+                if r.guide.section == "site"
+                else r.guide.section
+                if r.guide.section == NOT_IN_GUIDE
+                else f"§{r.guide.section}"
+            ),
+            clean_line(r.title.get(lang)),
+        )
     safe_console(stderr=False).print(table)
 
 
@@ -49,11 +61,15 @@ def run_examples(dirs: tuple[str, ...], as_json: bool) -> int:
             by_rule.setdefault(r["rule"], []).append(r)
         for rid, rs in by_rule.items():
             wrong = [r for r in rs if not r["ok"]]
-            line = (f"{'ok  ' if not wrong else 'FAIL'} {rid}: {len(rs) - len(wrong)}/{len(rs)} examples as expected")
+            line = f"{'ok  ' if not wrong else 'FAIL'} {rid}: {len(rs) - len(wrong)}/{len(rs)} examples as expected"
             out.print(clean(line), markup=False, highlight=False)
             for r in wrong:
-                out.print(clean(f"     {r['example']}: expected {r['expected']}, got {r['got']}: {r['message']}"),
-                          markup=False, highlight=False)
-        out.print(clean(f"{len(site)} site rule(s), {len(rows)} example(s), {len(bad)} wrong"), markup=False,
-                  highlight=False)
+                out.print(
+                    clean(f"     {r['example']}: expected {r['expected']}, got {r['got']}: {r['message']}"),
+                    markup=False,
+                    highlight=False,
+                )
+        out.print(
+            clean(f"{len(site)} site rule(s), {len(rows)} example(s), {len(bad)} wrong"), markup=False, highlight=False
+        )
     return 1 if bad else 0

@@ -1,5 +1,6 @@
 """The `scan` and `collect` commands: build the inputs, scan with live progress, write the reports (or the support
 bundle), record the history; return the exit code. Imported only when one of them runs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,13 +12,35 @@ from bkdoctor.model import STATUS_RANK, BadInput
 from bkdoctor.safe.terminal import clean_line, safe_console
 
 
-def run_scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], json_path: str | None,
-             html_path: str | None, junit_path: str | None, lang: str, fail_on: str, no_history: bool,
-             db: str | None, domain: str | None, install_dir: str | None, concurrency: int, kubeconfig: str | None,
-             kube_context: str | None, no_cluster: bool, from_cluster: bool, from_daemonset: str | None,
-             bundle_path: str | None, accept_new_host_keys: bool, ask_pass: bool, measure: bool, verbose: bool,
-             group_by: str, rules_dirs: tuple[str, ...] = (), prom_path: str | None = None,
-             history_cm: str | None = None) -> int:
+def run_scan(
+    inventory: str | None,
+    rules: tuple[str, ...],
+    skips: tuple[str, ...],
+    json_path: str | None,
+    html_path: str | None,
+    junit_path: str | None,
+    lang: str,
+    fail_on: str,
+    no_history: bool,
+    db: str | None,
+    domain: str | None,
+    install_dir: str | None,
+    concurrency: int,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    no_cluster: bool,
+    from_cluster: bool,
+    from_daemonset: str | None,
+    bundle_path: str | None,
+    accept_new_host_keys: bool,
+    ask_pass: bool,
+    measure: bool,
+    verbose: bool,
+    group_by: str,
+    rules_dirs: tuple[str, ...] = (),
+    prom_path: str | None = None,
+    history_cm: str | None = None,
+) -> int:
     """`bkdoctor scan`: 1 when a finding is at or above --fail-on, else 0."""
     from bkdoctor.inputs.targets import bundle_inventory, cluster_access, load_inventory_for
     from bkdoctor.report.jsonreport import build_report, dumps, write_atomic
@@ -27,8 +50,7 @@ def run_scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ..
 
     # Every output path and the history database's path are checked before anything else: a typo must not
     # cost a whole fleet scan, and a refused run creates nothing.
-    for opt, p in (("--json", json_path), ("--html", html_path), ("--junit", junit_path),
-                   ("--prometheus", prom_path)):
+    for opt, p in (("--json", json_path), ("--html", html_path), ("--junit", junit_path), ("--prometheus", prom_path)):
         if p and not (opt == "--json" and p == "-"):
             check_output_path(p, opt)
     db_path = None
@@ -44,8 +66,9 @@ def run_scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ..
             inv.domain, inv.domain_source = domain, "--domain"
         inv.accept_new_host_keys = accept_new_host_keys
     else:
-        inv = load_inventory_for(inventory, domain=domain, install_dir=install_dir,
-                                 accept_new_host_keys=accept_new_host_keys)
+        inv = load_inventory_for(
+            inventory, domain=domain, install_dir=install_dir, accept_new_host_keys=accept_new_host_keys
+        )
     from bkdoctor.scan.siterules import load_dirs
 
     site = [s.rule for s in load_dirs(list(getattr(inv, "rules_dirs", None) or []) + list(rules_dirs))]
@@ -55,8 +78,10 @@ def run_scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ..
     known_ids = {r.id for r in registry.all_rules()} | {r.id for r in site}
     for sup in getattr(inv, "suppress", None) or []:
         if sup.rule != "*" and sup.rule not in known_ids:
-            raise BadInput(f"inventory {inv.path}: suppress: no rule {sup.rule[:80]!r} (see `bkdoctor rules`; a site "
-                           f"rule's id needs its rules dir: --rules-dir or rules_dirs in the inventory)")
+            raise BadInput(
+                f"inventory {inv.path}: suppress: no rule {sup.rule[:80]!r} (see `bkdoctor rules`; a site "
+                f"rule's id needs its rules dir: --rules-dir or rules_dirs in the inventory)"
+            )
     if ask_pass:
         import getpass
 
@@ -64,8 +89,9 @@ def run_scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ..
             inv.ssh_password = getpass.getpass("SSH password: ")  # never echoed, never stored
         except (EOFError, OSError):
             raise BadInput("--ask-pass needs a terminal (or set ssh.password_env)") from None
-    want_cluster = not no_cluster and (any(r.scope == "cluster" for r in selected) or from_cluster
-                                       or bool(from_daemonset))
+    want_cluster = not no_cluster and (
+        any(r.scope == "cluster" for r in selected) or from_cluster or bool(from_daemonset)
+    )
     cluster = cluster_access(kubeconfig, kube_context, want_cluster)
     if want_cluster and from_cluster:
         from bkdoctor.facts.cluster import hosts_from_cluster
@@ -84,8 +110,9 @@ def run_scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ..
     if preloaded is not None:
         from bkdoctor.scan import engine
 
-        result = asyncio.run(engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1],
-                                         cluster=cluster))
+        result = asyncio.run(
+            engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1], cluster=cluster)
+        )
     else:
         result = asyncio.run(scan_with_progress(inv, selected, concurrency, console, cluster))
     report = build_report(result, lang)
@@ -123,16 +150,27 @@ def run_scan(inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ..
             History(db_path).save(report)
         except Exception as e:  # BadInput, sqlite3 errors (locked, not a database, disk full)
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            sys.stderr.write(f"bkdoctor: warning: scan {report['scan']['id']} not recorded in the history: "
-                             f"{clean_line(msg)}\n")
+            sys.stderr.write(
+                f"bkdoctor: warning: scan {report['scan']['id']} not recorded in the history: {clean_line(msg)}\n"
+            )
     threshold = STATUS_RANK[fail_on]
     worst = max((STATUS_RANK[f["status"]] for f in report["findings"]), default=0)
     return 1 if worst >= threshold else 0
 
 
-def run_collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: tuple[str, ...], domain: str | None,
-                install_dir: str | None, kubeconfig: str | None, kube_context: str | None, no_cluster: bool,
-                accept_new_host_keys: bool, concurrency: int) -> None:
+def run_collect(
+    out: str,
+    inventory: str | None,
+    rules: tuple[str, ...],
+    skips: tuple[str, ...],
+    domain: str | None,
+    install_dir: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    no_cluster: bool,
+    accept_new_host_keys: bool,
+    concurrency: int,
+) -> None:
     """`bkdoctor collect`: scan, then write the support bundle (secrets removed)."""
     from bkdoctor.inputs.bundle import write_bundle
     from bkdoctor.inputs.targets import load_targets
@@ -140,15 +178,23 @@ def run_collect(out: str, inventory: str | None, rules: tuple[str, ...], skips: 
     from bkdoctor.scan import loader as registry
 
     selected = registry.select(list(rules), list(skips))
-    inv, cluster = load_targets(inventory, domain=domain, install_dir=install_dir,
-                                accept_new_host_keys=accept_new_host_keys, kubeconfig=kubeconfig,
-                                kube_context=kube_context, need_cluster=not no_cluster)
+    inv, cluster = load_targets(
+        inventory,
+        domain=domain,
+        install_dir=install_dir,
+        accept_new_host_keys=accept_new_host_keys,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
+        need_cluster=not no_cluster,
+    )
     check_output_path(out, "-o")
     console = safe_console(stderr=True)
     result = asyncio.run(scan_with_progress(inv, selected, concurrency, console, cluster))
     manifest = write_bundle(result, out)
-    console.print(f"bundle {clean_line(out)}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
-                  f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {clean_line(shlex.quote(out))}")
+    console.print(
+        f"bundle {clean_line(out)}: {len(manifest['hosts'])} host(s), cluster {manifest['cluster'] or '-'}, "
+        f"{len(manifest['rules'])} rules; analyse with: bkdoctor scan --bundle {clean_line(shlex.quote(out))}"
+    )
 
 
 async def scan_with_progress(inv: Any, selected: list, concurrency: int, console: Any, cluster: Any = None) -> Any:
@@ -169,8 +215,15 @@ async def scan_with_progress(inv: Any, selected: list, concurrency: int, console
     state = {h: ("queued", None) for h in hosts}
     started: dict[str, float] = {}
     style = {"queued": "dim", "gathering": "cyan", "done": "green", "unreachable": "magenta"}
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
     task = progress.add_task("gathering facts", total=len(hosts))
 
     def render() -> Any:
@@ -179,7 +232,11 @@ async def scan_with_progress(inv: Any, selected: list, concurrency: int, console
         t = Table.grid(padding=(0, 2))
         for h in hosts:
             st, secs = state[h]
-            dur = f"{secs:.1f}s" if secs is not None else (f"{time.monotonic() - started[h]:.1f}s" if h in started else "")
+            dur = (
+                f"{secs:.1f}s"
+                if secs is not None
+                else (f"{time.monotonic() - started[h]:.1f}s" if h in started else "")
+            )
             t.add_row(Text(clean_line(h)), Text(st, style=style[st]), Text(dur, style="dim"))
         g = Table.grid()
         g.add_row(progress)
@@ -187,6 +244,7 @@ async def scan_with_progress(inv: Any, selected: list, concurrency: int, console
         return g
 
     with Live(render(), console=console, transient=True, refresh_per_second=8) as live:
+
         def on_progress(host: str, st: str) -> None:
             if st == "gathering":
                 started[host] = time.monotonic()
@@ -195,8 +253,9 @@ async def scan_with_progress(inv: Any, selected: list, concurrency: int, console
                 state[host] = (st, time.monotonic() - started.get(host, time.monotonic()))
                 progress.advance(task)
             counts = {k: sum(1 for v in state.values() if v[0] == k) for k in style}
-            progress.update(task, description=f"gathering facts · {counts['done']} done · "
-                                              f"{counts['unreachable']} unreachable")
+            progress.update(
+                task, description=f"gathering facts · {counts['done']} done · {counts['unreachable']} unreachable"
+            )
             live.update(render())
 
         return await engine.scan(inv, selected, concurrency=concurrency, on_progress=on_progress, cluster=cluster)

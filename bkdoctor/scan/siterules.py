@@ -18,6 +18,7 @@ Every rule carries its own `examples: {pass: [...], fail: [...]}`: fact snippets
 `encode()` turns a snippet into the raw probe output (or API list) the live check would see, and the same
 `evaluate` runs on it: `bkdoctor rules test DIR` runs them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,19 @@ from typing import Any
 from bkdoctor.model import HOST_ROLES, BadInput, FactUnavailable, Guide, Result, Rule, T
 
 SCHEMA_PATH = Path(__file__).with_name("site-rules.schema.json")
-HOST_KINDS = ("file_exists", "file_contains", "file_not_contains", "sysctl", "systemd_unit", "process", "mount",
-              "port_listening", "package", "http_status", "command")
+HOST_KINDS = (
+    "file_exists",
+    "file_contains",
+    "file_not_contains",
+    "sysctl",
+    "systemd_unit",
+    "process",
+    "mount",
+    "port_listening",
+    "package",
+    "http_status",
+    "command",
+)
 CLUSTER_KINDS = ("k8s_object", "k8s_field", "k8s_pods")
 MAX_FILE = 1048576  # bytes of a file a check reads
 MAX_OUT = 65536  # bytes of a command's output kept
@@ -61,35 +73,48 @@ def snippet(chk: dict[str, Any]) -> str:
         return f"[ -e {p} ] || exit 3; cat {p}"
     if k == "systemd_unit":
         u = _q(chk["unit"])
-        return ("command -v systemctl >/dev/null 2>&1 || exit 127; [ -d /run/systemd/system ] || exit 125; "
-                f"printf 'active %s\\n' \"$(t systemctl is-active {u} 2>/dev/null)\"; "
-                f"printf 'enabled %s\\n' \"$(t systemctl is-enabled {u} 2>/dev/null)\"")
+        return (
+            "command -v systemctl >/dev/null 2>&1 || exit 127; [ -d /run/systemd/system ] || exit 125; "
+            f"printf 'active %s\\n' \"$(t systemctl is-active {u} 2>/dev/null)\"; "
+            f"printf 'enabled %s\\n' \"$(t systemctl is-enabled {u} 2>/dev/null)\""
+        )
     if k == "process":
-        return ("if command -v ps >/dev/null 2>&1; then ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
-                "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi")
+        return (
+            "if command -v ps >/dev/null 2>&1; then ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
+            "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"
+        )
     if k == "mount":
         return "cat /proc/self/mountinfo"
     if k == "port_listening":
-        return ("cat /proc/net/udp /proc/net/udp6 2>/dev/null; true" if chk.get("proto") == "udp"
-                else "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true")
+        return (
+            "cat /proc/net/udp /proc/net/udp6 2>/dev/null; true"
+            if chk.get("proto") == "udp"
+            else "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true"
+        )
     if k == "package":
         n = _q(chk["name"])
-        return (f"if command -v rpm >/dev/null 2>&1 && rpm -q {n} >/dev/null 2>&1; then "
-                f"printf 'version %s\\n' \"$(rpm -q --qf '%{{VERSION}}-%{{RELEASE}}\\n' {n} | head -n 1)\"; "
-                f"elif command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='${{Status}}' {n} 2>/dev/null "
-                f"| grep -q ' installed$'; then printf 'version %s\\n' \"$(dpkg-query -W -f='${{Version}}' {n})\"; "
-                "elif command -v rpm >/dev/null 2>&1 || command -v dpkg-query >/dev/null 2>&1; then echo absent; "
-                "else exit 127; fi")
+        return (
+            f"if command -v rpm >/dev/null 2>&1 && rpm -q {n} >/dev/null 2>&1; then "
+            f"printf 'version %s\\n' \"$(rpm -q --qf '%{{VERSION}}-%{{RELEASE}}\\n' {n} | head -n 1)\"; "
+            f"elif command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='${{Status}}' {n} 2>/dev/null "
+            f"| grep -q ' installed$'; then printf 'version %s\\n' \"$(dpkg-query -W -f='${{Version}}' {n})\"; "
+            "elif command -v rpm >/dev/null 2>&1 || command -v dpkg-query >/dev/null 2>&1; then echo absent; "
+            "else exit 127; fi"
+        )
     if k == "http_status":
         t = int(chk.get("timeout", 5))
-        return (f"command -v curl >/dev/null 2>&1 || exit 127; "
-                f"curl -s -o /dev/null --connect-timeout {t} --max-time {t} -w '%{{http_code}}' {_q(chk['url'])}; true")
+        return (
+            f"command -v curl >/dev/null 2>&1 || exit 127; "
+            f"curl -s -o /dev/null --connect-timeout {t} --max-time {t} -w '%{{http_code}}' {_q(chk['url'])}; true"
+        )
     if k == "command":
         t = int(chk.get("timeout", 10))
         argv = " ".join(_q(a) for a in chk["argv"])
-        return ("command -v timeout >/dev/null 2>&1 || exit 126; "
-                f"o=$(timeout {t} {argv} 2>&1 </dev/null); r=$?; printf 'rc=%s\\n' \"$r\"; "
-                f"printf '%s' \"$o\" | head -c {MAX_OUT}")
+        return (
+            "command -v timeout >/dev/null 2>&1 || exit 126; "
+            f"o=$(timeout {t} {argv} 2>&1 </dev/null); r=$?; printf 'rc=%s\\n' \"$r\"; "
+            f"printf '%s' \"$o\" | head -c {MAX_OUT}"
+        )
     raise KeyError(k)
 
 
@@ -126,7 +151,7 @@ def cluster_kind(chk: dict[str, Any]) -> str:
 
 def load_cluster_kind(cfacts: Any, kind: str) -> list[dict[str, Any]]:
     """Hook for facts.cluster.ClusterFacts: list the objects of a site cluster check (paginated)."""
-    rest = kind[len(CLUSTER_PREFIX):]
+    rest = kind[len(CLUSTER_PREFIX) :]
     path, _, q = rest.partition("?")
     query = json.loads(q) if q else None
     return cfacts._list(path, query)
@@ -214,17 +239,38 @@ def eval_host(chk: dict[str, Any], raw: Raw) -> tuple[bool, T, Any, Any]:
         m = rx.search(text)
         line = m.group(0)[:200] if m else None
         if k == "file_contains":
-            return (bool(m), T(f"{chk['path']} 含有 {line!r}", f"{chk['path']} has {line!r}") if m else
-                    T(f"{chk['path']} 中没有匹配 /{chk['regex']}/ 的内容", f"{chk['path']} has nothing matching /{chk['regex']}/"),
-                    line, chk["regex"])
-        return (not m, T(f"{chk['path']} 含有禁止的内容 {line!r}", f"{chk['path']} has the forbidden {line!r}") if m else
-                T(f"{chk['path']} 中没有匹配 /{chk['regex']}/ 的内容", f"{chk['path']} has nothing matching /{chk['regex']}/"),
-                line, {"not": chk["regex"]})
+            return (
+                bool(m),
+                T(f"{chk['path']} 含有 {line!r}", f"{chk['path']} has {line!r}")
+                if m
+                else T(
+                    f"{chk['path']} 中没有匹配 /{chk['regex']}/ 的内容",
+                    f"{chk['path']} has nothing matching /{chk['regex']}/",
+                ),
+                line,
+                chk["regex"],
+            )
+        return (
+            not m,
+            T(f"{chk['path']} 含有禁止的内容 {line!r}", f"{chk['path']} has the forbidden {line!r}")
+            if m
+            else T(
+                f"{chk['path']} 中没有匹配 /{chk['regex']}/ 的内容",
+                f"{chk['path']} has nothing matching /{chk['regex']}/",
+            ),
+            line,
+            {"not": chk["regex"]},
+        )
     if k == "sysctl":
         text = _file_text(raw, chk["key"])
         want = " ".join(str(chk["value"]).split())
         if text is None:
-            return False, T(f"内核参数 {chk['key']} 不存在", f"kernel parameter {chk['key']} does not exist"), None, want
+            return (
+                False,
+                T(f"内核参数 {chk['key']} 不存在", f"kernel parameter {chk['key']} does not exist"),
+                None,
+                want,
+            )
         got = " ".join(text.split())
         return got == want, T(f"{chk['key']} = {got}", f"{chk['key']} = {got}"), got, want
     if k == "systemd_unit":
@@ -236,46 +282,94 @@ def eval_host(chk: dict[str, Any], raw: Raw) -> tuple[bool, T, Any, Any]:
         want_a = chk.get("active", ["active"])
         want_e = chk.get("enabled")
         ok = active in want_a and (want_e is None or enabled in want_e)
-        return ok, T(f"{chk['unit']}：{active or '?'}，{enabled or '?'}", f"{chk['unit']}: {active or '?'}, {enabled or '?'}"), \
-            {"active": active, "enabled": enabled}, {"active": want_a, "enabled": want_e}
+        return (
+            ok,
+            T(f"{chk['unit']}：{active or '?'}，{enabled or '?'}", f"{chk['unit']}: {active or '?'}, {enabled or '?'}"),
+            {"active": active, "enabled": enabled},
+            {"active": want_a, "enabled": want_e},
+        )
     if k == "process":
         names = set(raw.out.split())
         running = chk["name"] in names
         want = not chk.get("absent", False)
-        return running == want, (T(f"进程 {chk['name']} 在运行", f"process {chk['name']} is running") if running else
-                                 T(f"进程 {chk['name']} 未运行", f"process {chk['name']} is not running")), running, want
+        return (
+            running == want,
+            (
+                T(f"进程 {chk['name']} 在运行", f"process {chk['name']} is running")
+                if running
+                else T(f"进程 {chk['name']} 未运行", f"process {chk['name']} is not running")
+            ),
+            running,
+            want,
+        )
     if k == "mount":
         ms = [m for m in _mounts(raw.out) if m["mountpoint"] == chk["mountpoint"]]
         if not ms:
-            return False, T(f"{chk['mountpoint']} 未挂载", f"{chk['mountpoint']} is not mounted"), None, chk["mountpoint"]
+            return (
+                False,
+                T(f"{chk['mountpoint']} 未挂载", f"{chk['mountpoint']} is not mounted"),
+                None,
+                chk["mountpoint"],
+            )
         m = ms[-1]  # the last mount on a point is the visible one
-        ok = (not chk.get("fstype") or m["fstype"] == chk["fstype"]) and \
-             (not chk.get("source") or re.search(chk["source"], m["source"]) is not None)
-        return ok, T(f"{chk['mountpoint']} 挂载自 {m['source']}（{m['fstype']}）",
-                     f"{chk['mountpoint']} is mounted from {m['source']} ({m['fstype']})"), m, \
-            {"fstype": chk.get("fstype"), "source": chk.get("source")}
+        ok = (not chk.get("fstype") or m["fstype"] == chk["fstype"]) and (
+            not chk.get("source") or re.search(chk["source"], m["source"]) is not None
+        )
+        return (
+            ok,
+            T(
+                f"{chk['mountpoint']} 挂载自 {m['source']}（{m['fstype']}）",
+                f"{chk['mountpoint']} is mounted from {m['source']} ({m['fstype']})",
+            ),
+            m,
+            {"fstype": chk.get("fstype"), "source": chk.get("source")},
+        )
     if k == "port_listening":
         proto = chk.get("proto", "tcp")
         listening = chk["port"] in _ports(raw.out)
         want = not chk.get("absent", False)
-        return listening == want, (T(f"{proto}/{chk['port']} 在监听", f"{proto}/{chk['port']} is listening") if listening
-                                   else T(f"{proto}/{chk['port']} 未监听", f"nothing listens on {proto}/{chk['port']}")), \
-            listening, want
+        return (
+            listening == want,
+            (
+                T(f"{proto}/{chk['port']} 在监听", f"{proto}/{chk['port']} is listening")
+                if listening
+                else T(f"{proto}/{chk['port']} 未监听", f"nothing listens on {proto}/{chk['port']}")
+            ),
+            listening,
+            want,
+        )
     if k == "package":
         _no_tool(raw, "rpm / dpkg-query")
         line = raw.out.strip().splitlines()[-1] if raw.out.strip() else ""
-        version = line[len("version "):].strip() if line.startswith("version ") else None
+        version = line[len("version ") :].strip() if line.startswith("version ") else None
         name = chk["name"]
         if chk.get("absent"):
-            return version is None, (T(f"禁止的软件包 {name} 已安装（{version}）", f"banned package {name} is installed ({version})")
-                                     if version else T(f"未安装 {name}", f"{name} is not installed")), version, "absent"
+            return (
+                version is None,
+                (
+                    T(f"禁止的软件包 {name} 已安装（{version}）", f"banned package {name} is installed ({version})")
+                    if version
+                    else T(f"未安装 {name}", f"{name} is not installed")
+                ),
+                version,
+                "absent",
+            )
         if version is None:
-            return False, T(f"未安装 {name}", f"{name} is not installed"), None, \
-                {"min": chk.get("min_version"), "max": chk.get("max_version")}
-        ok = (not chk.get("min_version") or _vkey(version) >= _vkey(chk["min_version"])) and \
-             (not chk.get("max_version") or _vkey(version) <= _vkey(chk["max_version"]))
-        return ok, T(f"{name} {version}", f"{name} {version}"), version, \
-            {"min": chk.get("min_version"), "max": chk.get("max_version")}
+            return (
+                False,
+                T(f"未安装 {name}", f"{name} is not installed"),
+                None,
+                {"min": chk.get("min_version"), "max": chk.get("max_version")},
+            )
+        ok = (not chk.get("min_version") or _vkey(version) >= _vkey(chk["min_version"])) and (
+            not chk.get("max_version") or _vkey(version) <= _vkey(chk["max_version"])
+        )
+        return (
+            ok,
+            T(f"{name} {version}", f"{name} {version}"),
+            version,
+            {"min": chk.get("min_version"), "max": chk.get("max_version")},
+        )
     if k == "http_status":
         _no_tool(raw, "curl")
         try:
@@ -283,21 +377,34 @@ def eval_host(chk: dict[str, Any], raw: Raw) -> tuple[bool, T, Any, Any]:
         except ValueError:
             code = 0
         want = chk.get("status", [200])
-        return code in want, (T(f"{chk['url']} 返回 HTTP {code}", f"{chk['url']} answered HTTP {code}") if code else
-                              T(f"{chk['url']} 无应答", f"{chk['url']} did not answer")), code, want
+        return (
+            code in want,
+            (
+                T(f"{chk['url']} 返回 HTTP {code}", f"{chk['url']} answered HTTP {code}")
+                if code
+                else T(f"{chk['url']} 无应答", f"{chk['url']} did not answer")
+            ),
+            code,
+            want,
+        )
     if k == "command":
         if raw.rc == 126:
             raise FactUnavailable(T("主机上没有 timeout 命令", "the host has no `timeout` command"))
         head, _, out = raw.out.partition("\n")
         if not head.startswith("rc="):
-            raise FactUnavailable(T(f"命令输出无法解析：{raw.out[:200]!r}", f"cannot parse the command's output: {raw.out[:200]!r}"))
+            raise FactUnavailable(
+                T(f"命令输出无法解析：{raw.out[:200]!r}", f"cannot parse the command's output: {raw.out[:200]!r}")
+            )
         rc = int(head[3:])
         cmd = " ".join(shlex.quote(a) for a in chk["argv"])
         if rc == 124:
-            raise FactUnavailable(T(f"`{cmd}` 超时（{chk.get('timeout', 10)} 秒）",
-                                    f"`{cmd}` timed out ({chk.get('timeout', 10)} s)"))
+            raise FactUnavailable(
+                T(f"`{cmd}` 超时（{chk.get('timeout', 10)} 秒）", f"`{cmd}` timed out ({chk.get('timeout', 10)} s)")
+            )
         if rc == 127 and not out.strip():
-            raise FactUnavailable(T(f"主机上没有 {chk['argv'][0]}", f"{chk['argv'][0]} is not on the host"), status="error")
+            raise FactUnavailable(
+                T(f"主机上没有 {chk['argv'][0]}", f"{chk['argv'][0]} is not on the host"), status="error"
+            )
         want = chk.get("exit_codes", [0])
         problems_zh, problems_en = [], []
         if rc not in want:
@@ -351,15 +458,28 @@ def _pod_state(p: dict[str, Any]) -> tuple[bool, bool]:
 def eval_cluster(chk: dict[str, Any], objs: list[dict[str, Any]]) -> tuple[bool, T, Any, Any]:
     k = chk["kind"]
     what = chk.get("resource", "pods")
-    where = (f" in {chk['namespace']}" if chk.get("namespace") else "") + \
-            (f" named {chk['name']}" if chk.get("name") else "") + \
-            (f" with labels {chk['label_selector']}" if chk.get("label_selector") else "")
+    where = (
+        (f" in {chk['namespace']}" if chk.get("namespace") else "")
+        + (f" named {chk['name']}" if chk.get("name") else "")
+        + (f" with labels {chk['label_selector']}" if chk.get("label_selector") else "")
+    )
     names = [_oname(o) for o in objs]
     if k == "k8s_object":
         n = len(objs)
         if chk.get("absent"):
-            return n == 0, (T(f"存在不应有的 {what}{where}：{', '.join(names[:5])}", f"unwanted {what}{where}: {', '.join(names[:5])}")
-                            if n else T(f"没有 {what}{where}", f"no {what}{where}")), names[:20], "absent"
+            return (
+                n == 0,
+                (
+                    T(
+                        f"存在不应有的 {what}{where}：{', '.join(names[:5])}",
+                        f"unwanted {what}{where}: {', '.join(names[:5])}",
+                    )
+                    if n
+                    else T(f"没有 {what}{where}", f"no {what}{where}")
+                ),
+                names[:20],
+                "absent",
+            )
         want = int(chk.get("min_count", 1))
         return n >= want, T(f"{what}{where}：{n} 个", f"{n} {what}{where}"), names[:20], {"min_count": want}
     if k == "k8s_field":
@@ -396,7 +516,12 @@ def eval_cluster(chk: dict[str, Any], objs: list[dict[str, Any]]) -> tuple[bool,
             txt_en = f"{len(good)}/{len(pods)} pods{where} {want_state} (at least {want}, all)"
             if bad:
                 txt_en += ": not " + want_state + ": " + ", ".join(_oname(p) for p in bad[:5])
-            return False, T(f"{where} 中 {len(good)}/{len(pods)} 个 Pod 为 {want_state}（至少 {want} 个且全部）", txt_en), obs, exp
+            return (
+                False,
+                T(f"{where} 中 {len(good)}/{len(pods)} 个 Pod 为 {want_state}（至少 {want} 个且全部）", txt_en),
+                obs,
+                exp,
+            )
         return True, T(f"{len(good)} 个 Pod 为 {want_state}", f"{len(good)} pods{where} {want_state}"), obs, exp
     raise KeyError(k)
 
@@ -436,8 +561,10 @@ def encode(chk: dict[str, Any], ex: dict[str, Any]) -> Raw | list[dict[str, Any]
     if k == "process":
         return Raw(0, "\n".join(sorted(need("processes", (list,)))) + "\n")
     if k == "mount":
-        lines = [f"{20 + i} 1 0:{i} / {m['mountpoint']} rw - {m.get('fstype', 'ext4')} {m.get('source', 'none')} rw"
-                 for i, m in enumerate(need("mounts", (list,)))]
+        lines = [
+            f"{20 + i} 1 0:{i} / {m['mountpoint']} rw - {m.get('fstype', 'ext4')} {m.get('source', 'none')} rw"
+            for i, m in enumerate(need("mounts", (list,)))
+        ]
         return Raw(0, "\n".join(lines) + "\n")
     if k == "port_listening":
         st = "07" if chk.get("proto") == "udp" else "0A"
@@ -479,8 +606,10 @@ def _make_rule(spec: dict[str, Any]) -> Rule:
     ref = spec["reference"]
     guide = Guide("site", ref["site"] + (f" <{ref['url']}>" if ref.get("url") else ""), None)
     on_fail = spec.get("on_fail", "fail")
-    doc = spec.get("doc") or {"zh": "站点规则（非部署文档要求）：" + spec["title"]["zh"],
-                              "en": "site rule (not in the guide): " + spec["title"]["en"]}
+    doc = spec.get("doc") or {
+        "zh": "站点规则（非部署文档要求）：" + spec["title"]["zh"],
+        "en": "site rule (not in the guide): " + spec["title"]["en"],
+    }
     fact = cluster_kind(chk) if cluster else section_name(chk)
 
     def check(facts: Any, ctx: Any) -> Result:
@@ -490,11 +619,20 @@ def _make_rule(spec: dict[str, Any]) -> Rule:
             ok, msg, obs, exp = eval_host(chk, _raw_from_facts(facts, fact))
         return Result("pass" if ok else on_fail, msg, observed=obs, expected=exp)
 
-    return Rule(id=spec["id"], title=T(spec["title"]["zh"], spec["title"]["en"]),
-                scope="cluster" if cluster else "host", severity=spec["severity"], facts=(fact,), guide=guide,
-                doc=T(doc["zh"], doc["en"]), roles=() if cluster else tuple(spec.get("roles") or DEFAULT_ROLES),
-                tags=tuple(["site"] + [t for t in spec.get("tags") or [] if t != "site"]), group="site",
-                fix=tuple(spec.get("fix") or ()), check=check)
+    return Rule(
+        id=spec["id"],
+        title=T(spec["title"]["zh"], spec["title"]["en"]),
+        scope="cluster" if cluster else "host",
+        severity=spec["severity"],
+        facts=(fact,),
+        guide=guide,
+        doc=T(doc["zh"], doc["en"]),
+        roles=() if cluster else tuple(spec.get("roles") or DEFAULT_ROLES),
+        tags=tuple(["site"] + [t for t in spec.get("tags") or [] if t != "site"]),
+        group="site",
+        fix=tuple(spec.get("fix") or ()),
+        check=check,
+    )
 
 
 def load_file(path: Path) -> list[SiteRule]:
@@ -517,7 +655,9 @@ def load_file(path: Path) -> list[SiteRule]:
         raise BadInput(f"site rules {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not isinstance(data, dict):
         raise BadInput(f"site rules {path}: line 1: top level must be a mapping with `rules:`")
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        _validator().iter_errors(data), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         # the deepest error names the key that is wrong (an if/then branch's error, not the allOf around it)
         line, key = safeyaml.schema_error_at(errors[0], node)
@@ -530,20 +670,26 @@ def load_file(path: Path) -> list[SiteRule]:
                 try:
                     re.compile(chk[key])
                 except re.error as err:
-                    raise BadInput(f"{_where(path, node, ['rules', i, 'check', key])}: rules.{i}.check.{key}: "
-                                   f"bad regex: {err}") from None
+                    raise BadInput(
+                        f"{_where(path, node, ['rules', i, 'check', key])}: rules.{i}.check.{key}: bad regex: {err}"
+                    ) from None
         if chk["kind"] == "command" and Path(chk["argv"][0]).name in SHELLS:
-            raise BadInput(f"{_where(path, node, ['rules', i, 'check', 'argv'])}: rules.{i}.check.argv: "
-                           f"{chk['argv'][0]!r} runs other commands; give the read-only command itself")
+            raise BadInput(
+                f"{_where(path, node, ['rules', i, 'check', 'argv'])}: rules.{i}.check.argv: "
+                f"{chk['argv'][0]!r} runs other commands; give the read-only command itself"
+            )
         if "roles" in spec and chk["kind"] in CLUSTER_KINDS:
-            raise BadInput(f"{_where(path, node, ['rules', i, 'roles'])}: rules.{i}.roles: a cluster check has no roles")
+            raise BadInput(
+                f"{_where(path, node, ['rules', i, 'roles'])}: rules.{i}.roles: a cluster check has no roles"
+            )
         for st in ("pass", "fail"):
             for j, ex in enumerate(spec["examples"][st]):
                 try:
                     encode(chk, ex)
                 except (ValueError, TypeError, KeyError) as err:
-                    raise BadInput(f"{_where(path, node, ['rules', i, 'examples', st, j])}: "
-                                   f"rules.{i}.examples.{st}.{j}: {err}") from None
+                    raise BadInput(
+                        f"{_where(path, node, ['rules', i, 'examples', st, j])}: rules.{i}.examples.{st}.{j}: {err}"
+                    ) from None
         out.append(SiteRule(rule=_make_rule(spec), spec=spec, path=path))
     return out
 
@@ -621,6 +767,15 @@ def run_examples(site: list[SiteRule]) -> list[dict[str, Any]]:
                 except FactUnavailable as e:
                     got, text = e.status, e.reason
                 expected = "pass" if want == "pass" else on_fail
-                rows.append({"rule": sr.rule.id, "file": str(sr.path), "example": f"{want}[{j}]", "expected": expected,
-                             "got": got, "ok": got == expected, "message": text.en})
+                rows.append(
+                    {
+                        "rule": sr.rule.id,
+                        "file": str(sr.path),
+                        "example": f"{want}[{j}]",
+                        "expected": expected,
+                        "got": got,
+                        "ok": got == expected,
+                        "message": text.en,
+                    }
+                )
     return rows

@@ -43,8 +43,12 @@ class LocalTransport(Transport):
     async def run_script(self, script: str, timeout: float) -> CommandResult:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.prefix, "/bin/sh", "-s",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                *self.prefix,
+                "/bin/sh",
+                "-s",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
             )
         except OSError as e:
@@ -87,9 +91,15 @@ async def _stream(proc: Any, on_out: Any) -> None:
 
 async def run_streaming_local(prefix: list[str], script: str, timeout: float, on_out: Any) -> int:
     """Run a script with its output (stdout and stderr together) handed over as it comes."""
-    proc = await asyncio.create_subprocess_exec(*prefix, "/bin/sh", "-s", stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                                                start_new_session=True)
+    proc = await asyncio.create_subprocess_exec(
+        *prefix,
+        "/bin/sh",
+        "-s",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
     assert proc.stdin is not None
     proc.stdin.write(script.encode())
     await proc.stdin.drain()

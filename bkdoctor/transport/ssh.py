@@ -12,6 +12,7 @@ Host keys are checked against a known_hosts file (default ~/.ssh/known_hosts). O
 (atomically, under a lock; mode kept, 0600 when created). A host whose key differs from a known one is
 always rejected. ~/.ssh/config is not read: the inventory is the single source of connection settings.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,11 +33,15 @@ from bkdoctor.transport.base import CommandResult, Transport, TransportError
 MAX_API_RESPONSE = 64 * 1024 * 1024  # bytes: a Docker /info of a big host is well below 1 MiB
 # First line of every remote script: the shell's process group on stderr, so that a timed-out command
 # can be killed. /proc/$$/stat field 5 is the pgrp (field 2 is "(sh)" or "(bash)": no spaces).
-_PGID_PREAMBLE = ('__bkd_pg=$$; [ -r /proc/$$/stat ] && read -r _ _ _ _ __bkd_pg _ </proc/$$/stat; '
-                  'echo "@@BKD-PGID:$__bkd_pg" >&2; unset __bkd_pg\n')
+_PGID_PREAMBLE = (
+    "__bkd_pg=$$; [ -r /proc/$$/stat ] && read -r _ _ _ _ __bkd_pg _ </proc/$$/stat; "
+    'echo "@@BKD-PGID:$__bkd_pg" >&2; unset __bkd_pg\n'
+)
 _PGID_LINE = re.compile(rb"@@BKD-PGID:(\d+)(?: (\S*))?\n")
 # the same line with the host's clock (issue 16: the clock sample rides on the probe's session, no second exec)
-_PGID_CLOCK_PREAMBLE = _PGID_PREAMBLE.replace('echo "@@BKD-PGID:$__bkd_pg"', 'echo "@@BKD-PGID:$__bkd_pg $(date -u +%s.%N)"')
+_PGID_CLOCK_PREAMBLE = _PGID_PREAMBLE.replace(
+    'echo "@@BKD-PGID:$__bkd_pg"', 'echo "@@BKD-PGID:$__bkd_pg $(date -u +%s.%N)"'
+)
 assert _PGID_CLOCK_PREAMBLE != _PGID_PREAMBLE
 _CLOSE_TIMEOUT = 2.0
 
@@ -58,8 +63,9 @@ class SSHSettings:
     accept_new_host_keys: bool = False  # trust on first use; a CHANGED key is always an error
 
     @classmethod
-    def merged(cls, inventory_ssh: dict[str, Any] | None, host_ssh: dict[str, Any] | None,
-               **overrides: Any) -> "SSHSettings":
+    def merged(
+        cls, inventory_ssh: dict[str, Any] | None, host_ssh: dict[str, Any] | None, **overrides: Any
+    ) -> "SSHSettings":
         """inventory `ssh:` < host `ssh:` < overrides (e.g. CLI flags; None values are ignored).
 
         `password_env` is not a setting here: the caller resolves it (`password_env_name`) and passes
@@ -251,8 +257,9 @@ def _client_factory(policy: _HostKeyPolicy):
     return _Client
 
 
-def _explain_connect_error(e: BaseException, s: SSHSettings, host: str, policy: _HostKeyPolicy,
-                           known_before: bool) -> str:
+def _explain_connect_error(
+    e: BaseException, s: SSHSettings, host: str, policy: _HostKeyPolicy, known_before: bool
+) -> str:
     import asyncssh
 
     if isinstance(e, asyncio.TimeoutError):
@@ -260,14 +267,15 @@ def _explain_connect_error(e: BaseException, s: SSHSettings, host: str, policy: 
     if isinstance(e, asyncssh.HostKeyNotVerifiable):
         if policy.verdict == "changed":
             if policy.known_types and policy.offered_type not in policy.known_types:
-                return (f"host key for {host} CHANGED (the server offers none of the key types known_hosts has "
-                        f"for it: {', '.join(policy.known_types)}; possible man-in-the-middle); fix known_hosts")
+                return (
+                    f"host key for {host} CHANGED (the server offers none of the key types known_hosts has "
+                    f"for it: {', '.join(policy.known_types)}; possible man-in-the-middle); fix known_hosts"
+                )
             return f"host key for {host} CHANGED (possible man-in-the-middle); fix known_hosts"
         if policy.verdict == "unknown":
-            return (f"host key for {host} not in known_hosts (use --accept-new-host-keys to trust on "
-                    "first use)")
+            return f"host key for {host} not in known_hosts (use --accept-new-host-keys to trust on first use)"
         if policy.verdict and policy.verdict.startswith("tofu-error: "):
-            return policy.verdict[len("tofu-error: "):]
+            return policy.verdict[len("tofu-error: ") :]
         return f"host key for {host} not trusted: {e.reason}"
     if isinstance(e, asyncssh.PermissionDenied):
         methods = []
@@ -278,8 +286,10 @@ def _explain_connect_error(e: BaseException, s: SSHSettings, host: str, policy: 
         return f"authentication failed for {s.user} ({','.join(methods)})"
     if isinstance(e, asyncssh.KeyExchangeFailed):
         if known_before and "server host key" in str(e.reason):
-            return (f"host key for {host} CHANGED (the server offers none of the key types known_hosts has "
-                    f"for it: {', '.join(policy.known_types)}; possible man-in-the-middle); fix known_hosts")
+            return (
+                f"host key for {host} CHANGED (the server offers none of the key types known_hosts has "
+                f"for it: {', '.join(policy.known_types)}; possible man-in-the-middle); fix known_hosts"
+            )
         return f"SSH key exchange failed: {e.reason}"
     if isinstance(e, asyncssh.ConnectionLost):
         return f"connection closed during the SSH handshake: {e.reason}"
@@ -330,8 +340,9 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None)
         first: list[bytes] = []
         for k in m[0]:
             first += [a for a in k.sig_algorithms if a not in first]
-        opts["server_host_key_algs"] = [a.decode() for a in first + [
-            a for a in get_default_public_key_algs() if a not in first]]
+        opts["server_host_key_algs"] = [
+            a.decode() for a in first + [a for a in get_default_public_key_algs() if a not in first]
+        ]
     if s.identity_file:
         if not os.path.exists(s.identity_file):
             raise TransportError(f"identity file {s.identity_file} not found")
@@ -380,7 +391,7 @@ def _parse_http(raw: bytes, what: str) -> Any:
                 raise TransportError(f"{what}: bad chunk size {body[pos:eol][:20]!r}") from None
             if size == 0:
                 break
-            out += body[eol + 2:eol + 2 + size]
+            out += body[eol + 2 : eol + 2 + size]
             if len(body) < eol + 2 + size:
                 raise TransportError(f"{what}: truncated chunked body")
             pos = eol + 2 + size + 2
@@ -440,12 +451,14 @@ class SSHTransport(Transport):
                         continue  # connected by an earlier attempt
                     ju, jh, jp = _parse_jump(spec, s.user)
                     try:
-                        self._jumps.append(await _connect(jh, jp, ju, s,
-                                                          tunnel=self._jumps[-1] if self._jumps else None))
+                        self._jumps.append(
+                            await _connect(jh, jp, ju, s, tunnel=self._jumps[-1] if self._jumps else None)
+                        )
                     except TransportError as e:
                         raise TransportError(f"jump host {jh}: {e}") from None
-                self._conn = await _connect(self.address, s.port, s.user, s,
-                                            tunnel=self._jumps[-1] if self._jumps else None)
+                self._conn = await _connect(
+                    self.address, s.port, s.user, s, tunnel=self._jumps[-1] if self._jumps else None
+                )
             return self._conn
 
     def _command(self) -> str:
@@ -552,8 +565,7 @@ class SSHTransport(Transport):
             if line.startswith("sudo:") and "unable to resolve host" not in line:
                 raise TransportError(line[:200])
         if rc == 127:
-            raise TransportError(f"sudo is not installed on the host (become: true for user "
-                                 f"{self.settings.user})")
+            raise TransportError(f"sudo is not installed on the host (become: true for user {self.settings.user})")
 
     async def docker_api(self, socket_path: str, paths: list[str], timeout: float) -> dict[str, Any]:
         conn = await self._connection()
@@ -577,12 +589,17 @@ class SSHTransport(Transport):
         except asyncssh.ChannelOpenError as e:
             raise TransportError(
                 f"docker API {socket_path}: cannot open the socket over SSH ({e.reason}): it is missing, "
-                f"{self.settings.user} may not access it, or sshd forbids stream-local forwarding") from None
+                f"{self.settings.user} may not access it, or sshd forbids stream-local forwarding"
+            ) from None
         except (asyncssh.Error, OSError) as e:
             raise TransportError(f"docker API {socket_path}: {getattr(e, 'reason', None) or e}") from None
         try:
-            writer.write((f"GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: bkdoctor\r\n"
-                          "Accept: application/json\r\nConnection: close\r\n\r\n").encode())
+            writer.write(
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: bkdoctor\r\n"
+                    "Accept: application/json\r\nConnection: close\r\n\r\n"
+                ).encode()
+            )
             # no write_eof(): Go's HTTP server treats a half-close as the client going away
             buf = bytearray()
             while True:

@@ -6,6 +6,7 @@ kernel answers ENOSYS. Docker 19.03's default seccomp profile does not know clon
 with EPERM instead, so no thread can start, and a scan would die half-way with "can't start new thread".
 Say what to do instead, before any work is done.
 """
+
 import os
 import sys
 import threading
@@ -25,7 +26,8 @@ def _check() -> None:
             "to `docker run`, or upgrade containerd.io (>= 1.4.4) or Docker (>= 20.10.10).\n"
             "bkdoctor: 容器内无法创建线程：容器运行时的 seccomp 配置以 EPERM 拒绝了 clone3 系统调用\n"
             "（Docker 19.03 搭配 runc 1.0.0-rc93 之前的版本，即 containerd.io <= 1.4.3）。\n"
-            "请在 docker run 中加上 --security-opt seccomp=unconfined，或升级 containerd.io (>= 1.4.4) / Docker (>= 20.10.10)。\n")
+            "请在 docker run 中加上 --security-opt seccomp=unconfined，或升级 containerd.io (>= 1.4.4) / Docker (>= 20.10.10)。\n"
+        )
         sys.stderr.flush()
         os._exit(71)  # EX_OSERR; SystemExit would not get out of site's .pth processing cleanly
 

@@ -3,9 +3,15 @@ from bkdoctor.fix.fixkit import check_domain
 from bkdoctor.fix.plan import CommandChange, Fix, K8sChange, Remediation
 from bkdoctor.model import FactUnavailable, T
 
-REMEDIATION = Remediation(id="coredns", scope="cluster", disruptive=True,
-                          title=T("在 Corefile 每个 server block 的 hosts 块中写入蓝鲸域名（control_coredns.sh update 语义）",
-                                  "put the BlueKing names in a hosts block of every Corefile server block (control_coredns.sh update, done right)"))
+REMEDIATION = Remediation(
+    id="coredns",
+    scope="cluster",
+    disruptive=True,
+    title=T(
+        "在 Corefile 每个 server block 的 hosts 块中写入蓝鲸域名（control_coredns.sh update 语义）",
+        "put the BlueKing names in a hosts block of every Corefile server block (control_coredns.sh update, done right)",
+    ),
+)
 
 
 def _expected(facts, ctx):
@@ -14,9 +20,13 @@ def _expected(facts, ctx):
 
     svc, names = coredns_expected(facts, ctx)
     if svc is None:
-        raise FactUnavailable(T("找不到 ingress-nginx 控制器服务（-l app.kubernetes.io/instance=ingress-nginx），无处可指",
-                                "no ingress-nginx controller Service (-l app.kubernetes.io/instance=ingress-nginx) to point at"),
-                              status="skip")
+        raise FactUnavailable(
+            T(
+                "找不到 ingress-nginx 控制器服务（-l app.kubernetes.io/instance=ingress-nginx），无处可指",
+                "no ingress-nginx controller Service (-l app.kubernetes.io/instance=ingress-nginx) to point at",
+            ),
+            status="skip",
+        )
     check_domain(ctx.domain)
     return svc["spec"]["clusterIP"], names
 
@@ -33,13 +43,29 @@ def plan(facts, ctx):
         return Fix(manual=[f"# {e}", "kubectl -n kube-system edit configmap coredns"])
     changes = []
     if new != text:
-        changes.append(K8sChange("ConfigMap", "kube-system", "coredns", {"Corefile": text}, {"Corefile": new},
-                                 resource_version=cm["metadata"].get("resourceVersion"), meta={"ip": ip, "names": names}))
+        changes.append(
+            K8sChange(
+                "ConfigMap",
+                "kube-system",
+                "coredns",
+                {"Corefile": text},
+                {"Corefile": new},
+                resource_version=cm["metadata"].get("resourceVersion"),
+                meta={"ip": ip, "names": names},
+            )
+        )
         if not corefile_has_reload(text):
             # the running CoreDNS has no reload plugin: it never re-reads its Corefile, so its pods must restart
-            changes.append(CommandChange("kubectl -n kube-system delete pod -l k8s-app=kube-dns",
-                                         T("重启 CoreDNS（Corefile 没有 reload 插件）", "restart CoreDNS (the Corefile has no reload plugin)"),
-                                         disruptive=True))
+            changes.append(
+                CommandChange(
+                    "kubectl -n kube-system delete pod -l k8s-app=kube-dns",
+                    T(
+                        "重启 CoreDNS（Corefile 没有 reload 插件）",
+                        "restart CoreDNS (the Corefile has no reload plugin)",
+                    ),
+                    disruptive=True,
+                )
+            )
     return Fix(changes)
 
 

@@ -5,9 +5,15 @@ from bkdoctor.fix.fixkit import configmap_named
 from bkdoctor.fix.plan import CommandChange, Fix, K8sChange, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="faq-paas-init-data", scope="cluster", disruptive=True,
-                          title=T("把 PAAS_APP_IMAGE 指向内网仓库中的 slug-app 镜像并重建 bkpaas3-apiserver-web",
-                                  "point PAAS_APP_IMAGE at the slug-app image in your registry and recreate bkpaas3-apiserver-web"))
+REMEDIATION = Remediation(
+    id="faq-paas-init-data",
+    scope="cluster",
+    disruptive=True,
+    title=T(
+        "把 PAAS_APP_IMAGE 指向内网仓库中的 slug-app 镜像并重建 bkpaas3-apiserver-web",
+        "point PAAS_APP_IMAGE at the slug-app image in your registry and recreate bkpaas3-apiserver-web",
+    ),
+)
 CM = "bkpaas3-apiserver-general-env"
 IMAGE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+)?\Z")
 
@@ -15,9 +21,11 @@ IMAGE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)+(:[A-
 def plan(facts, ctx):
     image = (getattr(ctx, "params", None) or {}).get("image")
     cm = configmap_named(facts, CM)
-    manual = ["docker pull hub.bktencent.com/blueking/slug-app:<tag>  # on a machine with internet",
-              "docker tag ... <your-registry>/blueking/slug-app:<tag> && docker push ...",
-              "bkdoctor fix --rule faq-paas-init-data --set image=<your-registry>/blueking/slug-app:<tag> --allow-disruptive"]
+    manual = [
+        "docker pull hub.bktencent.com/blueking/slug-app:<tag>  # on a machine with internet",
+        "docker tag ... <your-registry>/blueking/slug-app:<tag> && docker push ...",
+        "bkdoctor fix --rule faq-paas-init-data --set image=<your-registry>/blueking/slug-app:<tag> --allow-disruptive",
+    ]
     if not image or cm is None:
         return Fix(manual=manual)
     if not IMAGE.match(image):
@@ -25,12 +33,27 @@ def plan(facts, ctx):
     md = cm["metadata"]
     changes = []
     if (cm.get("data") or {}).get("PAAS_APP_IMAGE") != image:
-        changes.append(K8sChange("ConfigMap", md["namespace"], md["name"],
-                                 {"PAAS_APP_IMAGE": (cm.get("data") or {}).get("PAAS_APP_IMAGE")}, {"PAAS_APP_IMAGE": image},
-                                 resource_version=md.get("resourceVersion"), meta={"namespace": md["namespace"]}))
-        changes.append(CommandChange(f"kubectl -n {shlex.quote(md['namespace'])} delete pod -l app.kubernetes.io/name=bkpaas3-apiserver-web",
-                                     T("删除 bkpaas3-apiserver-web Pod 以加载新配置", "delete the bkpaas3-apiserver-web pod so it reads the new value"),
-                                     disruptive=True))
+        changes.append(
+            K8sChange(
+                "ConfigMap",
+                md["namespace"],
+                md["name"],
+                {"PAAS_APP_IMAGE": (cm.get("data") or {}).get("PAAS_APP_IMAGE")},
+                {"PAAS_APP_IMAGE": image},
+                resource_version=md.get("resourceVersion"),
+                meta={"namespace": md["namespace"]},
+            )
+        )
+        changes.append(
+            CommandChange(
+                f"kubectl -n {shlex.quote(md['namespace'])} delete pod -l app.kubernetes.io/name=bkpaas3-apiserver-web",
+                T(
+                    "删除 bkpaas3-apiserver-web Pod 以加载新配置",
+                    "delete the bkpaas3-apiserver-web pod so it reads the new value",
+                ),
+                disruptive=True,
+            )
+        )
     return Fix(changes)
 
 

@@ -3,18 +3,33 @@ import shlex
 from bkdoctor.fix.plan import CommandChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="helm-releases", scope="cluster", disruptive=True,
-                          title=T("处理卡住的 release 版本后重新同步该 release", "deal with the stuck revision, then sync that release again"))
+REMEDIATION = Remediation(
+    id="helm-releases",
+    scope="cluster",
+    disruptive=True,
+    title=T(
+        "处理卡住的 release 版本后重新同步该 release", "deal with the stuck revision, then sync that release again"
+    ),
+)
 
 # which helmfile of the install dir declares a release (guide §四–§十二)
-FILES = {"ingress-nginx": "00-ingress-nginx.yaml.gotmpl", "localpv": "00-localpv.yaml.gotmpl",
-         "bk-mysql": "base-storage.yaml.gotmpl", "bk-redis": "base-storage.yaml.gotmpl", "bk-rabbitmq": "base-storage.yaml.gotmpl",
-         "bk-mongodb": "base-storage.yaml.gotmpl", "bk-elastic": "base-storage.yaml.gotmpl", "bk-zookeeper": "base-storage.yaml.gotmpl",
-         "bk-etcd": "base-storage.yaml.gotmpl",
-         # §九.5.3: `helmfile -f base-blueking.yaml.gotmpl -l name=bk-nodeman sync`
-         "bk-nodeman": "base-blueking.yaml.gotmpl",
-         "bk-monitor": "04-bkmonitor.yaml.gotmpl", "bk-log-search": "04-bklog-search.yaml.gotmpl",
-         "bk-log-collector": "04-bklog-collector.yaml.gotmpl", "bcs-services-stack": "03-bcs.yaml.gotmpl"}
+FILES = {
+    "ingress-nginx": "00-ingress-nginx.yaml.gotmpl",
+    "localpv": "00-localpv.yaml.gotmpl",
+    "bk-mysql": "base-storage.yaml.gotmpl",
+    "bk-redis": "base-storage.yaml.gotmpl",
+    "bk-rabbitmq": "base-storage.yaml.gotmpl",
+    "bk-mongodb": "base-storage.yaml.gotmpl",
+    "bk-elastic": "base-storage.yaml.gotmpl",
+    "bk-zookeeper": "base-storage.yaml.gotmpl",
+    "bk-etcd": "base-storage.yaml.gotmpl",
+    # §九.5.3: `helmfile -f base-blueking.yaml.gotmpl -l name=bk-nodeman sync`
+    "bk-nodeman": "base-blueking.yaml.gotmpl",
+    "bk-monitor": "04-bkmonitor.yaml.gotmpl",
+    "bk-log-search": "04-bklog-search.yaml.gotmpl",
+    "bk-log-collector": "04-bklog-collector.yaml.gotmpl",
+    "bcs-services-stack": "03-bcs.yaml.gotmpl",
+}
 # §九.4–九.5: itsm and sops are S-Mart packages deployed through the developer centre, not helmfile releases
 SMART = {"bk-itsm": "bk_itsm", "bk-sops": "bk_sops"}
 
@@ -34,8 +49,10 @@ def plan(facts, ctx):
         f = _file(r["name"])
         if f is None:
             if r["name"] in SMART:
-                manual.append(f"# {SMART[r['name']]} is an S-Mart app (§九.5): deploy it again from the developer centre "
-                              f"(http://bkpaas.<BK_DOMAIN>, deployment -> production)")
+                manual.append(
+                    f"# {SMART[r['name']]} is an S-Mart app (§九.5): deploy it again from the developer centre "
+                    f"(http://bkpaas.<BK_DOMAIN>, deployment -> production)"
+                )
             else:
                 manual.append(f"helm -n {ns} history {name}  # which helmfile declares this release?")
             continue
@@ -43,13 +60,31 @@ def plan(facts, ctx):
             # an interrupted operation: helm refuses every other one until this revision is settled
             prev = r["revision"] - 1
             if prev >= 1 and r.get("revisions", 1) > 1:
-                changes.append(CommandChange(f"helm -n {ns} rollback {name} {prev}",
-                                             T(f"回滚卡住的 {r['name']} 到第 {prev} 版", f"roll the stuck {r['name']} back to revision {prev}"),
-                                             disruptive=True, where="control"))
+                changes.append(
+                    CommandChange(
+                        f"helm -n {ns} rollback {name} {prev}",
+                        T(
+                            f"回滚卡住的 {r['name']} 到第 {prev} 版",
+                            f"roll the stuck {r['name']} back to revision {prev}",
+                        ),
+                        disruptive=True,
+                        where="control",
+                    )
+                )
             else:
-                changes.append(CommandChange(f"helm -n {ns} uninstall {name}",
-                                             T(f"卸载从未成功安装的 {r['name']}", f"uninstall {r['name']}, never installed successfully"),
-                                             disruptive=True, where="control"))
-        changes.append(CommandChange(f"helmfile -f {shlex.quote(f)} -l name={name} sync",
-                                     T(f"重新同步 {r['name']}", f"sync {r['name']} again"), where="control"))
+                changes.append(
+                    CommandChange(
+                        f"helm -n {ns} uninstall {name}",
+                        T(f"卸载从未成功安装的 {r['name']}", f"uninstall {r['name']}, never installed successfully"),
+                        disruptive=True,
+                        where="control",
+                    )
+                )
+        changes.append(
+            CommandChange(
+                f"helmfile -f {shlex.quote(f)} -l name={name} sync",
+                T(f"重新同步 {r['name']}", f"sync {r['name']} again"),
+                where="control",
+            )
+        )
     return Fix(changes, manual=manual if not changes else [])

@@ -3,8 +3,10 @@ from bkdoctor.fix.fixkit import check_domain, file_text
 from bkdoctor.fix.plan import FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="hosts-file",
-                          title=T("在 /etc/hosts 的标记块中写入蓝鲸域名", "write the BlueKing names into a marked block of /etc/hosts"))
+REMEDIATION = Remediation(
+    id="hosts-file",
+    title=T("在 /etc/hosts 的标记块中写入蓝鲸域名", "write the BlueKing names into a marked block of /etc/hosts"),
+)
 
 
 def plan(facts, ctx):
@@ -19,8 +21,10 @@ def plan(facts, ctx):
         entries.append((want[0], names))
     else:
         # the guide's one lookup (§四.6.3 / §七.2.2.1); operators' machines use the pod's hostIP instead (§六.4.1)
-        manual.append("IP1=$(kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx "
-                      "-o jsonpath='{.items[0].spec.clusterIP}')  # then set ingress_ip: in the inventory and rerun")
+        manual.append(
+            "IP1=$(kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx "
+            "-o jsonpath='{.items[0].spec.clusterIP}')  # then set ingress_ip: in the inventory and rerun"
+        )
     api = ctx.first_master
     if api:
         entries.append((api, list(extra)))

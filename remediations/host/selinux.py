@@ -3,8 +3,10 @@ from bkdoctor.fix.fixkit import file_text
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="selinux", title=T("setenforce 0，并在配置中禁用 SELinux",
-                                                "setenforce 0 and SELINUX=disabled in /etc/selinux/config"))
+REMEDIATION = Remediation(
+    id="selinux",
+    title=T("setenforce 0，并在配置中禁用 SELinux", "setenforce 0 and SELINUX=disabled in /etc/selinux/config"),
+)
 
 
 def plan(facts, ctx):
@@ -12,14 +14,25 @@ def plan(facts, ctx):
     changes = []
     if s["runtime"] == "enforcing":
         # what setenforce does; selinuxfs is the same interface where the command is missing
-        changes.append(CommandChange("if command -v setenforce >/dev/null 2>&1; then setenforce 0; "
-                                     "else echo 0 > /sys/fs/selinux/enforce; fi",
-                                     T("运行时切换为 permissive", "switch to permissive now"), undo="setenforce 1"))
+        changes.append(
+            CommandChange(
+                "if command -v setenforce >/dev/null 2>&1; then setenforce 0; "
+                "else echo 0 > /sys/fs/selinux/enforce; fi",
+                T("运行时切换为 permissive", "switch to permissive now"),
+                undo="setenforce 1",
+            )
+        )
     raw, text = file_text(facts, "selinux_config", "/etc/selinux/config")
     if text is not None:
         new = set_selinux_disabled(text)
         if new != text:
             changes.append(FileChange("/etc/selinux/config", raw, new.encode()))
-    note = T("重启后 SELinux 才会完全禁用（getenforce 显示 Disabled）",
-             "a reboot completes it (getenforce then says Disabled)") if changes else None
+    note = (
+        T(
+            "重启后 SELinux 才会完全禁用（getenforce 显示 Disabled）",
+            "a reboot completes it (getenforce then says Disabled)",
+        )
+        if changes
+        else None
+    )
     return Fix(changes, note=note)

@@ -3,8 +3,9 @@ from bkdoctor.fix.fixkit import file_text
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
 
-REMEDIATION = Remediation(id="swap", title=T("关闭 swap 并注释 fstab 中的 swap 行",
-                                             "swapoff -a and comment out the swap lines in /etc/fstab"))
+REMEDIATION = Remediation(
+    id="swap", title=T("关闭 swap 并注释 fstab 中的 swap 行", "swapoff -a and comment out the swap lines in /etc/fstab")
+)
 
 
 def plan(facts, ctx):

@@ -14,8 +14,14 @@ def plan(facts, ctx):
     systemd = facts.text("systemd_running").strip() == "yes"
     if "chronyd" not in ts["daemons"] and systemd:
         # chronyd installed but not running: enable and start it (whether it is installed is checked on the host)
-        return Fix([CommandChange(
-            "command -v chronyd >/dev/null 2>&1 || { echo 'chrony is not installed'; exit 3; }; "
-            f"{SYSTEMD} && systemctl enable --now chronyd",
-            T("启用并启动 chronyd", "enable and start chronyd"), undo="systemctl disable --now chronyd")])
+        return Fix(
+            [
+                CommandChange(
+                    "command -v chronyd >/dev/null 2>&1 || { echo 'chrony is not installed'; exit 3; }; "
+                    f"{SYSTEMD} && systemctl enable --now chronyd",
+                    T("启用并启动 chronyd", "enable and start chronyd"),
+                    undo="systemctl disable --now chronyd",
+                )
+            ]
+        )
     return Fix(manual=MANUAL)

@@ -14,10 +14,15 @@ def plan(facts, ctx):
         return Fix()
     q = shlex.quote(want)
     old = tz["localtime_target"]
-    return Fix([CommandChange(
-        f"test -e /usr/share/zoneinfo/{q} || exit 3; "
-        f"if {SYSTEMD} && command -v timedatectl >/dev/null 2>&1; then timedatectl set-timezone {q}; "
-        f"else ln -sfn ../usr/share/zoneinfo/{q} /etc/localtime.bkdoctor && mv -f /etc/localtime.bkdoctor /etc/localtime; fi",
-        T(f"把时区设为 {want}", f"set the time zone to {want}"),
-        # the link's old target is the host's own text: a value, never code
-        undo=f"ln -sfn {shlex.quote(old)} /etc/localtime" if old else None)])
+    return Fix(
+        [
+            CommandChange(
+                f"test -e /usr/share/zoneinfo/{q} || exit 3; "
+                f"if {SYSTEMD} && command -v timedatectl >/dev/null 2>&1; then timedatectl set-timezone {q}; "
+                f"else ln -sfn ../usr/share/zoneinfo/{q} /etc/localtime.bkdoctor && mv -f /etc/localtime.bkdoctor /etc/localtime; fi",
+                T(f"把时区设为 {want}", f"set the time zone to {want}"),
+                # the link's old target is the host's own text: a value, never code
+                undo=f"ln -sfn {shlex.quote(old)} /etc/localtime" if old else None,
+            )
+        ]
+    )

@@ -4,14 +4,20 @@ from bkdoctor.semver import semver_lt
 RULE = Rule(
     id="component-versions",
     title=T("组件版本满足监控日志套餐的前置要求", "Component versions meet the monitor/log prerequisites"),
-    scope="cluster", severity="high", roles=(), tags=("k8s", "helm", "versions"), group="cluster",
+    scope="cluster",
+    severity="high",
+    roles=(),
+    tags=("k8s", "helm", "versions"),
+    group="cluster",
     facts=("helm_releases",),
     guide=G_MONITOR_GATES,
-    doc=T("部署监控日志套餐前：bk-gse ≥ 2.1.2-beta.20、bk-apigateway ≥ 1.11.3（预发布版本按语义版本比较，2.1.2-beta.20 > 2.1.2-beta.9）。"
-          "已部署监控/日志（或清单 suites 含 monitor）而前置组件版本不足或未部署为失败，此前为警告（安装的监控日志闸门视警告为阻断）。",
-          "Before the monitor/log suite: bk-gse >= 2.1.2-beta.20 and bk-apigateway >= 1.11.3 (prereleases compare "
-          "as semver: 2.1.2-beta.20 > 2.1.2-beta.9). A gated release too old or missing fails once monitor/log is deployed "
-          "(or the inventory's suites include monitor); before that it warns (the install's monitor-log gate blocks on it)."),
+    doc=T(
+        "部署监控日志套餐前：bk-gse ≥ 2.1.2-beta.20、bk-apigateway ≥ 1.11.3（预发布版本按语义版本比较，2.1.2-beta.20 > 2.1.2-beta.9）。"
+        "已部署监控/日志（或清单 suites 含 monitor）而前置组件版本不足或未部署为失败，此前为警告（安装的监控日志闸门视警告为阻断）。",
+        "Before the monitor/log suite: bk-gse >= 2.1.2-beta.20 and bk-apigateway >= 1.11.3 (prereleases compare "
+        "as semver: 2.1.2-beta.20 > 2.1.2-beta.9). A gated release too old or missing fails once monitor/log is deployed "
+        "(or the inventory's suites include monitor); before that it warns (the install's monitor-log gate blocks on it).",
+    ),
     fix=("helmfile -f base-blueking.yaml.gotmpl -l name=bk-gse sync",),
 )
 
@@ -41,17 +47,41 @@ def check(facts, ctx):
         txt_en = ", ".join(([txt] if txt else []) + [f"{n} not deployed (>= {gates[n]} needed)" for n in missing])
         txt_zh = ", ".join(([txt] if txt else []) + [f"{n} 未部署（需要 ≥ {gates[n]}）" for n in missing])
         if applies:
-            what = T("监控/日志已部署" if monitor else "清单 suites 含 monitor",
-                     "monitor/log is deployed" if monitor else "the inventory's suites include monitor")
-            return failed(T(f"{what.zh}，但前置组件不满足：{txt_zh}", f"{what.en} but the prerequisites are not met: {txt_en}"),
-                          observed=observed, expected=expected)
+            what = T(
+                "监控/日志已部署" if monitor else "清单 suites 含 monitor",
+                "monitor/log is deployed" if monitor else "the inventory's suites include monitor",
+            )
+            return failed(
+                T(f"{what.zh}，但前置组件不满足：{txt_zh}", f"{what.en} but the prerequisites are not met: {txt_en}"),
+                observed=observed,
+                expected=expected,
+            )
         # before monitor/log: a warning, which blocks the install's monitor-log gate (gate_strict, §十二.2.1)
-        return warned(T(f"部署监控日志套餐前需部署或升级：{txt_zh}", f"deploy or upgrade before monitor/log: {txt_en}"),
-                      observed=observed, expected=expected)
+        return warned(
+            T(f"部署监控日志套餐前需部署或升级：{txt_zh}", f"deploy or upgrade before monitor/log: {txt_en}"),
+            observed=observed,
+            expected=expected,
+        )
     if low:
         if applies:
-            return failed(T(f"监控/日志已部署，但前置版本不足：{txt}", f"monitor/log is deployed but prerequisites are too old: {txt}"),
-                          observed=observed, expected=expected)
-        return warned(T(f"部署监控日志套餐前需升级：{txt}", f"upgrade before deploying monitor/log: {txt}"), observed=observed, expected=expected)
-    return passed(T("前置组件版本满足要求：" + ", ".join(f"{n} {v}" for n, v in present.items()),
-                    "prerequisites met: " + ", ".join(f"{n} {v}" for n, v in present.items())), observed=observed, expected=expected)
+            return failed(
+                T(
+                    f"监控/日志已部署，但前置版本不足：{txt}",
+                    f"monitor/log is deployed but prerequisites are too old: {txt}",
+                ),
+                observed=observed,
+                expected=expected,
+            )
+        return warned(
+            T(f"部署监控日志套餐前需升级：{txt}", f"upgrade before deploying monitor/log: {txt}"),
+            observed=observed,
+            expected=expected,
+        )
+    return passed(
+        T(
+            "前置组件版本满足要求：" + ", ".join(f"{n} {v}" for n, v in present.items()),
+            "prerequisites met: " + ", ".join(f"{n} {v}" for n, v in present.items()),
+        ),
+        observed=observed,
+        expected=expected,
+    )

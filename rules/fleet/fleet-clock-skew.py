@@ -1,14 +1,20 @@
-from bkdoctor.scan.rulekit import G_TIME, ALL_ROLES, Rule, T, collect, errored, failed, passed, warned
+from bkdoctor.scan.rulekit import ALL_ROLES, G_TIME, Rule, T, collect, errored, failed, passed, warned
 
 RULE = Rule(
     id="fleet-clock-skew",
     title=T("各主机与中控机时钟偏差小", "Clocks agree with the control machine"),
-    scope="fleet", severity="high", roles=ALL_ROLES, tags=("time", "fleet"), group="fleet",
+    scope="fleet",
+    severity="high",
+    roles=ALL_ROLES,
+    tags=("time", "fleet"),
+    group="fleet",
     facts=("clock_offset",),
     guide=G_TIME,
-    doc=T("每台主机的时钟与中控机比较（按往返时间修正）：偏差 > 1 秒警告，> 60 秒失败——bk-repo 的令牌会报 Expired token。",
-          "Each host's clock against the control machine's, corrected for the round-trip time: > 1 s warns, > 60 s "
-          "fails, where bk-repo tokens start failing with 'Expired token'."),
+    doc=T(
+        "每台主机的时钟与中控机比较（按往返时间修正）：偏差 > 1 秒警告，> 60 秒失败——bk-repo 的令牌会报 Expired token。",
+        "Each host's clock against the control machine's, corrected for the round-trip time: > 1 s warns, > 60 s "
+        "fails, where bk-repo tokens start failing with 'Expired token'.",
+    ),
     fix=("systemctl enable --now chronyd", "chronyc makestep"),
 )
 
@@ -27,19 +33,34 @@ def check(fleet, ctx):
         observed = {"skew_s": round(skew, 3), "uncertainty_s": round(uncertainty, 3), "reference": ref_label}
         expected = f"|skew| <= {warn_s} s"
         if name == ref_name:
-            out[name] = passed(T("中控机：作为时钟基准", "control machine: the reference clock"), observed=observed,
-                               expected=expected)
+            out[name] = passed(
+                T("中控机：作为时钟基准", "control machine: the reference clock"), observed=observed, expected=expected
+            )
             continue
         sure = abs(skew) - uncertainty
         if sure > fail_s:
-            out[name] = failed(T(f"时钟比 {ref_label} {'快' if skew > 0 else '慢'} {abs(skew):.1f} 秒（> {fail_s:g} 秒，bk-repo 会报 Expired token）",
-                                 f"clock is {abs(skew):.1f} s {'ahead of' if skew > 0 else 'behind'} {ref_label} "
-                                 f"(> {fail_s:g} s: bk-repo answers Expired token)"), observed=observed, expected=expected)
+            out[name] = failed(
+                T(
+                    f"时钟比 {ref_label} {'快' if skew > 0 else '慢'} {abs(skew):.1f} 秒（> {fail_s:g} 秒，bk-repo 会报 Expired token）",
+                    f"clock is {abs(skew):.1f} s {'ahead of' if skew > 0 else 'behind'} {ref_label} "
+                    f"(> {fail_s:g} s: bk-repo answers Expired token)",
+                ),
+                observed=observed,
+                expected=expected,
+            )
         elif sure > warn_s:
-            out[name] = warned(T(f"时钟与 {ref_label} 相差 {abs(skew):.2f} 秒（> {warn_s:g} 秒）",
-                                 f"clock differs from {ref_label} by {abs(skew):.2f} s (> {warn_s:g} s)"),
-                               observed=observed, expected=expected)
+            out[name] = warned(
+                T(
+                    f"时钟与 {ref_label} 相差 {abs(skew):.2f} 秒（> {warn_s:g} 秒）",
+                    f"clock differs from {ref_label} by {abs(skew):.2f} s (> {warn_s:g} s)",
+                ),
+                observed=observed,
+                expected=expected,
+            )
         else:
-            out[name] = passed(T(f"与 {ref_label} 相差 {abs(skew):.3f} 秒", f"within {abs(skew):.3f} s of {ref_label}"),
-                               observed=observed, expected=expected)
+            out[name] = passed(
+                T(f"与 {ref_label} 相差 {abs(skew):.3f} 秒", f"within {abs(skew):.3f} s of {ref_label}"),
+                observed=observed,
+                expected=expected,
+            )
     return out

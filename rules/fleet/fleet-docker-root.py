@@ -3,13 +3,19 @@ from bkdoctor.scan.rulekit import G_LOG_DIR, K8S_ROLES, Rule, T, collect, errore
 RULE = Rule(
     id="fleet-docker-root",
     title=T("所有节点的 Docker Root Dir 一致", "One Docker Root Dir on every node"),
-    scope="fleet", severity="high", roles=K8S_ROLES, tags=("docker", "fleet", "logs"), group="fleet",
+    scope="fleet",
+    severity="high",
+    roles=K8S_ROLES,
+    tags=("docker", "fleet", "logs"),
+    group="fleet",
     facts=("docker", "daemon_json"),
     guide=G_LOG_DIR,
-    doc=T("custom.yaml 的 apps.bkappFilebeat.containersLogPath 只能填一个值（<Docker Root Dir>/containers），"
-          "Docker 数据目录不一致的节点上 SaaS 日志采集不到。",
-          "apps.bkappFilebeat.containersLogPath in custom.yaml takes one value (<Docker Root Dir>/containers): on "
-          "nodes with another Docker root, SaaS logs are not collected."),
+    doc=T(
+        "custom.yaml 的 apps.bkappFilebeat.containersLogPath 只能填一个值（<Docker Root Dir>/containers），"
+        "Docker 数据目录不一致的节点上 SaaS 日志采集不到。",
+        "apps.bkappFilebeat.containersLogPath in custom.yaml takes one value (<Docker Root Dir>/containers): on "
+        "nodes with another Docker root, SaaS logs are not collected.",
+    ),
     fix=("docker info --format '{{.DockerRootDir}}'",),
 )
 
@@ -43,11 +49,21 @@ def check(fleet, ctx):
     for name, r in roots.items():
         observed = {"docker_root_dir": r, "fleet": dict(sorted(roots.items()))}
         if r == common:
-            out[name] = passed(T(f"Docker Root Dir 为 {r}（{count}/{len(roots)} 台一致）",
-                                 f"Docker Root Dir {r} ({count} of {len(roots)} nodes agree)"),
-                               observed=observed, expected=common)
+            out[name] = passed(
+                T(
+                    f"Docker Root Dir 为 {r}（{count}/{len(roots)} 台一致）",
+                    f"Docker Root Dir {r} ({count} of {len(roots)} nodes agree)",
+                ),
+                observed=observed,
+                expected=common,
+            )
         else:
-            out[name] = failed(T(f"Docker Root Dir 为 {r}，而多数节点为 {common}：containersLogPath 只能有一个值",
-                                 f"Docker Root Dir is {r} while most nodes use {common}: containersLogPath takes one value"),
-                               observed=observed, expected=common)
+            out[name] = failed(
+                T(
+                    f"Docker Root Dir 为 {r}，而多数节点为 {common}：containersLogPath 只能有一个值",
+                    f"Docker Root Dir is {r} while most nodes use {common}: containersLogPath takes one value",
+                ),
+                observed=observed,
+                expected=common,
+            )
     return out

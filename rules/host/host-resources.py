@@ -1,18 +1,23 @@
-from bkdoctor.scan.rulekit import G_HARDWARE, Rule, T, failed, fmt_gb, gb, gb_si, passed, warned, ALL_ROLES
+from bkdoctor.scan.rulekit import ALL_ROLES, G_HARDWARE, Rule, T, failed, fmt_gb, gb, gb_si, passed, warned
 
 RULE = Rule(
     id="host-resources",
     title=T("CPU、内存、磁盘满足角色要求", "CPU, memory and disk meet the role's requirements"),
-    scope="host", severity="high", roles=ALL_ROLES,
-    tags=("preflight", "resources"), group="host",
+    scope="host",
+    severity="high",
+    roles=ALL_ROLES,
+    tags=("preflight", "resources"),
+    group="host",
     facts=("resources",),
     guide=G_HARDWARE,
-    doc=T("资源低于最低要求时，基础套餐的 Pod 会因资源不足无法调度（Pending / OOMKilled）。磁盘按文档单位 GB = 10^9 字节精确比较；"
-          "内存按 MemTotal，允许内核保留的约 5%。"
-          "中控机 2核/2G/100G，Master 4核/8G/100G，Node 8核/32G/100G；低于推荐值给出警告。",
-          "Below the minimum, the base suite's pods cannot be scheduled (Pending / OOMKilled). Minimum: control "
-          "2C/2G/100G, master 4C/8G/100G, node 8C/32G/100G; below the recommended size is a warning. Disk in the "
-          "guide's unit (GB = 10^9 bytes), exactly; memory from MemTotal, allowing the ~5% the kernel keeps."),
+    doc=T(
+        "资源低于最低要求时，基础套餐的 Pod 会因资源不足无法调度（Pending / OOMKilled）。磁盘按文档单位 GB = 10^9 字节精确比较；"
+        "内存按 MemTotal，允许内核保留的约 5%。"
+        "中控机 2核/2G/100G，Master 4核/8G/100G，Node 8核/32G/100G；低于推荐值给出警告。",
+        "Below the minimum, the base suite's pods cannot be scheduled (Pending / OOMKilled). Minimum: control "
+        "2C/2G/100G, master 4C/8G/100G, node 8C/32G/100G; below the recommended size is a warning. Disk in the "
+        "guide's unit (GB = 10^9 bytes), exactly; memory from MemTotal, allowing the ~5% the kernel keeps.",
+    ),
     fix=("nproc", "free -g", "df -h / /data"),
 )
 
@@ -58,16 +63,31 @@ def check(facts, ctx):
     if below_min:
         txt = "; ".join(f"{k} {h} < {n}" for k, h, n in below_min)
         extra = nig if proxy_only and any(k != "disk" for k, _, _ in below_min) else T("", "")
-        return failed(T(f"低于{'/'.join(ctx.roles)}的最低配置：{txt}{extra.zh}",
-                        f"below the minimum for {'/'.join(ctx.roles)}: {txt}{extra.en}"),
-                      observed=observed, expected=expected)
+        return failed(
+            T(
+                f"低于{'/'.join(ctx.roles)}的最低配置：{txt}{extra.zh}",
+                f"below the minimum for {'/'.join(ctx.roles)}: {txt}{extra.en}",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     below_rec = short(recs)
     if below_rec:
         txt = "; ".join(f"{k} {h} < {n}" for k, h, n in below_rec)
         extra = nig if proxy_only and any(k != "disk" for k, _, _ in below_rec) else T("", "")
-        return warned(T(f"满足最低配置，但低于推荐配置：{txt}{extra.zh}",
-                        f"meets the minimum but not the recommended size: {txt}{extra.en}"),
-                      observed=observed, expected=expected)
-    return passed(T(f"{have['cpu']} 核 / {have['mem_gb']} GB / {have['disk_gb']} GB，满足推荐配置",
-                    f"{have['cpu']} CPU / {have['mem_gb']} GB / {have['disk_gb']} GB meets the recommended size"),
-                  observed=observed, expected=expected)
+        return warned(
+            T(
+                f"满足最低配置，但低于推荐配置：{txt}{extra.zh}",
+                f"meets the minimum but not the recommended size: {txt}{extra.en}",
+            ),
+            observed=observed,
+            expected=expected,
+        )
+    return passed(
+        T(
+            f"{have['cpu']} 核 / {have['mem_gb']} GB / {have['disk_gb']} GB，满足推荐配置",
+            f"{have['cpu']} CPU / {have['mem_gb']} GB / {have['disk_gb']} GB meets the recommended size",
+        ),
+        observed=observed,
+        expected=expected,
+    )

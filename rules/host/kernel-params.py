@@ -1,20 +1,33 @@
 from bkdoctor.facts.host import SYSCTL_KEYS
-from bkdoctor.scan.rulekit import NOT_IN_GUIDE, K8S_ROLES, Rule, T, failed, passed, warned
+from bkdoctor.scan.rulekit import K8S_ROLES, NOT_IN_GUIDE, Rule, T, failed, passed, warned
 
 RULE = Rule(
     id="kernel-params",
-    title=T("内核参数：ip_forward、bridge-nf-call、br_netfilter", "Kernel settings: ip_forward, bridge-nf-call, br_netfilter"),
-    scope="host", severity="high", roles=K8S_ROLES, tags=("preflight", "os", "network", "k8s"), group="host",
+    title=T(
+        "内核参数：ip_forward、bridge-nf-call、br_netfilter",
+        "Kernel settings: ip_forward, bridge-nf-call, br_netfilter",
+    ),
+    scope="host",
+    severity="high",
+    roles=K8S_ROLES,
+    tags=("preflight", "os", "network", "k8s"),
+    group="host",
     facts=("sysctl", "modules"),
     guide=NOT_IN_GUIDE,
-    doc=T("K8s 网络需要 net.ipv4.ip_forward=1、net.bridge.bridge-nf-call-iptables/ip6tables=1，并加载 br_netfilter。"
-          "bcs.sh 只做了 modprobe 没有持久化：重启后丢失，需写入 /etc/sysctl.d 与 /etc/modules-load.d。",
-          "K8s networking needs net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables/ip6tables=1 and br_netfilter "
-          "loaded. bcs.sh runs modprobe without persisting it: after a reboot it is gone unless it is in "
-          "/etc/sysctl.d and /etc/modules-load.d."),
-    fix=("modprobe br_netfilter", "echo br_netfilter > /etc/modules-load.d/bkdoctor.conf",
-         "printf 'net.ipv4.ip_forward = 1\\nnet.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n' "
-         "> /etc/sysctl.d/90-bkdoctor.conf", "sysctl --system"),
+    doc=T(
+        "K8s 网络需要 net.ipv4.ip_forward=1、net.bridge.bridge-nf-call-iptables/ip6tables=1，并加载 br_netfilter。"
+        "bcs.sh 只做了 modprobe 没有持久化：重启后丢失，需写入 /etc/sysctl.d 与 /etc/modules-load.d。",
+        "K8s networking needs net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables/ip6tables=1 and br_netfilter "
+        "loaded. bcs.sh runs modprobe without persisting it: after a reboot it is gone unless it is in "
+        "/etc/sysctl.d and /etc/modules-load.d.",
+    ),
+    fix=(
+        "modprobe br_netfilter",
+        "echo br_netfilter > /etc/modules-load.d/bkdoctor.conf",
+        "printf 'net.ipv4.ip_forward = 1\\nnet.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n' "
+        "> /etc/sysctl.d/90-bkdoctor.conf",
+        "sysctl --system",
+    ),
 )
 
 
@@ -25,24 +38,39 @@ def check(facts, ctx):
     # br_netfilter, which /proc/modules does not list
     br_loaded = "br_netfilter" in m["loaded"] or s["runtime"].get("net.bridge.bridge-nf-call-iptables") is not None
     br_persisted = "br_netfilter" in m["persisted"]
-    observed = {"runtime": {k: s["runtime"].get(k) for k in SYSCTL_KEYS}, "br_netfilter_loaded": br_loaded,
-                "persisted": {k: (s["persisted"].get(k) or {}).get("value") for k in SYSCTL_KEYS},
-                "br_netfilter_persisted": br_persisted}
+    observed = {
+        "runtime": {k: s["runtime"].get(k) for k in SYSCTL_KEYS},
+        "br_netfilter_loaded": br_loaded,
+        "persisted": {k: (s["persisted"].get(k) or {}).get("value") for k in SYSCTL_KEYS},
+        "br_netfilter_persisted": br_persisted,
+    }
     expected = {k: "1" for k in SYSCTL_KEYS} | {"br_netfilter": "loaded and in modules-load.d"}
     wrong = [f"{k}={s['runtime'].get(k) or 'absent'}" for k in SYSCTL_KEYS if s["runtime"].get(k) != "1"]
     if not br_loaded:
         wrong.append("br_netfilter not loaded")
     if wrong:
         txt = ", ".join(wrong)
-        return failed(T(f"运行时内核参数不正确：{txt}", f"runtime kernel settings are wrong: {txt}"),
-                      observed=observed, expected=expected, evidence={"sysctl": facts.raw("sysctl").get("sysctl_runtime", "")})
+        return failed(
+            T(f"运行时内核参数不正确：{txt}", f"runtime kernel settings are wrong: {txt}"),
+            observed=observed,
+            expected=expected,
+            evidence={"sysctl": facts.raw("sysctl").get("sysctl_runtime", "")},
+        )
     unpersisted = [k for k in SYSCTL_KEYS if (s["persisted"].get(k) or {}).get("value") != "1"]
     if not br_persisted:
         unpersisted.append("br_netfilter (modules-load.d)")
     if unpersisted:
         txt = ", ".join(unpersisted)
-        return warned(T(f"当前生效，但未持久化，重启后会丢失：{txt}", f"correct now but not persisted, lost at reboot: {txt}"),
-                      observed=observed, expected=expected)
-    return passed(T("ip_forward、bridge-nf-call-iptables/ip6tables 为 1，br_netfilter 已加载并持久化",
-                    "ip_forward and bridge-nf-call-iptables/ip6tables are 1, br_netfilter is loaded and persisted"),
-                  observed=observed, expected=expected)
+        return warned(
+            T(f"当前生效，但未持久化，重启后会丢失：{txt}", f"correct now but not persisted, lost at reboot: {txt}"),
+            observed=observed,
+            expected=expected,
+        )
+    return passed(
+        T(
+            "ip_forward、bridge-nf-call-iptables/ip6tables 为 1，br_netfilter 已加载并持久化",
+            "ip_forward and bridge-nf-call-iptables/ip6tables are 1, br_netfilter is loaded and persisted",
+        ),
+        observed=observed,
+        expected=expected,
+    )

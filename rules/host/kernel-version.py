@@ -3,11 +3,17 @@ from bkdoctor.scan.rulekit import G_KERNEL, HOST_ROLES, Rule, T, errored, failed
 RULE = Rule(
     id="kernel-version",
     title=T("内核版本 ≥ 3.10.0", "Kernel is 3.10.0 or newer"),
-    scope="host", severity="high", roles=HOST_ROLES, tags=("preflight", "os"), group="host",
+    scope="host",
+    severity="high",
+    roles=HOST_ROLES,
+    tags=("preflight", "os"),
+    group="host",
     facts=("kernel",),
     guide=G_KERNEL,
-    doc=T("Docker 与 K8s 需要 3.10 及以上内核（overlay2、cgroup、命名空间特性）。",
-          "Docker and Kubernetes need kernel 3.10 or newer (overlay2, cgroups, namespaces)."),
+    doc=T(
+        "Docker 与 K8s 需要 3.10 及以上内核（overlay2、cgroup、命名空间特性）。",
+        "Docker and Kubernetes need kernel 3.10 or newer (overlay2, cgroups, namespaces).",
+    ),
     fix=("uname -r",),
 )
 

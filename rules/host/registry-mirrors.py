@@ -1,18 +1,26 @@
-from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, Rule, T, errored, failed, passed, skipped, warned, K8S_ROLES
+from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, K8S_ROLES, Rule, T, errored, failed, passed, skipped, warned
 
 RULE = Rule(
     id="registry-mirrors",
     title=T("节点的 registry-mirrors 指向镜像缓存代理", "Nodes use the registry proxy as a mirror"),
-    scope="host", severity="medium", roles=K8S_ROLES, tags=("registry", "docker"), group="registry",
+    scope="host",
+    severity="medium",
+    roles=K8S_ROLES,
+    tags=("registry", "docker"),
+    group="registry",
     facts=("daemon_json", "docker"),
     guide=G_REGISTRY_MIRRORS,
-    doc=T("清单中有 registry-proxy 角色的主机时，每个节点的 daemon.json 都应在 registry-mirrors 中列出 http://<代理IP>:5500，"
-          "并且 dockerd 已生效（docker info 的 Registry Mirrors）。否则节点仍直接从公网拉取镜像。",
-          "When the inventory has a registry-proxy host, every node's daemon.json should list http://<proxy IP>:5500 "
-          "in registry-mirrors, live in dockerd (docker info, Registry Mirrors). Otherwise nodes still pull from "
-          "the internet."),
-    fix=("jq '.\"registry-mirrors\" = [\"http://<proxy IP>:5500\"]' /etc/docker/daemon.json  # review, then write back",
-         "systemctl reload docker"),
+    doc=T(
+        "清单中有 registry-proxy 角色的主机时，每个节点的 daemon.json 都应在 registry-mirrors 中列出 http://<代理IP>:5500，"
+        "并且 dockerd 已生效（docker info 的 Registry Mirrors）。否则节点仍直接从公网拉取镜像。",
+        "When the inventory has a registry-proxy host, every node's daemon.json should list http://<proxy IP>:5500 "
+        "in registry-mirrors, live in dockerd (docker info, Registry Mirrors). Otherwise nodes still pull from "
+        "the internet.",
+    ),
+    fix=(
+        'jq \'."registry-mirrors" = ["http://<proxy IP>:5500"]\' /etc/docker/daemon.json  # review, then write back',
+        "systemctl reload docker",
+    ),
 )
 
 
@@ -37,13 +45,34 @@ def check(facts, ctx):
     observed = {"daemon.json": in_file, "live": live}
     expected = sorted(ctx.registry_proxies)
     if not want & {_norm(m) for m in in_file}:
-        return failed(T(f"daemon.json 的 registry-mirrors 中没有代理 {', '.join(expected)}",
-                        f"registry-mirrors in daemon.json lacks the proxy {', '.join(expected)}"), observed=observed, expected=expected)
+        return failed(
+            T(
+                f"daemon.json 的 registry-mirrors 中没有代理 {', '.join(expected)}",
+                f"registry-mirrors in daemon.json lacks the proxy {', '.join(expected)}",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     if live is None:
-        return warned(T("daemon.json 已配置代理，但无法访问 dockerd 确认已生效", "daemon.json lists the proxy, but dockerd cannot confirm it is live"),
-                      observed=observed, expected=expected)
+        return warned(
+            T(
+                "daemon.json 已配置代理，但无法访问 dockerd 确认已生效",
+                "daemon.json lists the proxy, but dockerd cannot confirm it is live",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     if not want & {_norm(m) for m in live}:
-        return failed(T("daemon.json 已配置代理，但 dockerd 尚未生效：执行 systemctl reload docker",
-                        "daemon.json lists the proxy but the running dockerd does not: run systemctl reload docker"),
-                      observed=observed, expected=expected)
-    return passed(T("registry-mirrors 已指向代理并已生效", "registry-mirrors points at the proxy, live"), observed=observed, expected=expected)
+        return failed(
+            T(
+                "daemon.json 已配置代理，但 dockerd 尚未生效：执行 systemctl reload docker",
+                "daemon.json lists the proxy but the running dockerd does not: run systemctl reload docker",
+            ),
+            observed=observed,
+            expected=expected,
+        )
+    return passed(
+        T("registry-mirrors 已指向代理并已生效", "registry-mirrors points at the proxy, live"),
+        observed=observed,
+        expected=expected,
+    )

@@ -1,14 +1,20 @@
-from bkdoctor.scan.rulekit import G_KERNEL, cite, HOST_ROLES, Rule, T, failed, passed
+from bkdoctor.scan.rulekit import G_KERNEL, HOST_ROLES, Rule, T, cite, failed, passed
 
 RULE = Rule(
     id="selinux",
     title=T("已禁用 SELinux", "SELinux is disabled"),
-    scope="host", severity="high", roles=HOST_ROLES, tags=("preflight", "os"), group="host",
+    scope="host",
+    severity="high",
+    roles=HOST_ROLES,
+    tags=("preflight", "os"),
+    group="host",
     facts=("selinux",),
     guide=cite(G_KERNEL, "| SELinux | 必须禁用 | `getenforce`（输出Disabled） |"),
-    doc=T("SELinux 处于 enforcing 时，容器挂载 hostPath 与写日志会被拒绝；/etc/selinux/config 决定重启后的状态。",
-          "With SELinux enforcing, containers are denied hostPath mounts and log writes; /etc/selinux/config decides "
-          "the state after a reboot."),
+    doc=T(
+        "SELinux 处于 enforcing 时，容器挂载 hostPath 与写日志会被拒绝；/etc/selinux/config 决定重启后的状态。",
+        "With SELinux enforcing, containers are denied hostPath mounts and log writes; /etc/selinux/config decides "
+        "the state after a reboot.",
+    ),
     fix=("setenforce 0", "sed -ri.bak 's/^SELINUX=.*/SELINUX=disabled/' /etc/selinux/config"),
 )
 
@@ -18,24 +24,50 @@ def check(facts, ctx):
     observed = {"runtime": s["runtime"], "config": s["config"]}
     expected = {"runtime": "disabled or permissive", "config": "disabled"}
     if s["runtime"] == "enforcing":
-        return failed(T("SELinux 当前为 enforcing（getenforce 应输出 Disabled）",
-                        "SELinux is enforcing at runtime (getenforce should say Disabled)"),
-                      observed=observed, expected=expected)
+        return failed(
+            T(
+                "SELinux 当前为 enforcing（getenforce 应输出 Disabled）",
+                "SELinux is enforcing at runtime (getenforce should say Disabled)",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     if s["config"] == "enforcing":
-        return failed(T("SELinux 当前未强制，但 /etc/selinux/config 为 SELINUX=enforcing，重启后会重新启用",
-                        "SELinux is not enforcing now, but /etc/selinux/config says SELINUX=enforcing: it comes back at reboot"),
-                      observed=observed, expected=expected)
+        return failed(
+            T(
+                "SELinux 当前未强制，但 /etc/selinux/config 为 SELINUX=enforcing，重启后会重新启用",
+                "SELinux is not enforcing now, but /etc/selinux/config says SELINUX=enforcing: it comes back at reboot",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     if s["config"] == "permissive":
         # the guide: 必须禁用, `getenforce` must say Disabled; a permissive config never gets there, even after a reboot
-        return failed(T("/etc/selinux/config 为 SELINUX=permissive：重启后 getenforce 仍为 Permissive，文档要求 Disabled（SELINUX=disabled）",
-                        "/etc/selinux/config says SELINUX=permissive: after a reboot getenforce still says Permissive; "
-                        "the guide requires Disabled (SELINUX=disabled)"),
-                      observed=observed, expected=expected)
+        return failed(
+            T(
+                "/etc/selinux/config 为 SELINUX=permissive：重启后 getenforce 仍为 Permissive，文档要求 Disabled（SELINUX=disabled）",
+                "/etc/selinux/config says SELINUX=permissive: after a reboot getenforce still says Permissive; "
+                "the guide requires Disabled (SELINUX=disabled)",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     if s["config_exists"] and s["config"] not in ("disabled", None):
-        return failed(T(f"/etc/selinux/config 中 SELINUX={s['config']} 无法识别",
-                        f"unrecognised SELINUX={s['config']} in /etc/selinux/config"), observed=observed, expected=expected)
+        return failed(
+            T(
+                f"/etc/selinux/config 中 SELINUX={s['config']} 无法识别",
+                f"unrecognised SELINUX={s['config']} in /etc/selinux/config",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     if s["runtime"] == "permissive":
-        return passed(T("SELinux 运行时为 permissive，配置为 disabled：重启后完全禁用",
-                        "SELinux is permissive now and disabled in its config: a reboot completes the disable"),
-                      observed=observed, expected=expected)
+        return passed(
+            T(
+                "SELinux 运行时为 permissive，配置为 disabled：重启后完全禁用",
+                "SELinux is permissive now and disabled in its config: a reboot completes the disable",
+            ),
+            observed=observed,
+            expected=expected,
+        )
     return passed(T("SELinux 已禁用", "SELinux is disabled"), observed=observed, expected=expected)

@@ -57,8 +57,11 @@ def apiserver_binary() -> str:
 
 
 def etcd_binary() -> str | None:
-    return os.environ.get("BKDOCTOR_ETCD") or shutil.which("etcd") or (
-        "/usr/bin/etcd" if os.path.exists("/usr/bin/etcd") else None)
+    return (
+        os.environ.get("BKDOCTOR_ETCD")
+        or shutil.which("etcd")
+        or ("/usr/bin/etcd" if os.path.exists("/usr/bin/etcd") else None)
+    )
 
 
 try:  # resolved here, not in the forked child (no dlopen between fork and exec)
@@ -118,9 +121,16 @@ class KubeAPIServer:
     give ``kubernetes.client.ApiClient`` objects (needs the ``kubernetes`` package).
     """
 
-    def __init__(self, *, binary: str | None = None, etcd: str | None = None, workdir: str | None = None,
-                 ready_timeout: float = READY_TIMEOUT, extra_args: list[str] | None = None,
-                 verbosity: int = 1):
+    def __init__(
+        self,
+        *,
+        binary: str | None = None,
+        etcd: str | None = None,
+        workdir: str | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+        extra_args: list[str] | None = None,
+        verbosity: int = 1,
+    ):
         self.binary = binary or apiserver_binary()
         self.etcd = etcd or etcd_binary()
         self._parent_dir = workdir
@@ -191,8 +201,10 @@ class KubeAPIServer:
     def log_tail(self, lines: int = 40) -> str:
         if not self.workdir:
             return ""
-        return (f"--- kube-apiserver log (last {lines} lines) ---\n{_tail(self.apiserver_log, lines)}\n"
-                f"--- etcd log (last {min(lines, 15)} lines) ---\n{_tail(self.etcd_log, min(lines, 15))}")
+        return (
+            f"--- kube-apiserver log (last {lines} lines) ---\n{_tail(self.apiserver_log, lines)}\n"
+            f"--- etcd log (last {min(lines, 15)} lines) ---\n{_tail(self.etcd_log, min(lines, 15))}"
+        )
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> "KubeAPIServer":
@@ -204,8 +216,9 @@ class KubeAPIServer:
         if not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
-        base = self._parent_dir or ("/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
-                                    else None)
+        base = self._parent_dir or (
+            "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        )
         _sweep_stale_workdirs(base or tempfile.gettempdir())
         self.workdir = tempfile.mkdtemp(prefix="bkdoctor-kube-", dir=base)
         with open(os.path.join(self.workdir, "owner.pid"), "w") as f:
@@ -271,13 +284,22 @@ class KubeAPIServer:
         pki = os.path.join(self.workdir, "pki")
         self.ca = TestCA(pki)
         self.serving = self.ca.issue(
-            "apiserver", "kube-apiserver", server=True,
+            "apiserver",
+            "kube-apiserver",
+            server=True,
             ips=("127.0.0.1", "10.96.0.1"),
-            dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.cluster.local"))
+            dns=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
+        )
         self.admin_cert = self.ca.issue("admin", "kubernetes-admin", orgs=("system:masters",), client=True)
-        self.kubelet_client = self.ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
-                                            orgs=("system:masters",), client=True)
+        self.kubelet_client = self.ca.issue(
+            "apiserver-kubelet-client", "kube-apiserver-kubelet-client", orgs=("system:masters",), client=True
+        )
         self.sa_keys = make_keypair(pki, "sa")
         self.viewer_token = secrets.token_hex(16)
         self.token_file = os.path.join(pki, "tokens.csv")
@@ -290,8 +312,15 @@ class KubeAPIServer:
         if threading.current_thread() is threading.main_thread():
             kw["preexec_fn"] = _set_pdeathsig  # children die with a test process killed hard
         with open(log, "ab") as out:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=self.workdir, start_new_session=True, **kw)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+                **kw,
+            )
         self.started_pids.append(proc.pid)
         return proc
 
@@ -301,12 +330,23 @@ class KubeAPIServer:
         data = os.path.join(self.workdir, "etcd-data")
         shutil.rmtree(data, ignore_errors=True)
         argv = [
-            self.etcd, "--name", "bkdoctor-test", "--data-dir", data,
-            "--listen-client-urls", self.etcd_url, "--advertise-client-urls", self.etcd_url,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"bkdoctor-test=http://127.0.0.1:{peer}",
-            "--initial-cluster-state", "new",
+            self.etcd,
+            "--name",
+            "bkdoctor-test",
+            "--data-dir",
+            data,
+            "--listen-client-urls",
+            self.etcd_url,
+            "--advertise-client-urls",
+            self.etcd_url,
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-cluster",
+            f"bkdoctor-test=http://127.0.0.1:{peer}",
+            "--initial-cluster-state",
+            "new",
         ]
         self._etcd_proc = self._popen(argv, self.etcd_log)
         deadline = time.monotonic() + 20
@@ -332,16 +372,20 @@ class KubeAPIServer:
         argv = [
             self.binary,
             f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-            f"--secure-port={self.port}", "--insecure-port=0",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            "--insecure-port=0",
             f"--cert-dir={certs}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
             f"--client-ca-file={self.ca.cert}",
-            f"--tls-cert-file={self.serving.cert}", f"--tls-private-key-file={self.serving.key}",
+            f"--tls-cert-file={self.serving.cert}",
+            f"--tls-private-key-file={self.serving.key}",
             f"--service-account-key-file={self.sa_keys.cert}",
             f"--service-account-signing-key-file={self.sa_keys.key}",
-            f"--service-account-issuer={SA_ISSUER}", f"--api-audiences={SA_ISSUER}",
+            f"--service-account-issuer={SA_ISSUER}",
+            f"--api-audiences={SA_ISSUER}",
             f"--token-auth-file={self.token_file}",
             "--endpoint-reconciler-type=none",
             "--disable-admission-plugins=ServiceAccount",
@@ -367,15 +411,18 @@ class KubeAPIServer:
                 if "address already in use" in tail:
                     raise _PortRace(f"kube-apiserver: port {self.port} taken")
                 raise KubeAPIServerError(
-                    f"kube-apiserver exited with {self._api_proc.returncode} before ready\n{self.log_tail()}")
+                    f"kube-apiserver exited with {self._api_proc.returncode} before ready\n{self.log_tail()}"
+                )
             try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/readyz", context=ctx,
-                                            timeout=3) as r:
+                with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/readyz", context=ctx, timeout=3) as r:
                     last = f"HTTP {r.status}"
                 if r.status == 200:
                     # /readyz does not wait for the bootstrap controller's namespaces: wait for them too.
-                    missing = [ns for ns in ("default", "kube-system", "kube-public")
-                               if not self._get_ok(ctx, f"/api/v1/namespaces/{ns}")]
+                    missing = [
+                        ns
+                        for ns in ("default", "kube-system", "kube-public")
+                        if not self._get_ok(ctx, f"/api/v1/namespaces/{ns}")
+                    ]
                     if not missing:
                         return
                     last = f"/readyz ok, namespaces not there yet: {', '.join(missing)}"
@@ -385,8 +432,8 @@ class KubeAPIServer:
                 last = repr(e)
             time.sleep(0.3)
         raise KubeAPIServerError(
-            f"kube-apiserver not ready within {self.ready_timeout:.0f} s (last check: {last})\n"
-            f"{self.log_tail()}")
+            f"kube-apiserver not ready within {self.ready_timeout:.0f} s (last check: {last})\n{self.log_tail()}"
+        )
 
     def _get_ok(self, ctx: ssl.SSLContext, path: str) -> bool:
         try:
@@ -396,13 +443,19 @@ class KubeAPIServer:
             return False
 
     def _write_kubeconfigs(self) -> None:
-        cluster = {"name": CONTEXT, "cluster": {
-            "server": f"https://127.0.0.1:{self.port}",
-            "certificate-authority-data": _b64file(self.ca.cert)}}
+        cluster = {
+            "name": CONTEXT,
+            "cluster": {
+                "server": f"https://127.0.0.1:{self.port}",
+                "certificate-authority-data": _b64file(self.ca.cert),
+            },
+        }
 
         def config(user_name: str, user: dict) -> dict:
             return {
-                "apiVersion": "v1", "kind": "Config", "preferences": {},
+                "apiVersion": "v1",
+                "kind": "Config",
+                "preferences": {},
                 "clusters": [cluster],
                 "users": [{"name": user_name, "user": user}],
                 "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user_name}}],
@@ -411,9 +464,13 @@ class KubeAPIServer:
 
         self._kubeconfig = os.path.join(self.workdir, "admin.kubeconfig")
         self._viewer_kubeconfig = os.path.join(self.workdir, "viewer.kubeconfig")
-        admin = config("kubernetes-admin", {
-            "client-certificate-data": _b64file(self.admin_cert.cert),
-            "client-key-data": _b64file(self.admin_cert.key)})
+        admin = config(
+            "kubernetes-admin",
+            {
+                "client-certificate-data": _b64file(self.admin_cert.cert),
+                "client-key-data": _b64file(self.admin_cert.key),
+            },
+        )
         viewer = config(VIEWER_USER, {"token": self.viewer_token})
         for path, cfg in ((self._kubeconfig, admin), (self._viewer_kubeconfig, viewer)):
             with open(path, "w") as f:

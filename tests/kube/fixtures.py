@@ -82,9 +82,16 @@ def rest(api_client, method: str, path: str, *, query=None, body=None, content_t
     headers = {"Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
-    resp = api_client.call_api(path, method, query_params=list(query or []), header_params=headers, body=body,
-                               auth_settings=["BearerToken"], _preload_content=False,
-                               _return_http_data_only=True)
+    resp = api_client.call_api(
+        path,
+        method,
+        query_params=list(query or []),
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+        _return_http_data_only=True,
+    )
     data = resp.data
     return json.loads(data) if data else {}
 
@@ -110,8 +117,7 @@ def purge_namespace(api_client, namespace: str) -> None:
             continue
         path = f"{prefix}/namespaces/{namespace}/{r['name']}"
         try:
-            rest(api_client, "DELETE", path,
-                 query=[("gracePeriodSeconds", 0), ("propagationPolicy", "Background")])
+            rest(api_client, "DELETE", path, query=[("gracePeriodSeconds", 0), ("propagationPolicy", "Background")])
             left = rest(api_client, "GET", path)
         except Exception:
             continue
@@ -119,8 +125,13 @@ def purge_namespace(api_client, namespace: str) -> None:
             meta = item.get("metadata", {})
             if meta.get("finalizers"):
                 try:
-                    rest(api_client, "PATCH", f"{path}/{meta['name']}", body={"metadata": {"finalizers": None}},
-                         content_type="application/merge-patch+json")
+                    rest(
+                        api_client,
+                        "PATCH",
+                        f"{path}/{meta['name']}",
+                        body={"metadata": {"finalizers": None}},
+                        content_type="application/merge-patch+json",
+                    )
                 except Exception:
                     pass
 
@@ -160,7 +171,8 @@ def kube_ns(kube_apiserver, request):
     api = kube_apiserver.api_client()
     name = _ns_name(request.node.nodeid)
     client.CoreV1Api(api).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"bkdoctor-test": "true"})))
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"bkdoctor-test": "true"}))
+    )
     try:
         yield name
     finally:

@@ -119,8 +119,16 @@ class KubeletLogServer:
     presents ``--kubelet-client-certificate``); ``requests`` records ``(path, client_cn)`` per request.
     """
 
-    def __init__(self, ca_file: str, cert_file: str, key_file: str, *, client_ca_file: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        ca_file: str,
+        cert_file: str,
+        key_file: str,
+        *,
+        client_ca_file: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.ca_file = ca_file
         self.cert_file = cert_file
         self.key_file = key_file
@@ -164,8 +172,13 @@ class KubeletLogServer:
             raise RuntimeError("KubeletLogServer not started")
         return self._server.server_address[1]
 
-    def node_status(self, *, kubelet_version: str = "v1.20.11",
-                    container_runtime_version: str = "docker://19.3.9", ready: bool = True) -> dict:
+    def node_status(
+        self,
+        *,
+        kubelet_version: str = "v1.20.11",
+        container_runtime_version: str = "docker://19.3.9",
+        ready: bool = True,
+    ) -> dict:
         """A Node ``status`` that points the API server at this server (InternalIP + kubelet port)."""
         return {
             "addresses": [{"type": "InternalIP", "address": self.host}],
@@ -178,14 +191,18 @@ class KubeletLogServer:
                 "architecture": "amd64",
                 "osImage": "CentOS Linux 7 (Core)",
                 "kernelVersion": "3.10.0-1160.el7.x86_64",
-                "machineID": "", "systemUUID": "", "bootID": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
             },
-            "conditions": [{
-                "type": "Ready",
-                "status": "True" if ready else "False",
-                "reason": "KubeletReady" if ready else "KubeletNotReady",
-                "message": "kubelet is posting ready status" if ready else "stand-in kubelet says not ready",
-            }],
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": "KubeletReady" if ready else "KubeletNotReady",
+                    "message": "kubelet is posting ready status" if ready else "stand-in kubelet says not ready",
+                }
+            ],
         }
 
     def node_body(self, name: str, labels: dict | None = None, **status_kw) -> dict:
@@ -207,8 +224,12 @@ class KubeletLogServer:
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(self.client_ca_file)
         self._server = _Server((self.host, self._port), _Handler, self, ctx)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name=f"stand-in-kubelet:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name=f"stand-in-kubelet:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

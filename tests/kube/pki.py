@@ -43,12 +43,28 @@ class TestCA:
         self.key = os.path.join(directory, "ca.key")
         if not (os.path.exists(self.cert) and os.path.exists(self.key)):
             _openssl(
-                "req", "-x509", "-new", "-nodes",
-                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-keyout", self.key, "-out", self.cert, "-days", "3650", "-subj", f"/CN={cn}",
-                "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-                "-addext", "subjectKeyIdentifier=hash",
+                "req",
+                "-x509",
+                "-new",
+                "-nodes",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-keyout",
+                self.key,
+                "-out",
+                self.cert,
+                "-days",
+                "3650",
+                "-subj",
+                f"/CN={cn}",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+                "-addext",
+                "subjectKeyIdentifier=hash",
             )
             os.chmod(self.key, 0o600)
 
@@ -72,8 +88,21 @@ class TestCA:
         crt = os.path.join(self.dir, f"{name}.crt")
         ext = os.path.join(self.dir, f"{name}.ext")
         subj = "".join(f"/O={o}" for o in orgs) + f"/CN={cn}"
-        _openssl("req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-keyout", key, "-out", csr, "-subj", subj)
+        _openssl(
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+            "-subj",
+            subj,
+        )
         os.chmod(key, 0o600)
         usages = [u for u, on in (("serverAuth", server), ("clientAuth", client)) if on]
         lines = [
@@ -87,9 +116,24 @@ class TestCA:
             lines.append("subjectAltName=" + ",".join(sans))
         with open(ext, "w") as f:
             f.write("\n".join(lines) + "\n")
-        _openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
-                 "-set_serial", "0x" + secrets.token_hex(15), "-days", str(days),
-                 "-extfile", ext, "-out", crt)
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            self.cert,
+            "-CAkey",
+            self.key,
+            "-set_serial",
+            "0x" + secrets.token_hex(15),
+            "-days",
+            str(days),
+            "-extfile",
+            ext,
+            "-out",
+            crt,
+        )
         os.unlink(csr)
         os.unlink(ext)
         return CertPair(crt, key)

@@ -2,6 +2,7 @@
 127.0.0.1:PORT inside a test host's network namespace, through a unix socket both sides can see. TLS passes
 through untouched, so the serving certificate for 127.0.0.1 stays valid and the same kubeconfig works inside.
 Used where a command that talks to the cluster runs on a test host (the bcs.sh stand-in on the first master)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -74,8 +75,10 @@ class ApiRelay:
         fut = asyncio.run_coroutine_threadsafe(asyncio.start_unix_server(self._handle, self.path), self.loop)
         self.server = fut.result(10)
         self.host.spawn([sys.executable, "-c", INSIDE, str(self.port), self.path], name=f"api-relay-{self.port}")
-        self.host.run(f"for i in $(seq 100); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {self.port}), 1)' "
-                      f"2>/dev/null && exit 0; sleep 0.05; done; exit 1")
+        self.host.run(
+            f"for i in $(seq 100); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {self.port}), 1)' "
+            f"2>/dev/null && exit 0; sleep 0.05; done; exit 1"
+        )
         return self
 
     def stop(self) -> None:

@@ -90,8 +90,13 @@ def ssh_unavailable() -> str | None:
 
 def keygen(path: str, comment: str = "bkdoctor-test") -> str:
     """Generate an ed25519 key pair at ``path`` (+ .pub); return the public key line."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
-                   check=True, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
+        check=True,
+        capture_output=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     with open(path + ".pub") as f:
         return f.read().strip()
 
@@ -100,8 +105,7 @@ class Fleet:
     """Started NsHosts running sshd on one TestNet, with a client key that all
     of them authorize and a known_hosts file that knows all of them."""
 
-    def __init__(self, net: TestNet, workdir: str, client_key: str, client_pub: str,
-                 known_hosts: str) -> None:
+    def __init__(self, net: TestNet, workdir: str, client_key: str, client_pub: str, known_hosts: str) -> None:
         self.net = net
         self.workdir = workdir
         self.client_key = client_key
@@ -123,13 +127,18 @@ class Fleet:
 
     def ssh_settings(self, **overrides: Any) -> dict[str, Any]:
         """The inventory ``ssh:`` mapping for this fleet (plus overrides)."""
-        d: dict[str, Any] = {"user": "root", "identity_file": self.client_key,
-                             "known_hosts": self.known_hosts, "connect_timeout": 5}
+        d: dict[str, Any] = {
+            "user": "root",
+            "identity_file": self.client_key,
+            "known_hosts": self.known_hosts,
+            "connect_timeout": 5,
+        }
         d.update(overrides)
         return d
 
-    def inventory_yaml(self, path: str | os.PathLike, roles: Any = None,
-                       hosts: list[NsHost] | None = None, **ssh_overrides: Any) -> str:
+    def inventory_yaml(
+        self, path: str | os.PathLike, roles: Any = None, hosts: list[NsHost] | None = None, **ssh_overrides: Any
+    ) -> str:
         """Write a bkdoctor inventory for the fleet; return its path. ``roles``:
         None (every host ``node``), a list of role names for every host, a
         dict host name -> roles, or a callable(index, host) -> roles."""
@@ -164,8 +173,15 @@ class SSHFleetFactory:
         self.net: TestNet | None = None
         self.fleet: Fleet | None = None
 
-    def __call__(self, n: int, *, sshd: dict[str, Any] | None = None, shared_host_key: bool = False,
-                 parallel: int = 1, **nshost_kwargs: Any) -> Fleet:
+    def __call__(
+        self,
+        n: int,
+        *,
+        sshd: dict[str, Any] | None = None,
+        shared_host_key: bool = False,
+        parallel: int = 1,
+        **nshost_kwargs: Any,
+    ) -> Fleet:
         """Start ``n`` hosts named <prefix><k>, each running sshd (``sshd``:
         start_sshd() kwargs) with the fleet's client key authorized, and
         rewrite the fleet's known_hosts. ``shared_host_key``: one host key for

@@ -110,10 +110,7 @@ class NsRunError(subprocess.CalledProcessError):
                 b = b.decode("utf-8", "replace")
             return b[-2000:]
 
-        return (
-            f"{super().__str__()}\n--- stdout ---\n{tail(self.stdout)}"
-            f"\n--- stderr ---\n{tail(self.stderr)}"
-        )
+        return f"{super().__str__()}\n--- stdout ---\n{tail(self.stdout)}\n--- stderr ---\n{tail(self.stderr)}"
 
 
 # --------------------------------------------------------------------------
@@ -141,9 +138,7 @@ def _canon(path: str) -> str:
 
 
 def _unescape_mountinfo(s: str) -> str:
-    return (
-        s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-    )
+    return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
 def mountpoints(pid: int | str = "self") -> list[str]:
@@ -301,12 +296,16 @@ class NsHost:
         self.fresh_sysfs = fresh_sysfs
         self.private_shm = private_shm
         self.workdir = workdir
-        self.env = dict(env) if env is not None else {
-            "PATH": DEFAULT_PATH,
-            "HOME": "/root",
-            "LANG": "C",
-            "TERM": "dumb",
-        }
+        self.env = (
+            dict(env)
+            if env is not None
+            else {
+                "PATH": DEFAULT_PATH,
+                "HOME": "/root",
+                "LANG": "C",
+                "TERM": "dumb",
+            }
+        )
 
         # normalised scenario
         self.files: dict[str, tuple[bytes, int | None]] = {}
@@ -317,8 +316,7 @@ class NsHost:
                 spec = spec["content"]
             data = spec.encode() if isinstance(spec, str) else bytes(spec)
             self.files[self._check_path(p, "files")] = (data, mode)
-        self.symlinks = {self._check_path(p, "symlinks", writable_only=True): t
-                         for p, t in (symlinks or {}).items()}
+        self.symlinks = {self._check_path(p, "symlinks", writable_only=True): t for p, t in (symlinks or {}).items()}
         self.remove = [self._check_path(p, "remove", writable_only=True) for p in (remove or [])]
         self.dirs = [self._check_path(p, "dirs", writable_only=True) for p in (dirs or [])]
         self.binds: dict[str, str] = {}
@@ -327,7 +325,8 @@ class NsHost:
             if not (self._writable_area(t) or os.path.exists(t)):
                 raise ValueError(
                     f"bind target {tgt!r} is neither under {self.overlays + self.tmpfs_dirs} "
-                    "nor existing on this machine")
+                    "nor existing on this machine"
+                )
             if not os.path.exists(src):
                 raise ValueError(f"bind source {src!r} does not exist")
             self.binds[t] = os.path.abspath(src)
@@ -363,7 +362,8 @@ class NsHost:
             return p
         raise ValueError(
             f"{what}: path {path!r} is not under an overlaid dir {self.overlays}, "
-            f"a tmpfs dir {self.tmpfs_dirs}" + ("" if writable_only else ", /proc or /sys"))
+            f"a tmpfs dir {self.tmpfs_dirs}" + ("" if writable_only else ", /proc or /sys")
+        )
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -429,14 +429,29 @@ class NsHost:
         errf = open(setup_log, "wb")
         self._logs.append(errf)
         argv = [
-            "unshare", "--mount", "--uts", "--net", "--pid", "--ipc", "--fork",
-            "--mount-proc", "--propagation", "private", "--kill-child=SIGKILL",
-            "sh", script_path,
+            "unshare",
+            "--mount",
+            "--uts",
+            "--net",
+            "--pid",
+            "--ipc",
+            "--fork",
+            "--mount-proc",
+            "--propagation",
+            "private",
+            "--kill-child=SIGKILL",
+            "sh",
+            script_path,
         ]
         main = threading.current_thread() is threading.main_thread()
         self._holder = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf,
-            start_new_session=True, env=self.env, cwd="/",
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errf,
+            start_new_session=True,
+            env=self.env,
+            cwd="/",
             # PDEATHSIG fires when the *thread* that forked dies: main thread only
             preexec_fn=_set_pdeathsig if main else None,
         )
@@ -447,8 +462,8 @@ class NsHost:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise NsHostError(
-                    f"NsHost {self.name!r}: setup timed out after {self.READY_TIMEOUT}s;"
-                    f" setup log:\n{_tail(setup_log)}")
+                    f"NsHost {self.name!r}: setup timed out after {self.READY_TIMEOUT}s; setup log:\n{_tail(setup_log)}"
+                )
             r, _, _ = select.select([fd], [], [], left)
             if r:
                 chunk = os.read(fd, 4096)
@@ -456,7 +471,8 @@ class NsHost:
                     rc = self._holder.wait(timeout=5)
                     raise NsHostError(
                         f"NsHost {self.name!r}: setup failed (rc={rc}); output:\n"
-                        f"{out.decode(errors='replace')}\nsetup log:\n{_tail(setup_log)}")
+                        f"{out.decode(errors='replace')}\nsetup log:\n{_tail(setup_log)}"
+                    )
                 out += chunk
         self._holder.stdout.close()
         kids = proc_children(self._holder.pid)
@@ -488,36 +504,38 @@ class NsHost:
         if self.fresh_sysfs:
             st = os.path.join(tmp, "m-sys")
             os.makedirs(st)
-            L += [f"mount --rbind /sys {_q(st)}", "umount -l /sys",
-                  "mount -t sysfs sysfs /sys"]
+            L += [f"mount --rbind /sys {_q(st)}", "umount -l /sys", "mount -t sysfs sysfs /sys"]
             for rel in _top_submounts("/sys", mps):
-                L.append(f"if [ -e /sys/{_q(rel)} ]; then mount --rbind {_q(st + '/' + rel)} "
-                         f"/sys/{_q(rel)}; fi")
+                L.append(f"if [ -e /sys/{_q(rel)} ]; then mount --rbind {_q(st + '/' + rel)} /sys/{_q(rel)}; fi")
             L.append(f"umount -l {_q(st)}")
 
         # ---- /sys/fs tmpfs: fake selinuxfs, or hide a real one
         fs_entries = [e for e in sorted(os.listdir("/sys/fs")) if e != "selinux"]
-        sysfs_new = [p for p in self.files if _under(p, "/sys/fs")
-                     and p.split("/")[3] not in fs_entries]
+        sysfs_new = [p for p in self.files if _under(p, "/sys/fs") and p.split("/")[3] not in fs_entries]
         if self.selinux_enforce is not None or os.path.exists("/sys/fs/selinux") or sysfs_new:
             st = os.path.join(tmp, "m-sysfs")
             os.makedirs(st)
-            L += [f"mount --rbind /sys/fs {_q(st)}",
-                  "mount -t tmpfs -o mode=755,size=1m sysfs /sys/fs"]
+            L += [f"mount --rbind /sys/fs {_q(st)}", "mount -t tmpfs -o mode=755,size=1m sysfs /sys/fs"]
             for e in fs_entries:
                 src = f"{st}/{e}"
-                L.append(f"if [ -d {_q(src)} ]; then mkdir /sys/fs/{_q(e)}; "
-                         f"else touch /sys/fs/{_q(e)}; fi; mount --rbind {_q(src)} /sys/fs/{_q(e)}")
+                L.append(
+                    f"if [ -d {_q(src)} ]; then mkdir /sys/fs/{_q(e)}; "
+                    f"else touch /sys/fs/{_q(e)}; fi; mount --rbind {_q(src)} /sys/fs/{_q(e)}"
+                )
             L.append(f"umount -l {_q(st)}")
             if self.selinux_enforce is not None:
-                L += ["mkdir /sys/fs/selinux",
-                      "mount -t tmpfs -o mode=755,size=1m selinuxfs /sys/fs/selinux",
-                      f"printf %s {_q(self.selinux_enforce)} > /sys/fs/selinux/enforce"]
+                L += [
+                    "mkdir /sys/fs/selinux",
+                    "mount -t tmpfs -o mode=755,size=1m selinuxfs /sys/fs/selinux",
+                    f"printf %s {_q(self.selinux_enforce)} > /sys/fs/selinux/enforce",
+                ]
                 if self.selinux_enforce in ("0", "1"):
                     # a few more selinuxfs files real hosts have
-                    L += ["echo 1 > /sys/fs/selinux/mls",
-                          "echo 33 > /sys/fs/selinux/policyvers",
-                          "echo 0 > /sys/fs/selinux/deny_unknown"]
+                    L += [
+                        "echo 1 > /sys/fs/selinux/mls",
+                        "echo 33 > /sys/fs/selinux/policyvers",
+                        "echo 0 > /sys/fs/selinux/deny_unknown",
+                    ]
 
         # ---- overlays
         for i, d in enumerate(self.overlays):
@@ -530,12 +548,10 @@ class NsHost:
             if subs:
                 os.makedirs(st)
                 L.append(f"mount --rbind {_q(d)} {_q(st)}")
-            L.append(f"mount -t overlay overlay -o "
-                     f"{_q(f'lowerdir={d},upperdir={upper},workdir={work}')} {_q(d)}")
+            L.append(f"mount -t overlay overlay -o {_q(f'lowerdir={d},upperdir={upper},workdir={work}')} {_q(d)}")
             for rel in subs:
                 full = os.path.join(d, rel)
-                if full in self.files or full in self.symlinks or any(
-                        _under(full, r) for r in self.remove):
+                if full in self.files or full in self.symlinks or any(_under(full, r) for r in self.remove):
                     continue
                 L.append(f"mount --rbind {_q(st + '/' + rel)} {_q(full)}")
             if subs:
@@ -555,8 +571,12 @@ class NsHost:
         for p in self.dirs:
             L.append(f"mkdir -p -- {_q(p)}")
         files = dict(self.files)
-        if (self._writable_area("/etc/hostname") and "/etc/hostname" not in files
-                and "/etc/hostname" not in self.remove and "/etc/hostname" not in self.symlinks):
+        if (
+            self._writable_area("/etc/hostname")
+            and "/etc/hostname" not in files
+            and "/etc/hostname" not in self.remove
+            and "/etc/hostname" not in self.symlinks
+        ):
             files["/etc/hostname"] = ((self.hostname + "\n").encode(), None)
         for n, (p, (data, mode)) in enumerate(sorted(files.items())):
             src = os.path.join(stage, f"f{n}")
@@ -569,23 +589,24 @@ class NsHost:
                         mode = st_.st_mode & 0o7777 if os.path.isfile(p) else 0o644
                     except OSError:
                         mode = 0o644
-                L.append(f"mkdir -p -- {_q(os.path.dirname(p))}; rm -rf -- {_q(p)}; "
-                         f"cp -- {_q(src)} {_q(p)}; chmod {mode:o} {_q(p)}")
+                L.append(
+                    f"mkdir -p -- {_q(os.path.dirname(p))}; rm -rf -- {_q(p)}; "
+                    f"cp -- {_q(src)} {_q(p)}; chmod {mode:o} {_q(p)}"
+                )
             else:  # /proc or /sys: read-only bind over an existing file
                 os.chmod(src, mode if mode is not None else 0o444)
-                L.append(f"[ -e {_q(p)} ] || {{ echo 'NsHost: cannot fake {p}: "
-                         f"no such file in /proc or /sys' >&2; exit 3; }}")
-                L.append(f"mount --bind {_q(src)} {_q(p)}; "
-                         f"mount -o remount,bind,ro {_q(p)}")
+                L.append(
+                    f"[ -e {_q(p)} ] || {{ echo 'NsHost: cannot fake {p}: "
+                    f"no such file in /proc or /sys' >&2; exit 3; }}"
+                )
+                L.append(f"mount --bind {_q(src)} {_q(p)}; mount -o remount,bind,ro {_q(p)}")
         for p, target in self.symlinks.items():
-            L.append(f"mkdir -p -- {_q(os.path.dirname(p))}; rm -rf -- {_q(p)}; "
-                     f"ln -s -- {_q(target)} {_q(p)}")
+            L.append(f"mkdir -p -- {_q(os.path.dirname(p))}; rm -rf -- {_q(p)}; ln -s -- {_q(target)} {_q(p)}")
         for tgt, src in self.binds.items():
             if os.path.isdir(src):
                 L.append(f"mkdir -p -- {_q(tgt)}")
             else:
-                L.append(f"mkdir -p -- {_q(os.path.dirname(tgt))}; [ -e {_q(tgt)} ] || "
-                         f": > {_q(tgt)}")
+                L.append(f"mkdir -p -- {_q(os.path.dirname(tgt))}; [ -e {_q(tgt)} ] || : > {_q(tgt)}")
             L.append(f"mount --bind {_q(src)} {_q(tgt)}")
 
         # ---- networked hosts may run sshd, which appends failed password
@@ -699,13 +720,24 @@ class NsHost:
         self._need_started()
         return ["nsenter", "-t", str(self.pid), "-m", "-u", "-n", "-p", "-i", "--wdns=/", "--"]
 
-    def run(self, cmd: str, check: bool = True, input: bytes | None = None,
-            timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        cmd: str,
+        check: bool = True,
+        input: bytes | None = None,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
         """``sh -c cmd`` inside the host; stdout/stderr captured as bytes."""
         argv = self.nsenter_argv() + ["sh", "-c", cmd]
-        r = subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
-                           env=env if env is not None else self.env,
-                           stdin=None if input is not None else subprocess.DEVNULL)
+        r = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            env=env if env is not None else self.env,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
         if check and r.returncode != 0:
             raise NsRunError(r.returncode, cmd, r.stdout, r.stderr)
         return r
@@ -715,8 +747,9 @@ class NsHost:
         with open(self.root + path, "rb") as f:
             return f.read()
 
-    def spawn(self, argv: list[str], name: str | None = None, log: str | None = None,
-              env: dict[str, str] | None = None) -> subprocess.Popen:
+    def spawn(
+        self, argv: list[str], name: str | None = None, log: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         """Start a long-running process inside the host (via nsenter). The
         Popen (of nsenter) is tracked and killed by stop(); the daemon's own
         host pid is ``daemon_pid(name)``. Output goes to ``log`` (a path
@@ -728,9 +761,14 @@ class NsHost:
         log = log or os.path.join(self.tmpdir, f"{name}.log")
         lf = open(log, "ab")
         self._logs.append(lf)
-        p = subprocess.Popen(self.nsenter_argv() + list(argv), stdin=subprocess.DEVNULL,
-                             stdout=lf, stderr=subprocess.STDOUT, start_new_session=True,
-                             env=env if env is not None else self.env)
+        p = subprocess.Popen(
+            self.nsenter_argv() + list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=lf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env if env is not None else self.env,
+        )
         self._procs.append(p)
         self._daemons[name] = (p, log)
         return p
@@ -744,8 +782,7 @@ class NsHost:
             if kids:
                 return kids[0]
             if p.poll() is not None:
-                raise NsHostError(f"{name} exited (rc={p.returncode}); log:\n"
-                                  f"{_tail(self._daemons[name][1])}")
+                raise NsHostError(f"{name} exited (rc={p.returncode}); log:\n{_tail(self._daemons[name][1])}")
             if time.monotonic() > deadline:
                 raise NsHostError(f"{name}: no child under nsenter pid {p.pid}")
             time.sleep(0.01)
@@ -777,7 +814,7 @@ class NsHost:
         cfg = self._daemon_json() or {}
         for h in cfg.get("hosts") or []:
             if isinstance(h, str) and h.startswith("unix://"):
-                return _canon(h[len("unix://"):])
+                return _canon(h[len("unix://") :])
         return "/run/docker.sock"
 
     def dockerd_argv(self) -> list[str]:
@@ -806,7 +843,8 @@ class NsHost:
         if isinstance(droot, str) and not self._writable_area(_canon(droot)):
             raise NsHostError(
                 f"daemon.json data-root {droot!r} would be on the machine's real disk; "
-                f"put it under {self.tmpfs_dirs + self.overlays} or pass tmpfs=[...]")
+                f"put it under {self.tmpfs_dirs + self.overlays} or pass tmpfs=[...]"
+            )
         return argv
 
     def start_dockerd(self, timeout: float = 60, extra_args: Iterable[str] = ()) -> None:
@@ -821,8 +859,10 @@ class NsHost:
         while True:
             p = self._daemons["dockerd"][0]
             if p.poll() is not None:
-                raise NsHostError(f"dockerd exited (rc={p.returncode}) in {self.name}; argv={argv}"
-                                  f"; log tail:\n{_tail(self._daemons['dockerd'][1])}")
+                raise NsHostError(
+                    f"dockerd exited (rc={p.returncode}) in {self.name}; argv={argv}"
+                    f"; log tail:\n{_tail(self._daemons['dockerd'][1])}"
+                )
             try:
                 status, body = _unix_http_get(sock, "/_ping")
                 if status == 200 and body.strip() == b"OK":
@@ -831,8 +871,10 @@ class NsHost:
             except OSError as e:
                 last = repr(e)
             if time.monotonic() > deadline:
-                raise NsHostError(f"dockerd not ready after {timeout}s ({last}); argv={argv}; "
-                                  f"log tail:\n{_tail(self._daemons['dockerd'][1])}")
+                raise NsHostError(
+                    f"dockerd not ready after {timeout}s ({last}); argv={argv}; "
+                    f"log tail:\n{_tail(self._daemons['dockerd'][1])}"
+                )
             time.sleep(0.05)
         self.timings["dockerd"] = time.monotonic() - t0
 
@@ -843,25 +885,28 @@ class NsHost:
         """SIGHUP dockerd: it re-reads daemon.json (reloadable keys only)."""
         os.kill(self.dockerd_pid(), signal.SIGHUP)
 
-    def docker(self, *args: str, check: bool = True, timeout: float = 30,
-               inside: bool = False) -> subprocess.CompletedProcess:
+    def docker(
+        self, *args: str, check: bool = True, timeout: float = 30, inside: bool = False
+    ) -> subprocess.CompletedProcess:
         """Run the docker CLI against this host's dockerd: from outside over
         the socket (default) or inside the host (``inside=True``)."""
         if inside:
-            return self.run(" ".join(_q(a) for a in ("docker", *args)), check=check,
-                            timeout=timeout)
+            return self.run(" ".join(_q(a) for a in ("docker", *args)), check=check, timeout=timeout)
         env = dict(self.env)
         env["DOCKER_CONFIG"] = os.path.join(self.tmpdir, "docker-cli")
-        r = subprocess.run(["docker", "-H", f"unix://{self.docker_socket()}", *args],
-                           capture_output=True, timeout=timeout, env=env,
-                           stdin=subprocess.DEVNULL)
+        r = subprocess.run(
+            ["docker", "-H", f"unix://{self.docker_socket()}", *args],
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         if check and r.returncode != 0:
             raise NsRunError(r.returncode, ["docker", *args], r.stdout, r.stderr)
         return r
 
     # -------------------------------------------------------------- chronyd
-    def start_chronyd(self, synced: bool = True, timeout: float = 20,
-                      conf_path: str | None = None) -> None:
+    def start_chronyd(self, synced: bool = True, timeout: float = 20, conf_path: str | None = None) -> None:
         """Run Debian's chronyd inside the host without ever touching the
         machine clock (``-x``). synced=True: ``local stratum 10`` so that
         ``chronyc tracking`` says ``Leap status : Normal``; synced=False: one
@@ -895,15 +940,15 @@ class NsHost:
         while True:
             p = self._daemons["chronyd"][0]
             if p.poll() is not None:
-                raise NsHostError(f"chronyd exited (rc={p.returncode}); log:\n"
-                                  f"{self.daemon_log('chronyd')}")
+                raise NsHostError(f"chronyd exited (rc={p.returncode}); log:\n{self.daemon_log('chronyd')}")
             r = self.run("chronyc -n tracking", check=False, timeout=10)
             out = r.stdout.decode(errors="replace")
             if "Leap status" in out and want in out:
                 break
             if time.monotonic() > deadline:
-                raise NsHostError(f"chronyd not {want!r} after {timeout}s: {out!r} "
-                                  f"{r.stderr!r}; log:\n{self.daemon_log('chronyd')}")
+                raise NsHostError(
+                    f"chronyd not {want!r} after {timeout}s: {out!r} {r.stderr!r}; log:\n{self.daemon_log('chronyd')}"
+                )
             time.sleep(0.2)
         self.timings["chronyd"] = time.monotonic() - t0
 
@@ -970,14 +1015,19 @@ class NsHost:
                 with open(pub_src) as f:
                     pub = f.read()
             else:
-                pub = subprocess.run(["ssh-keygen", "-y", "-f", dst], check=True, capture_output=True,
-                                     text=True, timeout=30).stdout
+                pub = subprocess.run(
+                    ["ssh-keygen", "-y", "-f", dst], check=True, capture_output=True, text=True, timeout=30
+                ).stdout
         else:
             dst = os.path.join(self.tmpdir, "ssh_host_ed25519_key")
             if not os.path.exists(dst):  # generated once per host
-                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nshost-{self.name}",
-                                "-f", dst], check=True, capture_output=True, timeout=30,
-                               stdin=subprocess.DEVNULL)
+                subprocess.run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nshost-{self.name}", "-f", dst],
+                    check=True,
+                    capture_output=True,
+                    timeout=30,
+                    stdin=subprocess.DEVNULL,
+                )
             with open(dst + ".pub") as f:
                 pub = f.read()
         self.host_key_pub = " ".join(pub.split()[:2])
@@ -1007,8 +1057,15 @@ class NsHost:
         """chpasswd inside the host: only the host's /etc/shadow (overlay) changes."""
         self.run("chpasswd", input=f"{user}:{password}\n".encode())
 
-    def add_user(self, name: str, *, sudo: str | None = None, password: str | None = None,
-                 authorized_key: str | None = None, shell: str = "/bin/sh") -> int:
+    def add_user(
+        self,
+        name: str,
+        *,
+        sudo: str | None = None,
+        password: str | None = None,
+        authorized_key: str | None = None,
+        shell: str = "/bin/sh",
+    ) -> int:
         """Create a login user in the host's /etc overlay (passwd/shadow/group,
         written directly: no useradd, so nothing outside /etc is touched), home
         /run/home/<name>. sudo: None, "nopasswd" or "password" (a sudoers.d
@@ -1047,40 +1104,52 @@ class NsHost:
         where = self.address if self.sshd_port in (None, 22) else f"[{self.address}]:{self.sshd_port}"
         return f"{where} {self.host_key_pub}"
 
-    def sshd_config(self, port: int, host_key_path: str, password_auth: bool,
-                    extra: Iterable[str] = ()) -> str:
-        return "\n".join([
-            f"Port {port}",
-            f"ListenAddress {self.address}",
-            "AddressFamily inet",
-            f"HostKey {host_key_path}",
-            f"PidFile /run/sshd-{port}.pid",
-            f"AuthorizedKeysFile {self.AUTHORIZED_KEYS_DIR}/%u",
-            f"PermitRootLogin {'yes' if password_auth else 'prohibit-password'}",
-            "PubkeyAuthentication yes",
-            f"PasswordAuthentication {'yes' if password_auth else 'no'}",
-            "KbdInteractiveAuthentication no",
-            "PermitEmptyPasswords no",
-            "UsePAM no",
-            "StrictModes yes",
-            "UseDNS no",
-            "PrintMotd no",
-            "PrintLastLog no",
-            "X11Forwarding no",
-            "AllowTcpForwarding yes",
-            "AllowStreamLocalForwarding yes",
-            "MaxStartups 200:30:400",
-            "MaxSessions 64",
-            "LoginGraceTime 30",
-            "LogLevel VERBOSE",
-            "Subsystem sftp internal-sftp",
-            *extra,
-        ]) + "\n"
+    def sshd_config(self, port: int, host_key_path: str, password_auth: bool, extra: Iterable[str] = ()) -> str:
+        return (
+            "\n".join(
+                [
+                    f"Port {port}",
+                    f"ListenAddress {self.address}",
+                    "AddressFamily inet",
+                    f"HostKey {host_key_path}",
+                    f"PidFile /run/sshd-{port}.pid",
+                    f"AuthorizedKeysFile {self.AUTHORIZED_KEYS_DIR}/%u",
+                    f"PermitRootLogin {'yes' if password_auth else 'prohibit-password'}",
+                    "PubkeyAuthentication yes",
+                    f"PasswordAuthentication {'yes' if password_auth else 'no'}",
+                    "KbdInteractiveAuthentication no",
+                    "PermitEmptyPasswords no",
+                    "UsePAM no",
+                    "StrictModes yes",
+                    "UseDNS no",
+                    "PrintMotd no",
+                    "PrintLastLog no",
+                    "X11Forwarding no",
+                    "AllowTcpForwarding yes",
+                    "AllowStreamLocalForwarding yes",
+                    "MaxStartups 200:30:400",
+                    "MaxSessions 64",
+                    "LoginGraceTime 30",
+                    "LogLevel VERBOSE",
+                    "Subsystem sftp internal-sftp",
+                    *extra,
+                ]
+            )
+            + "\n"
+        )
 
-    def start_sshd(self, port: int = 22, host_key: str | None = None, *, password_auth: bool = False,
-                   password: str | None = None, authorized_keys: Iterable[str] = (),
-                   extra_config: Iterable[str] = (), login_shell: str | None = "/bin/sh",
-                   timeout: float = 10) -> None:
+    def start_sshd(
+        self,
+        port: int = 22,
+        host_key: str | None = None,
+        *,
+        password_auth: bool = False,
+        password: str | None = None,
+        authorized_keys: Iterable[str] = (),
+        extra_config: Iterable[str] = (),
+        login_shell: str | None = "/bin/sh",
+        timeout: float = 10,
+    ) -> None:
         """Run Debian's /usr/sbin/sshd (-D -e) inside the host, listening on
         its eth0 address (needs ``net=``); return once the port accepts.
 
@@ -1128,16 +1197,19 @@ class NsHost:
         while True:
             p = self._daemons[name][0]
             if p.poll() is not None:
-                raise NsHostError(f"{name} exited (rc={p.returncode}) in {self.name}; log:\n"
-                                  f"{self.daemon_log(name)[-4000:]}")
+                raise NsHostError(
+                    f"{name} exited (rc={p.returncode}) in {self.name}; log:\n{self.daemon_log(name)[-4000:]}"
+                )
             try:
                 with socket.create_connection((self.address, port), timeout=0.5):
                     return
             except OSError as e:
                 last = e
             if time.monotonic() > deadline:
-                raise NsHostError(f"{name} in {self.name}: {self.address}:{port} not accepting after "
-                                  f"{timeout}s ({last!r}); log:\n{self.daemon_log(name)[-4000:]}")
+                raise NsHostError(
+                    f"{name} in {self.name}: {self.address}:{port} not accepting after "
+                    f"{timeout}s ({last!r}); log:\n{self.daemon_log(name)[-4000:]}"
+                )
             time.sleep(0.003)
 
     def stop_daemon(self, name: str, sig: int = signal.SIGTERM, timeout: float = 5) -> None:
@@ -1168,14 +1240,16 @@ class NsHost:
         self._need_started()
         if self.address is None:
             raise NsHostError(f"{self.name}: start_silent_listener() needs net=")
-        code = ("import socket\n"
-                "s = socket.socket()\n"
-                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                f"s.bind(({self.address!r}, {int(port)}))\n"
-                "s.listen(128)\n"
-                "held = []\n"
-                "while True:\n"
-                "    held.append(s.accept()[0])\n")
+        code = (
+            "import socket\n"
+            "s = socket.socket()\n"
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            f"s.bind(({self.address!r}, {int(port)}))\n"
+            "s.listen(128)\n"
+            "held = []\n"
+            "while True:\n"
+            "    held.append(s.accept()[0])\n"
+        )
         name = f"silent-{port}"
         self.spawn([sys.executable, "-c", code], name=name)
         self._wait_port(port, name, timeout)

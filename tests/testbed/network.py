@@ -166,10 +166,15 @@ class TestNet:
                         f.write("1")
                 except OSError:
                     pass
-                _ip("-b", "-", input=(
-                    f"link set dev {self.bridge} alias '{_owner_tag()}'\n"
-                    f"addr add {self.gateway}/{self.subnet.prefixlen} dev {self.bridge}\n"
-                    f"link set dev {self.bridge} up\n"))
+                _ip(
+                    "-b",
+                    "-",
+                    input=(
+                        f"link set dev {self.bridge} alias '{_owner_tag()}'\n"
+                        f"addr add {self.gateway}/{self.subnet.prefixlen} dev {self.bridge}\n"
+                        f"link set dev {self.bridge} up\n"
+                    ),
+                )
             except BaseException:
                 self._close_locked()
                 raise
@@ -194,7 +199,7 @@ class TestNet:
                 continue
             prefix = _veth_prefix(int(m.group(1)))
             for v in os.listdir(_SYS):
-                if v.startswith(prefix) and v[len(prefix):].isdigit():
+                if v.startswith(prefix) and v[len(prefix) :].isdigit():
                     _ip("link", "del", v, check=False)
             _ip("link", "del", name, check=False)
         for line in _ip("-4", "rule", "show", check=False).stdout.splitlines():
@@ -239,18 +244,28 @@ class TestNet:
         addr = str(self.subnet.network_address + i)
         veth = f"{_veth_prefix(self.k)}{i}"
         try:
-            _ip("-b", "-", input=(
-                f"link add {veth} type veth peer name eth0 netns {pid}\n"
-                f"link set dev {veth} master {self.bridge}\n"
-                f"link set dev {veth} up\n"))
+            _ip(
+                "-b",
+                "-",
+                input=(
+                    f"link add {veth} type veth peer name eth0 netns {pid}\n"
+                    f"link set dev {veth} master {self.bridge}\n"
+                    f"link set dev {veth} up\n"
+                ),
+            )
             with self._mu:
                 self._veths[i] = veth
             r = subprocess.run(
-                ["nsenter", "-t", str(pid), "-n", "ip", "-b", "-"], capture_output=True, text=True,
-                timeout=30, input=(
+                ["nsenter", "-t", str(pid), "-n", "ip", "-b", "-"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                input=(
                     f"addr add {addr}/{self.subnet.prefixlen} dev eth0\n"
                     "link set dev eth0 up\n"
-                    f"route add default via {self.gateway}\n"))
+                    f"route add default via {self.gateway}\n"
+                ),
+            )
             if r.returncode != 0:
                 raise TestNetError(f"configuring eth0 in netns of pid {pid}: {r.stderr.strip()}")
         except BaseException:
