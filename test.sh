@@ -26,6 +26,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
+# setuptools reuses build/lib and never removes a file from it: after a file moved in the tree, the old copy would
+# ship too (a rule in a folder that is no longer its scope): build from a clean scratch directory
+rm -rf build
 python3 -m pip install -q --disable-pip-version-check ".[test]"
 
 # A real kube-apiserver v1.20.2 built from Debian's source package (cached under /var/cache/bkdoctor: 8-9

@@ -6,10 +6,12 @@ rules also run on the real multi-host testbed in the SSH tests."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from hostcases import UPDATE_GOLDEN, golden_view
 
 from bkdoctor.facts.host import HostFacts
 from bkdoctor.facts.probe import Section
@@ -19,7 +21,7 @@ from bkdoctor.scan.engine import TargetState, evaluate_fleet
 from bkdoctor.scan.loader import all_rules
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "fleet"
-CASES = sorted(FIX.glob("*/*.yaml"))
+CASES = sorted(FIX.glob("*/*.yaml"))  # <case>.<status>.yaml; <case>.<status>.golden.json beside it
 
 
 def _facts(spec):
@@ -58,6 +60,15 @@ def test_fleet_case(path, report_validator):
     for f in findings:
         d = f.to_dict("zh")
         assert d["message"] and d["i18n"]["en"]["message"]
+    # golden findings, as host cases have: every member's message, observed and expected values
+    # (BKDOCTOR_UPDATE_GOLDEN=1 rewrites them; review the diff before committing)
+    got_view = {f.target: golden_view(f.to_dict("zh"), spec.get("golden_ignore") or []) for f in findings}
+    golden = path.with_name(path.name[: -len(".yaml")] + ".golden.json")
+    if UPDATE_GOLDEN or not golden.exists():
+        if not UPDATE_GOLDEN:
+            pytest.fail(f"no golden file {golden.name}: run with BKDOCTOR_UPDATE_GOLDEN=1 and review it")
+        golden.write_text(json.dumps(got_view, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    assert got_view == json.loads(golden.read_text())
     status = path.stem.rsplit(".", 1)[1]
     worst = {"error": 3, "fail": 2, "warn": 1}
     assert max((worst.get(s, 0) for s in got.values()), default=0) == worst.get(status, 0)
