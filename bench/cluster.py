@@ -1297,12 +1297,11 @@ class CountingFacts:
 def bench_engine(kubeconfig: str) -> dict:
     from bkdoctor.facts.cluster import configure
     from bkdoctor.inputs.inventory import local_inventory
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
 
     inv = local_inventory(domain=DOMAIN)
     inv.hosts = []
-    rules = registry.select(["cluster"], None)
+    rules = loader.select(["cluster"], None)
     access = configure(kubeconfig)
     facts = CountingFacts.make(access)
     try:

@@ -438,10 +438,9 @@ def _probe_script(inv) -> str:
     """The probe bkdoctor sends to a host of role `node` with the default rules (for the probe floor)."""
     from bkdoctor.facts.host import sections_for
     from bkdoctor.facts.probe import build_script
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
 
-    rules = [r for r in registry.select(None, None) if r.scope in ("host", "fleet")]
+    rules = [r for r in loader.select(None, None) if r.scope in ("host", "fleet")]
     script, _ = build_script(
         sections_for({f for r in rules for f in r.facts}), params=engine.probe_params(inv, inv.hosts[-1])
     )
@@ -490,10 +489,9 @@ def bench_floor(fleet, hosts, script: str | None = None) -> dict:
 def bench_engine(inv_path: Path) -> dict:
     """`engine.scan` in this process (default rules, no report): the scan without interpreter start."""
     from bkdoctor.inputs.inventory import load_inventory
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
 
-    inv, rules = load_inventory(str(inv_path)), registry.select(None, None)
+    inv, rules = load_inventory(str(inv_path)), loader.select(None, None)
     c0, t0 = time.process_time(), time.perf_counter()
     res = asyncio.run(engine.scan(inv, rules))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -78,10 +78,9 @@ def bench_cli(n):
 
 def bench_engine(n):
     from bkdoctor.inputs.inventory import local_inventory
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
 
-    inv, rules = local_inventory(), [r for r in registry.select(None, None) if r.scope != "cluster"]
+    inv, rules = local_inventory(), [r for r in loader.select(None, None) if r.scope != "cluster"]
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -93,12 +92,12 @@ def bench_engine(n):
 def bench_probe(n):
     from bkdoctor.facts.host import sections_for
     from bkdoctor.facts.probe import build_script, parse_output
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
     from bkdoctor.transport import LocalTransport
 
     facts = {
         f
-        for r in registry.select(None, None)
+        for r in loader.select(None, None)
         if r.scope in ("host", "fleet") and r.applies_to(("control",))
         for f in r.facts
     }
@@ -126,10 +125,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=15)
     a = ap.parse_args()
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
 
     print(
-        f"# bkdoctor scan of this host: {len(registry.select(None, None))} rules, n={a.n}, "
+        f"# bkdoctor scan of this host: {len(loader.select(None, None))} rules, n={a.n}, "
         f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}"
     )
     print(f"{'what':<8} {'median':>9} {'p90':>9} {'min':>9}")

@@ -156,8 +156,7 @@ def scan_host(host, case: Case, rules: list[str] | None = None):
     from bkdoctor.inputs import thresholds as th
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
     from bkdoctor.report.jsonreport import build_report
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
     from bkdoctor.transport import LocalTransport
 
     inv = local_inventory(domain=case.spec.get("domain", "bkce7.bktencent.com"), install_dir="/nonexistent")
@@ -194,7 +193,7 @@ def scan_host(host, case: Case, rules: list[str] | None = None):
         return LocalTransport(prefix=host.nsenter_argv() + personality, root=host.root, address=h.address)
 
     # measurement rules run only when a case names them (never a download from the real internet here)
-    selected = registry.select(rules or [case.rule], None)
+    selected = loader.select(rules or [case.rule], None)
     try:
         result = asyncio.run(engine.scan(inv, selected, factory=factory))
     finally:

@@ -18,8 +18,7 @@ from bkdoctor.inputs.bundle import mask_text, read_bundle, write_bundle
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.model import BadInput
 from bkdoctor.report.jsonreport import build_report
-from bkdoctor.scan import engine
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import engine, loader
 from bkdoctor.transport import LocalTransport
 
 pytestmark = [pytest.mark.kube, pytest.mark.docker]
@@ -76,7 +75,7 @@ def test_live_and_bundle_give_the_same_findings_and_no_secret(
         )
         inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
         inv.hosts = [HostSpec(name="n5", address="10.0.0.5", roles=("node",), docker_socket="/run/docker.sock")]
-        rules = registry.select(None, None)
+        rules = loader.select(None, None)
 
         def factory(h, i):
             return LocalTransport(prefix=host.nsenter_argv(), root=host.root, address=h.address)

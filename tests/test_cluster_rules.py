@@ -16,8 +16,7 @@ from bkdoctor.facts.cluster import ClusterFacts, configure
 from bkdoctor.inputs import thresholds as th
 from bkdoctor.inputs.inventory import local_inventory
 from bkdoctor.report.jsonreport import build_report
-from bkdoctor.scan import engine
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import engine, loader
 
 pytestmark = pytest.mark.kube
 
@@ -45,7 +44,7 @@ def scan_cluster(kubeconfig, rules, case=None, inventory_hosts=None):
         inv.install_dir = site_dir
     access = configure(kubeconfig)
     try:
-        result = asyncio.run(engine.scan(inv, registry.select(rules, None), cluster=access))
+        result = asyncio.run(engine.scan(inv, loader.select(rules, None), cluster=access))
     finally:
         if site_dir:
             shutil.rmtree(site_dir, ignore_errors=True)
@@ -86,7 +85,7 @@ def test_every_cluster_rule_has_pass_and_fail_cases():
     have = {}
     for p in CASES:
         have.setdefault(p.parent.name, set()).add(p.stem.rsplit(".", 1)[1])
-    for r in registry.all_rules():
+    for r in loader.all_rules():
         if r.scope == "cluster":
             # a FAQ signature with `on_match: warn` (expected noise past its grace period) cannot fail: warn instead
             worst = "warn" if r.group == "faq" and _faq_on_match(r.id) == "warn" else "fail"
@@ -96,7 +95,7 @@ def test_every_cluster_rule_has_pass_and_fail_cases():
 def _faq_on_match(rule_id):
     import yaml
 
-    return yaml.safe_load((registry.rules_dir() / "cluster" / f"{rule_id}.yaml").read_text(encoding="utf-8")).get(
+    return yaml.safe_load((loader.rules_dir() / "cluster" / f"{rule_id}.yaml").read_text(encoding="utf-8")).get(
         "on_match", "fail"
     )
 
@@ -108,14 +107,14 @@ def test_healthy_base_cluster_passes_every_cluster_rule(kube_apiserver, cluster_
     report_validator(report)
     bad = {f["rule"]: (f["status"], f["message"]) for f in report["findings"] if f["status"] not in ("pass", "skip")}
     assert not bad
-    assert len(report["findings"]) == len([r for r in registry.all_rules() if r.scope == "cluster"])
+    assert len(report["findings"]) == len([r for r in loader.all_rules() if r.scope == "cluster"])
 
 
 def test_each_kind_is_read_once_and_lists_are_paginated(kube_apiserver, cluster_state):
     _, objs = merged_state(FIXTURES / "base.yaml")
     cluster_state.apply(objs)
     facts = ClusterFacts(configure(kube_apiserver.kubeconfig), page=2)  # 3 nodes -> 2 pages
-    rules = [r for r in registry.all_rules() if r.scope == "cluster"]
+    rules = [r for r in loader.all_rules() if r.scope == "cluster"]
     st, _ = engine.gather_cluster(None, engine.cluster_kinds(rules), facts)
     assert st.reachable
     calls = facts.calls
@@ -153,7 +152,7 @@ def test_no_cluster_configured_is_skip(tmp_path, monkeypatch, report_validator):
     assert configure(None) is None
     inv = local_inventory(domain="bkce7.bktencent.com")
     inv.hosts = []
-    result = asyncio.run(engine.scan(inv, registry.select(["cluster"], None), cluster=None))
+    result = asyncio.run(engine.scan(inv, loader.select(["cluster"], None), cluster=None))
     report = report_validator(build_report(result, "en"))
     assert {f["status"] for f in report["findings"]} == {"skip"}
 

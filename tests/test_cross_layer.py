@@ -13,8 +13,7 @@ from kube.fixtures import kube_apiserver  # noqa: F401
 from bkdoctor.facts.cluster import configure
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.report.jsonreport import build_report
-from bkdoctor.scan import engine
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import engine, loader
 from bkdoctor.transport import LocalTransport
 
 pytestmark = [pytest.mark.kube, pytest.mark.docker]
@@ -45,7 +44,7 @@ def test_pull_failure_names_the_host_cause_and_its_fix(kube_apiserver, nshost_fa
         def factory(h, inv_):
             return LocalTransport(prefix=host.nsenter_argv(), root=host.root, address=h.address)
 
-        rules = registry.select(["insecure-registries", "faq-image-pull"], None)
+        rules = loader.select(["insecure-registries", "faq-image-pull"], None)
         result = asyncio.run(engine.scan(inv, rules, factory=factory, cluster=configure(kube_apiserver.kubeconfig)))
         report = report_validator(build_report(result, "en"))
     finally:
@@ -82,7 +81,7 @@ def test_no_link_when_the_host_is_fine(kube_apiserver, nshost_factory, report_va
         result = asyncio.run(
             engine.scan(
                 inv,
-                registry.select(["insecure-registries", "faq-image-pull"], None),
+                loader.select(["insecure-registries", "faq-image-pull"], None),
                 factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
                 cluster=configure(kube_apiserver.kubeconfig),
             )

@@ -21,10 +21,10 @@ from bkdoctor.fix.loop import apply_k8s_change, run_fix
 from bkdoctor.fix.plan import K8sChange
 from bkdoctor.inputs import thresholds as th
 from bkdoctor.inputs.inventory import local_inventory
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import loader
 
 pytestmark = pytest.mark.kube
-REMEDIATED = sorted(r.id for r in registry.all_rules() if r.remediation and r.scope == "cluster")
+REMEDIATED = sorted(r.id for r in loader.all_rules() if r.remediation and r.scope == "cluster")
 PLAN_CASES = sorted(
     p for r in REMEDIATED for p in (FIXTURES / r).glob("*.yaml") if p.stem.rsplit(".", 1)[1] in ("fail", "warn")
 )
@@ -50,7 +50,7 @@ def _fix(kubeconfig, allow_disruptive=True):
     out = asyncio.run(
         run_fix(
             _inv(),
-            registry.select(["coredns"], None),
+            loader.select(["coredns"], None),
             hosts=None,
             cluster=configure(kubeconfig),
             dry_run=False,
@@ -104,7 +104,7 @@ def test_cluster_fix_plan_golden(path, kube_apiserver, kube_kubelet):
         out = asyncio.run(
             run_fix(
                 inv,
-                registry.select([rule], None),
+                loader.select([rule], None),
                 hosts=None,
                 cluster=configure(kube_apiserver.kubeconfig),
                 dry_run=True,
@@ -231,7 +231,7 @@ def _fix_rule(kubeconfig, rule, params=None, allow_disruptive=True):
     return asyncio.run(
         run_fix(
             _inv(),
-            registry.select([rule], None),
+            loader.select([rule], None),
             hosts=None,
             cluster=configure(kubeconfig),
             dry_run=False,

@@ -14,11 +14,11 @@ from bkdoctor.fix.loop import run_fix
 from bkdoctor.fix.plan import all_remediations
 from bkdoctor.inputs import thresholds as th
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import loader
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 
-REMEDIATED = {r.id for r in registry.all_rules() if r.remediation and r.scope == "host"}
+REMEDIATED = {r.id for r in loader.all_rules() if r.remediation and r.scope == "host"}
 CASES = [c for c in load_cases("host") if c.status in ("fail", "warn") and c.rule in REMEDIATED]
 
 
@@ -70,7 +70,7 @@ def fix(case, host, tmp_path, dry_run=False):
     outcomes = asyncio.run(
         run_fix(
             inv,
-            registry.select([case.rule], None),
+            loader.select([case.rule], None),
             hosts={"node-10-0-0-5"},
             cluster=None,
             dry_run=dry_run,

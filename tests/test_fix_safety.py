@@ -80,7 +80,7 @@ def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_p
     ]
     inv.ingress_ip = "10.96.45.12"
     from bkdoctor.fix.loop import run_fix
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
 
     factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
     hist = History(tmp_path / "h.db")
@@ -89,7 +89,7 @@ def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_p
         return asyncio.run(
             run_fix(
                 inv,
-                registry.select(["hosts-file"], None),
+                loader.select(["hosts-file"], None),
                 hosts={"node-10-0-0-5"},
                 cluster=None,
                 dry_run=False,
@@ -124,14 +124,14 @@ def test_unparsable_daemon_json_is_never_touched(nshost_factory, tmp_path):
         Case(rule="x", name="x", status="fail", path=FIXTURES, spec={"files": {"/etc/docker/daemon.json": bad}}),
     )
     from bkdoctor.fix.loop import run_fix
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
 
     inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
     inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock")]
     out = asyncio.run(
         run_fix(
             inv,
-            registry.select(["insecure-registries"], None),
+            loader.select(["insecure-registries"], None),
             hosts=None,
             cluster=None,
             dry_run=False,

@@ -24,8 +24,7 @@ from bkdoctor.facts.probe import Section
 from bkdoctor.fix import corefile
 from bkdoctor.inputs import thresholds as th
 from bkdoctor.model import BadInput, FactUnavailable
-from bkdoctor.scan import engine
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import engine, loader
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
 TMP = tempfile.mkdtemp(prefix="bkdoctor-fuzz-")
@@ -329,7 +328,7 @@ def _tar(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-RULES = registry.select(None, None)
+RULES = loader.select(None, None)
 
 
 def _no_crash(findings) -> None:
@@ -383,7 +382,7 @@ def _rules_on(section: str, text: str, rule_ids: list[str]):
         docker_api={"version": {"Version": "20.10.5"}, "info": {}},
     )
     out = []
-    for r in registry.select(rule_ids, None):
+    for r in loader.select(rule_ids, None):
         res = engine.evaluate(r, facts, _ctx())
         out.append(type("F", (), {"rule": r, "result": res})())
     _no_crash(out)

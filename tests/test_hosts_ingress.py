@@ -16,8 +16,7 @@ from kube.fixtures import kube_apiserver  # noqa: F401
 from bkdoctor.facts.cluster import configure
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.report.jsonreport import build_report
-from bkdoctor.scan import engine
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import engine, loader
 from bkdoctor.transport import LocalTransport
 
 pytestmark = [pytest.mark.kube]
@@ -58,7 +57,7 @@ def _scan(api, nshost_factory, roles, hosts_text):
     result = asyncio.run(
         engine.scan(
             inv,
-            registry.select(["hosts-file"], None),
+            loader.select(["hosts-file"], None),
             cluster=configure(api.kubeconfig),
             factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
         )

@@ -33,8 +33,7 @@ from bkdoctor.incluster import job as incluster
 from bkdoctor.inputs.inventory import HostSpec, local_inventory
 from bkdoctor.model import BadInput
 from bkdoctor.report.jsonreport import build_report
-from bkdoctor.scan import engine
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import engine, loader
 from bkdoctor.transport import LocalTransport
 
 pytestmark = pytest.mark.kube
@@ -257,7 +256,7 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
         inv.hosts = []
         skips = [args[i + 1] for i, a in enumerate(args) if a == "--skip"]
-        ref = build_report(asyncio.run(engine.scan(inv, registry.select(["cluster"], skips), cluster=admin)), "en")
+        ref = build_report(asyncio.run(engine.scan(inv, loader.select(["cluster"], skips), cluster=admin)), "en")
         log = job_log(proc)
         sa_report = report_validator(json.JSONDecoder().raw_decode(log, log.index("{"))[0])
         assert "forbidden" not in log.lower() and "Traceback" not in log
@@ -313,7 +312,7 @@ def test_render_apply_and_rbac_is_enforced(kube_apiserver, kube_kubelet, tmp_pat
         assert status_code(c, "GET", "/api/v1/namespaces/blueking/secrets/db-password") == 403  # no get
         assert status_code(c, "GET", "/api/v1/secrets", [("watch", "true"), ("timeoutSeconds", "1")]) == 403
         proc = scan_subprocess(helm_args, sa_cfg, tmp_path)
-        ref = build_report(asyncio.run(engine.scan(inv, registry.select(["cluster"], None), cluster=admin)), "en")
+        ref = build_report(asyncio.run(engine.scan(inv, loader.select(["cluster"], None), cluster=admin)), "en")
         log = job_log(proc)
         helm_report = json.JSONDecoder().raw_decode(log, log.index("{"))[0]
         assert statuses(helm_report) == statuses(ref)
@@ -479,7 +478,7 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(
         assert "ImagePullBackOff" in collected[pending].error and not collected[pending].reachable
         assert "no pod of DaemonSet" in collected[empty].error
 
-        rules = registry.select(["host", "fleet"], None)
+        rules = loader.select(["host", "fleet"], None)
         # the same hosts scanned directly (the engine, the probe through nsenter, the Docker API, the clock sample)
         direct_inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
         direct_inv.hosts = [

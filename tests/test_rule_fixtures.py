@@ -10,7 +10,7 @@ import pytest
 import yaml
 from hostcases import UPDATE_GOLDEN, golden_view, load_cases, make_host, scan_host
 
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import loader
 from bkdoctor.scan.loader import all_rules
 
 CASES = load_cases("host")
@@ -89,7 +89,7 @@ def test_healthy_centos_node_passes_every_rule(nshost_factory, report_validator)
     skipped = {f["rule"] for f in report["findings"] if f["status"] == "skip"}
     # no registry proxy, no $REGISTRY, no NFS, no custom.yaml in this inventory
     assert skipped == {"registry-mirrors", "registry-trusted", "nfs-storage", "containers-log-path"}
-    assert not any("slow" in r.tags for r in registry.all_rules() if r.id in {f["rule"] for f in report["findings"]})
+    assert not any("slow" in r.tags for r in loader.all_rules() if r.id in {f["rule"] for f in report["findings"]})
 
 
 @pytest.mark.docker

@@ -246,14 +246,13 @@ def hostile_host():
         host = make_host(factory, Case(rule="hostile", name="x", status="fail", path=FIXTURES, spec=HOSTILE_STATE))
         from bkdoctor.inputs import thresholds as th
         from bkdoctor.inputs.inventory import HostSpec, local_inventory
-        from bkdoctor.scan import engine
-        from bkdoctor.scan import loader as registry
+        from bkdoctor.scan import engine, loader
         from bkdoctor.transport import LocalTransport
 
         inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
         inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True)]
         inv.thresholds = th.merge(None)
-        rules = [r for r in registry.all_rules() if r.scope == "host" and r.remediation]
+        rules = [r for r in loader.all_rules() if r.scope == "host" and r.remediation]
         result = asyncio.run(
             engine.scan(
                 inv,
@@ -376,7 +375,7 @@ def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_pat
     from bkdoctor.fix.loop import run_fix
     from bkdoctor.inputs import thresholds as th
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
     from bkdoctor.store import History
     from bkdoctor.transport import LocalTransport
 
@@ -391,7 +390,7 @@ def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_pat
         out = asyncio.run(
             run_fix(
                 inv,
-                registry.select(["timezone"], None),
+                loader.select(["timezone"], None),
                 hosts=None,
                 cluster=None,
                 dry_run=False,
@@ -412,7 +411,7 @@ def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_pat
         out = asyncio.run(
             run_fix(
                 inv,
-                registry.select(["timezone"], None),
+                loader.select(["timezone"], None),
                 hosts=None,
                 cluster=None,
                 dry_run=False,
@@ -635,10 +634,9 @@ def test_cross_layer_fix_text_quotes_the_host():
     import shlex
 
     from bkdoctor.model import Finding, Result, T
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
 
-    rules = {r.id: r for r in registry.all_rules()}
+    rules = {r.id: r for r in loader.all_rules()}
     cf = Finding(
         rule=rules["faq-image-pull"],
         target="cluster",
@@ -700,7 +698,7 @@ def test_manual_outcome_lists_one_command_per_line(hostile_host):
     from bkdoctor.fix.loop import run_fix
     from bkdoctor.inputs import thresholds as th
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
     from bkdoctor.transport import LocalTransport
 
     host, _, _ = hostile_host
@@ -714,7 +712,7 @@ def test_manual_outcome_lists_one_command_per_line(hostile_host):
     out = asyncio.run(
         run_fix(
             inv,
-            registry.select(["time-sync", "insecure-registries"], None),
+            loader.select(["time-sync", "insecure-registries"], None),
             hosts=None,
             cluster=None,
             dry_run=True,
@@ -743,7 +741,7 @@ def test_half_edited_hosts_file_is_left_alone(nshost_factory):
     from bkdoctor.fix.edits import BEGIN
     from bkdoctor.fix.loop import run_fix
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
     from bkdoctor.transport import LocalTransport
 
     text = f"127.0.0.1 localhost\n{BEGIN}\n10.96.45.12 bkce7.bktencent.com\n10.1.1.1 db-primary\n10.1.1.2 db-replica\n"
@@ -757,7 +755,7 @@ def test_half_edited_hosts_file_is_left_alone(nshost_factory):
     out = asyncio.run(
         run_fix(
             inv,
-            registry.select(["hosts-file"], None),
+            loader.select(["hosts-file"], None),
             hosts=None,
             cluster=None,
             dry_run=False,

@@ -291,7 +291,7 @@ def test_locked_journal_does_not_stop_a_fix(nshost_factory, tmp_path):
 
     from bkdoctor.fix.loop import run_fix
     from bkdoctor.inputs.inventory import HostSpec, local_inventory
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
     from bkdoctor.store import History
     from bkdoctor.transport import LocalTransport
 
@@ -319,7 +319,7 @@ def test_locked_journal_does_not_stop_a_fix(nshost_factory, tmp_path):
         out = asyncio.run(
             run_fix(
                 inv,
-                registry.select(["hosts-file"], None),
+                loader.select(["hosts-file"], None),
                 hosts={"n"},
                 cluster=None,
                 dry_run=False,

@@ -412,8 +412,7 @@ def test_site_rules_share_the_one_probe_per_host(ssh_fleet, tmp_path):
     import asyncio
 
     from bkdoctor.inputs.inventory import load_inventory
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
     from bkdoctor.scan.siterules import load_dirs
 
     fleet, host = make_ssh_host(ssh_fleet, {"hostname": "one-1", "files": {"/etc/chrony.conf": "server x\n"}})
@@ -429,7 +428,7 @@ def test_site_rules_share_the_one_probe_per_host(ssh_fleet, tmp_path):
     )
     inv = load_inventory(str(inv_path))
     site = [s.rule for s in load_dirs([str(EXAMPLES)])]
-    rules = registry.select(["site", "swap", "selinux"], [], extra=site)
+    rules = loader.select(["site", "swap", "selinux"], [], extra=site)
     scripts: list[str] = []
 
     def factory(h, i):

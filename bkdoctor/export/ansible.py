@@ -324,13 +324,12 @@ def export_cli(
     1 written but some finding could not be planned (an unreachable host...), 2 bad input."""
     from bkdoctor.fix.loop import make_plans
     from bkdoctor.inputs.targets import load_inventory_for
-    from bkdoctor.scan import engine
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import engine, loader
 
     fmt, outdir = export
     if fmt != "ansible":
         raise BadInput(f"--export {fmt!r}: only `--export ansible DIR` is supported")
-    selected = registry.select(list(rules), None)
+    selected = loader.select(list(rules), None)
     inv = load_inventory_for(
         inventory, domain=domain, install_dir=install_dir, accept_new_host_keys=accept_new_host_keys
     )

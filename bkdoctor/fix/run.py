@@ -65,11 +65,11 @@ def run_fix(
     from bkdoctor.fix import loop
     from bkdoctor.inputs.targets import load_targets
     from bkdoctor.report.jsonreport import write_atomic
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
     from bkdoctor.store import History
 
     params = parse_sets(sets)
-    selected = registry.select(list(rules), None)
+    selected = loader.select(list(rules), None)
     if json_path and json_path != "-":
         from bkdoctor.safe.outfiles import check_output_path
 

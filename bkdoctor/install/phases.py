@@ -28,8 +28,7 @@ from bkdoctor.install.builtin import BUILTINS, CHECKS, PREDICATE_TEXT, PREDICATE
 from bkdoctor.install.steps import DIRS, ENV, KINDS, ON, Step, StepFailed, render, root_of, script, shell_path
 from bkdoctor.install.steps import PLACEHOLDER as PLACEHOLDER_RE
 from bkdoctor.model import PROBLEM_STATUSES, STATUS_RANK, BadInput, T
-from bkdoctor.scan import engine
-from bkdoctor.scan import loader as registry
+from bkdoctor.scan import engine, loader
 
 PHASES_FILE = Path(__file__).with_name("phases.yaml")
 CONFIRM_MANUAL_ENV = "BKDOCTOR_CONFIRM_MANUAL"
@@ -60,7 +59,7 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     out: list[Phase] = []
     seen: set[str] = set()
-    known = {r.id for r in registry.all_rules()} | {r.group for r in registry.all_rules()}
+    known = {r.id for r in loader.all_rules()} | {r.group for r in loader.all_rules()}
     created: set[str] = set()
     for p in data["phases"]:
         steps = []
@@ -348,7 +347,7 @@ class Installer:
     async def statuses(self, sels: list[str], inv: Inventory | None = None) -> dict[str, tuple[str, list[Any]]]:
         if not sels:
             return {}
-        rules = registry.select(sorted(set(sels)), None)
+        rules = loader.select(sorted(set(sels)), None)
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in rules) else None
         res = await engine.scan(inv or self.inv, rules, factory=self.factory, cluster=cluster)
         out: dict[str, tuple[str, list[Any]]] = {}
@@ -368,7 +367,7 @@ class Installer:
         errors and failures do. `strict` (verify rules): a check that was skipped (no cluster yet, Docker not
         installed) does not prove the phase is done."""
         bad = []
-        ids = {r.id for r in registry.select(sels, None)} if sels else set()
+        ids = {r.id for r in loader.select(sels, None)} if sels else set()
         for rid in ids:
             st, fs = statuses.get(rid, ("pass", []))
             if st in ("fail", "error") or (warn_blocks and st == "warn"):
@@ -554,7 +553,7 @@ class Installer:
     async def run_fix_step(self, step: Step) -> tuple[bool, str]:
         from bkdoctor.fix.loop import run_fix
 
-        rules = registry.select(list(step.value), None)
+        rules = loader.select(list(step.value), None)
         # the hosts the plan shows for this step (where:), never another; a step of cluster rules only has none
         hosts = None if all(r.scope == "cluster" for r in rules) else self.step_host_names(step)
         if hosts is not None and not hosts:
@@ -597,7 +596,7 @@ class Installer:
 
     async def run_rules_step(self, step: Step) -> tuple[bool, str]:
         names = self.step_host_names(step)
-        rules = registry.select(list(step.value), None)
+        rules = loader.select(list(step.value), None)
         if not names and any(r.scope == "host" for r in rules):
             return True, f"no host for where: {step.on} in the inventory: nothing to check"
         st = self.only_hosts(await self.statuses(list(step.value), self._inv_for(step)), names)
@@ -786,7 +785,7 @@ class Installer:
     # -- after a failure ------------------------------------------------------------------------------
     async def diagnose(self, phase: Phase) -> list[Any]:
         """After a failure: the failure signatures and the phase's own rules, failing ones first."""
-        host_rules = sorted({h for r in registry.select(["faq"], None) for h in r.host_rules})
+        host_rules = sorted({h for r in loader.select(["faq"], None) for h in r.host_rules})
         sels = ["faq"] + phase.verify + host_rules
         try:
             st = await self.statuses(sels)
@@ -826,7 +825,7 @@ class Installer:
         self.say(f"  {_clean(question)}")
         if not self.confirm(question):
             return False
-        sel = registry.select(rules, None)
+        sel = loader.select(rules, None)
         cluster = self.cluster_factory() if any(r.scope == "cluster" for r in sel) else None
         outcomes = await run_fix(
             self.inv,

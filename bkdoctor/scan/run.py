@@ -46,7 +46,7 @@ def run_scan(
     from bkdoctor.report.jsonreport import build_report, dumps, write_atomic
     from bkdoctor.report.terminal import print_report
     from bkdoctor.safe.outfiles import check_output_path
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
 
     # Every output path and the history database's path are checked before anything else: a typo must not
     # cost a whole fleet scan, and a refused run creates nothing.
@@ -72,10 +72,10 @@ def run_scan(
     from bkdoctor.scan.siterules import load_dirs
 
     site = [s.rule for s in load_dirs(list(getattr(inv, "rules_dirs", None) or []) + list(rules_dirs))]
-    selected = registry.select(list(rules), list(skips), measure=measure, extra=site)
+    selected = loader.select(list(rules), list(skips), measure=measure, extra=site)
     # a suppression of a rule that does not exist (a typo) would silently suppress nothing: refused. The site
     # rules' ids count (loaded just above, from the inventory's rules_dirs and --rules-dir)
-    known_ids = {r.id for r in registry.all_rules()} | {r.id for r in site}
+    known_ids = {r.id for r in loader.all_rules()} | {r.id for r in site}
     for sup in getattr(inv, "suppress", None) or []:
         if sup.rule != "*" and sup.rule not in known_ids:
             raise BadInput(
@@ -175,9 +175,9 @@ def run_collect(
     from bkdoctor.inputs.bundle import write_bundle
     from bkdoctor.inputs.targets import load_targets
     from bkdoctor.safe.outfiles import check_output_path
-    from bkdoctor.scan import loader as registry
+    from bkdoctor.scan import loader
 
-    selected = registry.select(list(rules), list(skips))
+    selected = loader.select(list(rules), list(skips))
     inv, cluster = load_targets(
         inventory,
         domain=domain,
