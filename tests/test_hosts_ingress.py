@@ -46,7 +46,7 @@ def base_cluster(kube_apiserver):
         st.cleanup()
 
 
-def _scan(api, nshost_factory, roles, hosts_text):
+def _scan(api, nshost_factory, roles, hosts_text, whole=False):
     host = make_host(
         nshost_factory,
         Case(rule="hosts-file", name="x", status="pass", path=FIXTURES, spec={"files": {"/etc/hosts": hosts_text}}),
@@ -62,6 +62,8 @@ def _scan(api, nshost_factory, roles, hosts_text):
             factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
         )
     )
+    if whole:
+        return result, inv
     report = build_report(result, "en")
     assert [t["name"] for t in report["targets"]] == ["h"]  # no cluster target without a cluster rule
     return next(f for f in report["findings"] if f["rule"] == "hosts-file")
@@ -89,6 +91,25 @@ def test_node_names_at_the_pod_host_ip_fail(base_cluster, nshost_factory):
     )
     assert f["status"] == "fail"
     assert f"should resolve to {CLUSTER_IP} (ClusterIP of blueking/ingress-nginx-controller)" in f["message"]
+
+
+def test_the_fix_aims_at_the_address_the_rule_expects(base_cluster, nshost_factory):
+    """fix plans with the context the rule judged with: the cluster's ingress, not only the inventory's ingress_ip
+    (without it the plan fell back to a manual step asking for ingress_ip while the rule wanted the ClusterIP)."""
+    from bkdoctor.fix.loop import make_plans
+    from bkdoctor.fix.plan import FileChange
+
+    result, inv = _scan(
+        base_cluster,
+        nshost_factory,
+        ("node",),
+        f"127.0.0.1 localhost\n10.0.0.2 k8s-api.bcs.local\n{POD_HOST_IP} {NODE_NAMES}\n",
+        whole=True,
+    )
+    [(finding, plan, why)] = make_plans(result, inv, None)
+    assert finding.status == "fail" and why is None and plan is not None and not plan.manual, (why, plan)
+    [change] = [c for c in plan.changes if isinstance(c, FileChange)]
+    assert change.path == "/etc/hosts" and f"{CLUSTER_IP} " in change.after.decode()
 
 
 def test_control_machine_names_at_the_pod_host_ip_pass(base_cluster, nshost_factory):

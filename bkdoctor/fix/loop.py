@@ -91,7 +91,11 @@ def make_plans(
                 if t is None or t.facts is None:
                     out.append((f, None, "unreachable"))
                     continue
-                ctx = engine.make_context("host", inv, t)
+                # the context the rule judged with (the site's files, the cluster's ingress): a fix must aim at
+                # the same answer the rule expects
+                ctx = engine.make_context(
+                    "host", inv, t, site=result.extra.get("site"), ingress=result.extra.get("ingress")
+                )
                 fix = rem.plan(t.facts, ctx)
         except FactUnavailable as e:
             out.append((f, None, f"facts: {e.reason.en}"))

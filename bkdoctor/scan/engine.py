@@ -656,7 +656,8 @@ async def scan(
         findings=findings,
         rules=rules,
         inventory=inv,
-        extra={"cluster_facts": extra_cluster},
+        # what the host rules' contexts were made with: the fix plans from the same (fix/loop.py)
+        extra={"cluster_facts": extra_cluster, "site": site, "ingress": ingress},
     )
 
 
