@@ -579,3 +579,33 @@ def test_every_host_remediation_carries_its_ansible(tmp_path):
         (tmp_path / name).write_text(text)
         with pytest.raises(ImportError):
             playbook.load_piece(tmp_path / name)
+
+
+def test_control_machine_gets_the_names_the_rule_asks_of_it():
+    """hosts-file on the control machine wants the 20 names of §六.4.1 (rulekit.hosts_names), a node those of §七.2:
+    the export gives both lists and each host takes its own by its group (found by the #13 review: the export gave
+    every host the node names, so a control machine still failed hosts-file after ansible-playbook)."""
+    import types
+
+    import jinja2
+
+    from bkdoctor.export import playbook
+    from bkdoctor.export.ansible import group_name
+    from bkdoctor.scan.rulekit import hosts_names
+
+    inv, _ = _site_for(["hosts-file"], ingress_ip=INGRESS)
+    c = playbook.context(inv, {"hosts-file"})
+    want_control, _ = hosts_names(types.SimpleNamespace(thresholds=inv.thresholds, roles=("control",), domain=DOMAIN))
+    want_node, _ = hosts_names(types.SimpleNamespace(thresholds=inv.thresholds, roles=("node",), domain=DOMAIN))
+    assert len(want_control) > len(want_node)
+    assert c["bkdoctor_hosts_entries_control"][0] == {"ip": INGRESS, "names": want_control}
+    assert c["bkdoctor_hosts_entries"][0] == {"ip": INGRESS, "names": want_node}
+    piece = Path(__file__).resolve().parent.parent / "remediations" / "host" / "hosts-file.ansible.yml"
+    expr = yaml.safe_load(piece.read_text())["vars"]["bkdoctor_hosts_for_me"]
+    for groups, key in (
+        (["control"], "bkdoctor_hosts_entries_control"),
+        (["node", "master"], "bkdoctor_hosts_entries"),
+    ):
+        got = jinja2.Template(expr).render(group_names=groups, **c)
+        assert got == str(c[key]), groups
+    assert group_name("control") == "control"  # the inventory.ini group a control host is in

@@ -134,19 +134,22 @@ def context(inv: Any, used: set[str]) -> dict[str, Any]:
             f"http://{h.address}:{port}" for h in inv.hosts if "registry-proxy" in h.roles
         )
     if "hosts-file" in used:
-        entries = []
-        if inv.ingress_ip:
-            entries.append(
-                {"ip": inv.ingress_ip, "names": [f"{p}.{inv.domain}" if p else inv.domain for p in th["hosts_names"]]}
-            )
+        from types import SimpleNamespace
+
+        from bkdoctor.scan.rulekit import hosts_names
+
         api = engine.first_master(inv)
-        if api:
-            entries.append({"ip": api, "names": list(th["hosts_extra_names"])})
-        for e in entries:
-            for v in [e["ip"], *e["names"]]:
-                if not v or any(ch.isspace() or ch == "#" for ch in v):
-                    raise BadInput(f"refusing to write {v!r} into /etc/hosts")
-        c["bkdoctor_hosts_entries"] = entries
+        for key, roles in (("bkdoctor_hosts_entries", ("node",)), ("bkdoctor_hosts_entries_control", ("control",))):
+            # the names the rule asks of a host with these roles (the control machine: the 20 names of §六.4.1)
+            names, extra = hosts_names(SimpleNamespace(thresholds=th, roles=roles, domain=inv.domain))
+            entries = ([{"ip": inv.ingress_ip, "names": names}] if inv.ingress_ip else []) + (
+                [{"ip": api, "names": extra}] if api else []
+            )
+            for e in entries:
+                for v in [e["ip"], *e["names"]]:
+                    if not v or any(ch.isspace() or ch == "#" for ch in v):
+                        raise BadInput(f"refusing to write {v!r} into /etc/hosts")
+            c[key] = entries
         c["bkdoctor_hosts_marker_begin"] = BEGIN[2:]
         c["bkdoctor_hosts_marker_end"] = END[2:]
     if "timezone" in used:
