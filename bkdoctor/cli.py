@@ -167,7 +167,7 @@ def cli() -> None:
     "rules_dirs",
     multiple=True,
     metavar="DIR",
-    help="Site rules: a directory of YAML checks (bkdoctor/site-rules.schema.json); repeatable.",
+    help="Site rules: a directory of YAML checks (bkdoctor/scan/site-rules.schema.json); repeatable.",
 )
 @click.option(
     "--prometheus",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bkdoctor.fix import corefile
+from bkdoctor.facts import corefile
 from bkdoctor.fix.edits import (
     BEGIN,
     END,

@@ -15,8 +15,8 @@ from clusterstate import FIXTURES, ClusterState, merged_state
 from hostcases import UPDATE_GOLDEN
 from kube.fixtures import kube_apiserver, kube_kubelet  # noqa: F401
 
+from bkdoctor.facts import corefile
 from bkdoctor.facts.cluster import configure
-from bkdoctor.fix import corefile
 from bkdoctor.fix.loop import apply_k8s_change, run_fix
 from bkdoctor.fix.plan import K8sChange
 from bkdoctor.inputs import thresholds as th

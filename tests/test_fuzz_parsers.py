@@ -19,9 +19,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bkdoctor.facts import corefile
 from bkdoctor.facts.host import HostFacts, parse_fstab, parse_hosts
 from bkdoctor.facts.probe import Section
-from bkdoctor.fix import corefile
 from bkdoctor.inputs import thresholds as th
 from bkdoctor.model import BadInput, FactUnavailable
 from bkdoctor.scan import engine, loader

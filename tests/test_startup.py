@@ -1,7 +1,7 @@
 """Start-up cost (issue 16): the commands that need no host, cluster or report library never import one.
 
 Behavioural, not timed: each command runs in a fresh interpreter through the real entry point (`bkdoctor.cli.main`)
-and the test reads which modules that interpreter loaded. A module import at the top of cli.py, registry.py or a
+and the test reads which modules that interpreter loaded. A module import at the top of cli.py, scan/loader.py or a
 rule file would put the library back on every start and fails this test."""
 
 from __future__ import annotations

@@ -102,11 +102,11 @@ def configure(
     path = path.split(os.pathsep)[0]
     if not os.path.exists(path):
         raise BadInput(f"kubeconfig {path}: no such file")
-    from bkdoctor.safe import yamlfile as safeyaml
+    from bkdoctor.safe import yamlfile
 
     try:  # the one YAML loader's checks first (duplicate keys, alias bombs, depth, size); then the client reads it
         with open(path, encoding="utf-8") as fh:
-            safeyaml.load(fh.read(safeyaml.MAX_BYTES + 1), f"kubeconfig {path}")
+            yamlfile.load(fh.read(yamlfile.MAX_BYTES + 1), f"kubeconfig {path}")
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"kubeconfig {path}: cannot read: {e}") from None
     cfg = client.Configuration()

@@ -8,7 +8,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from bkdoctor.fix import corefile
+from bkdoctor.facts import corefile
 
 
 class EditError(ValueError):

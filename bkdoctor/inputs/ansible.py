@@ -46,10 +46,10 @@ MAX_GROUP_DEPTH = 50  # child groups nested deeper than this are refused (Ansibl
 def looks_like_ansible(path: str, text: str) -> bool:
     if path.endswith((".ini", ".cfg")) or re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
         return True
-    from bkdoctor.safe import yamlfile as safeyaml
+    from bkdoctor.safe import yamlfile
 
     try:
-        data = safeyaml.load(text, path)
+        data = yamlfile.load(text, path)
     except BadInput:
         return False  # the inventory loader reports it, with its line
     return (
@@ -192,9 +192,9 @@ def parse_yaml(data: Any, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
 def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
     """Ansible inventory text -> a bkdoctor inventory mapping (validated afterwards like any other)."""
     if path.endswith((".yaml", ".yml")) or not re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
-        from bkdoctor.safe import yamlfile as safeyaml
+        from bkdoctor.safe import yamlfile
 
-        hosts, groups = parse_yaml(safeyaml.load(text, f"inventory {path}"), path)
+        hosts, groups = parse_yaml(yamlfile.load(text, f"inventory {path}"), path)
     else:
         hosts, groups = parse_ini(text, path)
 

@@ -88,13 +88,13 @@ def _validator():
 
 def load_domain_from_custom(install_dir: str) -> tuple[str | None, str | None]:
     """`domain.bkDomain` from `<install_dir>/environments/default/custom.yaml`; (None, None) if absent."""
-    from bkdoctor.safe import yamlfile as safeyaml
+    from bkdoctor.safe import yamlfile
 
     p = Path(os.path.expanduser(install_dir)) / "environments" / "default" / "custom.yaml"
     try:
         with open(p, encoding="utf-8") as fh:
-            text = fh.read(safeyaml.MAX_BYTES + 1)
-        data = safeyaml.load(text, f"cannot read BK_DOMAIN from {p}")
+            text = fh.read(yamlfile.MAX_BYTES + 1)
+        data = yamlfile.load(text, f"cannot read BK_DOMAIN from {p}")
     except FileNotFoundError:
         return None, None
     except (OSError, UnicodeDecodeError) as e:
@@ -129,11 +129,11 @@ def local_inventory(domain: str | None = None, install_dir: str | None = None) -
 
 
 def load_inventory(path: str) -> Inventory:
-    from bkdoctor.safe import yamlfile as safeyaml
+    from bkdoctor.safe import yamlfile
 
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read(safeyaml.MAX_BYTES + 1)  # bounded: a larger file is refused by the loader
+            text = fh.read(yamlfile.MAX_BYTES + 1)  # bounded: a larger file is refused by the loader
     except FileNotFoundError:
         raise BadInput(f"inventory {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -143,7 +143,7 @@ def load_inventory(path: str) -> Inventory:
     if looks_like_ansible(path, text):
         node, data = None, to_inventory_dict(text, path)
     else:
-        data, node = safeyaml.load_with_node(text, f"inventory {path}")
+        data, node = yamlfile.load_with_node(text, f"inventory {path}")
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -153,7 +153,7 @@ def load_inventory(path: str) -> Inventory:
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         e = errors[0]
-        line, key = safeyaml.schema_error_at(e, node)
+        line, key = yamlfile.schema_error_at(e, node)
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise BadInput(f"inventory {path}: line {line}: {key}: {e.message}{more}")
 
@@ -162,7 +162,7 @@ def load_inventory(path: str) -> Inventory:
     for i, h in enumerate(data.get("hosts") or []):
         if h["name"] in seen:
             raise BadInput(
-                f"inventory {path}: line {safeyaml.line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}"
+                f"inventory {path}: line {yamlfile.line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}"
             )
         seen.add(h["name"])
         hosts.append(
@@ -178,7 +178,7 @@ def load_inventory(path: str) -> Inventory:
     try:
         thresholds = th.merge(data.get("thresholds"))
     except th.ThresholdError as e:
-        raise BadInput(f"inventory {path}: line {safeyaml.line_of(node, e.path)}: {e}") from None
+        raise BadInput(f"inventory {path}: line {yamlfile.line_of(node, e.path)}: {e}") from None
 
     sup = []
     for s in data.get("suppress") or []:

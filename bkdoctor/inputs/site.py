@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bkdoctor.model import BadInput
-from bkdoctor.safe import yamlfile as safeyaml
+from bkdoctor.safe import yamlfile
 
 MAX_BYTES = 2 * 1024 * 1024
 
@@ -71,7 +71,7 @@ def load(install_dir: str) -> Site:
             site.data[key] = text.strip()
             continue
         try:
-            data = safeyaml.load(text, str(p))  # duplicate keys, alias bombs and depth refused like every input
+            data = yamlfile.load(text, str(p))  # duplicate keys, alias bombs and depth refused like every input
         except BadInput as e:
             site.data[key] = None
             site.errors[key] = str(e).splitlines()[0] if str(e) else f"{p}: not valid YAML"

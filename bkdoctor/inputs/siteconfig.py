@@ -53,11 +53,11 @@ def config_path() -> Path:
 
 def load() -> dict[str, Any]:
     p = config_path()
-    from bkdoctor.safe import yamlfile as safeyaml
+    from bkdoctor.safe import yamlfile
 
     try:
         with open(p, "rb") as fh:  # bounded, and through the one YAML loader (alias bombs, depth, duplicate keys)
-            raw = fh.read(safeyaml.MAX_BYTES + 1)
+            raw = fh.read(yamlfile.MAX_BYTES + 1)
     except FileNotFoundError:
         return {}
     except OSError as e:
@@ -66,7 +66,7 @@ def load() -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadInput(f"{p}: not UTF-8 text (byte {e.start})") from None
-    data = safeyaml.load(text, str(p)) or {}
+    data = yamlfile.load(text, str(p)) or {}
     if not isinstance(data, dict):
         raise BadInput(f"{p}: not a mapping")
     return data

@@ -23,7 +23,7 @@ from bkdoctor.install.steps import (
     yaml_set_missing,
 )
 from bkdoctor.model import BadInput
-from bkdoctor.safe import yamlfile as safeyaml
+from bkdoctor.safe import yamlfile
 from bkdoctor.semver import semver_lt
 
 B64_BLOB = re.compile(r"=([A-Za-z0-9+/]{16,}={0,2})")
@@ -211,7 +211,7 @@ async def b_yaml_keys(inst: Any, step: Step) -> tuple[bool, str]:
     rel = step.args["file"]
     text = await _read_control(inst, rel)
     try:  # the one YAML loader: bounded (alias bombs, depth), duplicate keys refused
-        data = safeyaml.load(text, rel) if text else {}
+        data = yamlfile.load(text, rel) if text else {}
     except BadInput as e:
         return False, f"{rel} is not valid YAML ({str(e).splitlines()[0]}): not touched"
     if data is None:
@@ -238,7 +238,7 @@ async def b_yaml_keys(inst: Any, step: Step) -> tuple[bool, str]:
     if not added:
         return True, ""
     try:
-        check = safeyaml.load(new_text, rel)
+        check = yamlfile.load(new_text, rel)
     except BadInput:
         check = None
     if (
@@ -292,9 +292,8 @@ async def b_access(inst: Any, step: Step) -> tuple[bool, str]:
         return False, "no ingress-nginx pod with a node address (§六.4.1)"
     dom = inst.inv.domain
     inst.say("    hosts entries for your computer (or DNS) / 访问蓝鲸所需的 hosts 记录：")
-    from bkdoctor.install.phases import ACCESS_NAMES
-
-    for p in ACCESS_NAMES:
+    # §六.4.1's 20 names: the list the hosts-file rule asks of the control machine (one home: thresholds)
+    for p in inst.inv.thresholds["hosts_guide_names"]:
         inst.say(f"      {ip} {p + '.' if p else ''}{dom}")
     user, pw = data.get("INITIAL_ADMIN_USERNAME"), data.get("INITIAL_ADMIN_PASSWORD")
     if not user or not pw:
@@ -407,7 +406,7 @@ async def p_bcs_new(inst: Any) -> bool:
     try:
         v = str(
             yaml_get(
-                safeyaml.load(text or "", "environments/default/version.yaml") or {}, ["version", "bcs-services-stack"]
+                yamlfile.load(text or "", "environments/default/version.yaml") or {}, ["version", "bcs-services-stack"]
             )
             or ""
         )

@@ -1,13 +1,13 @@
 """`bkdoctor install`: the guide's deployment driven step for step from a bare control machine, phase by phase
-(bkdoctor/phases.yaml), each gated by checks, with its progress in the history database so that an interrupted run
+(bkdoctor/install/phases.yaml), each gated by checks, with its progress in the history database so that an interrupted run
 resumes where it stopped.
 
 Each step says where it runs (a role or the control machine), in which directory (none, the install root, its
-blueking/), with which environment, and which section of the guide it follows (installsteps.Step). A phase starts
+blueking/), with which environment, and which section of the guide it follows (install/steps.py: Step). A phase starts
 only when its gate passes; its steps are commands (`run`/`check`, through the same transport as every other
 command, output saved per step and host and shown live), bkdoctor's own remediations (`fix`), rule checks
 (`rules`), manual steps the operator does in a web page (`manual`: shown, confirmed, verified) and bkdoctor's own
-builtins (installsteps_builtin). A finished phase whose checks still pass is skipped on a re-run; when they no
+builtins (install/builtin.py). A finished phase whose checks still pass is skipped on a re-run; when they no
 longer pass, it runs again. When a step fails, the cluster is scanned for the known failure signatures and the
 phase's rules, and the cause and fix are shown.
 """
@@ -211,31 +211,6 @@ class PhaseReport:
     status: str  # done | skipped (already done) | blocked (gate) | failed | planned
     message: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
-
-
-# §六.4.1: the names the operator's own machine needs in its hosts file to open the desktop
-ACCESS_NAMES = (
-    "",
-    "bkrepo",
-    "docker",
-    "helm",
-    "bkpaas",
-    "bkuser",
-    "bkapi",
-    "apigw",
-    "bkiam",
-    "cmdb",
-    "job",
-    "bknodeman",
-    "apps",
-    "bcs",
-    "bklog",
-    "bkmonitor",
-    "devops",
-    "codecc",
-    "lesscode",
-    "bk-apicheck",
-)
 
 
 class Installer:

@@ -12,11 +12,11 @@ from bkdoctor.safe.terminal import clean, clean_line, print_json, safe_console
 
 
 def _inventory_has(path: str, key: str) -> bool:
-    from bkdoctor.safe import yamlfile as safeyaml
+    from bkdoctor.safe import yamlfile
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = safeyaml.load(fh.read(safeyaml.MAX_BYTES + 1), path)
+            data = yamlfile.load(fh.read(yamlfile.MAX_BYTES + 1), path)
     except (OSError, UnicodeDecodeError, BadInput):
         return False
     return isinstance(data, dict) and bool(data.get(key))

@@ -1,4 +1,5 @@
-"""Report renderers (HTML, JUnit). Keep this module free of other bkdoctor imports."""
+"""What a scan shows and keeps: the JSON report (the one masked source of every view), HTML, JUnit, Prometheus,
+the terminal (grouped), fix plans, diffs and history views. This module stays free of other bkdoctor imports."""
 
 from pathlib import Path
 

@@ -116,7 +116,6 @@ def load_signature(path: Path, validate: bool = True) -> Rule:
         roles=(),
         tags=tuple(["faq"] + list(data.get("tags") or [])),
         group="faq",
-        remediation=data.get("remediation"),
         fix=tuple(data.get("commands") or ()),
         host_rules=tuple(sig["host_rules"]),
         check=check,

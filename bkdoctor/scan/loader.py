@@ -16,7 +16,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from bkdoctor.model import BadInput, Rule
+from bkdoctor.model import SCOPES, BadInput, Rule
 
 
 def _data_dir(name: str) -> Path:
@@ -33,9 +33,6 @@ def rules_dir() -> Path:
 
 def remediations_dir() -> Path:
     return _data_dir("remediations")
-
-
-SCOPES = ("host", "cluster", "fleet")
 
 
 def _check_scope_folder(path: Path, scope: str) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from bkdoctor.facts.host import version_tuple
+from bkdoctor.facts.host import version_tuple  # noqa: F401  (re-exported for rules)
 
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers and a short
 # verbatim quote that tests/test_guide_citations.py finds inside that section. `cite(G, quote)` gives a rule
 # its own quote from a shared section; NOT_IN_GUIDE marks checks from field knowledge the guide does not have.
-from bkdoctor.guidetext import NOT_IN_GUIDE as _NIG  # noqa: E402
+from bkdoctor.guidetext import NOT_IN_GUIDE as _NIG
 
 # re-exported: rule files import the model and the result helpers from here
-from bkdoctor.model import (  # noqa: F401  # noqa: F401
+from bkdoctor.model import (  # noqa: F401
     HOST_ROLES,
     K8S_ROLES,
     ROLES,
@@ -24,6 +24,7 @@ from bkdoctor.model import (  # noqa: F401  # noqa: F401
     skipped,
     warned,
 )
+from bkdoctor.semver import semver_lt  # noqa: F401  (re-exported for rules)
 
 G_NETWORK = Guide("一.2", "网络要求", 24, "最小公网带宽：50Mbps（建议100Mbps以上以加速镜像下载）")
 G_HARDWARE = Guide("一.3", "硬件要求", 40, "| Node | 8核/32GB/100GB | 16核/64GB/500GB |")

@@ -1,6 +1,6 @@
 """Site rules: the operator's own checks, as YAML (`bkdoctor scan --rules-dir DIR`, `rules_dirs:` in the inventory).
 
-A rules dir holds YAML files with `rules:`, validated by `bkdoctor/site-rules.schema.json`. Every check is one
+A rules dir holds YAML files with `rules:`, validated by `bkdoctor/scan/site-rules.schema.json`. Every check is one
 `kind` over facts the host probe gathers read-only, or objects read from the Kubernetes API:
 
   host:    file_exists, file_contains, file_not_contains (regex), sysctl, systemd_unit, process, mount,
@@ -645,10 +645,10 @@ def load_file(path: Path) -> list[SiteRule]:
         raise BadInput(f"site rules {path}: not UTF-8 text") from None
     except OSError as e:
         raise BadInput(f"site rules {path}: cannot read: {e.strerror or e}") from None
-    from bkdoctor.safe import yamlfile as safeyaml
+    from bkdoctor.safe import yamlfile
 
     try:
-        data, node = safeyaml.load_with_node(text, f"site rules {path}")
+        data, node = yamlfile.load_with_node(text, f"site rules {path}")
     except BadInput:  # YAML errors among them, with their line (bkdoctor/safe/yamlfile.py)
         raise
     except Exception as e:  # the swapped-in loader's own refusals (duplicate keys, ...)
@@ -660,7 +660,7 @@ def load_file(path: Path) -> list[SiteRule]:
     )
     if errors:
         # the deepest error names the key that is wrong (an if/then branch's error, not the allOf around it)
-        line, key = safeyaml.schema_error_at(errors[0], node)
+        line, key = yamlfile.schema_error_at(errors[0], node)
         raise BadInput(f"site rules {path}: line {line}: {key}: {errors[0].message}")
     out = []
     for i, spec in enumerate(data["rules"]):

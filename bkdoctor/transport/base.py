@@ -1,3 +1,5 @@
+"""The transport contract: run a read-only script (or an apply script) on a target, reach its Docker API."""
+
 from __future__ import annotations
 
 import abc

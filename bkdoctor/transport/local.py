@@ -1,3 +1,5 @@
+"""This machine (or a namespaced test host behind an nsenter prefix) as a transport: `sh -s` and the local socket."""
+
 from __future__ import annotations
 
 import asyncio

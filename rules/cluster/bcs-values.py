@@ -1,6 +1,5 @@
 from bkdoctor.facts.k8s import md
-from bkdoctor.scan.rulekit import Guide, Rule, T, bcs_in_site, failed, passed, skipped
-from bkdoctor.semver import semver_lt
+from bkdoctor.scan.rulekit import Guide, Rule, T, bcs_in_site, failed, passed, semver_lt, skipped
 
 RULE = Rule(
     id="bcs-values",

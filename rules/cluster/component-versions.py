@@ -1,5 +1,4 @@
-from bkdoctor.scan.rulekit import G_MONITOR_GATES, Rule, T, failed, passed, skipped, warned
-from bkdoctor.semver import semver_lt
+from bkdoctor.scan.rulekit import G_MONITOR_GATES, Rule, T, failed, passed, semver_lt, skipped, warned
 
 RULE = Rule(
     id="component-versions",

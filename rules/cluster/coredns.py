@@ -1,7 +1,7 @@
 import re
 
+from bkdoctor.facts import corefile
 from bkdoctor.facts.k8s import ref
-from bkdoctor.fix import corefile
 from bkdoctor.scan.rulekit import G_COREDNS, Rule, T, cite, coredns_expected, errored, failed, passed, warned
 
 RULE = Rule(

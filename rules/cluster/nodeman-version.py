@@ -1,5 +1,4 @@
-from bkdoctor.scan.rulekit import Guide, Rule, T, failed, passed, skipped
-from bkdoctor.semver import semver_lt
+from bkdoctor.scan.rulekit import Guide, Rule, T, failed, passed, semver_lt, skipped
 
 RULE = Rule(
     id="nodeman-version",

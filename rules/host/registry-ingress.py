@@ -25,8 +25,6 @@ RULE = Rule(
 )
 
 CURL_DNS = 6
-CURL_CONNECT = 7
-CURL_TIMEOUT = 28
 
 
 def check(facts, ctx):
