@@ -36,13 +36,11 @@ def default_lang() -> str:
 
 def _check_domain_opt(ctx: Any, param: Any, value: str | None) -> str | None:
     """--domain is checked like an inventory's `domain:` (the schema's pattern): it reaches shells and /etc/hosts."""
-    import re
+    from bkdoctor.safe.names import valid_domain
 
     if value is None:
         return value
-    if len(value) > 253 or not re.fullmatch(
-        r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+", value
-    ):
+    if not valid_domain(value):
         raise BadInput(
             f"--domain {value[:80]!r} is not a domain name (letters, digits and '-' in dot-separated "
             f"labels, e.g. bkce7.bktencent.com)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -12,18 +13,27 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bkdoctor import guidetext
 from bkdoctor.install.phases import load_phases, select_phases
 from bkdoctor.install.steps import (
-    guide_section,
     parse_join_commands,
     render,
     root_of,
     script,
     shell_path,
-    squash,
     yaml_set_missing,
 )
 from bkdoctor.model import BadInput
+
+
+def guide_section(text: str, sid: str) -> str:
+    """A section's text by the one guide parser (bkdoctor/guidetext.py); KeyError when there is none."""
+    return guidetext.section_text(*guidetext.parse(text), sid)
+
+
+def squash(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT.parent.parent / "shared" / "seed" / "000_ac029a12e5ebe66c.txt"

@@ -37,3 +37,11 @@ def test_report_schema_statuses_and_severities():
 def test_every_status_has_a_rank_and_rulekit_roles_are_the_model_roles():
     assert set(STATUS_RANK) == set(STATUSES)
     assert rulekit.ALL_ROLES == ROLES and set(rulekit.HOST_ROLES + rulekit.K8S_ROLES) <= set(ROLES)
+
+
+def test_domain_pattern_one_home():
+    from bkdoctor.safe.names import DOMAIN_PATTERN, valid_domain
+
+    assert schema("bkdoctor/inputs/inventory.schema.json")["properties"]["domain"]["pattern"] == DOMAIN_PATTERN
+    assert valid_domain("bkce7.bktencent.com") and not valid_domain("bk;rm") and not valid_domain("a.b\n")
+    assert not valid_domain("a." * 130 + "com")  # longer than a DNS name can be

@@ -8,13 +8,13 @@ finds a ConfigMap by name in any namespace; SYSTEMD and DOCKER_RELOAD are shell 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from typing import Any
 
 from bkdoctor.fix.edits import EditError, daemon_json_add
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix
 from bkdoctor.model import BadInput, FactUnavailable, T
+from bkdoctor.safe.names import valid_domain
 
 SYSTEMD = "test -d /run/systemd/system"
 DOCKER_RELOAD = (
@@ -26,9 +26,7 @@ DOCKER_RELOAD = (
 
 def check_domain(domain: str) -> str:
     """Names go into files and commands: only a plain DNS name is accepted (no shell, no newline)."""
-    if not re.fullmatch(
-        r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+", domain or ""
-    ):
+    if not valid_domain(domain or ""):
         raise BadInput(f"refusing to use {domain!r} as a domain name")
     return domain
 

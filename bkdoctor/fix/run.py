@@ -64,7 +64,7 @@ def run_fix(
 
     from bkdoctor.fix import loop
     from bkdoctor.inputs.targets import load_targets
-    from bkdoctor.report.jsonreport import write_atomic
+    from bkdoctor.safe.outfiles import write_atomic
     from bkdoctor.scan import loader
     from bkdoctor.store import History
 

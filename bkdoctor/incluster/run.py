@@ -27,7 +27,7 @@ def run_cluster_job(
     """`bkdoctor cluster-job`."""
     from bkdoctor.incluster import job as incluster
     from bkdoctor.inputs.targets import cluster_access
-    from bkdoctor.report.jsonreport import write_atomic
+    from bkdoctor.safe.outfiles import write_atomic
 
     access = None
     if schedule is not None:

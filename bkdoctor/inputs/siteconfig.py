@@ -11,7 +11,7 @@ from typing import Any, Callable
 import yaml
 
 from bkdoctor.model import BadInput
-from bkdoctor.report.jsonreport import write_atomic
+from bkdoctor.safe.outfiles import write_atomic
 
 DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+\Z")
 REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._/-]+)?\Z")

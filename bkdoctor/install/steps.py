@@ -97,58 +97,6 @@ def script(step: Step, command: str, *, install_dir: str, env: dict[str, str], o
     return "\n".join(lines) + "\n"
 
 
-# -- the guide's text ----------------------------------------------------------------------------------
-_H1 = re.compile(r"^##\s+\**([一二三四五六七八九十]+)、")
-_HN = re.compile(r"^(#{3,5})\s+\**(\d+(?:\.\d+)*)\.?\s")
-
-
-def guide_section(text: str, section: str) -> str:
-    """The text of a section like `三.2.1` (chapter, then numbered headings), up to the next heading of the same
-    or a higher level. KeyError when the guide has no such section."""
-    parts = section.split(".")
-    chapter, nums = parts[0], parts[1:]
-    lines = text.splitlines()
-    # headings inside code blocks (`# 创建目录结构`) are not headings
-    fenced, inside = [], False
-    for line in lines:
-        if line.strip().startswith("```"):
-            inside = not inside
-            fenced.append(True)
-        else:
-            fenced.append(inside)
-    lines = [("\x00" + l) if f else l for l, f in zip(lines, fenced)]  # marked: never matched as a heading
-    start = None
-    for i, line in enumerate(lines):
-        m = _H1.match(line)
-        if m and m.group(1) == chapter:
-            start = i
-            break
-    if start is None:
-        raise KeyError(section)
-    end = next(
-        (j for j in range(start + 1, len(lines)) if _H1.match(lines[j]) or lines[j].startswith("# ")), len(lines)
-    )
-    if not nums:
-        return "\n".join(lines[start:end]).replace("\x00", "")
-    want = ".".join(nums)
-    for i in range(start + 1, end):
-        m = _HN.match(lines[i])
-        if m and m.group(2) == want:
-            depth = want.count(".")
-            stop = end
-            for j in range(i + 1, end):
-                m2 = _HN.match(lines[j])
-                if m2 and m2.group(2).count(".") <= depth:
-                    stop = j
-                    break
-            return "\n".join(lines[i:stop]).replace("\x00", "")
-    raise KeyError(section)
-
-
-def squash(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip()
-
-
 # -- bcs.sh -i k8sctrl -------------------------------------------------------------------------------
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _B64 = r"[A-Za-z0-9+/=]*"

@@ -72,7 +72,7 @@ def show_diff(
     d = h.diff(scan_a, scan_b)
     if html_path:
         from bkdoctor.report.diffhtml import render_diff_html
-        from bkdoctor.report.jsonreport import write_atomic
+        from bkdoctor.safe.outfiles import write_atomic
 
         write_atomic(html_path, render_diff_html(d, lang))
     if as_json:

@@ -50,12 +50,5 @@ def build_report(result: Any, lang: str) -> dict[str, Any]:
     }
 
 
-def write_atomic(path: str, text: str, mode: int | None = None) -> None:
-    """Atomic write; a new file's mode follows the umask, an existing file keeps its mode (see outfiles.py)."""
-    from bkdoctor.safe.outfiles import write_atomic as _write
-
-    _write(path, text, mode)
-
-
 def dumps(report: dict[str, Any]) -> str:
     return json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"

@@ -23,3 +23,13 @@ def why_not(name: object) -> str:
         f"{name!r} is not a valid host name (letters, digits, '-', '_' in dot-separated labels that start "
         f"and end with a letter or digit; at most {MAX_LEN} characters)"
     )
+
+
+# A BK_DOMAIN: dot-separated DNS labels (it reaches shells, /etc/hosts and daemon.json). The inventory's JSON Schema
+# spells the same pattern (tests/test_one_home.py holds them equal).
+DOMAIN_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\Z"
+_DOMAIN = re.compile(DOMAIN_PATTERN)
+
+
+def valid_domain(name: object) -> bool:
+    return isinstance(name, str) and len(name) <= MAX_LEN and _DOMAIN.match(name) is not None

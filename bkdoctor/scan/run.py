@@ -43,9 +43,9 @@ def run_scan(
 ) -> int:
     """`bkdoctor scan`: 1 when a finding is at or above --fail-on, else 0."""
     from bkdoctor.inputs.targets import bundle_inventory, cluster_access, load_inventory_for
-    from bkdoctor.report.jsonreport import build_report, dumps, write_atomic
+    from bkdoctor.report.jsonreport import build_report, dumps
     from bkdoctor.report.terminal import print_report
-    from bkdoctor.safe.outfiles import check_output_path
+    from bkdoctor.safe.outfiles import check_output_path, write_atomic
     from bkdoctor.scan import loader
 
     # Every output path and the history database's path are checked before anything else: a typo must not
