@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bkdoctor.guidetext import NOT_IN_GUIDE
+from bkdoctor.model import SEVERITIES
 from bkdoctor.safe.terminal import clean, clean_line
 
 ORDER = ("fail", "error", "warn", "suppressed", "skip", "pass")
 PROBLEMS = ("fail", "error", "warn", "suppressed")
-SEV = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+SEV = {s: i for i, s in enumerate(SEVERITIES)}  # most severe first
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta", "skip": "dim", "suppressed": "cyan"}
 NO_CLUSTER = "no cluster configured"
 
