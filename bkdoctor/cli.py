@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import sys
 
-if __name__ == "__main__" and sys.argv[1:] == ["--version"]:  # `python -m bkdoctor.cli --version`: no click
-    from bkdoctor import __version__
+if __name__ == "__main__":  # `python -m bkdoctor.cli --version`: answered before click is imported
+    from bkdoctor.launch import answer_version
 
-    sys.stdout.write(f"bkdoctor, version {__version__}\n")
-    sys.exit(0)
+    answer_version(sys.argv[1:])
 
 import os
 from typing import Any
@@ -414,10 +413,9 @@ def diff(**opts: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if list(args) == ["--version"]:  # the fast path: no command tree built, click's own wording
-        sys.stdout.write(f"bkdoctor, version {__version__}\n")
-        sys.exit(0)
+    from bkdoctor.launch import answer_version
+
+    answer_version(sys.argv[1:] if argv is None else argv)  # the fast path: no command tree built
     try:
         cli.main(args=argv, prog_name="bkdoctor", standalone_mode=False)
     except click.exceptions.Exit as e:
