@@ -164,7 +164,7 @@ class ScanResult:
         # Short on purpose (issue 16). On Python 3.11, asyncio.run() formats the repr of its main task, and with it
         # the coroutine's result, when it restores the SIGINT handler (signal.getsignal -> a ValueError message
         # of the partial holding the task): the generated repr of a scan result holds every fact of every target,
-        # a string of hundreds of MB built and thrown away (at 5,000 pods: +270 MB of peak RSS and ~1 s of CPU).
+        # a string of hundreds of MB built and thrown away (5,000 pods: 418 -> 153 MB peak RSS, 1.2-2 s less CPU).
         return f"ScanResult(id={self.id!r}, targets={len(self.targets)}, findings={len(self.findings)})"
 
 
