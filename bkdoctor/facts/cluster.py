@@ -261,6 +261,10 @@ class ClusterFacts:
     _strings: dict[str, str] = field(default_factory=dict)
     _indexes: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # not every object listed (see ScanResult.__repr__)
+        name = self.access.name if self.access is not None else None
+        return f"ClusterFacts(cluster={name!r}, kinds={sorted(k for k in self._cache if ':' not in k)})"
+
     # -- raw API --------------------------------------------------------------------------------------
     def _get(self, path: str, query: dict[str, Any] | None = None, *, raw: bool = False) -> Any:
         assert self.access is not None

