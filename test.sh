@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 # Real components the tests run: dockerd, chronyd, iptables, sshd, fio, a registry, headless Chromium.
 APT_PACKAGES=(docker.io containerd docker-registry debootstrap iptables chrony openssh-server openssh-client sudo fio chromium
-              iproute2 util-linux procps kmod curl dash jq)
+              iproute2 util-linux procps kmod curl dash jq strace)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -548,10 +548,20 @@ def host_forks(host, fn) -> dict:
     finally:
         st.send_signal(signal.SIGINT)
         st.wait(timeout=10)
-    forks = 0
+    forks, pending = 0, {}
     for line in out.read_text(errors="replace").splitlines():
-        m = re.search(r"\b(fork|vfork|clone3?)\((.*)\)\s*=\s*(\d+)", line)
-        if m and int(m.group(3)) > 0 and "CLONE_THREAD" not in m.group(2):
+        # a call another process interrupts is split in two lines: "PID clone(... <unfinished ...>" and
+        # "PID <... clone resumed>...) = CHILD" (the first version of this count missed those)
+        if m := re.match(r"(\d+)\s+(?:fork|vfork|clone3?)\((.*)<unfinished \.\.\.>", line):
+            pending[m.group(1)] = m.group(2)
+            continue
+        if m := re.match(r"(\d+)\s+(?:fork|vfork|clone3?)\((.*)\)\s*=\s*(\d+)", line):
+            args, child = m.group(2), m.group(3)
+        elif m := re.match(r"(\d+)\s+<\.\.\. (?:fork|vfork|clone3?) resumed>(.*)\)\s*=\s*(\d+)", line):
+            args, child = pending.pop(m.group(1), "") + m.group(2), m.group(3)
+        else:
+            continue
+        if int(child) > 0 and "CLONE_THREAD" not in args:
             forks += 1
     shutil.rmtree(out.parent, ignore_errors=True)
     return {"forks": forks}
@@ -831,19 +841,22 @@ def main() -> int:
         # the cost on the host of one scan: CPU (sshd + shell + commands, from the sshd listener's cutime/cstime)
         # and processes created (strace -f on sshd), against connect + `true`
         h1 = HostCPU(fleet.hosts[:1])
-        hc = {"scan": [], "floor": []}
+        cost_fns = {
+            "scan": lambda: bench_scan(inv1, work / "r1.json"),
+            "floor": lambda: bench_floor(fleet, fleet.hosts[:1]),
+        }
+        if a.baseline:  # the older checkout's scan of the same host, interleaved
+            cost_fns["baseline"] = lambda: bench_scan(inv1, work / "rb1.json", a.baseline)
+        hc: dict[str, list] = {k: [] for k in cost_fns}
         for _ in range(max(3, a.repeat)):
-            for k, fn in (
-                ("scan", lambda: bench_scan(inv1, work / "r1.json")),
-                ("floor", lambda: bench_floor(fleet, fleet.hosts[:1])),
-            ):
+            for k, fn in cost_fns.items():
                 c0 = h1.total()
                 fn()
                 hc[k].append((h1.total() - c0) * 1000)
         host_cost = {k: {"host_cpu_ms": med(v), "host_cpu_ms_min": min(v)} for k, v in hc.items()}
         if shutil.which("strace"):
-            host_cost["scan"].update(host_forks(fleet.hosts[0], lambda: bench_scan(inv1, work / "r1.json")))
-            host_cost["floor"].update(host_forks(fleet.hosts[0], lambda: bench_floor(fleet, fleet.hosts[:1])))
+            for k, fn in cost_fns.items():
+                host_cost[k].update(host_forks(fleet.hosts[0], fn))
         meta["host_cost"] = host_cost
         hs, hf = host_cost["scan"], host_cost["floor"]
         print(
@@ -854,6 +867,13 @@ def main() -> int:
             f"<= {GOALS['host_forks']} processes; clock ticks are 10 ms)",
             flush=True,
         )
+        if "baseline" in host_cost:
+            hb = host_cost["baseline"]
+            print(
+                f"# the baseline's scan on the host: {hb['host_cpu_ms']:.0f} ms CPU (min {hb['host_cpu_ms_min']:.0f}), "
+                f"{hb.get('forks', '?')} processes created",
+                flush=True,
+            )
         for n in sizes:
             hosts = fleet.hosts[:n]
             inv, ini = work / f"inv-{n}.yaml", work / f"hosts-{n}.ini"

@@ -37,7 +37,9 @@ def test_binary_garbage_and_forged_markers_do_not_confuse_framing(tmp_path):
     f = tmp_path / "garbage"
     f.write_bytes(b"\x00\xff\xfe\n@@BKD-deadbeef:E:hostname:0\n\x1b[31m no newline at end")
     script, nonce = build_script({"hostname"})
-    script = script.replace("( uname -n )", f"( cat {f} )")
+    section = SECTIONS["hostname"]
+    assert section in script
+    script = script.replace(section, f"cat {f}")
     parsed = parse_output(sh(script), nonce)
     assert parsed["hostname"].out == f.read_bytes()
     assert parsed["hostname"].rc == 0
@@ -154,3 +156,18 @@ def test_local_transport_times_out_and_kills_the_probe():
     else:
         raise AssertionError("no timeout")
     assert time.monotonic() - t0 < 5
+
+
+def test_sections_in_the_probes_shell_cannot_leak():
+    """A section runs in the probe's own shell (no subshell, no fork) only when it cannot end or move that shell or
+    leave jobs behind; its status is `return N`, which only a function has: no section uses `return` in a subshell."""
+    from bkdoctor.facts.probe import runs_inline
+
+    inline = {n for n, s in SECTIONS.items() if runs_inline(s)}
+    assert {"hostname", "id", "nproc", "meminfo", "sysctl_runtime", "firewalld_wants", "df"} <= inline
+    assert {"getent_hosts", "fio"}.isdisjoint(inline)  # background jobs, a trap
+    for n, s in SECTIONS.items():
+        assert ("return" in s) <= (n in inline), n
+    for bad in ("exit 3", "cd /", "trap 'x' EXIT", "sleep 1 & wait", "set -e", ". /etc/profile", "export A=1"):
+        assert not runs_inline(bad), bad
+    assert runs_inline("a && b; c 2>&1 >&2; [ -x f ] || return 3")

@@ -197,6 +197,34 @@ class HostFacts:
         return out
 
 
+# Sections without `exit`, `cd`, traps or background jobs run in the probe's own shell (`return N` for a status; see
+# probe.runs_inline): one that reads with builtins forks nothing. Builtins stand in for a command only where their
+# output is provably the command's, byte for byte; in any other case the command itself runs.
+# uname -n / -r: the kernel's own files hold the same string and a newline
+_KERNEL_FILE = "if [ -r /proc/sys/kernel/{f} ]; then __bkd_cat /proc/sys/kernel/{f}; else {cmd}; fi"
+# id -u: the effective uid, the third field of the shell's own Uid: line
+_EUID = (
+    'u=; while read -r k r e x; do if [ "$k" = Uid: ]; then u=$e; break; fi; done </proc/self/status; '
+    'if [ -n "$u" ]; then printf \'%s\\n\' "$u"; else id -u; fi'
+)
+# getconf _NPROCESSORS_ONLN: glibc counts the ranges of this file ("0-3,8,10-11"); anything else, getconf
+_NPROCS_ONLINE = (
+    "o=; [ -r /sys/devices/system/cpu/online ] && read -r o </sys/devices/system/cpu/online; "
+    'case "$o" in ""|*[!0-9,-]*|*,) getconf _NPROCESSORS_ONLN; return;; esac; '
+    'n=0; while [ -n "$o" ]; do r=${o%%,*}; case "$o" in *,*) o=${o#*,};; *) o=;; esac; '
+    'case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) getconf _NPROCESSORS_ONLN; return;; esac; '
+    "n=$((n + ${r#*-} - ${r%-*} + 1)); done; printf '%s\\n' \"$n\""
+)
+# ls -1 of two directories: a header per directory, its entries (no dot files, C order, as the glob gives them),
+# a blank line between; a directory missing or unreadable: ls itself, for its own message and status
+_WANTS = "/etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/"
+_LS_WANTS = (
+    f'for d in {_WANTS}; do [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || {{ ls -1 {_WANTS}; return; }}; done; '
+    # ls lists its operands sorted too: basic.target.wants/ first
+    "s=; for d in " + " ".join(sorted(_WANTS.split())) + '; do [ -z "$s" ] || echo; s=1; printf \'%s:\\n\' "$d"; '
+    'for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf \'%s\\n\' "${e#"$d"}"; fi; done; done'
+)
+
 # -- the facts: each one's probe sections (shell snippets, read-only) and its parser -------------------------------
 # `t` (defined by the probe's prelude) wraps commands that may hang (a stuck daemon, an NFS mount) in `timeout`.
 
@@ -267,17 +295,17 @@ def p_os(f: HostFacts) -> dict[str, Any]:
     }
 
 
-@fact("kernel", sections={"uname_r": "uname -r"})
+@fact("kernel", sections={"uname_r": _KERNEL_FILE.format(f="osrelease", cmd="uname -r")})
 def p_kernel(f: HostFacts) -> str:
     return f.text("uname_r").strip()
 
 
-@fact("hostname", sections={"hostname": "uname -n"})
+@fact("hostname", sections={"hostname": _KERNEL_FILE.format(f="hostname", cmd="uname -n")})
 def p_hostname(f: HostFacts) -> str:
     return f.text("hostname").strip()
 
 
-@fact("swaps", sections={"proc_swaps": "cat /proc/swaps"})
+@fact("swaps", sections={"proc_swaps": "__bkd_cat /proc/swaps"})
 def p_swaps(f: HostFacts) -> list[dict[str, str]]:
     text = f.text("proc_swaps")
     out = []
@@ -317,7 +345,8 @@ def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
 
 
 @fact(
-    "selinux", sections={"selinux_enforce": "cat /sys/fs/selinux/enforce", "selinux_config": "cat /etc/selinux/config"}
+    "selinux",
+    sections={"selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce", "selinux_config": "cat /etc/selinux/config"},
 )
 def p_selinux(f: HostFacts) -> dict[str, Any]:
     enforce = f.text("selinux_enforce", missing_ok=True)
@@ -347,7 +376,7 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
         "systemd_running": SHARED,
         "firewalld_active": "t systemctl is-active firewalld",
         "firewalld_enabled": "t systemctl is-enabled firewalld",
-        "firewalld_wants": "ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/",
+        "firewalld_wants": _LS_WANTS,
         "processes": SHARED,
     },
 )
@@ -374,7 +403,7 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
 K8S_CHAIN_PREFIXES = ("KUBE-", "FLANNEL", "CNI-", "DOCKER", "cali-", "felix-", "WEAVE", "ISTIO", "BCS-")
 
 
-@fact("iptables", sections={"iptables": "t iptables -w -S", "id": "id -u"})
+@fact("iptables", sections={"iptables": "t iptables -w -S", "id": _EUID})
 def p_iptables(f: HostFacts) -> dict[str, Any]:
     s = f.sec("iptables")
     text = s.text()
@@ -462,8 +491,8 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
     sections={
         "systemd_running": SHARED,
         "processes": SHARED,
-        "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || exit 127; t chronyc -n tracking",
-        "ntpstat": "command -v ntpstat >/dev/null 2>&1 || exit 127; t ntpstat",
+        "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || return 127; t chronyc -n tracking",
+        "ntpstat": "command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat",
         "timedatectl": "t timedatectl status",
     },
 )
@@ -502,8 +531,8 @@ def p_time_sync(f: HostFacts) -> dict[str, Any]:
     "resources",
     sections={
         "cpuinfo": "grep -c '^processor' /proc/cpuinfo",
-        "nproc": "getconf _NPROCESSORS_ONLN",
-        "meminfo": "cat /proc/meminfo",
+        "nproc": _NPROCS_ONLINE,
+        "meminfo": "__bkd_cat /proc/meminfo",
         "df": "t df -P -k / /data",
     },
 )
@@ -549,7 +578,7 @@ def parse_df(text: str) -> list[dict[str, Any]]:
     return out
 
 
-@fact("data_disk", sections={"df_data": "test -d /data || exit 3; t df -P -k /data"})
+@fact("data_disk", sections={"df_data": "test -d /data || return 3; t df -P -k /data"})
 def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
     s = f.sec("df_data")
     if s.rc == 3:
@@ -587,7 +616,9 @@ def _unoct(s: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
 
 
-@fact("daemon_json", sections={"daemon_json": "test -e /etc/docker/daemon.json || exit 3; cat /etc/docker/daemon.json"})
+@fact(
+    "daemon_json", sections={"daemon_json": "test -e /etc/docker/daemon.json || return 3; cat /etc/docker/daemon.json"}
+)
 def p_daemon_json(f: HostFacts) -> dict[str, Any]:
     """{'exists': bool, 'config': dict|None, 'error': str|None, 'text': str|None}."""
     s = f.sec("daemon_json")
@@ -606,7 +637,7 @@ def p_daemon_json(f: HostFacts) -> dict[str, Any]:
 
 
 # the docker CLI sections folded into the main probe (issue 16): skipped (rc 125) when the Engine API socket exists
-_NOSOCK = '[ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKET" ] && exit 125; '
+_NOSOCK = '[ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKET" ] && return 125; '
 
 
 @fact(
@@ -617,9 +648,9 @@ _NOSOCK = '[ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKE
     # ~30 ms each, so they are not paid on every scan
     fallback={
         "docker_cli_info": (
-            _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; t docker info --format '{{json .}}'"
+            _NOSOCK + "command -v docker >/dev/null 2>&1 || return 127; t docker info --format '{{json .}}'"
         ),
-        "docker_client": _NOSOCK + "command -v docker >/dev/null 2>&1 || exit 127; docker --version",
+        "docker_client": _NOSOCK + "command -v docker >/dev/null 2>&1 || return 127; docker --version",
     },
     # set by the engine in the main probe: the CLI sections run only when that socket is absent (125 if not)
     params={"BKD_DOCKER_IF_NO_SOCKET": None},
@@ -668,7 +699,7 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
     }
 
 
-@fact("kubelet", sections={"kubelet_version": "command -v kubelet >/dev/null 2>&1 || exit 127; t kubelet --version"})
+@fact("kubelet", sections={"kubelet_version": "command -v kubelet >/dev/null 2>&1 || return 127; t kubelet --version"})
 def p_kubelet(f: HostFacts) -> dict[str, Any]:
     s = f.sec("kubelet_version")
     if s.rc == 127:
@@ -693,7 +724,8 @@ _SYSCTL_PATHS = " ".join(k.replace(".", "/") for k in SYSCTL_KEYS)  # under /pro
     sections={
         "sysctl_runtime": (
             f"for k in {_SYSCTL_PATHS}; do "
-            'if [ -r /proc/sys/$k ]; then printf \'%s=%s\\n\' "$k" "$(cat /proc/sys/$k)"; '
+            # one line, a number: `read` gives what "$(cat ...)" gives (the value without its newline)
+            'if [ -r /proc/sys/$k ]; then v=; IFS= read -r v </proc/sys/$k; printf \'%s=%s\\n\' "$k" "$v"; '
             "else printf '%s=<absent>\\n' \"$k\"; fi; done"
         ),
         "sysctl_files": (
@@ -727,7 +759,10 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
     "modules",
     sections={
         "modules": "cat /proc/modules",
-        "module_dirs": "ls -d /sys/module/br_netfilter /sys/module/bridge 2>/dev/null; true",
+        "module_dirs": (
+            "for d in /sys/module/br_netfilter /sys/module/bridge; do "  # as `ls -d` lists them: sorted
+            'if [ -e "$d" ] || [ -h "$d" ]; then printf \'%s\\n\' "$d"; fi; done; true'
+        ),
         "modules_load": (
             "for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do "
             '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; cat "$f"; echo; }; done; true'
@@ -793,9 +828,10 @@ def _hosts_names(inv: Any, host: Any) -> str:
     "resolved",
     sections={
         "getent_hosts": (
-            "command -v getent >/dev/null 2>&1 || exit 127; for n in $BKD_HOSTS_NAMES; do "
-            '( r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null | head -n 1); '
-            '[ -n "$r" ] || r=$(timeout 3 getent hosts "$n" 2>/dev/null | head -n 1); '
+            "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; for n in $BKD_HOSTS_NAMES; do "
+            # the first line, cut by the shell (no `head`): 2 processes per lookup, the subshell 1
+            '( r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; '
+            '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
             'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
         ),
     },
@@ -841,7 +877,7 @@ def p_localpv(f: HostFacts) -> set[str]:
 @fact(
     "localpv_space",
     sections={
-        "localpv_df": 's="${BKD_LOCALPV_SRC:-/data/bcs/localpv}"; test -d "$s" || exit 3; t df -P -k "$s"',
+        "localpv_df": 's="${BKD_LOCALPV_SRC:-/data/bcs/localpv}"; test -d "$s" || return 3; t df -P -k "$s"',
     },
 )  # BKD_LOCALPV_SRC: declared by `localpv`
 def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
@@ -862,7 +898,7 @@ def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
     "nfs",
     sections={
         "nfs_df": (
-            '[ -n "$BKD_NFS_PATH" ] || exit 4; test -d "$BKD_NFS_PATH" || exit 3; '
+            '[ -n "$BKD_NFS_PATH" ] || return 4; test -d "$BKD_NFS_PATH" || return 3; '
             'printf \'fstype %s\\n\' "$(stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"'
         ),
     },
@@ -890,7 +926,7 @@ def p_nfs(f: HostFacts) -> dict[str, Any] | None:
     "registry_ingress",
     sections={
         "registry_ingress": (
-            'command -v curl >/dev/null 2>&1 || exit 127; [ -n "$BKD_DOMAIN" ] || exit 4; '
+            'command -v curl >/dev/null 2>&1 || return 127; [ -n "$BKD_DOMAIN" ] || return 4; '
             "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' \"http://docker.$BKD_DOMAIN/v2/\"; "
             'echo " $?"'
         ),
@@ -916,8 +952,8 @@ def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
     "registry_certs",
     sections={
         "registry_certs": (
-            '[ -n "$BKD_REGISTRY_HOST" ] || exit 4; d="/etc/docker/certs.d/$BKD_REGISTRY_HOST"; '
-            'test -d "$d" || exit 3; ls -1 "$d"'
+            '[ -n "$BKD_REGISTRY_HOST" ] || return 4; d="/etc/docker/certs.d/$BKD_REGISTRY_HOST"; '
+            'test -d "$d" || return 3; ls -1 "$d"'
         ),
     },
     params={"BKD_REGISTRY_HOST": lambda inv, host: getattr(inv, "registry", None) or ""},
@@ -1040,10 +1076,10 @@ def p_disk_iops(f: HostFacts) -> dict[str, Any]:
     "bandwidth",
     sections={
         "bandwidth": (
-            "command -v curl >/dev/null 2>&1 || exit 127; "
+            "command -v curl >/dev/null 2>&1 || return 127; "
             'curl -sS -L -o /dev/null --connect-timeout 5 --max-time "$BKD_BW_SECONDS" '
             "-w '%{http_code} %{size_download} %{time_total} %{speed_download}\\n' \"$BKD_BW_URL\"; "
-            "rc=$?; [ $rc -eq 28 ] && exit 0; exit $rc"  # 28: the time limit cut the download: that is the plan
+            "rc=$?; [ $rc -eq 28 ] && return 0; return $rc"  # 28: the time limit cut the download: that is the plan
         ),
     },
     params={
@@ -1083,7 +1119,7 @@ def _endpoints(inv: Any, host: Any) -> str:
     "endpoints",
     sections={
         "endpoints": (
-            "command -v curl >/dev/null 2>&1 || exit 127; for u in $BKD_ENDPOINTS; do "
+            "command -v curl >/dev/null 2>&1 || return 127; for u in $BKD_ENDPOINTS; do "
             "r=$(curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' \"$u\" 2>&1); "
             "printf '%s %s %s\\n' \"$u\" \"$?\" \"$(echo $r | tr '\\n' ' ')\"; done"
         ),
@@ -1121,13 +1157,13 @@ def _probe_image(th: dict[str, Any]) -> tuple[str, str]:
 @fact(
     "registry",
     sections={
-        "registry_config": 'test -e "$BKD_REGISTRY_CONFIG" || exit 3; cat "$BKD_REGISTRY_CONFIG"',
-        "registry_storage": 'test -d "$BKD_REGISTRY_DATA" || exit 3; t df -P -k "$BKD_REGISTRY_DATA"',
+        "registry_config": 'test -e "$BKD_REGISTRY_CONFIG" || return 3; cat "$BKD_REGISTRY_CONFIG"',
+        "registry_storage": 'test -d "$BKD_REGISTRY_DATA" || return 3; t df -P -k "$BKD_REGISTRY_DATA"',
         "registry_http": (
-            'command -v curl >/dev/null 2>&1 || exit 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; '
+            'command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; '
             "printf 'v2 %s\\n' \"$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' \"$b/v2/\")\"; "
             "printf 'upstream %s\\n' \"$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' \"$BKD_REGISTRY_UPSTREAM/v2/\")\"; "
-            '[ -n "$BKD_REGISTRY_REPO" ] || exit 0; '
+            '[ -n "$BKD_REGISTRY_REPO" ] || return 0; '
             'for i in 1 2; do printf \'manifest%s %s\\n\' "$i" "$(curl -s -o /dev/null --max-time 60 '
             "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
             "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' "

@@ -28,6 +28,9 @@ EXTRA_SECTIONS: dict[str, str] = {}
 _PRELUDE = r"""LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
 if command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
+# a small kernel text file (/proc, /sys: never a NUL byte) read by the shell itself, printed as `cat` prints it (a
+# last line without newline too); anything that is not a readable regular file goes to `cat`, for its own message
+__bkd_cat() { if [ -f "$1" ] && [ -r "$1" ]; then while IFS= read -r __bkd_l; do printf '%s\n' "$__bkd_l"; done <"$1"; [ -z "$__bkd_l" ] || printf '%s' "$__bkd_l"; else cat "$1"; fi; }
 """
 
 _MARK = "@@BKD-{nonce}"
@@ -45,6 +48,19 @@ class Section:
 
     def text(self) -> str:
         return self.out.decode("utf-8", errors="replace")
+
+
+# what a section may not do in the probe's own shell: end it, move it, change its options, traps, limits or exported
+# state, or leave background jobs (a lone `&`, not `&&` nor a `>&` redirection) for a later `wait`
+_ISOLATE_RE = re.compile(
+    r"\b(?:exit|trap|cd|set|exec|shift|unset|export|readonly|ulimit|umask|eval|source|wait)\b|(?:^|[;&|({]\s*)\.\s|(?<![&>])&(?![&>])"
+)
+
+
+def runs_inline(snippet: str) -> bool:
+    """Whether a built-in section may run in the probe's shell itself (a function, `return` for its status) instead
+    of a subshell. Site rules' sections (EXTRA_SECTIONS) always run in a subshell."""
+    return not _ISOLATE_RE.search(snippet)
 
 
 _PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+\Z")
@@ -71,9 +87,15 @@ def build_script(
         lines.append(f"{k}={shlex.quote(str(v))}")
     for name in sorted(set(names)):
         lines.append(f"printf '\\n{mark}:B:{name}\\n'")
-        # A subshell keeps a section's `exit` or `cd` from leaking into the next one; stdin is closed so
-        # nothing can read the rest of the script.
-        lines.append(f"( {SECTIONS.get(name) or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
+        # stdin is closed so nothing can read the rest of the script
+        snippet = SECTIONS.get(name)
+        if snippet is not None and runs_inline(snippet):
+            # in the probe's own shell, as a function (`return N` gives the section's status): no subshell, so a
+            # section that only runs builtins forks nothing, and one that runs a command forks that command only
+            lines.append(f"__bkd_s() {{ {snippet}\n}}; __bkd_s </dev/null 2>&1")
+        else:
+            # a subshell keeps a section's `exit`, `cd`, trap or background jobs from leaking into the next one
+            lines.append(f"( {snippet or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
         lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
     return "\n".join(lines) + "\n", nonce
 

@@ -191,7 +191,7 @@ def daemonset_script(nonce: str, sections: set[str] | None = None, params: dict[
     is the node's (/proc/1 with hostPID), not the container's."""
     sections = daemonset_sections() if sections is None else sections
     script, _ = build_script(sections, nonce=nonce, params=params)
-    old, new = "( cat /proc/self/mountinfo )", "( cat /proc/1/mountinfo )"
+    old, new = "__bkd_s() { cat /proc/self/mountinfo\n}", "__bkd_s() { cat /proc/1/mountinfo\n}"  # probe.build_script
     if "mountinfo" in sections:
         if script.count(old) != 1:
             raise RuntimeError("the probe's mountinfo section changed: update incluster.daemonset_script")
