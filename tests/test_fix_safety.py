@@ -28,6 +28,20 @@ from bkdoctor.transport import LocalTransport
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _wait_group_gone(pgid: int, timeout: float = 60) -> None:
+    """Wait until every process of a killed group is gone: nsenter is reaped at once, but a child of the script
+    (cp, base64, sync writing 8 MiB) may still be in uninterruptible sleep on a loaded machine, holding the fix
+    lock it inherited; the next run would then rightly say another fix is running (exit 75)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process group {pgid} still alive {timeout:.0f} s after SIGKILL")
+
+
 def test_killed_write_leaves_old_or_new_never_torn(nshost_factory):
     host = make_host(nshost_factory, Case(rule="x", name="x", status="pass", path=FIXTURES, spec={}))
     old = host.read("/etc/fstab")
@@ -52,6 +66,7 @@ def test_killed_write_leaves_old_or_new_never_torn(nshost_factory):
         time.sleep(rng.uniform(0.0, 0.25))
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+        _wait_group_gone(p.pid)
         after = host.read("/etc/fstab")
         assert after in (old, new), f"torn file after kill #{i}: {len(after)} bytes"
         seen.add(after == new)
