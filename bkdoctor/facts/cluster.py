@@ -20,30 +20,22 @@ from urllib.parse import urlencode
 
 from bkdoctor.model import BadInput, FactUnavailable, T
 
-# kind -> API path of the cluster-wide list
-KINDS: dict[str, str] = {
-    "nodes": "/api/v1/nodes",
-    "pods": "/api/v1/pods",
-    "services": "/api/v1/services",
-    "events": "/api/v1/events",
-    "pvs": "/api/v1/persistentvolumes",
-    "pvcs": "/api/v1/persistentvolumeclaims",
-    "storageclasses": "/apis/storage.k8s.io/v1/storageclasses",
-    "jobs": "/apis/batch/v1/jobs",
-    "helm_secrets": "/api/v1/secrets",  # with labelSelector owner=helm
-    "configmaps_named": "/api/v1/configmaps",  # with a fieldSelector on the names the rules need
+# The ConfigMaps the `configmaps` kind reads, by name (in any namespace): the one home of these names, each with
+# who reads it. Rule and remediation files read a ConfigMap only through `configmap()` (`rulekit`, `fixkit`),
+# which refuses a name not listed here, so a new reader of a ConfigMap nobody fetches fails in its first test
+# instead of seeing it absent at every site. The in-cluster Job's ClusterRole grants exactly these names.
+CONFIGMAPS: dict[str, str] = {
+    "coredns": "rules/cluster/coredns.py, remediations/cluster/coredns.py (the Corefile)",
+    "ingress-nginx-controller": "remediations/cluster/faq-snippet-annotations.py (allow-snippet-annotations)",
+    "bkpaas3-apiserver-general-env": "remediations/cluster/faq-paas-init-data.py (PAAS_APP_IMAGE)",
+    "bk-user-api-general-envs": "no rule yet: carried, masked, in support bundles",
 }
-
-# every kind a cluster rule may name in `facts` (ClusterFacts.get): the lists above and those built from them
-FACTS = frozenset(KINDS) | {"version", "helm_releases", "logs", "configmaps"}
-
-# ConfigMaps the rules read, by name (in any namespace): CoreDNS, the ingress-nginx controller's, PaaS's env
-CONFIGMAP_NAMES = ("coredns", "ingress-nginx-controller", "bkpaas3-apiserver-general-env", "bk-user-api-general-envs")
+CONFIGMAP_NAMES = tuple(CONFIGMAPS)
 
 PAGE = 500
-# the big kinds in smaller pages: a decoded 500-item page of events or pods is tens of MB while it is reduced, and
-# several kinds are read at once
-SMALL_PAGE = {"pods": 200, "events": 200, "helm_secrets": 50}
+# the big kinds in smaller pages (`Kind.page`): a decoded 500-item page of events or pods is tens of MB while it is
+# reduced, and several kinds are read at once
+SMALL_PAGE = 200
 LOG_TAIL = 200
 REQUEST_TIMEOUT = (5, 60)  # connect, read
 
@@ -199,9 +191,6 @@ def _reduce_event(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-REDUCE = {"nodes": _reduce_node, "pods": _reduce_pod, "events": _reduce_event}
-
-
 # the fields whose values repeat across thousands of objects (and `labels`, whose values all do)
 SHARED_KEYS = frozenset(
     {
@@ -353,28 +342,24 @@ class ClusterFacts:
                 ),
                 status="skip",
             )
-        if kind == "version":
-            return self._get("/version")
-        if kind.startswith("site:"):  # an operator's site rule (bkdoctor/scan/siterules.py)
-            from bkdoctor.scan.siterules import load_cluster_kind
+        rec = RECORDS.get(kind)
+        if rec is not None:
+            return rec.load(self, rec) if rec.load else self._list(rec.path, reduce=rec.reduce, page=rec.page)
+        for prefix, load in FAMILIES.items():
+            if kind.startswith(prefix):
+                return load(self, kind)
+        raise KeyError(kind)
 
-            return load_cluster_kind(self, kind)
-        if kind == "helm_releases":
-            return self._helm_releases()
-        if kind == "logs":
-            return self._failing_pod_logs()
-        if kind == "configmaps":
-            out = {}
-            for name in CONFIGMAP_NAMES:
-                for cm in self._list(KINDS["configmaps_named"], {"fieldSelector": f"metadata.name={name}"}):
-                    md = cm["metadata"]
-                    out[f"{md['namespace']}/{md['name']}"] = cm
-            return out
-        if kind not in KINDS:
-            raise KeyError(kind)
-        return self._list(KINDS[kind], reduce=REDUCE.get(kind), page=SMALL_PAGE.get(kind))
+    def _configmaps(self, rec: Kind) -> dict[str, Any]:
+        """The ConfigMaps of CONFIGMAPS, by `namespace/name`: one list per name (RBAC grants them by name)."""
+        out = {}
+        for name in CONFIGMAPS:
+            for cm in self._list(rec.path, {"fieldSelector": f"metadata.name={name}"}):
+                md = cm["metadata"]
+                out[f"{md['namespace']}/{md['name']}"] = cm
+        return out
 
-    def _helm_releases(self) -> list[dict[str, Any]]:
+    def _helm_releases(self, rec: Kind) -> list[dict[str, Any]]:
         """Every helm release, reduced to chart, version and status. Only the newest revision's payload of each
         release is kept while listing (older ones are dropped page by page), and each is decoded one at a time."""
         from collections import Counter
@@ -383,10 +368,10 @@ class ClusterFacts:
         counts: Counter = Counter()
         cont = None
         while True:
-            q: dict[str, Any] = {"labelSelector": "owner=helm", "limit": min(self.page, SMALL_PAGE["helm_secrets"])}
+            q: dict[str, Any] = {"labelSelector": "owner=helm", "limit": min(self.page, rec.page or self.page)}
             if cont:
                 q["continue"] = cont
-            data = self._get(KINDS["helm_secrets"], q)
+            data = self._get(rec.path, q)
             for item in data.get("items") or []:
                 if item.get("type") != "helm.sh/release.v1":
                     continue
@@ -435,7 +420,7 @@ class ClusterFacts:
 
     MAX_LOG_PODS = 100
 
-    def _failing_pod_logs(self) -> dict[str, str]:
+    def _failing_pod_logs(self, rec: Kind) -> dict[str, str]:
         """Tails of the containers of failing pods only ({ns/pod/container/previous: text}); bounded."""
         from bkdoctor.facts.k8s import container_statuses, md, pod_failing
 
@@ -464,7 +449,7 @@ class ClusterFacts:
                 q = {"container": container, "tailLines": self.log_tail}
                 if previous:
                     q["previous"] = "true"
-                data = self._get(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", q, raw=True)
+                data = self._get(RECORDS["logs"].path.format(namespace=namespace, pod=pod), q, raw=True)
                 text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
             except Exception:
                 text = None
@@ -472,25 +457,65 @@ class ClusterFacts:
         return text
 
 
-def hosts_from_cluster(access: ClusterAccess, inv: Any) -> list[Any]:
-    """Inventory hosts from the Node objects: InternalIP, role master when labelled master/control-plane."""
-    from bkdoctor.inputs.inventory import HostSpec
+# -- the kinds: one record each ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Kind:
+    """One cluster fact a rule may name in `facts`: the API path it reads and how. By default a paginated list of
+    `path`, each item reduced by `reduce` as it arrives, in pages of `page` items (PAGE when None); `load` reads it
+    another way (from `path` all the same)."""
 
-    try:
-        nodes = ClusterFacts(access).get("nodes")
-    except FactUnavailable as e:
-        raise BadInput(f"--from-cluster: {e.reason.en}") from None
-    out = []
-    for n in nodes:
-        md, st = n.get("metadata") or {}, n.get("status") or {}
-        labels = md.get("labels") or {}
-        ip = next((a.get("address") for a in st.get("addresses") or [] if a.get("type") == "InternalIP"), None)
-        if not ip:
-            continue
-        master = "node-role.kubernetes.io/master" in labels or "node-role.kubernetes.io/control-plane" in labels
-        out.append(HostSpec(name=md.get("name") or ip, address=ip, roles=("master",) if master else ("node",)))
-    if not out:
-        raise BadInput("--from-cluster: the cluster has no Node with an InternalIP")
-    # keep a control host from the inventory file (where bkdoctor runs), if any
-    controls = [h for h in inv.hosts if "control" in h.roles and h.name not in {o.name for o in out}]
-    return controls + out
+    name: str
+    path: str
+    reduce: Callable[[dict[str, Any]], Any] | None = None
+    page: int | None = None
+    load: Callable[[ClusterFacts, Kind], Any] | None = None
+
+
+def _records(*kinds: Kind) -> dict[str, Kind]:
+    out: dict[str, Kind] = {}
+    for k in kinds:
+        if k.name in out:
+            raise ValueError(f"cluster kind {k.name!r} is declared twice")
+        out[k.name] = k
+    return out
+
+
+RECORDS: dict[str, Kind] = _records(
+    Kind("nodes", "/api/v1/nodes", reduce=_reduce_node),
+    Kind("pods", "/api/v1/pods", reduce=_reduce_pod, page=SMALL_PAGE),
+    Kind("services", "/api/v1/services"),
+    Kind("events", "/api/v1/events", reduce=_reduce_event, page=SMALL_PAGE),
+    Kind("pvs", "/api/v1/persistentvolumes"),
+    Kind("pvcs", "/api/v1/persistentvolumeclaims"),
+    Kind("storageclasses", "/apis/storage.k8s.io/v1/storageclasses"),
+    Kind("jobs", "/apis/batch/v1/jobs"),
+    Kind("version", "/version", load=lambda cf, rec: cf._get(rec.path)),
+    # helm's release Secrets (labelSelector owner=helm), reduced to chart, version and status; 50 a page: payloads
+    Kind("helm_releases", "/api/v1/secrets", page=50, load=ClusterFacts._helm_releases),
+    # failing pods' log tails (`pod_log`)
+    Kind("logs", "/api/v1/namespaces/{namespace}/pods/{pod}/log", load=ClusterFacts._failing_pod_logs),
+    # CONFIGMAPS by name (a fieldSelector each)
+    Kind("configmaps", "/api/v1/configmaps", load=ClusterFacts._configmaps),
+)
+
+# every kind a cluster rule may name in `facts` (checked when the rules load: `scan/loader.py: known_facts`)
+FACTS = frozenset(RECORDS)
+
+# kinds named by a prefix and read by whoever registers it (`family()`): the site rules' `site:<path>?<query>`
+FAMILIES: dict[str, Callable[[ClusterFacts, str], Any]] = {}
+
+
+def family(prefix: str, load: Callable[[ClusterFacts, str], Any]) -> None:
+    """Kinds `<prefix>...` (not declarable by a rule file) are read by `load(facts, kind)`."""
+    FAMILIES[prefix] = load
+
+
+def configmap(facts: Any, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    """The ConfigMap `name` read for the rules: in `namespace`, or in whichever namespace it is (the first by
+    namespace); None when there is none. A name not in CONFIGMAPS is never fetched: refused (a bug, not a site)."""
+    if name not in CONFIGMAPS:
+        raise ValueError(f"ConfigMap {name!r} is not read for the rules: add it to facts/cluster.py CONFIGMAPS")
+    cms = facts.get("configmaps")
+    if namespace is not None:
+        return cms.get(f"{namespace}/{name}")
+    return next((v for k, v in sorted(cms.items()) if k.endswith("/" + name)), None)

@@ -49,9 +49,12 @@ def file_text(facts: Any, section: str, path: str) -> tuple[bytes | None, str | 
         ) from None
 
 
-def configmap_named(facts: Any, name: str) -> dict[str, Any] | None:
-    """The ConfigMap `name` in whichever namespace it is (the first by namespace), or None."""
-    return next((v for k, v in sorted(facts.get("configmaps").items()) if k.endswith("/" + name)), None)
+def configmap_named(facts: Any, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    """The ConfigMap `name` (in `namespace`, or in whichever namespace it is: the first by namespace), or None. Only
+    the names of `facts/cluster.py: CONFIGMAPS` are read (others are refused: nobody fetches them)."""
+    from bkdoctor.facts.cluster import configmap
+
+    return configmap(facts, name, namespace)
 
 
 def daemon_json_plan(facts: Any, key: str, values: list[str]) -> Fix:

@@ -64,6 +64,33 @@ def cluster_access(kubeconfig: str | None, kube_context: str | None, wanted: boo
     return configure(kubeconfig, kube_context)
 
 
+def hosts_from_cluster(access: Any, inv: Inventory) -> list[Any]:
+    """`--from-cluster`: inventory hosts from the cluster's Node objects: InternalIP, role master when labelled
+    master/control-plane; a control host of the inventory file (where bkdoctor runs) is kept."""
+    from bkdoctor.facts.cluster import ClusterFacts
+    from bkdoctor.inputs.inventory import HostSpec
+    from bkdoctor.model import BadInput, FactUnavailable
+
+    try:
+        nodes = ClusterFacts(access).get("nodes")
+    except FactUnavailable as e:
+        raise BadInput(f"--from-cluster: {e.reason.en}") from None
+    out = []
+    for n in nodes:
+        md, st = n.get("metadata") or {}, n.get("status") or {}
+        labels = md.get("labels") or {}
+        ip = next((a.get("address") for a in st.get("addresses") or [] if a.get("type") == "InternalIP"), None)
+        if not ip:
+            continue
+        master = "node-role.kubernetes.io/master" in labels or "node-role.kubernetes.io/control-plane" in labels
+        out.append(HostSpec(name=md.get("name") or ip, address=ip, roles=("master",) if master else ("node",)))
+    if not out:
+        raise BadInput("--from-cluster: the cluster has no Node with an InternalIP")
+    # keep a control host from the inventory file (where bkdoctor runs), if any
+    controls = [h for h in inv.hosts if "control" in h.roles and h.name not in {o.name for o in out}]
+    return controls + out
+
+
 def load_targets(
     inventory: str | None,
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bkdoctor.facts.cluster import configmap  # noqa: F401  (re-exported for rules: the one way to read a ConfigMap)
 from bkdoctor.facts.host import version_tuple  # noqa: F401  (re-exported for rules)
 
 # Sections of the deployment guide (../shared/seed/000_ac029a12e5ebe66c.txt), with their line numbers and a short

@@ -42,7 +42,7 @@ def run_scan(
     history_cm: str | None = None,
 ) -> int:
     """`bkdoctor scan`: 1 when a finding is at or above --fail-on, else 0."""
-    from bkdoctor.inputs.targets import bundle_inventory, cluster_access, load_inventory_for
+    from bkdoctor.inputs.targets import bundle_inventory, cluster_access, hosts_from_cluster, load_inventory_for
     from bkdoctor.report.jsonreport import build_report, dumps
     from bkdoctor.report.terminal import print_report
     from bkdoctor.safe.outfiles import check_output_path, write_atomic
@@ -94,8 +94,6 @@ def run_scan(
     )
     cluster = cluster_access(kubeconfig, kube_context, want_cluster)
     if want_cluster and from_cluster:
-        from bkdoctor.facts.cluster import hosts_from_cluster
-
         if cluster is None:
             raise BadInput("--from-cluster needs a cluster (--kubeconfig or ~/.kube/config)")
         inv.hosts = hosts_from_cluster(cluster, inv)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bkdoctor.facts import cluster as cluster_facts
 from bkdoctor.model import HOST_ROLES, BadInput, FactUnavailable, Guide, Result, Rule, T
 
 SCHEMA_PATH = Path(__file__).with_name("site-rules.schema.json")
@@ -150,11 +151,15 @@ def cluster_kind(chk: dict[str, Any]) -> str:
 
 
 def load_cluster_kind(cfacts: Any, kind: str) -> list[dict[str, Any]]:
-    """Hook for facts.cluster.ClusterFacts: list the objects of a site cluster check (paginated)."""
+    """The cluster side's reader of the `site:` kinds: list the objects of a site cluster check (paginated)."""
     rest = kind[len(CLUSTER_PREFIX) :]
     path, _, q = rest.partition("?")
     query = json.loads(q) if q else None
     return cfacts._list(path, query)
+
+
+# the cluster side reads the `site:` kinds through this module (facts/cluster.py does not know the site rules)
+cluster_facts.family(CLUSTER_PREFIX, load_cluster_kind)
 
 
 # -- evaluation -------------------------------------------------------------------------------------------------

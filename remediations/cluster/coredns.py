@@ -1,5 +1,5 @@
 from bkdoctor.fix.edits import EditError, corefile_add_reload, corefile_has_reload, corefile_set_hosts
-from bkdoctor.fix.fixkit import check_domain
+from bkdoctor.fix.fixkit import check_domain, configmap_named
 from bkdoctor.fix.plan import CommandChange, Fix, K8sChange, Remediation
 from bkdoctor.model import FactUnavailable, T
 
@@ -32,7 +32,7 @@ def _expected(facts, ctx):
 
 
 def plan(facts, ctx):
-    cm = facts.get("configmaps").get("kube-system/coredns")
+    cm = configmap_named(facts, "coredns", namespace="kube-system")
     if cm is None or "Corefile" not in (cm.get("data") or {}):
         return Fix(manual=["kubectl -n kube-system get configmap coredns -o yaml"])
     text = cm["data"]["Corefile"]

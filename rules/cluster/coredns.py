@@ -2,7 +2,18 @@ import re
 
 from bkdoctor.facts import corefile
 from bkdoctor.facts.k8s import ref
-from bkdoctor.scan.rulekit import G_COREDNS, Rule, T, cite, coredns_expected, errored, failed, passed, warned
+from bkdoctor.scan.rulekit import (
+    G_COREDNS,
+    Rule,
+    T,
+    cite,
+    configmap,
+    coredns_expected,
+    errored,
+    failed,
+    passed,
+    warned,
+)
 
 RULE = Rule(
     id="coredns",
@@ -54,8 +65,7 @@ def _serves(keys, names):
 
 
 def check(facts, ctx):
-    cms = facts.get("configmaps")
-    cm = cms.get("kube-system/coredns")
+    cm = configmap(facts, "coredns", namespace="kube-system")
     svc, names = coredns_expected(facts, ctx)
     if svc is None:
         return errored(
