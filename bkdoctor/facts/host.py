@@ -823,14 +823,31 @@ def _hosts_names(inv: Any, host: Any) -> str:
 # what each name resolves to here (/etc/hosts or DNS, through nsswitch), as dockerd and curl see it
 # IPv4 first (ahostsv4): `getent hosts` asks AF_INET6 first, which a name in /etc/hosts with an IPv4 address
 # does not answer, and then waits on DNS; ahostsv4 answers nothing on a host without a non-loopback IPv4
-# address (AI_ADDRCONFIG), so `getent hosts` is the fallback. In parallel, each bounded, one line each.
+# address (AI_ADDRCONFIG), so `getent hosts` is the fallback. One line each.
+# First ONE `getent ahostsv4 n1 0.0.0.0 n2 0.0.0.0 ...` for all names (2 processes, not 3 a name): getent looks the
+# keys up in order and goes on after a failure, printing for each key the same lines `getent ahostsv4 key` prints,
+# the first with the canonical name (AI_CANONNAME), the others with none (a trailing space). The numeric sentinel
+# 0.0.0.0 is answered without a lookup, its first line `0.0.0.0 STREAM 0.0.0.0`: a name's answer is the first line
+# with a canonical name after the previous sentinel, taken only when its own sentinel follows (nothing there: its
+# ahostsv4 failed, `getent hosts` is left). A name the batch does not reach (the shared timeout, a getent that
+# prints otherwise) goes the old way, in parallel, each bounded: the batch only ever gives what the name's own
+# `getent ahostsv4` would have given first.
 @fact(
     "resolved",
     sections={
         "getent_hosts": (
-            "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; for n in $BKD_HOSTS_NAMES; do "
-            # the first line, cut by the shell (no `head`): 2 processes per lookup, the subshell 1
-            '( r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; '
+            "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
+            'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
+            'r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); '
+            # cut off (not getent's own 0 or 2): its last line may be cut as well, so it is not read
+            'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; '
+            'for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; '
+            'case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; '
+            '*) [ -n "$a" ] || a=${l%% *};; esac; done; fi; '
+            'if [ -n "$a" ] && [ -n "$f" ]; then printf \'%s %s\\n\' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; '
+            # f=1: ahostsv4 answered nothing for the name in the batch, so only its fallback is left
+            "while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
+            '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
             '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
             'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
         ),

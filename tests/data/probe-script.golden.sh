@@ -111,7 +111,7 @@ __bkd_s() { cat /etc/fstab
 printf '\n@@BKD-0123456789abcdef:E:fstab:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:getent_hosts\n'
 ( command -v getent >/dev/null 2>&1 || exit 127; nl='
-'; for n in $BKD_HOSTS_NAMES; do ( r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; [ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait ) </dev/null 2>&1
+'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait ) </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:getent_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:hostname\n'
 __bkd_s() { if [ -r /proc/sys/kernel/hostname ]; then __bkd_cat /proc/sys/kernel/hostname; else uname -n; fi
