@@ -257,9 +257,9 @@ def _kv_file(text: str) -> dict[str, str]:
 @fact(
     "os",
     sections={
-        "os_release": "cat /etc/os-release",
-        "centos_release": "cat /etc/centos-release",
-        "redhat_release": "cat /etc/redhat-release",
+        "os_release": "__bkd_rd /etc/os-release",
+        "centos_release": "__bkd_rd /etc/centos-release",
+        "redhat_release": "__bkd_rd /etc/redhat-release",
         "uname_m": "uname -m",
     },
 )
@@ -338,7 +338,7 @@ def parse_fstab(text: str) -> list[dict[str, Any]]:
     return entries
 
 
-@fact("fstab", sections={"fstab": "cat /etc/fstab"})
+@fact("fstab", sections={"fstab": "__bkd_rd /etc/fstab"})
 def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
     text = f.text("fstab", missing_ok=True)
     return parse_fstab(text or "")
@@ -346,7 +346,7 @@ def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
 
 @fact(
     "selinux",
-    sections={"selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce", "selinux_config": "cat /etc/selinux/config"},
+    sections={"selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce", "selinux_config": "__bkd_rd /etc/selinux/config"},
 )
 def p_selinux(f: HostFacts) -> dict[str, Any]:
     enforce = f.text("selinux_enforce", missing_ok=True)
@@ -456,7 +456,7 @@ def parse_iptables(text: str) -> dict[str, Any]:
     sections={
         "localtime_link": "readlink /etc/localtime",
         "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
-        "timezone_file": "cat /etc/timezone",
+        "timezone_file": "__bkd_rd /etc/timezone",
         "date_z": "date +%z",
     },
 )
@@ -617,7 +617,8 @@ def _unoct(s: str) -> str:
 
 
 @fact(
-    "daemon_json", sections={"daemon_json": "test -e /etc/docker/daemon.json || return 3; cat /etc/docker/daemon.json"}
+    "daemon_json",
+    sections={"daemon_json": "test -e /etc/docker/daemon.json || return 3; __bkd_rd /etc/docker/daemon.json"},
 )
 def p_daemon_json(f: HostFacts) -> dict[str, Any]:
     """{'exists': bool, 'config': dict|None, 'error': str|None, 'text': str|None}."""
@@ -730,7 +731,7 @@ _SYSCTL_PATHS = " ".join(k.replace(".", "/") for k in SYSCTL_KEYS)  # under /pro
         ),
         "sysctl_files": (
             "for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do "
-            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; cat "$f"; echo; }; done; true'
+            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; __bkd_rd "$f"; echo; }; done; true'
         ),
     },
 )
@@ -765,7 +766,7 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
         ),
         "modules_load": (
             "for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do "
-            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; cat "$f"; echo; }; done; true'
+            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; __bkd_rd "$f"; echo; }; done; true'
         ),
     },
 )
@@ -803,7 +804,7 @@ def parse_hosts(text: str) -> dict[str, list[str]]:
     return names
 
 
-@fact("hosts", sections={"etc_hosts": "cat /etc/hosts"})
+@fact("hosts", sections={"etc_hosts": "__bkd_rd /etc/hosts"})
 def p_hosts(f: HostFacts) -> dict[str, list[str]]:
     text = f.text("etc_hosts", missing_ok=True)
     return parse_hosts(text or "")
@@ -1174,7 +1175,7 @@ def _probe_image(th: dict[str, Any]) -> tuple[str, str]:
 @fact(
     "registry",
     sections={
-        "registry_config": 'test -e "$BKD_REGISTRY_CONFIG" || return 3; cat "$BKD_REGISTRY_CONFIG"',
+        "registry_config": 'test -e "$BKD_REGISTRY_CONFIG" || return 3; __bkd_rd "$BKD_REGISTRY_CONFIG"',
         "registry_storage": 'test -d "$BKD_REGISTRY_DATA" || return 3; t df -P -k "$BKD_REGISTRY_DATA"',
         "registry_http": (
             'command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; '
@@ -1253,6 +1254,22 @@ API_FACTS = {n for n, r in RECORDS.items() if r.api}  # facts that also need the
 # gathered by a second probe only when the Engine API could not be reached but Docker is installed
 DOCKER_FALLBACK_SECTIONS = RECORDS["docker"].fallback
 # section -> seconds a measurement may add to the probe's time limit, from the thresholds
+# the files a section reads with `__bkd_rd` (shell words: globs, quoted parameters), read by the probe first in ONE
+# `wc -c` and ONE `cat` (probe.build_script); `__bkd_rd` then prints a reference the control side replaces with the
+# file's bytes. /proc files stay with `cat`: they change between two reads (mountinfo), and `wc -c` reads them whole.
+FILE_READS = {
+    "os_release": "/etc/os-release",
+    "centos_release": "/etc/centos-release",
+    "redhat_release": "/etc/redhat-release",
+    "fstab": "/etc/fstab",
+    "selinux_config": "/etc/selinux/config",
+    "timezone_file": "/etc/timezone",
+    "daemon_json": "/etc/docker/daemon.json",
+    "etc_hosts": "/etc/hosts",
+    "registry_config": '"$BKD_REGISTRY_CONFIG"',
+    "sysctl_files": "/etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf",
+    "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
+}
 MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
 
 
