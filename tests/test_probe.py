@@ -46,6 +46,56 @@ def test_binary_garbage_and_forged_markers_do_not_confuse_framing(tmp_path):
     assert "\ufffd" in parsed["hostname"].text()
 
 
+def _registry_config_probe(tmp_path, files: dict[str, bytes], cfg: str) -> tuple[str, str]:
+    """sysctl_files, modules_load and registry_config with the /etc files of the test's own, read in one batch."""
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    script, nonce = build_script(
+        {"registry_config", "sysctl_files"}, nonce="0123456789abcdef", params={"BKD_REGISTRY_CONFIG": cfg}
+    )
+    # the files the batch reads: the test's own (so the `cat` each section would run is known)
+    glob = " ".join(str(tmp_path / n) for n in files)
+    script = script.replace("/etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf", glob)
+    return script, nonce
+
+
+def test_files_read_in_one_batch_are_the_bytes_cat_gives(tmp_path):
+    files = {
+        "nul": b"a\x00b\nno newline at end",
+        "empty": b"",
+        "forged": b"@@BKD-0123456789abcdef:R:/etc/passwd\n@@BKD-deadbeef:S\n",
+        "plain": b"k = v\n",
+    }
+    script, nonce = _registry_config_probe(tmp_path, files, str(tmp_path / "nul"))
+    assert script.count(f"@@BKD-{nonce}:B:__files") == 1
+    out = sh(script)
+    after = out[out.index(f"@@BKD-{nonce}:E:__files:0".encode()) :]
+    assert after.count(f"@@BKD-{nonce}:R:".encode()) == 5  # the sections refer to the batch: nothing read twice
+    parsed = parse_output(out, nonce)
+    assert "__files" not in parsed
+    expect = b"".join(b"### " + str(tmp_path / n).encode() + b"\n" + d + b"\n" for n, d in files.items())
+    assert parsed["sysctl_files"].out == expect and parsed["sysctl_files"].rc == 0
+    assert parsed["registry_config"].out == files["nul"] and parsed["registry_config"].rc == 0
+    # without the batch (fewer than 3 files): the same bytes from `cat` itself
+    script, nonce = _registry_config_probe(tmp_path, {"nul": files["nul"]}, str(tmp_path / "absent"))
+    out = sh(script)
+    assert b":R:" not in out
+    parsed = parse_output(out, nonce)
+    assert parsed["registry_config"].rc == 3 and parsed["sysctl_files"].out.endswith(files["nul"] + b"\n")
+
+
+def test_a_file_that_changed_between_wc_and_cat_drops_its_sections(tmp_path):
+    files = {"a": b"one\n", "b": b"two\n", "c": b"three\n"}
+    script, nonce = _registry_config_probe(tmp_path, files, str(tmp_path / "a"))
+    out = sh(script)
+    sep = f"@@BKD-{nonce}:S\n".encode()
+    cat_at = out.index(sep, out.index(sep) + 1) + len(sep)
+    grown = out[:cat_at] + b"four\n" + out[cat_at:]  # a file grew after `wc -c` read its size
+    parsed = parse_output(grown, nonce)
+    assert "sysctl_files" not in parsed and "registry_config" not in parsed  # an error, never other bytes
+    assert set(parse_output(out, nonce)) == {"sysctl_files", "registry_config"}
+
+
 def test_cut_off_probe_drops_the_section_and_the_rule_errors():
     script, nonce = build_script({"proc_swaps", "fstab"})
     out = sh(script)

@@ -257,9 +257,9 @@ def _kv_file(text: str) -> dict[str, str]:
 @fact(
     "os",
     sections={
-        "os_release": "cat /etc/os-release",
-        "centos_release": "cat /etc/centos-release",
-        "redhat_release": "cat /etc/redhat-release",
+        "os_release": "__bkd_rd /etc/os-release",
+        "centos_release": "__bkd_rd /etc/centos-release",
+        "redhat_release": "__bkd_rd /etc/redhat-release",
         "uname_m": "uname -m",
     },
 )
@@ -338,7 +338,7 @@ def parse_fstab(text: str) -> list[dict[str, Any]]:
     return entries
 
 
-@fact("fstab", sections={"fstab": "cat /etc/fstab"})
+@fact("fstab", sections={"fstab": "__bkd_rd /etc/fstab"})
 def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
     text = f.text("fstab", missing_ok=True)
     return parse_fstab(text or "")
@@ -346,7 +346,7 @@ def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
 
 @fact(
     "selinux",
-    sections={"selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce", "selinux_config": "cat /etc/selinux/config"},
+    sections={"selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce", "selinux_config": "__bkd_rd /etc/selinux/config"},
 )
 def p_selinux(f: HostFacts) -> dict[str, Any]:
     enforce = f.text("selinux_enforce", missing_ok=True)
@@ -456,7 +456,7 @@ def parse_iptables(text: str) -> dict[str, Any]:
     sections={
         "localtime_link": "readlink /etc/localtime",
         "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
-        "timezone_file": "cat /etc/timezone",
+        "timezone_file": "__bkd_rd /etc/timezone",
         "date_z": "date +%z",
     },
 )
@@ -617,7 +617,8 @@ def _unoct(s: str) -> str:
 
 
 @fact(
-    "daemon_json", sections={"daemon_json": "test -e /etc/docker/daemon.json || return 3; cat /etc/docker/daemon.json"}
+    "daemon_json",
+    sections={"daemon_json": "test -e /etc/docker/daemon.json || return 3; __bkd_rd /etc/docker/daemon.json"},
 )
 def p_daemon_json(f: HostFacts) -> dict[str, Any]:
     """{'exists': bool, 'config': dict|None, 'error': str|None, 'text': str|None}."""
@@ -730,7 +731,7 @@ _SYSCTL_PATHS = " ".join(k.replace(".", "/") for k in SYSCTL_KEYS)  # under /pro
         ),
         "sysctl_files": (
             "for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do "
-            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; cat "$f"; echo; }; done; true'
+            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; __bkd_rd "$f"; echo; }; done; true'
         ),
     },
 )
@@ -765,7 +766,7 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
         ),
         "modules_load": (
             "for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do "
-            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; cat "$f"; echo; }; done; true'
+            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; __bkd_rd "$f"; echo; }; done; true'
         ),
     },
 )
@@ -803,7 +804,7 @@ def parse_hosts(text: str) -> dict[str, list[str]]:
     return names
 
 
-@fact("hosts", sections={"etc_hosts": "cat /etc/hosts"})
+@fact("hosts", sections={"etc_hosts": "__bkd_rd /etc/hosts"})
 def p_hosts(f: HostFacts) -> dict[str, list[str]]:
     text = f.text("etc_hosts", missing_ok=True)
     return parse_hosts(text or "")
@@ -823,14 +824,31 @@ def _hosts_names(inv: Any, host: Any) -> str:
 # what each name resolves to here (/etc/hosts or DNS, through nsswitch), as dockerd and curl see it
 # IPv4 first (ahostsv4): `getent hosts` asks AF_INET6 first, which a name in /etc/hosts with an IPv4 address
 # does not answer, and then waits on DNS; ahostsv4 answers nothing on a host without a non-loopback IPv4
-# address (AI_ADDRCONFIG), so `getent hosts` is the fallback. In parallel, each bounded, one line each.
+# address (AI_ADDRCONFIG), so `getent hosts` is the fallback. One line each.
+# First ONE `getent ahostsv4 n1 0.0.0.0 n2 0.0.0.0 ...` for all names (2 processes, not 3 a name): getent looks the
+# keys up in order and goes on after a failure, printing for each key the same lines `getent ahostsv4 key` prints,
+# the first with the canonical name (AI_CANONNAME), the others with none (a trailing space). The numeric sentinel
+# 0.0.0.0 is answered without a lookup, its first line `0.0.0.0 STREAM 0.0.0.0`: a name's answer is the first line
+# with a canonical name after the previous sentinel, taken only when its own sentinel follows (nothing there: its
+# ahostsv4 failed, `getent hosts` is left). A name the batch does not reach (the shared timeout, a getent that
+# prints otherwise) goes the old way, in parallel, each bounded: the batch only ever gives what the name's own
+# `getent ahostsv4` would have given first.
 @fact(
     "resolved",
     sections={
         "getent_hosts": (
-            "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; for n in $BKD_HOSTS_NAMES; do "
-            # the first line, cut by the shell (no `head`): 2 processes per lookup, the subshell 1
-            '( r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; '
+            "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
+            'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
+            'r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); '
+            # cut off (not getent's own 0 or 2): its last line may be cut as well, so it is not read
+            'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; '
+            'for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; '
+            'case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; '
+            '*) [ -n "$a" ] || a=${l%% *};; esac; done; fi; '
+            'if [ -n "$a" ] && [ -n "$f" ]; then printf \'%s %s\\n\' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; '
+            # f=1: ahostsv4 answered nothing for the name in the batch, so only its fallback is left
+            "while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
+            '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
             '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
             'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
         ),
@@ -1157,7 +1175,7 @@ def _probe_image(th: dict[str, Any]) -> tuple[str, str]:
 @fact(
     "registry",
     sections={
-        "registry_config": 'test -e "$BKD_REGISTRY_CONFIG" || return 3; cat "$BKD_REGISTRY_CONFIG"',
+        "registry_config": 'test -e "$BKD_REGISTRY_CONFIG" || return 3; __bkd_rd "$BKD_REGISTRY_CONFIG"',
         "registry_storage": 'test -d "$BKD_REGISTRY_DATA" || return 3; t df -P -k "$BKD_REGISTRY_DATA"',
         "registry_http": (
             'command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; '
@@ -1236,6 +1254,22 @@ API_FACTS = {n for n, r in RECORDS.items() if r.api}  # facts that also need the
 # gathered by a second probe only when the Engine API could not be reached but Docker is installed
 DOCKER_FALLBACK_SECTIONS = RECORDS["docker"].fallback
 # section -> seconds a measurement may add to the probe's time limit, from the thresholds
+# the files a section reads with `__bkd_rd` (shell words: globs, quoted parameters), read by the probe first in ONE
+# `wc -c` and ONE `cat` (probe.build_script); `__bkd_rd` then prints a reference the control side replaces with the
+# file's bytes. /proc files stay with `cat`: they change between two reads (mountinfo), and `wc -c` reads them whole.
+FILE_READS = {
+    "os_release": "/etc/os-release",
+    "centos_release": "/etc/centos-release",
+    "redhat_release": "/etc/redhat-release",
+    "fstab": "/etc/fstab",
+    "selinux_config": "/etc/selinux/config",
+    "timezone_file": "/etc/timezone",
+    "daemon_json": "/etc/docker/daemon.json",
+    "etc_hosts": "/etc/hosts",
+    "registry_config": '"$BKD_REGISTRY_CONFIG"',
+    "sysctl_files": "/etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf",
+    "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
+}
 MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
 
 

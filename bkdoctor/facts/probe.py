@@ -85,6 +85,7 @@ def build_script(
         if not _PARAM_RE.match(k):
             raise KeyError(f"bad probe parameter name {k!r}")
         lines.append(f"{k}={shlex.quote(str(v))}")
+    lines.append(_file_batch(mark, names))
     for name in sorted(set(names)):
         lines.append(f"printf '\\n{mark}:B:{name}\\n'")
         # stdin is closed so nothing can read the rest of the script
@@ -98,6 +99,84 @@ def build_script(
             lines.append(f"( {snippet or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
         lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
     return "\n".join(lines) + "\n", nonce
+
+
+# the files the sections read with `__bkd_rd`, read first in one `wc -c` and one `cat` (2 processes, not one `cat` a
+# file): the frame holds their paths, a separator, wc's sizes, a separator, and cat's bytes. A section then prints
+# `<mark>:R:<path>` where it would have run `cat <path>`, and parse_output puts the bytes there. Only readable regular
+# files without a newline in their path, each once; fewer than 3, or no `wc`, and every `__bkd_rd` is a plain `cat`,
+# and so it is when wc or cat fails (then `__bkd_L` is emptied before any section runs).
+_FILES = "__files"
+
+
+def _file_batch(mark: str, names: list[str] | set[str]) -> str:
+    from bkdoctor.facts.host import FILE_READS
+
+    words = " ".join(FILE_READS[n] for n in sorted(set(names)) if n in FILE_READS)
+    rd = (
+        "__bkd_nl='\n'; __bkd_L=\n"
+        f'__bkd_rd() {{ case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; case "$__bkd_L" in *"$__bkd_nl$1$__bkd_nl"*) '
+        f'printf \'{mark}:R:%s\\n\' "$1";; *) cat "$1";; esac; }}'
+    )
+    if not words:
+        return rd
+    return (
+        rd + "\n"
+        f"__bkd_files() {{ set --; __bkd_L=$__bkd_nl; for __bkd_f in {words}; do "
+        'case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
+        'case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; '
+        "done; if [ $# -lt 3 ] || ! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
+        f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n'; wc -c -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; "
+        f"printf '{mark}:S\\n'; cat -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n"
+        f"printf '\\n{mark}:B:{_FILES}\\n'\n"
+        "__bkd_files </dev/null 2>&1\n"
+        f"printf '\\n{mark}:E:{_FILES}:%s\\n' \"$?\""
+    )
+
+
+def _file_table(sec: Section | None, mark: bytes) -> dict[bytes, bytes] | None:
+    """path -> bytes from the batch frame; None when it is not whole (wc's sizes must add up to what cat gave: a file
+    that changed between the two is caught here, and its sections are dropped, never filled with other bytes)."""
+    if sec is None or sec.rc != 0:
+        return None
+    parts = sec.out.split(mark + b":S\n", 2)
+    if len(parts) != 3 or not parts[0].endswith(b"\n"):
+        return None
+    paths = parts[0][:-1].split(b"\n")
+    sizes = []
+    for line in parts[1].splitlines()[: len(paths)]:
+        n = line.split(None, 1)[0] if line.strip() else b""
+        if not n.isdigit():
+            return None
+        sizes.append(int(n))
+    if len(sizes) != len(paths) or sum(sizes) != len(parts[2]):
+        return None
+    table, pos = {}, 0
+    for p, n in zip(paths, sizes):
+        table[p] = parts[2][pos : pos + n]
+        pos += n
+    return table
+
+
+def _fill_files(out: dict[str, Section], mark: bytes) -> None:
+    files = out.pop(_FILES, None)
+    ref = mark + b":R:"
+    table: dict[bytes, bytes] | None | bool = False  # read once, when a section refers to it
+    for name, sec in list(out.items()):
+        if ref not in sec.out:
+            continue
+        if table is False:
+            table = _file_table(files, mark)
+        pieces = sec.out.split(ref)
+        buf = [pieces[0]]
+        for p in pieces[1:]:
+            nl = p.find(b"\n")
+            if nl < 0 or not table or p[:nl] not in table:
+                del out[name]  # the bytes are not known: the section is an error, as if it were cut off
+                break
+            buf += [table[p[:nl]], p[nl + 1 :]]
+        else:
+            out[name] = Section(name, sec.rc, b"".join(buf))
 
 
 def parse_output(data: bytes, nonce: str) -> dict[str, Section]:
@@ -130,4 +209,5 @@ def parse_output(data: bytes, nonce: str) -> dict[str, Section]:
             rc = -1
         out[name] = Section(name, rc, data[nl + 1 : e])
         pos = rc_end
+    _fill_files(out, mark)
     return out

@@ -26,12 +26,19 @@ BKD_REGISTRY_PORT=5500
 BKD_REGISTRY_REPO=blueking/slug-app
 BKD_REGISTRY_TAG=v1.1.0-beta.27
 BKD_REGISTRY_UPSTREAM=https://hub.bktencent.com
+__bkd_nl='
+'; __bkd_L=
+__bkd_rd() { case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; case "$__bkd_L" in *"$__bkd_nl$1$__bkd_nl"*) printf '@@BKD-0123456789abcdef:R:%s\n' "$1";; *) cat "$1";; esac; }
+__bkd_files() { set --; __bkd_L=$__bkd_nl; for __bkd_f in /etc/centos-release /etc/docker/daemon.json /etc/hosts /etc/fstab /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules /etc/os-release /etc/redhat-release "$BKD_REGISTRY_CONFIG" /etc/selinux/config /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/timezone; do case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; done; if [ $# -lt 3 ] || ! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; printf '%s\n' "$@"; printf '@@BKD-0123456789abcdef:S\n'; wc -c -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; printf '@@BKD-0123456789abcdef:S\n'; cat -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; }
+printf '\n@@BKD-0123456789abcdef:B:__files\n'
+__bkd_files </dev/null 2>&1
+printf '\n@@BKD-0123456789abcdef:E:__files:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:bandwidth\n'
 __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; curl -sS -L -o /dev/null --connect-timeout 5 --max-time "$BKD_BW_SECONDS" -w '%{http_code} %{size_download} %{time_total} %{speed_download}\n' "$BKD_BW_URL"; rc=$?; [ $rc -eq 28 ] && return 0; return $rc
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:bandwidth:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:centos_release\n'
-__bkd_s() { cat /etc/centos-release
+__bkd_s() { __bkd_rd /etc/centos-release
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:centos_release:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:chronyc_tracking\n'
@@ -51,7 +58,7 @@ __bkd_s() { grep -c '^processor' /proc/cpuinfo
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:cpuinfo:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:daemon_json\n'
-__bkd_s() { test -e /etc/docker/daemon.json || return 3; cat /etc/docker/daemon.json
+__bkd_s() { test -e /etc/docker/daemon.json || return 3; __bkd_rd /etc/docker/daemon.json
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:daemon_json:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:date_z\n'
@@ -83,7 +90,7 @@ __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; for u in $BKD_ENDPOIN
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:endpoints:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:etc_hosts\n'
-__bkd_s() { cat /etc/hosts
+__bkd_s() { __bkd_rd /etc/hosts
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:etc_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fio\n'
@@ -106,12 +113,12 @@ __bkd_s() { for d in /etc/systemd/system/multi-user.target.wants/ /etc/systemd/s
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:firewalld_wants:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fstab\n'
-__bkd_s() { cat /etc/fstab
+__bkd_s() { __bkd_rd /etc/fstab
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:fstab:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:getent_hosts\n'
 ( command -v getent >/dev/null 2>&1 || exit 127; nl='
-'; for n in $BKD_HOSTS_NAMES; do ( r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; [ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait ) </dev/null 2>&1
+'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait ) </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:getent_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:hostname\n'
 __bkd_s() { if [ -r /proc/sys/kernel/hostname ]; then __bkd_cat /proc/sys/kernel/hostname; else uname -n; fi
@@ -158,7 +165,7 @@ __bkd_s() { cat /proc/modules
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:modules:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:modules_load\n'
-__bkd_s() { for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do [ -f "$f" ] && { printf '### %s\n' "$f"; cat "$f"; echo; }; done; true
+__bkd_s() { for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do [ -f "$f" ] && { printf '### %s\n' "$f"; __bkd_rd "$f"; echo; }; done; true
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:modules_load:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:mountinfo\n'
@@ -178,7 +185,7 @@ __bkd_s() { command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:ntpstat:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:os_release\n'
-__bkd_s() { cat /etc/os-release
+__bkd_s() { __bkd_rd /etc/os-release
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:os_release:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:proc_swaps\n'
@@ -190,7 +197,7 @@ __bkd_s() { if command -v ps >/dev/null 2>&1; then ps -eo stat=,comm= | awk '$1 
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:processes:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:redhat_release\n'
-__bkd_s() { cat /etc/redhat-release
+__bkd_s() { __bkd_rd /etc/redhat-release
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:redhat_release:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_certs\n'
@@ -198,7 +205,7 @@ __bkd_s() { [ -n "$BKD_REGISTRY_HOST" ] || return 4; d="/etc/docker/certs.d/$BKD
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_certs:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_config\n'
-__bkd_s() { test -e "$BKD_REGISTRY_CONFIG" || return 3; cat "$BKD_REGISTRY_CONFIG"
+__bkd_s() { test -e "$BKD_REGISTRY_CONFIG" || return 3; __bkd_rd "$BKD_REGISTRY_CONFIG"
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_config:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_http\n'
@@ -214,7 +221,7 @@ __bkd_s() { test -d "$BKD_REGISTRY_DATA" || return 3; t df -P -k "$BKD_REGISTRY_
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_storage:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:selinux_config\n'
-__bkd_s() { cat /etc/selinux/config
+__bkd_s() { __bkd_rd /etc/selinux/config
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:selinux_config:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:selinux_enforce\n'
@@ -222,7 +229,7 @@ __bkd_s() { __bkd_cat /sys/fs/selinux/enforce
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:selinux_enforce:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:sysctl_files\n'
-__bkd_s() { for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do [ -f "$f" ] && { printf '### %s\n' "$f"; cat "$f"; echo; }; done; true
+__bkd_s() { for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do [ -f "$f" ] && { printf '### %s\n' "$f"; __bkd_rd "$f"; echo; }; done; true
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:sysctl_files:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:sysctl_runtime\n'
@@ -238,7 +245,7 @@ __bkd_s() { t timedatectl status
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:timedatectl:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:timezone_file\n'
-__bkd_s() { cat /etc/timezone
+__bkd_s() { __bkd_rd /etc/timezone
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:timezone_file:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:uname_m\n'
