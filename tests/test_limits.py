@@ -255,6 +255,10 @@ def test_huge_ansible_range_is_refused(tmp_path, home):
         ({"localpv_count": 2.5}, "whole number"),
         ({"hosts_names": [1, 2]}, "must be a string"),
         ({"hosts_extra_names": ["x"] * 5000}, "more than 1000 items"),
+        # names reach the probe's word list (a glob would expand there), /etc/hosts and CoreDNS: DNS names only
+        ({"hosts_names": ["*"]}, "thresholds.hosts_names: '*' is not a DNS name"),
+        ({"hosts_guide_names": ["bk repo"]}, "is not a DNS name"),
+        ({"hosts_extra_names": ["k8s-api.bcs.local", "$(reboot)"]}, "is not a DNS name"),
     ],
 )
 def test_every_numeric_threshold_is_bounded(tmp_path, home, thresholds, needle):

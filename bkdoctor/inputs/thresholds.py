@@ -161,6 +161,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 DEFAULT_BOUNDS = (0, 1_000_000_000)
 MAX_LIST = 1000  # items in a list threshold (names, endpoints)
+# name lists: key -> whether "" (BK_DOMAIN itself, for the prefixes under it) is allowed
+NAME_LISTS = {"hosts_names": True, "hosts_guide_names": True, "hosts_extra_names": False}
 MAX_STRING = 4096  # characters in a string threshold
 
 
@@ -228,6 +230,13 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
                             raise bad(f"thresholds.{where}: every item must be a number ({lo:g}..{hi:g})")
                     elif not all(isinstance(x, str) and len(x) <= MAX_STRING for x in v):
                         raise bad(f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)")
+                    elif where in NAME_LISTS:
+                        # the names go into the probe's word list, /etc/hosts, CoreDNS and Ansible: DNS names only
+                        from bkdoctor.safe.names import valid_host_name
+
+                        for x in v:
+                            if not (x == "" and NAME_LISTS[where]) and not valid_host_name(x):
+                                raise bad(f"thresholds.{where}: {x[:60]!r} is not a DNS name (letters, digits, '-')")
                 elif isinstance(dst[k], str):
                     if not isinstance(v, (str, int, float)) or isinstance(v, bool):
                         raise bad(f"thresholds.{where}: must be a string")
