@@ -144,4 +144,5 @@ def test_one_node_probe_creates_few_processes(ssh_fleet, tmp_path):
     assert "uname_r" in sections and sections["docker_client"].rc == 125, sorted(sections)
     assert res.clock and "offset_s" in res.clock, res.clock
     n = count_probe_processes(trace.read_text(errors="replace"))
+    print(f"one node probe created {n} processes")  # the README's count: pytest -s tests/test_probe_cost.py
     assert n <= MAX_PROBE_PROCESSES, f"one node probe created {n} processes (at most {MAX_PROBE_PROCESSES})"
