@@ -87,3 +87,17 @@ def test_readme_rules_table_cites_the_same_sections():
         assert cited.strip() == want, (rid, cited, want)
     host_rules = {r.id for r in all_rules() if r.scope == "host"}
     assert host_rules <= seen, f"host rules missing from the README table: {sorted(host_rules - seen)}"
+
+
+def test_control_machine_names_are_the_guides(guide):
+    """§六.4.1's hosts block is the control machine's list (thresholds.hosts_guide_names: the hosts-file rule, its
+    fix, the Ansible export and the install's printout all read it): the same names, in the guide's order."""
+    import re
+
+    from bkdoctor.inputs.thresholds import DEFAULTS
+
+    sections, lines = guide
+    text = guidetext.section_text(sections, lines, "六.4.1")
+    names = re.findall(r"^\$IP1 (?:([a-z0-9-]+)\.)?\$BK_DOMAIN$", text, re.M)
+    assert len(names) == 20
+    assert names == list(DEFAULTS["hosts_guide_names"])
