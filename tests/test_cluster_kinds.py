@@ -32,3 +32,40 @@ def test_rules_and_remediations_read_configmaps_through_the_guard():
     files = [*ROOT.glob("rules/**/*.py"), *ROOT.glob("remediations/**/*.py")]
     assert files
     assert [str(p.relative_to(ROOT)) for p in files if raw.search(p.read_text(encoding="utf-8"))] == []
+
+
+def test_a_configmap_refused_alone_errs_only_for_its_readers(monkeypatch):
+    """RBAC may grant some ConfigMaps and not others: a 403 on one name is that name's error, not every rule's
+    (before, the coredns rule erred because bk-user-api-general-envs, which it never reads, was forbidden)."""
+    from bkdoctor.model import FactUnavailable, T
+
+    denied = "bk-user-api-general-envs"
+
+    def fake_list(self, path, params=None, **kw):
+        name = params["fieldSelector"].split("=", 1)[1]
+        if name == denied:
+            raise FactUnavailable(T("禁止", f'configmaps "{name}" is forbidden (HTTP 403)'))
+        return [{"metadata": {"namespace": "kube-system", "name": name}, "data": {}}] if name == "coredns" else []
+
+    monkeypatch.setattr(cluster.ClusterFacts, "_list", fake_list)
+    facts = cluster.ClusterFacts(None)
+    monkeypatch.setattr(
+        cluster.ClusterFacts,
+        "_load",
+        lambda self, kind: cluster.ClusterFacts._configmaps(self, cluster.RECORDS["configmaps"]),
+    )
+    assert cluster.configmap(facts, "coredns", namespace="kube-system") == {
+        "metadata": {"namespace": "kube-system", "name": "coredns"},
+        "data": {},
+    }
+    with pytest.raises(FactUnavailable, match="forbidden"):
+        cluster.configmap(facts, denied)
+
+    # every name refused: the fact itself is unavailable, as a token with no grants gets
+    monkeypatch.setattr(
+        cluster.ClusterFacts,
+        "_list",
+        lambda self, path, params=None, **kw: (_ for _ in ()).throw(FactUnavailable(T("禁止", "forbidden (HTTP 403)"))),
+    )
+    with pytest.raises(FactUnavailable, match="forbidden"):
+        cluster.configmap(cluster.ClusterFacts(None), "coredns")

@@ -249,6 +249,8 @@ class ClusterFacts:
     # one copy of each short string value of the reduced objects (namespaces, node names, images, reasons...)
     _strings: dict[str, str] = field(default_factory=dict)
     _indexes: dict[str, Any] = field(default_factory=dict)
+    # ConfigMap name -> why it could not be read (a 403 for that name alone): configmap() raises it for that name
+    configmap_errors: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # not every object listed (see ScanResult.__repr__)
         name = self.access.name if self.access is not None else None
@@ -352,11 +354,18 @@ class ClusterFacts:
 
     def _configmaps(self, rec: Kind) -> dict[str, Any]:
         """The ConfigMaps of CONFIGMAPS, by `namespace/name`: one list per name (RBAC grants them by name)."""
-        out = {}
+        out: dict[str, Any] = {}
+        failed: dict[str, FactUnavailable] = {}
         for name in CONFIGMAPS:
-            for cm in self._list(rec.path, {"fieldSelector": f"metadata.name={name}"}):
-                md = cm["metadata"]
-                out[f"{md['namespace']}/{md['name']}"] = cm
+            try:
+                for cm in self._list(rec.path, {"fieldSelector": f"metadata.name={name}"}):
+                    md = cm["metadata"]
+                    out[f"{md['namespace']}/{md['name']}"] = cm
+            except FactUnavailable as e:  # e.g. RBAC grants some names and not others (a 403 for this one)
+                failed[name] = e
+        if failed and len(failed) == len(CONFIGMAPS):
+            raise next(iter(failed.values()))  # none could be read: the fact itself is unavailable
+        self.configmap_errors = failed  # read by configmap(): only the rule that needs a refused name errs
         return out
 
     def _helm_releases(self, rec: Kind) -> list[dict[str, Any]]:
@@ -516,6 +525,9 @@ def configmap(facts: Any, name: str, namespace: str | None = None) -> dict[str, 
     if name not in CONFIGMAPS:
         raise ValueError(f"ConfigMap {name!r} is not read for the rules: add it to facts/cluster.py CONFIGMAPS")
     cms = facts.get("configmaps")
+    err = (getattr(facts, "configmap_errors", None) or {}).get(name)
+    if err is not None:
+        raise err
     if namespace is not None:
         return cms.get(f"{namespace}/{name}")
     return next((v for k, v in sorted(cms.items()) if k.endswith("/" + name)), None)
