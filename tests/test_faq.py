@@ -352,3 +352,15 @@ def test_node_ip_group_retargets_to_the_named_node(tmp_path):
 def test_every_where_kind_has_a_test():
     tested = {"waiting", "terminated", "event", "log", "job", "pod", "helm"}
     assert set(faq.WHERES) == tested
+
+
+def test_a_broken_shipped_signature_still_names_its_file(tmp_path):
+    """Shipped signatures skip the schema at start-up (validate=False); one edited in place that no longer loads is
+    read again with the schema: a one-line error with the file, never a bare KeyError from every command."""
+    good = GOOD.format(id="faq-x")
+    broken = good.replace("match:\n  - where: event\n    message: 'boom (?P<what>\\w+)'\n", "")
+    assert broken != good and "match" not in broken
+    p = write(tmp_path, broken)
+    with pytest.raises(SignatureError) as e:
+        load_signature(p, validate=False)
+    assert str(e.value).startswith(str(p)) and "\n" not in str(e.value)

@@ -56,7 +56,20 @@ def _t(d: dict[str, Any]) -> T:
 def load_signature(path: Path, validate: bool = True) -> Rule:
     """A signature file as a cluster rule. `validate=False` skips the JSON Schema for the signatures shipped in the
     package: they are validated by the tests (tests/test_faq.py), and building the validator costs ~100 ms at every
-    start (issue #16's start-up goals); anything else is validated."""
+    start (issue #16's start-up goals); anything else is validated. A shipped file that still fails to load
+    (edited in place) is loaded again with the schema, so the error names the file and the key, never a bare
+    KeyError."""
+    if not validate:
+        try:
+            return _load_signature(path, False)
+        except SignatureError:
+            raise
+        except Exception:
+            return _load_signature(path, True)
+    return _load_signature(path, True)
+
+
+def _load_signature(path: Path, validate: bool) -> Rule:
     try:
         # libyaml when present: 15 signatures load at every start, the pure-Python parser made that ~100 ms
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
