@@ -771,3 +771,31 @@ def test_half_edited_hosts_file_is_left_alone(nshost_factory):
         check_command(step.strip(), "manual step", hostile=False)
     assert host.read("/etc/hosts") == text.encode()
     assert host.run("ls /etc | grep -c 'hosts.bak' || true").stdout.strip() == b"0"
+
+
+@pytest.mark.parametrize("bad", ["10.96.45.12\n203.0.113.9 evil.example", "10.96.45.12 x", "not-an-ip", ""])
+def test_hosts_file_writes_only_ip_addresses(bad):
+    """The address the hosts-file fix writes comes from the cluster's API (the ingress ClusterIP) or the inventory:
+    anything that is not an IP address (a newline would add a line of its own) is a manual step, nothing written."""
+    from bkdoctor.facts.host import HostFacts
+    from bkdoctor.facts.probe import Section
+    from bkdoctor.fix.plan import FileChange
+    from bkdoctor.inputs import thresholds as th
+
+    facts = HostFacts({"etc_hosts": Section("etc_hosts", 0, b"127.0.0.1 localhost\n")})
+    ctx = SimpleNamespace(
+        domain="bkce7.bktencent.com",
+        thresholds=th.merge(None),
+        roles=("node",),
+        ingress={"cluster_ip": bad, "host_ips": [], "service": "blueking/ingress-nginx"},
+        ingress_ip=None,
+        first_master="10.0.0.2",
+    )
+    fix = _rems()["hosts-file"].plan(facts, ctx)
+    if bad:
+        assert not [c for c in fix.changes if isinstance(c, FileChange)] and fix.manual, fix
+    good = _rems()["hosts-file"].plan(
+        facts, SimpleNamespace(**{**vars(ctx), "ingress": {**ctx.ingress, "cluster_ip": "10.96.45.12"}})
+    )
+    [change] = good.changes
+    assert b"10.96.45.12 bkce7.bktencent.com" in change.after

@@ -30,6 +30,13 @@ def plan(facts, ctx):
         entries.append((api, list(extra)))
     if not entries:
         return Fix(manual=manual)
+    import ipaddress
+
+    for ip, _names in entries:  # addresses come from the cluster's API and the inventory: only an IP goes in
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            return Fix(manual=[f"# not an IP address, not written into /etc/hosts: {ip[:60]!r}"])
     raw, text = file_text(facts, "etc_hosts", "/etc/hosts")
     try:
         new = hosts_set(text or "", entries)
