@@ -259,6 +259,7 @@ def test_huge_ansible_range_is_refused(tmp_path, home):
         ({"hosts_names": ["*"]}, "thresholds.hosts_names: '*' is not a DNS name"),
         ({"hosts_guide_names": ["bk repo"]}, "is not a DNS name"),
         ({"hosts_extra_names": ["k8s-api.bcs.local", "$(reboot)"]}, "is not a DNS name"),
+        ({"coredns_extra_names": ["a b"]}, "thresholds.coredns_extra_names: 'a b' is not a DNS name"),
     ],
 )
 def test_every_numeric_threshold_is_bounded(tmp_path, home, thresholds, needle):

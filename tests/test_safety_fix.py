@@ -799,3 +799,17 @@ def test_hosts_file_writes_only_ip_addresses(bad):
     )
     [change] = good.changes
     assert b"10.96.45.12 bkce7.bktencent.com" in change.after
+
+
+@pytest.mark.parametrize("bad", ["10.96.45.12\n}\nevil:53 {", "10.96.45.12 x.example", "none"])
+def test_edits_write_only_ip_addresses(bad):
+    """corefile_set_hosts and hosts_set refuse an address that is not one (the coredns fix takes the ClusterIP from
+    the API): the coredns remediation then plans a manual step, the Corefile untouched."""
+    from bkdoctor.fix.edits import EditError, corefile_set_hosts, hosts_set
+
+    corefile = ".:53 {\n    forward . /etc/resolv.conf\n}\n"
+    with pytest.raises(EditError, match="not an IP address"):
+        corefile_set_hosts(corefile, bad, ["bkce7.bktencent.com"])
+    with pytest.raises(EditError, match="not an IP address"):
+        hosts_set("127.0.0.1 localhost\n", [(bad, ["bkce7.bktencent.com"])])
+    assert "10.96.45.12 bkce7.bktencent.com" in corefile_set_hosts(corefile, "10.96.45.12", ["bkce7.bktencent.com"])

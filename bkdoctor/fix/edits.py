@@ -169,6 +169,8 @@ def hosts_set(text: str, entries: list[tuple[str, list[str]]]) -> str:
     every other line that names one of these names is commented out (kept, visibly: `# bkdoctor: <line>`), with
     its other names moved to a line of its own; every other line stays byte-identical. No line the operator
     wrote is ever dropped: a block that starts and never ends (a half-edited file) is refused (EditError)."""
+    for ip, _names in entries:
+        _only_ip(ip, "hosts file")
     want = {n.lower(): ip for ip, names in entries for n in names}
     out: list[str] = []
     in_block = False
@@ -222,10 +224,22 @@ def modules_file(mods: list[str]) -> str:
 
 
 # -- CoreDNS Corefile --------------------------------------------------------------------------------
+def _only_ip(ip: object, where: str) -> None:
+    """The address an edit writes comes from the cluster's API or the inventory: only an IP address goes in (a
+    newline or a blank would add a line or a name of its own)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(str(ip))
+    except ValueError:
+        raise EditError(f"not an IP address, not written into the {where}: {str(ip)[:60]!r}") from None
+
+
 def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
     """In every server block: a hosts block where each name points at `ip` (wrong entries for these names
     corrected, foreign entries kept, `fallthrough` added when missing); a block is created when missing,
     before `forward` (or before the block's closing brace), whatever plugins the block has."""
+    _only_ip(ip, "Corefile")
     try:
         blocks = corefile.parse(text)
     except corefile.CorefileError as e:

@@ -162,7 +162,14 @@ BOUNDS: dict[str, tuple[float, float]] = {
 DEFAULT_BOUNDS = (0, 1_000_000_000)
 MAX_LIST = 1000  # items in a list threshold (names, endpoints)
 # name lists: key -> whether "" (BK_DOMAIN itself, for the prefixes under it) is allowed
-NAME_LISTS = {"hosts_names": True, "hosts_guide_names": True, "hosts_extra_names": False}
+NAME_LISTS = {
+    "hosts_names": True,
+    "hosts_guide_names": True,
+    "hosts_extra_names": False,
+    "coredns_names": True,
+    "coredns_bcs_names": True,
+    "coredns_extra_names": False,
+}
 MAX_STRING = 4096  # characters in a string threshold
 
 
