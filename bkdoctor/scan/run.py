@@ -43,7 +43,7 @@ def run_scan(
 ) -> int:
     """`bkdoctor scan`: 1 when a finding is at or above --fail-on, else 0."""
     from bkdoctor.inputs.targets import bundle_inventory, cluster_access, hosts_from_cluster, load_inventory_for
-    from bkdoctor.report.jsonreport import build_report, dumps
+    from bkdoctor.report.jsonreport import build_report, dumps, iter_json
     from bkdoctor.report.terminal import print_report
     from bkdoctor.safe.outfiles import check_output_path, write_atomic
     from bkdoctor.scan import loader
@@ -120,7 +120,7 @@ def run_scan(
         sys.stdout.write(json_for_terminal(dumps(report)))
         sys.stdout.flush()
     elif json_path:
-        write_atomic(json_path, dumps(report))
+        write_atomic(json_path, iter_json(report))  # streamed: never the whole text at once
     if html_path:
         from bkdoctor.report.html import render_html
 
