@@ -596,3 +596,25 @@ def test_scan_results_and_facts_repr_without_their_contents():
         return res
 
     assert asyncio.run(scan()) is res
+
+
+def test_bkdoctor_scan_holds_no_host_facts_while_it_writes_the_reports(tmp_path, monkeypatch):
+    """The reports are made from the findings: by the time they are built and written, no host's probe output or
+    parsed facts are held (issue 16; fix and collect keep them, engine.scan(keep_facts=True))."""
+    from bkdoctor import cli
+    from bkdoctor.report import jsonreport
+
+    seen = []
+    build = jsonreport.build_report
+
+    def spy(result, lang):
+        seen.extend(t for t in result.targets if t.kind == "host")
+        return build(result, lang)
+
+    monkeypatch.setattr(jsonreport, "build_report", spy)
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as e:
+        cli.main(["scan", "--rule", "swap", "--no-history", "--no-cluster", "--json", str(out)])
+    assert e.value.code in (0, 1)
+    assert seen and all(t.reachable and t.facts is None for t in seen)
+    assert json.loads(out.read_text())["findings"]
