@@ -98,3 +98,34 @@ def test_unreachable_member_is_an_error_for_that_host_only():
     )
     got = {f.target: (f.status, f.result.message.en) for f in evaluate_fleet([rule], [ok, down], local_inventory())}
     assert got["a"][0] == "pass" and got["b"] == ("error", "host unreachable: connection refused")
+
+
+def _targets(spec):
+    return [
+        TargetState(name=n, kind="host", address=None, roles=tuple(h["roles"]), reachable=True, facts=_facts(h))
+        for n, h in spec["hosts"].items()
+    ]
+
+
+def test_a_scan_that_keeps_no_facts_finds_the_same():
+    """`bkdoctor scan` lets each host's parsed facts go once its host rules ran, and every host's facts once the fleet
+    rules ran (issue 16: what 300 hosts held until the report was written). The findings are the same as a scan that
+    keeps them (fix and collect), on every fleet case with every host and fleet rule; nothing is kept after."""
+    import asyncio
+
+    from bkdoctor.scan.engine import scan
+
+    rules = [r for r in all_rules() if r.scope in ("host", "fleet")]
+    for path in CASES:
+        spec = yaml.safe_load(path.read_text())
+        inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
+        inv.thresholds = th.merge(spec.get("thresholds"))
+        for k, v in (spec.get("inventory") or {}).items():
+            setattr(inv, k, v)
+        got = {}
+        for keep in (True, False):
+            res = asyncio.run(scan(inv, rules, preloaded_hosts=_targets(spec), keep_facts=keep))
+            got[keep] = [(f.rule.id, f.target, f.status, f.result.message.en, f.result.observed) for f in res.findings]
+            kept = [t.facts is not None for t in res.targets if t.kind == "host"]
+            assert kept == [keep] * len(spec["hosts"]), path.name
+        assert got[True] == got[False], path.name

@@ -596,3 +596,39 @@ def test_scan_results_and_facts_repr_without_their_contents():
         return res
 
     assert asyncio.run(scan()) is res
+
+
+def test_bkdoctor_scan_holds_no_host_facts_while_it_writes_the_reports(tmp_path, monkeypatch):
+    """The reports are made from the findings: by the time they are built and written, no host's probe output or
+    parsed facts are held (issue 16; fix and collect keep them, engine.scan(keep_facts=True))."""
+    from bkdoctor import cli
+    from bkdoctor.report import jsonreport
+
+    seen = []
+    build = jsonreport.build_report
+
+    def spy(result, lang):
+        seen.extend(t for t in result.targets if t.kind == "host")
+        return build(result, lang)
+
+    monkeypatch.setattr(jsonreport, "build_report", spy)
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as e:
+        cli.main(["scan", "--rule", "swap", "--no-history", "--no-cluster", "--json", str(out)])
+    assert e.value.code in (0, 1)
+    assert seen and all(t.reachable and t.facts is None for t in seen)
+    assert json.loads(out.read_text())["findings"]
+
+
+def test_the_json_report_is_written_in_pieces_as_dumps_gives_it(tmp_path):
+    """`write_atomic` takes the report's pieces (`iter_json`) and writes them as they come (issue 16: the joined
+    15 MB text of 300 hosts, its pieces and its UTF-8 copy were the scan's peak RSS); the bytes are dumps' bytes,
+    non-ASCII, a lone surrogate (replaced) and a piece longer than the write buffer included."""
+    from bkdoctor.report.jsonreport import dumps, iter_json
+    from bkdoctor.safe.outfiles import write_atomic
+
+    report = {"findings": [{"message": "中文 \ud800 ✓", "evidence": "x" * 200_000, "n": 1.5, "o": object()}] * 3}
+    p = tmp_path / "r.json"
+    write_atomic(str(p), iter_json(report))
+    assert p.read_bytes() == dumps(report).encode("utf-8", "replace")
+    assert dumps(report) == json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"

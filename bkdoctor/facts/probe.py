@@ -16,6 +16,7 @@ binary or non-UTF-8 file cannot break the framing.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import shlex
@@ -57,6 +58,7 @@ _ISOLATE_RE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every section of every host's script: one regex search per snippet
 def runs_inline(snippet: str) -> bool:
     """Whether a built-in section may run in the probe's shell itself (a function, `return` for its status) instead
     of a subshell. Site rules' sections (EXTRA_SECTIONS) always run in a subshell."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from bkdoctor import __version__
 from bkdoctor.model import SEVERITY_RANK, STATUSES
@@ -50,5 +50,14 @@ def build_report(result: Any, lang: str) -> dict[str, Any]:
     }
 
 
+def iter_json(report: dict[str, Any]) -> Iterator[str]:
+    """The report's JSON text in pieces, as `dumps` gives it whole. Written as it is made (`write_atomic` takes the
+    pieces): with `indent`, Python's encoder is the pure-Python one, whose million small pieces `json.dumps` holds
+    in a list before it joins them; at 300 hosts (a 15 MB report) that list, the joined text and its UTF-8 copy
+    were the scan's peak RSS, 108 -> 200 MB (issue 16)."""
+    yield from json.JSONEncoder(ensure_ascii=False, indent=2, default=str).iterencode(report)
+    yield "\n"
+
+
 def dumps(report: dict[str, Any]) -> str:
-    return json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
+    return "".join(iter_json(report))

@@ -14,6 +14,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any, Iterable
 
 from bkdoctor.model import BadInput
 
@@ -61,14 +62,15 @@ def check_output_path(path: str, what: str = "") -> None:
     os.unlink(probe)
 
 
-def write_atomic(path: str, text: str | bytes, mode: int | None = None, new_mode: int | None = None) -> None:
+def write_atomic(
+    path: str, text: str | bytes | Iterable[str], mode: int | None = None, new_mode: int | None = None
+) -> None:
     """Write a file so that readers never see half of it (temp file in the same dir, fsync, rename).
 
-    A target that exists and is not a regular file (/dev/null, a fifo, /dev/stdout) is written in place: renaming
-    over it would replace a device node with a file."""
-    # a lone surrogate (from a JSON "\ud800" escape) cannot be UTF-8: replaced, the last line of defence (inputs
-    # refuse them already)
-    data = text.encode("utf-8", "replace") if isinstance(text, str) else text
+    `text` may be the pieces of a text (e.g. `jsonreport.iter_json`): they are written as they come, so a big report
+    is never held whole, the same bytes as their join. A target that exists and is not a regular file (/dev/null, a
+    fifo, /dev/stdout) is written in place: renaming over it would replace a device node with a file."""
+    data = _encode(text) if isinstance(text, str) else text
     p = Path(path)
     try:
         st = os.stat(p)
@@ -76,7 +78,7 @@ def write_atomic(path: str, text: str | bytes, mode: int | None = None, new_mode
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
         with open(p, "wb") as fh:
-            fh.write(data)
+            _write(fh, data)
         return
     if mode is None:
         if st is not None:
@@ -86,7 +88,7 @@ def write_atomic(path: str, text: str | bytes, mode: int | None = None, new_mode
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent) if str(p.parent) else ".")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            _write(fh, data)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
             if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
@@ -102,3 +104,28 @@ def write_atomic(path: str, text: str | bytes, mode: int | None = None, new_mode
         except FileNotFoundError:
             pass
         raise
+
+
+def _encode(text: str) -> bytes:
+    # a lone surrogate (from a JSON "\ud800" escape) cannot be UTF-8: replaced, the last line of defence (inputs
+    # refuse them already). A str holds no surrogate pairs, so pieces encoded one by one give the bytes of the whole.
+    return text.encode("utf-8", "replace")
+
+
+_CHUNK = 1 << 16  # characters gathered before one encode and write (pieces of a JSON report are a few bytes each)
+
+
+def _write(fh: Any, data: bytes | Iterable[str]) -> None:
+    if isinstance(data, bytes):
+        fh.write(data)
+        return
+    buf: list[str] = []
+    size = 0
+    for piece in data:
+        buf.append(piece)
+        size += len(piece)
+        if size >= _CHUNK:
+            fh.write(_encode("".join(buf)))
+            buf, size = [], 0
+    if buf:
+        fh.write(_encode("".join(buf)))

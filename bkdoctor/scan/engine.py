@@ -565,9 +565,14 @@ async def scan(
     cluster_facts: Any = None,
     preloaded_hosts: list[TargetState] | None = None,
     only_hosts: set[str] | None = None,
+    keep_facts: bool = True,
 ) -> ScanResult:
     """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
-    rules then run on the facts collected elsewhere, with no transport and no API call."""
+    rules then run on the facts collected elsewhere, with no transport and no API call.
+
+    `keep_facts=False` (a scan whose caller reads the findings only, not the facts: `bkdoctor scan`) lets each host's
+    parsed facts go once its host rules ran, and every host's facts once the fleet rules ran: the result's host
+    targets then have `facts` None. `fix` and `collect` keep them (plans and bundles are made from them)."""
     started = dt.datetime.now(dt.timezone.utc)
     from bkdoctor.inputs import site as site_mod
 
@@ -643,7 +648,14 @@ async def scan(
             else:
                 res = evaluate(r, st.facts, ctx)
             findings.append(Finding(rule=r, target=st.name, result=res))
+        if not keep_facts and st.facts is not None:
+            # the parsed facts (mount tables, fstab, sysctl...) are the bulk of what a host holds after its rules
+            # ran: a fleet rule parses again the few it reads (300 hosts: ~15 MB kept until the report otherwise)
+            st.facts._cache.clear()
     findings.extend(evaluate_fleet(fleet_rules, targets, inv))
+    if not keep_facts:
+        for st in host_states:
+            st.facts = None  # the probe's sections too: nothing after this reads them (issue 16)
     if cluster_res is not None and cluster_rules:
         cst, cfacts = cluster_res
         cfindings = evaluate_cluster(cluster_rules, cst, cfacts, inv, targets)

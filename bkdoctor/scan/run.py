@@ -43,7 +43,7 @@ def run_scan(
 ) -> int:
     """`bkdoctor scan`: 1 when a finding is at or above --fail-on, else 0."""
     from bkdoctor.inputs.targets import bundle_inventory, cluster_access, hosts_from_cluster, load_inventory_for
-    from bkdoctor.report.jsonreport import build_report, dumps
+    from bkdoctor.report.jsonreport import build_report, dumps, iter_json
     from bkdoctor.report.terminal import print_report
     from bkdoctor.safe.outfiles import check_output_path, write_atomic
     from bkdoctor.scan import loader
@@ -109,10 +109,18 @@ def run_scan(
         from bkdoctor.scan import engine
 
         result = asyncio.run(
-            engine.scan(inv, selected, preloaded_hosts=preloaded[0], cluster_facts=preloaded[1], cluster=cluster)
+            engine.scan(
+                inv,
+                selected,
+                preloaded_hosts=preloaded[0],
+                cluster_facts=preloaded[1],
+                cluster=cluster,
+                keep_facts=False,
+            )
         )
     else:
-        result = asyncio.run(scan_with_progress(inv, selected, concurrency, console, cluster))
+        # the reports are made from the findings: the hosts' facts go as soon as the rules ran (issue 16)
+        result = asyncio.run(scan_with_progress(inv, selected, concurrency, console, cluster, keep_facts=False))
     report = build_report(result, lang)
     if json_path == "-":
         from bkdoctor.safe.terminal import json_for_terminal
@@ -120,7 +128,7 @@ def run_scan(
         sys.stdout.write(json_for_terminal(dumps(report)))
         sys.stdout.flush()
     elif json_path:
-        write_atomic(json_path, dumps(report))
+        write_atomic(json_path, iter_json(report))  # streamed: never the whole text at once
     if html_path:
         from bkdoctor.report.html import render_html
 
@@ -195,13 +203,15 @@ def run_collect(
     )
 
 
-async def scan_with_progress(inv: Any, selected: list, concurrency: int, console: Any, cluster: Any = None) -> Any:
+async def scan_with_progress(
+    inv: Any, selected: list, concurrency: int, console: Any, cluster: Any = None, keep_facts: bool = True
+) -> Any:
     """Live progress on a terminal (one line per host for small fleets, a bar with counts for big ones);
     nothing when the output is not a terminal (CI logs stay clean)."""
     from bkdoctor.scan import engine
 
     if not console.is_terminal:
-        return await engine.scan(inv, selected, concurrency=concurrency, cluster=cluster)
+        return await engine.scan(inv, selected, concurrency=concurrency, cluster=cluster, keep_facts=keep_facts)
     import time
 
     from rich.live import Live
@@ -256,4 +266,6 @@ async def scan_with_progress(inv: Any, selected: list, concurrency: int, console
             )
             live.update(render())
 
-        return await engine.scan(inv, selected, concurrency=concurrency, on_progress=on_progress, cluster=cluster)
+        return await engine.scan(
+            inv, selected, concurrency=concurrency, on_progress=on_progress, cluster=cluster, keep_facts=keep_facts
+        )
