@@ -309,3 +309,40 @@ def test_firewalld_wants_without_ls_for_an_absent_directory(tmp_path, shell, cas
     assert ("firewalld.service" in new["firewalld_wants"].text().split()) == (
         case in ("both", "no-basic", "enabled-in-basic", "a-file", "not-searchable", "dangling")
     )
+
+
+# -- resources: no `grep -c processor /proc/cpuinfo` when the online file gives the count -------------------------
+CPUS = {  # the online file (None: absent), /proc/cpuinfo's processors
+    "ranges": ("0-3,8\n", 5),
+    "one": ("0\n", 1),
+    "absent": (None, 2),
+    "odd": ("0-3,\n", 4),
+    "empty": ("", 3),
+    "no-processor-lines": (None, 0),
+    "offline-listed": ("0-1\n", 4),  # not on x86 (cpuinfo lists the online CPUs): nproc's count is read, as before
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", sorted(CPUS))
+def test_cpuinfo_count_without_grep_gives_the_same_cpus(tmp_path, shell, case):
+    online, n = CPUS[case]
+    b = tmp_path / "bin"
+    link_tools(b, "grep", "cat", "getconf")
+    if online is not None:
+        (tmp_path / "online").write_text(online)
+    (tmp_path / "cpuinfo").write_text("".join(f"processor\t: {i}\nmodel name\t: x\n\n" for i in range(n)))
+    subst = {"/sys/devices/system/cpu/online": str(tmp_path / "online"), "/proc/cpuinfo": str(tmp_path / "cpuinfo")}
+    nproc = {"nproc": host.SECTIONS["nproc"]}
+    old = run(shell, {**nproc, "cpuinfo": "grep -c '^processor' /proc/cpuinfo"}, b, subst)
+    new = run(shell, {**nproc, "cpuinfo": host.SECTIONS["cpuinfo"]}, b, subst)
+    other = {"meminfo": host.Section("meminfo", 0, b"MemTotal: 1000 kB\n"), "df": host.Section("df", 0, b"")}
+    assert outcome(lambda: HostFacts({**old, **other}).resources) == outcome(
+        lambda: HostFacts({**new, **other}).resources
+    )
+    # a probe cut off before `nproc`: the count of cpuinfo's processors, which x86 lists as the online CPUs
+    del old["nproc"], new["nproc"]
+    if case != "offline-listed":
+        assert outcome(lambda: HostFacts({**old, **other}).resources) == outcome(
+            lambda: HostFacts({**new, **other}).resources
+        )

@@ -208,13 +208,18 @@ _EUID = (
     'if [ -n "$u" ]; then printf \'%s\\n\' "$u"; else id -u; fi'
 )
 # getconf _NPROCESSORS_ONLN: glibc counts the ranges of this file ("0-3,8,10-11"); anything else, getconf
-_NPROCS_ONLINE = (
+_ONLINE_CPUS = (
     "o=; [ -r /sys/devices/system/cpu/online ] && read -r o </sys/devices/system/cpu/online; "
-    'case "$o" in ""|*[!0-9,-]*|*,) getconf _NPROCESSORS_ONLN; return;; esac; '
-    'n=0; while [ -n "$o" ]; do r=${o%%,*}; case "$o" in *,*) o=${o#*,};; *) o=;; esac; '
-    'case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) getconf _NPROCESSORS_ONLN; return;; esac; '
-    "n=$((n + ${r#*-} - ${r%-*} + 1)); done; printf '%s\\n' \"$n\""
+    'case "$o" in ""|*[!0-9,-]*|*,) {cmd}; return;; esac; '
+    'n=0; while [ -n "$o" ]; do r=${{o%%,*}}; case "$o" in *,*) o=${{o#*,}};; *) o=;; esac; '
+    'case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) {cmd}; return;; esac; '
+    "n=$((n + ${{r#*-}} - ${{r%-*}} + 1)); done; printf '%s\\n' \"$n\""
 )
+_NPROCS_ONLINE = _ONLINE_CPUS.format(cmd="getconf _NPROCESSORS_ONLN")
+# grep -c '^processor' /proc/cpuinfo, read only when `nproc` gives no number: when the online file gives one, so does
+# `nproc` (the same count, no getconf), and grep's would not be read; it is printed here all the same (x86's
+# /proc/cpuinfo lists the online CPUs: the same number), so a probe cut off between the two still has a count
+_CPUINFO = _ONLINE_CPUS.format(cmd="grep -c '^processor' /proc/cpuinfo")
 # ls -1 of two directories: a header per directory, its entries (no dot files, C order, as the glob gives them),
 # a blank line between; a directory missing or unreadable: ls itself, for its own message and status
 _WANTS = "/etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/"
@@ -574,7 +579,7 @@ def p_time_sync(f: HostFacts) -> dict[str, Any]:
 @fact(
     "resources",
     sections={
-        "cpuinfo": "grep -c '^processor' /proc/cpuinfo",
+        "cpuinfo": _CPUINFO,
         "nproc": _NPROCS_ONLINE,
         "meminfo": "__bkd_cat /proc/meminfo",
         "df": SHARED,
