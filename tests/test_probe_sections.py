@@ -93,13 +93,22 @@ def stand_in(bindir: Path, name: str, body: str) -> None:
     p.chmod(0o755)
 
 
-def link_tools(bindir: Path, *names: str) -> None:
-    """The commands the probe may run here (timeout: the prelude's `t` found it on the usual PATH)."""
-    bindir.mkdir(exist_ok=True)
+def tools(tmp_path: Path, *names: str) -> Path:
+    """A directory of the commands the probe may run here (timeout: the prelude's `t` found it on the usual PATH)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
     for n in ("timeout", *names):
         real = shutil.which(n)
         assert real, n
         os.symlink(real, bindir / n)
+    return bindir
+
+
+def same(fact: str, old: dict, new: dict, other: dict | None = None):
+    """The fact from the old sections and from the new ones (with the same `other` sections), compared; the old."""
+    want = outcome(lambda: HostFacts({**old, **(other or {})}).get(fact))
+    assert outcome(lambda: HostFacts({**new, **(other or {})}).get(fact)) == want
+    return want
 
 
 # -- processes: `ps` alone, not `ps | awk | sort -u` ------------------------------------------------------------
@@ -117,8 +126,7 @@ PS_OUTPUTS = {
 @pytest.mark.parametrize("case", sorted(PS_OUTPUTS))
 def test_processes_one_ps_gives_the_names_of_ps_awk_sort(tmp_path, shell, case):
     out, rc = PS_OUTPUTS[case]
-    b = tmp_path / "bin"
-    link_tools(b, "awk", "sort", "cat")
+    b = tools(tmp_path, "awk", "sort", "cat")
     (tmp_path / "ps.out").write_bytes(out.encode())
     stand_in(b, "ps", f"cat '{tmp_path}/ps.out'; exit {rc}\n")
     old = run(shell, {"processes": OLD["processes"]}, b, {})
@@ -133,9 +141,7 @@ def test_processes_one_ps_gives_the_names_of_ps_awk_sort(tmp_path, shell, case):
     other["firewalld_wants"] = host.Section("firewalld_wants", 0, b"")
     del other["processes"]
     for fact in ("firewalld", "time_sync"):
-        assert outcome(lambda: HostFacts({**old, **other}).get(fact)) == outcome(
-            lambda: HostFacts({**new, **other}).get(fact)
-        )
+        same(fact, old, new, other)
 
 
 def test_processes_without_ps_reads_proc_as_before():
@@ -164,8 +170,7 @@ exit $rc
 @pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
 @pytest.mark.parametrize("case", ["both", "no-data", "data-a-file", "data-fails", "root-fails", "killed", "no-df"])
 def test_df_once_gives_the_disks_and_data_disk_of_two(tmp_path, shell, case):
-    b = tmp_path / "bin"
-    link_tools(b, "cat")
+    b = tools(tmp_path, "cat")
     data = tmp_path / "data"
     env_fail = {"data-fails": str(data), "root-fails": "/"}.get(case, "")
     if case != "no-df":
@@ -181,9 +186,7 @@ def test_df_once_gives_the_disks_and_data_disk_of_two(tmp_path, shell, case):
     other = {s: host.Section(s, 0, b"4\n") for s in ("cpuinfo", "nproc")} | {
         "meminfo": host.Section("meminfo", 0, b"MemTotal: 1000 kB\n")
     }
-    assert outcome(lambda: HostFacts({**old, **other}).resources) == outcome(
-        lambda: HostFacts({**new, **other}).resources
-    )
+    same("resources", old, new, other)
     want = outcome(lambda: _old_data_disk(HostFacts(old)))
     got = outcome(lambda: HostFacts(new).data_disk)
     if case == "root-fails":  # statfs("/") failing: the row of /data alone is not told from the row of /
@@ -199,8 +202,7 @@ def test_df_once_gives_the_disks_and_data_disk_of_two(tmp_path, shell, case):
     "case", ["link-shanghai", "link-utc", "copy-shanghai", "copy-utc", "hardlink", "absent", "dangling", "no-zoneinfo"]
 )
 def test_localtime_link_and_sum_give_the_same_timezone(tmp_path, shell, case):
-    b = tmp_path / "bin"
-    link_tools(b, "readlink", "cksum", "cat", "date")
+    b = tools(tmp_path, "readlink", "cksum", "cat", "date")
     zi = tmp_path / "usr/share/zoneinfo"
     (zi / "Asia").mkdir(parents=True)
     if case != "no-zoneinfo":
@@ -249,8 +251,7 @@ def test_localtime_link_and_sum_give_the_same_timezone(tmp_path, shell, case):
 @pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
 @pytest.mark.parametrize("case", ["absent", "no-dir", "dangling", "enforcing", "permissive", "odd", "a-directory"])
 def test_selinux_enforce_absent_is_disabled_without_cat(tmp_path, shell, case):
-    b = tmp_path / "bin"
-    link_tools(b, "cat")
+    b = tools(tmp_path, "cat")
     fs = tmp_path / "sys/fs/selinux"
     if case != "no-dir":
         fs.mkdir(parents=True)
@@ -265,7 +266,7 @@ def test_selinux_enforce_absent_is_disabled_without_cat(tmp_path, shell, case):
     cfg = {"selinux_config": host.SECTIONS["selinux_config"]}
     old = run(shell, {**cfg, "selinux_enforce": OLD["selinux_enforce"]}, b, subst)
     new = run(shell, {**cfg, "selinux_enforce": host.SECTIONS["selinux_enforce"]}, b, subst)
-    assert outcome(lambda: HostFacts(new).selinux) == outcome(lambda: HostFacts(old).selinux)
+    same("selinux", old, new)
 
 
 # -- firewalld: an absent wants directory is listed by the shell, not by ls --------------------------------------
@@ -274,8 +275,7 @@ def test_selinux_enforce_absent_is_disabled_without_cat(tmp_path, shell, case):
     "case", ["both", "no-basic", "no-multi", "neither", "enabled-in-basic", "a-file", "not-searchable", "dangling"]
 )
 def test_firewalld_wants_without_ls_for_an_absent_directory(tmp_path, shell, case):
-    b = tmp_path / "bin"
-    link_tools(b, "ls", "cat")
+    b = tools(tmp_path, "ls", "cat")
     sd = tmp_path / "systemd/system"
     sd.mkdir(parents=True)
     multi, basic = sd / "multi-user.target.wants", sd / "basic.target.wants"
@@ -305,7 +305,7 @@ def test_firewalld_wants_without_ls_for_an_absent_directory(tmp_path, shell, cas
     }
     for secs in (old, new):
         secs.update(other)
-    assert outcome(lambda: HostFacts(new).firewalld) == outcome(lambda: HostFacts(old).firewalld)
+    same("firewalld", old, new)
     assert ("firewalld.service" in new["firewalld_wants"].text().split()) == (
         case in ("both", "no-basic", "enabled-in-basic", "a-file", "not-searchable", "dangling")
     )
@@ -327,8 +327,7 @@ CPUS = {  # the online file (None: absent), /proc/cpuinfo's processors
 @pytest.mark.parametrize("case", sorted(CPUS))
 def test_cpuinfo_count_without_grep_gives_the_same_cpus(tmp_path, shell, case):
     online, n = CPUS[case]
-    b = tmp_path / "bin"
-    link_tools(b, "grep", "cat", "getconf")
+    b = tools(tmp_path, "grep", "cat", "getconf")
     if online is not None:
         (tmp_path / "online").write_text(online)
     (tmp_path / "cpuinfo").write_text("".join(f"processor\t: {i}\nmodel name\t: x\n\n" for i in range(n)))
@@ -337,12 +336,8 @@ def test_cpuinfo_count_without_grep_gives_the_same_cpus(tmp_path, shell, case):
     old = run(shell, {**nproc, "cpuinfo": "grep -c '^processor' /proc/cpuinfo"}, b, subst)
     new = run(shell, {**nproc, "cpuinfo": host.SECTIONS["cpuinfo"]}, b, subst)
     other = {"meminfo": host.Section("meminfo", 0, b"MemTotal: 1000 kB\n"), "df": host.Section("df", 0, b"")}
-    assert outcome(lambda: HostFacts({**old, **other}).resources) == outcome(
-        lambda: HostFacts({**new, **other}).resources
-    )
+    same("resources", old, new, other)
     # a probe cut off before `nproc`: the count of cpuinfo's processors, which x86 lists as the online CPUs
     del old["nproc"], new["nproc"]
     if case != "offline-listed":
-        assert outcome(lambda: HostFacts({**old, **other}).resources) == outcome(
-            lambda: HostFacts({**new, **other}).resources
-        )
+        same("resources", old, new, other)
