@@ -32,6 +32,7 @@ OLD = {
     "localtime_link": "readlink /etc/localtime",
     "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
     "selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce",
+    "timezone_file": "__bkd_rd /etc/timezone",
     "firewalld_wants": (
         "for d in /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; do "
         '[ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || { ls -1 /etc/systemd/system/multi-user.target.wants/ '
@@ -341,3 +342,21 @@ def test_cpuinfo_count_without_grep_gives_the_same_cpus(tmp_path, shell, case):
     del old["nproc"], new["nproc"]
     if case != "offline-listed":
         same("resources", old, new, other)
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", ["absent", "dangling", "zone", "empty", "a-directory"])
+def test_timezone_file_absent_without_cat(tmp_path, shell, case):
+    b = tools(tmp_path, "cat", "date")
+    tz = tmp_path / "timezone"
+    if case == "dangling":
+        os.symlink("nowhere", tz)
+    elif case == "a-directory":
+        tz.mkdir()
+    elif case in ("zone", "empty"):
+        tz.write_text("Asia/Shanghai\n" if case == "zone" else "")
+    subst = {"/etc/timezone": str(tz), "/etc/localtime": str(tmp_path / "localtime")}
+    fixed = {k: host.SECTIONS[k] for k in ("localtime_link", "localtime_sum", "date_z")}
+    old = run(shell, {**fixed, "timezone_file": OLD["timezone_file"]}, b, subst)
+    new = run(shell, {**fixed, "timezone_file": host.SECTIONS["timezone_file"]}, b, subst)
+    same("timezone", old, new)

@@ -241,7 +241,7 @@ __bkd_s() { t timedatectl status
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:timedatectl:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:timezone_file\n'
-__bkd_s() { __bkd_rd /etc/timezone
+__bkd_s() { [ -e /etc/timezone ] || return 3; __bkd_rd /etc/timezone
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:timezone_file:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:uname_m\n'
