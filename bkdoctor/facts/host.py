@@ -208,21 +208,30 @@ _EUID = (
     'if [ -n "$u" ]; then printf \'%s\\n\' "$u"; else id -u; fi'
 )
 # getconf _NPROCESSORS_ONLN: glibc counts the ranges of this file ("0-3,8,10-11"); anything else, getconf
-_NPROCS_ONLINE = (
+_ONLINE_CPUS = (
     "o=; [ -r /sys/devices/system/cpu/online ] && read -r o </sys/devices/system/cpu/online; "
-    'case "$o" in ""|*[!0-9,-]*|*,) getconf _NPROCESSORS_ONLN; return;; esac; '
-    'n=0; while [ -n "$o" ]; do r=${o%%,*}; case "$o" in *,*) o=${o#*,};; *) o=;; esac; '
-    'case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) getconf _NPROCESSORS_ONLN; return;; esac; '
-    "n=$((n + ${r#*-} - ${r%-*} + 1)); done; printf '%s\\n' \"$n\""
+    'case "$o" in ""|*[!0-9,-]*|*,) {cmd}; return;; esac; '
+    'n=0; while [ -n "$o" ]; do r=${{o%%,*}}; case "$o" in *,*) o=${{o#*,}};; *) o=;; esac; '
+    'case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) {cmd}; return;; esac; '
+    "n=$((n + ${{r#*-}} - ${{r%-*}} + 1)); done; printf '%s\\n' \"$n\""
 )
+_NPROCS_ONLINE = _ONLINE_CPUS.format(cmd="getconf _NPROCESSORS_ONLN")
+# grep -c '^processor' /proc/cpuinfo, read only when `nproc` gives no number: when the online file gives one, so does
+# `nproc` (the same count, no getconf), and grep's would not be read; it is printed here all the same (x86's
+# /proc/cpuinfo lists the online CPUs: the same number), so a probe cut off between the two still has a count
+_CPUINFO = _ONLINE_CPUS.format(cmd="grep -c '^processor' /proc/cpuinfo")
 # ls -1 of two directories: a header per directory, its entries (no dot files, C order, as the glob gives them),
 # a blank line between; a directory missing or unreadable: ls itself, for its own message and status
 _WANTS = "/etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/"
+# A directory that does not exist is listed as nothing (ls printed a message for it, status 2: no entry, which is all
+# p_firewalld reads), not by ls, so a host without one (no basic.target.wants) runs no ls either
 _LS_WANTS = (
-    f'for d in {_WANTS}; do [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || {{ ls -1 {_WANTS}; return; }}; done; '
+    f'a=0; for d in {_WANTS}; do if [ -e "$d" ] || [ -h "$d" ]; then [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || '
+    f"{{ ls -1 {_WANTS}; return; }}; else a=2; fi; done; "
     # ls lists its operands sorted too: basic.target.wants/ first
-    "s=; for d in " + " ".join(sorted(_WANTS.split())) + '; do [ -z "$s" ] || echo; s=1; printf \'%s:\\n\' "$d"; '
-    'for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf \'%s\\n\' "${e#"$d"}"; fi; done; done'
+    "s=; for d in " + " ".join(sorted(_WANTS.split())) + "; do "
+    'if ! [ -e "$d" ]; then printf \'%s: absent\\n\' "$d"; continue; fi; [ -z "$s" ] || echo; s=1; printf \'%s:\\n\' "$d"; '
+    'for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf \'%s\\n\' "${e#"$d"}"; fi; done; done; return $a'
 )
 
 # -- the facts: each one's probe sections (shell snippets, read-only) and its parser -------------------------------
@@ -230,15 +239,40 @@ _LS_WANTS = (
 
 # sections several facts read
 shared("systemd_running", "test -d /run/systemd/system && echo yes || echo no")
-# running processes by name; zombies (a daemon that just exited, not yet reaped) do not count
+# running processes by name; zombies (a daemon that just exited, not yet reaped) do not count. `ps` alone (1 process,
+# not `ps | awk | sort -u`'s 3): _process_names drops the zombies and takes the name as awk's $2 did; the status is
+# 0 as sort's was. Without ps, the names from /proc as before.
+_PS_HEADER = "# ps -eo stat=,comm="
 shared(
     "processes",
     (
-        "if command -v ps >/dev/null 2>&1; then "
-        "ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
+        f"if command -v ps >/dev/null 2>&1; then echo '{_PS_HEADER}'; ps -eo stat=,comm=; true; "
         "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"
     ),
 )
+
+
+def _process_names(f: HostFacts) -> set[str]:
+    """The names of the running processes, as the words of `ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}'` were:
+    awk's fields are split on blanks (space, tab) only, and every line of the section is one of ps's (its stderr
+    too: a line of it gives its second word, where the pipeline gave all its words; no procps message is a process
+    name). Without the header: the names from /proc, one a line, or a bundle of an older bkdoctor (awk's words)."""
+    text = f.text("processes")
+    lines = text.split("\n")
+    if lines[0] != _PS_HEADER:
+        return set(text.split())
+    names: set[str] = set()
+    for line in lines[1:]:
+        fields = re.split(r"[ \t]+", line.strip(" \t"))
+        if len(fields) >= 2 and not fields[0].startswith("Z"):
+            names.update(fields[1].split())
+    return names
+
+
+# `df -P -k / /data`: the disks of `resources` and the /data of `data_disk`, in one df (each ran its own); the last
+# line, after df, says whether /data is a directory (data_disk's None); the status is df's
+_DATA_DIR = "# /data is a directory"
+shared("df", f"t df -P -k / /data; r=$?; [ -d /data ] && echo '{_DATA_DIR}'; return $r")
 # read by no built-in section today; every probe has carried it (the install dir, as the fixes see it)
 param("BKD_INSTALL_DIR", lambda inv, host: inv.install_dir)
 
@@ -346,7 +380,12 @@ def p_fstab(f: HostFacts) -> list[dict[str, Any]]:
 
 @fact(
     "selinux",
-    sections={"selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce", "selinux_config": "__bkd_rd /etc/selinux/config"},
+    sections={
+        # no selinuxfs (SELinux disabled, as the guide wants it): status 3, which p_selinux reads as cat's "No such
+        # file" (a dangling link too); sysfs directories are searchable by all, so `-e` is false only for ENOENT
+        "selinux_enforce": "[ -e /sys/fs/selinux/enforce ] || return 3; __bkd_cat /sys/fs/selinux/enforce",
+        "selinux_config": "__bkd_rd /etc/selinux/config",
+    },
 )
 def p_selinux(f: HostFacts) -> dict[str, Any]:
     enforce = f.text("selinux_enforce", missing_ok=True)
@@ -382,7 +421,7 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
 )
 def p_firewalld(f: HostFacts) -> dict[str, Any]:
     systemd = f.text("systemd_running").strip() == "yes"
-    procs = set(f.text("processes").split())
+    procs = _process_names(f)
     running = "firewalld" in procs
     active = None
     enabled = None
@@ -451,12 +490,21 @@ def parse_iptables(text: str) -> dict[str, Any]:
     }
 
 
+_SHANGHAI = "/usr/share/zoneinfo/Asia/Shanghai"
+_SAME_TZ = f"# /etc/localtime is {_SHANGHAI}"
+
+
 @fact(
     "timezone",
     sections={
-        "localtime_link": "readlink /etc/localtime",
-        "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
-        "timezone_file": "__bkd_rd /etc/timezone",
+        # readlink prints nothing and exits 1 for anything but a symbolic link: the shell's test tells first
+        "localtime_link": "[ -h /etc/localtime ] || return 1; readlink /etc/localtime",
+        # the same file (a link to Shanghai's, the guide's setting) has the same checksum: cksum runs for a copy only
+        "localtime_sum": (
+            f"if [ /etc/localtime -ef {_SHANGHAI} ]; then echo '{_SAME_TZ}'; else cksum /etc/localtime {_SHANGHAI}; fi"
+        ),
+        # Debian's file, absent on CentOS: status 3 without `cat` (read as its "No such file", a dangling link too)
+        "timezone_file": "[ -e /etc/timezone ] || return 3; __bkd_rd /etc/timezone",
         "date_z": "date +%z",
     },
 )
@@ -469,7 +517,9 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
         zone = m.group(1) if m else target
     same_as_shanghai = None
     sums = f.sec("localtime_sum").text().splitlines()
-    if len(sums) >= 2:
+    if sums == [_SAME_TZ]:
+        same_as_shanghai = True  # one file (-ef: same device and inode): cksum would print one sum twice
+    elif len(sums) >= 2:
         a, b = sums[0].split()[:2], sums[1].split()[:2]
         if "/etc/localtime" in sums[0] and "Asia/Shanghai" in sums[1]:
             same_as_shanghai = a == b
@@ -497,7 +547,7 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
     },
 )
 def p_time_sync(f: HostFacts) -> dict[str, Any]:
-    procs = set(f.text("processes").split())
+    procs = _process_names(f)
     daemons = sorted(d for d in ("chronyd", "ntpd", "systemd-timesyn", "openntpd") if d in procs)
     synced: bool | None = None
     offset_s: float | None = None
@@ -530,10 +580,10 @@ def p_time_sync(f: HostFacts) -> dict[str, Any]:
 @fact(
     "resources",
     sections={
-        "cpuinfo": "grep -c '^processor' /proc/cpuinfo",
+        "cpuinfo": _CPUINFO,
         "nproc": _NPROCS_ONLINE,
         "meminfo": "__bkd_cat /proc/meminfo",
-        "df": "t df -P -k / /data",
+        "df": SHARED,
     },
 )
 def p_resources(f: HostFacts) -> dict[str, Any]:
@@ -561,11 +611,16 @@ def p_resources(f: HostFacts) -> dict[str, Any]:
     return {"cpus": cpus, "mem_kb": mem_kb, "disks": disks, "disk_kb": total_kb or None}
 
 
+def _df_row(line: str) -> bool:
+    parts = line.split()
+    return len(parts) >= 6 and parts[1].isdigit()
+
+
 def parse_df(text: str) -> list[dict[str, Any]]:
     out = []
     for line in text.splitlines()[1:]:
         parts = line.split()
-        if len(parts) >= 6 and parts[1].isdigit():
+        if _df_row(line):
             out.append(
                 {
                     "device": parts[0],
@@ -578,16 +633,28 @@ def parse_df(text: str) -> list[dict[str, Any]]:
     return out
 
 
-@fact("data_disk", sections={"df_data": "test -d /data || return 3; t df -P -k /data"})
+@fact("data_disk", sections={"df": SHARED})
 def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
-    s = f.sec("df_data")
-    if s.rc == 3:
-        return None  # /data does not exist
+    """The /data row of the shared `df / /data` (the second: df -P prints a row per operand, in their order, the
+    same filesystem twice too); None when /data is not a directory. df's status is 0 only when both rows are there."""
+    old = f.sections.get("df_data")  # a bundle of an older bkdoctor: `test -d /data || exit 3; df -P -k /data`
+    s = old or f.sec("df")
+    if old is not None:
+        if old.rc == 3:
+            return None
+        text, err = old.text(), old.text()
+    else:
+        lines = s.text().splitlines()
+        if _DATA_DIR not in lines:
+            return None  # /data does not exist (or is not a directory)
+        text = "\n".join(ln for ln in lines if ln != _DATA_DIR) + "\n"
+        # df's own messages: what `df /data` alone printed (it prints no header without a row; not the row of /)
+        err = "\n".join(ln for ln in lines if ln != _DATA_DIR and not _df_row(ln) and not ln.startswith("Filesystem "))
     if not s.ok:
-        raise FactUnavailable(
-            T(f"df /data 失败：{s.text().strip()[:200]}", f"df /data failed: {s.text().strip()[:200]}")
-        )
-    d = parse_df(s.text())
+        raise FactUnavailable(T(f"df /data 失败：{err.strip()[:200]}", f"df /data failed: {err.strip()[:200]}"))
+    d = parse_df(text)
+    if old is None:
+        d = d[1:]  # the row of / first
     if not d:
         raise FactUnavailable(T("无法解析 df /data 的输出", "cannot parse the output of df /data"))
     return d[0]

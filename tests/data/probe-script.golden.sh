@@ -54,7 +54,7 @@ __bkd_s() { printf 'kubectl %s\n' "$(command -v kubectl || echo -)"; k="${KUBECO
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:control_sync:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:cpuinfo\n'
-__bkd_s() { grep -c '^processor' /proc/cpuinfo
+__bkd_s() { o=; [ -r /sys/devices/system/cpu/online ] && read -r o </sys/devices/system/cpu/online; case "$o" in ""|*[!0-9,-]*|*,) grep -c '^processor' /proc/cpuinfo; return;; esac; n=0; while [ -n "$o" ]; do r=${o%%,*}; case "$o" in *,*) o=${o#*,};; *) o=;; esac; case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) grep -c '^processor' /proc/cpuinfo; return;; esac; n=$((n + ${r#*-} - ${r%-*} + 1)); done; printf '%s\n' "$n"
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:cpuinfo:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:daemon_json\n'
@@ -66,13 +66,9 @@ __bkd_s() { date +%z
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:date_z:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:df\n'
-__bkd_s() { t df -P -k / /data
+__bkd_s() { t df -P -k / /data; r=$?; [ -d /data ] && echo '# /data is a directory'; return $r
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:df:%s\n' "$?"
-printf '\n@@BKD-0123456789abcdef:B:df_data\n'
-__bkd_s() { test -d /data || return 3; t df -P -k /data
-}; __bkd_s </dev/null 2>&1
-printf '\n@@BKD-0123456789abcdef:E:df_data:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:docker_bins\n'
 __bkd_s() { command -v dockerd; command -v docker; true
 }; __bkd_s </dev/null 2>&1
@@ -109,7 +105,7 @@ __bkd_s() { t systemctl is-enabled firewalld
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:firewalld_enabled:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:firewalld_wants\n'
-__bkd_s() { for d in /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; do [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || { ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; return; }; done; s=; for d in /etc/systemd/system/basic.target.wants/ /etc/systemd/system/multi-user.target.wants/; do [ -z "$s" ] || echo; s=1; printf '%s:\n' "$d"; for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf '%s\n' "${e#"$d"}"; fi; done; done
+__bkd_s() { a=0; for d in /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; do if [ -e "$d" ] || [ -h "$d" ]; then [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || { ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; return; }; else a=2; fi; done; s=; for d in /etc/systemd/system/basic.target.wants/ /etc/systemd/system/multi-user.target.wants/; do if ! [ -e "$d" ]; then printf '%s: absent\n' "$d"; continue; fi; [ -z "$s" ] || echo; s=1; printf '%s:\n' "$d"; for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf '%s\n' "${e#"$d"}"; fi; done; done; return $a
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:firewalld_wants:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fstab\n'
@@ -145,11 +141,11 @@ __bkd_s() { for d in "${BKD_LOCALPV_DIR:-/mnt/blueking}"/vol* "${BKD_LOCALPV_SRC
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:localpv_dirs:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:localtime_link\n'
-__bkd_s() { readlink /etc/localtime
+__bkd_s() { [ -h /etc/localtime ] || return 1; readlink /etc/localtime
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:localtime_link:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:localtime_sum\n'
-__bkd_s() { cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai
+__bkd_s() { if [ /etc/localtime -ef /usr/share/zoneinfo/Asia/Shanghai ]; then echo '# /etc/localtime is /usr/share/zoneinfo/Asia/Shanghai'; else cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai; fi
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:localtime_sum:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:meminfo\n'
@@ -193,7 +189,7 @@ __bkd_s() { __bkd_cat /proc/swaps
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:proc_swaps:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:processes\n'
-__bkd_s() { if command -v ps >/dev/null 2>&1; then ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi
+__bkd_s() { if command -v ps >/dev/null 2>&1; then echo '# ps -eo stat=,comm='; ps -eo stat=,comm=; true; else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:processes:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:redhat_release\n'
@@ -225,7 +221,7 @@ __bkd_s() { __bkd_rd /etc/selinux/config
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:selinux_config:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:selinux_enforce\n'
-__bkd_s() { __bkd_cat /sys/fs/selinux/enforce
+__bkd_s() { [ -e /sys/fs/selinux/enforce ] || return 3; __bkd_cat /sys/fs/selinux/enforce
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:selinux_enforce:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:sysctl_files\n'
@@ -245,7 +241,7 @@ __bkd_s() { t timedatectl status
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:timedatectl:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:timezone_file\n'
-__bkd_s() { __bkd_rd /etc/timezone
+__bkd_s() { [ -e /etc/timezone ] || return 3; __bkd_rd /etc/timezone
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:timezone_file:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:uname_m\n'

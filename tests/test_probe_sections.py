@@ -1,0 +1,362 @@
+"""Sections rewritten to fork fewer processes (issue 16) give the facts their previous snippets gave: the old and the
+new snippet run on the same inputs (stand-in commands, files under a temporary root) under dash, `bash --posix`
+and bash, and the facts parsed from each are compared."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bkdoctor.facts import host
+from bkdoctor.facts.host import HostFacts
+from bkdoctor.facts.probe import build_script, parse_output
+from bkdoctor.model import FactUnavailable, T
+
+SHELLS = [["dash"], ["bash", "--posix"], ["bash"]]
+SHELL_IDS = ["dash", "bash-posix", "bash"]
+
+# the snippets before the change, as they were
+OLD = {
+    "processes": (
+        "if command -v ps >/dev/null 2>&1; then "
+        "ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
+        "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"
+    ),
+    "df": "t df -P -k / /data",
+    "df_data": "test -d /data || return 3; t df -P -k /data",
+    "localtime_link": "readlink /etc/localtime",
+    "localtime_sum": "cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai",
+    "selinux_enforce": "__bkd_cat /sys/fs/selinux/enforce",
+    "timezone_file": "__bkd_rd /etc/timezone",
+    "firewalld_wants": (
+        "for d in /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; do "
+        '[ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || { ls -1 /etc/systemd/system/multi-user.target.wants/ '
+        "/etc/systemd/system/basic.target.wants/; return; }; done; "
+        "s=; for d in /etc/systemd/system/basic.target.wants/ /etc/systemd/system/multi-user.target.wants/; do "
+        '[ -z "$s" ] || echo; s=1; printf \'%s:\\n\' "$d"; '
+        'for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf \'%s\\n\' "${e#"$d"}"; fi; done; done'
+    ),
+}
+
+
+def _old_data_disk(f: HostFacts):
+    """p_data_disk before the change, as it was."""
+    s = f.sec("df_data")
+    if s.rc == 3:
+        return None
+    if not s.ok:
+        raise FactUnavailable(T("", f"df /data failed: {s.text().strip()[:200]}"))
+    d = host.parse_df(s.text())
+    if not d:
+        raise FactUnavailable(T("", "cannot parse the output of df /data"))
+    return d[0]
+
+
+def run(shell, sections: dict[str, str], bindir: Path, subst: dict[str, str]) -> dict:
+    """The probe of these sections (name -> snippet), the commands on PATH only those in `bindir`, the paths in
+    `subst` moved under the test's directory."""
+    saved = dict(host.SECTIONS)
+    host.SECTIONS.update(sections)
+    try:
+        script, nonce = build_script(set(sections))
+    finally:
+        host.SECTIONS.clear()
+        host.SECTIONS.update(saved)
+    keep = {m: f"@KEEP{i}@" for i, m in enumerate((host._SAME_TZ, host._DATA_DIR, host._PS_HEADER))}  # printed as is
+    for m, k in keep.items():
+        script = script.replace(m, k)
+    for a, b in subst.items():
+        script = script.replace(a, b)
+    for m, k in keep.items():
+        script = script.replace(k, m)
+    first = script.index("printf '\\n@@BKD-")
+    script = script[:first] + f"PATH='{bindir}'; export PATH\n" + script[first:]
+    out = subprocess.run([*shell, "-s"], input=script.encode(), capture_output=True, timeout=60).stdout
+    return parse_output(out, nonce)
+
+
+def outcome(fn):
+    """A fact's value, or its error's English message with the shell's line numbers taken out."""
+    try:
+        return fn()
+    except FactUnavailable as e:
+        return ("unavailable", re.sub(r": (line )?\d+: ", ": N: ", str(e)))
+
+
+def stand_in(bindir: Path, name: str, body: str) -> None:
+    p = bindir / name
+    p.write_text("#!/bin/sh\n" + body)
+    p.chmod(0o755)
+
+
+def tools(tmp_path: Path, *names: str) -> Path:
+    """A directory of the commands the probe may run here (timeout: the prelude's `t` found it on the usual PATH)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for n in ("timeout", *names):
+        real = shutil.which(n)
+        assert real, n
+        os.symlink(real, bindir / n)
+    return bindir
+
+
+def same(fact: str, old: dict, new: dict, other: dict | None = None):
+    """The fact from the old sections and from the new ones (with the same `other` sections), compared; the old."""
+    want = outcome(lambda: HostFacts({**old, **(other or {})}).get(fact))
+    assert outcome(lambda: HostFacts({**new, **(other or {})}).get(fact)) == want
+    return want
+
+
+# -- processes: `ps` alone, not `ps | awk | sort -u` ------------------------------------------------------------
+PS_OUTPUTS = {
+    "plain": ("Ss   systemd\nS    firewalld\nSsl  chronyd\nR+   ps\n", 0),
+    "zombies": ("Z    firewalld\nZs   ntpd\nS    chronyd\nZl   defunct-only\n", 0),
+    "odd-names": ("S    tmux: server\nS\tsystemd-timesyn\n  S   lead\nSl   a\x0bb\nS    \nS\n\nS    x\x1cy\n", 0),
+    "empty": ("", 0),
+    "fails": ("S    chronyd\n", 1),
+    "killed": ("", 137),
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", sorted(PS_OUTPUTS))
+def test_processes_one_ps_gives_the_names_of_ps_awk_sort(tmp_path, shell, case):
+    out, rc = PS_OUTPUTS[case]
+    b = tools(tmp_path, "awk", "sort", "cat")
+    (tmp_path / "ps.out").write_bytes(out.encode())
+    stand_in(b, "ps", f"cat '{tmp_path}/ps.out'; exit {rc}\n")
+    old = run(shell, {"processes": OLD["processes"]}, b, {})
+    new = run(shell, {"processes": host.SECTIONS["processes"]}, b, {})
+    assert old["processes"].rc == new["processes"].rc == 0
+    want = set(old["processes"].text().split())  # the parsers read the words of the old section
+    assert host._process_names(HostFacts(new)) == want
+    assert host._process_names(HostFacts(old)) == want  # a bundle of an older bkdoctor reads the same
+    # the facts that read the names
+    other = {s: host.Section(s, 127, b"") for s in host.FACTS["firewalld"] + host.FACTS["time_sync"]}
+    other["systemd_running"] = host.Section("systemd_running", 0, b"no\n")
+    other["firewalld_wants"] = host.Section("firewalld_wants", 0, b"")
+    del other["processes"]
+    for fact in ("firewalld", "time_sync"):
+        same(fact, old, new, other)
+
+
+def test_processes_without_ps_reads_proc_as_before():
+    """The branch without ps is the old one, word for word (its output is /proc's, which changes between runs)."""
+    fallback = "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"
+    assert OLD["processes"].endswith(fallback) and host.SECTIONS["processes"].endswith(fallback)
+
+
+# -- df: one `df / /data` for `resources` and `data_disk` -------------------------------------------------------
+# a stand-in GNU df -P -k: the header when there is a row, a row per operand in their order, a message per failure
+DF = r"""[ -z "$DF_RC" ] || exit "$DF_RC"  # killed: nothing printed (df prints its table at the end)
+shift 2; rows=; err=; rc=0
+for p in "$@"; do
+  case " $DF_FAIL " in *" $p "*) err="$err$(printf 'df: %s: Permission denied' "$p")
+"; rc=1; continue;; esac
+  if [ -e "$p" ]; then rows="$rows$(printf '/dev/vd%s 104857600 %s 104856600 1%% %s' "${#p}" "${#p}" "$p")
+"; else err="$err$(printf 'df: %s: No such file or directory' "$p")
+"; rc=1; fi
+done
+[ -z "$rows" ] || printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\n%s' "$rows"
+[ -z "$err" ] || printf '%s' "$err" >&2
+exit $rc
+"""
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", ["both", "no-data", "data-a-file", "data-fails", "root-fails", "killed", "no-df"])
+def test_df_once_gives_the_disks_and_data_disk_of_two(tmp_path, shell, case):
+    b = tools(tmp_path, "cat")
+    data = tmp_path / "data"
+    env_fail = {"data-fails": str(data), "root-fails": "/"}.get(case, "")
+    if case != "no-df":
+        stand_in(b, "df", f"DF_FAIL='{env_fail}'; DF_RC='{124 if case == 'killed' else ''}'\n" + DF)
+    if case == "data-a-file":
+        data.write_text("")
+    elif case != "no-data":
+        data.mkdir()
+    subst = {"-k / /data": f"-k / {data}", "-k /data": f"-k {data}", "-d /data": f"-d {data}"}
+    old_secs = {k: OLD[k] for k in ("df", "df_data")}
+    old = run(shell, old_secs, b, subst)
+    new = run(shell, {"df": host.SECTIONS["df"]}, b, subst)
+    other = {s: host.Section(s, 0, b"4\n") for s in ("cpuinfo", "nproc")} | {
+        "meminfo": host.Section("meminfo", 0, b"MemTotal: 1000 kB\n")
+    }
+    same("resources", old, new, other)
+    want = outcome(lambda: _old_data_disk(HostFacts(old)))
+    got = outcome(lambda: HostFacts(new).data_disk)
+    if case == "root-fails":  # statfs("/") failing: the row of /data alone is not told from the row of /
+        assert want != got and got[0] == "unavailable"
+        return
+    assert got == want
+    assert outcome(lambda: HostFacts(old).data_disk) == want  # a bundle of an older bkdoctor reads the same
+
+
+# -- timezone: readlink only for a link, cksum only for a copy ----------------------------------------------------
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize(
+    "case", ["link-shanghai", "link-utc", "copy-shanghai", "copy-utc", "hardlink", "absent", "dangling", "no-zoneinfo"]
+)
+def test_localtime_link_and_sum_give_the_same_timezone(tmp_path, shell, case):
+    b = tools(tmp_path, "readlink", "cksum", "cat", "date")
+    zi = tmp_path / "usr/share/zoneinfo"
+    (zi / "Asia").mkdir(parents=True)
+    if case != "no-zoneinfo":
+        (zi / "Asia/Shanghai").write_bytes(b"TZif2 shanghai\x00\x01")
+    (zi / "UTC").write_bytes(b"TZif2 utc\x00")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    lt = etc / "localtime"
+    target = {"link-shanghai": "../usr/share/zoneinfo/Asia/Shanghai", "link-utc": "../usr/share/zoneinfo/UTC"}
+    if case in target:
+        os.symlink(target[case], lt)
+    elif case == "dangling" or case == "no-zoneinfo":
+        os.symlink("../usr/share/zoneinfo/Nowhere" if case == "dangling" else "../usr/share/zoneinfo/Asia/Shanghai", lt)
+    elif case == "copy-shanghai":
+        lt.write_bytes((zi / "Asia/Shanghai").read_bytes())
+    elif case == "copy-utc":
+        lt.write_bytes((zi / "UTC").read_bytes())
+    elif case == "hardlink":
+        os.link(zi / "Asia/Shanghai", lt)
+    subst = {"/etc/localtime": str(lt), "/usr/share/zoneinfo/": f"{zi}/", "/etc/timezone": str(etc / "timezone")}
+    fixed = {"timezone_file": host.SECTIONS["timezone_file"], "date_z": host.SECTIONS["date_z"]}
+    old = run(
+        shell, {**fixed, "localtime_link": OLD["localtime_link"], "localtime_sum": OLD["localtime_sum"]}, b, subst
+    )
+    new = run(
+        shell,
+        {**fixed, "localtime_link": host.SECTIONS["localtime_link"], "localtime_sum": host.SECTIONS["localtime_sum"]},
+        b,
+        subst,
+    )
+    assert old["localtime_link"].rc == new["localtime_link"].rc
+    assert old["localtime_link"].out.replace(str(tmp_path).encode(), b"") == new["localtime_link"].out.replace(
+        str(tmp_path).encode(), b""
+    )
+
+    def tz(secs):
+        v = outcome(lambda: HostFacts(secs).timezone)
+        if isinstance(v, tuple):
+            return v
+        return {k: (x.replace(str(tmp_path), "") if isinstance(x, str) else x) for k, x in v.items()}
+
+    assert tz(new) == tz(old)
+
+
+# -- selinux: no `cat` for an absent /sys/fs/selinux/enforce ------------------------------------------------------
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", ["absent", "no-dir", "dangling", "enforcing", "permissive", "odd", "a-directory"])
+def test_selinux_enforce_absent_is_disabled_without_cat(tmp_path, shell, case):
+    b = tools(tmp_path, "cat")
+    fs = tmp_path / "sys/fs/selinux"
+    if case != "no-dir":
+        fs.mkdir(parents=True)
+    enforce = fs / "enforce"
+    if case == "dangling":
+        os.symlink("nowhere", enforce)
+    elif case == "a-directory":
+        enforce.mkdir()
+    elif case in ("enforcing", "permissive", "odd"):
+        enforce.write_text({"enforcing": "1", "permissive": "0", "odd": "2\n"}[case])
+    subst = {"/sys/fs/selinux/enforce": str(enforce), "/etc/selinux/config": str(tmp_path / "config")}
+    cfg = {"selinux_config": host.SECTIONS["selinux_config"]}
+    old = run(shell, {**cfg, "selinux_enforce": OLD["selinux_enforce"]}, b, subst)
+    new = run(shell, {**cfg, "selinux_enforce": host.SECTIONS["selinux_enforce"]}, b, subst)
+    same("selinux", old, new)
+
+
+# -- firewalld: an absent wants directory is listed by the shell, not by ls --------------------------------------
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize(
+    "case", ["both", "no-basic", "no-multi", "neither", "enabled-in-basic", "a-file", "not-searchable", "dangling"]
+)
+def test_firewalld_wants_without_ls_for_an_absent_directory(tmp_path, shell, case):
+    b = tools(tmp_path, "ls", "cat")
+    sd = tmp_path / "systemd/system"
+    sd.mkdir(parents=True)
+    multi, basic = sd / "multi-user.target.wants", sd / "basic.target.wants"
+    if case not in ("no-multi", "neither"):
+        multi.mkdir()
+        (multi / "firewalld.service").write_text("")
+        (multi / "sshd.service").write_text("")
+    if case in ("no-basic", "neither"):
+        pass
+    elif case == "a-file":
+        basic.write_text("")
+    elif case == "dangling":
+        os.symlink("nowhere", basic)
+    else:
+        basic.mkdir()
+        (basic / "microcode.service").write_text("")
+        if case == "enabled-in-basic":
+            (basic / "firewalld.service").write_text("")
+        if case == "not-searchable":
+            basic.chmod(0o600)
+    subst = {"/etc/systemd/system/": f"{sd}/"}
+    old = run(shell, {"firewalld_wants": OLD["firewalld_wants"]}, b, subst)
+    new = run(shell, {"firewalld_wants": host.SECTIONS["firewalld_wants"]}, b, subst)
+    other = {
+        "systemd_running": host.Section("systemd_running", 0, b"no\n"),
+        "processes": host.Section("processes", 0, b"sshd\n"),
+    }
+    for secs in (old, new):
+        secs.update(other)
+    same("firewalld", old, new)
+    assert ("firewalld.service" in new["firewalld_wants"].text().split()) == (
+        case in ("both", "no-basic", "enabled-in-basic", "a-file", "not-searchable", "dangling")
+    )
+
+
+# -- resources: no `grep -c processor /proc/cpuinfo` when the online file gives the count -------------------------
+CPUS = {  # the online file (None: absent), /proc/cpuinfo's processors
+    "ranges": ("0-3,8\n", 5),
+    "one": ("0\n", 1),
+    "absent": (None, 2),
+    "odd": ("0-3,\n", 4),
+    "empty": ("", 3),
+    "no-processor-lines": (None, 0),
+    "offline-listed": ("0-1\n", 4),  # not on x86 (cpuinfo lists the online CPUs): nproc's count is read, as before
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", sorted(CPUS))
+def test_cpuinfo_count_without_grep_gives_the_same_cpus(tmp_path, shell, case):
+    online, n = CPUS[case]
+    b = tools(tmp_path, "grep", "cat", "getconf")
+    if online is not None:
+        (tmp_path / "online").write_text(online)
+    (tmp_path / "cpuinfo").write_text("".join(f"processor\t: {i}\nmodel name\t: x\n\n" for i in range(n)))
+    subst = {"/sys/devices/system/cpu/online": str(tmp_path / "online"), "/proc/cpuinfo": str(tmp_path / "cpuinfo")}
+    nproc = {"nproc": host.SECTIONS["nproc"]}
+    old = run(shell, {**nproc, "cpuinfo": "grep -c '^processor' /proc/cpuinfo"}, b, subst)
+    new = run(shell, {**nproc, "cpuinfo": host.SECTIONS["cpuinfo"]}, b, subst)
+    other = {"meminfo": host.Section("meminfo", 0, b"MemTotal: 1000 kB\n"), "df": host.Section("df", 0, b"")}
+    same("resources", old, new, other)
+    # a probe cut off before `nproc`: the count of cpuinfo's processors, which x86 lists as the online CPUs
+    del old["nproc"], new["nproc"]
+    if case != "offline-listed":
+        same("resources", old, new, other)
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", ["absent", "dangling", "zone", "empty", "a-directory"])
+def test_timezone_file_absent_without_cat(tmp_path, shell, case):
+    b = tools(tmp_path, "cat", "date")
+    tz = tmp_path / "timezone"
+    if case == "dangling":
+        os.symlink("nowhere", tz)
+    elif case == "a-directory":
+        tz.mkdir()
+    elif case in ("zone", "empty"):
+        tz.write_text("Asia/Shanghai\n" if case == "zone" else "")
+    subst = {"/etc/timezone": str(tz), "/etc/localtime": str(tmp_path / "localtime")}
+    fixed = {k: host.SECTIONS[k] for k in ("localtime_link", "localtime_sum", "date_z")}
+    old = run(shell, {**fixed, "timezone_file": OLD["timezone_file"]}, b, subst)
+    new = run(shell, {**fixed, "timezone_file": host.SECTIONS["timezone_file"]}, b, subst)
+    same("timezone", old, new)
