@@ -20,7 +20,7 @@ with half and with all the objects (unless --no-growth), and, per kind, what bkd
 MB per 1,000 pods / events and per 100 helm releases.
 Writes bench/out/cluster-<timestamp>.json.
 
-Usage: python3 bench/cluster.py [--scale 1] [--repeat 5] [--no-growth]
+Usage: python3 bench/cluster.py [--scale 1] [--repeat 5] [--no-growth] [--serve]
 """
 
 from __future__ import annotations
@@ -1397,6 +1397,12 @@ def main() -> int:
     ap.add_argument("--no-growth", action="store_true", help="skip the measurements at half the objects")
     ap.add_argument("--threads", type=int, default=12, help="loader threads")
     ap.add_argument(
+        "--serve",
+        action="store_true",
+        help="load the cluster (both halves), print its kubeconfig and wait until Ctrl-C or SIGTERM (to profile "
+        "a scan against it); measures nothing",
+    )
+    ap.add_argument(
         "--baseline",
         type=Path,
         default=None,
@@ -1467,7 +1473,7 @@ def main() -> int:
                 f"({n_objs / load_s:.0f}/s; not measured)",
                 flush=True,
             )
-            if copy == 0 and not a.no_growth:
+            if copy == 0 and not (a.no_growth or a.serve):
                 half = {
                     "counts": dict(c.counts),
                     "cli": [bench_cli(kc, work / "r.json") for _ in range(max(1, min(a.repeat, 2)))],
@@ -1489,6 +1495,10 @@ def main() -> int:
             objects=sum(len(c.objs) + len(c.first) + len(c.namespaces) for c in halves),
         )
         print(f"# {json.dumps(counts)}; helm manifests {payload / 2**20:.1f} MB; loaded in {sum(loads):.0f}s")
+        if a.serve:
+            print(f"# serving: bkdoctor scan --rule cluster --kubeconfig {kc}  (Ctrl-C or SIGTERM stops)", flush=True)
+            while True:
+                time.sleep(3600)
 
         api = kube.api_client()
         try:

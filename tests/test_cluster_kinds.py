@@ -69,3 +69,96 @@ def test_a_configmap_refused_alone_errs_only_for_its_readers(monkeypatch):
     )
     with pytest.raises(FactUnavailable, match="forbidden"):
         cluster.configmap(cluster.ClusterFacts(None), "coredns")
+
+
+def _pod(i: int, failing: bool, restarted: bool = False) -> dict:
+    cs = {"name": "main", "restartCount": 1 if restarted else 0, "ready": not failing}
+    return {
+        "metadata": {"namespace": "ns", "name": f"p{i:04d}"},
+        "spec": {"containers": [{"name": "main", "image": "x"}, {"name": "side", "image": "y"}]},
+        "status": {
+            "phase": "Failed" if failing else "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [cs],
+        },
+    }
+
+
+class _FakeApi:
+    """Pages of pods and log reads, as the API serves them; records when each log read came (after which page)."""
+
+    def __init__(self, pods: list[dict], page: int) -> None:
+        self.pods, self.page, self.pages_served, self.log_reads = pods, page, 0, []
+
+    def __call__(self, facts, path: str, query=None, *, raw: bool = False):
+        import time
+
+        if path.endswith("/log"):
+            self.log_reads.append((path, dict(query or {}), self.pages_served))
+            return f"log of {path} {sorted((query or {}).items())}".encode()
+        start = int((query or {}).get("continue") or 0)
+        items = [dict(p) for p in self.pods[start : start + self.page]]
+        time.sleep(0.1)  # a page takes a while (the log reads get their turn), then it is served
+        self.pages_served += 1
+        more = start + self.page < len(self.pods)
+        return {"items": items, "metadata": {"continue": str(start + self.page) if more else ""}}
+
+
+def test_logs_are_read_while_the_pods_are_listed_and_are_those_of_listing_first(monkeypatch):
+    """Issue 16: log reads start with the first failing pod of the first page (in a thread of their own), not after
+    the whole list; what is read is the same as listing every pod first and reading after: the first
+    MAX_LOG_PODS failing pods in list order, the previous log of restarted containers, in the same key order."""
+    from bkdoctor.facts import cluster
+    from bkdoctor.facts.k8s import container_statuses, md, pod_failing
+
+    pods = [_pod(i, failing=i % 3 == 0, restarted=i % 6 == 0) for i in range(1200)]  # 400 failing: the cap cuts
+    api = _FakeApi(pods, cluster.SMALL_PAGE)
+    monkeypatch.setattr(
+        cluster.ClusterFacts, "_get", lambda self, path, query=None, *, raw=False: api(self, path, query, raw=raw)
+    )
+    facts = cluster.ClusterFacts(access=object())  # type: ignore[arg-type]
+    logs = facts.get("logs")
+
+    expected = {}
+    for p in [p for p in facts.get("pods") if pod_failing(p)][: facts.MAX_LOG_PODS]:  # the old way
+        ns, name = md(p)["namespace"], md(p)["name"]
+        restarted = {cs["name"] for cs in container_statuses(p) if cs.get("restartCount", 0) > 0}
+        for c in p["spec"]["containers"]:
+            for prev in (False, True) if c["name"] in restarted else (False,):
+                q = {"container": c["name"], "tailLines": facts.log_tail, **({"previous": "true"} if prev else {})}
+                expected[f"{ns}/{name}/{c['name']}/{int(prev)}"] = (
+                    f"log of /api/v1/namespaces/{ns}/pods/{name}/log {sorted(q.items())}"
+                )
+    assert list(logs.items()) == list(expected.items())
+    assert len(api.log_reads) == len(expected)
+    assert api.log_reads[0][2] < api.pages_served  # the first read came before the last page
+    assert len(facts.get("pods")) == 1200 and api.pages_served == 6  # listed once
+
+
+def test_logs_are_unavailable_when_the_pods_are(monkeypatch):
+    from bkdoctor.facts import cluster
+    from bkdoctor.model import FactUnavailable, T
+
+    api = _FakeApi([_pod(i, failing=True) for i in range(450)], cluster.SMALL_PAGE)
+
+    def failing_get(facts, path, query=None, *, raw=False):
+        if not raw and (query or {}).get("continue"):
+            raise FactUnavailable(T("禁止", "forbidden (HTTP 403)"))  # the second page is refused
+        return api(facts, path, query, raw=raw)
+
+    monkeypatch.setattr(cluster.ClusterFacts, "_get", failing_get)
+    facts = cluster.ClusterFacts(access=object())  # type: ignore[arg-type]
+    with pytest.raises(FactUnavailable, match="forbidden"):
+        facts.get("logs")
+    with pytest.raises(FactUnavailable, match="forbidden"):
+        facts.get("pods")
+
+
+def test_the_longest_kinds_are_read_first():
+    from bkdoctor.facts.cluster import gather_order
+
+    kinds = {"configmaps", "events", "helm_releases", "jobs", "logs", "nodes", "pods", "services", "version"}
+    assert gather_order(kinds)[:3] == ["logs", "events", "helm_releases"]
+    assert "pods" not in gather_order(kinds)  # `logs` lists them
+    assert sorted(gather_order(kinds)) == sorted(kinds - {"pods"})
+    assert gather_order({"services", "pods", "nodes"}) == ["pods", "nodes", "services"]

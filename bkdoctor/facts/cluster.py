@@ -33,8 +33,10 @@ CONFIGMAPS: dict[str, str] = {
 CONFIGMAP_NAMES = tuple(CONFIGMAPS)
 
 PAGE = 500
-# the big kinds in smaller pages (`Kind.page`): a decoded 500-item page of events or pods is tens of MB while it is
-# reduced, and several kinds are read at once
+# pods in smaller pages (`Kind.page`): a decoded 500-item page of pods is tens of MB while it is reduced, and several
+# kinds are read at once. Events stay at PAGE: an event is small, and at 200 a page the API server spent more CPU on
+# the 100 requests of 20,000 events than on the 40 at 500 (1.4-1.8 s against 0.7-1.2 s, issue 16), on the scan's
+# longest list; pods showed no such difference.
 SMALL_PAGE = 200
 LOG_TAIL = 200
 REQUEST_TIMEOUT = (5, 60)  # connect, read
@@ -281,6 +283,7 @@ class ClusterFacts:
         query: dict[str, Any] | None = None,
         reduce: Callable[[dict[str, Any]], Any] | None = None,
         page: int | None = None,
+        each: Callable[[Any], None] | None = None,
     ) -> list[Any]:
         out: list[Any] = []
         cont = None
@@ -298,20 +301,32 @@ class ClusterFacts:
                 items[i] = None
                 (item.get("metadata") or {}).pop("managedFields", None)
                 out.append(_share(reduce(item), self._strings) if reduce else item)
+                if each is not None:
+                    each(out[-1])
             del items
             if not cont:
                 return out
 
     # -- facts ----------------------------------------------------------------------------------------
-    def get(self, kind: str) -> Any:
+    def get(self, kind: str, each: Callable[[Any], None] | None = None) -> Any:
+        """The kind's objects, listed on first use. `each(item)`, when given, sees every item of a list kind once,
+        in list order: as each page arrives when this call lists it (so the caller can start work on the first
+        pages while the rest are listed: `logs` on failing pods), else from the cache; when the kind cannot be
+        read, the items already seen stay seen and this raises as without `each`."""
+        fed = False
         if kind not in self._cache:
             import threading
 
             lock = self._locks.setdefault(kind, threading.Lock())  # dict.setdefault is atomic under the GIL
             with lock:  # several gathering threads may want the same kind (logs need pods): list it once
                 if kind not in self._cache:
+                    fed = each is not None and self._streams(kind)
                     try:
-                        self._cache[kind] = self._load(kind)
+                        if fed:
+                            rec = RECORDS[kind]
+                            self._cache[kind] = self._list(rec.path, reduce=rec.reduce, page=rec.page, each=each)
+                        else:
+                            self._cache[kind] = self._load(kind)
                     except FactUnavailable as e:
                         self._cache[kind] = e
                     except Exception as e:  # ApiException, urllib3 errors, JSON errors
@@ -319,7 +334,15 @@ class ClusterFacts:
         v = self._cache[kind]
         if isinstance(v, FactUnavailable):
             raise v
+        if each is not None and not fed:
+            for item in v:
+                each(item)
         return v
+
+    def _streams(self, kind: str) -> bool:
+        """Whether `kind` is read as `_list` reads it, page by page from the API (`each` can see its pages)."""
+        rec = RECORDS.get(kind)
+        return self.preloaded is None and self.access is not None and rec is not None and rec.load is None
 
     def index(self, key: str, build: Callable[[], Any]) -> Any:
         """What `build()` derives from the facts (an index of events by reason...), built once per scan and shared
@@ -430,19 +453,42 @@ class ClusterFacts:
     MAX_LOG_PODS = 100
 
     def _failing_pod_logs(self, rec: Kind) -> dict[str, str]:
-        """Tails of the containers of failing pods only ({ns/pod/container/previous: text}); bounded."""
+        """Tails of the containers of failing pods only ({ns/pod/container/previous: text}); bounded. The reads
+        start with the first failing pod of the first page of pods, one at a time in a thread of their own, while
+        the rest of the pods are listed (issue 16: they had waited for the whole list); the pods and the reads
+        are those of listing first and reading after: the first MAX_LOG_PODS failing pods in list order."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         from bkdoctor.facts.k8s import container_statuses, md, pod_failing
 
-        out: dict[str, str] = {}
-        failing = [p for p in self.get("pods") if pod_failing(p)][: self.MAX_LOG_PODS]
-        for p in failing:
+        reads: list[tuple[str, Future]] = []
+        taken = 0
+
+        def each(p: dict[str, Any]) -> None:
+            nonlocal taken
+            if taken >= self.MAX_LOG_PODS or not pod_failing(p):
+                return
+            taken += 1
             ns, name = md(p).get("namespace", ""), md(p)["name"]
             restarted = {cs.get("name") for cs in container_statuses(p) if cs.get("restartCount", 0) > 0}
             for c in (p.get("spec") or {}).get("containers") or []:
                 for prev in (False, True) if c["name"] in restarted else (False,):
-                    text = self.pod_log(ns, name, c["name"], prev)
-                    if text:
-                        out[f"{ns}/{name}/{c['name']}/{int(prev)}"] = text
+                    reads.append(
+                        (f"{ns}/{name}/{c['name']}/{int(prev)}", pool.submit(self.pod_log, ns, name, c["name"], prev))
+                    )
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bkdoctor-logs")
+        listed = False
+        try:
+            self.get("pods", each=each)
+            listed = True
+        finally:  # pods unavailable: the reads not yet made are not made
+            pool.shutdown(wait=True, cancel_futures=not listed)
+        out: dict[str, str] = {}
+        for key, fut in reads:
+            text = fut.result()
+            if text:
+                out[key] = text
         return out
 
     def pod_log(self, namespace: str, pod: str, container: str, previous: bool = False) -> str | None:
@@ -493,7 +539,7 @@ RECORDS: dict[str, Kind] = _records(
     Kind("nodes", "/api/v1/nodes", reduce=_reduce_node),
     Kind("pods", "/api/v1/pods", reduce=_reduce_pod, page=SMALL_PAGE),
     Kind("services", "/api/v1/services"),
-    Kind("events", "/api/v1/events", reduce=_reduce_event, page=SMALL_PAGE),
+    Kind("events", "/api/v1/events", reduce=_reduce_event),
     Kind("pvs", "/api/v1/persistentvolumes"),
     Kind("pvcs", "/api/v1/persistentvolumeclaims"),
     Kind("storageclasses", "/apis/storage.k8s.io/v1/storageclasses"),
@@ -509,6 +555,18 @@ RECORDS: dict[str, Kind] = _records(
 
 # every kind a cluster rule may name in `facts` (checked when the rules load: `scan/loader.py: known_facts`)
 FACTS = frozenset(RECORDS)
+
+# the kinds that take longest, longest first: a scan's wall time is its longest chain of requests (issue 16). `logs`
+# lists the pods itself and reads logs while it does; then 20,000 events; then helm's release Secrets (big pages)
+LONGEST_FIRST = ("logs", "events", "helm_releases", "pods")
+
+
+def gather_order(kinds: set[str]) -> list[str]:
+    """`kinds` in the order a pool of readers should take them: the longest first, the rest by name. `pods` is left
+    out when `logs` is in: `logs` lists them, and a reader given `pods` as well would only wait for it."""
+    ks = set(kinds) - ({"pods"} if "logs" in kinds else set())
+    return sorted(ks, key=lambda k: (LONGEST_FIRST.index(k) if k in LONGEST_FIRST else len(LONGEST_FIRST), k))
+
 
 # kinds named by a prefix and read by whoever registers it (`family()`): the site rules' `site:<path>?<query>`
 FAMILIES: dict[str, Callable[[ClusterFacts, str], Any]] = {}

@@ -342,18 +342,27 @@ def _match_event(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
     if reasons and len(reasons) > 1:  # keep the API's order, as without the index
         pos = facts.index("faq:event-pos", lambda: {id(e): i for i, e in enumerate(facts.get("events"))})
         candidates.sort(key=lambda e: pos[id(e)])
+    # `_scoped` and `_message` inlined, their patterns looked up once: this loop runs over every event for each
+    # entry without a reason (20,000 events x 11 entries in the cluster bench; issue 16)
+    pod_rx, ns_rx, msg_rx = _re(m, "pod"), _re(m, "namespace"), _re(m, "message")
     for e in candidates:
         io = e.get("involvedObject") or {}
         if kind and io.get("kind") != kind:
             continue
         if reasons and e.get("reason") not in reasons:
             continue
-        if not _scoped(m, io.get("namespace", ""), io.get("name", "")):
+        if (pod_rx is not None and not pod_rx.search(io.get("name", ""))) or (
+            ns_rx is not None and not ns_rx.search(io.get("namespace", ""))
+        ):
             continue
         text = e.get("message", "") or ""
-        groups = _message(m, text)
-        if groups is None:
-            continue
+        if msg_rx is None:
+            groups: dict[str, str] = {}
+        else:
+            found = msg_rx.search(text)
+            if found is None:
+                continue
+            groups = found.groupdict()
         p = _pod_named(facts, io.get("namespace"), io.get("name")) if io.get("kind") == "Pod" else None
         node = ((p or {}).get("spec") or {}).get("nodeName") or (e.get("source") or {}).get("host")
         out.append(
