@@ -153,11 +153,9 @@ def test_a_configmap_refused_alone_gives_the_same_status_live_and_from_the_bundl
     """RBAC grants three of the four ConfigMap names: the coredns rule reads the fourth. Live, `configmap()`
     raises the 403 for that name (error); the bundle carries the refusal, so its scan says error too (before, the
     name looked absent in the bundle and the rule said fail: no kube-system/coredns ConfigMap)."""
-    import time
-
-    import yaml
-    from kube.fixtures import rest
     from kubernetes import client
+    from kubernetes.config import new_client_from_config
+    from test_incluster import sa_kubeconfig, status_code, wait_for
 
     from bkdoctor.facts.cluster import CONFIGMAPS
 
@@ -195,41 +193,18 @@ def test_a_configmap_refused_alone_gives_the_same_status_live_and_from_the_bundl
                 "subjects": [{"kind": "ServiceAccount", "name": "bkdoctor", "namespace": kube_ns}],
             }
         )
-        tr = rest(
-            api,
-            "POST",
-            f"/api/v1/namespaces/{kube_ns}/serviceaccounts/bkdoctor/token",
-            body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
-        )
-        cfg = yaml.safe_load(open(kube_apiserver.kubeconfig).read())
-        cfg["users"] = [{"name": "sa", "user": {"token": tr["status"]["token"]}}]
-        cfg["contexts"][0]["context"]["user"] = "sa"
-        kc = tmp_path / "kubeconfig"
-        kc.write_text(yaml.safe_dump(cfg))
-        kc.chmod(0o600)
+        kc = sa_kubeconfig(kube_apiserver, api, kube_ns, tmp_path / "kubeconfig")  # a token of ServiceAccount bkdoctor
         home = tmp_path / "home"
         home.mkdir()
         common = ["--rule", "coredns", "--domain", "bkce7.bktencent.com"]
-        from kubernetes.client.rest import ApiException
-        from kubernetes.config import new_client_from_config
-
-        sa = new_client_from_config(str(kc))
+        sa = new_client_from_config(kc)
         query = [("fieldSelector", f"metadata.name={granted[0]}")]
-        for _ in range(150):  # the RBAC authorizer sees the binding through an informer: a moment later
-            try:
-                rest(sa, "GET", "/api/v1/configmaps", query=query)
-                break
-            except ApiException as e:
-                assert e.status == 403, e
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the ServiceAccount never got its grants")
+        # the RBAC authorizer sees the binding through an informer: a moment later
+        wait_for(lambda: status_code(sa, "GET", "/api/v1/configmaps", query) == 200, timeout=30)
         sa.close()
-        live = report_validator(
-            _cli("scan", "--kubeconfig", str(kc), *common, "--json", "-", "--no-history", home=home)
-        )
+        live = report_validator(_cli("scan", "--kubeconfig", kc, *common, "--json", "-", "--no-history", home=home))
         bundle = tmp_path / "b.tar.gz"
-        _cli("collect", "-o", str(bundle), "--kubeconfig", str(kc), *common, home=home)
+        _cli("collect", "-o", str(bundle), "--kubeconfig", kc, *common, home=home)
     finally:
         for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
             try:
