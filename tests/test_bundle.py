@@ -226,7 +226,7 @@ def test_a_configmap_refused_alone_gives_the_same_status_live_and_from_the_bundl
 def test_a_bundle_without_configmap_errors_has_none_refused(tmp_path):
     """Bundles written before `configmap_errors` existed stay readable: nothing refused; a malformed entry is
     bad input naming the key."""
-    import io
+    from safetykit import write_bundle
 
     from bkdoctor.facts.cluster import configmap
     from bkdoctor.inputs import thresholds as th
@@ -239,13 +239,7 @@ def test_a_bundle_without_configmap_errors_has_none_refused(tmp_path):
     def bundle(**extra) -> str:
         cluster = {"name": "c", "server": "https://x", "reachable": True, "error": None, "kinds": {"configmaps": cms}}
         path = tmp_path / f"b{len(list(tmp_path.iterdir()))}.tar.gz"
-        with tarfile.open(path, "w:gz") as tar:
-            for name, doc in (("manifest.json", manifest), ("cluster.json", {**cluster, **extra})):
-                data = json.dumps(doc).encode()
-                info = tarfile.TarInfo(f"bkdoctor-bundle/{name}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return str(path)
+        return write_bundle(path, {"manifest.json": manifest, "cluster.json": {**cluster, **extra}})
 
     _, _, cf = read_bundle(bundle())
     assert cf.configmap_errors == {} and configmap(cf, "coredns")["data"] == {}
