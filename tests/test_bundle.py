@@ -206,9 +206,13 @@ def test_a_configmap_refused_alone_gives_the_same_status_live_and_from_the_bundl
         bundle = tmp_path / "b.tar.gz"
         _cli("collect", "-o", str(bundle), "--kubeconfig", kc, *common, home=home)
     finally:
-        for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
+        # cluster-wide objects, and the Service: the namespace's teardown cannot delete Services (no
+        # deletecollection for them in v1.20), and a labelled one left behind is every later test's ingress
+        deletes = [(rbac.delete_cluster_role_binding, role), (rbac.delete_cluster_role, role)]
+        deletes.append((lambda name: core.delete_namespaced_service(name, kube_ns), "ingress-nginx-controller"))
+        for delete, name in deletes:
             try:
-                delete(role)
+                delete(name)
             except client.rest.ApiException:
                 pass
         api.close()
