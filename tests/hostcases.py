@@ -10,6 +10,7 @@ synced|unsynced|none`; `roles`, `domain`, `thresholds`, `inventory` (extra inven
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -117,34 +118,74 @@ def make_host(factory, case: Case):
     return host
 
 
+# Swap is not namespaced: a real swap file turned on by one test is seen by every reader of the machine's
+# /proc/swaps, in this run and in any other test run at the same time (several worktrees share the machine). A test
+# that turns one on holds this machine-wide lock exclusively until it is off again (`_real_swap`); a test whose
+# outcome depends on this machine's own swap state holds it shared (`machine_swap_unchanged`). The real-kernel case
+# (fixtures/host/swap/real-swap.fail.yaml) is then serial with those readers and with itself across runs: before, a
+# second run's `swapoff` of the fixed path could turn off the first run's swap under its test.
+SWAP_LOCK = "/run/lock/bkdoctor-test-swap.lock"
+
+
+def _swap_lock(mode: int) -> Any:
+    import fcntl
+
+    os.makedirs(os.path.dirname(SWAP_LOCK), exist_ok=True)
+    lk = open(SWAP_LOCK, "a")
+    fcntl.flock(lk, mode)  # blocking: a holder releases it when its host stops (bounded by the test timeout)
+    return lk
+
+
+@contextlib.contextmanager
+def machine_swap_unchanged():
+    """While held, no test of any run has a real swap file on (see SWAP_LOCK)."""
+    import fcntl
+
+    with _swap_lock(fcntl.LOCK_SH):
+        yield
+
+
 def _real_swap(host) -> None:
     """Swap on a real 16 MiB file (swap is global: refuse when the machine has swap of its own, and always swap
-    it off and remove it when the host stops)."""
+    it off and remove it when the host stops), under SWAP_LOCK held exclusively until then."""
+    import fcntl
     import subprocess
 
     import pytest
 
-    with open("/proc/swaps") as f:
-        if len(f.read().splitlines()) > 1:
-            pytest.skip("the machine has swap of its own: a swap test would turn it off")
+    lock = _swap_lock(fcntl.LOCK_EX)
     path = "/var/tmp/bkdoctor-test-swap"  # fixed, so golden diffs are stable; a leftover is cleared first
-    subprocess.run(["swapoff", path], capture_output=True)
-    if os.path.exists(path):
-        os.unlink(path)
-    subprocess.run(["fallocate", "-l", "16M", path], check=True)
-    os.chmod(path, 0o600)
-    subprocess.run(["mkswap", path], check=True, capture_output=True)
+
+    def off() -> None:
+        try:
+            subprocess.run(["swapoff", path], capture_output=True)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        finally:
+            lock.close()  # releases the flock
+
+    try:
+        with open("/proc/swaps") as f:
+            if len(f.read().splitlines()) > 1:
+                pytest.skip("the machine has swap of its own: a swap test would turn it off")
+        subprocess.run(["swapoff", path], capture_output=True)
+        if os.path.exists(path):
+            os.unlink(path)
+        subprocess.run(["fallocate", "-l", "16M", path], check=True)
+        os.chmod(path, 0o600)
+        subprocess.run(["mkswap", path], check=True, capture_output=True)
+    except BaseException:  # pytest.skip too: nothing is on, the lock is let go
+        lock.close()
+        raise
     orig_stop = host.stop
 
     def stop():
         try:
             orig_stop()
         finally:
-            subprocess.run(["swapoff", path], capture_output=True)
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+            off()
 
     host.stop = stop
     subprocess.run(["swapon", path], check=True)

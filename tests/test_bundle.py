@@ -11,7 +11,7 @@ import tarfile
 import pytest
 from clusterstate import FIXTURES, ClusterState, merged_state
 from hostcases import Case, make_host
-from kube.fixtures import kube_apiserver  # noqa: F401
+from kube.fixtures import kube_apiserver, kube_ns  # noqa: F401
 
 from bkdoctor.facts.cluster import configure
 from bkdoctor.inputs.bundle import mask_text, read_bundle, write_bundle
@@ -126,3 +126,136 @@ def test_bad_bundle_is_bad_input(tmp_path):
         read_bundle(str(p))
     with pytest.raises(BadInput):
         read_bundle(str(tmp_path / "missing.tar.gz"))
+
+
+def _cli(*args: str, home) -> dict:
+    """`bkdoctor ARGS --json - --no-history` through the console script's entry point; the JSON report."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
+    env.update(LANG="C.UTF-8", HOME=str(home), XDG_DATA_HOME=str(home / "xdg"))
+    r = subprocess.run(
+        [sys.executable, "-c", "import sys; from bkdoctor.launch import main; sys.argv[0] = 'bkdoctor'; main()", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode in (0, 1), r.stderr[-3000:]
+    return json.loads(r.stdout) if r.stdout.strip() else {}
+
+
+def test_a_configmap_refused_alone_gives_the_same_status_live_and_from_the_bundle(
+    kube_apiserver, kube_ns, tmp_path, report_validator
+):
+    """RBAC grants three of the four ConfigMap names: the coredns rule reads the fourth. Live, `configmap()`
+    raises the 403 for that name (error); the bundle carries the refusal, so its scan says error too (before, the
+    name looked absent in the bundle and the rule said fail: no kube-system/coredns ConfigMap)."""
+    from kubernetes import client
+    from kubernetes.config import new_client_from_config
+    from test_incluster import sa_kubeconfig, status_code, wait_for
+
+    from bkdoctor.facts.cluster import CONFIGMAPS
+
+    api = kube_apiserver.api_client()
+    rbac = client.RbacAuthorizationV1Api(api)
+    core = client.CoreV1Api(api)
+    role = f"{kube_ns}-cm-reader"
+    granted = [n for n in CONFIGMAPS if n != "coredns"]
+    try:
+        # the ingress controller Service the rule checks CoreDNS against (else it errs before reading the Corefile)
+        core.create_namespaced_service(
+            kube_ns,
+            {
+                "metadata": {
+                    "name": "ingress-nginx-controller",
+                    "labels": {"app.kubernetes.io/instance": "ingress-nginx"},
+                },
+                "spec": {"ports": [{"port": 80}]},
+            },
+        )
+        core.create_namespaced_service_account(kube_ns, {"metadata": {"name": "bkdoctor"}})
+        rbac.create_cluster_role(
+            {
+                "metadata": {"name": role},
+                "rules": [
+                    {"apiGroups": [""], "resources": ["services"], "verbs": ["list"]},
+                    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"], "resourceNames": granted},
+                ],
+            }
+        )
+        rbac.create_cluster_role_binding(
+            {
+                "metadata": {"name": role},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": "bkdoctor", "namespace": kube_ns}],
+            }
+        )
+        kc = sa_kubeconfig(kube_apiserver, api, kube_ns, tmp_path / "kubeconfig")  # a token of ServiceAccount bkdoctor
+        home = tmp_path / "home"
+        home.mkdir()
+        common = ["--rule", "coredns", "--domain", "bkce7.bktencent.com"]
+        sa = new_client_from_config(kc)
+        query = [("fieldSelector", f"metadata.name={granted[0]}")]
+        # the RBAC authorizer sees the binding through an informer: a moment later
+        wait_for(lambda: status_code(sa, "GET", "/api/v1/configmaps", query) == 200, timeout=30)
+        sa.close()
+        live = report_validator(_cli("scan", "--kubeconfig", kc, *common, "--json", "-", "--no-history", home=home))
+        bundle = tmp_path / "b.tar.gz"
+        _cli("collect", "-o", str(bundle), "--kubeconfig", kc, *common, home=home)
+    finally:
+        # cluster-wide objects, and the Service: the namespace's teardown cannot delete Services (no
+        # deletecollection for them in v1.20), and a labelled one left behind is every later test's ingress
+        deletes = [(rbac.delete_cluster_role_binding, role), (rbac.delete_cluster_role, role)]
+        deletes.append((lambda name: core.delete_namespaced_service(name, kube_ns), "ingress-nginx-controller"))
+        for delete, name in deletes:
+            try:
+                delete(name)
+            except client.rest.ApiException:
+                pass
+        api.close()
+    offline = report_validator(_cli("scan", "--bundle", str(bundle), *common, "--json", "-", "--no-history", home=home))
+    [live_f] = [f for f in live["findings"] if f["rule"] == "coredns"]
+    [offline_f] = [f for f in offline["findings"] if f["rule"] == "coredns"]
+    assert live_f["status"] == "error" and '"coredns" is forbidden' in live_f["message"], live_f
+    assert (offline_f["status"], offline_f["message"]) == (live_f["status"], live_f["message"])
+    # the other names were read: the refusal is coredns's alone, carried beside the ConfigMaps that were
+    with tarfile.open(bundle) as tar:
+        doc = json.loads(tar.extractfile("bkdoctor-bundle/cluster.json").read())
+    assert "__error__" not in doc["kinds"]["configmaps"] and list(doc["configmap_errors"]) == ["coredns"]
+
+
+def test_a_bundle_without_configmap_errors_has_none_refused(tmp_path):
+    """Bundles written before `configmap_errors` existed stay readable: nothing refused; a malformed entry is
+    bad input naming the key."""
+    from safetykit import write_bundle
+
+    from bkdoctor.facts.cluster import configmap
+    from bkdoctor.inputs import thresholds as th
+    from bkdoctor.inputs.bundle import SCHEMA
+    from bkdoctor.model import FactUnavailable
+
+    manifest = {"schema": SCHEMA, "thresholds": th.merge(None), "hosts": [], "cluster": "c", "rules": []}
+    cms = {"kube-system/coredns": {"metadata": {"namespace": "kube-system", "name": "coredns"}, "data": {}}}
+
+    def bundle(**extra) -> str:
+        cluster = {"name": "c", "server": "https://x", "reachable": True, "error": None, "kinds": {"configmaps": cms}}
+        path = tmp_path / f"b{len(list(tmp_path.iterdir()))}.tar.gz"
+        return write_bundle(path, {"manifest.json": manifest, "cluster.json": {**cluster, **extra}})
+
+    _, _, cf = read_bundle(bundle())
+    assert cf.configmap_errors == {} and configmap(cf, "coredns")["data"] == {}
+    _, _, cf = read_bundle(bundle(configmap_errors={"coredns": {"zh": "禁止", "en": "forbidden (HTTP 403)"}}))
+    with pytest.raises(FactUnavailable, match="forbidden") as e:
+        configmap(cf, "coredns")
+    assert e.value.status == "error"
+    for bad in (
+        [],
+        {"coredns": "forbidden"},
+        {"coredns": {"en": "x"}},
+        {"coredns": {"zh": "x", "en": "x", "status": 1}},
+    ):
+        with pytest.raises(BadInput, match="configmap_errors"):
+            read_bundle(bundle(configmap_errors=bad))

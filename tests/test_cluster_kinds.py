@@ -162,3 +162,29 @@ def test_the_longest_kinds_are_read_first():
     assert "pods" not in gather_order(kinds)  # `logs` lists them
     assert sorted(gather_order(kinds)) == sorted(kinds - {"pods"})
     assert gather_order({"services", "pods", "nodes"}) == ["pods", "nodes", "services"]
+
+
+def test_a_configmap_refused_by_the_api_errs_only_for_its_readers(monkeypatch):
+    """The API's refusal arrives as the client's ApiException, not a FactUnavailable: before, it escaped the
+    per-name loop and made the whole `configmaps` fact unavailable (found with a real kube-apiserver's RBAC:
+    tests/test_bundle.py)."""
+    from kubernetes.client.rest import ApiException
+
+    from bkdoctor.model import FactUnavailable
+
+    def fake_list(self, path, params=None, **kw):
+        name = params["fieldSelector"].split("=", 1)[1]
+        if name == "coredns":
+            raise ApiException(status=403, reason="Forbidden")
+        return [{"metadata": {"namespace": "ns", "name": name}, "data": {}}]
+
+    monkeypatch.setattr(cluster.ClusterFacts, "_list", fake_list)
+    monkeypatch.setattr(
+        cluster.ClusterFacts,
+        "_load",
+        lambda self, kind: cluster.ClusterFacts._configmaps(self, cluster.RECORDS["configmaps"]),
+    )
+    facts = cluster.ClusterFacts(None)
+    assert cluster.configmap(facts, "ingress-nginx-controller")["metadata"]["name"] == "ingress-nginx-controller"
+    with pytest.raises(FactUnavailable, match="403"):
+        cluster.configmap(facts, "coredns")

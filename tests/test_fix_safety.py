@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from hostcases import FIXTURES, Case, make_host, make_ssh_host
+from safetykit import fix_on, node_inventory
 
 from bkdoctor.fix.hostscript import host_apply_script
 from bkdoctor.fix.loop import rollback
 from bkdoctor.fix.plan import FileChange, Plan
-from bkdoctor.inputs.inventory import HostSpec, local_inventory
+from bkdoctor.inputs.inventory import HostSpec
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 
@@ -88,33 +89,16 @@ def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_p
     )
     host = make_host(nshost_factory, case)
     original = host.read("/etc/hosts")
-    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [
+    inv = node_inventory(
         HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
         HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",)),
-    ]
+    )
     inv.ingress_ip = "10.96.45.12"
-    from bkdoctor.fix.loop import run_fix
-    from bkdoctor.scan import loader
-
-    factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
+    factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)  # what fix_on runs through
     hist = History(tmp_path / "h.db")
 
     def do_fix():
-        return asyncio.run(
-            run_fix(
-                inv,
-                loader.select(["hosts-file"], None),
-                hosts={"node-10-0-0-5"},
-                cluster=None,
-                dry_run=False,
-                allow_disruptive=False,
-                confirm=lambda p: True,
-                say=lambda s: None,
-                history=hist,
-                factory=factory,
-            )
-        )
+        return fix_on(host, inv, ["hosts-file"], hosts={"node-10-0-0-5"}, history=hist)
 
     out = do_fix()
     assert [o.status for o in out] == ["fixed"]
@@ -138,24 +122,10 @@ def test_unparsable_daemon_json_is_never_touched(nshost_factory, tmp_path):
         nshost_factory,
         Case(rule="x", name="x", status="fail", path=FIXTURES, spec={"files": {"/etc/docker/daemon.json": bad}}),
     )
-    from bkdoctor.fix.loop import run_fix
-    from bkdoctor.scan import loader
-
-    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock")]
-    out = asyncio.run(
-        run_fix(
-            inv,
-            loader.select(["insecure-registries"], None),
-            hosts=None,
-            cluster=None,
-            dry_run=False,
-            allow_disruptive=True,
-            confirm=lambda p: True,
-            say=lambda s: None,
-            factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
-        )
+    inv = node_inventory(
+        HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock")
     )
+    out = fix_on(host, inv, ["insecure-registries"], allow_disruptive=True)
     assert host.read("/etc/docker/daemon.json") == bad.encode()
     # the rule says `error` (cannot read insecure-registries from a file that does not parse): nothing is planned
     assert not any(o.status == "fixed" for o in out)

@@ -8,16 +8,14 @@ Bounded examples, no deadline: the whole set takes a few seconds."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import json
 import os
-import tarfile
 import tempfile
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from safetykit import bundle_docs, bundle_tar
 
 from bkdoctor.facts import corefile
 from bkdoctor.facts.host import HostFacts, parse_fstab, parse_hosts
@@ -213,59 +211,6 @@ def test_fuzz_ansible_yaml(text):
 # -- bundles ---------------------------------------------------------------------------------------------------
 
 
-def _b64(s: bytes) -> str:
-    return base64.b64encode(s).decode()
-
-
-BASE_DOCS = {
-    "manifest.json": {
-        "schema": "bkdoctor/bundle/v1",
-        "tool": {"name": "bkdoctor", "version": "0"},
-        "scan_id": "s",
-        "domain": "bkce7.bktencent.com",
-        "install_dir": "/x",
-        "ingress_ip": None,
-        "thresholds": {},
-        "rules": [],
-        "hosts": ["node-1"],
-        "cluster": "c",
-    },
-    "hosts/node-1.json": {
-        "name": "node-1",
-        "kind": "host",
-        "address": "10.0.0.5",
-        "roles": ["node"],
-        "reachable": True,
-        "error": None,
-        "gather_s": 0.1,
-        "sections": {
-            "hostname": {"rc": 0, "out": _b64(b"node-1\n")},
-            "fstab": {"rc": 0, "out": _b64(b"/dev/vdb1 /data xfs defaults 0 0\n")},
-            "daemon_json": {"rc": 0, "out": _b64(b'{"insecure-registries": []}')},
-            "etc_hosts": {"rc": 0, "out": _b64(b"10.0.0.1 bkce7.bktencent.com\n")},
-        },
-        "docker_api": {"version": {"Version": "20.10.5"}, "info": {"DockerRootDir": "/data"}},
-        "docker_api_error": None,
-        "extra": {"clock": {"t": 1}},
-    },
-    "cluster.json": {
-        "name": "c",
-        "server": "https://x",
-        "reachable": True,
-        "error": None,
-        "kinds": {
-            "version": {"gitVersion": "v1.20.2"},
-            "nodes": [],
-            "pods": [],
-            "events": [],
-            "configmaps": {},
-            "helm_releases": [],
-            "logs": {},
-        },
-    },
-}
-
-
 def _paths(doc, prefix=()):
     yield prefix
     if isinstance(doc, dict):
@@ -288,7 +233,7 @@ def _set(doc, path, value):
 
 @st.composite
 def mutated_bundle(draw):
-    docs = json.loads(json.dumps(BASE_DOCS))
+    docs = bundle_docs()
     for _ in range(draw(st.integers(1, 3))):
         member = draw(st.sampled_from(sorted(docs)))
         paths = list(_paths(docs[member]))
@@ -318,16 +263,6 @@ def mutated_bundle(draw):
     return raw
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(f"bkdoctor-bundle/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 RULES = loader.select(None, None)
 
 
@@ -344,7 +279,7 @@ def test_fuzz_bundle(members):
 
     path = os.path.join(TMP, "b.tar.gz")
     with open(path, "wb") as fh:
-        fh.write(members["__raw__"] if "__raw__" in members else _tar(members))
+        fh.write(members["__raw__"] if "__raw__" in members else bundle_tar(members))
     try:
         manifest, hosts, cf = read_bundle(path)
     except BadInput:

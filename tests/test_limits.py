@@ -5,7 +5,6 @@ The bounded cases run bkdoctor in a subprocess under an address-space limit (res
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -159,40 +158,17 @@ def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int] | None = None)
 
 
 def _manifest(**over) -> dict:
-    m = {
-        "schema": "bkdoctor/bundle/v1",
-        "tool": {"name": "bkdoctor", "version": "0"},
-        "created_at": "x",
-        "scan_id": "s",
-        "domain": "bkce7.bktencent.com",
-        "install_dir": "/nonexistent",
-        "ingress_ip": None,
-        "thresholds": {},
-        "rules": [],
-        "hosts": ["node-1"],
-        "cluster": None,
-    }
-    m.update(over)
-    return m
+    from safetykit import bundle_docs
+
+    return {**bundle_docs()["manifest.json"], "created_at": "x", "install_dir": "/nonexistent", "cluster": None, **over}
 
 
 def _host_doc(name="node-1", **over) -> dict:
-    d = {
-        "name": name,
-        "kind": "host",
-        "address": "10.0.0.5",
-        "roles": ["node"],
-        "reachable": True,
-        "error": None,
-        "gather_s": 0.1,
-        "sections": {
-            "hostname": {"rc": 0, "out": base64.b64encode(b"node-1\n").decode()},
-            "fstab": {"rc": 0, "out": base64.b64encode(b"/dev/vdb1 /data xfs defaults 0 0\n").decode()},
-        },
-        "docker_api": None,
-        "docker_api_error": "no docker",
-        "extra": {},
-    }
+    from safetykit import bundle_docs
+
+    d = bundle_docs()["hosts/node-1.json"]
+    d["sections"] = {k: d["sections"][k] for k in ("hostname", "fstab")}
+    d.update(name=name, docker_api=None, docker_api_error="no docker", extra={})
     d.update(over)
     return d
 

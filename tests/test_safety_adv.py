@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from safetykit import bundle_docs, write_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = """\
@@ -214,78 +215,11 @@ def test_damaged_fix_row(tmp_path, home, col, value):
 
 
 # -- 7, 9: bundles: lone surrogates, kinds and extra of the wrong types ----------------------------------------------
-def _b64(s: bytes) -> str:
-    import base64
-
-    return base64.b64encode(s).decode()
-
-
-def _docs():
-    return {
-        "manifest.json": {
-            "schema": "bkdoctor/bundle/v1",
-            "tool": {"name": "bkdoctor", "version": "0"},
-            "scan_id": "s",
-            "domain": "bkce7.bktencent.com",
-            "install_dir": "/x",
-            "ingress_ip": None,
-            "thresholds": {},
-            "rules": [],
-            "hosts": ["node-1"],
-            "cluster": "c",
-        },
-        "hosts/node-1.json": {
-            "name": "node-1",
-            "kind": "host",
-            "address": "10.0.0.5",
-            "roles": ["node"],
-            "reachable": True,
-            "error": None,
-            "gather_s": 0.1,
-            "sections": {
-                "hostname": {"rc": 0, "out": _b64(b"node-1\n")},
-                "etc_hosts": {"rc": 0, "out": _b64(b"10.0.0.1 bkce7.bktencent.com\n")},
-            },
-            "docker_api": None,
-            "docker_api_error": None,
-            "extra": {"clock": {"t": 1}},
-        },
-        "cluster.json": {
-            "name": "c",
-            "server": "https://x",
-            "reachable": True,
-            "error": None,
-            "kinds": {
-                "version": {"gitVersion": "v1.20.2"},
-                "nodes": [],
-                "pods": [],
-                "events": [],
-                "configmaps": {},
-                "helm_releases": [],
-                "logs": {},
-            },
-        },
-    }
-
-
-def _bundle(path: Path, docs: dict, raw: dict | None = None) -> str:
-    import io
-    import tarfile
-
-    with tarfile.open(path, "w:gz") as t:
-        for n, d in docs.items():
-            b = (raw or {}).get(n) or json.dumps(d).encode()
-            i = tarfile.TarInfo("bkdoctor-bundle/" + n)
-            i.size = len(b)
-            t.addfile(i, io.BytesIO(b))
-    return str(path)
-
-
 def test_bundle_with_a_lone_surrogate_is_refused(tmp_path, home):
-    docs = _docs()
+    docs = bundle_docs()
     raw = json.dumps(docs["hosts/node-1.json"]).replace('"error": null', '"error": "x\\ud800y"').encode()
     assert b"\\ud800" in raw
-    b = _bundle(tmp_path / "b.tar.gz", docs, {"hosts/node-1.json": raw})
+    b = write_bundle(tmp_path / "b.tar.gz", docs, {"hosts/node-1.json": raw})
     out = tmp_path / "r.json"
     line = one_line_error(run("scan", "--bundle", b, "--no-history", "--json", str(out), env=home))
     assert "surrogate" in line and "hosts/node-1.json" in line, line
@@ -316,7 +250,7 @@ def test_report_writer_survives_a_lone_surrogate(tmp_path):
     ],
 )
 def test_bundle_types_are_checked_at_load(tmp_path, home, case):
-    docs = _docs()
+    docs = bundle_docs()
     kinds = docs["cluster.json"]["kinds"]
     host = docs["hosts/node-1.json"]
     raw = None
@@ -342,13 +276,13 @@ def test_bundle_types_are_checked_at_load(tmp_path, home, case):
     else:
         host["gather_s"] = float("inf")
         raw = {"hosts/node-1.json": json.dumps(host).encode()}
-    b = _bundle(tmp_path / "b.tar.gz", docs, raw)
+    b = write_bundle(tmp_path / "b.tar.gz", docs, raw)
     line = one_line_error(run("scan", "--bundle", b, "--no-history", env=home))
     assert "must be" in line or "not a JSON number" in line, line
 
 
 def test_well_typed_bundle_still_scans(tmp_path, home):
-    b = _bundle(tmp_path / "b.tar.gz", _docs())
+    b = write_bundle(tmp_path / "b.tar.gz", bundle_docs())
     r = run("scan", "--bundle", b, "--no-history", env=home)
     assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr[-2000:]
 

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from hostcases import make_ssh_host
+from safetykit import fix_on, node_inventory
 
 from bkdoctor.inputs.inventory import load_inventory
 
@@ -244,14 +245,10 @@ def hostile_host():
     factory = NsHostFactory()
     try:
         host = make_host(factory, Case(rule="hostile", name="x", status="fail", path=FIXTURES, spec=HOSTILE_STATE))
-        from bkdoctor.inputs import thresholds as th
-        from bkdoctor.inputs.inventory import HostSpec, local_inventory
         from bkdoctor.scan import engine, loader
         from bkdoctor.transport import LocalTransport
 
-        inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-        inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True)]
-        inv.thresholds = th.merge(None)
+        inv = node_inventory()
         rules = [r for r in loader.all_rules() if r.scope == "host" and r.remediation]
         result = asyncio.run(
             engine.scan(
@@ -372,35 +369,15 @@ def test_hostile_host_facts_and_inventory_reach_every_host_plan_quoted(hostile_h
 def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_path):
     """The issue's example end to end: the undo of a timezone fix is the host's own link target, quoted; run as
     the journal shows it, it restores that link and runs nothing."""
-    from bkdoctor.fix.loop import run_fix
-    from bkdoctor.inputs import thresholds as th
-    from bkdoctor.inputs.inventory import HostSpec, local_inventory
-    from bkdoctor.scan import loader
     from bkdoctor.store import History
-    from bkdoctor.transport import LocalTransport
 
     host, _, _ = hostile_host
     before = host.run("readlink /etc/localtime").stdout.decode()[:-1]
     assert before == "../usr/share/zoneinfo/" + HOSTILE
-    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True)]
-    inv.thresholds = th.merge(None)
+    inv = node_inventory()
     hist = History(tmp_path / "h.db")
     try:
-        out = asyncio.run(
-            run_fix(
-                inv,
-                loader.select(["timezone"], None),
-                hosts=None,
-                cluster=None,
-                dry_run=False,
-                allow_disruptive=False,
-                confirm=lambda p: True,
-                say=lambda s: None,
-                history=hist,
-                factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
-            )
-        )
+        out = fix_on(host, inv, ["timezone"], history=hist)
         assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
         (change,) = hist.fix(out[0].fix_id)["changes"]
         check_command(change["undo"], "journal undo")
@@ -408,19 +385,7 @@ def test_timezone_fix_journal_and_undo_with_a_hostile_link(hostile_host, tmp_pat
         assert host.run("readlink /etc/localtime").stdout.decode()[:-1] == before
         # and with a hostile time zone in the inventory, the failing step's message runs nothing either
         inv.thresholds = dict(inv.thresholds, timezone="Asia/" + HOSTILE)
-        out = asyncio.run(
-            run_fix(
-                inv,
-                loader.select(["timezone"], None),
-                hosts=None,
-                cluster=None,
-                dry_run=False,
-                allow_disruptive=False,
-                confirm=lambda p: True,
-                say=lambda s: None,
-                factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
-            )
-        )
+        out = fix_on(host, inv, ["timezone"])
         assert [o.status for o in out] == ["failed"]
     finally:
         host.run("ln -sfn ../usr/share/zoneinfo/Asia/Shanghai /etc/localtime")
@@ -695,33 +660,9 @@ def test_manual_jq_command_for_daemon_json_works(hostile_host):
 def test_manual_outcome_lists_one_command_per_line(hostile_host):
     """A `manual` outcome shows its steps one per line, each of which copy-pastes (a step's trailing comment
     never swallows the next command)."""
-    from bkdoctor.fix.loop import run_fix
-    from bkdoctor.inputs import thresholds as th
-    from bkdoctor.inputs.inventory import HostSpec, local_inventory
-    from bkdoctor.scan import loader
-    from bkdoctor.transport import LocalTransport
-
     host, _, _ = hostile_host
-    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [
-        HostSpec(
-            name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True, docker_socket="/run/docker.sock"
-        )
-    ]
-    inv.thresholds = th.merge(None)
-    out = asyncio.run(
-        run_fix(
-            inv,
-            loader.select(["time-sync", "insecure-registries"], None),
-            hosts=None,
-            cluster=None,
-            dry_run=True,
-            allow_disruptive=False,
-            confirm=lambda p: True,
-            say=lambda s: None,
-            factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
-        )
-    )
+    inv = node_inventory(docker_socket="/run/docker.sock")
+    out = fix_on(host, inv, ["time-sync", "insecure-registries"], dry_run=True)
     manual = [o for o in out if o.status == "manual"]
     assert {o.rule for o in manual} == {"time-sync", "insecure-registries"}, [(o.rule, o.status) for o in out]
     for o in manual:
@@ -739,32 +680,16 @@ def test_half_edited_hosts_file_is_left_alone(nshost_factory):
     from hostcases import FIXTURES, Case, make_host
 
     from bkdoctor.fix.edits import BEGIN
-    from bkdoctor.fix.loop import run_fix
-    from bkdoctor.inputs.inventory import HostSpec, local_inventory
-    from bkdoctor.scan import loader
-    from bkdoctor.transport import LocalTransport
+    from bkdoctor.inputs.inventory import HostSpec
 
     text = f"127.0.0.1 localhost\n{BEGIN}\n10.96.45.12 bkce7.bktencent.com\n10.1.1.1 db-primary\n10.1.1.2 db-replica\n"
     host = make_host(
         nshost_factory,
         Case(rule="hosts-file", name="x", status="fail", path=FIXTURES, spec={"files": {"/etc/hosts": text}}),
     )
-    inv = local_inventory(domain="bkce7.bktencent.com", install_dir="/nonexistent")
-    inv.hosts = [HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True)]
+    inv = node_inventory(HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True))
     inv.ingress_ip = "10.96.45.12"
-    out = asyncio.run(
-        run_fix(
-            inv,
-            loader.select(["hosts-file"], None),
-            hosts=None,
-            cluster=None,
-            dry_run=False,
-            allow_disruptive=False,
-            confirm=lambda p: True,
-            say=lambda s: None,
-            factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
-        )
-    )
+    out = fix_on(host, inv, ["hosts-file"])
     assert [o.status for o in out] == ["manual"], [(o.status, o.message.en) for o in out]
     assert "no '# END bkdoctor'" in out[0].message.en
     for step in out[0].message.en.split("\n")[1:]:

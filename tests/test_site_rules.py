@@ -154,10 +154,11 @@ def test_rules_dir_problems_and_inventory_rules_dirs(tmp_path):
     (a / "x.yaml").write_text(yaml.safe_dump({"rules": [_rule()]}))
     (b / "y.yaml").write_text(yaml.safe_dump({"rules": [_rule()]}))
     inv = tmp_path / "hosts.yaml"
-    inv.write_text(yaml.safe_dump({"rules_dirs": ["a"]}))
+    ctl = [{"name": "ctl", "address": "localhost", "roles": ["control"]}]  # an inventory without hosts is refused
+    inv.write_text(yaml.safe_dump({"rules_dirs": ["a"], "hosts": ctl}))
     err = one_line_error(bkdoctor("scan", "-i", str(inv), "--rules-dir", str(b), "--no-history", "--no-cluster"))
     assert "already defined in" in err and "a/x.yaml" in err
-    inv.write_text(yaml.safe_dump({"rules_dirs": "a"}))
+    inv.write_text(yaml.safe_dump({"rules_dirs": "a", "hosts": ctl}))
     assert "rules_dirs" in one_line_error(bkdoctor("scan", "-i", str(inv), "--no-history", "--no-cluster"))
     # listed by `bkdoctor rules` with their reference; titles from the file are shown inert
     (a / "x.yaml").write_text(yaml.safe_dump({"rules": [_rule(title={"zh": "标题", "en": "t\x1b]0;PWN\x07itle"})]}))

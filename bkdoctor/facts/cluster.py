@@ -384,8 +384,10 @@ class ClusterFacts:
                 for cm in self._list(rec.path, {"fieldSelector": f"metadata.name={name}"}):
                     md = cm["metadata"]
                     out[f"{md['namespace']}/{md['name']}"] = cm
-            except FactUnavailable as e:  # e.g. RBAC grants some names and not others (a 403 for this one)
+            except FactUnavailable as e:
                 failed[name] = e
+            except Exception as e:  # e.g. RBAC grants some names and not others: the API's 403 for this one
+                failed[name] = FactUnavailable(_reason(e))
         if failed and len(failed) == len(CONFIGMAPS):
             raise next(iter(failed.values()))  # none could be read: the fact itself is unavailable
         self.configmap_errors = failed  # read by configmap(): only the rule that needs a refused name errs

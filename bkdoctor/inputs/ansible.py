@@ -282,6 +282,7 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
     if not out_hosts:
         raise BadInput(
             f"inventory {path}: no host in a group named master/node/control/registry-proxy "
-            f"(found groups: {', '.join(sorted(groups)) or 'none'})"
+            f"(found groups: {', '.join(sorted(groups)) or 'none'}) / 清单 {path} 的 master/node/control/registry-proxy "
+            f"组中没有主机"
         )
     return {"hosts": out_hosts}

@@ -1,7 +1,8 @@
 """Support bundle: `bkdoctor collect -o bundle.tar.gz`, then `bkdoctor scan --bundle bundle.tar.gz` elsewhere.
 
 The bundle holds what the rules read: each host's raw probe sections, its Docker Engine answers and clock
-sample, and the cluster objects and failing-pod log tails. Secrets are removed before anything is written:
+sample, and the cluster objects and failing-pod log tails, with the ConfigMaps the API refused by name (so a
+refused one reads as an error offline too, not as absent). Secrets are removed before anything is written:
 Secret objects are never listed except helm release Secrets, which are reduced to chart, version and status;
 everything else goes through bkdoctor/safe/secrets.py (masked by key name and by value shape: URL userinfo, auth
 headers, -p/--password flags, password= options, ...): host files, Docker answers, cluster objects, logs and the
@@ -82,10 +83,16 @@ def _cluster_doc(st: TargetState | None, cf: ClusterFacts | None) -> dict[str, A
             continue  # never: payloads are reduced into helm_releases
         else:
             kinds[k] = v
+    # the ConfigMap names refused alone (RBAC granting others): without them a refused name would look absent
+    # offline, and its reader fail where the live scan says error. Absent from older bundles: none refused
+    cm_errors = {
+        name: {"zh": e.reason.zh, "en": e.reason.en, "status": e.status} for name, e in cf.configmap_errors.items()
+    }
+    doc = {"name": st.name, "server": st.address, "reachable": st.reachable, "error": st.error, "kinds": kinds}
+    if cm_errors:
+        doc["configmap_errors"] = cm_errors
     # every kind (ConfigMaps, pod specs and their args, events, logs, ...) by key and by value shape
-    return mask_obj(
-        {"name": st.name, "server": st.address, "reachable": st.reachable, "error": st.error, "kinds": kinds}
-    )
+    return mask_obj(doc)
 
 
 def write_bundle(result: Any, path: str) -> dict[str, Any]:
@@ -351,4 +358,23 @@ def read_bundle(path: str) -> tuple[dict[str, Any], list[TargetState], ClusterFa
         if not c.get("reachable"):
             kinds["version"] = {"__error__": {"zh": c.get("error") or "不可达", "en": c.get("error") or "unreachable"}}
         cf = ClusterFacts(None, preloaded=kinds)
+        cf.configmap_errors = _configmap_errors(path, c.get("configmap_errors"))
     return manifest, hosts, cf
+
+
+def _configmap_errors(path: str, v: Any) -> dict[str, Any]:
+    """cluster.json's `configmap_errors` (name -> why the API refused that ConfigMap alone) as `configmap()` raises
+    them; a bundle without the key (written before it existed, or nothing refused) has none."""
+    from bkdoctor.model import FactUnavailable, T
+
+    out: dict[str, Any] = {}
+    for name, err in _typed(path, "cluster.json: configmap_errors", {} if v is None else v, dict, "a mapping").items():
+        where = f"cluster.json: configmap_errors.{str(name)[:60]}"
+        _typed(path, where, err, dict, "a mapping")
+        for f in ("zh", "en"):
+            _typed(path, f"{where}.{f}", err.get(f), str, "a string")
+        status = err.get("status", "error")
+        if status not in ("error", "skip"):
+            raise _bad(path, f"{where}.status: must be error or skip")
+        out[name] = FactUnavailable(T(err["zh"], err["en"]), status=status)
+    return out

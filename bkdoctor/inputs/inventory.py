@@ -189,9 +189,8 @@ def load_inventory(path: str) -> Inventory:
     domain, src = data.get("domain"), ("inventory" if data.get("domain") else None)
     if not domain:
         domain, src = load_domain_from_custom(install_dir)
-    if not hosts:
-        local = local_inventory(domain, install_dir)
-        hosts = local.hosts
+    # no hosts stays no hosts: an inventory file never means this machine (the commands refuse it, or take the
+    # hosts from the cluster: bkdoctor/inputs/targets.py)
     return Inventory(
         path=path,
         hosts=hosts,

@@ -6,6 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from bkdoctor.inputs.inventory import Inventory
+from bkdoctor.model import BadInput
+
+
+def no_hosts(path: str) -> BadInput:
+    """The one refusal of an inventory file that yields no host (`hosts: []`, an empty file, Ansible groups with no
+    host): this machine is a target only when no inventory is given, never as a stand-in for an empty one."""
+    return BadInput(
+        f"inventory {path}: no hosts; an empty inventory never means this machine (run without -i for this host) / "
+        f"清单 {path} 中没有主机；空清单不代表本机（检查本机请不带 -i 运行）"
+    )
 
 
 def load_inventory_for(
@@ -14,13 +24,18 @@ def load_inventory_for(
     domain: str | None = None,
     install_dir: str | None = None,
     accept_new_host_keys: bool = False,
+    hosts_from_nodes: bool = False,
 ) -> Inventory:
     """The inventory file (bkdoctor YAML or Ansible), or this host as `control` without one; --install-dir and
-    --domain (already checked by their option callbacks) override what the file or custom.yaml says."""
+    --domain (already checked by their option callbacks) override what the file or custom.yaml says. A file with
+    no host is bad input (`no_hosts`), unless the hosts come from the cluster's Nodes (`scan --from-cluster`,
+    `--from-daemonset`: `hosts_from_nodes`), where the file gives only the settings."""
     from bkdoctor.inputs.inventory import load_inventory, local_inventory
 
     if inventory:
         inv = load_inventory(inventory)
+        if not inv.hosts and not hosts_from_nodes:
+            raise no_hosts(inventory)
         if install_dir:
             inv.install_dir = install_dir
     else:
@@ -69,7 +84,7 @@ def hosts_from_cluster(access: Any, inv: Inventory) -> list[Any]:
     master/control-plane; a control host of the inventory file (where bkdoctor runs) is kept."""
     from bkdoctor.facts.cluster import ClusterFacts
     from bkdoctor.inputs.inventory import HostSpec
-    from bkdoctor.model import BadInput, FactUnavailable
+    from bkdoctor.model import FactUnavailable
 
     try:
         nodes = ClusterFacts(access).get("nodes")

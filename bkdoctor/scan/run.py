@@ -67,7 +67,11 @@ def run_scan(
         inv.accept_new_host_keys = accept_new_host_keys
     else:
         inv = load_inventory_for(
-            inventory, domain=domain, install_dir=install_dir, accept_new_host_keys=accept_new_host_keys
+            inventory,
+            domain=domain,
+            install_dir=install_dir,
+            accept_new_host_keys=accept_new_host_keys,
+            hosts_from_nodes=bool(from_cluster or from_daemonset) and not no_cluster,
         )
     from bkdoctor.scan.siterules import load_dirs
 
