@@ -340,11 +340,14 @@ def test_secrets_are_masked_in_reports():
 
 def test_collect_then_scan_bundle_via_cli(tmp_path, home, report_validator):
     b = tmp_path / "bundle.tar.gz"
-    r = run("collect", "-o", str(b), "--domain", "bkce7.bktencent.com", "--no-cluster", env=home)
-    assert r.returncode == 0, r.stderr
-    live = json.loads(
-        run("scan", "--json", "-", "--no-history", "--no-cluster", "--domain", "bkce7.bktencent.com", env=home).stdout
-    )
+    with machine_swap_unchanged():  # collect and the live scan both read this machine's swap: the same state for both
+        r = run("collect", "-o", str(b), "--domain", "bkce7.bktencent.com", "--no-cluster", env=home)
+        assert r.returncode == 0, r.stderr
+        live = json.loads(
+            run(
+                "scan", "--json", "-", "--no-history", "--no-cluster", "--domain", "bkce7.bktencent.com", env=home
+            ).stdout
+        )
     offline = report_validator(
         json.loads(run("scan", "--bundle", str(b), "--json", "-", "--no-history", env=home).stdout)
     )
