@@ -23,27 +23,31 @@ from bkdoctor.scan.engine import compress_script, decompress_output
 HEADER = "Filesystem 1024-blocks Used Available Capacity Mounted on\n"
 HANG = f"#!/bin/sh\nprintf '{HEADER[:-1]}\\n'\nexec sleep 1000\n"
 # the script as it was before the watchdog: `t` is `timeout 10` (the fallback where /proc has no children files)
-WATCHDOG_TEST = "&& [ -r /proc/uptime ]; then"
+WATCHDOG_TEST = "&& [ -r /proc/uptime ] &&"
 
 
 def old_mechanism(script: str) -> str:
     assert script.count(WATCHDOG_TEST) == 1
-    return script.replace(WATCHDOG_TEST, "&& [ -r /nonexistent/bkdoctor ]; then")
+    return script.replace(WATCHDOG_TEST, "&& [ -r /nonexistent/bkdoctor ] &&")
 
 
 def test_hung_commands_are_stopped_like_timeout_did_in_every_shell(tmp_path, monkeypatch):
     """A hung command in a section of the probe's own shell and one in a subshell's command substitution (a site
     rule's `$(t systemctl ...)`) are stopped after 10 s with the old status and output; a long command not run
     through `t` finishes; a missing command fails as `timeout` said it. Under dash, `bash --posix` and bash, the three
-    at once (each run waits ~21 s for the two hangs and the long sleep)."""
+    at once (each run waits ~35 s for the three hangs and the long sleep). A command that ignores SIGINT is killed."""
     hang = tmp_path / "hang"
     hang.write_text(HANG)
     hang.chmod(0o755)
+    stubborn = tmp_path / "stubborn"
+    stubborn.write_text("#!/bin/sh\ntrap '' INT\nexec sleep 1000\n")
+    stubborn.chmod(0o755)
+    monkeypatch.setitem(host.SECTIONS, "w0_ignores_int", f"t {stubborn}")
     monkeypatch.setitem(host.SECTIONS, "w1_inline", f"t {hang} -P -k /")
     monkeypatch.setitem(probe.EXTRA_SECTIONS, "w2_subshell", f'r=$(t {hang} 2>&1); r=${{r#Filesystem }}; echo "$r"')
     monkeypatch.setitem(host.SECTIONS, "w3_long", "sleep 11; echo slept")
     monkeypatch.setitem(host.SECTIONS, "w4_absent", "t bkdoctor-no-such-command --version")
-    script, nonce = build_script(["w1_inline", "w2_subshell", "w3_long", "w4_absent", "hostname"])
+    script, nonce = build_script(["w0_ignores_int", "w1_inline", "w2_subshell", "w3_long", "w4_absent", "hostname"])
     assert probe.runs_inline(host.SECTIONS["w1_inline"]) and probe.runs_inline(host.SECTIONS["w3_long"])
     shells = (["dash", "-s"], ["bash", "--posix", "-s"], ["bash", "-s"])
     (tmp_path / "probe.sh").write_text(script)
@@ -54,10 +58,12 @@ def test_hung_commands_are_stopped_like_timeout_did_in_every_shell(tmp_path, mon
             procs.append(subprocess.Popen(argv, stdin=f, stdout=subprocess.PIPE))
     outs = [p.communicate(timeout=120)[0] for p in procs]
     took = time.monotonic() - t0
-    assert took < 40, took  # 10-11 s a hang, 11 s the sleep: not the hang's 1000 s
+    assert took < 60, took  # 10-13 s a hang, 11 s the sleep: not the hangs' 1000 s
     for argv, out in zip(shells, outs):
         s = parse_output(out, nonce)
-        assert set(s) == {"w1_inline", "w2_subshell", "w3_long", "w4_absent", "hostname"}, (argv, out)
+        assert set(s) == {"w0_ignores_int", "w1_inline", "w2_subshell", "w3_long", "w4_absent", "hostname"}, (argv, out)
+        # SIGINT ignored: SIGKILL 2 s later (the shell says "Killed"; `timeout 10` would have waited for ever)
+        assert s["w0_ignores_int"].rc == 124 and "Killed" in s["w0_ignores_int"].text(), (argv, s["w0_ignores_int"])
         assert (s["w1_inline"].rc, s["w1_inline"].text()) == (124, HEADER), argv
         assert (s["w2_subshell"].rc, s["w2_subshell"].text()) == (0, "1024-blocks Used Available Capacity Mounted on\n")
         assert (s["w3_long"].rc, s["w3_long"].text()) == (0, "slept\n"), argv

@@ -2,11 +2,12 @@
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
 __bkd_wdp=
-if read -r __bkd_me __bkd_x 2>/dev/null </proc/self/stat && [ -r "/proc/$__bkd_me/task/$__bkd_me/children" ] && [ -r /proc/uptime ]; then
+if read -r __bkd_me __bkd_x 2>/dev/null </proc/self/stat && [ -r "/proc/$__bkd_me/task/$__bkd_me/children" ] && [ -r /proc/uptime ] && command -v sleep >/dev/null 2>&1; then
 __bkd_wd1() { __w_s=; read -r __w_s 2>/dev/null <"/proc/$1/stat" || return 0; set -- "$1" ${__w_s##*) }; case ${21} in ''|*[!0-9]*) return 0;; esac; __w_a=$((__w_up - ${21}))
 if [ "$__w_a" -lt 1000 ]; then __w_d=$(((1099 - __w_a) / 100)); [ "$__w_d" -ge "$__w_n" ] || __w_n=$__w_d; return 0; fi
+case " $__w_sig " in *" K$1:${21} "*) __w_k="$__w_k K$1:${21}"; return 0;; *" U$1:${21} "*) __w_k="$__w_k U$1:${21}"; return 0;; *" I$1:${21} "*) kill -KILL "$1"; __w_k="$__w_k K$1:${21}"; return 0;; esac
 __w_l=; while IFS= read -r __w_l || [ -n "$__w_l" ]; do case $__w_l in *"__BKD_T=$__bkd_me."*) ;; *) __w_l=; continue;; esac
-case " $__w_sig " in *" $1:${21} "*) kill -KILL "$1";; *) kill -INT "$1";; esac; __w_k="$__w_k $1:${21}"; __w_n=2; return 0; done 2>/dev/null <"/proc/$1/environ"; }
+kill -INT "$1"; __w_k="$__w_k I$1:${21}"; __w_n=2; return 0; done 2>/dev/null <"/proc/$1/environ"; __w_k="$__w_k U$1:${21}"; }
 __bkd_wd() { trap 'kill $! 2>/dev/null; exit 0' TERM; read -r __w_me __w_x </proc/self/stat; __w_n=10; __w_sig=
 while :; do sleep "$__w_n" & wait $!
 read -r __w_s </proc/self/stat || exit 0; set -- ${__w_s##*) }; [ "$2" = "$__bkd_me" ] || exit 0
