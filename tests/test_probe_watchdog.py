@@ -148,3 +148,35 @@ def test_a_hung_command_over_ssh_and_nothing_left_after(ssh_fleet, tmp_path):
         want = old[name].out if name != "meminfo" else s[name].out  # meminfo's numbers move between two runs
         assert (s[name].rc, s[name].out) == (old[name].rc, want), name
     assert s["df"].rc == 124
+
+
+def test_a_killed_probe_shell_leaves_no_hung_command_nor_watchdog(tmp_path, monkeypatch):
+    """The probe's shell dies while a command run through `t` hangs (killed from outside): at its next wake the
+    watchdog finds its parent gone, SIGKILLs the marked command the shell left behind (adopted by pid 1), and exits;
+    `timeout 10` would have stopped that command too."""
+    hang = tmp_path / "hang"
+    hang.write_text(HANG)
+    hang.chmod(0o755)
+    monkeypatch.setitem(host.SECTIONS, "w1_inline", f"t {hang}")
+    script, _ = build_script(["w1_inline"])
+    (tmp_path / "probe.sh").write_text(script)
+    with open(tmp_path / "probe.sh", "rb") as f:
+        p = subprocess.Popen(["dash", "-s"], stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while len(kids := Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()) < 2:
+        assert time.monotonic() < deadline, kids
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    left = [int(k) for k in kids]  # the watchdog and the hung command
+    deadline = time.monotonic() + 15
+    while (left := [k for k in left if _alive(k)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, left
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
