@@ -2,7 +2,8 @@
 
 One POSIX `sh` script gathers every section the selected rules need in a single round trip. It runs on
 CentOS 7 with nothing but its base packages (coreutils, util-linux, procps), and on anything with a
-POSIX shell. It only reads: files, /proc, /sys, and `--version`/status commands. The sections' snippets are
+POSIX shell. It only reads: files, /proc, /sys, and `--version`/status commands (and it signals only the commands it
+started itself, to stop one that hangs: `_PRELUDE`'s watchdog). The sections' snippets are
 declared with the facts that read them, in `facts/host.py` (`SECTIONS`), and so is their parsing: this module
 frames them into one script and splits its output, so the script stays dumb and auditable.
 
