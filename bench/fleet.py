@@ -708,6 +708,12 @@ METHODS = {  # key: label
 }
 
 
+def _ansible_forks(v: str) -> list[int]:
+    if not v or not set(v.split(",")) <= {"5", "50"}:
+        raise argparse.ArgumentTypeError(f"takes 5, 50 or 5,50, not {v!r}")
+    return sorted({int(x) for x in v.split(",")})
+
+
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--serve-docker":
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -733,6 +739,12 @@ def main() -> int:
         "--skip-ansible-above", type=int, default=None, metavar="N", help="no ansible runs for fleets larger than N"
     )
     ap.add_argument("--no-ansible", action="store_true")
+    ap.add_argument(
+        "--ansible-forks",
+        type=_ansible_forks,
+        default=[5, 50],
+        help="which of `ansible -f 5`, `-f 50` to run (default 5,50; at 100 hosts `-f 5` alone takes many minutes)",
+    )
     ap.add_argument(
         "--docker-absent",
         action="store_true",
@@ -894,8 +906,8 @@ def main() -> int:
                     "probe": lambda: bench_floor(fleet, hosts, script),
                 }
                 if ansible_here and i < a.ansible_repeat:
-                    todo["ansible5"] = lambda: bench_ansible(ini, 5, work, n)
-                    todo["ansible50"] = lambda: bench_ansible(ini, 50, work, n)
+                    for forks in a.ansible_forks:
+                        todo[f"ansible{forks}"] = lambda forks=forks: bench_ansible(ini, forks, work, n)
                 if i < a.loop_repeat:
                     todo["loop"] = lambda: bench_loop(fleet, hosts, dockerd.path)
                 for k, fn in todo.items():
