@@ -235,8 +235,7 @@ _LS_WANTS = (
 )
 
 # -- the facts: each one's probe sections (shell snippets, read-only) and its parser -------------------------------
-# `t` (defined by the probe's prelude) marks a command that may hang (a stuck daemon, an NFS mount): the probe's
-# watchdog stops it after 10 s, with `timeout 10`'s status (124) and output; commands not run through `t` are left alone.
+# `t` (defined by the probe's prelude) wraps commands that may hang (a stuck daemon, an NFS mount) in `timeout`.
 
 # sections several facts read
 shared("systemd_running", "test -d /run/systemd/system && echo yes || echo no")

@@ -2,8 +2,7 @@
 
 One POSIX `sh` script gathers every section the selected rules need in a single round trip. It runs on
 CentOS 7 with nothing but its base packages (coreutils, util-linux, procps), and on anything with a
-POSIX shell. It only reads: files, /proc, /sys, and `--version`/status commands (and it signals only the commands it
-started itself, to stop one that hangs: `_PRELUDE`'s watchdog). The sections' snippets are
+POSIX shell. It only reads: files, /proc, /sys, and `--version`/status commands. The sections' snippets are
 declared with the facts that read them, in `facts/host.py` (`SECTIONS`), and so is their parsing: this module
 frames them into one script and splits its output, so the script stays dumb and auditable.
 
@@ -27,55 +26,13 @@ from dataclasses import dataclass
 # there from the rule's parameters with every value shlex.quote'd
 EXTRA_SECTIONS: dict[str, str] = {}
 
-# `t CMD...` runs a command that may hang (a dead systemd, a stuck NFS mount). It used to be `timeout 10 CMD`, one more
-# process per command; now ONE watchdog, a background subshell of the probe's shell (stdio on /dev/null, so it never
-# holds the SSH channel open), sleeps and, at each wake, walks the probe shell's descendants through
-# /proc/PID/task/PID/children (builtins only) and stops those `t` started (their environment holds
-# `__BKD_T=<probe pid>.`, read from /proc/PID/environ) once they are 10 s old: SIGINT first (no shell prints a
-# "Terminated" line for it, so the section's bytes are what `timeout` left), SIGKILL 2 s later if the same process (pid
-# and start time, field 22 of /proc/PID/stat) still runs (a shell does print "Killed" then; `timeout 10`, which sends
-# only TERM, hung there). One that outlives SIGKILL (stuck in the kernel) is left alone, and so is a long-running
-# command without the mark, remembered by pid and start time so its environment is read once. It sleeps 10 s, or until the youngest marked command turns
-# 10 s old, so a probe under 10 s pays the watchdog and one `sleep`. `t` gives 124 for a command that died of SIGINT or
-# SIGKILL (timeout's status for "timed out") and timeout's message for a missing command, so parsers see what they saw.
-# Commands not run through `t` (fio, curl measurements with their own limits, the getent batch's `timeout 3`, which a
-# 10 s poll cannot bound to 3 s) are never touched. Age = /proc/uptime minus the start time, in USER_HZ ticks taken as
-# 100 (the kernel's fixed ABI on x86_64/aarch64/ppc64le, CentOS 7's architectures). The watchdog exits when the probe
-# shell ends it (`_WATCHDOG_END`: its TERM trap stops its current sleep) or, if the probe shell was killed (its parent
-# is no longer the probe shell), at its next wake, after one sweep that SIGKILLs the marked commands the dead shell left
-# (now children of pid 1; found among those started after the watchdog, so it reads few environments; an orphan
-# adopted by a subreaper other than pid 1 is not found). Without a children file (kernels without CONFIG_PROC_CHILDREN; RHEL
-# 7's 3.10 kernel is built with CONFIG_CHECKPOINT_RESTORE, which provides it, not verified on a CentOS 7 host here) `t`
-# is `timeout 10` as before, or the bare command where there is no `timeout`.
 _PRELUDE = r"""LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
-__bkd_wdp=
-if read -r __bkd_me __bkd_x 2>/dev/null </proc/self/stat && [ -r "/proc/$__bkd_me/task/$__bkd_me/children" ] && [ -r /proc/uptime ] && command -v sleep >/dev/null 2>&1; then
-__bkd_wd1() { __w_in=; __w_s=; read -r __w_s 2>/dev/null <"/proc/$1/stat" || return 0; set -- "$1" ${__w_s##*) }
-case ${21} in ''|*[!0-9]*) return 0;; esac; [ "${21}" -ge "$__w_t0" ] || return 0; __w_in=1; __w_a=$((__w_up - ${21}))
-if [ -z "$__w_gone" ] && [ "$__w_a" -lt 1000 ]; then __w_d=$(((1099 - __w_a) / 100)); [ "$__w_d" -ge "$__w_n" ] || __w_n=$__w_d; return 0; fi
-case " $__w_sig " in *" K$1:${21} "*) __w_k="$__w_k K$1:${21}"; return 0;; *" U$1:${21} "*) __w_k="$__w_k U$1:${21}"; return 0;; *" I$1:${21} "*) kill -KILL "$1"; __w_k="$__w_k K$1:${21}"; return 0;; esac
-__w_l=; while IFS= read -r __w_l || [ -n "$__w_l" ]; do case $__w_l in *"__BKD_T=$__bkd_me."*) ;; *) __w_l=; continue;; esac
-[ -z "$__w_gone" ] || { kill -KILL "$1"; return 0; }; kill -INT "$1"; __w_k="$__w_k I$1:${21}"; __w_n=2; return 0; done 2>/dev/null <"/proc/$1/environ"; __w_k="$__w_k U$1:${21}"; }
-__bkd_wd() { trap 'kill $! 2>/dev/null; exit 0' TERM; read -r __w_s </proc/self/stat; __w_me=${__w_s%% *}; set -- ${__w_s##*) }; __w_t0=${20}; __w_n=10; __w_sig=; __w_gone=
-while :; do sleep "$__w_n" & wait $!
-read -r __w_s </proc/self/stat || exit 0; set -- ${__w_s##*) }; __w_q=$__bkd_me; [ "$2" = "$__bkd_me" ] || { __w_gone=1; __w_q=1; }
-read -r __w_up __w_x </proc/uptime || exit 0; __w_up=$((${__w_up%.*} * 100 + 1${__w_up#*.} - 100)); __w_n=10; __w_k=
-while [ -n "$__w_q" ]; do set -- $__w_q; __w_q=; for __w_p; do __w_c=; read -r __w_c 2>/dev/null <"/proc/$__w_p/task/$__w_p/children"
-for __w_c in $__w_c; do [ "$__w_c" = "$__w_me" ] && continue; __bkd_wd1 "$__w_c"; [ -z "$__w_in" ] || __w_q="$__w_q $__w_c"; done; done; done
-[ -z "$__w_gone" ] || exit 0; __w_sig=$__w_k; done; }
-__bkd_wd </dev/null >/dev/null 2>&1 &
-__bkd_wdp=$!
-t() { command -v "$1" >/dev/null 2>&1 || { printf "timeout: failed to run command '%s': No such file or directory\n" "$1" >&2; return 127; }
-__BKD_T=$__bkd_me. "$@"; __bkd_r=$?; case $__bkd_r in 130|137) return 124;; esac; return "$__bkd_r"; }
-elif command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
+if command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
 # a small kernel text file (/proc, /sys: never a NUL byte) read by the shell itself, printed as `cat` prints it (a
 # last line without newline too); anything that is not a readable regular file goes to `cat`, for its own message
 __bkd_cat() { if [ -f "$1" ] && [ -r "$1" ]; then while IFS= read -r __bkd_l; do printf '%s\n' "$__bkd_l"; done <"$1"; [ -z "$__bkd_l" ] || printf '%s' "$__bkd_l"; else cat "$1"; fi; }
 """
-
-# the probe's last line: the watchdog stops its sleep and exits (its TERM trap); the probe's status stays 0
-_WATCHDOG_END = '[ -z "$__bkd_wdp" ] || kill "$__bkd_wdp" 2>/dev/null || :'
 
 _MARK = "@@BKD-{nonce}"
 
@@ -143,7 +100,6 @@ def build_script(
             # a subshell keeps a section's `exit`, `cd`, trap or background jobs from leaking into the next one
             lines.append(f"( {snippet or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
         lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
-    lines.append(_WATCHDOG_END)
     return "\n".join(lines) + "\n", nonce
 
 

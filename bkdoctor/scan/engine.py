@@ -212,9 +212,6 @@ def probe_timeout(inv: Inventory, sections: set[str]) -> float:
 # Probe output over SSH is gzip'ed on the host when gzip is there (`command -v` is a shell builtin: no extra
 # process to find out); the output of a busy host (mountinfo, iptables, processes) shrinks ~5-10x, and so do the
 # SSH packets bkdoctor decrypts. Plain output starts with a newline, gzip with 1f 8b: the reader tells them apart.
-# The pipeline costs gzip and a subshell for its left side: in POSIX sh each element of a pipeline is a forked
-# process, and the probe's own shell could write into gzip only through a named pipe (a file on the host: the probe
-# writes nothing) or bash's process substitution (not in dash, and a fork as well).
 MAX_PROBE_OUTPUT = 256 << 20
 
 

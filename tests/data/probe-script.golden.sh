@@ -1,26 +1,7 @@
 # bkdoctor host probe: read-only
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
-__bkd_wdp=
-if read -r __bkd_me __bkd_x 2>/dev/null </proc/self/stat && [ -r "/proc/$__bkd_me/task/$__bkd_me/children" ] && [ -r /proc/uptime ] && command -v sleep >/dev/null 2>&1; then
-__bkd_wd1() { __w_in=; __w_s=; read -r __w_s 2>/dev/null <"/proc/$1/stat" || return 0; set -- "$1" ${__w_s##*) }
-case ${21} in ''|*[!0-9]*) return 0;; esac; [ "${21}" -ge "$__w_t0" ] || return 0; __w_in=1; __w_a=$((__w_up - ${21}))
-if [ -z "$__w_gone" ] && [ "$__w_a" -lt 1000 ]; then __w_d=$(((1099 - __w_a) / 100)); [ "$__w_d" -ge "$__w_n" ] || __w_n=$__w_d; return 0; fi
-case " $__w_sig " in *" K$1:${21} "*) __w_k="$__w_k K$1:${21}"; return 0;; *" U$1:${21} "*) __w_k="$__w_k U$1:${21}"; return 0;; *" I$1:${21} "*) kill -KILL "$1"; __w_k="$__w_k K$1:${21}"; return 0;; esac
-__w_l=; while IFS= read -r __w_l || [ -n "$__w_l" ]; do case $__w_l in *"__BKD_T=$__bkd_me."*) ;; *) __w_l=; continue;; esac
-[ -z "$__w_gone" ] || { kill -KILL "$1"; return 0; }; kill -INT "$1"; __w_k="$__w_k I$1:${21}"; __w_n=2; return 0; done 2>/dev/null <"/proc/$1/environ"; __w_k="$__w_k U$1:${21}"; }
-__bkd_wd() { trap 'kill $! 2>/dev/null; exit 0' TERM; read -r __w_s </proc/self/stat; __w_me=${__w_s%% *}; set -- ${__w_s##*) }; __w_t0=${20}; __w_n=10; __w_sig=; __w_gone=
-while :; do sleep "$__w_n" & wait $!
-read -r __w_s </proc/self/stat || exit 0; set -- ${__w_s##*) }; __w_q=$__bkd_me; [ "$2" = "$__bkd_me" ] || { __w_gone=1; __w_q=1; }
-read -r __w_up __w_x </proc/uptime || exit 0; __w_up=$((${__w_up%.*} * 100 + 1${__w_up#*.} - 100)); __w_n=10; __w_k=
-while [ -n "$__w_q" ]; do set -- $__w_q; __w_q=; for __w_p; do __w_c=; read -r __w_c 2>/dev/null <"/proc/$__w_p/task/$__w_p/children"
-for __w_c in $__w_c; do [ "$__w_c" = "$__w_me" ] && continue; __bkd_wd1 "$__w_c"; [ -z "$__w_in" ] || __w_q="$__w_q $__w_c"; done; done; done
-[ -z "$__w_gone" ] || exit 0; __w_sig=$__w_k; done; }
-__bkd_wd </dev/null >/dev/null 2>&1 &
-__bkd_wdp=$!
-t() { command -v "$1" >/dev/null 2>&1 || { printf "timeout: failed to run command '%s': No such file or directory\n" "$1" >&2; return 127; }
-__BKD_T=$__bkd_me. "$@"; __bkd_r=$?; case $__bkd_r in 130|137) return 124;; esac; return "$__bkd_r"; }
-elif command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
+if command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
 # a small kernel text file (/proc, /sys: never a NUL byte) read by the shell itself, printed as `cat` prints it (a
 # last line without newline too); anything that is not a readable regular file goes to `cat`, for its own message
 __bkd_cat() { if [ -f "$1" ] && [ -r "$1" ]; then while IFS= read -r __bkd_l; do printf '%s\n' "$__bkd_l"; done <"$1"; [ -z "$__bkd_l" ] || printf '%s' "$__bkd_l"; else cat "$1"; fi; }
@@ -271,4 +252,3 @@ printf '\n@@BKD-0123456789abcdef:B:uname_r\n'
 __bkd_s() { if [ -r /proc/sys/kernel/osrelease ]; then __bkd_cat /proc/sys/kernel/osrelease; else uname -r; fi
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:uname_r:%s\n' "$?"
-[ -z "$__bkd_wdp" ] || kill "$__bkd_wdp" 2>/dev/null || :
