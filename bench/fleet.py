@@ -278,6 +278,66 @@ class FakeDockerd:
                 pass
 
 
+class Registry:
+    """The site's registry as the hosts reach it (§七.3: `docker.$BK_DOMAIN/v2/` through the ingress, expect 401):
+    Debian's Distribution server (`docker-registry`, htpasswd auth with no user: every request 401) on the address
+    the base state's /etc/hosts gives `docker.<domain>`, held by the first test bridge (the hosts' default route
+    points there; traffic to the bridge's own addresses is local). Without it every probe waits out curl's 5 s on
+    an address that answers nothing: a site whose registry is down (`--registry-down`)."""
+
+    def __init__(self, bridge: str, work: Path, domain: str = "bkce7.bktencent.com") -> None:
+        import ipaddress
+        import urllib.error
+        import urllib.request
+
+        hosts = base_state()["files"]["/etc/hosts"]
+        text = hosts["content"] if isinstance(hosts, dict) else hosts
+        addr = next(ln.split()[0] for ln in text.splitlines() if f"docker.{domain}" in ln.split()[1:])
+        self.addr = str(ipaddress.IPv4Address(addr))
+        self.bridge, self.proc = bridge, None
+        (work / "registry").mkdir(exist_ok=True)
+        (work / "registry" / "htpasswd").write_text("")
+        cfg = work / "registry" / "config.yml"
+        cfg.write_text(
+            "version: 0.1\nlog: {level: error}\n"
+            f"http: {{addr: '{self.addr}:80'}}\n"
+            f"storage: {{filesystem: {{rootdirectory: '{work / 'registry' / 'data'}'}}}}\n"
+            f"auth: {{htpasswd: {{realm: bench, path: '{work / 'registry' / 'htpasswd'}'}}}}\n"
+        )
+        subprocess.run(["ip", "addr", "add", f"{self.addr}/32", "dev", bridge], check=True)
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", str(cfg)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "registry" / "log", "wb"),
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.addr}/v2/", timeout=1)
+                code = 200
+            except urllib.error.HTTPError as e:
+                code = e.code
+            except OSError:
+                code = None
+            if code == 401:
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the registry did not answer 401 on {self.addr}:80 (got {code})")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        subprocess.run(["ip", "addr", "del", f"{self.addr}/32", "dev", self.bridge], capture_output=True)
+
+
 # ----------------------------------------------------------------------------- hosts
 
 
@@ -740,6 +800,11 @@ def main() -> int:
     )
     ap.add_argument("--no-ansible", action="store_true")
     ap.add_argument(
+        "--registry-down",
+        action="store_true",
+        help="no registry at docker.<domain> (every probe then waits out curl's 5 s: a site whose registry is down)",
+    )
+    ap.add_argument(
         "--ansible-forks",
         type=_ansible_forks,
         default=[5, 50],
@@ -823,7 +888,7 @@ def main() -> int:
     factory = [SSHFleetFactory(workdir=str(work))] + [
         SSHFleetFactory(workdir=str(work), prefix=f"net{i + 2}-node") for i in range((sizes[-1] - 1) // PER_NET)
     ]
-    dockerd = None
+    dockerd = registry = None
     results: dict = {}
     t_start = time.monotonic()
     try:
@@ -834,6 +899,9 @@ def main() -> int:
         fleet = start_fleet(factory, sizes[-1], a.plain, a.keep_resolv)
         bringup = time.monotonic() - t0
         meta["bringup_s"] = bringup
+        meta["registry_down"] = a.registry_down
+        if not a.registry_down:
+            registry = Registry(factory[0].net.bridge, work)
         print(
             f"# host bring-up (not measured below): {sizes[-1]} hosts in {bringup:.1f}s "
             f"({bringup / sizes[-1] * 1000:.0f} ms/host)"
@@ -929,6 +997,8 @@ def main() -> int:
         print("\ninterrupted: cleaning up", file=sys.stderr)
         return 130
     finally:
+        if registry is not None:
+            registry.close()
         if dockerd is not None:
             dockerd.close()
         for f in reversed(factory):
