@@ -248,6 +248,17 @@ def serve_docker(path: str) -> None:
     server.serve_forever()
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a server this bench started (by its Popen, never by name): TERM, then KILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class FakeDockerd:
     """The stand-in Docker API server process (see serve_docker)."""
 
@@ -264,13 +275,7 @@ class FakeDockerd:
             time.sleep(0.02)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc)
         for p in (self.path, self.path + ".tmp"):
             try:
                 os.unlink(p)
@@ -328,13 +333,8 @@ class Registry:
             time.sleep(0.1)
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            _stop(self.proc)
         subprocess.run(["ip", "addr", "del", f"{self.addr}/32", "dev", self.bridge], capture_output=True)
 
 
