@@ -221,3 +221,23 @@ def test_sections_in_the_probes_shell_cannot_leak():
     for bad in ("exit 3", "cd /", "trap 'x' EXIT", "sleep 1 & wait", "set -e", ". /etc/profile", "export A=1"):
         assert not runs_inline(bad), bad
     assert runs_inline("a && b; c 2>&1 >&2; [ -x f ] || return 3")
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_a_guarded_command_that_ignores_sigterm_is_killed(tmp_path, shell):
+    """`t` stops a command that ignores SIGTERM too (`timeout -k 5 10`): a process in an NFS wait is killable by
+    SIGKILL only, and `timeout` without `-k` waits for it for ever. The prelude's own `t`, with a short limit."""
+    import re
+    import time
+
+    from bkdoctor.facts import probe
+
+    prelude = re.sub(r"timeout -k 5 10 ", "timeout -k 1 1 ", probe._PRELUDE)
+    assert prelude != probe._PRELUDE, "the prelude's t() no longer reads `timeout -k 5 10`"
+    stubborn = tmp_path / "stubborn"
+    stubborn.write_text("#!/bin/sh\ntrap '' TERM\nsleep 30 &\nwait $!\nwait $!\n")
+    stubborn.chmod(0o755)
+    t0 = time.monotonic()
+    r = subprocess.run([shell, "-c", prelude + f"t {stubborn}; echo rc=$?"], capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - t0 < 10, r
+    assert "rc=137" in r.stdout

@@ -28,7 +28,7 @@ EXTRA_SECTIONS: dict[str, str] = {}
 
 _PRELUDE = r"""LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
-if command -v timeout >/dev/null 2>&1; then t() { timeout 10 "$@"; }; else t() { "$@"; }; fi
+if command -v timeout >/dev/null 2>&1; then t() { timeout -k 5 10 "$@"; }; else t() { "$@"; }; fi
 # a small kernel text file (/proc, /sys: never a NUL byte) read by the shell itself, printed as `cat` prints it (a
 # last line without newline too); anything that is not a readable regular file goes to `cat`, for its own message
 __bkd_cat() { if [ -f "$1" ] && [ -r "$1" ]; then while IFS= read -r __bkd_l; do printf '%s\n' "$__bkd_l"; done <"$1"; [ -z "$__bkd_l" ] || printf '%s' "$__bkd_l"; else cat "$1"; fi; }
