@@ -4,7 +4,8 @@ cluster-job, rules, history, diff); each parses its options and calls its mode, 
 scan/rulelist.py, report/history.py.
 
 Exit codes: 0 no finding at or above --fail-on; 1 there are; 2 bad usage or bad input (one line, no
-traceback); 3 an internal error (one line; BKDOCTOR_DEBUG=1 shows the traceback).
+traceback; ours in English and Chinese, `bad_input_line`; click's own usage errors in click's English); 3 an
+internal error (one line; BKDOCTOR_DEBUG=1 shows the traceback).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ if __name__ == "__main__":  # `python -m bkdoctor.cli --version`: answered befor
     answer_version(sys.argv[1:])
 
 import os
+import re
 from typing import Any
 
 import click
 
 from bkdoctor import __version__
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 
 def default_lang() -> str:
@@ -41,8 +43,11 @@ def _check_domain_opt(ctx: Any, param: Any, value: str | None) -> str | None:
         return value
     if not valid_domain(value):
         raise BadInput(
-            f"--domain {value[:80]!r} is not a domain name (letters, digits and '-' in dot-separated "
-            f"labels, e.g. bkce7.bktencent.com)"
+            T(
+                f"--domain {value[:80]!r} 不是域名（以点分隔的各段由字母、数字和 '-' 组成，例如 bkce7.bktencent.com）",
+                f"--domain {value[:80]!r} is not a domain name (letters, digits and '-' in dot-separated "
+                f"labels, e.g. bkce7.bktencent.com)",
+            )
         )
     return value
 
@@ -56,8 +61,23 @@ def _check_install_dir_opt(ctx: Any, param: Any, value: str | None) -> str | Non
     return check_install_dir(value, "--install-dir")
 
 
+# --lang as given on this command line (None: not given): a refusal is then printed in that language only
+_explicit_lang: list[str | None] = [None]
+
+
+def _note_lang(ctx: Any, param: Any, value: str | None) -> str | None:
+    """Eager, so that it is known before any other option's check can refuse the command line."""
+    _explicit_lang[0] = value
+    return value
+
+
 LANG_OPT = click.option(
-    "--lang", type=click.Choice(["zh", "en"]), default=None, help="Report language (default from LANG: zh_CN -> zh)."
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    is_eager=True,
+    callback=_note_lang,
+    help="Report language (default from LANG: zh_CN -> zh).",
 )
 DB_OPT = click.option(
     "--db",
@@ -70,6 +90,42 @@ DB_OPT = click.option(
 def _with_lang(opts: dict[str, Any]) -> dict[str, Any]:
     """The options with --lang resolved: given, else from the environment."""
     return {**opts, "lang": opts["lang"] or default_lang()}
+
+
+# The Chinese half repeats the values the English half shows in full (paths, names, a library's message): a run of
+# non-Chinese text in it longer than ZH_RUN is cut in the middle, and the half itself to ZH_MAX, so that a long or
+# hostile value makes the line at most ZH_MAX longer than the English line alone, never twice as long.
+ZH_RUN, ZH_MAX = 100, 400
+_ZH_CHARS = re.compile("([\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+)")
+
+
+def _cut(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n // 2] + "…" + s[-(n - n // 2 - 1) :]
+
+
+def _mask_zh(zh: str) -> str:
+    """Masked like the English half: the masking's `key: value` shapes know the ASCII colon, so a value after a
+    full-width one (`密码：…`) is also masked when the ASCII form of the text shows a secret there."""
+    from bkdoctor.safe.secrets import mask_text
+
+    ascii_colon = zh.replace("\uff1a", ":")
+    masked = mask_text(ascii_colon)
+    return mask_text(zh) if masked == ascii_colon else masked
+
+
+def bad_input_line(e: BadInput, lang: str | None = None) -> str:
+    """A refusal as the one line the CLI prints (without the `bkdoctor: error: ` prefix): "English / 中文", or
+    one language when `lang` is given; secrets masked and terminal controls made visible in both halves."""
+    from bkdoctor.safe.secrets import mask_text
+    from bkdoctor.safe.terminal import clean_line
+
+    en, zh = e.text.en, e.text.zh
+    if not zh or lang == "en":
+        return clean_line(mask_text(en))
+    if lang == "zh":
+        return clean_line(_mask_zh(zh))
+    zh = "".join(p if i % 2 else _cut(p, ZH_RUN) for i, p in enumerate(_ZH_CHARS.split(_mask_zh(zh))))
+    return clean_line(f"{mask_text(en)} / {_cut(zh, ZH_MAX)}")
 
 
 def _exit(code: int | None) -> None:
@@ -416,6 +472,7 @@ def main(argv: list[str] | None = None) -> None:
     from bkdoctor.launch import answer_version
 
     answer_version(sys.argv[1:] if argv is None else argv)  # the fast path: no command tree built
+    _explicit_lang[0] = None
     try:
         cli.main(args=argv, prog_name="bkdoctor", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -433,10 +490,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("bkdoctor: aborted\n")
         sys.exit(130)
     except BadInput as e:
-        from bkdoctor.safe.secrets import mask_text
-        from bkdoctor.safe.terminal import clean_line
-
-        sys.stderr.write(f"bkdoctor: error: {clean_line(mask_text(str(e)))}\n")
+        sys.stderr.write(f"bkdoctor: error: {bad_input_line(e, _explicit_lang[0])}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("bkdoctor: interrupted\n")

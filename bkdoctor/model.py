@@ -186,4 +186,12 @@ class FactUnavailable(Exception):
 
 
 class BadInput(Exception):
-    """Bad usage or bad input: the CLI prints the one-line reason and exits 2."""
+    """Bad usage or bad input: the CLI prints the one-line reason and exits 2.
+
+    The reason is a `T`, English and Chinese (every raise site gives both: tests/test_bilingual_errors.py); the CLI
+    prints them on one line, "English / 中文" (`bkdoctor.cli.bad_input_line`). `str()` is the English text, what
+    another message quoting the refusal or a log shows. A plain string is still taken (English only)."""
+
+    def __init__(self, text: T | str) -> None:
+        self.text = text if isinstance(text, T) else T("", str(text))
+        super().__init__(self.text.en)
