@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from bkdoctor.model import T
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOST_NAME_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})*\Z"
 _HOST_NAME = re.compile(HOST_NAME_PATTERN)
@@ -18,10 +20,12 @@ def valid_host_name(name: object) -> bool:
     return isinstance(name, str) and 0 < len(name) <= MAX_LEN and _HOST_NAME.match(name) is not None
 
 
-def why_not(name: object) -> str:
-    return (
+def why_not(name: object) -> T:
+    return T(
+        f"{name!r} 不是有效的主机名（以点分隔的各段由字母、数字、'-'、'_' 组成，每段以字母或数字开头和结尾；最多 "
+        f"{MAX_LEN} 个字符）",
         f"{name!r} is not a valid host name (letters, digits, '-', '_' in dot-separated labels that start "
-        f"and end with a letter or digit; at most {MAX_LEN} characters)"
+        f"and end with a letter or digit; at most {MAX_LEN} characters)",
     )
 
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 
 def current_umask() -> int:
@@ -38,26 +38,41 @@ def check_output_path(path: str, what: str = "") -> None:
     label = f"{what} {path}".strip()
     p = Path(path)
     if p.is_dir():
-        raise BadInput(f"cannot write {label}: it is a directory (give a file name)")
+        raise BadInput(
+            T(
+                f"无法写入 {label}: 它是目录（请给出文件名）",
+                f"cannot write {label}: it is a directory (give a file name)",
+            )
+        )
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
-        raise BadInput(f"cannot write {label}: directory {parent.resolve()} does not exist")
+        raise BadInput(
+            T(
+                f"无法写入 {label}: 目录 {parent.resolve()} 不存在",
+                f"cannot write {label}: directory {parent.resolve()} does not exist",
+            )
+        )
     if not parent.is_dir():
-        raise BadInput(f"cannot write {label}: {parent} is not a directory")
+        raise BadInput(T(f"无法写入 {label}: {parent} 不是目录", f"cannot write {label}: {parent} is not a directory"))
     try:
         st = os.stat(p)
     except FileNotFoundError:
         st = None
     except OSError as e:
-        raise BadInput(f"cannot write {label}: {e.strerror}") from None
+        raise BadInput(T(f"无法写入 {label}: {e.strerror}", f"cannot write {label}: {e.strerror}")) from None
     if st is not None and not stat.S_ISREG(st.st_mode):
         if not os.access(p, os.W_OK):
-            raise BadInput(f"cannot write {label}: not writable")
+            raise BadInput(T(f"无法写入 {label}: 没有写权限", f"cannot write {label}: not writable"))
         return  # a device or fifo (/dev/null, /dev/stdout) is written in place
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".check", dir=str(parent))
     except OSError as e:
-        raise BadInput(f"cannot write {label}: cannot create a file in {parent.resolve()}: {e.strerror}") from None
+        raise BadInput(
+            T(
+                f"无法写入 {label}: 无法在 {parent.resolve()} 中创建文件: {e.strerror}",
+                f"cannot write {label}: cannot create a file in {parent.resolve()}: {e.strerror}",
+            )
+        ) from None
     os.close(fd)
     os.unlink(probe)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 
@@ -16,7 +16,7 @@ _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 def target_path(path: str) -> str:
     """A shell word for `path` on the machine the command runs on (`~` expanded there, the rest quoted)."""
     if "\0" in path:
-        raise BadInput(f"refusing a path with a NUL byte: {path!r}")
+        raise BadInput(T(f"拒绝含 NUL 字节的路径: {path!r}", f"refusing a path with a NUL byte: {path!r}"))
     if not path.startswith("~"):
         return shlex.quote(path)
     head, sep, rest = path[1:].partition("/")
@@ -25,5 +25,7 @@ def target_path(path: str) -> str:
     elif _USER.fullmatch(head):
         home = "~" + head  # unquoted: the target's shell looks that user up
     else:
-        raise BadInput(f"refusing {path!r}: {'~' + head!r} is not a user name")
+        raise BadInput(
+            T(f"拒绝 {path!r}: {'~' + head!r} 不是用户名", f"refusing {path!r}: {'~' + head!r} is not a user name")
+        )
     return home + ("/" + shlex.quote(rest) if rest else "")

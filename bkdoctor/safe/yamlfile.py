@@ -6,7 +6,8 @@ On top of yaml.SafeLoader:
 - dates stay strings (`until: 2027-06-30` is the string the schema checks as a date), no YAML timestamps;
 - bounded: at most MAX_BYTES of text, MAX_NODES nodes once aliases are expanded (a 440-byte alias bomb
   expands to billions), MAX_DEPTH levels of nesting, no recursive alias.
-Every failure is `BadInput` with one line: `<source>: line N: <what>`. `line_of` and `schema_error_at` give the
+Every failure is `BadInput` with one line, English and Chinese: `<source>: line N: <what>` (the source a path, or a
+`T` naming the file in both languages). `line_of` and `schema_error_at` give the
 line of a key path in a loaded document, for the schema errors of the files checked by one (inventory, site rules).
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_NODES = 500_000
@@ -54,8 +55,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
-def _check_size(root: yaml.Node, source: str) -> None:
+def _check_size(root: yaml.Node, source: str | T) -> None:
     """Expanded node count and depth, computed on the node graph (each node once, memoised), iteratively."""
+    src = _source(source)
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     on_path: set[int] = set()
@@ -71,16 +73,31 @@ def _check_size(root: yaml.Node, source: str) -> None:
             if nid in size:
                 continue
             if nid in on_path:
-                raise BadInput(f"{source}: line {node.start_mark.line + 1}: an alias refers to itself")
+                raise BadInput(
+                    T(
+                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 别名引用了它自己",
+                        f"{src.en}: line {node.start_mark.line + 1}: an alias refers to itself",
+                    )
+                )
             on_path.add(nid)
             stack.append((node, 1))
             for c in children:
                 if id(c) in on_path:
-                    raise BadInput(f"{source}: line {c.start_mark.line + 1}: an alias refers to itself")
+                    raise BadInput(
+                        T(
+                            f"{src.zh}: 第 {c.start_mark.line + 1} 行: 别名引用了它自己",
+                            f"{src.en}: line {c.start_mark.line + 1}: an alias refers to itself",
+                        )
+                    )
                 if id(c) not in size:
                     stack.append((c, 0))
             if len(on_path) > MAX_DEPTH:
-                raise BadInput(f"{source}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+                raise BadInput(
+                    T(
+                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 嵌套超过 {MAX_DEPTH} 层",
+                        f"{src.en}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels",
+                    )
+                )
         else:
             on_path.discard(nid)
             total = 1 + sum(size[id(c)] for c in children)
@@ -88,16 +105,25 @@ def _check_size(root: yaml.Node, source: str) -> None:
             depth[nid] = 1 + max((depth[id(c)] for c in children), default=0)
             if total > MAX_NODES:
                 raise BadInput(
-                    f"{source}: line {node.start_mark.line + 1}: more than {MAX_NODES:,} values once "
-                    f"aliases are expanded (an alias bomb?)"
+                    T(
+                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 展开别名后超过 {MAX_NODES:,} 个值（别名炸弹？）",
+                        f"{src.en}: line {node.start_mark.line + 1}: more than {MAX_NODES:,} values once "
+                        f"aliases are expanded (an alias bomb?)",
+                    )
                 )
             if depth[nid] > MAX_DEPTH:
-                raise BadInput(f"{source}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+                raise BadInput(
+                    T(
+                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 嵌套超过 {MAX_DEPTH} 层",
+                        f"{src.en}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels",
+                    )
+                )
 
 
-def _check_depth(text: str, source: str) -> None:
+def _check_depth(text: str, source: str | T) -> None:
     """Nesting depth from the parser's events (no recursion): the composer recurses per level, so a deep
     document is refused before it gets there."""
+    src = _source(source)
     depth = 0
     try:
         loader = _Loader(text)  # the reader refuses control characters here already (\x07, \x00, ESC)
@@ -109,7 +135,12 @@ def _check_depth(text: str, source: str) -> None:
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise BadInput(f"{source}: line {ev.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+                    raise BadInput(
+                        T(
+                            f"{src.zh}: 第 {ev.start_mark.line + 1} 行: 嵌套超过 {MAX_DEPTH} 层",
+                            f"{src.en}: line {ev.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels",
+                        )
+                    )
             elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
     except yaml.YAMLError:
@@ -130,15 +161,31 @@ def _where(e: yaml.YAMLError) -> str:
     return f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
 
 
-def load_with_node(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+def _where_zh(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    return f" 第 {mark.line + 1} 行第 {mark.column + 1} 列:" if mark else ""
+
+
+def _source(source: str | T) -> T:
+    """What the refusal names (a path, or `T("清单 x", "inventory x")`) in both languages."""
+    return source if isinstance(source, T) else T(source, source)
+
+
+def load_with_node(text: str, source: str | T) -> tuple[Any, yaml.Node | None]:
     """(data, root node for line numbers). Raises BadInput with one line."""
+    src = _source(source)
     if len(text) > MAX_BYTES:
-        raise BadInput(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
+        raise BadInput(
+            T(
+                f"{src.zh}: 超过 {MAX_BYTES // (1024 * 1024)} MiB",
+                f"{src.en}: larger than {MAX_BYTES // (1024 * 1024)} MiB",
+            )
+        )
     _check_depth(text, source)
     try:
         loader = _Loader(text)
     except yaml.YAMLError as e:  # a control character (\x07, \x00, ESC) or bad encoding: refused by the reader
-        raise BadInput(f"{source}: invalid YAML: {_problem(e)}") from None
+        raise BadInput(T(f"{src.zh}: YAML 无效: {_problem(e)}", f"{src.en}: invalid YAML: {_problem(e)}")) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -150,16 +197,28 @@ def load_with_node(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
         if ctx and cmark:
             problem += f" ({ctx} at line {cmark.line + 1})"
-        raise BadInput(f"{source}:{_where(e)} invalid YAML: {problem}") from None
+        raise BadInput(
+            T(f"{src.zh}:{_where_zh(e)} YAML 无效: {problem}", f"{src.en}:{_where(e)} invalid YAML: {problem}")
+        ) from None
     except RecursionError:
-        raise BadInput(f"{source}: invalid YAML: nested deeper than bkdoctor reads") from None
+        raise BadInput(
+            T(
+                f"{src.zh}: YAML 无效: 嵌套深度超出 bkdoctor 的读取上限",
+                f"{src.en}: invalid YAML: nested deeper than bkdoctor reads",
+            )
+        ) from None
     except ValueError as e:  # e.g. an integer with more digits than Python converts
-        raise BadInput(f"{source}: invalid YAML: {str(e).splitlines()[0] if str(e) else 'bad value'}") from None
+        raise BadInput(
+            T(
+                f"{src.zh}: YAML 无效: {str(e).splitlines()[0] if str(e) else 'bad value'}",
+                f"{src.en}: invalid YAML: {str(e).splitlines()[0] if str(e) else 'bad value'}",
+            )
+        ) from None
     finally:
         loader.dispose()
 
 
-def load(text: str, source: str) -> Any:
+def load(text: str, source: str | T) -> Any:
     return load_with_node(text, source)[0]
 
 
