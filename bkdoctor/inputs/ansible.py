@@ -14,7 +14,7 @@ import re
 import shlex
 from typing import Any
 
-from bkdoctor.model import ROLES, BadInput
+from bkdoctor.model import ROLES, BadInput, T
 from bkdoctor.safe.names import valid_host_name, why_not
 
 ROLE_OF_GROUP = {
@@ -63,15 +63,25 @@ def _range_count(pattern: str) -> int:
     for m in re.finditer(r"\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\]", pattern):
         a, b, step = m.group(1), m.group(2), int(m.group(3) or 1) if len(m.group(3) or "1") < 10 else 0
         if step <= 0:
-            raise BadInput(f"bad host range {pattern!r}: the step must be a positive number")
+            raise BadInput(
+                T(
+                    f"主机范围 {pattern!r} 有误: 步长须为正数",
+                    f"bad host range {pattern!r}: the step must be a positive number",
+                )
+            )
         if a.isdigit() and b.isdigit() and len(a) < 20 and len(b) < 20:
             lo, hi = int(a), int(b)
         elif len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha():
             lo, hi = ord(a), ord(b)
         else:
-            raise BadInput(f"bad host range {pattern!r}")
+            raise BadInput(T(f"主机范围 {pattern!r} 有误", f"bad host range {pattern!r}"))
         if hi < lo:
-            raise BadInput(f"bad host range {pattern!r}: it ends before it starts")
+            raise BadInput(
+                T(
+                    f"主机范围 {pattern!r} 有误: 结束值小于起始值",
+                    f"bad host range {pattern!r}: it ends before it starts",
+                )
+            )
         n *= (hi - lo) // step + 1
         if n > MAX_HOSTS:
             break
@@ -87,11 +97,17 @@ def _expand(pattern: str, budget: int = MAX_HOSTS) -> list[str]:
     if count > budget:
         if budget >= MAX_HOSTS:
             raise BadInput(
-                f"host range {pattern[:80]!r} expands to more than {MAX_HOSTS:,} hosts (the limit of one inventory)"
+                T(
+                    f"主机范围 {pattern[:80]!r} 展开后超过 {MAX_HOSTS:,} 台主机（单个清单的上限）",
+                    f"host range {pattern[:80]!r} expands to more than {MAX_HOSTS:,} hosts (the limit of one inventory)",
+                )
             )
         raise BadInput(
-            f"host range {pattern[:80]!r}: with the {MAX_HOSTS - budget:,} hosts listed before it, the "
-            f"inventory has more than {MAX_HOSTS:,} hosts (the limit of one inventory)"
+            T(
+                f"主机范围 {pattern[:80]!r}: 加上它之前列出的 {MAX_HOSTS - budget:,} 台主机，清单超过 {MAX_HOSTS:,} 台主机（单个清单的上限）",
+                f"host range {pattern[:80]!r}: with the {MAX_HOSTS - budget:,} hosts listed before it, the "
+                f"inventory has more than {MAX_HOSTS:,} hosts (the limit of one inventory)",
+            )
         )
     parts: list[list[str]] = []
     pos = 0
@@ -137,7 +153,12 @@ def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
             group(section)
             continue
         if line.startswith("["):
-            raise BadInput(f"inventory {path}: line {n}: bad section header {line!r}")
+            raise BadInput(
+                T(
+                    f"清单 {path}: 第 {n} 行: 节标题有误 {line!r}",
+                    f"inventory {path}: line {n}: bad section header {line!r}",
+                )
+            )
         try:
             if kind == "vars":
                 if "=" not in line:
@@ -153,7 +174,9 @@ def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
                     hosts.setdefault(h, {}).update(hv)
                     group(section)["hosts"].add(h)
         except ValueError as e:
-            raise BadInput(f"inventory {path}: line {n}: {e}: {line!r}") from None
+            raise BadInput(
+                T(f"清单 {path}: 第 {n} 行: {e}: {line!r}", f"inventory {path}: line {n}: {e}: {line!r}")
+            ) from None
     return hosts, groups
 
 
@@ -161,7 +184,12 @@ def _mapping(value: Any, path: str, what: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadInput(f"inventory {path}: {what} must be a mapping, not a {type(value).__name__}")
+        raise BadInput(
+            T(
+                f"清单 {path}: {what} 须为映射（mapping），而不是 {type(value).__name__}",
+                f"inventory {path}: {what} must be a mapping, not a {type(value).__name__}",
+            )
+        )
     return value
 
 
@@ -169,12 +197,22 @@ def parse_yaml(data: Any, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
     hosts: dict[str, dict] = {}
     groups: dict[str, dict] = {}
     if not isinstance(data, dict):
-        raise BadInput(f"inventory {path}: the top level must be a mapping with `all:`")
+        raise BadInput(
+            T(
+                f"清单 {path}: 顶层须为含 `all:` 的映射",
+                f"inventory {path}: the top level must be a mapping with `all:`",
+            )
+        )
     stack: list[tuple[str, Any, int]] = [("all", data.get("all"), 0)]  # iterative: nesting cannot exhaust the stack
     while stack:
         name, node, depth = stack.pop()
         if depth > MAX_GROUP_DEPTH:
-            raise BadInput(f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})")
+            raise BadInput(
+                T(
+                    f"清单 {path}: 组嵌套超过 {MAX_GROUP_DEPTH} 层（在 {name!r} 处）",
+                    f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})",
+                )
+            )
         g = groups.setdefault(name, {"hosts": set(), "children": set(), "vars": {}})
         node = _mapping(node, path, f"group {name!r}")
         for hname, hv in _mapping(node.get("hosts"), path, f"group {name!r}: hosts").items():
@@ -194,7 +232,7 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
     if path.endswith((".yaml", ".yml")) or not re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
         from bkdoctor.safe import yamlfile
 
-        hosts, groups = parse_yaml(yamlfile.load(text, f"inventory {path}"), path)
+        hosts, groups = parse_yaml(yamlfile.load(text, T(f"清单 {path}", f"inventory {path}")), path)
     else:
         hosts, groups = parse_ini(text, path)
 
@@ -224,14 +262,23 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
             if name in memo:
                 continue
             if name in on_path:
-                raise BadInput(f"inventory {path}: group {name!r} is its own child")
+                raise BadInput(
+                    T(f"清单 {path}: 组 {name!r} 是它自己的子组", f"inventory {path}: group {name!r} is its own child")
+                )
             on_path.append(name)
             if len(on_path) > MAX_GROUP_DEPTH:
-                raise BadInput(f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})")
+                raise BadInput(
+                    T(
+                        f"清单 {path}: 组嵌套超过 {MAX_GROUP_DEPTH} 层（在 {name!r} 处）",
+                        f"inventory {path}: groups nested deeper than {MAX_GROUP_DEPTH} levels (at {name!r})",
+                    )
+                )
             stack.append((name, True))
             for c in g["children"]:
                 if c in on_path:
-                    raise BadInput(f"inventory {path}: group {c!r} is its own child")
+                    raise BadInput(
+                        T(f"清单 {path}: 组 {c!r} 是它自己的子组", f"inventory {path}: group {c!r} is its own child")
+                    )
                 if c not in memo:
                     stack.append((c, False))
         return memo[gname]
@@ -257,7 +304,10 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
                 ssh["port"] = int(v["ansible_port"])
             except ValueError:
                 raise BadInput(
-                    f"inventory {path}: host {h}: ansible_port {v['ansible_port']!r} is not a number"
+                    T(
+                        f"清单 {path}: 主机 {h}: ansible_port {v['ansible_port']!r} 不是数字",
+                        f"inventory {path}: host {h}: ansible_port {v['ansible_port']!r} is not a number",
+                    )
                 ) from None
         if "ansible_user" in v:
             ssh["user"] = v["ansible_user"]
@@ -269,7 +319,7 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
         if m:
             ssh["proxy_jump"] = m.group(1).strip("'\"")
         if not valid_host_name(h):
-            raise BadInput(f"inventory {path}: host {why_not(h)}")
+            raise BadInput(T(f"清单 {path}: 主机 {why_not(h).zh}", f"inventory {path}: host {why_not(h).en}"))
         name = h
         entry: dict[str, Any] = {
             "name": name,
@@ -281,8 +331,10 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
         out_hosts.append(entry)
     if not out_hosts:
         raise BadInput(
-            f"inventory {path}: no host in a group named master/node/control/registry-proxy "
-            f"(found groups: {', '.join(sorted(groups)) or 'none'}) / 清单 {path} 的 master/node/control/registry-proxy "
-            f"组中没有主机"
+            T(
+                f"清单 {path} 的 master/node/control/registry-proxy 组中没有主机（现有的组: {', '.join(sorted(groups)) or '无'}）",
+                f"inventory {path}: no host in a group named master/node/control/registry-proxy "
+                f"(found groups: {', '.join(sorted(groups)) or 'none'})",
+            )
         )
     return {"hosts": out_hosts}

@@ -24,7 +24,7 @@ from bkdoctor import __version__
 from bkdoctor.facts.cluster import ClusterFacts
 from bkdoctor.facts.host import HostFacts
 from bkdoctor.facts.probe import Section
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 from bkdoctor.safe.secrets import mask_bytes, mask_obj, mask_text
 from bkdoctor.scan.engine import TargetState
 
@@ -140,8 +140,8 @@ MAX_TOTAL = 512 * 1024 * 1024  # all members together
 MAX_MEMBERS = 100_000
 
 
-def _bad(path: str, what: str) -> BadInput:
-    return BadInput(f"bundle {path}: {what}")
+def _bad(path: str, what: T) -> BadInput:
+    return BadInput(T(f"支持包 {path}: {what.zh}", f"bundle {path}: {what.en}"))
 
 
 def _read_members(path: str) -> dict[str, Any]:
@@ -152,16 +152,16 @@ def _read_members(path: str) -> dict[str, Any]:
     try:
         tar = tarfile.open(path, "r|gz")
     except FileNotFoundError:
-        raise _bad(path, "no such file") from None
+        raise _bad(path, T("文件不存在", "no such file")) from None
     except (tarfile.TarError, OSError, EOFError, ValueError) as e:
-        raise _bad(path, f"not a bkdoctor bundle ({e})") from None
+        raise _bad(path, T(f"不是 bkdoctor 支持包（{e}）", f"not a bkdoctor bundle ({e})")) from None
     docs: dict[str, Any] = {}
     total = 0
     try:
         with tar:
             for n, m in enumerate(tar):
                 if n >= MAX_MEMBERS:
-                    raise _bad(path, f"more than {MAX_MEMBERS:,} members")
+                    raise _bad(path, T(f"成员超过 {MAX_MEMBERS:,} 个", f"more than {MAX_MEMBERS:,} members"))
                 if not m.isfile() or not m.name.startswith("bkdoctor-bundle/"):
                     continue
                 name = m.name[len("bkdoctor-bundle/") :]
@@ -171,11 +171,18 @@ def _read_members(path: str) -> dict[str, Any]:
                     continue
                 if m.size > MAX_MEMBER:
                     raise _bad(
-                        path, f"{m.name}: {m.size:,} bytes, more than the {MAX_MEMBER // 2**20} MiB a member may have"
+                        path,
+                        T(
+                            f"{m.name}: {m.size:,} 字节，超过单个成员允许的 {MAX_MEMBER // 2**20} MiB",
+                            f"{m.name}: {m.size:,} bytes, more than the {MAX_MEMBER // 2**20} MiB a member may have",
+                        ),
                     )
                 total += m.size
                 if total > MAX_TOTAL:
-                    raise _bad(path, f"more than {MAX_TOTAL // 2**20} MiB of members")
+                    raise _bad(
+                        path,
+                        T(f"成员合计超过 {MAX_TOTAL // 2**20} MiB", f"more than {MAX_TOTAL // 2**20} MiB of members"),
+                    )
                 fh = tar.extractfile(m)
                 data = fh.read(MAX_MEMBER + 1) if fh else b""
                 try:
@@ -183,13 +190,21 @@ def _read_members(path: str) -> dict[str, Any]:
                     # a "\ud800" escape decodes to a lone surrogate: not text, and no report could be written with it
                     json.dumps(docs[name], ensure_ascii=False).encode("utf-8")
                 except UnicodeEncodeError:
-                    raise _bad(path, f"{m.name}: a string holds a lone surrogate (\\ud800-\\udfff): not text") from None
+                    raise _bad(
+                        path,
+                        T(
+                            f"{m.name}: 字符串中有孤立的代理字符（\\ud800-\\udfff）: 不是文本",
+                            f"{m.name}: a string holds a lone surrogate (\\ud800-\\udfff): not text",
+                        ),
+                    ) from None
                 except RecursionError:
-                    raise _bad(path, f"{m.name}: nested too deep") from None
+                    raise _bad(path, T(f"{m.name}: 嵌套过深", f"{m.name}: nested too deep")) from None
                 except (ValueError, UnicodeDecodeError) as e:
-                    raise _bad(path, f"{m.name}: {str(e)[:200]}") from None
+                    raise _bad(
+                        path, T(f"{m.name}: 不是有效的 JSON: {str(e)[:200]}", f"{m.name}: {str(e)[:200]}")
+                    ) from None
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-        raise _bad(path, f"not a readable bundle ({str(e)[:200]})") from None
+        raise _bad(path, T(f"支持包无法读取（{str(e)[:200]}）", f"not a readable bundle ({str(e)[:200]})")) from None
     return docs
 
 
@@ -210,7 +225,9 @@ def _check_kinds(path: str, kinds: dict[str, Any]) -> None:
         if isinstance(v, dict) and "__error__" in v:
             err = v["__error__"]
             if not isinstance(err, dict) or not isinstance(err.get("zh"), str) or not isinstance(err.get("en"), str):
-                raise _bad(path, f"{where}.__error__: needs zh and en texts")
+                raise _bad(
+                    path, T(f"{where}.__error__: 需要 zh 和 en 两种文本", f"{where}.__error__: needs zh and en texts")
+                )
             continue
         if k in _LIST_KINDS or k == "helm_releases":
             for i, item in enumerate(_typed(path, where, v, list, "a list")):
@@ -253,9 +270,24 @@ def _check_extra(path: str, where: str, k: str, v: dict[str, Any]) -> None:
             _typed(path, f"{where}: extra.{k}.{f}", v.get(f), (int, float), "a number")
 
 
+# what _typed says a value must be, in Chinese
+_WHAT_ZH = {
+    "a string": "字符串",
+    "a string or null": "字符串或 null",
+    "a number": "数字",
+    "a number or null": "数字或 null",
+    "a mapping": "映射（mapping）",
+    "a mapping or null": "映射（mapping）或 null",
+    "a list": "列表",
+    "a list or a mapping": "列表或映射（mapping）",
+    "a list of host names": "主机名列表",
+    "a list of roles": "角色列表",
+}
+
+
 def _typed(path: str, where: str, value: Any, types: Any, what: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, types):
-        raise _bad(path, f"{where}: must be {what}")
+        raise _bad(path, T(f"{where}: 须为{_WHAT_ZH[what]}", f"{where}: must be {what}"))
     return value
 
 
@@ -264,19 +296,19 @@ def _check_manifest(path: str, manifest: Any) -> dict[str, Any]:
     from bkdoctor.safe.names import valid_host_name, why_not
 
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
-        raise _bad(path, f"no {SCHEMA} manifest")
+        raise _bad(path, T(f"没有 {SCHEMA} manifest", f"no {SCHEMA} manifest"))
     for key in ("domain", "install_dir", "ingress_ip", "cluster"):
         _typed(path, f"manifest.{key}", manifest.get(key), (str, type(None)), "a string or null")
     hosts = _typed(path, "manifest.hosts", manifest.get("hosts") or [], list, "a list of host names")
     for h in hosts:
         if not valid_host_name(h):
-            raise _bad(path, f"manifest.hosts: {why_not(h)}")
+            raise _bad(path, T(f"manifest.hosts 有误: {why_not(h).zh}", f"manifest.hosts: {why_not(h).en}"))
     if len(set(hosts)) != len(hosts):
-        raise _bad(path, "manifest.hosts: a host is listed twice")
+        raise _bad(path, T("manifest.hosts: 有主机重复列出", "manifest.hosts: a host is listed twice"))
     try:
         manifest["thresholds"] = th.merge(manifest.get("thresholds"))  # validated like an inventory's
     except th.ThresholdError as e:
-        raise _bad(path, f"manifest: {e}") from None
+        raise _bad(path, T(f"manifest: 阈值有误: {e}", f"manifest: {e}")) from None
     return manifest
 
 
@@ -286,12 +318,18 @@ def _host_target(path: str, name: str, d: Any) -> TargetState:
 
     where = f"hosts/{name}.json"
     if not isinstance(d, dict):
-        raise _bad(path, f"{where} missing")
+        raise _bad(path, T(f"缺少 {where}", f"{where} missing"))
     if d.get("name") != name:
-        raise _bad(path, f"{where}: name must be {name!r}")
+        raise _bad(path, T(f"{where}: name 须为 {name!r}", f"{where}: name must be {name!r}"))
     roles = _typed(path, f"{where}: roles", d.get("roles") or [], list, "a list of roles")
     if not all(r in ROLES for r in roles):
-        raise _bad(path, f"{where}: roles: each must be one of {', '.join(ROLES)}")
+        raise _bad(
+            path,
+            T(
+                f"{where}: roles: 每一项须为 {', '.join(ROLES)} 之一",
+                f"{where}: roles: each must be one of {', '.join(ROLES)}",
+            ),
+        )
     for key in ("address", "error", "docker_api_error"):
         _typed(path, f"{where}: {key}", d.get(key), (str, type(None)), "a string or null")
     gather_s = _typed(path, f"{where}: gather_s", d.get("gather_s"), (int, float, type(None)), "a number or null")
@@ -302,14 +340,28 @@ def _host_target(path: str, name: str, d: Any) -> TargetState:
         secs = {}
         for n, v in sections.items():
             if not isinstance(v, dict) or not isinstance(v.get("out"), str):
-                raise _bad(path, f"{where}: sections.{n}: needs `out` (base64 text)")
+                raise _bad(
+                    path,
+                    T(
+                        f"{where}: sections.{n}: 需要 `out`（base64 文本）",
+                        f"{where}: sections.{n}: needs `out` (base64 text)",
+                    ),
+                )
             rc = v.get("rc")
             if rc is not None and (not isinstance(rc, int) or isinstance(rc, bool)):
-                raise _bad(path, f"{where}: sections.{n}.rc: must be a number or null")
+                raise _bad(
+                    path,
+                    T(
+                        f"{where}: sections.{n}.rc: 须为数字或 null",
+                        f"{where}: sections.{n}.rc: must be a number or null",
+                    ),
+                )
             try:
                 out = base64.b64decode(v["out"], validate=True)
             except ValueError:
-                raise _bad(path, f"{where}: sections.{n}.out: not base64") from None
+                raise _bad(
+                    path, T(f"{where}: sections.{n}.out: 不是 base64", f"{where}: sections.{n}.out: not base64")
+                ) from None
             secs[n] = Section(n, rc, out)
         extra = {}
         for k, v in _typed(path, f"{where}: extra", d.get("extra") or {}, dict, "a mapping").items():
@@ -321,7 +373,13 @@ def _host_target(path: str, name: str, d: Any) -> TargetState:
                     or not isinstance(err.get("zh"), str)
                     or not isinstance(err.get("en"), str)
                 ):
-                    raise _bad(path, f"{where}: extra.{k}.__error__: needs zh and en texts")
+                    raise _bad(
+                        path,
+                        T(
+                            f"{where}: extra.{k}.__error__: 需要 zh 和 en 两种文本",
+                            f"{where}: extra.{k}.__error__: needs zh and en texts",
+                        ),
+                    )
                 extra[k] = FactUnavailable(T(err["zh"], err["en"]))
             else:
                 _check_extra(path, where, k, v)
@@ -375,6 +433,6 @@ def _configmap_errors(path: str, v: Any) -> dict[str, Any]:
             _typed(path, f"{where}.{f}", err.get(f), str, "a string")
         status = err.get("status", "error")
         if status not in ("error", "skip"):
-            raise _bad(path, f"{where}.status: must be error or skip")
+            raise _bad(path, T(f"{where}.status: 须为 error 或 skip", f"{where}.status: must be error or skip"))
         out[name] = FactUnavailable(T(err["zh"], err["en"]), status=status)
     return out

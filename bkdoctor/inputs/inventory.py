@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bkdoctor.inputs import thresholds as th
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 DEFAULT_INSTALL_DIR = "~/bkce7.1-install/blueking"
 SCHEMA_PATH = Path(__file__).with_name("inventory.schema.json")
@@ -94,11 +94,16 @@ def load_domain_from_custom(install_dir: str) -> tuple[str | None, str | None]:
     try:
         with open(p, encoding="utf-8") as fh:
             text = fh.read(yamlfile.MAX_BYTES + 1)
-        data = yamlfile.load(text, f"cannot read BK_DOMAIN from {p}")
+        data = yamlfile.load(text, T(f"无法从 {p} 读取 BK_DOMAIN", f"cannot read BK_DOMAIN from {p}"))
     except FileNotFoundError:
         return None, None
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"cannot read BK_DOMAIN from {p}: {str(e).splitlines()[0]}") from None
+        raise BadInput(
+            T(
+                f"无法从 {p} 读取 BK_DOMAIN: {str(e).splitlines()[0]}",
+                f"cannot read BK_DOMAIN from {p}: {str(e).splitlines()[0]}",
+            )
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("domain"), dict):
         d = data["domain"].get("bkDomain")
         if isinstance(d, str) and d.strip():
@@ -135,19 +140,24 @@ def load_inventory(path: str) -> Inventory:
         with open(path, encoding="utf-8") as fh:
             text = fh.read(yamlfile.MAX_BYTES + 1)  # bounded: a larger file is refused by the loader
     except FileNotFoundError:
-        raise BadInput(f"inventory {path}: no such file") from None
+        raise BadInput(T(f"清单 {path}: 文件不存在", f"inventory {path}: no such file")) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"inventory {path}: cannot read: {e}") from None
+        raise BadInput(T(f"清单 {path}: 无法读取: {e}", f"inventory {path}: cannot read: {e}")) from None
     from bkdoctor.inputs.ansible import looks_like_ansible, to_inventory_dict
 
     if looks_like_ansible(path, text):
         node, data = None, to_inventory_dict(text, path)
     else:
-        data, node = yamlfile.load_with_node(text, f"inventory {path}")
+        data, node = yamlfile.load_with_node(text, T(f"清单 {path}", f"inventory {path}"))
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise BadInput(f"inventory {path}: line 1: top level must be a mapping, not {type(data).__name__}")
+        raise BadInput(
+            T(
+                f"清单 {path}: 第 1 行: 顶层须为映射（mapping），而不是 {type(data).__name__}",
+                f"inventory {path}: line 1: top level must be a mapping, not {type(data).__name__}",
+            )
+        )
 
     validator = _validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
@@ -155,14 +165,23 @@ def load_inventory(path: str) -> Inventory:
         e = errors[0]
         line, key = yamlfile.schema_error_at(e, node)
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise BadInput(f"inventory {path}: line {line}: {key}: {e.message}{more}")
+        raise BadInput(
+            T(
+                f"清单 {path}: 第 {line} 行: {key}: {e.message}{f'（另有 {len(errors) - 1} 处）' if len(errors) > 1 else ''}",
+                f"inventory {path}: line {line}: {key}: {e.message}{more}",
+            )
+        )
 
     hosts: list[HostSpec] = []
     seen: set[str] = set()
     for i, h in enumerate(data.get("hosts") or []):
         if h["name"] in seen:
             raise BadInput(
-                f"inventory {path}: line {yamlfile.line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}"
+                T(
+                    f"清单 {path}: 第 {yamlfile.line_of(node, ['hosts', i, 'name'])} 行: hosts.{i}.name: "
+                    f"主机名 {h['name']!r} 重复",
+                    f"inventory {path}: line {yamlfile.line_of(node, ['hosts', i, 'name'])}: hosts.{i}.name: duplicate host name {h['name']!r}",
+                )
             )
         seen.add(h["name"])
         hosts.append(
@@ -178,7 +197,12 @@ def load_inventory(path: str) -> Inventory:
     try:
         thresholds = th.merge(data.get("thresholds"))
     except th.ThresholdError as e:
-        raise BadInput(f"inventory {path}: line {yamlfile.line_of(node, e.path)}: {e}") from None
+        raise BadInput(
+            T(
+                f"清单 {path}: 第 {yamlfile.line_of(node, e.path)} 行: {e}",
+                f"inventory {path}: line {yamlfile.line_of(node, e.path)}: {e}",
+            )
+        ) from None
 
     sup = []
     for s in data.get("suppress") or []:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import yaml
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 from bkdoctor.safe.outfiles import write_atomic
 
 DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+\Z")
@@ -40,8 +40,11 @@ def valid_download_base(value: object) -> bool:
 def check_install_dir(value: str, where: str) -> str:
     if not valid_install_dir(value):
         raise BadInput(
-            f"{where}: install_dir {value[:80]!r} is not an absolute path or ~/path of letters, digits "
-            "and ._+@- (no ..)"
+            T(
+                f"{where}: install_dir {value[:80]!r} 不是绝对路径或 ~/路径（只能含字母、数字和 ._+@-，不能含 ..）",
+                f"{where}: install_dir {value[:80]!r} is not an absolute path or ~/path of letters, digits "
+                "and ._+@- (no ..)",
+            )
         )
     return value
 
@@ -61,14 +64,16 @@ def load() -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise BadInput(f"{p}: {e.strerror or e}") from None
+        raise BadInput(T(f"{p}: 无法读取: {e.strerror or e}", f"{p}: {e.strerror or e}")) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BadInput(f"{p}: not UTF-8 text (byte {e.start})") from None
+        raise BadInput(
+            T(f"{p}: 不是 UTF-8 文本（第 {e.start} 字节）", f"{p}: not UTF-8 text (byte {e.start})")
+        ) from None
     data = yamlfile.load(text, str(p)) or {}
     if not isinstance(data, dict):
-        raise BadInput(f"{p}: not a mapping")
+        raise BadInput(T(f"{p}: 不是映射（mapping）", f"{p}: not a mapping"))
     return data
 
 
@@ -118,7 +123,11 @@ def settle(inv: Any, ask: Callable[[str, str | None], str] | None, required: boo
         if value and not VALIDATE[key](value):
             # a hand-edited config or an inventory value that would otherwise reach a shell
             raise BadInput(
-                f"{key}: {str(value)[:80]!r} is not valid (from {'the inventory or the command line' if value == current.get(key) else config_path()})"
+                T(
+                    f"{key}: {str(value)[:80]!r} 无效"
+                    f"（来自{'清单或命令行' if value == current.get(key) else ' ' + str(config_path())}）",
+                    f"{key}: {str(value)[:80]!r} is not valid (from {'the inventory or the command line' if value == current.get(key) else config_path()})",
+                )
             )
     for key, question, pattern, default in QUESTIONS:
         if current.get(key):
@@ -129,7 +138,10 @@ def settle(inv: Any, ask: Callable[[str, str | None], str] | None, required: boo
         if ask is None:
             if key == "domain" and required:
                 raise BadInput(
-                    "BK_DOMAIN unknown: give --domain, set `domain:` in the inventory, or run install on a terminal"
+                    T(
+                        "BK_DOMAIN 未知: 请指定 --domain、在清单中设置 `domain:`，或在终端上运行 install",
+                        "BK_DOMAIN unknown: give --domain, set `domain:` in the inventory, or run install on a terminal",
+                    )
                 )
             current[key] = default
             continue
@@ -147,7 +159,7 @@ def settle(inv: Any, ask: Callable[[str, str | None], str] | None, required: boo
             ):
                 break
             if tried >= 5:
-                raise BadInput(f"{key}: no valid answer")
+                raise BadInput(T(f"{key}: 没有得到有效的回答", f"{key}: no valid answer"))
         current[key] = answer
         saved[key] = answer
         changed = True

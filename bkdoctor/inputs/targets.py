@@ -6,15 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from bkdoctor.inputs.inventory import Inventory
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 
 def no_hosts(path: str) -> BadInput:
     """The one refusal of an inventory file that yields no host (`hosts: []`, an empty file, Ansible groups with no
     host): this machine is a target only when no inventory is given, never as a stand-in for an empty one."""
     return BadInput(
-        f"inventory {path}: no hosts; an empty inventory never means this machine (run without -i for this host) / "
-        f"清单 {path} 中没有主机；空清单不代表本机（检查本机请不带 -i 运行）"
+        T(
+            f"清单 {path} 中没有主机；空清单不代表本机（检查本机请不带 -i 运行）",
+            f"inventory {path}: no hosts; an empty inventory never means this machine (run without -i for this host)",
+        )
     )
 
 
@@ -89,7 +91,9 @@ def hosts_from_cluster(access: Any, inv: Inventory) -> list[Any]:
     try:
         nodes = ClusterFacts(access).get("nodes")
     except FactUnavailable as e:
-        raise BadInput(f"--from-cluster: {e.reason.en}") from None
+        raise BadInput(
+            T(f"--from-cluster: 无法读取集群的 Node: {e.reason.zh}", f"--from-cluster: {e.reason.en}")
+        ) from None
     out = []
     for n in nodes:
         md, st = n.get("metadata") or {}, n.get("status") or {}
@@ -100,7 +104,12 @@ def hosts_from_cluster(access: Any, inv: Inventory) -> list[Any]:
         master = "node-role.kubernetes.io/master" in labels or "node-role.kubernetes.io/control-plane" in labels
         out.append(HostSpec(name=md.get("name") or ip, address=ip, roles=("master",) if master else ("node",)))
     if not out:
-        raise BadInput("--from-cluster: the cluster has no Node with an InternalIP")
+        raise BadInput(
+            T(
+                "--from-cluster: 集群中没有带 InternalIP 的 Node",
+                "--from-cluster: the cluster has no Node with an InternalIP",
+            )
+        )
     # keep a control host from the inventory file (where bkdoctor runs), if any
     controls = [h for h in inv.hosts if "control" in h.roles and h.name not in {o.name for o in out}]
     return controls + out
