@@ -16,7 +16,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from bkdoctor.model import SCOPES, BadInput, Rule
+from bkdoctor.model import SCOPES, BadInput, Rule, T
 
 
 def _data_dir(name: str) -> Path:
@@ -145,7 +145,12 @@ def select(
 
     for sel in (include or []) + (exclude or []):
         if sel not in known:
-            raise BadInput(f"unknown rule selector {sel!r} (see `bkdoctor rules`)")
+            raise BadInput(
+                T(
+                    f"未知的规则选择器 {sel!r}（见 `bkdoctor rules`）",
+                    f"unknown rule selector {sel!r} (see `bkdoctor rules`)",
+                )
+            )
     if include:
         chosen = [
             r

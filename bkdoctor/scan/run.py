@@ -8,7 +8,7 @@ import shlex
 import sys
 from typing import Any
 
-from bkdoctor.model import STATUS_RANK, BadInput
+from bkdoctor.model import STATUS_RANK, BadInput, T
 from bkdoctor.safe.terminal import clean_line, safe_console
 
 
@@ -83,8 +83,12 @@ def run_scan(
     for sup in getattr(inv, "suppress", None) or []:
         if sup.rule != "*" and sup.rule not in known_ids:
             raise BadInput(
-                f"inventory {inv.path}: suppress: no rule {sup.rule[:80]!r} (see `bkdoctor rules`; a site "
-                f"rule's id needs its rules dir: --rules-dir or rules_dirs in the inventory)"
+                T(
+                    f"清单 {inv.path}: suppress: 没有规则 {sup.rule[:80]!r}（见 `bkdoctor rules`；"
+                    f"站点规则的 id 需要它所在的规则目录: --rules-dir 或清单中的 rules_dirs）",
+                    f"inventory {inv.path}: suppress: no rule {sup.rule[:80]!r} (see `bkdoctor rules`; a site "
+                    f"rule's id needs its rules dir: --rules-dir or rules_dirs in the inventory)",
+                )
             )
     if ask_pass:
         import getpass
@@ -92,20 +96,35 @@ def run_scan(
         try:
             inv.ssh_password = getpass.getpass("SSH password: ")  # never echoed, never stored
         except (EOFError, OSError):
-            raise BadInput("--ask-pass needs a terminal (or set ssh.password_env)") from None
+            raise BadInput(
+                T(
+                    "--ask-pass 需要终端（或设置 ssh.password_env）",
+                    "--ask-pass needs a terminal (or set ssh.password_env)",
+                )
+            ) from None
     want_cluster = not no_cluster and (
         any(r.scope == "cluster" for r in selected) or from_cluster or bool(from_daemonset)
     )
     cluster = cluster_access(kubeconfig, kube_context, want_cluster)
     if want_cluster and from_cluster:
         if cluster is None:
-            raise BadInput("--from-cluster needs a cluster (--kubeconfig or ~/.kube/config)")
+            raise BadInput(
+                T(
+                    "--from-cluster 需要集群（--kubeconfig 或 ~/.kube/config）",
+                    "--from-cluster needs a cluster (--kubeconfig or ~/.kube/config)",
+                )
+            )
         inv.hosts = hosts_from_cluster(cluster, inv)
     if want_cluster and from_daemonset:
         from bkdoctor.incluster.job import daemonset_scan_inputs
 
         if cluster is None:
-            raise BadInput("--from-daemonset needs a cluster (--kubeconfig or ~/.kube/config)")
+            raise BadInput(
+                T(
+                    "--from-daemonset 需要集群（--kubeconfig 或 ~/.kube/config）",
+                    "--from-daemonset needs a cluster (--kubeconfig or ~/.kube/config)",
+                )
+            )
         selected, ds_hosts = daemonset_scan_inputs(cluster, inv, selected, from_daemonset)
         preloaded = (ds_hosts, None)
     console = safe_console(stderr=(json_path == "-"))
@@ -149,7 +168,12 @@ def run_scan(
         from bkdoctor.incluster.cronjob import save_to_configmap
 
         if cluster is None:
-            raise BadInput("--history-configmap needs a cluster (in-cluster config, --kubeconfig or ~/.kube/config)")
+            raise BadInput(
+                T(
+                    "--history-configmap 需要集群（集群内配置、--kubeconfig 或 ~/.kube/config）",
+                    "--history-configmap needs a cluster (in-cluster config, --kubeconfig or ~/.kube/config)",
+                )
+            )
         save_to_configmap(cluster, history_cm, report)
     print_report(report, console, verbose=verbose, group_by=group_by)
     if db_path is not None:

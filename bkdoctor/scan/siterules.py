@@ -599,10 +599,14 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
-def _where(path: Path, node: Any, keypath: list[Any]) -> str:
+def _bad_at(path: Path, node: Any, keypath: list[Any], what: T) -> BadInput:
+    """A refusal naming the file, the line and the key path of what is wrong."""
     from bkdoctor.safe.yamlfile import line_of
 
-    return f"site rules {path}: line {line_of(node, keypath)}"
+    line, key = line_of(node, keypath), ".".join(map(str, keypath))
+    return BadInput(
+        T(f"站点规则 {path}: 第 {line} 行: {key}: {what.zh}", f"site rules {path}: line {line}: {key}: {what.en}")
+    )
 
 
 def _make_rule(spec: dict[str, Any]) -> Rule:
@@ -644,29 +648,46 @@ def load_file(path: Path) -> list[SiteRule]:
     try:
         raw = path.read_bytes()
         if len(raw) > 4 * 1024 * 1024:
-            raise BadInput(f"site rules {path}: larger than 4 MiB")
+            raise BadInput(T(f"站点规则 {path}: 超过 4 MiB", f"site rules {path}: larger than 4 MiB"))
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadInput(f"site rules {path}: not UTF-8 text") from None
+        raise BadInput(T(f"站点规则 {path}: 不是 UTF-8 文本", f"site rules {path}: not UTF-8 text")) from None
     except OSError as e:
-        raise BadInput(f"site rules {path}: cannot read: {e.strerror or e}") from None
+        raise BadInput(
+            T(f"站点规则 {path}: 无法读取: {e.strerror or e}", f"site rules {path}: cannot read: {e.strerror or e}")
+        ) from None
     from bkdoctor.safe import yamlfile
 
     try:
-        data, node = yamlfile.load_with_node(text, f"site rules {path}")
+        data, node = yamlfile.load_with_node(text, T(f"站点规则 {path}", f"site rules {path}"))
     except BadInput:  # YAML errors among them, with their line (bkdoctor/safe/yamlfile.py)
         raise
     except Exception as e:  # the swapped-in loader's own refusals (duplicate keys, ...)
-        raise BadInput(f"site rules {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise BadInput(
+            T(
+                f"站点规则 {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                f"site rules {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            )
+        ) from None
     if not isinstance(data, dict):
-        raise BadInput(f"site rules {path}: line 1: top level must be a mapping with `rules:`")
+        raise BadInput(
+            T(
+                f"站点规则 {path}: 第 1 行: 顶层须为含 `rules:` 的映射",
+                f"site rules {path}: line 1: top level must be a mapping with `rules:`",
+            )
+        )
     errors = sorted(
         _validator().iter_errors(data), key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path)))
     )
     if errors:
         # the deepest error names the key that is wrong (an if/then branch's error, not the allOf around it)
         line, key = yamlfile.schema_error_at(errors[0], node)
-        raise BadInput(f"site rules {path}: line {line}: {key}: {errors[0].message}")
+        raise BadInput(
+            T(
+                f"站点规则 {path}: 第 {line} 行: {key}: {errors[0].message}",
+                f"site rules {path}: line {line}: {key}: {errors[0].message}",
+            )
+        )
     out = []
     for i, spec in enumerate(data["rules"]):
         chk = spec["check"]
@@ -675,25 +696,30 @@ def load_file(path: Path) -> list[SiteRule]:
                 try:
                     re.compile(chk[key])
                 except re.error as err:
-                    raise BadInput(
-                        f"{_where(path, node, ['rules', i, 'check', key])}: rules.{i}.check.{key}: bad regex: {err}"
+                    raise _bad_at(
+                        path, node, ["rules", i, "check", key], T(f"正则表达式有误: {err}", f"bad regex: {err}")
                     ) from None
         if chk["kind"] == "command" and Path(chk["argv"][0]).name in SHELLS:
-            raise BadInput(
-                f"{_where(path, node, ['rules', i, 'check', 'argv'])}: rules.{i}.check.argv: "
-                f"{chk['argv'][0]!r} runs other commands; give the read-only command itself"
+            raise _bad_at(
+                path,
+                node,
+                ["rules", i, "check", "argv"],
+                T(
+                    f"{chk['argv'][0]!r} 会运行其他命令；请直接给出只读的命令本身",
+                    f"{chk['argv'][0]!r} runs other commands; give the read-only command itself",
+                ),
             )
         if "roles" in spec and chk["kind"] in CLUSTER_KINDS:
-            raise BadInput(
-                f"{_where(path, node, ['rules', i, 'roles'])}: rules.{i}.roles: a cluster check has no roles"
+            raise _bad_at(
+                path, node, ["rules", i, "roles"], T("集群检查没有角色（roles）", "a cluster check has no roles")
             )
         for st in ("pass", "fail"):
             for j, ex in enumerate(spec["examples"][st]):
                 try:
                     encode(chk, ex)
                 except (ValueError, TypeError, KeyError) as err:
-                    raise BadInput(
-                        f"{_where(path, node, ['rules', i, 'examples', st, j])}: rules.{i}.examples.{st}.{j}: {err}"
+                    raise _bad_at(
+                        path, node, ["rules", i, "examples", st, j], T(f"示例无法编码: {err}", str(err))
                     ) from None
         out.append(SiteRule(rule=_make_rule(spec), spec=spec, path=path))
     return out
@@ -710,17 +736,27 @@ def load_dirs(dirs: list[str] | tuple[str, ...], builtin_ids: set[str] | None = 
     for d in dirs:
         p = Path(d).expanduser()
         if not p.is_dir():
-            raise BadInput(f"rules dir {d}: not a directory")
+            raise BadInput(T(f"规则目录 {d}: 不是目录", f"rules dir {d}: not a directory"))
         files = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
         if not files:
-            raise BadInput(f"rules dir {d}: no *.yaml files")
+            raise BadInput(T(f"规则目录 {d}: 没有 *.yaml 文件", f"rules dir {d}: no *.yaml files"))
         for f in files:
             for sr in load_file(f):
                 rid = sr.rule.id
                 if rid in builtin_ids:
-                    raise BadInput(f"site rules {f}: id {rid!r} is a built-in rule's id; give the site rule its own id")
+                    raise BadInput(
+                        T(
+                            f"站点规则 {f}: id {rid!r} 与内置规则的 id 相同；请为站点规则另取 id",
+                            f"site rules {f}: id {rid!r} is a built-in rule's id; give the site rule its own id",
+                        )
+                    )
                 if rid in seen:
-                    raise BadInput(f"site rules {f}: id {rid!r} is already defined in {seen[rid]}")
+                    raise BadInput(
+                        T(
+                            f"站点规则 {f}: id {rid!r} 已在 {seen[rid]} 中定义",
+                            f"site rules {f}: id {rid!r} is already defined in {seen[rid]}",
+                        )
+                    )
                 seen[rid] = f
                 out.append(sr)
     register(out)
