@@ -27,7 +27,7 @@ DOCKER_RELOAD = (
 def check_domain(domain: str) -> str:
     """Names go into files and commands: only a plain DNS name is accepted (no shell, no newline)."""
     if not valid_domain(domain or ""):
-        raise BadInput(f"refusing to use {domain!r} as a domain name")
+        raise BadInput(T(f"拒绝把 {domain!r} 用作域名", f"refusing to use {domain!r} as a domain name"))
     return domain
 
 

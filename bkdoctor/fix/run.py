@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 from bkdoctor.safe.terminal import clean, clean_line, print_json, safe_console
 
 # the values a remediation reads from `fix --set KEY=VALUE` (a typo must not be ignored; tests/test_limits.py
@@ -20,10 +20,15 @@ def parse_sets(sets: tuple[str, ...]) -> dict[str, str]:
     params = {}
     for kv in sets:
         if "=" not in kv or not kv.split("=", 1)[0]:
-            raise BadInput(f"--set {kv!r}: expected KEY=VALUE")
+            raise BadInput(T(f"--set {kv!r}: 格式应为 KEY=VALUE", f"--set {kv!r}: expected KEY=VALUE"))
         k, v = kv.split("=", 1)
         if k not in SET_KEYS:
-            raise BadInput(f"--set {k}: unknown key (known: {', '.join(sorted(SET_KEYS))})")
+            raise BadInput(
+                T(
+                    f"--set {k}: 未知的键（可用: {', '.join(sorted(SET_KEYS))}）",
+                    f"--set {k}: unknown key (known: {', '.join(sorted(SET_KEYS))})",
+                )
+            )
         params[k] = v
     return params
 
@@ -85,7 +90,9 @@ def run_fix(
     )
     unknown = set(hosts) - {h.name for h in inv.hosts} - ({cluster.name} if cluster else set())
     if unknown:
-        raise BadInput(f"--host {sorted(unknown)[0]!r} is not in the inventory")
+        raise BadInput(
+            T(f"--host {sorted(unknown)[0]!r} 不在清单中", f"--host {sorted(unknown)[0]!r} is not in the inventory")
+        )
     history = History(db)
     out_console = safe_console(stderr=(json_path == "-"))
 
@@ -98,7 +105,12 @@ def run_fix(
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise BadInput("fix needs confirmation: run it on a terminal or add --yes (see the plan above)")
+            raise BadInput(
+                T(
+                    "修复需要确认: 请在终端上运行，或加 --yes（见上方的修复计划）",
+                    "fix needs confirmation: run it on a terminal or add --yes (see the plan above)",
+                )
+            )
         return click.confirm(f"apply {len(plans)} fix(es)?", default=False)
 
     outcomes = asyncio.run(
@@ -187,7 +199,12 @@ def run_rollback(
     h = History(db)
     rec = h.fix(fix_id)
     if rec.get("rolled_back_at"):
-        raise BadInput(f"{rec['id']} was already rolled back at {rec['rolled_back_at']}")
+        raise BadInput(
+            T(
+                f"{rec['id']} 已于 {rec['rolled_back_at']} 回滚过",
+                f"{rec['id']} was already rolled back at {rec['rolled_back_at']}",
+            )
+        )
     inv, cluster = load_targets(
         inventory,
         accept_new_host_keys=accept_new_host_keys,
