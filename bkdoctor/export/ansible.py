@@ -31,7 +31,7 @@ from typing import Any
 
 from bkdoctor.export import playbook
 from bkdoctor.fix.plan import FileChange
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
@@ -65,7 +65,12 @@ class Export:
 # -- building ----------------------------------------------------------------------------------------
 def _check_value(what: str, v: Any) -> Any:
     if isinstance(v, str) and (_TEMPLATE.search(v) or any(c in v for c in "\n\r\0")):
-        raise BadInput(f"refusing to export {what} {v!r}: Ansible would template it or it breaks a line")
+        raise BadInput(
+            T(
+                f"拒绝导出 {what} {v!r}: Ansible 会把它当作模板展开，或它会打断一行",
+                f"refusing to export {what} {v!r}: Ansible would template it or it breaks a line",
+            )
+        )
     return v
 
 
@@ -74,13 +79,18 @@ def connection_vars(host: Any, inv: Any) -> dict[str, Any]:
     from bkdoctor.transport.ssh import SSHSettings
 
     if not _NAME.match(host.name):
-        raise BadInput(f"refusing to export host name {host.name!r}: not a plain name")
+        raise BadInput(
+            T(
+                f"拒绝导出主机名 {host.name!r}: 不是普通的主机名",
+                f"refusing to export host name {host.name!r}: not a plain name",
+            )
+        )
     if host.local or host.address in ("localhost", "127.0.0.1", "::1"):
         return {"ansible_connection": "local"}
     try:
         s = SSHSettings.merged(inv.ssh, host.ssh)
     except (ValueError, TypeError) as e:
-        raise BadInput(f"host {host.name}: ssh settings: {e}") from None
+        raise BadInput(T(f"主机 {host.name}: SSH 设置有误: {e}", f"host {host.name}: ssh settings: {e}")) from None
     out: dict[str, Any] = {"ansible_host": host.address, "ansible_port": int(s.port), "ansible_user": s.user}
     if s.identity_file:
         out["ansible_ssh_private_key_file"] = s.identity_file
@@ -280,7 +290,7 @@ Notes / 说明:
 def write(exp: Export, outdir: str, source: str, rules: tuple[str, ...] = ()) -> list[str]:
     d = Path(outdir)
     if d.exists() and not d.is_dir():
-        raise BadInput(f"--export ansible {outdir}: not a directory")
+        raise BadInput(T(f"--export ansible {outdir}: 不是目录", f"--export ansible {outdir}: not a directory"))
     d.mkdir(parents=True, exist_ok=True)
     source = "".join(c if c.isprintable() else "?" for c in source)  # it lands in a comment line
     files = {
@@ -303,7 +313,7 @@ def _check_outdir(outdir: str) -> None:
 
     d = Path(outdir)
     if d.exists() and not d.is_dir():
-        raise BadInput(f"--export ansible {outdir}: not a directory")
+        raise BadInput(T(f"--export ansible {outdir}: 不是目录", f"--export ansible {outdir}: not a directory"))
     if d.is_dir():
         check_output_path(str(d / "site.yml"), "--export ansible")
     else:
@@ -328,14 +338,21 @@ def export_cli(
 
     fmt, outdir = export
     if fmt != "ansible":
-        raise BadInput(f"--export {fmt!r}: only `--export ansible DIR` is supported")
+        raise BadInput(
+            T(
+                f"--export {fmt!r}: 只支持 `--export ansible DIR`",
+                f"--export {fmt!r}: only `--export ansible DIR` is supported",
+            )
+        )
     selected = loader.select(list(rules), None)
     inv = load_inventory_for(
         inventory, domain=domain, install_dir=install_dir, accept_new_host_keys=accept_new_host_keys
     )
     unknown = set(hosts) - {h.name for h in inv.hosts}
     if unknown:
-        raise BadInput(f"--host {sorted(unknown)[0]!r} is not in the inventory")
+        raise BadInput(
+            T(f"--host {sorted(unknown)[0]!r} 不在清单中", f"--host {sorted(unknown)[0]!r} is not in the inventory")
+        )
     for h in inv.hosts:  # refuse what cannot be exported before spending a scan on it
         if not hosts or h.name in hosts:
             connection_vars(h, inv)

@@ -28,7 +28,7 @@ import yaml
 from bkdoctor.facts.host import SYSCTL_KEYS
 from bkdoctor.fix.edits import BEGIN, END, modules_file, sysctl_file
 from bkdoctor.fix.fixkit import DOCKER_RELOAD, check_domain
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 # -- the remediations' Ansible: remediations/host/<id>.ansible.yml -------------------------------------
 FILLED = {"DOCKER_RELOAD": DOCKER_RELOAD}  # @NAME@ in a .ansible.yml: bkdoctor's own command, the same as `fix` runs
@@ -148,14 +148,14 @@ def context(inv: Any, used: set[str]) -> dict[str, Any]:
             for e in entries:
                 for v in [e["ip"], *e["names"]]:
                     if not v or any(ch.isspace() or ch == "#" for ch in v):
-                        raise BadInput(f"refusing to write {v!r} into /etc/hosts")
+                        raise BadInput(T(f"拒绝把 {v!r} 写入 /etc/hosts", f"refusing to write {v!r} into /etc/hosts"))
             c[key] = entries
         c["bkdoctor_hosts_marker_begin"] = BEGIN[2:]
         c["bkdoctor_hosts_marker_end"] = END[2:]
     if "timezone" in used:
         tz = str(th["timezone"])
         if not re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", tz):
-            raise BadInput(f"refusing to export time zone {tz!r}")
+            raise BadInput(T(f"拒绝导出时区 {tz!r}", f"refusing to export time zone {tz!r}"))
         c["bkdoctor_timezone"] = tz
     if "kernel-params" in used:
         c["bkdoctor_sysctl_keys"] = list(SYSCTL_KEYS)
@@ -167,7 +167,12 @@ def context(inv: Any, used: set[str]) -> dict[str, Any]:
         c["bkdoctor_localpv_vols"] = [f"vol{i:02d}" for i in range(1, int(th["localpv_count"]) + 1)]
         for k in ("bkdoctor_localpv_mount_dir", "bkdoctor_localpv_source_dir"):
             if not c[k].startswith("/") or any(ch.isspace() for ch in c[k]):
-                raise BadInput(f"refusing to export {k} {c[k]!r}: an absolute path without blanks is needed")
+                raise BadInput(
+                    T(
+                        f"拒绝导出 {k} {c[k]!r}: 需要不含空白的绝对路径",
+                        f"refusing to export {k} {c[k]!r}: an absolute path without blanks is needed",
+                    )
+                )
     return c
 
 
