@@ -86,7 +86,7 @@ def configure(
         try:
             config.load_incluster_config(client_configuration=cfg)
         except ConfigException as e:
-            raise BadInput(f"in-cluster config: {e}") from None
+            raise BadInput(T(f"集群内配置（in-cluster config）: {e}", f"in-cluster config: {e}")) from None
         return ClusterAccess(name="in-cluster", server=cfg.host, api_client=client.ApiClient(cfg), source="in-cluster")
     if path is None:
         default = os.path.expanduser("~/.kube/config")
@@ -95,14 +95,14 @@ def configure(
         path = default
     path = path.split(os.pathsep)[0]
     if not os.path.exists(path):
-        raise BadInput(f"kubeconfig {path}: no such file")
+        raise BadInput(T(f"kubeconfig {path}: 文件不存在", f"kubeconfig {path}: no such file"))
     from bkdoctor.safe import yamlfile
 
     try:  # the one YAML loader's checks first (duplicate keys, alias bombs, depth, size); then the client reads it
         with open(path, encoding="utf-8") as fh:
             yamlfile.load(fh.read(yamlfile.MAX_BYTES + 1), f"kubeconfig {path}")
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"kubeconfig {path}: cannot read: {e}") from None
+        raise BadInput(T(f"kubeconfig {path}: 无法读取: {e}", f"kubeconfig {path}: cannot read: {e}")) from None
     cfg = client.Configuration()
     try:
         config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)
@@ -110,9 +110,14 @@ def configure(
         name = context or (active or {}).get("name") or "cluster"
     except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise BadInput(f"kubeconfig {path}: {msg}") from None
+        raise BadInput(T(f"kubeconfig {path}: 无法加载: {msg}", f"kubeconfig {path}: {msg}")) from None
     except Exception as e:  # yaml errors and the like
-        raise BadInput(f"kubeconfig {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise BadInput(
+            T(
+                f"kubeconfig {path}: 无法加载: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                f"kubeconfig {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            )
+        ) from None
     cfg.retries = 1
     return ClusterAccess(name=name, server=cfg.host, api_client=client.ApiClient(cfg), source=path)
 
