@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from bkdoctor.incluster import job as incluster
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 HISTORY_NAME = "bkdoctor-history"
 CRONJOB_NAME = "bkdoctor-scan"
@@ -72,18 +72,36 @@ def check_schedule(s: str) -> str:
     fields = s.split(" ")
     if len(fields) != 5:
         raise BadInput(
-            f"--schedule {s!r}: a cron schedule has 5 fields (minute hour day month weekday) or is "
-            f"one of {', '.join(sorted(_MACROS))}"
+            T(
+                f"--schedule {s!r}: cron 计划应有 5 个字段（分 时 日 月 周），或为 {', '.join(sorted(_MACROS))} 之一",
+                f"--schedule {s!r}: a cron schedule has 5 fields (minute hour day month weekday) or is "
+                f"one of {', '.join(sorted(_MACROS))}",
+            )
         )
     for i, (f, (lo, hi)) in enumerate(zip(fields, _RANGES)):
         if not _CRON_FIELD.match(f):
-            raise BadInput(f"--schedule {s!r}: field {i + 1} ({f!r}) is not a cron field")
+            raise BadInput(
+                T(
+                    f"--schedule {s!r}: 第 {i + 1} 个字段（{f!r}）不是 cron 字段",
+                    f"--schedule {s!r}: field {i + 1} ({f!r}) is not a cron field",
+                )
+            )
         for tok in re.findall(r"[0-9A-Za-z]+", f):
             if tok.isdigit():
                 if not lo <= int(tok) <= hi and not (re.search(rf"/{tok}(,|$)", f)):
-                    raise BadInput(f"--schedule {s!r}: field {i + 1}: {tok} is outside {lo}-{hi}")
+                    raise BadInput(
+                        T(
+                            f"--schedule {s!r}: 第 {i + 1} 个字段: {tok} 超出 {lo}-{hi}",
+                            f"--schedule {s!r}: field {i + 1}: {tok} is outside {lo}-{hi}",
+                        )
+                    )
             elif tok.lower() not in _NAMES or i < 3:
-                raise BadInput(f"--schedule {s!r}: field {i + 1}: {tok!r} is not a value")
+                raise BadInput(
+                    T(
+                        f"--schedule {s!r}: 第 {i + 1} 个字段: {tok!r} 不是有效的值",
+                        f"--schedule {s!r}: field {i + 1}: {tok!r} is not a value",
+                    )
+                )
     return s
 
 
@@ -130,9 +148,14 @@ def render(
 ) -> list[dict[str, Any]]:
     schedule = check_schedule(schedule)
     if history not in HISTORIES:
-        raise BadInput(f"--history {history!r}: one of {', '.join(HISTORIES)}")
+        raise BadInput(
+            T(
+                f"--history {history!r}: 应为 {', '.join(HISTORIES)} 之一",
+                f"--history {history!r}: one of {', '.join(HISTORIES)}",
+            )
+        )
     if not re.fullmatch(r"[0-9]+(Mi|Gi|Ti)", size):
-        raise BadInput(f"--history-size {size!r}: a size like 1Gi")
+        raise BadInput(T(f"--history-size {size!r}: 应为容量，如 1Gi", f"--history-size {size!r}: a size like 1Gi"))
     objs = incluster.render(namespace, image, "job", helm_secrets=helm_secrets, domain=domain)
     job = objs.pop()  # the Job becomes the CronJob's template
     spec = json.loads(json.dumps(job["spec"]))
@@ -248,7 +271,12 @@ def _split(ref: str) -> tuple[str, str]:
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", ns) or not re.fullmatch(
         r"[a-z0-9]([-.a-z0-9]*[a-z0-9])?", name
     ):
-        raise BadInput(f"{ref!r}: expected NAMESPACE or NAMESPACE/CONFIGMAP")
+        raise BadInput(
+            T(
+                f"{ref!r}: 格式应为 NAMESPACE 或 NAMESPACE/CONFIGMAP",
+                f"{ref!r}: expected NAMESPACE or NAMESPACE/CONFIGMAP",
+            )
+        )
     return ns, name
 
 
@@ -263,7 +291,12 @@ def save_to_configmap(access: Any, ref: str, report: dict[str, Any], keep: int =
             cm = incluster._request(access, "GET", f"{path}/{name}")
         except Exception as e:
             if getattr(e, "status", None) != 404:
-                raise BadInput(f"history ConfigMap {ns}/{name}: {incluster._api_message(e)}") from None
+                raise BadInput(
+                    T(
+                        f"历史记录 ConfigMap {ns}/{name}: {incluster._api_message(e)}",
+                        f"history ConfigMap {ns}/{name}: {incluster._api_message(e)}",
+                    )
+                ) from None
             cm = None
         data = dict((cm or {}).get("data") or {})
         data[key] = value
@@ -288,8 +321,18 @@ def save_to_configmap(access: Any, ref: str, report: dict[str, Any], keep: int =
             if getattr(e, "status", None) in (409,):  # someone else wrote it: read again, add again
                 time.sleep(0.2)
                 continue
-            raise BadInput(f"history ConfigMap {ns}/{name}: {incluster._api_message(e)}") from None
-    raise BadInput(f"history ConfigMap {ns}/{name}: kept changing under us (409 six times)")
+            raise BadInput(
+                T(
+                    f"历史记录 ConfigMap {ns}/{name}: {incluster._api_message(e)}",
+                    f"history ConfigMap {ns}/{name}: {incluster._api_message(e)}",
+                )
+            ) from None
+    raise BadInput(
+        T(
+            f"历史记录 ConfigMap {ns}/{name}: 写入时一直被他人修改（连续 6 次 409 冲突）",
+            f"history ConfigMap {ns}/{name}: kept changing under us (409 six times)",
+        )
+    )
 
 
 def read_configmap_history(access: Any, ref: str) -> list[dict[str, Any]]:
@@ -298,7 +341,12 @@ def read_configmap_history(access: Any, ref: str) -> list[dict[str, Any]]:
     try:
         cm = incluster._request(access, "GET", f"/api/v1/namespaces/{ns}/configmaps/{name}")
     except Exception as e:
-        raise BadInput(f"history ConfigMap {ns}/{name}: {incluster._api_message(e)}") from None
+        raise BadInput(
+            T(
+                f"历史记录 ConfigMap {ns}/{name}: {incluster._api_message(e)}",
+                f"history ConfigMap {ns}/{name}: {incluster._api_message(e)}",
+            )
+        ) from None
     out = []
     for k in sorted((cm.get("data") or {})):
         try:

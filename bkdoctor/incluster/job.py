@@ -219,11 +219,18 @@ def render(
 ) -> list[dict[str, Any]]:
     """The objects, in the order they are applied."""
     if not _NS_RE.match(namespace or "") or len(namespace) > 63:
-        raise BadInput(f"--namespace {namespace!r}: not a valid namespace name (lowercase DNS-1123 label)")
+        raise BadInput(
+            T(
+                f"--namespace {namespace!r}: 不是有效的命名空间名称（小写 DNS-1123 标签）",
+                f"--namespace {namespace!r}: not a valid namespace name (lowercase DNS-1123 label)",
+            )
+        )
     if not image or any(c.isspace() for c in image):
-        raise BadInput(f"--image {image!r}: not an image reference")
+        raise BadInput(T(f"--image {image!r}: 不是镜像引用", f"--image {image!r}: not an image reference"))
     if mode not in MODES:
-        raise BadInput(f"--mode {mode!r}: one of {', '.join(MODES)}")
+        raise BadInput(
+            T(f"--mode {mode!r}: 应为 {', '.join(MODES)} 之一", f"--mode {mode!r}: one of {', '.join(MODES)}")
+        )
     labels = dict(LABELS)
     objs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}},
@@ -307,7 +314,9 @@ def daemonset_manifest(
 ) -> dict[str, Any]:
     nonce = nonce or secrets.token_hex(8)
     if not re.fullmatch(r"[0-9a-f]{8,64}", nonce):
-        raise BadInput("the probe nonce must be 8-64 lowercase hex digits")
+        raise BadInput(
+            T("探测 nonce 须为 8-64 位小写十六进制数字", "the probe nonce must be 8-64 lowercase hex digits")
+        )
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -553,27 +562,44 @@ def apply(access: ClusterAccess, objs: list[dict[str, Any]], say: Callable[[str]
     namespaced = [o for o in objs if _PATHS[o["kind"]][1]]
     errors = dry_run(access, cluster_scoped)
     if errors:
-        raise BadInput("server-side dry run failed, nothing was changed: " + "; ".join(errors))
+        raise BadInput(
+            T(
+                "服务端试运行（server-side dry run）失败，未做任何改动: " + "; ".join(errors),
+                "server-side dry run failed, nothing was changed: " + "; ".join(errors),
+            )
+        )
     try:
         wanted = sorted({o["metadata"]["namespace"] for o in namespaced})
         missing = [ns for ns in wanted if not _exists(access, f"/api/v1/namespaces/{ns}")]
     except Exception as e:
-        raise BadInput(f"cannot read namespaces: {_api_message(e)}") from None
+        raise BadInput(
+            T(f"无法读取命名空间: {_api_message(e)}", f"cannot read namespaces: {_api_message(e)}")
+        ) from None
     created_ns = []
     for ns in missing:
         ns_obj = next((o for o in cluster_scoped if o["kind"] == "Namespace" and o["metadata"]["name"] == ns), None)
         if ns_obj is None:
-            raise BadInput(f"namespace {ns} does not exist")
+            raise BadInput(T(f"命名空间 {ns} 不存在", f"namespace {ns} does not exist"))
         try:
             _server_apply(access, ns_obj, dry_run=False)
         except Exception as e:
-            raise BadInput(f"{_ref(ns_obj)}: {_api_message(e)}") from None
+            raise BadInput(
+                T(f"{_ref(ns_obj)}: 创建失败: {_api_message(e)}", f"{_ref(ns_obj)}: {_api_message(e)}")
+            ) from None
         created_ns.append(ns)
         say(f"{_ref(ns_obj)} created (its objects can only be dry-run inside it)")
     errors = dry_run(access, namespaced)
     if errors:
         kept = f" (namespace {', '.join(created_ns)} was created and is kept)" if created_ns else ""
-        raise BadInput("server-side dry run failed, nothing else was changed" + kept + ": " + "; ".join(errors))
+        raise BadInput(
+            T(
+                "服务端试运行（server-side dry run）失败，未再做其他改动"
+                + (f"（已创建的命名空间 {', '.join(created_ns)} 予以保留）" if created_ns else "")
+                + ": "
+                + "; ".join(errors),
+                "server-side dry run failed, nothing else was changed" + kept + ": " + "; ".join(errors),
+            )
+        )
     say(f"server-side dry run passed ({len(objs)} objects)")
     for o in objs:
         try:
@@ -599,14 +625,16 @@ def apply(access: ClusterAccess, objs: list[dict[str, Any]], say: Callable[[str]
                 _server_apply(access, o, dry_run=False)
                 say(f"{_ref(o)} applied")
         except Exception as e:
-            raise BadInput(f"{_ref(o)}: {_api_message(e)}") from None
+            raise BadInput(T(f"{_ref(o)}: 提交失败: {_api_message(e)}", f"{_ref(o)}: {_api_message(e)}")) from None
 
 
 def _wait_gone(access: ClusterAccess, path: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while _exists(access, path):
         if time.monotonic() > deadline:
-            raise BadInput(f"{path} is still being deleted after {timeout:.0f} s")
+            raise BadInput(
+                T(f"{path} 在 {timeout:.0f} 秒后仍在删除中", f"{path} is still being deleted after {timeout:.0f} s")
+            )
         time.sleep(0.2)
 
 
@@ -618,15 +646,20 @@ def read_job_report(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE, j
         j = _request(access, "GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{job}")
         sel = ((j.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         if not sel:
-            raise BadInput(f"job {namespace}/{job} has no selector")
+            raise BadInput(T(f"Job {namespace}/{job} 没有 selector", f"job {namespace}/{job} has no selector"))
         q = [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(sel.items())))]
         pods = _request(access, "GET", f"/api/v1/namespaces/{namespace}/pods", q).get("items") or []
     except BadInput:
         raise
     except Exception as e:
-        raise BadInput(f"job {namespace}/{job}: {_api_message(e)}") from None
+        raise BadInput(
+            T(
+                f"Job {namespace}/{job}: 无法读取它的 Pod: {_api_message(e)}",
+                f"job {namespace}/{job}: {_api_message(e)}",
+            )
+        ) from None
     if not pods:
-        raise BadInput(f"job {namespace}/{job} has no pod (yet)")
+        raise BadInput(T(f"Job {namespace}/{job} 还没有 Pod", f"job {namespace}/{job} has no pod (yet)"))
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     name = pod["metadata"]["name"]
     try:
@@ -636,15 +669,27 @@ def read_job_report(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE, j
             raw=True,
         )
     except Exception as e:
-        raise BadInput(f"log of pod {namespace}/{name}: {_api_message(e)}") from None
+        raise BadInput(
+            T(f"Pod {namespace}/{name} 的日志: {_api_message(e)}", f"log of pod {namespace}/{name}: {_api_message(e)}")
+        ) from None
     text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     m = re.search(r"^\{", text, re.M)
     if not m:
-        raise BadInput(f"pod {namespace}/{name} printed no report: {text.strip()[-300:]!r}")
+        raise BadInput(
+            T(
+                f"Pod {namespace}/{name} 没有输出报告: {text.strip()[-300:]!r}",
+                f"pod {namespace}/{name} printed no report: {text.strip()[-300:]!r}",
+            )
+        )
     try:
         doc, _ = json.JSONDecoder().raw_decode(text, m.start())
     except ValueError as e:
-        raise BadInput(f"pod {namespace}/{name}: the report is not complete JSON ({e})") from None
+        raise BadInput(
+            T(
+                f"Pod {namespace}/{name}: 报告不是完整的 JSON（{e}）",
+                f"pod {namespace}/{name}: the report is not complete JSON ({e})",
+            )
+        ) from None
     return doc
 
 
@@ -707,13 +752,17 @@ def collect_daemonset(
             if _owned_by(p, daemonset)
         ]
     except FactUnavailable as e:
-        raise BadInput(f"daemonset collection: {e.reason.en}") from None
+        raise BadInput(T(f"DaemonSet 采集: {e.reason.zh}", f"daemonset collection: {e.reason.en}")) from None
     except Exception as e:
-        raise BadInput(f"daemonset collection: {_api_message(e)}") from None
+        raise BadInput(T(f"DaemonSet 采集: {_api_message(e)}", f"daemonset collection: {_api_message(e)}")) from None
     if not pods:
         raise BadInput(
-            f"no pod of DaemonSet {namespace}/{daemonset}: create it with "
-            f"`bkdoctor cluster-job --mode daemonset --namespace {namespace} --apply`"
+            T(
+                f"没有 DaemonSet {namespace}/{daemonset} 的 Pod: 请用 "
+                f"`bkdoctor cluster-job --mode daemonset --namespace {namespace} --apply` 创建",
+                f"no pod of DaemonSet {namespace}/{daemonset}: create it with "
+                f"`bkdoctor cluster-job --mode daemonset --namespace {namespace} --apply`",
+            )
         )
     by_node: dict[str, dict[str, Any]] = {}
     for p in sorted(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 from bkdoctor.safe.terminal import clean, safe_console
 
 
@@ -34,12 +34,22 @@ def run_cluster_job(
         from bkdoctor.incluster import cronjob
 
         if mode != "job":
-            raise BadInput("--schedule runs the cluster scan (--mode job), not the DaemonSet")
+            raise BadInput(
+                T(
+                    "--schedule 运行的是集群扫描（--mode job），不是 DaemonSet",
+                    "--schedule runs the cluster scan (--mode job), not the DaemonSet",
+                )
+            )
         api_version = "batch/v1beta1"
         if do_apply:
             access = cluster_access(kubeconfig, kube_context, True)
             if access is None:
-                raise BadInput("--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+                raise BadInput(
+                    T(
+                        "--apply 需要集群（--kubeconfig、$KUBECONFIG 或 ~/.kube/config）",
+                        "--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)",
+                    )
+                )
             api_version = cronjob.served_cronjob_api(access)
         objs = cronjob.render(
             namespace,
@@ -68,7 +78,12 @@ def run_cluster_job(
         return
     access = access or cluster_access(kubeconfig, kube_context, True)
     if access is None:
-        raise BadInput("--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+        raise BadInput(
+            T(
+                "--apply 需要集群（--kubeconfig、$KUBECONFIG 或 ~/.kube/config）",
+                "--apply needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)",
+            )
+        )
     err = safe_console(stderr=True)
     try:
         incluster.apply(access, objs, say=lambda s: err.print(clean(s), markup=False, highlight=False))
