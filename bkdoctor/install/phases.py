@@ -148,10 +148,12 @@ def select_phases(
     ids = [p.id for p in phases]
     for x in (only, start, until):
         if x and x not in ids:
-            raise BadInput(f"unknown phase {x!r} (phases: {', '.join(ids)})")
+            raise BadInput(
+                T(f"未知阶段 {x!r}（可用阶段: {', '.join(ids)}）", f"unknown phase {x!r} (phases: {', '.join(ids)})")
+            )
     for x in with_optional:
         if x not in ids:
-            raise BadInput(f"unknown phase {x!r} in --with")
+            raise BadInput(T(f"--with 中有未知阶段 {x!r}", f"unknown phase {x!r} in --with"))
     out = [p for p in phases if not p.optional or p.id in with_optional or p.part_of in with_optional or p.id == only]
     if only:
         return [p for p in out if p.id == only]
@@ -296,7 +298,7 @@ class Installer:
             "registry-proxy": [h for h in hosts if "registry-proxy" in h.roles],
         }[on]
         if not pick and not missing_ok and on not in ("other-masters", "nodes", "node-role"):
-            raise BadInput(f"no host with role {on} in the inventory")
+            raise BadInput(T(f"清单中没有角色为 {on} 的主机", f"no host with role {on} in the inventory"))
         return pick
 
     def is_control(self, h: HostSpec) -> bool:

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 from bkdoctor.safe.terminal import clean, clean_line, print_json, safe_console
 
 
@@ -76,7 +76,12 @@ def run_install(
         if yes or show_plan:
             return True
         if not sys.stdin.isatty():
-            raise BadInput("install asks before each phase: run it on a terminal or add --yes")
+            raise BadInput(
+                T(
+                    "install 在每个阶段前都要确认: 请在终端上运行，或加 --yes",
+                    "install asks before each phase: run it on a terminal or add --yes",
+                )
+            )
         return click.confirm(clean_line(question), default=True)
 
     def show_secret(text: str) -> None:  # §六.4.3: the admin credentials, shown once, unmasked, never logged
@@ -127,14 +132,23 @@ def run_install(
         if errors:
             p, s = errors[0]
             raise BadInput(
-                f"plan error: {p} step {s['n']} (§{s['guide']}): {s['error']}"
-                + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else "")
+                T(
+                    f"计划有误: {p} 第 {s['n']} 步（§{s['guide']}）: {s['error']}"
+                    + (f"（另有 {len(errors) - 1} 处）" if len(errors) > 1 else ""),
+                    f"plan error: {p} step {s['n']} (§{s['guide']}): {s['error']}"
+                    + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+                )
             )
         return None
     errors = asyncio.run(inst.plan_errors(phases))
     if errors:
         e = errors[0]
-        raise BadInput(f"plan error: {e['phase']} step {e['step']}: {e['error']} (see bkdoctor install --plan)")
+        raise BadInput(
+            T(
+                f"计划有误: {e['phase']} 第 {e['step']} 步: {e['error']}（见 bkdoctor install --plan）",
+                f"plan error: {e['phase']} step {e['step']}: {e['error']} (see bkdoctor install --plan)",
+            )
+        )
     reports = asyncio.run(inst.run(phases))
     if as_json:
         print_json([r.__dict__ for r in reports], ensure_ascii=False, indent=2, default=str)
