@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bkdoctor.model import PROBLEM_STATUSES as PROBLEM
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 
 def default_db_path() -> Path:
@@ -34,18 +34,28 @@ def check_db_path(path: str | os.PathLike[str] | None = None) -> Path:
         except FileNotFoundError:
             continue
         except OSError as e:
-            raise BadInput(f"history database {q}: {e.strerror}") from None
+            raise BadInput(T(f"历史数据库 {q}: {e.strerror}", f"history database {q}: {e.strerror}")) from None
         if stat.S_ISLNK(st.st_mode):
-            raise BadInput(f"history database {q} is a symbolic link: not following it (give the real path)")
+            raise BadInput(
+                T(
+                    f"历史数据库 {q} 是符号链接: 不跟随（请给出真实路径）",
+                    f"history database {q} is a symbolic link: not following it (give the real path)",
+                )
+            )
         if not stat.S_ISREG(st.st_mode):
-            raise BadInput(f"history database {q} is not a regular file")
+            raise BadInput(T(f"历史数据库 {q} 不是普通文件", f"history database {q} is not a regular file"))
     if p.parent.exists() and not p.parent.is_dir():
-        raise BadInput(f"history database {p}: {p.parent} is not a directory")
+        raise BadInput(
+            T(f"历史数据库 {p}: {p.parent} 不是目录", f"history database {p}: {p.parent} is not a directory")
+        )
     if os.path.islink(p.parent):
         # the directory holding the database (and its side files) must not be swapped for a link either; the
         # directories above it are followed like any path on the command line
         raise BadInput(
-            f"history database {p}: its directory {p.parent} is a symbolic link: not following it (give the real path)"
+            T(
+                f"历史数据库 {p}: 其所在目录 {p.parent} 是符号链接: 不跟随（请给出真实路径）",
+                f"history database {p}: its directory {p.parent} is a symbolic link: not following it (give the real path)",
+            )
         )
     return p
 
@@ -65,14 +75,24 @@ class History:
                 import errno
 
                 if e.errno == errno.ELOOP:
-                    raise BadInput(f"history database {self.path} is a symbolic link: not following it") from None
+                    raise BadInput(
+                        T(
+                            f"历史数据库 {self.path} 是符号链接: 不跟随",
+                            f"history database {self.path} is a symbolic link: not following it",
+                        )
+                    ) from None
                 raise
             os.fchmod(self._fd, 0o600)
             self.db = sqlite_utils.Database(str(self.path))
             # what SQLite opened by name is the file opened above (not a link swapped in meanwhile)
             mine, theirs = os.fstat(self._fd), os.lstat(self.path)
             if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
-                raise BadInput(f"history database {self.path} was replaced while opening it")
+                raise BadInput(
+                    T(
+                        f"历史数据库 {self.path} 在打开过程中被替换",
+                        f"history database {self.path} was replaced while opening it",
+                    )
+                )
             self.db.execute("PRAGMA journal_mode=WAL")
             self._ensure()
         except BadInput:
@@ -80,10 +100,15 @@ class History:
             raise
         except (OSError, sqlite_utils.db.NotFoundError) as e:  # type: ignore[attr-defined]
             self._close_fd()
-            raise BadInput(f"history database {self.path}: {e}") from None
+            raise BadInput(T(f"历史数据库 {self.path}: {e}", f"history database {self.path}: {e}")) from None
         except Exception as e:  # sqlite3.DatabaseError: file is not a database, ...
             self._close_fd()
-            raise BadInput(f"history database {self.path}: {type(e).__name__}: {e}") from None
+            raise BadInput(
+                T(
+                    f"历史数据库 {self.path}: {type(e).__name__}: {e}",
+                    f"history database {self.path}: {type(e).__name__}: {e}",
+                )
+            ) from None
 
     def _close_fd(self) -> None:
         if self._fd is not None:
@@ -227,9 +252,11 @@ class History:
     def fix(self, fix_id: str) -> dict[str, Any]:
         rows = list(self.db.query("select * from fixes where id = ? or id like ?", [fix_id, fix_id + "%"]))
         if not rows:
-            raise BadInput(f"no fix {fix_id!r} in the journal ({self.path})")
+            raise BadInput(
+                T(f"修复日志（{self.path}）中没有修复 {fix_id!r}", f"no fix {fix_id!r} in the journal ({self.path})")
+            )
         if len(rows) > 1:
-            raise BadInput(f"fix id prefix {fix_id!r} is ambiguous")
+            raise BadInput(T(f"修复 id 前缀 {fix_id!r} 有歧义", f"fix id prefix {fix_id!r} is ambiguous"))
         r = rows[0]
         r["changes"] = self._column(r, "fix", "changes", "[]", list)
         r["applied"] = self._column(r, "fix", "applied", "{}", dict)
@@ -243,8 +270,11 @@ class History:
                 bad = w
         if bad != 0:
             raise BadInput(
-                f"{self.path}: fix {str(r['id'])[:80]!r}: the journal entry is damaged (changes/applied of an "
-                f"unexpected shape): not rolled back"
+                T(
+                    f"{self.path}: 修复 {str(r['id'])[:80]!r}: 日志记录已损坏（changes/applied 的结构不符合预期）: 未回滚",
+                    f"{self.path}: fix {str(r['id'])[:80]!r}: the journal entry is damaged (changes/applied of an "
+                    f"unexpected shape): not rolled back",
+                )
             )
         return r
 
@@ -258,8 +288,12 @@ class History:
             v = None
         if not isinstance(v, kind):
             raise BadInput(
-                f"{self.path}: {what} {str(r.get('id'))[:80]!r}: column {col} is not a JSON "
-                f"{'list' if kind is list else 'object'} (a damaged database?)"
+                T(
+                    f"{self.path}: {'修复' if what == 'fix' else '扫描'} {str(r.get('id'))[:80]!r}: 列 {col} 不是 JSON "
+                    f"{'列表' if kind is list else '对象'}（数据库损坏？）",
+                    f"{self.path}: {what} {str(r.get('id'))[:80]!r}: column {col} is not a JSON "
+                    f"{'list' if kind is list else 'object'} (a damaged database?)",
+                )
             )
         return v
 
@@ -275,15 +309,21 @@ class History:
             summary = self._column(r, "scan", "summary", "{}", dict)
             if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in summary.values()):
                 raise BadInput(
-                    f"{self.path}: scan {str(r['id'])[:80]!r}: column summary holds other than counts "
-                    f"(a damaged database?)"
+                    T(
+                        f"{self.path}: 扫描 {str(r['id'])[:80]!r}: summary 列含有计数以外的内容（数据库损坏？）",
+                        f"{self.path}: scan {str(r['id'])[:80]!r}: column summary holds other than counts "
+                        f"(a damaged database?)",
+                    )
                 )
             r["summary"] = summary
             if r.get("duration_s") is not None and (
                 not isinstance(r["duration_s"], (int, float)) or isinstance(r["duration_s"], bool)
             ):
                 raise BadInput(
-                    f"{self.path}: scan {str(r['id'])[:80]!r}: column duration_s is not a number (a damaged database?)"
+                    T(
+                        f"{self.path}: 扫描 {str(r['id'])[:80]!r}: duration_s 列不是数字（数据库损坏？）",
+                        f"{self.path}: scan {str(r['id'])[:80]!r}: column duration_s is not a number (a damaged database?)",
+                    )
                 )
         return rows
 
@@ -293,16 +333,26 @@ class History:
             n = int(ref[1:])
             rows = self.scans(limit=n)
             if len(rows) < n or n == 0:
-                raise BadInput(f"no scan {ref}: history has {len(rows)} scan(s)")
+                raise BadInput(
+                    T(
+                        f"没有扫描 {ref}: 历史中只有 {len(rows)} 次扫描",
+                        f"no scan {ref}: history has {len(rows)} scan(s)",
+                    )
+                )
             return rows[n - 1]["id"]
         rows = list(self.db.query("select id from scans where id = ? or id like ?", [ref, ref + "%"]))
         if not rows:
-            raise BadInput(f"no scan {ref!r} in {self.path}")
+            raise BadInput(T(f"{self.path} 中没有扫描 {ref!r}", f"no scan {ref!r} in {self.path}"))
         exact = [r for r in rows if r["id"] == ref]
         if exact:
             return ref
         if len(rows) > 1:
-            raise BadInput(f"scan prefix {ref!r} is ambiguous ({len(rows)} scans)")
+            raise BadInput(
+                T(
+                    f"扫描 id 前缀 {ref!r} 有歧义（{len(rows)} 次扫描）",
+                    f"scan prefix {ref!r} is ambiguous ({len(rows)} scans)",
+                )
+            )
         return rows[0]["id"]
 
     def findings(self, scan_id: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -315,10 +365,14 @@ class History:
         if a is None and b is None:
             rows = self.scans(limit=2)
             if len(rows) < 2:
-                raise BadInput(f"diff needs two scans; history has {len(rows)}")
+                raise BadInput(
+                    T(f"diff 需要两次扫描；历史中只有 {len(rows)} 次", f"diff needs two scans; history has {len(rows)}")
+                )
             b, a = rows[0]["id"], rows[1]["id"]
         elif a is None or b is None:
-            raise BadInput("diff takes two scan ids, or none for the last two")
+            raise BadInput(
+                T("diff 接受两个扫描 id，或不给（比较最近两次）", "diff takes two scan ids, or none for the last two")
+            )
         a, b = self.resolve(a), self.resolve(b)
         fa, fb = self.findings(a), self.findings(b)
         new, resolved, still, changed = [], [], [], []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 from bkdoctor.safe.terminal import clean_line, print_json, safe_console
 
 
@@ -52,7 +52,12 @@ def show_diff(
     if html_path:
         parent = os.path.dirname(os.path.abspath(html_path))
         if not os.path.isdir(parent):
-            raise BadInput(f"cannot write {html_path}: directory {parent} does not exist")
+            raise BadInput(
+                T(
+                    f"无法写入 {html_path}: 目录 {parent} 不存在",
+                    f"cannot write {html_path}: directory {parent} does not exist",
+                )
+            )
     h = History(db)
     if cluster_history:
         from bkdoctor.incluster.cronjob import import_history, read_configmap_history
@@ -60,14 +65,24 @@ def show_diff(
 
         access = cluster_access(kubeconfig, kube_context, True)
         if access is None:
-            raise BadInput("--cluster-history needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
+            raise BadInput(
+                T(
+                    "--cluster-history 需要集群（--kubeconfig、$KUBECONFIG 或 ~/.kube/config）",
+                    "--cluster-history needs a cluster (--kubeconfig, $KUBECONFIG or ~/.kube/config)",
+                )
+            )
         try:
             ids = import_history(h, read_configmap_history(access, cluster_history))
         finally:
             access.close()
         if scan_a is None and scan_b is None:
             if len(ids) < 2:
-                raise BadInput(f"--cluster-history {cluster_history}: {len(ids)} run(s) kept; diff needs two")
+                raise BadInput(
+                    T(
+                        f"--cluster-history {cluster_history}: 只保留了 {len(ids)} 次运行；diff 需要两次",
+                        f"--cluster-history {cluster_history}: {len(ids)} run(s) kept; diff needs two",
+                    )
+                )
             scan_a, scan_b = ids[-2], ids[-1]
     d = h.diff(scan_a, scan_b)
     if html_path:
