@@ -308,7 +308,7 @@ def _check_manifest(path: str, manifest: Any) -> dict[str, Any]:
     try:
         manifest["thresholds"] = th.merge(manifest.get("thresholds"))  # validated like an inventory's
     except th.ThresholdError as e:
-        raise _bad(path, T(f"manifest: 阈值有误: {e}", f"manifest: {e}")) from None
+        raise _bad(path, T(f"manifest: {e.text.zh}", f"manifest: {e}")) from None
     return manifest
 
 

@@ -199,7 +199,7 @@ def load_inventory(path: str) -> Inventory:
     except th.ThresholdError as e:
         raise BadInput(
             T(
-                f"清单 {path}: 第 {yamlfile.line_of(node, e.path)} 行: {e}",
+                f"清单 {path}: 第 {yamlfile.line_of(node, e.path)} 行: {e.text.zh}",
                 f"inventory {path}: line {yamlfile.line_of(node, e.path)}: {e}",
             )
         ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bkdoctor.model import BadInput
+from bkdoctor.model import BadInput, T
 
 DEFAULTS: dict[str, Any] = {
     # §一.4.1 / §一.3.1: CentOS 7.x, 7.9 recommended
@@ -183,7 +183,9 @@ def _bounds(where: str) -> tuple[float, float]:
 
 
 class ThresholdError(BadInput):
-    def __init__(self, path: list[str], msg: str) -> None:
+    """A bad threshold and its key path (the inventory gives the line of it)."""
+
+    def __init__(self, path: list[str], msg: T) -> None:
         super().__init__(msg)
         self.path = path
 
@@ -194,61 +196,106 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
     if not overrides:
         return out
     if not isinstance(overrides, dict):
-        raise ThresholdError(["thresholds"], "thresholds: must be a mapping")
+        raise ThresholdError(["thresholds"], T("thresholds: 须为映射（mapping）", "thresholds: must be a mapping"))
 
     def walk(dst: dict[str, Any], src: dict[str, Any], path: str) -> None:
         for k, v in src.items():
             where = f"{path}.{k}" if path else k
             keys = ["thresholds", *where.split(".")]
 
-            def bad(msg: str) -> ThresholdError:
+            def bad(msg: T) -> ThresholdError:
                 return ThresholdError(keys, msg)
 
             if not isinstance(k, str) or k not in dst:
-                raise bad(f"thresholds.{where}: unknown key")
+                raise bad(T(f"thresholds.{where}: 未知的键", f"thresholds.{where}: unknown key"))
             if isinstance(dst[k], dict):
                 if not isinstance(v, dict):
-                    raise bad(f"thresholds.{where}: must be a mapping")
+                    raise bad(T(f"thresholds.{where}: 须为映射（mapping）", f"thresholds.{where}: must be a mapping"))
                 walk(dst[k], v, where)
             else:
                 if isinstance(dst[k], (int, float)) and not isinstance(dst[k], bool):
                     if not isinstance(v, (int, float)) or isinstance(v, bool):
-                        raise bad(f"thresholds.{where}: must be a number, not {str(v)[:40]!r}")
+                        raise bad(
+                            T(
+                                f"thresholds.{where}: 须为数字，而不是 {str(v)[:40]!r}",
+                                f"thresholds.{where}: must be a number, not {str(v)[:40]!r}",
+                            )
+                        )
                     lo, hi = _bounds(where)
                     if not (lo <= v <= hi):  # NaN fails both comparisons
-                        raise bad(f"thresholds.{where}: {v!r} is out of range ({lo:g}..{hi:g})")
+                        raise bad(
+                            T(
+                                f"thresholds.{where}: {v!r} 超出范围（{lo:g}..{hi:g}）",
+                                f"thresholds.{where}: {v!r} is out of range ({lo:g}..{hi:g})",
+                            )
+                        )
                     if isinstance(dst[k], int) and isinstance(v, float) and not v.is_integer():
-                        raise bad(f"thresholds.{where}: must be a whole number, not {v!r}")
+                        raise bad(
+                            T(
+                                f"thresholds.{where}: 须为整数，而不是 {v!r}",
+                                f"thresholds.{where}: must be a whole number, not {v!r}",
+                            )
+                        )
                 elif isinstance(dst[k], list):
                     if not isinstance(v, list):
-                        raise bad(f"thresholds.{where}: must be a list")
+                        raise bad(T(f"thresholds.{where}: 须为列表", f"thresholds.{where}: must be a list"))
                     if len(v) > MAX_LIST:
-                        raise bad(f"thresholds.{where}: more than {MAX_LIST} items")
+                        raise bad(
+                            T(
+                                f"thresholds.{where}: 超过 {MAX_LIST} 项",
+                                f"thresholds.{where}: more than {MAX_LIST} items",
+                            )
+                        )
                     numeric = bool(dst[k]) and all(
                         isinstance(x, (int, float)) and not isinstance(x, bool) for x in dst[k]
                     )
                     if numeric:  # a list of numbers (suites_nodes: [minimum, recommended])
                         if len(v) != len(dst[k]):
-                            raise bad(f"thresholds.{where}: must be a list of {len(dst[k])} numbers")
+                            raise bad(
+                                T(
+                                    f"thresholds.{where}: 须为 {len(dst[k])} 个数字的列表",
+                                    f"thresholds.{where}: must be a list of {len(dst[k])} numbers",
+                                )
+                            )
                         lo, hi = _bounds(where)
                         if not all(
                             isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi for x in v
                         ):
-                            raise bad(f"thresholds.{where}: every item must be a number ({lo:g}..{hi:g})")
+                            raise bad(
+                                T(
+                                    f"thresholds.{where}: 每一项都须为数字（{lo:g}..{hi:g}）",
+                                    f"thresholds.{where}: every item must be a number ({lo:g}..{hi:g})",
+                                )
+                            )
                     elif not all(isinstance(x, str) and len(x) <= MAX_STRING for x in v):
-                        raise bad(f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)")
+                        raise bad(
+                            T(
+                                f"thresholds.{where}: 每一项都须为字符串（最多 {MAX_STRING} 个字符）",
+                                f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)",
+                            )
+                        )
                     elif where in NAME_LISTS:
                         # the names go into the probe's word list, /etc/hosts, CoreDNS and Ansible: DNS names only
                         from bkdoctor.safe.names import valid_host_name
 
                         for x in v:
                             if not (x == "" and NAME_LISTS[where]) and not valid_host_name(x):
-                                raise bad(f"thresholds.{where}: {x[:60]!r} is not a DNS name (letters, digits, '-')")
+                                raise bad(
+                                    T(
+                                        f"thresholds.{where}: {x[:60]!r} 不是 DNS 名称（字母、数字、'-'）",
+                                        f"thresholds.{where}: {x[:60]!r} is not a DNS name (letters, digits, '-')",
+                                    )
+                                )
                 elif isinstance(dst[k], str):
                     if not isinstance(v, (str, int, float)) or isinstance(v, bool):
-                        raise bad(f"thresholds.{where}: must be a string")
+                        raise bad(T(f"thresholds.{where}: 须为字符串", f"thresholds.{where}: must be a string"))
                     if len(str(v)) > MAX_STRING:
-                        raise bad(f"thresholds.{where}: longer than {MAX_STRING} characters")
+                        raise bad(
+                            T(
+                                f"thresholds.{where}: 超过 {MAX_STRING} 个字符",
+                                f"thresholds.{where}: longer than {MAX_STRING} characters",
+                            )
+                        )
                 dst[k] = str(v) if isinstance(dst[k], str) else v
 
     walk(out, overrides, "")
