@@ -1,8 +1,9 @@
 """Every refusal (exit 2, one line) is in English and Chinese: "English / 中文".
 
 - Statically: every `BadInput(...)` in bkdoctor/, rules/ and remediations/ is given a `T(zh, en)`, the Chinese half
-  with Chinese text in it, the English half without; a factory of refusals (a function returning BadInput that
-  takes a `T` parameter, e.g. the bundle's `_bad`) is called with a `T(zh, en)` there.
+  with Chinese text in it (or another text's `.zh`), the English half without; a subclass (ThresholdError) and a
+  factory of refusals (a function returning one that takes a `T` parameter, e.g. the bundle's `_bad`) are called
+  with a `T(zh, en)` there.
 - The line (`bkdoctor.cli.bad_input_line`): both halves masked and made terminal-safe; a long or hostile value is
   shown in full once (English) and cut in the Chinese half, so the line never doubles; --lang prints one half.
 - End to end through the console script's entry point (`bkdoctor.launch:main`): exit 2, one line, both languages,
@@ -45,31 +46,60 @@ def _bilingual(arg: ast.expr) -> str | None:
     if not (isinstance(arg, ast.Call) and _name(arg.func) == "T" and len(arg.args) == 2 and not arg.keywords):
         return "not T(zh, en)"
     zh, en = (_strings(a) for a in arg.args)
-    if not CJK.search(zh):
+    if not CJK.search(zh) and not _halves(arg.args[0], "zh"):
         return "no Chinese in the zh half"
-    if CJK.search(en):
+    if CJK.search(en) or _halves(arg.args[1], "zh"):
         return "Chinese in the en half"
     return None
 
 
-def _factories(tree: ast.Module) -> dict[str, list[int]]:
-    """Functions of a module that return a BadInput: name -> positions of their `T` parameters."""
+def _halves(node: ast.AST, attr: str) -> bool:
+    """Whether the expression quotes another text's half (`e.reason.zh`, `what.zh`)."""
+    return any(isinstance(n, ast.Attribute) and n.attr == attr for n in ast.walk(node))
+
+
+def _t_params(f: ast.FunctionDef, skip: int = 0) -> list[int]:
+    return [
+        i - skip for i, a in enumerate(f.args.args) if isinstance(a.annotation, ast.Name) and a.annotation.id == "T"
+    ]
+
+
+def _subclasses(trees: list[ast.Module]) -> dict[str, list[int]]:
+    """BadInput's subclasses: name -> positions of their constructor's `T` parameters."""
     out = {}
-    for f in ast.walk(tree):
-        if isinstance(f, ast.FunctionDef) and isinstance(f.returns, ast.Name) and f.returns.id == "BadInput":
-            out[f.name] = [
-                i for i, a in enumerate(f.args.args) if isinstance(a.annotation, ast.Name) and a.annotation.id == "T"
-            ]
+    for tree in trees:
+        for c in ast.walk(tree):
+            if isinstance(c, ast.ClassDef) and any(_name(b) == "BadInput" for b in c.bases):
+                init = [f for f in c.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"]
+                out[c.name] = _t_params(init[0], skip=1) if init else [0]
     return out
 
 
-def refusals() -> tuple[int, list[str]]:
+def _factories(tree: ast.Module, refusal: set[str]) -> dict[str, list[int]]:
+    """Functions of a module that return a refusal: name -> positions of their `T` parameters."""
+    return {
+        f.name: _t_params(f)
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef) and _name(f.returns or ast.Pass()) in refusal
+    }
+
+
+def refusals(files: list[Path]) -> tuple[int, list[str]]:
     """(how many refusals were looked at, the English-only ones as file:line: why)."""
     seen, bad = 0, []
-    for p in _sources():
-        tree = ast.parse(p.read_text(), str(p))
-        rel = p.relative_to(ROOT)
-        factories = _factories(tree)
+    trees = {p: ast.parse(p.read_text(), str(p)) for p in files}
+    subclasses = _subclasses(list(trees.values()))
+    for p, tree in trees.items():
+        rel = p.relative_to(ROOT) if p.is_relative_to(ROOT) else p.name
+        factories = {**subclasses, **_factories(tree, {"BadInput", *subclasses})}
+        # a factory handing its own T parameter on (`def bad(msg: T): return ThresholdError(keys, msg)`)
+        passed_on = {
+            a.arg
+            for f in ast.walk(tree)
+            if isinstance(f, ast.FunctionDef)
+            for a in f.args.args
+            if isinstance(a.annotation, ast.Name) and a.annotation.id == "T"
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Name) and node.exc.id == "BadInput":
                 bad.append(f"{rel}:{node.lineno}: raise BadInput without a reason")
@@ -84,14 +114,21 @@ def refusals() -> tuple[int, list[str]]:
             elif name in factories:
                 for i in factories[name]:
                     seen += 1
-                    why = _bilingual(node.args[i]) if i < len(node.args) else "T argument not given by position"
+                    if i >= len(node.args):
+                        why = "T argument not given by position"
+                    elif isinstance(node.args[i], ast.Name) and node.args[i].id in passed_on:
+                        why = None
+                    else:
+                        why = _bilingual(node.args[i])
                     if why:
                         bad.append(f"{rel}:{node.lineno}: {name}(): {why}")
     return seen, bad
 
 
 def test_every_refusal_in_the_source_is_bilingual():
-    seen, bad = refusals()
+    files = _sources()
+    seen, bad = refusals(files)
+    assert "ThresholdError" in _subclasses([ast.parse(p.read_text()) for p in files])
     assert seen > 150, seen  # the walk found them (159 BadInput sites and the bundle's refusals when written)
     assert not bad, "English-only refusals:\n" + "\n".join(bad)
 
@@ -108,6 +145,27 @@ def test_the_walk_catches_an_english_only_refusal(tmp_path):
     for src, want in cases.items():
         call = ast.parse(src).body[0].exc
         assert _bilingual(call.args[0]) == want, src
+
+
+def test_the_walk_follows_subclasses_and_factories(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text(
+        "class E(BadInput):\n"
+        "    def __init__(self, path: list, msg: T) -> None: ...\n"
+        "def bad(what: T) -> E:\n"
+        "    return E([], what)\n"
+        "raise E([], 'english only')\n"
+        "raise bad('english only')\n"
+        "raise bad(T('中文', 'English'))\n"
+        "raise BadInput\n"
+    )
+    seen, bad = refusals([f])
+    assert sorted(bad) == [
+        "m.py:5: E(): not T(zh, en)",
+        "m.py:6: bad(): not T(zh, en)",
+        "m.py:8: raise BadInput without a reason",
+    ], bad
+    assert seen == 4  # E(...) in bad, the two raises of E and bad, the bilingual one
 
 
 # -- the line ---------------------------------------------------------------------------------------------------
