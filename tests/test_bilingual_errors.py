@@ -129,7 +129,8 @@ def test_every_refusal_in_the_source_is_bilingual():
     files = _sources()
     seen, bad = refusals(files)
     assert "ThresholdError" in _subclasses([ast.parse(p.read_text()) for p in files])
-    assert seen > 150, seen  # the walk found them (159 BadInput sites and the bundle's refusals when written)
+    # the walk found them (197 when written: 155 BadInput(...), the rest T arguments of refusal factories)
+    assert seen > 190, seen
     assert not bad, "English-only refusals:\n" + "\n".join(bad)
 
 

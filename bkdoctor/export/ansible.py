@@ -67,7 +67,7 @@ def _check_value(what: str, v: Any) -> Any:
     if isinstance(v, str) and (_TEMPLATE.search(v) or any(c in v for c in "\n\r\0")):
         raise BadInput(
             T(
-                f"拒绝导出 {what} {v!r}: Ansible 会把它当作模板展开，或它会打断一行",
+                f"拒绝导出 {what} {v!r}: Ansible 会把它当作模板展开，或其中含有换行符",
                 f"refusing to export {what} {v!r}: Ansible would template it or it breaks a line",
             )
         )
