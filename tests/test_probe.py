@@ -225,8 +225,8 @@ def test_sections_in_the_probes_shell_cannot_leak():
 
 @pytest.mark.parametrize("shell", ["dash", "bash"])
 def test_a_guarded_command_that_ignores_sigterm_is_killed(tmp_path, shell):
-    """`t` stops a command that ignores SIGTERM too (`timeout -k 5 10`): a process in an NFS wait is killable by
-    SIGKILL only, and `timeout` without `-k` waits for it for ever. The prelude's own `t`, with a short limit."""
+    """`t` outside the group stops a command that ignores SIGTERM too (`timeout -k 5 10`): a process in an NFS wait is
+    killable by SIGKILL only, and `timeout` without `-k` waits for it for ever. The prelude's own `t`, short limit."""
     import re
     import time
 
@@ -234,10 +234,74 @@ def test_a_guarded_command_that_ignores_sigterm_is_killed(tmp_path, shell):
 
     prelude = re.sub(r"timeout -k 5 10 ", "timeout -k 1 1 ", probe._PRELUDE)
     assert prelude != probe._PRELUDE, "the prelude's t() no longer reads `timeout -k 5 10`"
-    stubborn = tmp_path / "stubborn"
-    stubborn.write_text("#!/bin/sh\ntrap '' TERM\nsleep 30 &\nwait $!\nwait $!\n")
-    stubborn.chmod(0o755)
     t0 = time.monotonic()
-    r = subprocess.run([shell, "-c", prelude + f"t {stubborn}; echo rc=$?"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [shell, "-c", prelude + f"t {_stubborn(tmp_path)}; echo rc=$?"], capture_output=True, text=True, timeout=60
+    )
     assert time.monotonic() - t0 < 10, r
     assert "rc=137" in r.stdout
+
+
+def _stubborn(tmp_path: Path, name: str = "stubborn") -> Path:
+    """A command that hangs and ignores SIGTERM (as a process in an NFS wait does: SIGKILL only)."""
+    p = tmp_path / name
+    p.write_text("#!/bin/sh\ntrap '' TERM\nsleep 30 &\nwait $!\nwait $!\n")
+    p.chmod(0o755)
+    return p
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_a_hang_in_the_bounded_group_errs_its_sections_and_the_rest_goes_on(tmp_path, shell, monkeypatch):
+    """One guarded command hangs and ignores SIGTERM: the group's timeout stops it (SIGTERM, then SIGKILL), the
+    sections of the group before it keep their output, it and those after it in the group arrive without their end
+    marker and their facts are errors (never a pass, never silently absent), and the sections outside the group are
+    whole. The group's limits shortened here (20 s and 5 s in the probe)."""
+    import shutil
+    import time
+
+    from bkdoctor.facts import probe
+
+    monkeypatch.setattr(probe, "GROUP_LIMIT", 1)
+    monkeypatch.setattr(probe, "GROUP_KILL_AFTER", 1)
+    b = tmp_path / "bin"
+    b.mkdir()
+    (b / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.20.11'\n")
+    (b / "kubelet").chmod(0o755)
+    _stubborn(b, "systemctl")  # firewalld_active: after kubelet_version, before timedatectl and df in host.BOUNDED
+    names = {"kubelet_version", "firewalld_active", "timedatectl", "df", "proc_swaps", "fstab", "uname_r"}
+    script, nonce = build_script(names, shell=(shutil.which(shell),))
+    group = [n for n in host.BOUNDED if n in names]
+    assert group == ["kubelet_version", "firewalld_active", "timedatectl", "df"], group
+    at = script.index("__bkd_g=")
+    script = script[:at] + f"PATH='{b}':$PATH; export PATH\n" + script[at:]
+    t0 = time.monotonic()
+    r = subprocess.run([shell, "-s"], input=script.encode(), capture_output=True, timeout=60)
+    assert time.monotonic() - t0 < 10, r
+    parsed = parse_output(r.stdout, nonce)
+    assert set(parsed) == {"kubelet_version", "proc_swaps", "fstab", "uname_r"}, sorted(parsed)
+    facts = HostFacts(parsed)
+    assert facts.kubelet
+    ctx = Context(target="t", roles=("node",), address=None, thresholds=merge(None), domain="a.b")
+    for rid in ("firewall", "time-sync", "data-disk"):
+        res = evaluate(next(r for r in all_rules() if r.id == rid), facts, ctx)
+        assert res.status == "error" and "cut off" in res.message.en, (rid, res)
+    assert evaluate(next(r for r in all_rules() if r.id == "swap"), facts, ctx).status != "error"
+
+
+def test_every_command_that_can_hang_and_every_network_path_is_in_the_bounded_group():
+    """A section that runs `t cmd`, or touches a path that may be a network mount (the NFS share, /data, the
+    registry's and LocalPV's directories, fio's), runs in the bounded group; in the script no such path is touched
+    outside it (a shell test on a dead hard NFS mount blocks the probe's own shell, where no timeout reaches)."""
+    import re
+
+    net = ("$BKD_NFS_PATH", "$BKD_REGISTRY_DATA", "BKD_LOCALPV_SRC", "/data")
+    outside = {"fio", "registry_http"}  # a measurement with its own 35 s timeout; curls with their own limits
+    for n, s in SECTIONS.items():
+        if re.search(r"(?:^|[;&|{(]\s*|\b(?:then|else|do)\s+)t ", s) or (n not in outside and any(p in s for p in net)):
+            assert n in host.BOUNDED, n
+    assert len(set(host.BOUNDED)) == len(host.BOUNDED) and set(host.BOUNDED) <= set(SECTIONS)
+    script, _ = build_script(set(SECTIONS) - outside, params={"BKD_NFS_PATH": "/mnt/nfs"})
+    main = script[: script.index("__bkd_g=")]
+    for p in net:
+        assert p not in main, p
+    assert host.BOUNDED[-1] == "nfs_df"  # the likeliest hang last: it costs no other section

@@ -983,6 +983,9 @@ def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
     "nfs",
     sections={
         "nfs_df": (
+            # every touch of the path (the shell's own `test -d` too) is bounded: the section is in BOUNDED, the last
+            # of the group, so on a dead hard mount the group's timeout stops it where a shell test would block the
+            # probe for ever (and `stat -f` runs without `t` because it is bounded already; `$(t ...)` would fork twice)
             '[ -n "$BKD_NFS_PATH" ] || return 4; test -d "$BKD_NFS_PATH" || return 3; '
             'printf \'fstype %s\\n\' "$(stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"'
         ),
@@ -1338,6 +1341,28 @@ FILE_READS = {
     "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
 }
 MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
+# The sections that run in the probe's ONE bounded group (probe.build_script: `timeout -k 5 GROUP_LIMIT sh -c`), in
+# this order, the likeliest hang last (a hang costs the sections after it in the group, as errors): every section
+# that runs a command that can hang (`t cmd`: inside the group `t` runs it directly), and every section that touches a
+# path that may be a network mount, even with a shell test only (`test -d` on a dead hard NFS mount blocks the shell
+# itself, where no per-command timeout could reach it; in the group the group's timeout does). Not here, and why:
+# registry_certs (/etc), fio (a measurement with its own 35 s timeout), registry_http (curls with their own limits).
+BOUNDED = (
+    "kubelet_version",
+    "docker_cli_info",  # runs only when the Docker socket is absent
+    "chronyc_tracking",
+    "ntpstat",
+    "iptables",  # -w: waits for the xtables lock
+    "firewalld_active",  # systemctl: PID 1 / D-Bus
+    "firewalld_enabled",
+    "timedatectl",  # D-Bus activation of timedated
+    "localpv_dirs",  # globs under /data
+    "fio_fstype",
+    "registry_storage",
+    "localpv_df",
+    "df",  # / and /data
+    "nfs_df",  # the NFS share itself: the likeliest hang of all
+)
 
 
 def _check_params() -> None:
