@@ -305,3 +305,57 @@ def test_every_command_that_can_hang_and_every_network_path_is_in_the_bounded_gr
     for p in net:
         assert p not in main, p
     assert host.BOUNDED[-1] == "nfs_df"  # the likeliest hang last: it costs no other section
+
+
+_FUSE_HELPER = r"""
+import ctypes, os, subprocess, sys
+mnt, shell = sys.argv[1], sys.argv[2:]
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/dev/fuse", os.O_RDWR)  # not inherited by the probe
+opts = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+if libc.mount(b"bkdoctor-test", mnt.encode(), b"fuse", 0, opts) != 0:
+    sys.exit(f"mount: {os.strerror(ctypes.get_errno())}")
+# nobody reads /dev/fuse: every request on the mount waits, as on a dead hard NFS mount (SIGKILL ends the wait)
+c = subprocess.run(["timeout", "-k", "1", "1", "stat", "-c", "%F", mnt], capture_output=True)
+sys.stderr.write(f"control stat rc={c.returncode}\n")
+r = subprocess.run([*shell, "-s"], input=sys.stdin.buffer.read(), capture_output=True, timeout=60)
+sys.stdout.buffer.write(r.stdout)
+"""
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_a_dead_nfs_path_costs_only_its_own_section(tmp_path, shell, monkeypatch):
+    """The NFS share's path hangs for real (a FUSE mount nobody answers, in a private mount namespace): before, the
+    probe's own shell blocked in nfs_df's `test -d` for ever; now the bounded group stops it and nfs_df is an error
+    while every other section, in the group before it too, is whole."""
+    import shutil
+    import time
+
+    from bkdoctor.facts import probe
+
+    if not (Path("/dev/fuse").exists() and shutil.which("unshare")):
+        pytest.skip("no /dev/fuse or unshare here")
+    monkeypatch.setattr(probe, "GROUP_LIMIT", 1)
+    monkeypatch.setattr(probe, "GROUP_KILL_AFTER", 1)
+    mnt = tmp_path / "nfs"
+    mnt.mkdir()
+    names = {"nfs_df", "df", "proc_swaps", "uname_r"}
+    script, nonce = build_script(names, params={"BKD_NFS_PATH": str(mnt)}, shell=(shutil.which(shell),))
+    helper = tmp_path / "fuse_helper.py"
+    helper.write_text(_FUSE_HELPER)
+    t0 = time.monotonic()
+    r = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "python3", str(helper), str(mnt), shell],
+        input=script.encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    took = time.monotonic() - t0
+    if b"mount:" in r.stderr:
+        pytest.skip(f"cannot mount FUSE here: {r.stderr.decode()[-200:]}")
+    assert b"control stat rc=137" in r.stderr or b"control stat rc=124" in r.stderr, r.stderr  # it does hang
+    assert took < 15, took
+    parsed = parse_output(r.stdout, nonce)
+    assert set(parsed) == {"df", "proc_swaps", "uname_r"}, sorted(parsed)
+    with pytest.raises(host.FactUnavailable, match="cut off"):
+        HostFacts(parsed).nfs
