@@ -364,3 +364,31 @@ def test_timezone_file_absent_without_cat(tmp_path, shell, case):
     old = run(shell, {**fixed, "timezone_file": OLD["timezone_file"]}, b, subst)
     new = run(shell, {**fixed, "timezone_file": host.SECTIONS["timezone_file"]}, b, subst)
     same("timezone", old, new)
+
+
+# -- date_z: the offset from the clock sample's own `date` (the SSH preamble), `date +%z` only without it -----------
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "UTC", "America/St_Johns", "Asia/Kathmandu", "<+0545>-5:45", ""])
+@pytest.mark.parametrize("preamble", ["clock", "plain", "garbage"])
+def test_date_z_from_the_clock_samples_date_gives_what_date_gives(tmp_path, shell, tz, preamble):
+    import time
+
+    from bkdoctor.transport import ssh
+
+    pre = {
+        "clock": ssh._PGID_CLOCK_PREAMBLE,
+        "plain": ssh._PGID_PREAMBLE,
+        "garbage": "__bkd_tz='+08:00 x'\n",  # not an offset as %z prints it: `date +%z` runs
+    }[preamble]
+    script, nonce = build_script({"date_z"})
+    env = {**os.environ, "TZ": tz} if tz else {k: v for k, v in os.environ.items() if k != "TZ"}
+    t0 = time.time()
+    r = subprocess.run([*shell, "-s"], input=(pre + script).encode(), capture_output=True, env=env, timeout=30)
+    t1 = time.time()
+    want = subprocess.run(["date", "+%z"], capture_output=True, env=env).stdout
+    got = parse_output(r.stdout, nonce)["date_z"]
+    assert (got.rc, got.out) == (0, want), (got, want)
+    if preamble == "clock":  # the sample itself: the epoch with its nanoseconds, as `date -u +%s.%N` gave it
+        m = ssh._PGID_LINE.search(r.stderr)
+        assert m and t0 - 1 < float(m.group(2)) < t1 + 1, r.stderr
+        assert re.fullmatch(rb"\d+\.\d{9}", m.group(2)), m.group(2)

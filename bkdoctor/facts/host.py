@@ -505,7 +505,9 @@ _SAME_TZ = f"# /etc/localtime is {_SHANGHAI}"
         ),
         # Debian's file, absent on CentOS: status 3 without `cat` (read as its "No such file", a dangling link too)
         "timezone_file": "[ -e /etc/timezone ] || return 3; __bkd_rd /etc/timezone",
-        "date_z": "date +%z",
+        # the SSH transport's clock sample already ran `date '+%s.%N %z'` in this shell and kept the offset in
+        # `__bkd_tz` (transport/ssh.py): printed as `date +%z` prints it, and `date` runs only without that sample
+        "date_z": 'case "${__bkd_tz-}" in [+-][0-9][0-9][0-9][0-9]) printf \'%s\\n\' "$__bkd_tz";; *) date +%z;; esac',
     },
 )
 def p_timezone(f: HostFacts) -> dict[str, Any]:

@@ -59,7 +59,7 @@ __bkd_s() { test -e /etc/docker/daemon.json || return 3; __bkd_rd /etc/docker/da
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:daemon_json:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:date_z\n'
-__bkd_s() { date +%z
+__bkd_s() { case "${__bkd_tz-}" in [+-][0-9][0-9][0-9][0-9]) printf '%s\n' "$__bkd_tz";; *) date +%z;; esac
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:date_z:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:docker_bins\n'
