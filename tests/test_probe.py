@@ -304,6 +304,7 @@ def test_every_command_that_can_hang_and_every_network_path_is_in_the_bounded_gr
     main = script[: script.index("__bkd_g=")]
     for p in net:
         assert p not in main, p
+    assert "chronyc_tracking" in host.BOUNDED  # runs chronyc without `t` (`$(t ...)` forks twice)
     assert host.BOUNDED[-1] == "nfs_df"  # the likeliest hang last: it costs no other section
 
 

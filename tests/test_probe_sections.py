@@ -392,3 +392,55 @@ def test_date_z_from_the_clock_samples_date_gives_what_date_gives(tmp_path, shel
         m = ssh._PGID_LINE.search(r.stderr)
         assert m and t0 - 1 < float(m.group(2)) < t1 + 1, r.stderr
         assert re.fullmatch(rb"\d+\.\d{9}", m.group(2)), m.group(2)
+
+
+# -- time_sync: ntpstat and timedatectl only when chronyc gave no sync state ------------------------------------------
+CHRONYC = {
+    "normal": (
+        "Stratum         : 3\nSystem time     : 0.000012 seconds fast of NTP time\nLeap status     : Normal\n",
+        0,
+    ),
+    "unsynced": ("Leap status     : Not synchronised\n", 0),
+    "tabs-crlf": ("Leap status\t:\tNormal\r\n", 0),
+    "daemon-down": ("506 Cannot talk to daemon\n", 1),
+    "fails-with-leap": ("Leap status : Normal\n", 1),
+    "no-leap": ("Stratum : 3\n", 0),
+    "empty-after-colon": ("Leap status :\nfoo\n", 0),
+    "not-a-blank": ("Leap statusX : Normal\n", 0),
+    "indented": ("  Leap status : Normal\n", 0),
+    "empty": ("", 0),
+    "killed": ("", 137),
+    "absent": None,
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", list(CHRONYC))
+@pytest.mark.parametrize("ntpstat", [True, False], ids=["ntpstat", "no-ntpstat"])
+def test_time_sync_skips_ntpstat_and_timedatectl_when_chronyc_answered(tmp_path, shell, case, ntpstat):
+    b = tools(tmp_path, "cat")
+    log = tmp_path / "ran"
+    if CHRONYC[case] is not None:
+        out, rc = CHRONYC[case]
+        stand_in(b, "chronyc", f"printf '%s' '{out}'; exit {rc}\n")
+    if ntpstat:
+        stand_in(b, "ntpstat", f"echo ntpstat >>'{log}'; echo 'unsynchronised'; exit 1\n")
+    stand_in(b, "timedatectl", f"echo timedatectl >>'{log}'; echo '      NTP synchronized: yes'\n")
+    old = {
+        "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || return 127; t chronyc -n tracking",
+        "ntpstat": "command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat",
+        "timedatectl": "t timedatectl status",
+    }
+    new = {k: host.SECTIONS[k] for k in old}
+    other = {
+        "processes": host.Section("processes", 0, b"# ps -eo stat=,comm=\nS chronyd\n"),
+        "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
+    }
+    before = run(shell, old, b, {})
+    log.unlink(missing_ok=True)
+    got = run(shell, new, b, {})
+    want = same("time_sync", before, got, other)
+    ran = log.read_text().split() if log.exists() else []
+    answered = case in ("normal", "unsynced", "tabs-crlf")
+    assert want != ("unavailable",) and (ran == [] if answered else "timedatectl" in ran), (want, ran)
+    assert (got["timedatectl"].rc == 4) == answered

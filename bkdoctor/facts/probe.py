@@ -128,7 +128,7 @@ def build_script(
         lines.append(_section(mark, name))
     if group:
         for n in group:
-            if "__bkd_" in SECTIONS[n]:
+            if re.search(r"__bkd_(?:cat|rd)\b", SECTIONS[n]):
                 raise ValueError(f"bounded section {n!r} uses a function of the probe's shell: not in the group's")
         # the trap: at the group's SIGTERM its shell ends when the running command has ended (a command killed by
         # it, as df in an NFS wait is), and waits for it otherwise, so that timeout's SIGKILL 5 s later reaches a

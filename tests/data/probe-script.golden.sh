@@ -228,11 +228,12 @@ __bkd_s() { [ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCK
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n@@BKD-0123456789abcdef:E:docker_cli_info:%s\n'"'"' "$?"
 printf '"'"'\n@@BKD-0123456789abcdef:B:chronyc_tracking\n'"'"'
-__bkd_s() { command -v chronyc >/dev/null 2>&1 || return 127; t chronyc -n tracking
+__bkd_s() { __bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(chronyc -n tracking); e=$?; [ -z "$r" ] || printf '"'"'%s\n'"'"' "$r"; [ $e -eq 0 ] || return $e; nl='"'"'
+'"'"'; while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" 	"]*) l=${l#?};; *) break;; esac; done; case "$l" in :?*) __bkd_sync=1; return 0;; esac;; esac; done
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n@@BKD-0123456789abcdef:E:chronyc_tracking:%s\n'"'"' "$?"
 printf '"'"'\n@@BKD-0123456789abcdef:B:ntpstat\n'"'"'
-__bkd_s() { command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat
+__bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n@@BKD-0123456789abcdef:E:ntpstat:%s\n'"'"' "$?"
 printf '"'"'\n@@BKD-0123456789abcdef:B:iptables\n'"'"'
@@ -248,7 +249,7 @@ __bkd_s() { t systemctl is-enabled firewalld
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n@@BKD-0123456789abcdef:E:firewalld_enabled:%s\n'"'"' "$?"
 printf '"'"'\n@@BKD-0123456789abcdef:B:timedatectl\n'"'"'
-__bkd_s() { t timedatectl status
+__bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; t timedatectl status
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n@@BKD-0123456789abcdef:E:timedatectl:%s\n'"'"' "$?"
 printf '"'"'\n@@BKD-0123456789abcdef:B:localpv_dirs\n'"'"'
