@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import subprocess
 from pathlib import Path
 
@@ -214,12 +215,17 @@ def test_sections_in_the_probes_shell_cannot_leak():
     from bkdoctor.facts.probe import runs_inline
 
     inline = {n for n, s in SECTIONS.items() if runs_inline(s)}
-    assert {"hostname", "id", "nproc", "meminfo", "sysctl_runtime", "firewalld_wants", "df"} <= inline
-    assert {"getent_hosts", "fio"}.isdisjoint(inline)  # background jobs, a trap
+    assert {"hostname", "id", "nproc", "meminfo", "sysctl_runtime", "firewalld_wants", "df", "getent_hosts"} <= inline
+    assert {"fio"}.isdisjoint(inline)  # a trap
+    for n, h in host.HELPERS.items():  # what a section may not do, a helper does in its own subshell only
+        assert re.fullmatch(r"__bkd_\w+\(\) \(.*\)", h, re.S) and not runs_inline(h), n
     for n, s in SECTIONS.items():
         assert ("return" in s) <= (n in inline), n
     for bad in ("exit 3", "cd /", "trap 'x' EXIT", "sleep 1 & wait", "set -e", ". /etc/profile", "export A=1"):
         assert not runs_inline(bad), bad
+    for bad in ("set", "set -- a; set -u", "set +x", "set -o noglob", "set -f --"):
+        assert not runs_inline(bad), bad
+    assert runs_inline('set --; set -- "$@" a')  # a function's own positional parameters
     assert runs_inline("a && b; c 2>&1 >&2; [ -x f ] || return 3")
 
 

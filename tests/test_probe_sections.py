@@ -444,3 +444,60 @@ def test_time_sync_skips_ntpstat_and_timedatectl_when_chronyc_answered(tmp_path,
     answered = case in ("normal", "unsynced", "tabs-crlf")
     assert want != ("unavailable",) and (ran == [] if answered else "timedatectl" in ran), (want, ran)
     assert (got["timedatectl"].rc == 4) == answered
+
+
+# -- getent_hosts in the probe's shell, its fallback in a helper's subshell: the same names, the same addresses -------
+OLD_GETENT = (
+    "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
+    'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
+    'r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); '
+    'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; '
+    'for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; '
+    'case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; '
+    '*) [ -n "$a" ] || a=${l%% *};; esac; done; fi; '
+    'if [ -n "$a" ] && [ -n "$f" ]; then printf \'%s %s\\n\' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; '
+    "while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
+    '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
+)
+# glibc's getent as it prints: ahostsv4 three lines a key (the first with the canonical name), the numeric sentinel
+# answered without a lookup, exit 2 when a key is not found; `hosts` one line
+GETENT = r"""db=$1; shift; rc=0
+[ -z "$HANG" ] || [ $# -lt 2 ] || sleep 5
+for k in "$@"; do
+  case "$db:$k" in
+    ahostsv4:0.0.0.0) printf '0.0.0.0         STREAM 0.0.0.0\n0.0.0.0         DGRAM  \n0.0.0.0         RAW    \n';;
+    ahostsv4:a.example|ahostsv4:B.example) printf '10.0.0.1        STREAM %s\n10.0.0.1        DGRAM  \n10.0.0.1        RAW    \n' "$k";;
+    hosts:a.example|hosts:B.example) printf '10.0.0.1        %s\n' "$k";;
+    hosts:v6.example) printf 'fd00::1         v6.example\n';;
+    *) rc=2;;
+  esac
+done
+exit $rc
+"""
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize(
+    "case", ["all-resolve", "v6-and-unknown", "batch-hangs", "no-names", "sentinel-as-name", "no-getent"]
+)
+def test_getent_hosts_inline_resolves_the_same_names(tmp_path, shell, case):
+    b = tools(tmp_path, "sleep")
+    if case != "no-getent":
+        stand_in(b, "getent", ("HANG=1\n" if case == "batch-hangs" else "HANG=\n") + GETENT)
+    names = {
+        "all-resolve": "a.example B.example",
+        "v6-and-unknown": "a.example v6.example nowhere.example",
+        "batch-hangs": "a.example v6.example nowhere.example",
+        "no-names": "",
+        "sentinel-as-name": "a.example 0.0.0.0 v6.example",
+        "no-getent": "a.example",
+    }[case]
+    subst = {"$BKD_HOSTS_NAMES": "$__names", "# bkdoctor host probe": f"__names='{names}'\n# bkdoctor host probe"}
+    old = run(shell, {"getent_hosts": OLD_GETENT}, b, subst)
+    new = run(shell, {"getent_hosts": host.SECTIONS["getent_hosts"]}, b, subst)
+    want = same("resolved", old, new)
+    assert old["getent_hosts"].rc == new["getent_hosts"].rc
+    if case == "v6-and-unknown":
+        assert want == {"a.example": "10.0.0.1", "v6.example": "fd00::1", "nowhere.example": None}

@@ -917,11 +917,21 @@ def _hosts_names(inv: Any, host: Any) -> str:
 # ahostsv4 failed, `getent hosts` is left). A name the batch does not reach (the shared timeout, a getent that
 # prints otherwise) goes the old way, in parallel, each bounded: the batch only ever gives what the name's own
 # `getent ahostsv4` would have given first.
+# f=1: ahostsv4 answered nothing for the name in the batch, so only its fallback is left; each name in parallel,
+# each lookup bounded (as before the batch), all of it in the function's subshell
+_GETENT_FALLBACK = (
+    "__bkd_gf() ( nl='\n'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
+    '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait )'
+)
+
+
 @fact(
     "resolved",
     sections={
         "getent_hosts": (
-            "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
+            "command -v getent >/dev/null 2>&1 || return 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
             'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
             'r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); '
             # cut off (not getent's own 0 or 2): its last line may be cut as well, so it is not read
@@ -930,11 +940,10 @@ def _hosts_names(inv: Any, host: Any) -> str:
             'case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; '
             '*) [ -n "$a" ] || a=${l%% *};; esac; done; fi; '
             'if [ -n "$a" ] && [ -n "$f" ]; then printf \'%s %s\\n\' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; '
-            # f=1: ahostsv4 answered nothing for the name in the batch, so only its fallback is left
-            "while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
-            '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
-            '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
-            'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
+            # the names left, each as (f, name), to the fallback: a function of its own (HELPERS) whose body is a
+            # subshell, so that this section runs in the probe's shell (no subshell of its own: one process fewer)
+            # while the fallback's background lookups and `wait` stay in that subshell, forked only when needed
+            '[ $# -lt 2 ] || __bkd_gf "$@"'
         ),
     },
     params={"BKD_HOSTS_NAMES": _hosts_names},
@@ -1358,6 +1367,10 @@ FILE_READS = {
     "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
 }
 MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
+# section -> a shell function it calls, defined once in the probe's shell before the sections when the section is in
+# the probe: reviewed code that may do what a section in the probe's shell may not (background jobs, `wait`), inside
+# a function whose body is a subshell (`f() ( ... )`), so none of it reaches the probe's shell
+HELPERS = {"getent_hosts": _GETENT_FALLBACK}
 # The sections that run in the probe's ONE bounded group (probe.build_script: `timeout -k 5 GROUP_LIMIT sh -c`), in
 # this order, the likeliest hang last (a hang costs the sections after it in the group, as errors): every section
 # that runs a command that can hang (`t cmd`: inside the group `t` runs it directly), and every section that touches a

@@ -53,9 +53,11 @@ class Section:
 
 
 # what a section may not do in the probe's own shell: end it, move it, change its options, traps, limits or exported
-# state, or leave background jobs (a lone `&`, not `&&` nor a `>&` redirection) for a later `wait`
+# state, or leave background jobs (a lone `&`, not `&&` nor a `>&` redirection) for a later `wait`. `set --` alone
+# is allowed: in a function it sets the function's own positional parameters, restored when it returns
 _ISOLATE_RE = re.compile(
-    r"\b(?:exit|trap|cd|set|exec|shift|unset|export|readonly|ulimit|umask|eval|source|wait)\b|(?:^|[;&|({]\s*)\.\s|(?<![&>])&(?![&>])"
+    r"\b(?:exit|trap|cd|exec|shift|unset|export|readonly|ulimit|umask|eval|source|wait)\b|\bset\b(?!\s+--[\s;])"
+    r"|(?:^|[;&|({]\s*)\.\s|(?<![&>])&(?![&>])"
 )
 
 
@@ -110,7 +112,7 @@ def build_script(
     `params` become shell variables (`BKD_DOMAIN=...`) that sections may read; values are single-quoted,
     so a value can never become code. `shell` runs the bounded group (the shell the transport starts; tests run
     other shells)."""
-    from bkdoctor.facts.host import BOUNDED, SECTIONS  # the built-in sections, declared with their facts
+    from bkdoctor.facts.host import BOUNDED, HELPERS, SECTIONS  # the built-in sections, declared with their facts
 
     nonce = nonce or secrets.token_hex(8)
     mark = _MARK.format(nonce=nonce)
@@ -123,12 +125,13 @@ def build_script(
             raise KeyError(f"bad probe parameter name {k!r}")
         assigns.append(f"{k}={shlex.quote(str(v))}")
     lines = ["# bkdoctor host probe: read-only", _PRELUDE, *assigns, _file_batch(mark, names)]
+    lines += dict.fromkeys(HELPERS[n] for n in sorted(set(names)) if n in HELPERS)
     group = [n for n in BOUNDED if n in set(names)]
     for name in sorted(set(names) - set(group)):
         lines.append(_section(mark, name))
     if group:
         for n in group:
-            if re.search(r"__bkd_(?:cat|rd)\b", SECTIONS[n]):
+            if re.search(r"\b__bkd_(?:cat|rd|gf)\b", SECTIONS[n]) or n in HELPERS:
                 raise ValueError(f"bounded section {n!r} uses a function of the probe's shell: not in the group's")
         # the trap: at the group's SIGTERM its shell ends when the running command has ended (a command killed by
         # it, as df in an NFS wait is), and waits for it otherwise, so that timeout's SIGKILL 5 s later reaches a

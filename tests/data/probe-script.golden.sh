@@ -34,6 +34,8 @@ __bkd_files() { set --; __bkd_L=$__bkd_nl; for __bkd_f in /etc/centos-release /e
 printf '\n@@BKD-0123456789abcdef:B:__files\n'
 __bkd_files </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:__files:%s\n' "$?"
+__bkd_gf() ( nl='
+'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait )
 printf '\n@@BKD-0123456789abcdef:B:bandwidth\n'
 __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; curl -sS -L -o /dev/null --connect-timeout 5 --max-time "$BKD_BW_SECONDS" -w '%{http_code} %{size_download} %{time_total} %{speed_download}\n' "$BKD_BW_URL"; rc=$?; [ $rc -eq 28 ] && return 0; return $rc
 }; __bkd_s </dev/null 2>&1
@@ -90,8 +92,9 @@ __bkd_s() { __bkd_rd /etc/fstab
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:fstab:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:getent_hosts\n'
-( command -v getent >/dev/null 2>&1 || exit 127; nl='
-'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait ) </dev/null 2>&1
+__bkd_s() { command -v getent >/dev/null 2>&1 || return 127; nl='
+'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; [ $# -lt 2 ] || __bkd_gf "$@"
+}; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:getent_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:hostname\n'
 __bkd_s() { if [ -r /proc/sys/kernel/hostname ]; then __bkd_cat /proc/sys/kernel/hostname; else uname -n; fi
