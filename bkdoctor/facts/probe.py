@@ -12,6 +12,11 @@ Output framing: every section is written as
 
 The nonce is random per run, so no file content can forge a boundary. Raw output is kept as bytes: a
 binary or non-UTF-8 file cannot break the framing.
+
+The sections whose commands can hang, or which touch a path that may be a network mount (`host.BOUNDED`), run last,
+together, in one shell bounded by one `timeout -k 5 20`: a hang there stops that group, and its remaining sections
+arrive without their end marker, so they are absent from the parsed output (their facts are errors) while every
+other section is whole.
 """
 
 from __future__ import annotations
