@@ -307,9 +307,13 @@ def test_every_command_that_can_hang_and_every_network_path_is_in_the_bounded_gr
             assert n in host.BOUNDED, n
     assert len(set(host.BOUNDED)) == len(host.BOUNDED) and set(host.BOUNDED) <= set(SECTIONS)
     script, _ = build_script(set(SECTIONS) - outside, params={"BKD_NFS_PATH": "/mnt/nfs"})
-    main = script[: script.index("__bkd_g=")]
+    main, group = script[: script.index("__bkd_g=")], script[script.index("__bkd_g=") :]
     for p in net:
         assert p not in main, p
+    # the group's text is its shell's argv (`ps` shows it): only the parameters its sections read
+    script, _ = build_script({"nfs_df", "registry_ingress"}, params={"BKD_NFS_PATH": "/n", "BKD_DOMAIN": "secret.x"})
+    assert "BKD_NFS_PATH=/n" in script[script.index("__bkd_g=") :] and "secret.x" not in group
+    assert "secret.x" not in script[script.index("__bkd_g=") :]
     assert "chronyc_tracking" in host.BOUNDED  # runs chronyc without `t` (`$(t ...)` forks twice)
     assert host.BOUNDED[-1] == "nfs_df"  # the likeliest hang last: it costs no other section
 

@@ -142,7 +142,10 @@ def build_script(
         # it, as df in an NFS wait is), and waits for it otherwise, so that timeout's SIGKILL 5 s later reaches a
         # command that ignores SIGTERM (without it the shell died at once, timeout returned, the command stayed).
         # A handler, not an ignored signal: the commands the group runs get SIGTERM's default action.
-        text = "\n".join(["trap 'exit 143' TERM", 't() { "$@"; }', *assigns, *(_section(mark, n) for n in group)])
+        # only the parameters its sections read: the text is the group shell's argv, which `ps` shows on the host
+        used = set(re.findall(r"\bBKD_[A-Z0-9_]+", " ".join(SECTIONS[n] for n in group)))
+        own = [a for a in assigns if a.split("=", 1)[0] in used]
+        text = "\n".join(["trap 'exit 143' TERM", 't() { "$@"; }', *own, *(_section(mark, n) for n in group)])
         text += "\n"
         sh = shlex.join(shell)
         lines.append(

@@ -202,26 +202,12 @@ __bkd_s() { if [ -r /proc/sys/kernel/osrelease ]; then __bkd_cat /proc/sys/kerne
 printf '\n@@BKD-0123456789abcdef:E:uname_r:%s\n' "$?"
 __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
-BKD_BW_SECONDS=10
-BKD_BW_URL=https://bkopen-1252002024.file.myqcloud.com/saas-paas3/bk_sops/bk_sops-V3.28.13.tar.gz
 BKD_DOCKER_IF_NO_SOCKET=/var/run/docker.sock
-BKD_DOMAIN=bk.example.com
-BKD_ENDPOINTS='"'"'https://bkopen-1252002024.file.myqcloud.com/ https://hub.bktencent.com/ https://registry-1.docker.io/v2/ https://hub.bktencent.com/v2/'"'"'
 BKD_FIO_DIR=/data
-BKD_FIO_RUNTIME=5
-BKD_FIO_SIZE=64M
-BKD_HOSTS_NAMES='"'"'bk.example.com bkrepo.bk.example.com docker.bk.example.com bknodeman.bk.example.com apps.bk.example.com helm.bk.example.com bkpaas.bk.example.com bkuser.bk.example.com bkapi.bk.example.com apigw.bk.example.com bkiam.bk.example.com cmdb.bk.example.com job.bk.example.com bcs.bk.example.com bklog.bk.example.com bkmonitor.bk.example.com devops.bk.example.com codecc.bk.example.com lesscode.bk.example.com bk-apicheck.bk.example.com k8s-api.bcs.local'"'"'
-BKD_INSTALL_DIR=/nonexistent/bkdoctor-golden
 BKD_LOCALPV_DIR=/mnt/blueking
 BKD_LOCALPV_SRC=/data/bcs/localpv
 BKD_NFS_PATH='"'"''"'"'
-BKD_REGISTRY_CONFIG=/etc/docker/registry/bkhub.yaml
 BKD_REGISTRY_DATA=/var/lib/registry-bkhub
-BKD_REGISTRY_HOST='"'"''"'"'
-BKD_REGISTRY_PORT=5500
-BKD_REGISTRY_REPO=blueking/slug-app
-BKD_REGISTRY_TAG=v1.1.0-beta.27
-BKD_REGISTRY_UPSTREAM=https://hub.bktencent.com
 printf '"'"'\n@@BKD-0123456789abcdef:B:kubelet_version\n'"'"'
 __bkd_s() { command -v kubelet >/dev/null 2>&1 || return 127; t kubelet --version
 }; __bkd_s </dev/null 2>&1
