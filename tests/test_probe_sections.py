@@ -447,20 +447,19 @@ def test_time_sync_skips_ntpstat_and_timedatectl_when_chronyc_answered(tmp_path,
 
 
 # -- getent_hosts in the probe's shell, its fallback in a helper's subshell: the same names, the same addresses -------
-OLD_GETENT = (
-    "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
-    'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
-    'r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); '
-    'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; '
-    'for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; '
-    'case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; '
-    '*) [ -n "$a" ] || a=${l%% *};; esac; done; fi; '
-    'if [ -n "$a" ] && [ -n "$f" ]; then printf \'%s %s\\n\' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; '
+# the snippet before: the same batch, `exit` (it ran in a subshell), the fallback loop in the section itself
+OLD_GETENT_LOOP = (
     "while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
     '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
     '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
     'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
 )
+OLD_GETENT = (
+    host.SECTIONS["getent_hosts"]
+    .replace("|| return 127;", "|| exit 127;", 1)
+    .replace('[ $# -lt 2 ] || __bkd_gf "$@"', OLD_GETENT_LOOP, 1)
+)
+assert "exit 127" in OLD_GETENT and "& done; wait" in OLD_GETENT and "__bkd_gf" not in OLD_GETENT
 # glibc's getent as it prints: ahostsv4 three lines a key (the first with the canonical name), the numeric sentinel
 # answered without a lookup, exit 2 when a key is not found; `hosts` one line
 GETENT = r"""db=$1; shift; rc=0
