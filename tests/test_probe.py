@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import subprocess
 from pathlib import Path
 
@@ -214,19 +215,24 @@ def test_sections_in_the_probes_shell_cannot_leak():
     from bkdoctor.facts.probe import runs_inline
 
     inline = {n for n, s in SECTIONS.items() if runs_inline(s)}
-    assert {"hostname", "id", "nproc", "meminfo", "sysctl_runtime", "firewalld_wants", "df"} <= inline
-    assert {"getent_hosts", "fio"}.isdisjoint(inline)  # background jobs, a trap
+    assert {"hostname", "id", "nproc", "meminfo", "sysctl_runtime", "firewalld_wants", "df", "getent_hosts"} <= inline
+    assert {"fio"}.isdisjoint(inline)  # a trap
+    for n, h in host.HELPERS.items():  # what a section may not do, a helper does in its own subshell only
+        assert re.fullmatch(r"__bkd_\w+\(\) \(.*\)", h, re.S) and not runs_inline(h), n
     for n, s in SECTIONS.items():
         assert ("return" in s) <= (n in inline), n
     for bad in ("exit 3", "cd /", "trap 'x' EXIT", "sleep 1 & wait", "set -e", ". /etc/profile", "export A=1"):
         assert not runs_inline(bad), bad
+    for bad in ("set", "set -- a; set -u", "set +x", "set -o noglob", "set -f --"):
+        assert not runs_inline(bad), bad
+    assert runs_inline('set --; set -- "$@" a')  # a function's own positional parameters
     assert runs_inline("a && b; c 2>&1 >&2; [ -x f ] || return 3")
 
 
 @pytest.mark.parametrize("shell", ["dash", "bash"])
 def test_a_guarded_command_that_ignores_sigterm_is_killed(tmp_path, shell):
-    """`t` stops a command that ignores SIGTERM too (`timeout -k 5 10`): a process in an NFS wait is killable by
-    SIGKILL only, and `timeout` without `-k` waits for it for ever. The prelude's own `t`, with a short limit."""
+    """`t` outside the group stops a command that ignores SIGTERM too (`timeout -k 5 10`): a process in an NFS wait is
+    killable by SIGKILL only, and `timeout` without `-k` waits for it for ever. The prelude's own `t`, short limit."""
     import re
     import time
 
@@ -234,10 +240,133 @@ def test_a_guarded_command_that_ignores_sigterm_is_killed(tmp_path, shell):
 
     prelude = re.sub(r"timeout -k 5 10 ", "timeout -k 1 1 ", probe._PRELUDE)
     assert prelude != probe._PRELUDE, "the prelude's t() no longer reads `timeout -k 5 10`"
-    stubborn = tmp_path / "stubborn"
-    stubborn.write_text("#!/bin/sh\ntrap '' TERM\nsleep 30 &\nwait $!\nwait $!\n")
-    stubborn.chmod(0o755)
     t0 = time.monotonic()
-    r = subprocess.run([shell, "-c", prelude + f"t {stubborn}; echo rc=$?"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [shell, "-c", prelude + f"t {_stubborn(tmp_path)}; echo rc=$?"], capture_output=True, text=True, timeout=60
+    )
     assert time.monotonic() - t0 < 10, r
     assert "rc=137" in r.stdout
+
+
+def _stubborn(tmp_path: Path, name: str = "stubborn") -> Path:
+    """A command that hangs and ignores SIGTERM (as a process in an NFS wait does: SIGKILL only)."""
+    p = tmp_path / name
+    p.write_text("#!/bin/sh\ntrap '' TERM\nsleep 30 &\nwait $!\nwait $!\n")
+    p.chmod(0o755)
+    return p
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_a_hang_in_the_bounded_group_errs_its_sections_and_the_rest_goes_on(tmp_path, shell, monkeypatch):
+    """One guarded command hangs and ignores SIGTERM: the group's timeout stops it (SIGTERM, then SIGKILL), the
+    sections of the group before it keep their output, it and those after it in the group arrive without their end
+    marker and their facts are errors (never a pass, never silently absent), and the sections outside the group are
+    whole. The group's limits shortened here (20 s and 5 s in the probe)."""
+    import shutil
+    import time
+
+    from bkdoctor.facts import probe
+
+    monkeypatch.setattr(probe, "GROUP_LIMIT", 1)
+    monkeypatch.setattr(probe, "GROUP_KILL_AFTER", 1)
+    b = tmp_path / "bin"
+    b.mkdir()
+    (b / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.20.11'\n")
+    (b / "kubelet").chmod(0o755)
+    _stubborn(b, "systemctl")  # firewalld_active: after kubelet_version, before timedatectl and df in host.BOUNDED
+    names = {"kubelet_version", "firewalld_active", "timedatectl", "df", "proc_swaps", "fstab", "uname_r"}
+    script, nonce = build_script(names, shell=(shutil.which(shell),))
+    group = [n for n in host.BOUNDED if n in names]
+    assert group == ["kubelet_version", "firewalld_active", "timedatectl", "df"], group
+    at = script.index("__bkd_g=")
+    script = script[:at] + f"PATH='{b}':$PATH; export PATH\n" + script[at:]
+    t0 = time.monotonic()
+    r = subprocess.run([shell, "-s"], input=script.encode(), capture_output=True, timeout=60)
+    assert time.monotonic() - t0 < 10, r
+    parsed = parse_output(r.stdout, nonce)
+    assert set(parsed) == {"kubelet_version", "proc_swaps", "fstab", "uname_r"}, sorted(parsed)
+    facts = HostFacts(parsed)
+    assert facts.kubelet
+    ctx = Context(target="t", roles=("node",), address=None, thresholds=merge(None), domain="a.b")
+    for rid in ("firewall", "time-sync", "data-disk"):
+        res = evaluate(next(r for r in all_rules() if r.id == rid), facts, ctx)
+        assert res.status == "error" and "cut off" in res.message.en, (rid, res)
+    assert evaluate(next(r for r in all_rules() if r.id == "swap"), facts, ctx).status != "error"
+
+
+def test_every_command_that_can_hang_and_every_network_path_is_in_the_bounded_group():
+    """A section that runs `t cmd`, or touches a path that may be a network mount (the NFS share, /data, the
+    registry's and LocalPV's directories, fio's), runs in the bounded group; in the script no such path is touched
+    outside it (a shell test on a dead hard NFS mount blocks the probe's own shell, where no timeout reaches)."""
+    import re
+
+    net = ("$BKD_NFS_PATH", "$BKD_REGISTRY_DATA", "BKD_LOCALPV_SRC", "/data")
+    outside = {"fio", "registry_http"}  # a measurement with its own 35 s timeout; curls with their own limits
+    for n, s in SECTIONS.items():
+        if re.search(r"(?:^|[;&|{(]\s*|\b(?:then|else|do)\s+)t ", s) or (n not in outside and any(p in s for p in net)):
+            assert n in host.BOUNDED, n
+    assert len(set(host.BOUNDED)) == len(host.BOUNDED) and set(host.BOUNDED) <= set(SECTIONS)
+    script, _ = build_script(set(SECTIONS) - outside, params={"BKD_NFS_PATH": "/mnt/nfs"})
+    main, group = script[: script.index("__bkd_g=")], script[script.index("__bkd_g=") :]
+    for p in net:
+        assert p not in main, p
+    # the group's text is its shell's argv (`ps` shows it): only the parameters its sections read
+    script, _ = build_script({"nfs_df", "registry_ingress"}, params={"BKD_NFS_PATH": "/n", "BKD_DOMAIN": "secret.x"})
+    assert "BKD_NFS_PATH=/n" in script[script.index("__bkd_g=") :] and "secret.x" not in group
+    assert "secret.x" not in script[script.index("__bkd_g=") :]
+    assert "chronyc_tracking" in host.BOUNDED  # runs chronyc without `t` (`$(t ...)` forks twice)
+    assert host.BOUNDED[-1] == "nfs_df"  # the likeliest hang last: it costs no other section
+
+
+_FUSE_HELPER = r"""
+import ctypes, os, subprocess, sys
+mnt, shell = sys.argv[1], sys.argv[2:]
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/dev/fuse", os.O_RDWR)  # not inherited by the probe
+opts = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+if libc.mount(b"bkdoctor-test", mnt.encode(), b"fuse", 0, opts) != 0:
+    sys.exit(f"mount: {os.strerror(ctypes.get_errno())}")
+# nobody reads /dev/fuse: every request on the mount waits, as on a dead hard NFS mount (SIGKILL ends the wait)
+c = subprocess.run(["timeout", "-k", "1", "1", "stat", "-c", "%F", mnt], capture_output=True)
+sys.stderr.write(f"control stat rc={c.returncode}\n")
+r = subprocess.run([*shell, "-s"], input=sys.stdin.buffer.read(), capture_output=True, timeout=60)
+sys.stdout.buffer.write(r.stdout)
+"""
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_a_dead_nfs_path_costs_only_its_own_section(tmp_path, shell, monkeypatch):
+    """The NFS share's path hangs for real (a FUSE mount nobody answers, in a private mount namespace): before, the
+    probe's own shell blocked in nfs_df's `test -d` for ever; now the bounded group stops it and nfs_df is an error
+    while every other section, in the group before it too, is whole."""
+    import shutil
+    import time
+
+    from bkdoctor.facts import probe
+
+    if not (Path("/dev/fuse").exists() and shutil.which("unshare")):
+        pytest.skip("no /dev/fuse or unshare here")
+    monkeypatch.setattr(probe, "GROUP_LIMIT", 1)
+    monkeypatch.setattr(probe, "GROUP_KILL_AFTER", 1)
+    mnt = tmp_path / "nfs"
+    mnt.mkdir()
+    names = {"nfs_df", "df", "proc_swaps", "uname_r"}
+    script, nonce = build_script(names, params={"BKD_NFS_PATH": str(mnt)}, shell=(shutil.which(shell),))
+    helper = tmp_path / "fuse_helper.py"
+    helper.write_text(_FUSE_HELPER)
+    t0 = time.monotonic()
+    r = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "python3", str(helper), str(mnt), shell],
+        input=script.encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    took = time.monotonic() - t0
+    if b"mount:" in r.stderr:
+        pytest.skip(f"cannot mount FUSE here: {r.stderr.decode()[-200:]}")
+    assert b"control stat rc=137" in r.stderr or b"control stat rc=124" in r.stderr, r.stderr  # it does hang
+    assert took < 15, took
+    parsed = parse_output(r.stdout, nonce)
+    assert set(parsed) == {"df", "proc_swaps", "uname_r"}, sorted(parsed)
+    with pytest.raises(host.FactUnavailable, match="cut off"):
+        HostFacts(parsed).nfs

@@ -63,7 +63,7 @@ def run(shell, sections: dict[str, str], bindir: Path, subst: dict[str, str]) ->
     saved = dict(host.SECTIONS)
     host.SECTIONS.update(sections)
     try:
-        script, nonce = build_script(set(sections))
+        script, nonce = build_script(set(sections), shell=(shutil.which(shell[0]), *shell[1:]))
     finally:
         host.SECTIONS.clear()
         host.SECTIONS.update(saved)
@@ -74,7 +74,8 @@ def run(shell, sections: dict[str, str], bindir: Path, subst: dict[str, str]) ->
         script = script.replace(a, b)
     for m, k in keep.items():
         script = script.replace(k, m)
-    first = script.index("printf '\\n@@BKD-")
+    # before the first section, in the probe's shell or (host.BOUNDED) its bounded group's
+    first = min(i for i in (script.find("printf '\\n@@BKD-"), script.find("__bkd_g=")) if i >= 0)
     script = script[:first] + f"PATH='{bindir}'; export PATH\n" + script[first:]
     out = subprocess.run([*shell, "-s"], input=script.encode(), capture_output=True, timeout=60).stdout
     return parse_output(out, nonce)
@@ -192,6 +193,9 @@ def test_df_once_gives_the_disks_and_data_disk_of_two(tmp_path, shell, case):
     got = outcome(lambda: HostFacts(new).data_disk)
     if case == "root-fails":  # statfs("/") failing: the row of /data alone is not told from the row of /
         assert want != got and got[0] == "unavailable"
+        return
+    if case == "no-df":  # the shell says so in the bounded group (its `t` runs df directly), not timeout
+        assert want[0] == got[0] == "unavailable" and "df" in got[1] and "not found" in got[1], got
         return
     assert got == want
     assert outcome(lambda: HostFacts(old).data_disk) == want  # a bundle of an older bkdoctor reads the same
@@ -360,3 +364,139 @@ def test_timezone_file_absent_without_cat(tmp_path, shell, case):
     old = run(shell, {**fixed, "timezone_file": OLD["timezone_file"]}, b, subst)
     new = run(shell, {**fixed, "timezone_file": host.SECTIONS["timezone_file"]}, b, subst)
     same("timezone", old, new)
+
+
+# -- date_z: the offset from the clock sample's own `date` (the SSH preamble), `date +%z` only without it -----------
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "UTC", "America/St_Johns", "Asia/Kathmandu", "<+0545>-5:45", ""])
+@pytest.mark.parametrize("preamble", ["clock", "plain", "garbage"])
+def test_date_z_from_the_clock_samples_date_gives_what_date_gives(tmp_path, shell, tz, preamble):
+    import time
+
+    from bkdoctor.transport import ssh
+
+    pre = {
+        "clock": ssh._PGID_CLOCK_PREAMBLE,
+        "plain": ssh._PGID_PREAMBLE,
+        "garbage": "__bkd_tz='+08:00 x'\n",  # not an offset as %z prints it: `date +%z` runs
+    }[preamble]
+    script, nonce = build_script({"date_z"})
+    env = {**os.environ, "TZ": tz} if tz else {k: v for k, v in os.environ.items() if k != "TZ"}
+    t0 = time.time()
+    r = subprocess.run([*shell, "-s"], input=(pre + script).encode(), capture_output=True, env=env, timeout=30)
+    t1 = time.time()
+    want = subprocess.run(["date", "+%z"], capture_output=True, env=env).stdout
+    got = parse_output(r.stdout, nonce)["date_z"]
+    assert (got.rc, got.out) == (0, want), (got, want)
+    if preamble == "clock":  # the sample itself: the epoch with its nanoseconds, as `date -u +%s.%N` gave it
+        m = ssh._PGID_LINE.search(r.stderr)
+        assert m and t0 - 1 < float(m.group(2)) < t1 + 1, r.stderr
+        assert re.fullmatch(rb"\d+\.\d{9}", m.group(2)), m.group(2)
+
+
+# -- time_sync: ntpstat and timedatectl only when chronyc gave no sync state ------------------------------------------
+CHRONYC = {
+    "normal": (
+        "Stratum         : 3\nSystem time     : 0.000012 seconds fast of NTP time\nLeap status     : Normal\n",
+        0,
+    ),
+    "unsynced": ("Leap status     : Not synchronised\n", 0),
+    "tabs-crlf": ("Leap status\t:\tNormal\r\n", 0),
+    "daemon-down": ("506 Cannot talk to daemon\n", 1),
+    "fails-with-leap": ("Leap status : Normal\n", 1),
+    "no-leap": ("Stratum : 3\n", 0),
+    "empty-after-colon": ("Leap status :\nfoo\n", 0),
+    "not-a-blank": ("Leap statusX : Normal\n", 0),
+    "indented": ("  Leap status : Normal\n", 0),
+    "empty": ("", 0),
+    "killed": ("", 137),
+    "absent": None,
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", list(CHRONYC))
+@pytest.mark.parametrize("ntpstat", [True, False], ids=["ntpstat", "no-ntpstat"])
+def test_time_sync_skips_ntpstat_and_timedatectl_when_chronyc_answered(tmp_path, shell, case, ntpstat):
+    b = tools(tmp_path, "cat")
+    log = tmp_path / "ran"
+    if CHRONYC[case] is not None:
+        out, rc = CHRONYC[case]
+        stand_in(b, "chronyc", f"printf '%s' '{out}'; exit {rc}\n")
+    if ntpstat:
+        stand_in(b, "ntpstat", f"echo ntpstat >>'{log}'; echo 'unsynchronised'; exit 1\n")
+    stand_in(b, "timedatectl", f"echo timedatectl >>'{log}'; echo '      NTP synchronized: yes'\n")
+    old = {
+        "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || return 127; t chronyc -n tracking",
+        "ntpstat": "command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat",
+        "timedatectl": "t timedatectl status",
+    }
+    new = {k: host.SECTIONS[k] for k in old}
+    other = {
+        "processes": host.Section("processes", 0, b"# ps -eo stat=,comm=\nS chronyd\n"),
+        "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
+    }
+    before = run(shell, old, b, {})
+    log.unlink(missing_ok=True)
+    got = run(shell, new, b, {})
+    want = same("time_sync", before, got, other)
+    ran = log.read_text().split() if log.exists() else []
+    answered = case in ("normal", "unsynced", "tabs-crlf")
+    assert want != ("unavailable",) and (ran == [] if answered else "timedatectl" in ran), (want, ran)
+    assert (got["timedatectl"].rc == 4) == answered
+
+
+# -- getent_hosts in the probe's shell, its fallback in a helper's subshell: the same names, the same addresses -------
+# the snippet before: the same batch, `exit` (it ran in a subshell), the fallback loop in the section itself
+OLD_GETENT_LOOP = (
+    "while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
+    '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
+)
+OLD_GETENT = (
+    host.SECTIONS["getent_hosts"]
+    .replace("|| return 127;", "|| exit 127;", 1)
+    .replace('[ $# -lt 2 ] || __bkd_gf "$@"', OLD_GETENT_LOOP, 1)
+)
+assert "exit 127" in OLD_GETENT and "& done; wait" in OLD_GETENT and "__bkd_gf" not in OLD_GETENT
+# glibc's getent as it prints: ahostsv4 three lines a key (the first with the canonical name), the numeric sentinel
+# answered without a lookup, exit 2 when a key is not found; `hosts` one line
+GETENT = r"""db=$1; shift; rc=0
+[ -z "$HANG" ] || [ $# -lt 2 ] || sleep 5
+for k in "$@"; do
+  case "$db:$k" in
+    ahostsv4:0.0.0.0) printf '0.0.0.0         STREAM 0.0.0.0\n0.0.0.0         DGRAM  \n0.0.0.0         RAW    \n';;
+    ahostsv4:a.example|ahostsv4:B.example) printf '10.0.0.1        STREAM %s\n10.0.0.1        DGRAM  \n10.0.0.1        RAW    \n' "$k";;
+    hosts:a.example|hosts:B.example) printf '10.0.0.1        %s\n' "$k";;
+    hosts:v6.example) printf 'fd00::1         v6.example\n';;
+    *) rc=2;;
+  esac
+done
+exit $rc
+"""
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize(
+    "case", ["all-resolve", "v6-and-unknown", "batch-hangs", "no-names", "sentinel-as-name", "no-getent"]
+)
+def test_getent_hosts_inline_resolves_the_same_names(tmp_path, shell, case):
+    b = tools(tmp_path, "sleep")
+    if case != "no-getent":
+        stand_in(b, "getent", ("HANG=1\n" if case == "batch-hangs" else "HANG=\n") + GETENT)
+    names = {
+        "all-resolve": "a.example B.example",
+        "v6-and-unknown": "a.example v6.example nowhere.example",
+        "batch-hangs": "a.example v6.example nowhere.example",
+        "no-names": "",
+        "sentinel-as-name": "a.example 0.0.0.0 v6.example",
+        "no-getent": "a.example",
+    }[case]
+    subst = {"$BKD_HOSTS_NAMES": "$__names", "# bkdoctor host probe": f"__names='{names}'\n# bkdoctor host probe"}
+    old = run(shell, {"getent_hosts": OLD_GETENT}, b, subst)
+    new = run(shell, {"getent_hosts": host.SECTIONS["getent_hosts"]}, b, subst)
+    want = same("resolved", old, new)
+    assert old["getent_hosts"].rc == new["getent_hosts"].rc
+    if case == "v6-and-unknown":
+        assert want == {"a.example": "10.0.0.1", "v6.example": "fd00::1", "nowhere.example": None}

@@ -505,7 +505,9 @@ _SAME_TZ = f"# /etc/localtime is {_SHANGHAI}"
         ),
         # Debian's file, absent on CentOS: status 3 without `cat` (read as its "No such file", a dangling link too)
         "timezone_file": "[ -e /etc/timezone ] || return 3; __bkd_rd /etc/timezone",
-        "date_z": "date +%z",
+        # the SSH transport's clock sample already ran `date '+%s.%N %z'` in this shell and kept the offset in
+        # `__bkd_tz` (transport/ssh.py): printed as `date +%z` prints it, and `date` runs only without that sample
+        "date_z": 'case "${__bkd_tz-}" in [+-][0-9][0-9][0-9][0-9]) printf \'%s\\n\' "$__bkd_tz";; *) date +%z;; esac',
     },
 )
 def p_timezone(f: HostFacts) -> dict[str, Any]:
@@ -536,14 +538,29 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
     return {"zone": zone, "localtime_target": target, "same_as_shanghai": same_as_shanghai, "utc_offset": offset}
 
 
+# p_time_sync reads ntpstat only when chronyc gave no sync state, and timedatectl only when neither did. chronyc runs
+# first (host.BOUNDED), its output kept, and when a line `Leap status<blanks>:<something>` is there with status 0 (the
+# parser's regex then matches for sure: it is stricter than the regex) the two others do not run: status 4, a comment.
+# chronyc runs without `t`: `$(t ...)` would fork twice, and the section is in the bounded group (`t` is a plain call
+# there). Its output is printed after it ends, with one final newline (the parser's regexes ignore trailing newlines).
+_CHRONYC = (
+    "__bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(chronyc -n tracking); e=$?; "
+    "[ -z \"$r\" ] || printf '%s\\n' \"$r\"; [ $e -eq 0 ] || return $e; nl='\n'; "
+    'while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; '
+    'case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" \t"]*) l=${l#?};; *) break;; esac; '
+    'done; case "$l" in :?*) __bkd_sync=1; return 0;; esac;; esac; done'
+)
+_SYNC_KNOWN = "[ -z \"${__bkd_sync-}\" ] || { echo '# not run: chronyc tracking gave the sync state'; return 4; }; "
+
+
 @fact(
     "time_sync",
     sections={
         "systemd_running": SHARED,
         "processes": SHARED,
-        "chronyc_tracking": "command -v chronyc >/dev/null 2>&1 || return 127; t chronyc -n tracking",
-        "ntpstat": "command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat",
-        "timedatectl": "t timedatectl status",
+        "chronyc_tracking": _CHRONYC,
+        "ntpstat": _SYNC_KNOWN + "command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat",
+        "timedatectl": _SYNC_KNOWN + "t timedatectl status",
     },
 )
 def p_time_sync(f: HostFacts) -> dict[str, Any]:
@@ -900,11 +917,21 @@ def _hosts_names(inv: Any, host: Any) -> str:
 # ahostsv4 failed, `getent hosts` is left). A name the batch does not reach (the shared timeout, a getent that
 # prints otherwise) goes the old way, in parallel, each bounded: the batch only ever gives what the name's own
 # `getent ahostsv4` would have given first.
+# f=1: ahostsv4 answered nothing for the name in the batch, so only its fallback is left; each name in parallel,
+# each lookup bounded (as before the batch), all of it in the function's subshell
+_GETENT_FALLBACK = (
+    "__bkd_gf() ( nl='\n'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
+    '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait )'
+)
+
+
 @fact(
     "resolved",
     sections={
         "getent_hosts": (
-            "command -v getent >/dev/null 2>&1 || exit 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
+            "command -v getent >/dev/null 2>&1 || return 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
             'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
             'r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); '
             # cut off (not getent's own 0 or 2): its last line may be cut as well, so it is not read
@@ -913,11 +940,10 @@ def _hosts_names(inv: Any, host: Any) -> str:
             'case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; '
             '*) [ -n "$a" ] || a=${l%% *};; esac; done; fi; '
             'if [ -n "$a" ] && [ -n "$f" ]; then printf \'%s %s\\n\' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; '
-            # f=1: ahostsv4 answered nothing for the name in the batch, so only its fallback is left
-            "while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
-            '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
-            '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
-            'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait'
+            # the names left, each as (f, name), to the fallback: a function of its own (HELPERS) whose body is a
+            # subshell, so that this section runs in the probe's shell (no subshell of its own: one process fewer)
+            # while the fallback's background lookups and `wait` stay in that subshell, forked only when needed
+            '[ $# -lt 2 ] || __bkd_gf "$@"'
         ),
     },
     params={"BKD_HOSTS_NAMES": _hosts_names},
@@ -983,6 +1009,9 @@ def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
     "nfs",
     sections={
         "nfs_df": (
+            # every touch of the path (the shell's own `test -d` too) is bounded: the section is in BOUNDED, the last
+            # of the group, so on a dead hard mount the group's timeout stops it where a shell test would block the
+            # probe for ever (and `stat -f` runs without `t` because it is bounded already; `$(t ...)` would fork twice)
             '[ -n "$BKD_NFS_PATH" ] || return 4; test -d "$BKD_NFS_PATH" || return 3; '
             'printf \'fstype %s\\n\' "$(stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"'
         ),
@@ -1338,6 +1367,32 @@ FILE_READS = {
     "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
 }
 MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
+# section -> a shell function it calls, defined once in the probe's shell before the sections when the section is in
+# the probe: reviewed code that may do what a section in the probe's shell may not (background jobs, `wait`), inside
+# a function whose body is a subshell (`f() ( ... )`), so none of it reaches the probe's shell
+HELPERS = {"getent_hosts": _GETENT_FALLBACK}
+# The sections that run in the probe's ONE bounded group (probe.build_script: `timeout -k 5 GROUP_LIMIT sh -c`), in
+# this order, the likeliest hang last (a hang costs the sections after it in the group, as errors): every section
+# that runs a command that can hang (`t cmd`: inside the group `t` runs it directly), and every section that touches a
+# path that may be a network mount, even with a shell test only (`test -d` on a dead hard NFS mount blocks the shell
+# itself, where no per-command timeout could reach it; in the group the group's timeout does). Not here, and why:
+# registry_certs (/etc), fio (a measurement with its own 35 s timeout), registry_http (curls with their own limits).
+BOUNDED = (
+    "kubelet_version",
+    "docker_cli_info",  # runs only when the Docker socket is absent
+    "chronyc_tracking",
+    "ntpstat",
+    "iptables",  # -w: waits for the xtables lock
+    "firewalld_active",  # systemctl: PID 1 / D-Bus
+    "firewalld_enabled",
+    "timedatectl",  # D-Bus activation of timedated
+    "localpv_dirs",  # globs under /data
+    "fio_fstype",
+    "registry_storage",
+    "localpv_df",
+    "df",  # / and /data
+    "nfs_df",  # the NFS share itself: the likeliest hang of all
+)
 
 
 def _check_params() -> None:

@@ -12,6 +12,11 @@ Output framing: every section is written as
 
 The nonce is random per run, so no file content can forge a boundary. Raw output is kept as bytes: a
 binary or non-UTF-8 file cannot break the framing.
+
+The sections whose commands can hang, or which touch a path that may be a network mount (`host.BOUNDED`), run last,
+together, in one shell bounded by one `timeout -k 5 20`: a hang there stops that group, and its remaining sections
+arrive without their end marker, so they are absent from the parsed output (their facts are errors) while every
+other section is whole.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ EXTRA_SECTIONS: dict[str, str] = {}
 
 _PRELUDE = r"""LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
+# a command that can hang, outside the bounded group (host.BOUNDED: every built-in section that runs one is in it)
 if command -v timeout >/dev/null 2>&1; then t() { timeout -k 5 10 "$@"; }; else t() { "$@"; }; fi
 # a small kernel text file (/proc, /sys: never a NUL byte) read by the shell itself, printed as `cat` prints it (a
 # last line without newline too); anything that is not a readable regular file goes to `cat`, for its own message
@@ -52,9 +58,11 @@ class Section:
 
 
 # what a section may not do in the probe's own shell: end it, move it, change its options, traps, limits or exported
-# state, or leave background jobs (a lone `&`, not `&&` nor a `>&` redirection) for a later `wait`
+# state, or leave background jobs (a lone `&`, not `&&` nor a `>&` redirection) for a later `wait`. `set --` alone
+# is allowed: in a function it sets the function's own positional parameters, restored when it returns
 _ISOLATE_RE = re.compile(
-    r"\b(?:exit|trap|cd|set|exec|shift|unset|export|readonly|ulimit|umask|eval|source|wait)\b|(?:^|[;&|({]\s*)\.\s|(?<![&>])&(?![&>])"
+    r"\b(?:exit|trap|cd|exec|shift|unset|export|readonly|ulimit|umask|eval|source|wait)\b|\bset\b(?!\s+--[\s;])"
+    r"|(?:^|[;&|({]\s*)\.\s|(?<![&>])&(?![&>])"
 )
 
 
@@ -67,39 +75,84 @@ def runs_inline(snippet: str) -> bool:
 
 _PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+\Z")
 
+# The sections that run a command that can hang on a production host (df or stat on a dead NFS mount, systemctl or
+# timedatectl with a wedged D-Bus, iptables -w behind a held xtables lock), or touch a path that may be a network
+# mount (a shell test on a dead NFS mount blocks the shell itself), run together in ONE bounded shell, after every
+# other section: `timeout -k 5 GROUP_LIMIT /bin/sh -c '<sections>'` (2 processes, where a `timeout` per command cost
+# one more process each). Inside it `t` runs its command directly. A hang stops the group at GROUP_LIMIT s (SIGTERM
+# to timeout's process group, SIGKILL 5 s later): the section that hung and those after it in the group have no end
+# marker, so parse_output leaves them out and their facts are errors; the sections before it, and every section
+# outside the group, keep their output. Bound: GROUP_LIMIT + 5 s for the whole group (a `timeout -k 5 10` per
+# command gave 15 s each, 7 to 12 of them in a probe), within the transport's 60 s for the whole probe with the
+# unbounded rest (getent 3 s, curl 5 s). The order (host.BOUNDED) puts the likeliest hangs last.
+GROUP_LIMIT = 20
+GROUP_KILL_AFTER = 5
+
+
+def _section(mark: str, name: str) -> str:
+    from bkdoctor.facts.host import SECTIONS
+
+    snippet = SECTIONS.get(name)
+    lines = [f"printf '\\n{mark}:B:{name}\\n'"]
+    # stdin is closed so nothing can read the rest of the script
+    if snippet is not None and runs_inline(snippet):
+        # in the probe's own shell, as a function (`return N` gives the section's status): no subshell, so a
+        # section that only runs builtins forks nothing, and one that runs a command forks that command only
+        lines.append(f"__bkd_s() {{ {snippet}\n}}; __bkd_s </dev/null 2>&1")
+    else:
+        # a subshell keeps a section's `exit`, `cd`, trap or background jobs from leaking into the next one
+        lines.append(f"( {snippet or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
+    lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
+    return "\n".join(lines)
+
 
 def build_script(
-    names: list[str] | set[str], nonce: str | None = None, params: dict[str, str] | None = None
+    names: list[str] | set[str],
+    nonce: str | None = None,
+    params: dict[str, str] | None = None,
+    shell: tuple[str, ...] = ("/bin/sh",),
 ) -> tuple[str, str]:
     """Return (script, nonce) gathering the given sections, in a stable order.
 
     `params` become shell variables (`BKD_DOMAIN=...`) that sections may read; values are single-quoted,
-    so a value can never become code."""
-    from bkdoctor.facts.host import SECTIONS  # the built-in sections, declared with their facts
+    so a value can never become code. `shell` runs the bounded group (the shell the transport starts; tests run
+    other shells)."""
+    from bkdoctor.facts.host import BOUNDED, HELPERS, SECTIONS  # the built-in sections, declared with their facts
 
     nonce = nonce or secrets.token_hex(8)
     mark = _MARK.format(nonce=nonce)
     unknown = set(names) - set(SECTIONS) - set(EXTRA_SECTIONS)
     if unknown:
         raise KeyError(f"unknown probe sections: {sorted(unknown)}")
-    lines = ["# bkdoctor host probe: read-only", _PRELUDE]
+    assigns = []
     for k, v in sorted((params or {}).items()):
         if not _PARAM_RE.match(k):
             raise KeyError(f"bad probe parameter name {k!r}")
-        lines.append(f"{k}={shlex.quote(str(v))}")
-    lines.append(_file_batch(mark, names))
-    for name in sorted(set(names)):
-        lines.append(f"printf '\\n{mark}:B:{name}\\n'")
-        # stdin is closed so nothing can read the rest of the script
-        snippet = SECTIONS.get(name)
-        if snippet is not None and runs_inline(snippet):
-            # in the probe's own shell, as a function (`return N` gives the section's status): no subshell, so a
-            # section that only runs builtins forks nothing, and one that runs a command forks that command only
-            lines.append(f"__bkd_s() {{ {snippet}\n}}; __bkd_s </dev/null 2>&1")
-        else:
-            # a subshell keeps a section's `exit`, `cd`, trap or background jobs from leaking into the next one
-            lines.append(f"( {snippet or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
-        lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
+        assigns.append(f"{k}={shlex.quote(str(v))}")
+    lines = ["# bkdoctor host probe: read-only", _PRELUDE, *assigns, _file_batch(mark, names)]
+    lines += dict.fromkeys(HELPERS[n] for n in sorted(set(names)) if n in HELPERS)
+    group = [n for n in BOUNDED if n in set(names)]
+    for name in sorted(set(names) - set(group)):
+        lines.append(_section(mark, name))
+    if group:
+        for n in group:
+            if re.search(r"\b__bkd_(?:cat|rd|gf)\b", SECTIONS[n]) or n in HELPERS:
+                raise ValueError(f"bounded section {n!r} uses a function of the probe's shell: not in the group's")
+        # the trap: at the group's SIGTERM its shell ends when the running command has ended (a command killed by
+        # it, as df in an NFS wait is), and waits for it otherwise, so that timeout's SIGKILL 5 s later reaches a
+        # command that ignores SIGTERM (without it the shell died at once, timeout returned, the command stayed).
+        # A handler, not an ignored signal: the commands the group runs get SIGTERM's default action.
+        # only the parameters its sections read: the text is the group shell's argv, which `ps` shows on the host
+        used = set(re.findall(r"\bBKD_[A-Z0-9_]+", " ".join(SECTIONS[n] for n in group)))
+        own = [a for a in assigns if a.split("=", 1)[0] in used]
+        text = "\n".join(["trap 'exit 143' TERM", 't() { "$@"; }', *own, *(_section(mark, n) for n in group)])
+        text += "\n"
+        sh = shlex.join(shell)
+        lines.append(
+            f"__bkd_g={shlex.quote(text)}\n"
+            "if command -v timeout >/dev/null 2>&1; then "
+            f'timeout -k {GROUP_KILL_AFTER} {GROUP_LIMIT} {sh} -c "$__bkd_g"; else {sh} -c "$__bkd_g"; fi </dev/null 2>&1'
+        )
     return "\n".join(lines) + "\n", nonce
 
 
@@ -200,7 +253,10 @@ def parse_output(data: bytes, nonce: str) -> dict[str, Section]:
         end_prefix = b"\n" + mark + b":E:" + name.encode() + b":"
         e = data.find(end_prefix, nl + 1)
         if e < 0:
-            break
+            # no end marker: cut off here, or its bounded group was stopped (a hang) while the rest of the probe went
+            # on; the section is absent (an error), and the next one's begin marker is looked for after it
+            pos = nl
+            continue
         rc_start = e + len(end_prefix)
         rc_end = data.find(b"\n", rc_start)
         if rc_end < 0:
