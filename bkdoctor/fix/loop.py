@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bkdoctor.facts.cluster import ClusterFacts
+from bkdoctor.fix.edits import EditError
 from bkdoctor.fix.hostscript import host_apply_script, parse_apply_output, restore_script
 from bkdoctor.fix.plan import (
     CommandChange,
@@ -145,7 +146,10 @@ def apply_k8s_change(
         data = dict(cm.data or {})
         current = {k: data.get(k) for k in ch.before}
         if current != ch.before or attempt:
-            new_after = replan(current)
+            try:
+                new_after = replan(current)
+            except EditError as e:  # theirs can no longer be edited (does not parse, an import): nothing written
+                return {"ok": False, "error": f"re-planning on the current object: {e}", "attempts": attempts}
             if new_after is None:
                 return {"ok": True, "unchanged": True, "attempts": attempts}
             after = new_after

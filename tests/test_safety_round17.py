@@ -1,0 +1,118 @@
+"""Holes an adversarial review found in round 17 (issue 16's newest code and the trust leftovers): one test per
+hole, each failing before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+# -- coredns: a Corefile with snippets or `import` -------------------------------------------------------------------
+# CoreDNS pastes a snippet `(name) { ... }` (or a file, `import /etc/coredns/custom/*.override`) into the server block
+# that imports it, and refuses a server block that ends up with two `hosts` (or two `reload`): "this plugin can only
+# be used once per Server Block". bkdoctor's edit saw the snippet as one more server block and gave it, and the
+# blocks importing it, their own hosts and reload: the new Corefile stopped CoreDNS (cluster DNS down).
+SNIPPET_IMPORTED_BESIDE_HOSTS = """\
+(common) {
+    errors
+    log
+}
+.:53 {
+    import common
+    hosts {
+        1.2.3.4 foo
+        fallthrough
+    }
+    forward . /etc/resolv.conf
+    reload
+}
+"""
+SNIPPET_HOLDING_HOSTS = """\
+(bk) {
+    hosts {
+        10.96.0.10 bk.example.com
+        fallthrough
+    }
+}
+.:53 {
+    errors
+    import bk
+    forward . /etc/resolv.conf
+}
+"""
+IMPORTED_FILE = """\
+.:53 {\r
+\terrors\r
+\timport /etc/coredns/custom/*.override\r
+\tforward . /etc/resolv.conf\r
+}\r
+"""
+
+
+@pytest.mark.parametrize("text", [SNIPPET_IMPORTED_BESIDE_HOSTS, SNIPPET_HOLDING_HOSTS, IMPORTED_FILE])
+def test_corefile_with_snippets_or_import_is_left_to_the_operator(text):
+    from bkdoctor.fix.edits import EditError, corefile_add_reload, corefile_set_hosts
+
+    with pytest.raises(EditError, match="import"):
+        corefile_set_hosts(text, "10.96.0.10", ["bk.example.com"])
+    with pytest.raises(EditError, match="import"):
+        corefile_add_reload(text)
+
+
+@pytest.mark.parametrize("text", [SNIPPET_IMPORTED_BESIDE_HOSTS, IMPORTED_FILE])
+def test_coredns_plan_is_manual_for_a_corefile_with_import(text):
+    from types import SimpleNamespace
+
+    from bkdoctor.fix.plan import all_remediations
+    from bkdoctor.inputs.thresholds import merge
+
+    rem = all_remediations()["coredns"]
+    cm = {"metadata": {"name": "coredns", "namespace": "kube-system"}, "data": {"Corefile": text}}
+    svc = {
+        "metadata": {
+            "name": "ingress-nginx-controller",
+            "namespace": "ingress-nginx",
+            "labels": {"app.kubernetes.io/instance": "ingress-nginx"},
+        },
+        "spec": {"clusterIP": "10.96.0.10", "type": "ClusterIP"},
+    }
+    facts = SimpleNamespace(get=lambda k: {"configmaps": {"kube-system/coredns": cm}, "services": [svc]}.get(k))
+    ctx = SimpleNamespace(domain="bk.example.com", thresholds=merge({}), inventory=None)
+    fix = rem.plan(facts, ctx)
+    assert not fix.changes and fix.manual, fix
+
+
+def test_replan_onto_a_corefile_with_import_fails_the_change_and_writes_nothing(monkeypatch):
+    """Someone adds an `import` between the plan and the write: the re-plan refuses, the change fails (no crash,
+    nothing written)."""
+    from types import SimpleNamespace
+
+    from kubernetes import client
+
+    from bkdoctor.fix.loop import apply_k8s_change
+    from bkdoctor.fix.plan import K8sChange, all_remediations
+
+    written = []
+
+    class Core:
+        def __init__(self, api):
+            pass
+
+        def read_namespaced_config_map(self, name, ns):
+            return SimpleNamespace(data={"Corefile": IMPORTED_FILE}, metadata=SimpleNamespace(resource_version="2"))
+
+        def replace_namespaced_config_map(self, name, ns, cm, dry_run=None):
+            written.append((dry_run, dict(cm.data)))
+
+    monkeypatch.setattr(client, "CoreV1Api", Core)
+    rem = all_remediations()["coredns"]
+    ch = K8sChange(
+        "ConfigMap",
+        "kube-system",
+        "coredns",
+        {"Corefile": ".:53 {\n    forward . /etc/resolv.conf\n}\n"},
+        {"Corefile": "x"},
+        resource_version="1",
+        meta={"ip": "10.96.0.10", "names": ["bk.example.com"]},
+    )
+    r = apply_k8s_change(SimpleNamespace(api_client=None), ch, lambda cur: rem.replan(cur, ch, None))
+    assert r["ok"] is False and "import" in r["error"], r
+    assert written == []
