@@ -149,3 +149,92 @@ def test_export_not_exported_lines_are_masked_and_one_line():
     section = readme.split("## Not exported / 未导出", 1)[1]
     assert not any(line.lstrip().startswith(("```", "curl")) for line in section.splitlines()), section
     assert "site-db" in section and "mysql://root:***@db:3306" in section
+
+
+# -- rollback: the restore script and a tampered journal -------------------------------------------------------------
+# restore_script wrote the file's path and its backup's into `echo "@@FAIL <path> ..."` / `echo "@@RESTORED <path>"`
+# inside double quotes, and the journal's after_sha256 into `[ "$(sha f)" = "<sha>" ]`: a `$(...)` there ran. The
+# paths of `applied.wrote` are what the host printed (`@@WROTE <path> <backup>`), and the journal is a file: every
+# value that enters a shell is quoted.
+def _run_restore(tmp_path, path, backup, sha):
+    import subprocess
+
+    from bkdoctor.fix.hostscript import APPLY_PRELUDE, restore_script
+
+    script = restore_script(path, backup, sha)
+    assert APPLY_PRELUDE in script
+    # without the prelude's lock under /run/lock: this machine is never a target, a temp dir is
+    script = script.replace(APPLY_PRELUDE, "set -u\nsha() { sha256sum \"$1\" 2>/dev/null | cut -d' ' -f1; }\n")
+    return subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("where", ["path", "backup", "sha", "fail"])
+def test_restore_script_runs_no_value_from_the_journal(tmp_path, where):
+    import hashlib
+
+    evil = "x$(touch pwned)`touch pwned`"
+    f = tmp_path / ("conf" + (evil if where in ("path", "fail") else ""))
+    b = tmp_path / ("conf.bak" + (evil if where == "backup" else ""))
+    f.write_text("new\n" if where != "fail" else "edited by hand\n")  # fail: the check fails, @@FAIL names it
+    b.write_text("old\n")
+    sha = evil if where == "sha" else hashlib.sha256(b"new\n").hexdigest()
+    r = _run_restore(tmp_path, str(f), str(b), sha)
+    assert not (tmp_path / "pwned").exists(), (r.stdout, r.stderr)
+    if where in ("path", "backup"):
+        assert f.read_text() == "old\n" and r.stdout.strip() == f"@@RESTORED {f}", (r.stdout, r.stderr)
+    else:
+        assert f.read_text() != "old\n" and "@@FAIL" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_restore_script_still_restores(tmp_path):
+    import hashlib
+
+    f = tmp_path / "we ird $x"
+    b = tmp_path / "we ird $x.bak"
+    f.write_text("new\n")
+    b.write_text("old\n")
+    r = _run_restore(tmp_path, str(f), str(b), hashlib.sha256(b"new\n").hexdigest())
+    assert f.read_text() == "old\n" and f"@@RESTORED {f}" in r.stdout, (r.stdout, r.stderr)
+    f.write_text("edited by hand\n")
+    r = _run_restore(tmp_path, str(f), str(b), hashlib.sha256(b"new\n").hexdigest())
+    assert f.read_text() == "edited by hand\n" and "@@FAIL" in r.stdout, (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize(
+    "changes,applied",
+    [
+        ('[{"type": "file", "path": "/etc/hosts", "after_sha256": "$(touch pwned)"}]', '{"wrote": []}'),
+        ('[{"type": "file", "path": "/etc/hosts", "after_sha256": 5}]', "{}"),
+        ('[{"type": "command", "undo": "swapon -a"}]', "{}"),
+        ('[{"type": "command", "script": "", "undo": "swapon -a"}]', "{}"),
+        ('[{"type": "command", "script": "x", "undo": 5}]', "{}"),
+        ("[]", '{"k8s": [{"kind": "ConfigMap"}]}'),
+        ("[]", '{"k8s": [{"kind": "ConfigMap", "namespace": "a", "name": "b", "applied_after": "x"}]}'),
+        (
+            "[]",
+            '{"k8s": [{"kind": "ConfigMap", "namespace": "a", "name": "b", "applied_after": {"k": "v"}, '
+            '"applied_before": {"k": {"x": 1}}}]}',
+        ),
+    ],
+)
+def test_tampered_journal_entry_is_refused_in_one_line(tmp_path, changes, applied):
+    """A journal entry of the wrong shape is bad input (exit 2, one line naming the fix), never a crash half way
+    through a rollback nor a value that reaches a host's shell unchecked."""
+    import sqlite3
+
+    from test_safety_adv import one_line_error, run
+
+    from bkdoctor.store import History
+
+    home = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
+    db = tmp_path / "h.db"
+    History(str(db))
+    with sqlite3.connect(db) as c:
+        c.execute(
+            "insert into fixes (id, created_at, target, rule, status, message, changes, applied) "
+            "values ('fix-78', '2026-01-01', 'ctl', 'swap', 'fixed', 'm', ?, ?)",
+            [changes, applied],
+        )
+    line = one_line_error(run("rollback", "fix-78", "--db", str(db), env=home))
+    assert "fix-78" in line and "damaged" in line, line
+    assert not (tmp_path / "pwned").exists()
