@@ -238,3 +238,36 @@ def test_tampered_journal_entry_is_refused_in_one_line(tmp_path, changes, applie
     line = one_line_error(run("rollback", "fix-78", "--db", str(db), env=home))
     assert "fix-78" in line and "damaged" in line, line
     assert not (tmp_path / "pwned").exists()
+
+
+def test_rollback_restores_only_the_files_the_fix_planned():
+    """`applied.wrote` is what the host printed (@@WROTE <path> <backup>): a path the plan never had (no sha256 to
+    check it against) is refused, not restored unchecked."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from safetykit import node_inventory
+
+    from bkdoctor.fix.loop import rollback
+    from bkdoctor.inputs.inventory import HostSpec
+
+    ran = []
+
+    class T:
+        async def run_script(self, script, timeout):
+            ran.append(script)
+            return SimpleNamespace(stdout=b"@@RESTORED x\n", stderr=b"", rc=0)
+
+        async def close(self):
+            pass
+
+    inv = node_inventory(HostSpec(name="n", address="10.0.0.5", roles=("node",)))
+    sha = "0" * 64
+    rec = {
+        "target": "n",
+        "changes": [{"type": "file", "path": "/etc/hosts", "after_sha256": sha}],
+        "applied": {"wrote": [{"path": "/etc/shadow", "backup": "/tmp/x"}, {"path": "/etc/hosts", "backup": "/b"}]},
+    }
+    ok, lines = asyncio.run(rollback(rec, inv, None, lambda h, i: T()))
+    assert not ok and any("/etc/shadow" in line and "refused" in line for line in lines), lines
+    assert len(ran) == 1 and "/etc/hosts" in ran[0] and "/etc/shadow" not in ran[0] and sha in ran[0]

@@ -437,6 +437,11 @@ async def rollback(
         transport = factory(host, inv)
         try:
             for w in reversed(wrote):
+                # the host printed it (@@WROTE <path> <backup>): a file the plan had (its hash checks it), a backup
+                if not isinstance(w.get("backup"), str) or w.get("path") not in after_sha:
+                    ok = False
+                    lines.append(f"refused: {w.get('path')} is not a file the fix planned to write: not restoring")
+                    continue
                 res = await transport.run_script(restore_script(w["path"], w["backup"], after_sha.get(w["path"])), 60)
                 r = parse_apply_output(res.stdout)
                 if r["restored"]:
