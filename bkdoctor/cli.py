@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         from bkdoctor.safe.secrets import mask_text
         from bkdoctor.safe.terminal import clean_line
 
-        sys.stderr.write(f"bkdoctor: error: {clean_line(mask_text(str(e)))}\n")
+        sys.stderr.write(f"bkdoctor: error: {_bounded(clean_line(mask_text(str(e))))}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("bkdoctor: interrupted\n")
@@ -452,10 +452,18 @@ def main(argv: list[str] | None = None) -> None:
         from bkdoctor.safe.terminal import clean_line
 
         sys.stderr.write(
-            f"bkdoctor: internal error: {type(e).__name__}: {clean_line(mask_text(str(e)))} "
+            f"bkdoctor: internal error: {type(e).__name__}: {_bounded(clean_line(mask_text(str(e))))} "
             f"(BKDOCTOR_DEBUG=1 shows the traceback)\n"
         )
         sys.exit(3)
+
+
+def _bounded(line: str, head: int = 700, tail: int = 300) -> str:
+    """An error line of bounded length: a value quoted in it (a bundle's key, a file's line) may be megabytes. Its
+    start (what was read) and its end (why it is refused) stay."""
+    if len(line) <= head + tail + 40:
+        return line
+    return f"{line[:head]} … ({len(line) - head - tail:,} characters left out) … {line[-tail:]}"
 
 
 if __name__ == "__main__":

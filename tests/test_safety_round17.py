@@ -271,3 +271,26 @@ def test_rollback_restores_only_the_files_the_fix_planned():
     ok, lines = asyncio.run(rollback(rec, inv, None, lambda h, i: T()))
     assert not ok and any("/etc/shadow" in line and "refused" in line for line in lines), lines
     assert len(ran) == 1 and "/etc/hosts" in ran[0] and "/etc/shadow" not in ran[0] and sha in ran[0]
+
+
+# -- a bad input's one line is a bounded line ------------------------------------------------------------------------
+# A bundle (or inventory) key went whole into the error: a 2 MB key made a 2 MB "one line" on the terminal.
+@pytest.mark.parametrize("where", ["sections", "extra", "thresholds"])
+def test_bad_input_line_is_bounded(tmp_path, where):
+    from safetykit import bundle_docs, write_bundle
+    from test_limits import cli
+
+    key = "k" * 2_000_000
+    d = bundle_docs()
+    if where == "sections":
+        d["hosts/node-1.json"]["sections"][key] = {"rc": 0}
+    elif where == "extra":
+        d["hosts/node-1.json"]["extra"][key] = 5
+    else:
+        d["manifest.json"]["thresholds"] = {key: 1}
+    b = write_bundle(tmp_path / "b.tgz", d)
+    rc, _, err = cli("scan", "--bundle", b, "--no-history", home=tmp_path)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("bkdoctor: error: "), err[:300]
+    assert len(lines[0]) <= 1200 and str(b) in lines[0], lines[0][:300]
+    assert "characters left out" in lines[0] and not lines[0].endswith("kkk"), lines[0][-300:]  # the reason stays
