@@ -294,3 +294,66 @@ def test_bad_input_line_is_bounded(tmp_path, where):
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("bkdoctor: error: "), err[:300]
     assert len(lines[0]) <= 1200 and str(b) in lines[0], lines[0][:300]
     assert "characters left out" in lines[0] and not lines[0].endswith("kkk"), lines[0][-300:]  # the reason stays
+
+
+# -- masking: password options the value-shape masking did not know -------------------------------------------------
+# Redis's own (`requirepass`/`masterauth` in redis.conf and as flags, `redis-cli -a`), `docker login -p` and curl's
+# `-u user:password` left the password in every report, bundle and error line.
+@pytest.mark.parametrize(
+    "text,secret,kept",
+    [
+        ("redis-server /etc/redis.conf --requirepass R1x --port 6379", "R1x", "--requirepass *** --port 6379"),
+        ("bind 0.0.0.0\nrequirepass R2x\nport 6379\n", "R2x", "requirepass ***\nport 6379"),
+        ('  masterauth "R3x y"\n', "R3x", 'masterauth "***"'),
+        ("redis-cli -h 10.0.0.5 -p 6379 -a R4x ping", "R4x", "redis-cli -h 10.0.0.5 -p 6379 -a *** ping"),
+        ("docker login -u admin -p R5x docker.bk.example.com", "R5x", "-p *** docker.bk.example.com"),
+        ("curl -sS -u admin:R6x http://bkrepo", "R6x", "-u admin:*** http://bkrepo"),
+        ("curl --user 'admin:R7x' http://bkrepo", "R7x", "--user 'admin:***'"),
+        ("curl -uadmin:R8x http://x", "R8x", "-uadmin:*** http://x"),
+        ("curl --proxy-user u:R9x -x http://p:3128 http://x", "R9x", "--proxy-user u:*** -x"),
+    ],
+)
+def test_mask_text_password_options(text, secret, kept):
+    from bkdoctor.safe.secrets import mask_text
+
+    out = mask_text(text)
+    assert secret not in out and kept in out, out
+    assert mask_text(out) == out
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["docker run -u 1000:1000 -p 8080:80 x", "mysql -u root -h db", "ps -u root", "docker run -p 5000:5000 registry"],
+)
+def test_mask_text_password_options_leave_the_rest(text):
+    from bkdoctor.safe.secrets import mask_text
+
+    assert mask_text(text) == text
+
+
+def test_mask_obj_password_argv():
+    from bkdoctor.safe.secrets import mask_obj
+
+    out = mask_obj(
+        {
+            "a": ["redis-server", "--requirepass", "R10x"],
+            "b": ["redis-cli", "-a", "R11x", "ping"],
+            "c": ["curl", "-u", "admin:R12x", "http://x"],
+            "d": ["ls", "-a", "/tmp"],
+            "e": ["docker", "run", "-u", "1000:1000", "x"],
+        }
+    )
+    assert "R10x" not in str(out) and "R11x" not in str(out) and "R12x" not in str(out), out
+    assert out["d"] == ["ls", "-a", "/tmp"] and out["e"] == ["docker", "run", "-u", "1000:1000", "x"]
+    assert out["c"] == ["curl", "-u", "admin:***", "http://x"]
+
+
+def test_password_option_masking_is_linear_on_hostile_text():
+    import time
+
+    from bkdoctor.safe.secrets import mask_text
+
+    t0 = time.process_time()
+    for text in ("redis-cli " * 100_000, "docker login " * 100_000, " -u a:" * 100_000, "requirepass\n" * 100_000):
+        mask_text(text)
+    assert time.process_time() - t0 < 20
