@@ -357,3 +357,50 @@ def test_password_option_masking_is_linear_on_hostile_text():
     for text in ("redis-cli " * 100_000, "docker login " * 100_000, " -u a:" * 100_000, "requirepass\n" * 100_000):
         mask_text(text)
     assert time.process_time() - t0 < 20
+
+
+# -- masking: values that are not JSON's own types -------------------------------------------------------------------
+# mask_obj returned a set, bytes or any other object as it was; the report's encoder (default=str), the history
+# database and the bundle then wrote its str(): `{'mysql://root:PW@db'}`, `b'password=PW'`, unmasked.
+def test_report_masks_values_written_as_their_str():
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from bkdoctor.report.jsonreport import build_report, dumps
+
+    class Odd:
+        def __str__(self):
+            return "Authorization: Bearer S4odd5678"
+
+    observed = {
+        "a set": {"mysql://root:S1set@db:3306"},
+        "bytes": b"password=S2bytes",
+        "frozen": frozenset({"redis://:S3frozen@r:6379"}),
+        "object": Odd(),
+        "kept": [1, 2.5, True, None, "x"],
+    }
+    f = SimpleNamespace(
+        to_dict=lambda lang: {
+            "rule": "r",
+            "target": "t",
+            "status": "fail",
+            "severity": "high",
+            "message": "m",
+            "observed": observed,
+        }
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    result = SimpleNamespace(
+        findings=[f],
+        inventory=SimpleNamespace(path=None, domain=None),
+        id="s",
+        started_at=now,
+        finished_at=now,
+        duration_s=0.0,
+        rules=[],
+        targets=[],
+    )
+    text = dumps(build_report(result, "en"))
+    for secret in ("S1set", "S2bytes", "S3frozen", "S4odd5678"):
+        assert secret not in text, text
+    assert '"kept": [\n' in text and "2.5" in text and "true" in text and "null" in text

@@ -368,7 +368,10 @@ def mask_obj(obj: Any, _under_secret: bool = False) -> Any:
         return MASK
     if isinstance(obj, str):
         return mask_text(obj)
-    return obj
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
+    # a set, bytes, any other object: every writer (JSON's default=str, the history, bundles) writes its str()
+    return mask_text(str(obj))
 
 
 def mask_bytes(data: bytes) -> bytes:
