@@ -404,3 +404,23 @@ def test_report_masks_values_written_as_their_str():
     for secret in ("S1set", "S2bytes", "S3frozen", "S4odd5678"):
         assert secret not in text, text
     assert '"kept": [\n' in text and "2.5" in text and "true" in text and "null" in text
+
+
+# -- bundles: members bkdoctor does not read still count ----------------------------------------------------------------
+# Only the members a bundle has (manifest, cluster, hosts/<name>) were counted against MAX_TOTAL; any other member
+# was skipped, which in a gzip stream means decompressed: a few MB of file held many GB of zeros to inflate (a
+# 100 GB member: minutes of CPU) before the scan went on as if nothing were wrong.
+def test_bundle_with_a_huge_member_it_does_not_read_is_refused(tmp_path):
+    import json
+
+    from test_limits import _bundle_bytes, _manifest, assert_one_line_exit_2, bounded
+
+    from bkdoctor.inputs.bundle import MAX_TOTAL
+
+    p = tmp_path / "junk.tar.gz"
+    p.write_bytes(
+        _bundle_bytes({"manifest.json": json.dumps(_manifest(hosts=[])).encode()}, big=("junk.bin", MAX_TOTAL + 1))
+    )
+    assert p.stat().st_size < 4 * 1024 * 1024
+    rc, err, took, _ = bounded("scan", "--bundle", str(p), "--no-history", home=tmp_path)
+    assert_one_line_exit_2(rc, err, "MiB")

@@ -146,7 +146,8 @@ def _bad(path: str, what: str) -> BadInput:
 
 def _read_members(path: str) -> dict[str, Any]:
     """The bundle's JSON members, read as a stream (never a member larger than MAX_MEMBER, never more than
-    MAX_TOTAL in all: a 500 KB file may hold a 512 MiB member). Only the names a bundle has are read."""
+    MAX_TOTAL in all, the members it does not read too: a 500 KB file may hold a 512 MiB member). Only the names a
+    bundle has are read."""
     from bkdoctor.safe.names import valid_host_name
 
     try:
@@ -162,6 +163,10 @@ def _read_members(path: str) -> dict[str, Any]:
             for n, m in enumerate(tar):
                 if n >= MAX_MEMBERS:
                     raise _bad(path, f"more than {MAX_MEMBERS:,} members")
+                # every member counts, read or not: skipping one in a gzip stream inflates it all the same
+                total += max(m.size, 0)
+                if total > MAX_TOTAL:
+                    raise _bad(path, f"more than {MAX_TOTAL // 2**20} MiB of members")
                 if not m.isfile() or not m.name.startswith("bkdoctor-bundle/"):
                     continue
                 name = m.name[len("bkdoctor-bundle/") :]
@@ -173,9 +178,6 @@ def _read_members(path: str) -> dict[str, Any]:
                     raise _bad(
                         path, f"{m.name}: {m.size:,} bytes, more than the {MAX_MEMBER // 2**20} MiB a member may have"
                     )
-                total += m.size
-                if total > MAX_TOTAL:
-                    raise _bad(path, f"more than {MAX_TOTAL // 2**20} MiB of members")
                 fh = tar.extractfile(m)
                 data = fh.read(MAX_MEMBER + 1) if fh else b""
                 try:
