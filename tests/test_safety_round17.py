@@ -424,3 +424,58 @@ def test_bundle_with_a_huge_member_it_does_not_read_is_refused(tmp_path):
     assert p.stat().st_size < 4 * 1024 * 1024
     rc, err, took, _ = bounded("scan", "--bundle", str(p), "--no-history", home=tmp_path)
     assert_one_line_exit_2(rc, err, "MiB")
+
+
+# -- localpv-dirs: the directories it writes into /etc/fstab ---------------------------------------------------------
+# The fstab lines were made from the inventory's localpv_mount_dir / localpv_source_dir as they were: a blank (a
+# trailing space is one typo away) split the line into other fields (mount point "/mnt/blue", type "king/vol01"), a
+# newline or a # wrote lines of its own or cut one; a broken /etc/fstab can stop the host at its next boot. The
+# Ansible export refused such values already; `fix` wrote them.
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("localpv_mount_dir", "/mnt/blue king"),
+        ("localpv_mount_dir", "/mnt/blueking "),
+        ("localpv_source_dir", "/data/x\n/dev/sdb1 / xfs defaults 0 0\n#"),
+        ("localpv_source_dir", "/data/x#y"),
+        ("localpv_mount_dir", "mnt/relative"),
+        ("localpv_mount_dir", "/mnt/tab\there"),
+    ],
+)
+def test_localpv_fix_refuses_a_directory_fstab_cannot_hold(key, value):
+    from types import SimpleNamespace
+
+    from bkdoctor.facts.probe import Section
+    from bkdoctor.fix.plan import FileChange, all_remediations
+    from bkdoctor.inputs.thresholds import merge
+    from bkdoctor.model import BadInput
+
+    fstab = b"/dev/vda1 / xfs defaults 0 0\n"
+    facts = SimpleNamespace(localpv=[], mounts=[], sec=lambda name: Section(name, 0, fstab))
+    ctx = SimpleNamespace(thresholds={**merge({"localpv_count": 2}), key: value})
+    rem = all_remediations()["localpv-dirs"]
+    try:
+        fix = rem.plan(facts, ctx)
+    except BadInput as e:
+        assert key in str(e) and "\n" not in str(e)
+        return
+    for ch in fix.changes:
+        if isinstance(ch, FileChange):
+            for line in ch.after.decode().splitlines()[1:]:
+                assert len(line.split()) == 6 and "#" not in line, ch.after
+    pytest.fail(f"planned {fix}")  # the value must be refused, not written
+
+
+def test_localpv_fix_still_plans_for_plain_directories():
+    from types import SimpleNamespace
+
+    from bkdoctor.facts.probe import Section
+    from bkdoctor.fix.plan import FileChange, all_remediations
+    from bkdoctor.inputs.thresholds import merge
+
+    fstab = b"/dev/vda1 / xfs defaults 0 0\n"
+    facts = SimpleNamespace(localpv=[], mounts=[], sec=lambda name: Section(name, 0, fstab))
+    ctx = SimpleNamespace(thresholds={**merge({"localpv_count": 2}), "localpv_mount_dir": "/mnt/blueking/"})
+    fix = all_remediations()["localpv-dirs"].plan(facts, ctx)
+    (fc,) = [c for c in fix.changes if isinstance(c, FileChange)]
+    assert fc.after.decode().endswith("/data/bcs/localpv/vol02 /mnt/blueking/vol02 none defaults,bind 0 0\n")
