@@ -479,3 +479,27 @@ def test_localpv_fix_still_plans_for_plain_directories():
     fix = all_remediations()["localpv-dirs"].plan(facts, ctx)
     (fc,) = [c for c in fix.changes if isinstance(c, FileChange)]
     assert fc.after.decode().endswith("/data/bcs/localpv/vol02 /mnt/blueking/vol02 none defaults,bind 0 0\n")
+
+
+# -- collect: the bundle's temp file ---------------------------------------------------------------------------------
+# write_bundle wrote to `<path>.tmp-<pid>`, opened by name: in a shared directory (`-o /tmp/b.tgz`) a link planted
+# there by anyone (pids are few) made bkdoctor, often root, write the bundle over the link's target.
+def test_bundle_temp_file_is_never_a_planted_link(tmp_path):
+    import os
+    import tarfile
+    from types import SimpleNamespace
+
+    from bkdoctor.inputs.bundle import write_bundle
+    from bkdoctor.inputs.thresholds import merge
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "b.tgz"
+    os.symlink(victim, f"{out}.tmp-{os.getpid()}")
+    inv = SimpleNamespace(domain="bk.example.com", install_dir="/x", ingress_ip=None, thresholds=merge({}))
+    result = SimpleNamespace(inventory=inv, targets=[], id="s", rules=[], extra={})
+    write_bundle(result, str(out))
+    assert victim.read_text() == "precious\n"
+    with tarfile.open(out) as t:
+        assert "bkdoctor-bundle/manifest.json" in t.getnames()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o600)

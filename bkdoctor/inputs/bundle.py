@@ -17,6 +17,7 @@ import io
 import json
 import os
 import tarfile
+import tempfile
 import zlib
 from typing import Any
 
@@ -118,9 +119,11 @@ def write_bundle(result: Any, path: str) -> dict[str, Any]:
     files = {"manifest.json": manifest, "cluster.json": _cluster_doc(cst, result.extra.get("cluster_facts"))}
     for h in hosts:
         files[f"hosts/{h.name}.json"] = _host_doc(h)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    # a new file of our own (O_EXCL, 0600) beside the bundle: a name known in advance could be a link planted in a
+    # shared directory, and the bundle written over its target
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path) or ".")
     try:
-        with tarfile.open(tmp, "w:gz") as tar:
+        with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w:gz") as tar:
             for name, doc in files.items():
                 data = json.dumps(doc, ensure_ascii=False, indent=1, default=str).encode()
                 info = tarfile.TarInfo(f"bkdoctor-bundle/{name}")
