@@ -503,3 +503,51 @@ def test_bundle_temp_file_is_never_a_planted_link(tmp_path):
     with tarfile.open(out) as t:
         assert "bkdoctor-bundle/manifest.json" in t.getnames()
     assert oct(out.stat().st_mode & 0o777) == oct(0o600)
+
+
+# -- install: the step logs ------------------------------------------------------------------------------------------
+# The terminal shows a step's output masked (`say`), but the log file of the step (install-logs/) got the bytes as the
+# host sent them: bcs.sh's `kubeadm join ... --token ...` (a token that joins any machine to the cluster), a private
+# key, a password echoed by a script.
+def test_install_step_log_is_masked(tmp_path):
+    import asyncio
+
+    from safetykit import node_inventory
+
+    from bkdoctor.inputs.inventory import HostSpec
+    from bkdoctor.install.phases import Installer
+    from bkdoctor.store import History
+
+    out = (
+        b"kubeadm join 10.0.0.2:6443 --token abcdef.T0k3nT0k3nT0k3n --discovery-token-ca-cert-hash sha256:00\n"
+        b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1\nK3yK3yK3y\n-----END RSA PRIVATE KEY-----\n"
+        b"mysql://root:Pw0rdX@db:3306\nlast line without newline password=Pw1rdX"
+    )
+
+    class T:
+        async def run_streaming(self, script, timeout, on_out):
+            for i in range(0, len(out), 7):  # in small pieces, as a stream comes
+                on_out(out[i : i + 7])
+            return 0
+
+        async def close(self):
+            pass
+
+    inv = node_inventory(HostSpec(name="n", address="10.0.0.5", roles=("node",)))
+    shown = []
+    inst = Installer(
+        inv,
+        history=History(str(tmp_path / "h.db")),
+        say=shown.append,
+        confirm=lambda q: True,
+        cluster_factory=lambda: None,
+        factory=lambda h, i: T(),
+        log_dir=str(tmp_path / "logs"),
+    )
+    log = tmp_path / "logs" / "step.log"
+    rc, text = asyncio.run(inst.run_on(inv.hosts[0], "true", 10, log, True, "bcs.sh -i k8sctrl"))
+    data = log.read_bytes()
+    for secret in (b"T0k3nT0k3n", b"K3yK3y", b"MIIEpAIB", b"Pw0rdX", b"Pw1rdX"):
+        assert secret not in data, data
+    assert data.startswith(b"# ") and b"kubeadm join 10.0.0.2:6443 --token ***" in data
+    assert data.endswith(b"last line without newline password=***")
