@@ -551,3 +551,22 @@ def test_install_step_log_is_masked(tmp_path):
         assert secret not in data, data
     assert data.startswith(b"# ") and b"kubeadm join 10.0.0.2:6443 --token ***" in data
     assert data.endswith(b"last line without newline password=***")
+
+
+# -- thresholds.endpoints: the probe's word list ---------------------------------------------------------------------
+# The endpoint URLs are split by the probe's shell (`for u in $BKD_ENDPOINTS`), so a value is also a glob: `*` became
+# the names of the files in the login directory on every host, each fetched with curl (a DNS query a name) and written
+# into the report; a blank split one URL into two. Only http(s) URLs without blanks are endpoints.
+@pytest.mark.parametrize("url", ["*", "https://a b/", "hub.bktencent.com", "ftp://x/", "https://x/\x1b[2J", ""])
+def test_endpoint_that_is_not_a_url_is_refused(url):
+    from bkdoctor.inputs.thresholds import ThresholdError, merge
+
+    with pytest.raises(ThresholdError, match="endpoints.node"):
+        merge({"endpoints": {"node": [url]}})
+
+
+def test_endpoint_urls_are_kept():
+    from bkdoctor.inputs.thresholds import merge
+
+    urls = ["http://127.0.0.1:8080/", "https://u:p@mirror.intra/v2/?x=1&y=*", "https://[fd00::1]:5000/v2/"]
+    assert merge({"endpoints": {"node": urls}})["endpoints"]["node"] == urls
