@@ -570,3 +570,64 @@ def test_endpoint_urls_are_kept():
 
     urls = ["http://127.0.0.1:8080/", "https://u:p@mirror.intra/v2/?x=1&y=*", "https://[fd00::1]:5000/v2/"]
     assert merge({"endpoints": {"node": urls}})["endpoints"]["node"] == urls
+
+
+# -- diff --cluster-history: the ConfigMap's entries -----------------------------------------------------------------
+# Anyone who may write the history ConfigMap writes what `bkdoctor diff --cluster-history` reads. An entry nested too
+# deep raised RecursionError, one without its findings, summary or tool (or with a finding of another shape) a
+# KeyError/TypeError half way through the import: exit 3, the history database half written.
+def test_cluster_history_entries_of_another_shape_are_skipped(monkeypatch, tmp_path):
+    import json
+
+    from bkdoctor.incluster import cronjob
+    from bkdoctor.incluster import job as incluster
+    from bkdoctor.store import History
+
+    def entry(sid, started, **over):
+        doc = {
+            "schema": "bkdoctor/history-entry/v1",
+            "tool": {"name": "bkdoctor", "version": "1"},
+            "lang": "en",
+            "scan": {
+                "id": sid,
+                "started_at": started,
+                "finished_at": started,
+                "duration_s": 1.0,
+                "inventory": None,
+                "domain": None,
+                "rules": ["swap"],
+            },
+            "summary": {"fail": 1, "total": 1},
+            "targets": [{"name": "n1", "kind": "host"}],
+            "findings": [{"rule": "swap", "target": "n1", "status": "fail", "severity": "high", "message": "m"}],
+        }
+        doc.update(over)
+        return doc
+
+    deep = "[" * 100_000 + "]" * 100_000
+    good = [entry(f"2026120{i}T000000Z-aaaaaa", f"2026-12-0{i}T00:00:00+00:00") for i in (1, 2)]
+    # an entry with only what the reading needs (older writers, a hand-made one) is read and imported with defaults
+    good[1] = {
+        **good[1],
+        "tool": {},
+        "scan": {"id": good[1]["scan"]["id"], "started_at": good[1]["scan"]["started_at"]},
+    }
+    del good[1]["lang"]
+    bad = [
+        entry("20261203T000000Z-b1", "2026-12-03T00:00:00+00:00", findings=[5]),
+        entry("20261203T000000Z-b2", "2026-12-03T00:00:00+00:00", findings=[{"rule": None, "target": "n1"}]),
+        entry("20261203T000000Z-b3", "2026-12-03T00:00:00+00:00", summary="x"),
+        entry("20261203T000000Z-b4", "2026-12-03T00:00:00+00:00", tool=[]),
+        entry("20261203T000000Z-b5", "2026-12-03T00:00:00+00:00", scan={"id": 5}),
+        entry("20261203T000000Z-b6", "2026-12-03T00:00:00+00:00", targets="x"),
+        entry("20261203T000000Z-b8", "2026-12-03T00:00:00+00:00", lang=["en"]),
+        {k: v for k, v in entry("20261203T000000Z-b7", "2026-12-03T00:00:00+00:00").items() if k != "findings"},
+    ]
+    data = {f"{e['scan']['id']}.json": json.dumps(e) for e in good + bad}
+    data["deep.json"] = deep
+    monkeypatch.setattr(incluster, "_request", lambda *a, **k: {"data": data, "metadata": {"resourceVersion": "1"}})
+    runs = cronjob.read_configmap_history(None, "ns")
+    assert [r["scan"]["id"] for r in runs] == [e["scan"]["id"] for e in good]
+    h = History(str(tmp_path / "h.db"))
+    ids = cronjob.import_history(h, runs)
+    assert h.diff(ids[-2], ids[-1])["still_failing"][0]["rule"] == "swap"
