@@ -637,6 +637,26 @@ def test_cluster_history_entries_of_another_shape_are_skipped(monkeypatch, tmp_p
 # The hosts to SSH to (and, with `fix`, to change) were taken from the Nodes as the API gave them. A kubelet may update
 # its own Node's status (NodeRestriction allows it): a compromised node claiming InternalIP 127.0.0.1 made bkdoctor
 # scan and fix THIS machine as a node, and a name of any text went where host names go (files, bundle members).
+def _hosts_from_nodes(monkeypatch, nodes, inventory_hosts=None):
+    """hosts_from_cluster over these Node objects (the cluster's answer stood in)."""
+    from bkdoctor.facts import cluster
+    from bkdoctor.inputs.inventory import local_inventory
+    from bkdoctor.inputs.targets import hosts_from_cluster
+
+    class CF:
+        def __init__(self, access):
+            pass
+
+        def get(self, kind):
+            return nodes
+
+    monkeypatch.setattr(cluster, "ClusterFacts", CF)
+    inv = local_inventory(domain="bk.example.com", install_dir="/nonexistent")
+    if inventory_hosts is not None:
+        inv.hosts = inventory_hosts
+    return hosts_from_cluster(None, inv)
+
+
 @pytest.mark.parametrize(
     "name,ip",
     [
@@ -650,34 +670,17 @@ def test_cluster_history_entries_of_another_shape_are_skipped(monkeypatch, tmp_p
     ],
 )
 def test_from_cluster_refuses_a_node_that_is_this_machine_or_no_host(monkeypatch, name, ip):
-    from bkdoctor.facts import cluster
-    from bkdoctor.inputs.inventory import local_inventory
-    from bkdoctor.inputs.targets import hosts_from_cluster
     from bkdoctor.model import BadInput
 
     nodes = [
         {"metadata": {"name": "node-0"}, "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.4"}]}},
         {"metadata": {"name": name}, "status": {"addresses": [{"type": "InternalIP", "address": ip}]}},
     ]
-
-    class CF:
-        def __init__(self, access):
-            pass
-
-        def get(self, kind):
-            return nodes
-
-    monkeypatch.setattr(cluster, "ClusterFacts", CF)
-    inv = local_inventory(domain="bk.example.com", install_dir="/nonexistent")
     with pytest.raises(BadInput, match="--from-cluster"):
-        hosts_from_cluster(None, inv)
+        _hosts_from_nodes(monkeypatch, nodes)
 
 
 def test_from_cluster_takes_plain_nodes(monkeypatch):
-    from bkdoctor.facts import cluster
-    from bkdoctor.inputs.inventory import local_inventory
-    from bkdoctor.inputs.targets import hosts_from_cluster
-
     nodes = [
         {
             "metadata": {"name": "n1", "labels": {"node-role.kubernetes.io/master": ""}},
@@ -686,18 +689,7 @@ def test_from_cluster_takes_plain_nodes(monkeypatch):
         {"metadata": {"name": "n2"}, "status": {"addresses": [{"type": "InternalIP", "address": "fd00::5"}]}},
         {"metadata": {"name": "n3"}, "status": {"addresses": [{"type": "Hostname", "address": "n3"}]}},
     ]
-
-    class CF:
-        def __init__(self, access):
-            pass
-
-        def get(self, kind):
-            return nodes
-
-    monkeypatch.setattr(cluster, "ClusterFacts", CF)
-    inv = local_inventory(domain="bk.example.com", install_dir="/nonexistent")
-    inv.hosts = []
-    hosts = hosts_from_cluster(None, inv)
+    hosts = _hosts_from_nodes(monkeypatch, nodes, inventory_hosts=[])
     assert [(h.name, h.address, h.roles) for h in hosts] == [
         ("n1", "10.0.0.4", ("master",)),
         ("n2", "fd00::5", ("node",)),
