@@ -694,3 +694,27 @@ def test_from_cluster_takes_plain_nodes(monkeypatch):
         ("n1", "10.0.0.4", ("master",)),
         ("n2", "fd00::5", ("node",)),
     ]
+
+
+# -- output files: a block device is no report -----------------------------------------------------------------------
+# A report path that exists and is not a regular file is written in place (/dev/null, /dev/stdout, a fifo): a link at
+# that path to a disk (/dev/sda) made bkdoctor, often root, write the report over the disk. Character devices and
+# fifos only.
+def test_output_path_that_is_a_block_device_is_refused(tmp_path):
+    import os
+    import stat
+
+    from bkdoctor.model import BadInput
+    from bkdoctor.safe.outfiles import check_output_path, write_atomic
+
+    node = tmp_path / "disk"
+    os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(7, 250))  # a loop device number nobody uses here
+    link = tmp_path / "report.json"
+    os.symlink(node, link)
+    for p in (node, link):
+        with pytest.raises(BadInput, match="block device"):
+            check_output_path(str(p), "--json")
+        with pytest.raises(BadInput, match="block device"):
+            write_atomic(str(p), "{}\n")
+    check_output_path("/dev/null", "--json")  # a character device is still written in place
+    write_atomic("/dev/null", "{}\n")
