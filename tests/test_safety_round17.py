@@ -4,6 +4,7 @@ hole, each failing before its fix."""
 from __future__ import annotations
 
 import pytest
+from testbed.fixtures import ssh_fleet, ssh_unavailable  # noqa: F401
 
 # -- coredns: a Corefile with snippets or `import` -------------------------------------------------------------------
 # CoreDNS pastes a snippet `(name) { ... }` (or a file, `import /etc/coredns/custom/*.override`) into the server block
@@ -718,3 +719,56 @@ def test_output_path_that_is_a_block_device_is_refused(tmp_path):
             write_atomic(str(p), "{}\n")
     check_output_path("/dev/null", "--json")  # a character device is still written in place
     write_atomic("/dev/null", "{}\n")
+
+
+# -- a host's output is bounded ----------------------------------------------------------------------------------------
+# The probe's output was read whole (communicate / read()): a file on the host of any size (a sparse 100 GB file in
+# /etc/sysctl.d/ costs its owner nothing; the probe cats it) went into the control machine's memory, and one host
+# could take the memory of the whole fleet's scan. Past MAX_SCRIPT_OUTPUT the command is stopped: that host is an
+# error, the scan goes on.
+def test_local_probe_output_is_bounded(monkeypatch):
+    import asyncio
+    import resource
+    import time
+
+    from bkdoctor.transport import base, local
+    from bkdoctor.transport.base import TransportError
+
+    monkeypatch.setattr(local, "MAX_SCRIPT_OUTPUT", 4 << 20)
+    t = local.LocalTransport()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.monotonic()
+    with pytest.raises(TransportError, match="larger than 4 MiB"):
+        asyncio.run(t.run_script("head -c 2000000000 /dev/zero; echo done", 60))
+    assert time.monotonic() - t0 < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: far from 2 GB
+    r = asyncio.run(t.run_script("echo out; echo err >&2; exit 3", 30))
+    assert (r.rc, r.stdout, r.stderr) == (3, b"out\n", b"err\n")
+    assert base.MAX_SCRIPT_OUTPUT >= 32 << 20  # a big node's probe (iptables -S, docker info) stays well below
+
+
+@pytest.mark.ssh
+def test_ssh_probe_output_is_bounded(ssh_fleet, monkeypatch):
+    import asyncio
+
+    from test_ssh_transport import settings_for
+
+    from bkdoctor.transport import ssh
+    from bkdoctor.transport.base import TransportError
+
+    if ssh_unavailable():
+        pytest.skip(str(ssh_unavailable()))
+    monkeypatch.setattr(ssh, "MAX_SCRIPT_OUTPUT", 4 << 20)
+    fleet = ssh_fleet(1)
+    h = fleet[0]
+
+    async def go():
+        t = ssh.SSHTransport(h.address, settings_for(fleet))
+        try:
+            with pytest.raises(TransportError, match="larger than 4 MiB"):
+                await t.run_script("head -c 2000000000 /dev/zero; echo done", 60)
+            return await t.run_script("echo ok", 30)  # the connection survives
+        finally:
+            await t.close()
+
+    assert asyncio.run(go()).stdout == b"ok\n"
