@@ -121,11 +121,12 @@ def bad_input_line(e: BadInput, lang: str | None = None) -> str:
 
     en, zh = e.text.en, e.text.zh
     if not zh or lang == "en":
-        return clean_line(mask_text(en))
+        return _bounded(clean_line(mask_text(en)))
     if lang == "zh":
-        return clean_line(_mask_zh(zh))
+        return _bounded(clean_line(_mask_zh(zh)))
     zh = "".join(p if i % 2 else _cut(p, ZH_RUN) for i, p in enumerate(_ZH_CHARS.split(_mask_zh(zh))))
-    return clean_line(f"{mask_text(en)} / {_cut(zh, ZH_MAX)}")
+    # the English half bounded as every error line is (_bounded), the Chinese half by its own cut (ZH_MAX)
+    return f"{_bounded(clean_line(mask_text(en)))} / {clean_line(_cut(zh, ZH_MAX))}"
 
 
 def _exit(code: int | None) -> None:
@@ -506,10 +507,18 @@ def main(argv: list[str] | None = None) -> None:
         from bkdoctor.safe.terminal import clean_line
 
         sys.stderr.write(
-            f"bkdoctor: internal error: {type(e).__name__}: {clean_line(mask_text(str(e)))} "
+            f"bkdoctor: internal error: {type(e).__name__}: {_bounded(clean_line(mask_text(str(e))))} "
             f"(BKDOCTOR_DEBUG=1 shows the traceback)\n"
         )
         sys.exit(3)
+
+
+def _bounded(line: str, head: int = 700, tail: int = 300) -> str:
+    """An error line of bounded length: a value quoted in it (a bundle's key, a file's line) may be megabytes. Its
+    start (what was read) and its end (why it is refused) stay."""
+    if len(line) <= head + tail + 40:
+        return line
+    return f"{line[:head]} … ({len(line) - head - tail:,} characters left out) … {line[-tail:]}"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,34 @@ def check_db_path(path: str | os.PathLike[str] | None = None) -> Path:
             )
         )
     return p
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _change_shape(c: dict[str, Any]) -> bool:
+    """What `fix.loop.rollback` reads of a journaled change has its type: a file's after_sha256 is a sha256 (it goes
+    into the host's restore script), a command has its script, and its undo is text."""
+    if c.get("type") == "file":
+        sha = c.get("after_sha256")
+        return sha is None or (isinstance(sha, str) and _SHA256.match(sha) is not None)
+    if c.get("type") == "command":
+        script, undo = c.get("script"), c.get("undo")
+        return isinstance(script, str) and script.strip() != "" and isinstance(undo, (str, type(None)))
+    return True
+
+
+def _k8s_write_shape(k: dict[str, Any]) -> bool:
+    """A journaled K8s write (`applied.k8s`) names its object and maps data keys to text (None: the key was absent)."""
+    if not all(isinstance(k.get(f), str) for f in ("kind", "namespace", "name")):
+        return False
+    for f in ("applied_before", "applied_after"):
+        v = k.get(f) or {}
+        if not isinstance(v, dict) or not all(
+            isinstance(a, str) and isinstance(b, (str, type(None))) for a, b in v.items()
+        ):
+            return False
+    return True
 
 
 class History:
@@ -268,6 +297,10 @@ class History:
         for w in (r["applied"].get("wrote") or []) if bad == 0 else []:
             if not all(isinstance(w.get(k, ""), (str, type(None))) for k in ("path", "backup")):
                 bad = w
+        if bad == 0:
+            bad = next((c for c in r["changes"] if not _change_shape(c)), 0)
+        if bad == 0:
+            bad = next((k for k in r["applied"].get("k8s") or [] if not _k8s_write_shape(k)), 0)
         if bad != 0:
             raise BadInput(
                 T(

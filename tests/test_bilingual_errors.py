@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bkdoctor.cli import ZH_MAX, bad_input_line
+from bkdoctor.cli import ZH_MAX, _bounded, bad_input_line
 from bkdoctor.model import BadInput, T
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,11 +179,13 @@ def test_the_line_has_both_halves_english_first():
     assert bad_input_line(BadInput("plain text")) == "plain text"  # a plain string: shown as given
 
 
-def test_a_long_value_is_shown_once_in_full_and_the_line_does_not_double():
+def test_a_long_value_is_bounded_in_english_cut_in_chinese_and_the_line_does_not_double():
     value = "/data/" + "a" * 5000 + "/inv.yaml"
     e = BadInput(T(f"清单 {value}: 文件不存在", f"inventory {value}: no such file"))
     line = bad_input_line(e)
-    en = f"inventory {value}: no such file"
+    # the English half is bounded as every error line is (cli._bounded: its start and its end kept)
+    en = _bounded(f"inventory {value}: no such file")
+    assert len(en) < 1100 and en.startswith("inventory /data/aaa") and en.endswith("/inv.yaml: no such file")
     assert line.startswith(en + " / ")
     zh = line[len(en) + 3 :]
     assert len(zh) <= ZH_MAX and zh.startswith("清单 /data/aaa") and zh.endswith("/inv.yaml: 文件不存在"), zh
@@ -242,7 +244,8 @@ def test_cli_long_hostile_value_one_line_not_doubled(tmp_path):
     inv = tmp_path / ("x" * 200) / ("y" * 3000 + "\x1b]0;PWN\x07\r\n.yaml")
     line = one_line(bkdoctor("scan", "-i", str(inv), "--no-history", "--no-cluster", env={"HOME": str(tmp_path)}))
     en, zh = line.split(" / 清单 ", 1)
-    assert en.startswith("inventory ") and en.endswith(": no such file") and "y" * 3000 in en
+    assert en.startswith("inventory ") and en.endswith(": no such file")
+    assert "characters left out" in en and len(en) < 1100  # bounded (cli._bounded), its start and its end kept
     assert zh.endswith(": 文件不存在") and len(zh) < ZH_MAX and "…" in zh
     assert "\x1b" not in line and "\r" not in line and "␛]0;PWN␇␍␊.yaml" in en
 

@@ -180,7 +180,17 @@ def build(
                 he.flags[var] = True
     ctx = playbook.context(inv, used)
     order = [r for r in pieces if r in used]
-    return Export(list(by_name.values()), order, not_exported, ctx)
+    return Export(list(by_name.values()), order, [_said(x) for x in not_exported], ctx)
+
+
+def _said(item: tuple[str, str, str]) -> tuple[str, str, str]:
+    """A not-exported line as README.md and the terminal show it: a host's message (an error, a manual step with
+    its values) masked like every report, on one line (a newline in it cannot start a Markdown code block)."""
+    from bkdoctor.safe.secrets import mask_text
+    from bkdoctor.safe.terminal import clean_line
+
+    rule, target, why = item
+    return rule, target, clean_line(mask_text(why))
 
 
 # -- inventory.ini -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import yaml
 
 from bkdoctor.facts.host import SYSCTL_KEYS
 from bkdoctor.fix.edits import BEGIN, END, modules_file, sysctl_file
-from bkdoctor.fix.fixkit import DOCKER_RELOAD, check_domain
+from bkdoctor.fix.fixkit import DOCKER_RELOAD, check_domain, fstab_dir
 from bkdoctor.model import BadInput, T
 
 # -- the remediations' Ansible: remediations/host/<id>.ansible.yml -------------------------------------
@@ -162,17 +162,9 @@ def context(inv: Any, used: set[str]) -> dict[str, Any]:
         c["bkdoctor_sysctl_conf"] = sysctl_file({k: "1" for k in SYSCTL_KEYS})
         c["bkdoctor_modules_conf"] = modules_file(["br_netfilter"])
     if "localpv-dirs" in used:
-        c["bkdoctor_localpv_mount_dir"] = str(th["localpv_mount_dir"]).rstrip("/")
-        c["bkdoctor_localpv_source_dir"] = str(th["localpv_source_dir"]).rstrip("/")
+        c["bkdoctor_localpv_mount_dir"] = fstab_dir("localpv_mount_dir", th["localpv_mount_dir"])
+        c["bkdoctor_localpv_source_dir"] = fstab_dir("localpv_source_dir", th["localpv_source_dir"])
         c["bkdoctor_localpv_vols"] = [f"vol{i:02d}" for i in range(1, int(th["localpv_count"]) + 1)]
-        for k in ("bkdoctor_localpv_mount_dir", "bkdoctor_localpv_source_dir"):
-            if not c[k].startswith("/") or any(ch.isspace() for ch in c[k]):
-                raise BadInput(
-                    T(
-                        f"拒绝导出 {k} {c[k]!r}: 需要不含空白的绝对路径",
-                        f"refusing to export {k} {c[k]!r}: an absolute path without blanks is needed",
-                    )
-                )
     return c
 
 

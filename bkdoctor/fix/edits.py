@@ -235,15 +235,31 @@ def _only_ip(ip: object, where: str) -> None:
         raise EditError(f"not an IP address, not written into the {where}: {str(ip)[:60]!r}") from None
 
 
-def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
-    """In every server block: a hosts block where each name points at `ip` (wrong entries for these names
-    corrected, foreign entries kept, `fallthrough` added when missing); a block is created when missing,
-    before `forward` (or before the block's closing brace), whatever plugins the block has."""
-    _only_ip(ip, "Corefile")
+def _corefile_blocks(text: str) -> list[corefile.ServerBlock]:
+    """The server blocks to edit, or EditError: a Corefile that does not parse, or one with a snippet `(name) {...}`
+    or an `import`. CoreDNS pastes what is imported into the importing block and refuses a block with two `hosts`
+    (or two `reload`): "can only be used once per Server Block". What an import brings (a snippet, a file on the
+    pods) decides where a hosts block may go, so such a Corefile is the operator's to edit."""
     try:
         blocks = corefile.parse(text)
     except corefile.CorefileError as e:
         raise EditError(f"Corefile does not parse ({e}); not touching it") from None
+    for b in blocks:
+        if b.keys[:1] and b.keys[0].startswith("("):
+            raise EditError(f"line {b.line + 1}: the Corefile defines a snippet to import; edit it by hand")
+        imp = b.plugin("import")
+        if imp is not None:
+            raise EditError(f"line {imp.line + 1}: the Corefile uses import; edit it by hand")
+    return blocks
+
+
+def corefile_set_hosts(text: str, ip: str, names: list[str]) -> str:
+    """In every server block: a hosts block where each name points at `ip` (wrong entries for these names
+    corrected, foreign entries kept, `fallthrough` added when missing); a block is created when missing,
+    before `forward` (or before the block's closing brace), whatever plugins the block has. A Corefile with
+    snippets or `import` is refused (`_corefile_blocks`)."""
+    _only_ip(ip, "Corefile")
+    blocks = _corefile_blocks(text)
     lines = text.split("\n")  # CoreDNS ends a line (and a comment) at "\n" only; a last "" keeps the final newline
     want = [n.lower() for n in names]
     # edit from the last block upwards so earlier line numbers stay valid
@@ -323,10 +339,7 @@ def _entry_indent(lines: list[str], hosts: corefile.Plugin, indent: str) -> str:
 
 def corefile_add_reload(text: str) -> str:
     """Add the `reload` plugin to every server block that lacks it (so later edits apply by themselves)."""
-    try:
-        blocks = corefile.parse(text)
-    except corefile.CorefileError as e:
-        raise EditError(f"Corefile does not parse ({e}); not touching it") from None
+    blocks = _corefile_blocks(text)
     lines = text.split("\n")  # see corefile_set_hosts
     for b in reversed(blocks):
         if b.plugin("reload") is None:

@@ -31,6 +31,22 @@ def check_domain(domain: str) -> str:
     return domain
 
 
+def fstab_dir(key: str, path: Any) -> str:
+    """A directory from the inventory (`thresholds.<key>`) that becomes an /etc/fstab field: absolute, without its
+    trailing /, and nothing fstab reads otherwise (a blank splits the line into other fields, a # starts a comment, a
+    newline starts a line of its own; a broken fstab can stop the host at its next boot)."""
+    d = str(path).rstrip("/")
+    if not d.startswith("/") or any(c.isspace() or c == "#" or not c.isprintable() for c in d):
+        raise BadInput(
+            T(
+                f"thresholds.{key} {str(path)[:200]!r}: 须为不含空白、# 或控制字符的绝对路径（它会写入 /etc/fstab）",
+                f"thresholds.{key} {str(path)[:200]!r}: an absolute path without blanks, # or control characters is "
+                "needed (it is written into /etc/fstab)",
+            )
+        )
+    return d
+
+
 def file_text(facts: Any, section: str, path: str) -> tuple[bytes | None, str | None]:
     """(raw bytes, text) of a probed file; (None, None) when it does not exist. A file that is not UTF-8 is
     not edited (its bytes could not be written back exactly)."""

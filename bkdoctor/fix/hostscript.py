@@ -89,26 +89,22 @@ def host_apply_script(plan: Plan, ts: str) -> str:
 
 
 def restore_script(path: str, backup: str, expect_sha: str | None) -> str:
-    """Put a backup back, only if the file still has the content the fix wrote (else refuse)."""
-    f, b = shlex.quote(path), shlex.quote(backup)
-    check = (
-        f'[ "$(sha {f})" = "{expect_sha}" ] || {{ echo "@@FAIL {path} changed since the fix (edited by hand?): not restoring"; exit 1; }}'
-        if expect_sha
-        else ""
-    )
-    remove = f'[ -z {b} ] && {{ rm -f {f}; echo "@@RESTORED {path}"; exit 0; }}'
-    return (
-        "\n".join(
-            [
-                APPLY_PRELUDE,
-                check,
-                remove if not backup else "",
-                f'[ -f {b} ] || {{ echo "@@FAIL backup {backup} is gone"; exit 1; }}',
-                f'cp -p {b} {f}.bkdoctor-restore && mv -f {f}.bkdoctor-restore {f} && echo "@@RESTORED {path}"',
-            ]
+    """Put a backup back, only if the file still has the content the fix wrote (else refuse). The path, the backup
+    and the hash come from the journal (the paths as the host printed them): each is one quoted word, and the
+    messages name them through "$f" / "$b", never as script text."""
+    lines = [APPLY_PRELUDE, f"f={shlex.quote(path)}; b={shlex.quote(backup)}"]
+    if expect_sha:
+        lines.append(
+            f'[ "$(sha "$f")" = {shlex.quote(expect_sha)} ] || '
+            '{ echo "@@FAIL $f changed since the fix (edited by hand?): not restoring"; exit 1; }'
         )
-        + "\n"
-    )
+    if not backup:
+        lines.append('rm -f "$f"; echo "@@RESTORED $f"; exit 0')
+    lines += [
+        '[ -f "$b" ] || { echo "@@FAIL backup $b is gone"; exit 1; }',
+        'cp -p "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f" && echo "@@RESTORED $f"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def parse_apply_output(out: bytes) -> dict[str, Any]:

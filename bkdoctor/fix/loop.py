@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bkdoctor.facts.cluster import ClusterFacts
+from bkdoctor.fix.edits import EditError
 from bkdoctor.fix.hostscript import host_apply_script, parse_apply_output, restore_script
 from bkdoctor.fix.plan import (
     CommandChange,
@@ -145,7 +146,10 @@ def apply_k8s_change(
         data = dict(cm.data or {})
         current = {k: data.get(k) for k in ch.before}
         if current != ch.before or attempt:
-            new_after = replan(current)
+            try:
+                new_after = replan(current)
+            except EditError as e:  # theirs can no longer be edited (does not parse, an import): nothing written
+                return {"ok": False, "error": f"re-planning on the current object: {e}", "attempts": attempts}
             if new_after is None:
                 return {"ok": True, "unchanged": True, "attempts": attempts}
             after = new_after
@@ -433,6 +437,11 @@ async def rollback(
         transport = factory(host, inv)
         try:
             for w in reversed(wrote):
+                # the host printed it (@@WROTE <path> <backup>): a file the plan had (its hash checks it), a backup
+                if not isinstance(w.get("backup"), str) or w.get("path") not in after_sha:
+                    ok = False
+                    lines.append(f"refused: {w.get('path')} is not a file the fix planned to write: not restoring")
+                    continue
                 res = await transport.run_script(restore_script(w["path"], w["backup"], after_sha.get(w["path"])), 60)
                 r = parse_apply_output(res.stdout)
                 if r["restored"]:

@@ -351,13 +351,49 @@ def read_configmap_history(access: Any, ref: str) -> list[dict[str, Any]]:
     for k in sorted((cm.get("data") or {})):
         try:
             doc = json.loads(cm["data"][k])
-            if doc.get("schema") != "bkdoctor/history-entry/v1":
-                continue
-            doc["scan"]["id"]  # noqa: B018 (must exist)
-            out.append(doc)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, TypeError, RecursionError):
             continue
+        if _entry_ok(doc):
+            out.append(doc)
     return sorted(out, key=lambda d: _run_order(d["scan"]["id"], d))
+
+
+def _entry_ok(doc: Any) -> bool:
+    """An entry of the shape `compact` writes, as far as the import and the diff read it (the scan's times, the
+    tool's version and the language may be absent: the import puts defaults there). Anyone who may write the
+    ConfigMap writes what is read here: an entry of another shape was a crash half way through the import."""
+    from bkdoctor.model import SEVERITY_RANK, STATUSES
+
+    def opt(v: Any, kinds: Any) -> bool:
+        return v is None or (isinstance(v, kinds) and not isinstance(v, bool))
+
+    if not isinstance(doc, dict) or doc.get("schema") != "bkdoctor/history-entry/v1":
+        return False
+    scan, tool, summary = doc.get("scan"), doc.get("tool", {}), doc.get("summary", {})
+    if not (isinstance(scan, dict) and isinstance(tool, dict) and isinstance(summary, dict)):
+        return False
+    if not isinstance(scan.get("id"), str) or not all(
+        opt(v, str) for v in (scan.get("started_at"), scan.get("finished_at"), doc.get("lang"), tool.get("version"))
+    ):
+        return False
+    if not opt(scan.get("duration_s"), (int, float)) or not isinstance(scan.get("rules", []), list):
+        return False
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in summary.values()):
+        return False
+    findings = doc.get("findings")
+    return (
+        isinstance(doc.get("targets", []), list)
+        and isinstance(findings, list)
+        and all(
+            isinstance(f, dict)
+            and isinstance(f.get("rule"), str)
+            and isinstance(f.get("target"), str)
+            and opt(f.get("message"), str)
+            and f.get("status") in STATUSES
+            and f.get("severity") in SEVERITY_RANK
+            for f in findings
+        )
+    )
 
 
 def import_history(history: Any, entries: list[dict[str, Any]]) -> list[str]:
@@ -369,9 +405,20 @@ def import_history(history: Any, entries: list[dict[str, Any]]) -> list[str]:
         ids.append(sid)
         if sid in have:
             continue
+        sc = e["scan"]
         rep = {
             **e,
-            "scan": {**e["scan"], "inventory": e["scan"].get("inventory") or f"cluster-history:{sid}"},
+            "tool": {"version": "?", **e.get("tool", {})},
+            "lang": e.get("lang") or "en",
+            "summary": e.get("summary", {}),
+            "targets": e.get("targets", []),
+            "scan": {
+                **sc,
+                "started_at": sc.get("started_at") or "",
+                "finished_at": sc.get("finished_at") or sc.get("started_at") or "",
+                "duration_s": sc.get("duration_s"),
+                "inventory": sc.get("inventory") or f"cluster-history:{sid}",
+            },
             "findings": [{**f, "observed": None, "expected": None} for f in e["findings"]],
         }
         history.save(rep)

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import tarfile
+import tempfile
 import zlib
 from typing import Any
 
@@ -118,9 +119,11 @@ def write_bundle(result: Any, path: str) -> dict[str, Any]:
     files = {"manifest.json": manifest, "cluster.json": _cluster_doc(cst, result.extra.get("cluster_facts"))}
     for h in hosts:
         files[f"hosts/{h.name}.json"] = _host_doc(h)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    # a new file of our own (O_EXCL, 0600) beside the bundle: a name known in advance could be a link planted in a
+    # shared directory, and the bundle written over its target
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path) or ".")
     try:
-        with tarfile.open(tmp, "w:gz") as tar:
+        with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w:gz") as tar:
             for name, doc in files.items():
                 data = json.dumps(doc, ensure_ascii=False, indent=1, default=str).encode()
                 info = tarfile.TarInfo(f"bkdoctor-bundle/{name}")
@@ -146,7 +149,8 @@ def _bad(path: str, what: T) -> BadInput:
 
 def _read_members(path: str) -> dict[str, Any]:
     """The bundle's JSON members, read as a stream (never a member larger than MAX_MEMBER, never more than
-    MAX_TOTAL in all: a 500 KB file may hold a 512 MiB member). Only the names a bundle has are read."""
+    MAX_TOTAL in all, the members it does not read too: a 500 KB file may hold a 512 MiB member). Only the names a
+    bundle has are read."""
     from bkdoctor.safe.names import valid_host_name
 
     try:
@@ -162,6 +166,13 @@ def _read_members(path: str) -> dict[str, Any]:
             for n, m in enumerate(tar):
                 if n >= MAX_MEMBERS:
                     raise _bad(path, T(f"成员超过 {MAX_MEMBERS:,} 个", f"more than {MAX_MEMBERS:,} members"))
+                # every member counts, read or not: skipping one in a gzip stream inflates it all the same
+                total += max(m.size, 0)
+                if total > MAX_TOTAL:
+                    raise _bad(
+                        path,
+                        T(f"成员合计超过 {MAX_TOTAL // 2**20} MiB", f"more than {MAX_TOTAL // 2**20} MiB of members"),
+                    )
                 if not m.isfile() or not m.name.startswith("bkdoctor-bundle/"):
                     continue
                 name = m.name[len("bkdoctor-bundle/") :]
@@ -176,12 +187,6 @@ def _read_members(path: str) -> dict[str, Any]:
                             f"{m.name}: {m.size:,} 字节，超过单个成员允许的 {MAX_MEMBER // 2**20} MiB",
                             f"{m.name}: {m.size:,} bytes, more than the {MAX_MEMBER // 2**20} MiB a member may have",
                         ),
-                    )
-                total += m.size
-                if total > MAX_TOTAL:
-                    raise _bad(
-                        path,
-                        T(f"成员合计超过 {MAX_TOTAL // 2**20} MiB", f"more than {MAX_TOTAL // 2**20} MiB of members"),
                     )
                 fh = tar.extractfile(m)
                 data = fh.read(MAX_MEMBER + 1) if fh else b""

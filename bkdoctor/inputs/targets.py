@@ -101,8 +101,10 @@ def hosts_from_cluster(access: Any, inv: Inventory) -> list[Any]:
         ip = next((a.get("address") for a in st.get("addresses") or [] if a.get("type") == "InternalIP"), None)
         if not ip:
             continue
+        name = md.get("name") or ip
+        _check_node(name, ip)
         master = "node-role.kubernetes.io/master" in labels or "node-role.kubernetes.io/control-plane" in labels
-        out.append(HostSpec(name=md.get("name") or ip, address=ip, roles=("master",) if master else ("node",)))
+        out.append(HostSpec(name=name, address=ip, roles=("master",) if master else ("node",)))
     if not out:
         raise BadInput(
             T(
@@ -113,6 +115,35 @@ def hosts_from_cluster(access: Any, inv: Inventory) -> list[Any]:
     # keep a control host from the inventory file (where bkdoctor runs), if any
     controls = [h for h in inv.hosts if "control" in h.roles and h.name not in {o.name for o in out}]
     return controls + out
+
+
+def _check_node(name: Any, ip: Any) -> None:
+    """A Node bkdoctor is to SSH to (and `fix` to change): a host name, and an address that is an IP of another
+    machine. A kubelet may update its own Node's status: a compromised node claiming 127.0.0.1 must not make this
+    machine a target."""
+    import ipaddress
+
+    from bkdoctor.safe.names import valid_host_name, why_not
+
+    if not valid_host_name(name):
+        w = why_not(str(name)[:80])
+        raise BadInput(T(f"--from-cluster: Node 名称: {w.zh}", f"--from-cluster: a Node's name: {w.en}"))
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        raise BadInput(
+            T(
+                f"--from-cluster: Node {name}: InternalIP {str(ip)[:80]!r} 不是 IP 地址",
+                f"--from-cluster: Node {name}: InternalIP {str(ip)[:80]!r} is not an IP address",
+            )
+        ) from None
+    if addr.is_loopback or addr.is_unspecified or addr.is_multicast or addr.is_link_local:
+        raise BadInput(
+            T(
+                f"--from-cluster: Node {name}: InternalIP {addr} 不是另一台机器的地址",
+                f"--from-cluster: Node {name}: InternalIP {addr} is not another machine's address",
+            )
+        )
 
 
 def load_targets(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from bkdoctor.model import BadInput, T
@@ -171,6 +172,7 @@ NAME_LISTS = {
     "coredns_extra_names": False,
 }
 MAX_STRING = 4096  # characters in a string threshold
+_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f]+", re.I)
 
 
 def _bounds(where: str) -> tuple[float, float]:
@@ -274,6 +276,17 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
                                 f"thresholds.{where}: every item must be a string (at most {MAX_STRING} characters)",
                             )
                         )
+                    elif where.startswith("endpoints."):
+                        # the probe splits them into words (`for u in $BKD_ENDPOINTS`): a blank splits a URL, and a
+                        # word that is not a URL is a glob there (`*`: the files of the login directory)
+                        for x in v:
+                            if not _URL.fullmatch(x):
+                                raise bad(
+                                    T(
+                                        f"thresholds.{where}: {x[:60]!r} 不是不含空白的 http(s) URL",
+                                        f"thresholds.{where}: {x[:60]!r} is not an http(s) URL without blanks",
+                                    )
+                                )
                     elif where in NAME_LISTS:
                         # the names go into the probe's word list, /etc/hosts, CoreDNS and Ansible: DNS names only
                         from bkdoctor.safe.names import valid_host_name

@@ -447,6 +447,7 @@ class Installer:
         finally:
             if fh:
                 fh.close()
+                _mask_log(log)
             await transport.close()
         return rc, buf.decode("utf-8", "replace")
 
@@ -980,6 +981,19 @@ def render_value(v: Any, inst: Installer) -> Any:
 
 def render_text(v: str, inst: Installer) -> str:
     return render_value(v, inst)
+
+
+def _mask_log(log: Path) -> None:
+    """A step's log masked like the terminal shows it (`say`): bcs.sh prints `kubeadm join ... --token ...`, scripts
+    echo passwords. Written as the output comes (tail -f), masked whole once the step ends: a secret split between
+    two pieces of the stream (a PEM block, a YAML value on the next line) is found as in the whole text."""
+    from bkdoctor.safe.outfiles import write_atomic
+    from bkdoctor.safe.secrets import mask_bytes
+
+    data = log.read_bytes()
+    masked = mask_bytes(data)
+    if masked != data:
+        write_atomic(str(log), masked)
 
 
 async def run_streaming(transport: Any, script: str, timeout: float, on_out: Callable[[bytes], None]) -> int:

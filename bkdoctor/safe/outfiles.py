@@ -1,7 +1,8 @@
 """Files bkdoctor writes for the operator (reports, the fix outcome, manifests, exported playbooks).
 
 - Checked before the work: `check_output_path` refuses a directory, a missing directory, a directory where no
-  file can be created (read-only, no permission), so a typo never costs a whole fleet scan (exit 2, one line).
+  file can be created (read-only, no permission), a block device (a disk: a link to it at the report's path), so a
+  typo never costs a whole fleet scan (exit 2, one line). /dev/null, /dev/stdout and fifos are written in place.
 - Written atomically (a temp file in the same directory, fsync, rename: readers never see half a file).
 - Modes: a new file gets what `open()` would give it (0666 minus the umask: `umask 077` gives 0600), or
   `new_mode` (known_hosts: 0600); a file that exists keeps its mode, and its owner where we may set it. A caller
@@ -61,6 +62,7 @@ def check_output_path(path: str, what: str = "") -> None:
     except OSError as e:
         raise BadInput(T(f"无法写入 {label}: {e.strerror}", f"cannot write {label}: {e.strerror}")) from None
     if st is not None and not stat.S_ISREG(st.st_mode):
+        _not_a_disk(st, label)
         if not os.access(p, os.W_OK):
             raise BadInput(T(f"无法写入 {label}: 没有写权限", f"cannot write {label}: not writable"))
         return  # a device or fifo (/dev/null, /dev/stdout) is written in place
@@ -84,7 +86,8 @@ def write_atomic(
 
     `text` may be the pieces of a text (e.g. `jsonreport.iter_json`): they are written as they come, so a big report
     is never held whole, the same bytes as their join. A target that exists and is not a regular file (/dev/null, a
-    fifo, /dev/stdout) is written in place: renaming over it would replace a device node with a file."""
+    fifo, /dev/stdout) is written in place: renaming over it would replace a device node with a file. A block device
+    is refused (a disk)."""
     data = _encode(text) if isinstance(text, str) else text
     p = Path(path)
     try:
@@ -92,6 +95,7 @@ def write_atomic(
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
+        _not_a_disk(st, path)
         with open(p, "wb") as fh:
             _write(fh, data)
         return
@@ -119,6 +123,18 @@ def write_atomic(
         except FileNotFoundError:
             pass
         raise
+
+
+def _not_a_disk(st: os.stat_result, label: str) -> None:
+    """Written in place: a character device or a fifo (/dev/null, /dev/stdout, a pipe). A block device (a disk, also
+    through a link at the report's path) would have the report written over it."""
+    if stat.S_ISBLK(st.st_mode):
+        raise BadInput(
+            T(
+                f"无法写入 {label}: 它是块设备（磁盘），不是文件",
+                f"cannot write {label}: it is a block device (a disk), not a file",
+            )
+        )
 
 
 def _encode(text: str) -> bytes:

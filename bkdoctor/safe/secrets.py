@@ -9,9 +9,11 @@ Secrets are recognised two ways:
   HTTP auth headers (`Authorization: Basic …`, `Bearer …`), `-pPASSWORD` (mysql-style), `--password=x` and
   `--password x`, `password=` options (CIFS lines in /etc/fstab), `password 'x'` / `IDENTIFIED BY 'x'` in logs,
   and a YAML key whose value is on the next line(s) (`password:\\n  x`, `password: |\\n  x`),
-  `sshpass -p x`, `-p'quoted pw'`, PEM private-key blocks;
+  `sshpass -p x`, `-p'quoted pw'`, PEM private-key blocks, Redis's `requirepass x` / `masterauth x` (redis.conf),
+  `redis-cli -a x`, `docker login -p x`, curl's `-u user:x` / `--user user:x` / `--proxy-user user:x`;
 - in structured data, Kubernetes shapes: an env entry's `value` next to a secret-looking `name`, an argv element after
-  a secret flag (`["--password", "x"]`, `["-p", "x"]`), kubectl's last-applied-configuration annotation.
+  a secret flag (`["--password", "x"]`, `["-p", "x"]`, `["redis-cli", "-a", "x"]`; `["-u", "user:x"]` keeps the
+  user), kubectl's last-applied-configuration annotation.
 
 The mask is `***`; the user name of a URL and the key stay visible so that the finding still says what it is.
 """
@@ -40,6 +42,8 @@ _SECRET_SUBSTR = (
     "privatekey",
     "private_key",
     "private-key",
+    "requirepass",  # Redis: redis.conf's `requirepass` / `masterauth`, and the same as flags
+    "masterauth",
 )
 _SECRET_SEGMENTS = {"pass", "pwd", "pw", "auth", "auths", "authorization", "passwd", "creds"}
 _SEGMENTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -104,6 +108,17 @@ _QUOTED = re.compile(
     r"(?i)(?<![\w-])(?=[\w-]*?(?:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key)|by\b)([A-Za-z_][\w-]*)([ \t]+(?:is[ \t]+|to[ \t]+|of[ \t]+)?)(?=['\"])"
 )
 _QUOTED_VALUE = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+# redis.conf: `requirepass x` / `masterauth x` (a space, not `=` or `:`, between the key and its value)
+_REDIS_CONF = re.compile(r"(?im)^([ \t]*(?:requirepass|masterauth)[ \t]+)('[^'\n]*'|\"[^\"\n]*\"|[^\s'\"][^\s]*)")
+# a tool whose password flag is a letter used for other things elsewhere: redis-cli -a PW, docker login -p PW
+# (a bounded number of words between, on the same line: linear)
+_TOOL_FLAG = re.compile(
+    r"(\b(?:redis-cli(?:[ \t]+[^\s]+){0,16}?[ \t]+-a|docker[ \t]+login(?:[ \t]+[^\s]+){0,16}?[ \t]+-p)[ \t]+)"
+    r"('[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)"
+)
+# curl -u user:PW, --user 'user:PW', --proxy-user user:PW, -uuser:PW (not a uid:gid, not a URL)
+_USER_FLAGS = ("-u", "-U", "--user", "--proxy-user")
+_USER_PW = re.compile(r"(?<![\w-])(-u|-U|--user|--proxy-user)((?:[ \t]+|=)?['\"]?[^\s:'\"/]*:)(?!//)([^\s'\"]+)")
 # YAML: a key with nothing after the colon (the value is on the next lines), or a block scalar indicator
 _YAML_KEY_ALONE = re.compile(
     r"^([ \t]*(?:-[ \t]+)?)[\"']?([\w.-]+)[\"']?[ \t]*:[ \t]*([|>][+-]?[0-9]?[+-]?)?[ \t]*(?:#.*)?$"
@@ -167,6 +182,11 @@ def _p_flag(m: re.Match) -> str:
     if _PORT_SPEC.fullmatch(m.group(2)):
         return m.group(0)
     return m.group(1) + _masked_value(m.group(2))
+
+
+def _user_pw(m: re.Match) -> str:
+    pw = m.group(3)
+    return m.group(0) if pw.isdigit() or pw == MASK else m.group(1) + m.group(2) + MASK
 
 
 def _masked_value(v: str) -> str:
@@ -275,6 +295,13 @@ def _mask_text(text: str) -> str:
     if "sshpass" in text:
         text = _SSHPASS.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
     text = _sub_keyed(_KV, _KV_VALUE, text, 1, _kv_secret)
+    low = text.lower()
+    if "requirepass" in low or "masterauth" in low:
+        text = _REDIS_CONF.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
+    if "redis-cli" in text or "login" in text:
+        text = _TOOL_FLAG.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
+    if "-u" in text or "-U" in text:
+        text = _USER_PW.sub(_user_pw, text)
     if "-p" in text:
         text = _P_FLAG.sub(_p_flag, text)
     return text
@@ -325,19 +352,26 @@ def mask_obj(obj: Any, _under_secret: bool = False) -> Any:
         return out
     if isinstance(obj, (list, tuple)):
         res = []
-        after_flag = False
+        after_flag = after_user = False
+        redis_cli = bool(obj) and isinstance(obj[0], str) and obj[0].rsplit("/", 1)[-1] == "redis-cli"
         for v in obj:
             if after_flag and isinstance(v, str) and not _under_secret:
                 res.append(MASK if v else v)
+            elif after_user and isinstance(v, str) and not _under_secret:
+                res.append(mask_text(f"-u {v}")[3:])  # curl -u user:PW as argv: the same shape as in text
             else:
                 res.append(mask_obj(v, _under_secret))
-            after_flag = _is_secret_flag(v)
+            after_flag = _is_secret_flag(v) or (redis_cli and v == "-a")
+            after_user = isinstance(v, str) and v in _USER_FLAGS
         return res
     if _under_secret and obj not in (None, "", True, False):
         return MASK
     if isinstance(obj, str):
         return mask_text(obj)
-    return obj
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
+    # a set, bytes, any other object: every writer (JSON's default=str, the history, bundles) writes its str()
+    return mask_text(str(obj))
 
 
 def mask_bytes(data: bytes) -> bytes:

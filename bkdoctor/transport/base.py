@@ -11,6 +11,25 @@ class TransportError(Exception):
     """The target could not be reached or the command could not be started (not a non-zero exit)."""
 
 
+# bytes of a script's stdout (and, apart, of its stderr) kept: the probe of a big node prints a few MB (iptables -S of
+# thousands of Services, docker info). A host's file can be any size (a sparse 100 GB file in /etc/sysctl.d/ costs its
+# owner nothing): read whole, one host's output took the memory of the whole fleet's scan.
+MAX_SCRIPT_OUTPUT = 64 * 1024 * 1024
+
+
+async def read_bounded(stream: Any, limit: int, what: str) -> bytes:
+    """All of `stream` (an asyncio or asyncssh reader), or TransportError once it passes `limit` bytes (the caller
+    stops the command)."""
+    buf = bytearray()
+    while True:
+        chunk = await stream.read(1 << 16)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+        if len(buf) > limit:
+            raise TransportError(f"{what} is larger than {limit >> 20} MiB: stopped")
+
+
 @dataclass
 class CommandResult:
     rc: int

@@ -6,7 +6,7 @@ import asyncio
 import os
 from typing import Any
 
-from bkdoctor.transport.base import CommandResult, Transport, TransportError
+from bkdoctor.transport.base import MAX_SCRIPT_OUTPUT, CommandResult, Transport, TransportError, read_bounded
 
 
 def engine_get(sock_path: str, paths: list[str], timeout: float) -> dict[str, Any]:
@@ -55,11 +55,40 @@ class LocalTransport(Transport):
             )
         except OSError as e:
             raise TransportError(f"cannot start /bin/sh: {e}") from e
+
+        async def feed() -> None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(script.encode())
+                await proc.stdin.drain()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the script ended without reading all of itself
+
+        async def talk() -> tuple[bytes, bytes]:
+            parts = [
+                asyncio.ensure_future(feed()),
+                asyncio.ensure_future(read_bounded(proc.stdout, MAX_SCRIPT_OUTPUT, "the script's output")),
+                asyncio.ensure_future(read_bounded(proc.stderr, MAX_SCRIPT_OUTPUT, "the script's error output")),
+            ]
+            try:
+                _, out, err = await asyncio.gather(*parts)
+            except BaseException:  # too much output, or the timeout: nobody reads on
+                for t in parts:
+                    t.cancel()
+                await asyncio.gather(*parts, return_exceptions=True)
+                raise
+            await proc.wait()
+            return out, err
+
         try:
-            out, err = await asyncio.wait_for(proc.communicate(script.encode()), timeout)
+            out, err = await asyncio.wait_for(talk(), timeout)
         except asyncio.TimeoutError:
-            await _kill_group(proc)
-            raise TransportError(f"probe timed out after {timeout:.0f}s")
+            await _stop(proc)
+            raise TransportError(f"probe timed out after {timeout:.0f}s") from None
+        except TransportError:  # more output than any probe prints: stopped, the memory kept bounded
+            await _stop(proc)
+            raise
         return CommandResult(proc.returncode or 0, out, err)
 
     async def run_streaming(self, script: str, timeout: float, on_out: Any) -> int:
@@ -80,6 +109,24 @@ async def _kill_group(proc: Any) -> None:
     except ProcessLookupError:
         pass
     await proc.wait()
+
+
+async def _stop(proc: Any) -> None:
+    """Kill the script's process group; what is left in its pipes (the writers are gone) is read and dropped, else
+    the pipes never close and the process is never reaped."""
+    try:
+        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        pass
+
+    async def drain(stream: Any) -> None:
+        while await stream.read(1 << 16):
+            pass
+
+    try:
+        await asyncio.wait_for(asyncio.gather(drain(proc.stdout), drain(proc.stderr), proc.wait()), 10)
+    except asyncio.TimeoutError:
+        pass  # a child that left the group holds a pipe open: not ours to wait for
 
 
 async def _stream(proc: Any, on_out: Any) -> None:

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bkdoctor.transport.base import CommandResult, Transport, TransportError
+from bkdoctor.transport.base import MAX_SCRIPT_OUTPUT, CommandResult, Transport, TransportError, read_bounded
 
 MAX_API_RESPONSE = 64 * 1024 * 1024  # bytes: a Docker /info of a big host is well below 1 MiB
 # First line of every remote script: the shell's process group on stderr, so that a timed-out command
@@ -518,13 +518,14 @@ class SSHTransport(Transport):
                 before += line
                 if not line:
                     break
-            out, err = await asyncio.gather(proc.stdout.read(), proc.stderr.read())
+            out, err = await asyncio.gather(
+                read_bounded(proc.stdout, MAX_SCRIPT_OUTPUT, "the script's output"),
+                read_bounded(proc.stderr, MAX_SCRIPT_OUTPUT, "the script's error output"),
+            )
             await proc.wait()
             return out, before + err
 
-        try:
-            out, err = await asyncio.wait_for(go(), limit)
-        except asyncio.TimeoutError:
+        async def stop() -> None:
             if proc is not None:
                 try:
                     proc.send_signal("KILL")
@@ -533,7 +534,15 @@ class SSHTransport(Transport):
                 proc.close()
             if pgid is not None:
                 await self._kill_group(conn, pgid)
+
+        try:
+            out, err = await asyncio.wait_for(go(), limit)
+        except asyncio.TimeoutError:
+            await stop()
             raise TransportError(f"command timed out after {limit:g}s") from None
+        except TransportError:  # more output than any probe prints: stopped, the memory kept bounded
+            await stop()
+            raise
         except asyncssh.ChannelOpenError as e:
             raise TransportError(f"cannot open an SSH session channel: {e.reason}") from None
         except (asyncssh.Error, OSError) as e:

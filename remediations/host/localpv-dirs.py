@@ -1,7 +1,7 @@
 import shlex
 
 from bkdoctor.fix.edits import add_fstab_lines
-from bkdoctor.fix.fixkit import file_text
+from bkdoctor.fix.fixkit import file_text, fstab_dir
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
 
@@ -14,7 +14,8 @@ REMEDIATION = Remediation(
 def plan(facts, ctx):
     th = ctx.thresholds
     n = th["localpv_count"]
-    dst_dir, src_dir = th["localpv_mount_dir"].rstrip("/"), th["localpv_source_dir"].rstrip("/")
+    dst_dir = fstab_dir("localpv_mount_dir", th["localpv_mount_dir"])
+    src_dir = fstab_dir("localpv_source_dir", th["localpv_source_dir"])
     dirs = facts.localpv
     mounted = {m["mount_point"].rstrip("/") for m in facts.mounts}
     vols = [f"vol{i:02d}" for i in range(1, n + 1)]
