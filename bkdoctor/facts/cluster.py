@@ -6,6 +6,8 @@ be read (unreachable, 401, 403) raises `FactUnavailable` for the rules that need
 are read only for pods that are failing, with a bounded tail. Helm releases are read from their
 `helm.sh/release.v1` Secrets without the helm binary; each payload is decoded one at a time and reduced at once
 to chart name, version and status, so memory stays proportional to the number of releases, not their size.
+The client is imported through `kubelazy`: the scan loads its API client, configuration and kubeconfig loader,
+not the ~700 model modules and API classes of `import kubernetes`.
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ def configure(
         and not os.path.exists(os.path.expanduser("~/.kube/config"))
     ):
         return None  # nothing configured: do not even import the client
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    ApiClient, Configuration, config = _client()
+    ConfigException = config.ConfigException
 
     if (
         path is None
@@ -82,12 +84,12 @@ def configure(
         and os.environ.get("KUBERNETES_SERVICE_HOST")
         and os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
     ):
-        cfg = client.Configuration()
+        cfg = Configuration()
         try:
             config.load_incluster_config(client_configuration=cfg)
         except ConfigException as e:
             raise BadInput(f"in-cluster config: {e}") from None
-        return ClusterAccess(name="in-cluster", server=cfg.host, api_client=client.ApiClient(cfg), source="in-cluster")
+        return ClusterAccess(name="in-cluster", server=cfg.host, api_client=ApiClient(cfg), source="in-cluster")
     if path is None:
         default = os.path.expanduser("~/.kube/config")
         if not os.path.exists(default):
@@ -103,7 +105,7 @@ def configure(
             yamlfile.load(fh.read(yamlfile.MAX_BYTES + 1), f"kubeconfig {path}")
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"kubeconfig {path}: cannot read: {e}") from None
-    cfg = client.Configuration()
+    cfg = Configuration()
     try:
         config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)
         _, active = config.list_kube_config_contexts(config_file=path)
@@ -114,7 +116,28 @@ def configure(
     except Exception as e:  # yaml errors and the like
         raise BadInput(f"kubeconfig {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     cfg.retries = 1
-    return ClusterAccess(name=name, server=cfg.host, api_client=client.ApiClient(cfg), source=path)
+    return ClusterAccess(name=name, server=cfg.host, api_client=ApiClient(cfg), source=path)
+
+
+def _client() -> tuple[Any, Any, Any]:
+    """`ApiClient`, `Configuration` and the `kubernetes.config` package, without the client's models and API classes
+    (`kubelazy`: they are imported when something uses them, e.g. fix's `CoreV1Api`). Should the lazy packages
+    fail to give these, the client is imported the ordinary way."""
+    from bkdoctor.facts import kubelazy
+
+    lazy = kubelazy.install()
+    while True:
+        try:
+            from kubernetes import config
+            from kubernetes.client.api_client import ApiClient
+            from kubernetes.client.configuration import Configuration
+
+            return ApiClient, Configuration, config
+        except ImportError:
+            if not lazy:
+                raise
+            kubelazy.uninstall()
+            lazy = False
 
 
 def _reason(e: Exception) -> T:
