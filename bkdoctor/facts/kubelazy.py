@@ -9,7 +9,7 @@ The scan reads its lists as raw JSON through `ApiClient.call_api` and needs only
 `install()` registers the four packages whose `__init__` only re-exports names (`kubernetes`, `kubernetes.client`,
 `kubernetes.client.api`, `kubernetes.client.models`) as module objects with their real spec and `__path__`, whose
 `__init__` is not run; instead each reads its own `__init__.py` into the table of names it binds (`from M import N`
-lines, `from . import m`, and `__x__ = "literal"`), and its PEP 562 `__getattr__` imports a name's module the first
+lines, `from . import m`, `__x__ = "literal"` and the docstring), and its PEP 562 `__getattr__` imports a name's module the first
 time the name is asked for, and binds it in the module. So `kubernetes.client.CoreV1Api` and
 `kubernetes.client.models.V1Pod` are the very objects the real `__init__` binds (the client's deserialiser looks
 models up with `getattr(kubernetes.client.models, name)`), and only the modules used are imported. `__all__` and
@@ -22,6 +22,7 @@ setting up leaves the ordinary import in place (`install()` returns False and un
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import re
@@ -43,24 +44,33 @@ Binding = tuple[str, Any]
 def bindings(package: str, source: str) -> dict[str, Binding] | None:
     """The names `source` (the `__init__.py` of `package`) binds, or None when it does anything else."""
     out: dict[str, Binding] = {}
-    in_doc = None
+    doc: list[str] | None = None  # the lines of a triple-quoted string statement being read
+    first = True  # no statement yet: a string here is the module's __doc__
     for raw in source.splitlines():
         line = raw.strip()
-        if in_doc:
-            if in_doc in line:
-                in_doc = None
-            continue
-        if not line or line.startswith("#"):
-            continue
-        if line[:3] in ('"""', "'''"):
-            quote = line[:3]
-            if quote not in line[3:]:
-                in_doc = quote
-            elif not line.endswith(quote) or line.count(quote) != 2:
+        if doc is None:
+            if not line or line.startswith("#"):
+                continue
+            if raw[0].isspace():
                 return None
+            if line[:3] in ('"""', "'''"):
+                doc = []
+        if doc is not None:
+            doc.append(raw)
+            quote = doc[0][:3]
+            if sum(part.count(quote) for part in doc) < 2:
+                continue
+            if not line.endswith(quote) or sum(part.count(quote) for part in doc) != 2:
+                return None
+            try:
+                text = ast.literal_eval("\n".join(doc))
+            except (SyntaxError, ValueError):
+                return None
+            if first:
+                out["__doc__"] = ("", text)
+            doc, first = None, False
             continue
-        if raw[0].isspace():
-            return None
+        first = False
         m = _FROM.fullmatch(line)
         if m:
             mod, name, alias = m.groups()
@@ -80,7 +90,7 @@ def bindings(package: str, source: str) -> dict[str, Binding] | None:
             out[m.group(1)] = ("", m.group(2) if m.group(2) is not None else m.group(3))
             continue
         return None
-    return None if in_doc else out
+    return None if doc is not None else out
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -145,6 +155,8 @@ def install() -> bool:
                     raise ImportError(f"kubernetes {version}: outside {SUPPORTED}")
             module = importlib.util.module_from_spec(spec)
             module.__dict__["__bkdoctor_lazy__"] = True
+            # the literals (__doc__, __version__...) at once: module_from_spec has set __doc__ to None already
+            module.__dict__.update({k: v for k, (m, v) in table.items() if not m})
             _lazy(module, table)
             sys.modules[package] = module
             added.append(package)
