@@ -1,4 +1,4 @@
-"""Import the `kubernetes` client without its ~1,300 modules (issue 16: the CLI's fixed cost of a cluster scan).
+"""Import the `kubernetes` client without its ~800 modules (issue 16: the CLI's fixed cost of a cluster scan).
 
 `import kubernetes` runs `kubernetes/__init__.py`, which imports client, config, dynamic, watch, stream...;
 `kubernetes/client/__init__.py` imports every API class and, through `api_client`'s `import
@@ -9,11 +9,12 @@ The scan reads its lists as raw JSON through `ApiClient.call_api` and needs only
 `install()` registers the four packages whose `__init__` only re-exports names (`kubernetes`, `kubernetes.client`,
 `kubernetes.client.api`, `kubernetes.client.models`) as module objects with their real spec and `__path__`, whose
 `__init__` is not run; instead each reads its own `__init__.py` into the table of names it binds (`from M import N`
-lines, `from . import m`, `__x__ = "literal"` and the docstring), and its PEP 562 `__getattr__` imports a name's module the first
-time the name is asked for, and binds it in the module. So `kubernetes.client.CoreV1Api` and
+lines, `from . import m`, `__x__ = "literal"` and the docstring), and its PEP 562 `__getattr__` imports a name's
+module the first time the name is asked for, and binds it in the module. So `kubernetes.client.CoreV1Api` and
 `kubernetes.client.models.V1Pod` are the very objects the real `__init__` binds (the client's deserialiser looks
 models up with `getattr(kubernetes.client.models, name)`), and only the modules used are imported. `__all__` and
-`dir()` load every name first (a star-import or a listing sees what the real package has).
+`dir()` load every name first (a star-import or a listing sees what the real package has). One difference: a
+submodule the real `__init__` never imports is imported on attribute access instead of raising AttributeError.
 
 Sound only while those `__init__` files are nothing but such bindings: each is parsed line by line and any other
 statement, a version outside `SUPPORTED` (pyproject's range), a package already imported or any error while
@@ -122,8 +123,9 @@ def _lazy(module: types.ModuleType, table: dict[str, Binding]) -> None:
             return _resolve(module, table, name)
         if name == "__all__":  # star-import: the real package has no __all__ and exports every bound name
             load_all()
-        elif not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}") is not None:
-            return importlib.import_module(f"{package}.{name}")  # a submodule, as after the real __init__
+        elif name.isidentifier() and not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}"):
+            # a submodule, as after the real __init__ (one it never imports is imported here, not AttributeError)
+            return importlib.import_module(f"{package}.{name}")
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
@@ -165,14 +167,14 @@ def install() -> bool:
                 setattr(sys.modules[parent], child, module)
         return True
     except Exception:
-        uninstall(added)
+        if added:
+            uninstall()
         return False
 
 
-def uninstall(packages: list[str] | tuple[str, ...] = PACKAGES) -> None:
-    """Drop the lazy packages and every module imported under them (tests; `install()` on a surprise)."""
-    if not packages:
-        return
+def uninstall() -> None:
+    """Drop the lazy packages and every module imported under them (`install()` and `cluster._client()` on a
+    surprise, before the ordinary import)."""
     for name in list(sys.modules):
         if name == "kubernetes" or name.startswith("kubernetes."):
             del sys.modules[name]
