@@ -63,6 +63,14 @@ def test_the_installed_client_is_read_lazily():
     assert sys.modules["kubernetes"].__bkdoctor_lazy__  # conftest: the suite runs on the lazy packages
 
 
+def test_missing_names_are_attribute_errors():
+    import kubernetes.client
+
+    for name in ("no_such_name", "a.b", "__all_but__", "V1NoSuchModel"):
+        assert not hasattr(kubernetes.client, name) and not hasattr(kubernetes.client.models, name), name
+    assert kubernetes.client.rest.ApiException is kubernetes.client.ApiException  # a submodule, then a name
+
+
 def test_every_name_is_the_one_the_real_init_binds(tmp_path):
     pkgs = ",".join(kubelazy.PACKAGES)
     lazy = _py(
