@@ -63,6 +63,15 @@ def test_the_installed_client_is_read_lazily():
     assert sys.modules["kubernetes"].__bkdoctor_lazy__  # conftest: the suite runs on the lazy packages
 
 
+def test_supported_is_pyprojects_range():
+    import re
+
+    (low, high), *more = re.findall(r'"kubernetes>=([\d.]+),<([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert not more
+    as_pair = lambda v: (tuple(int(x) for x in v.split(".")) + (0,))[:2]  # noqa: E731
+    assert kubelazy.SUPPORTED == (as_pair(low), as_pair(high))
+
+
 def test_missing_names_are_attribute_errors():
     import kubernetes.client
 
