@@ -145,10 +145,10 @@ elif how == "imported":
 elif how == "broken":
     assert kubelazy.install()
     sys.modules["kubernetes.client.api_client"] = None  # its import raises ImportError
-ApiClient, Configuration, config = _client()
+client, config = _client()
 json.dump({
     "lazy": getattr(sys.modules["kubernetes"], "__bkdoctor_lazy__", False),
-    "client": ApiClient.__module__ + "." + Configuration.__name__ + " " + config.__name__,
+    "client": client.ApiClient.__module__ + "." + client.Configuration.__name__ + " " + config.__name__,
     "models": "kubernetes.client.models.v1_pod" in sys.modules,
 }, open(sys.argv[1], "w"))
 """

@@ -75,7 +75,7 @@ def configure(
         and not os.path.exists(os.path.expanduser("~/.kube/config"))
     ):
         return None  # nothing configured: do not even import the client
-    ApiClient, Configuration, config = _client()
+    client, config = _client()
     ConfigException = config.ConfigException
 
     if (
@@ -84,12 +84,12 @@ def configure(
         and os.environ.get("KUBERNETES_SERVICE_HOST")
         and os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
     ):
-        cfg = Configuration()
+        cfg = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=cfg)
         except ConfigException as e:
             raise BadInput(f"in-cluster config: {e}") from None
-        return ClusterAccess(name="in-cluster", server=cfg.host, api_client=ApiClient(cfg), source="in-cluster")
+        return ClusterAccess(name="in-cluster", server=cfg.host, api_client=client.ApiClient(cfg), source="in-cluster")
     if path is None:
         default = os.path.expanduser("~/.kube/config")
         if not os.path.exists(default):
@@ -105,7 +105,7 @@ def configure(
             yamlfile.load(fh.read(yamlfile.MAX_BYTES + 1), f"kubeconfig {path}")
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"kubeconfig {path}: cannot read: {e}") from None
-    cfg = Configuration()
+    cfg = client.Configuration()
     try:
         config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)
         _, active = config.list_kube_config_contexts(config_file=path)
@@ -116,23 +116,22 @@ def configure(
     except Exception as e:  # yaml errors and the like
         raise BadInput(f"kubeconfig {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     cfg.retries = 1
-    return ClusterAccess(name=name, server=cfg.host, api_client=ApiClient(cfg), source=path)
+    return ClusterAccess(name=name, server=cfg.host, api_client=client.ApiClient(cfg), source=path)
 
 
-def _client() -> tuple[Any, Any, Any]:
-    """`ApiClient`, `Configuration` and the `kubernetes.config` package, without the client's models and API classes
-    (`kubelazy`: they are imported when something uses them, e.g. fix's `CoreV1Api`). Should the lazy packages
-    fail to give these, the client is imported the ordinary way."""
+def _client() -> tuple[Any, Any]:
+    """`kubernetes.client` and `kubernetes.config`, without the client's models and API classes (`kubelazy`: each
+    name is imported when something uses it, e.g. fix's `CoreV1Api`). Should the lazy packages fail to give the
+    `ApiClient` and `Configuration` the scan uses, the client is imported the ordinary way."""
     from bkdoctor.facts import kubelazy
 
     lazy = kubelazy.install()
     while True:
         try:
-            from kubernetes import config
-            from kubernetes.client.api_client import ApiClient
-            from kubernetes.client.configuration import Configuration
+            from kubernetes import client, config
 
-            return ApiClient, Configuration, config
+            client.ApiClient, client.Configuration  # noqa: B018 (resolved here, where a failure falls back)
+            return client, config
         except ImportError:
             if not lazy:
                 raise
