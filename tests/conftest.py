@@ -3,6 +3,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+# the suite imports the kubernetes client as the CLI does, lazily (bkdoctor/facts/kubelazy.py), before anything
+# imports it the ordinary way: every cluster test also checks the lazy packages against the client's own uses and
+# the tests' (tests/test_kubelazy.py runs the ordinary import beside it)
+from bkdoctor.facts import kubelazy  # noqa: E402
+
+kubelazy.install()
+
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 

@@ -6,6 +6,8 @@ be read (unreachable, 401, 403) raises `FactUnavailable` for the rules that need
 are read only for pods that are failing, with a bounded tail. Helm releases are read from their
 `helm.sh/release.v1` Secrets without the helm binary; each payload is decoded one at a time and reduced at once
 to chart name, version and status, so memory stays proportional to the number of releases, not their size.
+The client is imported through `kubelazy`: the scan loads its API client, configuration and kubeconfig loader,
+not the ~700 model modules and API classes of `import kubernetes`.
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ def configure(
         and not os.path.exists(os.path.expanduser("~/.kube/config"))
     ):
         return None  # nothing configured: do not even import the client
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    client, config = _client()
+    ConfigException = config.ConfigException
 
     if (
         path is None
@@ -120,6 +122,26 @@ def configure(
         ) from None
     cfg.retries = 1
     return ClusterAccess(name=name, server=cfg.host, api_client=client.ApiClient(cfg), source=path)
+
+
+def _client() -> tuple[Any, Any]:
+    """`kubernetes.client` and `kubernetes.config`, without the client's models and API classes (`kubelazy`: each
+    name is imported when something uses it, e.g. fix's `CoreV1Api`). Should the lazy packages fail to give the
+    `ApiClient` and `Configuration` the scan uses, the client is imported the ordinary way."""
+    from bkdoctor.facts import kubelazy
+
+    lazy = kubelazy.install()
+    while True:
+        try:
+            from kubernetes import client, config
+
+            client.ApiClient, client.Configuration  # noqa: B018 (resolved here, where a failure falls back)
+            return client, config
+        except ImportError:
+            if not lazy:
+                raise
+            kubelazy.uninstall()
+            lazy = False
 
 
 def _reason(e: Exception) -> T:
