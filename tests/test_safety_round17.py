@@ -767,8 +767,36 @@ def test_ssh_probe_output_is_bounded(ssh_fleet, monkeypatch):
         try:
             with pytest.raises(TransportError, match="larger than 4 MiB"):
                 await t.run_script("head -c 2000000000 /dev/zero; echo done", 60)
-            return await t.run_script("echo ok", 30)  # the connection survives
+            # an install step (keep_tail) is never stopped half way for talking much: it runs to its end
+            long = await t.run_script(
+                "head -c 10000000 /dev/zero | tr '\\0' x; echo; echo done; touch /tmp/bkd-keep-tail", 60, keep_tail=True
+            )
+            ran = await t.run_script("test -e /tmp/bkd-keep-tail && rm /tmp/bkd-keep-tail && echo ran", 30)
+            return long, ran, await t.run_script("echo ok", 30)  # the connection survives
         finally:
             await t.close()
 
-    assert asyncio.run(go()).stdout == b"ok\n"
+    long, ran, ok = asyncio.run(go())
+    assert ok.stdout == b"ok\n" and ran.stdout == b"ran\n" and long.rc == 0
+    assert long.stdout.endswith(b"x\ndone\n") and long.stdout.startswith(b"[bkdoctor: ")
+    assert b"bytes of output left out]" in long.stdout[:80] and len(long.stdout) <= (4 << 20) + 80
+
+
+def test_read_bounded_keeps_the_tail_only_when_asked():
+    import asyncio
+
+    from bkdoctor.transport.base import TransportError, read_bounded
+
+    class S:
+        def __init__(self, chunks):
+            self.chunks = list(chunks)
+
+        async def read(self, n):
+            return self.chunks.pop(0) if self.chunks else b""
+
+    data = [b"a" * 70000, b"b" * 70000, b"c" * 10]
+    with pytest.raises(TransportError):
+        asyncio.run(read_bounded(S(data), 100000, "x"))
+    got = asyncio.run(read_bounded(S(data), 100000, "x", keep_tail=True))
+    assert got == b"[bkdoctor: 40,010 bytes of output left out]\n" + (b"a" * 70000 + b"b" * 70000 + b"c" * 10)[-100000:]
+    assert asyncio.run(read_bounded(S([b"abc"]), 100000, "x", keep_tail=True)) == b"abc"

@@ -1001,6 +1001,8 @@ async def run_streaming(transport: Any, script: str, timeout: float, on_out: Cal
     stream = getattr(transport, "run_streaming", None)
     if stream is not None:
         return await stream(script, timeout, on_out)
-    res = await transport.run_script(script, timeout)
+    # keep_tail: a step that talks much is run to its end (its log keeps the last 64 MiB of each stream), never
+    # stopped half way as a probe that prints too much is
+    res = await transport.run_script(script, timeout, keep_tail=True)
     on_out(res.stdout + res.stderr)
     return res.rc

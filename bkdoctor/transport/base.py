@@ -17,17 +17,26 @@ class TransportError(Exception):
 MAX_SCRIPT_OUTPUT = 64 * 1024 * 1024
 
 
-async def read_bounded(stream: Any, limit: int, what: str) -> bytes:
+async def read_bounded(stream: Any, limit: int, what: str, keep_tail: bool = False) -> bytes:
     """All of `stream` (an asyncio or asyncssh reader), or TransportError once it passes `limit` bytes (the caller
-    stops the command)."""
+    stops the command). With `keep_tail` (a command that changes a host: an install step must not be killed half
+    way for talking much) the stream is read to its end and only its last `limit` bytes are kept, after a line
+    that says how many were left out."""
     buf = bytearray()
+    dropped = 0
     while True:
         chunk = await stream.read(1 << 16)
         if not chunk:
+            if dropped:
+                return f"[bkdoctor: {dropped:,} bytes of output left out]\n".encode() + bytes(buf)
             return bytes(buf)
         buf += chunk
         if len(buf) > limit:
-            raise TransportError(f"{what} is larger than {limit >> 20} MiB: stopped")
+            if not keep_tail:
+                raise TransportError(f"{what} is larger than {limit >> 20} MiB: stopped")
+            cut = len(buf) - limit
+            dropped += cut
+            del buf[:cut]
 
 
 @dataclass
@@ -45,8 +54,10 @@ class Transport(abc.ABC):
     folds_clock = False  # True: run_script(..., clock=True) also samples the host clock, in the same session
 
     @abc.abstractmethod
-    async def run_script(self, script: str, timeout: float) -> CommandResult:
-        """Run a POSIX sh script (fed on stdin) and return its output."""
+    async def run_script(self, script: str, timeout: float, keep_tail: bool = False) -> CommandResult:
+        """Run a POSIX sh script (fed on stdin) and return its output: stdout and stderr each up to
+        MAX_SCRIPT_OUTPUT, past it the command is stopped (TransportError), or with `keep_tail` run to its end
+        with only the last MAX_SCRIPT_OUTPUT bytes of each kept."""
 
     @abc.abstractmethod
     async def docker_api(self, socket_path: str, paths: list[str], timeout: float) -> dict[str, Any]:

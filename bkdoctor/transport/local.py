@@ -42,7 +42,7 @@ class LocalTransport(Transport):
         self.root = root.rstrip("/")
         self.address = address
 
-    async def run_script(self, script: str, timeout: float) -> CommandResult:
+    async def run_script(self, script: str, timeout: float, keep_tail: bool = False) -> CommandResult:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.prefix,
@@ -68,8 +68,10 @@ class LocalTransport(Transport):
         async def talk() -> tuple[bytes, bytes]:
             parts = [
                 asyncio.ensure_future(feed()),
-                asyncio.ensure_future(read_bounded(proc.stdout, MAX_SCRIPT_OUTPUT, "the script's output")),
-                asyncio.ensure_future(read_bounded(proc.stderr, MAX_SCRIPT_OUTPUT, "the script's error output")),
+                asyncio.ensure_future(read_bounded(proc.stdout, MAX_SCRIPT_OUTPUT, "the script's output", keep_tail)),
+                asyncio.ensure_future(
+                    read_bounded(proc.stderr, MAX_SCRIPT_OUTPUT, "the script's error output", keep_tail)
+                ),
             ]
             try:
                 _, out, err = await asyncio.gather(*parts)

@@ -30,6 +30,9 @@ from typing import Any
 
 from bkdoctor.transport.base import MAX_SCRIPT_OUTPUT, CommandResult, Transport, TransportError, read_bounded
 
+# stderr kept before the preamble's line (sudo's lecture, a login script's noise: a few lines)
+MAX_PREAMBLE_STDERR = 1 << 20
+
 MAX_API_RESPONSE = 64 * 1024 * 1024  # bytes: a Docker /info of a big host is well below 1 MiB
 # First line of every remote script: the shell's process group on stderr, so that a timed-out command
 # can be killed. /proc/$$/stat field 5 is the pgrp (field 2 is "(sh)" or "(bash)": no spaces).
@@ -472,7 +475,9 @@ class SSHTransport(Transport):
 
     folds_clock = True  # run_script(clock=True) samples the host clock in the same session
 
-    async def run_script(self, script: str, timeout: float, clock: bool = False) -> CommandResult:
+    async def run_script(
+        self, script: str, timeout: float, clock: bool = False, keep_tail: bool = False
+    ) -> CommandResult:
         """Run `script` on stdin of a remote POSIX sh. The timeout is the smaller of `timeout` and the
         host's `command_timeout`.
 
@@ -518,9 +523,13 @@ class SSHTransport(Transport):
                 before += line
                 if not line:
                     break
+                if len(before) > MAX_PREAMBLE_STDERR:  # a login script or sudo talking without end
+                    raise TransportError(
+                        f"more than {MAX_PREAMBLE_STDERR >> 10} KiB on stderr before the shell started"
+                    )
             out, err = await asyncio.gather(
-                read_bounded(proc.stdout, MAX_SCRIPT_OUTPUT, "the script's output"),
-                read_bounded(proc.stderr, MAX_SCRIPT_OUTPUT, "the script's error output"),
+                read_bounded(proc.stdout, MAX_SCRIPT_OUTPUT, "the script's output", keep_tail),
+                read_bounded(proc.stderr, MAX_SCRIPT_OUTPUT, "the script's error output", keep_tail),
             )
             await proc.wait()
             return out, before + err
