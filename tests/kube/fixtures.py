@@ -37,7 +37,7 @@ def kube_apiserver():
         try:
             import kubernetes  # noqa: F401
         except ImportError:
-            why = "the kubernetes Python client is not installed (pip install 'kubernetes>=33.1,<37')"
+            why = "the kubernetes Python client is not installed (pip install 'kubernetes>=33.1,<36')"
     if why:
         if _require():
             pytest.fail(f"BKDOCTOR_REQUIRE_KUBE is set but: {why}", pytrace=False)
