@@ -407,6 +407,15 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, rem: Remediation, inv: Invento
         elif isinstance(ch, CommandChange) and ch.where == "control":
             rc, tail = asyncio.run(run_on_control(inv, ch.script))
             out.setdefault("commands", []).append({"script": ch.script, "rc": rc, "output": tail})
+            if rc == NO_INSTALL_DIR:
+                ran = len(out["commands"]) - 1
+                return {
+                    **out,
+                    "ok": False,
+                    "error": f"install_dir {inv.install_dir} is not a directory on the control machine: set "
+                    f"install_dir in the inventory (§四.2.2: ~/bkce7.1-install/blueking); "
+                    + (f"{ran} command(s) ran before this one" if ran else "nothing was run"),
+                }
             if rc != 0:
                 return {**out, "ok": False, "error": f"`{ch.script}` exited {rc}: {tail[-300:]}"}
         elif isinstance(ch, CommandChange) and rem.run_command is not None:
@@ -463,10 +472,27 @@ async def rollback(
         cm.data = data
         core.replace_namespaced_config_map(k["name"], k["namespace"], cm)
         lines.append(f"restored {k['kind']} {k['namespace']}/{k['name']} ({', '.join(k.get('applied_before') or {})})")
-    for c in rec["changes"]:
-        if c.get("type") == "command" and c.get("undo"):
-            lines.append(f"not undone automatically: {c['script'].strip().splitlines()[0]} (to undo: {c['undo']})")
+    commands = [c for c in rec["changes"] if c.get("type") == "command"]
+    for c in commands:
+        first = c["script"].strip().splitlines()[0]
+        if c.get("undo"):
+            lines.append(f"not undone automatically: {first} (to undo: {c['undo']})")
+        else:
+            where = "on the control machine, in install_dir" if c.get("where") == "control" else f"on {rec['target']}"
+            lines.append(f"not undone: `{first}` ran {where}; bkdoctor cannot undo a command")
+    if commands and not wrote and not applied.get("k8s"):
+        # nothing restorable: saying "rolled back" (exit 0, marked in the journal) would be untrue
+        ok = False
+        ran = [f"{x['script'].strip()} (exit {x['rc']})" for x in applied.get("commands") or []]
+        lines.append(
+            "nothing to restore: this fix only ran commands"
+            + (f" ({'; '.join(ran)})" if ran else "")
+            + "; undo them by hand (for a helm release: helm history, then helm rollback to the revision you want)"
+        )
     return ok, lines
+
+
+NO_INSTALL_DIR = 97  # the control script's exit status when install_dir is not there (nothing else has run)
 
 
 async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) -> tuple[int, str]:
@@ -498,4 +524,4 @@ def control_script(install_dir: str, local: bool, command: str) -> str:
     if os.environ.get("KUBECONFIG") and local:
         env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
     # helm/helmfile live in the install root's bin/, beside blueking/ (§四.2.2)
-    return f'cd {d} || exit 97\nPATH="$PWD/../bin:$PWD/bin:$PATH"; export PATH; {env}\n{command}\n'
+    return f'cd {d} || exit {NO_INSTALL_DIR}\nPATH="$PWD/../bin:$PWD/bin:$PATH"; export PATH; {env}\n{command}\n'
