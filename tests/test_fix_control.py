@@ -376,3 +376,20 @@ def test_missing_install_dir_runs_nothing_and_says_so(site):
     assert "nothing was run" in msg and "set install_dir in the inventory" in msg
     assert len(calls(site)) == n
     assert scan(site, "ingress-nginx") == "fail"
+
+
+def test_a_stuck_release_beside_an_smart_app_is_synced_and_the_rest_is_said(site):
+    """bk-mysql failed (helmfile can sync it) and bk_itsm failed (an S-Mart app, §九.5: by hand): the sync runs,
+    and the outcome names the step left, not a bare "still failing"."""
+    _failed(site)
+    _smart(site)
+    n = len(calls(site))
+    rc, out, r = fix(site, "helm-releases")
+    assert calls(site)[n:] == ["helmfile -f base-storage.yaml.gotmpl -l name=bk-mysql sync"]
+    assert history(site, "bk-mysql")[2][0] == "deployed"
+    assert [o["status"] for o in out] == ["manual"], out
+    msg = out[0]["message"]
+    assert "bk_itsm is an S-Mart app" in msg and "developer centre" in msg and "blueking/bk-itsm" in msg, msg
+    assert rc == 0
+    # and the plan shown before the confirmation said so
+    assert "and by hand (bkdoctor cannot do these):\n    # bk_itsm is an S-Mart app" in r.stderr, r.stderr

@@ -350,6 +350,16 @@ async def run_fix(
                             f"fixed and re-checked: {after.result.message.en}",
                         ),
                     )
+                elif plan.manual and rem.scope == "cluster":
+                    # the changes are made; what the rule still wants is the plan's part for a person
+                    why = after.result.message if after else T("复查没有结果", "no result on re-check")
+                    status, msg = (
+                        "manual",
+                        T(
+                            f"已应用自动修改；仍未通过（{why.zh}），请手工执行：" + _steps(plan.manual),
+                            f"changes applied; still failing ({why.en}) until you run by hand:" + _steps(plan.manual),
+                        ),
+                    )
                 else:
                     why = after.result.message if after else T("复查没有结果", "no result on re-check")
                     restored = []
