@@ -211,6 +211,14 @@ def _no_default_sc(site):
     )
 
 
+def _default_annotation_removed(site):
+    post(  # 00-localpv's class, its default annotation removed by hand (kubectl annotate sc … is-default-class-)
+        site,
+        "/apis/storage.k8s.io/v1/storageclasses",
+        {"metadata": {"name": "local-storage"}, "provisioner": "kubernetes.io/no-provisioner"},
+    )
+
+
 # rule, state, --allow-disruptive needed, the control commands the fix runs (in order), a release's history after
 CASES = {
     "helm-pending-upgrade": (
@@ -247,6 +255,13 @@ CASES = {
         ),
     ),
     "ingress-absent": ("ingress-nginx", _no_ingress, False, ["helmfile -f 00-ingress-nginx.yaml.gotmpl sync"], None),
+    "default-annotation-removed": (
+        "storage-class",
+        _default_annotation_removed,
+        False,
+        ["helmfile -f 00-localpv.yaml.gotmpl sync"],
+        None,
+    ),
     "no-default-storageclass": (
         "storage-class",
         _no_default_sc,
@@ -393,3 +408,30 @@ def test_a_stuck_release_beside_an_smart_app_is_synced_and_the_rest_is_said(site
     assert rc == 0
     # and the plan shown before the confirmation said so
     assert "and by hand (bkdoctor cannot do these):\n    # bk_itsm is an S-Mart app" in r.stderr, r.stderr
+
+
+def test_a_crashlooping_controller_is_not_claimed_fixed(site):
+    """The crashloop case's plan is the same sync (its golden diff): helm re-applies the chart, but a container
+    that crashes keeps crashing. The outcome is `failed` with the reason the rule still gives, never `fixed`."""
+    from clusterstate import FIXTURES, merged_state
+
+    _, objs = merged_state(FIXTURES / "ingress-nginx" / "crashloop.fail.yaml")
+    pod = next(o for o in objs if o["kind"] == "Pod" and "ingress-nginx-controller" in o["metadata"]["name"])
+    status = pod.pop("status")
+    pod["spec"]["nodeName"] = "node-1"
+    post(site, "/api/v1/namespaces/blueking/pods", pod)
+    rest(
+        site["api"],
+        "PATCH",
+        f"/api/v1/namespaces/blueking/pods/{pod['metadata']['name']}/status",
+        body={"status": status},
+        content_type="application/merge-patch+json",
+    )
+    n = len(calls(site))
+    rc, out, r = fix(site, "ingress-nginx")
+    assert calls(site)[n:] == ["helmfile -f 00-ingress-nginx.yaml.gotmpl sync"]
+    assert rc == 1 and [o["status"] for o in out] == ["failed"], out
+    msg = out[0]["message"]
+    assert "still failing after the change (ingress-nginx: none of 1 controller pod(s) is ready)" in msg, msg
+    assert "what ran is not undone" in msg and "no file" not in msg
+    assert scan(site, "ingress-nginx") == "fail"

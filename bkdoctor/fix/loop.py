@@ -370,9 +370,18 @@ async def run_fix(
                         finally:
                             await transport.close()
                     applied["restored"] = restored
-                    msg = T(
-                        f"修改后复查仍未通过（{why.zh}），已从备份恢复：{', '.join(restored) or '无文件'}",
-                        f"still failing after the change ({why.en}); restored from backup: {', '.join(restored) or 'no file'}",
+                    msg = (
+                        T(
+                            f"修改后复查仍未通过（{why.zh}），已从备份恢复：{', '.join(restored) or '无文件'}",
+                            f"still failing after the change ({why.en}); restored from backup: {', '.join(restored) or 'no file'}",
+                        )
+                        if rem.scope != "cluster"
+                        # a command or a cluster change has no backup to put back: say so, not "no file"
+                        else T(
+                            f"修改后复查仍未通过（{why.zh}）；已执行的修改未撤销（bkdoctor journal 中有记录）",
+                            f"still failing after the change ({why.en}); what ran is not undone (it is in "
+                            "bkdoctor journal)",
+                        )
                     )
         except (TransportError, OSError) as e:
             msg = T(f"无法应用：{e}", f"cannot apply: {e}")
