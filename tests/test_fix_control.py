@@ -7,8 +7,10 @@ The control machine's tools are the install tests' stand-ins (fixtures/install/s
 writes into the real test API server (its release Secrets, the chart's Service and Pod, the StorageClass).
 `helmfile sync` of a release whose last revision is pending-* is refused as helm 3 refuses it, so a stuck release
 is fixed only by the rollback or uninstall the remediation runs first. Also: the cases whose plan is manual
-(S-Mart apps, an unknown release, PVCs pending beside a default StorageClass) run nothing and say what to do; a
-missing install_dir runs nothing and says so; `rollback` of a command-only fix says it cannot undo it."""
+(S-Mart apps, an unknown release, PVCs pending beside a default StorageClass) run nothing and say what to do; an
+S-Mart app failing beside a stuck release: the sync runs and the outcome names the step left; a crash-looping
+ingress controller (a sync restarts nothing) is reported failed, never fixed; a missing install_dir runs nothing
+and says so; `rollback` of a command-only fix says it cannot undo it."""
 
 from __future__ import annotations
 
