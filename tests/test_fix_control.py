@@ -193,6 +193,12 @@ def _pending_upgrade(site):
     release(site, "bk-cmdb", "pending-upgrade", 2)
 
 
+def _pending_after_failed(site):
+    release(site, "bk-iam", "deployed", 1)  # a failed upgrade leaves the deployed revision as it was
+    release(site, "bk-iam", "failed", 2)
+    release(site, "bk-iam", "pending-upgrade", 3)
+
+
 def _pending_install(site):
     release(site, "bk-job", "pending-install", 1)
 
@@ -236,6 +242,22 @@ CASES = {
                 2: ("pending-upgrade", "pending-upgrade", "Install complete"),
                 3: ("superseded", "superseded", "Rollback to 1"),
                 4: ("deployed", "deployed", "Upgrade complete"),
+            },
+        ),
+    ),
+    "helm-pending-after-a-failed-upgrade": (  # back to the revision that deployed, not to the failed one
+        "helm-releases",
+        _pending_after_failed,
+        True,
+        ["helm -n blueking rollback bk-iam 1", "helmfile -f base-blueking.yaml.gotmpl -l name=bk-iam sync"],
+        (
+            "bk-iam",
+            {
+                1: ("superseded", "superseded", "Install complete"),
+                2: ("failed", "failed", "Install complete"),
+                3: ("pending-upgrade", "pending-upgrade", "Install complete"),
+                4: ("superseded", "superseded", "Rollback to 1"),
+                5: ("deployed", "deployed", "Upgrade complete"),
             },
         ),
     ),

@@ -59,8 +59,10 @@ def plan(facts, ctx):
                 manual.append(f"helm -n {ns} history {name}  # which helmfile declares this release?")
             continue
         if r["status"].startswith("pending-"):
-            # an interrupted operation: helm refuses every other one until this revision is settled
-            prev = r["revision"] - 1
+            # an interrupted operation: helm refuses every other one until this revision is settled. Back to the
+            # newest revision that deployed (the one before may have failed: its objects would be applied again);
+            # without that fact (an older bundle), the one before
+            prev = r.get("last_good") or r["revision"] - 1
             if prev >= 1 and r.get("revisions", 1) > 1:
                 changes.append(
                     CommandChange(
