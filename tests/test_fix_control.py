@@ -26,7 +26,7 @@ import pytest
 import yaml
 from clusterstate import helm_release_secret
 from hostcases import make_ssh_host
-from kube.fixtures import kube_apiserver, rest  # noqa: F401
+from kube.fixtures import delete_namespace, kube_apiserver, rest  # noqa: F401
 from kube.relay import ApiRelay
 from test_install_e2e import DOMAIN, HOME_SETUP, ROOT, calls
 
@@ -55,7 +55,8 @@ def control(kube_apiserver, tmp_path_factory):
     (stand / "standin.json").write_text(json.dumps(cfg))
     (stand / "standin.log").write_text("")
     factory = SSHFleetFactory()
-    relay = None
+    relay, made = None, False
+    api = kube_apiserver.api_client()
     try:
         fleet, ctl = make_ssh_host(
             factory,
@@ -70,10 +71,10 @@ def control(kube_apiserver, tmp_path_factory):
                 },
             },
         )
-        try:  # where BlueKing's releases live (a real install has it from §四 on)
-            rest(kube_apiserver.api_client(), "POST", "/api/v1/namespaces", body={"metadata": {"name": "blueking"}})
-        except Exception:
-            pass
+        # where BlueKing's releases live (a real install has it from §四 on); removed at the end: the API server
+        # is the session's, and later tests create it themselves
+        rest(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": "blueking"}})
+        made = True
         relay = ApiRelay(int(kube_apiserver.url.rsplit(":", 1)[1]), ctl).start()
         ctl.run(f"INSTALL_DIR={INSTALL} bkdl-7.1-stable.sh -ur latest base demo")
         assert ctl.run(f"test -x {INSTALL}/bin/helmfile && test -d {INSTALL}/blueking").returncode == 0
@@ -104,6 +105,8 @@ def control(kube_apiserver, tmp_path_factory):
         if relay is not None:
             relay.stop()
         factory.close()
+        if made:
+            delete_namespace(api, "blueking")
 
 
 @pytest.fixture
