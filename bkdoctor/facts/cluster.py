@@ -427,6 +427,7 @@ class ClusterFacts:
 
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         counts: Counter = Counter()
+        good: dict[tuple[str, str], int] = {}  # the newest revision that deployed (deployed or superseded since)
         cont = None
         while True:
             q: dict[str, Any] = {"labelSelector": "owner=helm", "limit": min(self.page, rec.page or self.page)}
@@ -441,6 +442,8 @@ class ClusterFacts:
                 key = (md.get("namespace"), labels.get("name"))
                 rev = int(labels.get("version") or 0)
                 counts[key] += 1
+                if labels.get("status") in ("deployed", "superseded") and rev > good.get(key, 0):
+                    good[key] = rev
                 if key not in latest or rev > latest[key]["revision"]:
                     latest[key] = {
                         "namespace": key[0],
@@ -475,6 +478,7 @@ class ClusterFacts:
                     "app_version": app_version,
                     "error": err,
                     "revisions": counts[key],
+                    "last_good": good.get(key),
                 }
             )
         return out

@@ -354,6 +354,16 @@ async def run_fix(
                             f"fixed and re-checked: {after.result.message.en}",
                         ),
                     )
+                elif plan.manual and rem.scope == "cluster":
+                    # the changes are made; what the rule still wants is the plan's part for a person
+                    why = after.result.message if after else T("复查没有结果", "no result on re-check")
+                    status, msg = (
+                        "manual",
+                        T(
+                            f"已应用自动修改；仍未通过（{why.zh}），请手工执行：" + _steps(plan.manual),
+                            f"changes applied; still failing ({why.en}) until you run by hand:" + _steps(plan.manual),
+                        ),
+                    )
                 else:
                     why = after.result.message if after else T("复查没有结果", "no result on re-check")
                     restored = []
@@ -364,9 +374,18 @@ async def run_fix(
                         finally:
                             await transport.close()
                     applied["restored"] = restored
-                    msg = T(
-                        f"修改后复查仍未通过（{why.zh}），已从备份恢复：{', '.join(restored) or '无文件'}",
-                        f"still failing after the change ({why.en}); restored from backup: {', '.join(restored) or 'no file'}",
+                    msg = (
+                        T(
+                            f"修改后复查仍未通过（{why.zh}），已从备份恢复：{', '.join(restored) or '无文件'}",
+                            f"still failing after the change ({why.en}); restored from backup: {', '.join(restored) or 'no file'}",
+                        )
+                        if rem.scope != "cluster"
+                        # a command or a cluster change has no backup to put back: say so, not "no file"
+                        else T(
+                            f"修改后复查仍未通过（{why.zh}）；已执行的修改未撤销（bkdoctor journal 中有记录）",
+                            f"still failing after the change ({why.en}); what ran is not undone (it is in "
+                            "bkdoctor journal)",
+                        )
                     )
         except (TransportError, OSError) as e:
             msg = T(f"无法应用：{e}", f"cannot apply: {e}")
@@ -411,6 +430,15 @@ def _apply_cluster_plan(plan: Plan, cluster: Any, rem: Remediation, inv: Invento
         elif isinstance(ch, CommandChange) and ch.where == "control":
             rc, tail = asyncio.run(run_on_control(inv, ch.script))
             out.setdefault("commands", []).append({"script": ch.script, "rc": rc, "output": tail})
+            if rc == NO_INSTALL_DIR:
+                ran = len(out["commands"]) - 1
+                return {
+                    **out,
+                    "ok": False,
+                    "error": f"install_dir {inv.install_dir} is not a directory on the control machine: set "
+                    f"install_dir in the inventory (§四.2.2: ~/bkce7.1-install/blueking); "
+                    + (f"{ran} command(s) ran before this one" if ran else "nothing was run"),
+                }
             if rc != 0:
                 return {**out, "ok": False, "error": f"`{ch.script}` exited {rc}: {tail[-300:]}"}
         elif isinstance(ch, CommandChange) and rem.run_command is not None:
@@ -472,10 +500,27 @@ async def rollback(
         cm.data = data
         core.replace_namespaced_config_map(k["name"], k["namespace"], cm)
         lines.append(f"restored {k['kind']} {k['namespace']}/{k['name']} ({', '.join(k.get('applied_before') or {})})")
-    for c in rec["changes"]:
-        if c.get("type") == "command" and c.get("undo"):
-            lines.append(f"not undone automatically: {c['script'].strip().splitlines()[0]} (to undo: {c['undo']})")
+    commands = [c for c in rec["changes"] if c.get("type") == "command"]
+    for c in commands:
+        first = c["script"].strip().splitlines()[0]
+        if c.get("undo"):
+            lines.append(f"not undone automatically: {first} (to undo: {c['undo']})")
+        else:
+            where = "on the control machine, in install_dir" if c.get("where") == "control" else f"on {rec['target']}"
+            lines.append(f"not undone: `{first}` ran {where}; bkdoctor cannot undo a command")
+    if commands and not wrote and not applied.get("k8s"):
+        # nothing restorable: saying "rolled back" (exit 0, marked in the journal) would be untrue
+        ok = False
+        ran = [f"{x['script'].strip()} (exit {x['rc']})" for x in applied.get("commands") or []]
+        lines.append(
+            "nothing to restore: this fix only ran commands"
+            + (f" ({'; '.join(ran)})" if ran else "")
+            + "; undo them by hand (for a helm release: helm history, then helm rollback to the revision you want)"
+        )
     return ok, lines
+
+
+NO_INSTALL_DIR = 97  # the control script's exit status when install_dir is not there (nothing else has run)
 
 
 async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) -> tuple[int, str]:
@@ -507,4 +552,4 @@ def control_script(install_dir: str, local: bool, command: str) -> str:
     if os.environ.get("KUBECONFIG") and local:
         env = f"KUBECONFIG={shlex.quote(os.environ['KUBECONFIG'])}; export KUBECONFIG; "
     # helm/helmfile live in the install root's bin/, beside blueking/ (§四.2.2)
-    return f'cd {d} || exit 97\nPATH="$PWD/../bin:$PWD/bin:$PATH"; export PATH; {env}\n{command}\n'
+    return f'cd {d} || exit {NO_INSTALL_DIR}\nPATH="$PWD/../bin:$PWD/bin:$PATH"; export PATH; {env}\n{command}\n'

@@ -242,6 +242,9 @@ def _check_kinds(path: str, kinds: dict[str, Any]) -> None:
                         _typed(path, f"{where}[{i}].{f}", item.get(f), (str, type(None)), "a string or null")
                     for f in ("revision", "revisions"):
                         _typed(path, f"{where}[{i}].{f}", item.get(f, 0), int, "a number")
+                    _typed(
+                        path, f"{where}[{i}].last_good", item.get("last_good"), (int, type(None)), "a number or null"
+                    )
                     continue
                 for f in ("metadata", "spec", "status"):
                     sub = _typed(path, f"{where}[{i}].{f}", item.get(f), (dict, type(None)), "a mapping")

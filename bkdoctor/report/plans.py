@@ -13,13 +13,13 @@ def host_list(names: list[str]) -> str:
 
 
 def show_plans(plans: list[Any], say: Callable[[str], None], lang: str) -> None:
-    """`--- RULE on HOST` and the diff for each plan, except that plans with the same rule, diff and note are
+    """`--- RULE on HOST`, the diff and the steps left to a person for each plan, except that plans with the same rule, diff and note are
     shown once: `--- RULE: the same change on 40 hosts: node-[001-040]`."""
     groups: dict[tuple, list[Any]] = {}
     for p in plans:
-        key = (p.rule, p.disruptive, p.diff(), p.note.get(lang) if p.note else None)
+        key = (p.rule, p.disruptive, p.diff(), p.note.get(lang) if p.note else None, tuple(p.manual))
         groups.setdefault(key, []).append(p)
-    for (rule, disruptive, diff, note), ps in groups.items():
+    for (rule, disruptive, diff, note, manual), ps in groups.items():
         flag = " [disruptive]" if disruptive else ""
         if len(ps) == 1:
             say(f"--- {rule} on {ps[0].target}{flag}")
@@ -32,6 +32,11 @@ def show_plans(plans: list[Any], say: Callable[[str], None], lang: str) -> None:
         say(diff or "(no file change)")
         if note:
             say(note)
+        if manual:  # what the changes cannot do, shown before the operator says yes
+            say(
+                ("此外需手工执行：" if lang == "zh" else "and by hand (bkdoctor cannot do these):")
+                + "".join(f"\n    {m}" for m in manual)
+            )
 
 
 def fold_outcomes(outcomes: list[Any], lang: str) -> list[tuple[Any, list[str], list[str]]]:
