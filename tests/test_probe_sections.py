@@ -91,6 +91,8 @@ def outcome(fn):
 
 def stand_in(bindir: Path, name: str, body: str) -> None:
     p = bindir / name
+    if p.is_symlink():  # tools' link to the real command: writing through it would replace that command
+        p.unlink()
     p.write_text("#!/bin/sh\n" + body)
     p.chmod(0o755)
 
@@ -500,3 +502,49 @@ def test_getent_hosts_inline_resolves_the_same_names(tmp_path, shell, case):
     assert old["getent_hosts"].rc == new["getent_hosts"].rc
     if case == "v6-and-unknown":
         assert want == {"a.example": "10.0.0.1", "v6.example": "fd00::1", "nowhere.example": None}
+
+
+# -- registry: the `test -d` on the registry's data (maybe a network mount) runs under `t`, not in the probe's shell --
+_NEW_CACHED = (
+    '{ t test -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests"; } 2>/dev/null; '
+    "case $? in 0) echo 'cached yes';; 1) echo 'cached no';; esac"
+)
+_OLD_CACHED = (
+    'if [ -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests" ]; '
+    "then echo 'cached yes'; else echo 'cached no'; fi"
+)
+assert host.SECTIONS["registry_http"].endswith(_NEW_CACHED)
+OLD["registry_http"] = host.SECTIONS["registry_http"][: -len(_NEW_CACHED)] + _OLD_CACHED
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", ["cached", "not-cached", "no-data-dir", "a-file", "no-repo", "unreadable", "hang"])
+def test_registry_cached_under_t_gives_the_same_registry_fact(tmp_path, shell, case):
+    b = tools(tmp_path, *(() if case == "hang" else ("test",)))  # never a stand-in written through tools' symlink
+    stand_in(b, "curl", "printf '200 0.012'\n")
+    data = tmp_path / "registry"
+    repo = "" if case == "no-repo" else "library/nginx"
+    if case != "no-data-dir":
+        (data / "docker/registry/v2/repositories/library").mkdir(parents=True)
+    m = data / "docker/registry/v2/repositories/library/nginx/_manifests"
+    if case in ("cached", "unreadable"):
+        m.mkdir(parents=True)
+    elif case == "a-file":
+        m.parent.mkdir(parents=True)
+        m.write_text("")
+    if case == "unreadable":
+        m.parent.chmod(0)  # root searches it anyway: the same answer from both
+    if case == "hang":  # a dead mount: the stand-in `test` hangs, `t` stops it (its limits shortened here)
+        stand_in(b, "test", f"trap '' TERM; {shutil.which('sleep')} 30 & wait $!; wait $!\n")
+    params = f"BKD_REGISTRY_PORT=5000; BKD_REGISTRY_UPSTREAM=http://u; BKD_REGISTRY_DATA='{data}'; "
+    params += f"BKD_REGISTRY_REPO='{repo}'; BKD_REGISTRY_TAG=1; "
+    subst = {"timeout -k 5 10 ": "timeout -k 1 1 "}
+    other = {n: host.Section(n, 3, b"") for n in ("registry_config", "registry_storage")}
+    new = run(shell, {"registry_http": params + host.SECTIONS["registry_http"]}, b, subst)
+    if case == "hang":
+        assert HostFacts({**new, **other}).registry["cached"] is None  # unknown: never "no", never a blocked probe
+        return
+    old = run(shell, {"registry_http": params + OLD["registry_http"]}, b, subst)
+    want = same("registry", old, new, other)
+    assert isinstance(want, dict), want
+    assert want["cached"] == (case in ("cached", "unreadable")) if repo else want["cached"] is None, want

@@ -921,8 +921,8 @@ def _hosts_names(inv: Any, host: Any) -> str:
 # each lookup bounded (as before the batch), all of it in the function's subshell
 _GETENT_FALLBACK = (
     "__bkd_gf() ( nl='\n'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
-    '( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
-    '[ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '( r=; [ -n "$f" ] || { r=$(timeout -k 1 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '[ -n "$r" ] || { r=$(timeout -k 1 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
     'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait )'
 )
 
@@ -933,7 +933,7 @@ _GETENT_FALLBACK = (
         "getent_hosts": (
             "command -v getent >/dev/null 2>&1 || return 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
             'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
-            'r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); '
+            'r=$(timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); '
             # cut off (not getent's own 0 or 2): its last line may be cut as well, so it is not read
             'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; '
             'for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; '
@@ -1134,8 +1134,11 @@ def p_clock_offset(f: HostFacts) -> dict[str, float]:
     "disk_iops",
     sections={
         "fio": (
-            'command -v fio >/dev/null 2>&1 || exit 127; test -d "$BKD_FIO_DIR" || exit 3; '
-            'f="$BKD_FIO_DIR/.bkdoctor-fio.$$"; trap \'rm -f "$f"\' EXIT INT TERM; '
+            # every touch of the directory (a network mount, maybe) is bounded: its `test -d` and the trap's `rm -f` by
+            # a `timeout` each (a hang in `test -d`: status 124 or 137, "fio failed"), fio by its own
+            'command -v fio >/dev/null 2>&1 || exit 127; timeout -k 5 10 test -d "$BKD_FIO_DIR"; r=$?; '
+            "[ $r -eq 0 ] || { [ $r -eq 1 ] && exit 3; exit $r; }; "
+            'f="$BKD_FIO_DIR/.bkdoctor-fio.$$"; trap \'timeout -k 5 10 rm -f "$f"\' EXIT INT TERM; '
             'run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename="$f" --size="$BKD_FIO_SIZE" '
             '--rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime="$BKD_FIO_RUNTIME" '
             '--time_based --output-format=json "$@"; }; '
@@ -1174,7 +1177,10 @@ def p_disk_iops(f: HostFacts) -> dict[str, Any]:
         read_iops, write_iops = float(job["read"]["iops"]), float(job["write"]["iops"])
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise FactUnavailable(T(f"无法解析 fio 的 JSON 输出：{e}", f"cannot parse fio's JSON output: {e}"))
-    fstype = f.sec("fio_fstype").text().strip() if f.sec("fio_fstype").ok else None
+    # fio_fstype is in a bounded group (host.GROUPS): a hang there leaves it out, and the finished fio run is kept,
+    # its filesystem type unknown (None), never discarded
+    ft = f.sections.get("fio_fstype")
+    fstype = ft.text().strip() if ft is not None and ft.ok else None
     return {
         "iops": read_iops + write_iops,
         "read_iops": read_iops,
@@ -1283,8 +1289,11 @@ def _probe_image(th: dict[str, Any]) -> tuple[str, str]:
             "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' "
             "-H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "
             '"$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG")"; done; '
-            'if [ -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests" ]; '
-            "then echo 'cached yes'; else echo 'cached no'; fi"
+            # the registry's data may be a network mount: `test -d` under `t` (a process, /usr/bin/test, where the shell's
+            # own test would block the probe on a dead mount); 1 is "no", a hang (124/137) or any other status nothing;
+            # stderr closed for the shell's own "Killed" notice too, a line the parser would not read
+            '{ t test -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests"; } 2>/dev/null; '
+            "case $? in 0) echo 'cached yes';; 1) echo 'cached no';; esac"
         ),
     },
     params={
@@ -1371,28 +1380,38 @@ MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
 # the probe: reviewed code that may do what a section in the probe's shell may not (background jobs, `wait`), inside
 # a function whose body is a subshell (`f() ( ... )`), so none of it reaches the probe's shell
 HELPERS = {"getent_hosts": _GETENT_FALLBACK}
-# The sections that run in the probe's ONE bounded group (probe.build_script: `timeout -k 5 GROUP_LIMIT sh -c`), in
-# this order, the likeliest hang last (a hang costs the sections after it in the group, as errors): every section
-# that runs a command that can hang (`t cmd`: inside the group `t` runs it directly), and every section that touches a
-# path that may be a network mount, even with a shell test only (`test -d` on a dead hard NFS mount blocks the shell
-# itself, where no per-command timeout could reach it; in the group the group's timeout does). Not here, and why:
-# registry_certs (/etc), fio (a measurement with its own 35 s timeout), registry_http (curls with their own limits).
-BOUNDED = (
-    "kubelet_version",
-    "docker_cli_info",  # runs only when the Docker socket is absent
-    "chronyc_tracking",
-    "ntpstat",
-    "iptables",  # -w: waits for the xtables lock
-    "firewalld_active",  # systemctl: PID 1 / D-Bus
-    "firewalld_enabled",
-    "timedatectl",  # D-Bus activation of timedated
-    "localpv_dirs",  # globs under /data
-    "fio_fstype",
-    "registry_storage",
-    "localpv_df",
-    "df",  # / and /data
-    "nfs_df",  # the NFS share itself: the likeliest hang of all
+# The sections that run in the probe's bounded groups (probe.build_script: `timeout -k 5 GROUP_LIMIT sh -c` each, one
+# after the other), each group in its order, the likeliest hang last (a hang costs the sections after it in ITS group,
+# as errors; the other group runs whole): every section that runs a command that can hang (`t cmd`: inside a group
+# `t` runs it directly), and every section that touches a path that may be a network mount, even with a shell test
+# only (`test -d` on a dead hard NFS mount blocks the shell itself, where no per-command timeout could reach it; in
+# the group the group's timeout does). Two groups, so that a wedged D-Bus or a held xtables lock (commands that ask
+# another process) never costs the disk facts, nor a dead mount the firewall's and the clock's. Not here, and why:
+# registry_certs (/etc), fio (a measurement with its own 35 s timeout: its own `test -d` and `rm -f` are bounded by a
+# `timeout` each), registry_http (curls with their own limits; its `test -d` on the registry's data runs under `t`).
+GROUPS = (
+    (  # commands that ask another process: PID 1 or a daemon over D-Bus, chronyd, the xtables lock
+        "kubelet_version",
+        "docker_cli_info",  # runs only when the Docker socket is absent
+        "chronyc_tracking",
+        "ntpstat",
+        "firewalld_active",  # systemctl: PID 1 / D-Bus (gives up after D-Bus's 25 s default only)
+        "firewalld_enabled",
+        "timedatectl",  # D-Bus activation of timedated
+        # -w: waits for the xtables lock, without limit on CentOS 7 (iptables 1.4.21: `-w` takes no seconds there;
+        # from its changelog, not run here); kube-proxy and the CNI hold it all day
+        "iptables",
+    ),
+    (  # paths that may be on a network mount
+        "localpv_dirs",  # globs under /data
+        "fio_fstype",
+        "registry_storage",
+        "localpv_df",
+        "df",  # / and /data
+        "nfs_df",  # the NFS share itself: the likeliest hang of all
+    ),
 )
+BOUNDED = tuple(n for g in GROUPS for n in g)
 
 
 def _check_params() -> None:

@@ -14,9 +14,10 @@ The nonce is random per run, so no file content can forge a boundary. Raw output
 binary or non-UTF-8 file cannot break the framing.
 
 The sections whose commands can hang, or which touch a path that may be a network mount (`host.BOUNDED`), run last,
-together, in one shell bounded by one `timeout -k 5 20`: a hang there stops that group, and its remaining sections
-arrive without their end marker, so they are absent from the parsed output (their facts are errors) while every
-other section is whole.
+in two groups (`host.GROUPS`: commands that ask another process, then paths), each in one shell bounded by one
+`timeout -k 5 15`: a hang there stops that group, and its remaining sections arrive without their end marker, so they
+are absent from the parsed output (their facts are errors) while the other group and every other section are whole.
+A group's shell gets the nonce and the parameters its sections read in its environment, not in its argv (`ps`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ EXTRA_SECTIONS: dict[str, str] = {}
 
 _PRELUDE = r"""LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
-# a command that can hang, outside the bounded group (host.BOUNDED: every built-in section that runs one is in it)
+# a command that can hang, outside the bounded groups (host.BOUNDED: every built-in section that runs one is in
+# them, but registry_http's `test -d` on the registry's data)
 if command -v timeout >/dev/null 2>&1; then t() { timeout -k 5 10 "$@"; }; else t() { "$@"; }; fi
 # a small kernel text file (/proc, /sys: never a NUL byte) read by the shell itself, printed as `cat` prints it (a
 # last line without newline too); anything that is not a readable regular file goes to `cat`, for its own message
@@ -77,23 +79,29 @@ _PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+\Z")
 
 # The sections that run a command that can hang on a production host (df or stat on a dead NFS mount, systemctl or
 # timedatectl with a wedged D-Bus, iptables -w behind a held xtables lock), or touch a path that may be a network
-# mount (a shell test on a dead NFS mount blocks the shell itself), run together in ONE bounded shell, after every
-# other section: `timeout -k 5 GROUP_LIMIT /bin/sh -c '<sections>'` (2 processes, where a `timeout` per command cost
-# one more process each). Inside it `t` runs its command directly. A hang stops the group at GROUP_LIMIT s (SIGTERM
-# to timeout's process group, SIGKILL 5 s later): the section that hung and those after it in the group have no end
-# marker, so parse_output leaves them out and their facts are errors; the sections before it, and every section
-# outside the group, keep their output. Bound: GROUP_LIMIT + 5 s for the whole group (a `timeout -k 5 10` per
-# command gave 15 s each, 7 to 12 of them in a probe), within the transport's 60 s for the whole probe with the
-# unbounded rest (getent 3 s, curl 5 s). The order (host.BOUNDED) puts the likeliest hangs last.
-GROUP_LIMIT = 20
+# mount (a shell test on a dead NFS mount blocks the shell itself), run in bounded shells, after every other section,
+# one per group of host.GROUPS (the D-Bus/lock callers, then the paths): `timeout -k 5 GROUP_LIMIT /bin/sh -c
+# '<sections>'` (2 processes a group, where a `timeout` per command cost one more process each). Inside it `t` runs
+# its command directly. A hang stops its group at GROUP_LIMIT s (SIGTERM to timeout's process group, SIGKILL 5 s
+# later): the section that hung and those after it in that group have no end marker, so parse_output leaves them out
+# and their facts are errors; the sections before it, the other group and every section outside the groups keep
+# their output. Bound: GROUP_LIMIT + 5 s a group, 40 s for both (a `timeout -k 5 10` per command gave 15 s each, 7
+# to 12 of them in a probe), within the transport's 60 s for the whole probe with the unbounded rest (getent 3 s,
+# curl 5 s). The order in each group puts the likeliest hang last.
+GROUP_LIMIT = 15
 GROUP_KILL_AFTER = 5
+# the group's shell reads the nonce from its environment (owner-only /proc/PID/environ), never from its argv: any
+# local user reads root's argv in `ps`, and the nonce is what keeps file content from forging a section boundary
+_GROUP_MARK = "__bkd_m"
 
 
-def _section(mark: str, name: str) -> str:
+def _section(mark: str, name: str, env_mark: bool = False) -> str:
+    """`env_mark`: the marker is the group shell's $__bkd_m (its environment), not text of the script."""
     from bkdoctor.facts.host import SECTIONS
 
     snippet = SECTIONS.get(name)
-    lines = [f"printf '\\n{mark}:B:{name}\\n'"]
+    fmt, arg = ("%s", f' "${_GROUP_MARK}"') if env_mark else (mark, "")
+    lines = [f"printf '\\n{fmt}:B:{name}\\n'{arg}"]
     # stdin is closed so nothing can read the rest of the script
     if snippet is not None and runs_inline(snippet):
         # in the probe's own shell, as a function (`return N` gives the section's status): no subshell, so a
@@ -102,8 +110,37 @@ def _section(mark: str, name: str) -> str:
     else:
         # a subshell keeps a section's `exit`, `cd`, trap or background jobs from leaking into the next one
         lines.append(f"( {snippet or EXTRA_SECTIONS[name]} ) </dev/null 2>&1")
-    lines.append(f"printf '\\n{mark}:E:{name}:%s\\n' \"$?\"")
+    lines.append(f"printf '\\n{fmt}:E:{name}:%s\\n'{arg} \"$?\"")
     return "\n".join(lines)
+
+
+def _group(mark: str, group: list[str], params: set[str], shell: tuple[str, ...]) -> str:
+    """One bounded group: its sections in a `timeout`-bounded shell whose argv holds code only (`ps` shows it to any
+    local user): the nonce and the parameters its sections read reach it through its environment."""
+    from bkdoctor.facts.host import HELPERS, SECTIONS
+
+    for n in group:
+        if re.search(r"\b__bkd_(?:cat|rd|gf)\b", SECTIONS[n]) or n in HELPERS:
+            raise ValueError(f"bounded section {n!r} uses a function of the probe's shell: not in the group's")
+        # a subshell `( ... )` resets the TERM trap below to the default: timeout would return at SIGTERM and leave a
+        # command that ignores it running, so a bounded section must run in the group's shell itself
+        if not runs_inline(SECTIONS[n]):
+            raise ValueError(f"bounded section {n!r} cannot run inline: the group's TERM trap would not cover it")
+    # the trap: at the group's SIGTERM its shell ends when the running command has ended (a command killed by it, as
+    # df in an NFS wait is), and waits for it otherwise, so that timeout's SIGKILL 5 s later reaches a command that
+    # ignores SIGTERM (without it the shell died at once, timeout returned, the command stayed). A handler, not an
+    # ignored signal: the commands the group runs get SIGTERM's default action.
+    text = "\n".join(["trap 'exit 143' TERM", 't() { "$@"; }', *(_section(mark, n, env_mark=True) for n in group)])
+    # only the parameters its sections read, as `NAME="$NAME"` prefixes: in the group's environment, not its argv
+    used = sorted(set(re.findall(r"\bBKD_[A-Z0-9_]+", " ".join(SECTIONS[n] for n in group))) & params)
+    env = " ".join([f"{_GROUP_MARK}='{mark}'", *(f'{p}="${p}"' for p in used)])
+    sh = shlex.join(shell)
+    return (
+        f"__bkd_g={shlex.quote(text + chr(10))}\n"
+        "if command -v timeout >/dev/null 2>&1; then "
+        f'{env} timeout -k {GROUP_KILL_AFTER} {GROUP_LIMIT} {sh} -c "$__bkd_g"; else {env} {sh} -c "$__bkd_g"; fi '
+        "</dev/null 2>&1"
+    )
 
 
 def build_script(
@@ -117,7 +154,7 @@ def build_script(
     `params` become shell variables (`BKD_DOMAIN=...`) that sections may read; values are single-quoted,
     so a value can never become code. `shell` runs the bounded group (the shell the transport starts; tests run
     other shells)."""
-    from bkdoctor.facts.host import BOUNDED, HELPERS, SECTIONS  # the built-in sections, declared with their facts
+    from bkdoctor.facts.host import BOUNDED, GROUPS, HELPERS, SECTIONS  # the built-in sections, with their facts
 
     nonce = nonce or secrets.token_hex(8)
     mark = _MARK.format(nonce=nonce)
@@ -131,28 +168,11 @@ def build_script(
         assigns.append(f"{k}={shlex.quote(str(v))}")
     lines = ["# bkdoctor host probe: read-only", _PRELUDE, *assigns, _file_batch(mark, names)]
     lines += dict.fromkeys(HELPERS[n] for n in sorted(set(names)) if n in HELPERS)
-    group = [n for n in BOUNDED if n in set(names)]
-    for name in sorted(set(names) - set(group)):
+    for name in sorted(set(names) - set(BOUNDED)):
         lines.append(_section(mark, name))
-    if group:
-        for n in group:
-            if re.search(r"\b__bkd_(?:cat|rd|gf)\b", SECTIONS[n]) or n in HELPERS:
-                raise ValueError(f"bounded section {n!r} uses a function of the probe's shell: not in the group's")
-        # the trap: at the group's SIGTERM its shell ends when the running command has ended (a command killed by
-        # it, as df in an NFS wait is), and waits for it otherwise, so that timeout's SIGKILL 5 s later reaches a
-        # command that ignores SIGTERM (without it the shell died at once, timeout returned, the command stayed).
-        # A handler, not an ignored signal: the commands the group runs get SIGTERM's default action.
-        # only the parameters its sections read: the text is the group shell's argv, which `ps` shows on the host
-        used = set(re.findall(r"\bBKD_[A-Z0-9_]+", " ".join(SECTIONS[n] for n in group)))
-        own = [a for a in assigns if a.split("=", 1)[0] in used]
-        text = "\n".join(["trap 'exit 143' TERM", 't() { "$@"; }', *own, *(_section(mark, n) for n in group)])
-        text += "\n"
-        sh = shlex.join(shell)
-        lines.append(
-            f"__bkd_g={shlex.quote(text)}\n"
-            "if command -v timeout >/dev/null 2>&1; then "
-            f'timeout -k {GROUP_KILL_AFTER} {GROUP_LIMIT} {sh} -c "$__bkd_g"; else {sh} -c "$__bkd_g"; fi </dev/null 2>&1'
-        )
+    for group in ([n for n in g if n in set(names)] for g in GROUPS):
+        if group:
+            lines.append(_group(mark, group, {a.split("=", 1)[0] for a in assigns}, shell))
     return "\n".join(lines) + "\n", nonce
 
 

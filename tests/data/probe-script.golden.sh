@@ -1,7 +1,8 @@
 # bkdoctor host probe: read-only
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
-# a command that can hang, outside the bounded group (host.BOUNDED: every built-in section that runs one is in it)
+# a command that can hang, outside the bounded groups (host.BOUNDED: every built-in section that runs one is in
+# them, but registry_http's `test -d` on the registry's data)
 if command -v timeout >/dev/null 2>&1; then t() { timeout -k 5 10 "$@"; }; else t() { "$@"; }; fi
 # a small kernel text file (/proc, /sys: never a NUL byte) read by the shell itself, printed as `cat` prints it (a
 # last line without newline too); anything that is not a readable regular file goes to `cat`, for its own message
@@ -35,7 +36,7 @@ printf '\n@@BKD-0123456789abcdef:B:__files\n'
 __bkd_files </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:__files:%s\n' "$?"
 __bkd_gf() ( nl='
-'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(timeout 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(timeout 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait )
+'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(timeout -k 1 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(timeout -k 1 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait )
 printf '\n@@BKD-0123456789abcdef:B:bandwidth\n'
 __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; curl -sS -L -o /dev/null --connect-timeout 5 --max-time "$BKD_BW_SECONDS" -w '%{http_code} %{size_download} %{time_total} %{speed_download}\n' "$BKD_BW_URL"; rc=$?; [ $rc -eq 28 ] && return 0; return $rc
 }; __bkd_s </dev/null 2>&1
@@ -81,7 +82,7 @@ __bkd_s() { __bkd_rd /etc/hosts
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:etc_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fio\n'
-( command -v fio >/dev/null 2>&1 || exit 127; test -d "$BKD_FIO_DIR" || exit 3; f="$BKD_FIO_DIR/.bkdoctor-fio.$$"; trap 'rm -f "$f"' EXIT INT TERM; run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename="$f" --size="$BKD_FIO_SIZE" --rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime="$BKD_FIO_RUNTIME" --time_based --output-format=json "$@"; }; run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; } ) </dev/null 2>&1
+( command -v fio >/dev/null 2>&1 || exit 127; timeout -k 5 10 test -d "$BKD_FIO_DIR"; r=$?; [ $r -eq 0 ] || { [ $r -eq 1 ] && exit 3; exit $r; }; f="$BKD_FIO_DIR/.bkdoctor-fio.$$"; trap 'timeout -k 5 10 rm -f "$f"' EXIT INT TERM; run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename="$f" --size="$BKD_FIO_SIZE" --rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime="$BKD_FIO_RUNTIME" --time_based --output-format=json "$@"; }; run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; } ) </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:fio:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:firewalld_wants\n'
 __bkd_s() { a=0; for d in /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; do if [ -e "$d" ] || [ -h "$d" ]; then [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || { ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; return; }; else a=2; fi; done; s=; for d in /etc/systemd/system/basic.target.wants/ /etc/systemd/system/multi-user.target.wants/; do if ! [ -e "$d" ]; then printf '%s: absent\n' "$d"; continue; fi; [ -z "$s" ] || echo; s=1; printf '%s:\n' "$d"; for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf '%s\n' "${e#"$d"}"; fi; done; done; return $a
@@ -93,7 +94,7 @@ __bkd_s() { __bkd_rd /etc/fstab
 printf '\n@@BKD-0123456789abcdef:E:fstab:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:getent_hosts\n'
 __bkd_s() { command -v getent >/dev/null 2>&1 || return 127; nl='
-'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(timeout 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; [ $# -lt 2 ] || __bkd_gf "$@"
+'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; [ $# -lt 2 ] || __bkd_gf "$@"
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:getent_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:hostname\n'
@@ -161,7 +162,7 @@ __bkd_s() { test -e "$BKD_REGISTRY_CONFIG" || return 3; __bkd_rd "$BKD_REGISTRY_
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_config:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_http\n'
-__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; printf 'v2 %s\n' "$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$b/v2/")"; printf 'upstream %s\n' "$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' "$BKD_REGISTRY_UPSTREAM/v2/")"; [ -n "$BKD_REGISTRY_REPO" ] || return 0; for i in 1 2; do printf 'manifest%s %s\n' "$i" "$(curl -s -o /dev/null --max-time 60 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG")"; done; if [ -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests" ]; then echo 'cached yes'; else echo 'cached no'; fi
+__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; printf 'v2 %s\n' "$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$b/v2/")"; printf 'upstream %s\n' "$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' "$BKD_REGISTRY_UPSTREAM/v2/")"; [ -n "$BKD_REGISTRY_REPO" ] || return 0; for i in 1 2; do printf 'manifest%s %s\n' "$i" "$(curl -s -o /dev/null --max-time 60 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG")"; done; { t test -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests"; } 2>/dev/null; case $? in 0) echo 'cached yes';; 1) echo 'cached no';; esac
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_http:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_ingress\n'
@@ -202,68 +203,66 @@ __bkd_s() { if [ -r /proc/sys/kernel/osrelease ]; then __bkd_cat /proc/sys/kerne
 printf '\n@@BKD-0123456789abcdef:E:uname_r:%s\n' "$?"
 __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
-BKD_DOCKER_IF_NO_SOCKET=/var/run/docker.sock
-BKD_FIO_DIR=/data
-BKD_LOCALPV_DIR=/mnt/blueking
-BKD_LOCALPV_SRC=/data/bcs/localpv
-BKD_NFS_PATH='"'"''"'"'
-BKD_REGISTRY_DATA=/var/lib/registry-bkhub
-printf '"'"'\n@@BKD-0123456789abcdef:B:kubelet_version\n'"'"'
+printf '"'"'\n%s:B:kubelet_version\n'"'"' "$__bkd_m"
 __bkd_s() { command -v kubelet >/dev/null 2>&1 || return 127; t kubelet --version
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:kubelet_version:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:docker_cli_info\n'"'"'
+printf '"'"'\n%s:E:kubelet_version:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:docker_cli_info\n'"'"' "$__bkd_m"
 __bkd_s() { [ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKET" ] && return 125; command -v docker >/dev/null 2>&1 || return 127; t docker info --format '"'"'{{json .}}'"'"'
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:docker_cli_info:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:chronyc_tracking\n'"'"'
+printf '"'"'\n%s:E:docker_cli_info:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:chronyc_tracking\n'"'"' "$__bkd_m"
 __bkd_s() { __bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(chronyc -n tracking); e=$?; [ -z "$r" ] || printf '"'"'%s\n'"'"' "$r"; [ $e -eq 0 ] || return $e; nl='"'"'
 '"'"'; while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" 	"]*) l=${l#?};; *) break;; esac; done; case "$l" in :?*) __bkd_sync=1; return 0;; esac;; esac; done
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:chronyc_tracking:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:ntpstat\n'"'"'
+printf '"'"'\n%s:E:chronyc_tracking:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:ntpstat\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:ntpstat:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:iptables\n'"'"'
-__bkd_s() { t iptables -w -S
-}; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:iptables:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:firewalld_active\n'"'"'
+printf '"'"'\n%s:E:ntpstat:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:firewalld_active\n'"'"' "$__bkd_m"
 __bkd_s() { t systemctl is-active firewalld
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:firewalld_active:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:firewalld_enabled\n'"'"'
+printf '"'"'\n%s:E:firewalld_active:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:firewalld_enabled\n'"'"' "$__bkd_m"
 __bkd_s() { t systemctl is-enabled firewalld
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:firewalld_enabled:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:timedatectl\n'"'"'
+printf '"'"'\n%s:E:firewalld_enabled:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:timedatectl\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; t timedatectl status
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:timedatectl:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:localpv_dirs\n'"'"'
+printf '"'"'\n%s:E:timedatectl:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:iptables\n'"'"' "$__bkd_m"
+__bkd_s() { t iptables -w -S
+}; __bkd_s </dev/null 2>&1
+printf '"'"'\n%s:E:iptables:%s\n'"'"' "$__bkd_m" "$?"
+'
+if command -v timeout >/dev/null 2>&1; then __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" timeout -k 5 15 /bin/sh -c "$__bkd_g"; else __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" /bin/sh -c "$__bkd_g"; fi </dev/null 2>&1
+__bkd_g='trap '"'"'exit 143'"'"' TERM
+t() { "$@"; }
+printf '"'"'\n%s:B:localpv_dirs\n'"'"' "$__bkd_m"
 __bkd_s() { for d in "${BKD_LOCALPV_DIR:-/mnt/blueking}"/vol* "${BKD_LOCALPV_SRC:-/data/bcs/localpv}"/vol*; do [ -d "$d" ] && echo "$d"; done; true
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:localpv_dirs:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:fio_fstype\n'"'"'
+printf '"'"'\n%s:E:localpv_dirs:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:fio_fstype\n'"'"' "$__bkd_m"
 __bkd_s() { stat -f -c %T "$BKD_FIO_DIR"
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:fio_fstype:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:registry_storage\n'"'"'
+printf '"'"'\n%s:E:fio_fstype:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:registry_storage\n'"'"' "$__bkd_m"
 __bkd_s() { test -d "$BKD_REGISTRY_DATA" || return 3; t df -P -k "$BKD_REGISTRY_DATA"
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:registry_storage:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:localpv_df\n'"'"'
+printf '"'"'\n%s:E:registry_storage:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:localpv_df\n'"'"' "$__bkd_m"
 __bkd_s() { s="${BKD_LOCALPV_SRC:-/data/bcs/localpv}"; test -d "$s" || return 3; t df -P -k "$s"
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:localpv_df:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:df\n'"'"'
+printf '"'"'\n%s:E:localpv_df:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:df\n'"'"' "$__bkd_m"
 __bkd_s() { t df -P -k / /data; r=$?; [ -d /data ] && echo '"'"'# /data is a directory'"'"'; return $r
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:df:%s\n'"'"' "$?"
-printf '"'"'\n@@BKD-0123456789abcdef:B:nfs_df\n'"'"'
+printf '"'"'\n%s:E:df:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:nfs_df\n'"'"' "$__bkd_m"
 __bkd_s() { [ -n "$BKD_NFS_PATH" ] || return 4; test -d "$BKD_NFS_PATH" || return 3; printf '"'"'fstype %s\n'"'"' "$(stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n@@BKD-0123456789abcdef:E:nfs_df:%s\n'"'"' "$?"
+printf '"'"'\n%s:E:nfs_df:%s\n'"'"' "$__bkd_m" "$?"
 '
-if command -v timeout >/dev/null 2>&1; then timeout -k 5 20 /bin/sh -c "$__bkd_g"; else /bin/sh -c "$__bkd_g"; fi </dev/null 2>&1
+if command -v timeout >/dev/null 2>&1; then __bkd_m='@@BKD-0123456789abcdef' BKD_FIO_DIR="$BKD_FIO_DIR" BKD_LOCALPV_DIR="$BKD_LOCALPV_DIR" BKD_LOCALPV_SRC="$BKD_LOCALPV_SRC" BKD_NFS_PATH="$BKD_NFS_PATH" BKD_REGISTRY_DATA="$BKD_REGISTRY_DATA" timeout -k 5 15 /bin/sh -c "$__bkd_g"; else __bkd_m='@@BKD-0123456789abcdef' BKD_FIO_DIR="$BKD_FIO_DIR" BKD_LOCALPV_DIR="$BKD_LOCALPV_DIR" BKD_LOCALPV_SRC="$BKD_LOCALPV_SRC" BKD_NFS_PATH="$BKD_NFS_PATH" BKD_REGISTRY_DATA="$BKD_REGISTRY_DATA" /bin/sh -c "$__bkd_g"; fi </dev/null 2>&1
