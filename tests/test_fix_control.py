@@ -118,6 +118,7 @@ def site(control, kube_apiserver):
     for path in (
         "/api/v1/namespaces/blueking/services/ingress-nginx-controller",
         "/apis/storage.k8s.io/v1/storageclasses/local-storage",
+        "/apis/storage.k8s.io/v1/storageclasses/slow-nfs",
     ):
         try:
             rest(api, "DELETE", path)

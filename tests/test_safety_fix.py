@@ -429,6 +429,20 @@ class HostileCluster:
                     "spec": {"clusterIP": "10.96.45.12"},
                 }
             ],
+            # the controller pod, not ready: the ingress-nginx fix's manual steps name it
+            "pods": [
+                {
+                    "metadata": {
+                        "name": "ingress-nginx-controller-" + HOSTILE,
+                        "namespace": HOSTILE,
+                        "labels": {
+                            "app.kubernetes.io/name": "ingress-nginx",
+                            "app.kubernetes.io/component": "controller",
+                        },
+                    },
+                    "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+                }
+            ],
             "helm_releases": [
                 {
                     "namespace": HOSTILE,
@@ -463,7 +477,7 @@ class EmptyCluster(HostileCluster):
 
     def __init__(self, default_sc: bool):
         super().__init__(default_sc)
-        self.kinds.update(configmaps={}, services=[], helm_releases=[])
+        self.kinds.update(configmaps={}, services=[], pods=[], helm_releases=[])
 
 
 def test_hostile_cluster_objects_and_values_reach_every_cluster_plan_quoted():
