@@ -10,7 +10,9 @@ Secrets are recognised two ways:
   `--password x`, `password=` options (CIFS lines in /etc/fstab), `password 'x'` / `IDENTIFIED BY 'x'` in logs,
   and a YAML key whose value is on the next line(s) (`password:\\n  x`, `password: |\\n  x`),
   `sshpass -p x`, `-p'quoted pw'`, PEM private-key blocks, Redis's `requirepass x` / `masterauth x` (redis.conf),
-  `redis-cli -a x`, `docker login -p x`, curl's `-u user:x` / `--user user:x` / `--proxy-user user:x`;
+  `redis-cli -a x`, `docker login -p x`, curl's `-u user:x` / `--user user:x` / `--proxy-user user:x`,
+  `mongo`/`mongosh`/`mongodump`… `-p x`, `htpasswd -b [file] user x` (and -nb, -bB, -Bb), .netrc lines
+  (`machine h login u password x`, `default … password x`, a lone `password x` line);
 - in structured data, Kubernetes shapes: an env entry's `value` next to a secret-looking `name`, an argv element after
   a secret flag (`["--password", "x"]`, `["-p", "x"]`, `["redis-cli", "-a", "x"]`; `["-u", "user:x"]` keeps the
   user), kubectl's last-applied-configuration annotation.
@@ -116,6 +118,22 @@ _TOOL_FLAG = re.compile(
     r"(\b(?:redis-cli(?:[ \t]+[^\s]+){0,16}?[ \t]+-a|docker[ \t]+login(?:[ \t]+[^\s]+){0,16}?[ \t]+-p)[ \t]+)"
     r"('[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)"
 )
+# mongo/mongosh/mongodump… -p PW (a separate argument: the mongo tools' -p is the password, never a port; `-p` with
+# nothing or an option after it prompts). Words between stay on the same command (no | ; &): linear, bounded.
+_MONGO_P = re.compile(
+    r"((?<![\w.-])mongo(?:sh|dump|restore|export|import|stat|top|files)?(?:[ \t]+[^\s|;&]+){0,16}?[ \t]+-p[ \t]+)"
+    r"('[^'\n]*'|\"[^\"\n]*\"|[^\s'\"-][^\s'\"]*)"
+)
+# htpasswd -b[other letters] [file] user PASSWORD (with -n there is no file): the command up to the end of its line
+# or a shell separator; _htpasswd counts the positional arguments (-C cost / -r rounds take a number)
+_HTPASSWD = re.compile(r"\bhtpasswd((?:[ \t]+(?:'[^'\n]*'|\"[^\"\n]*\"|[^\s|;&'\"]+)){1,24})")
+_WORD = re.compile(r"[ \t]+('[^'\n]*'|\"[^\"\n]*\"|[^\s|;&'\"]+)")
+# .netrc: a line of keyword-value pairs (`machine h login u password x`, `default login u password x`, or a lone
+# `password x` line of a multi-line entry); netrc keywords are lower case, so `Password expired` is prose. A line
+# with any other word in it is not a netrc line (`password changed for root`).
+_NETRC_PAIR = r"(?:default|macdef[ \t]+\S+|(?:machine|login|account|password|port)[ \t]+\S+)"
+_NETRC_LINE = re.compile(r"(?m)^[ \t]*" + _NETRC_PAIR + r"(?:[ \t]+" + _NETRC_PAIR + r")*[ \t]*$")
+_NETRC_PW = re.compile(r"(?<!\S)(password[ \t]+)(\S+)")
 # curl -u user:PW, --user 'user:PW', --proxy-user user:PW, -uuser:PW (not a uid:gid, not a URL)
 _USER_FLAGS = ("-u", "-U", "--user", "--proxy-user")
 _USER_PW = re.compile(r"(?<![\w-])(-u|-U|--user|--proxy-user)((?:[ \t]+|=)?['\"]?[^\s:'\"/]*:)(?!//)([^\s'\"]+)")
@@ -187,6 +205,38 @@ def _p_flag(m: re.Match) -> str:
 def _user_pw(m: re.Match) -> str:
     pw = m.group(3)
     return m.group(0) if pw.isdigit() or pw == MASK else m.group(1) + m.group(2) + MASK
+
+
+def _htpasswd_pw_index(words: list[str]) -> int | None:
+    """The index of the password in htpasswd's arguments (without the command) when it is on the command line
+    (batch mode, -b): after the options, the third positional argument (file user PASSWORD), the second with -n."""
+    opts = ""
+    i = 0
+    while i < len(words) and words[i].startswith("-") and len(words[i]) > 1:
+        w = words[i]
+        i += 1
+        if w == "--":
+            break
+        opts += w[1:]
+        if w[-1] in "Cr" and i < len(words) and words[i].isdigit():
+            i += 1  # -C cost, -r rounds
+    if "b" not in opts or "D" in opts:
+        return None
+    pw = i + (1 if "n" in opts else 2)
+    return pw if pw < len(words) else None
+
+
+def _htpasswd(m: re.Match) -> str:
+    words = list(_WORD.finditer(m.group(0), len("htpasswd")))
+    pw = _htpasswd_pw_index([w.group(1) for w in words])
+    if pw is None:
+        return m.group(0)
+    w = words[pw]
+    return m.group(0)[: w.start(1)] + _masked_value(w.group(1)) + m.group(0)[w.end(1) :]
+
+
+def _netrc_line(m: re.Match) -> str:
+    return _NETRC_PW.sub(lambda p: p.group(1) + _masked_value(p.group(2)), m.group(0))
 
 
 def _masked_value(v: str) -> str:
@@ -300,6 +350,12 @@ def _mask_text(text: str) -> str:
         text = _REDIS_CONF.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
     if "redis-cli" in text or "login" in text:
         text = _TOOL_FLAG.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
+    if "mongo" in text:
+        text = _MONGO_P.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
+    if "htpasswd" in text:
+        text = _HTPASSWD.sub(_htpasswd, text)
+    if "password" in text:
+        text = _NETRC_LINE.sub(_netrc_line, text)
     if "-u" in text or "-U" in text:
         text = _USER_PW.sub(_user_pw, text)
     if "-p" in text:
@@ -310,6 +366,12 @@ def _mask_text(text: str) -> str:
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # an argv element that takes the secret as the next element (a container's command/args)
 _SECRET_FLAG = re.compile(r"--?[A-Za-z][\w-]*|-p")
+# argv: the tools whose `-p` is always the password; elsewhere `-p 22` / `-p 8080:80` (ssh, docker run) is a port
+_P_PASSWORD_TOOLS = re.compile(r"sshpass|mongo(?:sh|dump|restore|export|import|stat|top|files)?")
+
+
+def _argv0(v: object) -> str:
+    return v.rsplit("/", 1)[-1] if isinstance(v, str) else ""
 
 
 def _is_secret_flag(v: object) -> bool:
@@ -339,7 +401,8 @@ def mask_obj(obj: Any, _under_secret: bool = False) -> Any:
     """A copy of a JSON-like value with every secret masked: scalars under secret-looking keys (at any depth
     below them), and every string by shape (mask_text). Keys are masked by shape too (a URL used as a key).
     Kubernetes shapes too: an env entry's `value` whose sibling `name` is secret-looking, an argv element after a
-    secret flag (`--password x`, `-p x`), and kubectl's last-applied-configuration annotation."""
+    secret flag (`--password x`, `-p x` unless x is a port spec and no sshpass/mongo tool came before),
+    htpasswd's batch-mode password, and kubectl's last-applied-configuration annotation."""
     if isinstance(obj, dict):
         out = {}
         secret_named = is_secret_key(obj.get("name")) and "value" in obj
@@ -352,16 +415,24 @@ def mask_obj(obj: Any, _under_secret: bool = False) -> Any:
         return out
     if isinstance(obj, (list, tuple)):
         res = []
-        after_flag = after_user = False
-        redis_cli = bool(obj) and isinstance(obj[0], str) and obj[0].rsplit("/", 1)[-1] == "redis-cli"
-        for v in obj:
-            if after_flag and isinstance(v, str) and not _under_secret:
+        after_flag = after_user = p_tool = False
+        redis_cli = bool(obj) and _argv0(obj[0]) == "redis-cli"
+        htpasswd_pw = None
+        if obj and _argv0(obj[0]) == "htpasswd" and all(isinstance(v, str) for v in obj):
+            htpasswd_pw = _htpasswd_pw_index(list(obj[1:]))
+        for i, v in enumerate(obj):
+            port = after_flag == "-p" and not p_tool and isinstance(v, str) and _PORT_SPEC.fullmatch(v)
+            if after_flag and isinstance(v, str) and not _under_secret and not port:
+                res.append(MASK if v else v)
+            elif htpasswd_pw is not None and i == htpasswd_pw + 1 and not _under_secret:
                 res.append(MASK if v else v)
             elif after_user and isinstance(v, str) and not _under_secret:
                 res.append(mask_text(f"-u {v}")[3:])  # curl -u user:PW as argv: the same shape as in text
             else:
                 res.append(mask_obj(v, _under_secret))
-            after_flag = _is_secret_flag(v) or (redis_cli and v == "-a")
+            p_tool = p_tool and after_flag != "-p"  # the tool's own -p only (`sshpass -p x ssh -p 22`)
+            after_flag = v if _is_secret_flag(v) or (redis_cli and v == "-a") else False
+            p_tool = p_tool or _P_PASSWORD_TOOLS.fullmatch(_argv0(v)) is not None
             after_user = isinstance(v, str) and v in _USER_FLAGS
         return res
     if _under_secret and obj not in (None, "", True, False):
