@@ -15,7 +15,8 @@ Secrets are recognised two ways:
   (`machine h login u password x`, `default … password x`, a lone `password x` line);
 - in structured data, Kubernetes shapes: an env entry's `value` next to a secret-looking `name`, an argv element after
   a secret flag (`["--password", "x"]`, `["-p", "x"]`, `["redis-cli", "-a", "x"]`; `["-u", "user:x"]` keeps the
-  user), kubectl's last-applied-configuration annotation.
+  user; `["ssh", "-p", "22"]` keeps a port unless sshpass/mongo's own -p), htpasswd -b's password argument,
+  kubectl's last-applied-configuration annotation.
 
 The mask is `***`; the user name of a URL and the key stay visible so that the finding still says what it is.
 """
