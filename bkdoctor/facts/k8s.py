@@ -31,6 +31,17 @@ INGRESS_SVC_LABEL = ("app.kubernetes.io/instance", "ingress-nginx")  # §四.6.3
 INGRESS_POD_LABEL = ("app.kubernetes.io/name", "ingress-nginx")  # §四.6.1 / §六.4.1
 
 
+def ingress_controller_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ingress-nginx controller pods (app.kubernetes.io/name=ingress-nginx, component controller or none): the
+    ingress-nginx rule checks them, its fix names them."""
+    return [
+        p
+        for p in pods
+        if labels(p).get("app.kubernetes.io/name") == "ingress-nginx"
+        and labels(p).get("app.kubernetes.io/component", "controller") == "controller"
+    ]
+
+
 def ingress_controller_service(services: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The guide's lookup (§四.6.3: `kubectl get svc -A -l app.kubernetes.io/instance=ingress-nginx`), done so
     that its answer is the controller: the admission and metrics Services carry the same label, so of the

@@ -1,6 +1,6 @@
 import shlex
 
-from bkdoctor.facts.k8s import ingress_controller_service, labels, md
+from bkdoctor.facts.k8s import ingress_controller_pods, ingress_controller_service, md
 from bkdoctor.fix.plan import CommandChange, Fix, Remediation
 from bkdoctor.model import T
 
@@ -9,19 +9,9 @@ REMEDIATION = Remediation(
 )
 
 
-def _controllers(pods):
-    """The controller pods, as the rule picks them (app.kubernetes.io/name=ingress-nginx, component controller)."""
-    return [
-        p
-        for p in pods
-        if labels(p).get("app.kubernetes.io/name") == "ingress-nginx"
-        and labels(p).get("app.kubernetes.io/component", "controller") == "controller"
-    ]
-
-
 def plan(facts, ctx):
     svc = ingress_controller_service(facts.get("services"))
-    pods = _controllers(facts.get("pods"))
+    pods = ingress_controller_pods(facts.get("pods"))
     if svc is not None and pods:
         # the release is there and its controller pods exist, none ready (crash-looping, pending, failing probes):
         # a sync re-applies the same chart and restarts nothing, so it cannot be the fix. Why they are not ready

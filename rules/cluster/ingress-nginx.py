@@ -1,4 +1,4 @@
-from bkdoctor.facts.k8s import ingress_controller_service, is_true, labels, ref
+from bkdoctor.facts.k8s import ingress_controller_pods, ingress_controller_service, is_true, ref
 from bkdoctor.scan.rulekit import G_INGRESS, Rule, T, failed, passed
 
 RULE = Rule(
@@ -23,17 +23,9 @@ RULE = Rule(
 )
 
 
-def _controller(p):
-    lb = labels(p)
-    return (
-        lb.get("app.kubernetes.io/name") == "ingress-nginx"
-        and lb.get("app.kubernetes.io/component", "controller") == "controller"
-    )
-
-
 def check(facts, ctx):
     svc = ingress_controller_service(facts.get("services"))
-    pods = [p for p in facts.get("pods") if _controller(p)]
+    pods = ingress_controller_pods(facts.get("pods"))
     ready = [ref(p) for p in pods if is_true(p, "Ready")]
     observed = {
         "service": ref(svc) if svc else None,
