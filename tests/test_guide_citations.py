@@ -101,3 +101,17 @@ def test_control_machine_names_are_the_guides(guide):
     names = re.findall(r"^\$IP1 (?:([a-z0-9-]+)\.)?\$BK_DOMAIN$", text, re.M)
     assert len(names) == 20
     assert names == list(DEFAULTS["hosts_guide_names"])
+
+
+def test_helm_releases_smart_step_quotes_the_guide():
+    """helm-releases leaves bk_itsm/bk_sops to a person with §九.5.1's own steps: each quoted piece is the guide's
+    text, in that section."""
+    src = (ROOT / "remediations" / "cluster" / "helm-releases.py").read_text(encoding="utf-8")
+    quote = re.search(r'"(进入\*\*部署管理\*\*.*?)" \(§九\.5\.1\)', src)
+    assert quote, "the S-Mart quote moved: keep it held here"
+    guide = GUIDE.read_text(encoding="utf-8")
+    at = guide.index("部署至生产环境")
+    heading = guide.rfind("\n#### ", 0, at)
+    assert guide[heading : guide.index("\n", heading + 1)].strip().startswith("#### **5.1 ")  # 九's 5.1
+    for piece in quote.group(1).split(" … "):
+        assert piece in guide[heading : at + 20], piece
