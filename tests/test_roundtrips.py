@@ -1,5 +1,5 @@
 """No wasted round trips (issue 16): one SSH exec per host when the Docker socket is absent, the clock sample in
-the probe's own session, the probe output gzip'ed on the host. Counted on real sshd test hosts: a ForceCommand
+the probe's own session, the probe output compressed by sshd (no `gzip` process on the host). Counted on real sshd test hosts: a ForceCommand
 wrapper logs every exec request sshd receives (the Docker API's stream-local channels are not execs)."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from bkdoctor.facts.probe import build_script, parse_output
-from bkdoctor.scan.engine import compress_script, decompress_output
+from bkdoctor.inputs.inventory import load_inventory
+from bkdoctor.scan import engine
 
 pytestmark = [pytest.mark.ssh]
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,20 +91,45 @@ def test_socket_absent_is_one_exec_per_host(ssh_fleet, tmp_path):
         assert client in json.dumps(a, ensure_ascii=False), a
 
 
-def test_probe_output_is_gzipped_when_gzip_exists(tmp_path):
-    script, nonce = build_script({"uname_r", "os_release", "mountinfo", "etc_hosts"})
-    plain = subprocess.run(["/bin/sh", "-s"], input=script.encode(), capture_output=True).stdout
-    packed = subprocess.run(["/bin/sh", "-s"], input=compress_script(script).encode(), capture_output=True).stdout
-    assert packed[:2] == b"\x1f\x8b" and len(packed) < len(plain) / 2, (len(packed), len(plain))
-    assert parse_output(decompress_output(packed), nonce) == parse_output(plain, nonce)
-    # no gzip on the host: the same script sends plain output, and the reader takes it as it is
-    bare = subprocess.run(
-        ["/bin/sh", "-s"], input=compress_script(script).encode(), capture_output=True, env={"PATH": str(tmp_path)}
-    ).stdout
-    assert (
-        bare.startswith(b"\n@@BKD-")
-        and parse_output(decompress_output(bare), nonce).keys() == parse_output(plain, nonce).keys()
+def _probe_over_ssh(inv_path, script: str):
+    """Run `script` on the inventory's one host over the real transport; its output and the session's compression."""
+    import asyncio
+
+    inv = load_inventory(str(inv_path))
+
+    async def run():
+        t = engine.default_transport(inv.hosts[0], inv)
+        try:
+            res = await t.run_script(script, 60)
+            conn = t._conn  # the one connection of this host
+            return res, conn.get_extra_info("recv_compression"), conn.get_extra_info("send_compression")
+        finally:
+            await t.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("server", ["default", "Compression no"])
+def test_probe_output_is_compressed_by_sshd(ssh_fleet, tmp_path, server):
+    """The probe's output travels compressed (zlib@openssh.com, after authentication: `ssh -C`), with no `gzip` or
+    subshell on the host; a server that refuses compression is spoken to plainly, with the same sections."""
+    extra = [] if server == "default" else ["Compression no"]
+    fleet = ssh_fleet(1, sshd={"extra_config": extra})
+    h = fleet.hosts[0]
+    inv_path = tmp_path / "hosts.yaml"
+    inv_path.write_text(
+        yaml.safe_dump(
+            {
+                "ssh": fleet.ssh_settings(connect_timeout=5),
+                "hosts": [{"name": h.name, "address": h.address, "roles": ["node"]}],
+            }
+        )
     )
-    # a stream cut off mid-way loses its tail sections, never invents one
-    cut = parse_output(decompress_output(packed[: len(packed) // 2]), nonce)
-    assert set(cut) < set(parse_output(plain, nonce))
+    script, nonce = build_script({"uname_r", "os_release", "mountinfo", "etc_hosts"})
+    assert "gzip" not in script
+    res, recv, send = _probe_over_ssh(inv_path, script)
+    want = "zlib@openssh.com" if server == "default" else "none"
+    assert (recv, send) == (want, want), (recv, send)
+    plain = subprocess.run(["/bin/sh", "-s"], input=script.encode(), capture_output=True).stdout
+    got = parse_output(res.stdout, nonce)
+    assert got.keys() == parse_output(plain, nonce).keys() and got["uname_r"].ok, sorted(got)

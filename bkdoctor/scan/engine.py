@@ -209,33 +209,6 @@ def probe_timeout(inv: Inventory, sections: set[str]) -> float:
     return PROBE_TIMEOUT + extra + extra_timeout(sections)
 
 
-# Probe output over SSH is gzip'ed on the host when gzip is there (`command -v` is a shell builtin: no extra
-# process to find out); the output of a busy host (mountinfo, iptables, processes) shrinks ~5-10x, and so do the
-# SSH packets bkdoctor decrypts. Plain output starts with a newline, gzip with 1f 8b: the reader tells them apart.
-MAX_PROBE_OUTPUT = 256 << 20
-
-
-def compress_script(script: str) -> str:
-    return (
-        "if command -v gzip >/dev/null 2>&1; then __bkd_gz=1; else __bkd_gz=; fi\n"
-        "__bkd_probe() {\n" + script + "}\n"
-        'if [ -n "$__bkd_gz" ]; then __bkd_probe | gzip -1 -c; else __bkd_probe; fi\n'
-    )
-
-
-def decompress_output(data: bytes) -> bytes:
-    if not data.startswith(b"\x1f\x8b"):
-        return data
-    import zlib
-
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = d.decompress(data, MAX_PROBE_OUTPUT)
-    except zlib.error:
-        return data  # not ours after all: the parser finds no section and says so
-    return out  # a cut-off stream gives what arrived: sections without their end marker are absent, not pass
-
-
 async def sample_clock(transport: Transport) -> dict[str, float]:
     """Read the host's clock in a tiny round trip; offset is corrected for the round-trip time (midpoint)."""
     t0 = time.time()
@@ -271,9 +244,6 @@ async def gather_host(
             script_sections |= set(DOCKER_FALLBACK_SECTIONS)
             params["BKD_DOCKER_IF_NO_SOCKET"] = sock
         script, nonce = build_script(script_sections, params=params)
-        compressed = not isinstance(transport, LocalTransport)
-        if compressed:
-            script = compress_script(script)
         fold_clock = want_clock and getattr(transport, "folds_clock", False)
         run = (
             (lambda: transport.run_script(script, limit, clock=True))
@@ -293,7 +263,7 @@ async def gather_host(
             res, (api, api_err) = await asyncio.gather(run(), docker())
         else:
             res, api, api_err = await run(), None, None
-        stdout = decompress_output(res.stdout) if compressed else res.stdout
+        stdout = res.stdout
         parsed = parse_output(stdout, nonce)
         inline = {n: parsed.pop(n) for n in DOCKER_FALLBACK_SECTIONS if n in parsed}
         if not parsed and sections:

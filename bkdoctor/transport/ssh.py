@@ -334,6 +334,11 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None)
         "connect_timeout": s.connect_timeout,  # asyncssh bounds TCP connect + handshake + auth with it
         "config": [],  # ignore ~/.ssh/config: the inventory decides
         "x509_trusted_certs": None,
+        # the session's bytes compressed by sshd itself (zlib after authentication, as `ssh -C` asks): the probe's
+        # output of a busy host (mountinfo, iptables, processes) shrinks ~5-10x without a `gzip` process and its
+        # subshell on the host (issue 16: those were 2 of the probe's processes). A server that refuses compression
+        # (`Compression no`) is spoken to plainly.
+        "compression_algs": ["zlib@openssh.com", "zlib", "none"],
     }
     # Host key algorithms: the types known_hosts has for this host first, then every other default type.
     # The client's order decides, so a server that has a known type is verified with it; one that has
