@@ -98,6 +98,43 @@ def test_a_file_that_changed_between_wc_and_cat_drops_its_sections(tmp_path):
     assert set(parse_output(out, nonce)) == {"sysctl_files", "registry_config"}
 
 
+def _tails_probe(tmp_path, modules: str) -> tuple[bytes, str]:
+    """/etc files and the two kernel tails (host.FILE_TAILS) in one batch; /proc/modules (absent on this machine's
+    kernel) stood in for by `modules`, another file without a size until read, or an empty one."""
+    script, nonce = build_script({"modules", "mountinfo", "fstab", "etc_hosts", "os_release"})
+    return sh(script.replace("/proc/modules", modules)), nonce
+
+
+def test_kernel_files_ride_at_the_end_of_the_batch_after_a_uuid_mark(tmp_path):
+    out, nonce = _tails_probe(tmp_path, "/proc/cpuinfo")
+    after = out[out.index(f"@@BKD-{nonce}:E:__files:0".encode()) :]
+    assert after.count(f"@@BKD-{nonce}:R:".encode()) == 5  # 3 /etc files and 2 tails: no `cat` of their own
+    parsed = parse_output(out, nonce)
+    assert parsed["modules"].out == Path("/proc/cpuinfo").read_bytes() and parsed["modules"].rc == 0
+    # `cat`'s /proc/self/mountinfo: a child of the probe's shell, in this test's mount namespace, as Python's is
+    assert parsed["mountinfo"].out == Path("/proc/self/mountinfo").read_bytes() and parsed["mountinfo"].rc == 0
+    assert parsed["fstab"].out == Path("/etc/fstab").read_bytes()
+    # an empty tail is empty, and the next one still starts at its own mark
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    out, nonce = _tails_probe(tmp_path, str(empty))
+    parsed = parse_output(out, nonce)
+    assert parsed["modules"].out == b"" and parsed["mountinfo"].out == Path("/proc/self/mountinfo").read_bytes()
+
+
+def test_a_batch_whose_first_tail_mark_moved_drops_every_batched_section(tmp_path):
+    out, nonce = _tails_probe(tmp_path, "/proc/cpuinfo")
+    sep = f"@@BKD-{nonce}:S\n".encode()
+    cat_at = out.index(sep, out.index(sep) + 1) + len(sep)
+    batched = {"modules", "mountinfo", "fstab", "etc_hosts", "os_release"}
+    assert batched <= set(parse_output(out, nonce))
+    grown = out[:cat_at] + b"one more line\n" + out[cat_at:]  # an /etc file grew after `wc -c` read its size
+    assert not batched & set(parse_output(grown, nonce))
+    m = re.search(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n", out)
+    unmarked = out[: m.start()] + out[m.end() :]  # no mark where the sizes end: not taken as a tail
+    assert not batched & set(parse_output(unmarked, nonce))
+
+
 def test_cut_off_probe_drops_the_section_and_the_rule_errors():
     script, nonce = build_script({"proc_swaps", "fstab"})
     out = sh(script)
@@ -274,11 +311,11 @@ def test_a_hang_in_the_bounded_group_errs_its_sections_and_the_rest_goes_on(tmp_
     b.mkdir()
     (b / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.20.11'\n")
     (b / "kubelet").chmod(0o755)
-    _stubborn(b, "systemctl")  # firewalld_active: after kubelet_version, before timedatectl in host.GROUPS[0]
-    names = {"kubelet_version", "firewalld_active", "timedatectl", "df", "proc_swaps", "fstab", "uname_r"}
+    _stubborn(b, "systemctl")  # firewalld_state: after kubelet_version, before timedatectl in host.GROUPS[0]
+    names = {"kubelet_version", "firewalld_state", "timedatectl", "df", "proc_swaps", "fstab", "uname_r"}
     script, nonce = build_script(names, shell=(shutil.which(shell),))
     group = [n for n in host.GROUPS[0] if n in names]
-    assert group == ["kubelet_version", "firewalld_active", "timedatectl"], group
+    assert group == ["kubelet_version", "firewalld_state", "timedatectl"], group
     assert [n for n in host.GROUPS[1] if n in names] == ["df"]  # the other group: whole
     at = script.index("__bkd_g=")
     script = script[:at] + f"PATH='{b}':$PATH; export PATH\n" + script[at:]
@@ -403,7 +440,12 @@ def test_a_dead_nfs_path_costs_only_its_own_section(tmp_path, shell, monkeypatch
 # hung command, and (after the "+") those after it in its own group (host.GROUPS: a hang stops the rest of its group)
 _SLOTS = {
     "iptables": ("iptables", "-w -S", {"iptables"}, set()),
-    "systemctl": ("systemctl", "is-active firewalld", {"firewalld"}, {"time_sync", "iptables"}),
+    "systemctl": (
+        "systemctl",
+        "show -p ActiveState -p UnitFileState firewalld",
+        {"firewalld"},
+        {"time_sync", "iptables"},
+    ),
     "timedatectl": ("timedatectl", "status", {"time_sync"}, {"iptables"}),
     "df": ("df", "-P -k / /data", {"resources", "data_disk"}, {"nfs"}),
     "nfs_df": ("stat", "-f -c %T {nfs}", {"nfs"}, set()),
@@ -430,7 +472,11 @@ def test_a_hang_in_each_slot_errs_only_what_needs_it_and_the_nonce_is_never_in_a
     nfs.mkdir()
     b = tmp_path / "bin"
     b.mkdir()
-    quick = {"systemctl": "echo inactive; exit 3", "timedatectl": "echo 'NTP synchronized: yes'", "chronyc": "exit 1"}
+    quick = {
+        "systemctl": "printf 'ActiveState=inactive\\nUnitFileState=disabled\\n'",
+        "timedatectl": "echo 'NTP synchronized: yes'",
+        "chronyc": "exit 1",
+    }
     quick["iptables"] = "echo '-P INPUT ACCEPT'"
     for name in ("df", "stat"):
         quick[name] = f'exec {shutil.which(name)} "$@"'

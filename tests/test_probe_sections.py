@@ -548,3 +548,60 @@ def test_registry_cached_under_t_gives_the_same_registry_fact(tmp_path, shell, c
     want = same("registry", old, new, other)
     assert isinstance(want, dict), want
     assert want["cached"] == (case in ("cached", "unreadable")) if repo else want["cached"] is None, want
+
+
+# -- firewalld: one `systemctl show`, not `is-active` and `is-enabled` ------------------------------------------
+# case -> (is-active's output and status, is-enabled's output and status, show's output and status), as systemd
+# answers for firewalld in that state
+SYSTEMCTL = {
+    "running-enabled": (("active", 0), ("enabled", 0), ("ActiveState=active\nUnitFileState=enabled\n", 0)),
+    "stopped-disabled": (("inactive", 3), ("disabled", 1), ("ActiveState=inactive\nUnitFileState=disabled\n", 0)),
+    "failed-masked": (("failed", 3), ("masked", 1), ("UnitFileState=masked\nActiveState=failed\n", 0)),
+    "runtime": (
+        ("activating", 3),
+        ("enabled-runtime", 0),
+        ("ActiveState=activating\nUnitFileState=enabled-runtime\n", 0),
+    ),
+    "not-installed": (
+        ("inactive", 3),
+        ("Failed to get unit file state for firewalld.service: No such file or directory", 1),
+        ("ActiveState=inactive\nUnitFileState=\n", 0),
+    ),
+    "no-systemd": tuple(
+        ("System has not been booted with systemd as init system (PID 1). Can't operate.", 1) for _ in range(3)
+    ),
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", sorted(SYSTEMCTL))
+@pytest.mark.parametrize("wants", ["", "/etc/systemd/system/multi-user.target.wants/:\nfirewalld.service\n"])
+def test_firewalld_one_systemctl_show_gives_what_is_active_and_is_enabled_gave(tmp_path, shell, case, wants):
+    (a, ra), (e, re_), (s, rs) = SYSTEMCTL[case]
+    b = tools(tmp_path)
+    stand_in(
+        b,
+        "systemctl",
+        f'case "$1" in is-active) printf "%s\\n" "{a}"; exit {ra};; is-enabled) printf "%s\\n" "{e}"; exit {re_};; '
+        f'show) [ "$*" = "show -p ActiveState -p UnitFileState firewalld" ] || exit 99; printf "{s}"; exit {rs};; '
+        "esac; exit 98\n",
+    )
+    old = run(
+        shell,
+        {
+            "firewalld_active": "t systemctl is-active firewalld",
+            "firewalld_enabled": "t systemctl is-enabled firewalld",
+        },
+        b,
+        {},
+    )
+    new = run(shell, {"firewalld_state": host.SECTIONS["firewalld_state"]}, b, {})
+    assert new["firewalld_state"].rc == rs, new
+    other = {
+        "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
+        "firewalld_wants": host.Section("firewalld_wants", 0, wants.encode()),
+        "processes": host.Section("processes", 0, f"{host._PS_HEADER}\nSs   systemd\n".encode()),
+    }
+    want = same("firewalld", old, new, other)
+    assert want["active"] == (case == "running-enabled")
+    assert want["enabled"] == (case in ("running-enabled", "runtime") or bool(wants))

@@ -294,6 +294,8 @@ def _kv_file(text: str) -> dict[str, str]:
         "os_release": "__bkd_rd /etc/os-release",
         "centos_release": "__bkd_rd /etc/centos-release",
         "redhat_release": "__bkd_rd /etc/redhat-release",
+        # `uname` itself, not /proc/sys/kernel/arch (newer kernels; not CentOS 7's 3.10): that file gives the kernel's
+        # machine even under a 32-bit personality (`setarch linux32`), where uname says i686 (fixtures/host/os-version)
         "uname_m": "uname -m",
     },
 )
@@ -409,12 +411,28 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
     return {"runtime": runtime, "config": config, "config_exists": cfg is not None}
 
 
+def _firewalld_states(f: HostFacts) -> tuple[str | None, str | None]:
+    """(ActiveState, UnitFileState) from `systemctl show` (a failed call: both None); a bundle of an older bkdoctor has
+    `is-active`'s and `is-enabled`'s own sections instead: their last lines."""
+    if "firewalld_state" not in f.sections and "firewalld_active" in f.sections:
+        a = f.sec("firewalld_active").text().strip().splitlines()
+        e = f.sec("firewalld_enabled").text().strip().splitlines()
+        return (a[-1].strip() if a else None), (e[-1].strip() if e else None)
+    sec = f.sec("firewalld_state")
+    if not sec.ok:
+        return None, None
+    kv = dict(line.partition("=")[::2] for line in sec.text().splitlines() if "=" in line)
+    return kv.get("ActiveState", "").strip() or None, kv.get("UnitFileState", "").strip() or None
+
+
 @fact(
     "firewalld",
     sections={
         "systemd_running": SHARED,
-        "firewalld_active": "t systemctl is-active firewalld",
-        "firewalld_enabled": "t systemctl is-enabled firewalld",
+        # one `systemctl show` for both answers (issue 16: `is-active` and `is-enabled` were 2 processes): ActiveState
+        # is what `is-active` prints, UnitFileState what `is-enabled` prints; `-p` twice, not `-p A,B` (systemd 219,
+        # CentOS 7's, from its man page: not run here) and no `--value` (systemd 230)
+        "firewalld_state": "t systemctl show -p ActiveState -p UnitFileState firewalld",
         "firewalld_wants": _LS_WANTS,
         "processes": SHARED,
     },
@@ -426,10 +444,9 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
     active = None
     enabled = None
     if systemd:
-        a = f.sec("firewalld_active").text().strip().splitlines()
-        active = bool(a) and a[-1].strip() == "active"
-        e = f.sec("firewalld_enabled").text().strip().splitlines()
-        enabled = bool(e) and e[-1].strip() in ("enabled", "enabled-runtime", "static")
+        a, e = _firewalld_states(f)
+        active = a == "active"
+        enabled = e in ("enabled", "enabled-runtime", "static")
     wants = f.sec("firewalld_wants").text()
     if "firewalld.service" in wants.split():
         enabled = True
@@ -677,7 +694,8 @@ def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
     return d[0]
 
 
-@fact("mounts", sections={"mountinfo": "cat /proc/self/mountinfo"})
+# in the probe's file batch (FILE_TAILS): `cat`'s /proc/self is the probe shell's child, in the same mount namespace
+@fact("mounts", sections={"mountinfo": "__bkd_rd /proc/self/mountinfo"})
 def p_mounts(f: HostFacts) -> list[dict[str, str]]:
     out = []
     for line in f.text("mountinfo").splitlines():
@@ -843,7 +861,8 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
 @fact(
     "modules",
     sections={
-        "modules": "cat /proc/modules",
+        # in the probe's file batch (FILE_TAILS); a kernel without loadable modules has none: status 3 without `cat`
+        "modules": "[ -e /proc/modules ] || return 3; __bkd_rd /proc/modules",
         "module_dirs": (
             "for d in /sys/module/br_netfilter /sys/module/bridge; do "  # as `ls -d` lists them: sorted
             'if [ -e "$d" ] || [ -h "$d" ]; then printf \'%s\\n\' "$d"; fi; done; true'
@@ -1375,6 +1394,9 @@ FILE_READS = {
     "sysctl_files": "/etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf",
     "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
 }
+# section -> a kernel text file it reads with `__bkd_rd`, at the end of the same `cat` (probe._file_batch: no size
+# until read, so each is marked by a read of /proc/sys/kernel/random/uuid instead of counted by `wc`)
+FILE_TAILS = {"modules": "/proc/modules", "mountinfo": "/proc/self/mountinfo"}
 MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
 # section -> a shell function it calls, defined once in the probe's shell before the sections when the section is in
 # the probe: reviewed code that may do what a section in the probe's shell may not (background jobs, `wait`), inside
@@ -1395,8 +1417,7 @@ GROUPS = (
         "docker_cli_info",  # runs only when the Docker socket is absent
         "chronyc_tracking",
         "ntpstat",
-        "firewalld_active",  # systemctl: PID 1 / D-Bus (gives up after D-Bus's 25 s default only)
-        "firewalld_enabled",
+        "firewalld_state",  # systemctl: PID 1 / D-Bus (gives up after D-Bus's 25 s default only)
         "timedatectl",  # D-Bus activation of timedated
         # -w: waits for the xtables lock, without limit on CentOS 7 (iptables 1.4.21: `-w` takes no seconds there;
         # from its changelog, not run here); kube-proxy and the CNI hold it all day

@@ -181,13 +181,22 @@ def build_script(
 # `<mark>:R:<path>` where it would have run `cat <path>`, and parse_output puts the bytes there. Only readable regular
 # files without a newline in their path, each once; fewer than 3, or no `wc`, and every `__bkd_rd` is a plain `cat`,
 # and so it is when wc or cat fails (then `__bkd_L` is emptied before any section runs).
+# The kernel's text files of host.FILE_TAILS (/proc/modules, /proc/self/mountinfo: no size until read, and a node
+# mounts and unmounts all the time) ride at the end of the same `cat`, not in wc's sizes: each after one read of
+# /proc/sys/kernel/random/uuid (37 bytes, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n`, new at every read), which marks
+# where it starts. The first mark must sit exactly where wc's sizes end (a file that changed between wc and cat
+# moves it: the frame is refused, as when the sizes do not add up); a tail runs to the next mark, the last to the end.
+# The frame lists the tails after `<mark>:T`, between wc's sizes and cat's bytes. (1 process a tail less: `cat` each.)
 _FILES = "__files"
+_UUID = "/proc/sys/kernel/random/uuid"
+_UUID_LINE = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n")
 
 
 def _file_batch(mark: str, names: list[str] | set[str]) -> str:
-    from bkdoctor.facts.host import FILE_READS
+    from bkdoctor.facts.host import FILE_READS, FILE_TAILS
 
     words = " ".join(FILE_READS[n] for n in sorted(set(names)) if n in FILE_READS)
+    tails = " ".join(FILE_TAILS[n] for n in sorted(set(names)) if n in FILE_TAILS)
     rd = (
         "__bkd_nl='\n'; __bkd_L=\n"
         f'__bkd_rd() {{ case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; case "$__bkd_L" in *"$__bkd_nl$1$__bkd_nl"*) '
@@ -195,14 +204,29 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
     )
     if not words:
         return rd
+    tail_words = (
+        f"__bkd_T=; __bkd_n=0; if [ -f {_UUID} ] && [ -r {_UUID} ]; then for __bkd_f in {tails}; do "
+        '[ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; __bkd_T="$__bkd_T$__bkd_f$__bkd_nl"; __bkd_n=$((__bkd_n + 1)); '
+        "done; fi; "
+        if tails
+        else "__bkd_T=; __bkd_n=0; "
+    )
+    add_tails = (
+        '__bkd_r=$__bkd_T; while [ -n "$__bkd_r" ]; do __bkd_f=${__bkd_r%%"$__bkd_nl"*}; __bkd_r=${__bkd_r#*"$__bkd_nl"}; '
+        f'__bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" {_UUID} "$__bkd_f"; done; '
+        if tails
+        else ""
+    )
     return (
         rd + "\n"
         f"__bkd_files() {{ set --; __bkd_L=$__bkd_nl; for __bkd_f in {words}; do "
         'case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
         'case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; '
-        "done; if [ $# -lt 3 ] || ! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
+        f"done; {tail_words}"
+        "if [ $# -lt 1 ] || [ $(($# + __bkd_n)) -lt 3 ] || ! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
         f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n'; wc -c -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; "
-        f"printf '{mark}:S\\n'; cat -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n"
+        + (f'[ -z "$__bkd_T" ] || printf \'{mark}:T\\n%s\' "$__bkd_T"; ' if tails else "")
+        + f"printf '{mark}:S\\n'; {add_tails}cat -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n"
         f"printf '\\n{mark}:B:{_FILES}\\n'\n"
         "__bkd_files </dev/null 2>&1\n"
         f"printf '\\n{mark}:E:{_FILES}:%s\\n' \"$?\""
@@ -210,26 +234,45 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
 
 
 def _file_table(sec: Section | None, mark: bytes) -> dict[bytes, bytes] | None:
-    """path -> bytes from the batch frame; None when it is not whole (wc's sizes must add up to what cat gave: a file
-    that changed between the two is caught here, and its sections are dropped, never filled with other bytes)."""
+    """path -> bytes from the batch frame; None when it is not whole (wc's sizes must add up to what cat gave, or to
+    where the first tail's mark is: a file that changed between the two is caught here, and its sections are dropped,
+    never filled with other bytes)."""
     if sec is None or sec.rc != 0:
         return None
     parts = sec.out.split(mark + b":S\n", 2)
     if len(parts) != 3 or not parts[0].endswith(b"\n"):
         return None
     paths = parts[0][:-1].split(b"\n")
+    sizes_part, _, tail_part = parts[1].partition(mark + b":T\n")
+    tails = tail_part[:-1].split(b"\n") if tail_part.endswith(b"\n") else []
+    if tail_part and not tails:
+        return None
     sizes = []
-    for line in parts[1].splitlines()[: len(paths)]:
+    for line in sizes_part.splitlines()[: len(paths)]:
         n = line.split(None, 1)[0] if line.strip() else b""
         if not n.isdigit():
             return None
         sizes.append(int(n))
-    if len(sizes) != len(paths) or sum(sizes) != len(parts[2]):
+    body = parts[2]
+    end = sum(sizes)
+    if len(sizes) != len(paths) or (len(body) != end if not tails else len(body) < end):
         return None
     table, pos = {}, 0
     for p, n in zip(paths, sizes):
-        table[p] = parts[2][pos : pos + n]
+        table[p] = body[pos : pos + n]
         pos += n
+    for i, p in enumerate(tails):
+        if not _UUID_LINE.match(body, pos):
+            return None
+        pos += 37
+        if i == len(tails) - 1:
+            table[p] = body[pos:]
+        else:
+            m = _UUID_LINE.search(body, pos)
+            if m is None:
+                return None
+            table[p] = body[pos : m.start()]
+            pos = m.start()
     return table
 
 

@@ -31,7 +31,7 @@ BKD_REGISTRY_UPSTREAM=https://hub.bktencent.com
 __bkd_nl='
 '; __bkd_L=
 __bkd_rd() { case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; case "$__bkd_L" in *"$__bkd_nl$1$__bkd_nl"*) printf '@@BKD-0123456789abcdef:R:%s\n' "$1";; *) cat "$1";; esac; }
-__bkd_files() { set --; __bkd_L=$__bkd_nl; for __bkd_f in /etc/centos-release /etc/docker/daemon.json /etc/hosts /etc/fstab /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules /etc/os-release /etc/redhat-release "$BKD_REGISTRY_CONFIG" /etc/selinux/config /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/timezone; do case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; done; if [ $# -lt 3 ] || ! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; printf '%s\n' "$@"; printf '@@BKD-0123456789abcdef:S\n'; wc -c -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; printf '@@BKD-0123456789abcdef:S\n'; cat -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; }
+__bkd_files() { set --; __bkd_L=$__bkd_nl; for __bkd_f in /etc/centos-release /etc/docker/daemon.json /etc/hosts /etc/fstab /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules /etc/os-release /etc/redhat-release "$BKD_REGISTRY_CONFIG" /etc/selinux/config /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/timezone; do case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; done; __bkd_T=; __bkd_n=0; if [ -f /proc/sys/kernel/random/uuid ] && [ -r /proc/sys/kernel/random/uuid ]; then for __bkd_f in /proc/modules /proc/self/mountinfo; do [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; __bkd_T="$__bkd_T$__bkd_f$__bkd_nl"; __bkd_n=$((__bkd_n + 1)); done; fi; if [ $# -lt 1 ] || [ $(($# + __bkd_n)) -lt 3 ] || ! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; printf '%s\n' "$@"; printf '@@BKD-0123456789abcdef:S\n'; wc -c -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; [ -z "$__bkd_T" ] || printf '@@BKD-0123456789abcdef:T\n%s' "$__bkd_T"; printf '@@BKD-0123456789abcdef:S\n'; __bkd_r=$__bkd_T; while [ -n "$__bkd_r" ]; do __bkd_f=${__bkd_r%%"$__bkd_nl"*}; __bkd_r=${__bkd_r#*"$__bkd_nl"}; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" /proc/sys/kernel/random/uuid "$__bkd_f"; done; cat -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; }
 printf '\n@@BKD-0123456789abcdef:B:__files\n'
 __bkd_files </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:__files:%s\n' "$?"
@@ -122,7 +122,7 @@ __bkd_s() { for d in /sys/module/br_netfilter /sys/module/bridge; do if [ -e "$d
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:module_dirs:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:modules\n'
-__bkd_s() { cat /proc/modules
+__bkd_s() { [ -e /proc/modules ] || return 3; __bkd_rd /proc/modules
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:modules:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:modules_load\n'
@@ -130,7 +130,7 @@ __bkd_s() { for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:modules_load:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:mountinfo\n'
-__bkd_s() { cat /proc/self/mountinfo
+__bkd_s() { __bkd_rd /proc/self/mountinfo
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:mountinfo:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:nproc\n'
@@ -220,14 +220,10 @@ printf '"'"'\n%s:B:ntpstat\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:ntpstat:%s\n'"'"' "$__bkd_m" "$?"
-printf '"'"'\n%s:B:firewalld_active\n'"'"' "$__bkd_m"
-__bkd_s() { t systemctl is-active firewalld
+printf '"'"'\n%s:B:firewalld_state\n'"'"' "$__bkd_m"
+__bkd_s() { t systemctl show -p ActiveState -p UnitFileState firewalld
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n%s:E:firewalld_active:%s\n'"'"' "$__bkd_m" "$?"
-printf '"'"'\n%s:B:firewalld_enabled\n'"'"' "$__bkd_m"
-__bkd_s() { t systemctl is-enabled firewalld
-}; __bkd_s </dev/null 2>&1
-printf '"'"'\n%s:E:firewalld_enabled:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:E:firewalld_state:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:timedatectl\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; t timedatectl status
 }; __bkd_s </dev/null 2>&1
