@@ -179,17 +179,20 @@ def build_script(
 # the files the sections read with `__bkd_rd`, read first in one `wc -c` and one `cat` (2 processes, not one `cat` a
 # file): the frame holds their paths, a separator, wc's sizes, a separator, and cat's bytes. A section then prints
 # `<mark>:R:<path>` where it would have run `cat <path>`, and parse_output puts the bytes there. Only readable regular
-# files without a newline in their path, each once; fewer than 3, or no `wc`, and every `__bkd_rd` is a plain `cat`,
-# and so it is when wc or cat fails (then `__bkd_L` is emptied before any section runs).
+# files without a newline in their path, each once; fewer than 3, no `wc`, or no /proc/sys/kernel/random/uuid, and
+# every `__bkd_rd` is a plain `cat`, and so it is when wc or cat fails (then `__bkd_L` is emptied before any section
+# runs). In cat's bytes every file comes after one read of /proc/sys/kernel/random/uuid (37 bytes,
+# `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n`, new at every read): each mark must sit exactly where wc's sizes put it,
+# so a file that changed size between wc and cat moves the marks after it and the frame is refused (its sections are
+# errors, never filled with another file's bytes), even when another file changed by as many bytes the other way.
 # The kernel's text files of host.FILE_TAILS (/proc/modules, /proc/self/mountinfo: no size until read, and a node
-# mounts and unmounts all the time) ride at the end of the same `cat`, not in wc's sizes: each after one read of
-# /proc/sys/kernel/random/uuid (37 bytes, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n`, new at every read), which marks
-# where it starts. The first mark must sit exactly where wc's sizes end (a file that changed between wc and cat
-# moves it: the frame is refused, as when the sizes do not add up); a tail runs to the next mark, the last to the end.
-# The frame lists the tails after `<mark>:T`, between wc's sizes and cat's bytes. (1 process a tail less: `cat` each.)
+# mounts and unmounts all the time) come last, not in wc's sizes, listed after `<mark>:T` between wc's sizes and
+# cat's bytes: a tail runs from its mark to the next mark, at the start of a line, and the last one to the end.
 _FILES = "__files"
 _UUID = "/proc/sys/kernel/random/uuid"
 _UUID_LINE = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n")
+# the mark after a tail: a line of its own (a kernel text file ends with its newline), never the end of a longer line
+_NEXT_MARK = re.compile(rb"^" + _UUID_LINE.pattern, re.M)
 
 
 def _file_batch(mark: str, names: list[str] | set[str]) -> str:
@@ -205,11 +208,10 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
     if not words:
         return rd
     tail_words = (
-        f"__bkd_T=; __bkd_n=0; if [ -f {_UUID} ] && [ -r {_UUID} ]; then for __bkd_f in {tails}; do "
-        '[ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; __bkd_T="$__bkd_T$__bkd_f$__bkd_nl"; __bkd_n=$((__bkd_n + 1)); '
-        "done; fi; "
+        f'for __bkd_f in {tails}; do [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
+        '__bkd_T="$__bkd_T$__bkd_f$__bkd_nl"; __bkd_n=$((__bkd_n + 1)); done; '
         if tails
-        else "__bkd_T=; __bkd_n=0; "
+        else ""
     )
     add_tails = (
         '__bkd_r=$__bkd_T; while [ -n "$__bkd_r" ]; do __bkd_f=${__bkd_r%%"$__bkd_nl"*}; __bkd_r=${__bkd_r#*"$__bkd_nl"}; '
@@ -222,11 +224,15 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
         f"__bkd_files() {{ set --; __bkd_L=$__bkd_nl; for __bkd_f in {words}; do "
         'case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
         'case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; '
-        f"done; {tail_words}"
-        "if [ $# -lt 1 ] || [ $(($# + __bkd_n)) -lt 3 ] || ! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
+        f"done; __bkd_T=; __bkd_n=0; {tail_words}"
+        f"if [ $# -lt 1 ] || [ $(($# + __bkd_n)) -lt 3 ] || ! [ -f {_UUID} ] || ! [ -r {_UUID} ] || "
+        "! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
         f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n'; wc -c -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; "
-        + (f'[ -z "$__bkd_T" ] || printf \'{mark}:T\\n%s\' "$__bkd_T"; ' if tails else "")
-        + f"printf '{mark}:S\\n'; {add_tails}cat -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n"
+        + (f"[ -z \"$__bkd_T\" ] || printf '{mark}:T\\n%s' \"$__bkd_T\"; " if tails else "")
+        + f"printf '{mark}:S\\n'; "
+        # cat's arguments: a mark before every file (`for` takes its list once, before `set` changes it)
+        + f'__bkd_k=$#; for __bkd_f do set -- "$@" {_UUID} "$__bkd_f"; done; shift $__bkd_k; '
+        + f"{add_tails}cat -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n"
         f"printf '\\n{mark}:B:{_FILES}\\n'\n"
         "__bkd_files </dev/null 2>&1\n"
         f"printf '\\n{mark}:E:{_FILES}:%s\\n' \"$?\""
@@ -234,9 +240,8 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
 
 
 def _file_table(sec: Section | None, mark: bytes) -> dict[bytes, bytes] | None:
-    """path -> bytes from the batch frame; None when it is not whole (wc's sizes must add up to what cat gave, or to
-    where the first tail's mark is: a file that changed between the two is caught here, and its sections are dropped,
-    never filled with other bytes)."""
+    """path -> bytes from the batch frame; None when it is not whole: every mark where wc's sizes put it (a file that
+    changed between the two is caught here, and its sections are dropped, never filled with other bytes)."""
     if sec is None or sec.rc != 0:
         return None
     parts = sec.out.split(mark + b":S\n", 2)
@@ -253,27 +258,25 @@ def _file_table(sec: Section | None, mark: bytes) -> dict[bytes, bytes] | None:
         if not n.isdigit():
             return None
         sizes.append(int(n))
-    body = parts[2]
-    end = sum(sizes)
-    if len(sizes) != len(paths) or (len(body) != end if not tails else len(body) < end):
+    if len(sizes) != len(paths):
         return None
-    table, pos = {}, 0
+    body, table, pos = parts[2], {}, 0
     for p, n in zip(paths, sizes):
-        table[p] = body[pos : pos + n]
-        pos += n
+        if not _UUID_LINE.match(body, pos) or pos + 37 + n > len(body):
+            return None
+        table[p] = body[pos + 37 : pos + 37 + n]
+        pos += 37 + n
     for i, p in enumerate(tails):
         if not _UUID_LINE.match(body, pos):
             return None
         pos += 37
-        if i == len(tails) - 1:
-            table[p] = body[pos:]
-        else:
-            m = _UUID_LINE.search(body, pos)
-            if m is None:
-                return None
-            table[p] = body[pos : m.start()]
-            pos = m.start()
-    return table
+        m = _NEXT_MARK.search(body, pos) if i < len(tails) - 1 else None
+        if i < len(tails) - 1 and m is None:
+            return None
+        end = m.start() if m is not None else len(body)
+        table[p] = body[pos:end]
+        pos = end
+    return table if pos == len(body) else None
 
 
 def _fill_files(out: dict[str, Section], mark: bytes) -> None:
