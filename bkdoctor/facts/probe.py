@@ -228,11 +228,11 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
         f"if [ $# -lt 1 ] || [ $(($# + __bkd_n)) -lt 3 ] || ! [ -f {_UUID} ] || ! [ -r {_UUID} ] || "
         "! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
         f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n'; wc -c -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; "
-        + (f"[ -z \"$__bkd_T\" ] || printf '{mark}:T\\n%s' \"$__bkd_T\"; " if tails else "")
+        + (f'[ -z "$__bkd_T" ] || printf \'{mark}:T\\n%s\' "$__bkd_T"; ' if tails else "")
         + f"printf '{mark}:S\\n'; "
         # cat's arguments: a mark before every file (`for` takes its list once, before `set` changes it)
         + f'__bkd_k=$#; for __bkd_f do set -- "$@" {_UUID} "$__bkd_f"; done; shift $__bkd_k; '
-        + f"{add_tails}cat -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n"
+        + f'{add_tails}cat -- "$@" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n'
         f"printf '\\n{mark}:B:{_FILES}\\n'\n"
         "__bkd_files </dev/null 2>&1\n"
         f"printf '\\n{mark}:E:{_FILES}:%s\\n' \"$?\""
