@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,9 @@ def run(shell, sections: dict[str, str], bindir: Path, subst: dict[str, str]) ->
     finally:
         host.SECTIONS.clear()
         host.SECTIONS.update(saved)
-    keep = {m: f"@KEEP{i}@" for i, m in enumerate((host._SAME_TZ, host._DATA_DIR, host._PS_HEADER))}  # printed as is
+    keep = {
+        m: f"@KEEP{i}@" for i, m in enumerate((host._SAME_TZ, host._DATA_DIR, host._PS_HEADER, host._STAT_HEADER))
+    }  # printed as is
     for m, k in keep.items():
         script = script.replace(m, k)
     for a, b in subst.items():
@@ -134,7 +137,10 @@ def test_processes_one_ps_gives_the_names_of_ps_awk_sort(tmp_path, shell, case):
     (tmp_path / "ps.out").write_bytes(out.encode())
     stand_in(b, "ps", f"cat '{tmp_path}/ps.out'; exit {rc}\n")
     old = run(shell, {"processes": OLD["processes"]}, b, {})
-    new = run(shell, {"processes": host.SECTIONS["processes"]}, b, {})
+    # the ps branch (no readable /proc/self/stat): here ps is the stand-in
+    ps_branch = host.SECTIONS["processes"].replace("[ -r /proc/self/stat ]", "false")
+    assert ps_branch != host.SECTIONS["processes"]
+    new = run(shell, {"processes": ps_branch}, b, {})
     assert old["processes"].rc == new["processes"].rc == 0
     want = set(old["processes"].text().split())  # the parsers read the words of the old section
     assert host._process_names(HostFacts(new)) == want
@@ -605,3 +611,69 @@ def test_firewalld_one_systemctl_show_gives_what_is_active_and_is_enabled_gave(t
     want = same("firewalld", old, new, other)
     assert want["active"] == (case == "running-enabled")
     assert want["enabled"] == (case in ("running-enabled", "runtime") or bool(wants))
+
+
+# -- processes: one `cat` of /proc/PID/stat, not `ps` ------------------------------------------------------------
+_PID_NS_DRIVER = r"""
+import ctypes, json, os, subprocess, sys, time
+libc = ctypes.CDLL(None)
+def named(name):  # a child whose comm is `name` (prctl PR_SET_NAME: any bytes but NUL, 15 at most)
+    pid = os.fork()
+    if pid == 0:
+        libc.prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+        time.sleep(60)
+        os._exit(0)
+    return pid
+for n in [b"firewalld", b"chronyd", b"tmux: server", b"a) Z b", b"x\n9 (y", b" lead", b"\tsystemd-timesyn"]:
+    named(n)
+z = os.fork()  # a zombie named ntpd: it exits, nobody reaps it while the probes run
+if z == 0:
+    libc.prctl(15, ctypes.c_char_p(b"ntpd"), 0, 0, 0)
+    os._exit(0)
+time.sleep(0.3)
+out = {}
+for key, script in json.loads(sys.argv[1]).items():
+    out[key] = subprocess.run([sys.argv[2], "-s"], input=script.encode(), capture_output=True).stdout.decode("latin-1")
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+def test_processes_from_proc_stat_are_the_names_ps_gave(tmp_path, shell):
+    """In a PID namespace of its own (a fixed set of processes: odd names, a zombie), the old `ps | awk | sort -u`
+    and the new `cat /proc/[0-9]*/stat` give the same names, bar the commands each runs to ask."""
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare")
+    scripts, nonces = {}, {}
+    for key, snippet in (("old", OLD["processes"]), ("new", host.SECTIONS["processes"])):
+        saved = dict(host.SECTIONS)
+        host.SECTIONS["processes"] = snippet
+        try:
+            scripts[key], nonces[key] = build_script({"processes"})
+        finally:
+            host.SECTIONS.clear()
+            host.SECTIONS.update(saved)
+    assert "cat /proc/[0-9]*/stat" in scripts["new"] and "ps -eo" in scripts["old"]
+    import json
+
+    r = subprocess.run(
+        ["unshare", "-p", "-f", "--mount-proc", sys.executable, "-c", _PID_NS_DRIVER, json.dumps(scripts)]
+        + [shutil.which(shell[0])],
+        capture_output=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr[-500:]
+    out = json.loads(r.stdout)
+    got = {}
+    for key in ("old", "new"):
+        parsed = parse_output(out[key].encode("latin-1"), nonces[key])
+        got[key] = host._process_names(HostFacts(parsed)) - {"ps", "awk", "sort", "cat", "sh", "dash", "bash"}
+    # the same names, but those of a comm with a control character: ps shows it as `?` or `.` (by version; a tab
+    # then is no blank to split on), /proc as it is
+    odd = {"old": {n for n in got["old"] if n[1:] == "systemd-timesy" or n[:2] == "x" + n[1:2] and n[2:] == "9"}}
+    odd["new"] = {"systemd-timesy", "x\n9"}
+    assert len(odd["old"]) == 2 and odd["new"] <= got["new"], got
+    assert got["new"] - odd["new"] == got["old"] - odd["old"], (sorted(got["new"]), sorted(got["old"]))
+    assert "y" not in got["new"]  # a comm with a newline makes up no process named y
+    assert {"firewalld", "chronyd", "tmux:", "a)", "lead", "systemd-timesy"} <= got["new"], got["new"]
+    assert "ntpd" not in got["new"]  # the zombie

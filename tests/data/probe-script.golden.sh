@@ -146,7 +146,7 @@ __bkd_s() { __bkd_cat /proc/swaps
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:proc_swaps:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:processes\n'
-__bkd_s() { if command -v ps >/dev/null 2>&1; then echo '# ps -eo stat=,comm='; ps -eo stat=,comm=; true; else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi
+__bkd_s() { if [ -r /proc/self/stat ]; then echo '# cat /proc/[0-9]*/stat'; cat /proc/[0-9]*/stat 2>/dev/null; true; elif command -v ps >/dev/null 2>&1; then echo '# ps -eo stat=,comm='; ps -eo stat=,comm=; true; else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:processes:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:redhat_release\n'
