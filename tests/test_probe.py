@@ -86,58 +86,50 @@ def test_files_read_in_one_batch_are_the_bytes_cat_gives(tmp_path):
     assert parsed["registry_config"].rc == 3 and parsed["sysctl_files"].out.endswith(files["nul"] + b"\n")
 
 
-def test_a_file_that_changed_between_wc_and_cat_drops_its_sections(tmp_path):
-    files = {"a": b"one\n", "b": b"two\n", "c": b"three\n"}
+def test_a_batch_frame_that_is_not_whole_drops_its_sections(tmp_path):
+    files = {"a": b"one\n", "b": b"two\n", "c": b"three\n", "d": b"x BKD_SEP=0123456789abcdef\x00 y\n"}
     script, nonce = _registry_config_probe(tmp_path, files, str(tmp_path / "a"))
     out = sh(script)
+    parsed = parse_output(out, nonce)
+    assert parsed["registry_config"].out == b"one\n" and files["d"] in parsed["sysctl_files"].out  # another token
     sep = f"@@BKD-{nonce}:S\n".encode()
     cat_at = out.index(sep, out.index(sep) + 1) + len(sep)
-    grown = out[:cat_at] + b"four\n" + out[cat_at:]  # a file grew after `wc -c` read its size
-    parsed = parse_output(grown, nonce)
-    assert "sysctl_files" not in parsed and "registry_config" not in parsed  # an error, never other bytes
-    # one file grew by a byte and the next shrank by one: the same total, but the mark between them moved
-    swapped = out[:cat_at] + out[cat_at:].replace(b"one\n", b"one!\n", 1).replace(b"two\n", b"two", 1)
-    assert len(swapped) == len(out)
-    parsed = parse_output(swapped, nonce)
-    assert "sysctl_files" not in parsed and "registry_config" not in parsed
-    assert set(parse_output(out, nonce)) == {"sysctl_files", "registry_config"}
+    token = out[out.index(sep) + len(sep) : cat_at - len(sep) - 1]
+    marker = b"BKD_SEP=" + token + b"\x00"
+    assert out[cat_at:].startswith(marker) and out.count(marker) == 4, out  # one before each of the 4 files
+    bad = {
+        "bytes before the first file": out[:cat_at] + b"stray\n" + out[cat_at:],
+        "a separator lost": out[:cat_at] + out[cat_at:].replace(marker, b"", 2)[: len(out)],
+        "one too many": out[:cat_at] + out[cat_at:].replace(b"two\n", b"two\n" + marker, 1),
+        "no token": out[: out.index(sep) + len(sep)] + b"\n" + out[cat_at - len(sep) :],
+    }
+    for why, data in bad.items():
+        got = parse_output(data, nonce)
+        assert "sysctl_files" not in got and "registry_config" not in got, why  # an error, never other bytes
 
 
 def _tails_probe(tmp_path, modules: str) -> tuple[bytes, str]:
-    """/etc files and the two kernel tails (host.FILE_TAILS) in one batch; /proc/modules (absent on this machine's
-    kernel) stood in for by `modules`, another file without a size until read, or an empty one."""
+    """/etc files and the two kernel files in one batch; /proc/modules (absent on this machine's kernel) stood in
+    for by `modules`, another file without a size until read, or an empty one."""
     script, nonce = build_script({"modules", "mountinfo", "fstab", "etc_hosts", "os_release"})
     return sh(script.replace("/proc/modules", modules)), nonce
 
 
-def test_kernel_files_ride_at_the_end_of_the_batch_after_a_uuid_mark(tmp_path):
+def test_kernel_files_without_a_size_ride_in_the_batch(tmp_path):
     out, nonce = _tails_probe(tmp_path, "/proc/cpuinfo")
     after = out[out.index(f"@@BKD-{nonce}:E:__files:0".encode()) :]
-    assert after.count(f"@@BKD-{nonce}:R:".encode()) == 5  # 3 /etc files and 2 tails: no `cat` of their own
+    assert after.count(f"@@BKD-{nonce}:R:".encode()) == 5  # 3 /etc files and 2 of /proc: no `cat` of their own
     parsed = parse_output(out, nonce)
     assert parsed["modules"].out == Path("/proc/cpuinfo").read_bytes() and parsed["modules"].rc == 0
     # `cat`'s /proc/self/mountinfo: a child of the probe's shell, in this test's mount namespace, as Python's is
     assert parsed["mountinfo"].out == Path("/proc/self/mountinfo").read_bytes() and parsed["mountinfo"].rc == 0
     assert parsed["fstab"].out == Path("/etc/fstab").read_bytes()
-    # an empty tail is empty, and the next one still starts at its own mark
+    # an empty file is empty, and the next one is whole
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     out, nonce = _tails_probe(tmp_path, str(empty))
     parsed = parse_output(out, nonce)
     assert parsed["modules"].out == b"" and parsed["mountinfo"].out == Path("/proc/self/mountinfo").read_bytes()
-
-
-def test_a_batch_whose_first_tail_mark_moved_drops_every_batched_section(tmp_path):
-    out, nonce = _tails_probe(tmp_path, "/proc/cpuinfo")
-    sep = f"@@BKD-{nonce}:S\n".encode()
-    cat_at = out.index(sep, out.index(sep) + 1) + len(sep)
-    batched = {"modules", "mountinfo", "fstab", "etc_hosts", "os_release"}
-    assert batched <= set(parse_output(out, nonce))
-    grown = out[:cat_at] + b"one more line\n" + out[cat_at:]  # an /etc file grew after `wc -c` read its size
-    assert not batched & set(parse_output(grown, nonce))
-    m = re.search(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n", out)
-    unmarked = out[: m.start()] + out[m.end() :]  # no mark where the sizes end: not taken as a tail
-    assert not batched & set(parse_output(unmarked, nonce))
 
 
 def test_cut_off_probe_drops_the_section_and_the_rule_errors():

@@ -711,7 +711,7 @@ def p_data_disk(f: HostFacts) -> dict[str, Any] | None:
     return d[0]
 
 
-# in the probe's file batch (FILE_TAILS): `cat`'s /proc/self is the probe shell's child, in the same mount namespace
+# in the probe's file batch (FILE_READS): `cat`'s /proc/self is the probe shell's child, in the same mount namespace
 @fact("mounts", sections={"mountinfo": "__bkd_rd /proc/self/mountinfo"})
 def p_mounts(f: HostFacts) -> list[dict[str, str]]:
     out = []
@@ -878,7 +878,7 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
 @fact(
     "modules",
     sections={
-        # in the probe's file batch (FILE_TAILS); a kernel without loadable modules has none: status 3 without `cat`
+        # in the probe's file batch (FILE_READS); a kernel without loadable modules has none: status 3 without `cat`
         "modules": "[ -e /proc/modules ] || return 3; __bkd_rd /proc/modules",
         "module_dirs": (
             "for d in /sys/module/br_netfilter /sys/module/bridge; do "  # as `ls -d` lists them: sorted
@@ -1410,10 +1410,9 @@ FILE_READS = {
     "registry_config": '"$BKD_REGISTRY_CONFIG"',
     "sysctl_files": "/etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf",
     "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
+    "modules": "/proc/modules",  # sized by the kernel only when read: no matter to the batch (probe._file_batch)
+    "mountinfo": "/proc/self/mountinfo",  # cat's own: a child of the probe's shell, in its mount namespace
 }
-# section -> a kernel text file it reads with `__bkd_rd`, at the end of the same `cat` (probe._file_batch: no size
-# until read, so each is marked by a read of /proc/sys/kernel/random/uuid instead of counted by `wc`)
-FILE_TAILS = {"modules": "/proc/modules", "mountinfo": "/proc/self/mountinfo"}
 MEASURE_BUDGET = {s: b for r in RECORDS.values() for s, b in r.budget.items()}
 # section -> a shell function it calls, defined once in the probe's shell before the sections when the section is in
 # the probe: reviewed code that may do what a section in the probe's shell may not (background jobs, `wait`), inside

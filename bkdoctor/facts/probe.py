@@ -23,6 +23,7 @@ A group's shell gets the nonce and the parameters its sections read in its envir
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import secrets
 import shlex
@@ -156,6 +157,9 @@ def build_script(
     other shells)."""
     from bkdoctor.facts.host import BOUNDED, GROUPS, HELPERS, SECTIONS  # the built-in sections, with their facts
 
+    # the file batch's separator: its own random token (it is in `env`'s argv, which any local user may read: the
+    # nonce is not); fixed when the nonce is (the goldens, the DaemonSet's script), but not the way back to it
+    sep = hashlib.sha256(b"bkdoctor file batch " + nonce.encode()).hexdigest()[:16] if nonce else secrets.token_hex(8)
     nonce = nonce or secrets.token_hex(8)
     mark = _MARK.format(nonce=nonce)
     unknown = set(names) - set(SECTIONS) - set(EXTRA_SECTIONS)
@@ -166,7 +170,7 @@ def build_script(
         if not _PARAM_RE.match(k):
             raise KeyError(f"bad probe parameter name {k!r}")
         assigns.append(f"{k}={shlex.quote(str(v))}")
-    lines = ["# bkdoctor host probe: read-only", _PRELUDE, *assigns, _file_batch(mark, names)]
+    lines = ["# bkdoctor host probe: read-only", _PRELUDE, *assigns, _file_batch(mark, names, sep)]
     lines += dict.fromkeys(HELPERS[n] for n in sorted(set(names)) if n in HELPERS)
     for name in sorted(set(names) - set(BOUNDED)):
         lines.append(_section(mark, name))
@@ -176,30 +180,25 @@ def build_script(
     return "\n".join(lines) + "\n", nonce
 
 
-# the files the sections read with `__bkd_rd`, read first in one `wc -c` and one `cat` (2 processes, not one `cat` a
-# file): the frame holds their paths, a separator, wc's sizes, a separator, and cat's bytes. A section then prints
-# `<mark>:R:<path>` where it would have run `cat <path>`, and parse_output puts the bytes there. Only readable regular
-# files without a newline in their path, each once; fewer than 3, no `wc`, or no /proc/sys/kernel/random/uuid, and
-# every `__bkd_rd` is a plain `cat`, and so it is when wc or cat fails (then `__bkd_L` is emptied before any section
-# runs). In cat's bytes every file comes after one read of /proc/sys/kernel/random/uuid (37 bytes,
-# `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n`, new at every read): each mark must sit exactly where wc's sizes put it,
-# so a file that changed size between wc and cat moves the marks after it and the frame is refused (its sections are
-# errors, never filled with another file's bytes), even when another file changed by as many bytes the other way.
-# The kernel's text files of host.FILE_TAILS (/proc/modules, /proc/self/mountinfo: no size until read, and a node
-# mounts and unmounts all the time) come last, not in wc's sizes, listed after `<mark>:T` between wc's sizes and
-# cat's bytes: a tail runs from its mark to the next mark, at the start of a line, and the last one to the end.
+# the files the sections read with `__bkd_rd`, read first in one `cat` (1 process, not one `cat` a file): before
+# every file, cat reads its own /proc/self/environ, which `env -i BKD_SEP=<token>` made exactly `BKD_SEP=<token>\0`,
+# a separator no file can hold by chance (a random token per run, and a NUL) nor by design (only root writes the
+# files read here; /proc/modules and mountinfo escape what they print and hold no NUL). No sizes are needed, so a
+# file that changes while it is read gives the bytes cat read, and the files the kernel sizes only by reading them
+# (/proc/modules, /proc/self/mountinfo: cat's own, in the probe's mount namespace) ride along. The frame holds their
+# paths, a separator, the token, a separator, and cat's bytes. A section then prints `<mark>:R:<path>` where it
+# would have run `cat <path>`, and parse_output puts the bytes there. Only readable regular files without a newline
+# in their path, each once; fewer than 2, no `env` or no readable /proc/self/environ, and every `__bkd_rd` is a
+# plain `cat`, and so it is when cat fails (a file vanished or became unreadable: `__bkd_L` is emptied before any
+# section runs).
 _FILES = "__files"
-_UUID = "/proc/sys/kernel/random/uuid"
-_UUID_LINE = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n")
-# the mark after a tail: a line of its own (a kernel text file ends with its newline), never the end of a longer line
-_NEXT_MARK = re.compile(rb"^" + _UUID_LINE.pattern, re.M)
+_ENVIRON = "/proc/self/environ"
 
 
-def _file_batch(mark: str, names: list[str] | set[str]) -> str:
-    from bkdoctor.facts.host import FILE_READS, FILE_TAILS
+def _file_batch(mark: str, names: list[str] | set[str], sep: str) -> str:
+    from bkdoctor.facts.host import FILE_READS
 
     words = " ".join(FILE_READS[n] for n in sorted(set(names)) if n in FILE_READS)
-    tails = " ".join(FILE_TAILS[n] for n in sorted(set(names)) if n in FILE_TAILS)
     rd = (
         "__bkd_nl='\n'; __bkd_L=\n"
         f'__bkd_rd() {{ case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; case "$__bkd_L" in *"$__bkd_nl$1$__bkd_nl"*) '
@@ -207,32 +206,16 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
     )
     if not words:
         return rd
-    tail_words = (
-        f'for __bkd_f in {tails}; do [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
-        '__bkd_T="$__bkd_T$__bkd_f$__bkd_nl"; __bkd_n=$((__bkd_n + 1)); done; '
-        if tails
-        else ""
-    )
-    add_tails = (
-        '__bkd_r=$__bkd_T; while [ -n "$__bkd_r" ]; do __bkd_f=${__bkd_r%%"$__bkd_nl"*}; __bkd_r=${__bkd_r#*"$__bkd_nl"}; '
-        f'__bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" {_UUID} "$__bkd_f"; done; '
-        if tails
-        else ""
-    )
     return (
         rd + "\n"
         f"__bkd_files() {{ set --; __bkd_L=$__bkd_nl; for __bkd_f in {words}; do "
         'case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
         'case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; '
-        f"done; __bkd_T=; __bkd_n=0; {tail_words}"
-        f"if [ $# -lt 1 ] || [ $(($# + __bkd_n)) -lt 3 ] || ! [ -f {_UUID} ] || ! [ -r {_UUID} ] || "
-        "! command -v wc >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
-        f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n'; wc -c -- \"$@\" 2>/dev/null || {{ __bkd_L=; return 1; }}; "
-        + (f'[ -z "$__bkd_T" ] || printf \'{mark}:T\\n%s\' "$__bkd_T"; ' if tails else "")
-        + f"printf '{mark}:S\\n'; "
-        # cat's arguments: a mark before every file (`for` takes its list once, before `set` changes it)
-        + f'__bkd_k=$#; for __bkd_f do set -- "$@" {_UUID} "$__bkd_f"; done; shift $__bkd_k; '
-        + f'{add_tails}cat -- "$@" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n'
+        f"done; if [ $# -lt 2 ] || ! [ -r {_ENVIRON} ] || ! command -v env >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
+        f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n{sep}\\n{mark}:S\\n'; "
+        # a separator before every file (`for` takes its list once, before `set` changes it)
+        f'__bkd_k=$#; for __bkd_f do set -- "$@" {_ENVIRON} "$__bkd_f"; done; shift $__bkd_k; '
+        f'env -i BKD_SEP={sep} cat -- "$@" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n'
         f"printf '\\n{mark}:B:{_FILES}\\n'\n"
         "__bkd_files </dev/null 2>&1\n"
         f"printf '\\n{mark}:E:{_FILES}:%s\\n' \"$?\""
@@ -240,43 +223,21 @@ def _file_batch(mark: str, names: list[str] | set[str]) -> str:
 
 
 def _file_table(sec: Section | None, mark: bytes) -> dict[bytes, bytes] | None:
-    """path -> bytes from the batch frame; None when it is not whole: every mark where wc's sizes put it (a file that
-    changed between the two is caught here, and its sections are dropped, never filled with other bytes)."""
+    """path -> bytes from the batch frame; None when it is not whole (a separator before every file, and nothing
+    else before the first): its sections are then dropped, never filled with other bytes."""
     if sec is None or sec.rc != 0:
         return None
     parts = sec.out.split(mark + b":S\n", 2)
     if len(parts) != 3 or not parts[0].endswith(b"\n"):
         return None
     paths = parts[0][:-1].split(b"\n")
-    sizes_part, _, tail_part = parts[1].partition(mark + b":T\n")
-    tails = tail_part[:-1].split(b"\n") if tail_part.endswith(b"\n") else []
-    if tail_part and not tails:
+    token = parts[1].rstrip(b"\n")
+    if not token.isalnum():
         return None
-    sizes = []
-    for line in sizes_part.splitlines()[: len(paths)]:
-        n = line.split(None, 1)[0] if line.strip() else b""
-        if not n.isdigit():
-            return None
-        sizes.append(int(n))
-    if len(sizes) != len(paths):
+    chunks = parts[2].split(b"BKD_SEP=" + token + b"\0")
+    if chunks[0] or len(chunks) != len(paths) + 1:
         return None
-    body, table, pos = parts[2], {}, 0
-    for p, n in zip(paths, sizes):
-        if not _UUID_LINE.match(body, pos) or pos + 37 + n > len(body):
-            return None
-        table[p] = body[pos + 37 : pos + 37 + n]
-        pos += 37 + n
-    for i, p in enumerate(tails):
-        if not _UUID_LINE.match(body, pos):
-            return None
-        pos += 37
-        m = _NEXT_MARK.search(body, pos) if i < len(tails) - 1 else None
-        if i < len(tails) - 1 and m is None:
-            return None
-        end = m.start() if m is not None else len(body)
-        table[p] = body[pos:end]
-        pos = end
-    return table if pos == len(body) else None
+    return dict(zip(paths, chunks[1:]))
 
 
 def _fill_files(out: dict[str, Section], mark: bytes) -> None:

@@ -191,9 +191,10 @@ def daemonset_script(nonce: str, sections: set[str] | None = None, params: dict[
     is the node's (/proc/1 with hostPID), not the container's."""
     sections = daemonset_sections() if sections is None else sections
     script, _ = build_script(sections, nonce=nonce, params=params)
-    old, new = "__bkd_s() { cat /proc/self/mountinfo\n}", "__bkd_s() { cat /proc/1/mountinfo\n}"  # probe.build_script
+    # the section (`__bkd_rd /proc/self/mountinfo`) and the file batch's list of what it reads (probe._file_batch)
+    old, new = "/proc/self/mountinfo", "/proc/1/mountinfo"
     if "mountinfo" in sections:
-        if script.count(old) != 1:
+        if script.count("__bkd_rd " + old + "\n") != 1 or script.count(old) != 2:
             raise RuntimeError("the probe's mountinfo section changed: update incluster.daemonset_script")
         script = script.replace(old, new)
     return script
