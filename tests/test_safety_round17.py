@@ -529,6 +529,9 @@ def test_install_step_log_is_masked(tmp_path):
         async def run_streaming(self, script, timeout, on_out):
             for i in range(0, len(out), 7):  # in small pieces, as a stream comes
                 on_out(out[i : i + 7])
+                live = log.read_bytes()  # what `tail -f` shows, or what a killed bkdoctor leaves
+                for secret in (b"T0k3nT0k3n", b"K3yK3y", b"MIIEpAIB", b"Pw0rdX", b"Pw1rdX"):
+                    assert secret not in live, live
             return 0
 
         async def close(self):

@@ -94,6 +94,27 @@ def test_mask_text_by_value_shape(text, secret, kept):
     assert mask_text(out) == out  # idempotent
 
 
+@pytest.mark.parametrize("size", [1, 5, 64])
+def test_live_masker_never_writes_a_secret_and_ends_as_mask_text(size):
+    """A step's log is masked as it is written (secrets.LiveMasker): every case of the shapes above, streamed in
+    pieces, never has its secret in what was written so far, and the whole is what mask_text gives the whole."""
+    from bkdoctor.safe.secrets import LiveMasker
+
+    for text, secret, _kept in test_mask_text_by_value_shape.pytestmark[0].args[1]:
+        for data in (text.encode(), (text + "\n").encode(), ("x\n" + text + "\ntail: 1\n").encode()):
+            m, out = LiveMasker(), b""
+            for i in range(0, len(data), size):
+                out += m.feed(data[i : i + size])
+                assert secret.encode() not in out, (text, out)
+            out += m.close()
+            assert out.decode() == mask_text(data.decode()), (text, out)
+    # a held block is bounded: past HOLD_MAX characters it goes out, masked as it is
+    m = LiveMasker()
+    m.HOLD_MAX = 100
+    out = m.feed(b"-----BEGIN RSA PRIVATE KEY-----\n" + b"A" * 200 + b"\n")
+    assert out.startswith(b"-----BEGIN RSA PRIVATE KEY-----\n***") and b"AAAA" not in out
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -419,8 +419,11 @@ class Installer:
         self, host: HostSpec, text: str, timeout: float, log: Path | None, show: bool, header: str = ""
     ) -> tuple[int, str]:
         """Run a script on a host; output to `log` and the terminal (`show`), and returned (last 64 KiB)."""
+        from bkdoctor.safe.secrets import LiveMasker
+
         buf = bytearray()
         fh = None
+        live = LiveMasker()  # the log is masked as it is written: no secret in it while the step runs, nor if killed
         if log is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             fh = open(log, "wb")
@@ -430,7 +433,7 @@ class Installer:
             buf.extend(chunk)
             del buf[:-65536]
             if fh:
-                fh.write(chunk)
+                fh.write(live.feed(chunk))
                 fh.flush()
             if show:
                 for line in chunk.decode("utf-8", "replace").splitlines():
@@ -446,6 +449,7 @@ class Installer:
             rc = 255
         finally:
             if fh:
+                fh.write(live.close())
                 fh.close()
                 _mask_log(log)
             await transport.close()
@@ -985,8 +989,8 @@ def render_text(v: str, inst: Installer) -> str:
 
 def _mask_log(log: Path) -> None:
     """A step's log masked like the terminal shows it (`say`): bcs.sh prints `kubeadm join ... --token ...`, scripts
-    echo passwords. Written as the output comes (tail -f), masked whole once the step ends: a secret split between
-    two pieces of the stream (a PEM block, a YAML value on the next line) is found as in the whole text."""
+    echo passwords. Written masked as the output comes (tail -f; secrets.LiveMasker holds back an open PEM block or
+    a YAML secret key's lines until they end), and masked whole once more when the step ends (idempotent)."""
     from bkdoctor.safe.outfiles import write_atomic
     from bkdoctor.safe.secrets import mask_bytes
 

@@ -451,3 +451,58 @@ def mask_bytes(data: bytes) -> bytes:
     text = data.decode("utf-8", "surrogateescape")
     out = mask_text(text)
     return data if out == text else out.encode("utf-8", "surrogateescape")
+
+
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+
+
+class LiveMasker:
+    """mask_text for a stream written as it comes (a step's log, for `tail -f`): what goes out is masked, so a log
+    holds no secret even while its step runs or when bkdoctor is killed. Complete lines go out; held back is what a
+    later line may still make part of a secret -- an open PEM private key block, and a secret YAML key alone with the
+    lines indented under it -- until the block ends, the stream closes, or HOLD_MAX characters wait (then they are
+    masked as they are). Bytes that are not UTF-8 pass as they came (surrogateescape), even split between chunks."""
+
+    HOLD_MAX = 1 << 20
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, data: bytes) -> bytes:
+        self._pending += data.decode("utf-8", "surrogateescape")
+        cut = _safe_cut(self._pending)
+        if len(self._pending) - cut > self.HOLD_MAX:
+            cut = len(self._pending)
+        out, self._pending = self._pending[:cut], self._pending[cut:]
+        return mask_text(out).encode("utf-8", "surrogateescape")
+
+    def close(self) -> bytes:
+        out, self._pending = self._pending, ""
+        return mask_text(out).encode("utf-8", "surrogateescape")
+
+
+def _safe_cut(text: str) -> int:
+    """How much of `text` mask_text may mask on its own, as it would within the whole stream: complete lines, up to
+    the start of an unclosed PEM private key block or of a secret YAML key alone whose indented block may go on."""
+    cut = text.rfind("\n") + 1
+    begin = None
+    for m in _PEM_BEGIN.finditer(text, 0, cut):
+        begin = m
+    if begin is not None and not _PEM_END.search(text, begin.end(), cut):
+        cut = text.rfind("\n", 0, begin.start()) + 1
+    lines = text[:cut].split("\n")[:-1]
+    pos = cut
+    min_after = None  # the least indentation of the non-blank lines after the one looked at
+    for line in reversed(lines):
+        pos -= len(line) + 1
+        if not line.strip():
+            continue
+        m = _YAML_KEY_ALONE.match(line)
+        if m and is_secret_key(m.group(2)) and (min_after is None or len(m.group(1)) < min_after):
+            cut = pos  # this key's block runs to the end (so far): hold it
+        ind = _indent(line)
+        min_after = ind if min_after is None else min(min_after, ind)
+        if min_after == 0:
+            break
+    return cut
