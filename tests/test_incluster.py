@@ -542,3 +542,47 @@ def test_probe_script_reads_the_nodes_mount_table_and_writes_nothing():
     assert {"docker_cli_info", "docker_client", "mountinfo", "iptables"} <= incluster.daemonset_sections()
     subprocess.run(["dash", "-n"], input=script.encode(), check=True)
     subprocess.run(["dash", "-n"], input=(incluster.PROBE_WRAPPER + incluster.KEEPALIVE).encode(), check=True)
+
+
+def test_collect_daemonset_takes_no_name_a_real_api_server_would_refuse(monkeypatch):
+    """A hostile or broken API server (a real one validates names, so this one is a stand-in): a Node or Pod name that
+    is not an RFC 1123 subdomain is neither a target nor a piece of a request path (`../secrets/x`)."""
+    nonce = "0123456789abcdef"
+
+    def pod(name, node):
+        return {
+            "metadata": {"name": name, "ownerReferences": [{"kind": "DaemonSet", "name": incluster.DAEMONSET_NAME}]},
+            "spec": {
+                "nodeName": node,
+                "containers": [
+                    {"name": incluster.PROBE_CONTAINER, "env": [{"name": "BKDOCTOR_NONCE", "value": nonce}]}
+                ],
+            },
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [{"name": incluster.PROBE_CONTAINER, "state": {"running": {"startedAt": "now"}}}],
+            },
+        }
+
+    asked = []
+
+    class Facts:
+        def __init__(self, access):
+            pass
+
+        def get(self, what):
+            assert what == "nodes"
+            return [{"metadata": {"name": n}} for n in ("good-1", "../../secrets/x", "Bad Name", "x" * 300)]
+
+        def _list(self, path, params):
+            return [pod("probe-good", "good-1"), pod("../../secrets/x", "good-1"), pod("probe-2", "../../secrets/x")]
+
+        def _get(self, path, params, raw=False):
+            asked.append(path)
+            return f"\n@@BKD-{nonce}:B:uname_r\n3.10.0\n@@BKD-{nonce}:E:uname_r:0\n\n@@BKD-{nonce}:DONE:0\n".encode()
+
+    monkeypatch.setattr(incluster, "ClusterFacts", Facts)
+    states = incluster.collect_daemonset(None, wait_s=0)
+    assert [s.name for s in states] == ["good-1"], [s.name for s in states]
+    assert states[0].error is None, states[0].error
+    assert asked == [f"/api/v1/namespaces/{incluster.DEFAULT_NAMESPACE}/pods/probe-good/log"], asked

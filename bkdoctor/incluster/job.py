@@ -202,6 +202,9 @@ def daemonset_script(nonce: str, sections: set[str] | None = None, params: dict[
 
 # -- manifests ------------------------------------------------------------------------------------------------
 _NS_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+# a Node's or Pod's name as the API server lets it be (RFC 1123 subdomain): one that is not comes from a hostile or
+# broken API server, and is neither a target's name nor a piece of a request's path (`../secrets/x`)
+_OBJ_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
 
 
 def reader_name(namespace: str) -> str:
@@ -771,14 +774,16 @@ def collect_daemonset(
         key=lambda p: (p["metadata"].get("deletionTimestamp") is None, p["metadata"].get("creationTimestamp") or ""),
     ):
         node = (p.get("spec") or {}).get("nodeName")
-        if node:
+        if isinstance(node, str) and _OBJ_NAME_RE.match(node) and _OBJ_NAME_RE.match(str(md(p).get("name") or "")):
             by_node[node] = p  # the newest pod not being deleted wins
     states: dict[str, Any] = {}
     logs: dict[str, bytes] = {}
     pending: dict[str, tuple[dict[str, Any], str]] = {}
     t0 = time.monotonic()
-    for n in sorted(nodes, key=lambda n: md(n).get("name") or ""):
-        name = md(n).get("name") or "?"
+    for n in sorted(nodes, key=lambda n: str(md(n).get("name") or "")):
+        name = md(n).get("name")
+        if not isinstance(name, str) or not _OBJ_NAME_RE.match(name):
+            continue  # not a Node the API server would keep (see _OBJ_NAME_RE)
         st = TargetState(
             name=name, kind="host", address=node_internal_ip(n), roles=("master",) if is_master(n) else ("node",)
         )
