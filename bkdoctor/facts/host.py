@@ -261,13 +261,16 @@ _STAT_LINE = re.compile(r"(\d+) \((.{0,15})\) ([A-Za-z]) ", re.S)
 
 
 def _process_names(f: HostFacts) -> set[str]:
+    return process_names(f.text("processes"))
+
+
+def process_names(text: str) -> set[str]:
     """The names of the running processes, as the words of `ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}'` were:
     awk's fields are split on blanks (space, tab) only, so a name is comm's first word. From /proc/PID/stat (a
     comm's control characters as they are: ps shows them as `?` or `.`, by version), or from ps's (every line of the
     section is one of ps's, its stderr too: a line of it gives its second word, where the pipeline gave all its
     words; no procps message is a process name). Without a header: the names from /proc, one a line, or a bundle of
     an older bkdoctor (awk's words)."""
-    text = f.text("processes")
     lines = text.split("\n")
     names: set[str] = set()
     if lines[0] == _STAT_HEADER:

@@ -80,10 +80,9 @@ def snippet(chk: dict[str, Any]) -> str:
             f"printf 'enabled %s\\n' \"$(t systemctl is-enabled {u} 2>/dev/null)\""
         )
     if k == "process":
-        return (
-            "if command -v ps >/dev/null 2>&1; then ps -eo stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | sort -u; "
-            "else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi"
-        )
+        from bkdoctor.facts.host import SECTIONS
+
+        return SECTIONS["processes"]  # the built-in section's one `cat` (was ps | awk | sort: 3 processes a check)
     if k == "mount":
         return "cat /proc/self/mountinfo"
     if k == "port_listening":
@@ -294,7 +293,9 @@ def eval_host(chk: dict[str, Any], raw: Raw) -> tuple[bool, T, Any, Any]:
             {"active": want_a, "enabled": want_e},
         )
     if k == "process":
-        names = set(raw.out.split())
+        from bkdoctor.facts.host import process_names
+
+        names = process_names(raw.out)
         running = chk["name"] in names
         want = not chk.get("absent", False)
         return (
