@@ -556,41 +556,32 @@ def test_registry_cached_under_t_gives_the_same_registry_fact(tmp_path, shell, c
     assert want["cached"] == (case in ("cached", "unreadable")) if repo else want["cached"] is None, want
 
 
-# -- firewalld: one `systemctl show`, not `is-active` and `is-enabled` ------------------------------------------
-# case -> (is-active's output and status, is-enabled's output and status, show's output and status), as systemd
-# answers for firewalld in that state
+# -- firewalld: `is-enabled` alone, no `is-active` (the process list says whether it runs) ---------------------------
+# case -> (is-active's output and status, is-enabled's output and status, whether a process named firewalld runs), as
+# systemd and the host answer for firewalld in that state (systemd's ActiveState is "active" while its process runs)
 SYSTEMCTL = {
-    "running-enabled": (("active", 0), ("enabled", 0), ("ActiveState=active\nUnitFileState=enabled\n", 0)),
-    "stopped-disabled": (("inactive", 3), ("disabled", 1), ("ActiveState=inactive\nUnitFileState=disabled\n", 0)),
-    "failed-masked": (("failed", 3), ("masked", 1), ("UnitFileState=masked\nActiveState=failed\n", 0)),
-    "runtime": (
-        ("activating", 3),
-        ("enabled-runtime", 0),
-        ("ActiveState=activating\nUnitFileState=enabled-runtime\n", 0),
-    ),
-    "not-installed": (
-        ("inactive", 3),
-        ("Failed to get unit file state for firewalld.service: No such file or directory", 1),
-        ("ActiveState=inactive\nUnitFileState=\n", 0),
-    ),
-    "no-systemd": tuple(
-        ("System has not been booted with systemd as init system (PID 1). Can't operate.", 1) for _ in range(3)
-    ),
+    "running-enabled": (("active", 0), ("enabled", 0), True),
+    "running-disabled": (("active", 0), ("disabled", 1), True),
+    "stopped-disabled": (("inactive", 3), ("disabled", 1), False),
+    "failed-masked": (("failed", 3), ("masked", 1), False),
+    "runtime": (("activating", 3), ("enabled-runtime", 0), False),
+    "not-installed": (("inactive", 3), ("Failed to get unit file state for firewalld.service: No such file", 1), False),
+    "no-systemd": (("System has not been booted with systemd as init system (PID 1). Can't operate.", 1),) * 2
+    + (False,),
 }
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
 @pytest.mark.parametrize("case", sorted(SYSTEMCTL))
 @pytest.mark.parametrize("wants", ["", "/etc/systemd/system/multi-user.target.wants/:\nfirewalld.service\n"])
-def test_firewalld_one_systemctl_show_gives_what_is_active_and_is_enabled_gave(tmp_path, shell, case, wants):
-    (a, ra), (e, re_), (s, rs) = SYSTEMCTL[case]
+def test_firewalld_without_is_active_gives_what_is_active_and_is_enabled_gave(tmp_path, shell, case, wants):
+    (a, ra), (e, re_), runs = SYSTEMCTL[case]
     b = tools(tmp_path)
     stand_in(
         b,
         "systemctl",
-        f'case "$1" in is-active) printf "%s\\n" "{a}"; exit {ra};; is-enabled) printf "%s\\n" "{e}"; exit {re_};; '
-        f'show) [ "$*" = "show -p ActiveState -p UnitFileState firewalld" ] || exit 99; printf "{s}"; exit {rs};; '
-        "esac; exit 98\n",
+        f'case "$1" in is-active) printf "%s\\n" "{a}"; exit {ra};; '
+        f'is-enabled) [ "$*" = "is-enabled firewalld" ] || exit 99; printf "%s\\n" "{e}"; exit {re_};; esac; exit 98\n',
     )
     old = run(
         shell,
@@ -601,15 +592,16 @@ def test_firewalld_one_systemctl_show_gives_what_is_active_and_is_enabled_gave(t
         b,
         {},
     )
-    new = run(shell, {"firewalld_state": host.SECTIONS["firewalld_state"]}, b, {})
-    assert new["firewalld_state"].rc == rs, new
+    new = run(shell, {"firewalld_enabled": host.SECTIONS["firewalld_enabled"]}, b, {})
+    assert "firewalld_active" not in new and new["firewalld_enabled"].rc == re_, new
+    procs = f"{host._STAT_HEADER}\n1 (systemd) S 0 1\n" + ("812 (firewalld) S 1 812\n" if runs else "")
     other = {
         "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
         "firewalld_wants": host.Section("firewalld_wants", 0, wants.encode()),
-        "processes": host.Section("processes", 0, f"{host._PS_HEADER}\nSs   systemd\n".encode()),
+        "processes": host.Section("processes", 0, procs.encode()),
     }
     want = same("firewalld", old, new, other)
-    assert want["active"] == (case == "running-enabled")
+    assert want["active"] == runs
     assert want["enabled"] == (case in ("running-enabled", "runtime") or bool(wants))
 
 

@@ -133,3 +133,62 @@ def test_probe_output_is_compressed_by_sshd(ssh_fleet, tmp_path, server):
     plain = subprocess.run(["/bin/sh", "-s"], input=script.encode(), capture_output=True).stdout
     got = parse_output(res.stdout, nonce)
     assert got.keys() == parse_output(plain, nonce).keys() and got["uname_r"].ok, sorted(got)
+
+
+def test_a_compression_bomb_from_the_server_drops_that_connection():
+    """A hostile sshd (asyncssh's server here: a real sshd sends no such packet) sends packets that inflate to 200 MB
+    each (20 MB here, to be quick): asyncssh inflated them whole in the scan's one event loop; bounded (transport/ssh.py, OpenSSH's 256 KiB),
+    the connection is dropped at the first one."""
+    import asyncio
+    import time
+    import zlib
+
+    import asyncssh
+    from asyncssh import compression
+    from asyncssh.constants import MSG_IGNORE
+    from asyncssh.packet import String
+
+    from bkdoctor.transport import ssh
+
+    ssh._bound_decompression()
+    d = compression.get_decompressor(b"zlib@openssh.com")
+    c = zlib.compressobj(9)
+    bomb = c.compress(b"\0" * (200 << 20)) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert len(bomb) < 256 << 10 and d.decompress(bomb) is None  # asyncssh's own: 200 MB out
+    ok = zlib.compressobj()
+    assert compression.get_decompressor(b"zlib").decompress(ok.compress(b"x" * 1000) + ok.flush(zlib.Z_SYNC_FLUSH))
+
+    class Server(asyncssh.SSHServer):
+        def connection_made(self, conn):
+            self.conn = conn
+
+        def begin_auth(self, username):
+            return False  # no authentication: the session starts at once
+
+        def auth_completed(self):
+            async def send():
+                for _ in range(5):
+                    self.conn.send_packet(MSG_IGNORE, String(b"\0" * (20 << 20)))
+                    await asyncio.sleep(0.05)
+
+            asyncio.get_running_loop().create_task(send())
+
+    async def main():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        algs = ["zlib@openssh.com", "none"]
+        srv = await asyncssh.create_server(Server, "127.0.0.1", 0, server_host_keys=[key], compression_algs=algs)
+        port = srv.sockets[0].getsockname()[1]
+        t0 = time.monotonic()
+        try:
+            async with asyncssh.connect(
+                "127.0.0.1", port, known_hosts=None, username="x", config=[], compression_algs=algs
+            ) as conn:
+                await asyncio.wait_for(conn.wait_closed(), 20)
+        except (asyncssh.Error, OSError) as e:
+            return time.monotonic() - t0, str(e)
+        finally:
+            srv.close()
+        return time.monotonic() - t0, "closed"
+
+    took, why = asyncio.run(main())  # unbounded: the connection stays up, each packet inflated (wait_for times out)
+    assert took < 15, (took, why)

@@ -431,28 +431,16 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
     return {"runtime": runtime, "config": config, "config_exists": cfg is not None}
 
 
-def _firewalld_states(f: HostFacts) -> tuple[str | None, str | None]:
-    """(ActiveState, UnitFileState) from `systemctl show` (a failed call: both None); a bundle of an older bkdoctor has
-    `is-active`'s and `is-enabled`'s own sections instead: their last lines."""
-    if "firewalld_state" not in f.sections and "firewalld_active" in f.sections:
-        a = f.sec("firewalld_active").text().strip().splitlines()
-        e = f.sec("firewalld_enabled").text().strip().splitlines()
-        return (a[-1].strip() if a else None), (e[-1].strip() if e else None)
-    sec = f.sec("firewalld_state")
-    if not sec.ok:
-        return None, None
-    kv = dict(line.partition("=")[::2] for line in sec.text().splitlines() if "=" in line)
-    return kv.get("ActiveState", "").strip() or None, kv.get("UnitFileState", "").strip() or None
-
-
 @fact(
     "firewalld",
     sections={
         "systemd_running": SHARED,
-        # one `systemctl show` for both answers (issue 16: `is-active` and `is-enabled` were 2 processes): ActiveState
-        # is what `is-active` prints, UnitFileState what `is-enabled` prints; `-p` twice, not `-p A,B` (systemd 219,
-        # CentOS 7's, from its man page: not run here) and no `--value` (systemd 230)
-        "firewalld_state": "t systemctl show -p ActiveState -p UnitFileState firewalld",
+        # `is-enabled` reads the unit's links on disk (D-Bus GetUnitFileState), where `systemctl show`'s UnitFileState
+        # is what PID 1 computed when it loaded the unit (stale after links changed by hand until a daemon-reload).
+        # No `is-active` (issue 16: one process less): a running firewalld is a process named firewalld (its
+        # ExecStart is the script /usr/sbin/firewalld: the kernel names the process after it), which `processes`
+        # lists; a bundle of an older bkdoctor still has is-active's section, and it is read.
+        "firewalld_enabled": "t systemctl is-enabled firewalld",
         "firewalld_wants": _LS_WANTS,
         "processes": SHARED,
     },
@@ -464,9 +452,11 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
     active = None
     enabled = None
     if systemd:
-        a, e = _firewalld_states(f)
-        active = a == "active"
-        enabled = e in ("enabled", "enabled-runtime", "static")
+        if "firewalld_active" in f.sections:  # a bundle of an older bkdoctor
+            a = f.sec("firewalld_active").text().strip().splitlines()
+            active = bool(a) and a[-1].strip() == "active"
+        e = f.sec("firewalld_enabled").text().strip().splitlines()
+        enabled = bool(e) and e[-1].strip() in ("enabled", "enabled-runtime", "static")
     wants = f.sec("firewalld_wants").text()
     if "firewalld.service" in wants.split():
         enabled = True
@@ -1436,7 +1426,7 @@ GROUPS = (
         "docker_cli_info",  # runs only when the Docker socket is absent
         "chronyc_tracking",
         "ntpstat",
-        "firewalld_state",  # systemctl: PID 1 / D-Bus (gives up after D-Bus's 25 s default only)
+        "firewalld_enabled",  # systemctl: PID 1 / D-Bus (gives up after D-Bus's 25 s default only)
         "timedatectl",  # D-Bus activation of timedated
         # -w: waits for the xtables lock, without limit on CentOS 7 (iptables 1.4.21: `-w` takes no seconds there;
         # from its changelog, not run here); kube-proxy and the CNI hold it all day

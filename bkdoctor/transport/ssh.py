@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -320,8 +321,39 @@ def _explain_connect_error(
     return f"cannot connect: {type(e).__name__}: {e}"
 
 
-async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None):
+# OpenSSH's PACKET_MAX_SIZE: the most a packet may inflate to, as ssh(1) itself accepts it
+MAX_INFLATED_PACKET = 256 << 10
+
+
+@functools.cache
+def _bound_decompression() -> None:
+    """asyncssh inflates a compressed packet without a limit (a hostile sshd's 243 KB packet became 250 MB in this
+    process, and a stream of them the whole event loop's CPU): its zlib decompressors are replaced by one that gives
+    up past MAX_INFLATED_PACKET, and asyncssh then drops that connection ("Decompression failed"). A private table of
+    asyncssh's (compression._cmp_decompressors): tests/test_roundtrips.py checks that it is still the one used."""
+    import zlib
+
+    from asyncssh import compression
+
+    class Bounded(compression.Decompressor):
+        def __init__(self) -> None:
+            self._d = zlib.decompressobj()
+
+        def decompress(self, data: bytes) -> bytes | None:
+            try:
+                out = self._d.decompress(data, MAX_INFLATED_PACKET + 1)
+            except zlib.error:
+                return None
+            return None if len(out) > MAX_INFLATED_PACKET or self._d.unconsumed_tail else out
+
+    for alg in (b"zlib@openssh.com", b"zlib"):
+        compression._cmp_decompressors[alg] = Bounded
+
+
+async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None, compress: bool = True):
     import asyncssh
+
+    _bound_decompression()
 
     kh = _read_known_hosts(s.known_hosts_path)
     policy = _HostKeyPolicy(s, host, port, kh)
@@ -338,7 +370,8 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None)
         # output of a busy host (mountinfo, iptables, processes) shrinks ~5-10x without a `gzip` process and its
         # subshell on the host (issue 16: those were 2 of the probe's processes). A server that refuses compression
         # (`Compression no`) is spoken to plainly.
-        "compression_algs": ["zlib@openssh.com", "zlib", "none"],
+        # A jump host's connection carries the next one's bytes, encrypted already: nothing for zlib there.
+        "compression_algs": ["zlib@openssh.com", "zlib", "none"] if compress else ["none"],
     }
     # Host key algorithms: the types known_hosts has for this host first, then every other default type.
     # The client's order decides, so a server that has a known type is verified with it; one that has
@@ -463,7 +496,9 @@ class SSHTransport(Transport):
                     ju, jh, jp = _parse_jump(spec, s.user)
                     try:
                         self._jumps.append(
-                            await _connect(jh, jp, ju, s, tunnel=self._jumps[-1] if self._jumps else None)
+                            await _connect(
+                                jh, jp, ju, s, tunnel=self._jumps[-1] if self._jumps else None, compress=False
+                            )
                         )
                     except TransportError as e:
                         raise TransportError(f"jump host {jh}: {e}") from None

@@ -220,10 +220,10 @@ printf '"'"'\n%s:B:ntpstat\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:ntpstat:%s\n'"'"' "$__bkd_m" "$?"
-printf '"'"'\n%s:B:firewalld_state\n'"'"' "$__bkd_m"
-__bkd_s() { t systemctl show -p ActiveState -p UnitFileState firewalld
+printf '"'"'\n%s:B:firewalld_enabled\n'"'"' "$__bkd_m"
+__bkd_s() { t systemctl is-enabled firewalld
 }; __bkd_s </dev/null 2>&1
-printf '"'"'\n%s:E:firewalld_state:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:E:firewalld_enabled:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:timedatectl\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; t timedatectl status
 }; __bkd_s </dev/null 2>&1
