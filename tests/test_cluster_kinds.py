@@ -227,7 +227,8 @@ def test_the_kept_objects_are_out_of_the_collectors_sight_while_listing_and_give
     try:
         frozen_at_page.clear()
         assert gather() == pods
-        assert len(set(frozen_at_page)) == 1  # nothing frozen by the gathering
+        # nothing frozen by the gathering (frozen objects freed meanwhile leave the count)
+        assert all(b <= a for a, b in zip(frozen_at_page, frozen_at_page[1:]))
         assert gc.get_freeze_count() > 0  # and their freeze not undone
     finally:
         gc.unfreeze()
