@@ -6,6 +6,8 @@ be read (unreachable, 401, 403) raises `FactUnavailable` for the rules that need
 are read only for pods that are failing, with a bounded tail. Helm releases are read from their
 `helm.sh/release.v1` Secrets without the helm binary; each payload is decoded one at a time and reduced at once
 to chart name, version and status, so memory stays proportional to the number of releases, not their size.
+While a scan lists, what it keeps is frozen out of the cyclic garbage collector page by page
+(`out_of_collector_sight`), and given back at the end.
 The client is imported through `kubelazy`: the scan loads its API client, configuration and kubeconfig loader,
 not the ~700 model modules and API classes of `import kubernetes`.
 """

@@ -497,7 +497,8 @@ def cluster_kinds(rules: list[Rule]) -> set[str]:
 
 
 def gather_cluster(cluster: Any, kinds: set[str], facts: Any = None) -> tuple[TargetState, Any]:
-    """Read every kind the cluster rules need, each once (four at a time, the longest first). Runs in a thread."""
+    """Read every kind the cluster rules need, each once (four at a time, the longest first; what is kept, out of
+    the garbage collector's sight while listing). Runs in a thread."""
     from concurrent.futures import ThreadPoolExecutor
 
     from bkdoctor.facts.cluster import ClusterFacts, gather_order, out_of_collector_sight
