@@ -232,7 +232,8 @@ def test_where_event_kind_reason_and_pod_scope(tmp_path):
 
 
 def _match_event_before(m, facts):
-    """The event matcher before its rows index (issue 16): each event's fields read for each entry."""
+    """The event matcher before its rows index (issue 16): each event's fields read for each entry. Which events
+    match, in which order and with which groups is what changed; a match is then made by the same `_event_match`."""
     kind, reasons, out = m.get("kind"), set(m.get("reason") or []), []
     by = {}
     for e in facts.get("events"):
@@ -256,20 +257,7 @@ def _match_event_before(m, facts):
         groups = faq._message(m, text)
         if groups is None:
             continue
-        p = faq._pod_named(facts, io.get("namespace"), io.get("name")) if io.get("kind") == "Pod" else None
-        node = ((p or {}).get("spec") or {}).get("nodeName") or (e.get("source") or {}).get("host")
-        out.append(
-            {
-                "where": "event",
-                "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
-                "node": node,
-                "reason": e.get("reason"),
-                "text": text[:300],
-                "details": faq._details(groups),
-                "count": e.get("count"),
-                "_pod": p,
-            }
-        )
+        out.append(faq._event_match(e, text, groups, facts))
     return out
 
 

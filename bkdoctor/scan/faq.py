@@ -365,22 +365,25 @@ def _match_event(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
             if found is None:
                 continue
             groups = found.groupdict()
-        io = e.get("involvedObject") or {}
-        p = _pod_named(facts, io.get("namespace"), io.get("name")) if ikind == "Pod" else None
-        node = ((p or {}).get("spec") or {}).get("nodeName") or (e.get("source") or {}).get("host")
-        out.append(
-            {
-                "where": "event",
-                "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
-                "node": node,
-                "reason": e.get("reason"),
-                "text": text[:300],
-                "details": _details(groups),
-                "count": e.get("count"),
-                "_pod": p,
-            }
-        )
+        out.append(_event_match(e, text, groups, facts))
     return out
+
+
+def _event_match(e: dict[str, Any], text: str, groups: dict[str, str], facts: Any) -> dict[str, Any]:
+    """The match of event `e` (its `message` is `text`, the entry's named groups `groups`)."""
+    io = e.get("involvedObject") or {}
+    p = _pod_named(facts, io.get("namespace"), io.get("name")) if io.get("kind") == "Pod" else None
+    node = ((p or {}).get("spec") or {}).get("nodeName") or (e.get("source") or {}).get("host")
+    return {
+        "where": "event",
+        "object": f"{io.get('kind')}/{io.get('namespace', '')}/{io.get('name')}".replace("//", "/"),
+        "node": node,
+        "reason": e.get("reason"),
+        "text": text[:300],
+        "details": _details(groups),
+        "count": e.get("count"),
+        "_pod": p,
+    }
 
 
 def _match_log(m: dict[str, Any], facts: Any) -> list[dict[str, Any]]:
