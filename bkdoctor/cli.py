@@ -522,4 +522,9 @@ def _bounded(line: str, head: int = 700, tail: int = 300) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from bkdoctor.launch import exiting
+
+    try:
+        main()
+    finally:
+        exiting()

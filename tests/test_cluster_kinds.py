@@ -188,3 +188,48 @@ def test_a_configmap_refused_by_the_api_errs_only_for_its_readers(monkeypatch):
     assert cluster.configmap(facts, "ingress-nginx-controller")["metadata"]["name"] == "ingress-nginx-controller"
     with pytest.raises(FactUnavailable, match="403"):
         cluster.configmap(facts, "coredns")
+
+
+def test_the_kept_objects_are_out_of_the_collectors_sight_while_listing_and_given_back(monkeypatch):
+    """Issue 16: the gathering freezes (gc.freeze) each page's kept objects, so the collector's full collections do
+    not walk every kept pod and event again as the lists grow; at the end it unfreezes them (nothing stays frozen,
+    the facts are the same), and a freeze made by someone else before is left as it was."""
+    import gc
+
+    from bkdoctor.scan import engine
+
+    frozen_at_page = []
+    api = _FakeApi([_pod(i, failing=i % 3 == 0) for i in range(1000)], cluster.SMALL_PAGE)
+
+    def get(facts, path, query=None, *, raw=False):
+        if path == "/version":
+            return {"gitVersion": "v1.20.2"}
+        frozen_at_page.append(gc.get_freeze_count())
+        return api(facts, path, query, raw=raw)
+
+    monkeypatch.setattr(cluster.ClusterFacts, "_get", get)
+
+    def gather():
+        facts = cluster.ClusterFacts(access=object())  # type: ignore[arg-type]
+        st, facts = engine.gather_cluster(None, {"pods"}, facts)
+        assert st.reachable and not facts.freeze_kept
+        return facts.get("pods")
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    frozen_at_page.clear()
+    pods = gather()
+    assert gc.get_freeze_count() == 0  # given back
+    assert frozen_at_page[0] == 0 and all(n > 0 for n in frozen_at_page[1:])  # the pages read so far: frozen
+    assert [p["metadata"]["name"] for p in pods] == [f"p{i:04d}" for i in range(1000)]
+
+    keep = [{"someone else's": i} for i in range(10)]
+    gc.freeze()
+    try:
+        frozen_at_page.clear()
+        assert gather() == pods
+        # nothing frozen by the gathering (frozen objects freed meanwhile leave the count)
+        assert all(b <= a for a, b in zip(frozen_at_page, frozen_at_page[1:]))
+        assert gc.get_freeze_count() > 0  # and their freeze not undone
+    finally:
+        gc.unfreeze()
+    del keep

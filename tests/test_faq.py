@@ -231,6 +231,81 @@ def test_where_event_kind_reason_and_pod_scope(tmp_path):
     assert run(rule, Facts(events=[other_pod, other_kind], pods=[p])).status == "pass"
 
 
+def _match_event_before(m, facts):
+    """The event matcher before its rows index (issue 16): each event's fields read for each entry. Which events
+    match, in which order and with which groups is what changed; a match is then made by the same `_event_match`."""
+    kind, reasons, out = m.get("kind"), set(m.get("reason") or []), []
+    by = {}
+    for e in facts.get("events"):
+        by.setdefault(e.get("reason") or "", []).append(e)
+    candidates = facts.get("events") if not reasons else [e for r in sorted(reasons) for e in by.get(r, ())]
+    if reasons and len(reasons) > 1:
+        pos = {id(e): i for i, e in enumerate(facts.get("events"))}
+        candidates.sort(key=lambda e: pos[id(e)])
+    for e in candidates:
+        io = e.get("involvedObject") or {}
+        if kind and io.get("kind") != kind:
+            continue
+        if reasons and e.get("reason") not in reasons:
+            continue
+        pod_rx, ns_rx = faq._re(m, "pod"), faq._re(m, "namespace")
+        if (pod_rx is not None and not pod_rx.search(io.get("name", ""))) or (
+            ns_rx is not None and not ns_rx.search(io.get("namespace", ""))
+        ):
+            continue
+        text = e.get("message", "") or ""
+        groups = faq._message(m, text)
+        if groups is None:
+            continue
+        out.append(faq._event_match(e, text, groups, facts))
+    return out
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"where": "event"},
+        {"where": "event", "message": "pull (?P<image>[^ ]+)"},
+        {"where": "event", "kind": "Pod", "reason": ["Failed"], "message": "pull"},
+        {"where": "event", "reason": ["Failed", "BackOff", ""], "pod": "^web-"},
+        {"where": "event", "reason": ["BackOff", "Failed"], "namespace": "^ns1$", "kind": "Pod"},
+        {"where": "event", "kind": "Node", "message": "(?P<node_ip>10\\.[0-9.]+)"},
+    ],
+)
+def test_where_event_rows_match_as_the_events_did(entry):
+    """The event matcher reads each event's fields once per scan (`_event_rows`, issue 16): its matches, in the
+    same order, are those of reading them from every event for each entry, on odd events too (no involvedObject,
+    no or a null message, no or an empty reason, other kinds, a source host, several reasons out of order)."""
+    events = [
+        {
+            "involvedObject": {"kind": "Pod", "namespace": "ns1", "name": "web-1"},
+            "reason": "Failed",
+            "count": 2,
+            "message": "pull docker.bk.com/a:1 failed",
+        },
+        {"involvedObject": {"kind": "Pod", "namespace": "ns2", "name": "web-2"}, "reason": "BackOff", "message": None},
+        {"reason": "Failed", "message": "pull x"},
+        {
+            "involvedObject": {"kind": "Node", "name": "node-1"},
+            "reason": "NodeNotReady",
+            "message": "node 10.0.0.5 not ready",
+            "source": {"host": "node-1"},
+        },
+        {"involvedObject": {"kind": "Pod", "namespace": "ns1", "name": "web-3"}, "reason": "", "message": "pull y"},
+        {"involvedObject": {"kind": "Pod", "namespace": "ns1", "name": "db-1"}, "message": "pull z"},
+        {
+            "involvedObject": {"kind": "Pod", "namespace": "ns1", "name": "web-1"},
+            "reason": "BackOff",
+            "message": "pull again",
+        },
+        {"involvedObject": {"kind": "Pod", "namespace": "ns1", "name": "web-4"}, "reason": "Failed"},
+    ]
+    facts = Facts(events=events, pods=[pod("web-1", ns="ns1", node="node-9")])
+    before = _match_event_before(entry, facts)
+    assert faq._match_event(entry, facts) == before
+    assert before  # each entry here matches some of the events (and not others)
+
+
 def test_where_log_reads_current_and_previous_of_failing_pods(tmp_path):
     rule = sig(
         tmp_path,

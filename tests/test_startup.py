@@ -82,3 +82,25 @@ def test_module_version_does_not_build_the_command_tree():
     imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
     assert "bkdoctor" in imported  # the canary: the test reads the imports of the right interpreter
     assert not {"click", "asyncio", "rich", "yaml", *HEAVY} & imported, sorted(imported)
+
+
+@pytest.mark.parametrize("entry", ["launch", "module"])
+def test_the_process_entry_points_freeze_before_exit_and_their_output_is_whole(tmp_path, entry):
+    """Issue 16: the console script and `python -m bkdoctor.cli` freeze every object (gc.freeze) as the process
+    ends, so the interpreter's final collections do not walk every module a scan imported; what they printed is all
+    there. `cli.main`, which library callers and tests run in their own process, does not."""
+    hook = "import atexit, gc, sys; atexit.register(lambda: sys.stderr.write(f'frozen={gc.get_freeze_count()}'))"
+    if entry == "launch":
+        code = hook + "; sys.argv = ['bkdoctor', 'rules', '--json']; from bkdoctor.launch import main; main()"
+    else:
+        code = hook + "; import runpy; sys.argv = ['bkdoctor', 'rules', '--json']; runpy.run_module('bkdoctor.cli', "
+        code += "run_name='__main__', alter_sys=True)"
+    env = dict(os.environ, LANG="C.UTF-8", XDG_DATA_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path))
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert len(json.loads(p.stdout)) > 50  # every rule, the JSON whole
+    assert int(p.stderr.rsplit("frozen=", 1)[1]) > 10000
+
+    lib = hook + "; from bkdoctor.cli import main\ntry:\n    main(['rules', '--json'])\nexcept SystemExit:\n    pass"
+    p = subprocess.run([sys.executable, "-c", lib], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stderr.rsplit("frozen=", 1)[1] == "0"

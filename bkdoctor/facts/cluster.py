@@ -6,6 +6,8 @@ be read (unreachable, 401, 403) raises `FactUnavailable` for the rules that need
 are read only for pods that are failing, with a bounded tail. Helm releases are read from their
 `helm.sh/release.v1` Secrets without the helm binary; each payload is decoded one at a time and reduced at once
 to chart name, version and status, so memory stays proportional to the number of releases, not their size.
+While a scan lists, what it keeps is frozen out of the cyclic garbage collector page by page
+(`out_of_collector_sight`), and given back at the end.
 The client is imported through `kubelazy`: the scan loads its API client, configuration and kubeconfig loader,
 not the ~700 model modules and API classes of `import kubernetes`.
 """
@@ -13,11 +15,13 @@ not the ~700 model modules and API classes of `import kubernetes`.
 from __future__ import annotations
 
 import base64
+import gc
 import gzip
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
 
 from bkdoctor.model import BadInput, FactUnavailable, T
@@ -280,6 +284,8 @@ class ClusterFacts:
     _indexes: dict[str, Any] = field(default_factory=dict)
     # ConfigMap name -> why it could not be read (a 403 for that name alone): configmap() raises it for that name
     configmap_errors: dict[str, Any] = field(default_factory=dict)
+    # set by `out_of_collector_sight()`: every page's kept objects are frozen (gc.freeze) once the page is reduced
+    freeze_kept: bool = False
 
     def __repr__(self) -> str:  # not every object listed (see ScanResult.__repr__)
         name = self.access.name if self.access is not None else None
@@ -331,6 +337,8 @@ class ClusterFacts:
                 if each is not None:
                     each(out[-1])
             del items
+            if self.freeze_kept:
+                gc.freeze()  # see out_of_collector_sight()
             if not cont:
                 return out
 
@@ -543,6 +551,26 @@ class ClusterFacts:
                 text = None
         self._cache[key] = text
         return text
+
+
+@contextmanager
+def out_of_collector_sight(facts: ClusterFacts) -> Iterator[None]:
+    """While the cluster is listed, the objects kept so far are moved out of the cyclic garbage collector's sight
+    (`gc.freeze()` after each page) and given back to it at the end (`gc.unfreeze()`). The kept pods, events and
+    nodes only grow while listing, and every time the collector's tracked objects grew by a quarter it walked all
+    of them again: at 5,000 pods and 20,000 events 18 full collections, 0.7-1.0 s of CPU of a 2 s decode on this
+    machine (issue 16; the floor keeps nothing, so its full collections are of one page). The lists are plain JSON
+    data, without reference cycles, freed by reference counting as always; what is frozen meanwhile (also other
+    threads' objects, e.g. the hosts' SSH sessions) is only kept from the collector until the end. Does nothing
+    when someone else froze objects (their freeze is not undone) or the collector is off."""
+    mine = gc.isenabled() and gc.get_freeze_count() == 0
+    facts.freeze_kept = mine
+    try:
+        yield
+    finally:
+        facts.freeze_kept = False
+        if mine:
+            gc.unfreeze()
 
 
 # -- the kinds: one record each ---------------------------------------------------------------------------------------

@@ -467,10 +467,11 @@ def cluster_kinds(rules: list[Rule]) -> set[str]:
 
 
 def gather_cluster(cluster: Any, kinds: set[str], facts: Any = None) -> tuple[TargetState, Any]:
-    """Read every kind the cluster rules need, each once (four at a time, the longest first). Runs in a thread."""
+    """Read every kind the cluster rules need, each once (four at a time, the longest first; what is kept, out of
+    the garbage collector's sight while listing). Runs in a thread."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bkdoctor.facts.cluster import ClusterFacts, gather_order
+    from bkdoctor.facts.cluster import ClusterFacts, gather_order, out_of_collector_sight
 
     t0 = time.monotonic()
     if facts is None:
@@ -485,7 +486,7 @@ def gather_cluster(cluster: Any, kinds: set[str], facts: Any = None) -> tuple[Ta
         st.error = e.reason.en
         st.gather_s = time.monotonic() - t0
         return st, facts
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with out_of_collector_sight(facts), ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda k: _try(facts, k), gather_order(kinds)))
     st.gather_s = time.monotonic() - t0
     return st, facts
