@@ -108,11 +108,54 @@ def test_live_masker_never_writes_a_secret_and_ends_as_mask_text(size):
                 assert secret.encode() not in out, (text, out)
             out += m.close()
             assert out.decode() == mask_text(data.decode()), (text, out)
-    # a held block is bounded: past HOLD_MAX characters it goes out, masked as it is
-    m = LiveMasker()
-    m.HOLD_MAX = 100
-    out = m.feed(b"-----BEGIN RSA PRIVATE KEY-----\n" + b"A" * 200 + b"\n")
-    assert out.startswith(b"-----BEGIN RSA PRIVATE KEY-----\n***") and b"AAAA" not in out
+    # a held block is bounded: past HOLD_MAX characters it goes out, masked as it is, and its rest masked as it comes
+    for stream, secret, after in (
+        (
+            b"x\n-----BEGIN RSA PRIVATE KEY-----\n" + b"SECRETLINE\n" * 40 + b"-----END RSA PRIVATE KEY-----\n",
+            b"SECR",
+            b"",
+        ),
+        (b"password:\n" + b"  VALUELINE\n" * 40, b"VALUE", b"next: 1\n"),
+        (b"token: " + b"A" * 300 + b"\n", b"AAAA", b""),  # a line past HOLD_MAX: its rest is left out
+    ):
+        m, out = LiveMasker(), b""
+        m.HOLD_MAX = 100
+        stream += after + b"visible\n"
+        for i in range(0, len(stream), size):
+            out += m.feed(stream[i : i + size])
+            assert secret not in out, out[-200:]
+        out += m.close()
+        assert secret not in out and b"visible" in out and after in out, out
+
+
+def test_live_masker_looks_at_each_line_once(monkeypatch):
+    """A secret YAML key alone with 20,000 lines under it, one line a chunk: each line is looked at once, not the
+    whole held block again at every chunk (quadratic: 20,000 lines took seconds of CPU)."""
+    from bkdoctor.safe import secrets as sec
+
+    seen = [0]
+    real = sec._YAML_KEY_ALONE
+
+    class Counting:
+        def match(self, s):
+            seen[0] += 1
+            return real.match(s)
+
+    monkeypatch.setattr(sec, "_YAML_KEY_ALONE", Counting())
+    m, out = sec.LiveMasker(), b""
+    out += m.feed(b"auth:\n")
+    for k in range(20000):
+        out += m.feed(b"    v%08d\n" % k)
+    out += m.feed(b"done: 1\n") + m.close()
+    assert seen[0] <= 2 * 20002 + 10, seen[0]
+    assert out.count(b"\n") == 20002 and b"v00019999" not in out and out.endswith(b"done: 1\n")
+    # a PEM block opened inside a secret key's block whose body is not indented: held until its END line
+    text = b"key:\n  -----BEGIN RSA PRIVATE KEY-----\nMIIEsecretbody\n-----END RSA PRIVATE KEY-----\nafter: 1\n"
+    m, out = sec.LiveMasker(), b""
+    for i in range(len(text)):
+        out += m.feed(text[i : i + 1])
+        assert b"secretbody" not in out
+    assert out + m.close() == sec.mask_text(text.decode()).encode()
 
 
 @pytest.mark.parametrize(

@@ -461,48 +461,109 @@ class LiveMasker:
     """mask_text for a stream written as it comes (a step's log, for `tail -f`): what goes out is masked, so a log
     holds no secret even while its step runs or when bkdoctor is killed. Complete lines go out; held back is what a
     later line may still make part of a secret -- an open PEM private key block, and a secret YAML key alone with the
-    lines indented under it -- until the block ends, the stream closes, or HOLD_MAX characters wait (then they are
-    masked as they are). Bytes that are not UTF-8 pass as they came (surrogateescape), even split between chunks."""
+    lines indented under it -- until the block ends or the stream closes. Each line is looked at once (a held block
+    is a list, joined when it goes out). Past HOLD_MAX characters held (or a line that long without its newline) the
+    block goes out masked as it is, and the rest of it is masked line by line as it comes: a PEM body to one MASK
+    line, a YAML value's lines to MASK; a line longer than that goes out masked up to there, and its rest is left
+    out of the log (with a note saying so). Bytes that are not UTF-8 pass as they came (surrogateescape), even split
+    between chunks."""
 
     HOLD_MAX = 1 << 20
 
     def __init__(self) -> None:
-        self._pending = ""
+        self._partial = ""  # the last line, its newline not come yet
+        self._held: list[str] = []
+        self._held_len = 0
+        self._pem = False  # a PEM private key block is open
+        self._yaml: int | None = None  # the indentation of the secret key alone whose block is open
+        self._spill = False  # the open block went out past HOLD_MAX: its rest is masked line by line
+        self._safe: list[str] = []  # lines no later line can change, masked together when the run ends
+        self._cut = False  # a line went out past HOLD_MAX without its newline: the rest of it is dropped
 
     def feed(self, data: bytes) -> bytes:
-        self._pending += data.decode("utf-8", "surrogateescape")
-        cut = _safe_cut(self._pending)
-        if len(self._pending) - cut > self.HOLD_MAX:
-            cut = len(self._pending)
-        out, self._pending = self._pending[:cut], self._pending[cut:]
-        return mask_text(out).encode("utf-8", "surrogateescape")
+        text = data.decode("utf-8", "surrogateescape")
+        out: list[str] = []
+        if self._cut:  # the rest of a line past HOLD_MAX: not logged (a secret may run across the cut)
+            nl = text.find("\n")
+            if nl < 0:
+                return b""
+            out.append(f" [bkdoctor: the rest of this line, past {self.HOLD_MAX} characters, is not logged]\n")
+            self._cut, text = False, text[nl + 1 :]
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line + "\n", out)
+        self._flush_safe(out)
+        if self._held_len > self.HOLD_MAX:
+            out.append(mask_text("".join(self._held)))
+            self._held, self._held_len = [], 0
+            self._spill = self._pem or self._yaml is not None
+        if len(self._partial) > self.HOLD_MAX:
+            out.append(mask_text(self._partial))
+            self._partial, self._cut = "", True
+        return "".join(out).encode("utf-8", "surrogateescape")
 
     def close(self) -> bytes:
-        out, self._pending = self._pending, ""
-        return mask_text(out).encode("utf-8", "surrogateescape")
+        out: list[str] = []
+        if self._cut:
+            out.append(f" [bkdoctor: the rest of this line, past {self.HOLD_MAX} characters, is not logged]")
+            self._cut = False
+        if self._partial:
+            self._line(self._partial, out)
+            self._partial = ""
+        self._flush_safe(out)
+        if self._held:
+            out.append(mask_text("".join(self._held)))
+            self._held, self._held_len = [], 0
+        return "".join(out).encode("utf-8", "surrogateescape")
 
+    def _line(self, line: str, out: list[str]) -> None:
+        body = line.rstrip("\n")
+        if self._yaml is not None and body.strip() and _indent(body) <= self._yaml and not self._pem:
+            self._release(out)  # the key's block ended before this line
+        held_before = self._pem or self._yaml is not None
+        if self._spill and held_before:
+            self._flush_safe(out)
+            self._spill_line(line, body, out)
+            return
+        begin = None
+        for begin in _PEM_BEGIN.finditer(body):
+            pass
+        if self._pem:
+            self._pem = not _PEM_END.search(body) or bool(begin and not _PEM_END.search(body, begin.end()))
+        else:
+            self._pem = begin is not None and not _PEM_END.search(body, begin.end())
+        if self._yaml is None:
+            m = _YAML_KEY_ALONE.match(body)
+            if m and is_secret_key(m.group(2)):
+                self._yaml = len(m.group(1))
+        if held_before or self._pem or self._yaml is not None:
+            self._held.append(line)
+            self._held_len += len(line)
+            if not (self._pem or self._yaml is not None):
+                self._release(out)
+        else:
+            self._safe.append(line)
 
-def _safe_cut(text: str) -> int:
-    """How much of `text` mask_text may mask on its own, as it would within the whole stream: complete lines, up to
-    the start of an unclosed PEM private key block or of a secret YAML key alone whose indented block may go on."""
-    cut = text.rfind("\n") + 1
-    begin = None
-    for m in _PEM_BEGIN.finditer(text, 0, cut):
-        begin = m
-    if begin is not None and not _PEM_END.search(text, begin.end(), cut):
-        cut = text.rfind("\n", 0, begin.start()) + 1
-    lines = text[:cut].split("\n")[:-1]
-    pos = cut
-    min_after = None  # the least indentation of the non-blank lines after the one looked at
-    for line in reversed(lines):
-        pos -= len(line) + 1
-        if not line.strip():
-            continue
-        m = _YAML_KEY_ALONE.match(line)
-        if m and is_secret_key(m.group(2)) and (min_after is None or len(m.group(1)) < min_after):
-            cut = pos  # this key's block runs to the end (so far): hold it
-        ind = _indent(line)
-        min_after = ind if min_after is None else min(min_after, ind)
-        if min_after == 0:
-            break
-    return cut
+    def _flush_safe(self, out: list[str]) -> None:
+        if self._safe:
+            out.append(mask_text("".join(self._safe)))
+            self._safe = []
+
+    def _spill_line(self, line: str, body: str, out: list[str]) -> None:
+        """A line of a block that went out unfinished (past HOLD_MAX): masked on its own."""
+        if self._pem:
+            if _PEM_END.search(body):
+                self._pem, self._spill = False, self._yaml is not None
+                out.append(mask_text(line))
+            return  # the key's body: the MASK line went out with the block's start
+        if not body.strip():
+            out.append(line)
+        else:
+            out.append(line[: _indent(body)] + MASK + ("\n" if line.endswith("\n") else ""))
+
+    def _release(self, out: list[str]) -> None:
+        self._flush_safe(out)
+        if self._held:
+            out.append(mask_text("".join(self._held)))
+        self._held, self._held_len, self._yaml, self._spill = [], 0, None, False
