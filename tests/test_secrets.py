@@ -540,3 +540,32 @@ def test_bundle_masks_docker_answers_pod_specs_and_logs(tmp_path):
     assert b"http://px:***@proxy:3128" in blobs["bkdoctor-bundle/hosts/n1.json"]
     assert b"set password '***' failed" in blobs["bkdoctor-bundle/cluster.json"]
     read_bundle(str(path))  # and it is still a bundle
+
+
+def _live(chunks):
+    from bkdoctor.safe.secrets import LiveMasker
+
+    lm = LiveMasker()
+    outs = [lm.feed(c) for c in chunks]
+    return b"".join(outs), lm.close()
+
+
+def test_live_masker_review_shapes():
+    """The second review's shapes: a character split between chunks (U+3000 after `Bearer`, a host name in Chinese
+    after a URL password), a secret on the line after `bearer`/`IDENTIFIED`, CRLF YAML, kubeadm's certificate key."""
+    cases = []
+    whole = "X: Bearer\u3000abcdefgh12345\n".encode()
+    cases.append((whole, whole.index("\u3000".encode()) + 1, b"abcdefgh12345"))
+    whole = "mysql://root:pa ss@\u6570\u636e\u5e93:3306/db\n".encode()
+    cases.append((whole, whole.index("\u6570".encode()) + 1, b"pa ss"))
+    cases.append((b"CREATE USER x IDENTIFIED\nBY 'hunter2pw';\n", 25, b"hunter2pw"))
+    cases.append((b"token type bearer\nabcdefgh12345 rest\n", 18, b"abcdefgh12345"))
+    cases.append((b"password:\r\n  s3cretCR\r\nnext: 1\r\n", 11, b"s3cretCR"))
+    cases.append((b"password: |\r\n  s3cretBL\r\n", 13, b"s3cretBL"))
+    join = b"kubeadm join 10.0.0.2:6443 --control-plane --certificate-key 0f1e2d3c4b5a69788796a5b4c3d2e1f0\n"
+    cases.append((join, 20, b"0f1e2d3c4b5a"))
+    for whole, cut, secret in cases:
+        assert secret not in mask_bytes(whole), whole
+        before_close, rest = _live([whole[:cut], whole[cut:]])
+        assert secret not in before_close and secret not in rest, whole
+        assert before_close + rest == mask_bytes(whole), whole

@@ -444,7 +444,8 @@ class Installer:
             rc = await run_streaming(transport, text, timeout, on_out)
         except Exception as e:  # TransportError: unreachable, timed out
             if fh:
-                fh.write(f"\n# bkdoctor: {e}\n".encode())
+                fh.write(live.close())  # what the step printed, then why it stopped
+                fh.write(live.feed(f"\n# bkdoctor: {e}\n".encode()) + live.close())
             self.say(f"    ! {host.name}: {_clean(str(e))}")
             rc = 255
         finally:

@@ -47,6 +47,9 @@ _SECRET_SUBSTR = (
     "private-key",
     "requirepass",  # Redis: redis.conf's `requirepass` / `masterauth`, and the same as flags
     "masterauth",
+    "certificatekey",  # kubeadm's --certificate-key: it decrypts the control plane's certificates (kubeadm-certs)
+    "certificate_key",
+    "certificate-key",
 )
 _SECRET_SEGMENTS = {"pass", "pwd", "pw", "auth", "auths", "authorization", "passwd", "creds"}
 _SEGMENTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -90,7 +93,7 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})")
 _BASIC = re.compile(r"\b(Basic\s+)([A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
 # KEY=value, KEY: value, "key": "value" (when the key is a secret's); a quoted value is masked whole
 # candidates only (a cheap filter; is_secret_key decides): keeps the Python-level work proportional to the secrets
-_CAND = r"(?=[\w.-]*?(?i:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key))"
+_CAND = r"(?=[\w.-]*?(?i:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key|certificate.?key))"
 _KV = re.compile(r"(?<![\w.-])" + _CAND + r"([A-Za-z_][\w.-]*)([\"']?[ \t]*[:=][ \t]*)")
 _KV_VALUE = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\",;'][^\s\",;]*")
 # --password value, --db-password=value
@@ -140,7 +143,7 @@ _USER_FLAGS = ("-u", "-U", "--user", "--proxy-user")
 _USER_PW = re.compile(r"(?<![\w-])(-u|-U|--user|--proxy-user)((?:[ \t]+|=)?['\"]?[^\s:'\"/]*:)(?!//)([^\s'\"]+)")
 # YAML: a key with nothing after the colon (the value is on the next lines), or a block scalar indicator
 _YAML_KEY_ALONE = re.compile(
-    r"^([ \t]*(?:-[ \t]+)?)[\"']?([\w.-]+)[\"']?[ \t]*:[ \t]*([|>][+-]?[0-9]?[+-]?)?[ \t]*(?:#.*)?$"
+    r"^([ \t]*(?:-[ \t]+)?)[\"']?([\w.-]+)[\"']?[ \t]*:[ \t]*([|>][+-]?[0-9]?[+-]?)?[ \t]*(?:#[^\r]*)?\r?$"
 )
 _YAML_MAPPING_LINE = re.compile(r"^[ \t]*(?:[^\s:#-][^:#]*:(?:[ \t]|$)|#)")
 
@@ -453,6 +456,7 @@ def mask_bytes(data: bytes) -> bytes:
     return data if out == text else out.encode("utf-8", "surrogateescape")
 
 
+_ENDS_BEFORE_SECRET = re.compile(r"(?i)\b(?:bearer|basic|identified)[ \t]*\r?$")
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 
@@ -471,6 +475,9 @@ class LiveMasker:
     HOLD_MAX = 1 << 20
 
     def __init__(self) -> None:
+        import codecs
+
+        self._dec = codecs.getincrementaldecoder("utf-8")("surrogateescape")  # a character split between chunks
         self._partial = ""  # the last line, its newline not come yet
         self._held: list[str] = []
         self._held_len = 0
@@ -479,9 +486,10 @@ class LiveMasker:
         self._spill = False  # the open block went out past HOLD_MAX: its rest is masked line by line
         self._safe: list[str] = []  # lines no later line can change, masked together when the run ends
         self._cut = False  # a line went out past HOLD_MAX without its newline: the rest of it is dropped
+        self._next = self._after = False  # this line / the last one ends where a secret may follow on the next
 
     def feed(self, data: bytes) -> bytes:
-        text = data.decode("utf-8", "surrogateescape")
+        text = self._dec.decode(data)
         out: list[str] = []
         if self._cut:  # the rest of a line past HOLD_MAX: not logged (a secret may run across the cut)
             nl = text.find("\n")
@@ -505,6 +513,7 @@ class LiveMasker:
 
     def close(self) -> bytes:
         out: list[str] = []
+        self._partial += self._dec.decode(b"", final=True)
         if self._cut:
             out.append(f" [bkdoctor: the rest of this line, past {self.HOLD_MAX} characters, is not logged]")
             self._cut = False
@@ -537,10 +546,13 @@ class LiveMasker:
             m = _YAML_KEY_ALONE.match(body)
             if m and is_secret_key(m.group(2)):
                 self._yaml = len(m.group(1))
-        if held_before or self._pem or self._yaml is not None:
+        # a line ending where a secret may follow on the next (`Bearer`, `Basic`, `IDENTIFIED`): held for one line
+        self._next = bool(_ENDS_BEFORE_SECRET.search(body))
+        if held_before or self._pem or self._yaml is not None or self._next or self._after:
             self._held.append(line)
             self._held_len += len(line)
-            if not (self._pem or self._yaml is not None):
+            self._after = self._next
+            if not (self._pem or self._yaml is not None or self._next):
                 self._release(out)
         else:
             self._safe.append(line)
