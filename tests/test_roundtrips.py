@@ -192,3 +192,60 @@ def test_a_compression_bomb_from_the_server_drops_that_connection():
 
     took, why = asyncio.run(main())  # unbounded: the connection stays up, each packet inflated (wait_for times out)
     assert took < 15, (took, why)
+
+
+def test_inflation_is_budgeted_per_connection_across_rekeys(monkeypatch):
+    """Packets each under the per-packet cap (200 KiB of zeros, a few hundred bytes on the wire; SSH_MSG_IGNORE: no
+    channel's output, so no output bound sees them), and the server re-keys every few packets (a new decompressor
+    each time): the connection's inflation budget (MAX_INFLATED_CONNECTION, 4 MiB here) still runs out, and the
+    connection is dropped."""
+    import asyncio
+    import time
+
+    import asyncssh
+    from asyncssh.constants import MSG_IGNORE
+    from asyncssh.packet import String
+
+    from bkdoctor.transport import ssh
+
+    ssh._bound_decompression()
+    monkeypatch.setattr(ssh, "MAX_INFLATED_CONNECTION", 4 << 20)
+    sent = [0]
+
+    class Server(asyncssh.SSHServer):
+        def connection_made(self, conn):
+            self.conn = conn
+
+        def begin_auth(self, username):
+            return False
+
+        def auth_completed(self):
+            async def send():
+                for _ in range(200):
+                    self.conn.send_packet(MSG_IGNORE, String(b"\0" * (200 << 10)))
+                    sent[0] += 1
+                    await asyncio.sleep(0.01)
+
+            asyncio.get_running_loop().create_task(send())
+
+    async def main():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        algs = ["zlib@openssh.com", "none"]
+        srv = await asyncssh.create_server(
+            Server, "127.0.0.1", 0, server_host_keys=[key], compression_algs=algs, rekey_bytes=4096
+        )
+        port = srv.sockets[0].getsockname()[1]
+        t0 = time.monotonic()
+        try:
+            async with asyncssh.connect(
+                "127.0.0.1", port, known_hosts=None, username="x", config=[], compression_algs=algs
+            ) as conn:
+                await asyncio.wait_for(conn.wait_closed(), 20)
+        except (asyncssh.Error, OSError):
+            pass
+        finally:
+            srv.close()
+        return time.monotonic() - t0
+
+    took = asyncio.run(main())
+    assert took < 15 and sent[0] < 200, (took, sent[0])  # dropped after ~20 packets (4 MiB), re-keyed on the way

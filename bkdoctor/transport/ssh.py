@@ -323,31 +323,56 @@ def _explain_connect_error(
 
 # OpenSSH's PACKET_MAX_SIZE: the most a packet may inflate to, as ssh(1) itself accepts it
 MAX_INFLATED_PACKET = 256 << 10
+# the most one connection may inflate in all (every packet, across re-keyings): the probe's two streams at their
+# bound (MAX_SCRIPT_OUTPUT each) and room for an install step's long log; past it the connection is dropped
+MAX_INFLATED_CONNECTION = 512 << 20
 
 
 @functools.cache
 def _bound_decompression() -> None:
     """asyncssh inflates a compressed packet without a limit (a hostile sshd's 243 KB packet became 250 MB in this
-    process, and a stream of them the whole event loop's CPU): its zlib decompressors are replaced by one that gives
-    up past MAX_INFLATED_PACKET, and asyncssh then drops that connection ("Decompression failed"). A private table of
-    asyncssh's (compression._cmp_decompressors): tests/test_roundtrips.py checks that it is still the one used."""
+    process, and a stream of them the whole event loop's CPU): its zlib decompressor is replaced by one that gives up
+    past MAX_INFLATED_PACKET in a packet or MAX_INFLATED_CONNECTION in a connection (SSH_MSG_IGNORE packets count:
+    they are no channel's output, so no output bound sees them), and asyncssh then drops that connection
+    ("Decompression failed"). The budget is the connection's, not the decompressor's: asyncssh makes a new one at
+    each key exchange, which the server may start at will; the connection is the caller of get_decompressor (a
+    frame up: asyncssh's own code, checked by tests/test_roundtrips.py with the private table it patches,
+    compression._cmp_decompressors)."""
+    import sys
+    import weakref
     import zlib
 
     from asyncssh import compression
+    from asyncssh.connection import SSHConnection
+
+    spent: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     class Bounded(compression.Decompressor):
         def __init__(self) -> None:
             self._d = zlib.decompressobj()
+            self._budget: list[int] = [MAX_INFLATED_CONNECTION]  # this decompressor's own, if no connection is found
+            f = sys._getframe(1)
+            for _ in range(4):
+                if f is None:
+                    break
+                conn = f.f_locals.get("self")
+                if isinstance(conn, SSHConnection):
+                    self._budget = spent.setdefault(conn, [MAX_INFLATED_CONNECTION])
+                    break
+                f = f.f_back
 
         def decompress(self, data: bytes) -> bytes | None:
             try:
                 out = self._d.decompress(data, MAX_INFLATED_PACKET + 1)
             except zlib.error:
                 return None
-            return None if len(out) > MAX_INFLATED_PACKET or self._d.unconsumed_tail else out
+            self._budget[0] -= len(out)
+            if len(out) > MAX_INFLATED_PACKET or self._d.unconsumed_tail or self._budget[0] < 0:
+                return None
+            return out
 
-    for alg in (b"zlib@openssh.com", b"zlib"):
-        compression._cmp_decompressors[alg] = Bounded
+    compression._cmp_decompressors[b"zlib@openssh.com"] = Bounded
+    compression._cmp_decompressors[b"zlib"] = Bounded  # not offered (below), bounded all the same
 
 
 async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None, compress: bool = True):
@@ -371,7 +396,8 @@ async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None,
         # subshell on the host (issue 16: those were 2 of the probe's processes). A server that refuses compression
         # (`Compression no`) is spoken to plainly.
         # A jump host's connection carries the next one's bytes, encrypted already: nothing for zlib there.
-        "compression_algs": ["zlib@openssh.com", "zlib", "none"] if compress else ["none"],
+        # Not plain `zlib` (from the first packet, before authentication; OpenSSH servers offer it no more since 7.4).
+        "compression_algs": ["zlib@openssh.com", "none"] if compress else ["none"],
     }
     # Host key algorithms: the types known_hosts has for this host first, then every other default type.
     # The client's order decides, so a server that has a known type is verified with it; one that has
