@@ -592,8 +592,9 @@ def test_firewalld_without_is_active_gives_what_is_active_and_is_enabled_gave(tm
         b,
         {},
     )
-    new = run(shell, {"firewalld_enabled": host.SECTIONS["firewalld_enabled"]}, b, {})
-    assert "firewalld_active" not in new and new["firewalld_enabled"].rc == re_, new
+    snippets = {n: host.SECTIONS[n] for n in ("firewalld_enabled", "firewalld_active")}
+    new = run(shell, snippets, b, {})  # as root (the tests run as root): is-active does not run
+    assert new["firewalld_active"].rc == 4 and new["firewalld_enabled"].rc == re_, new
     procs = f"{host._STAT_HEADER}\n1 (systemd) S 0 1\n" + ("812 (firewalld) S 1 812\n" if runs else "")
     other = {
         "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
@@ -603,6 +604,13 @@ def test_firewalld_without_is_active_gives_what_is_active_and_is_enabled_gave(tm
     want = same("firewalld", old, new, other)
     assert want["active"] == runs
     assert want["enabled"] == (case in ("running-enabled", "runtime") or bool(wants))
+    # a user other than root on a /proc with hidepid=2 sees no firewalld process of root's: systemd is asked
+    status = tmp_path / "status"
+    status.write_text("Name:\tsh\nUid:\t1000\t1000\t1000\t1000\n")
+    user = run(shell, snippets, b, {"/proc/self/status": str(status)})
+    assert user["firewalld_active"].rc == ra, user
+    hidden = {**other, "processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n9 (sh) S 1 9\n".encode())}
+    assert same("firewalld", old, user, hidden)["active"] == (a == "active")
 
 
 # -- processes: one `cat` of /proc/PID/stat, not `ps` ------------------------------------------------------------
@@ -669,3 +677,14 @@ def test_processes_from_proc_stat_are_the_names_ps_gave(tmp_path, shell):
     assert "y" not in got["new"]  # a comm with a newline makes up no process named y
     assert {"firewalld", "chronyd", "tmux:", "a)", "lead", "systemd-timesy"} <= got["new"], got["new"]
     assert "ntpd" not in got["new"]  # the zombie
+
+
+def test_a_process_list_without_a_single_process_is_no_answer():
+    """`cat /proc/[0-9]*/stat` that did not run (an argv past ARG_MAX on a host with ~75,000 pids) leaves the header
+    alone: that is no process list (the probe's own shell is always in a real one), not "nothing runs" -- which
+    would pass `absent: true` site checks and call firewalld stopped."""
+    empty = HostFacts({"processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n".encode())})
+    with pytest.raises(FactUnavailable, match="process list"):
+        host._process_names(empty)
+    one = HostFacts({"processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n7 (sh) S 1 7 7\n".encode())})
+    assert host._process_names(one) == {"sh"}

@@ -211,11 +211,14 @@ def _file_batch(mark: str, names: list[str] | set[str], sep: str) -> str:
         f"__bkd_files() {{ set --; __bkd_L=$__bkd_nl; for __bkd_f in {words}; do "
         'case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
         'case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; '
-        f"done; if [ $# -lt 2 ] || ! [ -r {_ENVIRON} ] || ! command -v env >/dev/null 2>&1; then __bkd_L=; return 0; fi; "
+        # cat by its path: `env -i` leaves no PATH, and glibc before 2.24 (CentOS 7's 2.17) then looks in the
+        # current directory first (the login directory: a `./cat` there would run as the probe's user)
+        'done; __bkd_c=; for __bkd_f in /bin/cat /usr/bin/cat; do [ -x "$__bkd_f" ] && { __bkd_c=$__bkd_f; break; }; done; '
+        f'if [ $# -lt 2 ] || [ -z "$__bkd_c" ] || ! [ -r {_ENVIRON} ] || ! command -v env >/dev/null 2>&1; then __bkd_L=; return 0; fi; '
         f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n{sep}\\n{mark}:S\\n'; "
         # a separator before every file (`for` takes its list once, before `set` changes it)
         f'__bkd_k=$#; for __bkd_f do set -- "$@" {_ENVIRON} "$__bkd_f"; done; shift $__bkd_k; '
-        f'env -i BKD_SEP={sep} cat -- "$@" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n'
+        f'env -i BKD_SEP={sep} "$__bkd_c" -- "$@" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n'
         f"printf '\\n{mark}:B:{_FILES}\\n'\n"
         "__bkd_files </dev/null 2>&1\n"
         f"printf '\\n{mark}:E:{_FILES}:%s\\n' \"$?\""
