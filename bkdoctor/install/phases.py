@@ -424,6 +424,7 @@ class Installer:
         buf = bytearray()
         fh = None
         live = LiveMasker()  # the log is masked as it is written: no secret in it while the step runs, nor if killed
+        shown = LiveMasker()  # and so is the terminal
         if log is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             fh = open(log, "wb")
@@ -435,8 +436,8 @@ class Installer:
             if fh:
                 fh.write(live.feed(chunk))
                 fh.flush()
-            if show:
-                for line in chunk.decode("utf-8", "replace").splitlines():
+            if show:  # whole lines, masked as the log is (a secret split between two chunks, a PEM block, a YAML value)
+                for line in shown.feed(chunk).decode("utf-8", "replace").splitlines():
                     self.say(f"    | {_clean(line)}")
 
         transport = self.factory(host, self.inv)
@@ -449,6 +450,9 @@ class Installer:
             self.say(f"    ! {host.name}: {_clean(str(e))}")
             rc = 255
         finally:
+            if show:
+                for line in shown.close().decode("utf-8", "replace").splitlines():
+                    self.say(f"    | {_clean(line)}")
             if fh:
                 fh.write(live.close())
                 fh.close()
