@@ -371,8 +371,22 @@ def _bound_decompression() -> None:
                 return None
             return out
 
-    compression._cmp_decompressors[b"zlib@openssh.com"] = Bounded
-    compression._cmp_decompressors[b"zlib"] = Bounded  # not offered (below), bounded all the same
+    class Small(compression.Compressor):
+        """What bkdoctor sends (a script, a few KB) needs no 256 KB deflate state per connection (zlib's default, at
+        32 connections at once): level 1, a 1 KiB window, the least memory. Any inflater reads such a stream."""
+
+        def __init__(self) -> None:
+            self._c = zlib.compressobj(1, zlib.DEFLATED, 10, 1)
+
+        def compress(self, data: bytes) -> bytes | None:
+            try:
+                return self._c.compress(data) + self._c.flush(zlib.Z_SYNC_FLUSH)
+            except zlib.error:
+                return None
+
+    for alg in (b"zlib@openssh.com", b"zlib"):  # plain zlib is not offered (below); bounded all the same
+        compression._cmp_decompressors[alg] = Bounded
+        compression._cmp_compressors[alg] = Small
 
 
 async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None, compress: bool = True):
