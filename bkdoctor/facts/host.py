@@ -1402,8 +1402,9 @@ API_FACTS = {n for n, r in RECORDS.items() if r.api}  # facts that also need the
 DOCKER_FALLBACK_SECTIONS = RECORDS["docker"].fallback
 # section -> seconds a measurement may add to the probe's time limit, from the thresholds
 # the files a section reads with `__bkd_rd` (shell words: globs, quoted parameters), read by the probe first in ONE
-# `wc -c` and ONE `cat` (probe.build_script); `__bkd_rd` then prints a reference the control side replaces with the
-# file's bytes. /proc files stay with `cat`: they change between two reads (mountinfo), and `wc -c` reads them whole.
+# `cat` with a separator before each (probe._file_batch); `__bkd_rd` then prints a reference the control side
+# replaces with the file's bytes. The kernel's /proc files ride along: no size is needed, so one that changes while
+# it is read (mountinfo) gives what cat read.
 FILE_READS = {
     "os_release": "/etc/os-release",
     "centos_release": "/etc/centos-release",
