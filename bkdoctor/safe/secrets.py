@@ -456,7 +456,7 @@ def mask_bytes(data: bytes) -> bytes:
     return data if out == text else out.encode("utf-8", "surrogateescape")
 
 
-_ENDS_BEFORE_SECRET = re.compile(r"(?i)\b(?:bearer|basic|identified)[ \t]*\r?$")
+_ENDS_BEFORE_SECRET = re.compile(r"(?i)\b(?:bearer|basic|identified)[ \t]*\r?\Z")
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 
