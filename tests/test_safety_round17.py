@@ -554,6 +554,10 @@ def test_install_step_log_is_masked(tmp_path):
     for secret in (b"T0k3nT0k3n", b"K3yK3y", b"MIIEpAIB", b"Pw0rdX", b"Pw1rdX"):
         assert secret not in data, data
     assert data.startswith(b"# ") and b"kubeadm join 10.0.0.2:6443 --token ***" in data
+    # the log's first line (the step as described, values rendered) is masked too
+    log2 = tmp_path / "logs" / "step2.log"
+    asyncio.run(inst.run_on(inv.hosts[0], "true", 10, log2, False, "mysql -uroot -pHdrPw9x -h db"))
+    assert b"HdrPw9x" not in log2.read_bytes() and b"-p***" in log2.read_bytes()
     # the terminal shows whole lines, masked the same way (the key's body split over 7-byte chunks included)
     screen = "\n".join(shown)
     for secret in ("T0k3nT0k3n", "K3yK3y", "MIIEpAIB", "Pw0rdX", "Pw1rdX"):

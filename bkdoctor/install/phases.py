@@ -419,44 +419,45 @@ class Installer:
         self, host: HostSpec, text: str, timeout: float, log: Path | None, show: bool, header: str = ""
     ) -> tuple[int, str]:
         """Run a script on a host; output to `log` and the terminal (`show`), and returned (last 64 KiB)."""
-        from bkdoctor.safe.secrets import LiveMasker
+        from bkdoctor.safe.secrets import LiveMasker, mask_text
 
         buf = bytearray()
         fh = None
-        live = LiveMasker()  # the log is masked as it is written: no secret in it while the step runs, nor if killed
-        shown = LiveMasker()  # and so is the terminal
+        # the output masked as it comes, once, for the log and the terminal alike: neither holds a secret while the
+        # step runs, nor the log when bkdoctor is killed (whole lines: a secret split between two chunks, an open
+        # PEM block, a YAML secret's block are held until they end)
+        live = LiveMasker()
         if log is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             fh = open(log, "wb")
-            fh.write(f"# {dt.datetime.now().isoformat()} on {host.name}: {header}\n".encode())
+            fh.write(mask_text(f"# {dt.datetime.now().isoformat()} on {host.name}: {header}\n").encode())
+
+        def emit(masked: bytes) -> None:
+            if fh:
+                fh.write(masked)
+                fh.flush()
+            if show:
+                for line in masked.decode("utf-8", "replace").splitlines():
+                    self.say(f"    | {_clean(line)}")
 
         def on_out(chunk: bytes) -> None:
             buf.extend(chunk)
             del buf[:-65536]
-            if fh:
-                fh.write(live.feed(chunk))
-                fh.flush()
-            if show:  # whole lines, masked as the log is (a secret split between two chunks, a PEM block, a YAML value)
-                for line in shown.feed(chunk).decode("utf-8", "replace").splitlines():
-                    self.say(f"    | {_clean(line)}")
+            emit(live.feed(chunk))
 
         transport = self.factory(host, self.inv)
         try:
             rc = await run_streaming(transport, text, timeout, on_out)
         except Exception as e:  # TransportError: unreachable, timed out
+            emit(live.close())  # what the step printed, then why it stopped
             if fh:
-                fh.write(live.close())  # what the step printed, then why it stopped
-                fh.write(live.feed(f"\n# bkdoctor: {e}\n".encode()) + live.close())
+                fh.write(mask_text(f"\n# bkdoctor: {e}\n").encode())
             self.say(f"    ! {host.name}: {_clean(str(e))}")
             rc = 255
         finally:
-            if show:
-                for line in shown.close().decode("utf-8", "replace").splitlines():
-                    self.say(f"    | {_clean(line)}")
+            emit(live.close())  # nothing left after the except's: close() gives what is still held, once
             if fh:
-                fh.write(live.close())
                 fh.close()
-                _mask_log(log)
             await transport.close()
         return rc, buf.decode("utf-8", "replace")
 
@@ -990,19 +991,6 @@ def render_value(v: Any, inst: Installer) -> Any:
 
 def render_text(v: str, inst: Installer) -> str:
     return render_value(v, inst)
-
-
-def _mask_log(log: Path) -> None:
-    """A step's log masked like the terminal shows it (`say`): bcs.sh prints `kubeadm join ... --token ...`, scripts
-    echo passwords. Written masked as the output comes (tail -f; secrets.LiveMasker holds back an open PEM block or
-    a YAML secret key's lines until they end), and masked whole once more when the step ends (idempotent)."""
-    from bkdoctor.safe.outfiles import write_atomic
-    from bkdoctor.safe.secrets import mask_bytes
-
-    data = log.read_bytes()
-    masked = mask_bytes(data)
-    if masked != data:
-        write_atomic(str(log), masked)
 
 
 async def run_streaming(transport: Any, script: str, timeout: float, on_out: Callable[[bytes], None]) -> int:
