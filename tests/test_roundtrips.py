@@ -208,6 +208,11 @@ def test_a_compression_bomb_from_the_server_drops_that_connection():
     assert compression.get_decompressor(b"zlib").decompress(ok.compress(b"x" * 1000) + ok.flush(zlib.Z_SYNC_FLUSH))
     took, _ = _ignore_flood(5, 20 << 20, 0.05)
     assert took < 15, took
+    # what the operator reads on that host's error finding
+    import asyncssh
+
+    why = ssh._lost_reason(asyncssh.CompressionError("Decompression failed"))
+    assert "256 KiB" in why and "512 MiB" in why and "dropped" in why, why
 
 
 def test_inflation_is_budgeted_per_connection_across_rekeys(monkeypatch):

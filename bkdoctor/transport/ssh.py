@@ -389,6 +389,17 @@ def _bound_decompression() -> None:
         compression._cmp_compressors[alg] = Small
 
 
+def _lost_reason(e: BaseException) -> str:
+    """Why a connection dropped, said so an operator can act on it."""
+    reason = getattr(e, "reason", None) or str(e)
+    if reason == "Decompression failed":  # _bound_decompression refused to inflate more
+        return (
+            f"the host sent compressed data that inflates past {MAX_INFLATED_PACKET >> 10} KiB in a packet or "
+            f"{MAX_INFLATED_CONNECTION >> 20} MiB in the connection (a broken or hostile sshd): connection dropped"
+        )
+    return reason
+
+
 async def _connect(host: str, port: int, user: str, s: SSHSettings, tunnel=None, compress: bool = True):
     import asyncssh
 
@@ -635,8 +646,7 @@ class SSHTransport(Transport):
         except asyncssh.ChannelOpenError as e:
             raise TransportError(f"cannot open an SSH session channel: {e.reason}") from None
         except (asyncssh.Error, OSError) as e:
-            reason = getattr(e, "reason", None) or str(e)
-            raise TransportError(f"SSH connection failed while running the probe: {reason}") from None
+            raise TransportError(f"SSH connection failed while running the probe: {_lost_reason(e)}") from None
         rc = proc.exit_status
         if rc is None or rc < 0:  # killed by a signal (or no status at all): shell-style 128+N
             sig = proc.exit_signal
