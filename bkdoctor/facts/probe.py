@@ -264,6 +264,18 @@ def _fill_files(out: dict[str, Section], mark: bytes) -> None:
             out[name] = Section(name, sec.rc, b"".join(buf))
 
 
+def same_sections(names: set[str]) -> dict[str, str]:
+    """Extra sections (site rules') whose snippet is a built-in one's among `names`: extra -> built-in. The probe runs
+    the built-in one alone and the extra one reads its output (a site `process` check beside the built-in
+    `processes`: one `cat` of /proc/[0-9]*/stat, not two)."""
+    from bkdoctor.facts.host import SECTIONS
+
+    builtin = {SECTIONS[n]: n for n in sorted(names) if n in SECTIONS}
+    return {
+        n: builtin[EXTRA_SECTIONS[n]] for n in sorted(names) if n in EXTRA_SECTIONS and EXTRA_SECTIONS[n] in builtin
+    }
+
+
 def parse_output(data: bytes, nonce: str) -> dict[str, Section]:
     """Split probe output into sections. Sections whose end marker is missing (the probe was cut off)
     are absent from the result, so their facts become `error`, never a silent `pass`."""

@@ -20,7 +20,7 @@ from bkdoctor.facts.host import (
     probe_params,
     sections_for,
 )
-from bkdoctor.facts.probe import build_script, parse_output
+from bkdoctor.facts.probe import Section, build_script, parse_output, same_sections
 from bkdoctor.inputs.inventory import HostSpec, Inventory
 from bkdoctor.model import PROBLEM_STATUSES, FactUnavailable, Finding, Result, Rule, T
 from bkdoctor.scan.siterules import extra_timeout, split_facts
@@ -243,7 +243,8 @@ async def gather_host(
             # the CLI fallback rides on the main probe, run there only when the socket is absent (no second probe)
             script_sections |= set(DOCKER_FALLBACK_SECTIONS)
             params["BKD_DOCKER_IF_NO_SOCKET"] = sock
-        script, nonce = build_script(script_sections, params=params)
+        same = same_sections(script_sections)
+        script, nonce = build_script(script_sections - set(same), params=params)
         fold_clock = want_clock and getattr(transport, "folds_clock", False)
         run = (
             (lambda: transport.run_script(script, limit, clock=True))
@@ -265,6 +266,7 @@ async def gather_host(
             res, api, api_err = await run(), None, None
         stdout = res.stdout
         parsed = parse_output(stdout, nonce)
+        parsed.update({n: Section(n, parsed[b].rc, parsed[b].out) for n, b in same.items() if b in parsed})
         inline = {n: parsed.pop(n) for n in DOCKER_FALLBACK_SECTIONS if n in parsed}
         if not parsed and sections:
             err = (res.stderr or stdout).decode("utf-8", "replace").strip()[-300:]
