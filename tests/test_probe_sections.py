@@ -688,3 +688,24 @@ def test_a_process_list_without_a_single_process_is_no_answer():
         host._process_names(empty)
     one = HostFacts({"processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n7 (sh) S 1 7 7\n".encode())})
     assert host._process_names(one) == {"sh"}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("bounded", [True, False], ids=["in-its-group", "alone"])
+def test_kubelet_version_runs_with_gogc_off_in_its_environment_only(tmp_path, shell, bounded, monkeypatch):
+    """`kubelet --version` gets GOGC=off (a Go binary's start-up without garbage collection: issue 16), in the group's
+    shell (`t` a plain call) and outside it (`t` is timeout); the section after it does not, and the fact is read
+    as before."""
+    if bounded:  # the next section of kubelet's group
+        groups = tuple(sum(((n, "zz_after") if n == "kubelet_version" else (n,) for n in g), ()) for g in host.GROUPS)
+    else:  # kubelet in the probe's own shell, the next section too
+        groups = tuple(tuple(n for n in g if n != "kubelet_version") for g in host.GROUPS)
+    monkeypatch.setattr(host, "GROUPS", groups)
+    monkeypatch.setattr(host, "BOUNDED", tuple(n for g in groups for n in g))
+    bindir = tools(tmp_path)
+    stand_in(bindir, "kubelet", 'echo "Kubernetes v1.20.11"; echo "GOGC=${GOGC-none}"\n')
+    after = {"zz_after": 'echo "GOGC=${GOGC-none}"'}
+    out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"], **after}, bindir, {})
+    assert out["kubelet_version"].text() == "Kubernetes v1.20.11\nGOGC=off\n", out["kubelet_version"].text()
+    assert out["zz_after"].text() == "GOGC=none\n", out["zz_after"].text()
+    assert HostFacts(out).get("kubelet") == {"installed": True, "version": "1.20.11"}
