@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import os
 import resource
+import shlex
 import shutil
 import signal
 import socketserver
@@ -822,6 +823,13 @@ def main() -> int:
         metavar="DIR",
         help="also scan with an older checkout (`git archive REV | tar -x -C DIR`), side by side",
     )
+    ap.add_argument(
+        "--go-kubelet",
+        default=None,
+        metavar="PATH",
+        help="the cost host's kubelet is this Go binary (a Kubernetes 1.20 one prints `Kubernetes v1.20.x` as kubelet "
+        "does, e.g. the kube-apiserver .ci/run builds): a real node's Go start-up, where the stand-in is a shell script",
+    )
     ap.add_argument("--plain", action="store_true", help="plain hosts (no CentOS base state)")
     ap.add_argument(
         "--keep-resolv",
@@ -923,6 +931,14 @@ def main() -> int:
         # this host in CentOS 7.9's base state also runs chronyd (from the first boot): `chronyc tracking` answers,
         # so the probe's fallbacks (timedatectl, ntpstat) do not run, as on a real node
         fleet.hosts[0].start_chronyd(synced=True)
+        if a.go_kubelet:
+            go = Path(a.go_kubelet).resolve()
+            out = subprocess.run([str(go), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+            if not out.startswith("Kubernetes v"):
+                raise SystemExit(f"--go-kubelet {go}: `--version` printed {out[:80]!r}, not `Kubernetes v...`")
+            fleet.hosts[0].run(f"ln -sf {shlex.quote(str(go))} /usr/local/bin/kubelet")
+            meta["go_kubelet"] = f"{go} ({out})"
+            print(f"# the cost host's kubelet: {go} ({out})", flush=True)
         h1 = HostCPU(fleet.hosts[:1])
         cost_fns = {
             "scan": lambda: bench_scan(inv1, work / "r1.json"),
