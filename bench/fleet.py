@@ -892,6 +892,8 @@ def main() -> int:
     if load0[0] > 0.5 * (os.cpu_count() or 1):
         print(f"# WARNING: the machine is busy (load {load0[0]:.2f}): numbers are noisy")
 
+    if a.go_kubelet and a.plain:  # plain hosts share this machine's /usr/local/bin: the link would land here
+        ap.error("--go-kubelet needs the CentOS base state (its /usr/local/bin overlay): not with --plain")
     work = Path(tempfile.mkdtemp(prefix="bkdbench-fleet-"))
     factory = [SSHFleetFactory(workdir=str(work))] + [
         SSHFleetFactory(workdir=str(work), prefix=f"net{i + 2}-node") for i in range((sizes[-1] - 1) // PER_NET)
@@ -932,11 +934,13 @@ def main() -> int:
         # so the probe's fallbacks (timedatectl, ntpstat) do not run, as on a real node
         fleet.hosts[0].start_chronyd(synced=True)
         if a.go_kubelet:
+            # into the host's own /usr/local/bin (an overlay: not with --plain, refused above), checked from inside
+            # the host (a path under the host's private /data, /mnt or /run would be a dangling link there)
             go = Path(a.go_kubelet).resolve()
-            out = subprocess.run([str(go), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
-            if not out.startswith("Kubernetes v"):
-                raise SystemExit(f"--go-kubelet {go}: `--version` printed {out[:80]!r}, not `Kubernetes v...`")
             fleet.hosts[0].run(f"ln -sf {shlex.quote(str(go))} /usr/local/bin/kubelet")
+            out = fleet.hosts[0].run("kubelet --version", check=False).stdout.decode(errors="replace").strip()
+            if not out.startswith("Kubernetes v"):
+                raise SystemExit(f"--go-kubelet {go}: `kubelet --version` in the host printed {out[:80]!r}")
             meta["go_kubelet"] = f"{go} ({out})"
             print(f"# the cost host's kubelet: {go} ({out})", flush=True)
         h1 = HostCPU(fleet.hosts[:1])

@@ -30,7 +30,8 @@ COMMANDS = [
     ("df -P -k / /data", ["df", "-P", "-k", "/", "/data"]),
 ]
 # kubelet on a real node is a Go binary (the test hosts' is a shell stand-in): a Kubernetes 1.20 binary's start-up is
-# the same, and .ci/run builds kube-apiserver v1.20.2 from Debian's source (docs/kube-apiserver.md) -- or name one
+# the same, and .ci/run (test.sh -> tests/kube/build-apiserver.sh) builds kube-apiserver v1.20.2 from Debian's
+# source into /var/cache/bkdoctor -- or name another with BKDOCTOR_BENCH_GO_BIN
 GO_K8S_BIN = os.environ.get("BKDOCTOR_BENCH_GO_BIN", "/var/cache/bkdoctor/kube-apiserver-v1.20.2")
 
 

@@ -695,17 +695,29 @@ def test_a_process_list_without_a_single_process_is_no_answer():
 def test_kubelet_version_runs_with_gogc_off_in_its_environment_only(tmp_path, shell, bounded, monkeypatch):
     """`kubelet --version` gets GOGC=off (a Go binary's start-up without garbage collection: issue 16), in the group's
     shell (`t` a plain call) and outside it (`t` is timeout); the section after it does not, and the fact is read
-    as before."""
+    as before. (The shells here keep a `VAR=x function` assignment to the call; bash 4.2 in POSIX mode, CentOS 7's
+    /bin/sh, keeps it after: the snippet sets it with `env`, and `GOGC=` before a function call is refused below.)"""
+    assert not re.search(r"\bGOGC=\S+\s+t\b", host.SECTIONS["kubelet_version"]), host.SECTIONS["kubelet_version"]
     if bounded:  # the next section of kubelet's group
         groups = tuple(sum(((n, "zz_after") if n == "kubelet_version" else (n,) for n in g), ()) for g in host.GROUPS)
     else:  # kubelet in the probe's own shell, the next section too
         groups = tuple(tuple(n for n in g if n != "kubelet_version") for g in host.GROUPS)
     monkeypatch.setattr(host, "GROUPS", groups)
     monkeypatch.setattr(host, "BOUNDED", tuple(n for g in groups for n in g))
-    bindir = tools(tmp_path)
+    bindir = tools(tmp_path, "env")
     stand_in(bindir, "kubelet", 'echo "Kubernetes v1.20.11"; echo "GOGC=${GOGC-none}"\n')
     after = {"zz_after": 'echo "GOGC=${GOGC-none}"'}
     out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"], **after}, bindir, {})
     assert out["kubelet_version"].text() == "Kubernetes v1.20.11\nGOGC=off\n", out["kubelet_version"].text()
     assert out["zz_after"].text() == "GOGC=none\n", out["zz_after"].text()
+    assert HostFacts(out).get("kubelet") == {"installed": True, "version": "1.20.11"}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+def test_kubelet_version_without_env_runs_kubelet_as_before(tmp_path, shell):
+    """No `env` on PATH (never on CentOS: coreutils): kubelet runs without GOGC, the version is read all the same."""
+    bindir = tools(tmp_path)
+    stand_in(bindir, "kubelet", 'echo "Kubernetes v1.20.11"; echo "GOGC=${GOGC-none}"\n')
+    out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"]}, bindir, {})
+    assert out["kubelet_version"].text() == "Kubernetes v1.20.11\nGOGC=none\n", out["kubelet_version"].text()
     assert HostFacts(out).get("kubelet") == {"installed": True, "version": "1.20.11"}

@@ -829,10 +829,17 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
 # every core before it prints its version; without the collector a Kubernetes 1.20 binary's `--version` took 69 ms of
 # CPU instead of 95-113 ms here (kube-apiserver v1.20.2, the same start-up as kubelet's; bench/probe_commands.py),
 # for ~5 MB more peak memory in a process that exits at once. The output is the same. A stand-in or wrapper script
-# ignores it. The assignment is in kubelet's environment only (a prefix: not the shell's, not the next section's).
+# ignores it. Set by `env` (which then becomes kubelet: one exec more, no process more), in kubelet's environment
+# only: not `GOGC=off t kubelet` -- `t` is a shell function, and bash 4.2 in POSIX mode (CentOS 7's /bin/sh) keeps an
+# assignment before a function call, exported, after it returns (the next section's `docker info` would get it).
 @fact(
     "kubelet",
-    sections={"kubelet_version": "command -v kubelet >/dev/null 2>&1 || return 127; GOGC=off t kubelet --version"},
+    sections={
+        "kubelet_version": (
+            "command -v kubelet >/dev/null 2>&1 || return 127; "
+            "if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi"
+        )
+    },
 )
 def p_kubelet(f: HostFacts) -> dict[str, Any]:
     s = f.sec("kubelet_version")

@@ -204,7 +204,7 @@ printf '\n@@BKD-0123456789abcdef:E:uname_r:%s\n' "$?"
 __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
 printf '"'"'\n%s:B:kubelet_version\n'"'"' "$__bkd_m"
-__bkd_s() { command -v kubelet >/dev/null 2>&1 || return 127; GOGC=off t kubelet --version
+__bkd_s() { command -v kubelet >/dev/null 2>&1 || return 127; if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:kubelet_version:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:docker_cli_info\n'"'"' "$__bkd_m"
