@@ -609,4 +609,8 @@ def test_the_json_report_is_written_in_pieces_as_dumps_gives_it(tmp_path):
     p = tmp_path / "r.json"
     write_atomic(str(p), iter_json(report))
     assert p.read_bytes() == dumps(report).encode("utf-8", "replace")
-    assert dumps(report) == json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
+    # the values json.dumps gives, each finding on a line of its own (C's encoder; issue 16)
+    assert json.loads(dumps(report)) == json.loads(json.dumps(report, ensure_ascii=False, default=str))
+    lines = dumps(report).splitlines()
+    assert lines[:2] == ["{", '  "findings": ['] and lines[-2:] == ["  ]", "}"] and len(lines) == 7, lines[:3]
+    assert lines[2] == "    " + json.dumps(report["findings"][0], ensure_ascii=False, default=str) + ",", lines[2][:80]

@@ -43,8 +43,20 @@ MAX_HOSTS = 100_000  # hosts one inventory may expand to (ranges included)
 MAX_GROUP_DEPTH = 50  # child groups nested deeper than this are refused (Ansible inventories use a handful)
 
 
+def looks_like_ansible_ini(path: str, text: str) -> bool:
+    """An INI inventory (by its name or a `[group]` line): not YAML at all."""
+    return path.endswith((".ini", ".cfg")) or re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M) is not None
+
+
+def is_ansible_yaml(data: Any) -> bool:
+    """A parsed YAML inventory in Ansible's shape (`all:` and no bkdoctor `hosts:` list)."""
+    return (
+        isinstance(data, dict) and "all" in data and isinstance(data["all"], (dict, type(None))) and "hosts" not in data
+    )
+
+
 def looks_like_ansible(path: str, text: str) -> bool:
-    if path.endswith((".ini", ".cfg")) or re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
+    if looks_like_ansible_ini(path, text):
         return True
     from bkdoctor.safe import yamlfile
 
@@ -52,9 +64,7 @@ def looks_like_ansible(path: str, text: str) -> bool:
         data = yamlfile.load(text, path)
     except BadInput:
         return False  # the inventory loader reports it, with its line
-    return (
-        isinstance(data, dict) and "all" in data and isinstance(data["all"], (dict, type(None))) and "hosts" not in data
-    )
+    return is_ansible_yaml(data)
 
 
 def _range_count(pattern: str) -> int:
