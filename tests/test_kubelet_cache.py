@@ -1,0 +1,272 @@
+"""`kubelet --version` is not run again for a binary unchanged since the last scan (issue 16; scan/kubeletcache.py):
+`bkdoctor scan` twice on a real sshd test host (the second does not run the host's kubelet, and says where its
+version came from), a replaced binary runs again, `--no-cache` runs it every time; the cache file refuses links,
+and a corrupt or huge one is no cache; the engine's in-process callers pass no cache and run kubelet as before."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import yaml
+from hostcases import make_ssh_host
+
+from bkdoctor.facts import host
+from bkdoctor.facts.host import HostFacts
+from bkdoctor.facts.probe import Section
+from bkdoctor.inputs.inventory import HostSpec
+from bkdoctor.model import FactUnavailable
+from bkdoctor.scan import kubeletcache
+from bkdoctor.scan.kubeletcache import KubeletCache
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = "/usr/local/bin/kubelet.runs"  # the stand-in counts its runs here, inside the host
+KUBELET = "#!/bin/sh\necho run >>" + RUNS + "\necho 'Kubernetes {v}'\n"
+IDENT = "/usr/bin/kubelet 64768 1234 12345 2026-12-02 05:00:00.123456789 +0000 2026-12-02 05:00:00.223456789 +0000"
+
+
+def bkdoctor(*args, cache: Path, timeout=180):
+    env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
+    env.update(LANG="C.UTF-8", COLUMNS="200", XDG_CACHE_HOME=str(cache))
+    return subprocess.run(
+        [sys.executable, "-m", "bkdoctor.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def section(body: str, ident: str | None = IDENT, rc: int = 0) -> Section:
+    head = f"{host.KUBELET_ID}{ident}\n" if ident is not None else ""
+    return Section("kubelet_version", rc, (head + body).encode())
+
+
+def kubelet_fact(sec: Section):
+    try:
+        return HostFacts({"kubelet_version": sec}).get("kubelet")
+    except FactUnavailable as e:
+        return ("unavailable", e.reason.en)
+
+
+KEY = KubeletCache.key(HostSpec(name="node-1", address="10.0.0.1", roles=("node",)), None)
+NOT_RUN = host.KUBELET_NOT_RUN + "\n"
+
+
+# -- the cache itself ----------------------------------------------------------------------------------------------
+def test_a_run_is_kept_and_given_back_for_the_same_identity_only(tmp_path):
+    c = KubeletCache(tmp_path / "c")
+    assert c.seen(KEY) == ""
+    c.settle(KEY, section("Kubernetes v1.20.11\n"), "")
+    c.save()
+    f = tmp_path / "c" / "kubelet.json"
+    assert stat.S_IMODE(os.stat(f).st_mode) == 0o600 and stat.S_IMODE(os.stat(tmp_path / "c").st_mode) == 0o700
+    again = KubeletCache(tmp_path / "c")
+    assert again.seen(KEY) == IDENT
+    filled = again.settle(KEY, section(NOT_RUN), IDENT)
+    assert kubelet_fact(filled) == {"installed": True, "version": "1.20.11", "cached_at": c.at}
+    # another host (port, user, name or address) has its own entry
+    other = KubeletCache.key(HostSpec(name="node-1", address="10.0.0.1", roles=("node",), ssh={"port": 2222}), None)
+    assert other != KEY and again.seen(other) == ""
+    # a "not run" line for an identity the cache does not hold is left as it is: an error, never a pass
+    stale = again.settle(KEY, section(NOT_RUN, ident=IDENT + "9"), IDENT)
+    assert kubelet_fact(stale)[0] == "unavailable" and "no saved output" in kubelet_fact(stale)[1]
+    fresh = KubeletCache(tmp_path / "empty")
+    assert kubelet_fact(fresh.settle(KEY, section(NOT_RUN), IDENT))[0] == "unavailable"
+
+
+def test_a_failed_run_or_no_identity_drops_the_entry(tmp_path):
+    c = KubeletCache(tmp_path)
+    c.settle(KEY, section("Kubernetes v1.20.11\n"), "")
+    c.save()
+    for sec in (section("boom\n", rc=1), section("Kubernetes v1.20.11\n", ident=None), section("no version\n")):
+        c = KubeletCache(tmp_path)
+        assert c.seen(KEY) == IDENT
+        assert c.settle(KEY, sec, IDENT) is sec
+        c.save()
+        assert KubeletCache(tmp_path).seen(KEY) == ""
+        c = KubeletCache(tmp_path)
+        c.settle(KEY, section("Kubernetes v1.20.11\n"), "")
+        c.save()
+
+
+def test_symbolic_links_are_not_followed(tmp_path):
+    """A link in place of the cache directory or of its file: nothing is read through it nor written through it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "kubelet.json").write_text(json.dumps({"v": 1, "hosts": {KEY: [IDENT, "Kubernetes v1.20.11\n", "t"]}}))
+    os.symlink(elsewhere, tmp_path / "linked")
+    c = KubeletCache(tmp_path / "linked")
+    assert c.seen(KEY) == ""
+    c.settle(KEY, section("Kubernetes v1.21.0\n", ident=IDENT + "1"), "")
+    c.save()
+    assert json.loads((elsewhere / "kubelet.json").read_text())["hosts"][KEY][0] == IDENT
+    assert sorted(os.listdir(elsewhere)) == ["kubelet.json"]
+    d = tmp_path / "d"
+    d.mkdir(mode=0o700)
+    target = tmp_path / "target"
+    target.write_text("keep")
+    os.symlink(target, d / "kubelet.json")
+    c = KubeletCache(d)
+    assert c.seen(KEY) == ""
+    c.settle(KEY, section("Kubernetes v1.20.11\n"), "")
+    c.save()  # the link itself is replaced (rename over it), the file it pointed at is untouched
+    assert target.read_text() == "keep" and not (d / "kubelet.json").is_symlink()
+    assert KubeletCache(d).seen(KEY) == IDENT
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[" * 500_000, b'{"v": 1, "hosts": []}', b'{"v": 2, "hosts": {}}', b"", b"\xff\xfe"],
+    ids=["corrupt", "deep", "wrong-shape", "other-format", "empty", "binary"],
+)
+def test_a_corrupt_cache_is_no_cache_and_is_replaced(tmp_path, content):
+    (tmp_path / "kubelet.json").write_bytes(content)
+    tracemalloc.start()
+    try:
+        c = KubeletCache(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert c.seen(KEY) == "" and peak < 16 << 20, peak
+    c.save()  # replaced by a good one even with nothing new
+    assert json.loads((tmp_path / "kubelet.json").read_text()) == {"v": 1, "hosts": {}}
+
+
+def test_a_huge_cache_file_is_not_read(tmp_path):
+    f = tmp_path / "kubelet.json"
+    with open(f, "wb") as fh:
+        fh.truncate(100 << 20)  # 100 MB (sparse)
+    tracemalloc.start()
+    try:
+        c = KubeletCache(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert c.seen(KEY) == "" and peak < 1 << 20, peak
+    os.unlink(f)
+    os.mkfifo(f)  # a fifo: not a regular file, and opening it does not wait for a writer
+    assert KubeletCache(tmp_path).seen(KEY) == ""
+
+
+def test_entries_are_bounded_newest_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(kubeletcache, "MAX_ENTRIES", 3)
+    for i in range(5):
+        c = KubeletCache(tmp_path)
+        c.at = f"2026-12-02T05:00:0{i}Z"
+        c.settle(f"k{i}", section("Kubernetes v1.20.11\n"), "")
+        c.save()
+    kept = json.loads((tmp_path / "kubelet.json").read_text())["hosts"]
+    assert sorted(kept) == ["k2", "k3", "k4"]
+    # what is written fits what is read: the newest first, while they fit
+    monkeypatch.setattr(kubeletcache, "MAX_ENTRIES", 10)
+    monkeypatch.setattr(kubeletcache, "MAX_BYTES", 700)
+    c = KubeletCache(tmp_path)
+    c.at = "2026-12-02T06:00:00Z"
+    for k in ("k5", "k6"):
+        c.settle(k, section("Kubernetes v1.20.11\n"), "")
+    c.save()
+    assert (tmp_path / "kubelet.json").stat().st_size <= 700
+    kept = json.loads((tmp_path / "kubelet.json").read_text())["hosts"]
+    assert {"k5", "k6"} <= set(kept) and len(kept) < 5, sorted(kept)
+    assert KubeletCache(tmp_path).seen("k5") == IDENT
+
+
+def test_two_scans_keep_each_others_entries(tmp_path):
+    a, b = KubeletCache(tmp_path), KubeletCache(tmp_path)
+    a.settle("a", section("Kubernetes v1.20.11\n"), "")
+    b.settle("b", section("Kubernetes v1.20.11\n"), "")
+    a.save()
+    b.save()
+    c = KubeletCache(tmp_path)
+    assert c.seen("a") == c.seen("b") == IDENT
+
+
+def test_the_kubelet_version_rule_says_where_the_version_came_from():
+    from bkdoctor.scan.engine import Context
+    from bkdoctor.scan.loader import all_rules
+
+    rule = next(r for r in all_rules() if r.id == "kubelet-version")
+    ctx = Context("n", ("node",), None, {"kubelet_min": "1.20", "kubelet_max_tested": "1.23"}, None)
+    body = f"{host.KUBELET_CACHED}2026-12-02T05:00:00Z\nKubernetes v1.20.11\n"
+    res = rule.check(HostFacts({"kubelet_version": section(body)}), ctx)
+    assert (res.status, res.observed) == ("pass", "1.20.11")
+    assert res.message.en == "kubelet 1.20.11 (binary unchanged since the scan at 2026-12-02T05:00:00Z)"
+    assert res.message.zh == "kubelet 1.20.11（二进制文件自 2026-12-02T05:00:00Z 的扫描以来未变）"
+    fresh = rule.check(HostFacts({"kubelet_version": section("Kubernetes v1.20.11\n")}), ctx)
+    assert (fresh.status, fresh.message.en) == ("pass", "kubelet 1.20.11")
+
+
+# -- a real host over SSH, through the CLI -------------------------------------------------------------------------
+@pytest.mark.ssh
+def test_cli_scan_runs_an_unchanged_kubelet_once(ssh_fleet, tmp_path, report_validator):
+    files = {"/usr/local/bin/kubelet": {"content": KUBELET.format(v="v1.20.11"), "mode": 0o755}}
+    fleet, h = make_ssh_host(ssh_fleet, {"hostname": "node-k", "files": files})
+    fleet.write_known_hosts()
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "domain": "bkce7.bktencent.com",
+                "ssh": fleet.ssh_settings(connect_timeout=5),
+                "hosts": [{"name": "node-k", "address": h.address, "roles": ["node"]}],
+            }
+        )
+    )
+    cache = tmp_path / "xdg-cache"
+
+    def scan(*extra):
+        out = tmp_path / "r.json"
+        r = bkdoctor(
+            "scan",
+            "-i",
+            str(inv),
+            "--rule",
+            "kubelet-version",
+            "--no-cluster",
+            "--no-history",
+            "--json",
+            str(out),
+            *extra,
+            cache=cache,
+        )
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        rep = report_validator(json.loads(out.read_text()))
+        (f,) = [f for f in rep["findings"] if f["rule"] == "kubelet-version"]
+        return f
+
+    def runs():
+        try:
+            return h.read(RUNS).count(b"run\n")
+        except FileNotFoundError:
+            return 0
+
+    first = scan()
+    assert (first["status"], first["observed"], runs()) == ("pass", "1.20.11", 1)
+    assert "unchanged" not in first["i18n"]["en"]["message"]
+    assert stat.S_IMODE(os.stat(cache / "bkdoctor" / "kubelet.json").st_mode) == 0o600
+    second = scan()
+    assert (second["status"], second["observed"], runs()) == ("pass", "1.20.11", 1)
+    assert "(binary unchanged since the scan at " in second["i18n"]["en"]["message"], second
+    assert "以来未变" in second["i18n"]["zh"]["message"], second
+    # replaced by another version: the next scan runs it and reports it
+    h.write("/usr/local/bin/kubelet", KUBELET.format(v="v1.24.3"), mode=0o755)
+    third = scan()
+    assert (third["status"], third["observed"], runs()) == ("warn", "1.24.3", 2)
+    assert "unchanged" not in third["i18n"]["en"]["message"]
+    assert scan()["observed"] == "1.24.3" and runs() == 2
+    # --no-cache: every time
+    for n in (3, 4):
+        f = scan("--no-cache")
+        assert (f["observed"], runs()) == ("1.24.3", n) and "unchanged" not in f["i18n"]["en"]["message"]
+    # a corrupt cache: kubelet runs, the finding is right, and a good cache replaces it
+    (cache / "bkdoctor" / "kubelet.json").write_text("{garbage")
+    assert scan()["observed"] == "1.24.3" and runs() == 5
+    assert scan()["observed"] == "1.24.3" and runs() == 5
