@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 
 import pytest
 import yaml
 from hostcases import make_ssh_host
+from test_fleet_scan import bkdoctor  # the CLI as the fleet tests run it (this environment, LANG=C.UTF-8)
 
 from bkdoctor.facts import host
 from bkdoctor.facts.host import HostFacts
@@ -29,19 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = "/usr/local/bin/kubelet.runs"  # the stand-in counts its runs here, inside the host
 KUBELET = "#!/bin/sh\necho run >>" + RUNS + "\necho 'Kubernetes {v}'\n"
 IDENT = "/usr/bin/kubelet 64768 1234 12345 2026-12-02 05:00:00.123456789 +0000 2026-12-02 05:00:00.223456789 +0000"
-
-
-def bkdoctor(*args, cache: Path, timeout=180):
-    env = {k: v for k, v in os.environ.items() if k not in ("BKDOCTOR_DEBUG", "KUBECONFIG")}
-    env.update(LANG="C.UTF-8", COLUMNS="200", XDG_CACHE_HOME=str(cache))
-    return subprocess.run(
-        [sys.executable, "-m", "bkdoctor.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def section(body: str, ident: str | None = IDENT, rc: int = 0) -> Section:
@@ -122,6 +108,16 @@ def test_symbolic_links_are_not_followed(tmp_path):
     assert KubeletCache(d).seen(KEY) == IDENT
 
 
+def loaded(directory: Path) -> tuple[KubeletCache, int]:
+    """The cache read from `directory`, and the peak of the memory Python allocated meanwhile."""
+    tracemalloc.start()
+    try:
+        c = KubeletCache(directory)
+        return c, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize(
     "content",
     [b"{not json", b"[" * 500_000, b'{"v": 1, "hosts": []}', b'{"v": 2, "hosts": {}}', b"", b"\xff\xfe"],
@@ -129,12 +125,7 @@ def test_symbolic_links_are_not_followed(tmp_path):
 )
 def test_a_corrupt_cache_is_no_cache_and_is_replaced(tmp_path, content):
     (tmp_path / "kubelet.json").write_bytes(content)
-    tracemalloc.start()
-    try:
-        c = KubeletCache(tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    c, peak = loaded(tmp_path)
     assert c.seen(KEY) == "" and peak < 16 << 20, peak
     c.save()  # replaced by a good one even with nothing new
     assert json.loads((tmp_path / "kubelet.json").read_text()) == {"v": 1, "hosts": {}}
@@ -144,12 +135,7 @@ def test_a_huge_cache_file_is_not_read(tmp_path):
     f = tmp_path / "kubelet.json"
     with open(f, "wb") as fh:
         fh.truncate(100 << 20)  # 100 MB (sparse)
-    tracemalloc.start()
-    try:
-        c = KubeletCache(tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    c, peak = loaded(tmp_path)
     assert c.seen(KEY) == "" and peak < 1 << 20, peak
     os.unlink(f)
     os.mkfifo(f)  # a fifo: not a regular file, and opening it does not wait for a writer
@@ -206,7 +192,7 @@ def test_the_kubelet_version_rule_says_where_the_version_came_from():
 
 # -- a real host over SSH, through the CLI -------------------------------------------------------------------------
 @pytest.mark.ssh
-def test_cli_scan_runs_an_unchanged_kubelet_once(ssh_fleet, tmp_path, report_validator):
+def test_cli_scan_runs_an_unchanged_kubelet_once(ssh_fleet, tmp_path, report_validator, monkeypatch):
     files = {"/usr/local/bin/kubelet": {"content": KUBELET.format(v="v1.20.11"), "mode": 0o755}}
     fleet, h = make_ssh_host(ssh_fleet, {"hostname": "node-k", "files": files})
     fleet.write_known_hosts()
@@ -221,6 +207,7 @@ def test_cli_scan_runs_an_unchanged_kubelet_once(ssh_fleet, tmp_path, report_val
         )
     )
     cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))  # the CLI's environment
 
     def scan(*extra):
         out = tmp_path / "r.json"
@@ -235,7 +222,6 @@ def test_cli_scan_runs_an_unchanged_kubelet_once(ssh_fleet, tmp_path, report_val
             "--json",
             str(out),
             *extra,
-            cache=cache,
         )
         assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
         rep = report_validator(json.loads(out.read_text()))
