@@ -1,5 +1,6 @@
 """`kubelet --version` is not run again for a binary unchanged since the last scan (issue 16; scan/kubeletcache.py):
-`bkdoctor scan` twice on a real sshd test host (the second does not run the host's kubelet, and says where its
+the kubelet_version section under dash, `bash --posix` and bash (its identity line; not run for the identity the
+engine gives; run again for a binary rewritten, touched or chmod'ed; without stat as before); `bkdoctor scan` twice on a real sshd test host (the second does not run the host's kubelet, and says where its
 version came from), a replaced binary runs again, `--no-cache` runs it every time; the cache file refuses links,
 and a corrupt or huge one is no cache; the engine's in-process callers pass no cache and run kubelet as before."""
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from hostcases import make_ssh_host
 from test_fleet_scan import bkdoctor  # the CLI as the fleet tests run it (this environment, LANG=C.UTF-8)
+from test_probe_sections import SHELL_IDS, SHELLS, run, stand_in, tools  # the sections under dash and bash
 
 from bkdoctor.facts import host
 from bkdoctor.facts.host import HostFacts
@@ -188,6 +190,92 @@ def test_the_kubelet_version_rule_says_where_the_version_came_from():
     assert res.message.zh == "kubelet 1.20.11（二进制文件自 2026-12-02T05:00:00Z 的扫描以来未变）"
     fresh = rule.check(HostFacts({"kubelet_version": section("Kubernetes v1.20.11\n")}), ctx)
     assert (fresh.status, fresh.message.en) == ("pass", "kubelet 1.20.11")
+
+
+# -- kubelet_version: the binary's identity first, `--version` not run when it is the one the engine gives ---------
+def _kubelet(shell, bindir: Path, seen: str = "") -> tuple[str | None, str, int]:
+    """(identity, the rest of the section, its status) of the kubelet_version section with BKD_KUBELET_SEEN=seen,
+    in its bounded group as in every probe."""
+    out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"]}, bindir, {}, {"BKD_KUBELET_SEEN": seen})
+    sec = out["kubelet_version"]
+    ident, body = host.kubelet_output(sec.out)
+    return ident, body.decode(), sec.rc
+
+
+def _counting_kubelet(bindir: Path, counter: Path, version: str = "v1.20.11") -> None:
+    stand_in(bindir, "kubelet", f"echo run >>'{counter}'\necho 'Kubernetes {version}'\n")
+
+
+def _runs(counter: Path) -> int:
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+def test_kubelet_version_not_run_for_the_binary_the_engine_has_seen(tmp_path, shell):
+    """No BKD_KUBELET_SEEN: kubelet runs, after its identity (path, device, inode, size, mtime, ctime from one
+    `stat -L`); SEEN = that identity: it does not run and a line says so; the binary rewritten (new content, same
+    size), touched or chmod'ed: a new identity, it runs again."""
+    bindir, counter = tools(tmp_path, "stat", "env"), tmp_path / "runs"
+    _counting_kubelet(bindir, counter)
+    ident, body, rc = _kubelet(shell, bindir)
+    assert (body, rc, _runs(counter)) == ("Kubernetes v1.20.11\n", 0, 1)
+    assert ident is not None and ident.startswith(f"{bindir}/kubelet "), ident
+    st = os.stat(bindir / "kubelet")
+    assert ident.split()[1:4] == [str(st.st_dev), str(st.st_ino), str(st.st_size)], ident
+    assert HostFacts(
+        {"kubelet_version": host.Section("kubelet_version", rc, f"{host.KUBELET_ID}{ident}\n{body}".encode())}
+    ).get("kubelet") == {"installed": True, "version": "1.20.11"}
+    again, body, rc = _kubelet(shell, bindir, ident)
+    assert (again, body, rc, _runs(counter)) == (ident, host.KUBELET_NOT_RUN + "\n", 0, 1)
+    # another identity given (another binary was seen): it runs
+    assert _kubelet(shell, bindir, ident + "x")[1:] == ("Kubernetes v1.20.11\n", 0) and _runs(counter) == 2
+    # new content of the same size, written in place (same inode): mtime and ctime move
+    (bindir / "kubelet").write_text((bindir / "kubelet").read_text().replace("v1.20.11", "v1.20.12"))
+    new, body, _ = _kubelet(shell, bindir, ident)
+    assert new != ident and body == "Kubernetes v1.20.12\n" and _runs(counter) == 3
+    # touched to the mtime it has: only the ctime moves
+    st = os.stat(bindir / "kubelet")
+    os.utime(bindir / "kubelet", ns=(st.st_atime_ns, st.st_mtime_ns))
+    newer, body, _ = _kubelet(shell, bindir, new)
+    assert newer not in (new, ident) and body == "Kubernetes v1.20.12\n" and _runs(counter) == 4
+    (bindir / "kubelet").chmod(0o700)
+    assert _kubelet(shell, bindir, newer)[0] != newer and _runs(counter) == 5
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+def test_kubelet_version_without_stat_runs_without_identity(tmp_path, shell):
+    """No `stat` on PATH (or stat failing): no identity, kubelet runs whatever SEEN says; the output is what it was
+    before the identity existed."""
+    bindir, counter = tools(tmp_path, "env"), tmp_path / "runs"
+    _counting_kubelet(bindir, counter)
+    assert _kubelet(shell, bindir, "anything") == (None, "Kubernetes v1.20.11\n", 0) and _runs(counter) == 1
+    stand_in(bindir, "stat", "exit 1\n")
+    assert _kubelet(shell, bindir, "") == (None, "Kubernetes v1.20.11\n", 0) and _runs(counter) == 2
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+def test_kubelet_version_finds_what_command_v_found(tmp_path, shell):
+    """The first executable regular file named kubelet in PATH (a directory of that name before it is passed over,
+    as `command -v` passes it); none: 127 as before, not installed."""
+    bindir = tools(tmp_path, "stat", "env")
+    first, second = tmp_path / "a", tmp_path / "b"
+    (first / "kubelet").mkdir(parents=True)
+    second.mkdir()
+    stand_in(second, "kubelet", "echo 'Kubernetes v1.21.2'\n")
+    saved = dict(host.SECTIONS)
+    try:
+        host.SECTIONS["kubelet_version"] = f"PATH='{first}:{second}:{bindir}'; " + saved["kubelet_version"]
+        ident, body, rc = _kubelet(shell, bindir)
+    finally:
+        host.SECTIONS.clear()
+        host.SECTIONS.update(saved)
+    assert ident.startswith(f"{second}/kubelet ") and (body, rc) == ("Kubernetes v1.21.2\n", 0), (ident, body)
+    (tmp_path / "none").mkdir()
+    empty = tools(tmp_path / "none", "stat", "env")
+    assert _kubelet(shell, empty) == (None, "", 127)
+    assert (
+        HostFacts({"kubelet_version": host.Section("kubelet_version", 127, b"")}).get("kubelet")["installed"] is False
+    )
 
 
 # -- a real host over SSH, through the CLI -------------------------------------------------------------------------

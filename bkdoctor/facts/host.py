@@ -829,7 +829,9 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
 # every core before it prints its version; without the collector a Kubernetes 1.20 binary's `--version` took 69 ms of
 # CPU instead of 95-113 ms here (kube-apiserver v1.20.2, the same start-up as kubelet's; bench/probe_commands.py),
 # for ~5 MB more peak memory in a process that exits at once. The output is the same. A stand-in or wrapper script
-# ignores it. The assignment is in kubelet's environment only (a prefix: not the shell's, not the next section's).
+# ignores it. Set by `env` (which then becomes kubelet: one exec more, no process more), in kubelet's environment
+# only: not `GOGC=off t kubelet` -- `t` is a shell function, and bash 4.2 in POSIX mode (CentOS 7's /bin/sh) keeps an
+# assignment before a function call, exported, after it returns (the next section's `docker info` would get it).
 #
 # Even so, `kubelet --version` was the largest single cost of a node's probe, and the binary almost never changes
 # between two scans. So the section first prints the identity of the binary it would run: the first executable
@@ -853,13 +855,16 @@ _KUBELET = (
     '__bkd_kp=$PATH:; __bkd_k=; while [ -n "$__bkd_kp" ]; do __bkd_kd=${__bkd_kp%%:*}; __bkd_kp=${__bkd_kp#*:}; '
     '[ -n "$__bkd_kd" ] || __bkd_kd=.; if [ -f "$__bkd_kd/kubelet" ] && [ -x "$__bkd_kd/kubelet" ]; then '
     "__bkd_k=$__bkd_kd/kubelet; break; fi; done; "
-    'if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; GOGC=off t kubelet --version; '
+    'if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; '
+    "if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; "
     "return; fi; "
     "__bkd_ki=$(TZ=UTC0 stat -L -c '%d %i %s %y %z' -- \"$__bkd_k\" 2>/dev/null) || __bkd_ki=; "
     'if [ -n "$__bkd_ki" ]; then __bkd_ki="$__bkd_k $__bkd_ki"; '
     f"printf '{KUBELET_ID}%s\\n' \"$__bkd_ki\"; "
     f'if [ "$__bkd_ki" = "$BKD_KUBELET_SEEN" ]; then echo \'{KUBELET_NOT_RUN}\'; return 0; fi; fi; '
-    'GOGC=off t "$__bkd_k" --version'
+    # a path with `=` would be an assignment to env: run without GOGC then (a case without a match is true)
+    'if command -v env >/dev/null 2>&1 && case "$__bkd_k" in *=*) false;; esac; then '
+    't env GOGC=off "$__bkd_k" --version; else t "$__bkd_k" --version; fi'
 )
 
 
@@ -881,11 +886,11 @@ def kubelet_output(out: bytes) -> tuple[str | None, bytes]:
     params={"BKD_KUBELET_SEEN": lambda inv, host: ""},
 )
 def p_kubelet(f: HostFacts) -> dict[str, Any]:
-    """`cached_at`: the UTC time of the scan whose `kubelet --version` output this is, when the binary has not
-    changed since (the engine kept it); None when kubelet ran in this probe."""
+    """`cached_at` (only then): the UTC time of the scan whose `kubelet --version` output this is, when the binary
+    has not changed since and this probe did not run it (the engine kept that output)."""
     s = f.sec("kubelet_version")
     if s.rc == 127:
-        return {"installed": False, "version": None, "cached_at": None}
+        return {"installed": False, "version": None}
     _, body = kubelet_output(s.out)
     cached_at = None
     if body.startswith(KUBELET_CACHED.encode()):
@@ -908,7 +913,10 @@ def p_kubelet(f: HostFacts) -> dict[str, Any]:
                 f"kubelet --version failed: {text.strip()[:200]}",
             )
         )
-    return {"installed": True, "version": m.group(1), "cached_at": cached_at}
+    out = {"installed": True, "version": m.group(1)}
+    if cached_at is not None:
+        out["cached_at"] = cached_at
+    return out
 
 
 SYSCTL_KEYS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
