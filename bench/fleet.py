@@ -8,6 +8,7 @@ shared /tmp answers for every host, so each looks like a node with dockerd up. T
 
   scan       `bkdoctor scan -i inv.yaml --no-history --no-cluster --json <tmp>` (default rules, no
              measurements), a subprocess: wall time, its CPU (user+sys, wait4 of that child) and peak RSS
+             (its cache in the bench's work dir: the first scan of a host runs kubelet, the repeats do not)
   engine     `engine.scan` of the same inventory in this process (no interpreter start, no report)
   floor      in-process asyncssh: connect to every host, run `true`, close; same concurrency (32)
   probe      the same, but running bkdoctor's probe script (`sh -s`) instead of `true`: raw, no parsing
@@ -464,6 +465,9 @@ def write_ini(path: Path, fleet, hosts) -> None:
 def bench_scan(inv: Path, out: Path, root: Path = ROOT) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "BKDOCTOR_DEBUG")}
     env["LANG"] = "C.UTF-8"
+    # the scans' cache (kubelet's identity and version per host: scan/kubeletcache.py) in the bench's work dir, not
+    # root's ~/.cache: the first scan of a host runs kubelet, the repeats (as a site's scan, fix, re-scan) do not
+    env["XDG_CACHE_HOME"] = str(out.parent / "xdg-cache")
     # NOT --json /dev/null: bkdoctor writes reports atomically (temp file + rename), which as root would
     # replace the /dev/null device node with a regular file
     r = run_child(

@@ -167,6 +167,12 @@ def cli() -> None:
 @click.option("--no-history", is_flag=True, help="Do not record this scan in the history database.")
 @DB_OPT
 @click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Run `kubelet --version` on every node, even where the binary is unchanged since the last scan "
+    "(default: its output then comes from $XDG_CACHE_HOME/bkdoctor/kubelet.json).",
+)
+@click.option(
     "--domain", default=None, callback=_check_domain_opt, help="BK_DOMAIN (overrides the inventory and custom.yaml)."
 )
 @click.option(

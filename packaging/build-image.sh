@@ -21,7 +21,8 @@
 # BKDOCTOR_CACHE_DIR moves the cache (default /var/cache/bkdoctor).
 #
 # In the image: HOME=/root, workdir /work, LANG=C.UTF-8 (English reports; --lang zh or -e LANG=zh_CN.UTF-8),
-# history database under /work/reports/.bkdoctor (XDG_DATA_HOME), so a mounted reports directory keeps it.
+# history database under /work/reports/.bkdoctor (XDG_DATA_HOME), so a mounted reports directory keeps it; so does
+# the scans' cache (XDG_CACHE_HOME: each node's kubelet identity and version, not run again while unchanged).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -264,6 +265,7 @@ changes=(
   --change 'ENV PYTHONUTF8=1'
   --change 'ENV PYTHONDONTWRITEBYTECODE=1'
   --change 'ENV XDG_DATA_HOME=/work/reports/.bkdoctor'
+  --change 'ENV XDG_CACHE_HOME=/work/reports/.bkdoctor/cache'
   --change "LABEL org.opencontainers.image.title=bkdoctor org.opencontainers.image.version=$VERSION"
 )
 image_id="$(tar -C "$rootfs" --numeric-owner --one-file-system --exclude='./dev/*' --exclude='./proc/*' \

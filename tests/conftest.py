@@ -1,7 +1,16 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
+
+# the scans' cache (bkdoctor/scan/kubeletcache.py: `bkdoctor scan` keeps each host's kubelet identity and version) in
+# a directory of this session, never root's real ~/.cache; the CLI subprocesses inherit it
+_CACHE_HOME = tempfile.mkdtemp(prefix="bkdoctor-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+atexit.register(shutil.rmtree, _CACHE_HOME, True)
 
 # the suite imports the kubernetes client as the CLI does, lazily (bkdoctor/facts/kubelazy.py), before anything
 # imports it the ordinary way: every cluster test also checks the lazy packages against the client's own uses and

@@ -456,6 +456,7 @@ def test_image_config_and_contents(image, dockerd):
     assert c["WorkingDir"] == "/work"
     env = dict(e.split("=", 1) for e in c["Env"])
     assert env["HOME"] == "/root" and env["XDG_DATA_HOME"] == "/work/reports/.bkdoctor"
+    assert env["XDG_CACHE_HOME"] == "/work/reports/.bkdoctor/cache"  # kept across runs, as the history
     assert env["PATH"].startswith("/opt/bkdoctor/bin:")
     assert c["Labels"]["org.opencontainers.image.version"] == VERSION
     assert len(cfg["RootFS"]["Layers"]) == 1

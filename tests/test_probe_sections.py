@@ -58,13 +58,15 @@ def _old_data_disk(f: HostFacts):
     return d[0]
 
 
-def run(shell, sections: dict[str, str], bindir: Path, subst: dict[str, str]) -> dict:
+def run(
+    shell, sections: dict[str, str], bindir: Path, subst: dict[str, str], params: dict[str, str] | None = None
+) -> dict:
     """The probe of these sections (name -> snippet), the commands on PATH only those in `bindir`, the paths in
-    `subst` moved under the test's directory."""
+    `subst` moved under the test's directory; `params`: the probe's BKD_* parameters."""
     saved = dict(host.SECTIONS)
     host.SECTIONS.update(sections)
     try:
-        script, nonce = build_script(set(sections), shell=(shutil.which(shell[0]), *shell[1:]))
+        script, nonce = build_script(set(sections), params=params, shell=(shutil.which(shell[0]), *shell[1:]))
     finally:
         host.SECTIONS.clear()
         host.SECTIONS.update(saved)

@@ -832,28 +832,91 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
 # ignores it. Set by `env` (which then becomes kubelet: one exec more, no process more), in kubelet's environment
 # only: not `GOGC=off t kubelet` -- `t` is a shell function, and bash 4.2 in POSIX mode (CentOS 7's /bin/sh) keeps an
 # assignment before a function call, exported, after it returns (the next section's `docker info` would get it).
+#
+# Even so, `kubelet --version` was the largest single cost of a node's probe, and the binary almost never changes
+# between two scans. So the section first prints the identity of the binary it would run: the first executable
+# regular file named kubelet in $PATH (found by the shell itself: no `command -v` subshell) and one `stat -L` of it:
+# device, inode, size, mtime and ctime. TZ=UTC0 keeps the text independent of the login's zone. GNU stat's %y/%z
+# print `YYYY-MM-DD hh:mm:ss.NNNNNNNNN +0000` (stat.c's human_time: nstrftime "%Y-%m-%d %H:%M:%S.%N %z", the same
+# in the 8.x sources as in 9.1 here; CentOS 7's 8.22 read from that source, not run; ext3's 1-second timestamps print
+# .000000000). The ctime cannot be set
+# by a user (touch sets mtime only): a binary replaced in place, moved or linked in, or chmod'ed gets a new identity
+# (the kernel's timestamps move by a clock tick, 1-10 ms on 3.10: a same-size rewrite of the same inode within the
+# tick of the scan's stat, and only that, would go unseen until the next change).
+# When that identity is the one the engine passes in BKD_KUBELET_SEEN (the last scan's, which it kept with that
+# scan's output: scan/kubeletcache.py), kubelet does not run and a "not run" line says so; the engine puts the kept
+# output back after it. No stat, or stat failing: no identity, kubelet runs as before. No executable file named
+# kubelet in $PATH: the old `command -v` path (127 when absent; a non-executable one fails as it did).
+KUBELET_ID = "# kubelet binary: "
+KUBELET_NOT_RUN = "# kubelet --version not run: binary unchanged since the last scan"
+# what the engine puts in place of the line above, with the time of the scan whose output it kept
+KUBELET_CACHED = "# kubelet --version not run: binary unchanged since the scan at "
+_KUBELET = (
+    '__bkd_kp=$PATH:; __bkd_k=; while [ -n "$__bkd_kp" ]; do __bkd_kd=${__bkd_kp%%:*}; __bkd_kp=${__bkd_kp#*:}; '
+    '[ -n "$__bkd_kd" ] || __bkd_kd=.; if [ -f "$__bkd_kd/kubelet" ] && [ -x "$__bkd_kd/kubelet" ]; then '
+    "__bkd_k=$__bkd_kd/kubelet; break; fi; done; "
+    'if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; '
+    "if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; "
+    "return; fi; "
+    "__bkd_ki=$(TZ=UTC0 stat -L -c '%d %i %s %y %z' -- \"$__bkd_k\" 2>/dev/null) || __bkd_ki=; "
+    'if [ -n "$__bkd_ki" ]; then __bkd_ki="$__bkd_k $__bkd_ki"; '
+    f"printf '{KUBELET_ID}%s\\n' \"$__bkd_ki\"; "
+    f'if [ "$__bkd_ki" = "$BKD_KUBELET_SEEN" ]; then echo \'{KUBELET_NOT_RUN}\'; return 0; fi; fi; '
+    # a path with `=` would be an assignment to env: run without GOGC then (a case without a match is true)
+    'if command -v env >/dev/null 2>&1 && case "$__bkd_k" in *=*) false;; esac; then '
+    't env GOGC=off "$__bkd_k" --version; else t "$__bkd_k" --version; fi'
+)
+
+
+def kubelet_output(out: bytes) -> tuple[str | None, bytes]:
+    """The kubelet_version section's output split into the binary's identity (its first line, without the prefix;
+    None when stat gave none, or a bundle of an older bkdoctor) and the rest (kubelet's output, or the not-run
+    line)."""
+    head = KUBELET_ID.encode()
+    if not out.startswith(head):
+        return None, out
+    line, _, rest = out.partition(b"\n")
+    return line[len(head) :].decode("utf-8", "replace"), rest
+
+
 @fact(
     "kubelet",
-    sections={
-        "kubelet_version": (
-            "command -v kubelet >/dev/null 2>&1 || return 127; "
-            "if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi"
-        )
-    },
+    sections={"kubelet_version": _KUBELET},
+    # the identity of the binary whose output the engine keeps (scan/kubeletcache.py); empty: kubelet runs
+    params={"BKD_KUBELET_SEEN": lambda inv, host: ""},
 )
 def p_kubelet(f: HostFacts) -> dict[str, Any]:
+    """`cached_at` (only then): the UTC time of the scan whose `kubelet --version` output this is, when the binary
+    has not changed since and this probe did not run it (the engine kept that output)."""
     s = f.sec("kubelet_version")
     if s.rc == 127:
         return {"installed": False, "version": None}
-    m = re.search(r"v?(\d+\.\d+\.\d+[\w.+-]*)", s.text())
+    _, body = kubelet_output(s.out)
+    cached_at = None
+    if body.startswith(KUBELET_CACHED.encode()):
+        line, _, body = body.partition(b"\n")
+        cached_at = line[len(KUBELET_CACHED) :].decode("ascii", "replace").strip()
+    elif body.startswith(KUBELET_NOT_RUN.encode()):
+        raise FactUnavailable(
+            T(
+                "kubelet --version 未运行（二进制文件自上次扫描以来未变），但 bkdoctor 没有保存它上次的输出",
+                "kubelet --version was not run (binary unchanged since the last scan), but bkdoctor has no saved "
+                "output of it",
+            )
+        )
+    text = body.decode("utf-8", errors="replace")
+    m = re.search(r"v?(\d+\.\d+\.\d+[\w.+-]*)", text)
     if not s.ok or not m:
         raise FactUnavailable(
             T(
-                f"kubelet --version 失败：{s.text().strip()[:200]}",
-                f"kubelet --version failed: {s.text().strip()[:200]}",
+                f"kubelet --version 失败：{text.strip()[:200]}",
+                f"kubelet --version failed: {text.strip()[:200]}",
             )
         )
-    return {"installed": True, "version": m.group(1)}
+    out = {"installed": True, "version": m.group(1)}
+    if cached_at is not None:
+        out["cached_at"] = cached_at
+    return out
 
 
 SYSCTL_KEYS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")

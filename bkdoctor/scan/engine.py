@@ -229,7 +229,10 @@ async def gather_host(
     want_docker: bool,
     factory: TransportFactory,
     want_clock: bool = False,
+    kubelet_cache: Any = None,
 ) -> TargetState:
+    """`kubelet_cache` (scan/kubeletcache.py; None: kubelet runs every time): the probe skips `kubelet --version` for
+    a binary unchanged since the last scan, whose kept output is put back here."""
     st = TargetState(name=host.name, kind="host", address=host.address, roles=host.roles)
     t0 = time.monotonic()
     transport = None
@@ -243,6 +246,10 @@ async def gather_host(
             # the CLI fallback rides on the main probe, run there only when the socket is absent (no second probe)
             script_sections |= set(DOCKER_FALLBACK_SECTIONS)
             params["BKD_DOCKER_IF_NO_SOCKET"] = sock
+        kubelet_key = seen = None
+        if kubelet_cache is not None and "kubelet_version" in script_sections:
+            kubelet_key = kubelet_cache.key(host, inv)
+            seen = params["BKD_KUBELET_SEEN"] = kubelet_cache.seen(kubelet_key)
         same = same_sections(script_sections)
         script, nonce = build_script(script_sections - set(same), params=params)
         fold_clock = want_clock and getattr(transport, "folds_clock", False)
@@ -266,6 +273,8 @@ async def gather_host(
             res, api, api_err = await run(), None, None
         stdout = res.stdout
         parsed = parse_output(stdout, nonce)
+        if kubelet_key is not None and "kubelet_version" in parsed:
+            parsed["kubelet_version"] = kubelet_cache.settle(kubelet_key, parsed["kubelet_version"], seen or "")
         parsed.update({n: Section(n, parsed[b].rc, parsed[b].out) for n, b in same.items() if b in parsed})
         inline = {n: parsed.pop(n) for n in DOCKER_FALLBACK_SECTIONS if n in parsed}
         if not parsed and sections:
@@ -539,6 +548,7 @@ async def scan(
     preloaded_hosts: list[TargetState] | None = None,
     only_hosts: set[str] | None = None,
     keep_facts: bool = True,
+    kubelet_cache: Any = None,
 ) -> ScanResult:
     """One scan. `preloaded_hosts` and `cluster_facts` (with `preloaded` data) replay a support bundle: the same
     rules then run on the facts collected elsewhere, with no transport and no API call.
@@ -569,7 +579,7 @@ async def scan(
             if on_progress:
                 on_progress(h.name, "gathering")
             sections, want_docker, want_clock = needs(h.roles)
-            st = await gather_host(h, inv, sections, want_docker, factory, want_clock)
+            st = await gather_host(h, inv, sections, want_docker, factory, want_clock, kubelet_cache)
             if on_progress:
                 on_progress(h.name, "done" if st.reachable else "unreachable")
             return st
@@ -604,6 +614,8 @@ async def scan(
         return list(await asyncio.gather(*(one(h) for h in inv.hosts if only_hosts is None or h.name in only_hosts)))
 
     host_states, cluster_res = await asyncio.gather(hosts_side(), cluster_side())
+    if kubelet_cache is not None and preloaded_hosts is None:
+        kubelet_cache.save()
     targets = list(host_states)
     findings: list[Finding] = []
     ingress = None

@@ -40,8 +40,10 @@ def run_scan(
     rules_dirs: tuple[str, ...] = (),
     prom_path: str | None = None,
     history_cm: str | None = None,
+    no_cache: bool = False,
 ) -> int:
-    """`bkdoctor scan`: 1 when a finding is at or above --fail-on, else 0."""
+    """`bkdoctor scan`: 1 when a finding is at or above --fail-on, else 0. Unless `no_cache`, the scan of live hosts
+    keeps kubelet's identity and version per host (scan/kubeletcache.py) and does not run an unchanged one again."""
     from bkdoctor.inputs.targets import bundle_inventory, cluster_access, hosts_from_cluster, load_inventory_for
     from bkdoctor.report.jsonreport import build_report, dumps, iter_json
     from bkdoctor.report.terminal import print_report
@@ -142,8 +144,17 @@ def run_scan(
             )
         )
     else:
+        kubelet_cache = None
+        if not no_cache:
+            from bkdoctor.scan.kubeletcache import KubeletCache
+
+            kubelet_cache = KubeletCache()
         # the reports are made from the findings: the hosts' facts go as soon as the rules ran (issue 16)
-        result = asyncio.run(scan_with_progress(inv, selected, concurrency, console, cluster, keep_facts=False))
+        result = asyncio.run(
+            scan_with_progress(
+                inv, selected, concurrency, console, cluster, keep_facts=False, kubelet_cache=kubelet_cache
+            )
+        )
     report = build_report(result, lang)
     if json_path == "-":
         from bkdoctor.safe.terminal import json_for_terminal
@@ -232,14 +243,22 @@ def run_collect(
 
 
 async def scan_with_progress(
-    inv: Any, selected: list, concurrency: int, console: Any, cluster: Any = None, keep_facts: bool = True
+    inv: Any,
+    selected: list,
+    concurrency: int,
+    console: Any,
+    cluster: Any = None,
+    keep_facts: bool = True,
+    kubelet_cache: Any = None,
 ) -> Any:
     """Live progress on a terminal (one line per host for small fleets, a bar with counts for big ones);
     nothing when the output is not a terminal (CI logs stay clean)."""
     from bkdoctor.scan import engine
 
     if not console.is_terminal:
-        return await engine.scan(inv, selected, concurrency=concurrency, cluster=cluster, keep_facts=keep_facts)
+        return await engine.scan(
+            inv, selected, concurrency=concurrency, cluster=cluster, keep_facts=keep_facts, kubelet_cache=kubelet_cache
+        )
     import time
 
     from rich.live import Live
@@ -295,5 +314,11 @@ async def scan_with_progress(
             live.update(render())
 
         return await engine.scan(
-            inv, selected, concurrency=concurrency, on_progress=on_progress, cluster=cluster, keep_facts=keep_facts
+            inv,
+            selected,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            cluster=cluster,
+            keep_facts=keep_facts,
+            kubelet_cache=kubelet_cache,
         )

@@ -30,8 +30,23 @@ RULE = Rule(
 )
 
 
+def _since(k, res):
+    """The version kept from an earlier scan (the binary unchanged since: the kubelet fact's `cached_at`) says so."""
+    at = k.get("cached_at")
+    if at:
+        res.message = T(
+            f"{res.message.zh}（二进制文件自 {at} 的扫描以来未变）",
+            f"{res.message.en} (binary unchanged since the scan at {at})",
+        )
+    return res
+
+
 def check(facts, ctx):
     k = facts.kubelet
+    return _since(k, _check(k, ctx))
+
+
+def _check(k, ctx):
     lo, hi = ctx.thresholds["kubelet_min"], ctx.thresholds["kubelet_max_tested"]
     expected = f"{lo} - {hi}"
     if not k["installed"]:
