@@ -6,8 +6,10 @@ and a corrupt or huge one is no cache; the engine's in-process callers pass no c
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import shutil
 import stat
 import tracemalloc
 from pathlib import Path
@@ -28,8 +30,9 @@ from bkdoctor.scan.kubeletcache import KubeletCache
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = "/usr/local/bin/kubelet.runs"  # the stand-in counts its runs here, inside the host
-KUBELET = "#!/bin/sh\necho run >>" + RUNS + "\necho 'Kubernetes {v}'\n"
-IDENT = "/usr/bin/kubelet 64768 1234 12345 2026-12-02 05:00:00.123456789 +0000 2026-12-02 05:00:00.223456789 +0000"
+# 1 MiB and more, as a compiled kubelet (a smaller file, a wrapper script, is not remembered: kubeletcache.MIN_SIZE)
+KUBELET = "#!/bin/sh\necho run >>" + RUNS + "\necho 'Kubernetes {v}'\nexit 0\n" + "#" * (1 << 20) + "\n"
+IDENT = "/usr/bin/kubelet 64768 1234 123456789 2026-12-02 05:00:00.123456789 +0000 2026-12-02 05:00:00.223456789 +0000"
 
 
 def section(body: str, ident: str | None = IDENT, rc: int = 0) -> Section:
@@ -193,10 +196,11 @@ def test_the_kubelet_version_rule_says_where_the_version_came_from():
 
 
 # -- kubelet_version: the binary's identity first, `--version` not run when it is the one the engine gives ---------
-def _kubelet(shell, bindir: Path, seen: str = "") -> tuple[str | None, str, int]:
-    """(identity, the rest of the section, its status) of the kubelet_version section with BKD_KUBELET_SEEN=seen,
-    in its bounded group as in every probe."""
-    out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"]}, bindir, {}, {"BKD_KUBELET_SEEN": seen})
+def _kubelet(shell, bindir: Path, seen: str = "", ident: str = "1") -> tuple[str | None, str, int]:
+    """(identity, the rest of the section, its status) of the kubelet_version section with BKD_KUBELET_SEEN=seen
+    (and BKD_KUBELET_ID=ident: the engine keeps a cache), in its bounded group as in every probe."""
+    params = {"BKD_KUBELET_SEEN": seen, "BKD_KUBELET_ID": ident}
+    out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"]}, bindir, {}, params)
     sec = out["kubelet_version"]
     ident, body = host.kubelet_output(sec.out)
     return ident, body.decode(), sec.rc
@@ -344,3 +348,59 @@ def test_cli_scan_runs_an_unchanged_kubelet_once(ssh_fleet, tmp_path, report_val
     (cache / "bkdoctor" / "kubelet.json").write_text("{garbage")
     assert scan()["observed"] == "1.24.3" and runs() == 5
     assert scan()["observed"] == "1.24.3" and runs() == 5
+
+
+# -- the review's cases (round 19): what the identity cannot follow is not remembered --------------------------------
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+def test_no_identity_without_a_cache_for_a_link_or_a_newline(tmp_path, shell):
+    """BKD_KUBELET_ID empty (--no-cache, collect, the DaemonSet, in-process callers): no `stat` runs and the section
+    is kubelet's output alone, as before the cache. A kubelet that is a symbolic link (a snap's /snap/bin/kubelet ->
+    /usr/bin/snap: what it runs changes while the target does not) or whose path has a newline: no identity."""
+    bindir, counter = tools(tmp_path, "env"), tmp_path / "runs"
+    stats = tmp_path / "stats"
+    stand_in(bindir, "stat", f"echo x >>'{stats}'\nexec {shutil.which('stat')} \"$@\"\n")
+    _counting_kubelet(bindir, counter)
+    assert _kubelet(shell, bindir, "", ident="") == (None, "Kubernetes v1.20.11\n", 0)
+    assert _runs(counter) == 1 and not stats.exists()
+    real = tmp_path / "real"
+    real.mkdir()
+    (bindir / "kubelet").rename(real / "kubelet")
+    (bindir / "kubelet").symlink_to(real / "kubelet")
+    assert _kubelet(shell, bindir) == (None, "Kubernetes v1.20.11\n", 0) and _runs(counter) == 2
+    nl = tmp_path / "a\nb"
+    nl.mkdir()
+    _counting_kubelet(nl, counter)
+    (bindir / "kubelet").unlink()
+    out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"]}, nl, {}, {"BKD_KUBELET_ID": "1"})
+    assert host.kubelet_output(out["kubelet_version"].out)[0] is None and _runs(counter) == 3
+
+
+def test_only_a_big_binarys_version_line_is_kept_masked_and_for_a_day(tmp_path):
+    """A small file (a wrapper script: the version of what it execs) is not remembered; of a big one only the line
+    with the version, masked; an entry older than a day is not used (kubelet runs and it is renewed)."""
+    small = IDENT.replace(" 123456789 ", " 4096 ")
+    c = KubeletCache(tmp_path)
+    c.settle(KEY, section("Kubernetes v1.20.11\n", ident=small), "")
+    assert c.seen(KEY) == "" and not c.changed
+    chatty = "+ exec /opt/k8s/kubelet --token=abcdef123456 --version\nKubernetes v1.20.11\n"
+    c.settle(KEY, section(chatty), "")
+    c.save()
+    text = (tmp_path / "kubelet.json").read_text()
+    assert "abcdef123456" not in text and "Kubernetes v1.20.11" in text, text
+    later = KubeletCache(tmp_path, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=23))
+    assert later.seen(KEY) == IDENT
+    late = KubeletCache(tmp_path, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=25))
+    assert late.seen(KEY) == ""
+
+
+def test_a_cache_file_another_user_could_write_is_no_cache(tmp_path):
+    c = KubeletCache(tmp_path)
+    c.settle(KEY, section("Kubernetes v1.20.11\n"), "")
+    c.save()
+    f = tmp_path / "kubelet.json"
+    assert KubeletCache(tmp_path).seen(KEY) == IDENT
+    f.chmod(0o666)
+    assert KubeletCache(tmp_path).seen(KEY) == ""
+    f.chmod(0o600)
+    os.chown(f, 65534, -1)  # nobody's (the tests run as root)
+    assert KubeletCache(tmp_path).seen(KEY) == ""

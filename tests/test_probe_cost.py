@@ -86,6 +86,7 @@ def node_probe(inv, host, sock: str, seen: str = "") -> tuple[str, str]:
     rules = [r for r in select(None, None) if r.scope in ("host", "fleet") and r.applies_to(("node",))]
     facts, _ = engine.split_facts({f for r in rules for f in r.facts})
     params = {**probe_params(inv, host), "BKD_DOCKER_IF_NO_SOCKET": sock, "BKD_KUBELET_SEEN": seen}
+    params["BKD_KUBELET_ID"] = "1"  # `bkdoctor scan` keeps the kubelet cache (--no-cache: no identity, no stat)
     script, nonce = build_script(sections_for(facts) | set(DOCKER_FALLBACK_SECTIONS), params=params)
     return script, nonce
 

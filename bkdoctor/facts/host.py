@@ -851,10 +851,17 @@ KUBELET_ID = "# kubelet binary: "
 KUBELET_NOT_RUN = "# kubelet --version not run: binary unchanged since the last scan"
 # what the engine puts in place of the line above, with the time of the scan whose output it kept
 KUBELET_CACHED = "# kubelet --version not run: binary unchanged since the scan at "
+# The identity only when the engine keeps a cache (BKD_KUBELET_ID=1: `bkdoctor scan` without --no-cache; every other
+# path runs the section as before, without `stat`), and only of a binary that is itself the file PATH names: not a
+# symbolic link (a snap's /snap/bin/kubelet -> /usr/bin/snap, an alternatives link: what they run changes while the
+# link's target does not), not a path with a newline (the identity is one line). A small file (a wrapper script that
+# execs another binary) is not remembered by the engine either (scan/kubeletcache.py).
 _KUBELET = (
-    '__bkd_kp=$PATH:; __bkd_k=; while [ -n "$__bkd_kp" ]; do __bkd_kd=${__bkd_kp%%:*}; __bkd_kp=${__bkd_kp#*:}; '
+    '__bkd_k=; if [ -n "$BKD_KUBELET_ID" ]; then __bkd_kp=$PATH:; while [ -n "$__bkd_kp" ]; do '
+    "__bkd_kd=${__bkd_kp%%:*}; __bkd_kp=${__bkd_kp#*:}; "
     '[ -n "$__bkd_kd" ] || __bkd_kd=.; if [ -f "$__bkd_kd/kubelet" ] && [ -x "$__bkd_kd/kubelet" ]; then '
-    "__bkd_k=$__bkd_kd/kubelet; break; fi; done; "
+    "__bkd_k=$__bkd_kd/kubelet; break; fi; done; fi; "
+    'case "$__bkd_k" in *"\n"*) __bkd_k=;; esac; [ -z "$__bkd_k" ] || ! [ -h "$__bkd_k" ] || __bkd_k=; '
     'if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; '
     "if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; "
     "return; fi; "
@@ -882,8 +889,9 @@ def kubelet_output(out: bytes) -> tuple[str | None, bytes]:
 @fact(
     "kubelet",
     sections={"kubelet_version": _KUBELET},
-    # the identity of the binary whose output the engine keeps (scan/kubeletcache.py); empty: kubelet runs
-    params={"BKD_KUBELET_SEEN": lambda inv, host: ""},
+    # the identity of the binary whose output the engine keeps (scan/kubeletcache.py); empty: kubelet runs.
+    # BKD_KUBELET_ID: print the identity (set by the engine when it keeps a cache); empty: as before, no `stat`
+    params={"BKD_KUBELET_SEEN": lambda inv, host: "", "BKD_KUBELET_ID": lambda inv, host: ""},
 )
 def p_kubelet(f: HostFacts) -> dict[str, Any]:
     """`cached_at` (only then): the UTC time of the scan whose `kubelet --version` output this is, when the binary

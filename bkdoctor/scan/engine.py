@@ -250,6 +250,7 @@ async def gather_host(
         if kubelet_cache is not None and "kubelet_version" in script_sections:
             kubelet_key = kubelet_cache.key(host, inv)
             seen = params["BKD_KUBELET_SEEN"] = kubelet_cache.seen(kubelet_key)
+            params["BKD_KUBELET_ID"] = "1"
         same = same_sections(script_sections)
         script, nonce = build_script(script_sections - set(same), params=params)
         fold_clock = want_clock and getattr(transport, "folds_clock", False)

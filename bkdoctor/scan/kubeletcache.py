@@ -8,8 +8,11 @@ gave with it, in `$XDG_CACHE_HOME/bkdoctor/kubelet.json` (default ~/.cache/bkdoc
 probe, puts the kept output back after the probe's "not run" line (so the fact parses a version as before, with the
 time of the scan it came from), and records what ran.
 
-It is a cache: a missing, unreadable, corrupt or oversized file is no cache (kubelet runs; nothing is said), and a
-good one replaces it at the end of the scan. The file is 0600 in a 0700 directory, read at most MAX_BYTES, written
+It is a cache: a missing, unreadable, corrupt or oversized file, or one another user owns or could write, is no cache
+(kubelet runs; nothing is said), and a good one replaces it at the end of the scan. What it cannot follow is not
+kept: a binary under MIN_SIZE (a wrapper script prints what it execs), and the probe gives no identity for a
+symbolic link or a path with a newline; an entry is used for MAX_AGE at most; only the output's version line is kept,
+masked. The file is 0600 in a 0700 directory, read at most MAX_BYTES, written
 once a scan, atomically (a temp file and a rename in the same directory), never through a symbolic link (neither the
 directory nor the file: opened relative to the directory's descriptor, O_NOFOLLOW); entries are pruned to the newest
 MAX_ENTRIES that fit MAX_BYTES. Two scans at the same time: each writes its own hosts' entries over what the file
@@ -30,6 +33,7 @@ from typing import Any
 
 from bkdoctor.facts.host import KUBELET_CACHED, KUBELET_NOT_RUN, kubelet_output
 from bkdoctor.facts.probe import Section
+from bkdoctor.safe.secrets import mask_text
 
 log = logging.getLogger("bkdoctor")
 
@@ -39,6 +43,11 @@ FILE_NAME = "kubelet.json"
 MAX_BYTES = 1 << 20  # ~250 bytes an entry: a few thousand hosts
 MAX_ENTRIES = 10_000
 MAX_FIELD = 1024  # an identity or an output longer than this is not kept (kubelet prints one short line)
+# a file smaller than this is not remembered: a wrapper script that execs another binary prints that binary's version,
+# which the script's own identity does not follow (a compiled kubelet is ~100 MB)
+MIN_SIZE = 1 << 20
+# an entry older than this is not used (kubelet runs again): any change the identity cannot see lasts a day at most
+MAX_AGE = dt.timedelta(hours=24)
 _VERSION = re.compile(rb"v?\d+\.\d+\.\d+")
 _FORMAT = 1
 
@@ -61,7 +70,9 @@ def _entries(data: bytes) -> dict[str, tuple[str, str, str]] | None:
         doc = json.loads(data)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(doc, dict) or doc.get("v") != _FORMAT or not isinstance(doc.get("hosts"), dict):
+    if not isinstance(doc, dict) or type(doc.get("v")) is not int or doc["v"] != _FORMAT:
+        return None
+    if not isinstance(doc.get("hosts"), dict):
         return None
     out = {}
     for k, e in doc["hosts"].items():
@@ -73,6 +84,12 @@ def _entries(data: bytes) -> dict[str, tuple[str, str, str]] | None:
         ):
             out[k] = (e[0], e[1], e[2])
     return out
+
+
+def _big(ident: str) -> bool:
+    """Whether the identity (`path dev ino size %y %z`: each time three words) names a file of MIN_SIZE or more."""
+    parts = ident.rsplit(" ", 9)
+    return len(parts) == 10 and parts[3].isdigit() and int(parts[3]) >= MIN_SIZE
 
 
 class KubeletCache:
@@ -135,6 +152,10 @@ class KubeletCache:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+                return None
+            # ours and writable by us alone: a file another user could have written is no cache (it could name any
+            # identity with any version)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
                 return None
             chunks, n = [], 0
             while n <= MAX_BYTES:
@@ -212,7 +233,14 @@ class KubeletCache:
     def seen(self, key: str) -> str:
         """BKD_KUBELET_SEEN for this host: the identity whose output is kept ('' : none, kubelet runs)."""
         e = self.entries.get(key)
-        return e[0] if e else ""
+        if not e:
+            return ""
+        try:
+            at = dt.datetime.strptime(e[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            return ""
+        now = dt.datetime.strptime(self.at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        return e[0] if dt.timedelta(0) <= now - at <= MAX_AGE else ""
 
     def settle(self, key: str, sec: Section, seen: str) -> Section:
         """The section as the fact reads it: the "not run" line of a binary whose identity is `seen` gets the kept
@@ -232,8 +260,12 @@ class KubeletCache:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             text = ""
-        if ident and sec.rc == 0 and _VERSION.search(body) and 0 < len(ident) <= MAX_FIELD and len(text) <= MAX_FIELD:
-            new = (ident, text, self.at)
+        # only the line with the version, masked (kubelet's output comes from the host: a wrapper's `set -x` or a
+        # chatty binary could print flags; the file is on the control machine's disk)
+        line = next((ln for ln in text.splitlines() if _VERSION.search(ln.encode())), "")
+        line = mask_text(line) + "\n" if line else ""
+        if ident and sec.rc == 0 and line and _big(ident) and 0 < len(ident) <= MAX_FIELD and len(line) <= MAX_FIELD:
+            new = (ident, line, self.at)
             if old != new:
                 self.changed[key] = self.entries[key] = new
         elif old is not None:

@@ -18,6 +18,7 @@ BKD_FIO_RUNTIME=5
 BKD_FIO_SIZE=64M
 BKD_HOSTS_NAMES='bk.example.com bkrepo.bk.example.com docker.bk.example.com bknodeman.bk.example.com apps.bk.example.com helm.bk.example.com bkpaas.bk.example.com bkuser.bk.example.com bkapi.bk.example.com apigw.bk.example.com bkiam.bk.example.com cmdb.bk.example.com job.bk.example.com bcs.bk.example.com bklog.bk.example.com bkmonitor.bk.example.com devops.bk.example.com codecc.bk.example.com lesscode.bk.example.com bk-apicheck.bk.example.com k8s-api.bcs.local'
 BKD_INSTALL_DIR=/nonexistent/bkdoctor-golden
+BKD_KUBELET_ID=''
 BKD_KUBELET_SEEN=''
 BKD_LOCALPV_DIR=/mnt/blueking
 BKD_LOCALPV_SRC=/data/bcs/localpv
@@ -205,7 +206,8 @@ printf '\n@@BKD-0123456789abcdef:E:uname_r:%s\n' "$?"
 __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
 printf '"'"'\n%s:B:kubelet_version\n'"'"' "$__bkd_m"
-__bkd_s() { __bkd_kp=$PATH:; __bkd_k=; while [ -n "$__bkd_kp" ]; do __bkd_kd=${__bkd_kp%%:*}; __bkd_kp=${__bkd_kp#*:}; [ -n "$__bkd_kd" ] || __bkd_kd=.; if [ -f "$__bkd_kd/kubelet" ] && [ -x "$__bkd_kd/kubelet" ]; then __bkd_k=$__bkd_kd/kubelet; break; fi; done; if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; return; fi; __bkd_ki=$(TZ=UTC0 stat -L -c '"'"'%d %i %s %y %z'"'"' -- "$__bkd_k" 2>/dev/null) || __bkd_ki=; if [ -n "$__bkd_ki" ]; then __bkd_ki="$__bkd_k $__bkd_ki"; printf '"'"'# kubelet binary: %s\n'"'"' "$__bkd_ki"; if [ "$__bkd_ki" = "$BKD_KUBELET_SEEN" ]; then echo '"'"'# kubelet --version not run: binary unchanged since the last scan'"'"'; return 0; fi; fi; if command -v env >/dev/null 2>&1 && case "$__bkd_k" in *=*) false;; esac; then t env GOGC=off "$__bkd_k" --version; else t "$__bkd_k" --version; fi
+__bkd_s() { __bkd_k=; if [ -n "$BKD_KUBELET_ID" ]; then __bkd_kp=$PATH:; while [ -n "$__bkd_kp" ]; do __bkd_kd=${__bkd_kp%%:*}; __bkd_kp=${__bkd_kp#*:}; [ -n "$__bkd_kd" ] || __bkd_kd=.; if [ -f "$__bkd_kd/kubelet" ] && [ -x "$__bkd_kd/kubelet" ]; then __bkd_k=$__bkd_kd/kubelet; break; fi; done; fi; case "$__bkd_k" in *"
+"*) __bkd_k=;; esac; [ -z "$__bkd_k" ] || ! [ -h "$__bkd_k" ] || __bkd_k=; if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; return; fi; __bkd_ki=$(TZ=UTC0 stat -L -c '"'"'%d %i %s %y %z'"'"' -- "$__bkd_k" 2>/dev/null) || __bkd_ki=; if [ -n "$__bkd_ki" ]; then __bkd_ki="$__bkd_k $__bkd_ki"; printf '"'"'# kubelet binary: %s\n'"'"' "$__bkd_ki"; if [ "$__bkd_ki" = "$BKD_KUBELET_SEEN" ]; then echo '"'"'# kubelet --version not run: binary unchanged since the last scan'"'"'; return 0; fi; fi; if command -v env >/dev/null 2>&1 && case "$__bkd_k" in *=*) false;; esac; then t env GOGC=off "$__bkd_k" --version; else t "$__bkd_k" --version; fi
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:kubelet_version:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:docker_cli_info\n'"'"' "$__bkd_m"
@@ -238,7 +240,7 @@ __bkd_s() { t iptables -w -S
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:iptables:%s\n'"'"' "$__bkd_m" "$?"
 '
-if command -v timeout >/dev/null 2>&1; then __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" BKD_KUBELET_SEEN="$BKD_KUBELET_SEEN" timeout -k 5 15 /bin/sh -c "$__bkd_g"; else __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" BKD_KUBELET_SEEN="$BKD_KUBELET_SEEN" /bin/sh -c "$__bkd_g"; fi </dev/null 2>&1
+if command -v timeout >/dev/null 2>&1; then __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" BKD_KUBELET_ID="$BKD_KUBELET_ID" BKD_KUBELET_SEEN="$BKD_KUBELET_SEEN" timeout -k 5 15 /bin/sh -c "$__bkd_g"; else __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" BKD_KUBELET_ID="$BKD_KUBELET_ID" BKD_KUBELET_SEEN="$BKD_KUBELET_SEEN" /bin/sh -c "$__bkd_g"; fi </dev/null 2>&1
 __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
 printf '"'"'\n%s:B:localpv_dirs\n'"'"' "$__bkd_m"
