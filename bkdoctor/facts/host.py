@@ -826,9 +826,9 @@ def p_docker(f: HostFacts) -> dict[str, Any]:
 
 
 # GOGC=off for this one run (issue 16): kubelet is a Go program whose package initialisation garbage-collects on
-# every core before it prints its version; without the collector a Kubernetes 1.20 binary's `--version` took 69 ms of
-# CPU instead of 95-113 ms here (kube-apiserver v1.20.2, the same start-up as kubelet's; bench/probe_commands.py),
-# for ~5 MB more peak memory in a process that exits at once. The output is the same. A stand-in or wrapper script
+# every core before it prints its version; without the collector a Kubernetes 1.20 binary's `--version` took 74 ms of
+# CPU instead of 100 ms here (kube-apiserver v1.20.2, the same start-up as kubelet's; bench/probe_commands.py -n 20),
+# for ~5 MB more peak memory (66.6 -> 71.2 MB) in a process that exits at once. The output is the same. A stand-in or wrapper script
 # ignores it. Set by `env` (which then becomes kubelet: one exec more, no process more), in kubelet's environment
 # only: not `GOGC=off t kubelet` -- `t` is a shell function, and bash 4.2 in POSIX mode (CentOS 7's /bin/sh) keeps an
 # assignment before a function call, exported, after it returns (the next section's `docker info` would get it).
