@@ -349,6 +349,10 @@ def base_state() -> dict:
     st = yaml.safe_load((ROOT / "fixtures" / "hosts" / "centos79.yaml").read_text())
     files = dict(st.get("files") or {})
     files["/usr/local/bin/kubelet"] = {"content": KUBELET, "mode": 0o755}
+    # a CentOS 7.9 node's kernel release (uname -m is read from it, as on a real node) and firewalld installed and
+    # disabled, as the guide leaves it (its unit file's links and [Install] are read)
+    files["/proc/sys/kernel/osrelease"] = "3.10.0-1160.el7.x86_64\n"
+    files["/usr/lib/systemd/system/firewalld.service"] = (ROOT / "fixtures" / "hosts" / "firewalld.service").read_text()
     return {
         "files": files,
         "symlinks": st.get("symlinks") or {},
@@ -370,7 +374,7 @@ def start_fleet(factory, n: int, plain: bool, keep_resolv: bool):
     files = dict(st["files"])
     if not keep_resolv:
         files["/etc/resolv.conf"] = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
-    overlays = ["/etc"] + ([] if plain else ["/usr/local/bin"])
+    overlays = ["/etc"] + ([] if plain else ["/usr/local/bin", "/usr/lib/systemd/system"])
     kw = dict(
         shared_host_key=True, parallel=2, files=files, symlinks=st["symlinks"], remove=st["remove"], overlays=overlays
     )

@@ -250,7 +250,7 @@ def test_sections_in_the_probes_shell_cannot_leak():
     from bkdoctor.facts.probe import runs_inline
 
     inline = {n for n, s in SECTIONS.items() if runs_inline(s)}
-    assert {"hostname", "id", "nproc", "meminfo", "sysctl_runtime", "firewalld_wants", "df", "getent_hosts"} <= inline
+    assert {"hostname", "id", "nproc", "meminfo", "sysctl_runtime", "firewalld_enabled", "df", "getent_hosts"} <= inline
     assert {"fio"}.isdisjoint(inline)  # a trap
     for n, h in host.HELPERS.items():  # what a section may not do, a helper does in its own subshell only
         assert re.fullmatch(r"__bkd_\w+\(\) \(.*\)", h, re.S) and not runs_inline(h), n
@@ -308,11 +308,11 @@ def test_a_hang_in_the_bounded_group_errs_its_sections_and_the_rest_goes_on(tmp_
     b.mkdir()
     (b / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.20.11'\n")
     (b / "kubelet").chmod(0o755)
-    _stubborn(b, "systemctl")  # firewalld_enabled: after kubelet_version, before timedatectl in host.GROUPS[0]
-    names = {"kubelet_version", "firewalld_enabled", "timedatectl", "df", "proc_swaps", "fstab", "uname_r"}
+    _stubborn(b, "timedatectl")  # after kubelet_version, before iptables in host.GROUPS[0]
+    names = {"kubelet_version", "timedatectl", "iptables", "df", "proc_swaps", "fstab", "uname_r"}
     script, nonce = build_script(names, shell=(shutil.which(shell),))
     group = [n for n in host.GROUPS[0] if n in names]
-    assert group == ["kubelet_version", "firewalld_enabled", "timedatectl"], group
+    assert group == ["kubelet_version", "timedatectl", "iptables"], group
     assert [n for n in host.GROUPS[1] if n in names] == ["df"]  # the other group: whole
     at = script.index("__bkd_g=")
     script = script[:at] + f"PATH='{b}':$PATH; export PATH\n" + script[at:]
@@ -437,7 +437,6 @@ def test_a_dead_nfs_path_costs_only_its_own_section(tmp_path, shell, monkeypatch
 # hung command, and (after the "+") those after it in its own group (host.GROUPS: a hang stops the rest of its group)
 _SLOTS = {
     "iptables": ("iptables", "-w -S", {"iptables"}, set()),
-    "systemctl": ("systemctl", "is-enabled firewalld", {"firewalld"}, {"time_sync", "iptables"}),
     "timedatectl": ("timedatectl", "status", {"time_sync"}, {"iptables"}),
     "df": ("df", "-P -k / /data", {"resources", "data_disk"}, {"nfs"}),
     "nfs_df": ("stat", "-f -c %T {nfs}", {"nfs"}, set()),
@@ -512,8 +511,6 @@ def test_a_hang_in_each_slot_errs_only_what_needs_it_and_the_nonce_is_never_in_a
         except host.FactUnavailable as e:
             if "cut off" in e.reason.en:
                 erred.add(f)
-    if slot == "systemctl" and not Path("/run/systemd/system").is_dir():
-        need = set()  # p_firewalld reads systemctl's answers only where systemd runs (not in this test's container)
     assert erred == need | after, (slot, erred)
 
 

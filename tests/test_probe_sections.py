@@ -150,7 +150,6 @@ def test_processes_one_ps_gives_the_names_of_ps_awk_sort(tmp_path, shell, case):
     # the facts that read the names
     other = {s: host.Section(s, 127, b"") for s in host.FACTS["firewalld"] + host.FACTS["time_sync"]}
     other["systemd_running"] = host.Section("systemd_running", 0, b"no\n")
-    other["firewalld_wants"] = host.Section("firewalld_wants", 0, b"")
     del other["processes"]
     for fact in ("firewalld", "time_sync"):
         same(fact, old, new, other)
@@ -282,48 +281,6 @@ def test_selinux_enforce_absent_is_disabled_without_cat(tmp_path, shell, case):
     old = run(shell, {**cfg, "selinux_enforce": OLD["selinux_enforce"]}, b, subst)
     new = run(shell, {**cfg, "selinux_enforce": host.SECTIONS["selinux_enforce"]}, b, subst)
     same("selinux", old, new)
-
-
-# -- firewalld: an absent wants directory is listed by the shell, not by ls --------------------------------------
-@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
-@pytest.mark.parametrize(
-    "case", ["both", "no-basic", "no-multi", "neither", "enabled-in-basic", "a-file", "not-searchable", "dangling"]
-)
-def test_firewalld_wants_without_ls_for_an_absent_directory(tmp_path, shell, case):
-    b = tools(tmp_path, "ls", "cat")
-    sd = tmp_path / "systemd/system"
-    sd.mkdir(parents=True)
-    multi, basic = sd / "multi-user.target.wants", sd / "basic.target.wants"
-    if case not in ("no-multi", "neither"):
-        multi.mkdir()
-        (multi / "firewalld.service").write_text("")
-        (multi / "sshd.service").write_text("")
-    if case in ("no-basic", "neither"):
-        pass
-    elif case == "a-file":
-        basic.write_text("")
-    elif case == "dangling":
-        os.symlink("nowhere", basic)
-    else:
-        basic.mkdir()
-        (basic / "microcode.service").write_text("")
-        if case == "enabled-in-basic":
-            (basic / "firewalld.service").write_text("")
-        if case == "not-searchable":
-            basic.chmod(0o600)
-    subst = {"/etc/systemd/system/": f"{sd}/"}
-    old = run(shell, {"firewalld_wants": OLD["firewalld_wants"]}, b, subst)
-    new = run(shell, {"firewalld_wants": host.SECTIONS["firewalld_wants"]}, b, subst)
-    other = {
-        "systemd_running": host.Section("systemd_running", 0, b"no\n"),
-        "processes": host.Section("processes", 0, b"sshd\n"),
-    }
-    for secs in (old, new):
-        secs.update(other)
-    same("firewalld", old, new)
-    assert ("firewalld.service" in new["firewalld_wants"].text().split()) == (
-        case in ("both", "no-basic", "enabled-in-basic", "a-file", "not-searchable", "dangling")
-    )
 
 
 # -- resources: no `grep -c processor /proc/cpuinfo` when the online file gives the count -------------------------
@@ -558,63 +515,6 @@ def test_registry_cached_under_t_gives_the_same_registry_fact(tmp_path, shell, c
     assert want["cached"] == (case in ("cached", "unreadable")) if repo else want["cached"] is None, want
 
 
-# -- firewalld: `is-enabled` alone, no `is-active` (the process list says whether it runs) ---------------------------
-# case -> (is-active's output and status, is-enabled's output and status, whether a process named firewalld runs), as
-# systemd and the host answer for firewalld in that state (systemd's ActiveState is "active" while its process runs)
-SYSTEMCTL = {
-    "running-enabled": (("active", 0), ("enabled", 0), True),
-    "running-disabled": (("active", 0), ("disabled", 1), True),
-    "stopped-disabled": (("inactive", 3), ("disabled", 1), False),
-    "failed-masked": (("failed", 3), ("masked", 1), False),
-    "runtime": (("activating", 3), ("enabled-runtime", 0), False),
-    "not-installed": (("inactive", 3), ("Failed to get unit file state for firewalld.service: No such file", 1), False),
-    "no-systemd": (("System has not been booted with systemd as init system (PID 1). Can't operate.", 1),) * 2
-    + (False,),
-}
-
-
-@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
-@pytest.mark.parametrize("case", sorted(SYSTEMCTL))
-@pytest.mark.parametrize("wants", ["", "/etc/systemd/system/multi-user.target.wants/:\nfirewalld.service\n"])
-def test_firewalld_without_is_active_gives_what_is_active_and_is_enabled_gave(tmp_path, shell, case, wants):
-    (a, ra), (e, re_), runs = SYSTEMCTL[case]
-    b = tools(tmp_path)
-    stand_in(
-        b,
-        "systemctl",
-        f'case "$1" in is-active) printf "%s\\n" "{a}"; exit {ra};; '
-        f'is-enabled) [ "$*" = "is-enabled firewalld" ] || exit 99; printf "%s\\n" "{e}"; exit {re_};; esac; exit 98\n',
-    )
-    old = run(
-        shell,
-        {
-            "firewalld_active": "t systemctl is-active firewalld",
-            "firewalld_enabled": "t systemctl is-enabled firewalld",
-        },
-        b,
-        {},
-    )
-    snippets = {n: host.SECTIONS[n] for n in ("firewalld_enabled", "firewalld_active")}
-    new = run(shell, snippets, b, {})  # as root (the tests run as root): is-active does not run
-    assert new["firewalld_active"].rc == 4 and new["firewalld_enabled"].rc == re_, new
-    procs = f"{host._STAT_HEADER}\n1 (systemd) S 0 1\n" + ("812 (firewalld) S 1 812\n" if runs else "")
-    other = {
-        "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
-        "firewalld_wants": host.Section("firewalld_wants", 0, wants.encode()),
-        "processes": host.Section("processes", 0, procs.encode()),
-    }
-    want = same("firewalld", old, new, other)
-    assert want["active"] == runs
-    assert want["enabled"] == (case in ("running-enabled", "runtime") or bool(wants))
-    # a user other than root on a /proc with hidepid=2 sees no firewalld process of root's: systemd is asked
-    status = tmp_path / "status"
-    status.write_text("Name:\tsh\nUid:\t1000\t1000\t1000\t1000\n")
-    user = run(shell, snippets, b, {"/proc/self/status": str(status)})
-    assert user["firewalld_active"].rc == ra, user
-    hidden = {**other, "processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n9 (sh) S 1 9\n".encode())}
-    assert same("firewalld", old, user, hidden)["active"] == (a == "active")
-
-
 # -- processes: one `cat` of /proc/PID/stat, not `ps` ------------------------------------------------------------
 _PID_NS_DRIVER = r"""
 import ctypes, json, os, subprocess, sys, time
@@ -723,3 +623,256 @@ def test_kubelet_version_without_env_runs_kubelet_as_before(tmp_path, shell):
     out = run(shell, {"kubelet_version": host.SECTIONS["kubelet_version"]}, bindir, {})
     assert out["kubelet_version"].text() == "Kubernetes v1.20.11\nGOGC=none\n", out["kubelet_version"].text()
     assert HostFacts(out).get("kubelet") == {"installed": True, "version": "1.20.11"}
+
+
+# -- os: `uname -m` not run where the kernel release names the machine and the personality is the default -----------
+# case -> (the kernel release, /proc/self/personality (None: absent), what `uname -m` prints on that host, whether the
+# shell prints the machine itself)
+UNAME = {
+    "centos79": ("3.10.0-1160.el7.x86_64", "00000000", "x86_64", True),
+    "el8-aarch64": ("4.18.0-513.5.1.el8_9.aarch64", "00000000", "aarch64", True),
+    "uek": ("5.4.17-2136.300.7.el7uek.x86_64", "00000000", "x86_64", True),
+    "linux32": ("3.10.0-1160.el7.x86_64", "00000008", "i686", False),
+    "no-randomize": ("3.10.0-1160.el7.x86_64", "00040000", "x86_64", False),
+    "no-personality-file": ("3.10.0-1160.el7.x86_64", None, "x86_64", False),
+    "debian": ("6.1.0-18-amd64", "00000000", "x86_64", False),
+    "ppc64le": ("3.10.0-1160.el7.ppc64le", "00000000", "ppc64le", False),
+    "i686-kernel": ("2.6.32-754.el6.i686", "00000000", "i686", False),
+    "suffix-not-last": ("3.10.0-1160.el7.x86_64.debug", "00000000", "x86_64", False),
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", sorted(UNAME))
+def test_uname_m_from_the_kernel_release_gives_what_uname_gives(tmp_path, shell, case):
+    release, personality, machine, inferred = UNAME[case]
+    b = tools(tmp_path)
+    log = tmp_path / "uname.log"
+    stand_in(b, "uname", f'[ "$*" = -m ] || exit 99; echo ran >>"{log}"; echo {machine}\n')
+    (tmp_path / "osrelease").write_text(release + "\n")
+    subst = {"/proc/sys/kernel/osrelease": str(tmp_path / "osrelease")}
+    if personality is not None:
+        (tmp_path / "personality").write_text(personality + "\n")
+    subst["/proc/self/personality"] = str(tmp_path / "personality")  # absent when None
+    old = run(shell, {"uname_m": "uname -m"}, b, subst)
+    log.unlink()
+    new = run(shell, {"uname_m": host.SECTIONS["uname_m"]}, b, subst)
+    assert new["uname_m"].rc == 0, new
+    assert log.exists() != inferred, (case, new["uname_m"])
+    assert (host._UNAME_FROM_RELEASE in new["uname_m"].text()) == inferred
+    other = {
+        "os_release": host.Section("os_release", 0, b'ID="centos"\nVERSION_ID="7"\n'),
+        "centos_release": host.Section("centos_release", 0, b"CentOS Linux release 7.9.2009 (Core)\n"),
+        "redhat_release": host.Section("redhat_release", 0, b"CentOS Linux release 7.9.2009 (Core)\n"),
+    }
+    want = HostFacts({**old, **other}).get("os")
+    got = HostFacts({**new, **other}).get("os")
+    assert want["arch_from"] == "uname -m" and got["arch_from"] == ("kernel release" if inferred else "uname -m")
+    assert {**got, "arch_from": None} == {**want, "arch_from": None} and got["arch"] == machine, (got, want)
+
+
+# -- firewalld: `systemctl is-enabled` read from the files, no systemctl -------------------------------------------
+# systemd 219 (CentOS 7.9's, redhat-plumbers/systemd-rhel7 rhel-7.9, src/shared/install.c unit_file_lookup_state,
+# read, not run here: no systemd on this machine) answers `is-enabled firewalld` from these files; each case is a
+# layout under /etc, /run and /usr/lib and the word the section gives for it: systemd's, or stricter where boot
+# starts firewalld and is-enabled does not say so (a copied file in a .wants directory, a linked .wants directory),
+# or, where said, not systemd's on purpose (host._FIREWALLD_ENABLED); None: the shell cannot tell, and systemctl is
+# asked in the bounded group. Paths are relative to the test's root; "->" makes a link, "" an empty file, "dir" a
+# directory.
+UNIT = "[Unit]\nDescription=firewalld\n[Service]\nExecStart=/usr/sbin/firewalld --nofork --nopid\n"
+INSTALL = "[Install]\nWantedBy=multi-user.target\nAlias=dbus-org.fedoraproject.FirewallD1.service\n"
+VENDOR = {"usr/lib/systemd/system/firewalld.service": UNIT + INSTALL}
+E, R, L = "etc/systemd/system", "run/systemd/system", "usr/lib/systemd/system"
+FW = "-> usr/lib/systemd/system/firewalld.service"
+UNITS = {
+    "disabled": ({**VENDOR}, "disabled"),
+    "enabled": ({**VENDOR, f"{E}/multi-user.target.wants/firewalld.service": FW}, "enabled"),
+    "alias-only": ({**VENDOR, f"{E}/dbus-org.fedoraproject.FirewallD1.service": FW}, "enabled"),
+    "other-target": ({**VENDOR, f"{E}/graphical.target.wants/firewalld.service": FW}, "enabled"),
+    "requires": ({**VENDOR, f"{E}/basic.target.requires/firewalld.service": FW}, "enabled"),
+    "name-only": (
+        {**VENDOR, f"{E}/multi-user.target.wants/firewalld.service": "-> usr/lib/systemd/system/x"},
+        "enabled",
+    ),
+    "other-name": ({**VENDOR, f"{E}/multi-user.target.wants/fw.service": FW}, "enabled"),
+    "runtime": ({**VENDOR, f"{R}/multi-user.target.wants/firewalld.service": FW}, "enabled-runtime"),
+    "masked": (
+        {**VENDOR, f"{E}/firewalld.service": "-> /dev/null", f"{E}/multi-user.target.wants/firewalld.service": FW},
+        "masked",
+    ),
+    "masked-empty": ({**VENDOR, f"{E}/firewalld.service": ""}, "masked"),
+    "masked-runtime": ({**VENDOR, f"{R}/firewalld.service": "-> /dev/null"}, "masked-runtime"),
+    "linked": ({**VENDOR, f"{E}/firewalld.service": FW}, "linked"),
+    "linked-runtime": ({**VENDOR, f"{R}/firewalld.service": FW}, "linked-runtime"),
+    "copy-static": ({**VENDOR, f"{E}/firewalld.service": UNIT}, "static"),
+    "copy-disabled": ({**VENDOR, f"{E}/firewalld.service": UNIT + INSTALL}, "disabled"),
+    "install-emptied": (
+        {f"{L}/firewalld.service": UNIT + "[Install]\nWantedBy=multi-user.target\nWantedBy=\n"},
+        "static",
+    ),
+    "install-continued": (
+        {f"{L}/firewalld.service": UNIT + "[Install]\nWantedBy= \\\n  multi-user.target\n"},
+        "disabled",
+    ),
+    "install-other-section": ({f"{L}/firewalld.service": "[Unit]\nWantedBy=multi-user.target\n" + UNIT}, "static"),
+    "not-installed": ({f"{E}/multi-user.target.wants/sshd.service": "-> usr/lib/systemd/system/sshd.service"}, "none"),
+    "unrelated-links": (
+        {**VENDOR, f"{L}/sshd.service": UNIT, f"{E}/multi-user.target.wants/sshd.service": f"-> {L}/sshd.service"},
+        "disabled",
+    ),
+    # the 7.9 release skips backup names (as boot does), its update of 2021 does not: the strict side
+    "backup-name": ({**VENDOR, f"{E}/multi-user.target.wants/fw.service.rpmsave": FW}, "enabled"),
+    # a dot name: the release and boot skip it (the 2021 update's is-enabled does not), and so does the glob here
+    "hidden-name": ({**VENDOR, f"{E}/multi-user.target.wants/.fw.service": FW}, "disabled"),
+    # boot enters a linked .wants directory and pulls in each entry by name (is-enabled does not enter it): stricter
+    "linked-dir": ({**VENDOR, "opt/w/firewalld.service": FW, f"{E}/x.target.wants": "-> opt/w"}, "enabled"),
+    "linked-dir-other-name": ({**VENDOR, "opt/w/fw.service": FW, f"{E}/x.target.wants": "-> opt/w"}, "disabled"),
+    # a copy in a .wants directory starts firewalld at boot as a link does (is-enabled counts links only): stricter
+    "copied-into-wants": ({**VENDOR, f"{E}/multi-user.target.wants/firewalld.service": UNIT + INSTALL}, "enabled"),
+    "copied-into-runtime-wants": ({**VENDOR, f"{R}/multi-user.target.wants/firewalld.service": ""}, "enabled-runtime"),
+    "linked-both": ({**VENDOR, f"{E}/firewalld.service": FW, f"{R}/firewalld.service": FW}, "linked"),
+    "also-only": ({f"{L}/firewalld.service": UNIT + "[Install]\nAlso=firewalld-helper.service\n"}, "indirect"),
+    # systemd says enabled when the missing target is named firewalld.service; nothing starts through it at boot, and
+    # a removed package's link is common: not read as enabling (host._FIREWALLD_ENABLED), either way
+    "dangling-other": ({**VENDOR, f"{E}/multi-user.target.wants/gone.service": f"-> {L}/gone.service"}, "disabled"),
+    "dangling-alias": (
+        {**VENDOR, f"{E}/dbus-org.fedoraproject.FirewallD1.service": "-> opt/firewalld.service"},
+        "disabled",
+    ),
+    "dangling-named": (
+        {**VENDOR, f"{E}/multi-user.target.wants/firewalld.service": "-> opt/firewalld.service"},
+        "enabled",
+    ),
+    "deep-dir": ({**VENDOR, f"{E}/a.target.wants/sub": "dir"}, None),
+    "top-link-elsewhere": (
+        {**VENDOR, "opt/other.service": UNIT, f"{E}/firewalld.service": "-> opt/other.service"},
+        None,
+    ),
+    "dangling-unit": ({f"{E}/firewalld.service": "-> usr/lib/systemd/system/gone.service"}, None),
+}
+FW_PATHS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system")
+
+
+def _layout(root: Path, files: dict[str, str]) -> None:
+    for d in FW_PATHS:
+        (root / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    for rel, v in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if v == "dir":
+            path.mkdir()
+        elif v.startswith("-> "):
+            t = v[3:]
+            os.symlink(t if t.startswith("/dev/") else str(root / t), path)
+        else:
+            path.write_text(v)
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("case", sorted(UNITS))
+@pytest.mark.parametrize("systemd", ["yes", "no"])
+def test_firewalld_enabled_from_the_files_gives_what_is_enabled_gives(tmp_path, shell, case, systemd):
+    files, word = UNITS[case]
+    root = tmp_path / "root"
+    _layout(root, files)
+    b = tools(tmp_path, "cat", "env")
+    log = tmp_path / "systemctl.log"
+    # systemctl where the shell cannot tell: a stand-in that answers what systemd would (the case's word: None here)
+    stand_in(b, "systemctl", f'[ "$*" = "is-enabled firewalld" ] || exit 99; echo ran >>"{log}"; echo enabled\n')
+    subst = {d: f"{root}{d}" for d in FW_PATHS}
+    secs = run(shell, {"firewalld_enabled": host.SECTIONS["firewalld_enabled"]}, b, subst)  # in its bounded group
+    sec = secs["firewalld_enabled"]
+    assert log.exists() == (word is None), (case, sec)
+    other = {
+        "systemd_running": host.Section("systemd_running", 0, f"{systemd}\n".encode()),
+        "firewalld_active": host.Section("firewalld_active", 4, b""),
+        "processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n1 (systemd) S 0 1\n".encode()),
+    }
+    got = HostFacts({**secs, **other}).get("firewalld")
+    if word is None:
+        assert sec.text() == "enabled\n" and got["enabled"] is True, (case, sec)  # the stand-in's answer
+        return
+    if word == "none":
+        assert sec.text().startswith("Failed to get unit file state for firewalld.service") and sec.rc == 1, sec
+    elif sec.text().startswith(host._FW_INSTALL):
+        assert host.unit_file_state_from_install(sec.out.split(b"\n", 1)[1]) == word, sec
+        assert sec.rc == 0, sec
+    else:
+        assert sec.text() == word + "\n", (case, sec)
+        assert sec.rc == (0 if word.startswith("enabled") else 1), sec
+    assert got["enabled"] == (word in ("enabled", "enabled-runtime", "static")), (case, got)
+
+
+def test_firewalld_from_a_bundle_of_an_older_bkdoctor():
+    """An older bkdoctor's bundle: is-enabled's word (read when systemd ran) and the wants directories it listed."""
+    procs = host.Section("processes", 0, f"{host._STAT_HEADER}\n1 (systemd) S 0 1\n".encode())
+    for systemd, word, wants, enabled in (
+        ("yes", "enabled", "", True),
+        ("yes", "disabled", "", False),
+        ("yes", "disabled", "/etc/systemd/system/multi-user.target.wants/:\nfirewalld.service\n", True),
+        ("no", "Failed to connect to bus", "/etc/systemd/system/multi-user.target.wants/:\nsshd.service\n", False),
+        ("no", "enabled", "", False),  # without systemd the old probe's is-enabled was not read
+    ):
+        secs = {
+            "systemd_running": host.Section("systemd_running", 0, f"{systemd}\n".encode()),
+            "firewalld_active": host.Section("firewalld_active", 3, b"inactive\n"),
+            "firewalld_enabled": host.Section("firewalld_enabled", 0, f"{word}\n".encode()),
+            "firewalld_wants": host.Section("firewalld_wants", 0, wants.encode()),
+            "processes": procs,
+        }
+        assert HostFacts(secs).get("firewalld")["enabled"] is enabled, (systemd, word, wants)
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("answer", [("active", 0), ("inactive", 3)])
+def test_firewalld_active_asks_systemd_for_a_user_other_than_root_only(tmp_path, shell, answer):
+    a, ra = answer
+    b = tools(tmp_path)
+    stand_in(b, "systemctl", f'[ "$*" = "is-active firewalld" ] || exit 99; printf "%s\\n" "{a}"; exit {ra}\n')
+    snippet = {"firewalld_active": host.SECTIONS["firewalld_active"]}
+    assert run(shell, snippet, b, {})["firewalld_active"].rc == 4  # root (the tests run as root): not asked
+    # a user other than root on a /proc with hidepid=2 sees no firewalld process of root's: systemd is asked
+    status = tmp_path / "status"
+    status.write_text("Name:\tsh\nUid:\t1000\t1000\t1000\t1000\n")
+    user = run(shell, snippet, b, {"/proc/self/status": str(status)})
+    assert user["firewalld_active"].rc == ra, user
+    secs = {
+        **user,
+        "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
+        "firewalld_enabled": host.Section("firewalld_enabled", 1, b"masked\n"),
+        "processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n9 (sh) S 1 9\n".encode()),
+    }
+    assert HostFacts(secs).get("firewalld")["active"] == (a == "active")
+
+
+# [Install] as systemd 219's config parser reads it (src/shared/conf-parser.c, fileio.c read_line, install.c)
+INSTALLS = {
+    "plain": (b"[Install]\nWantedBy=multi-user.target\n", "disabled"),
+    "alias-only": (b"[Install]\nAlias=x.service\n", "disabled"),
+    "none": (b"[Unit]\nDescription=x\n", "static"),
+    "empty-section": (b"[Install]\n", "static"),
+    "emptied": (b"[Install]\nWantedBy=a.target\nWantedBy=\n", "static"),
+    "emptied-then-set": (b"[Install]\nWantedBy=\nRequiredBy=b.target\n", "disabled"),
+    "also-only": (b"[Install]\nAlso=y.service\n", "indirect"),
+    "other-section": (b"[Unit]\nWantedBy=a.target\n[Install]\n", "static"),
+    "continued": (b"[Install]\nWantedBy= \\\n a.target\n", "disabled"),
+    "even-backslashes": (b"[Install]\nWantedBy=a\\\\\nWantedBy=\n", "static"),
+    # systemd 219 cannot read a file with a NUL (an error: not enabled); here the NUL ends a line: static, stricter
+    "nul": (b"[Install]\nWantedBy=\0multi-user.target\n", "static"),
+    "unclosed-quote": (b'[Install]\nWantedBy="multi-user.target\n', "static"),
+    "garbage-after-quote": (b"[Install]\nWantedBy='x'y\n", "static"),
+    "words-before-garbage": (b'[Install]\nWantedBy=a.target "b\n', "disabled"),
+    "quoted": (b"[Install]\nWantedBy='multi-user.target'\n", "disabled"),
+    "continued-at-eof": (b"[Install]\nWantedBy=multi-user.target \\", "static"),
+    "form-feed-is-no-blank": (b"[Install]\n\x0cWantedBy=a.target\n", "static"),
+    "not-utf8": (b"[Install]\nWantedBy=\xff\xfe\n", "static"),
+    "comment": (b"[Install]\n# WantedBy=a.target\n;Alias=b\n", "static"),
+    "blanks": (b"[Install]\n \tWantedBy \t= \ta.target\r\n", "disabled"),
+    "include": (b".include /etc/other.service\n[Install]\nWantedBy=a.target\n", "static"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INSTALLS))
+def test_install_section_read_as_systemd_reads_it(case):
+    data, want = INSTALLS[case]
+    assert host.unit_file_state_from_install(data) == want

@@ -220,20 +220,6 @@ _NPROCS_ONLINE = _ONLINE_CPUS.format(cmd="getconf _NPROCESSORS_ONLN")
 # `nproc` (the same count, no getconf), and grep's would not be read; it is printed here all the same (x86's
 # /proc/cpuinfo lists the online CPUs: the same number), so a probe cut off between the two still has a count
 _CPUINFO = _ONLINE_CPUS.format(cmd="grep -c '^processor' /proc/cpuinfo")
-# ls -1 of two directories: a header per directory, its entries (no dot files, C order, as the glob gives them),
-# a blank line between; a directory missing or unreadable: ls itself, for its own message and status
-_WANTS = "/etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/"
-# A directory that does not exist is listed as nothing (ls printed a message for it, status 2: no entry, which is all
-# p_firewalld reads), not by ls, so a host without one (no basic.target.wants) runs no ls either
-_LS_WANTS = (
-    f'a=0; for d in {_WANTS}; do if [ -e "$d" ] || [ -h "$d" ]; then [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || '
-    f"{{ ls -1 {_WANTS}; return; }}; else a=2; fi; done; "
-    # ls lists its operands sorted too: basic.target.wants/ first
-    "s=; for d in " + " ".join(sorted(_WANTS.split())) + "; do "
-    'if ! [ -e "$d" ]; then printf \'%s: absent\\n\' "$d"; continue; fi; [ -z "$s" ] || echo; s=1; printf \'%s:\\n\' "$d"; '
-    'for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf \'%s\\n\' "${e#"$d"}"; fi; done; done; return $a'
-)
-
 # -- the facts: each one's probe sections (shell snippets, read-only) and its parser -------------------------------
 # `t` (defined by the probe's prelude) wraps commands that may hang (a stuck daemon, an NFS mount) in `timeout`.
 
@@ -303,6 +289,20 @@ shared("df", f"t df -P -k / /data; r=$?; [ -d /data ] && echo '{_DATA_DIR}'; ret
 param("BKD_INSTALL_DIR", lambda inv, host: inv.install_dir)
 
 
+# the shell's `read` (no process) of the personality and the kernel release; a comment line says where the machine
+# came from, then the machine as `uname -m` prints it (p_os reads the last line)
+_UNAME_FROM_RELEASE = "# uname -m not run: the arch of the kernel release, default personality"
+_UNAME_M = (
+    "p=; r=; [ -r /proc/self/personality ] && read -r p </proc/self/personality; "
+    "[ -r /proc/sys/kernel/osrelease ] && read -r r </proc/sys/kernel/osrelease; "
+    'if [ "$p" = 00000000 ]; then case "$r" in '
+    + " ".join(
+        f"*.el[0-9]*.{a}) printf '%s\\n%s\\n' '{_UNAME_FROM_RELEASE}' {a}; return 0;;" for a in ("x86_64", "aarch64")
+    )
+    + " esac; fi; uname -m"
+)
+
+
 def _kv_file(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
@@ -320,9 +320,13 @@ def _kv_file(text: str) -> dict[str, str]:
         "os_release": "__bkd_rd /etc/os-release",
         "centos_release": "__bkd_rd /etc/centos-release",
         "redhat_release": "__bkd_rd /etc/redhat-release",
-        # `uname` itself, not /proc/sys/kernel/arch (newer kernels; not CentOS 7's 3.10): that file gives the kernel's
-        # machine even under a 32-bit personality (`setarch linux32`), where uname says i686 (fixtures/host/os-version)
-        "uname_m": "uname -m",
+        # `uname -m`, or what it prints without running it (issue 16: one process less on the guide's hosts): a RHEL
+        # or CentOS kernel names its machine at the end of its release (3.10.0-1160.el7.x86_64: the kernel package's
+        # arch, which rpm installs on that machine only), and under the default personality (/proc/self/personality
+        # 00000000) uname's machine is the kernel's. Any other personality (`setarch linux32`: uname says i686,
+        # fixtures/host/os-version), another kernel or arch, or a file the shell cannot read: uname itself. Not
+        # /proc/sys/kernel/arch: newer kernels only, not CentOS 7's 3.10, and blind to the personality.
+        "uname_m": _UNAME_M,
     },
 )
 def p_os(f: HostFacts) -> dict[str, Any]:
@@ -334,13 +338,19 @@ def p_os(f: HostFacts) -> dict[str, Any]:
             T("没有 /etc/os-release 和 /etc/centos-release", "neither /etc/os-release nor /etc/centos-release exists")
         )
     m_arch = f.sections.get("uname_m")
-    arch = m_arch.text().strip() if m_arch is not None and m_arch.ok else None  # §一.4.1: 64位 (x86_64)
+    arch = arch_from = None  # §一.4.1: 64位 (x86_64)
+    if m_arch is not None and m_arch.ok:
+        lines = m_arch.text().strip().splitlines()
+        arch_from = "kernel release" if _UNAME_FROM_RELEASE in lines else "uname -m"
+        lines = [x for x in lines if x != _UNAME_FROM_RELEASE]
+        arch = lines[-1].strip() if lines else None
     try:
         from bkdoctor.facts.osid import identify  # the `distro` library (see osid.py)
     except ImportError:  # distro not installed: the hand parser below
         pass
     else:
-        return {"arch": arch, **identify({"os_release": osr, "centos_release": centos, "redhat_release": redhat})}
+        ident = identify({"os_release": osr, "centos_release": centos, "redhat_release": redhat})
+        return {"arch": arch, "arch_from": arch_from, **ident}
     kv = _kv_file(osr or "")
     release = (centos or redhat or "").strip()
     version = kv.get("VERSION_ID", "")
@@ -349,6 +359,7 @@ def p_os(f: HostFacts) -> dict[str, Any]:
         version = m.group(1)  # '7.9.2009' is more precise than VERSION_ID '7'
     return {
         "arch": arch,
+        "arch_from": arch_from,
         "id": kv.get("ID", "centos" if centos else ""),
         "name": kv.get("PRETTY_NAME") or release or kv.get("NAME", ""),
         "version": version,
@@ -437,23 +448,152 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
     return {"runtime": runtime, "config": config, "config_exists": cfg is not None}
 
 
+# Whether firewalld starts at the next boot, without `systemctl is-enabled` (issue 16: one process less, and no
+# GetUnitFileState call that makes PID 1 walk /etc/systemd/system): the shell reads the files as systemd 219
+# (CentOS 7.9's) does for that call, from redhat-plumbers/systemd-rhel7 (rhel-7.9, the 7.9 release and its update of
+# Nov 2021) src/shared/install.c unit_file_lookup_state (read, not run here), and, stricter than that word, what
+# boot itself reads:
+# - the unit file is the first firewalld.service in /etc/systemd/system, /run/systemd/system,
+#   /usr/local/lib/systemd/system, /usr/lib/systemd/system (a dangling link too); none: is-enabled's own message;
+# - masked (masked-runtime under /run) when that file is a link to /dev/null, an empty file or a device;
+# - enabled (/etc/systemd/system) or enabled-runtime (/run/systemd/system) when an entry of a .wants or .requires
+#   directory there is named firewalld.service, of any type and in a linked directory too (boot pulls in every such
+#   entry by its name: a copied file starts firewalld as a link does; is-enabled counts links only), or when a link
+#   there (in a directory that is not itself a link, as systemd does not enter one; backup names too, which the
+#   release skips and its update does not; not a dot name, which the glob skips as the release and boot do) is
+#   named firewalld.service or resolves to one of the unit files
+#   (`-ef`: find_symlinks_fd matches its target's name: the WantedBy links, the Alias
+#   dbus-org.fedoraproject.FirewallD1.service); not the link at the top named after the unit whose target is named so
+#   too (linked, then linked-runtime);
+# - otherwise static, indirect or disabled, by the unit file's [Install] (the shell prints the file with `read`, no
+#   `cat`; p_firewalld reads it: unit_file_state_from_install).
+# What the shell cannot tell, `systemctl is-enabled` answers: a directory two levels down (the release looks at any
+# depth, its update at .wants/.requires only), a directory or unit file this user cannot read, a unit file that is
+# a dangling link or no file, a link named firewalld.service at the top that resolves to no unit file (its target's
+# name unknown). Not is-enabled's word, on purpose: a link of another name whose target is missing (a removed
+# package's, common) is not read as enabling firewalld, where is-enabled says enabled if that missing target is
+# named firewalld.service; nothing starts through it at boot, and "enabled" here means "starts at the next boot".
+# Left: a link of another name to an existing file named firewalld.service outside the unit directories. The section
+# runs in the bounded group (host.GROUPS): `-ef` follows links (one may point into a dead NFS mount), and systemctl
+# asks PID 1.
+_FW_DIRS = "/etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system"
+_FW_INSTALL = "# [Install] of "
+_ASK = "{ t systemctl is-enabled firewalld; return; }"
+_FIREWALLD_ENABLED = (
+    f"u=; c=; for d in {_FW_DIRS}; do e=$d/firewalld.service; "
+    '[ -h "$e" ] || [ -e "$e" ] || continue; [ -n "$u" ] || u=$e; c="$c $e"; done; '
+    '[ -n "$u" ] || { echo "Failed to get unit file state for firewalld.service: No such file or directory"; '
+    "return 1; }; "
+    'if [ -c "$u" ] || [ -b "$u" ] || { [ -f "$u" ] && ! [ -s "$u" ]; }; then '
+    'case "$u" in /run/systemd/system/*) echo masked-runtime;; *) echo masked;; esac; return 1; fi; '
+    f'[ -f "$u" ] && [ -r "$u" ] || {_ASK}; '
+    "lc=; lr=; for d in /etc/systemd/system /run/systemd/system; do "
+    'w=enabled; [ "$d" = /etc/systemd/system ] || w=enabled-runtime; '
+    f'[ -d "$d" ] || continue; [ -r "$d" ] && [ -x "$d" ] || {_ASK}; '
+    'for e in "$d"/*.wants/firewalld.service "$d"/*.requires/firewalld.service; do '
+    'if [ -h "$e" ] || [ -e "$e" ]; then echo "$w"; return 0; fi; done; '
+    'for e in "$d"/* "$d"/*/*; do q=${e%/*}; [ "$q" = "$d" ] || ! [ -h "$q" ] || continue; '
+    'if ! [ -h "$e" ]; then [ -d "$e" ] || continue; '
+    f'[ "$q" = "$d" ] && [ -r "$e" ] && [ -x "$e" ] || {_ASK}; continue; fi; '
+    'm=; for x in $c; do [ "$x" = "$e" ] || ! [ "$e" -ef "$x" ] || m=1; done; '
+    f'if [ "$e" = "$d/firewalld.service" ]; then [ -n "$m" ] || {_ASK}; '
+    '[ "$d" = /etc/systemd/system ] && lc=1 || lr=1; continue; fi; '
+    'case "$e" in */firewalld.service) m=1;; esac; '
+    '[ -z "$m" ] || { echo "$w"; return 0; }; done; done; '
+    # systemd 219 answers linked before linked-runtime
+    '[ -z "$lc" ] || { echo linked; return 1; }; [ -z "$lr" ] || { echo linked-runtime; return 1; }; '
+    f"printf '%s%s\\n' '{_FW_INSTALL}' \"$u\"; "
+    'while IFS= read -r l || [ -n "$l" ]; do printf \'%s\\n\' "$l"; done <"$u"'
+)
+_INSTALL_KEYS = (b"WantedBy", b"RequiredBy", b"Alias", b"Also")
+
+
+def _install_words(value: bytes) -> list[bytes]:
+    """The words of a WantedBy=/RequiredBy=/Alias=/Also= value as systemd 219's config_parse_strv takes them
+    (FOREACH_WORD_QUOTED, util.c split()): blank-separated, a word may be quoted with ' or " (a backslash escapes),
+    and at an unclosed quote, text right after a closing quote or a backslash at the end, the rest is garbage and
+    dropped; a word that is not UTF-8 is dropped."""
+    words, i, n = [], 0, len(value)
+    while True:
+        while i < n and value[i : i + 1] in (b" ", b"\t", b"\r", b"\n"):
+            i += 1
+        if i >= n:
+            return words
+        q = value[i : i + 1]
+        j = i + 1 if q in (b"'", b'"') else i
+        while j < n and (
+            value[j : j + 1] != q if q in (b"'", b'"') else value[j : j + 1] not in (b" ", b"\t", b"\r", b"\n")
+        ):
+            j += 2 if value[j : j + 1] == b"\\" else 1
+        if j > n or (
+            q in (b"'", b'"') and (j >= n or (j + 1 < n and value[j + 1 : j + 2] not in (b" ", b"\t", b"\r", b"\n")))
+        ):
+            return words  # unclosed quote, garbage after it, or an escape cut by the end: the rest is dropped
+        word = value[i + 1 : j] if q in (b"'", b'"') else value[i:j]
+        i = j + 1 if q in (b"'", b'"') else j
+        try:
+            word.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        words.append(word)
+
+
+def unit_file_state_from_install(data: bytes) -> str:
+    """static, indirect or disabled, as systemd 219 (rhel-7.9) decides from the unit file's [Install] section
+    (install_info_discover): disabled when WantedBy=, RequiredBy= or Alias= name anything, indirect when only Also=
+    does, static otherwise (an empty value empties the list before it; words as _install_words reads them). Lines as
+    its config parser reads them: blanks are space, tab, CR and LF only, `#` and `;` comments, a trailing backslash
+    (an odd number of them) joins the next line (on the last line: dropped). A NUL (systemd: the file cannot be
+    read, an error, not enabled) ends a line here; a `.include` (which systemd follows, to a file not read here)
+    counts as static: both the strict side (static counts as enabled in p_firewalld)."""
+    section = None
+    lists: dict[bytes, list[bytes]] = {}
+    lines = data.replace(b"\0", b"\n").split(b"\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        cont = (len(line) - len(line.rstrip(b"\\"))) % 2 == 1
+        while cont and i < len(lines):
+            line = line[:-1] + b" " + lines[i]
+            i += 1
+            cont = (len(line) - len(line.rstrip(b"\\"))) % 2 == 1
+        if cont:
+            break  # a continuation the file ends in: systemd drops it
+        line = line.strip(b" \t\r\n")
+        if not line or line[:1] in (b"#", b";"):
+            continue
+        if line.startswith(b".include"):
+            return "static"
+        if line.startswith(b"[") and line.endswith(b"]"):
+            section = line[1:-1]
+            continue
+        if section != b"Install" or b"=" not in line:
+            continue
+        key, value = (x.strip(b" \t\r\n") for x in line.split(b"=", 1))
+        if key in _INSTALL_KEYS:
+            lists[key] = lists.get(key, []) + _install_words(value) if value else []
+    if any(lists.get(k) for k in (b"WantedBy", b"RequiredBy", b"Alias")):
+        return "disabled"
+    return "indirect" if lists.get(b"Also") else "static"
+
+
 @fact(
     "firewalld",
     sections={
         "systemd_running": SHARED,
-        # `is-enabled` reads the unit's links on disk (D-Bus GetUnitFileState), where `systemctl show`'s UnitFileState
-        # is what PID 1 computed when it loaded the unit (stale after links changed by hand until a daemon-reload).
+        # the links on disk, as `systemctl is-enabled` reads them (not `systemctl show`'s UnitFileState: what PID 1
+        # computed when it loaded the unit, stale after links changed by hand until a daemon-reload)
+        "firewalld_enabled": _FIREWALLD_ENABLED,
         # No `is-active` for root (issue 16: one process less): a running firewalld is a process named firewalld
         # (its ExecStart is the script /usr/sbin/firewalld: the kernel names the process after it), which
         # `processes` lists; a bundle of an older bkdoctor has is-active's answer, and it is read.
-        "firewalld_enabled": "t systemctl is-enabled firewalld",
         # ... but a user other than root may not see root's processes (/proc mounted with hidepid=1 or 2, as
         # hardening guides ask): then systemd is asked (status 4 without a process for root, who sees them all)
         "firewalld_active": (
             'u=; while read -r k r e x; do if [ "$k" = Uid: ]; then u=$e; break; fi; done </proc/self/status; '
             '[ "$u" = 0 ] && return 4; t systemctl is-active firewalld'
         ),
-        "firewalld_wants": _LS_WANTS,
         "processes": SHARED,
     },
 )
@@ -462,20 +602,28 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
     procs = _process_names(f)
     running = "firewalld" in procs
     active = None
-    enabled = None
     if systemd:
         sa = f.sections.get("firewalld_active")
         if sa is not None and sa.rc != 4:  # not root (or a bundle of an older bkdoctor, where it always ran)
             a = sa.text().strip().splitlines()
             active = bool(a) and a[-1].strip() == "active"
-        e = f.sec("firewalld_enabled").text().strip().splitlines()
-        enabled = bool(e) and e[-1].strip() in ("enabled", "enabled-runtime", "static")
-    wants = f.sec("firewalld_wants").text()
-    if "firewalld.service" in wants.split():
+    # the links on disk count with or without systemd running (a bundle of an older bkdoctor: is-enabled's answer,
+    # read when systemd ran, as it was read then)
+    sec = f.sec("firewalld_enabled")
+    e = sec.text()
+    if e.startswith(_FW_INSTALL):
+        state = unit_file_state_from_install(sec.out.split(b"\n", 1)[1] if b"\n" in sec.out else b"")
+    elif systemd or f.sections.get("firewalld_wants") is None:
+        lines = e.strip().splitlines()
+        state = lines[-1].strip() if lines else ""
+    else:
+        state = ""
+    enabled = state in ("enabled", "enabled-runtime", "static")
+    # a bundle of an older bkdoctor: the wants directories it listed
+    wants = f.sections.get("firewalld_wants")
+    if wants is not None and "firewalld.service" in wants.text().split():
         enabled = True
-    elif enabled is None:
-        enabled = False
-    return {"systemd": systemd, "active": bool(active) or running, "enabled": bool(enabled), "process": running}
+    return {"systemd": systemd, "active": bool(active) or running, "enabled": enabled, "process": running}
 
 
 # Chains that Kubernetes, the CNI plugins and Docker own: their rules are expected once K8s runs.
@@ -1526,8 +1674,8 @@ GROUPS = (
         "docker_cli_info",  # runs only when the Docker socket is absent
         "chronyc_tracking",
         "ntpstat",
+        "firewalld_enabled",  # the unit files' links (-ef follows them); systemctl only where they cannot tell
         "firewalld_active",  # systemctl, for a user other than root only
-        "firewalld_enabled",  # systemctl: PID 1 / D-Bus (gives up after D-Bus's 25 s default only)
         "timedatectl",  # D-Bus activation of timedated
         # -w: waits for the xtables lock, without limit on CentOS 7 (iptables 1.4.21: `-w` takes no seconds there;
         # from its changelog, not run here); kube-proxy and the CNI hold it all day

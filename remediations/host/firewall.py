@@ -20,8 +20,12 @@ def plan(facts, ctx):
                 f"if {SYSTEMD}; then systemctl stop firewalld; systemctl disable firewalld; "
                 'else p=$(cat /var/run/firewalld.pid 2>/dev/null); [ -n "$p" ] && kill "$p" && '
                 'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; '
-                "rm -f /etc/systemd/system/multi-user.target.wants/firewalld.service "
-                "/etc/systemd/system/basic.target.wants/firewalld.service; true; fi",
+                # what `systemctl disable` removes: the links systemd counts as enabling it (the WantedBy links in
+                # any target's directory, the Alias); links only, as systemctl: a file copied into a .wants directory
+                # (it starts firewalld at boot too) is the operator's, and the re-check still says enabled
+                "for l in /etc/systemd/system/*/firewalld.service "
+                '/etc/systemd/system/dbus-org.fedoraproject.FirewallD1.service; do [ -h "$l" ] && rm -f "$l"; done; '
+                "true; fi",
                 T("停止并禁用 firewalld", "stop and disable firewalld"),
                 undo="systemctl enable --now firewalld",
             )

@@ -27,11 +27,16 @@ def check(facts, ctx):
     observed = {"id": o["id"], "version": o["version"], "name": o["name"], "arch": o.get("arch")}
     expected = f"{th['os_id']} {th['os_recommended']} {th['os_arch']}"
     if o.get("arch") != th["os_arch"]:
-        # §一.4.1: CentOS 7.9 64位; `uname -m` says x86_64 on a 64-bit system
+        # §一.4.1: CentOS 7.9 64位; `uname -m` says x86_64 on a 64-bit system (or the kernel release says what it
+        # would: facts.host._UNAME_M)
+        if o.get("arch_from") == "kernel release":
+            said = T(f"内核版本号表明机器为 {o['arch']}", f"the kernel release names the machine {o['arch']}")
+        else:
+            said = T(f"uname -m 为 {o.get('arch') or '未知'}", f"uname -m says {o.get('arch') or 'nothing'}")
         return failed(
             T(
-                f"uname -m 为 {o.get('arch') or '未知'}，文档要求 64 位（{th['os_arch']}）",
-                f"uname -m says {o.get('arch') or 'nothing'}; the guide requires 64-bit ({th['os_arch']})",
+                f"{said.zh}，文档要求 64 位（{th['os_arch']}）",
+                f"{said.en}; the guide requires 64-bit ({th['os_arch']})",
             ),
             observed=observed,
             expected=expected,

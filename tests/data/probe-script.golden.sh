@@ -86,10 +86,6 @@ printf '\n@@BKD-0123456789abcdef:E:etc_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fio\n'
 ( command -v fio >/dev/null 2>&1 || exit 127; timeout -k 5 10 test -d "$BKD_FIO_DIR"; r=$?; [ $r -eq 0 ] || { [ $r -eq 1 ] && exit 3; exit $r; }; f="$BKD_FIO_DIR/.bkdoctor-fio.$$"; trap 'timeout -k 5 10 rm -f "$f"' EXIT INT TERM; run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename="$f" --size="$BKD_FIO_SIZE" --rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime="$BKD_FIO_RUNTIME" --time_based --output-format=json "$@"; }; run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; } ) </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:fio:%s\n' "$?"
-printf '\n@@BKD-0123456789abcdef:B:firewalld_wants\n'
-__bkd_s() { a=0; for d in /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; do if [ -e "$d" ] || [ -h "$d" ]; then [ -d "$d" ] && [ -r "$d" ] && [ -x "$d" ] || { ls -1 /etc/systemd/system/multi-user.target.wants/ /etc/systemd/system/basic.target.wants/; return; }; else a=2; fi; done; s=; for d in /etc/systemd/system/basic.target.wants/ /etc/systemd/system/multi-user.target.wants/; do if ! [ -e "$d" ]; then printf '%s: absent\n' "$d"; continue; fi; [ -z "$s" ] || echo; s=1; printf '%s:\n' "$d"; for e in "$d"*; do if [ -e "$e" ] || [ -h "$e" ]; then printf '%s\n' "${e#"$d"}"; fi; done; done; return $a
-}; __bkd_s </dev/null 2>&1
-printf '\n@@BKD-0123456789abcdef:E:firewalld_wants:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fstab\n'
 __bkd_s() { __bkd_rd /etc/fstab
 }; __bkd_s </dev/null 2>&1
@@ -196,7 +192,7 @@ __bkd_s() { [ -e /etc/timezone ] || return 3; __bkd_rd /etc/timezone
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:timezone_file:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:uname_m\n'
-__bkd_s() { uname -m
+__bkd_s() { p=; r=; [ -r /proc/self/personality ] && read -r p </proc/self/personality; [ -r /proc/sys/kernel/osrelease ] && read -r r </proc/sys/kernel/osrelease; if [ "$p" = 00000000 ]; then case "$r" in *.el[0-9]*.x86_64) printf '%s\n%s\n' '# uname -m not run: the arch of the kernel release, default personality' x86_64; return 0;; *.el[0-9]*.aarch64) printf '%s\n%s\n' '# uname -m not run: the arch of the kernel release, default personality' aarch64; return 0;; esac; fi; uname -m
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:uname_m:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:uname_r\n'
@@ -223,14 +219,14 @@ printf '"'"'\n%s:B:ntpstat\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; command -v ntpstat >/dev/null 2>&1 || return 127; t ntpstat
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:ntpstat:%s\n'"'"' "$__bkd_m" "$?"
+printf '"'"'\n%s:B:firewalld_enabled\n'"'"' "$__bkd_m"
+__bkd_s() { u=; c=; for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system; do e=$d/firewalld.service; [ -h "$e" ] || [ -e "$e" ] || continue; [ -n "$u" ] || u=$e; c="$c $e"; done; [ -n "$u" ] || { echo "Failed to get unit file state for firewalld.service: No such file or directory"; return 1; }; if [ -c "$u" ] || [ -b "$u" ] || { [ -f "$u" ] && ! [ -s "$u" ]; }; then case "$u" in /run/systemd/system/*) echo masked-runtime;; *) echo masked;; esac; return 1; fi; [ -f "$u" ] && [ -r "$u" ] || { t systemctl is-enabled firewalld; return; }; lc=; lr=; for d in /etc/systemd/system /run/systemd/system; do w=enabled; [ "$d" = /etc/systemd/system ] || w=enabled-runtime; [ -d "$d" ] || continue; [ -r "$d" ] && [ -x "$d" ] || { t systemctl is-enabled firewalld; return; }; for e in "$d"/*.wants/firewalld.service "$d"/*.requires/firewalld.service; do if [ -h "$e" ] || [ -e "$e" ]; then echo "$w"; return 0; fi; done; for e in "$d"/* "$d"/*/*; do q=${e%/*}; [ "$q" = "$d" ] || ! [ -h "$q" ] || continue; if ! [ -h "$e" ]; then [ -d "$e" ] || continue; [ "$q" = "$d" ] && [ -r "$e" ] && [ -x "$e" ] || { t systemctl is-enabled firewalld; return; }; continue; fi; m=; for x in $c; do [ "$x" = "$e" ] || ! [ "$e" -ef "$x" ] || m=1; done; if [ "$e" = "$d/firewalld.service" ]; then [ -n "$m" ] || { t systemctl is-enabled firewalld; return; }; [ "$d" = /etc/systemd/system ] && lc=1 || lr=1; continue; fi; case "$e" in */firewalld.service) m=1;; esac; [ -z "$m" ] || { echo "$w"; return 0; }; done; done; [ -z "$lc" ] || { echo linked; return 1; }; [ -z "$lr" ] || { echo linked-runtime; return 1; }; printf '"'"'%s%s\n'"'"' '"'"'# [Install] of '"'"' "$u"; while IFS= read -r l || [ -n "$l" ]; do printf '"'"'%s\n'"'"' "$l"; done <"$u"
+}; __bkd_s </dev/null 2>&1
+printf '"'"'\n%s:E:firewalld_enabled:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:firewalld_active\n'"'"' "$__bkd_m"
 __bkd_s() { u=; while read -r k r e x; do if [ "$k" = Uid: ]; then u=$e; break; fi; done </proc/self/status; [ "$u" = 0 ] && return 4; t systemctl is-active firewalld
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:firewalld_active:%s\n'"'"' "$__bkd_m" "$?"
-printf '"'"'\n%s:B:firewalld_enabled\n'"'"' "$__bkd_m"
-__bkd_s() { t systemctl is-enabled firewalld
-}; __bkd_s </dev/null 2>&1
-printf '"'"'\n%s:E:firewalld_enabled:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:timedatectl\n'"'"' "$__bkd_m"
 __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking gave the sync state'"'"'; return 4; }; t timedatectl status
 }; __bkd_s </dev/null 2>&1
