@@ -528,8 +528,10 @@ def _bounded(line: str, head: int = 700, tail: int = 300) -> str:
 
 
 if __name__ == "__main__":
+    import bkdoctor.launch
     from bkdoctor.launch import exiting
 
+    bkdoctor.launch.ONE_SHOT = True
     try:
         main()
     finally:
