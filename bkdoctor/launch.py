@@ -44,19 +44,16 @@ def exiting() -> None:
     gc.freeze()
 
 
-def freeze_before_the_scan() -> None:
-    """In a one-shot process (ONE_SHOT), just before the hosts are scanned: the objects made so far (the modules
-    imported, the rules, the inventory: they live until the process ends) are moved out of the cyclic garbage
-    collector's sight (`gc.freeze()`), so its full collections during the scan walk only what the scan makes (issue
-    16: at 300 hosts, ~310 collections walked the ~600 imported modules' objects again and again). asyncssh, which
-    the first SSH session would import, is imported first, to be frozen with the rest. Reference counting frees
-    what it freed before; the cluster listing still freezes its pages (facts.cluster.out_of_collector_sight)."""
+def collect_less_during_the_scan() -> None:
+    """In a one-shot process (ONE_SHOT), just before the hosts are scanned: the cyclic garbage collector's youngest
+    generation is collected every 10,000 allocations net, not every 700 (issue 16: a 300-host scan made ~310
+    collections, each older one walking again what the scan keeps, its findings and sessions; with 10,000, ~20:
+    `python3 bench/gc_scan.py`, README "Performance"). Garbage in reference cycles waits a little longer;
+    reference counting frees the rest as always. A library caller's or a test's process is left as it is."""
     import gc
 
-    if not ONE_SHOT or not gc.isenabled():
-        return
-    try:
-        import asyncssh  # noqa: F401
-    except ImportError:  # pragma: no cover - a local scan without the SSH transport installed
-        pass
-    gc.freeze()
+    if ONE_SHOT and gc.isenabled():
+        gc.set_threshold(SCAN_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+SCAN_GC_THRESHOLD = 10_000

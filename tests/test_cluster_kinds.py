@@ -193,8 +193,7 @@ def test_a_configmap_refused_by_the_api_errs_only_for_its_readers(monkeypatch):
 def test_the_kept_objects_are_out_of_the_collectors_sight_while_listing_and_given_back(monkeypatch):
     """Issue 16: the gathering freezes (gc.freeze) each page's kept objects, so the collector's full collections do
     not walk every kept pod and event again as the lists grow; at the end it unfreezes them (nothing stays frozen,
-    the facts are the same). After a freeze made by someone else before (a one-shot process freezes before the
-    scan: launch.freeze_before_the_scan) the pages are frozen all the same and nothing is unfrozen at the end."""
+    the facts are the same), and a freeze made by someone else before is left as it was."""
     import gc
 
     from bkdoctor.scan import engine
@@ -227,12 +226,10 @@ def test_the_kept_objects_are_out_of_the_collectors_sight_while_listing_and_give
     gc.freeze()
     try:
         frozen_at_page.clear()
-        unfrozen = []
-        monkeypatch.setattr(gc, "unfreeze", lambda: unfrozen.append(1))
         assert gather() == pods
-        assert frozen_at_page[-1] > frozen_at_page[0]  # the pages read so far: frozen too
-        assert not unfrozen and gc.get_freeze_count() > 0  # and nothing unfrozen: their freeze not undone
-        monkeypatch.undo()
+        # nothing frozen by the gathering (frozen objects freed meanwhile leave the count)
+        assert all(b <= a for a, b in zip(frozen_at_page, frozen_at_page[1:]))
+        assert gc.get_freeze_count() > 0  # and their freeze not undone
     finally:
         gc.unfreeze()
     del keep

@@ -561,18 +561,15 @@ def out_of_collector_sight(facts: ClusterFacts) -> Iterator[None]:
     of them again: at 5,000 pods and 20,000 events 18 full collections, 0.7-1.0 s of CPU of a 2 s decode on this
     machine (issue 16; the floor keeps nothing, so its full collections are of one page). The lists are plain JSON
     data, without reference cycles, freed by reference counting as always; what is frozen meanwhile (also other
-    threads' objects, e.g. the hosts' SSH sessions) is only kept from the collector until the end. When someone
-    else froze objects before (a one-shot process: launch.freeze_before_the_scan), the pages are frozen all the
-    same and nothing is unfrozen at the end (theirs would be too): the process ends after the scan, and reference
-    counting frees the lists as before. Does nothing when the collector is off."""
-    mine = gc.isenabled()
-    theirs = gc.get_freeze_count() > 0
+    threads' objects, e.g. the hosts' SSH sessions) is only kept from the collector until the end. Does nothing
+    when someone else froze objects (their freeze is not undone) or the collector is off."""
+    mine = gc.isenabled() and gc.get_freeze_count() == 0
     facts.freeze_kept = mine
     try:
         yield
     finally:
         facts.freeze_kept = False
-        if mine and not theirs:
+        if mine:
             gc.unfreeze()
 
 

@@ -149,9 +149,9 @@ def run_scan(
             from bkdoctor.scan.kubeletcache import KubeletCache
 
             kubelet_cache = KubeletCache()
-        from bkdoctor.launch import freeze_before_the_scan
+        from bkdoctor.launch import collect_less_during_the_scan
 
-        freeze_before_the_scan()
+        collect_less_during_the_scan()
         # the reports are made from the findings: the hosts' facts go as soon as the rules ran (issue 16)
         result = asyncio.run(
             scan_with_progress(
