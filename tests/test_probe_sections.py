@@ -695,6 +695,7 @@ UNITS = {
         "enabled",
     ),
     "other-name": ({**VENDOR, f"{E}/multi-user.target.wants/fw.service": FW}, "enabled"),
+    "newline-in-the-name": ({**VENDOR, f"{E}/a\nb.target.wants/firewalld.service": FW}, "enabled"),
     "runtime": ({**VENDOR, f"{R}/multi-user.target.wants/firewalld.service": FW}, "enabled-runtime"),
     "masked": (
         {**VENDOR, f"{E}/firewalld.service": "-> /dev/null", f"{E}/multi-user.target.wants/firewalld.service": FW},
@@ -797,9 +798,13 @@ def test_firewalld_enabled_from_the_files_gives_what_is_enabled_gives(tmp_path, 
     elif sec.text().startswith(host._FW_INSTALL):
         assert host.unit_file_state_from_install(sec.out.split(b"\n", 1)[1]) == word, sec
         assert sec.rc == 0, sec
+    elif word.startswith("enabled"):  # the word, then the entry that starts it at boot
+        first, via = sec.text().split("\n" + host._FW_VIA, 1)
+        assert first == word and sec.rc == 0, (case, sec)
+        assert via.startswith(str(root)) and via.endswith("\n") and got["enabled_by"] == via[:-1], (case, got)
+        assert os.path.lexists(got["enabled_by"]), got
     else:
-        assert sec.text() == word + "\n", (case, sec)
-        assert sec.rc == (0 if word.startswith("enabled") else 1), sec
+        assert sec.text() == word + "\n" and sec.rc == 1, (case, sec)
     assert got["enabled"] == (word in ("enabled", "enabled-runtime", "static")), (case, got)
 
 

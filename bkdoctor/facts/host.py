@@ -478,6 +478,7 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
 # asks PID 1.
 _FW_DIRS = "/etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system"
 _FW_INSTALL = "# [Install] of "
+_FW_VIA = "# via "  # after enabled / enabled-runtime: the entry that starts it at boot
 _ASK = "{ t systemctl is-enabled firewalld; return; }"
 _FIREWALLD_ENABLED = (
     f"u=; c=; for d in {_FW_DIRS}; do e=$d/firewalld.service; "
@@ -491,7 +492,7 @@ _FIREWALLD_ENABLED = (
     'w=enabled; [ "$d" = /etc/systemd/system ] || w=enabled-runtime; '
     f'[ -d "$d" ] || continue; [ -r "$d" ] && [ -x "$d" ] || {_ASK}; '
     'for e in "$d"/*.wants/firewalld.service "$d"/*.requires/firewalld.service; do '
-    'if [ -h "$e" ] || [ -e "$e" ]; then echo "$w"; return 0; fi; done; '
+    f'if [ -h "$e" ] || [ -e "$e" ]; then printf \'%s\\n{_FW_VIA}%s\\n\' "$w" "$e"; return 0; fi; done; '
     'for e in "$d"/* "$d"/*/*; do q=${e%/*}; [ "$q" = "$d" ] || ! [ -h "$q" ] || continue; '
     'if ! [ -h "$e" ]; then [ -d "$e" ] || continue; '
     f'[ "$q" = "$d" ] && [ -r "$e" ] && [ -x "$e" ] || {_ASK}; continue; fi; '
@@ -499,7 +500,7 @@ _FIREWALLD_ENABLED = (
     f'if [ "$e" = "$d/firewalld.service" ]; then [ -n "$m" ] || {_ASK}; '
     '[ "$d" = /etc/systemd/system ] && lc=1 || lr=1; continue; fi; '
     'case "$e" in */firewalld.service) m=1;; esac; '
-    '[ -z "$m" ] || { echo "$w"; return 0; }; done; done; '
+    f'[ -z "$m" ] || {{ printf \'%s\\n{_FW_VIA}%s\\n\' "$w" "$e"; return 0; }}; done; done; '
     # systemd 219 answers linked before linked-runtime
     '[ -z "$lc" ] || { echo linked; return 1; }; [ -z "$lr" ] || { echo linked-runtime; return 1; }; '
     f"printf '%s%s\\n' '{_FW_INSTALL}' \"$u\"; "
@@ -611,9 +612,13 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
     # read when systemd ran, as it was read then)
     sec = f.sec("firewalld_enabled")
     e = sec.text()
+    via = None
     if e.startswith(_FW_INSTALL):
         state = unit_file_state_from_install(sec.out.split(b"\n", 1)[1] if b"\n" in sec.out else b"")
-    elif systemd or f.sections.get("firewalld_wants") is None:
+    elif "\n" + _FW_VIA in e:  # the word, then the entry (whose path may hold a newline: all of the rest)
+        state, via = e.split("\n" + _FW_VIA, 1)
+        via = via.removesuffix("\n")
+    elif systemd or f.sections.get("firewalld_wants") is None:  # systemctl's answer, or a bundle's
         lines = e.strip().splitlines()
         state = lines[-1].strip() if lines else ""
     else:
@@ -623,7 +628,13 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
     wants = f.sections.get("firewalld_wants")
     if wants is not None and "firewalld.service" in wants.text().split():
         enabled = True
-    return {"systemd": systemd, "active": bool(active) or running, "enabled": enabled, "process": running}
+    return {
+        "systemd": systemd,
+        "active": bool(active) or running,
+        "enabled": enabled,
+        "enabled_by": via if enabled else None,
+        "process": running,
+    }
 
 
 # Chains that Kubernetes, the CNI plugins and Docker own: their rules are expected once K8s runs.

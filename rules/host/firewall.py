@@ -29,6 +29,8 @@ def check(facts, ctx):
     except FactUnavailable as e:
         ipt, ipt_err = None, e
     observed = {"firewalld_active": fw["active"], "firewalld_enabled": fw["enabled"]}
+    if fw.get("enabled_by"):  # the entry that starts it at boot (a link, or a copy in a .wants directory)
+        observed["firewalld_enabled_by"] = fw["enabled_by"][:300]
     if ipt is not None:
         observed.update(
             {
@@ -53,10 +55,12 @@ def check(facts, ctx):
             evidence={"iptables": "\n".join(ipt["own_rules"][:50])},
         )
     if fw["enabled"]:
+        by = fw.get("enabled_by") or ""
         return warned(
             T(
-                "firewalld 未运行，但已设置开机启动，重启后会生效",
-                "firewalld is not running but is enabled: it starts at the next boot",
+                "firewalld 未运行，但已设置开机启动，重启后会生效" + (f"（{by[:200]}）" if by else ""),
+                "firewalld is not running but is enabled: it starts at the next boot"
+                + (f" ({by[:200]})" if by else ""),
             ),
             observed=observed,
             expected=expected,
