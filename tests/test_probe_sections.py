@@ -917,3 +917,28 @@ def test_the_entry_that_starts_firewalld_is_one_line_in_the_finding(path):
     assert "\n" not in shown and "\r" not in shown and shown.endswith("firewalld.service") and len(shown) <= 200
     assert res.message.en.endswith(f" ({shown})") and res.message.zh.endswith(f"（{shown}）"), res.message
     assert "\n" not in res.message.en + res.message.zh
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+@pytest.mark.parametrize("lines", [host._FW_MAX_LINES, host._FW_MAX_LINES + 1])
+def test_a_unit_file_too_long_is_not_read_on_and_says_so(tmp_path, shell, lines):
+    """A unit file of more lines than any real one (~25) is read up to _FW_MAX_LINES and the fact is an error that
+    says so, never a guess from half a file."""
+    root = tmp_path / "root"
+    body = UNIT + INSTALL
+    body += "# padding\n" * (lines - body.count("\n"))
+    _layout(root, {f"{L}/firewalld.service": body})
+    b = tools(tmp_path)
+    secs = run(shell, {"firewalld_enabled": host.SECTIONS["firewalld_enabled"]}, b, {d: f"{root}{d}" for d in FW_PATHS})
+    out = secs["firewalld_enabled"].text()
+    assert out.count("\n") <= host._FW_MAX_LINES + 2, len(out)
+    other = {
+        "systemd_running": host.Section("systemd_running", 0, b"yes\n"),
+        "firewalld_active": host.Section("firewalld_active", 4, b""),
+        "processes": host.Section("processes", 0, f"{host._STAT_HEADER}\n1 (systemd) S 0 1\n".encode()),
+    }
+    got = outcome(lambda: HostFacts({**secs, **other}).get("firewalld"))
+    if lines <= host._FW_MAX_LINES:
+        assert got["enabled"] is False, got  # read whole: WantedBy= there, no link: disabled
+    else:
+        assert got[0] == "unavailable" and "more than 2000 lines" in got[1], got

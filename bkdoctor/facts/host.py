@@ -478,6 +478,8 @@ def p_selinux(f: HostFacts) -> dict[str, Any]:
 # asks PID 1.
 _FW_DIRS = "/etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system"
 _FW_INSTALL = "# [Install] of "
+_FW_MAX_LINES = 2000
+_FW_TOO_LONG = f"# not read on: more than {_FW_MAX_LINES} lines"
 _FW_VIA = "# via "  # after enabled / enabled-runtime: the entry that starts it at boot
 _ASK = "{ t systemctl is-enabled firewalld; return; }"
 _FIREWALLD_ENABLED = (
@@ -504,7 +506,9 @@ _FIREWALLD_ENABLED = (
     # systemd 219 answers linked before linked-runtime
     '[ -z "$lc" ] || { echo linked; return 1; }; [ -z "$lr" ] || { echo linked-runtime; return 1; }; '
     f"printf '%s%s\\n' '{_FW_INSTALL}' \"$u\"; "
-    'while IFS= read -r l || [ -n "$l" ]; do printf \'%s\\n\' "$l"; done <"$u"'
+    # at most _FW_MAX_LINES lines (a unit file is ~25): a huge or endless one is not read on, and said so
+    f'n=0; while IFS= read -r l || [ -n "$l" ]; do n=$((n + 1)); [ $n -le {_FW_MAX_LINES} ] || '
+    f"{{ echo '{_FW_TOO_LONG}'; break; }}; printf '%s\\n' \"$l\"; done <\"$u\""
 )
 _INSTALL_KEYS = (b"WantedBy", b"RequiredBy", b"Alias", b"Also")
 
@@ -614,6 +618,14 @@ def p_firewalld(f: HostFacts) -> dict[str, Any]:
     e = sec.text()
     via = None
     if e.startswith(_FW_INSTALL):
+        if e.endswith(_FW_TOO_LONG + "\n"):
+            raise FactUnavailable(
+                T(
+                    f"firewalld 的 unit 文件超过 {_FW_MAX_LINES} 行，未读完：无法判断是否开机启动",
+                    f"firewalld's unit file has more than {_FW_MAX_LINES} lines, not read on: cannot tell whether "
+                    "it starts at boot",
+                )
+            )
         state = unit_file_state_from_install(sec.out.split(b"\n", 1)[1] if b"\n" in sec.out else b"")
     elif "\n" + _FW_VIA in e:  # the word, then the entry (whose path may hold a newline: all of the rest)
         state, via = e.split("\n" + _FW_VIA, 1)
