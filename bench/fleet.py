@@ -362,8 +362,21 @@ def base_state() -> dict:
     }
 
 
-def start_fleet(factory, n: int, plain: bool, keep_resolv: bool):
-    """n hosts on one bridge; returns the Fleet. Base CentOS state unless `plain`.
+def sh_binds(sh: str) -> dict[str, str]:
+    """The hosts' /bin/sh: `bash` (CentOS 7.9's /bin/sh is bash: this machine's bash in its place), `dash` (this
+    machine's /bin/sh as it is) or the path of a shell binary (a bash 4.2 built from its source, say). A bind over the
+    file /bin/sh resolves to, inside each host's own mount namespace: this machine's /bin/sh is untouched."""
+    if sh == "dash":
+        return {}
+    src = shutil.which("bash") if sh == "bash" else sh
+    if not src or not os.path.isfile(src) or not os.access(src, os.X_OK):
+        raise SystemExit(f"--sh: no such shell: {sh}")
+    return {os.path.realpath("/bin/sh"): os.path.realpath(src)}
+
+
+def start_fleet(factory, n: int, plain: bool, keep_resolv: bool, sh: str = "bash"):
+    """n hosts on one bridge; returns the Fleet. Base CentOS state unless `plain`; `sh`: the hosts' /bin/sh
+    (sh_binds).
 
     Every host's own name is in its /etc/hosts (as on a real node) and, unless `keep_resolv`, its resolver is
     127.0.0.1 where nothing listens: a name lookup fails at once, as with a site DNS that answers NXDOMAIN.
@@ -376,7 +389,13 @@ def start_fleet(factory, n: int, plain: bool, keep_resolv: bool):
         files["/etc/resolv.conf"] = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
     overlays = ["/etc"] + ([] if plain else ["/usr/local/bin", "/usr/lib/systemd/system"])
     kw = dict(
-        shared_host_key=True, parallel=2, files=files, symlinks=st["symlinks"], remove=st["remove"], overlays=overlays
+        shared_host_key=True,
+        parallel=2,
+        files=files,
+        symlinks=st["symlinks"],
+        remove=st["remove"],
+        overlays=overlays,
+        binds=sh_binds(sh),
     )
     if not isinstance(factory, list):
         factory = [factory]
@@ -840,6 +859,12 @@ def main() -> int:
     )
     ap.add_argument("--plain", action="store_true", help="plain hosts (no CentOS base state)")
     ap.add_argument(
+        "--sh",
+        default="bash",
+        metavar="SHELL",
+        help="the hosts' /bin/sh: bash (default: CentOS 7.9's is bash), dash (this machine's), or a shell binary's path",
+    )
+    ap.add_argument(
         "--keep-resolv",
         action="store_true",
         help="leave the hosts' resolv.conf as the machine's: every outside name lookup then times out",
@@ -879,6 +904,7 @@ def main() -> int:
         "loadavg_before": load0,
         "plain_hosts": a.plain,
         "keep_resolv": a.keep_resolv,
+        "host_sh": a.sh,
         "goals": GOALS,
         "methods": METHODS,
         "note": "the test hosts' sshd run on this same machine: their CPU is part of every number",
@@ -891,7 +917,7 @@ def main() -> int:
     print(
         f"# bkdoctor fleet scan over SSH: sizes {sizes}, repeat {a.repeat} (ansible {a.ansible_repeat}, "
         f"loop {a.loop_repeat}), "
-        f"concurrency {CONCURRENCY}, {os.cpu_count()} CPUs, load {load0[0]:.2f}"
+        f"concurrency {CONCURRENCY}, {os.cpu_count()} CPUs, load {load0[0]:.2f}, the hosts' /bin/sh: {a.sh}"
     )
     print(
         "# the hosts' sshd run on this same machine: their per-connection CPU (key exchange, sessions, the "
@@ -914,7 +940,7 @@ def main() -> int:
         sock = str(work / "no-such-docker.sock") if a.docker_absent else dockerd.path
         meta["docker_absent"] = a.docker_absent
         t0 = time.monotonic()
-        fleet = start_fleet(factory, sizes[-1], a.plain, a.keep_resolv)
+        fleet = start_fleet(factory, sizes[-1], a.plain, a.keep_resolv, a.sh)
         bringup = time.monotonic() - t0
         meta["bringup_s"] = bringup
         meta["registry_down"] = a.registry_down

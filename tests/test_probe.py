@@ -262,6 +262,36 @@ def test_sections_in_the_probes_shell_cannot_leak():
         assert not runs_inline(bad), bad
     assert runs_inline('set --; set -- "$@" a')  # a function's own positional parameters
     assert runs_inline("a && b; c 2>&1 >&2; [ -x f ] || return 3")
+    # `exec` first in a command substitution replaces the substitution's process only; anywhere else it is a breach
+    for ok in ("r=$(exec chronyc -n tracking); e=$?", 'x=$(TZ=UTC0 exec stat -L -- "$k" 2>/dev/null) || x='):
+        assert runs_inline(ok), ok
+    for bad in (
+        "exec 3>/tmp/x",
+        "a; exec b",
+        "x=$(a; exec b)",
+        "$(( exec ))",
+        "x=`exec b`",
+        "(exec b)",
+        "$(A=$(b) exec c)",
+    ):
+        assert not runs_inline(bad), bad
+
+
+def test_every_captured_command_is_execd_by_its_substitution():
+    """A command whose output a section captures runs as `$(exec cmd ...)`: bash (CentOS 7's /bin/sh) forks twice for
+    `$(cmd 2>/dev/null)`, bash 4.2 for any `$(cmd)` in the bounded groups' `sh -c` (tests/test_probe_cost.py counts
+    them under dash and bash); only substitutions of builtins, and a pipeline (which forks per command anyway), do
+    not."""
+    builtins_only = {"$(command -v kubectl || echo -)", "$(echo $r | tr '\\n' ' ')"}
+    seen = set()
+    for n, s in [*SECTIONS.items(), *host.HELPERS.items()]:
+        for m in re.finditer(r"\$\((?!\()", s):
+            rest = s[m.end() :]
+            if re.match(r"(?:[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_./:+-]* )*exec ", rest):
+                seen.add(n)
+                continue
+            assert any(s.startswith(b, m.start()) for b in builtins_only), (n, s[m.start() : m.start() + 60])
+    assert {"chronyc_tracking", "kubelet_version", "getent_hosts", "nfs_df"} <= seen, seen
 
 
 @pytest.mark.parametrize("shell", ["dash", "bash"])

@@ -753,9 +753,9 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
 # first (host.BOUNDED), its output kept, and when a line `Leap status<blanks>:<something>` is there with status 0 (the
 # parser's regex then matches for sure: it is stricter than the regex) the two others do not run: status 4, a comment.
 # chronyc runs without `t`: `$(t ...)` would fork twice, and the section is in the bounded group (`t` is a plain call
-# there). Its output is printed after it ends, with one final newline (the parser's regexes ignore trailing newlines).
+# there); `$(exec chronyc ...)`: bash 4.2 forks twice for a substitution in the group's `sh -c` (probe.runs_inline). Its output is printed after it ends, with one final newline (the parser's regexes ignore trailing newlines).
 _CHRONYC = (
-    "__bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(chronyc -n tracking); e=$?; "
+    "__bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(exec chronyc -n tracking); e=$?; "
     "[ -z \"$r\" ] || printf '%s\\n' \"$r\"; [ $e -eq 0 ] || return $e; nl='\n'; "
     'while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; '
     'case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" \t"]*) l=${l#?};; *) break;; esac; '
@@ -1036,7 +1036,7 @@ _KUBELET = (
     'if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; '
     "if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; "
     "return; fi; "
-    "__bkd_ki=$(TZ=UTC0 stat -L -c '%d %i %s %y %z' -- \"$__bkd_k\" 2>/dev/null) || __bkd_ki=; "
+    "__bkd_ki=$(TZ=UTC0 exec stat -L -c '%d %i %s %y %z' -- \"$__bkd_k\" 2>/dev/null) || __bkd_ki=; "
     'if [ -n "$__bkd_ki" ]; then __bkd_ki="$__bkd_k $__bkd_ki"; '
     f"printf '{KUBELET_ID}%s\\n' \"$__bkd_ki\"; "
     f'if [ "$__bkd_ki" = "$BKD_KUBELET_SEEN" ]; then echo \'{KUBELET_NOT_RUN}\'; return 0; fi; fi; '
@@ -1220,8 +1220,8 @@ def _hosts_names(inv: Any, host: Any) -> str:
 # each lookup bounded (as before the batch), all of it in the function's subshell
 _GETENT_FALLBACK = (
     "__bkd_gf() ( nl='\n'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
-    '( r=; [ -n "$f" ] || { r=$(timeout -k 1 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
-    '[ -n "$r" ] || { r=$(timeout -k 1 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '( r=; [ -n "$f" ] || { r=$(exec timeout -k 1 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
+    '[ -n "$r" ] || { r=$(exec timeout -k 1 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; '
     'printf \'%s %s\\n\' "$n" "${r%% *}" ) & done; wait )'
 )
 
@@ -1232,7 +1232,7 @@ _GETENT_FALLBACK = (
         "getent_hosts": (
             "command -v getent >/dev/null 2>&1 || return 127; nl='\n'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; "
             'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
-            'r=$(timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); '
+            'r=$(exec timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); '
             # cut off (not getent's own 0 or 2): its last line may be cut as well, so it is not read
             'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; '
             'for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; '
@@ -1310,9 +1310,10 @@ def p_localpv_space(f: HostFacts) -> dict[str, Any] | None:
         "nfs_df": (
             # every touch of the path (the shell's own `test -d` too) is bounded: the section is in BOUNDED, the last
             # of the group, so on a dead hard mount the group's timeout stops it where a shell test would block the
-            # probe for ever (and `stat -f` runs without `t` because it is bounded already; `$(t ...)` would fork twice)
+            # probe for ever (and `stat -f` runs without `t` because it is bounded already; `$(t ...)` would fork
+            # twice; `exec`: see probe.runs_inline)
             '[ -n "$BKD_NFS_PATH" ] || return 4; test -d "$BKD_NFS_PATH" || return 3; '
-            'printf \'fstype %s\\n\' "$(stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"'
+            'printf \'fstype %s\\n\' "$(exec stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"'
         ),
     },
     params={"BKD_NFS_PATH": lambda inv, host: getattr(inv, "nfs_path", None) or ""},
@@ -1539,7 +1540,7 @@ def _endpoints(inv: Any, host: Any) -> str:
     sections={
         "endpoints": (
             "command -v curl >/dev/null 2>&1 || return 127; for u in $BKD_ENDPOINTS; do "
-            "r=$(curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' \"$u\" 2>&1); "
+            "r=$(exec curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' \"$u\" 2>&1); "
             "printf '%s %s %s\\n' \"$u\" \"$?\" \"$(echo $r | tr '\\n' ' ')\"; done"
         ),
     },
@@ -1580,10 +1581,10 @@ def _probe_image(th: dict[str, Any]) -> tuple[str, str]:
         "registry_storage": 'test -d "$BKD_REGISTRY_DATA" || return 3; t df -P -k "$BKD_REGISTRY_DATA"',
         "registry_http": (
             'command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; '
-            "printf 'v2 %s\\n' \"$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' \"$b/v2/\")\"; "
-            "printf 'upstream %s\\n' \"$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' \"$BKD_REGISTRY_UPSTREAM/v2/\")\"; "
+            "printf 'v2 %s\\n' \"$(exec curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' \"$b/v2/\")\"; "
+            "printf 'upstream %s\\n' \"$(exec curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' \"$BKD_REGISTRY_UPSTREAM/v2/\")\"; "
             '[ -n "$BKD_REGISTRY_REPO" ] || return 0; '
-            'for i in 1 2; do printf \'manifest%s %s\\n\' "$i" "$(curl -s -o /dev/null --max-time 60 '
+            'for i in 1 2; do printf \'manifest%s %s\\n\' "$i" "$(exec curl -s -o /dev/null --max-time 60 '
             "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
             "-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' "
             "-H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "

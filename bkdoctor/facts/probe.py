@@ -69,11 +69,20 @@ _ISOLATE_RE = re.compile(
 )
 
 
+# `exec` first in a command substitution, after assignments for the command alone (`$(exec cmd)`, `$(TZ=UTC0 exec
+# cmd)`): it replaces the substitution's own process, never the probe's shell, so it is not an isolation breach. The
+# sections use it for every external command they capture: CentOS 7's /bin/sh is bash 4.2, which forks a second time
+# for `$(cmd 2>/dev/null)` (a redirection stops its one-command shortcut) and for any `$(cmd)` in a `sh -c` shell (the
+# bounded groups: there the substitution's parse is nested, bash 4.2's builtins/evalstring.c ONESHOT condition
+# `parse_and_execute_level == 1` fails); bash 5.2 still does for the redirection. dash forks once either way.
+_COMSUB_EXEC_RE = re.compile(r"\$\((?:[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_./:+-]* )*exec ")
+
+
 @functools.lru_cache(maxsize=1024)  # asked for every section of every host's script: one regex search per snippet
 def runs_inline(snippet: str) -> bool:
     """Whether a built-in section may run in the probe's shell itself (a function, `return` for its status) instead
     of a subshell. Site rules' sections (EXTRA_SECTIONS) always run in a subshell."""
-    return not _ISOLATE_RE.search(snippet)
+    return not _ISOLATE_RE.search(_COMSUB_EXEC_RE.sub("$(", snippet))
 
 
 _PARAM_RE = re.compile(r"^BKD_[A-Z0-9_]+\Z")

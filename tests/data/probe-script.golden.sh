@@ -38,7 +38,7 @@ printf '\n@@BKD-0123456789abcdef:B:__files\n'
 __bkd_files </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:__files:%s\n' "$?"
 __bkd_gf() ( nl='
-'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(timeout -k 1 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(timeout -k 1 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait )
+'; while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; ( r=; [ -n "$f" ] || { r=$(exec timeout -k 1 3 getent ahostsv4 "$n" 2>/dev/null); r=${r%%"$nl"*}; }; [ -n "$r" ] || { r=$(exec timeout -k 1 3 getent hosts "$n" 2>/dev/null); r=${r%%"$nl"*}; }; printf '%s %s\n' "$n" "${r%% *}" ) & done; wait )
 printf '\n@@BKD-0123456789abcdef:B:bandwidth\n'
 __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; curl -sS -L -o /dev/null --connect-timeout 5 --max-time "$BKD_BW_SECONDS" -w '%{http_code} %{size_download} %{time_total} %{speed_download}\n' "$BKD_BW_URL"; rc=$?; [ $rc -eq 28 ] && return 0; return $rc
 }; __bkd_s </dev/null 2>&1
@@ -76,7 +76,7 @@ __bkd_s() { [ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCK
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:docker_client:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:endpoints\n'
-__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; for u in $BKD_ENDPOINTS; do r=$(curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' "$u" 2>&1); printf '%s %s %s\n' "$u" "$?" "$(echo $r | tr '\n' ' ')"; done
+__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; for u in $BKD_ENDPOINTS; do r=$(exec curl -sS -o /dev/null --connect-timeout 5 --max-time 8 -w '%{http_code} %{time_connect}' "$u" 2>&1); printf '%s %s %s\n' "$u" "$?" "$(echo $r | tr '\n' ' ')"; done
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:endpoints:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:etc_hosts\n'
@@ -92,7 +92,7 @@ __bkd_s() { __bkd_rd /etc/fstab
 printf '\n@@BKD-0123456789abcdef:E:fstab:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:getent_hosts\n'
 __bkd_s() { command -v getent >/dev/null 2>&1 || return 127; nl='
-'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; [ $# -lt 2 ] || __bkd_gf "$@"
+'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(exec timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; [ $# -lt 2 ] || __bkd_gf "$@"
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:getent_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:hostname\n'
@@ -160,7 +160,7 @@ __bkd_s() { test -e "$BKD_REGISTRY_CONFIG" || return 3; __bkd_rd "$BKD_REGISTRY_
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_config:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_http\n'
-__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; printf 'v2 %s\n' "$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$b/v2/")"; printf 'upstream %s\n' "$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' "$BKD_REGISTRY_UPSTREAM/v2/")"; [ -n "$BKD_REGISTRY_REPO" ] || return 0; for i in 1 2; do printf 'manifest%s %s\n' "$i" "$(curl -s -o /dev/null --max-time 60 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG")"; done; { t test -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests"; } 2>/dev/null; case $? in 0) echo 'cached yes';; 1) echo 'cached no';; esac
+__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$BKD_REGISTRY_PORT"; printf 'v2 %s\n' "$(exec curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$b/v2/")"; printf 'upstream %s\n' "$(exec curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' "$BKD_REGISTRY_UPSTREAM/v2/")"; [ -n "$BKD_REGISTRY_REPO" ] || return 0; for i in 1 2; do printf 'manifest%s %s\n' "$i" "$(exec curl -s -o /dev/null --max-time 60 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' -w '%{http_code} %{time_total}' "$b/v2/$BKD_REGISTRY_REPO/manifests/$BKD_REGISTRY_TAG")"; done; { t test -d "$BKD_REGISTRY_DATA/docker/registry/v2/repositories/$BKD_REGISTRY_REPO/_manifests"; } 2>/dev/null; case $? in 0) echo 'cached yes';; 1) echo 'cached no';; esac
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_http:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_ingress\n'
@@ -203,7 +203,7 @@ __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
 printf '"'"'\n%s:B:kubelet_version\n'"'"' "$__bkd_m"
 __bkd_s() { __bkd_k=; if [ -n "$BKD_KUBELET_ID" ]; then __bkd_kp=$PATH:; while [ -n "$__bkd_kp" ]; do __bkd_kd=${__bkd_kp%%:*}; __bkd_kp=${__bkd_kp#*:}; [ -n "$__bkd_kd" ] || __bkd_kd=.; if [ -f "$__bkd_kd/kubelet" ] && [ -x "$__bkd_kd/kubelet" ]; then __bkd_k=$__bkd_kd/kubelet; break; fi; done; fi; case "$__bkd_k" in *"
-"*) __bkd_k=;; esac; [ -z "$__bkd_k" ] || ! [ -h "$__bkd_k" ] || __bkd_k=; if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; return; fi; __bkd_ki=$(TZ=UTC0 stat -L -c '"'"'%d %i %s %y %z'"'"' -- "$__bkd_k" 2>/dev/null) || __bkd_ki=; if [ -n "$__bkd_ki" ]; then __bkd_ki="$__bkd_k $__bkd_ki"; printf '"'"'# kubelet binary: %s\n'"'"' "$__bkd_ki"; if [ "$__bkd_ki" = "$BKD_KUBELET_SEEN" ]; then echo '"'"'# kubelet --version not run: binary unchanged since the last scan'"'"'; return 0; fi; fi; if command -v env >/dev/null 2>&1 && case "$__bkd_k" in *=*) false;; esac; then t env GOGC=off "$__bkd_k" --version; else t "$__bkd_k" --version; fi
+"*) __bkd_k=;; esac; [ -z "$__bkd_k" ] || ! [ -h "$__bkd_k" ] || __bkd_k=; if [ -z "$__bkd_k" ]; then command -v kubelet >/dev/null 2>&1 || return 127; if command -v env >/dev/null 2>&1; then t env GOGC=off kubelet --version; else t kubelet --version; fi; return; fi; __bkd_ki=$(TZ=UTC0 exec stat -L -c '"'"'%d %i %s %y %z'"'"' -- "$__bkd_k" 2>/dev/null) || __bkd_ki=; if [ -n "$__bkd_ki" ]; then __bkd_ki="$__bkd_k $__bkd_ki"; printf '"'"'# kubelet binary: %s\n'"'"' "$__bkd_ki"; if [ "$__bkd_ki" = "$BKD_KUBELET_SEEN" ]; then echo '"'"'# kubelet --version not run: binary unchanged since the last scan'"'"'; return 0; fi; fi; if command -v env >/dev/null 2>&1 && case "$__bkd_k" in *=*) false;; esac; then t env GOGC=off "$__bkd_k" --version; else t "$__bkd_k" --version; fi
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:kubelet_version:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:docker_cli_info\n'"'"' "$__bkd_m"
@@ -211,7 +211,7 @@ __bkd_s() { [ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCK
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:docker_cli_info:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:chronyc_tracking\n'"'"' "$__bkd_m"
-__bkd_s() { __bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(chronyc -n tracking); e=$?; [ -z "$r" ] || printf '"'"'%s\n'"'"' "$r"; [ $e -eq 0 ] || return $e; nl='"'"'
+__bkd_s() { __bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(exec chronyc -n tracking); e=$?; [ -z "$r" ] || printf '"'"'%s\n'"'"' "$r"; [ $e -eq 0 ] || return $e; nl='"'"'
 '"'"'; while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" 	"]*) l=${l#?};; *) break;; esac; done; case "$l" in :?*) __bkd_sync=1; return 0;; esac;; esac; done
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:chronyc_tracking:%s\n'"'"' "$__bkd_m" "$?"
@@ -260,7 +260,7 @@ __bkd_s() { t df -P -k / /data; r=$?; [ -d /data ] && echo '"'"'# /data is a dir
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:df:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:nfs_df\n'"'"' "$__bkd_m"
-__bkd_s() { [ -n "$BKD_NFS_PATH" ] || return 4; test -d "$BKD_NFS_PATH" || return 3; printf '"'"'fstype %s\n'"'"' "$(stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"
+__bkd_s() { [ -n "$BKD_NFS_PATH" ] || return 4; test -d "$BKD_NFS_PATH" || return 3; printf '"'"'fstype %s\n'"'"' "$(exec stat -f -c %T "$BKD_NFS_PATH")"; t df -P -k "$BKD_NFS_PATH"
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:nfs_df:%s\n'"'"' "$__bkd_m" "$?"
 '
