@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import shlex
 import subprocess
@@ -175,6 +176,8 @@ def test_a_section_reading_an_undeclared_parameter_fails(monkeypatch):
 
 
 GOLDEN = Path(__file__).with_name("data") / "probe-script.golden.sh"
+# the whole probe under these shells; BKDOCTOR_TEST_SH=name=/path[,...] adds shells (tests/test_probe_sections.py)
+PROBE_SHELLS = ["dash", "bash", *(i.partition("=")[2] for i in os.environ.get("BKDOCTOR_TEST_SH", "").split(",") if i)]
 
 
 def test_probe_script_is_unchanged():
@@ -294,7 +297,7 @@ def test_every_captured_command_is_execd_by_its_substitution():
     assert {"chronyc_tracking", "kubelet_version", "getent_hosts", "nfs_df"} <= seen, seen
 
 
-@pytest.mark.parametrize("shell", ["dash", "bash"])
+@pytest.mark.parametrize("shell", PROBE_SHELLS)
 def test_a_guarded_command_that_ignores_sigterm_is_killed(tmp_path, shell):
     """`t` outside the group stops a command that ignores SIGTERM too (`timeout -k 5 10`): a process in an NFS wait is
     killable by SIGKILL only, and `timeout` without `-k` waits for it for ever. The prelude's own `t`, short limit."""
@@ -321,7 +324,7 @@ def _stubborn(tmp_path: Path, name: str = "stubborn") -> Path:
     return p
 
 
-@pytest.mark.parametrize("shell", ["dash", "bash"])
+@pytest.mark.parametrize("shell", PROBE_SHELLS)
 def test_a_hang_in_the_bounded_group_errs_its_sections_and_the_rest_goes_on(tmp_path, shell, monkeypatch):
     """One guarded command hangs and ignores SIGTERM: the group's timeout stops it (SIGTERM, then SIGKILL), the
     sections of the group before it keep their output, it and those after it in the group arrive without their end
@@ -425,7 +428,7 @@ sys.stdout.buffer.write(r.stdout)
 """
 
 
-@pytest.mark.parametrize("shell", ["dash", "bash"])
+@pytest.mark.parametrize("shell", PROBE_SHELLS)
 def test_a_dead_nfs_path_costs_only_its_own_section(tmp_path, shell, monkeypatch):
     """The NFS share's path hangs for real (a FUSE mount nobody answers, in a private mount namespace): before, the
     probe's own shell blocked in nfs_df's `test -d` for ever; now the bounded group stops it and nfs_df is an error
@@ -474,7 +477,7 @@ _SLOTS = {
 
 
 @pytest.mark.parametrize("slot", sorted(_SLOTS))
-@pytest.mark.parametrize("shell", ["dash", "bash"])
+@pytest.mark.parametrize("shell", PROBE_SHELLS)
 def test_a_hang_in_each_slot_errs_only_what_needs_it_and_the_nonce_is_never_in_argv(tmp_path, shell, slot, monkeypatch):
     """One command hangs (and ignores SIGTERM) in each slot of the groups: the facts that err are those that need it
     and those after it in its own group, never the other group's (a held xtables lock or a wedged D-Bus costs no disk

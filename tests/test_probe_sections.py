@@ -18,8 +18,11 @@ from bkdoctor.facts.host import HostFacts
 from bkdoctor.facts.probe import build_script, parse_output
 from bkdoctor.model import FactUnavailable, T
 
-SHELLS = [["dash"], ["bash", "--posix"], ["bash"]]
-SHELL_IDS = ["dash", "bash-posix", "bash"]
+# BKDOCTOR_TEST_SH=name=/path[,...] adds shells (a bash 4.2 built from its source, CentOS 7's: README, Performance;
+# a path whose file name is `sh` starts bash in POSIX mode, as /bin/sh does)
+_EXTRA_SH = [i.partition("=") for i in os.environ.get("BKDOCTOR_TEST_SH", "").split(",") if i]
+SHELLS = [["dash"], ["bash", "--posix"], ["bash"], *([p] for _, _, p in _EXTRA_SH)]
+SHELL_IDS = ["dash", "bash-posix", "bash", *(n for n, _, _ in _EXTRA_SH)]
 
 # the snippets before the change, as they were
 OLD = {
