@@ -7,6 +7,7 @@ import dataclasses
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -559,3 +560,50 @@ def test_disk_iops_keeps_a_finished_fio_run_when_fio_fstype_is_cut_off():
     assert res.status != "error" and "fs type unknown" in res.message.en, res
     facts = HostFacts({"fio": host.Section("fio", 0, fio), "fio_fstype": host.Section("fio_fstype", 0, b"nfs\n")})
     assert facts.disk_iops["nfs"] and "(nfs)" in evaluate(rule, facts, ctx).message.en
+
+
+# -- the transport's read-ahead line (transport.base.READ_AHEAD) under the shells /bin/sh may be ------------------------
+def _sh_prefix(shell_path: str | None) -> list[str]:
+    """A prefix for LocalTransport whose `/bin/sh` is `shell_path` (a bind over the file /bin/sh resolves to, in a
+    mount namespace of its own: this machine's /bin/sh is untouched), or this machine's own /bin/sh (None)."""
+    if shell_path is None:
+        return []
+    target = os.path.realpath("/bin/sh")
+    bind = f'mount --bind {shlex.quote(os.path.realpath(shell_path))} {shlex.quote(target)} && exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", bind, "bind"]
+
+
+TRANSPORT_SHELLS = {
+    "dash": None,
+    "bash": shutil.which("bash"),
+    **{i.partition("=")[0]: i.partition("=")[2] for i in os.environ.get("BKDOCTOR_TEST_SH", "").split(",") if i},
+}
+
+
+@pytest.mark.skipif(not shutil.which("strace") or not shutil.which("unshare"), reason="strace and unshare needed")
+@pytest.mark.parametrize("sh", sorted(TRANSPORT_SHELLS))
+def test_the_shell_reads_the_script_in_blocks_and_runs_it_as_before(tmp_path, sh):
+    """bash reads a script from a pipe one byte per read(2): the read-ahead line makes it read the rest in blocks,
+    in the same shell. What the script does is what it did: its exit status, the lines after a command that reads
+    its standard input (which now sees the end, not the script's next line, as under dash), a script larger than a
+    pipe's buffer, every line of it."""
+    import asyncio
+
+    from bkdoctor.transport import LocalTransport
+
+    prefix = _sh_prefix(TRANSPORT_SHELLS[sh])
+    lines = 4000
+    big = "n=0\n" + "".join(f"n=$((n + 1)) # {'x' * 40}\n" for _ in range(lines)) + 'echo "lines $n"\n'
+    assert len(big) > 1 << 17  # twice a pipe's 64 KiB
+    trace = tmp_path / "reads"
+    cases = [
+        ("echo a\nexit 3\necho never\n", 3, b"a\n", []),
+        ("cat\necho after\n", 0, b"after\n", []),
+        (big, 0, f"lines {lines}\n".encode(), ["strace", "-f", "-c", "-e", "trace=read", "-o", str(trace)]),
+    ]
+    for script, rc, out, wrap in cases:
+        t = LocalTransport(prefix=wrap + prefix)
+        r = asyncio.run(t.run_script(script, 60))
+        assert (r.rc, r.stdout) == (rc, out), (sh, script[:30], r)
+    reads = int(re.search(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)(?:\s+\d+)?\s+read$", trace.read_text(), re.M).group(1))
+    assert reads < len(big) / 100, (sh, reads)  # in blocks (byte by byte: one read per byte, 180,000 here)

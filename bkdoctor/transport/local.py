@@ -6,6 +6,7 @@ import asyncio
 import os
 from typing import Any
 
+from bkdoctor.transport import base
 from bkdoctor.transport.base import MAX_SCRIPT_OUTPUT, CommandResult, Transport, TransportError, read_bounded
 
 
@@ -59,7 +60,7 @@ class LocalTransport(Transport):
         async def feed() -> None:
             assert proc.stdin is not None
             try:
-                proc.stdin.write(script.encode())
+                proc.stdin.write((base.READ_AHEAD + script).encode())  # bash: the rest in blocks
                 await proc.stdin.drain()
                 proc.stdin.close()
             except (BrokenPipeError, ConnectionResetError):

@@ -29,7 +29,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bkdoctor.transport.base import MAX_SCRIPT_OUTPUT, CommandResult, Transport, TransportError, read_bounded
+from bkdoctor.transport.base import (
+    MAX_SCRIPT_OUTPUT,
+    READ_AHEAD,  # bash: the rest of the script in blocks
+    CommandResult,
+    Transport,
+    TransportError,
+    read_bounded,
+)
 
 # stderr kept before the preamble's line (sudo's lecture, a login script's noise: a few lines)
 MAX_PREAMBLE_STDERR = 1 << 20
@@ -606,7 +613,7 @@ class SSHTransport(Transport):
         limit = min(t for t in (timeout, self.settings.command_timeout) if t)
         proc = None
         pgid: int | None = None
-        data = ((_PGID_CLOCK_PREAMBLE if clock else _PGID_PREAMBLE) + script).encode()
+        data = ((_PGID_CLOCK_PREAMBLE if clock else _PGID_PREAMBLE) + READ_AHEAD + script).encode()
         sample: dict[str, Any] | None = None
 
         async def go():
