@@ -260,7 +260,17 @@ def test_sections_in_the_probes_shell_cannot_leak():
         assert re.fullmatch(r"__bkd_\w+\(\) \(.*\)", h, re.S) and not runs_inline(h), n
     for n, s in SECTIONS.items():
         assert ("return" in s) <= (n in inline), n
-    for bad in ("exit 3", "cd /", "trap 'x' EXIT", "sleep 1 & wait", "set -e", ". /etc/profile", "export A=1"):
+    for bad in (
+        "exit 3",
+        "cd /",
+        "trap 'x' EXIT",
+        "sleep 1 & wait",
+        "set -e",
+        ". /etc/profile",
+        "export A=1",
+        "alias printf=:; echo x",
+        "unalias -a",
+    ):
         assert not runs_inline(bad), bad
     for bad in ("set", "set -- a; set -u", "set +x", "set -o noglob", "set -f --"):
         assert not runs_inline(bad), bad
@@ -574,13 +584,15 @@ def _sh_prefix(shell_path: str | None) -> list[str]:
 
 
 TRANSPORT_SHELLS = {
-    "dash": None,
+    "dash": shutil.which("dash"),
     "bash": shutil.which("bash"),
     **{i.partition("=")[0]: i.partition("=")[2] for i in os.environ.get("BKDOCTOR_TEST_SH", "").split(",") if i},
 }
 
 
-@pytest.mark.skipif(not shutil.which("strace") or not shutil.which("unshare"), reason="strace and unshare needed")
+@pytest.mark.skipif(
+    not all(map(shutil.which, ("strace", "unshare", "setpriv"))), reason="strace, unshare and setpriv needed"
+)
 @pytest.mark.parametrize("sh", sorted(TRANSPORT_SHELLS))
 def test_the_shell_reads_the_script_in_blocks_and_runs_it_as_before(tmp_path, sh):
     """bash reads a script from a pipe one byte per read(2): the read-ahead line makes it read the rest in blocks,
@@ -607,3 +619,14 @@ def test_the_shell_reads_the_script_in_blocks_and_runs_it_as_before(tmp_path, sh
         assert (r.rc, r.stdout) == (rc, out), (sh, script[:30], r)
     reads = int(re.search(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)(?:\s+\d+)?\s+read$", trace.read_text(), re.M).group(1))
     assert reads < len(big) / 100, (sh, reads)  # in blocks (byte by byte: one read per byte, 180,000 here)
+    # an install step streamed on this machine: its `ssh` (here `cat`) reads its input, the next line still runs
+    from bkdoctor.transport.local import run_streaming_local
+
+    got: list[bytes] = []
+    rc = asyncio.run(run_streaming_local(prefix, "echo step1\ncat\necho step3\n", 60, got.append))
+    assert (rc, b"".join(got)) == (0, b"step1\nstep3\n"), (sh, got)
+    # a shell that may not open its own standard input again by that name (the pipe is root's, the shell runs as
+    # nobody after a privilege drop): the script still runs whole, read as before, and nothing more is printed
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    r = asyncio.run(LocalTransport(prefix=prefix + drop).run_script("echo a\nid -u\nexit 4\n", 60))
+    assert (r.rc, r.stdout, r.stderr) == (4, b"a\n65534\n", b""), (sh, r)

@@ -60,11 +60,13 @@ class Section:
         return self.out.decode("utf-8", errors="replace")
 
 
-# what a section may not do in the probe's own shell: end it, move it, change its options, traps, limits or exported
-# state, or leave background jobs (a lone `&`, not `&&` nor a `>&` redirection) for a later `wait`. `set --` alone
-# is allowed: in a function it sets the function's own positional parameters, restored when it returns
+# what a section may not do in the probe's own shell: end it, move it, change its options, traps, limits, aliases
+# (bash expands an alias in the lines it reads after: `alias printf=:` silenced the end markers) or exported state,
+# or leave background jobs (a lone `&`, not `&&` nor a `>&` redirection) for a later `wait`. `set --` alone is
+# allowed: in a function it sets the function's own positional parameters, restored when it returns
 _ISOLATE_RE = re.compile(
-    r"\b(?:exit|trap|cd|exec|shift|unset|export|readonly|ulimit|umask|eval|source|wait)\b|\bset\b(?!\s+--[\s;])"
+    r"\b(?:exit|trap|cd|exec|shift|unset|export|readonly|ulimit|umask|eval|source|wait|alias|unalias)\b"
+    r"|\bset\b(?!\s+--[\s;])"
     r"|(?:^|[;&|({]\s*)\.\s|(?<![&>])&(?![&>])"
 )
 

@@ -20,11 +20,19 @@ MAX_SCRIPT_OUTPUT = 64 * 1024 * 1024
 # one byte per read(2), so that a command never takes the script's own bytes as its input: a ~20 KB probe cost bash
 # ~20,000 system calls, ~3 ms of the host's CPU a probe (bash 4.2 and 5.2 here: `bash -n -s` of the probe against
 # `bash -n -c` of the same text). `. /dev/stdin` reads the rest of the pipe in blocks, to its end (the transports
-# close it after the script), and runs it in the same shell, as the shell itself would have: no process more. Only
-# in bash: `B` (brace expansion) in `$-`, which no environment variable gives another shell, and BASH_VERSION; dash
-# has read ahead in blocks already (its `. /dev/stdin` would start in the middle of the script). Only on a pipe
-# (`-p`): a socket or a terminal cannot be opened again by that name, and a `.` that fails ends a POSIX shell.
-READ_AHEAD = 'case $- in *B*) [ -n "${BASH_VERSION-}" ] && [ -p /dev/stdin ] && . /dev/stdin;; esac\n'
+# close it after the script), and runs it in the same shell, as the shell itself would have: no process more, and a
+# command that reads its standard input sees the end, never the script's next line (an install step's `ssh` ate the
+# line after it). Only in bash: `B` (brace expansion) in `$-`, which no environment variable gives another shell, and
+# BASH_VERSION (ksh93 has the B); dash has read ahead already (its `. /dev/stdin` would start in the middle of the
+# script). Only on a pipe this user can open again by that name (`-p`, `-r`: not a socket nor a terminal, not a pipe
+# of another user after a privilege drop), and through `command`: a `.` that cannot open its file no longer ends a
+# POSIX shell, which then reads the script on as before (a denial `-r` cannot foresee, such as SELinux's, costs one
+# line on stderr). In bash 4.2 a `$(cmd)` inside the sourced script forks twice (the parse is nested, as in `sh -c`):
+# the probe's captures run as `$(exec cmd)` (probe.runs_inline); an apply or install script pays a process there.
+READ_AHEAD = (
+    'case $- in *B*) [ -n "${BASH_VERSION-}" ] && [ -p /dev/stdin ] && [ -r /dev/stdin ] && command . /dev/stdin;; '
+    "esac\n"
+)
 
 
 async def read_bounded(stream: Any, limit: int, what: str, keep_tail: bool = False) -> bytes:

@@ -153,7 +153,7 @@ async def run_streaming_local(prefix: list[str], script: str, timeout: float, on
         start_new_session=True,
     )
     assert proc.stdin is not None
-    proc.stdin.write(script.encode())
+    proc.stdin.write((base.READ_AHEAD + script).encode())  # bash: a step's command never reads the next step's line
     await proc.stdin.drain()
     proc.stdin.close()
     try:
