@@ -33,7 +33,7 @@ BKD_REGISTRY_UPSTREAM=https://hub.bktencent.com
 __bkd_nl='
 '; __bkd_L=
 __bkd_rd() { case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; case "$__bkd_L" in *"$__bkd_nl$1$__bkd_nl"*) printf '@@BKD-0123456789abcdef:R:%s\n' "$1";; *) cat "$1";; esac; }
-__bkd_files() { set --; __bkd_L=$__bkd_nl; for __bkd_f in /etc/centos-release /etc/docker/daemon.json /etc/hosts /etc/fstab /proc/modules /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules /proc/self/mountinfo /etc/os-release /etc/redhat-release "$BKD_REGISTRY_CONFIG" /etc/selinux/config /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/timezone; do case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; done; __bkd_c=; for __bkd_f in /bin/cat /usr/bin/cat; do [ -x "$__bkd_f" ] && { __bkd_c=$__bkd_f; break; }; done; if [ $# -lt 2 ] || [ -z "$__bkd_c" ] || ! [ -r /proc/self/environ ] || ! command -v env >/dev/null 2>&1; then __bkd_L=; return 0; fi; printf '%s\n' "$@"; printf '@@BKD-0123456789abcdef:S\n1c362b4935afa4b3\n@@BKD-0123456789abcdef:S\n'; __bkd_k=$#; for __bkd_f do set -- "$@" /proc/self/environ "$__bkd_f"; done; shift $__bkd_k; env -i BKD_SEP=1c362b4935afa4b3 "$__bkd_c" -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; }
+__bkd_files() { set --; __bkd_L=$__bkd_nl; for __bkd_f in /etc/centos-release /etc/docker/daemon.json /etc/hosts /etc/fstab /proc/meminfo /proc/modules /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules /proc/self/mountinfo /etc/os-release /etc/redhat-release "$BKD_REGISTRY_CONFIG" /etc/selinux/config /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/timezone; do case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; done; __bkd_c=; for __bkd_f in /bin/cat /usr/bin/cat; do [ -x "$__bkd_f" ] && { __bkd_c=$__bkd_f; break; }; done; if [ $# -lt 2 ] || [ -z "$__bkd_c" ] || ! [ -r /proc/self/environ ] || ! command -v env >/dev/null 2>&1; then __bkd_L=; return 0; fi; printf '%s\n' "$@"; printf '@@BKD-0123456789abcdef:S\n1c362b4935afa4b3\n@@BKD-0123456789abcdef:S\n'; __bkd_k=$#; for __bkd_f do set -- "$@" /proc/self/environ "$__bkd_f"; done; shift $__bkd_k; env -i BKD_SEP=1c362b4935afa4b3 "$__bkd_c" -- "$@" 2>/dev/null || { __bkd_L=; return 1; }; }
 printf '\n@@BKD-0123456789abcdef:B:__files\n'
 __bkd_files </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:__files:%s\n' "$?"
@@ -112,7 +112,7 @@ __bkd_s() { if [ /etc/localtime -ef /usr/share/zoneinfo/Asia/Shanghai ]; then ec
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:localtime_sum:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:meminfo\n'
-__bkd_s() { __bkd_cat /proc/meminfo
+__bkd_s() { __bkd_rd /proc/meminfo
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:meminfo:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:module_dirs\n'
