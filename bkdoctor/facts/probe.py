@@ -180,6 +180,8 @@ def build_script(
     for k, v in sorted((params or {}).items()):
         if not _PARAM_RE.match(k):
             raise KeyError(f"bad probe parameter name {k!r}")
+        if "\0" in str(v):  # the inventory refuses one: bash's `. /dev/stdin` (transport.base.READ_AHEAD) stops there
+            raise ValueError(f"probe parameter {k} holds a NUL byte")
         assigns.append(f"{k}={shlex.quote(str(v))}")
     lines = ["# bkdoctor host probe: read-only", _PRELUDE, *assigns, _file_batch(mark, names, sep)]
     lines += dict.fromkeys(HELPERS[n] for n in sorted(set(names)) if n in HELPERS)
@@ -199,9 +201,14 @@ def build_script(
 # (/proc/modules, /proc/self/mountinfo: cat's own, in the probe's mount namespace) ride along. The frame holds their
 # paths, a separator, the token, a separator, and cat's bytes. A section then prints `<mark>:R:<path>` where it
 # would have run `cat <path>`, and parse_output puts the bytes there. Only readable regular files without a newline
-# in their path, each once; fewer than 2, no `env` or no readable /proc/self/environ, and every `__bkd_rd` is a
-# plain `cat`, and so it is when cat fails (a file vanished or became unreadable: `__bkd_L` is emptied before any
-# section runs).
+# in their path (each word once: a file two globs name is read twice, the table keeps one); fewer than 2, no `env`
+# or no readable /proc/self/environ, and every `__bkd_rd` is a plain `cat`, and so it is when cat fails (a file
+# vanished or became unreadable: `__bkd_L`, set once cat has read them all, stays empty). A section reads only the
+# words the batch read (FILE_READS: tests/test_probe.py holds each to them), so `__bkd_rd` asks the batch's own
+# question again, readable regular file, where it looked its path up in the list of those read: bash 4.2 (CentOS 7's
+# /bin/sh) scans a whole string for multibyte characters at every pattern match, ~200,000 instructions a lookup in a
+# list of ~30 paths. A file that became readable between the two (milliseconds) is not in the table: its section is
+# then an error, as a cut-off one is, never other bytes.
 _FILES = "__files"
 _ENVIRON = "/proc/self/environ"
 
@@ -209,27 +216,27 @@ _ENVIRON = "/proc/self/environ"
 def _file_batch(mark: str, names: list[str] | set[str], sep: str) -> str:
     from bkdoctor.facts.host import FILE_READS
 
-    words = " ".join(FILE_READS[n] for n in sorted(set(names)) if n in FILE_READS)
+    words = " ".join(dict.fromkeys(w for n in sorted(set(names)) if n in FILE_READS for w in FILE_READS[n].split()))
     rd = (
         "__bkd_nl='\n'; __bkd_L=\n"
-        f'__bkd_rd() {{ case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; case "$__bkd_L" in *"$__bkd_nl$1$__bkd_nl"*) '
-        f'printf \'{mark}:R:%s\\n\' "$1";; *) cat "$1";; esac; }}'
+        f'__bkd_rd() {{ case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; '
+        f'if [ -n "$__bkd_L" ] && [ -f "$1" ] && [ -r "$1" ]; then printf \'{mark}:R:%s\\n\' "$1"; else cat "$1"; fi; }}'
     )
     if not words:
         return rd
     return (
         rd + "\n"
-        f"__bkd_files() {{ set --; __bkd_L=$__bkd_nl; for __bkd_f in {words}; do "
+        f"__bkd_files() {{ set --; __bkd_L=; for __bkd_f in {words}; do "
         'case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; '
-        'case "$__bkd_L" in *"$__bkd_nl$__bkd_f$__bkd_nl"*) continue;; esac; __bkd_L="$__bkd_L$__bkd_f$__bkd_nl"; set -- "$@" "$__bkd_f"; '
+        'set -- "$@" "$__bkd_f"; '
         # cat by its path: `env -i` leaves no PATH, and glibc before 2.24 (CentOS 7's 2.17) then looks in the
         # current directory first (the login directory: a `./cat` there would run as the probe's user)
         'done; __bkd_c=; for __bkd_f in /bin/cat /usr/bin/cat; do [ -x "$__bkd_f" ] && { __bkd_c=$__bkd_f; break; }; done; '
-        f'if [ $# -lt 2 ] || [ -z "$__bkd_c" ] || ! [ -r {_ENVIRON} ] || ! command -v env >/dev/null 2>&1; then __bkd_L=; return 0; fi; '
+        f'if [ $# -lt 2 ] || [ -z "$__bkd_c" ] || ! [ -r {_ENVIRON} ] || ! command -v env >/dev/null 2>&1; then return 0; fi; '
         f"printf '%s\\n' \"$@\"; printf '{mark}:S\\n{sep}\\n{mark}:S\\n'; "
         # a separator before every file (`for` takes its list once, before `set` changes it)
         f'__bkd_k=$#; for __bkd_f do set -- "$@" {_ENVIRON} "$__bkd_f"; done; shift $__bkd_k; '
-        f'env -i BKD_SEP={sep} "$__bkd_c" -- "$@" 2>/dev/null || {{ __bkd_L=; return 1; }}; }}\n'
+        f'env -i BKD_SEP={sep} "$__bkd_c" -- "$@" 2>/dev/null || return 1; __bkd_L=1; }}\n'
         f"printf '\\n{mark}:B:{_FILES}\\n'\n"
         "__bkd_files </dev/null 2>&1\n"
         f"printf '\\n{mark}:E:{_FILES}:%s\\n' \"$?\""
