@@ -540,6 +540,8 @@ def bench_floor(fleet, hosts, script: str | None = None) -> dict:
     on stdin when `script` is given), close. No parsing, no rules, no report."""
     import asyncssh
 
+    from bkdoctor.transport.base import READ_AHEAD
+
     async def go():
         kh = asyncssh.import_known_hosts(Path(fleet.known_hosts).read_text())
         key = asyncssh.read_private_key(fleet.client_key)
@@ -559,7 +561,9 @@ def bench_floor(fleet, hosts, script: str | None = None) -> dict:
                     if script is None:
                         await c.run("true", check=True)
                     else:
-                        r = await c.run("/bin/sh -s", input=script.encode(), encoding=None)
+                        # as the transport sends it (bash reads the rest in blocks)
+                        data = (READ_AHEAD + script).encode()
+                        r = await c.run("/bin/sh -s", input=data, encoding=None)
                         if not r.stdout:
                             raise RuntimeError("the probe gave no output")
 

@@ -124,6 +124,12 @@ def test_exit_codes_follow_fail_on(tmp_path, home):
             "hosts:\n  - {name: a, address: x, roles: [node]}\n  - {name: a, address: y, roles: [node]}\n",
             "duplicate host name",
         ),
+        # YAML's \0 escape: bash stops parsing a script read with `.` at two NULs (transport.base.READ_AHEAD)
+        (
+            'domain: a.b\nthresholds:\n  registry_config: "/data/r\\0\\0/config.yml"\n',
+            "line 3: thresholds.registry_config",
+        ),
+        ('hosts:\n  - {name: "a\\0", address: x, roles: [node]}\n', "hosts.0.name: a NUL byte"),
     ],
 )
 def test_bad_inventory_is_exit_2_with_key_and_line(tmp_path, home, body, needle):

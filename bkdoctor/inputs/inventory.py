@@ -133,6 +133,25 @@ def local_inventory(domain: str | None = None, install_dir: str | None = None) -
     )
 
 
+def _nul_at(data: Any, at: tuple = ()) -> tuple | None:
+    """The key path of the first string (a key or a value) holding a NUL byte, or None. Iterative: the loader has
+    bounded the depth and size already."""
+    stack = [(data, at)]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, str):
+            if "\0" in v:
+                return where
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(k, str) and "\0" in k:
+                    return (*where, k.replace("\0", "\\0"))
+                stack.append((x, (*where, k)))
+        elif isinstance(v, list):
+            stack.extend((x, (*where, i)) for i, x in enumerate(v))
+    return None
+
+
 def load_inventory(path: str) -> Inventory:
     from bkdoctor.safe import yamlfile
 
@@ -162,6 +181,16 @@ def load_inventory(path: str) -> Inventory:
             )
         )
 
+    nul = _nul_at(data)
+    if nul is not None:  # YAML's "\0" escape: no value the probe or a fix puts in a shell may hold one
+        where = ".".join(map(str, nul))
+        line = yamlfile.line_of(node, list(nul))
+        raise BadInput(
+            T(
+                f"清单 {path}: 第 {line} 行: {where}: 值中含 NUL 字节（\\0）",
+                f"inventory {path}: line {line}: {where}: a NUL byte (\\0) in the value",
+            )
+        )
     validator = _validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:

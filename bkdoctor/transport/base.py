@@ -24,14 +24,18 @@ MAX_SCRIPT_OUTPUT = 64 * 1024 * 1024
 # command that reads its standard input sees the end, never the script's next line (an install step's `ssh` ate the
 # line after it). Only in bash: `B` (brace expansion) in `$-`, which no environment variable gives another shell, and
 # BASH_VERSION (ksh93 has the B); dash has read ahead already (its `. /dev/stdin` would start in the middle of the
-# script). Only on a pipe this user can open again by that name (`-p`, `-r`: not a socket nor a terminal, not a pipe
-# of another user after a privilege drop), and through `command`: a `.` that cannot open its file no longer ends a
-# POSIX shell, which then reads the script on as before (a denial `-r` cannot foresee, such as SELinux's, costs one
-# line on stderr). In bash 4.2 a `$(cmd)` inside the sourced script forks twice (the parse is nested, as in `sh -c`):
-# the probe's captures run as `$(exec cmd)` (probe.runs_inline); an apply or install script pays a process there.
+# script). Only on a pipe (`-p`: not a socket nor a terminal) that this shell can open again by that name, tried first
+# by a redirection of an empty group (`{ :; } </dev/stdin`: a redirection that fails there is an error, not the end of
+# a POSIX shell, as a `.` that cannot open its file is; `test -r` asks nothing for root, who may still be refused, in
+# a user namespace, after a privilege drop): else the shell reads the script on as before, byte by byte. A plain `.`,
+# not `command .`, which in bash keeps every later error in the sourced script from ending it (a nested `.` of a
+# missing file ran on). In bash 4.2 a `$(cmd)` inside the sourced script forks twice (the parse is nested, as in
+# `sh -c`): the probe's captures run as `$(exec cmd)` (probe.runs_inline); an apply or install script pays a process
+# there. Also different inside `.`, and nothing bkdoctor sends does it: a `return` outside a function ends the script;
+# two NUL bytes in a row end the parse (no script carries a NUL: probe.build_script refuses one in a parameter).
 READ_AHEAD = (
-    'case $- in *B*) [ -n "${BASH_VERSION-}" ] && [ -p /dev/stdin ] && [ -r /dev/stdin ] && command . /dev/stdin;; '
-    "esac\n"
+    'case $- in *B*) [ -n "${BASH_VERSION-}" ] && [ -p /dev/stdin ] && { :; } 2>/dev/null </dev/stdin && '
+    ". /dev/stdin;; esac\n"
 )
 
 
