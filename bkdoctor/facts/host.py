@@ -757,9 +757,11 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
 _CHRONYC = (
     "__bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(exec chronyc -n tracking); e=$?; "
     "[ -z \"$r\" ] || printf '%s\\n' \"$r\"; [ $e -eq 0 ] || return $e; nl='\n'; "
-    'while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; '
+    # its lines split by the shell at newlines (as getent_hosts': no pattern over the whole output a line, which bash
+    # 4.2 scans whole each time); an output with a glob character, which the split would glob, gives no sync state
+    'case "$r" in *[][*?]*) return 0;; esac; o=$IFS; IFS=$nl; for l in $r; do '
     'case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" \t"]*) l=${l#?};; *) break;; esac; '
-    'done; case "$l" in :?*) __bkd_sync=1; return 0;; esac;; esac; done'
+    'done; case "$l" in :?*) __bkd_sync=1; break;; esac;; esac; done; IFS=$o'
 )
 _SYNC_KNOWN = "[ -z \"${__bkd_sync-}\" ] || { echo '# not run: chronyc tracking gave the sync state'; return 4; }; "
 
@@ -1236,10 +1238,16 @@ _GETENT_FALLBACK = (
             'do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then '
             'r=$(exec timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); '
             # cut off (not getent's own 0 or 2): its last line may be cut as well, so it is not read
-            'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; '
-            'for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; '
-            'case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; '
-            '*) [ -n "$a" ] || a=${l%% *};; esac; done; fi; '
+            'case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; '
+            # one pass over the lines, split by the shell at newlines (IFS; no other expansion in the loop is
+            # unquoted), each queried name's answer queued as `A:<address>` at its sentinel (`A:` for none). Not one
+            # `${r%%"$nl"*}` and `${r#*"$nl"}` a line over the whole output: bash 4.2 (CentOS 7's /bin/sh) scans the
+            # whole string at every pattern match, ~20 M instructions for 6 names. An output with a glob character
+            # (a canonical name from DNS or /etc/hosts) would be globbed by the split: every name to the fallback
+            'case "$r" in *[][*?]*) r=;; esac; q=; a=; o=$IFS; IFS=$nl; for l in $r; do case "$l" in '
+            '"$s "*" $s") q="${q}A:$a "; a=;; *" ") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; IFS=$o; set --; '
+            'for n in $BKD_HOSTS_NAMES; do f=; a=; if [ "$n" != $s ]; then e=${q%% *}; q=${q#* }; '
+            'case "$e" in A:*) f=1; a=${e#A:};; esac; fi; '
             'if [ -n "$a" ] && [ -n "$f" ]; then printf \'%s %s\\n\' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; '
             # the names left, each as (f, name), to the fallback: a function of its own (HELPERS) whose body is a
             # subshell, so that this section runs in the probe's shell (no subshell of its own: one process fewer)

@@ -92,7 +92,7 @@ __bkd_s() { __bkd_rd /etc/fstab
 printf '\n@@BKD-0123456789abcdef:E:fstab:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:getent_hosts\n'
 __bkd_s() { command -v getent >/dev/null 2>&1 || return 127; nl='
-'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(exec timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; set --; for n in $BKD_HOSTS_NAMES; do a=; f=; if [ "$n" != $s ]; then while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "$s "*" $s") f=1; break;; *" "|"") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; [ $# -lt 2 ] || __bkd_gf "$@"
+'; s=0.0.0.0; set --; for n in $BKD_HOSTS_NAMES; do [ "$n" = $s ] || set -- "$@" "$n" $s; done; r=; if [ $# -gt 0 ]; then r=$(exec timeout -k 1 3 getent ahostsv4 "$@" 2>/dev/null); case $? in 0|2) ;; *) case "$r" in *"$nl"*) r=${r%"$nl"*};; *) r=;; esac;; esac; fi; case "$r" in *[][*?]*) r=;; esac; q=; a=; o=$IFS; IFS=$nl; for l in $r; do case "$l" in "$s "*" $s") q="${q}A:$a "; a=;; *" ") ;; *) [ -n "$a" ] || a=${l%% *};; esac; done; IFS=$o; set --; for n in $BKD_HOSTS_NAMES; do f=; a=; if [ "$n" != $s ]; then e=${q%% *}; q=${q#* }; case "$e" in A:*) f=1; a=${e#A:};; esac; fi; if [ -n "$a" ] && [ -n "$f" ]; then printf '%s %s\n' "$n" "$a"; else set -- "$@" "$f" "$n"; fi; done; [ $# -lt 2 ] || __bkd_gf "$@"
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:getent_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:hostname\n'
@@ -212,7 +212,7 @@ __bkd_s() { [ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCK
 printf '"'"'\n%s:E:docker_cli_info:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:chronyc_tracking\n'"'"' "$__bkd_m"
 __bkd_s() { __bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(exec chronyc -n tracking); e=$?; [ -z "$r" ] || printf '"'"'%s\n'"'"' "$r"; [ $e -eq 0 ] || return $e; nl='"'"'
-'"'"'; while [ -n "$r" ]; do l=${r%%"$nl"*}; case "$r" in *"$nl"*) r=${r#*"$nl"};; *) r=;; esac; case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" 	"]*) l=${l#?};; *) break;; esac; done; case "$l" in :?*) __bkd_sync=1; return 0;; esac;; esac; done
+'"'"'; case "$r" in *[][*?]*) return 0;; esac; o=$IFS; IFS=$nl; for l in $r; do case "$l" in "Leap status"*) l=${l#Leap status}; while :; do case "$l" in [" 	"]*) l=${l#?};; *) break;; esac; done; case "$l" in :?*) __bkd_sync=1; break;; esac;; esac; done; IFS=$o
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:chronyc_tracking:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:ntpstat\n'"'"' "$__bkd_m"
