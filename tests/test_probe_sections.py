@@ -477,14 +477,11 @@ exit $rc
         "glob-in-a-name",
     ],
 )
-def test_getent_hosts_inline_resolves_the_same_names(tmp_path, shell, case, monkeypatch):
+def test_getent_hosts_inline_resolves_the_same_names(tmp_path, shell, case):
     b = tools(tmp_path, "sleep")
-    # a canonical name with glob characters: the batch's output is not split (a split would glob each line against the
-    # probe's directory, here one with files such a name matches), every name is looked up alone: the same answers
-    if case == "glob-in-a-name":
-        monkeypatch.chdir(tmp_path)
-        for name in ("gab1x.example", "g-b1-.example"):
-            (tmp_path / name).write_text("")
+    # a canonical name with glob characters: the batch's output is not split (the split would glob each whole line
+    # against the probe's directory: no address could change, as every match starts with the line's own, but the
+    # directory is not the probe's to read), every name is looked up alone by the fallback: the same answers
     if case != "no-getent":
         stand_in(b, "getent", ("HANG=1\n" if case == "batch-hangs" else "HANG=\n") + GETENT)
     names = {
@@ -513,6 +510,32 @@ def test_getent_hosts_inline_resolves_the_same_names(tmp_path, shell, case, monk
         }
     if case == "glob-in-a-name":
         assert want == {"a.example": "10.0.0.1", "glob.example": "10.0.0.4", "b.example": "10.0.0.1"}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=SHELL_IDS)
+def test_the_line_splits_leave_ifs_as_they_found_it(tmp_path, shell):
+    """getent_hosts and chronyc_tracking split their outputs at newlines through IFS: the next section in the probe's
+    shell (id) and in the bounded group (firewalld_active's place) see the shell's IFS, space, tab and newline."""
+    b = tools(tmp_path, "od")
+    stand_in(b, "getent", "HANG=\n" + GETENT)
+    stand_in(b, "chronyc", "printf 'Stratum : 3\\nLeap status : Normal\\n'\n")
+    show = "printf 'IFS=%s|' \"$IFS\" | od -An -c"
+    out = run(
+        shell,
+        {
+            "getent_hosts": host.SECTIONS["getent_hosts"],
+            "chronyc_tracking": host.SECTIONS["chronyc_tracking"],
+            "id": show,
+            "firewalld_active": show,
+        },
+        b,
+        {},
+        params={"BKD_HOSTS_NAMES": "a.example B.example"},
+    )
+    assert out["getent_hosts"].text() == "a.example 10.0.0.1\nB.example 10.0.0.1\n", out["getent_hosts"]
+    assert out["chronyc_tracking"].rc == 0 and b"Leap status" in out["chronyc_tracking"].out
+    for name in ("id", "firewalld_active"):
+        assert out[name].text().split() == ["I", "F", "S", "=", "\\t", "\\n", "|"], (name, out[name])
 
 
 # -- registry: the `test -d` on the registry's data (maybe a network mount) runs under `t`, not in the probe's shell --
