@@ -666,3 +666,20 @@ def test_a_file_readable_only_after_the_batch_errs_its_section_never_other_bytes
     assert parsed["sysctl_files"].out == b"".join(
         b"### " + str(tmp_path / n).encode() + b"\n" + d + b"\n" for n, d in files.items()
     )
+
+
+@pytest.mark.parametrize("shell", PROBE_SHELLS)
+def test_a_section_without_return_or_parameters_runs_as_a_brace_group_and_leaks_nothing(monkeypatch, shell):
+    """Sections that need no function (no `return`, no positional parameters) run as `{ ...; }` in the probe's shell
+    (bash copies a function's body at its definition and at each call); those that do stay functions, so a `set --`
+    or a `return` never reaches the shell, and each status is the section's own."""
+    monkeypatch.setitem(SECTIONS, "hostname", 'set -- a b c; printf "%s\\n" "$#"; return 3')
+    monkeypatch.setitem(SECTIONS, "nproc", "x=1; false")
+    monkeypatch.setitem(SECTIONS, "uname_r", 'printf "%s %s\\n" "$#" "${x-}"')
+    script, nonce = build_script({"hostname", "nproc", "uname_r"}, shell=(shutil.which(shell),))
+    assert "{ x=1; false\n} </dev/null 2>&1" in script and "__bkd_s() { set -- a b c;" in script
+    assert "__bkd_s() { printf" in script  # "$#": a function's own parameters
+    out = parse_output(subprocess.run([shell, "-s"], input=script.encode(), capture_output=True).stdout, nonce)
+    assert (out["hostname"].rc, out["hostname"].out) == (3, b"3\n")
+    assert (out["nproc"].rc, out["nproc"].out) == (1, b"")
+    assert (out["uname_r"].rc, out["uname_r"].out) == (0, b"0 1\n")  # the shell's variables, not its parameters

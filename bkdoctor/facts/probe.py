@@ -80,6 +80,11 @@ _ISOLATE_RE = re.compile(
 _COMSUB_EXEC_RE = re.compile(r"\$\((?:[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_./:+-]* )*exec ")
 
 
+# what only a function gives a section run in the probe's shell: `return N` for its status, and positional parameters
+# of its own (`set --`, "$@", $#, $1...: in a brace group they would be the shell's, and stay set)
+_NEEDS_FUNCTION_RE = re.compile(r"\breturn\b|\bset\b|\$[@#*0-9]|\$\{[@#*0-9]")
+
+
 @functools.lru_cache(maxsize=1024)  # asked for every section of every host's script: one regex search per snippet
 def runs_inline(snippet: str) -> bool:
     """Whether a built-in section may run in the probe's shell itself (a function, `return` for its status) instead
@@ -115,7 +120,11 @@ def _section(mark: str, name: str, env_mark: bool = False) -> str:
     fmt, arg = ("%s", f' "${_GROUP_MARK}"') if env_mark else (mark, "")
     lines = [f"printf '\\n{fmt}:B:{name}\\n'{arg}"]
     # stdin is closed so nothing can read the rest of the script
-    if snippet is not None and runs_inline(snippet):
+    if snippet is not None and runs_inline(snippet) and not _NEEDS_FUNCTION_RE.search(snippet):
+        # in the probe's own shell as a brace group, where it needs no function: bash copies a function's body when
+        # it is defined and again at each call, and frees both (4.2: a third of its own work in a node's probe)
+        lines.append(f"{{ {snippet}\n}} </dev/null 2>&1")
+    elif snippet is not None and runs_inline(snippet):
         # in the probe's own shell, as a function (`return N` gives the section's status): no subshell, so a
         # section that only runs builtins forks nothing, and one that runs a command forks that command only
         lines.append(f"__bkd_s() {{ {snippet}\n}}; __bkd_s </dev/null 2>&1")

@@ -44,16 +44,16 @@ __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; curl -sS -L -o /dev/n
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:bandwidth:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:centos_release\n'
-__bkd_s() { __bkd_rd /etc/centos-release
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /etc/centos-release
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:centos_release:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:clock\n'
-__bkd_s() { date -u +%s
-}; __bkd_s </dev/null 2>&1
+{ date -u +%s
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:clock:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:control_sync\n'
-__bkd_s() { printf 'kubectl %s\n' "$(command -v kubectl || echo -)"; k="${KUBECONFIG:-$HOME/.kube/config}"; if [ -s "$k" ]; then printf 'kubeconfig %s\n' "$k"; else printf 'kubeconfig -\n'; fi; grep bcs.local /etc/hosts | sed 's/^/hosts /'; true
-}; __bkd_s </dev/null 2>&1
+{ printf 'kubectl %s\n' "$(command -v kubectl || echo -)"; k="${KUBECONFIG:-$HOME/.kube/config}"; if [ -s "$k" ]; then printf 'kubeconfig %s\n' "$k"; else printf 'kubeconfig -\n'; fi; grep bcs.local /etc/hosts | sed 's/^/hosts /'; true
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:control_sync:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:cpuinfo\n'
 __bkd_s() { o=; [ -r /sys/devices/system/cpu/online ] && read -r o </sys/devices/system/cpu/online; case "$o" in ""|*[!0-9,-]*|*,) grep -c '^processor' /proc/cpuinfo; return;; esac; n=0; while [ -n "$o" ]; do r=${o%%,*}; case "$o" in *,*) o=${o#*,};; *) o=;; esac; case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) grep -c '^processor' /proc/cpuinfo; return;; esac; n=$((n + ${r#*-} - ${r%-*} + 1)); done; printf '%s\n' "$n"
@@ -64,12 +64,12 @@ __bkd_s() { test -e /etc/docker/daemon.json || return 3; __bkd_rd /etc/docker/da
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:daemon_json:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:date_z\n'
-__bkd_s() { case "${__bkd_tz-}" in [+-][0-9][0-9][0-9][0-9]) printf '%s\n' "$__bkd_tz";; *) date +%z;; esac
-}; __bkd_s </dev/null 2>&1
+{ case "${__bkd_tz-}" in [+-][0-9][0-9][0-9][0-9]) printf '%s\n' "$__bkd_tz";; *) date +%z;; esac
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:date_z:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:docker_bins\n'
-__bkd_s() { command -v dockerd; command -v docker; true
-}; __bkd_s </dev/null 2>&1
+{ command -v dockerd; command -v docker; true
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:docker_bins:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:docker_client\n'
 __bkd_s() { [ -n "${BKD_DOCKER_IF_NO_SOCKET-}" ] && [ -S "$BKD_DOCKER_IF_NO_SOCKET" ] && return 125; command -v docker >/dev/null 2>&1 || return 127; docker --version
@@ -80,15 +80,15 @@ __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; for u in $BKD_ENDPOIN
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:endpoints:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:etc_hosts\n'
-__bkd_s() { __bkd_rd /etc/hosts
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /etc/hosts
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:etc_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fio\n'
 ( command -v fio >/dev/null 2>&1 || exit 127; timeout -k 5 10 test -d "$BKD_FIO_DIR"; r=$?; [ $r -eq 0 ] || { [ $r -eq 1 ] && exit 3; exit $r; }; f="$BKD_FIO_DIR/.bkdoctor-fio.$$"; trap 'timeout -k 5 10 rm -f "$f"' EXIT INT TERM; run() { timeout $((BKD_FIO_RUNTIME + 30)) fio --name=bkdoctor --filename="$f" --size="$BKD_FIO_SIZE" --rw=randrw --rwmixread=50 --bs=4k --ioengine=psync --iodepth=1 --runtime="$BKD_FIO_RUNTIME" --time_based --output-format=json "$@"; }; run --direct=1 2>/dev/null || { echo '#buffered'; run --direct=0; } ) </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:fio:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:fstab\n'
-__bkd_s() { __bkd_rd /etc/fstab
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /etc/fstab
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:fstab:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:getent_hosts\n'
 __bkd_s() { command -v getent >/dev/null 2>&1 || return 127; nl='
@@ -96,60 +96,60 @@ __bkd_s() { command -v getent >/dev/null 2>&1 || return 127; nl='
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:getent_hosts:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:hostname\n'
-__bkd_s() { if [ -r /proc/sys/kernel/hostname ]; then __bkd_cat /proc/sys/kernel/hostname; else uname -n; fi
-}; __bkd_s </dev/null 2>&1
+{ if [ -r /proc/sys/kernel/hostname ]; then __bkd_cat /proc/sys/kernel/hostname; else uname -n; fi
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:hostname:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:id\n'
-__bkd_s() { u=; while read -r k r e x; do if [ "$k" = Uid: ]; then u=$e; break; fi; done </proc/self/status; if [ -n "$u" ]; then printf '%s\n' "$u"; else id -u; fi
-}; __bkd_s </dev/null 2>&1
+{ u=; while read -r k r e x; do if [ "$k" = Uid: ]; then u=$e; break; fi; done </proc/self/status; if [ -n "$u" ]; then printf '%s\n' "$u"; else id -u; fi
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:id:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:localtime_link\n'
 __bkd_s() { [ -h /etc/localtime ] || return 1; readlink /etc/localtime
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:localtime_link:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:localtime_sum\n'
-__bkd_s() { if [ /etc/localtime -ef /usr/share/zoneinfo/Asia/Shanghai ]; then echo '# /etc/localtime is /usr/share/zoneinfo/Asia/Shanghai'; else cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai; fi
-}; __bkd_s </dev/null 2>&1
+{ if [ /etc/localtime -ef /usr/share/zoneinfo/Asia/Shanghai ]; then echo '# /etc/localtime is /usr/share/zoneinfo/Asia/Shanghai'; else cksum /etc/localtime /usr/share/zoneinfo/Asia/Shanghai; fi
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:localtime_sum:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:meminfo\n'
-__bkd_s() { __bkd_rd /proc/meminfo
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /proc/meminfo
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:meminfo:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:module_dirs\n'
-__bkd_s() { for d in /sys/module/br_netfilter /sys/module/bridge; do if [ -e "$d" ] || [ -h "$d" ]; then printf '%s\n' "$d"; fi; done; true
-}; __bkd_s </dev/null 2>&1
+{ for d in /sys/module/br_netfilter /sys/module/bridge; do if [ -e "$d" ] || [ -h "$d" ]; then printf '%s\n' "$d"; fi; done; true
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:module_dirs:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:modules\n'
 __bkd_s() { [ -e /proc/modules ] || return 3; __bkd_rd /proc/modules
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:modules:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:modules_load\n'
-__bkd_s() { for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do [ -f "$f" ] && { printf '### %s\n' "$f"; __bkd_rd "$f"; echo; }; done; true
-}; __bkd_s </dev/null 2>&1
+{ for f in /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules; do [ -f "$f" ] && { printf '### %s\n' "$f"; __bkd_rd "$f"; echo; }; done; true
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:modules_load:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:mountinfo\n'
-__bkd_s() { __bkd_rd /proc/self/mountinfo
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /proc/self/mountinfo
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:mountinfo:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:nproc\n'
 __bkd_s() { o=; [ -r /sys/devices/system/cpu/online ] && read -r o </sys/devices/system/cpu/online; case "$o" in ""|*[!0-9,-]*|*,) getconf _NPROCESSORS_ONLN; return;; esac; n=0; while [ -n "$o" ]; do r=${o%%,*}; case "$o" in *,*) o=${o#*,};; *) o=;; esac; case "$r" in ""|-*|*-|*-*-*|0[0-9]*|*-0[0-9]*) getconf _NPROCESSORS_ONLN; return;; esac; n=$((n + ${r#*-} - ${r%-*} + 1)); done; printf '%s\n' "$n"
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:nproc:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:os_release\n'
-__bkd_s() { __bkd_rd /etc/os-release
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /etc/os-release
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:os_release:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:proc_swaps\n'
-__bkd_s() { __bkd_cat /proc/swaps
-}; __bkd_s </dev/null 2>&1
+{ __bkd_cat /proc/swaps
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:proc_swaps:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:processes\n'
-__bkd_s() { if [ -r /proc/self/stat ]; then echo '# cat /proc/[0-9]*/stat'; cat /proc/[0-9]*/stat 2>/dev/null; true; elif command -v ps >/dev/null 2>&1; then echo '# ps -eo stat=,comm='; ps -eo stat=,comm=; true; else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi
-}; __bkd_s </dev/null 2>&1
+{ if [ -r /proc/self/stat ]; then echo '# cat /proc/[0-9]*/stat'; cat /proc/[0-9]*/stat 2>/dev/null; true; elif command -v ps >/dev/null 2>&1; then echo '# ps -eo stat=,comm='; ps -eo stat=,comm=; true; else cat /proc/[0-9]*/comm 2>/dev/null | sort -u; fi
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:processes:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:redhat_release\n'
-__bkd_s() { __bkd_rd /etc/redhat-release
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /etc/redhat-release
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:redhat_release:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_certs\n'
 __bkd_s() { [ -n "$BKD_REGISTRY_HOST" ] || return 4; d="/etc/docker/certs.d/$BKD_REGISTRY_HOST"; test -d "$d" || return 3; ls -1 "$d"
@@ -168,24 +168,24 @@ __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; [ -n "$BKD_DOMAIN" ] 
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_ingress:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:selinux_config\n'
-__bkd_s() { __bkd_rd /etc/selinux/config
-}; __bkd_s </dev/null 2>&1
+{ __bkd_rd /etc/selinux/config
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:selinux_config:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:selinux_enforce\n'
 __bkd_s() { [ -e /sys/fs/selinux/enforce ] || return 3; __bkd_cat /sys/fs/selinux/enforce
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:selinux_enforce:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:sysctl_files\n'
-__bkd_s() { for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do [ -f "$f" ] && { printf '### %s\n' "$f"; __bkd_rd "$f"; echo; }; done; true
-}; __bkd_s </dev/null 2>&1
+{ for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do [ -f "$f" ] && { printf '### %s\n' "$f"; __bkd_rd "$f"; echo; }; done; true
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:sysctl_files:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:sysctl_runtime\n'
-__bkd_s() { for k in net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables; do if [ -r /proc/sys/$k ]; then v=; IFS= read -r v </proc/sys/$k; printf '%s=%s\n' "$k" "$v"; else printf '%s=<absent>\n' "$k"; fi; done
-}; __bkd_s </dev/null 2>&1
+{ for k in net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables; do if [ -r /proc/sys/$k ]; then v=; IFS= read -r v </proc/sys/$k; printf '%s=%s\n' "$k" "$v"; else printf '%s=<absent>\n' "$k"; fi; done
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:sysctl_runtime:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:systemd_running\n'
-__bkd_s() { test -d /run/systemd/system && echo yes || echo no
-}; __bkd_s </dev/null 2>&1
+{ test -d /run/systemd/system && echo yes || echo no
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:systemd_running:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:timezone_file\n'
 __bkd_s() { [ -e /etc/timezone ] || return 3; __bkd_rd /etc/timezone
@@ -196,8 +196,8 @@ __bkd_s() { p=; r=; [ -r /proc/self/personality ] && read -r p </proc/self/perso
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:uname_m:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:uname_r\n'
-__bkd_s() { if [ -r /proc/sys/kernel/osrelease ]; then __bkd_cat /proc/sys/kernel/osrelease; else uname -r; fi
-}; __bkd_s </dev/null 2>&1
+{ if [ -r /proc/sys/kernel/osrelease ]; then __bkd_cat /proc/sys/kernel/osrelease; else uname -r; fi
+} </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:uname_r:%s\n' "$?"
 __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
@@ -232,20 +232,20 @@ __bkd_s() { [ -z "${__bkd_sync-}" ] || { echo '"'"'# not run: chronyc tracking g
 }; __bkd_s </dev/null 2>&1
 printf '"'"'\n%s:E:timedatectl:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:iptables\n'"'"' "$__bkd_m"
-__bkd_s() { t iptables -w -S
-}; __bkd_s </dev/null 2>&1
+{ t iptables -w -S
+} </dev/null 2>&1
 printf '"'"'\n%s:E:iptables:%s\n'"'"' "$__bkd_m" "$?"
 '
 if command -v timeout >/dev/null 2>&1; then __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" BKD_KUBELET_ID="$BKD_KUBELET_ID" BKD_KUBELET_SEEN="$BKD_KUBELET_SEEN" timeout -k 5 15 /bin/sh -c "$__bkd_g"; else __bkd_m='@@BKD-0123456789abcdef' BKD_DOCKER_IF_NO_SOCKET="$BKD_DOCKER_IF_NO_SOCKET" BKD_KUBELET_ID="$BKD_KUBELET_ID" BKD_KUBELET_SEEN="$BKD_KUBELET_SEEN" /bin/sh -c "$__bkd_g"; fi </dev/null 2>&1
 __bkd_g='trap '"'"'exit 143'"'"' TERM
 t() { "$@"; }
 printf '"'"'\n%s:B:localpv_dirs\n'"'"' "$__bkd_m"
-__bkd_s() { for d in "${BKD_LOCALPV_DIR:-/mnt/blueking}"/vol* "${BKD_LOCALPV_SRC:-/data/bcs/localpv}"/vol*; do [ -d "$d" ] && echo "$d"; done; true
-}; __bkd_s </dev/null 2>&1
+{ for d in "${BKD_LOCALPV_DIR:-/mnt/blueking}"/vol* "${BKD_LOCALPV_SRC:-/data/bcs/localpv}"/vol*; do [ -d "$d" ] && echo "$d"; done; true
+} </dev/null 2>&1
 printf '"'"'\n%s:E:localpv_dirs:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:fio_fstype\n'"'"' "$__bkd_m"
-__bkd_s() { stat -f -c %T "$BKD_FIO_DIR"
-}; __bkd_s </dev/null 2>&1
+{ stat -f -c %T "$BKD_FIO_DIR"
+} </dev/null 2>&1
 printf '"'"'\n%s:E:fio_fstype:%s\n'"'"' "$__bkd_m" "$?"
 printf '"'"'\n%s:B:registry_storage\n'"'"' "$__bkd_m"
 __bkd_s() { test -d "$BKD_REGISTRY_DATA" || return 3; t df -P -k "$BKD_REGISTRY_DATA"
