@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testbed.shells import extra_shells
 
 from bkdoctor.facts import host
 from bkdoctor.facts.host import FACTS, PARSERS, SECTIONS, HostFacts, probe_params
@@ -179,7 +180,7 @@ def test_a_section_reading_an_undeclared_parameter_fails(monkeypatch):
 
 GOLDEN = Path(__file__).with_name("data") / "probe-script.golden.sh"
 # the whole probe under these shells; BKDOCTOR_TEST_SH=name=/path[,...] adds shells (tests/test_probe_sections.py)
-PROBE_SHELLS = ["dash", "bash", *(i.partition("=")[2] for i in os.environ.get("BKDOCTOR_TEST_SH", "").split(",") if i)]
+PROBE_SHELLS = ["dash", "bash", *extra_shells().values()]
 
 
 def test_probe_script_is_unchanged():
@@ -587,7 +588,7 @@ def _sh_prefix(shell_path: str | None) -> list[str]:
 TRANSPORT_SHELLS = {
     "dash": shutil.which("dash"),
     "bash": shutil.which("bash"),
-    **{i.partition("=")[0]: i.partition("=")[2] for i in os.environ.get("BKDOCTOR_TEST_SH", "").split(",") if i},
+    **extra_shells(),
 }
 
 

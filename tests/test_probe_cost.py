@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from testbed.shells import extra_shells
 
 from bkdoctor.facts import host
 from bkdoctor.facts.host import DOCKER_FALLBACK_SECTIONS, KUBELET_NOT_RUN, kubelet_output, probe_params, sections_for
@@ -108,9 +109,7 @@ def node_probe(inv, host, sock: str, seen: str = "", cache: bool = True) -> tupl
 def _sh_binds() -> dict[str, dict[str, str]]:
     target = os.path.realpath("/bin/sh")
     out = {"dash": {}, "bash": {target: os.path.realpath(shutil.which("bash") or "/bin/bash")}}
-    for item in filter(None, os.environ.get("BKDOCTOR_TEST_SH", "").split(",")):
-        name, _, path = item.partition("=")
-        out[name] = {target: path}
+    out.update({name: {target: path} for name, path in extra_shells().items()})
     return out
 
 

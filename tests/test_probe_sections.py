@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testbed.shells import extra_shells
 
 from bkdoctor.facts import host
 from bkdoctor.facts.host import HostFacts
@@ -20,9 +21,8 @@ from bkdoctor.model import FactUnavailable, T
 
 # BKDOCTOR_TEST_SH=name=/path[,...] adds shells (a bash 4.2 built from its source, CentOS 7's: README, Performance;
 # a path whose file name is `sh` starts bash in POSIX mode, as /bin/sh does)
-_EXTRA_SH = [i.partition("=") for i in os.environ.get("BKDOCTOR_TEST_SH", "").split(",") if i]
-SHELLS = [["dash"], ["bash", "--posix"], ["bash"], *([p] for _, _, p in _EXTRA_SH)]
-SHELL_IDS = ["dash", "bash-posix", "bash", *(n for n, _, _ in _EXTRA_SH)]
+SHELLS = [["dash"], ["bash", "--posix"], ["bash"], *([p] for p in extra_shells().values())]
+SHELL_IDS = ["dash", "bash-posix", "bash", *extra_shells()]
 
 # the snippets before the change, as they were
 OLD = {
