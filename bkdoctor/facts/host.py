@@ -753,7 +753,8 @@ def p_timezone(f: HostFacts) -> dict[str, Any]:
 # first (host.BOUNDED), its output kept, and when a line `Leap status<blanks>:<something>` is there with status 0 (the
 # parser's regex then matches for sure: it is stricter than the regex) the two others do not run: status 4, a comment.
 # chronyc runs without `t`: `$(t ...)` would fork twice, and the section is in the bounded group (`t` is a plain call
-# there); `$(exec chronyc ...)`: bash 4.2 forks twice for a substitution in the group's `sh -c` (probe.runs_inline). Its output is printed after it ends, with one final newline (the parser's regexes ignore trailing newlines).
+# there); `$(exec chronyc ...)`: bash 4.2 forks twice for a substitution in the group's `sh -c` (probe.runs_inline).
+# Its output is printed after it ends, with one final newline (the parser's regexes ignore trailing newlines).
 _CHRONYC = (
     "__bkd_sync=; command -v chronyc >/dev/null 2>&1 || return 127; r=$(exec chronyc -n tracking); e=$?; "
     "[ -z \"$r\" ] || printf '%s\\n' \"$r\"; [ $e -eq 0 ] || return $e; nl='\n'; "
