@@ -1105,35 +1105,50 @@ class NsHost:
         return f"{where} {self.host_key_pub}"
 
     def sshd_config(self, port: int, host_key_path: str, password_auth: bool, extra: Iterable[str] = ()) -> str:
+        """`extra` lines come last; a keyword set there before any `Match` replaces the default's line (sshd takes a
+        keyword's first value), but for HostKey, of which sshd takes every line. One inside a Match block does not."""
+        extra = list(extra)
+        given: set[str] = set()
+        for ln in extra:
+            if not ln.strip():
+                continue
+            if ln.split()[0].lower() == "match":
+                break
+            given.add(ln.split()[0].lower())
+        given.discard("hostkey")
         return (
             "\n".join(
                 [
-                    f"Port {port}",
-                    f"ListenAddress {self.address}",
-                    "AddressFamily inet",
-                    f"HostKey {host_key_path}",
-                    f"PidFile /run/sshd-{port}.pid",
-                    f"AuthorizedKeysFile {self.AUTHORIZED_KEYS_DIR}/%u",
-                    f"PermitRootLogin {'yes' if password_auth else 'prohibit-password'}",
-                    "PubkeyAuthentication yes",
-                    f"PasswordAuthentication {'yes' if password_auth else 'no'}",
-                    "KbdInteractiveAuthentication no",
-                    "PermitEmptyPasswords no",
-                    "UsePAM no",
-                    "StrictModes yes",
-                    "UseDNS no",
-                    "PrintMotd no",
-                    "PrintLastLog no",
-                    "X11Forwarding no",
-                    "AllowTcpForwarding yes",
-                    "AllowStreamLocalForwarding yes",
-                    "MaxStartups 200:30:400",
-                    "MaxSessions 64",
-                    "LoginGraceTime 30",
-                    "LogLevel VERBOSE",
-                    "Subsystem sftp internal-sftp",
-                    *extra,
+                    ln
+                    for ln in [
+                        f"Port {port}",
+                        f"ListenAddress {self.address}",
+                        "AddressFamily inet",
+                        f"HostKey {host_key_path}",
+                        f"PidFile /run/sshd-{port}.pid",
+                        f"AuthorizedKeysFile {self.AUTHORIZED_KEYS_DIR}/%u",
+                        f"PermitRootLogin {'yes' if password_auth else 'prohibit-password'}",
+                        "PubkeyAuthentication yes",
+                        f"PasswordAuthentication {'yes' if password_auth else 'no'}",
+                        "KbdInteractiveAuthentication no",
+                        "PermitEmptyPasswords no",
+                        "UsePAM no",
+                        "StrictModes yes",
+                        "UseDNS no",
+                        "PrintMotd no",
+                        "PrintLastLog no",
+                        "X11Forwarding no",
+                        "AllowTcpForwarding yes",
+                        "AllowStreamLocalForwarding yes",
+                        "MaxStartups 200:30:400",
+                        "MaxSessions 64",
+                        "LoginGraceTime 30",
+                        "LogLevel VERBOSE",
+                        "Subsystem sftp internal-sftp",
+                    ]
+                    if ln.split()[0].lower() not in given
                 ]
+                + extra
             )
             + "\n"
         )
