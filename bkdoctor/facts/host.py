@@ -1346,20 +1346,63 @@ def p_nfs(f: HostFacts) -> dict[str, Any] | None:
     return {"missing": False, "fstype": m.group(1) if m else None, **d[0]}
 
 
-# §七.3: from this node, docker.$BK_DOMAIN/v2/ through the ingress (expect 401 Unauthorized)
+# §七.3: from this node, docker.$BK_DOMAIN/v2/ through the ingress (expect 401 Unauthorized). The guide's command is
+# `curl -v docker.bkce7.bktencent.com/v2/`; its answer, as three words: curl's %{http_code} %{remote_ip}, its exit.
+# The guide gives curl no time limit; the probe gives it 5 s (stricter: a registry that answers later fails here).
+INGRESS_MAX_TIME = 5  # seconds, curl's --max-time
+# Over SSH (BKD_INGRESS_FWD=1, set by engine.gather_host) the section prints FORWARD instead of running curl, and the
+# node's sshd makes the connection (FORWARDED_GETS), unless curl here might not connect as that GET does, each asked
+# of the shell alone (no process):
+# - a proxy in the environment curl reads: http_proxy (curl takes the lower-case name only, for http), all_proxy,
+#   ALL_PROXY (no_proxy is not read: a proxy at all sends the check to curl);
+# - a curl config file: CURL_HOME set, or curlrc / .curlrc in $XDG_CONFIG_HOME, ~/.config, ~ and /root (curl's
+#   tool_findfile.c; /root: the home of root in passwd, which curl reads when $HOME has none, as under sudo);
+# - a global IPv6 address on the node (/proc/net/if_inet6, scope 00): curl asks for every address family and tries
+#   IPv6 first, so a name with an AAAA record may take it elsewhere; the probe's getent asks for IPv4 (without a
+#   global address curl's IPv6 attempts fail at once and it goes on to IPv4, as the GET does);
+# - the login is not this host's own sshd: SSH_CONNECTION's server address is not the one bkdoctor connected to
+#   (BKD_SSH_SERVER; empty where it does not know it: through a jump host to a name), as behind a gateway that relays
+#   sessions and would make the GET's connection itself. sudo (`become`) drops SSH_CONNECTION: not asked then.
+FORWARD = "forward"
+_CURLRC = " ".join(
+    [
+        f'"{d}/{f}"'
+        for d in ("${XDG_CONFIG_HOME:-/nonexistent}", "${HOME:-/nonexistent}/.config")
+        for f in ("curlrc", ".curlrc")
+    ]
+    + ['"${HOME:-/nonexistent}/.curlrc"', "/root/.curlrc"]
+)
+_INGRESS_FORWARD = (
+    'if [ -n "$BKD_INGRESS_FWD" ] && [ -z "${http_proxy-}${all_proxy-}${ALL_PROXY-}${CURL_HOME-}" ]; then '
+    f'__bkd_r={FORWARD}; for __bkd_c in {_CURLRC}; do [ -e "$__bkd_c" ] && __bkd_r=; done; '
+    "[ -r /proc/net/if_inet6 ] && while read -r __bkd_a __bkd_a __bkd_a __bkd_c __bkd_a __bkd_a; do "
+    '[ "$__bkd_c" = 00 ] && __bkd_r=; done </proc/net/if_inet6; '
+    'if [ -n "${SSH_CONNECTION-}" ]; then __bkd_c=${SSH_CONNECTION#* }; __bkd_c=${__bkd_c#* }; '
+    '[ "${__bkd_c%% *}" = "$BKD_SSH_SERVER" ] || __bkd_r=; fi; '
+    'if [ -n "$__bkd_r" ]; then echo "$__bkd_r"; return 0; fi; fi; '
+)
+
+
 @fact(
     "registry_ingress",
     sections={
         "registry_ingress": (
             'command -v curl >/dev/null 2>&1 || return 127; [ -n "$BKD_DOMAIN" ] || return 4; '
-            "curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' \"http://docker.$BKD_DOMAIN/v2/\"; "
-            'echo " $?"'
+            + _INGRESS_FORWARD
+            + f"curl -s -o /dev/null --max-time {INGRESS_MAX_TIME} -w '%{{http_code}} %{{remote_ip}}' "
+            '"http://docker.$BKD_DOMAIN/v2/"; echo " $?"'
         ),
     },
-    params={"BKD_DOMAIN": lambda inv, host: inv.domain or ""},
+    # BKD_INGRESS_FWD, BKD_SSH_SERVER: '' in every probe (never the environment's); set by engine.gather_host over SSH
+    params={
+        "BKD_DOMAIN": lambda inv, host: inv.domain or "",
+        "BKD_INGRESS_FWD": lambda inv, host: "",
+        "BKD_SSH_SERVER": lambda inv, host: "",
+    },
 )
 def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
-    """{'code': HTTP status (0: no answer), 'remote_ip', 'curl_exit'}; None when BK_DOMAIN is unknown."""
+    """{'code': HTTP status (0: no answer), 'remote_ip', 'curl_exit'}; None when BK_DOMAIN is unknown. The section is
+    the probe's curl, or over SSH the same three words for the GET the node's own sshd connected (FORWARDED_GETS)."""
     s = f.sec("registry_ingress")
     if s.rc == 127:
         raise FactUnavailable(T("未安装 curl", "curl is not installed"), status="skip")
@@ -1370,6 +1413,38 @@ def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
     remote = parts[1] if len(parts) > 2 else None
     rc = int(parts[-1]) if parts and parts[-1].isdigit() else -1
     return {"code": code, "remote_ip": remote or None, "curl_exit": rc}
+
+
+@dataclass(frozen=True)
+class ForwardedGet:
+    """A section the SSH transport may answer without its command on the host (engine.gather_host). The probe runs
+    the section with `param`=1 (it prints FORWARD where its command would connect as the GET does) and resolves
+    `name(params)` there (getent_hosts: the node's /etc/hosts and DNS through nsswitch); the node's sshd connects to
+    the first IPv4 address that gave (a direct-tcpip channel, as the login user), this side sends the GET and reads
+    up to the final status line (transport.http_status). An answer from a connection that was made, and a name with
+    no address at all (curl's exit 6), are written as the section's own command writes them (the three words of
+    curl's -w and its exit code for that outcome): the rule and the report cannot tell the two apart. Every other
+    outcome (only an IPv6 address, a connection that failed or did not come within the time, sshd that does not
+    forward) goes to a second probe that runs the section's own command, curl as the guide does: curl then decides
+    how the name resolves and which addresses it tries."""
+
+    name: Callable[[dict[str, str]], str | None]  # the probe's parameters -> the host name (None: run the section)
+    port: int
+    path: str
+    timeout: float
+    param: str  # set to 1 in the probe: the section prints FORWARD rather than run its command
+
+
+# issue 16: curl was the node probe's costliest command (~7 ms of a node's CPU a scan under bash 4.2, bench/fleet.py)
+FORWARDED_GETS = {
+    "registry_ingress": ForwardedGet(
+        lambda p: f"docker.{p['BKD_DOMAIN']}" if p.get("BKD_DOMAIN") else None,
+        80,
+        "/v2/",
+        INGRESS_MAX_TIME,
+        "BKD_INGRESS_FWD",
+    ),
+}
 
 
 # §三.4.1 / §七.4.2.1: a CA installed for $REGISTRY

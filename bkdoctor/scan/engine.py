@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import fnmatch
+import ipaddress
 import logging
+import re
 import secrets
 import shlex
 import time
@@ -15,8 +17,11 @@ from typing import Any, Callable
 from bkdoctor.facts.host import (
     API_FACTS,
     DOCKER_FALLBACK_SECTIONS,
+    FORWARD,
+    FORWARDED_GETS,
     MEASURE_BUDGET,
     HostFacts,
+    p_resolved,
     probe_params,
     sections_for,
 )
@@ -25,6 +30,7 @@ from bkdoctor.inputs.inventory import HostSpec, Inventory
 from bkdoctor.model import PROBLEM_STATUSES, FactUnavailable, Finding, Result, Rule, T
 from bkdoctor.scan.siterules import extra_timeout, split_facts
 from bkdoctor.transport import LocalTransport, Transport, TransportError
+from bkdoctor.transport.base import NotForwarded
 
 log = logging.getLogger("bkdoctor")
 
@@ -252,7 +258,16 @@ async def gather_host(
             seen = params["BKD_KUBELET_SEEN"] = kubelet_cache.seen(kubelet_key)
             params["BKD_KUBELET_ID"] = "1"
         same = same_sections(script_sections)
-        script, nonce = build_script(script_sections - set(same), params=params)
+        # a section the node's sshd may answer (curl's GET of docker.<domain>/v2/): the probe resolves its name too
+        forwards = bool(getattr(transport, "forwards_tcp", False))
+        fwd = forwarded(script_sections - set(same), params, forwards)
+        resolver_asked = RESOLVER in script_sections
+        fwd_params = forward_params(fwd)
+        if fwd:  # the probe forwards only where SSH_CONNECTION shows the sshd bkdoctor connected to (facts/host.py)
+            fwd_params["BKD_SSH_SERVER"] = await transport.server_address()
+        script, nonce = build_script(
+            probe_sections(script_sections - set(same), params, forwards), params={**params, **fwd_params}
+        )
         fold_clock = want_clock and getattr(transport, "folds_clock", False)
         run = (
             (lambda: transport.run_script(script, limit, clock=True))
@@ -276,21 +291,41 @@ async def gather_host(
         parsed = parse_output(stdout, nonce)
         if kubelet_key is not None and "kubelet_version" in parsed:
             parsed["kubelet_version"] = kubelet_cache.settle(kubelet_key, parsed["kubelet_version"], seen or "")
-        parsed.update({n: Section(n, parsed[b].rc, parsed[b].out) for n, b in same.items() if b in parsed})
-        inline = {n: parsed.pop(n) for n in DOCKER_FALLBACK_SECTIONS if n in parsed}
-        if not parsed and sections:
+        if sections and not set(parsed) - set(DOCKER_FALLBACK_SECTIONS):
             err = (res.stderr or stdout).decode("utf-8", "replace").strip()[-300:]
             raise TransportError(f"probe produced no output (exit {res.rc}): {err}")
+        again: set[str] = set()  # sections for a second, small probe (at most one, whatever needs it)
+        if fwd:
+            answers, again = await answer_forwarded(transport, fwd, parsed)
+            for n, sec in answers.items():
+                if sec is None:
+                    parsed.pop(n, None)
+                else:
+                    parsed[n] = sec
+            for n in again:
+                parsed.pop(n, None)
+            if not resolver_asked:
+                parsed.pop(RESOLVER, None)  # asked for the forwarded name only: not a section of this scan
+        parsed.update({n: Section(n, parsed[b].rc, parsed[b].out) for n, b in same.items() if b in parsed})
+        inline = {n: parsed.pop(n) for n in DOCKER_FALLBACK_SECTIONS if n in parsed}
         facts = HostFacts(parsed, docker_api=api, docker_api_error=api_err)
         if want_docker and api is None and "docker_bins" in parsed and parsed["docker_bins"].text().split():
             # Docker is installed but its API did not answer: the CLI's answer, from the main probe when the socket
-            # was absent there, else from a second, small probe (the socket exists and the API still failed)
+            # was absent there, else from the second, small probe (the socket exists and the API still failed)
             if len(inline) == len(DOCKER_FALLBACK_SECTIONS) and all(x.rc != 125 for x in inline.values()):
                 facts.sections.update(inline)
             else:
-                fb_script, fb_nonce = build_script(set(DOCKER_FALLBACK_SECTIONS))
+                again |= set(DOCKER_FALLBACK_SECTIONS)
+        if again:
+            # the Docker CLI runs here whatever the socket (BKD_DOCKER_IF_NO_SOCKET empty), a forwarded section by its
+            # own command (curl: BKD_INGRESS_FWD empty, as probe_params gives it)
+            fb_params = {**params, "BKD_DOCKER_IF_NO_SOCKET": ""}
+            fb_script, fb_nonce = build_script(again, params=fb_params)
+            try:
                 fb = await transport.run_script(fb_script, PROBE_TIMEOUT)
                 facts.sections.update(parse_output(fb.stdout, fb_nonce))
+            except TransportError as e:  # the main probe's facts stand; these sections are left out (their error)
+                log.debug("%s: the second probe (%s) failed: %s", host.name, ", ".join(sorted(again)), e)
         if fold_clock:
             c = res.clock or {"error": ""}
             facts.extra["clock_offset"] = (
@@ -323,6 +358,91 @@ async def gather_host(
             except Exception:  # closing must never fail the scan
                 log.debug("closing transport of %s failed", host.name, exc_info=True)
     return st
+
+
+RESOLVER = "getent_hosts"  # the section that resolves a ForwardedGet's name on the host
+# a name that goes into the GET's Host header: a DNS name, nothing else (the inventory's schema asks the same of its
+# domain; --domain and custom.yaml's bkDomain reach here too). Any other name: the section's own command
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\Z")
+
+
+def forwarded(sections: set[str], params: dict[str, str], forwards_tcp: bool) -> dict[str, str]:
+    """The sections of `sections` a transport that `forwards_tcp` may answer by a connection from the host's sshd
+    (facts/host.py FORWARDED_GETS): section -> the host name the probe resolves for it. Only for a name the resolver
+    section asks anyway (BKD_HOSTS_NAMES): it is looked up with the others, in the same getent, and no other section's
+    answer changes."""
+    if not forwards_tcp:
+        return {}
+    asked = set(params.get("BKD_HOSTS_NAMES", "").lower().split())
+    out = {}
+    for n in sorted(sections & set(FORWARDED_GETS)):
+        name = FORWARDED_GETS[n].name(params)
+        if name and _HOST_NAME.match(name) and name.lower() in asked:
+            out[n] = name.lower()
+    return out
+
+
+def forward_params(fwd: dict[str, str]) -> dict[str, str]:
+    """The parameters that have the probe's forwarded sections print FORWARD (where their command would connect
+    directly) rather than run their command."""
+    return {FORWARDED_GETS[n].param: "1" for n in fwd}
+
+
+def probe_sections(sections: set[str], params: dict[str, str], forwards_tcp: bool) -> set[str]:
+    """What the probe script runs for `sections`: with a forwarded section, the resolver of its name too."""
+    return sections | ({RESOLVER} if forwarded(sections, params, forwards_tcp) else set())
+
+
+async def answer_forwarded(transport: Any, fwd: dict[str, str], parsed: dict[str, Section]) -> tuple[dict, set]:
+    """Each forwarded section that printed FORWARD, answered by a GET the host's sshd connects: ({section: Section},
+    {sections whose own command must run after all, in a second probe}). A section that printed anything else (its
+    command ran: a proxy in its environment) keeps that. Only a connection that was made gives an answer; a lost SSH
+    connection leaves the section out (its fact is an error; the host is not failed for it)."""
+    answers: dict[str, Section | None] = {}
+    again: set[str] = set()
+    try:
+        resolved = p_resolved(HostFacts({RESOLVER: parsed[RESOLVER]})) if RESOLVER in parsed else None
+    except FactUnavailable:
+        resolved = None
+
+    async def one(section: str, name: str) -> None:
+        spec = FORWARDED_GETS[section]
+        mine = parsed.get(section)
+        if mine is None or mine.rc != 0 or mine.out.strip() != FORWARD.encode():
+            return  # the section's command ran (or it did not finish): its own answer stands
+        if resolved is None or name not in resolved:  # no getent, or its section cut off: curl resolves
+            again.add(section)
+            return
+        addr = resolved[name]
+        if addr is None:
+            # getent found no address: curl's "Could not resolve host" (the same nsswitch lookup; getent is given 3 s,
+            # curl's lookup 5: stricter), with no second probe on the nodes §七.2 has not reached yet
+            answers[section] = Section(section, 0, b"000  6\n")
+            return
+        try:
+            ok = ipaddress.ip_address(addr).version == 4
+        except ValueError:
+            ok = False
+        if not ok:  # an IPv6 address (from `getent hosts`), or not an address: curl resolves, and tries what it finds
+            again.add(section)
+            return
+        try:
+            st = await transport.http_status(addr, spec.port, name, spec.path, spec.timeout)
+        except NotForwarded as e:
+            log.debug("%s: %s; its own command runs in a second probe", section, e)
+            again.add(section)
+            return
+        except TransportError as e:
+            log.debug("%s: %s", section, e)
+            answers[section] = None  # the connection is gone: no answer (the section is left out)
+            return
+        if st is None:  # no connection came: curl tries (another address, its own resolution)
+            again.add(section)
+            return
+        answers[section] = Section(section, 0, f"{st.code:03d} {st.remote_ip} {st.curl_exit}\n".encode())
+
+    await asyncio.gather(*(one(s, n) for s, n in fwd.items()))
+    return answers, again
 
 
 def evaluate(rule: Rule, facts: HostFacts, ctx: Context) -> Result:

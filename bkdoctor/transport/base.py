@@ -11,6 +11,12 @@ class TransportError(Exception):
     """The target could not be reached or the command could not be started (not a non-zero exit)."""
 
 
+class NotForwarded(TransportError):
+    """The host's sshd did not open a TCP connection for us, or said why in a way that can mean more than one thing
+    (AllowTcpForwarding no, DisableForwarding, PermitOpen; OpenSSH 7.4, CentOS 7.9's, answers "administratively
+    prohibited" to a connect() that failed at once as well): the caller asks the host's own tool instead."""
+
+
 # bytes of a script's stdout (and, apart, of its stderr) kept: the probe of a big node prints a few MB (iptables -S of
 # thousands of Services, docker info). A host's file can be any size (a sparse 100 GB file in /etc/sysctl.d/ costs its
 # owner nothing): read whole, one host's output took the memory of the whole fleet's scan.
@@ -68,6 +74,19 @@ class CommandResult:
     clock: dict[str, Any] | None = None  # run_script(clock=True) on a transport that folds_clock
 
 
+@dataclass(frozen=True)
+class HTTPStatus:
+    """The outcome of a GET whose connection was made, in the terms of the guide's own check (`curl -s -o /dev/null
+    --max-time T -w '%{http_code} %{remote_ip}'`): the status of the final response (0: none), the address connected
+    to, and the exit status curl gives for the same outcome (0; 28 no status within the time; 52 the reply ended
+    before a whole status line, or was empty; 56 the connection broke; 1 a reply that is not HTTP/1.x, which curl
+    7.66 and later refuse as HTTP/0.9)."""
+
+    code: int
+    remote_ip: str
+    curl_exit: int
+
+
 class Transport(abc.ABC):
     """How bkdoctor talks to one host."""
 
@@ -79,6 +98,13 @@ class Transport(abc.ABC):
         """Run a POSIX sh script (fed on stdin) and return its output: stdout and stderr each up to
         MAX_SCRIPT_OUTPUT, past it the command is stopped (TransportError), or with `keep_tail` run to its end
         with only the last MAX_SCRIPT_OUTPUT bytes of each kept."""
+
+    # True: http_status() asks the host's sshd to connect (SSH direct-tcpip), so that no command runs on the host
+    forwards_tcp = False
+
+    async def http_status(self, address: str, port: int, host: str, path: str, timeout: float) -> HTTPStatus | None:
+        """GET http://`host``path` at `address`:`port`, connected from the host (its sshd); None: no connection."""
+        raise NotForwarded("this transport does not forward TCP")
 
     @abc.abstractmethod
     async def docker_api(self, socket_path: str, paths: list[str], timeout: float) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from bkdoctor.transport.base import (
     MAX_SCRIPT_OUTPUT,
     READ_AHEAD,  # bash: the rest of the script in blocks
     CommandResult,
+    HTTPStatus,
+    NotForwarded,
     Transport,
     TransportError,
     read_bounded,
@@ -75,6 +77,9 @@ class SSHSettings:
     proxy_jump: str | None = None  # "user@host:port" of a jump host ("a,b": through a, then b)
     become: bool = False  # run the probe through `sudo -n /bin/sh -s` when user is not root
     accept_new_host_keys: bool = False  # trust on first use; a CHANGED key is always an error
+    # the registry check's GET connected by the host's sshd (direct-tcpip; facts/host.py FORWARDED_GETS); false: curl
+    # in the probe, as the guide runs it (an sshd that forbids forwarding, a gateway that is not the host itself)
+    forward_tcp: bool = True
 
     @classmethod
     def merged(
@@ -535,6 +540,40 @@ def _parse_http(raw: bytes, what: str) -> Any:
     return data
 
 
+# a status line of an HTTP/1.x reply, whole (curl's %{http_code} comes from a whole line only). As curl 7.88 reads it
+# (http.c: sscanf " HTTP/%1d.%1d%c%3d%c"): a space after the version, blanks before the code, no fourth digit; at most
+# this many bytes of the reply are read for the final one
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [ \t]*([0-9]{3})(?![0-9])[^\r\n]*\r?\n")
+MAX_STATUS_BYTES = 64 * 1024
+
+
+def final_status(buf: bytes) -> tuple[int | None, bool, int | None]:
+    """The status of the final response at the start of `buf` (1xx interim responses, as `100 Continue`, skipped, as
+    curl does), whether more bytes could still give one ((None, True) so far nothing; (None, False) not HTTP/1.x),
+    and the last interim status read (curl prints that one when the reply ends there)."""
+    pos, interim = 0, None
+    while True:
+        if not buf.startswith(b"HTTP/"[: len(buf) - pos], pos) and not buf.startswith(b"HTTP/", pos):
+            return None, False, interim  # curl 7.66 and later: "Received HTTP/0.9 when not allowed"
+        eol = buf.find(b"\n", pos)
+        if eol < 0:
+            return None, True, interim
+        m = _STATUS_LINE.fullmatch(buf, pos, eol + 1)
+        if not m:
+            return None, False, interim
+        code = int(m.group(1))
+        if not 100 <= code < 200:
+            return code, False, interim
+        interim = code
+        ends = [i for i in (buf.find(b"\n\r\n", eol), buf.find(b"\n\n", eol)) if i >= 0]
+        if not ends:
+            return None, True, interim
+        i = min(ends)
+        pos = i + (3 if buf.startswith(b"\n\r\n", i) else 2)
+        if pos >= len(buf):
+            return None, True, interim
+
+
 # ------------------------------------------------------------------ the transport
 
 
@@ -752,6 +791,94 @@ class SSHTransport(Transport):
         finally:
             writer.close()
         return _parse_http(bytes(buf), what)
+
+    @property
+    def forwards_tcp(self) -> bool:  # type: ignore[override]
+        return self.settings.forward_tcp
+
+    async def server_address(self) -> str:
+        """The address this connection reached the host's sshd at, as the host's SSH_CONNECTION shows it ('' where it
+        is not known here: through a jump host to a name, which the last hop resolved). Connects if need be."""
+        import ipaddress
+
+        conn = await self._connection()
+        if self._jumps:
+            addr = self.address
+        else:
+            peer = conn.get_extra_info("peername")
+            addr = str(peer[0]) if peer else ""
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return ""
+        return str(getattr(ip, "ipv4_mapped", None) or ip)
+
+    async def http_status(self, address: str, port: int, host: str, path: str, timeout: float) -> HTTPStatus | None:
+        """GET http://`host``path` from the host: its sshd connects to `address`:`port` (a direct-tcpip channel on
+        this connection, opened as the login user; no command runs there) and this side reads the reply up to its
+        final status line. `address` is numeric (the host's own resolution, from its probe): sshd looks up nothing,
+        so no slow DNS can hold the connection. Within `timeout` in all. None: no connection came (sshd's connect()
+        failed, or did not finish in time); NotForwarded: sshd refused the channel in a way that does not say why
+        for sure (code 1, "administratively prohibited"); TransportError: this SSH connection is gone."""
+        import asyncssh
+
+        conn = await self._connection()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: bkdoctor\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        ).encode("ascii")
+        opened = False
+
+        def gone() -> bool:
+            return conn.is_closed() or self._closed
+
+        async def go() -> HTTPStatus | None:
+            nonlocal opened
+            try:
+                reader, writer = await conn.open_connection(address, port)
+            except asyncssh.ChannelOpenError as e:
+                if gone():
+                    raise TransportError(f"SSH connection lost: {e.reason}") from None
+                if e.code == asyncssh.OPEN_CONNECT_FAILED:  # sshd's connect() failed
+                    return None
+                raise NotForwarded(f"sshd did not open {address}:{port} ({e.reason or e.code})") from None
+            opened = True
+            buf = b""
+            try:
+                writer.write(request)
+                while True:
+                    code, more, interim = final_status(buf)
+                    if code is not None:
+                        return HTTPStatus(code, address, 0)
+                    if not more or len(buf) >= MAX_STATUS_BYTES:
+                        return HTTPStatus(interim or 0, address, 1)  # not HTTP/1.x
+                    chunk = await reader.read(MAX_STATUS_BYTES - len(buf))
+                    if not chunk:
+                        if gone():  # the end of the channel was the end of the SSH connection
+                            raise TransportError("SSH connection lost while reading the reply")
+                        # curl: "Empty reply from server", or a reply cut short (after a 1xx curl prints that code)
+                        return HTTPStatus(interim or 0, address, 52)
+                    buf += chunk
+            except (asyncssh.Error, OSError) as e:
+                if gone():
+                    raise TransportError(f"SSH connection lost: {getattr(e, 'reason', None) or e}") from None
+                return HTTPStatus(0, address, 56)  # curl: "Failure when receiving data from the peer"
+            finally:
+                writer.close()
+
+        try:
+            return await asyncio.wait_for(go(), timeout)
+        except asyncio.TimeoutError:
+            # a channel whose open sshd confirms after this stays open, idle, until the transport closes: the scan of
+            # the host closes it right after its last probe (asyncssh gives no handle to close it earlier)
+            if opened:
+                return HTTPStatus(0, address, 28)  # connected, no status within the time: curl's --max-time
+            return None
+        except asyncssh.Error as e:
+            if gone():
+                raise TransportError(f"SSH connection lost: {getattr(e, 'reason', None) or e}") from None
+            raise NotForwarded(f"{address}:{port}: {getattr(e, 'reason', None) or e}") from None
+        except OSError as e:
+            raise TransportError(f"SSH connection failed: {e}") from None
 
     async def close(self) -> None:
         self._closed = True

@@ -17,6 +17,7 @@ BKD_FIO_DIR=/data
 BKD_FIO_RUNTIME=5
 BKD_FIO_SIZE=64M
 BKD_HOSTS_NAMES='bk.example.com bkrepo.bk.example.com docker.bk.example.com bknodeman.bk.example.com apps.bk.example.com helm.bk.example.com bkpaas.bk.example.com bkuser.bk.example.com bkapi.bk.example.com apigw.bk.example.com bkiam.bk.example.com cmdb.bk.example.com job.bk.example.com bcs.bk.example.com bklog.bk.example.com bkmonitor.bk.example.com devops.bk.example.com codecc.bk.example.com lesscode.bk.example.com bk-apicheck.bk.example.com k8s-api.bcs.local'
+BKD_INGRESS_FWD=''
 BKD_INSTALL_DIR=/nonexistent/bkdoctor-golden
 BKD_KUBELET_ID=''
 BKD_KUBELET_SEEN=''
@@ -30,6 +31,7 @@ BKD_REGISTRY_PORT=5500
 BKD_REGISTRY_REPO=blueking/slug-app
 BKD_REGISTRY_TAG=v1.1.0-beta.27
 BKD_REGISTRY_UPSTREAM=https://hub.bktencent.com
+BKD_SSH_SERVER=''
 __bkd_nl='
 '; __bkd_L=
 __bkd_rd() { case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; if [ -n "$__bkd_L" ] && [ -f "$1" ] && [ -r "$1" ]; then printf '@@BKD-0123456789abcdef:R:%s\n' "$1"; else cat "$1"; fi; }
@@ -164,7 +166,7 @@ __bkd_s() { command -v curl >/dev/null 2>&1 || return 127; b="http://127.0.0.1:$
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_http:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:registry_ingress\n'
-__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; [ -n "$BKD_DOMAIN" ] || return 4; curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' "http://docker.$BKD_DOMAIN/v2/"; echo " $?"
+__bkd_s() { command -v curl >/dev/null 2>&1 || return 127; [ -n "$BKD_DOMAIN" ] || return 4; if [ -n "$BKD_INGRESS_FWD" ] && [ -z "${http_proxy-}${all_proxy-}${ALL_PROXY-}${CURL_HOME-}" ]; then __bkd_r=forward; for __bkd_c in "${XDG_CONFIG_HOME:-/nonexistent}/curlrc" "${XDG_CONFIG_HOME:-/nonexistent}/.curlrc" "${HOME:-/nonexistent}/.config/curlrc" "${HOME:-/nonexistent}/.config/.curlrc" "${HOME:-/nonexistent}/.curlrc" /root/.curlrc; do [ -e "$__bkd_c" ] && __bkd_r=; done; [ -r /proc/net/if_inet6 ] && while read -r __bkd_a __bkd_a __bkd_a __bkd_c __bkd_a __bkd_a; do [ "$__bkd_c" = 00 ] && __bkd_r=; done </proc/net/if_inet6; if [ -n "${SSH_CONNECTION-}" ]; then __bkd_c=${SSH_CONNECTION#* }; __bkd_c=${__bkd_c#* }; [ "${__bkd_c%% *}" = "$BKD_SSH_SERVER" ] || __bkd_r=; fi; if [ -n "$__bkd_r" ]; then echo "$__bkd_r"; return 0; fi; fi; curl -s -o /dev/null --max-time 5 -w '%{http_code} %{remote_ip}' "http://docker.$BKD_DOMAIN/v2/"; echo " $?"
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:registry_ingress:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:selinux_config\n'
