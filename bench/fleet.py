@@ -522,22 +522,29 @@ def bench_scan(inv: Path, out: Path, root: Path = ROOT) -> dict:
     return r
 
 
-def _probe_script(inv) -> str:
-    """The probe bkdoctor sends to a host of role `node` with the default rules (for the probe floor)."""
+def _probe_script(inv) -> dict[str, str]:
+    """The probe bkdoctor sends to each host (role `node`, the default rules), by address (for the probe floor)."""
     from bkdoctor.facts.host import sections_for
     from bkdoctor.facts.probe import build_script
     from bkdoctor.scan import engine, loader
 
     rules = [r for r in loader.select(None, None) if r.scope in ("host", "fleet")]
-    script, _ = build_script(
-        sections_for({f for r in rules for f in r.facts}), params=engine.probe_params(inv, inv.hosts[-1])
-    )
-    return script
+    out = {}
+    for h in inv.hosts:
+        params = engine.probe_params(inv, h)
+        wanted = sections_for({f for r in rules for f in r.facts})
+        # as over SSH: the registry section prints `forward` (the host's sshd connects the GET, bench_floor sends
+        # it), the probe resolves the name; the server address is the host's own (SSH_CONNECTION)
+        fwd = engine.forwarded(wanted, params, True)
+        params.update(engine.forward_params(fwd), BKD_SSH_SERVER=h.address)
+        out[h.address], _ = build_script(engine.probe_sections(wanted, params, True), params=params)
+    return out
 
 
-def bench_floor(fleet, hosts, script: str | None = None) -> dict:
+def bench_floor(fleet, hosts, script: dict[str, str] | None = None, registry: str | None = None) -> dict:
     """In-process asyncssh, same concurrency: connect, run one command (`true`, or `sh -s` with the probe
-    on stdin when `script` is given), close. No parsing, no rules, no report."""
+    on stdin when `script` is given, then the GET of docker.<domain>/v2/ from the host's sshd at `registry`, as the
+    scan does), close. No parsing, no rules, no report."""
     import asyncssh
 
     from bkdoctor.transport.base import READ_AHEAD
@@ -562,10 +569,24 @@ def bench_floor(fleet, hosts, script: str | None = None) -> dict:
                         await c.run("true", check=True)
                     else:
                         # as the transport sends it (bash reads the rest in blocks)
-                        data = (READ_AHEAD + script).encode()
+                        data = (READ_AHEAD + script[addr]).encode()
                         r = await c.run("/bin/sh -s", input=data, encoding=None)
                         if not r.stdout:
                             raise RuntimeError("the probe gave no output")
+                        if registry:
+                            rd, wr = await c.open_connection(registry, 80)
+                            wr.write(
+                                b"GET /v2/ HTTP/1.1\r\nHost: docker.bkce7.bktencent.com\r\nConnection: close\r\n\r\n"
+                            )
+                            reply = b""
+                            while b"\n" not in reply and len(reply) < 8192:
+                                chunk = await rd.read(8192)
+                                if not chunk:
+                                    break
+                                reply += chunk
+                            if not reply.startswith(b"HTTP/1.1 401"):
+                                raise RuntimeError(f"the registry did not answer 401: {reply[:80]!r}")
+                            wr.close()
 
         return await asyncio.gather(*(one(h.address) for h in hosts), return_exceptions=True)
 
@@ -1121,7 +1142,7 @@ def main() -> int:
                     "engine": lambda: bench_engine(inv),
                     **({"baseline": lambda: bench_scan(inv, work / "rb.json", a.baseline)} if a.baseline else {}),
                     "floor": lambda: bench_floor(fleet, hosts),
-                    "probe": lambda: bench_floor(fleet, hosts, script),
+                    "probe": lambda: bench_floor(fleet, hosts, script, registry.addr if registry else None),
                 }
                 if ansible_here and i < a.ansible_repeat:
                     for forks in a.ansible_forks:
