@@ -21,6 +21,7 @@ import yaml
 from bkdoctor.facts.host import HostFacts, p_resolved
 from bkdoctor.facts.probe import Section, build_script, parse_output
 from bkdoctor.inputs.inventory import load_inventory
+from bkdoctor.model import FactUnavailable
 from bkdoctor.scan import engine
 from bkdoctor.transport.base import HTTPStatus, NotForwarded, TransportError
 from bkdoctor.transport.ssh import final_status
@@ -262,6 +263,10 @@ CURLRC = f'proxy = "http://{PROXY}:3128"\n'
         "~/.curlrc",
         "~/.config/curlrc",
         "$XDG_CONFIG_HOME/.curlrc",
+        "ALL_PROXY in the environment",
+        "CURL_HOME's curlrc",
+        "a login's own HOME's curlrc",
+        "root's curlrc under another HOME",
         "a global IPv6 address",
         "a login relayed from elsewhere",
         "forward_tcp: false",
@@ -283,6 +288,18 @@ def test_curl_answers_in_the_probe_where_it_might_not_connect_as_the_get(ssh_fle
         kw.update(files={"/root/.config/curlrc": CURLRC}, overlays=["/etc", "/root"])
     elif how == "$XDG_CONFIG_HOME/.curlrc":
         kw.update(files={"/etc/xdg-test/.curlrc": CURLRC}, sshd_extra=["SetEnv XDG_CONFIG_HOME=/etc/xdg-test"])
+    elif how == "ALL_PROXY in the environment":
+        kw["sshd_extra"] = [f"SetEnv ALL_PROXY=http://{PROXY}:3128"]
+    elif how == "CURL_HOME's curlrc":
+        kw.update(files={"/etc/test-home/.curlrc": CURLRC}, login_env="CURL_HOME=/etc/test-home; export CURL_HOME\n")
+    elif how == "a login's own HOME's curlrc":  # not /root: the ${HOME} entry of the test alone
+        kw.update(files={"/etc/test-home/.curlrc": CURLRC}, login_env="HOME=/etc/test-home; export HOME\n")
+    elif how == "root's curlrc under another HOME":  # sudo keeping the caller's HOME: curl reads passwd's home
+        kw.update(
+            files={"/root/.curlrc": CURLRC, "/etc/test-home/x": ""},
+            overlays=["/etc", "/root"],
+            login_env="HOME=/etc/test-home; export HOME\n",
+        )
     elif how == "a login relayed from elsewhere":
         kw["login_env"] = "SSH_CONNECTION='198.18.9.9 50000 10.9.9.9 22'; export SSH_CONNECTION\n"
     fleet, h, log = _make_host(ssh_fleet, tmp_path, **kw)
@@ -293,7 +310,7 @@ def test_curl_answers_in_the_probe_where_it_might_not_connect_as_the_get(ssh_fle
     log.write_text("")
     sec = asyncio.run(_scan(inv))
     assert log.read_text().splitlines() == ["/bin/sh -s"]  # one probe
-    if "proxy" in how or "curlrc" in how:
+    if "proxy" in how.lower() or "curlrc" in how:
         assert sec.text() == f"502 {PROXY} 0\n"  # the proxy's answer, as the guide's curl would get it
         assert not os.path.exists(h.root + "/run/ua.log")  # nothing asked the registry directly
     else:
@@ -427,6 +444,9 @@ def test_which_sections_are_forwarded():
         (b"HTTP/1.10 401 x\r\n", (None, False, None)),
         (b"HTTP/1.1 4011 x\r\n", (None, False, None)),
         (b"HTTP/1.1 40\r\n", (None, False, None)),
+        (b"HTTP/1.1 100 C\r\n\r\n" * 8 + b"HTTP/1.1 401 U\r\n", (401, False, 100)),
+        # more interim responses than a registry sends: not HTTP (the parse of a trickle stays bounded)
+        (b"HTTP/1.1 100 C\r\n\r\n" * 9 + b"HTTP/1.1 401 U\r\n", (None, False, 100)),
     ],
 )
 def test_final_status(buf, want):
@@ -481,9 +501,14 @@ class _ProbeOnce(_Fake):
     """A forwarding transport whose first probe answers (the registry section prints FORWARD, getent an address) and
     whose second one fails, for gather_host's own handling of it."""
 
-    def __init__(self) -> None:
-        super().__init__("no-connection")
+    def __init__(self, outcome: str = "no-connection", sections=None) -> None:
+        super().__init__(outcome)
         self.scripts: list[str] = []
+        self.sections = sections or (
+            ("getent_hosts", "docker.ok.test 10.0.0.9"),
+            ("registry_ingress", "forward"),
+            ("proc_swaps", "Filename"),
+        )
 
     async def server_address(self) -> str:
         return "198.18.0.2"
@@ -495,14 +520,7 @@ class _ProbeOnce(_Fake):
         if len(self.scripts) > 1:
             raise TransportError("command timed out after 60s")
         m = re.search(r"@@BKD-([0-9a-f]+):B:", script).group(1)
-        out = "".join(
-            f"\n@@BKD-{m}:B:{n}\n{body}\n@@BKD-{m}:E:{n}:0\n"
-            for n, body in (
-                ("getent_hosts", "docker.ok.test 10.0.0.9"),
-                ("registry_ingress", "forward"),
-                ("proc_swaps", "Filename"),
-            )
-        )
+        out = "".join(f"\n@@BKD-{m}:B:{n}\n{body}\n@@BKD-{m}:E:{n}:0\n" for n, body in self.sections)
         return CommandResult(0, out.encode(), b"")
 
     async def close(self) -> None:
@@ -511,11 +529,7 @@ class _ProbeOnce(_Fake):
 
 def test_a_failed_second_probe_loses_only_its_sections(tmp_path):
     """The main probe's facts stand when the second probe (curl, after no connection came for the GET) fails."""
-    p = tmp_path / "inv.yaml"
-    p.write_text(
-        yaml.safe_dump({"domain": "ok.test", "hosts": [{"name": "n1", "address": "198.18.0.2", "roles": ["node"]}]})
-    )
-    inv = load_inventory(str(p))
+    inv = _one_host_inventory(tmp_path)
     t = _ProbeOnce()
     st = asyncio.run(engine.gather_host(inv.hosts[0], inv, {"registry_ingress", "proc_swaps"}, False, lambda h, i: t))
     assert st.reachable, st.error
@@ -524,3 +538,40 @@ def test_a_failed_second_probe_loses_only_its_sections(tmp_path):
     assert t.calls == [("10.0.0.9", 80, "docker.ok.test", "/v2/", 5)]
     assert "registry_ingress" not in st.facts.sections and "getent_hosts" not in st.facts.sections
     assert st.facts.sections["proc_swaps"].text() == "Filename"
+
+
+def _one_host_inventory(tmp_path):
+    p = tmp_path / "inv.yaml"
+    p.write_text(
+        yaml.safe_dump({"domain": "ok.test", "hosts": [{"name": "n1", "address": "198.18.0.2", "roles": ["node"]}]})
+    )
+    return load_inventory(str(p))
+
+
+def test_a_lost_connection_leaves_the_section_out_of_the_scan(tmp_path):
+    """Through gather_host: the GET's TransportError (the SSH connection gone) leaves no section, so the rule's fact
+    is an error; no second probe is tried on a dead connection; the rest of the probe stands."""
+    inv = _one_host_inventory(tmp_path)
+    t = _ProbeOnce("lost")
+    st = asyncio.run(engine.gather_host(inv.hosts[0], inv, {"registry_ingress", "proc_swaps"}, False, lambda h, i: t))
+    assert st.reachable, st.error
+    assert len(t.scripts) == 1
+    assert "registry_ingress" not in st.facts.sections
+    with pytest.raises(FactUnavailable):
+        st.facts.registry_ingress
+    assert st.facts.sections["proc_swaps"].text() == "Filename"
+
+
+def test_a_probe_with_only_the_added_resolver_is_no_output(tmp_path):
+    """getent_hosts added for the forwarded name only is not an answer of the probe's own: a probe that gave nothing
+    else is 'no output' (the host's error), as before the change."""
+    inv = _one_host_inventory(tmp_path)
+    t = _ProbeOnce(sections=(("getent_hosts", "docker.ok.test 10.0.0.9"),))
+    st = asyncio.run(engine.gather_host(inv.hosts[0], inv, {"registry_ingress"}, False, lambda h, i: t))
+    assert not st.reachable and "no output" in (st.error or ""), st
+
+
+def test_a_forward_line_never_reads_as_an_answer():
+    f = HostFacts({"registry_ingress": Section("registry_ingress", 0, b"forward\n")})
+    with pytest.raises(FactUnavailable):
+        f.registry_ingress

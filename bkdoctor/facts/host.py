@@ -1408,6 +1408,8 @@ def p_registry_ingress(f: HostFacts) -> dict[str, Any] | None:
         raise FactUnavailable(T("未安装 curl", "curl is not installed"), status="skip")
     if s.rc == 4:
         return None
+    if s.text().strip() == FORWARD:  # the GET it stood for was not made (engine.gather_host leaves none such)
+        raise FactUnavailable(T("节点上的检查未完成", "the check was not completed on the node"))
     parts = s.text().split()
     code = int(parts[0]) if parts and parts[0].isdigit() else 0
     remote = parts[1] if len(parts) > 2 else None

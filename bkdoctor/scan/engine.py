@@ -291,7 +291,9 @@ async def gather_host(
         parsed = parse_output(stdout, nonce)
         if kubelet_key is not None and "kubelet_version" in parsed:
             parsed["kubelet_version"] = kubelet_cache.settle(kubelet_key, parsed["kubelet_version"], seen or "")
-        if sections and not set(parsed) - set(DOCKER_FALLBACK_SECTIONS):
+        # the resolver this scan added for a forwarded section only is not an answer of the probe's own
+        mine = set(parsed) - set(DOCKER_FALLBACK_SECTIONS) - (set() if resolver_asked else {RESOLVER})
+        if sections and not mine:
             err = (res.stderr or stdout).decode("utf-8", "replace").strip()[-300:]
             raise TransportError(f"probe produced no output (exit {res.rc}): {err}")
         again: set[str] = set()  # sections for a second, small probe (at most one, whatever needs it)

@@ -102,6 +102,10 @@ class Transport(abc.ABC):
     # True: http_status() asks the host's sshd to connect (SSH direct-tcpip), so that no command runs on the host
     forwards_tcp = False
 
+    async def server_address(self) -> str:
+        """The address the host's sshd is reached at, as its SSH_CONNECTION shows it ('': not known)."""
+        return ""
+
     async def http_status(self, address: str, port: int, host: str, path: str, timeout: float) -> HTTPStatus | None:
         """GET http://`host``path` at `address`:`port`, connected from the host (its sshd); None: no connection."""
         raise NotForwarded("this transport does not forward TCP")

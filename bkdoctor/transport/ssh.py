@@ -544,14 +544,17 @@ def _parse_http(raw: bytes, what: str) -> Any:
 # (http.c: sscanf " HTTP/%1d.%1d%c%3d%c"): a space after the version, blanks before the code, no fourth digit; at most
 # this many bytes of the reply are read for the final one
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [ \t]*([0-9]{3})(?![0-9])[^\r\n]*\r?\n")
-MAX_STATUS_BYTES = 64 * 1024
+# the reply is parsed again from its start at each read: its size and the number of interim responses are bounded so
+# that a host trickling bytes (or endless `100 Continue`s) costs this side little (a registry sends 0 or 1 interim)
+MAX_STATUS_BYTES = 8192
+MAX_INTERIM = 8
 
 
 def final_status(buf: bytes) -> tuple[int | None, bool, int | None]:
     """The status of the final response at the start of `buf` (1xx interim responses, as `100 Continue`, skipped, as
     curl does), whether more bytes could still give one ((None, True) so far nothing; (None, False) not HTTP/1.x),
     and the last interim status read (curl prints that one when the reply ends there)."""
-    pos, interim = 0, None
+    pos, interim, n_interim = 0, None, 0
     while True:
         if not buf.startswith(b"HTTP/"[: len(buf) - pos], pos) and not buf.startswith(b"HTTP/", pos):
             return None, False, interim  # curl 7.66 and later: "Received HTTP/0.9 when not allowed"
@@ -565,6 +568,9 @@ def final_status(buf: bytes) -> tuple[int | None, bool, int | None]:
         if not 100 <= code < 200:
             return code, False, interim
         interim = code
+        n_interim += 1
+        if n_interim > MAX_INTERIM:  # not a registry: read as a reply that is not HTTP
+            return None, False, interim
         ends = [i for i in (buf.find(b"\n\r\n", eol), buf.find(b"\n\n", eol)) if i >= 0]
         if not ends:
             return None, True, interim
