@@ -7,7 +7,6 @@ import datetime as dt
 import fnmatch
 import ipaddress
 import logging
-import re
 import secrets
 import shlex
 import time
@@ -28,6 +27,7 @@ from bkdoctor.facts.host import (
 from bkdoctor.facts.probe import Section, build_script, parse_output, same_sections
 from bkdoctor.inputs.inventory import HostSpec, Inventory
 from bkdoctor.model import PROBLEM_STATUSES, FactUnavailable, Finding, Result, Rule, T
+from bkdoctor.safe.names import valid_domain
 from bkdoctor.scan.siterules import extra_timeout, split_facts
 from bkdoctor.transport import LocalTransport, Transport, TransportError
 from bkdoctor.transport.base import NotForwarded
@@ -363,9 +363,8 @@ async def gather_host(
 
 
 RESOLVER = "getent_hosts"  # the section that resolves a ForwardedGet's name on the host
-# a name that goes into the GET's Host header: a DNS name, nothing else (the inventory's schema asks the same of its
-# domain; --domain and custom.yaml's bkDomain reach here too). Any other name: the section's own command
-_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\Z")
+# a name that goes into the GET's Host header is a BK_DOMAIN's shape (safe.names.valid_domain, the rule the inventory's
+# schema and --domain use; custom.yaml's bkDomain reaches here unchecked). Any other name: the section's own command
 
 
 def forwarded(sections: set[str], params: dict[str, str], forwards_tcp: bool) -> dict[str, str]:
@@ -379,7 +378,7 @@ def forwarded(sections: set[str], params: dict[str, str], forwards_tcp: bool) ->
     out = {}
     for n in sorted(sections & set(FORWARDED_GETS)):
         name = FORWARDED_GETS[n].name(params)
-        if name and _HOST_NAME.match(name) and name.lower() in asked:
+        if name and valid_domain(name) and name.lower() in asked:
             out[n] = name.lower()
     return out
 
