@@ -575,3 +575,36 @@ def test_a_forward_line_never_reads_as_an_answer():
     f = HostFacts({"registry_ingress": Section("registry_ingress", 0, b"forward\n")})
     with pytest.raises(FactUnavailable):
         f.registry_ingress
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"ssh": {"forward_tcp": "no"}},  # a string, not YAML's false
+        {"ssh": {"forward_tcp": 1}},
+        {"hosts_ssh": {"forward_tcp": None}},
+    ],
+)
+def test_a_forward_tcp_that_is_not_a_boolean_is_refused(tmp_path, doc):
+    """`ssh.forward_tcp` (inventory or host): anything but true/false is exit 2 with one line naming it, and no
+    report is written."""
+    import subprocess
+    import sys as _sys
+
+    host = {"name": "n1", "address": "192.0.2.1", "roles": ["node"]}
+    if "hosts_ssh" in doc:
+        host["ssh"] = doc.pop("hosts_ssh")
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(yaml.safe_dump({"domain": "bk.example.com", **doc, "hosts": [host]}))
+    out = tmp_path / "report.json"
+    r = subprocess.run(
+        [_sys.executable, "-m", "bkdoctor.cli", "scan", "-i", str(inv), "--json", str(out), "--no-history"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "forward_tcp" in lines[0] and "boolean" in lines[0], r.stderr
+    assert not out.exists()

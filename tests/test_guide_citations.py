@@ -115,3 +115,18 @@ def test_helm_releases_smart_step_quotes_the_guide():
     assert guide[heading : guide.index("\n", heading + 1)].strip().startswith("#### **5.1 ")  # 九's 5.1
     for piece in quote.group(1).split(" … "):
         assert piece in guide[heading : at + 20], piece
+
+
+def test_the_registry_check_is_the_guides_curl_without_a_time_limit(guide):
+    """facts/host.py (INGRESS_MAX_TIME, FORWARDED_GETS) and README say: the guide's §七.3 check is `curl -v
+    docker.<domain>/v2/` on every node, with no time limit (the probe's 5 s are stricter), expecting 401."""
+    from bkdoctor.facts.host import FORWARDED_GETS, SECTIONS
+
+    sections, lines = guide
+    text = guidetext.section_text(sections, lines, "七.3")
+    cmds = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("curl ")]
+    assert cmds == ["curl -v docker.bkce7.bktencent.com/v2/"], cmds  # no -m / --max-time: the guide sets no limit
+    assert "401 Unauthorized" in text
+    spec = FORWARDED_GETS["registry_ingress"]
+    assert (spec.port, spec.path) == (80, "/v2/")  # http:// (curl's default scheme and port) and the guide's path
+    assert '"http://docker.$BKD_DOMAIN/v2/"' in SECTIONS["registry_ingress"]
