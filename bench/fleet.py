@@ -1204,6 +1204,10 @@ def summarize(n: int, runs: dict, cpu1: float) -> dict:
     s["engine_cpu_ms_per_host"] = s["cpu_s"]["engine"] / n * 1000
     s["floor_cpu_ms_per_host"] = s["cpu_s"]["floor"] / n * 1000
     s["probe_floor_cpu_ms_per_host"] = s["cpu_s"]["probe"] / n * 1000
+    # where every host has its own CPU (a real fleet), a one-process control machine's wall time waits on its own
+    # CPU: this ratio, not the scan / floor wall ratio measured here (the test hosts share these cores)
+    ctl = s["scan_cpu_ms_per_host_marginal"] or s["scan_cpu_ms_per_host"]
+    s["control_cpu_over_floor"] = ctl / s["floor_cpu_ms_per_host"] if s["floor_cpu_ms_per_host"] else None
     s["scan_maxrss_mb"] = max(r["maxrss_mb"] for r in runs["scan"])
     for k in ("ansible5", "ansible50"):
         if runs[k]:
@@ -1259,6 +1263,11 @@ def print_table(n: int, s: dict) -> None:
         + f"{s['scan_cpu_ms_per_host']:.1f} all in; engine in-process {s['engine_cpu_ms_per_host']:.1f}, "
         f"asyncssh floor {s['floor_cpu_ms_per_host']:.1f}, probe floor {s['probe_floor_cpu_ms_per_host']:.1f})"
     )
+    if s.get("control_cpu_over_floor"):
+        print(
+            f"  control CPU / floor's     {s['control_cpu_over_floor']:6.2f}x  (bkdoctor's CPU a host over asyncssh "
+            "connect + `true`'s: what the wall waits on where each host has its own CPU)"
+        )
     if n < 20:
         print("  (below ~20 hosts the per-host CPU is mostly the noise of the fixed ~0.9 s start-up cost)")
     print(f"  bkdoctor peak RSS         {s['scan_maxrss_mb']:6.0f} MB;  findings {s['statuses']}", flush=True)
