@@ -1,7 +1,8 @@
 """The optional registry-proxy phase (§二) for real: the proxy host gets the guide's config file (even where the old
 `-v` mount of a missing file left Docker's empty directory), the container is run (then restarted on a re-run), and
-every node's dockerd gets `registry-mirrors` (§二.4.2, its own phase after k8s); the registry-proxy and registry-mirrors rules then pass
-against the real registry server and the real dockerd.
+every node's dockerd gets `registry-mirrors` (§二.4.2, its own phase after k8s: the Node节点's, a master's dockerd is left
+alone and not judged); the registry-proxy and registry-mirrors rules then pass against the real registry server and the
+real dockerd.
 
 The proxy host: Debian's docker-registry as the upstream (stands for hub.bktencent.com, an image pushed to it) and,
 for `docker run … registry:2` (no image can be pulled here), a docker CLI stand-in that runs the same server with
@@ -54,6 +55,11 @@ def test_registry_proxy_phase(ssh_fleet, tmp_path):
             },
         },
     )
+    # a master with Docker and bcs.sh's daemon.json: §二.4.2 is the Node节点's, so the phase neither fixes nor judges it
+    master_dj = '{"data-root": "/data/bcs/lib/docker", "exec-opts": ["native.cgroupdriver=systemd"]}\n'
+    _, master = make_ssh_host(
+        ssh_fleet, {"hostname": "master-1", "docker": True, "files": {"/etc/docker/daemon.json": master_dj}}
+    )
     inv = tmp_path / "hosts.yaml"
     inv.write_text(
         yaml.safe_dump(
@@ -68,6 +74,12 @@ def test_registry_proxy_phase(ssh_fleet, tmp_path):
                         "name": "proxy-1",
                         "address": proxy.address,
                         "roles": ["registry-proxy"],
+                        "docker_socket": "/run/docker.sock",
+                    },
+                    {
+                        "name": "master-1",
+                        "address": master.address,
+                        "roles": ["master"],
                         "docker_socket": "/run/docker.sock",
                     },
                     {"name": "node-1", "address": node.address, "roles": ["node"], "docker_socket": "/run/docker.sock"},
@@ -126,6 +138,8 @@ def test_registry_proxy_phase(ssh_fleet, tmp_path):
     assert r.returncode == 0 and "DONE     registry-mirrors" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]
     mirrors = json.loads(node.docker("info", "--format", "{{json .RegistryConfig.Mirrors}}").stdout)
     assert mirrors == [f"http://{proxy.address}:5500/"], mirrors
+    assert master.read("/etc/docker/daemon.json").decode() == master_dj  # not a Node: untouched, and not judged
+    assert "registry-mirrors @ master-1" not in r.stdout, r.stdout[-3000:]
 
     # a second run does nothing: the phase is done and its checks pass
     r = install()

@@ -1,11 +1,11 @@
-from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, K8S_ROLES, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, Rule, T, errored, failed, passed, skipped, warned
 
 RULE = Rule(
     id="registry-mirrors",
     title=T("节点的 registry-mirrors 指向镜像缓存代理", "Nodes use the registry proxy as a mirror"),
     scope="host",
     severity="medium",
-    roles=K8S_ROLES,
+    roles=("node",),  # §二.4.2: 在K8s集群的各Node节点上配置Docker Daemon (a master that is also a node is a Node)
     tags=("registry", "docker"),
     group="registry",
     facts=("daemon_json", "docker"),
