@@ -130,3 +130,19 @@ def test_the_registry_check_is_the_guides_curl_without_a_time_limit(guide):
     spec = FORWARDED_GETS["registry_ingress"]
     assert (spec.port, spec.path) == (80, "/v2/")  # http:// (curl's default scheme and port) and the guide's path
     assert '"http://docker.$BKD_DOMAIN/v2/"' in SECTIONS["registry_ingress"]
+
+
+def test_docker_reload_is_the_guides_command(guide):
+    """§七.4.1.1 step 4 reloads Docker with `systemctl reload dockerd.service || systemctl reload docker.service` (the
+    unit has either name, by how Docker was installed): the fixes run that command on a systemd host, and the rules
+    that find daemon.json not yet live tell the operator the same."""
+    from bkdoctor.fix.fixkit import DOCKER_RELOAD
+    from bkdoctor.scan.rulekit import DOCKER_RELOAD_CMD
+
+    sections, lines = guide
+    text = guidetext.section_text(sections, lines, "七.4.1.1")
+    assert f'ssh "$ip" "{DOCKER_RELOAD_CMD}"' in text
+    assert DOCKER_RELOAD.startswith(f"if test -d /run/systemd/system; then {DOCKER_RELOAD_CMD}; else ")
+    for rid in ("insecure-registries", "registry-mirrors", "registry-trusted"):
+        rule = next(r for r in all_rules() if r.id == rid)
+        assert DOCKER_RELOAD_CMD in rule.fix, rid

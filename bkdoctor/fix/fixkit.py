@@ -15,10 +15,11 @@ from bkdoctor.fix.edits import EditError, daemon_json_add
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix
 from bkdoctor.model import BadInput, FactUnavailable, T
 from bkdoctor.safe.names import valid_domain
+from bkdoctor.scan.rulekit import DOCKER_RELOAD_CMD
 
 SYSTEMD = "test -d /run/systemd/system"
 DOCKER_RELOAD = (
-    f"if {SYSTEMD}; then systemctl reload docker; "
+    f"if {SYSTEMD}; then {DOCKER_RELOAD_CMD}; "
     "else p=$(cat /var/run/docker.pid 2>/dev/null || cat /run/docker.pid 2>/dev/null); "
     '[ -n "$p" ] || { echo "dockerd is not running: nothing to reload"; exit 1; }; kill -HUP "$p"; fi'
 )

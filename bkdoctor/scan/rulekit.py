@@ -41,6 +41,8 @@ G_SUITES = Guide(
     "| 基础套餐 | 2.5 | 3 | 后台及SaaS服务 |",
     also=(("三.1", "高可用架构：Master 节点建议部署奇数台（1/3/5）"),),
 )
+# §七.4.1.1 step 4 (重载Docker服务), the guide's own command: a node's unit may be dockerd.service or docker.service
+DOCKER_RELOAD_CMD = "systemctl reload dockerd.service || systemctl reload docker.service"
 G_DOCKERD = Guide("三.4.1", "调整 Dockerd 配置（内网镜像加速）", 381, "| HTTP | `insecure-registries` |")
 G_CONTROL_SYNC = Guide("三.4.2", "同步配置到中控机", 390, "grep bcs.local /etc/hosts")
 G_LOG_DIR = Guide("四.4.2.2", "日志目录配置", 547, "确保所有Node节点Docker日志路径一致")

@@ -1,4 +1,5 @@
 from bkdoctor.scan.rulekit import (
+    DOCKER_RELOAD_CMD,
     G_INSECURE,
     K8S_ROLES,
     Rule,
@@ -34,7 +35,7 @@ RULE = Rule(
     ),
     fix=(
         'jq \'."insecure-registries" += ["docker.$BK_DOMAIN"]\' /etc/docker/daemon.json  # review, then write back',
-        "systemctl reload docker",
+        DOCKER_RELOAD_CMD,
         "docker info | grep -A3 'Insecure Registries'",
     ),
 )
@@ -78,8 +79,8 @@ def check(facts, ctx):
     if want not in live:
         return failed(
             T(
-                f"daemon.json 已包含 {want}，但 dockerd 尚未生效：执行 systemctl reload docker",
-                f"daemon.json lists {want} but the running dockerd does not: run systemctl reload docker",
+                f"daemon.json 已包含 {want}，但 dockerd 尚未生效：执行 {DOCKER_RELOAD_CMD}",
+                f"daemon.json lists {want} but the running dockerd does not: run {DOCKER_RELOAD_CMD}",
             ),
             observed=observed,
             expected=want,

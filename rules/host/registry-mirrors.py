@@ -1,4 +1,7 @@
+from bkdoctor.scan import rulekit
 from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, Rule, T, errored, failed, passed, skipped, warned
+
+DOCKER_RELOAD_CMD = rulekit.DOCKER_RELOAD_CMD
 
 RULE = Rule(
     id="registry-mirrors",
@@ -19,7 +22,7 @@ RULE = Rule(
     ),
     fix=(
         'jq \'."registry-mirrors" = ["http://<proxy IP>:5500"]\' /etc/docker/daemon.json  # review, then write back',
-        "systemctl reload docker",
+        DOCKER_RELOAD_CMD,
     ),
 )
 
@@ -65,8 +68,8 @@ def check(facts, ctx):
     if not want & {_norm(m) for m in live}:
         return failed(
             T(
-                "daemon.json 已配置代理，但 dockerd 尚未生效：执行 systemctl reload docker",
-                "daemon.json lists the proxy but the running dockerd does not: run systemctl reload docker",
+                f"daemon.json 已配置代理，但 dockerd 尚未生效：执行 {DOCKER_RELOAD_CMD}",
+                f"daemon.json lists the proxy but the running dockerd does not: run {DOCKER_RELOAD_CMD}",
             ),
             observed=observed,
             expected=expected,

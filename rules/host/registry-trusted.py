@@ -1,4 +1,5 @@
 from bkdoctor.scan.rulekit import (
+    DOCKER_RELOAD_CMD,
     G_DOCKERD,
     K8S_ROLES,
     Rule,
@@ -33,7 +34,7 @@ RULE = Rule(
     ),
     fix=(
         'jq --arg r "$REGISTRY" \'."insecure-registries" += [$r]\' /etc/docker/daemon.json  # review, then write back',
-        "systemctl reload docker",
+        DOCKER_RELOAD_CMD,
         "ls /etc/docker/certs.d/$REGISTRY/",
     ),
 )
@@ -89,8 +90,8 @@ def check(facts, ctx):
     if host not in live:
         return failed(
             T(
-                f"daemon.json 已包含 {host}，但 dockerd 尚未生效：执行 systemctl reload docker",
-                f"daemon.json lists {host} but the running dockerd does not: run systemctl reload docker",
+                f"daemon.json 已包含 {host}，但 dockerd 尚未生效：执行 {DOCKER_RELOAD_CMD}",
+                f"daemon.json lists {host} but the running dockerd does not: run {DOCKER_RELOAD_CMD}",
             ),
             observed=observed,
             expected=expected,
