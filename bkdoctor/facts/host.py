@@ -686,6 +686,10 @@ def parse_iptables(text: str) -> dict[str, Any]:
         elif parts[0] == "-A" and len(parts) >= 2:
             chain = parts[1]
             jump = parts[parts.index("-j") + 1] if "-j" in parts[:-1] else ""
+            if chain == "DOCKER-USER" and parts[2:] != ["-j", "RETURN"]:
+                # Docker's chain for the operator's own rules (Docker puts only `-j RETURN` there): theirs, not Docker's
+                own_rules.append(line.strip())
+                continue
             if chain.startswith(K8S_CHAIN_PREFIXES) or jump.startswith(K8S_CHAIN_PREFIXES):
                 ignored += 1
                 continue

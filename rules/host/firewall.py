@@ -12,11 +12,13 @@ RULE = Rule(
     guide=cite(G_KERNEL, "| 防火墙 | 必须关闭 | `iptables -vnL`（无规则） |"),
     doc=T(
         "防火墙会拦截 kubelet(10250)、overlay 网络与 NodePort 流量（常见报错：dial tcp IP:10250 no route to host）。"
-        "K8s 启动后 kube-proxy/CNI 自己的链（KUBE-*、FLANNEL-*、CNI-*）属于正常，不计入。"
+        "K8s 启动后 kube-proxy/CNI/Docker 自己的链（KUBE-*、FLANNEL-*、CNI-*、DOCKER*）属于正常，不计入（文档中没有这一例外）；"
+        "DOCKER-USER 是 Docker 留给运维自己规则的链，其中的规则照常计入。"
         "firewalld 停止并禁用（开机不启动）不在文档中：文档只要求 `iptables -vnL` 无规则，而 CentOS 7 上写入规则的正是 firewalld。",
         "A firewall blocks kubelet (10250), overlay and NodePort traffic (typical error: dial tcp IP:10250 no route "
-        "to host). Chains that kube-proxy and the CNI own once K8s runs (KUBE-*, FLANNEL-*, CNI-*) are expected and "
-        "not counted. firewalld stopped and not started at boot: not in the guide, which asks for no rules in "
+        "to host). Chains that kube-proxy, the CNI and Docker own once K8s runs (KUBE-*, FLANNEL-*, CNI-*, DOCKER*) are "
+        "expected and not counted (that exception is not in the guide); DOCKER-USER, the chain Docker leaves for the "
+        "operator's own rules, counts like any other. firewalld stopped and not started at boot: not in the guide, which asks for no rules in "
         "`iptables -vnL`; on CentOS 7 firewalld is what puts them there.",
     ),
     fix=("systemctl stop firewalld", "systemctl disable firewalld"),
