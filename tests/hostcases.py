@@ -317,3 +317,11 @@ def make_ssh_host(ssh_fleet, spec: dict[str, Any]):
     if st.get("docker"):
         host.start_dockerd()
     return fleet, host
+
+
+def reboot_selinux(host) -> None:
+    """What a reboot changes that the selinux rule reads: SELinux comes up as /etc/selinux/config says; with
+    SELINUX=disabled the kernel mounts no selinuxfs (getenforce: Disabled). Done in the host's own mount namespace
+    (its fake selinuxfs, a tmpfs the testbed mounted there): never this machine's."""
+    if b"SELINUX=disabled" in host.read("/etc/selinux/config"):
+        host.run("umount /sys/fs/selinux && rmdir /sys/fs/selinux")

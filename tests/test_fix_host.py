@@ -1,14 +1,15 @@
 """Every host remediation on real host states: fail fixture -> plan (golden diff) -> apply through the real
 transport -> the rule passes -> a second fix changes nothing. Cases are the rule fixtures' `.fail` cases
 (fixtures/host/<rule>/<case>.fail.yaml); a case's `fix:` says what the fix can do in a test host
-(fixed, the default; manual; failed, with why)."""
+(fixed, the default; manual; failed, with why; reboot: the changes stay and the operator's reboot completes it --
+SELinux's Disabled --, which the test makes as a booted host has it, then the rule passes and a fix changes nothing)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from hostcases import UPDATE_GOLDEN, load_cases, make_host
+from hostcases import UPDATE_GOLDEN, load_cases, make_host, reboot_selinux, scan_host
 
 from bkdoctor.fix.loop import run_fix
 from bkdoctor.fix.plan import all_remediations
@@ -93,7 +94,7 @@ def test_fail_fix_pass_fix_again(case, nshost_factory, tmp_path):
     out, diff = fix(case, host, tmp_path, dry_run=True)
     assert len(out) == 1, out
     golden = case.path.with_name(case.path.name[: -len(".yaml")] + ".fix.diff")
-    if want == "fixed":
+    if want in ("fixed", "reboot") and diff:
         # the golden diff: what an operator sees before saying yes (timestamps and pids are not in it)
         if UPDATE_GOLDEN or not golden.exists():
             if not UPDATE_GOLDEN:
@@ -103,7 +104,15 @@ def test_fail_fix_pass_fix_again(case, nshost_factory, tmp_path):
     before = {p: host.read(p) for p in ("/etc/fstab", "/etc/hosts") if _exists(host, p)}
     out, _ = fix(case, host, tmp_path)
     o = out[0]
-    assert o.status == want.split(":")[0], (o.status, o.message.en)
+    assert o.status == ("manual" if want == "reboot" else want.split(":")[0]), (o.status, o.message.en)
+    if want == "reboot":
+        assert "reboot" in o.message.en, o.message.en
+        assert scan_host(host, case, [case.rule])[0]["findings"][0]["status"] == "fail"  # until the reboot
+        reboot_selinux(host)
+        rep, _ = scan_host(host, case, [case.rule])
+        assert rep["findings"][0]["status"] == "pass", rep["findings"][0]
+        again, _ = fix(case, host, tmp_path)
+        assert again == [], [(x.status, x.message.en) for x in again]
     if want == "fixed":
         again, _ = fix(case, host, tmp_path)
         assert again == [] or again[0].status == "unchanged", [(x.status, x.message.en) for x in again]

@@ -49,6 +49,13 @@ class FixOutcome:
         }
 
 
+def _awaits(finding: Any) -> str | None:
+    """What a host finding that still fails after its fix waits for, as its rule says (`observed["awaits"]`: SELinux's
+    Disabled comes with a reboot, which bkdoctor never does): then the changes stay and the rest is the operator's."""
+    obs = finding.result.observed if finding is not None else None
+    return obs.get("awaits") if isinstance(obs, dict) else None
+
+
 def _steps(cmds: list[str]) -> str:
     """Manual steps, one command per line (joined with `;` a step's trailing `# comment` would swallow the next
     command when copied)."""
@@ -354,7 +361,7 @@ async def run_fix(
                             f"fixed and re-checked: {after.result.message.en}",
                         ),
                     )
-                elif plan.manual and rem.scope == "cluster":
+                elif plan.manual and (rem.scope == "cluster" or _awaits(after) == "reboot"):
                     # the changes are made; what the rule still wants is the plan's part for a person
                     why = after.result.message if after else T("复查没有结果", "no result on re-check")
                     status, msg = (
