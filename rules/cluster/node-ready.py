@@ -12,9 +12,11 @@ RULE = Rule(
     facts=("nodes",),
     guide=G_K8S,
     doc=T(
-        "NotReady 的 Node 上的 Pod 会被驱逐；非 Master 节点上的 NoSchedule/NoExecute 污点或 cordon 会让蓝鲸 Pod 无处调度。",
+        "NotReady 的 Node 上的 Pod 会被驱逐；非 Master 节点上的 NoSchedule/NoExecute 污点或 cordon 会让蓝鲸 Pod 无处调度"
+        "（文档只看 kubectl get nodes 的 Ready：污点与 cordon 的检查不在文档中）。",
         "Pods on a NotReady Node get evicted; a NoSchedule/NoExecute taint or a cordon on a non-master Node "
-        "leaves BlueKing pods nowhere to go.",
+        "leaves BlueKing pods nowhere to go (the guide looks at Ready in kubectl get nodes: the taint and cordon "
+        "checks are not in the guide).",
     ),
     fix=("kubectl get nodes", "kubectl describe node <name>", "kubectl uncordon <name>"),
 )
