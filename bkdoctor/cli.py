@@ -300,7 +300,14 @@ def collect(**opts: Any) -> None:
 @LANG_OPT
 @DB_OPT
 def fix(**opts: Any) -> None:
-    """Plan, show the diff, apply with backups, re-check, and journal the fix of the selected rules."""
+    """Plan, show the diff, apply with backups, re-check, and journal the fix of the selected rules.
+
+    \b
+    Exit: 1 when a fix failed (tried and did not hold; this wins over 2),
+    2 when a requested fix was refused for bad input on a target (a file that
+    does not parse or cannot be edited safely, a check that could not run;
+    nothing written there), else 0 (fixed, unchanged, manual, skipped, planned).
+    """
     from bkdoctor.fix.run import run_fix
 
     _exit(run_fix(**_with_lang(opts)))

@@ -133,6 +133,47 @@ def test_unparsable_daemon_json_is_never_touched(nshost_factory, tmp_path):
     assert left == ["daemon.json"]  # no backup, no temp file
 
 
+def _cli_on(ssh_fleet, tmp_path, files):
+    """A fleet host with `files` (real sshd), its inventory and a `bkdoctor` runner: (host, run)."""
+    fleet, host = make_ssh_host(ssh_fleet, {"hostname": "node-7", "files": files})
+    inv = tmp_path / "hosts.yaml"
+    hosts = [
+        {"name": "node-7", "address": host.address, "roles": ["node"]},
+        {"name": "proxy", "address": "10.0.0.9", "roles": ["registry-proxy"]},  # registry-mirrors' expected value
+    ]
+    inv.write_text(yaml.safe_dump({"domain": "bkce7.bktencent.com", "ssh": fleet.ssh_settings(), "hosts": hosts}))
+    env = {**os.environ, "LANG": "C.UTF-8", "XDG_DATA_HOME": str(tmp_path / "xdg"), "COLUMNS": "400"}
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "bkdoctor.cli", *a, "-i", str(inv)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return host, run
+
+
+@pytest.mark.ssh
+def test_cli_fix_of_an_unparsable_daemon_json_says_why_and_exits_2(ssh_fleet, tmp_path):
+    """A fix asked for a rule whose check is `error` on a host (a daemon.json with a // comment: dockerd and the
+    rule cannot read it) is one `refused` line naming the rule, the host and the rule's reason, exit 2, the file
+    untouched (before: no line at all, exit 0)."""
+    bad = '{\n    // ops comment\n    "data-root": "/data/bcs/lib/docker"\n}\n'
+    host, run = _cli_on(ssh_fleet, tmp_path, {"/etc/docker/daemon.json": bad})
+    for rule in ("insecure-registries", "registry-mirrors"):
+        r = run("fix", "--rule", rule, "--yes")
+        assert r.returncode == 2, (rule, r.returncode, r.stdout + r.stderr)
+        [line] = [l for l in r.stdout.splitlines() if l.startswith("REFUSED")]
+        assert f"{rule} @ node-7: daemon.json does not parse" in line and "file left untouched" in line, line
+    assert host.read("/etc/docker/daemon.json") == bad.encode()
+    left = [f for f in host.run("ls /etc/docker").stdout.decode().split() if f.startswith("daemon.json")]
+    assert left == ["daemon.json"]  # no backup, no temp file
+
+
 @pytest.mark.ssh
 @pytest.mark.docker
 def test_cli_fix_over_ssh_then_journal_and_rollback(ssh_fleet, tmp_path):

@@ -690,7 +690,7 @@ def test_manual_outcome_lists_one_command_per_line(hostile_host):
 
 def test_half_edited_hosts_file_is_left_alone(nshost_factory):
     """Item 1 end to end: /etc/hosts with a `# BEGIN bkdoctor` and no end (the operator's lines after it): the fix
-    is `manual`, says why on a line that copy-pastes, and the file is not touched."""
+    is `refused` (bad input: `fix` exits 2), says why on a line that copy-pastes, and the file is not touched."""
     from hostcases import FIXTURES, Case, make_host
 
     from bkdoctor.fix.edits import BEGIN
@@ -704,7 +704,7 @@ def test_half_edited_hosts_file_is_left_alone(nshost_factory):
     inv = node_inventory(HostSpec(name="n", address="10.0.0.5", roles=("node",), local=True))
     inv.ingress_ip = "10.96.45.12"
     out = fix_on(host, inv, ["hosts-file"])
-    assert [o.status for o in out] == ["manual"], [(o.status, o.message.en) for o in out]
+    assert [o.status for o in out] == ["refused"], [(o.status, o.message.en) for o in out]
     assert "no '# END bkdoctor'" in out[0].message.en
     for step in out[0].message.en.split("\n")[1:]:
         check_command(step.strip(), "manual step", hostile=False)

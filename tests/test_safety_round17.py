@@ -78,7 +78,7 @@ def test_coredns_plan_is_manual_for_a_corefile_with_import(text):
     facts = SimpleNamespace(get=lambda k: {"configmaps": {"kube-system/coredns": cm}, "services": [svc]}.get(k))
     ctx = SimpleNamespace(domain="bk.example.com", thresholds=merge({}), inventory=None)
     fix = rem.plan(facts, ctx)
-    assert not fix.changes and fix.manual, fix
+    assert not fix.changes and fix.manual and fix.refused, fix  # bad input: `refused`, fix exits 2
 
 
 def test_replan_onto_a_corefile_with_import_fails_the_change_and_writes_nothing(monkeypatch):

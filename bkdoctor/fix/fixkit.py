@@ -92,8 +92,8 @@ def daemon_json_plan(facts: Any, key: str, values: list[str]) -> Fix:
     changes: list[Any] = []
     try:
         new = daemon_json_add(text or "", key, values)
-    except EditError as e:
-        raise FactUnavailable(T(f"不修改 /etc/docker/daemon.json：{e}", f"not touching /etc/docker/daemon.json: {e}"))
+    except EditError as e:  # bad input: the fix loop reports it `refused` (exit 2), the file untouched
+        raise EditError(f"/etc/docker/daemon.json: {e}") from None
     if new != (text or ""):
         changes.append(FileChange("/etc/docker/daemon.json", raw, new.encode()))
     info = (facts.docker or {}).get("info") or {}

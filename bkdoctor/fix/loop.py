@@ -31,7 +31,7 @@ from bkdoctor.transport import TransportError
 class FixOutcome:
     rule: str
     target: str
-    status: str  # fixed | unchanged | failed | manual | skipped | planned
+    status: str  # fixed | unchanged | failed | manual | refused | skipped | planned
     message: T
     plan: Plan | None = None
     fix_id: str | None = None
@@ -108,7 +108,34 @@ def make_plans(
         except FactUnavailable as e:
             out.append((f, None, f"facts: {e.reason.en}"))
             continue
+        except EditError as e:  # the operator's file cannot be edited safely (bad input): nothing is planned
+            out.append((f, None, f"{REFUSED}{e}"))
+            continue
         out.append((f, Plan.of(fix, f.rule.id, f.target, rem_id), None))
+    return out
+
+
+REFUSED = "refused: "  # make_plans' reason for a finding whose file is bad input (EditError)
+
+
+def refused_outcomes(result: engine.ScanResult, hosts: set[str] | None) -> list[FixOutcome]:
+    """A fix asked for a rule whose check could not run on a target (`error`: a daemon.json that does not parse, an
+    unreachable host): one `refused` line each, with the rule's own reason; nothing is planned or written there."""
+    out = []
+    for f in result.findings:
+        if f.result.status != "error" or f.suppression or (hosts and f.target not in hosts):
+            continue
+        m = f.result.message
+        out.append(
+            FixOutcome(
+                f.rule.id,
+                f.target,
+                "refused",
+                T(f"{m.zh}；未修改任何文件", f"{m.en}; file left untouched")
+                if f.rule.scope != "cluster"
+                else T(f"{m.zh}；未做任何修改", f"{m.en}; nothing changed"),
+            )
+        )
     return out
 
 
@@ -212,11 +239,20 @@ async def run_fix(
 ) -> list[FixOutcome]:
     result = await engine.scan(inv, rules, factory=factory, cluster=cluster)
     planned = make_plans(result, inv, hosts, params)
-    outcomes: list[FixOutcome] = []
+    outcomes: list[FixOutcome] = refused_outcomes(result, hosts)
     todo: list[tuple[Finding, Plan]] = []
     for f, plan, why in planned:
         if plan is None:
-            if why == "no-remediation":
+            if why and why.startswith(REFUSED):
+                outcomes.append(
+                    FixOutcome(
+                        f.rule.id,
+                        f.target,
+                        "refused",
+                        T(f"输入无法安全修改，未修改任何文件：{why[len(REFUSED) :]}", why[len(REFUSED) :]),
+                    )
+                )
+            elif why == "no-remediation":
                 cmds = list(f.rule.fix)
                 outcomes.append(
                     FixOutcome(
@@ -276,8 +312,13 @@ async def run_fix(
                 FixOutcome(
                     f.rule.id,
                     f.target,
-                    "manual",
-                    T("需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)),
+                    "refused" if plan.refused else "manual",
+                    T(
+                        "未修改任何内容；请手工处理：" + _steps(plan.manual),
+                        "left untouched; by hand:" + _steps(plan.manual),
+                    )
+                    if plan.refused
+                    else T("需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)),
                     plan=plan,
                 )
             )

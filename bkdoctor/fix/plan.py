@@ -135,6 +135,9 @@ class Fix(_Steps):
     changes: list[Change] = field(default_factory=list)
     manual: list[str] = field(default_factory=list)  # no safe automatic fix: exact commands to run
     note: T | None = None
+    # the operator's file cannot be edited safely (a half-edited block, an import): `manual` is what to do, and the
+    # outcome is `refused` (bad input: exit 2), not a plain manual step
+    refused: bool = False
 
 
 @dataclass
@@ -147,6 +150,7 @@ class Plan(_Steps):
     changes: list[Change] = field(default_factory=list)
     manual: list[str] = field(default_factory=list)
     note: T | None = None
+    refused: bool = False
 
     @property
     def disruptive(self) -> bool:
@@ -157,7 +161,7 @@ class Plan(_Steps):
     def of(cls, fix: Fix, rule: str, target: str, remediation: str) -> Plan:
         if not isinstance(fix, Fix):
             raise TypeError(f"remediation {remediation}: plan() returned {type(fix).__name__}, not a Fix")
-        return cls(rule, target, remediation, list(fix.changes), list(fix.manual), fix.note)
+        return cls(rule, target, remediation, list(fix.changes), list(fix.manual), fix.note, fix.refused)
 
 
 @dataclass(frozen=True)

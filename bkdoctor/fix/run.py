@@ -52,7 +52,7 @@ def run_fix(
     lang: str,
     db: str | None,
 ) -> int:
-    """`bkdoctor fix`: 1 when a fix failed, else 0 (`--export ansible DIR`: the export's code)."""
+    """`bkdoctor fix`: `fix_exit_code` (1 failed, 2 refused, else 0; `--export ansible DIR`: the export's code)."""
     if export:
         from bkdoctor.export.ansible import export_cli
 
@@ -133,6 +133,7 @@ def run_fix(
         "unchanged": "dim",
         "failed": "bold red",
         "manual": "yellow",
+        "refused": "bold yellow",
         "skipped": "cyan",
         "planned": "cyan",
     }
@@ -157,7 +158,16 @@ def run_fix(
             sys.stdout.write(json_for_terminal(text))
         else:
             write_atomic(json_path, text)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return fix_exit_code(outcomes)
+
+
+def fix_exit_code(outcomes: list) -> int:
+    """1 when a fix failed (something was tried and did not hold: that wins); else 2 when a requested fix was
+    refused because of bad input on a target (a file that does not parse or cannot be edited safely, a check that
+    could not run there), nothing written there; else 0 (fixed, unchanged, manual steps, skipped, planned)."""
+    if any(o.status == "failed" for o in outcomes):
+        return 1
+    return 2 if any(o.status == "refused" for o in outcomes) else 0
 
 
 def show_journal(limit: int, as_json: bool, db: str | None) -> None:

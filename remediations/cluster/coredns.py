@@ -40,7 +40,7 @@ def plan(facts, ctx):
     try:
         new = corefile_add_reload(corefile_set_hosts(text, ip, names))
     except EditError as e:
-        return Fix(manual=[f"# {e}", "kubectl -n kube-system edit configmap coredns"])
+        return Fix(manual=[f"# {e}", "kubectl -n kube-system edit configmap coredns"], refused=True)
     changes = []
     if new != text:
         changes.append(

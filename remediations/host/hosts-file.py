@@ -42,7 +42,7 @@ def plan(facts, ctx):
         new = hosts_set(text or "", entries)
     except EditError as e:
         # never guess where a half-edited block ends: the person who edited it decides
-        return Fix(manual=[f"# /etc/hosts: {e}", "vi /etc/hosts"])
+        return Fix(manual=[f"# /etc/hosts: {e}", "vi /etc/hosts"], refused=True)
     changes = [FileChange("/etc/hosts", raw, new.encode())] if new != (text or "") else []
     # the names not fixable yet (no ingress address known) stay manual
     return Fix(changes, manual=manual if not changes else [])
