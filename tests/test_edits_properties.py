@@ -204,6 +204,26 @@ def test_daemon_json_that_does_not_parse_is_refused(bad):
         daemon_json_add(bad, "insecure-registries", ["docker.a.com"])
 
 
+def test_daemon_json_with_a_lone_surrogate_is_refused_not_a_crash():
+    """`{"a": "\\ud800"}` parses (dockerd takes it too) but cannot be written back as UTF-8: the edit refuses
+    (EditError), and the plan says so instead of crashing with UnicodeEncodeError (exit 3)."""
+    from types import SimpleNamespace
+
+    from bkdoctor.facts.probe import Section
+    from bkdoctor.fix.fixkit import daemon_json_plan
+
+    for text in ('{"a": "\\ud800"}\n', '{\n    "\\udfff": 1\n}\n'):
+        with pytest.raises(EditError, match="lone surrogate"):
+            daemon_json_add(text, "insecure-registries", ["docker.a.com"])
+        facts = SimpleNamespace(
+            docker={"info": {"RegistryConfig": {}}}, sec=lambda s, t=text: Section("daemon_json", 0, t.encode())
+        )
+        with pytest.raises(EditError, match="/etc/docker/daemon.json: .*lone surrogate"):
+            daemon_json_plan(facts, "insecure-registries", ["docker.a.com"])
+    # a pair is one character, written back as UTF-8
+    assert "\U0001f600" in daemon_json_add('{"a": "\\ud83d\\ude00"}', "insecure-registries", ["docker.a.com"])
+
+
 def test_daemon_json_numbers_keep_their_text():
     text = '{"max-concurrent-downloads": 123456789012345678901234567890, "ratio": 0.25, "n": -3}\n'
     once = daemon_json_add(text, "insecure-registries", ["docker.a.com"])

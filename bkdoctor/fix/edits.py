@@ -151,12 +151,23 @@ def daemon_json_add(text: str, key: str, values: list[str]) -> str:
         return text
     data[key] = list(cur) + missing
     if text.strip() and "\n" not in text.strip():
-        return json.dumps(data, ensure_ascii=False) + "\n"  # a one-line file stays one line
-    indent = 4
-    m = re.search(r'\n([ \t]+)"', text)
-    if m:
-        indent = len(m.group(1).expandtabs(4))
-    return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+        out = json.dumps(data, ensure_ascii=False) + "\n"  # a one-line file stays one line
+    else:
+        indent = 4
+        m = re.search(r'\n([ \t]+)"', text)
+        if m:
+            indent = len(m.group(1).expandtabs(4))
+        out = json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+    try:
+        out.encode("utf-8")
+    except UnicodeEncodeError:
+        # "\ud800" without its pair: dockerd reads it, but written back unescaped it is no UTF-8 (and escaping every
+        # other non-ASCII character to keep it would change the operator's text)
+        raise EditError(
+            "daemon.json: a \\uD800-\\uDFFF escape without its pair (a lone surrogate) cannot be written back as "
+            "it is; fix it by hand, not touching it"
+        ) from None
+    return out
 
 
 # -- /etc/hosts --------------------------------------------------------------------------------------
