@@ -228,3 +228,81 @@ def test_cli_fix_over_ssh_then_journal_and_rollback(ssh_fleet, tmp_path):
     assert run("rollback", j[0]["id"], "-i", str(inv)).returncode == 2  # already rolled back
     again = run("fix", "--rule", "insecure-registries", "-i", str(inv), "--yes")
     assert again.returncode == 0 and "FIXED" in again.stdout
+
+
+def _host(nshost_factory, **spec):
+    """A namespaced test host: the base state with the fixture keys of `spec` (files, setup...)."""
+    return make_host(nshost_factory, Case(rule="hosts-file", name="x", status="fail", path=FIXTURES, spec=spec))
+
+
+def _hosts_inv():
+    inv = node_inventory(
+        HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
+        HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",)),
+    )
+    inv.ingress_ip = "10.96.45.12"
+    return inv
+
+
+def test_symlinked_hosts_file_is_edited_through_the_link(nshost_factory, tmp_path):
+    """/etc/hosts -> hosts.real (overlay /etc): the fix writes the target (backup and temp file beside it), the link
+    stays a link; a second fix changes nothing; rollback puts the target's bytes back, the link still a link.
+    Before: `mv` replaced the link with a regular file, hosts.real unchanged, and rollback did not bring it back."""
+    original = "127.0.0.1 localhost\n10.1.1.1 db-primary\n"
+    host = _host(
+        nshost_factory, files={"/etc/hosts.real": original}, setup="rm -f /etc/hosts; ln -s hosts.real /etc/hosts"
+    )
+    inv = _hosts_inv()
+    factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
+    hist = History(tmp_path / "h.db")
+    link = host.root + "/etc/hosts"
+    out = fix_on(host, inv, ["hosts-file"], hosts={"node-10-0-0-5"}, history=hist)
+    assert [o.status for o in out] == ["fixed"], [(o.status, o.message.en) for o in out]
+    assert os.path.islink(link) and os.readlink(link) == "hosts.real"
+    fixed = host.read("/etc/hosts.real")
+    assert b"# BEGIN bkdoctor" in fixed and fixed.startswith(original.encode())
+    etc = host.run("ls /etc").stdout.decode().split()
+    assert [f for f in etc if f.startswith("hosts.real.bak-")] and not [f for f in etc if f.startswith("hosts.bak")]
+    again = fix_on(host, inv, ["hosts-file"], hosts={"node-10-0-0-5"}, history=hist)
+    assert not [o for o in again if o.status not in ("unchanged",)], [(o.status, o.message.en) for o in again]
+    assert host.read("/etc/hosts.real") == fixed and os.path.islink(link)
+    ok, lines = asyncio.run(rollback(hist.fix(out[0].fix_id), inv, None, factory))
+    assert ok, lines
+    assert host.read("/etc/hosts.real") == original.encode() and os.readlink(link) == "hosts.real"
+
+
+def test_dangling_symlink_is_refused_nothing_written(nshost_factory):
+    host = _host(nshost_factory, setup="ln -s nowhere.conf /etc/x.conf")
+    plan = Plan("x", "h", "x", [FileChange("/etc/x.conf", b"old\n", b"new\n")])
+    r = host.run("/bin/sh -s", check=False, input=host_apply_script(plan, "20260101000000").encode())
+    assert r.returncode == 1 and b"@@FAIL /etc/x.conf is a symbolic link to no regular file" in r.stdout, r.stdout
+    assert os.readlink(host.root + "/etc/x.conf") == "nowhere.conf"
+    assert not [f for f in host.run("ls /etc").stdout.decode().split() if f.startswith(("x.conf.", "nowhere"))]
+
+
+def test_extended_attributes_are_kept_by_the_write_the_backup_and_the_restore(nshost_factory):
+    """The new file, its backup and the restored file keep the original's xattrs (SELinux context, user.*):
+    `cp --preserve=all` (GNU coreutils 8.22, CentOS 7.9: a context or xattr it cannot keep is no error)."""
+    from bkdoctor.fix.hostscript import parse_apply_output, restore_script
+    from bkdoctor.fix.plan import sha256_of
+
+    host = _host(nshost_factory)
+    path = host.root + "/etc/fstab"
+    try:
+        os.setxattr(path, "user.test", b"v")
+    except OSError as e:
+        pytest.skip(f"the test host's /etc takes no user xattrs here: {e}")
+    old = host.read("/etc/fstab")
+    new = old + b"# bkdoctor test\n"
+    plan = Plan("swap", "h", "swap", [FileChange("/etc/fstab", old, new)])
+    out = parse_apply_output(host.run("/bin/sh -s", input=host_apply_script(plan, "20260101000000").encode()).stdout)
+    assert out["done"] and not out["fail"], out
+    [w] = out["wrote"]
+    assert host.read("/etc/fstab") == new
+    assert os.getxattr(path, "user.test") == b"v"
+    assert os.getxattr(host.root + w["backup"], "user.test") == b"v"
+    os.removexattr(host.root + w["backup"], "user.test")
+    os.setxattr(host.root + w["backup"], "user.test", b"from-backup")
+    r = host.run("/bin/sh -s", input=restore_script("/etc/fstab", w["backup"], sha256_of(new)).encode())
+    assert b"@@RESTORED" in r.stdout, r.stdout
+    assert host.read("/etc/fstab") == old and os.getxattr(path, "user.test") == b"from-backup"

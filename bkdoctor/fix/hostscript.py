@@ -3,9 +3,13 @@
 
 The apply script takes a lock (flock), re-checks that each file still has the content the plan was made from
 (sha256), backs it up next to itself (`<file>.bak-<timestamp>`), writes a temp file in the same directory, keeps
-mode and owner, syncs and renames. If any step fails, the files it already changed are restored from their
-backups before it exits. Nothing is written when a check fails. The restore script (after a failed re-check, and
-`bkdoctor rollback`) puts a backup back only if the file still has what the fix wrote.
+mode, owner and extended attributes (the SELinux context, `user.*`: `cp --preserve=all`, which does not fail where
+the filesystem cannot keep them), syncs and renames. A file that is a symbolic link (/etc/hosts -> hosts.real) is
+edited where it points: the backup, the temp file and the rename are in the target's directory, so the link stays a
+link; a dangling link is refused, nothing written. If any step fails, the files it already changed are restored
+from their backups before it exits. Nothing is written when a check fails. The restore script (after a failed
+re-check, and `bkdoctor rollback`) puts a backup back only if the file still has what the fix wrote (through the
+link, onto its target, as the apply did).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ changed=""
 restore() {
   for fb in $changed; do
     f=${fb%%|*}; b=${fb#*|}
-    if [ -n "$b" ]; then cp -p "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f"; else rm -f "$f"; fi
+    if [ -n "$b" ]; then cp -p --preserve=all "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f"; else rm -f "$f"; fi
     echo "@@RESTORED $f"
   done
 }
@@ -36,43 +40,57 @@ fi
 sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 """
 
+THROUGH_LINK = r"""# a symbolic link is written where it points (the link stays a link): $f becomes its target; a dangling link or a
+# loop is refused
+through_link() {
+  [ -L "$f" ] || return 0
+  r=$(readlink -f -- "$f" 2>/dev/null) && [ -n "$r" ] && [ -f "$r" ] ||
+    fail "$f is a symbolic link to no regular file (dangling or a loop): not writing through it"
+  f=$r
+}
+"""
+
 
 def _file_step(ch: FileChange, ts: str) -> str:
     p = shlex.quote(ch.path)
     data = base64.b64encode(ch.after).decode()
-    lines = [f"f={p}"]
+    # $p: the path as planned (what @@WROTE names, what the journal and rollback know); $f: the file written, its
+    # target when it is a symbolic link
+    lines = [f"p={p}; f=$p"]
     if ch.before is None:
-        lines.append('[ -e "$f" ] && fail "$f appeared since the plan was made"')
+        lines.append('{ [ -e "$f" ] || [ -L "$f" ]; } && fail "$f appeared since the plan was made"')
         lines.append('d=$(dirname "$f"); mkdir -p "$d" || fail "cannot create $d"')
         lines.append('b=""')
     else:
+        lines.append("through_link")
         lines.append('[ -f "$f" ] || fail "$f is gone since the plan was made"')
         lines.append(
             f'[ "$(sha "$f")" = "{sha256_of(ch.before)}" ] || fail "$f changed since the plan was made; nothing written"'
         )
         lines.append(f'b="$f.{ch.backup_suffix}-{ts}"')
-        lines.append('cp -p "$f" "$b" || fail "cannot back up $f"')
+        lines.append('cp -p --preserve=all "$f" "$b" || fail "cannot back up $f"')
     lines += [
         'changed="$changed $f|$b"',
         # temp files of an earlier run that was killed (SIGKILL cannot be trapped): ours by name, under the lock
         'rm -f "$f".bkdoctor.??????',
         't=$(mktemp "$f.bkdoctor.XXXXXX") || fail "cannot create a temp file next to $f"',
-        f'printf "%s" {shlex.quote(data)} | base64 -d > "$t" || {{ rm -f "$t"; fail "cannot write $t"; }}',
     ]
+    if ch.before is not None:
+        # a copy first (mode, owner, SELinux context, user.* attributes), then its content replaced in place
+        lines.append('cp -p --preserve=all "$f" "$t" || { rm -f "$t"; fail "cannot copy $f to $t"; }')
+    lines.append(f'printf "%s" {shlex.quote(data)} | base64 -d > "$t" || {{ rm -f "$t"; fail "cannot write $t"; }}')
     if ch.before is None:
         lines.append(f'chmod {ch.mode:o} "$t"')
-    else:
-        lines.append('chmod --reference="$f" "$t" 2>/dev/null; chown --reference="$f" "$t" 2>/dev/null')
     lines += [
         'sync "$t" 2>/dev/null || sync',
         'mv -f "$t" "$f" || { rm -f "$t"; fail "cannot replace $f"; }',
-        'echo "@@WROTE $f $b"',
+        'echo "@@WROTE $p $b"',
     ]
     return "\n".join(lines)
 
 
 def host_apply_script(plan: Plan, ts: str) -> str:
-    steps = [APPLY_PRELUDE]
+    steps = [APPLY_PRELUDE, THROUGH_LINK]
     for i, ch in enumerate(plan.changes):
         steps.append(f"# step {i + 1}")
         if isinstance(ch, FileChange):
@@ -92,7 +110,7 @@ def restore_script(path: str, backup: str, expect_sha: str | None) -> str:
     """Put a backup back, only if the file still has the content the fix wrote (else refuse). The path, the backup
     and the hash come from the journal (the paths as the host printed them): each is one quoted word, and the
     messages name them through "$f" / "$b", never as script text."""
-    lines = [APPLY_PRELUDE, f"f={shlex.quote(path)}; b={shlex.quote(backup)}"]
+    lines = [APPLY_PRELUDE, THROUGH_LINK, f"f={shlex.quote(path)}; b={shlex.quote(backup)}", "through_link"]
     if expect_sha:
         lines.append(
             f'[ "$(sha "$f")" = {shlex.quote(expect_sha)} ] || '
@@ -102,7 +120,7 @@ def restore_script(path: str, backup: str, expect_sha: str | None) -> str:
         lines.append('rm -f "$f"; echo "@@RESTORED $f"; exit 0')
     lines += [
         '[ -f "$b" ] || { echo "@@FAIL backup $b is gone"; exit 1; }',
-        'cp -p "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f" && echo "@@RESTORED $f"',
+        'cp -p --preserve=all "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f" && echo "@@RESTORED $f"',
     ]
     return "\n".join(lines) + "\n"
 
