@@ -224,6 +224,26 @@ def test_daemon_json_with_a_lone_surrogate_is_refused_not_a_crash():
     assert "\U0001f600" in daemon_json_add('{"a": "\\ud83d\\ude00"}', "insecure-registries", ["docker.a.com"])
 
 
+@pytest.mark.parametrize("have", ["http://10.0.0.9:5500/", "HTTP://10.0.0.9:5500", "http://10.0.0.9:5500//"])
+def test_registry_mirrors_plan_compares_as_the_rule_does(have):
+    """An entry the rule takes for the proxy (trailing /, another case) is the proxy: no near-duplicate added, no
+    reload when the running daemon has it too (dockerd lists mirrors with a trailing /)."""
+    from types import SimpleNamespace
+
+    from bkdoctor.facts.probe import Section
+    from bkdoctor.fix.fixkit import daemon_json_plan
+
+    text = json.dumps({"registry-mirrors": [have]}) + "\n"
+    facts = SimpleNamespace(
+        docker={"info": {"RegistryConfig": {"Mirrors": ["http://10.0.0.9:5500/"]}}},
+        sec=lambda s: Section("daemon_json", 0, text.encode()),
+    )
+    assert daemon_json_plan(facts, "registry-mirrors", ["http://10.0.0.9:5500"]).empty
+    # another proxy is still added, the operator's entry kept as written
+    fix = daemon_json_plan(facts, "registry-mirrors", ["http://10.0.0.9:5500", "http://10.0.0.8:5500"])
+    assert json.loads(fix.changes[0].after)["registry-mirrors"] == [have, "http://10.0.0.8:5500"]
+
+
 def test_daemon_json_numbers_keep_their_text():
     text = '{"max-concurrent-downloads": 123456789012345678901234567890, "ratio": 0.25, "n": -3}\n'
     once = daemon_json_add(text, "insecure-registries", ["docker.a.com"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from bkdoctor.facts import corefile
 
@@ -116,8 +116,9 @@ def _no_constant(s: str) -> Any:
     raise EditError(f"daemon.json: {s} is not JSON (dockerd refuses it); fix it by hand, not touching it")
 
 
-def daemon_json_add(text: str, key: str, values: list[str]) -> str:
-    """Add missing values to a list key of daemon.json, keeping every other key, their order and values.
+def daemon_json_add(text: str, key: str, values: list[str], same: Callable[[str], str] = lambda v: v) -> str:
+    """Add missing values to a list key of daemon.json, keeping every other key, their order and values. A value is
+    there when an entry equals it by `same` (registry-mirrors: `http://x:5500/` is `http://x:5500`).
 
     A file that does not parse as JSON (comments, trailing commas) raises EditError: it is never touched."""
     if text.strip() == "":
@@ -146,7 +147,8 @@ def daemon_json_add(text: str, key: str, values: list[str]) -> str:
         cur = []
     if not isinstance(cur, list):
         raise EditError(f"daemon.json: {key!r} is not a list; not touching it")
-    missing = [v for v in values if v not in cur]
+    have = {same(c) for c in cur if isinstance(c, str)}
+    missing = [v for v in values if same(v) not in have]
     if not missing:
         return text
     data[key] = list(cur) + missing

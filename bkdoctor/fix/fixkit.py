@@ -15,7 +15,7 @@ from bkdoctor.fix.edits import EditError, daemon_json_add
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix
 from bkdoctor.model import BadInput, FactUnavailable, T
 from bkdoctor.safe.names import valid_domain
-from bkdoctor.scan.rulekit import DOCKER_RELOAD_CMD
+from bkdoctor.scan.rulekit import DOCKER_RELOAD_CMD, mirror_key
 
 SYSTEMD = "test -d /run/systemd/system"
 DOCKER_RELOAD = (
@@ -91,7 +91,7 @@ def daemon_json_plan(facts: Any, key: str, values: list[str]) -> Fix:
     raw, text = file_text(facts, "daemon_json", "/etc/docker/daemon.json")
     changes: list[Any] = []
     try:
-        new = daemon_json_add(text or "", key, values)
+        new = daemon_json_add(text or "", key, values, same=mirror_key if key == "registry-mirrors" else str)
     except EditError as e:  # bad input: the fix loop reports it `refused` (exit 2), the file untouched
         raise EditError(f"/etc/docker/daemon.json: {e}") from None
     if new != (text or ""):
@@ -104,8 +104,8 @@ def daemon_json_plan(facts: Any, key: str, values: list[str]) -> Fix:
             n for n, ic in (rc.get("IndexConfigs") or {}).items() if isinstance(ic, dict) and ic.get("Secure") is False
         }
     else:
-        live = {m.rstrip("/") for m in rc.get("Mirrors") or []}
-    if changes or not all(v.rstrip("/") in live for v in values):
+        live = {mirror_key(m) for m in rc.get("Mirrors") or []}
+    if changes or not all((mirror_key(v) if key == "registry-mirrors" else v) in live for v in values):
         # SIGHUP: insecure-registries and registry-mirrors apply live, no restart (containers keep running)
         changes.append(
             CommandChange(

@@ -75,6 +75,12 @@ def cite(g: Guide, quote: str, *also: tuple[str, str]) -> Guide:
     return Guide(g.section, g.title, g.line, quote, tuple(also) or g.also)
 
 
+def mirror_key(url: str) -> str:
+    """A registry mirror URL as registry-mirrors compares it (dockerd adds a trailing /; the scheme and host are
+    case-insensitive): the rule and the fix's plan agree on what is already there."""
+    return url.rstrip("/").lower()
+
+
 def insecure_registries(daemon_json: dict, docker: dict) -> tuple[list[str], tuple[list[str], list[str]] | None]:
     """The registries dockerd is told to reach over HTTP: (daemon.json's `insecure-registries`, the strings only;
     what the running daemon treats as insecure, from docker info: (registry names, sorted; CIDRs), or None when

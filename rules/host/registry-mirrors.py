@@ -1,5 +1,5 @@
 from bkdoctor.scan import rulekit
-from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, Rule, T, errored, failed, passed, skipped, warned
+from bkdoctor.scan.rulekit import G_REGISTRY_MIRRORS, Rule, T, errored, failed, mirror_key, passed, skipped, warned
 
 DOCKER_RELOAD_CMD = rulekit.DOCKER_RELOAD_CMD
 
@@ -27,14 +27,10 @@ RULE = Rule(
 )
 
 
-def _norm(u):
-    return u.rstrip("/").lower()
-
-
 def check(facts, ctx):
     if not ctx.registry_proxies:
         return skipped(T("清单中没有 registry-proxy 主机", "no registry-proxy host in the inventory"))
-    want = {_norm(u) for u in ctx.registry_proxies}
+    want = {mirror_key(u) for u in ctx.registry_proxies}
     dj = facts.daemon_json
     d = facts.docker
     if not dj["exists"] and not d["installed"]:
@@ -47,7 +43,7 @@ def check(facts, ctx):
         live = list((d["info"].get("RegistryConfig") or {}).get("Mirrors") or [])
     observed = {"daemon.json": in_file, "live": live}
     expected = sorted(ctx.registry_proxies)
-    if not want & {_norm(m) for m in in_file}:
+    if not want & {mirror_key(m) for m in in_file}:
         return failed(
             T(
                 f"daemon.json 的 registry-mirrors 中没有代理 {', '.join(expected)}",
@@ -65,7 +61,7 @@ def check(facts, ctx):
             observed=observed,
             expected=expected,
         )
-    if not want & {_norm(m) for m in live}:
+    if not want & {mirror_key(m) for m in live}:
         return failed(
             T(
                 f"daemon.json 已配置代理，但 dockerd 尚未生效：执行 {DOCKER_RELOAD_CMD}",
