@@ -152,8 +152,19 @@ def test_set_selinux_disabled(text):
     for line in text.splitlines():  # every line it does not own is kept
         if not owned.match(line):
             assert line in once.splitlines()
-    first = next((i for i, l in enumerate(text.splitlines()) if owned.match(l)), None)
-    survives(text, once, owned=lambda i, l: i == first)  # the one SELINUX= line it sets is its own
+    survives(text, once)  # the SELINUX= line it sets stays too, commented out
+
+
+def test_set_selinux_disabled_keeps_the_operators_line_and_its_line_end():
+    """The operator's inline comment is kept (the old line, commented out, as the hosts and Corefile edits do) and a
+    CRLF file keeps CRLF (before: `SELINUX=disabled\\n`, comment and CR dropped)."""
+    text = "SELINUX=enforcing\t# required by audit ticket 123\r\nSELINUXTYPE=targeted\r\n"
+    once = set_selinux_disabled(text)
+    assert once == (
+        "# bkdoctor: SELINUX=enforcing\t# required by audit ticket 123\r\nSELINUX=disabled\r\nSELINUXTYPE=targeted\r\n"
+    )
+    assert set_selinux_disabled(once) == once
+    assert set_selinux_disabled("SELINUX=enforcing") == "# bkdoctor: SELINUX=enforcing\nSELINUX=disabled"
 
 
 json_val = st.recursive(

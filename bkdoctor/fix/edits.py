@@ -65,6 +65,8 @@ def add_fstab_lines(text: str, lines: list[str]) -> str:
 
 # -- /etc/selinux/config -----------------------------------------------------------------------------
 def set_selinux_disabled(text: str) -> str:
+    """`SELINUX=disabled`. The line it replaces stays, commented out (`# bkdoctor: <line>`, as in /etc/hosts and the
+    Corefile: the operator's inline comment with it), and the new line ends as that one did (a CR kept)."""
     lines = _split_keep(text)
     found = False
     for i, line in enumerate(lines):
@@ -73,7 +75,8 @@ def set_selinux_disabled(text: str) -> str:
             if not found:
                 value = line.split("=", 1)[1].split("#", 1)[0].strip().strip('"').strip("'").lower()
                 if value != "disabled":
-                    lines[i] = "SELINUX=disabled" + nl
+                    cr = "\r" if line[: len(line) - len(nl)].endswith("\r") else ""
+                    lines[i] = "# bkdoctor: " + line + ("" if nl else "\n") + "SELINUX=disabled" + cr + nl
                 found = True
             else:
                 lines[i] = "#" + line  # a second SELINUX= line would win: neutralise it
