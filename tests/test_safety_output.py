@@ -338,3 +338,41 @@ def test_locked_journal_does_not_stop_a_fix(nshost_factory, tmp_path):
     assert len(warn) == 1 and "locked" in warn[0] and "/etc/hosts <- /etc/hosts.bak-" in warn[0], said
     assert b"# BEGIN bkdoctor" in host.read("/etc/hosts")
     assert hist.fixes() == []
+
+
+@pytest.mark.parametrize(
+    "before,after",
+    [
+        (b"SELINUX=enforcing", b"SELINUX=disabled"),  # no final newline: before, one line "-...+..."
+        (b"SELINUX=enforcing\r\nSELINUXTYPE=targeted\r\n", b"SELINUX=disabled\r\nSELINUXTYPE=targeted\r\n"),
+        (b"a\n", b"a"),  # only the final newline goes: the diff must say so
+        (
+            "x\ry # note\x85z\n".encode(),
+            "x\ry # note\x85z\nnew\n".encode(),
+        ),  # a CR or NEL inside a line is not a line end
+        (b"", b"one\ntwo"),
+    ],
+)
+def test_file_diff_shows_what_is_written(tmp_path, before, after):
+    """FileChange.diff is the diff diff(1) shows: `\\ No newline at end of file` where a last line has none, lines
+    split at "\\n" only; patch(1) applies it to the old bytes and gets the new ones exactly. On the terminal a CR
+    is visible (␍), never a carriage return that rewrites the line."""
+    import shutil
+
+    from bkdoctor.fix.plan import FileChange
+    from bkdoctor.safe.terminal import clean
+
+    d = FileChange("/etc/selinux/config", before, after).diff()
+    for line in d.split("\n")[:-1]:
+        assert line.startswith(("---", "+++", "@@", "-", "+", " ", "\\ No newline at end of file")), (line, d)
+    if not before.endswith(b"\n") and before:
+        assert "\n\\ No newline at end of file\n+" in d, d
+    if b"\r\n" in before:
+        assert "-SELINUX=enforcing␍\n" in clean(d), clean(d)
+    if "\x85".encode() in before:
+        assert " x␍y # note\\x85z\n+new\n" in clean(d), clean(d)  # one line, as the file has it
+    if shutil.which("patch"):
+        f = tmp_path / "config"
+        f.write_bytes(before)
+        r = subprocess.run(["patch", "-s", str(f)], input=d.encode(), capture_output=True, timeout=30)
+        assert r.returncode == 0 and f.read_bytes() == after, (r.stdout, r.stderr, d)

@@ -37,11 +37,20 @@ class FileChange:
     backup_suffix: str = "bak"
 
     def diff(self) -> str:
-        a = (self.before or b"").decode("utf-8", "replace").splitlines(keepends=True)
-        b = self.after.decode("utf-8", "replace").splitlines(keepends=True)
-        return "".join(
-            difflib.unified_diff(a, b, f"a{self.path}" if self.before is not None else "/dev/null", f"b{self.path}")
-        )
+        """The unified diff as diff(1) shows it: lines end at "\n" only (as the programs reading these files split
+        them; a CR stays in its line, and the terminal filter shows it as ␍), and a last line without a newline is
+        followed by `\\ No newline at end of file` (else it ran into the next line of the diff)."""
+        out = []
+        for line in difflib.unified_diff(
+            _nl_lines(self.before or b""),
+            _nl_lines(self.after),
+            f"a{self.path}" if self.before is not None else "/dev/null",
+            f"b{self.path}",
+        ):
+            out.append(line)
+            if not line.endswith("\n"):
+                out.append("\n\\ No newline at end of file\n")
+        return "".join(out)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,12 @@ class FileChange:
             "after_sha256": sha256_of(self.after),
             "created": self.before is None,
         }
+
+
+def _nl_lines(data: bytes) -> list[str]:
+    """Lines ended by "\n" only, each with its end (str.splitlines() also splits at \r, \x85, U+2028…)."""
+    parts = data.decode("utf-8", "replace").split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 @dataclass
