@@ -34,7 +34,7 @@ def plan(facts, ctx):
             "重启后 SELinux 才会完全禁用（getenforce 显示 Disabled）",
             "a reboot completes it (getenforce then says Disabled)",
         )
-        if changes
+        if changes and reboot
         else None
     )
     return Fix(changes, manual=reboot, note=note)
