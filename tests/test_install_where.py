@@ -82,3 +82,25 @@ def test_fix_step_runs_only_on_its_where_hosts(nshost_factory, tmp_path):
     assert "timezone@node-1" in detail and "master-1" not in detail, detail
     assert node.run("readlink /etc/localtime").stdout.decode().strip().endswith("Asia/Shanghai")
     assert master.run("readlink /etc/localtime").stdout.decode().strip().endswith("UTC")
+
+
+@pytest.mark.timeout(300)
+def test_fix_step_refused_on_bad_input_stops_the_step(nshost_factory, tmp_path):
+    """A fix the loop refuses (a daemon.json with a comment: bad input, left untouched) fails the install step: the
+    install never goes on as if the node had been fixed."""
+    text = '{\n    // ops comment\n    "data-root": "/data/bcs/lib/docker"\n}\n'
+    node = make_host(
+        nshost_factory,
+        Case(
+            rule="insecure-registries",
+            name="comment",
+            status="fail",
+            path=FIXTURES,
+            spec={"files": {"/etc/docker/daemon.json": text}},
+        ),
+    )
+    inst, _ = _installer(tmp_path, {"node-1": (node, ("node",))})
+    step = Step("fix", ("insecure-registries",), "七.4.1", "insecure-registries", on="node-role")
+    ok, detail = asyncio.run(inst.run_fix_step(step))
+    assert not ok and "refused insecure-registries@node-1" in detail, detail
+    assert node.read("/etc/docker/daemon.json").decode() == text

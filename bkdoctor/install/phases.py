@@ -560,7 +560,7 @@ class Installer:
             factory=self.factory,
             lang=self.lang,
         )
-        bad = [o for o in outcomes if o.status in ("failed", "skipped", "manual")]
+        bad = [o for o in outcomes if o.status in ("failed", "skipped", "manual", "refused")]
         lines = [f"{o.status} {o.rule}@{o.target}: {o.message.get(self.lang)}" for o in outcomes]
         return not bad, "\n".join(lines)
 
