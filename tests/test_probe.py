@@ -60,7 +60,7 @@ def _registry_config_probe(tmp_path, files: dict[str, bytes], cfg: str) -> tuple
     )
     # the files the batch reads: the test's own (so the `cat` each section would run is known)
     glob = " ".join(str(tmp_path / n) for n in files)
-    script = script.replace("/etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf", glob)
+    script = script.replace(host.FILE_READS["sysctl_files"], glob)
     return script, nonce
 
 

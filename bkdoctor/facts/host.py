@@ -1111,6 +1111,30 @@ SYSCTL_KEYS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net
 _SYSCTL_PATHS = " ".join(k.replace(".", "/") for k in SYSCTL_KEYS)  # under /proc/sys
 
 
+# Where the sysctls persisted on CentOS 7.9 come from: what systemd-sysctl.service applies at boot, systemd
+# 219-78.el7 (redhat-plumbers/systemd-rhel7 at v219-78: src/sysctl/sysctl.c, src/shared/conf-files.c,
+# CONF_DIRS_NULSTR in src/shared/macro.h). It lists the *.conf files of /etc/sysctl.d, /run/sysctl.d,
+# /usr/local/lib/sysctl.d and /usr/lib/sysctl.d (/lib/sysctl.d is the same directory on CentOS 7: /lib -> usr/lib);
+# a file name seen in an earlier directory hides the same name in a later one (/etc over /run over /usr/lib), so a
+# symlink to /dev/null (or any name that reads nothing) masks the file of that name; names starting with "." are
+# not read. The files left are sorted by name (strcmp) whatever their directory and read in that order, then RHEL's
+# own patch ("sysctl: bring back /etc/sysctl.conf") reads /etc/sysctl.conf last of all (CentOS 7 also links
+# /etc/sysctl.d/99-sysctl.conf to it). A later assignment of a key replaces an earlier one: the last line wins.
+# Lines: blank and "#"/";" comments skipped, no "=" skipped, key and value stripped of blanks; a key with a "." before
+# any "/" has its dots read as slashes. Version 219 knows no "-key" prefix: such a line names another key.
+# `sysctl --system` of procps-ng 3.3.10 (CentOS 7's) differs only in corners: it looks in /run/sysctl.d before
+# /etc/sysctl.d (a /run file hides an /etc file of the same name), reads names starting with "." and skips a line
+# with an empty value; what persists is what boot applies, so that is the model here.
+SYSCTL_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d")
+SYSCTL_CONF = "/etc/sysctl.conf"
+_SYSCTL_GLOBS = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS) + f" {SYSCTL_CONF}"
+# a header before each file the section prints; "#!#" for a name that is no readable regular file (a symlink to
+# /dev/null, or dangling): it hides its name and reads as nothing, as systemd-sysctl reads it
+_SYSCTL_HEAD = re.compile(
+    r"^(###|#!#) ((?:" + "|".join(re.escape(d) for d in SYSCTL_DIRS) + r")/[^/]+\.conf|" + re.escape(SYSCTL_CONF) + ")$"
+)
+
+
 @fact(
     "sysctl",
     sections={
@@ -1121,8 +1145,9 @@ _SYSCTL_PATHS = " ".join(k.replace(".", "/") for k in SYSCTL_KEYS)  # under /pro
             "else printf '%s=<absent>\\n' \"$k\"; fi; done"
         ),
         "sysctl_files": (
-            "for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do "
-            '[ -f "$f" ] && { printf \'### %s\\n\' "$f"; __bkd_rd "$f"; echo; }; done; true'
+            f"for f in {_SYSCTL_GLOBS}; do "
+            'if [ -f "$f" ]; then printf \'### %s\\n\' "$f"; __bkd_rd "$f"; echo; '
+            'elif [ -h "$f" ]; then printf \'#!# %s\\n\' "$f"; fi; done; true'
         ),
     },
 )
@@ -1132,19 +1157,69 @@ def p_sysctl(f: HostFacts) -> dict[str, Any]:
         if "=" in line:
             k, v = line.split("=", 1)
             runtime[k.replace("/", ".")] = None if v == "<absent>" else v.strip()
-    persisted: dict[str, dict[str, str]] = {}
-    current = None
-    for line in f.text("sysctl_files").splitlines():
-        if line.startswith("### "):
-            current = line[4:].strip()
+    return {"runtime": runtime, **sysctl_at_boot(sysctl_listing(f.text("sysctl_files")))}
+
+
+def sysctl_listing(text: str) -> list[tuple[str, str | None]]:
+    """The sysctl_files section as (path, text) in the order printed; text None: a name that is no regular file."""
+    out: list[tuple[str, str | None]] = []
+    buf: list[str] = []
+    for line in text.split("\n"):
+        m = _SYSCTL_HEAD.match(line)
+        if m:
+            if out and out[-1][1] is not None:
+                out[-1] = (out[-1][0], "\n".join(buf))
+            out.append((m.group(2), "" if m.group(1) == "###" else None))
+            buf = []
+        else:
+            buf.append(line)
+    if out and out[-1][1] is not None:
+        out[-1] = (out[-1][0], "\n".join(buf))
+    return out
+
+
+def _sysctl_key(k: str) -> str:
+    """systemd 219's normalize_sysctl, written back with dots: "net/ipv4/ip_forward" and "net.ipv4.ip_forward" are
+    one key; a "." after a "/" is part of a name (net/ipv4/conf/eth0.1/rp_filter = net.ipv4.conf.eth0/1.rp_filter)."""
+    m = re.search(r"[./]", k)
+    return k.translate(str.maketrans("./", "/.")) if m and m.group() == "/" else k
+
+
+def sysctl_at_boot(listing: list[tuple[str, str | None]]) -> dict[str, Any]:
+    """What systemd-sysctl of CentOS 7.9 applies at boot from these files (see SYSCTL_DIRS): `persisted`, each
+    key's last assignment {value, file, line}; `order`, the files in the order read; `masked`, a hidden file ->
+    the file of the same name that hides it."""
+    chosen: dict[str, tuple[str, str | None]] = {}  # name -> (path, text), the first directory wins
+    masked: dict[str, str] = {}
+    conf: list[tuple[str, str | None]] = []
+    for path, text in listing:
+        if path == SYSCTL_CONF:
+            conf.append((path, text))
             continue
-        s = line.strip()
-        if not s or s.startswith(("#", ";")) or "=" not in s:
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith("."):
             continue
-        k, v = s.split("=", 1)
-        k = k.strip().lstrip("-").replace("/", ".")
-        persisted[k] = {"value": v.strip(), "file": current or "?"}  # later files win, as sysctl --system does
-    return {"runtime": runtime, "persisted": persisted}
+        if name in chosen:
+            masked[path] = chosen[name][0]
+        else:
+            chosen[name] = (path, text)
+    order = [chosen[n] for n in sorted(chosen, key=lambda n: n.encode("utf-8", "surrogateescape"))] + conf
+    persisted: dict[str, dict[str, Any]] = {}
+    for path, text in order:
+        for no, raw in enumerate((text or "").split("\n"), 1):
+            s = raw.strip(" \t\r\n")
+            if not s or s[0] in "#;" or "=" not in s:
+                continue
+            k, v = s.split("=", 1)
+            k, v = _sysctl_key(k.strip(" \t\r\n")), v.strip(" \t\r\n")
+            # the value systemd writes; the file named is the last to assign it (systemd keeps an earlier equal
+            # one: the same value), the line to change to change what boot applies
+            persisted[k] = {"value": v, "file": path, "line": no}
+    return {
+        "persisted": persisted,
+        "order": [p for p, _ in order],
+        "masked": masked,
+    }
 
 
 @fact(
@@ -1765,7 +1840,7 @@ FILE_READS = {
     "daemon_json": "/etc/docker/daemon.json",
     "etc_hosts": "/etc/hosts",
     "registry_config": '"$BKD_REGISTRY_CONFIG"',
-    "sysctl_files": "/etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf",
+    "sysctl_files": _SYSCTL_GLOBS,
     "modules_load": "/etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules",
     "modules": "/proc/modules",  # sized by the kernel only when read: no matter to the batch (probe._file_batch)
     "meminfo": "/proc/meminfo",

@@ -35,7 +35,7 @@ BKD_SSH_SERVER=''
 __bkd_nl='
 '; __bkd_L=
 __bkd_rd() { case "$1" in *"$__bkd_nl"*) cat "$1"; return;; esac; if [ -n "$__bkd_L" ] && [ -f "$1" ] && [ -r "$1" ]; then printf '@@BKD-0123456789abcdef:R:%s\n' "$1"; else cat "$1"; fi; }
-__bkd_files() { set --; __bkd_L=; for __bkd_f in /etc/centos-release /etc/docker/daemon.json /etc/hosts /etc/fstab /proc/meminfo /proc/modules /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules /proc/self/mountinfo /etc/os-release /etc/redhat-release "$BKD_REGISTRY_CONFIG" /etc/selinux/config /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/timezone; do case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; set -- "$@" "$__bkd_f"; done; __bkd_c=; for __bkd_f in /bin/cat /usr/bin/cat; do [ -x "$__bkd_f" ] && { __bkd_c=$__bkd_f; break; }; done; if [ $# -lt 2 ] || [ -z "$__bkd_c" ] || ! [ -r /proc/self/environ ] || ! command -v env >/dev/null 2>&1; then return 0; fi; printf '%s\n' "$@"; printf '@@BKD-0123456789abcdef:S\n1c362b4935afa4b3\n@@BKD-0123456789abcdef:S\n'; __bkd_k=$#; for __bkd_f do set -- "$@" /proc/self/environ "$__bkd_f"; done; shift $__bkd_k; env -i BKD_SEP=1c362b4935afa4b3 "$__bkd_c" -- "$@" 2>/dev/null || return 1; __bkd_L=1; }
+__bkd_files() { set --; __bkd_L=; for __bkd_f in /etc/centos-release /etc/docker/daemon.json /etc/hosts /etc/fstab /proc/meminfo /proc/modules /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf /etc/modules /proc/self/mountinfo /etc/os-release /etc/redhat-release "$BKD_REGISTRY_CONFIG" /etc/selinux/config /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/sysctl.conf /etc/timezone; do case "$__bkd_f" in *"$__bkd_nl"*) continue;; esac; [ -f "$__bkd_f" ] && [ -r "$__bkd_f" ] || continue; set -- "$@" "$__bkd_f"; done; __bkd_c=; for __bkd_f in /bin/cat /usr/bin/cat; do [ -x "$__bkd_f" ] && { __bkd_c=$__bkd_f; break; }; done; if [ $# -lt 2 ] || [ -z "$__bkd_c" ] || ! [ -r /proc/self/environ ] || ! command -v env >/dev/null 2>&1; then return 0; fi; printf '%s\n' "$@"; printf '@@BKD-0123456789abcdef:S\n1c362b4935afa4b3\n@@BKD-0123456789abcdef:S\n'; __bkd_k=$#; for __bkd_f do set -- "$@" /proc/self/environ "$__bkd_f"; done; shift $__bkd_k; env -i BKD_SEP=1c362b4935afa4b3 "$__bkd_c" -- "$@" 2>/dev/null || return 1; __bkd_L=1; }
 printf '\n@@BKD-0123456789abcdef:B:__files\n'
 __bkd_files </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:__files:%s\n' "$?"
@@ -178,7 +178,7 @@ __bkd_s() { [ -e /sys/fs/selinux/enforce ] || return 3; __bkd_cat /sys/fs/selinu
 }; __bkd_s </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:selinux_enforce:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:sysctl_files\n'
-{ for f in /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf; do [ -f "$f" ] && { printf '### %s\n' "$f"; __bkd_rd "$f"; echo; }; done; true
+{ for f in /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /etc/sysctl.conf; do if [ -f "$f" ]; then printf '### %s\n' "$f"; __bkd_rd "$f"; echo; elif [ -h "$f" ]; then printf '#!# %s\n' "$f"; fi; done; true
 } </dev/null 2>&1
 printf '\n@@BKD-0123456789abcdef:E:sysctl_files:%s\n' "$?"
 printf '\n@@BKD-0123456789abcdef:B:sysctl_runtime\n'
