@@ -136,3 +136,17 @@ def test_every_remediation_has_a_case():
     rems = {r.id for r in all_remediations().values() if r.scope == "host"}
     assert rems - covered == {"time-sync"}, rems - covered  # chronyd cannot be enabled without systemd here
     assert "swap" in covered and any(c.spec.get("real_swap") for c in CASES)
+
+
+def test_kernel_params_names_the_line_that_wins_over_its_file(nshost_factory, tmp_path):
+    """/etc/sysctl.conf is read after every sysctl.d file at boot: bkdoctor's 90-bkdoctor.conf cannot win over its
+    ip_forward = 0, so the fix writes nothing and says which line to change (and why), in both languages."""
+    case = next(c for c in CASES if c.id == "kernel-params/sysctl-conf-last.warn")
+    host = make_host(nshost_factory, case)
+    out, _ = fix(case, host, tmp_path)
+    assert [o.status for o in out] == ["manual"]
+    assert out[0].plan.changes == [] and out[0].plan.manual == ["vi /etc/sysctl.conf", "sysctl --system"]
+    note = out[0].plan.note
+    assert "/etc/sysctl.conf:2 net.ipv4.ip_forward = 0" in note.en and "/etc/sysctl.conf:2" in note.zh
+    assert "/etc/sysctl.d/90-bkdoctor.conf" in note.en and not _exists(host, "/etc/sysctl.d/90-bkdoctor.conf")
+    assert out[0].message.en.startswith(note.en + "; run by hand:") and out[0].message.zh.startswith(note.zh)

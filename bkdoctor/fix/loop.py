@@ -308,6 +308,7 @@ async def run_fix(
             )
             continue
         if not plan.changes and plan.manual:
+            why = plan.note  # why bkdoctor leaves it to a person: such a plan never reaches show_plans
             outcomes.append(
                 FixOutcome(
                     f.rule.id,
@@ -318,7 +319,10 @@ async def run_fix(
                         "left untouched; by hand:" + _steps(plan.manual),
                     )
                     if plan.refused
-                    else T("需要手工执行：" + _steps(plan.manual), "run by hand:" + _steps(plan.manual)),
+                    else T(
+                        (f"{why.zh}。" if why else "") + "需要手工执行：" + _steps(plan.manual),
+                        (f"{why.en}; " if why else "") + "run by hand:" + _steps(plan.manual),
+                    ),
                     plan=plan,
                 )
             )

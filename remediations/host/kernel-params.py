@@ -1,4 +1,4 @@
-from bkdoctor.facts.host import SYSCTL_KEYS
+from bkdoctor.facts.host import SYSCTL_KEYS, sysctl_at_boot, sysctl_listing
 from bkdoctor.fix.edits import modules_file, sysctl_file
 from bkdoctor.fix.plan import CommandChange, FileChange, Fix, Remediation
 from bkdoctor.model import T
@@ -10,6 +10,11 @@ REMEDIATION = Remediation(
         "persist and apply ip_forward, bridge-nf-call and br_netfilter",
     ),
 )
+# At boot systemd-sysctl reads the sysctl.d files in name order, whatever their directory, and /etc/sysctl.conf last
+# (bkdoctor/facts/host.py, SYSCTL_DIRS): the last assignment of a key wins. "90-" sorts after what CentOS 7's packages
+# put in /usr/lib/sysctl.d (00-system.conf sets bridge-nf-call-ip6tables/iptables = 0); a file that sorts after it,
+# or /etc/sysctl.conf, is the operator's: where one of those sets another value, bkdoctor does not race it with a
+# later name nor edit it, it says which line to change (plan() checks the boot order with its file in it).
 SYSCTL_PATH = "/etc/sysctl.d/90-bkdoctor.conf"
 MODULES_PATH = "/etc/modules-load.d/bkdoctor.conf"
 
@@ -19,6 +24,9 @@ def plan(facts, ctx):
     m = facts.modules
     changes = []
     want = {k: "1" for k in SYSCTL_KEYS}
+    manual, note = _overridden(facts, sysctl_file(want))
+    if manual:
+        return Fix(manual=manual, note=note)
     # bkdoctor owns these two files: written whole, only when they differ from what they must hold
     for path, section, content in (
         (SYSCTL_PATH, None, sysctl_file(want)),
@@ -52,3 +60,27 @@ def _read(facts, path):
     nxt = body.find("\n### ")
     body = body if nxt < 0 else body[: nxt + 1]
     return body[:-1].encode() if body.endswith("\n\n") else body.encode()
+
+
+def _overridden(facts, content):
+    """Manual steps and a note when bkdoctor's file would not decide the values at boot: the boot order with the
+    file as plan() writes it, and a key whose last assignment is still another file's line (or the file's own name
+    is a symlink, a mask)."""
+    listing = sysctl_listing(facts.sec("sysctl_files").out.decode("utf-8", "replace"))
+    if any(p == SYSCTL_PATH and t is None for p, t in listing):
+        return [f"ls -l {SYSCTL_PATH}"], T(
+            f"{SYSCTL_PATH} 不是普通文件（符号链接，屏蔽了该文件名）：bkdoctor 不替换它",
+            f"{SYSCTL_PATH} is not a regular file (a symlink masks the name): bkdoctor does not replace it",
+        )
+    boot = sysctl_at_boot([(SYSCTL_PATH, content)] + [(p, t) for p, t in listing if p != SYSCTL_PATH])
+    late = {k: w for k in SYSCTL_KEYS if (w := boot["persisted"][k])["value"] != "1"}
+    if not late:
+        return [], None
+    lines = ", ".join(f"{w['file']}:{w['line']} {k} = {w['value']}" for k, w in late.items())
+    files = sorted({w["file"] for w in late.values()})
+    return [f"vi {f}" for f in files] + ["sysctl --system"], T(
+        f"开机时这些行在 {SYSCTL_PATH} 之后读取（sysctl.d 文件按文件名排序，/etc/sysctl.conf 最后读取），"
+        f"会覆盖它：{lines}。bkdoctor 不修改非自己的文件，请改为 1 或删除这些行",
+        f"at boot these lines are read after {SYSCTL_PATH} (sysctl.d files in name order, /etc/sysctl.conf last) "
+        f"and override it: {lines}. bkdoctor does not edit files it does not own: set them to 1 or remove them",
+    )

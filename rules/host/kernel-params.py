@@ -16,10 +16,16 @@ RULE = Rule(
     guide=NOT_IN_GUIDE,
     doc=T(
         "K8s 网络需要 net.ipv4.ip_forward=1、net.bridge.bridge-nf-call-iptables/ip6tables=1，并加载 br_netfilter。"
-        "bcs.sh 只做了 modprobe 没有持久化：重启后丢失，需写入 /etc/sysctl.d 与 /etc/modules-load.d。",
+        "bcs.sh 只做了 modprobe 没有持久化：重启后丢失，需写入 /etc/sysctl.d 与 /etc/modules-load.d。"
+        "“已持久化”按 CentOS 7.9 开机时 systemd-sysctl 的顺序判断：/etc、/run、/usr/local/lib、/usr/lib 下的 sysctl.d "
+        "文件按文件名排序读取（同名文件以前面的目录为准），/etc/sysctl.conf 最后读取，同一参数以最后一次赋值为准"
+        "（/usr/lib/sysctl.d/00-system.conf 把 bridge-nf-call-* 设为 0）。",
         "K8s networking needs net.ipv4.ip_forward=1, net.bridge.bridge-nf-call-iptables/ip6tables=1 and br_netfilter "
         "loaded. bcs.sh runs modprobe without persisting it: after a reboot it is gone unless it is in "
-        "/etc/sysctl.d and /etc/modules-load.d.",
+        "/etc/sysctl.d and /etc/modules-load.d. Persisted means what systemd-sysctl applies at boot on CentOS 7.9: "
+        "the sysctl.d files of /etc, /run, /usr/local/lib and /usr/lib read in file-name order (of two files with "
+        "one name, the earlier directory's), /etc/sysctl.conf last; a key's last assignment wins "
+        "(/usr/lib/sysctl.d/00-system.conf sets bridge-nf-call-* = 0).",
     ),
     fix=(
         "modprobe br_netfilter",
@@ -42,6 +48,8 @@ def check(facts, ctx):
         "runtime": {k: s["runtime"].get(k) for k in SYSCTL_KEYS},
         "br_netfilter_loaded": br_loaded,
         "persisted": {k: (s["persisted"].get(k) or {}).get("value") for k in SYSCTL_KEYS},
+        # the line that wins at boot (facts/host.py: sysctl_at_boot)
+        "persisted_by": {k: _where(s["persisted"].get(k)) for k in SYSCTL_KEYS},
         "br_netfilter_persisted": br_persisted,
     }
     expected = {k: "1" for k in SYSCTL_KEYS} | {"br_netfilter": "loaded and in modules-load.d"}
@@ -56,7 +64,11 @@ def check(facts, ctx):
             expected=expected,
             evidence={"sysctl": facts.raw("sysctl").get("sysctl_runtime", "")},
         )
-    unpersisted = [k for k in SYSCTL_KEYS if (s["persisted"].get(k) or {}).get("value") != "1"]
+    unpersisted = [
+        k if not w else f"{k} = {w['value']} ({_where(w)})"
+        for k in SYSCTL_KEYS
+        if (w := s["persisted"].get(k) or {}).get("value") != "1"
+    ]
     if not br_persisted:
         unpersisted.append("br_netfilter (modules-load.d)")
     if unpersisted:
@@ -74,3 +86,7 @@ def check(facts, ctx):
         observed=observed,
         expected=expected,
     )
+
+
+def _where(w):
+    return f"{w['file']}:{w['line']}" if w else None
