@@ -138,6 +138,12 @@ class TargetState:
     error: str | None = None
     gather_s: float | None = None
     facts: HostFacts | None = None
+    error_t: T | None = None  # `error` in both languages, when its maker has them (the findings then use it)
+
+    def unreachable(self, zh: str, en: str) -> T:
+        """The finding's message for a rule this target could not be evaluated for (zh/en: the prefix)."""
+        t = self.error_t or T(str(self.error), str(self.error))
+        return T(f"{zh}：{t.zh}", f"{en}: {t.en}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -500,7 +506,7 @@ def evaluate_fleet(rules: list[Rule], targets: list[TargetState], inv: Inventory
             if t.name in results:
                 res = results[t.name]
             elif not t.reachable or t.facts is None:
-                res = Result("error", T(f"主机不可达：{t.error}", f"host unreachable: {t.error}"))
+                res = Result("error", t.unreachable("主机不可达", "host unreachable"))
             else:
                 res = Result("error", T("规则没有给出该主机的结果", "the rule gave no result for this host"))
             out.append(Finding(rule=r, target=t.name, result=res))
@@ -751,7 +757,7 @@ async def scan(
             if not r.applies_to(st.roles):
                 continue
             if not st.reachable or st.facts is None:
-                res = Result("error", T(f"主机不可达：{st.error}", f"host unreachable: {st.error}"))
+                res = Result("error", st.unreachable("主机不可达", "host unreachable"))
             else:
                 res = evaluate(r, st.facts, ctx)
             findings.append(Finding(rule=r, target=st.name, result=res))
