@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -39,6 +40,14 @@ from bkdoctor.transport import LocalTransport
 pytestmark = pytest.mark.kube
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bkce7.bktencent.com"
+# planted on a node: its pod log must carry neither (bkdoctor/incluster/seal.py), its findings stay those of a direct scan
+CIFS_PW, PROXY_PW = "S3cr3tCifsPW", "S3cr3tProxyPW"
+
+
+@pytest.fixture(autouse=True)
+def data_home(tmp_path, monkeypatch):
+    """The DaemonSet's private keys (seal.new_key) in this test's directory, never root's ~/.local/share."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -394,7 +403,7 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(
     api = kube_apiserver.api_client()
     admin = configure(kube_apiserver.kubeconfig)
     sfx = secrets.token_hex(3)
-    master, worker, pending, empty = (f"bkd-{n}-{sfx}" for n in ("master", "node", "pending", "empty"))
+    master, worker, pending, empty, nossl = (f"bkd-{n}-{sfx}" for n in ("master", "node", "pending", "empty", "nossl"))
     specs = {
         master: {"hostname": master},  # the healthy base host
         worker: {
@@ -402,15 +411,20 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(
             "selinux_enforce": "1",  # enforcing, swap in fstab, LocalPV not mounted
             "files": {"/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"},
             "setup": "printf 'UUID=1c4e2f6a\\tswap\\tswap\\tdefaults\\t0 0\\n' >> /etc/fstab\n"
+            f"printf '//nas/share /mnt/nas cifs username=svc,password={CIFS_PW} 0 0\\n' >> /etc/fstab\n"
+            f'sed -i \'1a \\    "proxies": {{"http-proxy": "http://svc:{PROXY_PW}@proxy:3128"}},\' '
+            "/etc/docker/daemon.json\n"
             "for i in $(seq -w 1 20); do umount /mnt/blueking/vol$i; done",
         },
+        # the node's openssl is not there (an empty file over it, in this node's mount namespace only)
+        nossl: {"hostname": nossl, "setup": "mount --bind /dev/null /usr/bin/openssl"},
     }
     hosts = {
         name: make_host(nshost_factory, Case(rule="incluster", name=name, status="x", path=FIXTURES, spec=spec))
         for name, spec in specs.items()
     }
     try:
-        for name in (master, worker, pending, empty):
+        for name in (master, worker, pending, empty, nossl):
             labels = {"node-role.kubernetes.io/master": ""} if name == master else {}
             rest(api, "POST", "/api/v1/nodes", body=kube_kubelet.node_body(name, labels))
         objs = incluster.render(kube_ns, "registry.local/bkdoctor:test", "daemonset", domain=DOMAIN)
@@ -418,7 +432,8 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(
         incluster.apply(admin, [ds_obj])
         ds = rest(api, "GET", f"/apis/apps/v1/namespaces/{kube_ns}/daemonsets/{incluster.DAEMONSET_NAME}")
         # no kubelet or DaemonSet controller here: make the DaemonSet's pods, their state and their logs ourselves
-        for name in (master, worker, pending):
+        logs = {}
+        for name in (master, worker, pending, nossl):
             pod_name = f"{incluster.DAEMONSET_NAME}-{name[-10:]}"
             rest(
                 api,
@@ -469,21 +484,45 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(
             )
             if name in hosts:
                 out = run_like_the_daemonset(hosts[name], ds, tmp_path)
-                assert b":DONE:0\n" in out
-                kube_kubelet.set_log(kube_ns, pod_name, incluster.PROBE_CONTAINER, out.decode("utf-8", "replace"))
+                assert (b":DONE:125\n" if name == nossl else b":DONE:0\n") in out
+                logs[name] = out.decode("utf-8", "replace")
+                kube_kubelet.set_log(kube_ns, pod_name, incluster.PROBE_CONTAINER, logs[name])
 
         collected = {t.name: t for t in incluster.collect_daemonset(admin, kube_ns, wait_s=0)}
         assert collected[master].roles == ("master",) and collected[worker].roles == ("node",)
         assert collected[master].address == kube_kubelet.host and collected[master].reachable
         assert "ImagePullBackOff" in collected[pending].error and not collected[pending].reachable
         assert "no pod of DaemonSet" in collected[empty].error
+        # the pod logs carry only markers and ciphertext: no planted secret, no line of a host file
+        nonce = {e["name"]: e["value"] for e in ds["spec"]["template"]["spec"]["containers"][0]["env"]}[
+            "BKDOCTOR_NONCE"
+        ]
+        for name in (master, worker):
+            lines = [x for x in logs[name].split("\n") if x]
+            assert lines[0].startswith(f"@@BKD-{nonce}:SEALED:") and lines[-2:] == [
+                f"@@BKD-{nonce}:SEALED-END:0",
+                f"@@BKD-{nonce}:DONE:0",
+            ], (lines[:1], lines[-2:])
+            assert all(re.fullmatch(r"[A-Za-z0-9+/=]{1,64}", x) for x in lines[1:-2]), name
+            for s in (CIFS_PW, PROXY_PW, "cifs", "UUID=", "SELINUX", "data-root", name, "@@BKD-" + nonce + ":B:"):
+                assert s not in logs[name], (name, s)
+        # ... while the facts read from them hold the node's files, the secrets too (masked later, in the reports)
+        worker_out = b"".join(sec.out for sec in collected[worker].facts.sections.values())
+        assert CIFS_PW.encode() in worker_out and PROXY_PW.encode() in worker_out
+        # a node without openssl: one line in its log and no probe output; one bilingual error, no plain text
+        assert logs[nossl] == f"\n@@BKD-{nonce}:SEAL-ERROR:openssl-rand\n\n@@BKD-{nonce}:DONE:125\n"
+        assert not collected[nossl].reachable and collected[nossl].facts is None
+        assert collected[nossl].error_t.en.startswith(
+            f"probe pod {kube_ns}/{incluster.DAEMONSET_NAME}-{nossl[-10:]}: openssl is missing or failed on the node"
+        )
+        assert "节点上的 openssl 缺失或失败" in collected[nossl].error_t.zh
 
         rules = loader.select(["host", "fleet"], None)
         # the same hosts scanned directly (the engine, the probe through nsenter, the Docker API, the clock sample)
         direct_inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
         direct_inv.hosts = [
             HostSpec(name=n, address=kube_kubelet.host, roles=collected[n].roles, docker_socket="/run/docker.sock")
-            for n in hosts
+            for n in (master, worker)
         ]
         direct = asyncio.run(
             engine.scan(
@@ -496,8 +535,9 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(
         )
         ds_inv = local_inventory(domain=DOMAIN, install_dir="/nonexistent")
         ds_rules, targets = incluster.daemonset_scan_inputs(admin, ds_inv, rules, kube_ns)
-        targets = [t for t in targets if t.name in (master, worker, pending, empty)]  # other tests' Nodes aside
-        ds_inv.hosts = [h for h in ds_inv.hosts if h.name in (master, worker, pending, empty)]
+        mine = (master, worker, pending, empty, nossl)
+        targets = [t for t in targets if t.name in mine]  # other tests' Nodes aside
+        ds_inv.hosts = [h for h in ds_inv.hosts if h.name in mine]
         via_ds = asyncio.run(engine.scan(ds_inv, ds_rules, preloaded_hosts=targets))
 
         # node-capacity sums every node-role member: the DaemonSet also reports the Nodes without probe output
@@ -508,21 +548,26 @@ def test_daemonset_logs_give_the_findings_of_a_direct_scan(
             if k[0] not in incluster.DAEMONSET_UNSUPPORTED and k[0] != "node-capacity"
         }
         got = statuses(build_report(via_ds, "en"))
-        assert {k: v for k, v in got.items() if k[1] in hosts and k[0] != "node-capacity"} == want
+        assert {k: v for k, v in got.items() if k[1] in (master, worker) and k[0] != "node-capacity"} == want
         assert not {k[0] for k in got} & set(incluster.DAEMONSET_UNSUPPORTED)
         # not vacuous: the healthy host passes what the broken one fails (LocalPV mounts come from /proc/1/mountinfo)
         for rule in ("selinux", "swap", "localpv-dirs"):
             assert (got[(rule, master)], got[(rule, worker)]) == ("pass", "fail"), rule
         assert got[("kernel-params", master)] == "pass" and got[("fleet-hostname", worker)] == "pass"
-        for name in hosts:  # the container's four capabilities are enough to read iptables
+        for name in (master, worker):  # the container's four capabilities are enough to read iptables
             secs = collected[name].facts.sections
             assert secs["iptables"].rc == 0 and secs["id"].text().strip() == "0", secs["iptables"].text()
         assert b" /mnt/blueking/vol01 " in collected[master].facts.sections["mountinfo"].out  # the node's mount table
-        for name in (pending, empty):  # every Node is reported, the ones without probe output as errors
-            mine = [f for f in via_ds.findings if f.target == name and f.rule.scope == "host"]
-            assert mine and all(f.result.status == "error" for f in mine)
+        for name in (pending, empty, nossl):  # every Node is reported, the ones without probe output as errors
+            found = [f for f in via_ds.findings if f.target == name and f.rule.scope == "host"]
+            assert found and all(f.result.status == "error" for f in found)
+        assert all(
+            f.result.message.zh.startswith("主机不可达：探测 Pod") and "openssl" in f.result.message.en
+            for f in via_ds.findings
+            if f.target == nossl and f.rule.scope == "host"
+        )
     finally:
-        for name in (master, worker, pending, empty):
+        for name in (master, worker, pending, empty, nossl):
             status_code(api, "DELETE", f"/api/v1/nodes/{name}")
         kube_kubelet.clear(kube_ns)
         api.close()
@@ -547,7 +592,13 @@ def test_probe_script_reads_the_nodes_mount_table_and_writes_nothing():
 def test_collect_daemonset_takes_no_name_a_real_api_server_would_refuse(monkeypatch):
     """A hostile or broken API server (a real one validates names, so this one is a stand-in): a Node or Pod name that
     is not an RFC 1123 subdomain is neither a target nor a piece of a request path (`../secrets/x`)."""
-    nonce = "0123456789abcdef"
+    from test_incluster_seal import NONCE as nonce
+    from test_incluster_seal import section, wrap
+
+    from bkdoctor.incluster import seal
+
+    pub = seal.new_key(incluster.DEFAULT_NAMESPACE)
+    log = wrap(pub, section("uname_r", "echo 3.10.0")).stdout
 
     def pod(name, node):
         return {
@@ -555,7 +606,10 @@ def test_collect_daemonset_takes_no_name_a_real_api_server_would_refuse(monkeypa
             "spec": {
                 "nodeName": node,
                 "containers": [
-                    {"name": incluster.PROBE_CONTAINER, "env": [{"name": "BKDOCTOR_NONCE", "value": nonce}]}
+                    {
+                        "name": incluster.PROBE_CONTAINER,
+                        "env": [{"name": "BKDOCTOR_NONCE", "value": nonce}, {"name": seal.PUBKEY_ENV, "value": pub}],
+                    }
                 ],
             },
             "status": {
@@ -579,10 +633,11 @@ def test_collect_daemonset_takes_no_name_a_real_api_server_would_refuse(monkeypa
 
         def _get(self, path, params, raw=False):
             asked.append(path)
-            return f"\n@@BKD-{nonce}:B:uname_r\n3.10.0\n@@BKD-{nonce}:E:uname_r:0\n\n@@BKD-{nonce}:DONE:0\n".encode()
+            return log
 
     monkeypatch.setattr(incluster, "ClusterFacts", Facts)
     states = incluster.collect_daemonset(None, wait_s=0)
     assert [s.name for s in states] == ["good-1"], [s.name for s in states]
     assert states[0].error is None, states[0].error
+    assert states[0].facts.sections["uname_r"].out == b"3.10.0\n"
     assert asked == [f"/api/v1/namespaces/{incluster.DEFAULT_NAMESPACE}/pods/probe-good/log"], asked

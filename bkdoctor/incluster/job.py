@@ -91,16 +91,41 @@ DAEMONSET_UNSUPPORTED: dict[str, T] = {
 LOG_LIMIT = 64 * 1024 * 1024  # bytes of a probe pod's log read at most (a cut-off section is dropped, never a pass)
 WAIT_S = 60.0  # how long the collector waits for probes that are still running
 
-# The DaemonSet container's command: run the probe from $BKDOCTOR_PROBE under chroot into the node's root, then
-# print a completion marker (with the probe's exit code), then idle (a DaemonSet pod must keep running). The image
-# needs only /bin/sh and chroot; the probe itself runs the node's own /bin/sh and tools.
+# The DaemonSet container's command: seal the probe's output to the control machine's public key (seal.py: only
+# ciphertext reaches the pod log), run the probe from $BKDOCTOR_PROBE under chroot into the node's root with its
+# stdout and stderr through `openssl enc`, then print a completion marker (with the probe's exit code), then idle (a
+# DaemonSet pod must keep running). The image needs only /bin/sh and chroot: the probe and openssl are the node's.
+# openssl missing or failing: one SEAL-ERROR line and no probe (fail closed). fd 3 carries the public key to
+# pkeyutl and, later, the real stdout past the command substitution that collects the two exit codes on fd 4.
 PROBE_WRAPPER = """\
 root="${BKDOCTOR_HOST_ROOT:-/host}"
 probe="$BKDOCTOR_PROBE"
 unset BKDOCTOR_PROBE
-printf '%s' "$probe" | chroot "$root" /bin/sh -s
-rc=$?
-printf '\\n@@BKD-%s:DONE:%s\\n' "$BKDOCTOR_NONCE" "$rc"
+m="@@BKD-$BKDOCTOR_NONCE"
+rc=125
+if ! k=$(chroot "$root" openssl rand -hex 32 2>/dev/null) || [ ${#k} -ne 64 ]; then
+  printf '\\n%s:SEAL-ERROR:openssl-rand\\n' "$m"
+elif ! ek=$(printf '%s' "$k" | { printf '%s\\n' "$BKDOCTOR_PUBKEY" | chroot "$root" openssl pkeyutl -encrypt -pubin \\
+    -inkey /proc/self/fd/3 -pkeyopt rsa_padding_mode:oaep 3<&0 <&4 4<&- 2>/dev/null; } 4<&0 \\
+    | chroot "$root" openssl base64 -A 2>/dev/null) || [ -z "$ek" ]; then
+  printf '\\n%s:SEAL-ERROR:openssl-pkeyutl\\n' "$m"
+else
+  printf '\\n%s:SEALED:%s\\n' "$m" "$ek"
+  exec 3>&1
+  st=$( { { printf '%s' "$probe" | chroot "$root" /bin/sh -s 2>&1 3>&- 4>&-; echo "p $?" >&4; } \\
+    | { BKD_K="$k" chroot "$root" openssl enc -aes-256-cbc -md sha256 -salt -a -pass env:BKD_K \\
+        2>/dev/null >&3 3>&- 4>&-; echo "e $?" >&4; }; } 4>&1 )
+  exec 3>&-
+  set -- $st
+  erc=125
+  while [ $# -ge 2 ]; do
+    case "$1" in p) rc=$2 ;; e) erc=$2 ;; esac
+    shift 2
+  done
+  printf '%s:SEALED-END:%s\\n' "$m" "$erc"
+fi
+k=
+printf '\\n%s:DONE:%s\\n' "$m" "$rc"
 """
 KEEPALIVE = """\
 trap 'exit 0' TERM INT
@@ -220,8 +245,10 @@ def render(
     helm_secrets: bool = False,
     domain: str | None = None,
     nonce: str | None = None,
+    public_key: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The objects, in the order they are applied."""
+    """The objects, in the order they are applied. The DaemonSet mode makes a key pair and keeps its private key on
+    this machine (`seal.new_key`) unless `public_key` is given: its pods' logs can only be read from here."""
     if not _NS_RE.match(namespace or "") or len(namespace) > 63:
         raise BadInput(
             T(
@@ -264,7 +291,10 @@ def render(
     if mode == "job":
         objs.append(job_manifest(namespace, image, helm_secrets=helm_secrets, domain=domain))
     else:
-        objs.append(daemonset_manifest(namespace, image, nonce=nonce, domain=domain))
+        from bkdoctor.incluster import seal
+
+        public_key = public_key or seal.new_key(namespace)
+        objs.append(daemonset_manifest(namespace, image, nonce=nonce, domain=domain, public_key=public_key))
     return objs
 
 
@@ -314,8 +344,12 @@ def job_manifest(
 
 
 def daemonset_manifest(
-    namespace: str, image: str, *, nonce: str | None = None, domain: str | None = None
+    namespace: str, image: str, *, public_key: str, nonce: str | None = None, domain: str | None = None
 ) -> dict[str, Any]:
+    """The DaemonSet. `public_key` (PEM, `seal.new_key`) is the only key in it: the pods seal the probe output to it."""
+    from bkdoctor.incluster import seal
+
+    seal.key_id(public_key)  # a PEM public key, or SealError
     nonce = nonce or secrets.token_hex(8)
     if not re.fullmatch(r"[0-9a-f]{8,64}", nonce):
         raise BadInput(
@@ -347,6 +381,7 @@ def daemonset_manifest(
                             "env": [
                                 {"name": "BKDOCTOR_NONCE", "value": nonce},
                                 {"name": HOST_ROOT_ENV, "value": HOST_ROOT},
+                                {"name": seal.PUBKEY_ENV, "value": public_key},
                                 {
                                     "name": "BKDOCTOR_PROBE",
                                     "value": daemonset_script(nonce, params=daemonset_params(domain)),
@@ -698,13 +733,18 @@ def read_job_report(access: ClusterAccess, namespace: str = DEFAULT_NAMESPACE, j
 
 
 # -- DaemonSet collection -------------------------------------------------------------------------------------
-def _probe_nonce(pod: dict[str, Any]) -> str | None:
+def _probe_env(pod: dict[str, Any], name: str) -> str | None:
     for c in (pod.get("spec") or {}).get("containers") or []:
         if c.get("name") == PROBE_CONTAINER:
             for e in c.get("env") or []:
-                if e.get("name") == "BKDOCTOR_NONCE" and re.fullmatch(r"[0-9a-f]{8,64}", e.get("value") or ""):
+                if e.get("name") == name and isinstance(e.get("value"), str):
                     return e["value"]
     return None
+
+
+def _probe_nonce(pod: dict[str, Any]) -> str | None:
+    nonce = _probe_env(pod, "BKDOCTOR_NONCE")
+    return nonce if nonce is not None and re.fullmatch(r"[0-9a-f]{8,64}", nonce) else None
 
 
 def _owned_by(pod: dict[str, Any], daemonset: str) -> bool:
@@ -744,6 +784,8 @@ def collect_daemonset(
     is not measurable from a log (`DAEMONSET_UNSUPPORTED`). Needs: list nodes, list pods and get pods/log in
     `namespace` (the ClusterRole of `cluster-job` grants them)."""
     from bkdoctor.facts.k8s import is_master, md, node_internal_ip
+    from bkdoctor.incluster import seal
+    from bkdoctor.safe.secrets import mask_text
     from bkdoctor.scan.engine import TargetState
 
     facts = ClusterFacts(access)
@@ -799,6 +841,16 @@ def collect_daemonset(
             st.error = f"probe pod {namespace}/{pname}: {why}"
         elif nonce is None:
             st.error = f"probe pod {namespace}/{pname} has no BKDOCTOR_NONCE in its env (not a bkdoctor probe pod?)"
+        elif not _probe_env(pod, seal.PUBKEY_ENV):
+            # an older bkdoctor's pod prints the probe in plain text: not read, replaced by re-applying
+            st.error_t = T(
+                f"探测 Pod {namespace}/{pname} 的环境中没有 {seal.PUBKEY_ENV}（旧版 bkdoctor 创建，其日志是明文）："
+                f"请用 `bkdoctor cluster-job --mode daemonset --namespace {namespace} --apply` 重新创建",
+                f"probe pod {namespace}/{pname} has no {seal.PUBKEY_ENV} in its env (made by an older bkdoctor, "
+                f"its log is plain text): re-create it with "
+                f"`bkdoctor cluster-job --mode daemonset --namespace {namespace} --apply`",
+            )
+            st.error = st.error_t.en
         else:
             pending[name] = (pod, nonce)
     deadline = time.monotonic() + max(0.0, wait_s)
@@ -825,10 +877,21 @@ def collect_daemonset(
         if st.error is not None or name not in logs:
             continue
         pod, nonce = by_node[name], _probe_nonce(by_node[name]) or ""
-        parsed = parse_output(logs[name], nonce)
+        pname = pod["metadata"]["name"]
+        try:
+            plain = seal.unseal(logs[name], nonce, seal.load_key(namespace, _probe_env(pod, seal.PUBKEY_ENV) or ""))
+        except seal.SealError as e:
+            st.error_t = T(f"探测 Pod {namespace}/{pname}: {e.text.zh}", f"probe pod {namespace}/{pname}: {e.text.en}")
+            st.error = st.error_t.en
+            continue
+        parsed = parse_output(plain, nonce) if plain is not None else {}
         if not parsed:
-            tail = logs[name].decode("utf-8", "replace").strip()[-300:]
-            st.error = f"probe pod {namespace}/{pod['metadata']['name']} printed no probe output: {tail!r}"
+            # the log should hold nothing but markers and ciphertext; masked all the same (an error is reported)
+            text = logs[name][-4096:].decode("utf-8", "replace")
+            if len(logs[name]) > 4096:
+                text = text.partition("\n")[2]  # a line cut at the start could hide a key= from the masking
+            tail = mask_text(text).strip()[-300:]
+            st.error = f"probe pod {namespace}/{pname} printed no probe output: {tail!r}"
             continue
         st.facts = HostFacts(
             parsed,
