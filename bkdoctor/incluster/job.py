@@ -7,9 +7,11 @@ Two modes:
   KUBERNETES_SERVICE_HOST is set). The report is the Job's pod log (`kubectl logs job/bkdoctor-scan`, or
   `read_job_report()`).
 - `daemonset`: a DaemonSet whose pod on each node runs the host probe (`facts.probe`) against the node's root
-  filesystem, mounted read-only at /host, and prints the framed probe output to its log. The control machine then
-  reads every pod's log through the API (`collect_daemonset()`: no SSH) and gets one `TargetState` per Node,
-  which `engine.scan(..., preloaded_hosts=...)` evaluates like a live scan.
+  filesystem, mounted read-only at /host, and prints the framed probe output to its log, encrypted to a public key
+  whose private key stays on the control machine (`seal`: a pod log is read by `pods/log` holders and log
+  collectors). The control machine then reads every pod's log through the API (`collect_daemonset()`: no SSH),
+  decrypts it and gets one `TargetState` per Node, which `engine.scan(..., preloaded_hosts=...)` evaluates like a
+  live scan.
 
 RBAC choice (see `reader_rules`): the ClusterRole grants get/list on exactly what the cluster rules read, and
 ConfigMaps only by name (the four the rules read; RBAC authorises a list whose fieldSelector is
@@ -438,7 +440,9 @@ _DS_NOTE = (
     "# DaemonSet: the host probe under `chroot /host`, the node's / mounted read-only (top mount only before\n"
     "#   K8s 1.30 recursiveReadOnly); hostPID, hostNetwork; capabilities SYS_CHROOT, DAC_READ_SEARCH,\n"
     "#   NET_ADMIN, NET_RAW only; no API token. The control machine reads the facts from the pods' logs (the\n"
-    "#   ServiceAccount above may be used for that: list nodes/pods, get pods/log).\n"
+    "#   ServiceAccount above may be used for that: list nodes/pods, get pods/log). The logs are encrypted by the\n"
+    "#   node's openssl to BKDOCTOR_PUBKEY; its private key stays on the machine that rendered this file\n"
+    "#   ($XDG_DATA_HOME/bkdoctor/daemonset-keys): run `bkdoctor scan --from-daemonset` there.\n"
 )
 
 

@@ -110,7 +110,8 @@ def run_cluster_job(
     else:
         err.print(
             f"probe pods: kubectl -n {shlex.quote(namespace)} get pods -l app.kubernetes.io/component=probe -o wide; "
-            f"their facts are read by bkdoctor from the pods' logs",
+            f"their facts are read from the pods' logs, encrypted to a key kept on this machine: "
+            f"bkdoctor scan --from-daemonset {shlex.quote(namespace)} (here)",
             markup=False,
             highlight=False,
         )
