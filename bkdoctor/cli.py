@@ -486,6 +486,7 @@ def main(argv: list[str] | None = None) -> None:
     from bkdoctor.launch import answer_version
 
     answer_version(sys.argv[1:] if argv is None else argv)  # the fast path: no command tree built
+    _quiet_library_logs()
     _explicit_lang[0] = None
     try:
         cli.main(args=argv, prog_name="bkdoctor", standalone_mode=False)
@@ -524,6 +525,35 @@ def main(argv: list[str] | None = None) -> None:
             f"(BKDOCTOR_DEBUG=1 shows the traceback)\n"
         )
         sys.exit(3)
+
+
+def _quiet_library_logs() -> None:
+    """Libraries log through the root logger: the kubernetes client `logging.error`s an exec plugin's own text,
+    urllib3 warns of each retry with the server's reply. With no handler there, Python's logging.basicConfig (which a
+    module-level logging.error() calls) or its last-resort handler print that text raw on stderr: a cluster's or a
+    plugin's bytes, terminal escapes included. One handler on the root logger instead: nothing printed; with
+    BKDOCTOR_DEBUG set, each record as one masked, filtered line."""
+    import logging
+
+    class LibraryLogs(logging.Handler):
+        bkdoctor = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if not os.environ.get("BKDOCTOR_DEBUG"):
+                return
+            from bkdoctor.safe.secrets import mask_text
+            from bkdoctor.safe.terminal import clean_line
+
+            try:
+                msg = record.getMessage()
+            except Exception:  # a library's bad format arguments: its message as given
+                msg = str(record.msg)
+            sys.stderr.write(
+                f"bkdoctor: log: {record.levelname} {record.name}: {_bounded(clean_line(mask_text(msg)))}\n"
+            )
+
+    if not any(getattr(h, "bkdoctor", False) for h in logging.root.handlers):
+        logging.root.addHandler(LibraryLogs())
 
 
 def _bounded(line: str, head: int = 700, tail: int = 300) -> str:

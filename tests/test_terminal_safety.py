@@ -191,3 +191,42 @@ def test_clean_and_safe_console_class():
     out = c.file.getvalue()
     assert_inert(out, "console")
     assert "[link=file:///etc/passwd]x[/link] :smile:" in out and "raw Text a␛[2Jb" in out
+
+
+def test_library_logs_never_reach_the_terminal_raw(tmp_path):
+    """A kubeconfig's exec plugin answers with escapes in its apiVersion: the kubernetes client logging.error()s that
+    text (which, with no handler, makes Python's basicConfig print it raw), and urllib3 warns of every retry. Nothing
+    of it is printed; with BKDOCTOR_DEBUG each record is one filtered line."""
+    plugin = tmp_path / "plugin.sh"
+    esc = json.dumps(f"x{TITLE}{CLEAR}")  # the escapes as JSON escapes: the plugin's output decodes
+    plugin.write_text(
+        f'#!/bin/sh\ncat <<\'EOF\'\n{{"apiVersion": {esc}, "kind": "ExecCredential", "status": {{"token": "t"}}}}\nEOF\n'
+    )
+    plugin.chmod(0o755)
+    kc = tmp_path / "kc.yaml"
+    kc.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [
+                    {
+                        "name": "u",
+                        "user": {
+                            "exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin)}
+                        },
+                    }
+                ],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    args = ("scan", "--rule", "node-ready", "--kubeconfig", str(kc), "--no-history")
+    rc, out, err = run(*args, env_extra={"XDG_DATA_HOME": str(tmp_path / "d")})
+    assert not BAD_CHARS.search(out + err), repr(err[-2000:])
+    assert "ERROR:root" not in err and "WARNING:urllib3" not in err and "PWNED" not in err, err[-2000:]
+    rc, out, err = run(*args, env_extra={"XDG_DATA_HOME": str(tmp_path / "d"), "BKDOCTOR_DEBUG": "1"})
+    assert not BAD_CHARS.search(out + err), repr(err[-2000:])
+    assert "bkdoctor: log: ERROR root: exec: plugin api version x" in err, err[-2000:]
