@@ -306,3 +306,39 @@ def test_extended_attributes_are_kept_by_the_write_the_backup_and_the_restore(ns
     r = host.run("/bin/sh -s", input=restore_script("/etc/fstab", w["backup"], sha256_of(new)).encode())
     assert b"@@RESTORED" in r.stdout, r.stdout
     assert host.read("/etc/fstab") == old and os.getxattr(path, "user.test") == b"from-backup"
+
+
+def test_an_apply_that_never_finished_is_journaled_with_what_it_wrote(nshost_factory, tmp_path, monkeypatch):
+    """The apply script wrote /etc/hosts, then hung (a stand-in for a hung reload or mount: a sleep before its last
+    line) past the time allowed: the file is changed and the script's own report never came. The loop asks the host
+    what it holds, journals the file and its backup, says so, and `bkdoctor rollback` puts the file back."""
+    from bkdoctor.fix import loop
+
+    case = Case(
+        rule="hosts-file",
+        name="x",
+        status="fail",
+        path=FIXTURES,
+        spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}},
+    )
+    host = make_host(nshost_factory, case)
+    original = host.read("/etc/hosts")
+    inv = node_inventory(
+        HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
+        HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",)),
+    )
+    inv.ingress_ip = "10.96.45.12"
+    monkeypatch.setattr(loop, "APPLY_TIMEOUT", 3.0)
+    real = loop.host_apply_script
+    monkeypatch.setattr(loop, "host_apply_script", lambda plan, ts: real(plan, ts).replace('echo "@@DONE"', "sleep 30"))
+    hist = History(tmp_path / "h.db")
+    out = fix_on(host, inv, ["hosts-file"], hosts={"node-10-0-0-5"}, history=hist)
+    assert [o.status for o in out] == ["failed"], [(o.status, o.message.en) for o in out]
+    assert "did not finish" in out[0].message.en and f"bkdoctor rollback {out[0].fix_id}" in out[0].message.en
+    assert host.read("/etc/hosts") != original  # written before the hang
+    rec = hist.fix(out[0].fix_id)
+    assert rec is not None and [w["path"] for w in rec["applied"]["wrote"]] == ["/etc/hosts"]
+    factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
+    ok, lines = asyncio.run(rollback(rec, inv, None, factory))
+    assert ok, lines
+    assert host.read("/etc/hosts") == original

@@ -89,6 +89,29 @@ def _file_step(ch: FileChange, ts: str) -> str:
     return "\n".join(lines)
 
 
+def written_script(plan: Plan, ts: str) -> str:
+    """After an apply whose end this side did not see (the time ran out, the connection dropped): which of the plan's
+    files now hold what the fix writes, each with its backup of this run (`<file>.<suffix>-<ts>`), as `@@WROTE` lines
+    the journal and `bkdoctor rollback` read. Read-only and without the lock: the apply may still be running."""
+    lines = [
+        "LC_ALL=C; export LC_ALL",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH",
+        "sha() { sha256sum \"$1\" 2>/dev/null | cut -d' ' -f1; }",
+    ]
+    for ch in plan.changes:
+        if not isinstance(ch, FileChange):
+            continue
+        lines.append(f"p={shlex.quote(ch.path)}; f=$p")
+        lines.append('if [ -L "$f" ]; then r=$(readlink -f -- "$f" 2>/dev/null) && [ -n "$r" ] && f=$r; fi')
+        check = f'[ -f "$f" ] && [ "$(sha "$f")" = "{sha256_of(ch.after)}" ]'
+        if ch.before is None:  # created by the fix: no backup, rollback removes it
+            lines.append(f'if {check}; then echo "@@WROTE $p "; fi')
+        else:
+            lines.append(f'b="$f.{ch.backup_suffix}-{ts}"')
+            lines.append(f'if {check} && [ -f "$b" ]; then echo "@@WROTE $p $b"; fi')
+    return "\n".join(lines) + "\n"
+
+
 def host_apply_script(plan: Plan, ts: str) -> str:
     steps = [APPLY_PRELUDE, THROUGH_LINK]
     for i, ch in enumerate(plan.changes):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from bkdoctor.facts.cluster import ClusterFacts
 from bkdoctor.fix.edits import EditError
-from bkdoctor.fix.hostscript import host_apply_script, parse_apply_output, restore_script
+from bkdoctor.fix.hostscript import host_apply_script, parse_apply_output, restore_script, written_script
 from bkdoctor.fix.plan import (
     CommandChange,
     FileChange,
@@ -139,10 +139,17 @@ def refused_outcomes(result: engine.ScanResult, hosts: set[str] | None) -> list[
     return out
 
 
-async def apply_host_plan(plan: Plan, transport: Any) -> dict[str, Any]:
-    ts = dt.datetime.now().strftime("%Y%m%d%H%M%S")
-    script = host_apply_script(plan, ts)
-    res = await transport.run_script(script, 120)
+APPLY_TIMEOUT = 120.0  # seconds for a host's apply script (a hung `mount` or reload ends it)
+
+
+def apply_stamp() -> str:
+    """The timestamp an apply's backups are named with (`<file>.bak-<ts>`)."""
+    return dt.datetime.now().strftime("%Y%m%d%H%M%S")
+
+
+async def apply_host_plan(plan: Plan, transport: Any, ts: str | None = None) -> dict[str, Any]:
+    script = host_apply_script(plan, ts or apply_stamp())
+    res = await transport.run_script(script, APPLY_TIMEOUT)
     out = parse_apply_output(res.stdout + res.stderr)
     out["rc"] = res.rc
     return out
@@ -373,12 +380,26 @@ async def run_fix(
                     msg = T(f"应用失败：{applied.get('error')}", f"apply failed: {applied.get('error')}")
             else:
                 transport = factory(host_by_name[plan.target], inv)
+                ts = apply_stamp()
                 try:
-                    applied = await apply_host_plan(plan, transport)
+                    applied = await apply_host_plan(plan, transport, ts)
+                except (TransportError, OSError) as e:
+                    # the script's end was not seen: it may have written files (and be running still); ask the
+                    # host what it holds now, so that what was written is journaled and can be rolled back
+                    applied = await _written_anyway(plan, ts, host_by_name[plan.target], inv, factory, e)
+                    if not applied:
+                        raise
                 finally:
                     await transport.close()
                 ok = applied["done"] and not applied["fail"]
-                if not ok:
+                if applied.get("interrupted"):
+                    files = ", ".join(f"{w['path']} (backup {w['backup'] or '-'})" for w in applied["wrote"])
+                    msg = T(
+                        f"应用未完成（{applied['fail']}），但已写入：{files}；已记入日志：bkdoctor rollback {fix_id} 可恢复",
+                        f"the apply did not finish ({applied['fail']}) but it wrote: {files}; journaled: "
+                        f"bkdoctor rollback {fix_id} puts them back",
+                    )
+                elif not ok:
                     restored = f" (restored: {', '.join(applied['restored'])})" if applied["restored"] else ""
                     msg = T(f"应用失败：{applied['fail']}{restored}", f"apply failed: {applied['fail']}{restored}")
             if ok and rem.verify is not None:
@@ -456,6 +477,26 @@ async def run_fix(
                     + (f"; backups: {backups}" if backups else "")
                 )
     return outcomes
+
+
+async def _written_anyway(
+    plan: Plan, ts: str, host: Any, inv: Inventory, factory: Any, why: BaseException
+) -> dict[str, Any]:
+    """An apply that ended without its last word (`why`): the files of the plan that hold the fix's content now,
+    with this run's backups, read on a new connection; {} when none (or the host cannot be asked)."""
+    if not any(isinstance(c, FileChange) for c in plan.changes):
+        return {}
+    transport = factory(host, inv)
+    try:
+        res = await transport.run_script(written_script(plan, ts), 30)
+    except (TransportError, OSError):
+        return {}
+    finally:
+        await transport.close()
+    wrote = parse_apply_output(res.stdout)["wrote"]
+    if not wrote:
+        return {}
+    return {"wrote": wrote, "ran": [], "restored": [], "fail": str(why), "done": False, "interrupted": True}
 
 
 def _apply_cluster_plan(plan: Plan, cluster: Any, rem: Remediation, inv: Inventory) -> dict[str, Any]:
