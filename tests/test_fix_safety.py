@@ -79,7 +79,9 @@ def test_killed_write_leaves_old_or_new_never_torn(nshost_factory):
     assert host.run("ls /etc/ | grep -c 'fstab.bkdoctor' || true").stdout.strip() == b"0"
 
 
-def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_path):
+def _hosts_file_node(nshost_factory):
+    """A node whose /etc/hosts lacks the BlueKing names (the ingress address known): the host, its /etc/hosts, the
+    inventory."""
     case = Case(
         rule="hosts-file",
         name="x",
@@ -88,12 +90,16 @@ def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_p
         spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}},
     )
     host = make_host(nshost_factory, case)
-    original = host.read("/etc/hosts")
     inv = node_inventory(
         HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
         HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",)),
     )
     inv.ingress_ip = "10.96.45.12"
+    return host, host.read("/etc/hosts"), inv
+
+
+def test_rollback_restores_and_refuses_after_a_manual_edit(nshost_factory, tmp_path):
+    host, original, inv = _hosts_file_node(nshost_factory)
     factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)  # what fix_on runs through
     hist = History(tmp_path / "h.db")
 
@@ -314,20 +320,7 @@ def test_an_apply_that_never_finished_is_journaled_with_what_it_wrote(nshost_fac
     what it holds, journals the file and its backup, says so, and `bkdoctor rollback` puts the file back."""
     from bkdoctor.fix import loop
 
-    case = Case(
-        rule="hosts-file",
-        name="x",
-        status="fail",
-        path=FIXTURES,
-        spec={"files": {"/etc/hosts": "127.0.0.1 localhost\n"}},
-    )
-    host = make_host(nshost_factory, case)
-    original = host.read("/etc/hosts")
-    inv = node_inventory(
-        HostSpec(name="node-10-0-0-5", address="10.0.0.5", roles=("node",), local=True),
-        HostSpec(name="master-10-0-0-2", address="10.0.0.2", roles=("master",)),
-    )
-    inv.ingress_ip = "10.96.45.12"
+    host, original, inv = _hosts_file_node(nshost_factory)
     monkeypatch.setattr(loop, "APPLY_TIMEOUT", 3.0)
     real = loop.host_apply_script
     monkeypatch.setattr(loop, "host_apply_script", lambda plan, ts: real(plan, ts).replace('echo "@@DONE"', "sleep 30"))
