@@ -569,3 +569,25 @@ def test_live_masker_review_shapes():
         before_close, rest = _live([whole[:cut], whole[cut:]])
         assert secret not in before_close and secret not in rest, whole
         assert before_close + rest == mask_bytes(whole), whole
+
+
+@pytest.mark.parametrize(
+    "text,keys",
+    [
+        # an unclosed quote (shlex cannot split the host line): its variable names, never its values
+        ('[masters]\nm1 ansible_host=10.0.0.1 ansible_ssh_pass="S3cr3tIniPw pw\n', "ansible_host, ansible_ssh_pass"),
+        ("[masters]\nm1 ansible_ssh_pass='S3cr3tIniPw a=b\n", "ansible_ssh_pass)"),  # `a=` inside the quote
+        # a vars line without `=`: nothing of it
+        ("[masters]\nm1\n[all:vars]\nansible_ssh_pass S3cr3tIniPw\n", "line 4: expected key=value"),
+        ("[masters]\nm1\n[all:vars] ansible_ssh_pass=S3cr3tIniPw\n", "line 3: bad section header"),
+    ],
+)
+def test_ansible_ini_errors_never_echo_the_line(tmp_path, text, keys):
+    """An INI inventory's parse error names the line and the reason (and the variable names), never the line: a
+    password on it went to the terminal (the adversarial review: `ansible_ssh_pass="S3cr3t pw` unclosed)."""
+    inv = tmp_path / "a.ini"
+    inv.write_text(text)
+    r = _bkdoctor("scan", "-i", str(inv), "--no-history", "--no-cluster")
+    assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+    assert len(r.stderr.splitlines()) == 1 and keys in r.stderr, r.stderr
+    assert "S3cr3tIniPw" not in r.stderr, r.stderr

@@ -144,6 +144,32 @@ def _parse_kv(s: str) -> dict[str, str]:
     return out
 
 
+_KEY_AT = re.compile(r"[A-Za-z_][\w.-]{0,63}(?==)")
+
+
+def _keys_before_quote(s: str) -> list[str]:
+    """The variable names (`name=` at the start of a word, outside quotes) of a host line shlex cannot split: what an
+    error may show of the line. No value: a value may be a password, and inside an unclosed quote even a `x=` is
+    part of one."""
+    keys, quote, i = [], "", 0
+    while i < len(s):
+        c = s[i]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "\\":
+            i += 1
+        elif c == "#" and (i == 0 or s[i - 1].isspace()):
+            break
+        elif i == 0 or s[i - 1].isspace():
+            m = _KEY_AT.match(s, i)
+            if m:
+                keys.append(m.group(0))
+        i += 1
+    return keys
+
+
 def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
     """-> (hosts {name: vars}, groups {name: {hosts: set, children: set, vars: {}}})."""
     hosts: dict[str, dict] = {}
@@ -165,28 +191,40 @@ def parse_ini(text: str, path: str) -> tuple[dict[str, dict], dict[str, dict]]:
         if line.startswith("["):
             raise BadInput(
                 T(
-                    f"清单 {path}: 第 {n} 行: 节标题有误 {line!r}",
-                    f"inventory {path}: line {n}: bad section header {line!r}",
+                    f"清单 {path}: 第 {n} 行: 节标题有误（应为 [组]、[组:vars] 或 [组:children]）",
+                    f"inventory {path}: line {n}: bad section header (expected [group], [group:vars] or "
+                    f"[group:children])",
                 )
             )
-        try:
-            if kind == "vars":
-                if "=" not in line:
-                    raise ValueError("expected key=value")
-                k, v = line.split("=", 1)
-                group(section)["vars"][k.strip()] = v.strip().strip("'\"")
-            elif kind == "children":
-                group(section)["children"].add(line.split()[0])
-            else:
-                first, _, rest = line.partition(" ")
+        if kind == "vars":
+            if "=" not in line:
+                raise BadInput(
+                    T(
+                        f"清单 {path}: 第 {n} 行: 应为 键=值（该行不显示: 它可能含有密码）",
+                        f"inventory {path}: line {n}: expected key=value (the line is not shown: it may hold a "
+                        f"password)",
+                    )
+                )
+            k, v = line.split("=", 1)
+            group(section)["vars"][k.strip()] = v.strip().strip("'\"")
+        elif kind == "children":
+            group(section)["children"].add(line.split()[0])
+        else:
+            first, _, rest = line.partition(" ")
+            try:
                 hv = _parse_kv(rest)
-                for h in _expand(first, MAX_HOSTS - len(hosts)):
-                    hosts.setdefault(h, {}).update(hv)
-                    group(section)["hosts"].add(h)
-        except ValueError as e:
-            raise BadInput(
-                T(f"清单 {path}: 第 {n} 行: {e}: {line!r}", f"inventory {path}: line {n}: {e}: {line!r}")
-            ) from None
+            except ValueError:  # shlex: an unclosed quote
+                keys = ", ".join(_keys_before_quote(rest)) or "-"
+                raise BadInput(
+                    T(
+                        f"清单 {path}: 第 {n} 行: 引号未闭合（该行不显示: 它可能含有密码；其中的变量: {keys}）",
+                        f"inventory {path}: line {n}: a quote is not closed (the line is not shown: it may hold a "
+                        f"password; its variables: {keys})",
+                    )
+                ) from None
+            for h in _expand(first, MAX_HOSTS - len(hosts)):
+                hosts.setdefault(h, {}).update(hv)
+                group(section)["hosts"].add(h)
     return hosts, groups
 
 
