@@ -31,6 +31,7 @@ from typing import Any
 
 from bkdoctor.facts import cluster as cluster_facts
 from bkdoctor.model import HOST_ROLES, BadInput, FactUnavailable, Guide, Result, Rule, T
+from bkdoctor.safe.secrets import MASK, is_secret_key, mask_obj, mask_text
 
 SCHEMA_PATH = Path(__file__).with_name("site-rules.schema.json")
 HOST_KINDS = (
@@ -175,12 +176,30 @@ def _raw_from_facts(facts: Any, name: str) -> Raw:
     return Raw(s.rc, s.text())
 
 
+def _shown(text: str, start: int, end: int, n: int) -> str:
+    """What a message may show of host text[start:end] (a regex match): the match as it is when the lines it is on
+    hold no secret, else those lines masked. mask_text runs on the raw lines (with the line before them: a YAML key
+    whose value is on the next line), before any repr() or prefix: its line-anchored shapes (`requirepass x`, a
+    .netrc line, `password:\\n  x`) see the line's start."""
+    ls = text.rfind("\n", 0, start) + 1
+    le = text.find("\n", end)
+    le = len(text) if le < 0 else le
+    prev = text.rfind("\n", 0, ls - 1) + 1 if ls else 0
+    lines = text[ls:le]
+    parts = mask_text(text[prev:le]).split("\n")
+    if prev < ls and len(parts) == text.count("\n", prev, le) + 1:
+        masked = "\n".join(parts[1:])
+    else:
+        masked = mask_text(lines) if prev < ls else "\n".join(parts)
+    return text[start:end][:n] if masked == lines else masked[:n]
+
+
 def _file_text(raw: Raw, path: str) -> str | None:
     if raw.rc == 0:
         return raw.out
     if raw.rc == 3:
         return None
-    msg = raw.out.strip()[:300]
+    msg = _shown(raw.out.strip(), 0, 300, 300)
     raise FactUnavailable(T(f"无法读取 {path}（退出码 {raw.rc}）：{msg}", f"cannot read {path} (exit {raw.rc}): {msg}"))
 
 
@@ -241,7 +260,7 @@ def eval_host(chk: dict[str, Any], raw: Raw) -> tuple[bool, T, Any, Any]:
             ok = chk.get("missing", "fail" if k == "file_contains" else "pass") == "pass"
             return ok, T(f"{chk['path']} 不存在", f"{chk['path']} does not exist"), None, chk["regex"]
         m = rx.search(text)
-        line = m.group(0)[:200] if m else None
+        line = _shown(text, m.start(), m.end(), 200) if m else None
         if k == "file_contains":
             return (
                 bool(m),
@@ -399,7 +418,10 @@ def eval_host(chk: dict[str, Any], raw: Raw) -> tuple[bool, T, Any, Any]:
         head, _, out = raw.out.partition("\n")
         if not head.startswith("rc="):
             raise FactUnavailable(
-                T(f"命令输出无法解析：{raw.out[:200]!r}", f"cannot parse the command's output: {raw.out[:200]!r}")
+                T(
+                    f"命令输出无法解析：{_shown(raw.out, 0, 200, 200)!r}",
+                    f"cannot parse the command's output: {_shown(raw.out, 0, 200, 200)!r}",
+                )
             )
         rc = int(head[3:])
         cmd = " ".join(shlex.quote(a) for a in chk["argv"])
@@ -422,15 +444,20 @@ def eval_host(chk: dict[str, Any], raw: Raw) -> tuple[bool, T, Any, Any]:
         if chk.get("stdout_not"):
             m = re.search(chk["stdout_not"], out, re.M)
             if m:
-                problems_zh.append(f"输出含有 {m.group(0)[:120]!r}")
-                problems_en.append(f"output has {m.group(0)[:120]!r}")
-        first = out.strip().splitlines()[0][:160] if out.strip() else ""
+                shown = _shown(out, m.start(), m.end(), 120)
+                problems_zh.append(f"输出含有 {shown!r}")
+                problems_en.append(f"output has {shown!r}")
+        first = _shown(out.strip(), 0, 160, 160).split("\n")[0] if out.strip() else ""
         obs = {"exit": rc, "output": out[:2000]}
         exp = {"exit": want, "stdout": chk.get("stdout"), "stdout_not": chk.get("stdout_not")}
         if problems_en:
             return False, T(f"`{cmd}`：" + "；".join(problems_zh), f"`{cmd}`: " + "; ".join(problems_en)), obs, exp
         return True, T(f"`{cmd}`：退出码 {rc} {first}".strip(), f"`{cmd}`: exit {rc} {first}".strip()), obs, exp
     raise KeyError(k)
+
+
+def _shown_value(v: Any, secret: bool) -> str:
+    return MASK if secret else mask_text(str(v))[:120]
 
 
 def _field(obj: Any, path: str) -> tuple[bool, Any]:
@@ -492,9 +519,10 @@ def eval_cluster(chk: dict[str, Any], objs: list[dict[str, Any]]) -> tuple[bool,
         if not objs:
             return False, T(f"没有 {what}{where}", f"no {what}{where}"), None, chk.get("equals", chk.get("regex"))
         bad, seen = [], {}
+        secret = is_secret_key(chk["field"].rsplit(".", 1)[-1].split("[")[0])  # data.password: its value is one
         for o in objs:
             found, v = _field(o, chk["field"])
-            seen[_oname(o)] = v
+            seen[_oname(o)] = mask_obj(v, secret)
             if not found:
                 bad.append((_oname(o), "<absent>"))
             elif "equals" in chk:
@@ -504,7 +532,10 @@ def eval_cluster(chk: dict[str, Any], objs: list[dict[str, Any]]) -> tuple[bool,
                 bad.append((_oname(o), v))
         exp = {"field": chk["field"], **({"equals": chk["equals"]} if "equals" in chk else {"regex": chk["regex"]})}
         if bad:
-            txt = "; ".join(f"{n}: {chk['field']} = {str(v)[:120]!r}" for n, v in bad[:5])
+            # masked before repr(): a value's own lines (`password:\\n  x` in a ConfigMap's data) keep their starts
+            txt = "; ".join(
+                f"{n}: {chk['field']} = {v if v == '<absent>' else _shown_value(v, secret)!r}" for n, v in bad[:5]
+            )
             return False, T(txt, txt), dict(list(seen.items())[:20]), exp
         txt = f"{len(objs)} × {chk['field']} ok"
         return True, T(txt, txt), dict(list(seen.items())[:20]), exp
