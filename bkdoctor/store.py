@@ -89,6 +89,26 @@ def _k8s_write_shape(k: dict[str, Any]) -> bool:
     return True
 
 
+def journal_applied(applied: dict[str, Any]) -> dict[str, Any]:
+    """What the journal keeps of a fix's `applied`: the text that came from a host or a control-machine command
+    (an error, a failure line, a command's output) masked; what `bkdoctor rollback` restores from (the files'
+    backups under `wrote`, a ConfigMap's `applied_before`/`applied_after` contents) kept as it is, or rollback could
+    not compare or restore it. The host script's whole log is not kept."""
+    from bkdoctor.safe.secrets import mask_text
+
+    def text(v: Any) -> Any:
+        return mask_text(v) if isinstance(v, str) else v
+
+    out = {k: v for k, v in applied.items() if k != "log"}
+    for k in ("error", "fail"):
+        if k in out:
+            out[k] = text(out[k])
+    for k, field in (("commands", "output"), ("k8s", "error")):
+        if isinstance(out.get(k), list):
+            out[k] = [{**e, field: text(e[field])} if isinstance(e, dict) and field in e else e for e in out[k]]
+    return out
+
+
 class History:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         import sqlite_utils
@@ -250,8 +270,7 @@ class History:
         from bkdoctor.safe.secrets import mask_text
 
         plan = outcome.plan
-        applied = dict(outcome.applied or {})
-        applied.pop("log", None)
+        applied = journal_applied(outcome.applied or {})
         with self.db.conn:
             self.db["fixes"].insert(
                 {

@@ -591,3 +591,65 @@ def test_ansible_ini_errors_never_echo_the_line(tmp_path, text, keys):
     assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
     assert len(r.stderr.splitlines()) == 1 and keys in r.stderr, r.stderr
     assert "S3cr3tIniPw" not in r.stderr, r.stderr
+
+
+def test_fix_journal_masks_command_output_and_errors_but_keeps_what_rollback_restores(tmp_path):
+    """The journal's `applied`: a control-machine command's output and the errors are masked; the ConfigMap contents
+    and the file backups rollback restores from are kept exactly (masking them would restore `***`)."""
+    from bkdoctor.fix.loop import FixOutcome
+    from bkdoctor.fix.plan import K8sChange, Plan
+    from bkdoctor.model import T
+    from bkdoctor.store import History
+
+    before = {"values.yaml": "bkrepo:\n  password: OldCmPw-1\n", "error": "a key named error"}
+    after = {"values.yaml": "bkrepo:\n  password: NewCmPw-2\n", "error": "still a key"}
+    applied = {
+        "ok": False,
+        "error": "`helmfile sync` exited 1: mysql://root:S3cr3tUrlPW@bk-mysql:3306",
+        "fail": "helm: --set global.bkrepo.password=S3cr3tFailPW",
+        "log": "requirepass S3cr3tLogPW",
+        "wrote": [{"path": "/etc/bk/password.conf", "backup": "/etc/bk/password.conf.bkdoctor-1"}],
+        "commands": [
+            {
+                "script": "helmfile -f base.yaml.gotmpl sync",
+                "rc": 1,
+                "output": "--set global.bkrepo.password=S3cr3tSetPW",
+            }
+        ],
+        "k8s": [
+            {
+                **K8sChange("ConfigMap", "blueking", "bk-values", before, after).to_dict(),
+                "ok": False,
+                "error": "HTTP 422: redis://:S3cr3tK8sPW@r:6379",
+                "applied_before": before,
+                "applied_after": after,
+            }
+        ],
+    }
+    plan = Plan(rule="r", target="cluster", remediation="x", changes=[])
+    hist = History(tmp_path / "h.db")
+    hist.save_fix("f1", FixOutcome("r", "cluster", "failed", T("失败", "failed"), plan=plan, applied=applied))
+    rec = hist.fix("f1")
+    row = json.dumps(rec) + (tmp_path / "h.db").read_bytes().decode("latin-1")
+    for s in ("S3cr3tUrlPW", "S3cr3tFailPW", "S3cr3tLogPW", "S3cr3tSetPW", "S3cr3tK8sPW"):
+        assert s not in row, s
+    got = rec["applied"]
+    assert got["wrote"] == applied["wrote"] and got["commands"][0]["script"] == applied["commands"][0]["script"]
+    assert got["k8s"][0]["applied_before"] == before and got["k8s"][0]["applied_after"] == after
+    assert got["k8s"][0]["before"] == before and got["k8s"][0]["after"] == after
+    assert got["error"] == f"`helmfile sync` exited 1: mysql://root:{MASK}@bk-mysql:3306"
+    assert got["commands"][0]["output"] == f"--set global.bkrepo.password={MASK}"
+
+
+def test_control_command_output_is_masked_before_it_is_cut(tmp_path):
+    """run_on_control keeps the last 2,000 characters: masked first, so a cut that leaves a value without its key
+    (`…password=` then 2,000 characters of it) does not keep the value."""
+    import asyncio
+
+    from bkdoctor.fix.loop import run_on_control
+    from bkdoctor.inputs.inventory import local_inventory
+
+    inv = local_inventory(domain="bkce7.bktencent.com", install_dir=str(tmp_path))
+    script = "echo \"helm --set global.bkrepo.password=S3cr3tSetPW$(head -c 2100 /dev/zero | tr '\\0' x)\""
+    rc, tail = asyncio.run(run_on_control(inv, script, 60))
+    assert rc == 0 and "S3cr3tSetPW" not in tail and "xxxx" not in tail, tail[:200]

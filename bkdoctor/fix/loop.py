@@ -23,6 +23,7 @@ from bkdoctor.fix.plan import (
 )
 from bkdoctor.inputs.inventory import Inventory
 from bkdoctor.model import FactUnavailable, Finding, Rule, T
+from bkdoctor.safe.secrets import mask_text
 from bkdoctor.scan import engine
 from bkdoctor.transport import TransportError
 
@@ -629,7 +630,8 @@ async def run_on_control(inv: Inventory, command: str, timeout: float = 3600) ->
         res = await transport.run_script(script, timeout)
     finally:
         await transport.close()
-    return res.rc, (res.stdout + res.stderr).decode("utf-8", "replace")[-2000:]
+    # masked whole, then cut: a cut before `--set x.password=…` would leave the value without its key
+    return res.rc, mask_text((res.stdout + res.stderr).decode("utf-8", "replace"))[-2000:]
 
 
 def control_script(install_dir: str, local: bool, command: str) -> str:
