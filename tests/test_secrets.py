@@ -653,3 +653,32 @@ def test_control_command_output_is_masked_before_it_is_cut(tmp_path):
     script = "echo \"helm --set global.bkrepo.password=S3cr3tSetPW$(head -c 2100 /dev/zero | tr '\\0' x)\""
     rc, tail = asyncio.run(run_on_control(inv, script, 60))
     assert rc == 0 and "S3cr3tSetPW" not in tail and "xxxx" not in tail, tail[:200]
+
+
+def test_diff_json_and_html_mask_rows_an_older_version_wrote(tmp_path):
+    """`diff --json` and `diff --html` mask as the terminal diff does: a history row may predate the masking."""
+    import sqlite3
+
+    from bkdoctor.store import History
+
+    db = tmp_path / "h.db"
+    History(str(db))
+    con = sqlite3.connect(db)
+    for i, status in ((1, "pass"), (2, "fail")):
+        con.execute(
+            "insert into scans (id, started_at, finished_at, duration_s, summary, targets, rules) "
+            "values (?, ?, ?, 1.0, '{}', '[]', '[]')",
+            [f"scan{i}", f"2024-01-0{i}T00:00:00+00:00", f"2024-01-0{i}T00:00:01+00:00"],
+        )
+        con.execute(
+            "insert into findings (scan_id, rule, target, status, severity, message) values (?, ?, ?, ?, ?, ?)",
+            [f"scan{i}", "proxy", "node-1", status, "high", "proxy http://svc:S3cr3tOldRow@proxy:3128 refused"],
+        )
+    con.commit()
+    con.close()
+    html = tmp_path / "d.html"
+    r = _bkdoctor("diff", "--db", str(db), "--json", "--html", str(html))
+    assert r.returncode == 0, r.stderr
+    assert "S3cr3tOldRow" not in r.stdout + r.stderr + html.read_text(), r.stdout
+    assert json.loads(r.stdout)["new"][0]["message"] == f"proxy http://svc:{MASK}@proxy:3128 refused"
+    assert f"http://svc:{MASK}@proxy:3128" in html.read_text()

@@ -84,7 +84,10 @@ def show_diff(
                     )
                 )
             scan_a, scan_b = ids[-2], ids[-1]
-    d = h.diff(scan_a, scan_b)
+    from bkdoctor.safe.secrets import mask_obj
+
+    # masked for every output, not only the terminal's: a row an older version wrote may predate the masking
+    d = mask_obj(h.diff(scan_a, scan_b))
     if html_path:
         from bkdoctor.report.diffhtml import render_diff_html
         from bkdoctor.safe.outfiles import write_atomic
