@@ -682,3 +682,122 @@ def test_diff_json_and_html_mask_rows_an_older_version_wrote(tmp_path):
     assert "S3cr3tOldRow" not in r.stdout + r.stderr + html.read_text(), r.stdout
     assert json.loads(r.stdout)["new"][0]["message"] == f"proxy http://svc:{MASK}@proxy:3128 refused"
     assert f"http://svc:{MASK}@proxy:3128" in html.read_text()
+
+
+# the review's missing shapes (round 23): each masked, each idempotent, and a lookalike of each left as it was
+REVIEW23_SHAPES = [
+    # key names: a key's data (kubeconfig) and compound keys with a secret's prefix
+    ("users:\n- user:\n    client-key-data: LS0tS23KeyData==\n", "S23KeyData", "client-key-data: ***"),
+    ('{"clientKeyData": "LS0tS23CamelData"}', "S23CamelData", '"clientKeyData": "***"'),
+    ("app_key=S23AppKey", "S23AppKey", "app_key=***"),
+    ("appKey: S23AppKeyCamel", "S23AppKeyCamel", "appKey: ***"),
+    ("BK_APP_KEY=S23UpperAppKey x", "S23UpperAppKey", "BK_APP_KEY=*** x"),
+    ("encryption_key: S23Enc", "S23Enc", "encryption_key: ***"),
+    ("signing_key=S23Sign", "S23Sign", "signing_key=***"),
+    ("jwt_key: S23Jwt", "S23Jwt", "jwt_key: ***"),
+    ('{"privKey": "S23Priv"}', "S23Priv", '"privKey": "***"'),
+    ("sessionKey=S23Session", "S23Session", "sessionKey=***"),
+    ("ssl_key: S23Ssl", "S23Ssl", "ssl_key: ***"),
+    # a token as the userinfo of an http(s) / git+https URL
+    ("git clone https://ghp_S23Token@github.com/org/repo.git", "S23Token", "https://***@github.com/org/repo.git"),
+    ("pip install git+https://S23GitTok@git.intra/x.git", "S23GitTok", "git+https://***@git.intra/x.git"),
+    # Go's MySQL DSN
+    ("dsn: root:S23Dsn@tcp(bk-mysql:3306)/bcs?charset=utf8", "S23Dsn", "root:***@tcp(bk-mysql:3306)/bcs"),
+    ('DSN="bcs:S23Un@ix@unix(/var/run/mysqld.sock)/bcs"', "S23Un", '"bcs:***@unix(/var/run/mysqld.sock)/bcs"'),
+    # rabbitmqctl
+    ("rabbitmqctl add_user bk_user S23Rmq", "S23Rmq", "rabbitmqctl add_user bk_user ***"),
+    ('rabbitmqctl -n rabbit@h change_password admin "S23Rmq2 x" && ok', "S23Rmq2", 'admin "***" && ok'),
+    # MySQL
+    ("ALTER USER 'root'@'%' IDENTIFIED WITH mysql_native_password BY 'S23Ident';", "S23Ident", "BY '***';"),
+    ("CREATE USER u IDENTIFIED WITH caching_sha2_password AS 'S23Hash'", "S23Hash", "AS '***'"),
+    ("SET PASSWORD FOR 'root'@'localhost' = PASSWORD('S23SetFn');", "S23SetFn", "= PASSWORD('***');"),
+    ("SET PASSWORD FOR 'bk'@'%' = 'S23SetEq';", "S23SetEq", "= '***';"),
+    # XML elements named like a secret
+    ("<server><username>u</username><password>S23Xml</password></server>", "S23Xml", "<password>***</password>"),
+    ("<secretKey>S23XmlKey</secretKey>", "S23XmlKey", "<secretKey>***</secretKey>"),
+    ('<ns:password a="b"><![CDATA[S23Cdata x]]></ns:password>', "S23Cdata", '<ns:password a="b">***</ns:password>'),
+]
+
+
+@pytest.mark.parametrize("text,secret,kept", REVIEW23_SHAPES)
+def test_mask_text_review23_shapes(text, secret, kept):
+    out = mask_text(text)
+    assert secret not in out and kept in out, out
+    assert mask_text(out) == out  # idempotent
+    from bkdoctor.safe.secrets import LiveMasker  # and the same streamed
+
+    m = LiveMasker()
+    streamed = b"".join(m.feed(text.encode()[i : i + 7]) for i in range(0, len(text.encode()), 7)) + m.close()
+    assert streamed.decode() == out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key: value",
+        "keys: [a, b]",
+        "keyFile: /etc/kubernetes/pki/ca.key",
+        "kubeletKey: x",
+        "primaryKey: id",
+        "ssl_key_file=/etc/ssl/private/x.pem",  # a path, not the key
+        "client-certificate-data: LS0tLS1CRUdJTiBDRVJU",
+        "certificate-authority-data: LS0tLS1CRUdJTiBDRVJU",
+        "publicKeyData: c3NoLXJzYSBBQUFB",
+        "https://github.com/org/repo.git",
+        "ssh://git@github.com/org/repo.git",
+        "git@github.com:org/repo.git",
+        "https://example.com/path@v1.2?x=a@b",
+        "root@tcp(bk-mysql:3306)/bcs",
+        "time 12:30 tcp(443)",
+        "rabbitmqctl add_vhost bk_bkmonitor",
+        'rabbitmqctl set_permissions -p bk u ".*" ".*" ".*"',
+        "select name as 'alias' from t where a = 'b'",
+        "<description>password policy</description><key>v</key><keys/>",
+        "<password></password>",
+    ],
+)
+def test_mask_text_review23_lookalikes_are_kept(text):
+    assert mask_text(text) == text
+
+
+def test_mask_obj_key_value_entries_name_their_secret():
+    """The env-entry rule for other spellings: {"key", "value"} lists, and the capitalised {"Name"/"Key", "Value"}."""
+    out = mask_obj(
+        {
+            "vars": [
+                {"key": "DB_PASSWORD", "value": "S1"},
+                {"Name": "MYSQL_ROOT_PASSWORD", "Value": "S2"},
+                {"Key": "bk/app_key", "Value": "S3"},
+                {"key": "mode", "value": "ha"},
+                {"Name": "HOST", "Value": "db"},
+            ],
+            "kubeconfig": {"users": [{"user": {"client-key-data": "S4", "client-certificate-data": "CERT"}}]},
+        }
+    )
+    text = json.dumps(out)
+    for s in ("S1", "S2", "S3", "S4"):
+        assert s not in text, (s, text)
+    assert out["vars"][3:] == [{"key": "mode", "value": "ha"}, {"Name": "HOST", "Value": "db"}]
+    assert out["kubeconfig"]["users"][0]["user"]["client-certificate-data"] == "CERT"
+    assert mask_obj(out) == out
+
+
+def test_review23_shapes_stay_linear_on_hostile_text():
+    import time
+
+    t0 = time.process_time()
+    for text in (
+        "=:" * 100_000 + "@tcp(",
+        ":" * 200_000 + "@tcp(",
+        "https://" * 50_000 + "a@",
+        "<password>" * 50_000,
+        "<password><![CDATA[" * 20_000 + "</password>",
+        "rabbitmqctl add_user " * 50_000,
+        "IDENTIFIED WITH x BY " * 30_000 + "'y'",
+        "as 'x' " * 50_000,
+        "SET PASSWORD " * 50_000 + "= 'x'",
+        "password(" * 50_000,
+        "app_key " * 100_000,
+    ):
+        mask_text(text)
+    assert time.process_time() - t0 < 20

@@ -2,8 +2,10 @@
 database, support bundles and error lines.
 
 Secrets are recognised two ways:
-- by key name: a value under a key such as `password`, `token`, `secret`, `auth`, `credential`, `private_key`
-  (in structured data, and as `KEY=value` / `KEY: value` / `"key": "value"` in text);
+- by key name: a value under a key such as `password`, `token`, `secret`, `auth`, `credential`, `private_key`,
+  a compound key with a secret's prefix (`app_key`, `signingKey`, `ssl_key`; not `key`, `keyFile`, `kubeletKey`)
+  and a key's data (kubeconfig's `client-key-data`) (in structured data, and as `KEY=value` / `KEY: value` /
+  `"key": "value"` in text);
 - by value shape, whatever the key is called:
   URL userinfo (`mysql://user:PASSWORD@db`, `redis://:PASSWORD@r`, `http://user:PASSWORD@proxy:3128`),
   HTTP auth headers (`Authorization: Basic …`, `Bearer …`), `-pPASSWORD` (mysql-style), `--password=x` and
@@ -12,11 +14,14 @@ Secrets are recognised two ways:
   `sshpass -p x`, `-p'quoted pw'`, PEM private-key blocks, Redis's `requirepass x` / `masterauth x` (redis.conf),
   `redis-cli -a x`, `docker login -p x`, curl's `-u user:x` / `--user user:x` / `--proxy-user user:x`,
   `mongo`/`mongosh`/`mongodump`… `-p x`, `htpasswd -b [file] user x` (and -nb, -bB, -Bb), .netrc lines
-  (`machine h login u password x`, `default … password x`, a lone `password x` line);
-- in structured data, Kubernetes shapes: an env entry's `value` next to a secret-looking `name`, an argv element after
-  a secret flag (`["--password", "x"]`, `["-p", "x"]`, `["redis-cli", "-a", "x"]`; `["-u", "user:x"]` keeps the
-  user; `["ssh", "-p", "22"]` keeps a port unless sshpass/mongo's own -p), htpasswd -b's password argument,
-  kubectl's last-applied-configuration annotation.
+  (`machine h login u password x`, `default … password x`, a lone `password x` line), a token as the userinfo of
+  an http(s)/git+https URL (`https://TOKEN@github.com/…`), Go's MySQL DSN (`user:x@tcp(db:3306)/bk`, `@unix(`),
+  `rabbitmqctl add_user|change_password USER x`, MySQL's `IDENTIFIED WITH plugin BY 'x'`, `PASSWORD('x')` and
+  `SET PASSWORD … = 'x'`, an XML element named like a secret (`<password>x</password>`, `<secretKey>`);
+- in structured data, Kubernetes shapes: an env entry's `value` next to a secret-looking `name` (or `key`, `Name`,
+  `Key`), an argv element after a secret flag (`["--password", "x"]`, `["-p", "x"]`, `["redis-cli", "-a", "x"]`;
+  `["-u", "user:x"]` keeps the user; `["ssh", "-p", "22"]` keeps a port unless sshpass/mongo's own -p), htpasswd
+  -b's password argument, kubectl's last-applied-configuration annotation.
 
 The mask is `***`; the user name of a URL and the key stay visible so that the finding still says what it is.
 """
@@ -52,12 +57,18 @@ _SECRET_SUBSTR = (
     "certificate-key",
 )
 _SECRET_SEGMENTS = {"pass", "pwd", "pw", "auth", "auths", "authorization", "passwd", "creds"}
+# a key named <prefix>_key / <prefix>Key is a secret for these prefixes only (app_key, appKey, encryption_key,
+# signing_key, jwt_key, privKey, sessionKey, ssl_key): `key`, `keys`, `keyFile`, `ssl_key_file` (a path),
+# `kubeletKey`, `primaryKey` are not. And `<anything>-key-data` / `KeyData` (kubeconfig's client-key-data: a
+# private key in base64), except a public key's.
+_KEY_PREFIXES = {"app", "encryption", "encrypt", "signing", "sign", "jwt", "priv", "session", "ssl", "hmac", "aes"}
 _SEGMENTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 def is_secret_key(key: object) -> bool:
     """A key name that holds a secret: contains password/secret/token/credential/api key/private key, or has a
-    segment pass/pwd/auth (db_pass, mysqlPwd, auth); not `passed`, `bypass`, `author`."""
+    segment pass/pwd/auth (db_pass, mysqlPwd, auth); not `passed`, `bypass`, `author`. Also a compound ending in
+    key with a secret's prefix (app_key, signingKey: _KEY_PREFIXES) and a key's data (client-key-data)."""
     if not isinstance(key, str) or not key or len(key) > 200:
         return False
     return _is_secret_name(key)
@@ -74,7 +85,14 @@ def _is_secret_name(key: str) -> bool:
     k = key.lower()
     if any(w in k for w in _SECRET_SUBSTR):
         return True
-    return any(seg.lower() in _SECRET_SEGMENTS for seg in _SEGMENTS.findall(key))
+    segs = [seg.lower() for seg in _SEGMENTS.findall(key)]
+    if any(seg in _SECRET_SEGMENTS for seg in segs):
+        return True
+    if "key" not in k:
+        return False
+    if segs[-1:] == ["key"]:
+        return len(segs) >= 2 and segs[-2] in _KEY_PREFIXES
+    return segs[-2:] == ["key", "data"] and segs[-3:-2] != ["public"]
 
 
 # scheme://user:password@host  (password up to the last @ of the authority: a password may hold # ? / @ and even a
@@ -93,7 +111,10 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})")
 _BASIC = re.compile(r"\b(Basic\s+)([A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
 # KEY=value, KEY: value, "key": "value" (when the key is a secret's); a quoted value is masked whole
 # candidates only (a cheap filter; is_secret_key decides): keeps the Python-level work proportional to the secrets
-_CAND = r"(?=[\w.-]*?(?i:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key|certificate.?key))"
+# a cheap filter, a superset of the words is_secret_key looks for (every compound key name it knows ends in `key`):
+# it keeps the Python-level work proportional to the candidates; one first-letter test before the alternation
+_CAND_WORDS = r"(?=[pastckPASTCK])(?:p(?:ass|w)|auth|secret|token|cred|key)"
+_CAND = r"(?=[\w.-]*?(?i:" + _CAND_WORDS + "))"
 _KV = re.compile(r"(?<![\w.-])" + _CAND + r"([A-Za-z_][\w.-]*)([\"']?[ \t]*[:=][ \t]*)")
 _KV_VALUE = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\",;'][^\s\",;]*")
 # --password value, --db-password=value
@@ -111,7 +132,9 @@ _PEM = re.compile(
 _PORT_SPEC = re.compile(r"[\d.:]+(?:/\w+)?")
 # password 'x', password "x", password is 'x', identified by 'x'
 _QUOTED = re.compile(
-    r"(?i)(?<![\w-])(?=[\w-]*?(?:pass|pwd|pw|auth|secret|token|credential|creds|api.?key|access.?key|private.?key)|by\b)([A-Za-z_][\w-]*)([ \t]+(?:is[ \t]+|to[ \t]+|of[ \t]+)?)(?=['\"])"
+    r"(?i)(?<![\w-])(?=[\w-]*?(?:"
+    + _CAND_WORDS
+    + r")|by\b|as\b)([A-Za-z_][\w-]*)([ \t]+(?:is[ \t]+|to[ \t]+|of[ \t]+)?)(?=['\"])"
 )
 _QUOTED_VALUE = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 # redis.conf: `requirepass x` / `masterauth x` (a space, not `=` or `:`, between the key and its value)
@@ -144,6 +167,25 @@ _USER_PW = re.compile(r"(?<![\w-])(-u|-U|--user|--proxy-user)((?:[ \t]+|=)?['\"]
 # YAML: a key with nothing after the colon (the value is on the next lines), or a block scalar indicator
 _YAML_KEY_ALONE = re.compile(
     r"^([ \t]*(?:-[ \t]+)?)[\"']?([\w.-]+)[\"']?[ \t]*:[ \t]*([|>][+-]?[0-9]?[+-]?)?[ \t]*(?:#[^\r]*)?\r?$"
+)
+# https://TOKEN@github.com/org/repo.git: userinfo without a colon in an http(s)/git+http(s) URL is a token (a user
+# name alone there is rare, and masked too); ssh://git@host keeps its user
+_URL_TOKEN_USER = re.compile(r"(?i)\b((?:git\+)?https?://)([^\s/?#@:'\"]+)@")
+# Go's MySQL DSN: user:PASSWORD@tcp(host:3306)/db, @unix(/path); the password runs to the last @tcp( of the token
+_GO_DSN = re.compile(r"(?<![^\s=\"'(,;`])([\w.-]{0,64}:)([^\s'\"]{1,256})(@(?:tcp6?|udp|unix)\()")
+# rabbitmqctl add_user USER PW / change_password USER PW / authenticate_user USER PW (BlueKing's own scripts)
+_RABBITMQCTL = re.compile(
+    r"(\brabbitmqctl(?:[ \t]+[^\s|;&]+){0,8}?[ \t]+(?:add_user|change_password|authenticate_user)[ \t]+"
+    r"(?:'[^'\n]*'|\"[^\"\n]*\"|[^\s|;&'\"]+)[ \t]+)('[^'\n]*'|\"[^\"\n]*\"|[^\s|;&'\"]+)"
+)
+# MySQL: PASSWORD('pw') / OLD_PASSWORD('pw'), SET PASSWORD [FOR user] = 'pw'
+_SQL_PASSWORD_FN = re.compile(r"(?i)((?:\b|_)password[ \t]*\([ \t]*)('[^'\n]*'|\"[^\"\n]*\")")
+_SQL_SET_PASSWORD = re.compile(r"(?i)(\bset[ \t]+password\b[^=\n;]{0,200}=[ \t]*)('[^'\n]*'|\"[^\"\n]*\")")
+# XML: <password>x</password>, <secretKey>x</secretKey>, <ns:password a="b"><![CDATA[x]]></ns:password>
+_XML_ELEMENT = re.compile(
+    r"<(?=[\w.:-]*?(?i:" + _CAND_WORDS + r"))([A-Za-z_][\w.:-]{0,100})((?:[ \t\r\n][^<>]{0,1000})?>)"
+    r"(<!\[CDATA\[.{0,4096}?\]\]>|[^<]*)(</\1[ \t]*>)",
+    re.S,
 )
 _YAML_MAPPING_LINE = re.compile(r"^[ \t]*(?:[^\s:#-][^:#]*:(?:[ \t]|$)|#)")
 
@@ -180,6 +222,12 @@ def _sub_userinfo(text: str) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def _xml_element(m: re.Match) -> str:
+    if not is_secret_key(m.group(1).rsplit(":", 1)[-1]) or not m.group(3) or m.group(3) == MASK:
+        return m.group(0)
+    return f"<{m.group(1)}{m.group(2)}{MASK}{m.group(4)}"
 
 
 def _pem(m: re.Match) -> str:
@@ -258,11 +306,16 @@ def _flag_secret(m: re.Match) -> bool:
     return is_secret_key(m.group(2))
 
 
+# MySQL: IDENTIFIED BY 'pw', IDENTIFIED WITH <plugin> BY 'pw' / AS 'hash' (what comes before a `by`/`as` word)
+_IDENTIFIED_BEFORE = re.compile(r"(?i)\bidentified(?:\s+with\s+['\"`]?[\w.-]{1,64}['\"`]?)?\s*\Z")
+
+
 def _quoted_secret(m: re.Match) -> bool:
     word = m.group(1)
     if is_secret_key(word):
         return True
-    return word.lower() == "by" and m.string[max(0, m.start() - 12) : m.start()].lower().rstrip().endswith("identified")
+    w = word.lower()
+    return w in ("by", "as") and _IDENTIFIED_BEFORE.search(m.string, max(0, m.start() - 100), m.start()) is not None
 
 
 def _sub_keyed(rx: re.Pattern, value_rx: re.Pattern, text: str, key_group: int, secret) -> str:
@@ -341,6 +394,12 @@ def _mask_text(text: str) -> str:
     if "PRIVATE KEY-----" in text:
         text = _PEM.sub(_pem, text)
     text = _sub_userinfo(text)
+    if "://" in text and "@" in text:
+        text = _URL_TOKEN_USER.sub(lambda m: m.group(1) + MASK + "@", text)
+    if "@tcp" in text or "@unix(" in text or "@udp(" in text:
+        text = _GO_DSN.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    if "</" in text:
+        text = _XML_ELEMENT.sub(_xml_element, text)
     text = _AUTH_HEADER.sub(_auth_header, text)
     text = _BEARER.sub(lambda m: m.group(1) + MASK if m.group(2) != MASK else m.group(0), text)
     text = _BASIC.sub(_basic, text)
@@ -350,6 +409,11 @@ def _mask_text(text: str) -> str:
         text = _SSHPASS.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
     text = _sub_keyed(_KV, _KV_VALUE, text, 1, _kv_secret)
     low = text.lower()
+    if "password" in low:
+        text = _SQL_PASSWORD_FN.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
+        text = _SQL_SET_PASSWORD.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
+    if "rabbitmqctl" in text:
+        text = _RABBITMQCTL.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
     if "requirepass" in low or "masterauth" in low:
         text = _REDIS_CONF.sub(lambda m: m.group(1) + _masked_value(m.group(2)), text)
     if "redis-cli" in text or "login" in text:
@@ -401,20 +465,35 @@ def _last_applied(v: Any) -> Any:
         return MASK
 
 
+# an entry that names its secret beside its value: a container's env ({"name": "DB_PASSWORD", "value": x}), a
+# key/value list ({"key": "DB_PASSWORD", "value": x}), the capitalised forms (ECS, Consul: {"Name"/"Key", "Value"})
+_NAME_VALUE = (("name", "value"), ("key", "value"), ("Name", "Value"), ("Key", "Value"))
+
+
+def _secret_named_value(obj: dict) -> str | None:
+    """The key of the value an entry names as a secret's (see _NAME_VALUE), or None."""
+    if "value" not in obj and "Value" not in obj:
+        return None
+    for name, value in _NAME_VALUE:
+        if value in obj and is_secret_key(obj.get(name)):
+            return value
+    return None
+
+
 def mask_obj(obj: Any, _under_secret: bool = False) -> Any:
     """A copy of a JSON-like value with every secret masked: scalars under secret-looking keys (at any depth
     below them), and every string by shape (mask_text). Keys are masked by shape too (a URL used as a key).
-    Kubernetes shapes too: an env entry's `value` whose sibling `name` is secret-looking, an argv element after a
+    Kubernetes shapes too: an env entry's `value` whose sibling `name` (or `key`, `Name`, `Key`) is secret-looking, an argv element after a
     secret flag (`--password x`, `-p x` unless x is a port spec and no sshpass/mongo tool came before),
     htpasswd's batch-mode password, and kubectl's last-applied-configuration annotation."""
     if isinstance(obj, dict):
         out = {}
-        secret_named = is_secret_key(obj.get("name")) and "value" in obj
+        secret_value = _secret_named_value(obj)
         for k, v in obj.items():
             if k == LAST_APPLIED:
                 out[k] = _last_applied(v)
                 continue
-            under = _under_secret or is_secret_key(k) or (secret_named and k == "value")
+            under = _under_secret or is_secret_key(k) or k == secret_value
             out[mask_text(k) if isinstance(k, str) else k] = mask_obj(v, under)
         return out
     if isinstance(obj, (list, tuple)):
@@ -456,7 +535,9 @@ def mask_bytes(data: bytes) -> bytes:
     return data if out == text else out.encode("utf-8", "surrogateescape")
 
 
-_ENDS_BEFORE_SECRET = re.compile(r"(?i)\b(?:bearer|basic|identified)[ \t]*\r?\Z")
+_ENDS_BEFORE_SECRET = re.compile(
+    r"(?i)\b(?:bearer|basic|identified(?:[ \t]+with[ \t]+['\"`]?[\w.-]{1,64}['\"`]?)?)[ \t]*\r?\Z"
+)
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 
