@@ -130,3 +130,19 @@ def node_internal_ip(node: dict[str, Any]) -> str | None:
 def is_master(node: dict[str, Any]) -> bool:
     lb = labels(node)
     return "node-role.kubernetes.io/master" in lb or "node-role.kubernetes.io/control-plane" in lb
+
+
+# a StorageClass made the default by either annotation (the beta one is what older charts still set)
+DEFAULT_SC_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+
+
+def default_storage_class(storage_classes: list[dict[str, Any]]) -> str | None:
+    """The name of the default StorageClass (`kubectl get sc` shows it as `xxx (default)`, §五.2.1), or None."""
+    for sc in storage_classes:
+        ann = (sc.get("metadata") or {}).get("annotations") or {}
+        if any(ann.get(a) == "true" for a in DEFAULT_SC_ANNOTATIONS):
+            return (sc.get("metadata") or {}).get("name")
+    return None

@@ -391,14 +391,9 @@ class Installer:
         return self._cluster(f)
 
     def default_storage_class(self) -> str | None:
-        for sc in self._storage_classes():
-            ann = (sc.get("metadata") or {}).get("annotations") or {}
-            if (
-                ann.get("storageclass.kubernetes.io/is-default-class") == "true"
-                or ann.get("storageclass.beta.kubernetes.io/is-default-class") == "true"
-            ):
-                return sc["metadata"]["name"]
-        return None
+        from bkdoctor.facts.k8s import default_storage_class
+
+        return default_storage_class(self._storage_classes())
 
     def _releases(self) -> dict[str, dict[str, Any]]:
         from bkdoctor.facts.cluster import ClusterFacts

@@ -52,6 +52,9 @@ class Context:
     first_master: str | None = None  # address of the first master (k8s-api.bcs.local points at it)
     site: Any = None  # bkdoctor.inputs.site.Site: custom.yaml, VERSION... of the install dir (None: not read)
     ingress: dict[str, Any] | None = None  # k8s.find_ingress() of the cluster, when the cluster was read
+    # the cluster's default StorageClass (§五.2.1: with one, the LocalPV chapter is skipped); None: none, or not read
+    default_storage_class: str | None = None
+    storage_classes_read: bool = False
     registry: str | None = None  # $REGISTRY (§四.5.2), from the inventory / install settings
     nfs_path: str | None = None  # where the NFS shared storage is mounted (§一.3.2.2), from the inventory
     suites: tuple[str, ...] = ()  # the inventory's suites (§一.5)
@@ -89,6 +92,7 @@ def make_context(
     *,
     site: Any = None,
     ingress: dict[str, Any] | None = None,
+    storage: tuple[bool, str | None] | None = None,
     hosts: dict[str, Any] | None = None,
     params: dict[str, str] | None = None,
     control: str | None = None,
@@ -122,6 +126,8 @@ def make_context(
         first_master=first_master(inv),
         site=site,
         ingress=ingress,
+        default_storage_class=(storage or (False, None))[1],
+        storage_classes_read=(storage or (False, None))[0],
         registry=getattr(inv, "registry", None),
         nfs_path=getattr(inv, "nfs_path", None),
         **common,
@@ -715,9 +721,13 @@ async def scan(
     # hosts-file judges names against the cluster's ingress (the guide's lookup): read Services and pods for it
     # when a cluster is configured, even if no cluster rule is selected
     need_ingress = any("resolved" in r.facts for r in host_rules)
+    # localpv-dirs is skipped where the cluster has a default StorageClass of its own (§五.2.1): read them for it
+    need_storage = any("localpv" in r.facts for r in host_rules)
 
     async def cluster_side() -> tuple[TargetState, Any] | None:
-        if not cluster_rules and not (need_ingress and (cluster is not None or cluster_facts is not None)):
+        if not cluster_rules and not (
+            (need_ingress or need_storage) and (cluster is not None or cluster_facts is not None)
+        ):
             return None
         if cluster is None and cluster_facts is None:
             return TargetState(
@@ -729,7 +739,11 @@ async def scan(
             ), None
         if on_progress:
             on_progress("cluster", "gathering")
-        kinds = cluster_kinds(cluster_rules) | ({"services", "pods"} if need_ingress else set())
+        kinds = (
+            cluster_kinds(cluster_rules)
+            | ({"services", "pods"} if need_ingress else set())
+            | ({"storageclasses"} if need_storage else set())
+        )
         res = await asyncio.to_thread(gather_cluster, cluster, kinds, cluster_facts)
         if on_progress:
             on_progress("cluster", "done" if res[0].reachable else "unreachable")
@@ -746,13 +760,14 @@ async def scan(
         kubelet_cache.save()
     targets = list(host_states)
     findings: list[Finding] = []
-    ingress = None
+    ingress = storage = None
     if cluster_res is not None and cluster_res[0].reachable:
         from bkdoctor.facts.k8s import find_ingress
 
         ingress = _ingress_of(cluster_res[1], find_ingress)
+        storage = _default_storage_class_of(cluster_res[1]) if need_storage else None
     for st in targets:
-        ctx = make_context("host", inv, st, site=site, ingress=ingress)
+        ctx = make_context("host", inv, st, site=site, ingress=ingress, storage=storage)
         for r in host_rules:
             if not r.applies_to(st.roles):
                 continue
@@ -791,6 +806,16 @@ async def scan(
         # what the host rules' contexts were made with: the fix plans from the same (fix/loop.py)
         extra={"cluster_facts": extra_cluster, "site": site, "ingress": ingress},
     )
+
+
+def _default_storage_class_of(cfacts: Any) -> tuple[bool, str | None] | None:
+    """(read, the default StorageClass's name or None) of the cluster; None when its StorageClasses could not be read."""
+    from bkdoctor.facts.k8s import default_storage_class
+
+    try:
+        return True, default_storage_class(cfacts.get("storageclasses"))
+    except FactUnavailable:
+        return None
 
 
 def _ingress_of(cfacts: Any, find: Callable[..., Any]) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-from bkdoctor.facts.k8s import md, ref
+from bkdoctor.facts.k8s import DEFAULT_SC_ANNOTATIONS, md, ref
 from bkdoctor.scan.rulekit import G_STORAGE, Rule, T, failed, passed, warned
 
 RULE = Rule(
@@ -21,7 +21,7 @@ RULE = Rule(
     fix=("helmfile -f 00-localpv.yaml.gotmpl sync", "kubectl get sc,pv,pvc -A"),
 )
 
-DEFAULT = ("storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class")
+DEFAULT = DEFAULT_SC_ANNOTATIONS  # either annotation makes a default
 
 
 def check(facts, ctx):

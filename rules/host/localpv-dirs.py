@@ -1,4 +1,4 @@
-from bkdoctor.scan.rulekit import G_STORAGE, K8S_ROLES, Rule, T, cite, failed, fmt_gb, gb_si, passed
+from bkdoctor.scan.rulekit import G_STORAGE, K8S_ROLES, Rule, T, cite, failed, fmt_gb, gb_si, passed, skipped
 
 RULE = Rule(
     id="localpv-dirs",
@@ -18,10 +18,11 @@ RULE = Rule(
     doc=T(
         "00-localpv 为 PV 目录（custom.yaml 的 localpv.hostDir，默认 /mnt/blueking）下每个 volNN 创建一个 PV，源目录为 "
         "/data/bcs/localpv/volNN，通过 fstab 的 bind 行挂载；源目录所在文件系统需 ≥ 100GB 可用（§五.2.2，1 GB = 10^9 字节）。"
-        "缺目录或未挂载时 PV 不可用，PVC 一直 Pending。",
+        "缺目录或未挂载时 PV 不可用，PVC 一直 Pending。读到集群且已有非 local-storage 的默认存储类时跳过（§五.2.1：可跳过本章节）。",
         "00-localpv makes one PV per volNN under the PV dir (localpv.hostDir in custom.yaml, /mnt/blueking by "
         "default), bind-mounted from /data/bcs/localpv/volNN through fstab lines; the source needs >= 100 GB free "
-        "(§五.2.2, 1 GB = 10^9 bytes). A missing dir or mount leaves PVs unusable and PVCs Pending.",
+        "(§五.2.2, 1 GB = 10^9 bytes). A missing dir or mount leaves PVs unusable and PVCs Pending. Skipped where the "
+        "cluster, when read, has a default StorageClass other than local-storage (§五.2.1: 可跳过本章节).",
     ),
     fix=(
         "for i in $(seq -w 1 20); do mkdir -p /mnt/blueking/vol$i /data/bcs/localpv/vol$i; "
@@ -31,7 +32,21 @@ RULE = Rule(
 )
 
 
+# 00-localpv's own StorageClass: when it is the default, the LocalPV dirs are what it serves
+LOCALPV_CLASS = "local-storage"
+
+
 def check(facts, ctx):
+    sc = getattr(ctx, "default_storage_class", None)
+    if getattr(ctx, "storage_classes_read", False) and sc not in (None, LOCALPV_CLASS):
+        # §五.2.1: 若存在`xxx (default)`：已配置默认存储类，可跳过本章节
+        return skipped(
+            T(
+                f"集群已有默认存储类 {sc}：按文档（§五.2.1）跳过 LocalPV",
+                f"the cluster has a default StorageClass {sc}: LocalPV is skipped, as §五.2.1 says",
+            ),
+            observed={"default_storage_class": sc},
+        )
     th = ctx.thresholds
     n = th["localpv_count"]
     dst_dir, src_dir = th["localpv_mount_dir"].rstrip("/"), th["localpv_source_dir"].rstrip("/")
