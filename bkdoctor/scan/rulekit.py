@@ -154,6 +154,18 @@ def hosts_names(ctx) -> tuple[list[str], list[str]]:
     return [f"{p}.{ctx.domain}" if p else ctx.domain for p in prefixes], list(th["hosts_extra_names"])
 
 
+def guide_hosts_names(ctx) -> set[str]:
+    """The names the guide itself asks this host to resolve: on a K8s node docker.$BK_DOMAIN (§七.2: 将生成的`$IP1
+    docker.$BK_DOMAIN`记录添加到所有Node节点), on the control machine the 20 names of §六.4.1. hosts_names' others
+    (domain.md, bcs.sh's k8s-api.bcs.local) are beyond the guide."""
+    out = set()
+    if set(ctx.roles) & set(K8S_ROLES):
+        out.add(f"docker.{ctx.domain}")
+    if "control" in ctx.roles:
+        out |= {f"{p}.{ctx.domain}" if p else ctx.domain for p in ctx.thresholds["hosts_guide_names"]}
+    return out
+
+
 def ingress_targets(ctx) -> tuple[list[str] | None, str]:
     """The addresses the BlueKing names may resolve to on this host, and where that answer came from.
     With the cluster read (the guide's lookup, k8s.find_ingress): K8s nodes the controller Service's ClusterIP
