@@ -37,13 +37,17 @@ RULE = Rule(
         "kube-system/coredns 的 Corefile 中，每个负责蓝鲸域名的 server block 都要有 hosts 块（含 fallthrough），把蓝鲸域名指向 "
         "ingress-nginx 控制器服务的 ClusterIP（文档的查询：-l app.kubernetes.io/instance=ingress-nginx）；部署容器管理（BCS）时还有 "
         "bcs.、bcs-api.、helm.（§十一.4；清单 suites 含 bcs 或 bcs-system 命名空间有服务）；还要有 reload 插件，修改才能自动生效。与蓝鲸域名无关的 zone 不要求。"
-        "找不到 ingress 服务时无法检查（error）。否则 Pod 内解析 bkrepo/bkapi 等失败。",
+        "找不到 ingress 服务时无法检查（error）。否则 Pod 内解析 bkrepo/bkapi 等失败。"
+        "文档的命令只写出 $BK_DOMAIN、bkrepo.、docker.（其余为“...”，示例输出另有 apps.）：其余域名（bkapi.、bkpaas.、bkiam-api.、"
+        "bkiam.、bknodeman.、job.、jobapi.，来自 domain.md）、fallthrough 与 reload 的要求都不在文档中。",
         "The Corefile in kube-system/coredns needs, in every server block that serves the BlueKing names, a hosts "
         "block (with fallthrough) pointing them at the ClusterIP of the ingress-nginx controller Service (the guide's "
         "lookup: -l app.kubernetes.io/instance=ingress-nginx); with container management (BCS: suites has bcs, or a "
         "Service in bcs-system) also bcs., bcs-api. and helm. (§十一.4); and the reload plugin so that edits apply. Server blocks of unrelated zones are not "
         "judged. Without an ingress Service there is nothing to check against (error). Otherwise pods cannot "
-        "resolve bkrepo, bkapi and the rest.",
+        "resolve bkrepo, bkapi and the rest. The guide's command spells out $BK_DOMAIN, bkrepo. and docker. only (the "
+        "rest is '...'; its sample output adds apps.): the other names (bkapi., bkpaas., bkiam-api., bkiam., "
+        "bknodeman., job., jobapi., from domain.md) and the fallthrough and reload requirements are not in the guide.",
     ),
     fix=(
         './scripts/control_coredns.sh update "$IP1" $BK_DOMAIN bkrepo.$BK_DOMAIN docker.$BK_DOMAIN ...',

@@ -12,10 +12,12 @@ RULE = Rule(
     guide=cite(G_NETWORK, "蓝鲸静态文件分发站点：`https://bkopen-1252002024.file.myqcloud.com`"),
     doc=T(
         "中控机需访问 bkopen-1252002024.file.myqcloud.com 与 hub.bktencent.com，K8s 节点需访问 docker.io 与 hub.bktencent.com。"
-        "任何 HTTP 应答都算可达；使用内网镜像的站点请在 thresholds.endpoints 中按角色改为自己的地址。",
+        "任何 HTTP 应答都算可达；使用内网镜像的站点请在 thresholds.endpoints 中按角色改为自己的地址。文档写的是 https://docker.io；"
+        "检查的是 dockerd 实际拉取镜像的 registry-1.docker.io/v2/（这一替换不在文档中）。",
         "The control machine needs bkopen-1252002024.file.myqcloud.com and hub.bktencent.com; K8s nodes need "
         "docker.io and hub.bktencent.com. Any HTTP answer counts as reachable; sites with internal mirrors set "
-        "their own per role in thresholds.endpoints.",
+        "their own per role in thresholds.endpoints. The guide names https://docker.io; what is checked is "
+        "registry-1.docker.io/v2/, where dockerd pulls from (that substitution is not in the guide).",
     ),
     fix=("curl -sS -o /dev/null -w '%{http_code}\\n' --connect-timeout 5 <URL>",),
 )
