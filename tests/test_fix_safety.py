@@ -335,3 +335,34 @@ def test_an_apply_that_never_finished_is_journaled_with_what_it_wrote(nshost_fac
     ok, lines = asyncio.run(rollback(rec, inv, None, factory))
     assert ok, lines
     assert host.read("/etc/hosts") == original
+
+
+def test_two_fixes_of_one_file_in_one_run(nshost_factory, tmp_path):
+    """swap and localpv-dirs both edit /etc/fstab: the second was planned from the file before the first changed it
+    and failed ('changed since the plan was made'), so a run needed a second run. It is planned again from the file
+    as it is now: both fixed in one run, each backed up and journaled, and a second run changes nothing."""
+    case = Case(
+        rule="localpv-dirs",
+        name="x",
+        status="fail",
+        path=FIXTURES,
+        spec={
+            "setup": (
+                "for i in $(seq -w 1 20); do umount /mnt/blueking/vol$i; done\n"
+                "rm -rf /mnt/blueking /data/bcs/localpv\nsed -i '/localpv/d' /etc/fstab\n"
+                "printf 'UUID=1c4e2f6a-9d1b-4b0e-8e2a-1f0c3d5b7a90\\tswap\\tswap\\tdefaults\\t0 0\\n' >> /etc/fstab"
+            )
+        },
+    )
+    host = make_host(nshost_factory, case)
+    before = host.read("/etc/fstab").decode()
+    inv = node_inventory()
+    hist = History(tmp_path / "h.db")
+    out = fix_on(host, inv, ["swap", "localpv-dirs"], history=hist)
+    assert sorted((o.rule, o.status) for o in out) == [("localpv-dirs", "fixed"), ("swap", "fixed")], [
+        (o.rule, o.status, o.message.en) for o in out
+    ]
+    fstab = host.read("/etc/fstab").decode()
+    assert "#UUID=1c4e2f6a-9d1b-4b0e-8e2a-1f0c3d5b7a90\tswap" in fstab and fstab.count("/mnt/blueking/vol") == 20
+    assert all(line in fstab for line in before.splitlines() if "swap" not in line)  # no line of the operator lost
+    assert fix_on(host, inv, ["swap", "localpv-dirs"], history=hist) == []

@@ -217,6 +217,18 @@ def apply_k8s_change(
     return {"ok": False, "error": "kept conflicting with other writers", "attempts": attempts}
 
 
+async def _replan(
+    inv: Inventory, f: Finding, factory: Any, params: dict[str, str] | None
+) -> tuple[Finding, Plan | None]:
+    """The finding's host gathered again and its plan made again (the file as it is now); plan None when the rule
+    passes now or its remediation has nothing to change."""
+    res = await engine.scan(inv, [f.rule], factory=factory, only_hosts={f.target})
+    for f2, p2, _why in make_plans(res, inv, {f.target}, params):
+        if f2.rule.id == f.rule.id and p2 is not None:
+            return f2, p2
+    return f, None
+
+
 async def verify(inv: Inventory, rule: Rule, target: str, factory: Any, cluster: Any) -> Finding | None:
     """Re-gather the touched facts (only this rule's, only this target) and re-run the rule."""
     # the whole inventory stays the context (registry proxies, the first master); only the target is gathered
@@ -368,7 +380,35 @@ async def run_fix(
         return outcomes
     host_by_name = {h.name: h for h in inv.hosts}
     rems = all_remediations()
+    written: dict[tuple[str, str], str] = {}  # (host, file) -> the rule whose fix wrote it in this run
     for f, plan in todo:
+        earlier = sorted(
+            {
+                written[(plan.target, c.path)]
+                for c in plan.changes
+                if isinstance(c, FileChange) and (plan.target, c.path) in written
+            }
+        )
+        if earlier:
+            # a file an earlier fix of this run changed (swap and localpv-dirs both edit /etc/fstab): planned again
+            # from the file as it is now, the same remediation; the change the operator saw stays the change made
+            f, plan = await _replan(inv, f, factory, params)
+            if plan is None or not plan.changes:
+                outcomes.append(
+                    FixOutcome(
+                        f.rule.id,
+                        f.target,
+                        "manual" if plan is not None and plan.manual else "unchanged",
+                        T(
+                            f"{', '.join(earlier)} 的修复之后已无需自动修改" + (_steps(plan.manual) if plan else ""),
+                            f"nothing left to change after the fix of {', '.join(earlier)}"
+                            + (_steps(plan.manual) if plan else ""),
+                        ),
+                        plan=plan,
+                    )
+                )
+                continue
+            say(f"{plan.rule} @ {plan.target}: planned again after {', '.join(earlier)} changed the same file")
         fix_id = new_fix_id()
         applied: dict[str, Any] = {}
         status, msg = "failed", T("未知错误", "unknown error")
@@ -465,6 +505,8 @@ async def run_fix(
             msg = T(f"无法应用：{e}", f"cannot apply: {e}")
         outcome = FixOutcome(plan.rule, plan.target, status, msg, plan=plan, fix_id=fix_id, applied=applied)
         outcomes.append(outcome)
+        for w in applied.get("wrote") or []:
+            written[(plan.target, w["path"])] = plan.rule
         if history is not None and applied:
             try:
                 history.save_fix(fix_id, outcome)
