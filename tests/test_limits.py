@@ -36,11 +36,13 @@ def _env(home: Path | None = None) -> dict[str, str]:
     return env
 
 
-def bounded(*args: str, home: Path | None = None, timeout: float = 60) -> tuple[int, str, float, int]:
+def bounded(
+    *args: str, home: Path | None = None, timeout: float = 60, mem_limit: int = MEM_LIMIT
+) -> tuple[int, str, float, int]:
     """Run bkdoctor under RLIMIT_AS; -> (exit code, stderr, seconds, peak RSS in KiB)."""
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEM_LIMIT, MEM_LIMIT))
+        resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
 
     rss_file = Path(tempfile.gettempdir()) / f"bkdoctor-rss-{os.getpid()}-{time.monotonic_ns()}"
     env = _env(home)
@@ -196,6 +198,66 @@ def test_alias_bomb_inventory_is_refused_in_bounded_memory(tmp_path, home):
     assert_one_line_exit_2(rc, err, "alias")
     assert took < 30
     print(f"alias bomb: {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+@pytest.mark.parametrize("shape", ["flow", "keys"])
+def test_huge_yaml_is_refused_while_it_is_composed(tmp_path, home, shape):
+    """16 MiB (the byte cap) of values: refused once MAX_NODES are composed, not after the whole document is built
+    (before: a 1 MiB `[0,0,...]` took 17.7 s and 457 MB; 4 MiB under a 1 GB limit ended in MemoryError)."""
+    from bkdoctor.safe import yamlfile
+
+    inv = tmp_path / "big.yaml"
+    cap = yamlfile.MAX_BYTES - 64
+    if shape == "flow":
+        inv.write_text("hosts: [" + ",".join(["0"] * (cap // 2)) + "]\n")
+    else:
+        inv.write_text("".join(f"k{i}: 1\n" for i in range(cap // 12)))
+    rc, err, took, rss = bounded("scan", "-i", str(inv), "--no-history", home=home, mem_limit=400 * 1024 * 1024)
+    assert_one_line_exit_2(rc, err, f"more than {yamlfile.MAX_NODES:,} values")
+    assert took < 10 and rss < 200 * 1024, (took, rss)
+    print(f"16 MiB of YAML values ({shape}): {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def yaml_parser(request, monkeypatch):
+    from bkdoctor.safe import yamlfile
+
+    if request.param == "pure-python":
+        monkeypatch.setattr(yamlfile, "CParser", None)
+    elif yamlfile.CParser is None:
+        pytest.skip("PyYAML without libyaml")
+    return yamlfile
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("a: &a [1, *a]\n", "line 1: an alias refers to itself"),
+        ("a: &a {b: [*a]}\n", "an alias refers to itself"),
+        # 40 levels anchored, used under 30 more: 70 levels once the alias is expanded
+        ("a: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 30 + "*a" + "]" * 30 + "\n", "nested deeper than 64"),
+        ("a: " + "[" * 65 + "]" * 65 + "\n", "line 1: nested deeper than 64 levels"),
+        ("a: &a [" + ",".join(["x"] * 1000) + "]\nb: [" + ",".join(["*a"] * 100) + "]\n", "line 2: more than 100,000"),
+        ("a: *b\n", "undefined alias"),
+    ],
+)
+def test_yaml_bounds_are_counted_while_composing(yaml_parser, text, needle):
+    with pytest.raises(BadInput) as e:
+        yaml_parser.load(text, "x.yaml")
+    assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
+    assert e.value.text.zh.startswith("x.yaml"), e.value.text.zh
+
+
+def test_real_documents_fit_the_yaml_limits(yaml_parser):
+    """A 5,000-host inventory of the bench's shape (bench/fleet.py write_inventory: 300 hosts, ~2,400 values) is
+    ~40,000 values; 64 levels and a well-used alias fit too."""
+    hosts = [{"name": f"n{i}", "address": f"10.0.{i // 250}.{i % 250}", "roles": ["node"]} for i in range(5000)]
+    doc = {"domain": "bkce7.bktencent.com", "ssh": {"user": "root", "port": 22}, "hosts": hosts}
+    assert yaml_parser.load(yaml.safe_dump(doc, sort_keys=False), "inv") == doc
+    deep = "a: " + "[" * 63 + "]" * 63 + "\n"
+    assert yaml_parser.load(deep, "x")["a"] is not None
+    shared = "d: &d {image: x, tag: '1'}\nuse: [" + ", ".join(["*d"] * 1000) + "]\n"
+    assert yaml_parser.load(shared, "x")["use"][999] == {"image": "x", "tag": "1"}
 
 
 def test_huge_bundle_member_is_refused_as_a_stream(tmp_path, home):

@@ -5,7 +5,10 @@ On top of yaml.SafeLoader:
 - a duplicate key is an error (last-wins would silently drop, e.g., a whole `hosts:` list);
 - dates stay strings (`until: 2027-06-30` is the string the schema checks as a date), no YAML timestamps;
 - bounded: at most MAX_BYTES of text, MAX_NODES nodes once aliases are expanded (a 440-byte alias bomb
-  expands to billions), MAX_DEPTH levels of nesting, no recursive alias.
+  expands to billions), MAX_DEPTH levels of nesting, no recursive alias; counted while the document is composed
+  (`_Bounded`), so a hostile 16 MiB file is refused after MAX_NODES nodes, in well under a second and ~90 MB;
+- libyaml's parser when PyYAML has it (`_CLoader`, 3x faster to a limit; Ansible reads inventories with it too),
+  else the pure-Python one (`_Loader`); either way the composing, counting and constructing are the same Python.
 Every failure is `BadInput` with one line, English and Chinese: `<source>: line N: <what>` (the source a path, or a
 `T` naming the file in both languages). `line_of` and `schema_error_at` give the
 line of a key path in a loaded document, for the schema errors of the files checked by one (inventory, site rules).
@@ -20,12 +23,96 @@ import yaml
 from bkdoctor.model import BadInput, T
 
 MAX_BYTES = 16 * 1024 * 1024
-MAX_NODES = 500_000
+# Values in one document, each alias counted as the values it stands for. Counted while the document is composed, so
+# a hostile file costs at most this many nodes (~0.9 KiB each with their marks), never its whole 16 MiB: refused in
+# <1 s and <~80 MB. Real documents are far below: the 300-host bench inventory (bench/fleet.py) is ~2,400 values, a
+# 5,000-host one ~40,000; the largest kubeconfig, custom.yaml or site rules file in fixtures/examples ~200.
+MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _Bounded(yaml.composer.Composer):
+    """A composer that counts values (aliases expanded) and nesting while it composes, refusing the document as soon
+    as it passes MAX_NODES or MAX_DEPTH: memory is bounded by the limits, not by the file. An alias to the node
+    that is still being composed (a recursive alias) is refused too."""
+
+    source = T("", "")
+
+    def _init_bounds(self, source: T) -> None:
+        self.source = source
+        self._nodes = 0  # values so far, aliases expanded
+        self._depth = 0  # nesting of the node being composed
+        self._deepest = 0  # deepest level reached inside the node being composed
+        self._open: set[str] = set()  # anchors of nodes still being composed
+        self._sizes: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of its node
+
+    def _refuse(self, mark: Any, zh: str, en: str) -> BadInput:
+        src = self.source
+        return BadInput(T(f"{src.zh}: 第 {mark.line + 1} 行: {zh}", f"{src.en}: line {mark.line + 1}: {en}"))
+
+    def _count(self, n: int, mark: Any) -> None:
+        self._nodes += n
+        if self._nodes > MAX_NODES:
+            raise self._refuse(
+                mark,
+                f"超过 {MAX_NODES:,} 个值（别名按展开计；别名炸弹？）",
+                f"more than {MAX_NODES:,} values once aliases are expanded (an alias bomb?)",
+            )
+
+    def _levels(self, depth: int, mark: Any) -> None:
+        if depth > MAX_DEPTH:
+            raise self._refuse(mark, f"嵌套超过 {MAX_DEPTH} 层", f"nested deeper than {MAX_DEPTH} levels")
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        anchor = event.anchor
+        if isinstance(event, yaml.AliasEvent):
+            if anchor in self._open:
+                raise self._refuse(event.start_mark, "别名引用了它自己", "an alias refers to itself")
+            if anchor in self._sizes:  # else the composer says "found undefined alias"
+                values, levels = self._sizes[anchor]
+                self._count(values, event.start_mark)
+                self._levels(self._depth + levels, event.start_mark)
+                self._deepest = max(self._deepest, self._depth + levels)
+            return super().compose_node(parent, index)
+        before, outer_deepest = self._nodes, self._deepest
+        self._depth += 1
+        self._levels(self._depth, event.start_mark)
+        self._count(1, event.start_mark)
+        self._deepest = self._depth
+        if anchor is not None:
+            self._open.add(anchor)
+        node = super().compose_node(parent, index)
+        if anchor is not None:
+            self._open.discard(anchor)
+            self._sizes[anchor] = (self._nodes - before, self._deepest - self._depth + 1)
+        self._deepest = max(outer_deepest, self._deepest)
+        self._depth -= 1
+        return node
+
+
+class _Loader(_Bounded, yaml.SafeLoader):
+    def __init__(self, stream: str, source: T) -> None:
+        yaml.SafeLoader.__init__(self, stream)
+        self._init_bounds(source)
+
+
+try:
+    from yaml.cyaml import CParser
+except ImportError:  # PyYAML without libyaml: the pure-Python parser, ~3x slower to reach a limit
+    CParser = None
+
+if CParser is not None:
+
+    class _CLoader(_Bounded, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore
+        """libyaml's parser (as Ansible's own loader uses) gives the events, _Bounded composes them in Python."""
+
+        def __init__(self, stream: str, source: T) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            self._init_bounds(source)
 
 
 # no implicit timestamps: a date is kept as the text the operator wrote
@@ -53,100 +140,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-
-
-def _check_size(root: yaml.Node, source: str | T) -> None:
-    """Expanded node count and depth, computed on the node graph (each node once, memoised), iteratively."""
-    src = _source(source)
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
-    while stack:
-        node, state = stack.pop()
-        nid = id(node)
-        if isinstance(node, yaml.ScalarNode):
-            size[nid], depth[nid] = 1, 1
-            continue
-        children = [c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else list(node.value)
-        if state == 0:
-            if nid in size:
-                continue
-            if nid in on_path:
-                raise BadInput(
-                    T(
-                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 别名引用了它自己",
-                        f"{src.en}: line {node.start_mark.line + 1}: an alias refers to itself",
-                    )
-                )
-            on_path.add(nid)
-            stack.append((node, 1))
-            for c in children:
-                if id(c) in on_path:
-                    raise BadInput(
-                        T(
-                            f"{src.zh}: 第 {c.start_mark.line + 1} 行: 别名引用了它自己",
-                            f"{src.en}: line {c.start_mark.line + 1}: an alias refers to itself",
-                        )
-                    )
-                if id(c) not in size:
-                    stack.append((c, 0))
-            if len(on_path) > MAX_DEPTH:
-                raise BadInput(
-                    T(
-                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 嵌套超过 {MAX_DEPTH} 层",
-                        f"{src.en}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels",
-                    )
-                )
-        else:
-            on_path.discard(nid)
-            total = 1 + sum(size[id(c)] for c in children)
-            size[nid] = total
-            depth[nid] = 1 + max((depth[id(c)] for c in children), default=0)
-            if total > MAX_NODES:
-                raise BadInput(
-                    T(
-                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 展开别名后超过 {MAX_NODES:,} 个值（别名炸弹？）",
-                        f"{src.en}: line {node.start_mark.line + 1}: more than {MAX_NODES:,} values once "
-                        f"aliases are expanded (an alias bomb?)",
-                    )
-                )
-            if depth[nid] > MAX_DEPTH:
-                raise BadInput(
-                    T(
-                        f"{src.zh}: 第 {node.start_mark.line + 1} 行: 嵌套超过 {MAX_DEPTH} 层",
-                        f"{src.en}: line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels",
-                    )
-                )
-
-
-def _check_depth(text: str, source: str | T) -> None:
-    """Nesting depth from the parser's events (no recursion): the composer recurses per level, so a deep
-    document is refused before it gets there."""
-    src = _source(source)
-    depth = 0
-    try:
-        loader = _Loader(text)  # the reader refuses control characters here already (\x07, \x00, ESC)
-    except yaml.YAMLError:
-        return  # reported with its line by the real load
-    try:
-        while loader.check_event():
-            ev = loader.get_event()
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise BadInput(
-                        T(
-                            f"{src.zh}: 第 {ev.start_mark.line + 1} 行: 嵌套超过 {MAX_DEPTH} 层",
-                            f"{src.en}: line {ev.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels",
-                        )
-                    )
-            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    except yaml.YAMLError:
-        return  # reported with its line by the real load
-    finally:
-        loader.dispose()
+if CParser is not None:
+    _CLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+    _CLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 def _problem(e: yaml.YAMLError) -> str:
@@ -181,16 +177,14 @@ def load_with_node(text: str, source: str | T) -> tuple[Any, yaml.Node | None]:
                 f"{src.en}: larger than {MAX_BYTES // (1024 * 1024)} MiB",
             )
         )
-    _check_depth(text, source)
     try:
-        loader = _Loader(text)
+        loader = (_Loader if CParser is None else _CLoader)(text, src)
     except yaml.YAMLError as e:  # a control character (\x07, \x00, ESC) or bad encoding: refused by the reader
         raise BadInput(T(f"{src.zh}: YAML 无效: {_problem(e)}", f"{src.en}: invalid YAML: {_problem(e)}")) from None
     try:
         node = loader.get_single_node()
         if node is None:
             return None, None
-        _check_size(node, source)
         return loader.construct_document(node), node
     except yaml.YAMLError as e:
         problem = _problem(e)
