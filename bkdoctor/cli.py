@@ -17,6 +17,7 @@ if __name__ == "__main__":  # `python -m bkdoctor.cli --version`: answered befor
 
     answer_version(sys.argv[1:])
 
+import gc  # noqa: F401  (launch.exiting() uses it without importing at exit, when memory may have run out)
 import os
 import re
 from typing import Any
@@ -514,6 +515,10 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except BrokenPipeError:
         sys.exit(1)
+    except MemoryError:
+        if os.environ.get("BKDOCTOR_DEBUG"):
+            raise
+        # below: this handler first lets go of the error, its traceback and the frames that held the memory
     except Exception as e:
         if os.environ.get("BKDOCTOR_DEBUG"):
             raise
@@ -525,6 +530,18 @@ def main(argv: list[str] | None = None) -> None:
             f"(BKDOCTOR_DEBUG=1 shows the traceback)\n"
         )
         sys.exit(3)
+    else:
+        return
+    # out of memory outside an input's reader (those refuse the input: exit 2). Nothing is formatted or imported
+    # here: a fixed line, then exit, so that a process at its memory limit ends at once
+    sys.stderr.write(OUT_OF_MEMORY)
+    sys.exit(3)
+
+
+OUT_OF_MEMORY = (
+    "bkdoctor: internal error: out of memory (MemoryError); BKDOCTOR_DEBUG=1 shows the traceback / "
+    "bkdoctor: 内部错误: 内存不足（MemoryError）\n"
+)
 
 
 def _quiet_library_logs() -> None:

@@ -38,10 +38,13 @@ def exiting() -> None:
     collections do not walk all the functions, classes and data of the ~600 modules a scan imported, several times
     over (issue 16: a cluster scan's exit took 60-100 ms on the development machine, 25 ms with this). Reference
     counting frees what it freed before, with its finalizers, and the standard streams are flushed as before; only
-    garbage in reference cycles is left to the operating system, whose finalizers Python never promised at exit."""
-    import gc
+    garbage in reference cycles is left to the operating system, whose finalizers Python never promised at exit.
 
-    gc.freeze()
+    Nothing is imported here: `gc` was imported with the command tree (bkdoctor.cli), and a process that is out of
+    memory (a MemoryError) could not import it now; without it (`--version`'s early exit), nothing is frozen."""
+    gc = sys.modules.get("gc")
+    if gc is not None:
+        gc.freeze()
 
 
 def collect_less_during_the_scan() -> None:

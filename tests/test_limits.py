@@ -676,3 +676,68 @@ def test_the_json_report_is_written_in_pieces_as_dumps_gives_it(tmp_path):
     lines = dumps(report).splitlines()
     assert lines[:2] == ["{", '  "findings": ['] and lines[-2:] == ["  ]", "}"] and len(lines) == 7, lines[:3]
     assert lines[2] == "    " + json.dumps(report["findings"][0], ensure_ascii=False, default=str) + ",", lines[2][:80]
+
+
+def _run_out_of_memory(prelude: str, *args: str, home: Path) -> tuple[int, str, float]:
+    """bkdoctor's console script (launch.main) under a 400 MB address-space limit, after `prelude`."""
+    code = f"import sys\n{prelude}\nsys.argv = ['bkdoctor', *sys.argv[1:]]\nfrom bkdoctor.launch import main\nmain()\n"
+    lim = 400 * 1024 * 1024
+    t0 = time.monotonic()
+    p = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=_env(home),
+        capture_output=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (lim, lim)),
+    )
+    return p.returncode, p.stderr.decode("utf-8", "replace"), time.monotonic() - t0
+
+
+def test_out_of_memory_reading_an_input_is_bad_input(tmp_path, home):
+    """Memory running out while an input is read (here: the YAML limit lifted) refuses the input, one line, exit 2;
+    before, the handlers ran with the document still held: MemoryError upon MemoryError, a traceback, exit 1."""
+    inv = tmp_path / "big.yaml"
+    inv.write_text("hosts: [" + ",".join(["0"] * (2 * 1024 * 1024)) + "]\n")
+    prelude = "from bkdoctor.safe import yamlfile\nyamlfile.MAX_NODES = 10 ** 9"
+    rc, err, took = _run_out_of_memory(prelude, "scan", "--no-history", "-i", str(inv), home=home)
+    assert_one_line_exit_2(rc, err, "too large to read in the memory available (MemoryError)")
+    assert took < 20, took
+
+
+def test_out_of_memory_elsewhere_is_one_line_and_a_prompt_exit(tmp_path, home):
+    prelude = (
+        "import bkdoctor.inputs.targets as t\n"
+        "def hog(*a, **k):\n"
+        "    xs = []\n"
+        "    for size in (1 << 20, 1 << 12, 200):\n"
+        "        try:\n"
+        "            while True:\n"
+        "                xs.append(bytearray(size))\n"
+        "        except MemoryError:\n"
+        "            pass\n"
+        "    raise MemoryError\n"
+        "t.load_inventory_for = hog"
+    )
+    rc, err, took = _run_out_of_memory(prelude, "scan", "--no-history", home=home)
+    assert rc == 3 and err.count("\n") == 1 and "out of memory (MemoryError)" in err and "内存不足" in err, (rc, err)
+    assert took < 20, took
+
+
+def test_exiting_imports_nothing(monkeypatch):
+    """launch.exiting() runs as the process ends, maybe out of memory: it uses the gc module bkdoctor.cli imported."""
+    import builtins
+
+    from bkdoctor import cli, launch  # noqa: F401
+
+    def no_import(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(builtins, "__import__", no_import)
+    try:
+        launch.exiting()
+    finally:
+        monkeypatch.undo()
+        import gc
+
+        gc.unfreeze()

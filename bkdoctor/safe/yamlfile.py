@@ -208,8 +208,16 @@ def load_with_node(text: str, source: str | T) -> tuple[Any, yaml.Node | None]:
                 f"{src.en}: invalid YAML: {str(e).splitlines()[0] if str(e) else 'bad value'}",
             )
         ) from None
+    except MemoryError:
+        pass  # refused below, once this handler has let go of the error and of the frames that held the memory
     finally:
         loader.dispose()
+    raise BadInput(
+        T(
+            f"{src.zh}: 可用内存不足以读取此文件（MemoryError）",
+            f"{src.en}: too large to read in the memory available (MemoryError)",
+        )
+    )
 
 
 def load(text: str, source: str | T) -> Any:
