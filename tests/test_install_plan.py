@@ -71,7 +71,7 @@ EXPECTED = {
     ],
     # §二.4.2 after k8s: the nodes have Docker (and bcs.sh's daemon.json) only then
     "registry-mirrors": [("二.4.2", "node-role", "fix:registry-mirrors")],
-    "control-sync": [("三.4.2", "control", 'run:scp -o BatchMode=yes "$master_ip":~/.kube/config ~/.kube/config')],
+    "control-sync": [("三.4.2", "control", 'run:scp -o BatchMode=yes -- "$master_ip":~/.kube/config ~/.kube/config')],
     "install-files": [
         ("四.2.1", "control", "bkdl-7.1-stable.sh -ur latest base demo"),
         ("四.2.2", "control", "check:test -d bin && test -d blueking"),

@@ -91,6 +91,13 @@ def connection_vars(host: Any, inv: Any) -> dict[str, Any]:
         s = SSHSettings.merged(inv.ssh, host.ssh)
     except (ValueError, TypeError) as e:
         raise BadInput(T(f"主机 {host.name}: SSH 设置有误: {e}", f"host {host.name}: ssh settings: {e}")) from None
+    from bkdoctor.safe.names import valid_address, why_not_address
+
+    if not valid_address(host.address):  # ansible_host reaches ssh's command line: never an option
+        w = why_not_address(host.address)
+        raise BadInput(
+            T(f"拒绝导出 {host.name} 的 ansible_host: {w.zh}", f"refusing to export {host.name} ansible_host: {w.en}")
+        )
     out: dict[str, Any] = {"ansible_host": host.address, "ansible_port": int(s.port), "ansible_user": s.user}
     if s.identity_file:
         out["ansible_ssh_private_key_file"] = s.identity_file

@@ -15,7 +15,7 @@ import shlex
 from typing import Any
 
 from bkdoctor.model import ROLES, BadInput, T
-from bkdoctor.safe.names import valid_host_name, why_not
+from bkdoctor.safe.names import valid_address, valid_host_name, why_not, why_not_address
 
 ROLE_OF_GROUP = {
     "master": "master",
@@ -368,10 +368,15 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
             ssh["proxy_jump"] = m.group(1).strip("'\"")
         if not valid_host_name(h):
             raise BadInput(T(f"清单 {path}: 主机 {why_not(h).zh}", f"inventory {path}: host {why_not(h).en}"))
-        name = h
+        name, address = h, v.get("ansible_host", h)
+        if not valid_address(address):  # never an ssh option (`-oProxyCommand=...`): bkdoctor/safe/names.py
+            w = why_not_address(address)
+            raise BadInput(
+                T(f"清单 {path}: 主机 {h}: ansible_host {w.zh}", f"inventory {path}: host {h}: ansible_host {w.en}")
+            )
         entry: dict[str, Any] = {
             "name": name,
-            "address": v.get("ansible_host", h),
+            "address": address,
             "roles": sorted(roles[h], key=ROLES.index),
         }
         if ssh:

@@ -204,6 +204,8 @@ def load_inventory(path: str) -> Inventory:
             )
         )
 
+    from bkdoctor.safe.names import valid_address, why_not_address
+
     hosts: list[HostSpec] = []
     seen: set[str] = set()
     for i, h in enumerate(data.get("hosts") or []):
@@ -216,6 +218,14 @@ def load_inventory(path: str) -> Inventory:
                 )
             )
         seen.add(h["name"])
+        if not valid_address(h["address"]):  # the one address rule (bkdoctor/safe/names.py): never an ssh option
+            w, line = why_not_address(h["address"]), yamlfile.line_of(node, ["hosts", i, "address"])
+            raise BadInput(
+                T(
+                    f"清单 {path}: 第 {line} 行: hosts.{i}.address: {w.zh}",
+                    f"inventory {path}: line {line}: hosts.{i}.address: {w.en}",
+                )
+            )
         hosts.append(
             HostSpec(
                 name=h["name"],

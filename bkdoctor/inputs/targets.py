@@ -128,7 +128,11 @@ def _check_node(name: Any, ip: Any) -> None:
     if not valid_host_name(name):
         w = why_not(str(name)[:80])
         raise BadInput(T(f"--from-cluster: Node 名称: {w.zh}", f"--from-cluster: a Node's name: {w.en}"))
+    from bkdoctor.safe.names import valid_address
+
     try:
+        if not valid_address(ip):  # ip_address takes a zone of any characters (`fd00::1%$(id)`)
+            raise ValueError(ip)
         addr = ipaddress.ip_address(ip)
     except ValueError:
         raise BadInput(

@@ -29,6 +29,40 @@ def why_not(name: object) -> T:
     )
 
 
+# A host's address (inventory `address`, Ansible `ansible_host`, a Node's InternalIP): what bkdoctor gives to SSH,
+# `scp`/`ssh` in the install's steps and `ansible_host`. A host name by the rule above (an IPv4 literal is one), or an
+# IPv6 literal without brackets or a zone (`fd00::5`, not `[fd00::5]` or `fe80::1%eth0`). Nothing else: a leading
+# `-` made `ssh "$master_ip"` read `-oProxyCommand=...` as an option; whitespace, quotes, `%`, `@`, `[`, `/`, `:`
+# (but in an IPv6 literal) never reach a command line.
+_IPV6_CHARS = re.compile(r"^[0-9A-Fa-f:.]+\Z")
+
+
+def valid_address(address: object) -> bool:
+    if not isinstance(address, str) or not 0 < len(address) <= MAX_LEN:
+        return False
+    if _HOST_NAME.match(address):
+        return True
+    if ":" not in address or not _IPV6_CHARS.match(address):
+        return False
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def why_not_address(address: object) -> T:
+    a = str(address)[:80]
+    return T(
+        f"{a!r} 不是有效的地址（须为主机名或 IP 地址: 以点分隔的各段由字母、数字、'-'、'_' 组成，每段以字母或数字开头和结尾，"
+        f"或不带方括号和区域的 IPv6 地址）",
+        f"{a!r} is not a valid address (a host name or an IP address: letters, digits, '-', '_' in dot-separated "
+        f"labels that start and end with a letter or digit, or an IPv6 address without brackets or zone)",
+    )
+
+
 # A BK_DOMAIN: dot-separated DNS labels (it reaches shells, /etc/hosts and daemon.json). The inventory's JSON Schema
 # spells the same pattern (tests/test_one_home.py holds them equal).
 DOMAIN_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\Z"

@@ -1,0 +1,89 @@
+"""Values that reached a command line as options or unquoted words (review "inj23": every value that enters a
+shell is quoted, every bad input is exit 2 with one line). One test per hole, each failing before its fix. Real
+subprocesses of `python -m bkdoctor.cli`; nothing runs against this machine (`--plan`, generated text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_safety_adv import home, one_line_error, run  # noqa: F401 (home: the fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = "bkce7.bktencent.com"
+EVIL_ADDRESS = "-oProxyCommand=sh -c 'id>/tmp/x'"
+
+
+# -- 1: a host address is a host name or an IP literal, never an ssh/scp option --------------------------------------
+def _yaml_inventory(tmp_path, address: str) -> Path:
+    import yaml
+
+    p = tmp_path / "inv.yaml"
+    p.write_text(
+        yaml.safe_dump(
+            {
+                "domain": DOMAIN,
+                "hosts": [
+                    {"name": "ctl", "address": "localhost", "roles": ["control"]},
+                    {"name": "m1", "address": address, "roles": ["master"]},
+                ],
+            }
+        )
+    )
+    return p
+
+
+@pytest.mark.parametrize(
+    "address", [EVIL_ADDRESS, "-oProxyCommand=id", "10.0.0.2 -v", "root@10.0.0.2", "[fd00::5]", "fd00::1%$(id)", "a\nb"]
+)
+@pytest.mark.parametrize("command", [["scan", "--no-history"], ["install", "--plan"]])
+def test_inventory_address_that_is_not_a_host_is_exit_2(tmp_path, home, address, command):
+    inv = _yaml_inventory(tmp_path, address)
+    line = one_line_error(run(*command, "-i", str(inv), env=home))
+    assert "hosts.1.address" in line and "not a valid address" in line, line
+    assert not Path("/tmp/x").exists() or Path("/tmp/x").stat().st_mtime < inv.stat().st_mtime
+
+
+@pytest.mark.parametrize("command", [["scan", "--no-history"], ["install", "--plan"]])
+def test_ansible_ini_ansible_host_option_is_exit_2(tmp_path, home, command):
+    p = tmp_path / "hosts.ini"
+    p.write_text(f'[control]\nctl ansible_host=127.0.0.1\n[master]\nm1 ansible_host="{EVIL_ADDRESS}"\n')
+    line = one_line_error(run(*command, "-i", str(p), env=home))
+    assert "m1" in line and "ansible_host" in line and "not a valid address" in line, line
+    p.write_text("[control]\nctl ansible_host=127.0.0.1\n[master]\nm1 ansible_host=-oProxyCommand=id\n")
+    line = one_line_error(run(*command, "-i", str(p), env=home))
+    assert "ansible_host" in line, line
+
+
+def test_addresses_that_are_hosts_still_load(tmp_path):
+    from bkdoctor.inputs.inventory import load_inventory
+    from bkdoctor.safe.names import valid_address
+
+    for ok in ("10.0.0.2", "fd00::5", "::ffff:10.0.0.2", "node-1.example.com", "master_1", "localhost"):
+        assert valid_address(ok), ok
+        assert load_inventory(str(_yaml_inventory(tmp_path, ok))).hosts[1].address == ok
+    for bad in ("", "-x", "x-", "a b", "a;b", "a'b", "fe80::1%eth0", "x" * 254, "user@h", "h:22", None, 10):
+        assert not valid_address(bad), bad
+
+
+def test_export_and_cluster_nodes_refuse_an_option_address(tmp_path):
+    from bkdoctor.export import ansible as ae
+    from bkdoctor.inputs.inventory import HostSpec, load_inventory
+    from bkdoctor.inputs.targets import _check_node
+    from bkdoctor.model import BadInput
+
+    inv = load_inventory(str(_yaml_inventory(tmp_path, "10.0.0.2")))
+    with pytest.raises(BadInput, match="ansible_host"):
+        ae.connection_vars(HostSpec(name="m1", address="-oProxyCommand=id", roles=("master",)), inv)
+    with pytest.raises(BadInput, match="InternalIP"):
+        _check_node("n1", "fd00::1%$(id)")  # ipaddress takes a zone of any characters
+
+
+def test_control_sync_ends_ssh_and_scp_options_before_the_host():
+    from bkdoctor.install.phases import load_phases
+
+    step = next(s for p in load_phases() if p.id == "control-sync" for s in p.steps if s.kind == "run")
+    for line in step.value.splitlines():
+        for tool in ("ssh ", "scp "):
+            if tool in line:
+                assert f'{tool}-o BatchMode=yes -- "$master_ip"' in line, line
