@@ -87,3 +87,64 @@ def test_control_sync_ends_ssh_and_scp_options_before_the_host():
         for tool in ("ssh ", "scp "):
             if tool in line:
                 assert f'{tool}-o BatchMode=yes -- "$master_ip"' in line, line
+
+
+# -- 2: string thresholds are URLs, paths, names or versions: never an option, never a line of their own ------------
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("bandwidth_url", "-K/tmp/curl.cfg"),  # the probe's `curl ... "$BKD_BW_URL"` read a curl config
+        ("bandwidth_url", "file:///etc/shadow"),
+        ("registry_upstream", "-K/tmp/curl.cfg"),
+        ("registry_upstream", "https://hub.bktencent.com\n  username: x"),  # a line of the proxy's YAML config
+        ("registry_upstream", "https://hub.bktencent.com two"),
+        ("iops_dir", "-rf"),
+        ("registry_data", "/var/lib/../../etc"),
+        ("registry_config", "relative/config.yml"),
+        ("localpv_mount_dir", "/mnt/blue king"),
+        ("docker_socket", "-H tcp://x"),
+        ("fio_size", "--filename=/dev/sda"),
+        ("timezone", "-x"),
+        ("timezone", "../../../etc/passwd"),
+        ("registry_probe_image", "../../../x:y"),
+        ("kernel_min", "-1"),
+    ],
+)
+def test_string_threshold_of_another_shape_is_exit_2(tmp_path, home, key, value):
+    import yaml
+
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "domain": DOMAIN,
+                "hosts": [{"name": "ctl", "address": "localhost", "roles": ["control", "registry-proxy"]}],
+                "thresholds": {key: value},
+            }
+        )
+    )
+    for command in (["scan", "--no-history"], ["install", "--plan", "--with", "registry-proxy"]):
+        line = one_line_error(run(*command, "-i", str(inv), env=home))
+        assert f"thresholds.{key}" in line and "\n" not in line, line
+
+
+def test_every_string_threshold_has_its_shape_and_the_defaults_fit_it():
+    from bkdoctor.inputs import thresholds as th
+
+    def strings(d, at=""):
+        for k, v in d.items():
+            w = f"{at}.{k}" if at else k
+            if isinstance(v, dict):
+                yield from strings(v, w)
+            elif isinstance(v, str):
+                yield w, v
+
+    import fnmatch
+
+    for where, v in strings(th.DEFAULTS):
+        assert any(fnmatch.fnmatchcase(where, pat) for pat in th.SHAPES), where  # no string threshold without one
+        assert th.shape_ok(where, v), (where, v)
+    for ok in ("http://mirror.intra:8080/a/b.tar.gz?x=1", "https://[fd00::5]/v2/"):
+        assert th.merge({"bandwidth_url": ok, "registry_upstream": ok})["bandwidth_url"] == ok
+    assert th.merge({"registry_probe_image": ""})["registry_probe_image"] == ""
+    assert th.merge({"timezone": "Etc/GMT-8", "fio_size": "1g", "iops_dir": "/"})["timezone"] == "Etc/GMT-8"

@@ -8,6 +8,8 @@ from typing import Any
 
 from bkdoctor.model import BadInput, T
 
+# Every string threshold has its shape in SHAPES below (a URL, an absolute path, a name, a version): they reach
+# commands and files on the hosts (tests/test_safety_inj23.py holds every string key to one).
 DEFAULTS: dict[str, Any] = {
     # §一.4.1 / §一.3.1: CentOS 7.x, 7.9 recommended
     "os_id": "centos",
@@ -172,7 +174,67 @@ NAME_LISTS = {
     "coredns_extra_names": False,
 }
 MAX_STRING = 4096  # characters in a string threshold
-_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f]+", re.I)
+
+# The shape of every string threshold (by dotted key, fnmatch). They reach command lines (the probe's curl and
+# fio, a fix's ln/timedatectl, the install's registry config heredoc, the Ansible export): quoting keeps a value one
+# word, but a word that starts with `-` is still an option (`-K/tmp/curl.cfg` made the probe's curl read a config)
+# and a newline in a heredoc is a new line of YAML. A value of another shape is bad input.
+_PATH = r"(/[A-Za-z0-9._+@-]+)+/?|/"  # absolute; `..` components are refused on their own (below)
+_SEG = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_URL_SHAPE = (
+    r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+",
+    T("http:// 或 https:// URL（无空白或控制字符）", "an http:// or https:// URL (no blanks or control characters)"),
+)
+_PATH_SHAPE = (_PATH, T("绝对路径（字母、数字、'._+@-'）", "an absolute path (letters, digits, '._+@-')"))
+_WORD = (r"[A-Za-z0-9][A-Za-z0-9._-]*", T("单词（字母、数字、'._-'）", "a word (letters, digits, '._-')"))
+_VERSION = (r"[0-9A-Za-z][0-9A-Za-z.+_~-]*", T("版本号", "a version"))
+SHAPES: dict[str, tuple[str, T]] = {
+    # URLs: the probe's curl (`"$BKD_BW_URL"`, `"$BKD_REGISTRY_UPSTREAM/v2/"`), the registry proxy's config file
+    "bandwidth_url": _URL_SHAPE,
+    "registry_upstream": _URL_SHAPE,
+    # paths on the hosts: the probe's test/df/stat/fio, the fixes, the install's registry proxy, the Ansible export
+    **dict.fromkeys(
+        [
+            "docker_data_root",
+            "docker_socket",
+            "localpv_mount_dir",
+            "localpv_source_dir",
+            "registry_config",
+            "registry_data",
+            "iops_dir",
+        ],
+        _PATH_SHAPE,
+    ),
+    # names used in a command: a fix's timedatectl/ln (zone), fio --size, a path under the proxy's storage and a GET
+    "timezone": (
+        r"[A-Za-z0-9_+][A-Za-z0-9_+-]*(/[A-Za-z0-9_+][A-Za-z0-9_+-]*)*",
+        T("时区名（如 Asia/Shanghai）", "a time zone name (like Asia/Shanghai)"),
+    ),
+    "fio_size": (r"[1-9][0-9]*[KkMmGgTt]?(i?[Bb])?", T("大小（如 64M）", "a size (like 64M)")),
+    "registry_probe_image": (
+        rf"({_SEG}(/{_SEG})*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?)?",
+        T(
+            "镜像名[:标签]（如 blueking/slug-app:v1.1.0-beta.27），或空",
+            "an image name[:tag] (like blueking/slug-app:v1.1.0-beta.27), or empty",
+        ),
+    ),
+    # compared only, never in a command; a plain word all the same
+    **dict.fromkeys(["os_id", "os_arch", "docker_cgroup_driver"], _WORD),
+    **dict.fromkeys(
+        [
+            "os_major",
+            "os_recommended",
+            "kernel_min",
+            "docker_min",
+            "kubelet_min",
+            "kubelet_max_tested",
+            "bk_version_min",
+            "nodeman_min",
+            "version_gates.*",
+        ],
+        _VERSION,
+    ),
+}
 
 
 def _bounds(where: str) -> tuple[float, float]:
@@ -182,6 +244,22 @@ def _bounds(where: str) -> tuple[float, float]:
         if fnmatch.fnmatchcase(where, pat):
             return b
     return DEFAULT_BOUNDS
+
+
+def _shape(where: str) -> tuple[str, T]:
+    import fnmatch
+
+    return next(
+        (v for pat, v in SHAPES.items() if fnmatch.fnmatchcase(where, pat)),
+        (r"[^\x00-\x1f\x7f-\x9f]*", T("不含控制字符的字符串", "a string without control characters")),
+    )
+
+
+def shape_ok(where: str, v: str) -> bool:
+    """Whether a string threshold has its key's shape (SHAPES); a path has no `..` component."""
+    if re.fullmatch(_shape(where)[0], v) is None:
+        return False
+    return _shape(where)[0] != _PATH or ".." not in v.split("/")
 
 
 class ThresholdError(BadInput):
@@ -280,7 +358,7 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
                         # the probe splits them into words (`for u in $BKD_ENDPOINTS`): a blank splits a URL, and a
                         # word that is not a URL is a glob there (`*`: the files of the login directory)
                         for x in v:
-                            if not _URL.fullmatch(x):
+                            if not re.fullmatch(_URL_SHAPE[0], x):
                                 raise bad(
                                     T(
                                         f"thresholds.{where}: {x[:60]!r} 不是不含空白的 http(s) URL",
@@ -307,6 +385,14 @@ def merge(overrides: dict[str, Any] | None) -> dict[str, Any]:
                             T(
                                 f"thresholds.{where}: 超过 {MAX_STRING} 个字符",
                                 f"thresholds.{where}: longer than {MAX_STRING} characters",
+                            )
+                        )
+                    shape = _shape(where)
+                    if not shape_ok(where, str(v)):
+                        raise bad(
+                            T(
+                                f"thresholds.{where}: {str(v)[:60]!r} 须为{shape[1].zh}",
+                                f"thresholds.{where}: {str(v)[:60]!r} is not {shape[1].en}",
                             )
                         )
                 dst[k] = str(v) if isinstance(dst[k], str) else v
