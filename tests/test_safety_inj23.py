@@ -148,3 +148,29 @@ def test_every_string_threshold_has_its_shape_and_the_defaults_fit_it():
         assert th.merge({"bandwidth_url": ok, "registry_upstream": ok})["bandwidth_url"] == ok
     assert th.merge({"registry_probe_image": ""})["registry_probe_image"] == ""
     assert th.merge({"timezone": "Etc/GMT-8", "fio_size": "1g", "iops_dir": "/"})["timezone"] == "Etc/GMT-8"
+
+
+# -- 3: BK_DOMAIN from custom.yaml is a domain name like the inventory's `domain` -----------------------------------
+@pytest.mark.parametrize("bk_domain", ["* -i", "-i", "bk.example.com;id", "a b.com", "$(id).com"])
+def test_custom_yaml_bkdomain_that_is_not_a_domain_is_exit_2(tmp_path, home, bk_domain):
+    import yaml
+
+    inst = tmp_path / "blueking"
+    custom = inst / "environments" / "default" / "custom.yaml"
+    custom.parent.mkdir(parents=True)
+    custom.write_text(yaml.safe_dump({"domain": {"bkDomain": bk_domain}}))
+    line = one_line_error(run("scan", "--install-dir", str(inst), "--rule", "hosts-file", "--no-history", env=home))
+    assert str(custom) in line and "domain.bkDomain" in line and "not a domain name" in line, line
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        yaml.safe_dump(
+            {"install_dir": str(inst), "hosts": [{"name": "c", "address": "localhost", "roles": ["control"]}]}
+        )
+    )
+    line = one_line_error(run("scan", "-i", str(inv), "--no-history", env=home))
+    assert str(custom) in line, line
+    # the inventory's own domain wins and custom.yaml is not read for it
+    inv.write_text(inv.read_text() + f"domain: {DOMAIN}\n")
+    from bkdoctor.inputs.inventory import load_inventory
+
+    assert load_inventory(str(inv)).domain == DOMAIN

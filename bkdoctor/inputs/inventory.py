@@ -107,6 +107,19 @@ def load_domain_from_custom(install_dir: str) -> tuple[str | None, str | None]:
     if isinstance(data, dict) and isinstance(data.get("domain"), dict):
         d = data["domain"].get("bkDomain")
         if isinstance(d, str) and d.strip():
+            from bkdoctor.safe.names import valid_domain
+
+            # the inventory's `domain` rule: BK_DOMAIN reaches the probe's word list (`for n in $BKD_HOSTS_NAMES`),
+            # getent, /etc/hosts and daemon.json; `* -i` was globbed there and became getent's option
+            if not valid_domain(d.strip()):
+                raise BadInput(
+                    T(
+                        f"{p}: domain.bkDomain {d.strip()[:80]!r} 不是域名（以点分隔的各段由字母、数字和 '-' 组成，"
+                        f"例如 bkce7.bktencent.com）",
+                        f"{p}: domain.bkDomain {d.strip()[:80]!r} is not a domain name (letters, digits and '-' in "
+                        f"dot-separated labels, e.g. bkce7.bktencent.com)",
+                    )
+                )
             return d.strip(), str(p)
     return None, None
 

@@ -376,7 +376,7 @@ async def gather_host(
 
 RESOLVER = "getent_hosts"  # the section that resolves a ForwardedGet's name on the host
 # a name that goes into the GET's Host header is a BK_DOMAIN's shape (safe.names.valid_domain, the rule the inventory's
-# schema and --domain use; custom.yaml's bkDomain reaches here unchecked). Any other name: the section's own command
+# schema and --domain use; custom.yaml's bkDomain is checked by it too, at load). Any other name: the section's own command
 
 
 def forwarded(sections: set[str], params: dict[str, str], forwards_tcp: bool) -> dict[str, str]:
