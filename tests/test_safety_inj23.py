@@ -174,3 +174,26 @@ def test_custom_yaml_bkdomain_that_is_not_a_domain_is_exit_2(tmp_path, home, bk_
     from bkdoctor.inputs.inventory import load_inventory
 
     assert load_inventory(str(inv)).domain == DOMAIN
+
+
+# -- 4: cluster-job --image is an OCI reference, printed as nothing else ---------------------------------------------
+@pytest.mark.parametrize(
+    "image",
+    ["bkdoctor/bkdoctor:1\u202e3.0", "reg\x1b[2J/x:1", "-x", "x:1 ", "a\u200bb", "x;id", "x" * 600],
+    ids=["bidi", "esc", "option", "blank", "zwsp", "semicolon", "long"],
+)
+@pytest.mark.parametrize("mode", ["job", "daemonset", "cronjob"])
+def test_cluster_job_image_outside_the_oci_charset_is_exit_2(tmp_path, home, image, mode):
+    args = ["cluster-job", "--namespace", "bkd-test", "--image", image, "-o", str(tmp_path / "m.yaml")]
+    args += ["--schedule", "0 * * * *"] if mode == "cronjob" else ["--mode", mode]
+    line = one_line_error(run(*args, env=home))
+    assert "--image" in line and "\u202e" not in line and "\x1b" not in line and "\u200b" not in line, line
+    assert not (tmp_path / "m.yaml").exists()
+
+
+def test_cluster_job_image_references_are_kept(tmp_path):
+    from bkdoctor.incluster import job
+
+    for ok in ("bkdoctor/bkdoctor:1.0", "registry.local:5000/a/b_c:v1.2-rc.1", "r/x@sha256:" + "a" * 64):
+        objs = job.render("bkd-test", ok, "job")
+        assert any(ok in str(o) for o in objs), ok

@@ -232,6 +232,9 @@ _NS_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 # a Node's or Pod's name as the API server lets it be (RFC 1123 subdomain): one that is not comes from a hostile or
 # broken API server, and is neither a target's name nor a piece of a request's path (`../secrets/x`)
 _OBJ_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
+# --image: the OCI reference charset (registry[:port]/path[:tag][@digest]), at most 512 characters. It is printed in
+# the manifest and in the apply's messages: a bidi override or an escape there showed another image than the one run.
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,511}\Z")
 
 
 def reader_name(namespace: str) -> str:
@@ -258,8 +261,15 @@ def render(
                 f"--namespace {namespace!r}: not a valid namespace name (lowercase DNS-1123 label)",
             )
         )
-    if not image or any(c.isspace() for c in image):
-        raise BadInput(T(f"--image {image!r}: 不是镜像引用", f"--image {image!r}: not an image reference"))
+    if not isinstance(image, str) or not _IMAGE_RE.match(image):
+        shown = str(image)[:80]  # repr: a bidi override or an escape is shown escaped, never raw
+        raise BadInput(
+            T(
+                f"--image {shown!r}: 不是镜像引用（字母、数字和 '._-/:@'，以字母或数字开头）",
+                f"--image {shown!r}: not an image reference (letters, digits and '._-/:@', starting with a letter "
+                f"or digit)",
+            )
+        )
     if mode not in MODES:
         raise BadInput(
             T(f"--mode {mode!r}: 应为 {', '.join(MODES)} 之一", f"--mode {mode!r}: one of {', '.join(MODES)}")
