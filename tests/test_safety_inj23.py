@@ -197,3 +197,43 @@ def test_cluster_job_image_references_are_kept(tmp_path):
     for ok in ("bkdoctor/bkdoctor:1.0", "registry.local:5000/a/b_c:v1.2-rc.1", "r/x@sha256:" + "a" * 64):
         objs = job.render("bkd-test", ok, "job")
         assert any(ok in str(o) for o in objs), ok
+
+
+# -- 5: a number in a file bkdoctor checks against a schema is a finite one -------------------------------------------
+@pytest.mark.parametrize(
+    "ssh",
+    [
+        {"connect_timeout": float("nan")},
+        {"command_timeout": float("inf")},
+        {"connect_timeout": float("-inf")},
+        {"command_timeout": 1e300},
+    ],
+    ids=["nan", "inf", "-inf", "huge"],
+)
+@pytest.mark.parametrize("where", ["inventory", "host"])
+def test_non_finite_ssh_timeouts_are_exit_2(tmp_path, home, ssh, where):
+    import yaml
+
+    host = {"name": "c", "address": "10.0.0.2", "roles": ["node"]}
+    doc = {"domain": DOMAIN, "hosts": [host]}
+    (host if where == "host" else doc)["ssh"] = ssh
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(yaml.safe_dump(doc))
+    line = one_line_error(run("scan", "-i", str(inv), "--no-history", env=home))
+    key = next(iter(ssh))
+    assert f"ssh.{key}" in line and "line " in line, line
+
+
+def test_every_schema_validator_takes_only_finite_numbers():
+    from bkdoctor.inputs import inventory
+    from bkdoctor.safe.yamlfile import schema_validator
+    from bkdoctor.scan import faq, siterules
+
+    v = schema_validator({"type": "number", "minimum": 0})
+    assert v.is_valid(1.5) and v.is_valid(3)
+    assert not any(v.is_valid(x) for x in (float("nan"), float("inf"), float("-inf")))
+    assert not schema_validator({"type": "integer"}).is_valid(float("inf"))
+    sig = {"grace_minutes": float("nan")}
+    assert any(list(e.absolute_path) == ["grace_minutes"] for e in faq._validator().iter_errors(sig))
+    for make in (inventory._validator, faq._validator, siterules._validator):
+        assert not make().is_type(float("nan"), "number"), make

@@ -80,9 +80,9 @@ def _validator():
     if _VALIDATOR is None:
         import jsonschema
 
-        _VALIDATOR = jsonschema.Draft202012Validator(
-            _schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
+        from bkdoctor.safe.yamlfile import schema_validator
+
+        _VALIDATOR = schema_validator(_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     return _VALIDATOR
 
 

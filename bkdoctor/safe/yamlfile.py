@@ -257,3 +257,18 @@ def schema_error_at(e: Any, node: yaml.Node | None) -> tuple[int | str | None, s
         if extra:
             keypath.append(extra[0])
     return line_of(node, keypath), ".".join(str(k) for k in keypath) or "(top level)"
+
+
+def schema_validator(schema: dict[str, Any], **kw: Any) -> Any:
+    """A JSON Schema (2020-12) validator whose `number` is a finite one: YAML's `.nan` passed `exclusiveMinimum: 0`
+    (NaN fails no comparison) and `.inf` passed as a timeout that never ends. Every schema bkdoctor checks a file
+    against is made here (the inventory, site rules, FAQ signatures)."""
+    import math
+
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "number", lambda c, v: base.TYPE_CHECKER.is_type(v, "number") and math.isfinite(v)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)(schema, **kw)

@@ -160,9 +160,9 @@ def _schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
-    import jsonschema
+    from bkdoctor.safe.yamlfile import schema_validator
 
-    return jsonschema.Draft202012Validator(_schema())
+    return schema_validator(_schema())
 
 
 def _x(schema: dict[str, Any], what: str = "x-message") -> str | None:

@@ -626,9 +626,9 @@ class SiteRule:
 
 
 def _validator() -> Any:
-    import jsonschema
+    from bkdoctor.safe.yamlfile import schema_validator
 
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    return schema_validator(json.loads(SCHEMA_PATH.read_text()))
 
 
 def _bad_at(path: Path, node: Any, keypath: list[Any], what: T) -> BadInput:
