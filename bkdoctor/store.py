@@ -298,7 +298,9 @@ class History:
         )
 
     def fix(self, fix_id: str) -> dict[str, Any]:
-        rows = list(self.db.query("select * from fixes where id = ? or id like ?", [fix_id, fix_id + "%"]))
+        # a prefix is compared as text: `like ?` took `%` and `_` in the id as wildcards (`rollback %` matched a fix)
+        rows = list(self.db.query("select * from fixes where substr(id, 1, length(?)) = ?", [fix_id, fix_id]))
+        rows = rows if fix_id else []  # an empty prefix names no fix
         if not rows:
             raise BadInput(
                 T(f"修复日志（{self.path}）中没有修复 {fix_id!r}", f"no fix {fix_id!r} in the journal ({self.path})")
@@ -392,7 +394,7 @@ class History:
                     )
                 )
             return rows[n - 1]["id"]
-        rows = list(self.db.query("select id from scans where id = ? or id like ?", [ref, ref + "%"]))
+        rows = list(self.db.query("select id from scans where substr(id, 1, length(?)) = ?", [ref, ref])) if ref else []
         if not rows:
             raise BadInput(T(f"{self.path} 中没有扫描 {ref!r}", f"no scan {ref!r} in {self.path}"))
         exact = [r for r in rows if r["id"] == ref]

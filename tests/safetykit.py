@@ -134,3 +134,19 @@ def fix_on(
             factory=lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root),
         )
     )
+
+
+def journal_with_fix(db: Path, fix_id: str, target: str, changes: str = "[]", applied: str = "{}") -> Path:
+    """A history database (bkdoctor.store.History) holding one fix journal entry of `changes`/`applied` (JSON text)."""
+    import sqlite3
+
+    from bkdoctor.store import History
+
+    History(str(db))
+    with sqlite3.connect(db) as c:
+        c.execute(
+            "insert into fixes (id, created_at, target, rule, status, message, changes, applied) "
+            "values (?, '2026-01-01', ?, 'swap', 'fixed', 'm', ?, ?)",
+            [fix_id, target, changes, applied],
+        )
+    return db

@@ -237,3 +237,45 @@ def test_every_schema_validator_takes_only_finite_numbers():
     assert any(list(e.absolute_path) == ["grace_minutes"] for e in faq._validator().iter_errors(sig))
     for make in (inventory._validator, faq._validator, siterules._validator):
         assert not make().is_type(float("nan"), "number"), make
+
+
+# -- 6: a fix or scan id is a text prefix: `%` and `_` are no wildcards ------------------------------------------------
+FIX_ID = "fix-20260101T000000Z-abc123"
+SCAN_ID = "20260101T000000Z-abc123"
+
+
+def _journal(tmp_path) -> Path:
+    import sqlite3
+
+    from safetykit import journal_with_fix
+
+    db = journal_with_fix(tmp_path / "history.db", FIX_ID, "no-such-host")
+    with sqlite3.connect(db) as c:
+        c.execute(
+            "insert into scans (id, started_at, summary, targets, rules) values (?, '2026-01-01', '{}', '[]', '[]')",
+            [SCAN_ID],
+        )
+    return db
+
+
+@pytest.mark.parametrize("ref", ["%", "_", "fix-%", "fix_", "%abc123", "FIX-", ""])
+def test_rollback_with_a_like_wildcard_is_no_such_fix(tmp_path, home, ref):
+    db = _journal(tmp_path)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"domain: {DOMAIN}\nhosts:\n  - {{name: c, address: 10.0.0.2, roles: [node]}}\n")
+    line = one_line_error(run("rollback", ref, "-i", str(inv), "--db", str(db), env=home))
+    assert f"no fix {ref!r}" in line, line
+
+
+def test_ids_match_by_text_prefix_only(tmp_path):
+    from bkdoctor.model import BadInput
+    from bkdoctor.store import History
+
+    h = History(str(_journal(tmp_path)))
+    assert h.fix("fix-2026")["id"] == FIX_ID and h.fix(FIX_ID)["id"] == FIX_ID
+    assert h.resolve("2026") == SCAN_ID and h.resolve(SCAN_ID) == SCAN_ID
+    for ref in ("%", "_", "2026%", "2026_", "", "20260101t"):
+        with pytest.raises(BadInput, match="no scan"):
+            h.resolve(ref)
+        with pytest.raises(BadInput, match="no fix"):
+            h.fix(ref)

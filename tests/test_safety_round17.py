@@ -221,21 +221,11 @@ def test_restore_script_still_restores(tmp_path):
 def test_tampered_journal_entry_is_refused_in_one_line(tmp_path, changes, applied):
     """A journal entry of the wrong shape is bad input (exit 2, one line naming the fix), never a crash half way
     through a rollback nor a value that reaches a host's shell unchecked."""
-    import sqlite3
-
+    from safetykit import journal_with_fix
     from test_safety_adv import one_line_error, run
 
-    from bkdoctor.store import History
-
     home = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
-    db = tmp_path / "h.db"
-    History(str(db))
-    with sqlite3.connect(db) as c:
-        c.execute(
-            "insert into fixes (id, created_at, target, rule, status, message, changes, applied) "
-            "values ('fix-78', '2026-01-01', 'ctl', 'swap', 'fixed', 'm', ?, ?)",
-            [changes, applied],
-        )
+    db = journal_with_fix(tmp_path / "h.db", "fix-78", "ctl", changes, applied)
     line = one_line_error(run("rollback", "fix-78", "--db", str(db), env=home))
     assert "fix-78" in line and "damaged" in line, line
     assert not (tmp_path / "pwned").exists()
