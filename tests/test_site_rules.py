@@ -127,6 +127,21 @@ def _rule(**kw):
             "rules.0.examples.fail.0: a file_exists example needs `exists`",
         ),
         (yaml.safe_dump({"rules": [_rule(examples={"pass": [{"exists": True}]})]}), "'fail' is a required property"),
+        # a unit starting with `-` was systemctl's option (`-Hroot@host`: another machine over ssh)
+        (
+            yaml.safe_dump({"rules": [_rule(check={"kind": "systemd_unit", "unit": "-Hroot@10.0.0.9"})]}),
+            "rules.0.check.unit",
+        ),
+        (
+            yaml.safe_dump({"rules": [_rule(check={"kind": "systemd_unit", "unit": "sshd\n"})]}),
+            "rules.0.check.unit",
+        ),
+        (
+            yaml.safe_dump(
+                {"rules": [_rule(check={"kind": "k8s_pods", "namespace": "-x"}, examples={"pass": [], "fail": []})]}
+            ),
+            "rules.0.check.namespace",
+        ),
         (yaml.safe_dump({"rules": [_rule(id="swap")]}), "id 'swap' is a built-in rule's id"),
         (yaml.safe_dump({"rules": [_rule(), _rule()]}), "id 'site-x' is already defined"),
     ],
