@@ -62,6 +62,15 @@ def _check_install_dir_opt(ctx: Any, param: Any, value: str | None) -> str | Non
     return check_install_dir(value, "--install-dir")
 
 
+def _check_from_daemonset_opt(ctx: Any, param: Any, value: str | None) -> str | None:
+    """--from-daemonset NAMESPACE goes into the API's paths: a DNS label, checked before any cluster is asked."""
+    if value is None:
+        return value
+    from bkdoctor.incluster.job import check_namespace
+
+    return check_namespace(value, "--from-daemonset")
+
+
 # --lang as given on this command line (None: not given): a refusal is then printed in that language only
 _explicit_lang: list[str | None] = [None]
 
@@ -198,6 +207,7 @@ def cli() -> None:
     "--from-daemonset",
     metavar="NAMESPACE",
     default=None,
+    callback=_check_from_daemonset_opt,
     help="Host facts from the bkdoctor DaemonSet's pods (see `bkdoctor cluster-job --mode daemonset`): no SSH.",
 )
 @click.option(

@@ -279,3 +279,16 @@ def test_ids_match_by_text_prefix_only(tmp_path):
             h.resolve(ref)
         with pytest.raises(BadInput, match="no fix"):
             h.fix(ref)
+
+
+# -- 7: scan --from-daemonset NAMESPACE is a DNS label before it is a piece of an API path ---------------------------
+@pytest.mark.parametrize("ns", ["../../api/v1/nodes", "kube-system/pods", "-x", "Blue", "a b", "x" * 64])
+def test_from_daemonset_namespace_that_is_not_a_label_is_exit_2(tmp_path, home, ns):
+    kc = tmp_path / "kc.yaml"  # never contacted: the option is refused first
+    kc.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://198.18.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n"
+    )
+    line = one_line_error(run("scan", "--from-daemonset", ns, "--kubeconfig", str(kc), "--no-history", env=home))
+    assert "--from-daemonset" in line and "namespace" in line, line

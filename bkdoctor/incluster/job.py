@@ -237,6 +237,19 @@ _OBJ_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,511}\Z")
 
 
+def check_namespace(namespace: Any, flag: str = "--namespace") -> str:
+    """A namespace bkdoctor renders into a manifest or reads pods from (an API path): a lowercase DNS-1123 label."""
+    if not isinstance(namespace, str) or not _NS_RE.match(namespace) or len(namespace) > 63:
+        shown = str(namespace)[:80]
+        raise BadInput(
+            T(
+                f"{flag} {shown!r}: 不是有效的命名空间名称（小写 DNS-1123 标签）",
+                f"{flag} {shown!r}: not a valid namespace name (lowercase DNS-1123 label)",
+            )
+        )
+    return namespace
+
+
 def reader_name(namespace: str) -> str:
     """ClusterRole/ClusterRoleBinding name (cluster-scoped: one per namespace bkdoctor is installed in)."""
     return f"bkdoctor-reader-{namespace}"
@@ -254,13 +267,7 @@ def render(
 ) -> list[dict[str, Any]]:
     """The objects, in the order they are applied. The DaemonSet mode makes a key pair and keeps its private key on
     this machine (`seal.new_key`) unless `public_key` is given: its pods' logs can only be read from here."""
-    if not _NS_RE.match(namespace or "") or len(namespace) > 63:
-        raise BadInput(
-            T(
-                f"--namespace {namespace!r}: 不是有效的命名空间名称（小写 DNS-1123 标签）",
-                f"--namespace {namespace!r}: not a valid namespace name (lowercase DNS-1123 label)",
-            )
-        )
+    check_namespace(namespace)
     if not isinstance(image, str) or not _IMAGE_RE.match(image):
         shown = str(image)[:80]  # repr: a bidi override or an escape is shown escaped, never raw
         raise BadInput(
@@ -928,6 +935,6 @@ def daemonset_scan_inputs(
     """For `scan --from-daemonset`: (rules to evaluate, preloaded host targets); `inv.hosts` becomes the Nodes."""
     from bkdoctor.inputs.inventory import HostSpec
 
-    targets = collect_daemonset(access, namespace, daemonset)
+    targets = collect_daemonset(access, check_namespace(namespace, "--from-daemonset"), daemonset)
     inv.hosts = [HostSpec(name=t.name, address=t.address or "", roles=t.roles) for t in targets]
     return daemonset_rules(rules), targets
