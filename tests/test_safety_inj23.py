@@ -292,3 +292,17 @@ def test_from_daemonset_namespace_that_is_not_a_label_is_exit_2(tmp_path, home, 
     )
     line = one_line_error(run("scan", "--from-daemonset", ns, "--kubeconfig", str(kc), "--no-history", env=home))
     assert "--from-daemonset" in line and "namespace" in line, line
+
+
+# -- 7: the timezone fix's undo: the link's old target (the host's own text) is never ln's option ---------------------
+@pytest.mark.parametrize("old", ["-v", "--target-directory=/etc", "../usr/share/zoneinfo/UTC"])
+def test_timezone_undo_ends_ln_options_before_the_old_target(old):
+    import shlex
+    from types import SimpleNamespace
+
+    from bkdoctor.fix.plan import all_remediations
+    from bkdoctor.inputs.thresholds import merge
+
+    facts = SimpleNamespace(timezone={"zone": "UTC", "localtime_target": old})
+    plan = all_remediations()["timezone"].plan(facts, SimpleNamespace(thresholds=merge(None)))
+    assert shlex.split(plan.changes[0].undo) == ["ln", "-sfn", "--", old, "/etc/localtime"]

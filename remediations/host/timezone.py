@@ -21,8 +21,8 @@ def plan(facts, ctx):
                 f"if {SYSTEMD} && command -v timedatectl >/dev/null 2>&1; then timedatectl set-timezone {q}; "
                 f"else ln -sfn ../usr/share/zoneinfo/{q} /etc/localtime.bkdoctor && mv -f /etc/localtime.bkdoctor /etc/localtime; fi",
                 T(f"把时区设为 {want}", f"set the time zone to {want}"),
-                # the link's old target is the host's own text: a value, never code
-                undo=f"ln -sfn {shlex.quote(old)} /etc/localtime" if old else None,
+                # the link's old target is the host's own text: a value, never code nor an option (`--`)
+                undo=f"ln -sfn -- {shlex.quote(old)} /etc/localtime" if old else None,
             )
         ]
     )
