@@ -306,3 +306,42 @@ def test_timezone_undo_ends_ln_options_before_the_old_target(old):
     facts = SimpleNamespace(timezone={"zone": "UTC", "localtime_target": old})
     plan = all_remediations()["timezone"].plan(facts, SimpleNamespace(thresholds=merge(None)))
     assert shlex.split(plan.changes[0].undo) == ["ln", "-sfn", "--", old, "/etc/localtime"]
+
+
+# -- 7: the exported localpv-dirs task never globs the fstab paths it mounts ------------------------------------------
+def test_localpv_ansible_mount_task_does_not_glob(tmp_path):
+    import subprocess
+
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "remediations" / "host" / "localpv-dirs.ansible.yml").read_text())
+    (task,) = [t for t in doc["tasks"] if "BKD_UNMOUNTED" in (t.get("environment") or {})]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mountpoint").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "mount").write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {tmp_path}/mounted\necho >> {tmp_path}/mounted\n')
+    for f in ("mountpoint", "mount"):
+        (bin_dir / f).chmod(0o755)
+    (tmp_path / "mnt").mkdir()
+    for v in ("vol01", "vol02"):
+        (tmp_path / "mnt" / v).mkdir()
+    glob = f"{tmp_path}/mnt/vol*"
+    r = subprocess.run(
+        ["bash", "-c", task["ansible.builtin.shell"]],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "BKD_UNMOUNTED": f"{glob} {tmp_path}/mnt/vol03"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "mounted").read_text().splitlines() == [f"--|{glob}|", f"--|{tmp_path}/mnt/vol03|"]
+
+
+@pytest.mark.parametrize("d", ["/mnt/blue*king", "/mnt/vol?", "/mnt/[ab]", "/mnt/a\\040b"])
+def test_fstab_dir_refuses_glob_and_escape_characters(d):
+    from bkdoctor.fix.fixkit import fstab_dir
+    from bkdoctor.model import BadInput
+
+    with pytest.raises(BadInput, match="localpv_mount_dir"):
+        fstab_dir("localpv_mount_dir", d)
+    assert fstab_dir("localpv_mount_dir", "/mnt/blueking/") == "/mnt/blueking"

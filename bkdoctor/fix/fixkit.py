@@ -35,14 +35,15 @@ def check_domain(domain: str) -> str:
 def fstab_dir(key: str, path: Any) -> str:
     """A directory from the inventory (`thresholds.<key>`) that becomes an /etc/fstab field: absolute, without its
     trailing /, and nothing fstab reads otherwise (a blank splits the line into other fields, a # starts a comment, a
-    newline starts a line of its own; a broken fstab can stop the host at its next boot)."""
+    newline starts a line of its own, a backslash starts an octal escape; a broken fstab can stop the host at its
+    next boot), nor a glob character (the exported Ansible task splits the list of them into words)."""
     d = str(path).rstrip("/")
-    if not d.startswith("/") or any(c.isspace() or c == "#" or not c.isprintable() for c in d):
+    if not d.startswith("/") or any(c.isspace() or c in "#*?[]\\" or not c.isprintable() for c in d):
         raise BadInput(
             T(
-                f"thresholds.{key} {str(path)[:200]!r}: 须为不含空白、# 或控制字符的绝对路径（它会写入 /etc/fstab）",
-                f"thresholds.{key} {str(path)[:200]!r}: an absolute path without blanks, # or control characters is "
-                "needed (it is written into /etc/fstab)",
+                f"thresholds.{key} {str(path)[:200]!r}: 须为不含空白、#、*?[]\\ 或控制字符的绝对路径（它会写入 /etc/fstab）",
+                f"thresholds.{key} {str(path)[:200]!r}: an absolute path without blanks, #, *?[]\\ or control "
+                "characters is needed (it is written into /etc/fstab)",
             )
         )
     return d
