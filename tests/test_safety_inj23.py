@@ -345,3 +345,38 @@ def test_fstab_dir_refuses_glob_and_escape_characters(d):
     with pytest.raises(BadInput, match="localpv_mount_dir"):
         fstab_dir("localpv_mount_dir", d)
     assert fstab_dir("localpv_mount_dir", "/mnt/blueking/") == "/mnt/blueking"
+
+
+# -- ssh.proxy_jump: `[user@]host[:port]` hops, never an ssh option (the Ansible export writes -o ProxyJump=...) -----
+@pytest.mark.parametrize(
+    "jump", ["-oProxyCommand=id", "ops@-oProxyCommand=id", "-J@bastion", "bastion:22 -v", "bastion:99999", "a b"]
+)
+def test_proxy_jump_that_is_not_a_hop_is_exit_2(tmp_path, home, jump):
+    import yaml
+
+    p = tmp_path / "inv.yaml"
+    p.write_text(
+        yaml.safe_dump(
+            {
+                "domain": DOMAIN,
+                "ssh": {"proxy_jump": jump},
+                "hosts": [{"name": "m1", "address": "10.0.0.2", "roles": ["master"]}],
+            }
+        )
+    )
+    line = one_line_error(run("scan", "--no-history", "-i", str(p), env=home))
+    assert "ssh.proxy_jump" in line, line
+    ini = tmp_path / "hosts.ini"  # the Ansible import: the jump host of ansible_ssh_common_args (one word of it)
+    ini.write_text(f"[master]\nm1 ansible_host=10.0.0.2 ansible_ssh_common_args='-o ProxyJump={jump.split()[0]}'\n")
+    from bkdoctor.safe.names import valid_jump
+
+    if not valid_jump(jump.split()[0]):  # "bastion:22 -v", "a b": the first word alone is a good hop
+        line = one_line_error(run("scan", "--no-history", "-i", str(ini), env=home))
+        assert "jump host" in line, line
+
+
+def test_proxy_jumps_that_are_hops_still_load():
+    from bkdoctor.safe.names import valid_jump
+
+    for ok in ("bastion", "ops@bastion:2222", "10.0.0.9", "ops@[fd00::9]:22", "a.example.com,ops@b:2200"):
+        assert valid_jump(ok), ok

@@ -15,7 +15,7 @@ import shlex
 from typing import Any
 
 from bkdoctor.model import ROLES, BadInput, T
-from bkdoctor.safe.names import valid_address, valid_host_name, why_not, why_not_address
+from bkdoctor.safe.names import valid_address, valid_host_name, valid_jump, why_not, why_not_address
 
 ROLE_OF_GROUP = {
     "master": "master",
@@ -366,6 +366,14 @@ def to_inventory_dict(text: str, path: str) -> dict[str, Any]:
         m = re.search(r"(?:-J\s*|ProxyJump=)(\S+)", v.get("ansible_ssh_common_args", ""))
         if m:
             ssh["proxy_jump"] = m.group(1).strip("'\"")
+            if not valid_jump(ssh["proxy_jump"]):  # never an ssh option: bkdoctor/safe/names.py
+                raise BadInput(
+                    T(
+                        f"清单 {path}: 主机 {h}: ansible_ssh_common_args 中的跳板机不是 [用户@]主机[:端口]",
+                        f"inventory {path}: host {h}: the jump host in ansible_ssh_common_args is not "
+                        "[user@]host[:port]",
+                    )
+                )
         if not valid_host_name(h):
             raise BadInput(T(f"清单 {path}: 主机 {why_not(h).zh}", f"inventory {path}: host {why_not(h).en}"))
         name, address = h, v.get("ansible_host", h)

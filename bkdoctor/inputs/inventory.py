@@ -217,7 +217,22 @@ def load_inventory(path: str) -> Inventory:
             )
         )
 
-    from bkdoctor.safe.names import valid_address, why_not_address
+    from bkdoctor.safe.names import valid_address, valid_jump, why_not_address
+
+    for where, ssh, keys in [("ssh", data.get("ssh") or {}, ["ssh", "proxy_jump"])] + [
+        (f"hosts.{i}.ssh", h.get("ssh") or {}, ["hosts", i, "ssh", "proxy_jump"])
+        for i, h in enumerate(data.get("hosts") or [])
+    ]:
+        if "proxy_jump" in ssh and not valid_jump(ssh["proxy_jump"]):  # never an ssh option (ProxyJump=-o...)
+            line = yamlfile.line_of(node, keys)
+            raise BadInput(
+                T(
+                    f"清单 {path}: 第 {line} 行: {where}.proxy_jump: {str(ssh['proxy_jump'])[:80]!r} 不是 "
+                    "[用户@]主机[:端口]（多跳以逗号分隔）",
+                    f"inventory {path}: line {line}: {where}.proxy_jump: {str(ssh['proxy_jump'])[:80]!r} is not "
+                    "[user@]host[:port] (hops separated by commas)",
+                )
+            )
 
     hosts: list[HostSpec] = []
     seen: set[str] = set()

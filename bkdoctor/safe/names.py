@@ -53,6 +53,27 @@ def valid_address(address: object) -> bool:
     return True
 
 
+_JUMP_USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}\Z")
+
+
+def valid_jump(spec: object) -> bool:
+    """ssh.proxy_jump: `[user@]host[:port]` hops, comma-separated (IPv6 as `[addr]:port`). It reaches ssh's command
+    line in the Ansible export (`-o ProxyJump=...`) and asyncssh here: a hop is never an option."""
+    if not isinstance(spec, str) or not 0 < len(spec) <= MAX_LEN:
+        return False
+    for hop in spec.split(","):
+        user, at, rest = hop.strip().rpartition("@")
+        if at and not _JUMP_USER.match(user):
+            return False
+        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([^:\[\]]+)(?::(\d{1,5}))?", rest)
+        if not m:
+            return False
+        host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        if not valid_address(host) or (port is not None and not 0 < int(port) < 65536):
+            return False
+    return True
+
+
 def why_not_address(address: object) -> T:
     a = str(address)[:80]
     return T(
