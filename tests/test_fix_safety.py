@@ -23,6 +23,7 @@ from bkdoctor.fix.hostscript import host_apply_script
 from bkdoctor.fix.loop import rollback
 from bkdoctor.fix.plan import FileChange, Plan
 from bkdoctor.inputs.inventory import HostSpec
+from bkdoctor.model import T
 from bkdoctor.store import History
 from bkdoctor.transport import LocalTransport
 
@@ -366,3 +367,52 @@ def test_two_fixes_of_one_file_in_one_run(nshost_factory, tmp_path):
     assert "#UUID=1c4e2f6a-9d1b-4b0e-8e2a-1f0c3d5b7a90\tswap" in fstab and fstab.count("/mnt/blueking/vol") == 20
     assert all(line in fstab for line in before.splitlines() if "swap" not in line)  # no line of the operator lost
     assert fix_on(host, inv, ["swap", "localpv-dirs"], history=hist) == []
+
+
+def test_a_restore_that_cannot_write_is_never_said_done(nshost_factory):
+    """A step fails after a file was written and the file cannot be put back (made immutable in between: a full
+    disk or a read-only remount does the same): the script says so with the backup's name, never 'restored'."""
+    from bkdoctor.fix.hostscript import parse_apply_output
+    from bkdoctor.fix.plan import CommandChange
+
+    host = make_host(nshost_factory, Case(rule="x", name="x", status="fail", path=FIXTURES, spec={}))
+    host.run("mkdir -p /data/t && printf 'a\\n' > /data/t/f")
+    if host.run("chattr +i /data/t/f && chattr -i /data/t/f", check=False).returncode:
+        pytest.skip("no immutable attribute on this filesystem")
+    plan = Plan(
+        "x",
+        "h",
+        "x",
+        [FileChange("/data/t/f", b"a\n", b"b\n"), CommandChange("chattr +i /data/t/f; false", T("x", "x"))],
+    )
+    try:
+        res = host.run("/bin/sh -s", input=host_apply_script(plan, "20260102000000").encode(), check=False)
+        out = parse_apply_output(res.stdout)
+        assert res.returncode != 0 and out["restored"] == [], out
+        assert out["unrestored"] == ["/data/t/f /data/t/f.bak-20260102000000"], out
+        assert host.read("/data/t/f.bak-20260102000000") == b"a\n"  # the backup is there for a person
+    finally:
+        host.run("chattr -i /data/t/f", check=False)
+
+
+def test_rollback_of_a_fix_its_re_check_already_put_back(nshost_factory, tmp_path, monkeypatch):
+    """The fix wrote /etc/hosts, its re-check failed (made to fail here: the rule is asked again and answers fail) and
+    the fix put the file back itself: rolling that fix back has nothing left to undo, and says so (it used to be
+    refused as 'changed since the fix')."""
+    from bkdoctor.fix import loop
+    from bkdoctor.model import Finding, Result
+
+    host, original, inv = _hosts_file_node(nshost_factory)
+
+    async def still_failing(inv_, rule, target, factory, cluster):
+        return Finding(rule, target, Result("fail", T("仍失败", "still failing")))
+
+    monkeypatch.setattr(loop, "verify", still_failing)
+    hist = History(tmp_path / "h.db")
+    out = fix_on(host, inv, ["hosts-file"], hosts={"node-10-0-0-5"}, history=hist)
+    assert [o.status for o in out] == ["failed"] and out[0].applied["restored"] == ["/etc/hosts"], out
+    assert host.read("/etc/hosts") == original
+    factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
+    ok, lines = asyncio.run(rollback(hist.fix(out[0].fix_id), inv, None, factory))
+    assert ok and lines == ["/etc/hosts: put back when the fix's re-check failed: nothing to undo"], lines
+    assert host.read("/etc/hosts") == original

@@ -27,8 +27,11 @@ changed=""
 restore() {
   for fb in $changed; do
     f=${fb%%|*}; b=${fb#*|}
-    if [ -n "$b" ]; then cp -p --preserve=all "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f"; else rm -f "$f"; fi
-    echo "@@RESTORED $f"
+    # said restored only when it was (an immutable file, a full disk): else where its backup is, for a person
+    if [ -n "$b" ]; then
+      if cp -p --preserve=all "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f"; then echo "@@RESTORED $f"
+      else rm -f "$f.bkdoctor-restore"; echo "@@UNRESTORED $f $b"; fi
+    elif rm -f "$f"; then echo "@@RESTORED $f"; else echo "@@UNRESTORED $f"; fi
   done
 }
 fail() { echo "@@FAIL $*"; restore; exit 1; }
@@ -143,14 +146,23 @@ def restore_script(path: str, backup: str, expect_sha: str | None) -> str:
         lines.append('rm -f "$f"; echo "@@RESTORED $f"; exit 0')
     lines += [
         '[ -f "$b" ] || { echo "@@FAIL backup $b is gone"; exit 1; }',
-        'cp -p --preserve=all "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f" && echo "@@RESTORED $f"',
+        'if cp -p --preserve=all "$b" "$f.bkdoctor-restore" && mv -f "$f.bkdoctor-restore" "$f"; then '
+        'echo "@@RESTORED $f"; else rm -f "$f.bkdoctor-restore"; echo "@@FAIL cannot put $b back onto $f"; exit 1; fi',
     ]
     return "\n".join(lines) + "\n"
 
 
 def parse_apply_output(out: bytes) -> dict[str, Any]:
     text = out.decode("utf-8", "replace")
-    res: dict[str, Any] = {"wrote": [], "ran": [], "restored": [], "fail": None, "done": False, "log": text[-2000:]}
+    res: dict[str, Any] = {
+        "wrote": [],
+        "ran": [],
+        "restored": [],
+        "unrestored": [],
+        "fail": None,
+        "done": False,
+        "log": text[-2000:],
+    }
     for line in text.splitlines():
         if line.startswith("@@WROTE "):
             parts = line.split(" ", 2)
@@ -159,6 +171,8 @@ def parse_apply_output(out: bytes) -> dict[str, Any]:
             res["ran"].append(line.split()[1])
         elif line.startswith("@@RESTORED "):
             res["restored"].append(line.split(" ", 1)[1])
+        elif line.startswith("@@UNRESTORED "):  # "<file> <its backup>": left for a person
+            res["unrestored"].append(line.split(" ", 1)[1])
         elif line.startswith("@@FAIL "):
             res["fail"] = line[len("@@FAIL ") :]
         elif line == "@@DONE":

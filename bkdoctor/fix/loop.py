@@ -442,6 +442,8 @@ async def run_fix(
                     )
                 elif not ok:
                     restored = f" (restored: {', '.join(applied['restored'])})" if applied["restored"] else ""
+                    if applied.get("unrestored"):  # the script could not put these back: say where the backups are
+                        restored += f" (NOT restored, put back by hand: {'; '.join(applied['unrestored'])})"
                     msg = T(f"应用失败：{applied['fail']}{restored}", f"apply failed: {applied['fail']}{restored}")
             if ok and rem.verify is not None:
                 # the symptom (a log line, an event) outlives the fix until pods restart: check the cause instead
@@ -600,7 +602,11 @@ async def rollback(
             return False, [f"host {rec['target']} is not in this inventory (use the same -i as the fix)"]
         transport = factory(host, inv)
         try:
+            put_back = set(applied.get("restored") or [])  # by the fix itself, when its re-check failed
             for w in reversed(wrote):
+                if w.get("path") in put_back:
+                    lines.append(f"{w['path']}: put back when the fix's re-check failed: nothing to undo")
+                    continue
                 # the host printed it (@@WROTE <path> <backup>): a file the plan had (its hash checks it), a backup
                 if not isinstance(w.get("backup"), str) or w.get("path") not in after_sha:
                     ok = False
