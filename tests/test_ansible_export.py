@@ -376,7 +376,7 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
     import base64
 
     from bkdoctor.export.playbook import _Dumper
-    from bkdoctor.fix.edits import BEGIN, EditError, daemon_json_add, hosts_set
+    from bkdoctor.fix.edits import BEGIN, END, EditError, daemon_json_add, hosts_set
 
     inv, site = _site_for(["insecure-registries", "registry-mirrors", "hosts-file"], ingress_ip=INGRESS)
     play = yaml.load(site, Loader=_UnsafeLoader)[0]
@@ -398,6 +398,9 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
         "10.1.1.1 DOCKER.BKCE7.bktencent.com\n# 10.9.9.9 docker.bkce7.bktencent.com\n10.2.2.2 apps.bkce7.bktencent.com # old",
         "",
         "::1 localhost\n\n10.96.0.99\tbkrepo.bkce7.bktencent.com\tx.y\n",
+        # a block that begins and never ends, and a begin inside a block: refused by both (the assert task)
+        f"127.0.0.1 localhost\n{BEGIN}\n10.1.1.1 bkce7.bktencent.com\n",
+        f"{BEGIN}\n10.1.1.1 a.b\n{BEGIN}\n10.1.1.2 c.d\n{END}\n",
     ]
     plays = []
     for i, text in enumerate(daemon_cases + hosts_cases):
@@ -433,7 +436,8 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
                             "ansible.builtin.copy"
                         ]["content"]
                     },
-                }
+                },
+                {"name": "half open", "ansible.builtin.debug": {"msg": "{{ bkdoctor_etc_hosts_half_open | bool }}"}},
             ]
         plays.append({"name": f"case {i}", "hosts": "localhost", "gather_facts": False, "vars": vars_, "tasks": body})
     r, results = _run_json(ansible_playbook, tmp_path, dump(plays))
@@ -456,7 +460,13 @@ def test_site_jinja_edits_like_bkdoctor(ansible_playbook, tmp_path):
     ]
     for j, text in enumerate(hosts_cases):
         got = results[len(daemon_cases) + j][0]["msg"]
-        want = hosts_set(text, entries)
+        half_open = results[len(daemon_cases) + j][1]["msg"]
+        try:
+            want = hosts_set(text, entries)
+        except EditError:
+            assert half_open is True, (j, text)  # site.yml's assert stops there, as bkdoctor's fix refuses
+            continue
+        assert half_open is False, (j, text)
         want = want[: want.index(BEGIN)]  # blockinfile appends the block (checked over SSH above)
         assert (got + "\n" if got and not got.endswith("\n") else got) == want, (text, got, want)
 
@@ -612,3 +622,30 @@ def test_control_machine_gets_the_names_the_rule_asks_of_it():
         got = jinja2.Template(expr).render(group_names=groups, **c)
         assert got == str(c[key]), groups
     assert group_name("control") == "control"  # the inventory.ini group a control host is in
+
+
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ('{\n    "data-root": "/data/bcs/lib/docker",\n    "n": 1.5, "m": 3, "big": 12345678901234567890\n}\n', True),
+        ('{"insecure-registries": null, "log-opts": {"tag": "节点"}, "live-restore": true}', True),
+        ('{\n    "log-level": "debug",\n    "log-level": "info"\n}\n', False),  # the first line would be lost
+        ('{"a": {"b": 1, "b": 2}}', False),
+        ('{\n    "max-concurrent-downloads": 1e1\n}\n', False),  # would be written 10.0
+        ('{"x": 1.50}', False),
+        ('{"x": -0}', False),
+    ],
+)
+def test_site_refuses_a_daemon_json_its_jinja_would_rewrite(tmp_path, text, ok):
+    """site.yml checks daemon.json with the host's own Python before Jinja parses it: a key given twice or a number
+    from_json/to_nice_json would write otherwise stops the play for that host, the file untouched."""
+    inv, site = _site_for(["insecure-registries"], ingress_ip=INGRESS)
+    play = yaml.load(site, Loader=_UnsafeLoader)[0]
+    check = play["vars"]["bkdoctor_daemon_json_check"]
+    task = next(t for t in play["tasks"] if t["name"].startswith("docker | daemon.json has no key twice"))
+    assert task["ansible.builtin.command"]["argv"][2] == "{{ bkdoctor_daemon_json_check }}"
+    f = tmp_path / "daemon.json"
+    f.write_text(text)
+    r = subprocess.run([sys.executable, "-c", str(check), str(f)], capture_output=True, text=True)
+    assert (r.returncode == 0) is ok, r.stderr
+    assert f.read_text() == text
