@@ -131,7 +131,30 @@ ALIAS_BOMB = (
 )
 
 
-def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int] | None = None) -> bytes:
+class _Repeated(io.RawIOBase):
+    """head + pattern * count + tail, as a stream (a member of hundreds of MiB never held by the test)."""
+
+    def __init__(self, head: bytes, pattern: bytes, count: int, tail: bytes = b"") -> None:
+        self.buf, self.pattern, self.left, self.tail = head, pattern, count, tail
+        self.size = len(head) + len(pattern) * count + len(tail)
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        while len(self.buf) < len(b) and (self.left or self.tail):
+            if self.left:
+                k = min(self.left, 1 << 16)
+                self.buf, self.left = self.buf + self.pattern * k, self.left - k
+            else:
+                self.buf, self.tail = self.buf + self.tail, b""
+        n = min(len(b), len(self.buf))
+        b[:n], self.buf = self.buf[:n], self.buf[n:]
+        return n
+
+
+def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int | _Repeated] | None = None) -> bytes:
+    """A bundle of `members`, and a `big` one streamed: (name, size of zeros or a _Repeated)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
         for name, data in members.items():
@@ -139,23 +162,10 @@ def _bundle_bytes(members: dict[str, bytes], big: tuple[str, int] | None = None)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         if big:
-
-            class Zeros(io.RawIOBase):
-                def __init__(self, n):
-                    self.left = n
-
-                def readable(self):
-                    return True
-
-                def readinto(self, b):
-                    n = min(len(b), self.left)
-                    b[:n] = bytes(n)
-                    self.left -= n
-                    return n
-
+            body = big[1] if isinstance(big[1], _Repeated) else _Repeated(b"", b"\0", big[1])
             info = tarfile.TarInfo(f"bkdoctor-bundle/{big[0]}")
-            info.size = big[1]
-            tar.addfile(info, io.BufferedReader(Zeros(big[1]), 1 << 20))
+            info.size = body.size
+            tar.addfile(info, io.BufferedReader(body, 1 << 20))
     return buf.getvalue()
 
 
@@ -273,6 +283,52 @@ def test_huge_bundle_member_is_refused_as_a_stream(tmp_path, home):
     assert_one_line_exit_2(rc, err, "MiB")
     assert took < 30
     print(f"512 MiB member: {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+def test_a_bundle_member_of_many_containers_is_refused_before_it_is_parsed(tmp_path, home):
+    """A ~90 KB .tar.gz whose cluster.json is 20 MiB of `[[],[],...]` (7 M lists; before: parsed whole, 612 MB peak
+    RSS, and under this limit a MemoryError, exit 3): refused from a count of its brackets, before json.loads."""
+    from bkdoctor.inputs import bundle
+
+    p = tmp_path / "lists.tar.gz"
+    man = json.dumps(_manifest(hosts=[])).encode()
+    p.write_bytes(_bundle_bytes({"manifest.json": man}, big=("cluster.json", _Repeated(b"[", b"[],", 7 << 20, b"[]]"))))
+    assert p.stat().st_size < 200 * 1024
+    rc, err, took, rss = bounded("scan", "--bundle", str(p), "--no-history", home=home, mem_limit=400 * 1024 * 1024)
+    assert_one_line_exit_2(rc, err, f"more than {bundle.MAX_CONTAINERS:,} lists and mappings")
+    assert took < 5, took
+    print(f"20 MiB of [] in a bundle: {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+def test_out_of_memory_reading_a_bundle_is_bad_input(tmp_path, home):
+    """A 200 MiB member (under the byte caps) of one string: more than 400 MB once read and decoded. The MemoryError
+    is one line naming the bundle, exit 2 (before: exit 3, an internal error)."""
+    p = tmp_path / "string.tar.gz"
+    man = json.dumps(_manifest(hosts=[])).encode()
+    body = _Repeated(b'{"kinds": {}, "x": "', b"a", 200 << 20, b'"}')
+    p.write_bytes(_bundle_bytes({"manifest.json": man}, big=("cluster.json", body)))
+    rc, err, took, rss = bounded("scan", "--bundle", str(p), "--no-history", home=home, mem_limit=400 * 1024 * 1024)
+    assert_one_line_exit_2(rc, err, "too large to read in the memory available (MemoryError)")
+    assert str(p) in err and took < 10, (err, took)
+    print(f"200 MiB string member: {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+def test_the_bench_bundle_fits_the_container_bound():
+    """The bounds' margin: the cluster bench's objects (200 nodes, 5,000 pods, 20,000 events, ...) and failing-pod
+    logs as write_bundle stores them (json, indent=1) open ~0.45 M containers in ~50 MB: 5x fits under both."""
+    import importlib.util
+
+    from bkdoctor.inputs import bundle
+
+    spec = importlib.util.spec_from_file_location("bench_cluster", ROOT / "bench" / "cluster.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    c = bench.Cluster(1.0)
+    objs = [o for o in c.objs if o.get("kind") != "Secret"]  # helm release Secrets: reduced to a few fields
+    text = json.dumps([c.namespaces, c.first, objs, c.logs], ensure_ascii=False, indent=1)
+    opened = text.count("[") + text.count("{")
+    assert 400_000 < opened and opened * 5 <= bundle.MAX_CONTAINERS, opened
+    assert len(text.encode()) * 5 <= bundle.MAX_MEMBER, len(text.encode())
 
 
 def test_huge_ansible_range_is_refused(tmp_path, home):

@@ -138,9 +138,17 @@ def write_bundle(result: Any, path: str) -> dict[str, Any]:
     return manifest
 
 
-MAX_MEMBER = 256 * 1024 * 1024  # one member (cluster.json of a 5,000-pod cluster is a few tens of MB)
-MAX_TOTAL = 512 * 1024 * 1024  # all members together
+# Sized from the cluster bench (bench/cluster.py: 200 nodes, 5,000 pods, 20,000 events, 300 releases, 500 services,
+# 400 PVs, 292 failing-pod log tails), its objects written as write_bundle does (json indent=1): cluster.json is
+# ~50 MB and opens ~446,000 containers ('[' and '{', those inside strings counted: a pod ~55, a node ~67, an event
+# ~5, the log tails ~51,000); a host's member (sections as base64, Docker /version and /info) is a few hundred.
+MAX_MEMBER = 256 * 1024 * 1024  # one member: ~5x the bench's cluster.json
+MAX_TOTAL = 512 * 1024 * 1024  # all members together, read or skipped
 MAX_MEMBERS = 100_000
+# containers opened in all the JSON members together, counted on the bytes before any is parsed: ~5x the bench
+# bundle (~0.5 M). Parsed, an empty list or mapping costs ~90 bytes: 20 MiB of `[[],[],...]` (7 M) peaked at
+# 612 MB RSS; at this bound a hostile bundle holds ~250 MB of them at most
+MAX_CONTAINERS = 2_500_000
 
 
 def _bad(path: str, what: T) -> BadInput:
@@ -160,7 +168,8 @@ def _read_members(path: str) -> dict[str, Any]:
     except (tarfile.TarError, OSError, EOFError, ValueError) as e:
         raise _bad(path, T(f"不是 bkdoctor 支持包（{e}）", f"not a bkdoctor bundle ({e})")) from None
     docs: dict[str, Any] = {}
-    total = 0
+    data = b""
+    total = containers = 0
     try:
         with tar:
             for n, m in enumerate(tar):
@@ -190,6 +199,16 @@ def _read_members(path: str) -> dict[str, Any]:
                     )
                 fh = tar.extractfile(m)
                 data = fh.read(MAX_MEMBER + 1) if fh else b""
+                # counted before parsing (a bracket inside a string counts too: the bound errs on the safe side)
+                containers += data.count(b"[") + data.count(b"{")
+                if containers > MAX_CONTAINERS:
+                    raise _bad(
+                        path,
+                        T(
+                            f"{m.name}: 成员合计超过 {MAX_CONTAINERS:,} 个列表/映射（'[' 与 '{{'）",
+                            f"{m.name}: more than {MAX_CONTAINERS:,} lists and mappings ('[' and '{{') in all members",
+                        ),
+                    )
                 try:
                     docs[name] = json.loads(data, parse_constant=_no_constant)
                     # a "\ud800" escape decodes to a lone surrogate: not text, and no report could be written with it
@@ -210,7 +229,14 @@ def _read_members(path: str) -> dict[str, Any]:
                     ) from None
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise _bad(path, T(f"支持包无法读取（{str(e)[:200]}）", f"not a readable bundle ({str(e)[:200]})")) from None
-    return docs
+    except MemoryError:
+        pass  # refused below, once this handler has let go of the error and of the frames that held the memory
+    else:
+        return docs
+    del docs, data  # what was read goes before the line is formatted
+    raise _bad(
+        path, T("可用内存不足以读取此支持包（MemoryError）", "too large to read in the memory available (MemoryError)")
+    )
 
 
 def _no_constant(s: str) -> Any:
