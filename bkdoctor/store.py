@@ -61,6 +61,55 @@ def check_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     return p
 
 
+# PRAGMA user_version of bkdoctor's history databases ("bkdt"): set on each open, so a database this program
+# made is known by its header alone. Databases from before it have 0 and are known by their tables.
+USER_VERSION = 0x626B6474
+_TABLES = ("scans", "findings", "fixes")
+
+
+def _refuse_foreign(p: Path) -> None:
+    """BadInput unless the file at `p` is absent, empty, or bkdoctor's history database (its user_version, or only
+    its tables): another program's file is neither opened for writing, nor chmod'ed, nor given WAL files. Reads
+    the header, then at most the schema through a read-only, immutable connection (no lock, no -wal/-shm)."""
+    import errno
+    import sqlite3
+    from urllib.parse import quote
+
+    def refuse(zh: str, en: str) -> BadInput:
+        return BadInput(T(f"历史数据库 {p}: {zh}: 未改动它", f"history database {p}: {en}: left as it is"))
+
+    try:
+        # never through a link (refused where the database is opened), never blocking on a FIFO swapped in
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            head = fh.read(100)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ELOOP):
+            return
+        raise BadInput(T(f"历史数据库 {p}: {e.strerror}", f"history database {p}: {e.strerror}")) from None
+    if not head:
+        return
+    if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
+        raise refuse("不是 SQLite 数据库", "not an SQLite database")
+    if int.from_bytes(head[60:64], "big") == USER_VERSION:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(p))}?mode=ro&immutable=1", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise refuse(f"无法读取其结构（{str(e)[:200]}）", f"its schema cannot be read ({str(e)[:200]})") from None
+    theirs = sorted(t for t in tables if t not in _TABLES and not t.startswith("sqlite_"))
+    if theirs or not {"scans", "findings"} <= tables:
+        some = ", ".join(t[:40] for t in theirs[:5]) or "-"
+        raise refuse(
+            f"不是 bkdoctor 的历史数据库（其他程序的表: {some}）",
+            f"not a bkdoctor history database (tables of another program: {some})",
+        )
+
+
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 
@@ -114,6 +163,7 @@ class History:
         import sqlite_utils
 
         self.path = check_db_path(path)
+        _refuse_foreign(self.path)  # before anything is opened for writing or chmod'ed
         self._fd: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -142,6 +192,8 @@ class History:
                         f"history database {self.path} was replaced while opening it",
                     )
                 )
+            # before WAL mode: on a new file it lands in the main file's header at once (_refuse_foreign reads it)
+            self.db.execute(f"PRAGMA user_version = {USER_VERSION}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self._ensure()
         except BadInput:

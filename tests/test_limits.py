@@ -797,3 +797,71 @@ def test_exiting_imports_nothing(monkeypatch):
         import gc
 
         gc.unfreeze()
+
+
+# -- the history database: another program's file is refused untouched ------------------------------------------
+
+
+def _sqlite_file(path: Path, *statements: str) -> Path:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    for s in statements:
+        conn.execute(s)
+    conn.commit()
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    "make,command,needle",
+    [
+        (lambda p: p.write_text("hosts: [a]\n") and p, "history", "not an SQLite database"),
+        (
+            lambda p: _sqlite_file(p, "create table users (id, name)", "insert into users values (1, 'x')"),
+            "journal",
+            "tables of another program: users",
+        ),
+        # in WAL mode, where a writable open would leave -wal and -shm files beside it
+        (
+            lambda p: _sqlite_file(p, "pragma journal_mode=wal", "create table scans (id)", "create table t (a)"),
+            "diff",
+            "tables of another program: t",
+        ),
+        (lambda p: p.write_bytes(b"SQLite format 3\x00" + bytes(20)) and p, "history", "not an SQLite database"),
+    ],
+    ids=["text", "other-sqlite", "other-sqlite-wal", "truncated"],
+)
+def test_a_file_that_is_not_bkdoctors_history_is_refused_untouched(tmp_path, home, make, command, needle):
+    """Before: `history --db notdb.txt` exited 2 but had chmod'ed the file 600; `journal --db other.db` exited 0 and
+    added bkdoctor's tables, WAL mode and mode 600 to another program's database."""
+    p = make(tmp_path / "theirs.db")
+    p.chmod(0o644)
+    before = (p.read_bytes(), p.stat().st_mode)
+    rc, _, err = cli(command, "--db", str(p), home=home)
+    assert_one_line_exit_2(rc, err, needle)
+    assert str(p) in err and "left as it is" in err and "未改动" in err, err
+    assert (p.read_bytes(), p.stat().st_mode) == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["home", "theirs.db"]
+
+
+def test_an_empty_file_and_bkdoctors_own_databases_are_accepted(tmp_path, home):
+    from bkdoctor import store
+
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    # a history database from before user_version was set: known by its tables
+    old = tmp_path / "old.db"
+    h = store.History(old)
+    h.db.conn.close()
+    h._close_fd()
+    _sqlite_file(old, "pragma user_version = 0", "pragma journal_mode = delete")
+    assert int.from_bytes(old.read_bytes()[60:64], "big") == 0
+    for p in (empty, old, tmp_path / "new.db"):
+        rc, _, err = cli("history", "--db", str(p), home=home)
+        assert rc == 0, err
+        assert p.stat().st_mode & 0o777 == 0o600
+        if p != old:  # a new file has it in its header at once (set before WAL mode); the old one in its WAL
+            assert int.from_bytes(p.read_bytes()[60:64], "big") == store.USER_VERSION
+        rc, _, err = cli("journal", "--db", str(p), home=home)  # and again, now bkdoctor's by its header
+        assert rc == 0, err
