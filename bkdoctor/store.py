@@ -462,9 +462,23 @@ class History:
         return rows[0]["id"]
 
     def findings(self, scan_id: str) -> dict[tuple[str, str], dict[str, Any]]:
-        return {
-            (r["rule"], r["target"]): r for r in self.db.query("select * from findings where scan_id = ?", [scan_id])
-        }
+        """A scan's findings by (rule, target); a row of another shape (NULL rule, BLOB message, ...: a damaged or
+        hand-edited database) is BadInput naming the database and the scan, not a crash in `diff`."""
+        out = {}
+        for r in self.db.query("select * from findings where scan_id = ?", [scan_id]):
+            for col, types in (("rule", str), ("target", str), ("status", str), ("message", (str, type(None)))):
+                if not isinstance(r.get(col), types):
+                    what = "text" if types is str else "text or NULL"
+                    raise BadInput(
+                        T(
+                            f"{self.path}: 扫描 {str(scan_id)[:80]!r}: findings 的列 {col} 须为"
+                            f"{'文本' if types is str else '文本或 NULL'}，实为 {type(r.get(col)).__name__}（数据库损坏？）",
+                            f"{self.path}: scan {str(scan_id)[:80]!r}: findings column {col} must be {what}, not "
+                            f"{type(r.get(col)).__name__} (a damaged database?)",
+                        )
+                    )
+            out[(r["rule"], r["target"])] = r
+        return out
 
     def diff(self, a: str | None = None, b: str | None = None) -> dict[str, Any]:
         """Compare two scans (default: the last two): new problems, resolved, still failing, by rule and target."""

@@ -865,3 +865,41 @@ def test_an_empty_file_and_bkdoctors_own_databases_are_accepted(tmp_path, home):
             assert int.from_bytes(p.read_bytes()[60:64], "big") == store.USER_VERSION
         rc, _, err = cli("journal", "--db", str(p), home=home)  # and again, now bkdoctor's by its header
         assert rc == 0, err
+
+
+@pytest.mark.parametrize(
+    "statement,needle",
+    [
+        ("update findings set rule = NULL", "findings column rule must be text, not NoneType"),
+        ("update findings set message = X'00ff'", "findings column message must be text or NULL, not bytes"),
+        ("update findings set status = X'61'", "findings column status must be text, not bytes"),
+    ],
+    ids=["null-rule", "blob-message", "blob-status"],
+)
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
+def test_a_damaged_findings_row_is_bad_input_in_diff(tmp_path, home, statement, needle, json_out):
+    """Before: a NULL rule crashed `diff` with a TypeError (exit 3); a BLOB message crashed `diff --json`."""
+    from bkdoctor.store import History
+
+    db = tmp_path / "h.db"
+    h = History(db)
+    for i in (1, 2):
+        report = {
+            "lang": "en",
+            "tool": {"version": "x"},
+            "summary": {"fail": 1},
+            "targets": [],
+            "scan": {"id": f"s{i}", "started_at": f"2026-01-0{i}", "finished_at": "x", "duration_s": 1.0},
+            "findings": [
+                {"rule": "r", "target": "t", "status": "fail", "severity": "high", "message": "m"}
+                | {"observed": None, "expected": None}
+            ],
+        }
+        h.save(report)
+    h.db.execute(statement)
+    h.db.conn.commit()
+    h.db.conn.close()
+    h._close_fd()
+    rc, _, err = cli("diff", "--db", str(db), *(["--json"] if json_out else []), home=home)
+    assert_one_line_exit_2(rc, err, needle)
+    assert str(db) in err and "damaged" in err, err
