@@ -903,3 +903,35 @@ def test_a_damaged_findings_row_is_bad_input_in_diff(tmp_path, home, statement, 
     rc, _, err = cli("diff", "--db", str(db), *(["--json"] if json_out else []), home=home)
     assert_one_line_exit_2(rc, err, needle)
     assert str(db) in err and "damaged" in err, err
+
+
+def test_a_huge_scalar_is_described_not_quoted(tmp_path, home):
+    """16 MiB inventory of one scalar: parsed fast, but the schema error quoted the whole value and the CLI masked
+    it: 12-16 s and ~250 MB. Now its type and length are said: exit 2, one line, in well under 3 s."""
+    from bkdoctor.safe import yamlfile
+
+    inv = tmp_path / "big.yaml"
+    n = yamlfile.MAX_BYTES - 100
+    inv.write_text("hosts: " + "a" * n + "\n")
+    rc, err, took, rss = bounded("scan", "-i", str(inv), "--no-history", home=home, mem_limit=400 * 1024 * 1024)
+    assert_one_line_exit_2(rc, err, f"hosts: a string of {n:,} characters is not of type 'array'")
+    assert took < 3 and len(err) < 1000, (took, len(err))
+    print(f"16 MiB scalar: {took:.2f} s, peak RSS {rss // 1024} MiB")
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        # a long value is never cut and printed: its head could end inside a secret the masking no longer knows
+        ("domain: 'k8s-" + "s3cr3t/" * 40 + "'\n", "domain: a string of 284 characters does not match"),
+        ("domain: [" + ",".join(["x"] * 100) + "]\n", "domain: a list of 100 items is not of type 'string'"),
+        ("hosts: [{name: n1, address: 10.0.0.1, roles: [node], " + "k" * 300 + ": 1}]\n", "hosts.0.<a key of 300 cha"),
+    ],
+    ids=["long-string", "long-list", "long-key"],
+)
+def test_schema_errors_quote_no_long_value(tmp_path, home, text, needle):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(text)
+    rc, _, err = cli("scan", "-i", str(inv), "--no-history", home=home)
+    assert_one_line_exit_2(rc, err, needle)
+    assert "s3cr3ts3cr3t" not in err and "xxx" not in err and "k" * 81 not in err, err

@@ -209,11 +209,12 @@ def load_inventory(path: str) -> Inventory:
     if errors:
         e = errors[0]
         line, key = yamlfile.schema_error_at(e, node)
+        msg = yamlfile.schema_message(e)
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise BadInput(
             T(
-                f"清单 {path}: 第 {line} 行: {key}: {e.message}{f'（另有 {len(errors) - 1} 处）' if len(errors) > 1 else ''}",
-                f"inventory {path}: line {line}: {key}: {e.message}{more}",
+                f"清单 {path}: 第 {line} 行: {key}: {msg}{f'（另有 {len(errors) - 1} 处）' if len(errors) > 1 else ''}",
+                f"inventory {path}: line {line}: {key}: {msg}{more}",
             )
         )
 

@@ -256,7 +256,7 @@ def schema_error_at(e: Any, node: yaml.Node | None) -> tuple[int | str | None, s
         extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
         if extra:
             keypath.append(extra[0])
-    return line_of(node, keypath), ".".join(str(k) for k in keypath) or "(top level)"
+    return line_of(node, keypath), ".".join(_short(k) for k in keypath) or "(top level)"
 
 
 def schema_validator(schema: dict[str, Any], **kw: Any) -> Any:
@@ -272,3 +272,38 @@ def schema_validator(schema: dict[str, Any], **kw: Any) -> Any:
         "number", lambda c, v: base.TYPE_CHECKER.is_type(v, "number") and math.isfinite(v)
     )
     return jsonschema.validators.extend(base, type_checker=checker)(schema, **kw)
+
+
+# a value or key longer than this is never quoted in an error line: its type and length are (a value cut to a head
+# could end inside a secret the masking no longer recognises; and masking a 16 MiB line took 16.5 s and 245 MB)
+QUOTE_MAX = 80
+
+
+def _short(k: Any) -> str:
+    s = str(k)
+    return s if len(s) <= QUOTE_MAX else f"<a key of {len(s):,} characters>"
+
+
+def _described(v: Any) -> str:
+    if isinstance(v, str):
+        return f"a string of {len(v):,} characters"
+    if isinstance(v, dict):
+        return f"a mapping of {len(v):,} keys"
+    if isinstance(v, list):
+        return f"a list of {len(v):,} items"
+    return f"a {type(v).__name__}"
+
+
+def schema_message(e: Any) -> str:
+    """A JSON Schema error's message (`jsonschema.ValidationError.message`), the value it quotes described by type
+    and length when the message would be longer than QUOTE_MAX; the schema's own words kept."""
+    msg = str(e.message)
+    if len(msg) <= QUOTE_MAX:
+        return msg
+    v, r = e.instance, repr(e.instance)
+    if len(r) > QUOTE_MAX and r in msg:
+        msg = msg.replace(r, _described(v))
+        if len(msg) <= 2 * QUOTE_MAX:
+            return msg
+    # another long quote (an unknown key, a long enum or pattern of the schema): no quote at all
+    return f"{_described(v)} does not pass the schema's {str(e.validator)[:40]!r} check"

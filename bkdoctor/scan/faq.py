@@ -193,7 +193,9 @@ def _say(e: Any, data: Any) -> str:
     if e.validator == "additionalProperties":
         return f"{at}unknown keys {sorted(set(e.instance) - set(e.schema.get('properties', {})))}"
     if not template:
-        return f"{at}{'.'.join(map(str, loc)) or '(top level)'}: {e.message}"
+        from bkdoctor.safe import yamlfile
+
+        return f"{at}{'.'.join(map(str, loc)) or '(top level)'}: {yamlfile.schema_message(e)}"
     return at + template.format(
         key=loc[0] if loc else None, value=value, enum=list(enum), one_of=", ".join(map(str, enum))
     )

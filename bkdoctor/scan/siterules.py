@@ -716,8 +716,8 @@ def load_file(path: Path) -> list[SiteRule]:
         line, key = yamlfile.schema_error_at(errors[0], node)
         raise BadInput(
             T(
-                f"站点规则 {path}: 第 {line} 行: {key}: {errors[0].message}",
-                f"site rules {path}: line {line}: {key}: {errors[0].message}",
+                f"站点规则 {path}: 第 {line} 行: {key}: {yamlfile.schema_message(errors[0])}",
+                f"site rules {path}: line {line}: {key}: {yamlfile.schema_message(errors[0])}",
             )
         )
     out = []
