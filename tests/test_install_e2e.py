@@ -369,13 +369,17 @@ def test_install_from_a_bare_control_machine_interrupted_resumed_then_idempotent
     assert info["IndexConfigs"][f"docker.{DOMAIN}"]["Secure"] is False
     assert f"10.96.45.12 docker.{DOMAIN}" in core.read_namespaced_config_map("coredns", "kube-system").data["Corefile"]
     assert f"docker.{DOMAIN}" in site["node"].read("/etc/hosts").decode()
+    # §六.4.2: admin had not logged in yet, so the desktop script said so, and the guide says to ignore it
+    assert "add_user_desktop_app.sh -u admin -a bk_cmdb,bk_job" in calls(site)
+    assert "user(admin) not exists: ignored, as §六.4.2 says" in out, out[-3000:]
 
-    # 4. the operator deploys the S-Mart apps in the developer centre; the run goes on to the end
+    # 4. the operator logs in and deploys the S-Mart apps in the developer centre; the run goes on to the end
+    set_cfg(site, admin_logged_in=True)
     saas_deployed(api, "bk_itsm")
     saas_deployed(api, "bk_sops")
     n = len(calls(site))
-    # the operator confirms the two manual steps bkdoctor cannot check (the Redis pool, the GSE environment)
-    r = bkdoctor(site, "--until", "agents", extra_env={"BKDOCTOR_CONFIRM_MANUAL": "saas.1,agents.5"})
+    # the operator confirms the manual steps bkdoctor cannot check (the Redis pool, the GSE environment, the agents)
+    r = bkdoctor(site, "--until", "agents", extra_env={"BKDOCTOR_CONFIRM_MANUAL": "saas.1,agents.8,agents.10"})
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
     new = calls(site)[n:]
     assert new[:1] == ["helmfile -f base-blueking.yaml.gotmpl -l name=bk-nodeman sync"], new
@@ -421,18 +425,28 @@ def test_install_from_a_bare_control_machine_interrupted_resumed_then_idempotent
 
     # 7. the optional suites: container management (十一) and monitor/log (十二)
     n = len(calls(site))
-    r = bkdoctor(site, "--from", "bcs", "--with", "bcs", "--with", "monitor-log")
+    r = bkdoctor(
+        site, "--from", "bcs", "--with", "bcs", "--with", "monitor-log", extra_env={"BKDOCTOR_CONFIRM_MANUAL": "bcs.7"}
+    )
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
     new = calls(site)[n:]
     assert new[0] == "helmfile -f 03-bcs.yaml.gotmpl sync", new
     assert [c.split(" -- ")[0] for c in new[1:]] == [
+        "add_user_desktop_app.sh -u admin -a bk_bcs",
+        "set_desktop_default_app.sh -a bk_bcs",
         "helmfile -f monitor-storage.yaml.gotmpl sync",
         "config_monitor_bcs_token.sh",
         "helmfile -f 04-bkmonitor.yaml.gotmpl sync",
+        "add_user_desktop_app.sh -u admin -a bk_monitorv3",
+        "set_desktop_default_app.sh -a bk_monitorv3",
+        "add_user_desktop_app.sh -u admin -a bk_fta_solution",
+        "set_desktop_default_app.sh -a bk_fta_solution",
         "kubectl exec -n blueking bk-elastic-elasticsearch-master-0",
         "kubectl exec -n blueking bk-elastic-elasticsearch-master-0",
         "helmfile -f 04-bklog-collector.yaml.gotmpl sync",
         "helmfile -f 04-bklog-search.yaml.gotmpl sync",
+        "add_user_desktop_app.sh -u admin -a bk_log_search",
+        "set_desktop_default_app.sh -a bk_log_search",
     ], new
     assert json.loads((site["stand"] / "es-settings.json").read_text())["persistent"] == {
         "action": {"auto_create_index": "-write_*,*"}
@@ -466,12 +480,18 @@ def test_nfs_default_storageclass_skips_localpv(site, kube_apiserver):
     assert "not needed (a default StorageClass exists (§五.2.1))" in r.stdout
     names = [sc["metadata"]["name"] for sc in rest(api, "GET", "/apis/storage.k8s.io/v1/storageclasses")["items"]]
     assert names == ["nfs-client"]
-    # §十一.2.2: container management on that site is told the class
-    r = bkdoctor(site, "--phase", "bcs", "--with", "bcs")
+    # §十一.2.2: container management on that site is told the class (admin has logged in: its desktop app is
+    # added; the SOPS flow import, §十一.6, confirmed by the operator)
+    set_cfg(site, admin_logged_in=True)
+    r = bkdoctor(site, "--phase", "bcs", "--with", "bcs", extra_env={"BKDOCTOR_CONFIRM_MANUAL": "bcs.7"})
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
     custom = yaml.safe_load(site["ctl"].read("/data/home/bkce7.1-install/blueking/environments/default/custom.yaml"))
     assert custom["bcs"] == {"storageClass": "nfs-client"} and custom["domain"]["bkDomain"] == DOMAIN
-    assert calls(site)[-1] == "helmfile -f 03-bcs.yaml.gotmpl sync"
+    assert calls(site)[-3:] == [
+        "helmfile -f 03-bcs.yaml.gotmpl sync",
+        "add_user_desktop_app.sh -u admin -a bk_bcs",
+        "set_desktop_default_app.sh -a bk_bcs",
+    ]
 
 
 def test_old_bk_gse_blocks_monitor_log(ssh_fleet, kube_apiserver, tmp_path):
@@ -640,7 +660,7 @@ def test_manual_step_shows_waits_for_the_operator_then_verifies(ssh_fleet, kube_
             code == 1 and "bk_itsm-V2.6.6.tar.gz" in out and "no running pod in namespace bkapp-bk0us0itsm-prod" in out
         ), out
         code, out = _on_tty(argv, ["y", "n"], env)
-        assert "[1/5] §九.3.1" in out and "done before, not repeated" in out, out  # never asked again
+        assert "[1/7] §九.3.1" in out and "done before, not repeated" in out, out  # never asked again
     finally:
         from kube.fixtures import delete_namespace
 

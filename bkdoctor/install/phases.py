@@ -87,6 +87,7 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
                 tuple(v.get("builtin") or ()),
                 dict(s.get("args") or {}),
                 str(s.get("note", "")),
+                s.get("tolerate"),
             )
             where = f"{p['id']} step {n}"
             if st.guide == NOT_IN_GUIDE:
@@ -100,6 +101,8 @@ def load_phases(path: Path = PHASES_FILE) -> list[Phase]:
                 raise _bad(f"{where}: only the control machine has the install dir (dir: {st.dir} on {st.on})")
             if st.dir != "none" and st.dir not in created:
                 raise _bad(f"{where}: runs in {st.dir}/, which no earlier step creates")
+            if st.tolerate is not None and kind != "run":
+                raise _bad(f"{where}: only a run step tolerates a failure (tolerate:)")
             if st.unless and st.unless not in PREDICATES:
                 raise _bad(f"{where}: unknown predicate {st.unless}")
             for b in st.verify_builtin:
@@ -464,6 +467,10 @@ class Installer:
                 host, self._script(step, host, step.value), step.timeout, log, True, step.describe(self.values())
             )
             logs.append(str(log))
+            if rc not in (0, 97) and step.tolerate and step.tolerate in out:
+                # the guide says this failure can be ignored (it names the text): said so, the step goes on
+                self.say(f"    ! {host.name}: {_clean(step.tolerate)}: ignored, as §{step.guide} says")
+                rc = 0
             if rc != 0:
                 if rc == 97:
                     self.say(f"    ! {host.name}: the step's directory does not exist there")
@@ -595,7 +602,7 @@ class Installer:
         verify what bkdoctor can see. Without a terminal (--yes) a step whose checks prove the operator's work
         (`args: {proven_by_verify: true}`: the S-Mart app's pods) is done when they pass; any other (the Redis pool:
         bk-redis exists since §五.3; the GSE environment: nothing to check) waits for the operator unless its id
-        is confirmed explicitly (BKDOCTOR_CONFIRM_MANUAL=saas.1,agents.5): never recorded done silently."""
+        is confirmed explicitly (BKDOCTOR_CONFIRM_MANUAL=saas.1,agents.8): never recorded done silently."""
         self.say("    " + "=" * 60)
         for line in render_text(step.value.get(self.lang) or step.value["en"], self).splitlines():
             self.say(f"    {line}")

@@ -42,6 +42,8 @@ class Step:
     verify_builtin: tuple[str, ...] = ()
     args: dict[str, Any] = field(default_factory=dict)  # builtin arguments, thresholds overrides
     note: str = ""  # where bkdoctor departs from the guide's text, and why
+    # a run step's failure the guide says to ignore, by the text it prints (§六.4.2: user(admin) not exists)
+    tolerate: str | None = None
 
     def describe(self, values: dict[str, str] | None = None) -> str:
         if self.kind in ("fix", "rules"):
