@@ -367,6 +367,15 @@ def test_two_fixes_of_one_file_in_one_run(nshost_factory, tmp_path):
     assert "#UUID=1c4e2f6a-9d1b-4b0e-8e2a-1f0c3d5b7a90\tswap" in fstab and fstab.count("/mnt/blueking/vol") == 20
     assert all(line in fstab for line in before.splitlines() if "swap" not in line)  # no line of the operator lost
     assert fix_on(host, inv, ["swap", "localpv-dirs"], history=hist) == []
+    # each fix its own backup (the same second named the same one, and the second overwrote the original's copy);
+    # rolled back newest first, the file is the operator's again, byte for byte
+    backups = [w["backup"] for o in out for w in o.applied["wrote"]]
+    assert len(backups) == 2 and len(set(backups)) == 2, backups
+    factory = lambda h, i: LocalTransport(prefix=host.nsenter_argv(), root=host.root)
+    for o in reversed(out):
+        ok, lines = asyncio.run(rollback(hist.fix(o.fix_id), inv, None, factory))
+        assert ok, lines
+    assert host.read("/etc/fstab").decode() == before
 
 
 def test_a_restore_that_cannot_write_is_never_said_done(nshost_factory):
@@ -416,3 +425,29 @@ def test_rollback_of_a_fix_its_re_check_already_put_back(nshost_factory, tmp_pat
     ok, lines = asyncio.run(rollback(hist.fix(out[0].fix_id), inv, None, factory))
     assert ok and lines == ["/etc/hosts: put back when the fix's re-check failed: nothing to undo"], lines
     assert host.read("/etc/hosts") == original
+
+
+def test_refused_only_for_rules_bkdoctor_can_fix():
+    """A check that could not run (status error) is a `refused` fix only where the rule has a remediation: a rule
+    without one (bk-version) was never asked to be fixed, so it makes no line and no exit 2."""
+    import datetime as dt
+
+    from bkdoctor.fix.loop import refused_outcomes
+    from bkdoctor.model import Finding, Result
+    from bkdoctor.scan import engine, loader
+
+    rules = {r.id: r for r in loader.all_rules()}
+    now = dt.datetime.now(dt.timezone.utc)
+    res = engine.ScanResult(
+        "x",
+        now,
+        now,
+        [],
+        [
+            Finding(rules["bk-version"], "n1", Result("error", T("读不到", "cannot read custom.yaml"))),
+            Finding(rules["insecure-registries"], "n1", Result("error", T("无法解析", "daemon.json does not parse"))),
+        ],
+        [],
+        node_inventory(),
+    )
+    assert [(o.rule, o.status) for o in refused_outcomes(res, None)] == [("insecure-registries", "refused")]

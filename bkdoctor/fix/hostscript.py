@@ -71,6 +71,8 @@ def _file_step(ch: FileChange, ts: str) -> str:
             f'[ "$(sha "$f")" = "{sha256_of(ch.before)}" ] || fail "$f changed since the plan was made; nothing written"'
         )
         lines.append(f'b="$f.{ch.backup_suffix}-{ts}"')
+        # never over another backup: it may be the only copy of the original
+        lines.append('{ [ -e "$b" ] || [ -L "$b" ]; } && fail "backup $b exists already: not overwriting it"')
         lines.append('cp -p --preserve=all "$f" "$b" || fail "cannot back up $f"')
     lines += [
         'changed="$changed $f|$b"',

@@ -123,8 +123,11 @@ def refused_outcomes(result: engine.ScanResult, hosts: set[str] | None) -> list[
     """A fix asked for a rule whose check could not run on a target (`error`: a daemon.json that does not parse, an
     unreachable host): one `refused` line each, with the rule's own reason; nothing is planned or written there."""
     out = []
+    rems = all_remediations()
     for f in result.findings:
         if f.result.status != "error" or f.suppression or (hosts and f.target not in hosts):
+            continue
+        if f.rule.remediation not in rems:  # a rule bkdoctor has no fix for: nothing was asked to be fixed there
             continue
         m = f.result.message
         out.append(
@@ -144,8 +147,10 @@ APPLY_TIMEOUT = 120.0  # seconds for a host's apply script (a hung `mount` or re
 
 
 def apply_stamp() -> str:
-    """The timestamp an apply's backups are named with (`<file>.bak-<ts>`)."""
-    return dt.datetime.now().strftime("%Y%m%d%H%M%S")
+    """The stamp an apply's backups are named with (`<file>.bak-<ts>`): to the microsecond, so that two fixes of one
+    file in one run (swap and localpv-dirs on /etc/fstab) never name the same backup (the second overwrote the first's,
+    and rollback lost the original); the apply script also refuses a backup name that exists."""
+    return dt.datetime.now().strftime("%Y%m%d%H%M%S%f")
 
 
 async def apply_host_plan(plan: Plan, transport: Any, ts: str | None = None) -> dict[str, Any]:
@@ -219,14 +224,27 @@ def apply_k8s_change(
 
 async def _replan(
     inv: Inventory, f: Finding, factory: Any, params: dict[str, str] | None
-) -> tuple[Finding, Plan | None]:
-    """The finding's host gathered again and its plan made again (the file as it is now); plan None when the rule
-    passes now or its remediation has nothing to change."""
+) -> tuple[Finding, Plan | None, FixOutcome | None]:
+    """The finding's host gathered again and its plan made again (the file as it is now). (finding, plan, None); or
+    (finding, None, the outcome to report) when no plan came: refused (the file as the earlier fix left it cannot be
+    edited safely), failed (the host could not be read, the check errs now); (finding, None, None) when it passes."""
     res = await engine.scan(inv, [f.rule], factory=factory, only_hosts={f.target})
-    for f2, p2, _why in make_plans(res, inv, {f.target}, params):
-        if f2.rule.id == f.rule.id and p2 is not None:
-            return f2, p2
-    return f, None
+    for o in refused_outcomes(res, {f.target}):
+        if o.rule == f.rule.id:
+            return f, None, o
+    for f2, p2, why in make_plans(res, inv, {f.target}, params):
+        if f2.rule.id != f.rule.id:
+            continue
+        if p2 is not None:
+            return f2, p2, None
+        if why and why.startswith(REFUSED):
+            return f2, None, FixOutcome(f2.rule.id, f2.target, "refused", T(why[len(REFUSED) :], why[len(REFUSED) :]))
+        return (
+            f2,
+            None,
+            FixOutcome(f2.rule.id, f2.target, "failed", T(f"无法重新规划：{why}", f"cannot plan again: {why}")),
+        )
+    return f, None, None
 
 
 async def verify(inv: Inventory, rule: Rule, target: str, factory: Any, cluster: Any) -> Finding | None:
@@ -392,7 +410,21 @@ async def run_fix(
         if earlier:
             # a file an earlier fix of this run changed (swap and localpv-dirs both edit /etc/fstab): planned again
             # from the file as it is now, the same remediation; the change the operator saw stays the change made
-            f, plan = await _replan(inv, f, factory, params)
+            f, plan, said = await _replan(inv, f, factory, params)
+            if said is not None:
+                outcomes.append(said)
+                continue
+            if plan is not None and plan.refused:
+                outcomes.append(
+                    FixOutcome(
+                        f.rule.id,
+                        f.target,
+                        "refused",
+                        T("未修改任何内容：" + _steps(plan.manual), "left untouched:" + _steps(plan.manual)),
+                        plan=plan,
+                    )
+                )
+                continue
             if plan is None or not plan.changes:
                 outcomes.append(
                     FixOutcome(
@@ -408,7 +440,24 @@ async def run_fix(
                     )
                 )
                 continue
-            say(f"{plan.rule} @ {plan.target}: planned again after {', '.join(earlier)} changed the same file")
+            say(f"{plan.rule} @ {plan.target}: planned again after {', '.join(earlier)} changed the same file:")
+            from bkdoctor.report.plans import show_plans
+
+            show_plans([plan], say, lang)  # the change made now, shown as the first plans were
+            if plan.disruptive and not allow_disruptive:
+                outcomes.append(
+                    FixOutcome(
+                        plan.rule,
+                        plan.target,
+                        "skipped",
+                        T(
+                            "重新规划后的修复会中断服务，需要 --allow-disruptive",
+                            "planned again, the fix is disruptive: add --allow-disruptive",
+                        ),
+                        plan=plan,
+                    )
+                )
+                continue
         fix_id = new_fix_id()
         applied: dict[str, Any] = {}
         status, msg = "failed", T("未知错误", "unknown error")

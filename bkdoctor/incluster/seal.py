@@ -46,7 +46,8 @@ from bkdoctor.model import BadInput, T
 
 PUBKEY_ENV = "BKDOCTOR_PUBKEY"
 KEY_BITS = 3072
-KEEP_KEYS = 4  # private keys kept per namespace (pods of an older revision may still be running during a rollout)
+# private keys are never removed by bkdoctor: a render that is only printed (and applied by hand, or not at all) makes
+# one too, and pruning the oldest deleted the key of the DaemonSet that was running (review of round 23)
 
 
 class SealError(Exception):
@@ -91,7 +92,8 @@ def _check_dir(d: Path) -> None:
 
 def new_key(namespace: str) -> str:
     """Make a key pair for a DaemonSet in `namespace`, keep its private key on this machine, return the public key
-    (PEM). The oldest keys of the namespace beyond KEEP_KEYS are removed."""
+    (PEM). No key is ever removed here (a running DaemonSet may use any of them): old ones are the operator's to
+    delete, with the DaemonSet that used them."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -114,9 +116,6 @@ def new_key(namespace: str) -> str:
             ),
             mode=0o600,
         )
-        mine = sorted(d.glob(f"{namespace}.*.pem"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in mine[KEEP_KEYS:]:
-            old.unlink()
     except OSError as e:
         raise BadInput(
             T(
