@@ -414,31 +414,21 @@ async def run_fix(
             if said is not None:
                 outcomes.append(said)
                 continue
+            status = ""
             if plan is not None and plan.refused:
-                outcomes.append(
-                    FixOutcome(
-                        f.rule.id,
-                        f.target,
-                        "refused",
-                        T("未修改任何内容：" + _steps(plan.manual), "left untouched:" + _steps(plan.manual)),
-                        plan=plan,
-                    )
+                status, msg = (
+                    "refused",
+                    T("未修改任何内容：" + _steps(plan.manual), "left untouched:" + _steps(plan.manual)),
                 )
-                continue
-            if plan is None or not plan.changes:
-                outcomes.append(
-                    FixOutcome(
-                        f.rule.id,
-                        f.target,
-                        "manual" if plan is not None and plan.manual else "unchanged",
-                        T(
-                            f"{', '.join(earlier)} 的修复之后已无需自动修改" + (_steps(plan.manual) if plan else ""),
-                            f"nothing left to change after the fix of {', '.join(earlier)}"
-                            + (_steps(plan.manual) if plan else ""),
-                        ),
-                        plan=plan,
-                    )
+            elif plan is None or not plan.changes:
+                steps = _steps(plan.manual) if plan else ""
+                status = "manual" if plan is not None and plan.manual else "unchanged"
+                msg = T(
+                    f"{', '.join(earlier)} 的修复之后已无需自动修改" + steps,
+                    f"nothing left to change after the fix of {', '.join(earlier)}" + steps,
                 )
+            if status:
+                outcomes.append(FixOutcome(f.rule.id, f.target, status, msg, plan=plan))
                 continue
             say(f"{plan.rule} @ {plan.target}: planned again after {', '.join(earlier)} changed the same file:")
             from bkdoctor.report.plans import show_plans
