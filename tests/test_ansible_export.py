@@ -242,6 +242,9 @@ def test_export_ansible_fixes_a_fleet_and_is_idempotent(ssh_fleet, tmp_path, ans
 
     # bkdoctor's own scan: every rule the playbook fixed passes on both hosts (SELinux once the host has rebooted:
     # getenforce says Disabled only then, §一.4.2)
+    # the operator's SELINUX= line kept, commented out (as bkdoctor's own fix keeps it), and the reboot named
+    assert a.read("/etc/selinux/config") == b"# bkdoctor: SELINUX=enforcing\nSELINUX=disabled\nSELINUXTYPE=targeted\n"
+    assert "getenforce says Disabled only after a reboot" in first.stdout, first.stdout[-3000:]
     reboot_selinux(a)
     after = bk(
         "scan",
